@@ -1,0 +1,62 @@
+package dev.jdiffuse.schedulers;
+
+import java.util.Arrays;
+
+/**
+ * The noise levels one sampling run visits, as the samplers consume them.
+ *
+ * <p>{@code sigmas} has {@code n + 1} entries: the noise level of each of the {@code n} steps and the level the last
+ * step lands on (0 for most samplers; {@code sigma(t=0)} for DDIM with {@code set_alpha_to_one=false}). Sigmas are in
+ * the variance-exploding convention {@code x = x0 + sigma * eps} for diffusion models, and the rectified-flow
+ * convention {@code x = (1 - sigma) * x0 + sigma * eps} for flow models (then {@code sigma} is in [0, 1]).
+ *
+ * <p>{@code timesteps} has {@code n} entries (more for samplers such as Heun that evaluate the model twice a step, see
+ * {@link #timestepOf(int)}): the value the network is conditioned on at {@code sigmas[i]}, exactly as diffusers feeds
+ * it (integers for DDIM/DDPM, fractional where diffusers interpolates).
+ *
+ * <p>{@code initNoiseSigma} scales unit Gaussian noise into the first sample, as diffusers' {@code init_noise_sigma}.
+ */
+public record SamplingSchedule(double[] sigmas, double[] timesteps, double initNoiseSigma) {
+
+    public SamplingSchedule {
+        if (sigmas.length < 2) {
+            throw new IllegalArgumentException("a schedule needs at least one step (two sigmas), got " + sigmas.length);
+        }
+        if (timesteps.length < sigmas.length - 1) {
+            throw new IllegalArgumentException(
+                    "timesteps (" + timesteps.length + ") must cover every step (" + (sigmas.length - 1) + ")");
+        }
+        sigmas = sigmas.clone();
+        timesteps = timesteps.clone();
+    }
+
+    /** Number of steps. */
+    public int steps() {
+        return sigmas.length - 1;
+    }
+
+    public double sigma(int i) {
+        return sigmas[i];
+    }
+
+    /** Timestep for {@code sigmas[i]}; for {@code i == steps()} the last timestep is repeated. */
+    public double timestepOf(int i) {
+        return timesteps[Math.min(i, timesteps.length - 1)];
+    }
+
+    @Override
+    public double[] sigmas() {
+        return sigmas.clone();
+    }
+
+    @Override
+    public double[] timesteps() {
+        return timesteps.clone();
+    }
+
+    @Override
+    public String toString() {
+        return "SamplingSchedule[sigmas=" + Arrays.toString(sigmas) + ", timesteps=" + Arrays.toString(timesteps)
+                + ", initNoiseSigma=" + initNoiseSigma + "]";
+    }
+}
