@@ -22,7 +22,7 @@ public final class Downsample2D extends Module {
     public NDArray forward(NDArray x) {
         if (padding == 0) {
             // F.pad(x, (0, 1, 0, 1)): last dim right by 1, then height bottom by 1.
-            x = x.getNDArrayInternal().pad(new ai.djl.ndarray.types.Shape(0, 1, 0, 1), 0);
+            x = x.pad(new ai.djl.ndarray.types.Shape(0, 1, 0, 1), 0);
         }
         return conv.forward(x);
     }
