@@ -2,6 +2,7 @@ package dev.jdiffuse.samplers.noise;
 
 import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.jdiffuse.safetensors.SafetensorsFile;
 import dev.jdiffuse.testkit.Close;
 import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.DynamicTest;
@@ -34,7 +35,7 @@ class TorchCpuNoiseParityTest {
         }
         Path dir = Fixtures.root().resolve(FOLDER);
         String prefix = Fixtures.displayName(dir) + "/";
-        FixtureTensors tensors = FixtureTensors.open(dir.resolve("io.safetensors"));
+        SafetensorsFile tensors = SafetensorsFile.open(dir.resolve("io.safetensors"));
         List<DynamicTest> tests = new ArrayList<>();
         for (JsonNode c : Fixtures.meta(dir).get("cases")) {
             if (!"cpu".equals(c.get("device").asText())) {
@@ -48,7 +49,7 @@ class TorchCpuNoiseParityTest {
             }
             tests.add(DynamicTest.dynamicTest(prefix + name, () -> {
                 Shape shape = new Shape(dims);
-                assertArrayEquals(tensors.shape(name), dims, name + ": fixture shape");
+                assertArrayEquals(tensors.info(name).shape(), dims, name + ": fixture shape");
                 float[] actual = new TorchCpuNoise(seed).normalValues(shape);
                 assertBitExact(prefix + name, tensors.toFloatArray(name), actual);
             }));
@@ -63,9 +64,9 @@ class TorchCpuNoiseParityTest {
             tests.add(DynamicTest.dynamicTest(prefix + "cpu_seed" + m.group(1) + "_twice", () -> {
                 TorchCpuNoise noise = new TorchCpuNoise(seed);
                 assertBitExact(prefix + name, tensors.toFloatArray(name),
-                        noise.normalValues(new Shape(tensors.shape(name))));
+                        noise.normalValues(new Shape(tensors.info(name).shape())));
                 assertBitExact(prefix + second, tensors.toFloatArray(second),
-                        noise.normalValues(new Shape(tensors.shape(second))));
+                        noise.normalValues(new Shape(tensors.info(second).shape())));
             }));
         }
         return tests;
