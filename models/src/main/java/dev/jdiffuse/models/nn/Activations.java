@@ -1,0 +1,60 @@
+package dev.jdiffuse.models.nn;
+
+import ai.djl.ndarray.NDArray;
+
+/** Element-wise activations, each spelled as its reference defines it. */
+public final class Activations {
+
+    private static final double SQRT_2_OVER_PI = Math.sqrt(2.0 / Math.PI);
+
+    private Activations() {
+    }
+
+    /** SiLU / swish: {@code x * sigmoid(x)} (Hendrycks and Gimpel 2016; Ramachandran et al. 2017). */
+    public static NDArray silu(NDArray x) {
+        return x.mul(x.getNDArrayInternal().sigmoid());
+    }
+
+    /** Exact GELU, {@code x * Phi(x)} with the error function (PyTorch's default, HF "gelu"). */
+    public static NDArray gelu(NDArray x) {
+        return x.getNDArrayInternal().gelu();
+    }
+
+    /** GELU with the tanh approximation (HF "gelu_pytorch_tanh", diffusers "gelu-approximate"). */
+    public static NDArray geluTanh(NDArray x) {
+        NDArray inner = x.pow(3).mul(0.044715f).add(x).mul((float) SQRT_2_OVER_PI);
+        return x.mul(0.5f).mul(inner.tanh().add(1f));
+    }
+
+    /** CLIP's quick GELU: {@code x * sigmoid(1.702 x)}. */
+    public static NDArray quickGelu(NDArray x) {
+        return x.mul(x.mul(1.702f).getNDArrayInternal().sigmoid());
+    }
+
+    /** Applies an activation by its config name (transformers' {@code hidden_act}, diffusers' {@code act_fn}). */
+    public static NDArray byName(String name, NDArray x) {
+        switch (name) {
+            case "silu":
+            case "swish":
+                return silu(x);
+            case "gelu":
+                return gelu(x);
+            case "gelu_pytorch_tanh":
+            case "gelu_new":
+            case "gelu-approximate":
+                return geluTanh(x);
+            case "quick_gelu":
+                return quickGelu(x);
+            case "relu":
+                return x.getNDArrayInternal().relu();
+            default:
+                throw new IllegalArgumentException("unsupported activation: " + name);
+        }
+    }
+
+    /** Whether {@link #byName} knows {@code name}; configs are validated with it at load time. */
+    public static boolean isSupported(String name) {
+        return java.util.Set.of("silu", "swish", "gelu", "gelu_pytorch_tanh", "gelu_new", "gelu-approximate",
+                "quick_gelu", "relu").contains(name);
+    }
+}

@@ -1,0 +1,40 @@
+package dev.jdiffuse.models.nn;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
+
+/**
+ * Group normalisation (Wu and He 2018) over [B, C, ...]: statistics per (batch, group of C/G channels), then a
+ * per-channel affine. PyTorch's JNI in DJL has no group_norm, so it is a layer norm over the flattened group.
+ */
+public final class GroupNorm extends Module {
+
+    private final int groups;
+    private final long channels;
+    private final float eps;
+    private final Parameter weight;
+    private final Parameter bias;
+
+    public GroupNorm(int groups, long channels, double eps) {
+        if (channels % groups != 0) {
+            throw new IllegalArgumentException("channels " + channels + " not divisible by groups " + groups);
+        }
+        this.groups = groups;
+        this.channels = channels;
+        this.eps = (float) eps;
+        this.weight = param("weight", channels);
+        this.bias = param("bias", channels);
+    }
+
+    public NDArray forward(NDArray x) {
+        Shape shape = x.getShape();
+        long b = shape.get(0);
+        NDArray grouped = x.reshape(b, groups, -1);
+        long n = grouped.getShape().get(2);
+        NDArray normed = Norms.layerNorm(grouped, n, null, null, eps).reshape(shape);
+        long[] affine = new long[shape.dimension()];
+        java.util.Arrays.fill(affine, 1);
+        affine[1] = channels;
+        return normed.mul(weight.view(affine)).add(bias.view(affine));
+    }
+}

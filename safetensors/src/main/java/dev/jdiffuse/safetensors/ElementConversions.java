@@ -1,0 +1,168 @@
+package dev.jdiffuse.safetensors;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * Decodes a little-endian tensor buffer into Java arrays. Floating-point widening is exact; integer to float may
+ * round (I64/I32 beyond 2^24 into float). Integer results refuse floating-point sources and values that do not fit.
+ */
+final class ElementConversions {
+
+    private ElementConversions() {
+    }
+
+    static float[] toFloatArray(String source, TensorInfo info, ByteBuffer data) {
+        int n = arrayLength(source, info);
+        ByteBuffer b = data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        float[] out = new float[n];
+        switch (info.dtype()) {
+            case F32 -> b.asFloatBuffer().get(out);
+            case F64 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = (float) b.getDouble(8 * i);
+                }
+            }
+            case F16 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = HalfFloats.halfToFloat(b.getShort(2 * i));
+                }
+            }
+            case BF16 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = HalfFloats.bf16ToFloat(b.getShort(2 * i));
+                }
+            }
+            case F8_E5M2 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = HalfFloats.e5m2ToFloat(b.get(i));
+                }
+            }
+            case F8_E4M3 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = HalfFloats.e4m3fnToFloat(b.get(i));
+                }
+            }
+            case I64 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = b.getLong(8 * i);
+                }
+            }
+            case I32 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = b.getInt(4 * i);
+                }
+            }
+            case I16 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = b.getShort(2 * i);
+                }
+            }
+            case I8 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = b.get(i);
+                }
+            }
+            case U8 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = b.get(i) & 0xff;
+                }
+            }
+            case BOOL -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = b.get(i) != 0 ? 1f : 0f;
+                }
+            }
+        }
+        return out;
+    }
+
+    static double[] toDoubleArray(String source, TensorInfo info, ByteBuffer data) {
+        int n = arrayLength(source, info);
+        ByteBuffer b = data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        double[] out = new double[n];
+        switch (info.dtype()) {
+            case F64 -> b.asDoubleBuffer().get(out);
+            case I64 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = b.getLong(8 * i);
+                }
+            }
+            default -> {
+                float[] f = toFloatArray(source, info, data); // exact for every other dtype
+                for (int i = 0; i < n; i++) {
+                    out[i] = f[i];
+                }
+            }
+        }
+        return out;
+    }
+
+    static long[] toLongArray(String source, TensorInfo info, ByteBuffer data) {
+        int n = arrayLength(source, info);
+        ByteBuffer b = data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        long[] out = new long[n];
+        switch (info.dtype()) {
+            case I64 -> b.asLongBuffer().get(out);
+            case I32 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = b.getInt(4 * i);
+                }
+            }
+            case I16 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = b.getShort(2 * i);
+                }
+            }
+            case I8 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = b.get(i);
+                }
+            }
+            case U8 -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = b.get(i) & 0xff;
+                }
+            }
+            case BOOL -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = b.get(i) != 0 ? 1 : 0;
+                }
+            }
+            default -> throw unsupported(source, info, "integer (use toFloatArray/toDoubleArray)");
+        }
+        return out;
+    }
+
+    static int[] toIntArray(String source, TensorInfo info, ByteBuffer data) {
+        if (info.dtype() == DType.I32) {
+            int[] out = new int[arrayLength(source, info)];
+            data.duplicate().order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(out);
+            return out;
+        }
+        long[] wide = toLongArray(source, info, data);
+        int[] out = new int[wide.length];
+        for (int i = 0; i < wide.length; i++) {
+            if (wide[i] != (int) wide[i]) {
+                throw new SafetensorsException(source + ": tensor '" + info.name() + "' element " + i + " = " + wide[i]
+                        + " does not fit in an int");
+            }
+            out[i] = (int) wide[i];
+        }
+        return out;
+    }
+
+    private static int arrayLength(String source, TensorInfo info) {
+        long n = info.numel();
+        if (n > Integer.MAX_VALUE - 8) {
+            throw new SafetensorsException(source + ": tensor '" + info.name() + "' has " + n
+                    + " elements, more than a Java array holds; read it with bufferChunks");
+        }
+        return (int) n;
+    }
+
+    private static SafetensorsException unsupported(String source, TensorInfo info, String target) {
+        return new SafetensorsException(source + ": cannot convert tensor '" + info.name() + "' of dtype "
+                + info.dtype() + " to " + target);
+    }
+}
