@@ -49,17 +49,25 @@ public final class DiffusersSchedules {
         };
     }
 
-    /** The sigma of every training timestep, as the class computes it (ascending in t). */
-    public static double[] trainingSigmas(SchedulerConfig c) {
-        double[] abar = BetaSchedules.alphasCumprod(c);
+    /**
+     * {@code alphas_cumprod} as the class stores it (float32 values, see {@link DiffusersFloat32}): Euler, Euler ancestral, DPM-Solver and UniPC replace a zero
+     * terminal value (zero-SNR rescaling) by {@code 2^-24} so that their first sigma is finite.
+     */
+    public static double[] alphasCumprod(SchedulerConfig c) {
+        double[] abar = DiffusersFloat32.alphasCumprod(c);
         boolean capsTerminal = switch (c.schedulerClass()) {
             case EULER, EULER_ANCESTRAL, DPM_SOLVER_MULTISTEP, UNIPC -> true;
             default -> false;
         };
         if (capsTerminal && c.rescaleBetasZeroSnr()) {
-            abar[abar.length - 1] = 0x1p-24; // diffusers: "close to 0 without being 0 so first sigma is not inf"
+            abar[abar.length - 1] = 0x1p-24;
         }
-        return Sigmas.fromAlphasCumprod(abar);
+        return abar;
+    }
+
+    /** The sigma of every training timestep, as the class computes it (ascending in t). */
+    public static double[] trainingSigmas(SchedulerConfig c) {
+        return DiffusersFloat32.sigmas(alphasCumprod(c));
     }
 
     private static SamplingSchedule ddpm(SchedulerConfig c, int n) {
@@ -171,7 +179,7 @@ public final class DiffusersSchedules {
     }
 
     private static double[] timestepsOf(double[] sigmas, double[] table, boolean round) {
-        double[] logTable = Sigmas.logs(table);
+        double[] logTable = DiffusersFloat32.logs(table);
         double[] t = new double[sigmas.length];
         for (int i = 0; i < t.length; i++) {
             double v = Sigmas.sigmaToTimestep(sigmas[i], logTable);

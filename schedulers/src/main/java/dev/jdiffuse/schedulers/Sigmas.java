@@ -107,12 +107,4 @@ public final class Sigmas {
         double e = Math.exp(mu);
         return e / (e + (1 / s - 1));
     }
-
-    static double[] logs(double[] v) {
-        double[] l = new double[v.length];
-        for (int i = 0; i < v.length; i++) {
-            l[i] = Math.log(v[i]);
-        }
-        return l;
-    }
 }
