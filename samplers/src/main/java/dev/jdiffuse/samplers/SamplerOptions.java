@@ -19,8 +19,22 @@ public record SamplerOptions(double eta, double clipSampleRange, double timestep
     public static final SamplerOptions DEFAULTS =
             new SamplerOptions(0.0, Double.POSITIVE_INFINITY, 10.0, true, false);
 
-    /** The options a diffusers scheduler config implies (eta stays 0: it is a call argument in diffusers). */
+    /**
+     * The options a diffusers scheduler config implies (eta stays 0: it is a call argument in diffusers). Rejects the
+     * variants the samplers do not implement (DPM-Solver other than 2M++ midpoint, UniPC other than order-2 bh2,
+     * learned DDPM variances).
+     */
     public static SamplerOptions of(SchedulerConfig c) {
+        boolean unsupported = switch (c.schedulerClass()) {
+            case DPM_SOLVER_MULTISTEP -> c.solverOrder() != 2 || !"dpmsolver++".equals(c.algorithmType())
+                    || !"midpoint".equals(c.solverType());
+            case UNIPC -> c.solverOrder() != 2 || !"bh2".equals(c.solverType());
+            case DDPM -> !"fixed_small".equals(c.varianceType());
+            default -> false;
+        };
+        if (unsupported) {
+            throw new IllegalArgumentException("unsupported " + c.schedulerClass().diffusersName() + " variant: " + c);
+        }
         double clip = c.clipSample() ? c.clipSampleRange() : Double.POSITIVE_INFINITY;
         return new SamplerOptions(0.0, clip, c.timestepScaling(), c.lowerOrderFinal(), c.eulerAtFinal());
     }
