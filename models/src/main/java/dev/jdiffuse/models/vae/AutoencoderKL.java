@@ -11,7 +11,9 @@ import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.function.UnaryOperator;
 
 /**
  * diffusers' {@code AutoencoderKL}: the KL-regularised autoencoder of latent diffusion (Rombach et al. 2022, Sec. 3),
@@ -31,10 +33,8 @@ public final class AutoencoderKL extends Module {
 
     private final AutoencoderKLConfig config;
     private final DataType dtype;
-    private final VaeEncoder encoder;
-    private final VaeDecoder decoder;
-    private final Conv2d quantConv;
-    private final Conv2d postQuantConv;
+    private final List<UnaryOperator<NDArray>> encodeSteps = new ArrayList<>();
+    private final List<UnaryOperator<NDArray>> decodeSteps = new ArrayList<>();
     private NDArray latentsMean;
     private NDArray latentsStd;
 
@@ -42,11 +42,18 @@ public final class AutoencoderKL extends Module {
         this.config = config;
         this.dtype = dtype;
         int latent = config.latentChannels();
-        this.encoder = child("encoder", new VaeEncoder(config));
-        this.decoder = child("decoder", new VaeDecoder(config));
-        this.quantConv = config.useQuantConv() ? child("quant_conv", Conv2d.pointwise(2L * latent, 2L * latent)) : null;
-        this.postQuantConv = config.usePostQuantConv() ? child("post_quant_conv", Conv2d.pointwise(latent, latent))
-                : null;
+        VaeEncoder encoder = child("encoder", new VaeEncoder(config));
+        VaeDecoder decoder = child("decoder", new VaeDecoder(config));
+        encodeSteps.add(x -> x.toType(dtype, false));
+        encodeSteps.add(encoder::forward);
+        if (config.useQuantConv()) {
+            encodeSteps.add(child("quant_conv", Conv2d.pointwise(2L * latent, 2L * latent))::forward);
+        }
+        decodeSteps.add(z -> z.toType(dtype, false));
+        if (config.usePostQuantConv()) {
+            decodeSteps.add(child("post_quant_conv", Conv2d.pointwise(latent, latent))::forward);
+        }
+        decodeSteps.add(decoder::forward);
     }
 
     /** Loads a diffusers folder ({@code vae/}): {@code config.json} and {@code diffusion_pytorch_model.safetensors}. */
@@ -104,21 +111,13 @@ public final class AutoencoderKL extends Module {
      * Results are in the image's manager, in the weights' dtype.
      */
     public LatentDistribution encode(NDArray image) {
-        NDArray h = encoder.forward(image.toType(dtype, false));
-        if (quantConv != null) {
-            h = Scoped.apply(h, quantConv::forward);
-        }
-        NDList parts = h.split(2, 1);
+        NDList parts = Scoped.chain(image, encodeSteps).split(2, 1);
         return new LatentDistribution(parts.get(0), parts.get(1).clip(LOGVAR_MIN, LOGVAR_MAX));
     }
 
     /** Decodes VAE-space latents [B, latent, h, w] to an image [B, out, f*h, f*w] in about [-1, 1]. */
     public NDArray decode(NDArray latents) {
-        NDArray z = latents.toType(dtype, false);
-        if (postQuantConv != null) {
-            z = Scoped.apply(z, postQuantConv::forward);
-        }
-        return decoder.forward(z);
+        return Scoped.chain(latents, decodeSteps);
     }
 
     /** Diffusion-model latents from VAE-space latents: {@code (z - shift) * scaling_factor} (or per-channel). */
@@ -147,12 +146,12 @@ public final class AutoencoderKL extends Module {
      * ({@code (x / 2 + 0.5).clamp(0, 1)}, diffusers' {@code VaeImageProcessor.denormalize}), as float32.
      */
     public NDArray latentsToImage(NDArray latents) {
-        NDArray image = decode(unscaleLatents(latents.toType(dtype, false)));
-        return image.toType(DataType.FLOAT32, false).div(2f).add(0.5f).clip(0f, 1f);
+        return Scoped.chain(latents, List.of(z -> unscaleLatents(z.toType(dtype, false)), this::decode,
+                x -> x.toType(DataType.FLOAT32, false).div(2f).add(0.5f).clip(0f, 1f)));
     }
 
     /** Diffusion-model latents of {@code image} [B, in, H, W] in [-1, 1], from the posterior mean (img2img). */
     public NDArray imageToLatents(NDArray image) {
-        return scaleLatents(encode(image).mean());
+        return Scoped.chain(image, List.of(x -> encode(x).mean(), this::scaleLatents));
     }
 }

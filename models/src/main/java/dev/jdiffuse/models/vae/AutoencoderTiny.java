@@ -12,6 +12,7 @@ import dev.jdiffuse.models.weights.SafetensorsStateDict;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.function.UnaryOperator;
 
 /**
  * diffusers' {@code AutoencoderTiny}: TAESD (madebyollin/taesd), a small distilled autoencoder with the SD VAE's
@@ -28,14 +29,18 @@ public final class AutoencoderTiny extends Module {
 
     private final AutoencoderTinyConfig config;
     private final DataType dtype;
-    private final SequentialLayers encoderLayers;
-    private final SequentialLayers decoderLayers;
+    private final List<UnaryOperator<NDArray>> encodeSteps;
+    private final List<UnaryOperator<NDArray>> decodeSteps;
 
     private AutoencoderTiny(AutoencoderTinyConfig config, DataType dtype) {
         this.config = config;
         this.dtype = dtype;
-        this.encoderLayers = child("encoder", new Wrapper()).layers(encoderLayers(config));
-        this.decoderLayers = child("decoder", new Wrapper()).layers(decoderLayers(config));
+        SequentialLayers encoder = child("encoder", new Wrapper()).layers(encoderLayers(config));
+        SequentialLayers decoder = child("decoder", new Wrapper()).layers(decoderLayers(config));
+        this.encodeSteps = List.of(x -> x.toType(dtype, false), x -> x.add(1f).div(2f), encoder::forward);
+        this.decodeSteps = List.of(z -> z.toType(dtype, false),
+                z -> z.div(DECODER_INPUT_RANGE).tanh().mul(DECODER_INPUT_RANGE), decoder::forward,
+                y -> y.mul(2f).sub(1f));
     }
 
     /** A parameter-free holder naming the {@code layers} sequence ({@code EncoderTiny} / {@code DecoderTiny}). */
@@ -120,8 +125,7 @@ public final class AutoencoderTiny extends Module {
      * [B, latent, H / 2^(levels-1), W / 2^(levels-1)] in the VAE's (unscaled) space.
      */
     public NDArray encode(NDArray image) {
-        NDArray x = Scoped.apply(image.toType(dtype, false), v -> v.add(1f).div(2f));
-        return encoderLayers.forward(x);
+        return Scoped.chain(image, encodeSteps);
     }
 
     /**
@@ -129,10 +133,7 @@ public final class AutoencoderTiny extends Module {
      * [B, out, h * s^(levels-1), w * s^(levels-1)] in [-1, 1] (s = upsampling_scaling_factor).
      */
     public NDArray decode(NDArray latents) {
-        NDArray z = Scoped.apply(latents.toType(dtype, false),
-                v -> v.div(DECODER_INPUT_RANGE).tanh().mul(DECODER_INPUT_RANGE));
-        NDArray y = decoderLayers.forward(z);
-        return Scoped.apply(y, v -> v.mul(2f).sub(1f));
+        return Scoped.chain(latents, decodeSteps);
     }
 
     /**
@@ -140,10 +141,9 @@ public final class AutoencoderTiny extends Module {
      * {@code decode(latents / scaling_factor + shift_factor)}, then {@code (x / 2 + 0.5).clamp(0, 1)}.
      */
     public NDArray latentsToImage(NDArray latents) {
-        NDArray z = latents.toType(dtype, false).div((float) config.scalingFactor());
-        if (config.shiftFactor() != 0) {
-            z = z.add((float) config.shiftFactor());
-        }
-        return decode(z).toType(DataType.FLOAT32, false).div(2f).add(0.5f).clip(0f, 1f);
+        float scale = (float) config.scalingFactor();
+        float shift = (float) config.shiftFactor();
+        return Scoped.chain(latents, List.of(z -> z.toType(dtype, false).div(scale).add(shift), this::decode,
+                x -> x.toType(DataType.FLOAT32, false).div(2f).add(0.5f).clip(0f, 1f)));
     }
 }

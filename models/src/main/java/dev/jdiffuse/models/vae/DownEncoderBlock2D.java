@@ -6,6 +6,10 @@ import dev.jdiffuse.models.blocks.ResnetBlock2D;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.ModuleList;
 
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.UnaryOperator;
+
 /**
  * One level of the VAE encoder (diffusers {@code DownEncoderBlock2D}): {@code resnets.0..n-1}, then, except at the
  * last level, {@code downsamplers.0} (stride-2 conv after padding right/bottom by one, as LDM).
@@ -13,26 +17,21 @@ import dev.jdiffuse.models.nn.ModuleList;
  */
 final class DownEncoderBlock2D extends Module {
 
-    private final ModuleList<ResnetBlock2D> resnets;
-    private final Downsample2D downsampler;
+    private final List<UnaryOperator<NDArray>> steps = new ArrayList<>();
 
     DownEncoderBlock2D(long in, long out, int layers, int groups, double eps, boolean addDownsample) {
-        this.resnets = child("resnets", new ModuleList<>());
+        ModuleList<ResnetBlock2D> resnets = child("resnets", new ModuleList<>());
         for (int i = 0; i < layers; i++) {
-            resnets.add(new ResnetBlock2D(i == 0 ? in : out, out, 0, groups, eps, 1.0));
+            ResnetBlock2D resnet = resnets.add(new ResnetBlock2D(i == 0 ? in : out, out, 0, groups, eps, 1.0));
+            steps.add(x -> resnet.forward(x, null));
         }
         if (addDownsample) {
             ModuleList<Downsample2D> downsamplers = child("downsamplers", new ModuleList<>());
-            this.downsampler = downsamplers.add(new Downsample2D(out, out, 0));
-        } else {
-            this.downsampler = null;
+            steps.add(downsamplers.add(new Downsample2D(out, out, 0))::forward);
         }
     }
 
     NDArray forward(NDArray x) {
-        for (ResnetBlock2D resnet : resnets) {
-            x = Scoped.apply(x, v -> resnet.forward(v, null));
-        }
-        return downsampler == null ? x : Scoped.apply(x, downsampler::forward);
+        return Scoped.chain(x, steps);
     }
 }

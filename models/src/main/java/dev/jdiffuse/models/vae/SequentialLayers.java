@@ -28,9 +28,6 @@ final class SequentialLayers extends Module {
     }
 
     NDArray forward(NDArray x) {
-        for (UnaryOperator<NDArray> step : steps) {
-            x = Scoped.apply(x, step);
-        }
-        return x;
+        return Scoped.chain(x, steps);
     }
 }

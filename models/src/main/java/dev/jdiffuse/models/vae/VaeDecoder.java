@@ -7,7 +7,9 @@ import dev.jdiffuse.models.nn.GroupNorm;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.ModuleList;
 
+import java.util.ArrayList;
 import java.util.List;
+import java.util.function.UnaryOperator;
 
 /**
  * The KL-VAE decoder (diffusers {@code Decoder}, group norm): {@code conv_in}, the mid block, the up levels in
@@ -16,36 +18,29 @@ import java.util.List;
  */
 final class VaeDecoder extends Module {
 
-    private final Conv2d convIn;
-    private final VaeMidBlock midBlock;
-    private final ModuleList<UpDecoderBlock2D> upBlocks;
-    private final GroupNorm convNormOut;
-    private final Conv2d convOut;
+    private final List<UnaryOperator<NDArray>> steps = new ArrayList<>();
 
     VaeDecoder(AutoencoderKLConfig c) {
         List<Integer> ch = c.blockOutChannels();
         int groups = c.normNumGroups();
         double eps = VaeEncoder.EPS;
         long top = ch.get(ch.size() - 1);
-        this.convIn = child("conv_in", Conv2d.same3x3(c.latentChannels(), top));
-        this.midBlock = child("mid_block", new VaeMidBlock(top, groups, eps, c.midBlockAddAttention()));
-        this.upBlocks = child("up_blocks", new ModuleList<>());
+        steps.add(child("conv_in", Conv2d.same3x3(c.latentChannels(), top))::forward);
+        steps.add(child("mid_block", new VaeMidBlock(top, groups, eps, c.midBlockAddAttention()))::forward);
+        ModuleList<UpDecoderBlock2D> upBlocks = child("up_blocks", new ModuleList<>());
         long out = top;
         for (int i = 0; i < ch.size(); i++) {
             long in = out;
             out = ch.get(ch.size() - 1 - i);
-            upBlocks.add(new UpDecoderBlock2D(in, out, c.layersPerBlock() + 1, groups, eps, i < ch.size() - 1));
+            steps.add(upBlocks.add(new UpDecoderBlock2D(in, out, c.layersPerBlock() + 1, groups, eps,
+                    i < ch.size() - 1))::forward);
         }
-        this.convNormOut = child("conv_norm_out", new GroupNorm(groups, ch.get(0), eps));
-        this.convOut = child("conv_out", Conv2d.same3x3(ch.get(0), c.outChannels()));
+        GroupNorm convNormOut = child("conv_norm_out", new GroupNorm(groups, ch.get(0), eps));
+        Conv2d convOut = child("conv_out", Conv2d.same3x3(ch.get(0), c.outChannels()));
+        steps.add(x -> convOut.forward(Activations.silu(convNormOut.forward(x))));
     }
 
     NDArray forward(NDArray z) {
-        NDArray h = Scoped.apply(z, convIn::forward);
-        h = midBlock.forward(h);
-        for (UpDecoderBlock2D block : upBlocks) {
-            h = block.forward(h);
-        }
-        return Scoped.apply(h, v -> convOut.forward(Activations.silu(convNormOut.forward(v))));
+        return Scoped.chain(z, steps);
     }
 }

@@ -7,7 +7,9 @@ import dev.jdiffuse.models.nn.GroupNorm;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.ModuleList;
 
+import java.util.ArrayList;
 import java.util.List;
+import java.util.function.UnaryOperator;
 
 /**
  * The KL-VAE encoder (diffusers {@code Encoder} with {@code double_z=True}): {@code conv_in}, the down levels, the mid
@@ -18,34 +20,27 @@ final class VaeEncoder extends Module {
 
     static final double EPS = 1e-6;
 
-    private final Conv2d convIn;
-    private final ModuleList<DownEncoderBlock2D> downBlocks;
-    private final VaeMidBlock midBlock;
-    private final GroupNorm convNormOut;
-    private final Conv2d convOut;
+    private final List<UnaryOperator<NDArray>> steps = new ArrayList<>();
 
     VaeEncoder(AutoencoderKLConfig c) {
         List<Integer> ch = c.blockOutChannels();
         int groups = c.normNumGroups();
-        this.convIn = child("conv_in", Conv2d.same3x3(c.inChannels(), ch.get(0)));
-        this.downBlocks = child("down_blocks", new ModuleList<>());
+        steps.add(child("conv_in", Conv2d.same3x3(c.inChannels(), ch.get(0)))::forward);
+        ModuleList<DownEncoderBlock2D> downBlocks = child("down_blocks", new ModuleList<>());
         long out = ch.get(0);
         for (int i = 0; i < ch.size(); i++) {
             long in = out;
             out = ch.get(i);
-            downBlocks.add(new DownEncoderBlock2D(in, out, c.layersPerBlock(), groups, EPS, i < ch.size() - 1));
+            steps.add(downBlocks.add(new DownEncoderBlock2D(in, out, c.layersPerBlock(), groups, EPS,
+                    i < ch.size() - 1))::forward);
         }
-        this.midBlock = child("mid_block", new VaeMidBlock(out, groups, EPS, c.midBlockAddAttention()));
-        this.convNormOut = child("conv_norm_out", new GroupNorm(groups, out, EPS));
-        this.convOut = child("conv_out", Conv2d.same3x3(out, 2L * c.latentChannels()));
+        steps.add(child("mid_block", new VaeMidBlock(out, groups, EPS, c.midBlockAddAttention()))::forward);
+        GroupNorm convNormOut = child("conv_norm_out", new GroupNorm(groups, out, EPS));
+        Conv2d convOut = child("conv_out", Conv2d.same3x3(out, 2L * c.latentChannels()));
+        steps.add(x -> convOut.forward(Activations.silu(convNormOut.forward(x))));
     }
 
     NDArray forward(NDArray x) {
-        NDArray h = Scoped.apply(x, convIn::forward);
-        for (DownEncoderBlock2D block : downBlocks) {
-            h = block.forward(h);
-        }
-        h = midBlock.forward(h);
-        return Scoped.apply(h, v -> convOut.forward(Activations.silu(convNormOut.forward(v))));
+        return Scoped.chain(x, steps);
     }
 }

@@ -1,5 +1,7 @@
 package dev.jdiffuse.models.vae;
 
+import ai.djl.ndarray.BaseNDManager;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.safetensors.SafetensorsFile;
@@ -9,6 +11,8 @@ import org.junit.jupiter.api.TestFactory;
 
 import java.nio.file.Path;
 import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** {@code vae_tiny}: diffusers {@code AutoencoderTiny} (TAESD) {@code decode(z).sample} and {@code encode(x).latents}. */
 class AutoencoderTinyParityTest {
@@ -31,11 +35,11 @@ class AutoencoderTinyParityTest {
         try (NDManager weights = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager();
                 SafetensorsFile io = SafetensorsFile.open(dir.resolve("io.safetensors"))) {
             AutoencoderTiny vae = AutoencoderTiny.load(dir, weights, DataType.FLOAT32);
-            if (encode) {
-                FixtureIo.compare(name + " encoded", io, "encoded", vae.encode(FixtureIo.tensor(io, "image", act)));
-            } else {
-                FixtureIo.compare(name + " decoded", io, "decoded", vae.decode(FixtureIo.tensor(io, "latents", act)));
-            }
+            NDArray input = FixtureIo.tensor(io, encode ? "image" : "latents", act);
+            int before = ((BaseNDManager) act).getManagedArrays().size();
+            NDArray output = encode ? vae.encode(input) : vae.decode(input);
+            assertEquals(before + 1, ((BaseNDManager) act).getManagedArrays().size(), "only the output is kept");
+            FixtureIo.compare(name + (encode ? " encoded" : " decoded"), io, encode ? "encoded" : "decoded", output);
         }
     }
 }
