@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.clip;
 
+import ai.djl.ndarray.BaseNDManager;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
@@ -60,6 +61,41 @@ class ClipTextModelBehaviourTest {
                     Close.toDouble(out.lastHiddenState().toFloatArray()), Close.toDouble(renormed.toFloatArray()), 0);
             assertSame(out.hiddenStates(2), out.penultimate());
             assertEquals(model.config().numHiddenLayers() + 1, out.hiddenStates().size());
+        }
+    }
+
+    @Test
+    void halfPrecisionRunsInTheWeightsDtype() {
+        Path dir = firstCase();
+        try (NDManager weights = NDManager.newBaseManager(); NDManager step = NDManager.newBaseManager();
+                SafetensorsFile io = SafetensorsFile.open(dir.resolve("io.safetensors"))) {
+            ClipTextModel model = ClipTextModel.load(dir, weights, DataType.FLOAT16);
+            ClipTextOutput out = model.encode(step, ClipTextModelTest.ids(io));
+            assertEquals(DataType.FLOAT16, out.lastHiddenState().getDataType());
+            assertEquals(DataType.FLOAT16, out.pooled().getDataType());
+            // fp16 keeps 11 bits of mantissa: rounding of a few 1e-3 of max|ref| after a handful of layers
+            double err = Close.assertMaxAbsRelative(Fixtures.displayName(dir) + " fp16 last_hidden_state",
+                    Close.toDouble(io.toFloatArray("last_hidden_state")),
+                    Close.toDouble(out.lastHiddenState().toType(DataType.FLOAT32, false).toFloatArray()), 1e-2);
+            Close.report(String.format("%s fp16 on CPU: max|diff|/max|ref| = %.3e", Fixtures.displayName(dir), err));
+        }
+    }
+
+    @Test
+    void repeatedEncodingCreatesNothingInTheWeightsManager() {
+        Path dir = firstCase();
+        try (NDManager weights = NDManager.newBaseManager();
+                SafetensorsFile io = SafetensorsFile.open(dir.resolve("io.safetensors"))) {
+            ClipTextModel model = ClipTextModel.load(dir, weights, DataType.FLOAT32);
+            int[][] ids = ClipTextModelTest.ids(io);
+            int[] counts = new int[3];
+            for (int round = 0; round < counts.length; round++) {
+                try (NDManager step = weights.newSubManager()) {
+                    model.encode(step, ids).lastHiddenState().toFloatArray();
+                }
+                counts[round] = ((BaseNDManager) weights).getManagedArrays().size();
+            }
+            assertEquals(counts[0], counts[2], "arrays held by the weights' manager after rounds 1 and 3");
         }
     }
 }
