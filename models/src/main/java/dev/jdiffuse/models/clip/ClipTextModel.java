@@ -72,6 +72,9 @@ public final class ClipTextModel extends Module {
      * @param manager owns the ids and every result (a per-request manager)
      */
     public ClipTextOutput encode(NDManager manager, int[][] ids) {
+        if (ids.length == 0) {
+            throw new IllegalArgumentException("empty batch");
+        }
         long[] flat = new long[ids.length * ids[0].length];
         for (int b = 0; b < ids.length; b++) {
             if (ids[b].length != ids[0].length) {
