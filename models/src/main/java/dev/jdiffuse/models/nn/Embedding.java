@@ -13,7 +13,7 @@ public final class Embedding extends Module {
 
     /** @param ids int64 indices; the result lives in {@code ids}' manager. */
     public NDArray forward(NDArray ids) {
-        NDArray out = weight.get().getNDArrayInternal().embedding(ids, weight.get(), null).singletonOrThrow();
+        NDArray out = weight.get().getNDArrayInternal().embedding(ids, weight.get(), ai.djl.ndarray.types.SparseFormat.DENSE).singletonOrThrow();
         out.attach(ids.getManager());
         return out;
     }

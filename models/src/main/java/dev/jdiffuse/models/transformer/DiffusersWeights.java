@@ -1,0 +1,48 @@
+package dev.jdiffuse.models.transformer;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
+import dev.jdiffuse.models.nn.Module;
+import dev.jdiffuse.models.weights.SafetensorsStateDict;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Finding a diffusers model's weights in its folder, and small facts about loaded weights. */
+public final class DiffusersWeights {
+
+    /** The single-file weights name {@code save_pretrained} writes. */
+    public static final String SINGLE = "diffusion_pytorch_model.safetensors";
+    /** The index of a sharded checkpoint. */
+    public static final String INDEX = SINGLE + ".index.json";
+
+    private DiffusersWeights() {
+    }
+
+    /**
+     * Opens {@code folder/diffusion_pytorch_model.safetensors}. Large single tensors (over 2 GiB) and 64-bit offsets
+     * are handled by the safetensors reader; a sharded checkpoint ({@code .index.json}) is reported as unsupported until
+     * the sharded reader is available to this module.
+     */
+    public static SafetensorsStateDict open(Path folder) {
+        Path single = folder.resolve(SINGLE);
+        if (Files.isRegularFile(single)) {
+            return SafetensorsStateDict.open(single);
+        }
+        if (Files.isRegularFile(folder.resolve(INDEX))) {
+            throw new UnsupportedOperationException(folder.resolve(INDEX)
+                    + ": sharded diffusers checkpoints are not supported yet (needs dev.jdiffuse.safetensors.ShardedSafetensors)");
+        }
+        throw new IllegalArgumentException("no " + SINGLE + " in " + folder);
+    }
+
+    /** The dtype the module's weights were loaded in: the compute dtype of its forward pass. */
+    public static DataType dtypeOf(Module module) {
+        return module.namedParameters().values().iterator().next().get().getDataType();
+    }
+
+    /** {@code x} in {@code dtype} (no copy when it already is). */
+    public static NDArray as(NDArray x, DataType dtype) {
+        return x.getDataType() == dtype ? x : x.toType(dtype, false);
+    }
+}
