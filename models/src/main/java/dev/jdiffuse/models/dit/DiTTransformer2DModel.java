@@ -77,11 +77,11 @@ public final class DiTTransformer2DModel extends Module {
      */
     public NDArray forward(NDArray x, double[] timesteps, long[] classLabels) {
         long b = x.getShape().get(0);
-        checkConditioning(b, timesteps, classLabels);
+        checkLabels(b, classLabels);
         DataType dtype = DiffusersWeights.dtypeOf(projOut1);
         NDManager m = x.getManager();
         NDArray t = DiffusersWeights.as(
-                CombinedTimestepLabelEmbeddings.TIME_PROJ.embed(m, broadcast(timesteps, b)), dtype);
+                CombinedTimestepLabelEmbeddings.TIME_PROJ.embed(m, DiffusersWeights.perRow(timesteps, b)), dtype);
         NDArray labels = m.create(classLabels);
         int p = config.patchSize();
         long h = x.getShape().get(2) / p;
@@ -98,10 +98,7 @@ public final class DiTTransformer2DModel extends Module {
         return Unpatchify.apply(projOut2.forward(tokens), h, w, p, config.outChannels());
     }
 
-    private void checkConditioning(long batch, double[] timesteps, long[] classLabels) {
-        if (timesteps.length != 1 && timesteps.length != batch) {
-            throw new IllegalArgumentException(timesteps.length + " timesteps for a batch of " + batch);
-        }
+    private void checkLabels(long batch, long[] classLabels) {
         if (classLabels.length != batch) {
             throw new IllegalArgumentException(classLabels.length + " class labels for a batch of " + batch);
         }
@@ -111,14 +108,5 @@ public final class DiTTransformer2DModel extends Module {
                         + config.numEmbedsAdaNorm() + "] (the last is the null class)");
             }
         }
-    }
-
-    private static double[] broadcast(double[] timesteps, long batch) {
-        if (timesteps.length == batch) {
-            return timesteps;
-        }
-        double[] out = new double[(int) batch];
-        java.util.Arrays.fill(out, timesteps[0]);
-        return out;
     }
 }

@@ -89,15 +89,13 @@ public final class SD3Transformer2DModel extends Module {
     public NDArray forward(NDArray hiddenStates, NDArray encoderHiddenStates, NDArray pooledProjections,
             double[] timesteps) {
         long b = hiddenStates.getShape().get(0);
-        if (timesteps.length != 1 && timesteps.length != b) {
-            throw new IllegalArgumentException(timesteps.length + " timesteps for a batch of " + b);
-        }
         DataType dtype = DiffusersWeights.dtypeOf(projOut);
         int p = config.patchSize();
         long h = hiddenStates.getShape().get(2) / p;
         long w = hiddenStates.getShape().get(3) / p;
         NDArray x = posEmbed.forward(DiffusersWeights.as(hiddenStates, dtype));
-        NDArray temb = timeTextEmbed.forward(broadcast(timesteps, b), DiffusersWeights.as(pooledProjections, dtype));
+        NDArray pooled = DiffusersWeights.as(pooledProjections, dtype);
+        NDArray temb = timeTextEmbed.forward(DiffusersWeights.perRow(timesteps, b), pooled);
         NDArray context = contextEmbedder.forward(DiffusersWeights.as(encoderHiddenStates, dtype));
         for (JointTransformerBlock block : blocks) {
             JointTransformerBlock.Output o = block.forward(x, context, temb);
@@ -106,14 +104,5 @@ public final class SD3Transformer2DModel extends Module {
         }
         x = projOut.forward(normOut.forward(x, temb));
         return Unpatchify.apply(x, h, w, p, config.outChannels());
-    }
-
-    private static double[] broadcast(double[] timesteps, long batch) {
-        if (timesteps.length == batch) {
-            return timesteps;
-        }
-        double[] out = new double[(int) batch];
-        java.util.Arrays.fill(out, timesteps[0]);
-        return out;
     }
 }

@@ -8,7 +8,7 @@ import dev.jdiffuse.models.weights.SafetensorsStateDict;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Finding a diffusers model's weights in its folder, and small facts about loaded weights. */
+/** Finding a diffusers model's weights in its folder, the compute dtype of loaded weights, per-row timesteps. */
 public final class DiffusersWeights {
 
     /** The single-file weights name {@code save_pretrained} writes. */
@@ -44,5 +44,17 @@ public final class DiffusersWeights {
     /** {@code x} in {@code dtype} (no copy when it already is). */
     public static NDArray as(NDArray x, DataType dtype) {
         return x.getDataType() == dtype ? x : x.toType(dtype, false);
+    }
+    /** One timestep per batch row: {@code timesteps} itself, or its single value repeated {@code batch} times. */
+    public static double[] perRow(double[] timesteps, long batch) {
+        if (timesteps.length == batch) {
+            return timesteps;
+        }
+        if (timesteps.length != 1) {
+            throw new IllegalArgumentException(timesteps.length + " timesteps for a batch of " + batch);
+        }
+        double[] out = new double[(int) batch];
+        java.util.Arrays.fill(out, timesteps[0]);
+        return out;
     }
 }

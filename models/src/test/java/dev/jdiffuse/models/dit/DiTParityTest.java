@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** {@code DiTTransformer2DModel} against diffusers on the {@code dit} fixture (fp32, CPU). */
 class DiTParityTest {
@@ -39,6 +40,18 @@ class DiTParityTest {
             double err = Close.assertMaxAbsRelative(Fixtures.displayName(dir), Close.toDouble(io.toFloatArray("out")),
                     Close.toDouble(out.toFloatArray()), 1e-3);
             Close.report(Fixtures.displayName(dir) + " max|diff|/max|ref| = " + String.format("%.3e", err));
+
+            long nullClass = model.config().numEmbedsAdaNorm();
+            long[] labels = io.toLongArray("class_labels");
+            double[] t = io.toDoubleArray("timestep");
+            assertThrows(IllegalArgumentException.class,
+                    () -> model.forward(x, t, java.util.Arrays.stream(labels).map(l -> nullClass + 1).toArray()));
+            // the last row alone (its label may be the null class) is that row of the batch
+            String last = (labels.length - 1) + ":";
+            NDArray row = model.forward(x.get(last), new double[] {t[labels.length - 1]},
+                    new long[] {labels[labels.length - 1]});
+            Close.assertMaxAbsRelative("dit last row alone", Close.toDouble(out.get(last).toFloatArray()),
+                    Close.toDouble(row.toFloatArray()), 1e-5);
         }
     }
 }

@@ -45,6 +45,22 @@ class SD3TransformerParityTest {
             double err = Close.assertMaxAbsRelative(name, Close.toDouble(io.toFloatArray("out")),
                     Close.toDouble(out.toFloatArray()), 1e-3);
             Close.report(name + " max|diff|/max|ref| = " + String.format("%.3e", err));
+
+            // one row alone, with its timestep given once, is that row of the batch
+            double[] t = io.toDoubleArray("timestep");
+            NDArray row = model.forward(read(act, io, "hidden_states").get("0:1"),
+                    read(act, io, "encoder_hidden_states").get("0:1"), read(act, io, "pooled_projections").get("0:1"),
+                    new double[] {t[0]});
+            Close.assertMaxAbsRelative(name + " row 0 alone", Close.toDouble(out.get("0:1").toFloatArray()),
+                    Close.toDouble(row.toFloatArray()), 1e-5);
+
+            // a non-square latent (cropped positions) keeps its shape
+            NDArray x = read(act, io, "hidden_states");
+            long[] s = x.getShape().getShape();
+            long cols = s[3] - 2L * model.config().patchSize();
+            NDArray narrow = model.forward(x.get(":, :, :, 0:" + cols), read(act, io, "encoder_hidden_states"),
+                    read(act, io, "pooled_projections"), t);
+            assertArrayEquals(new long[] {s[0], model.config().outChannels(), s[2], cols}, narrow.getShape().getShape());
         }
     }
 }
