@@ -1,0 +1,57 @@
+package dev.jdiffuse.models.pipeline;
+
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Everything one generation needs, already validated by the caller (the server validates ranges and names; a pipeline
+ * re-checks only what depends on the model, e.g. the sampler name or the size multiple).
+ *
+ * @param prompt text prompt (ignored by class-conditional models)
+ * @param negativePrompt text for the unconditional branch of classifier-free guidance ("" = empty prompt)
+ * @param width image width in pixels (a multiple of the model's pixel-per-latent factor, usually 8)
+ * @param height image height in pixels
+ * @param steps number of sampler steps
+ * @param sampler sampler name ({@code dev.jdiffuse.samplers} registry), or null for the model's default
+ * @param schedule sigma schedule name ("default" = the model's scheduler config; "karras", "exponential", ...), or null
+ * @param guidanceScale classifier-free guidance scale; 1 disables the unconditional pass
+ * @param guidanceRescale guidance rescale phi (Lin et al. 2024), 0 disables
+ * @param seed seed of the torch-compatible CPU noise stream for the initial latents and sampler noise
+ * @param batchSize images per request, drawn as one [B, C, h, w] noise tensor as diffusers does
+ * @param classLabel class index for class-conditional models (DiT), or null
+ * @param controlnets ControlNets to apply (possibly empty)
+ * @param preview how to preview intermediate steps
+ */
+public record GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
+        String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize, Integer classLabel,
+        List<ControlSpec> controlnets, PreviewSpec preview) {
+
+    public GenerationRequest {
+        Objects.requireNonNull(prompt, "prompt");
+        negativePrompt = negativePrompt == null ? "" : negativePrompt;
+        controlnets = controlnets == null ? List.of() : List.copyOf(controlnets);
+        preview = preview == null ? PreviewSpec.NONE : preview;
+    }
+
+    /** A plain text-to-image request with the model's default sampler and schedule and no previews. */
+    public static GenerationRequest of(String prompt, String negativePrompt, int width, int height, int steps,
+            double guidanceScale, long seed) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, null, null, guidanceScale, 0.0,
+                seed, 1, null, List.of(), PreviewSpec.NONE);
+    }
+
+    public GenerationRequest withSampler(String sampler, String schedule) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview);
+    }
+
+    public GenerationRequest withControlnets(List<ControlSpec> list) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, list, preview);
+    }
+
+    public GenerationRequest withPreview(PreviewSpec spec) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, spec);
+    }
+}
