@@ -20,20 +20,19 @@ public final class DiffusersWeights {
     }
 
     /**
-     * Opens {@code folder/diffusion_pytorch_model.safetensors}. Large single tensors (over 2 GiB) and 64-bit offsets
-     * are handled by the safetensors reader; a sharded checkpoint ({@code .index.json}) is reported as unsupported until
-     * the sharded reader is available to this module.
+     * Opens {@code folder/diffusion_pytorch_model.safetensors}, or the sharded checkpoint its {@code .index.json}
+     * describes. 64-bit offsets and single tensors over 2 GiB are the safetensors reader's business.
      */
     public static SafetensorsStateDict open(Path folder) {
         Path single = folder.resolve(SINGLE);
         if (Files.isRegularFile(single)) {
             return SafetensorsStateDict.open(single);
         }
-        if (Files.isRegularFile(folder.resolve(INDEX))) {
-            throw new UnsupportedOperationException(folder.resolve(INDEX)
-                    + ": sharded diffusers checkpoints are not supported yet (needs dev.jdiffuse.safetensors.ShardedSafetensors)");
+        Path index = folder.resolve(INDEX);
+        if (Files.isRegularFile(index)) {
+            return SafetensorsStateDict.open(index);
         }
-        throw new IllegalArgumentException("no " + SINGLE + " in " + folder);
+        throw new IllegalArgumentException("neither " + SINGLE + " nor " + INDEX + " in " + folder);
     }
 
     /** The dtype the module's weights were loaded in: the compute dtype of its forward pass. */
