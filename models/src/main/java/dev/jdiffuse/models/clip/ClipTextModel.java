@@ -10,6 +10,7 @@ import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
+import dev.jdiffuse.models.weights.WeightFiles;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,11 +42,7 @@ public final class ClipTextModel extends Module {
      */
     public static ClipTextModel load(Path folder, NDManager manager, DataType dtype) {
         ClipTextConfig config = ClipTextConfig.read(folder.resolve("config.json"));
-        Path weights = folder.resolve("model.safetensors");
-        if (!Files.isRegularFile(weights)) {
-            throw new IllegalArgumentException("no model.safetensors in " + folder);
-        }
-        try (SafetensorsStateDict sd = SafetensorsStateDict.open(weights)) {
+        try (SafetensorsStateDict sd = WeightFiles.open(folder, WeightFiles.TRANSFORMERS)) {
             return load(config, sd.renamed(ClipTextKeys::fromTransformers), manager, dtype);
         }
     }

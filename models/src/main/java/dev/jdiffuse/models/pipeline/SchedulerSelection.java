@@ -38,14 +38,20 @@ public final class SchedulerSelection {
     private final String baseJson;
     private final SchedulerConfig base;
 
-    public SchedulerSelection(String schedulerConfigJson) {
+    /** @param schedulerClass the class, or null to take it from the config's {@code _class_name} */
+    public SchedulerSelection(String schedulerConfigJson, SchedulerClass schedulerClass) {
+        this.base = SchedulerConfig.parse(schedulerConfigJson, schedulerClass);
         this.baseJson = schedulerConfigJson;
-        this.base = SchedulerConfig.parse(schedulerConfigJson, null);
     }
 
     public static SchedulerSelection read(Path schedulerConfigJson) {
+        return read(schedulerConfigJson, null);
+    }
+
+    /** Reads a config whose class is given separately (a saved {@code scheduler.config} lacks {@code _class_name}). */
+    public static SchedulerSelection read(Path schedulerConfigJson, SchedulerClass schedulerClass) {
         try {
-            return new SchedulerSelection(Files.readString(schedulerConfigJson));
+            return new SchedulerSelection(Files.readString(schedulerConfigJson), schedulerClass);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + schedulerConfigJson, e);
         }

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
+import dev.jdiffuse.models.weights.WeightFiles;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,15 +25,7 @@ public final class DiffusersWeights {
      * describes. 64-bit offsets and single tensors over 2 GiB are the safetensors reader's business.
      */
     public static SafetensorsStateDict open(Path folder) {
-        Path single = folder.resolve(SINGLE);
-        if (Files.isRegularFile(single)) {
-            return SafetensorsStateDict.open(single);
-        }
-        Path index = folder.resolve(INDEX);
-        if (Files.isRegularFile(index)) {
-            return SafetensorsStateDict.open(index);
-        }
-        throw new IllegalArgumentException("neither " + SINGLE + " nor " + INDEX + " in " + folder);
+        return WeightFiles.open(folder, WeightFiles.DIFFUSERS);
     }
 
     /** The dtype the module's weights were loaded in: the compute dtype of its forward pass. */

@@ -10,6 +10,7 @@ import dev.jdiffuse.models.nn.ModuleList;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
+import dev.jdiffuse.models.weights.WeightFiles;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -80,12 +81,7 @@ public final class UNet2DConditionModel extends UNetEncoderModel {
      */
     public static UNet2DConditionModel load(Path folder, NDManager manager, DataType dtype) {
         UNet2DConditionConfig config = UNet2DConditionConfig.read(folder.resolve("config.json"));
-        Path weights = folder.resolve("diffusion_pytorch_model.safetensors");
-        if (!Files.isRegularFile(weights)) {
-            throw new IllegalArgumentException("no diffusion_pytorch_model.safetensors in " + folder
-                    + " (sharded and .bin checkpoints are not supported)");
-        }
-        try (SafetensorsStateDict sd = SafetensorsStateDict.open(weights)) {
+        try (SafetensorsStateDict sd = WeightFiles.open(folder, WeightFiles.DIFFUSERS)) {
             return load(config, sd, manager, dtype, folder.toString());
         }
     }

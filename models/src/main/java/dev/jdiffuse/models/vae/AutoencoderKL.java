@@ -9,6 +9,7 @@ import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
+import dev.jdiffuse.models.weights.WeightFiles;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -27,7 +28,6 @@ import java.util.function.UnaryOperator;
  */
 public final class AutoencoderKL extends Module {
 
-    static final String WEIGHTS_FILE = "diffusion_pytorch_model.safetensors";
     private static final float LOGVAR_MIN = -30f;
     private static final float LOGVAR_MAX = 20f;
 
@@ -59,7 +59,7 @@ public final class AutoencoderKL extends Module {
     /** Loads a diffusers folder ({@code vae/}): {@code config.json} and {@code diffusion_pytorch_model.safetensors}. */
     public static AutoencoderKL load(Path folder, NDManager manager, DataType dtype) {
         AutoencoderKLConfig config = AutoencoderKLConfig.read(folder.resolve("config.json"));
-        try (SafetensorsStateDict weights = SafetensorsStateDict.open(folder.resolve(WEIGHTS_FILE))) {
+        try (SafetensorsStateDict weights = WeightFiles.open(folder, WeightFiles.DIFFUSERS)) {
             return load(config, weights, manager, dtype);
         }
     }

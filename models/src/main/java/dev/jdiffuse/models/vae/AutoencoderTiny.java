@@ -9,6 +9,7 @@ import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
+import dev.jdiffuse.models.weights.WeightFiles;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -99,7 +100,7 @@ public final class AutoencoderTiny extends Module {
     /** Loads a diffusers folder: {@code config.json} and {@code diffusion_pytorch_model.safetensors}. */
     public static AutoencoderTiny load(Path folder, NDManager manager, DataType dtype) {
         AutoencoderTinyConfig config = AutoencoderTinyConfig.read(folder.resolve("config.json"));
-        try (SafetensorsStateDict weights = SafetensorsStateDict.open(folder.resolve(AutoencoderKL.WEIGHTS_FILE))) {
+        try (SafetensorsStateDict weights = WeightFiles.open(folder, WeightFiles.DIFFUSERS)) {
             return load(config, weights, manager, dtype);
         }
     }

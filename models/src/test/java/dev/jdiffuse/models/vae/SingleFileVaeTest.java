@@ -65,7 +65,7 @@ class SingleFileVaeTest {
         AutoencoderKLConfig config = AutoencoderKLConfig.read(folder.resolve("config.json"));
         try (NDManager weights = NDManager.newBaseManager();
                 SafetensorsStateDict current = SafetensorsStateDict.open(
-                        folder.resolve(AutoencoderKL.WEIGHTS_FILE))) {
+                        folder.resolve("diffusion_pytorch_model.safetensors"))) {
             StateDict deprecated = current.renamed(k -> {
                 for (Map.Entry<String, String> e : old.entrySet()) {
                     k = k.replace(".attentions.0." + e.getKey() + ".", ".attentions.0." + e.getValue() + ".");

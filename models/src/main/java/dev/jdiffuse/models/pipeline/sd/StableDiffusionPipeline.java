@@ -64,11 +64,16 @@ public final class StableDiffusionPipeline implements ImagePipeline {
     private final Map<String, ControlNetModel> controlnets;
     private final PreviewRenderer previews;
     private final boolean forceZerosForEmptyPrompt;
+    private final AutoencoderTiny taesd;
+    private final boolean ownsWeights;
 
     private StableDiffusionPipeline(String name, NDManager weights, SdPromptEncoder prompts,
             UNet2DConditionModel unet, AutoencoderKL vae, SchedulerSelection scheduler,
-            Map<String, ControlNetModel> controlnets, AutoencoderTiny taesd, boolean forceZerosForEmptyPrompt) {
+            Map<String, ControlNetModel> controlnets, AutoencoderTiny taesd, boolean forceZerosForEmptyPrompt,
+            boolean ownsWeights) {
         this.name = name;
+        this.taesd = taesd;
+        this.ownsWeights = ownsWeights;
         this.weights = weights;
         this.prompts = prompts;
         this.unet = unet;
@@ -113,7 +118,7 @@ public final class StableDiffusionPipeline implements ImagePipeline {
             }
             boolean zeros = index.path("force_zeros_for_empty_prompt").asBoolean(te2 != null);
             return new StableDiffusionPipeline(name, weights, new SdPromptEncoder(tok, te, tok2, te2), unet, vae,
-                    sched, cns, taesd, zeros);
+                    sched, cns, taesd, zeros, true);
         } catch (RuntimeException e) {
             weights.close();
             throw e;
@@ -140,11 +145,20 @@ public final class StableDiffusionPipeline implements ImagePipeline {
             SchedulerSelection sched = SchedulerSelection.read(
                     configFolder.resolve("scheduler/scheduler_config.json"));
             return new StableDiffusionPipeline(name, weights, new SdPromptEncoder(tok, te, null, null), unet, vae,
-                    sched, Map.of(), taesd, false);
+                    sched, Map.of(), taesd, false, true);
         } catch (RuntimeException e) {
             weights.close();
             throw e;
         }
+    }
+
+    /**
+     * The same loaded model with another scheduler config (diffusers' {@code pipe.scheduler = ...}); shares the
+     * weights, which stay owned by this pipeline.
+     */
+    public StableDiffusionPipeline withScheduler(SchedulerSelection other) {
+        return new StableDiffusionPipeline(name, weights, prompts, unet, vae, other, controlnets, taesd,
+                forceZerosForEmptyPrompt, false);
     }
 
     /** diffusers runs VAEs marked {@code force_upcast} in float32 even in half-precision pipelines. */
@@ -286,7 +300,9 @@ public final class StableDiffusionPipeline implements ImagePipeline {
 
     @Override
     public void close() {
-        weights.close();
+        if (ownsWeights) {
+            weights.close();
+        }
     }
 
     /** Names of the components, for logs. */
