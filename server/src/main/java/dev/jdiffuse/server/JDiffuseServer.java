@@ -65,7 +65,7 @@ public final class JDiffuseServer implements AutoCloseable {
         JobViews views = new JobViews(jobs);
         this.hub = new StreamHub(views, json::write);
         holder.hub = hub;
-        metrics.bind(jobs::queueDepth, hub::connections);
+        metrics.bind(jobs::queueDepth, hub::connections, hub::queuedBytes);
         UploadStore uploads = new UploadStore(256, options.resultTtl(), Clock.systemUTC());
         this.api = new HttpApi(json, limits, models, jobs, views, uploads, options.resultTtl(), metrics::scrape);
         OriginGuard guard = new OriginGuard(options.host());
@@ -94,7 +94,7 @@ public final class JDiffuseServer implements AutoCloseable {
         new StreamRoutes(hub, jobs, json, metrics).register(app);
         app.exception(ApiException.class, this::renderError);
         app.exception(HttpResponseException.class, (e, ctx) -> renderError(new ApiException(e.getStatus(),
-                e.getStatus() == 413 ? "too_large" : "http_" + e.getStatus(), e.getMessage(), null), ctx));
+                httpCode(e.getStatus()), e.getMessage(), null), ctx));
         app.exception(Exception.class, (e, ctx) -> {
             LOG.error("unexpected error on {} {}", ctx.method(), ctx.path(), e);
             renderError(new ApiException(500, "internal", "internal error; the server log has the details", null),
@@ -106,6 +106,15 @@ public final class JDiffuseServer implements AutoCloseable {
                         + ctx.path(), null), ctx);
             }
         });
+    }
+
+    private static String httpCode(int status) {
+        return switch (status) {
+            case 404 -> "not_found";
+            case 405 -> "method_not_allowed";
+            case 413 -> "too_large";
+            default -> "http_" + status;
+        };
     }
 
     /** Lets the job manager be built before the hub that listens to it. */

@@ -70,8 +70,10 @@ public final class Json {
             throw new ApiException(400, "unknown_field", "unknown field '" + field + "'", field);
         } catch (MismatchedInputException e) {
             String field = path(e);
-            throw new ApiException(400, "invalid_type", field.isEmpty() ? "the request body must be a JSON object"
-                    : "field '" + field + "' has the wrong type", field.isEmpty() ? null : field);
+            if (field.isEmpty()) {
+                throw new ApiException(400, "malformed_json", "the request body must be one JSON object", null);
+            }
+            throw new ApiException(400, "invalid_type", "field '" + field + "' has the wrong type", field);
         } catch (StreamConstraintsException e) {
             throw new ApiException(400, "malformed_json", "the JSON nests too deep or holds a too long value", null);
         } catch (JsonProcessingException e) {

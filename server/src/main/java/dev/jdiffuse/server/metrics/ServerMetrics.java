@@ -54,12 +54,14 @@ public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCl
                 .description("sampler steps per second of each succeeded job").register(registry);
     }
 
-    /** Registers the queue depth and WebSocket connection gauges. */
-    public void bind(Supplier<Number> queueDepth, Supplier<Number> wsConnections) {
+    /** Registers the queue depth and WebSocket gauges. */
+    public void bind(Supplier<Number> queueDepth, Supplier<Number> wsConnections, Supplier<Number> wsQueuedBytes) {
         Gauge.builder("jdiffuse.queue.depth", () -> queueDepth.get().doubleValue())
                 .description("jobs waiting to start").register(registry);
         Gauge.builder("jdiffuse.ws.connections", () -> wsConnections.get().doubleValue())
                 .description("open WebSocket connections").register(registry);
+        Gauge.builder("jdiffuse.ws.queued", () -> wsQueuedBytes.get().doubleValue()).baseUnit("bytes")
+                .description("outbound WebSocket bytes waiting for slow clients").register(registry);
     }
 
     @Override

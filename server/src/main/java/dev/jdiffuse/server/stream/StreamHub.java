@@ -71,6 +71,11 @@ public final class StreamHub implements JobEvents, AutoCloseable {
         return all.size();
     }
 
+    /** Outbound bytes waiting in all connections' outboxes. */
+    public long queuedBytes() {
+        return all.stream().mapToLong(s -> s.outbox().queuedBytes()).sum();
+    }
+
     /** Follows {@code job}: snapshot first, then live events. */
     public void subscribe(Subscriber s, Job job) {
         run(() -> {
