@@ -1,11 +1,9 @@
 package dev.jdiffuse.safetensors;
 
-import java.util.Locale;
-
 /**
  * Element types of the safetensors format, spelled as in the header's {@code "dtype"} field, with their size in
  * bytes. {@link #F8_E4M3} and {@link #F8_E5M2} are known so that such files open and their raw bytes can be read;
- * {@link TensorSource#toFloatArray(String)} converts them as well (OCP FP8 formats, E4M3 in its "FN" variant).
+ * {@link TensorSource#toFloatArray(String)} decodes them too (OCP FP8 formats, E4M3 in its "FN" variant).
  */
 public enum DType {
     F64(8, true),
@@ -54,10 +52,5 @@ public enum DType {
             }
         }
         return null;
-    }
-
-    @Override
-    public String toString() {
-        return name().toUpperCase(Locale.ROOT);
     }
 }

@@ -12,7 +12,14 @@ final class ElementConversions {
     private ElementConversions() {
     }
 
-    static float[] toFloatArray(String source, TensorInfo info, ByteBuffer data) {
+    /** Reads {@code name} of {@code src}; the element count is checked before the data is touched. */
+    static float[] toFloatArray(TensorSource src, String name) {
+        TensorInfo info = src.info(name);
+        arrayLength(src.description(), info);
+        return toFloatArray(src.description(), info, src.buffer(name));
+    }
+
+    private static float[] toFloatArray(String source, TensorInfo info, ByteBuffer data) {
         int n = arrayLength(source, info);
         ByteBuffer b = data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         float[] out = new float[n];
@@ -77,7 +84,14 @@ final class ElementConversions {
         return out;
     }
 
-    static double[] toDoubleArray(String source, TensorInfo info, ByteBuffer data) {
+    /** Reads {@code name} of {@code src}; the element count is checked before the data is touched. */
+    static double[] toDoubleArray(TensorSource src, String name) {
+        TensorInfo info = src.info(name);
+        arrayLength(src.description(), info);
+        return toDoubleArray(src.description(), info, src.buffer(name));
+    }
+
+    private static double[] toDoubleArray(String source, TensorInfo info, ByteBuffer data) {
         int n = arrayLength(source, info);
         ByteBuffer b = data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         double[] out = new double[n];
@@ -98,7 +112,14 @@ final class ElementConversions {
         return out;
     }
 
-    static long[] toLongArray(String source, TensorInfo info, ByteBuffer data) {
+    /** Reads {@code name} of {@code src}; the element count is checked before the data is touched. */
+    static long[] toLongArray(TensorSource src, String name) {
+        TensorInfo info = src.info(name);
+        arrayLength(src.description(), info);
+        return toLongArray(src.description(), info, src.buffer(name));
+    }
+
+    private static long[] toLongArray(String source, TensorInfo info, ByteBuffer data) {
         int n = arrayLength(source, info);
         ByteBuffer b = data.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         long[] out = new long[n];
@@ -134,7 +155,14 @@ final class ElementConversions {
         return out;
     }
 
-    static int[] toIntArray(String source, TensorInfo info, ByteBuffer data) {
+    /** Reads {@code name} of {@code src}; the element count is checked before the data is touched. */
+    static int[] toIntArray(TensorSource src, String name) {
+        TensorInfo info = src.info(name);
+        arrayLength(src.description(), info);
+        return toIntArray(src.description(), info, src.buffer(name));
+    }
+
+    private static int[] toIntArray(String source, TensorInfo info, ByteBuffer data) {
         if (info.dtype() == DType.I32) {
             int[] out = new int[arrayLength(source, info)];
             data.duplicate().order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(out);

@@ -160,7 +160,14 @@ record SafetensorsHeader(Map<String, TensorInfo> tensors, Map<String, String> me
 
     private static void checkTiling(String source, Iterable<TensorInfo> entries, long dataLength) {
         List<TensorInfo> sorted = new ArrayList<>();
-        entries.forEach(sorted::add);
+        for (TensorInfo t : entries) {
+            if (t.end() > dataLength) {
+                throw new SafetensorsException(source + ": tensor '" + t.name() + "' data_offsets [" + t.begin() + ", "
+                        + t.end() + "] lie past the end of the data section (" + dataLength
+                        + " bytes): file truncated or offsets out of range");
+            }
+            sorted.add(t);
+        }
         sorted.sort(Comparator.comparingLong(TensorInfo::begin).thenComparingLong(TensorInfo::end));
         long covered = 0;
         TensorInfo previous = null;
@@ -177,11 +184,6 @@ record SafetensorsHeader(Map<String, TensorInfo> tensors, Map<String, String> me
             }
             covered = t.end();
             previous = t;
-        }
-        if (covered > dataLength) {
-            throw new SafetensorsException(source + ": file is truncated or offsets out of range: tensor '"
-                    + previous.name() + "' ends at data byte " + covered + " but the data section has only "
-                    + dataLength + " bytes");
         }
         if (covered < dataLength) {
             throw new SafetensorsException(source + ": " + (dataLength - covered)

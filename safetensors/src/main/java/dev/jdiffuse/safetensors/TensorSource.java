@@ -1,6 +1,7 @@
 package dev.jdiffuse.safetensors;
 
 import java.nio.ByteBuffer;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -12,6 +13,15 @@ import java.util.Set;
  * collector); every call on a closed source throws {@link IllegalStateException}.
  */
 public interface TensorSource extends AutoCloseable {
+
+    /**
+     * Opens {@code path}: a {@code *.index.json} as a {@link ShardedSafetensors}, any other file as a
+     * {@link SafetensorsFile}.
+     */
+    static TensorSource open(Path path) {
+        String file = path.getFileName() == null ? "" : path.getFileName().toString();
+        return file.endsWith(".index.json") ? ShardedSafetensors.open(path) : SafetensorsFile.open(path);
+    }
 
     /** What this source is (its file or index path), as used in error messages. */
     String description();
@@ -44,22 +54,22 @@ public interface TensorSource extends AutoCloseable {
 
     /** Elements as floats: exact from F32/F16/BF16/F8, rounded from F64 and large integers; BOOL as 0/1. */
     default float[] toFloatArray(String name) {
-        return ElementConversions.toFloatArray(description(), info(name), buffer(name));
+        return ElementConversions.toFloatArray(this, name);
     }
 
     /** Elements as doubles: exact from every dtype except I64 beyond 2^53. */
     default double[] toDoubleArray(String name) {
-        return ElementConversions.toDoubleArray(description(), info(name), buffer(name));
+        return ElementConversions.toDoubleArray(this, name);
     }
 
     /** Elements of an integer or BOOL tensor as longs; floating-point tensors are refused. */
     default long[] toLongArray(String name) {
-        return ElementConversions.toLongArray(description(), info(name), buffer(name));
+        return ElementConversions.toLongArray(this, name);
     }
 
     /** Elements of an integer or BOOL tensor as ints; refuses values outside the int range. */
     default int[] toIntArray(String name) {
-        return ElementConversions.toIntArray(description(), info(name), buffer(name));
+        return ElementConversions.toIntArray(this, name);
     }
 
     @Override

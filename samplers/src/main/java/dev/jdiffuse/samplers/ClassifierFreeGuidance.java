@@ -1,0 +1,73 @@
+package dev.jdiffuse.samplers;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+
+/**
+ * Classifier-free guidance (Ho and Salimans 2022): {@code D = D_u + w (D_c - D_u)}, with the unconditional and
+ * conditional rows evaluated in ONE batched call of the inner denoiser ({@code [x; x]} with
+ * {@code uncond.concatBatch(cond)}). Guidance is affine, so guiding x0 equals guiding eps (or velocity) as diffusers
+ * does. Scale 1 calls the conditional branch alone.
+ *
+ * <p>Guidance rescale (Lin et al. 2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed", Sec. 3.4,
+ * diffusers' {@code rescale_noise_cfg}): {@code g' = phi g std(c)/std(g) + (1 - phi) g}, per sample, standard
+ * deviations over all non-batch elements (unbiased, as {@code torch.std}). diffusers applies it to the model output;
+ * here it is applied to {@code (x - D)/sigma}, which is exactly the model output for epsilon models
+ * ({@code x = x0 + sigma eps}) and flow-velocity models ({@code x = (1-sigma) x0 + sigma eps}, {@code v = (x - x0)/sigma}),
+ * so it matches diffusers for those; for v-prediction models it rescales eps rather than v. Shapes: x [B, ...];
+ * the inner denoiser sees [2B, ...].
+ */
+public final class ClassifierFreeGuidance implements Denoiser {
+
+    private final Denoiser inner;
+    private final Conditioning unconditional;
+    private final double scale;
+    private final double rescale;
+
+    /**
+     * @param unconditional the negative/empty-prompt conditioning, batch size matching the conditional one
+     * @param scale guidance scale {@code w} (1: no guidance)
+     * @param rescale {@code phi} in [0, 1] (0: plain CFG)
+     */
+    public ClassifierFreeGuidance(Denoiser inner, Conditioning unconditional, double scale, double rescale) {
+        if (rescale < 0 || rescale > 1) {
+            throw new IllegalArgumentException("guidance rescale must be in [0, 1], got " + rescale);
+        }
+        this.inner = inner;
+        this.unconditional = unconditional;
+        this.scale = scale;
+        this.rescale = rescale;
+    }
+
+    @Override
+    public NDArray denoise(NDArray x, NoiseLevel level, Conditioning conditioning) {
+        if (scale == 1.0) {
+            return inner.denoise(x, level, conditioning);
+        }
+        NDArray both = inner.denoise(x.concat(x, 0), level, unconditional.concatBatch(conditioning));
+        NDList halves = both.split(2, 0);
+        NDArray uncond = halves.get(0);
+        NDArray cond = halves.get(1);
+        NDArray guided = uncond.add(cond.sub(uncond).mul(scale));
+        if (rescale == 0.0) {
+            return guided;
+        }
+        double sigma = level.sigma();
+        NDArray epsGuided = x.sub(guided).div(sigma);
+        NDArray epsCond = x.sub(cond).div(sigma);
+        NDArray factor = std(epsCond).div(std(epsGuided));
+        NDArray rescaled = epsGuided.mul(factor.mul(rescale).add(1 - rescale));
+        return x.sub(rescaled.mul(sigma));
+    }
+
+    /** Per-sample unbiased standard deviation over all non-batch axes, shape [B, 1, ..., 1]. */
+    static NDArray std(NDArray a) {
+        int[] axes = new int[a.getShape().dimension() - 1];
+        for (int i = 0; i < axes.length; i++) {
+            axes[i] = i + 1;
+        }
+        long count = a.getShape().size() / a.getShape().get(0);
+        NDArray centered = a.sub(a.mean(axes, true));
+        return centered.mul(centered).sum(axes, true).div(count - 1).sqrt();
+    }
+}

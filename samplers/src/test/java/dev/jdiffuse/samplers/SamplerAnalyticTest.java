@@ -1,0 +1,104 @@
+package dev.jdiffuse.samplers;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.schedulers.DiffusersSchedules;
+import dev.jdiffuse.schedulers.SamplingSchedule;
+import dev.jdiffuse.schedulers.SchedulerClass;
+import dev.jdiffuse.schedulers.SchedulerConfig;
+import dev.jdiffuse.schedulers.Sigmas;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Properties every sampler must have independent of diffusers: a constant denoiser is a fixed point, and for Gaussian
+ * data N(0, s^2) (exact denoiser {@code D = x s^2/(s^2 + sigma^2)}) the deterministic samplers integrate the
+ * probability-flow ODE, whose exact solution is {@code x_T s / sqrt(s^2 + sigma_max^2)}, at their order.
+ */
+class SamplerAnalyticTest {
+
+    private static final double S = 0.7;
+    private static final double SIGMA_MAX = 20.0;
+
+    @Test
+    void constantDenoiserEndsAtTheConstant() {
+        SchedulerConfig sd = SchedulerConfig.parse("{\"beta_start\": 0.00085, \"beta_end\": 0.012, "
+                + "\"beta_schedule\": \"scaled_linear\", \"clip_sample\": false}", SchedulerClass.DDIM);
+        try (NDManager m = NDManager.newBaseManager()) {
+            NoiseSource noise = (manager, shape) -> manager.randomNormal(shape);
+            for (String name : Samplers.names()) {
+                if (name.equals("lcm")) {
+                    continue; // its consistency boundary mixes in c_skip(t) x, so a constant x0 is not a fixed point
+                }
+                SamplingSchedule schedule = DiffusersSchedules.of(sd, 10);
+                if (name.equals("flow_euler")) {
+                    schedule = new SamplingSchedule(new double[] {1.0, 0.6, 0.3, 0.0}, new double[] {1000, 600, 300}, 1);
+                }
+                Sampler sampler = Samplers.byName(name, SamplerOptions.DEFAULTS.withEta(1.0));
+                NDArray x = m.randomNormal(new Shape(2, 3)).mul(schedule.initNoiseSigma());
+                NDArray out = sampler.sample((in, level, c) -> in.zerosLike().add(0.25f), x, schedule, null, noise,
+                        StepListener.NONE);
+                for (float v : out.toFloatArray()) {
+                    assertEquals(0.25, v, 1e-5, name);
+                }
+            }
+        }
+    }
+
+    @Test
+    void deterministicSamplersConvergeAtTheirOrder() {
+        assertOrder("euler", 0.8, 1.3);
+        assertOrder("heun", 1.6, 3);
+        assertOrder("dpmpp_2m", 1.6, 3);
+        assertOrder("unipc", 1.6, 4);
+    }
+
+    @Test
+    void deterministicSamplersMapToTheDataVariance() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray xT = m.randomNormal(new Shape(8192)).mul(Math.sqrt(S * S + SIGMA_MAX * SIGMA_MAX));
+            double expected = S * S * variance(xT) / (S * S + SIGMA_MAX * SIGMA_MAX);
+            // first-order methods: error ~ 1/n (about 7 % of |x| at 32 steps here), so 256 steps for a 3 % bound;
+            // second-order ones reach it at 32 steps
+            String[][] runs = {{"ddim", "256"}, {"euler", "256"}, {"heun", "32"}, {"dpmpp_2m", "32"}, {"unipc", "32"}};
+            for (String[] r : runs) {
+                NDArray out = run(r[0], xT, Integer.parseInt(r[1]));
+                assertEquals(expected, variance(out), 0.03 * expected, r[0] + " final variance");
+            }
+        }
+    }
+
+    private static void assertOrder(String name, double min, double max) {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray xT = m.create(new float[] {-25f, -3f, 8f, 30f});
+            NDArray exact = xT.mul(S / Math.sqrt(S * S + SIGMA_MAX * SIGMA_MAX));
+            double e1 = maxAbs(run(name, xT, 16).sub(exact));
+            double e2 = maxAbs(run(name, xT, 32).sub(exact));
+            double order = Math.log(e1 / e2) / Math.log(2);
+            System.out.printf("order %s: %.3f (errors %.3e, %.3e)%n", name, order, e1, e2);
+            assertTrue(order > min && order < max, name + " observed order " + order);
+        }
+    }
+
+    private static NDArray run(String name, NDArray xT, int steps) {
+        double[] s = Sigmas.karras(steps, 0.002, SIGMA_MAX, 7.0);
+        double[] sigmas = java.util.Arrays.copyOf(s, steps + 1);
+        SamplingSchedule schedule = new SamplingSchedule(sigmas, new double[steps], SIGMA_MAX);
+        Denoiser gaussian = (x, level, c) -> x.mul(S * S / (S * S + level.sigma() * level.sigma()));
+        return Samplers.byName(name).sample(gaussian, xT, schedule, null, (mm, sh) -> {
+            throw new AssertionError("deterministic sampler drew noise");
+        }, StepListener.NONE);
+    }
+
+    private static double maxAbs(NDArray a) {
+        return a.abs().max().getFloat();
+    }
+
+    private static double variance(NDArray a) {
+        double mean = a.mean().getFloat();
+        return a.sub(mean).square().mean().getFloat();
+    }
+}

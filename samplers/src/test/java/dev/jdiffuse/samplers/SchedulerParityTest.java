@@ -1,0 +1,212 @@
+package dev.jdiffuse.samplers;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.jdiffuse.safetensors.SafetensorsFile;
+import dev.jdiffuse.samplers.prediction.EdmPreconditioning;
+import dev.jdiffuse.samplers.prediction.Network;
+import dev.jdiffuse.samplers.prediction.PredictionType;
+import dev.jdiffuse.schedulers.DiffusersSchedules;
+import dev.jdiffuse.schedulers.SamplingSchedule;
+import dev.jdiffuse.schedulers.SchedulerClass;
+import dev.jdiffuse.schedulers.SchedulerConfig;
+import dev.jdiffuse.testkit.Close;
+import dev.jdiffuse.testkit.Fixtures;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * Parity with diffusers for every {@code schedulers/<case>} fixture: the schedule ({@code timesteps}, {@code sigmas},
+ * {@code alphas_cumprod}, {@code init_noise_sigma}) and a whole sampling run of the fixture's toy model, step by step,
+ * with the scheduler's recorded random draws replayed. Tolerance 1e-5 relative: schedule arrays element-wise
+ * ({@link Close#assertRelative}: {@code |a - e| <= 1e-5 max(|e|, 1e-3 max|e|)}); samples in the max norm
+ * ({@link Close#assertMaxAbsRelative}: {@code max|a - e| <= 1e-5 max|e|}), because both sides are float32 and a step
+ * such as DDPM's {@code c0 x0 + c1 x} cancels O(1) terms into small entries, whose float32 rounding (~1e-7 absolute)
+ * is no property of the method.
+ *
+ * <p>Our samplers run in the variance-exploding state; diffusers' DDPM/DDIM/LCM/DPM-Solver/UniPC keep
+ * {@code x_vp = x / sqrt(1 + sigma^2)}, so their trajectories are compared after that conversion at the sigma the step
+ * landed on. Heun's diffusers trajectory interleaves the Euler predictions (the inputs of the correction
+ * evaluations) with the corrected samples.
+ */
+class SchedulerParityTest {
+
+    private static final String FOLDER = "schedulers";
+    private static final double RTOL = 1e-5;
+
+    @TestFactory
+    List<DynamicTest> matchesDiffusers() {
+        List<Path> cases = Fixtures.cases(FOLDER);
+        if (cases.isEmpty()) {
+            return List.of(DynamicTest.dynamicTest(FOLDER, () -> Fixtures.require(FOLDER)));
+        }
+        List<DynamicTest> tests = new ArrayList<>();
+        for (Path dir : cases) {
+            String name = Fixtures.displayName(dir);
+            tests.add(DynamicTest.dynamicTest(name, () -> runCase(name, dir)));
+        }
+        return tests;
+    }
+
+    private static void runCase(String name, Path dir) throws Exception {
+        JsonNode meta = Fixtures.meta(dir);
+        SchedulerClass cls = SchedulerClass.fromDiffusersName(meta.get("class").asText());
+        SchedulerConfig config =
+                SchedulerConfig.parse(Files.readString(dir.resolve("scheduler_config.json")), cls);
+        int steps = meta.get("steps").asInt();
+        JsonNode mu = meta.path("set_timesteps_kwargs").get("mu");
+        SamplingSchedule schedule = DiffusersSchedules.of(config, steps, mu == null ? Double.NaN : mu.asDouble());
+        boolean heun = cls == SchedulerClass.HEUN;
+        boolean vp = cls.variancePreservingSample();
+        double worst = 0;
+        try (SafetensorsFile io = SafetensorsFile.open(dir.resolve("io.safetensors"))) {
+            double[] t = heun ? interleave(schedule.timesteps(), false) : schedule.timesteps();
+            worst = Math.max(worst, Close.assertRelative(name + " timesteps", io.toDoubleArray("timesteps"), t, RTOL));
+            if (io.contains("sigmas")) {
+                double[] s = heun ? interleave(schedule.sigmas(), true) : schedule.sigmas();
+                worst = Math.max(worst, Close.assertRelative(name + " sigmas", io.toDoubleArray("sigmas"), s, RTOL));
+            }
+            if (io.contains("alphas_cumprod")) {
+                worst = Math.max(worst, Close.assertRelative(name + " alphas_cumprod",
+                        io.toDoubleArray("alphas_cumprod"), DiffusersSchedules.alphasCumprod(config), RTOL));
+            }
+            double sigma0 = schedule.sigma(0);
+            double toOurs = vp ? Math.sqrt(1 + sigma0 * sigma0) : 1.0;
+            double init = meta.get("init_noise_sigma").asDouble() * toOurs;
+            assertEquals(1.0, schedule.initNoiseSigma() / init, RTOL, name + " init_noise_sigma");
+            worst = Math.max(worst, runSampler(name, meta, cls, config, schedule, io, toOurs));
+        }
+        Close.report(name + " " + String.format("%.3e", worst));
+    }
+
+    private static double runSampler(String name, JsonNode meta, SchedulerClass cls, SchedulerConfig config,
+            SamplingSchedule schedule, SafetensorsFile io, double toOurs) {
+        int steps = schedule.steps();
+        boolean vp = cls.variancePreservingSample();
+        double eta = meta.path("step_kwargs").path("eta").asDouble(0.0);
+        Sampler sampler = Samplers.byName(Samplers.nameOf(cls), SamplerOptions.of(config).withEta(eta));
+        try (NDManager manager = NDManager.newBaseManager()) {
+            long[] shape = io.info("x_init").shape();
+            NDArray x = manager.create(io.toFloatArray("x_init"), new Shape(shape)).mul(toOurs);
+            List<float[]> denoiserInputs = new ArrayList<>();
+            Denoiser model = adapter(cls, config).wrap(toyModel(cls));
+            Denoiser recording = (in, level, cond) -> {
+                denoiserInputs.add(in.toFloatArray());
+                return model.denoise(in, level, cond);
+            };
+            List<double[]> after = new ArrayList<>();
+            StepListener listener = (step, n, sigma, sample, denoised) ->
+                    after.add(toDiffusers(sample.toFloatArray(), vp, sigma));
+            ReplayNoise noise = new ReplayNoise(io);
+            NDArray result = sampler.sample(recording, x, schedule, null, noise, listener);
+            noise.assertAllConsumed(name);
+            double[] fin = toDiffusers(result.toFloatArray(), vp, schedule.sigma(steps));
+
+            List<double[]> ours = new ArrayList<>();
+            for (int k = 0; k < steps; k++) {
+                if (cls == SchedulerClass.HEUN && k < steps - 1) {
+                    ours.add(toDiffusers(denoiserInputs.get(2 * k + 1), false, 0));
+                }
+                ours.add(after.get(k));
+            }
+            double worst = 0;
+            int recorded = 0;
+            while (io.contains("trajectory." + recorded)) {
+                recorded++;
+            }
+            assertEquals(recorded, ours.size(), name + ": number of trajectory entries");
+            for (int i = 0; i < recorded; i++) {
+                double[] expected = io.toDoubleArray("trajectory." + i);
+                worst = Math.max(worst,
+                        Close.assertMaxAbsRelative(name + " trajectory." + i, expected, ours.get(i), RTOL));
+            }
+            worst = Math.max(worst, Close.assertMaxAbsRelative(name + " final", io.toDoubleArray("final"), fin, RTOL));
+            return worst;
+        }
+    }
+
+    /** The fixture's toy "network" (meta.json {@code toy_model}), its output read as the config's prediction type. */
+    private static Network toyModel(SchedulerClass cls) {
+        double scale = cls == SchedulerClass.EDM_EULER ? 1.0 : 1000.0;
+        return (in, timestep, cond) -> {
+            double tt = (float) timestep / scale;
+            return in.tanh().mul(0.5).add(0.1 * Math.sin(3.0 * tt)).add(in.mul(0.05).mul(tt));
+        };
+    }
+
+    private interface Adapter {
+        Denoiser wrap(Network n);
+    }
+
+    private static Adapter adapter(SchedulerClass cls, SchedulerConfig config) {
+        if (cls == SchedulerClass.EDM_EULER) {
+            EdmPreconditioning edm =
+                    new EdmPreconditioning(config.sigmaData(), "v_prediction".equals(config.predictionType()));
+            return edm::wrap;
+        }
+        if (cls == SchedulerClass.FLOW_MATCH_EULER) {
+            return PredictionType.FLOW_VELOCITY::wrap;
+        }
+        return PredictionType.parse(config.predictionType())::wrap;
+    }
+
+    private static double[] toDiffusers(float[] ours, boolean vp, double sigma) {
+        double f = vp ? 1 / Math.sqrt(1 + sigma * sigma) : 1.0;
+        double[] d = new double[ours.length];
+        for (int i = 0; i < d.length; i++) {
+            d[i] = ours[i] * f;
+        }
+        return d;
+    }
+
+    /** diffusers' Heun layout: {@code [v0, v1, v1, ..., v_{n-1}, v_{n-1}]} (plus the final sigma for sigmas). */
+    private static double[] interleave(double[] v, boolean hasFinal) {
+        int n = hasFinal ? v.length - 1 : v.length;
+        List<Double> out = new ArrayList<>();
+        out.add(v[0]);
+        for (int i = 1; i < n; i++) {
+            out.add(v[i]);
+            out.add(v[i]);
+        }
+        if (hasFinal) {
+            out.add(v[n]);
+        }
+        return out.stream().mapToDouble(Double::doubleValue).toArray();
+    }
+
+    /** Replays {@code noises.0, noises.1, ...} in order, checking each requested shape. */
+    private static final class ReplayNoise implements NoiseSource {
+        private final SafetensorsFile io;
+        private int next;
+
+        ReplayNoise(SafetensorsFile io) {
+            this.io = io;
+        }
+
+        @Override
+        public NDArray normal(NDManager manager, Shape shape) {
+            String key = "noises." + next++;
+            if (!io.contains(key)) {
+                throw new AssertionError("sampler drew more noise than diffusers (no " + key + ")");
+            }
+            assertArrayEquals(io.info(key).shape(), shape.getShape(), key + " shape");
+            return manager.create(io.toFloatArray(key), shape);
+        }
+
+        void assertAllConsumed(String name) {
+            assertEquals(false, io.contains("noises." + next),
+                    name + ": diffusers drew more noise than the sampler (" + Arrays.toString(new int[] {next}) + ")");
+        }
+    }
+}

@@ -1,0 +1,214 @@
+package dev.jdiffuse.schedulers;
+
+/**
+ * Turns a scheduler config and a step count into the {@link SamplingSchedule} the matching diffusers scheduler's
+ * {@code set_timesteps} produces, re-expressed in this project's single state space (see {@link SamplingSchedule}):
+ *
+ * <ul>
+ * <li>DDPM, DDIM, LCM, DPM-Solver, UniPC keep their sample in variance-preserving space in diffusers; here the sample
+ * is {@code x = x_vp * sqrt(1 + sigma^2)}, so {@code initNoiseSigma = sqrt(1 + sigma_0^2)} where diffusers has 1.</li>
+ * <li>Euler, Euler ancestral, Heun, EDM keep diffusers' sigmas and {@code init_noise_sigma} unchanged.</li>
+ * <li>Flow matching keeps diffusers' flow sigmas; the timestep is {@code 1000 * sigma}.</li>
+ * </ul>
+ *
+ * <p>DDIM quirk: diffusers' DDIM steps from {@code t} to {@code t - T // n}, which is the next timestep only when the
+ * spacing is uniform with step {@code T // n} (leading, and trailing when {@code n} divides {@code T}). Here every
+ * step lands on the next scheduled timestep (as diffusers' DDPM does), so runs are identical where diffusers is
+ * self-consistent; only the last step follows diffusers' rule ({@code t - T // n}, or {@code final_alpha_cumprod}
+ * when negative).
+ *
+ * <p>Heun's schedule has one entry per step; diffusers' interleaved form {@code [s0, s1, s1, ..., s_{n-1}, s_{n-1}, 0]}
+ * is the same levels, visited by the sampler's correction evaluations.
+ */
+public final class DiffusersSchedules {
+
+    private DiffusersSchedules() {
+    }
+
+    /** The schedule of a config without dynamic shifting. */
+    public static SamplingSchedule of(SchedulerConfig c, int steps) {
+        return of(c, steps, Double.NaN);
+    }
+
+    /**
+     * @param mu the exponential time shift for flow matching with {@code use_dynamic_shifting} (see
+     *     {@link SchedulerConfig#mu(int)}); ignored (may be NaN) otherwise
+     */
+    public static SamplingSchedule of(SchedulerConfig c, int steps, double mu) {
+        if (steps < 1) {
+            throw new IllegalArgumentException("steps must be positive, got " + steps);
+        }
+        return switch (c.schedulerClass()) {
+            case DDPM -> ddpm(c, steps);
+            case DDIM -> ddim(c, steps);
+            case LCM -> lcm(c, steps);
+            case EULER, EULER_ANCESTRAL, HEUN -> karrasFamily(c, steps);
+            case DPM_SOLVER_MULTISTEP, UNIPC -> multistep(c, steps);
+            case EDM_EULER -> edm(c, steps);
+            case FLOW_MATCH_EULER -> flow(c, steps, mu);
+        };
+    }
+
+    /**
+     * {@code alphas_cumprod} as the class stores it (float32 values, see {@link DiffusersFloat32}): Euler, Euler ancestral, DPM-Solver and UniPC replace a zero
+     * terminal value (zero-SNR rescaling) by {@code 2^-24} so that their first sigma is finite.
+     */
+    public static double[] alphasCumprod(SchedulerConfig c) {
+        double[] abar = DiffusersFloat32.alphasCumprod(c);
+        boolean capsTerminal = switch (c.schedulerClass()) {
+            case EULER, EULER_ANCESTRAL, DPM_SOLVER_MULTISTEP, UNIPC -> true;
+            default -> false;
+        };
+        if (capsTerminal && c.rescaleBetasZeroSnr()) {
+            abar[abar.length - 1] = 0x1p-24;
+        }
+        return abar;
+    }
+
+    /** The sigma of every training timestep, as the class computes it (ascending in t). */
+    public static double[] trainingSigmas(SchedulerConfig c) {
+        return DiffusersFloat32.sigmas(alphasCumprod(c));
+    }
+
+    private static SamplingSchedule ddpm(SchedulerConfig c, int n) {
+        double[] t = spacing(c).integerTimesteps(c.numTrainTimesteps(), n, c.stepsOffset());
+        double[] table = trainingSigmas(c);
+        double[] s = at(table, t, 0.0);
+        return vp(s, t);
+    }
+
+    private static SamplingSchedule ddim(SchedulerConfig c, int n) {
+        double[] t = spacing(c).integerTimesteps(c.numTrainTimesteps(), n, c.stepsOffset());
+        double[] table = trainingSigmas(c);
+        int last = (int) t[t.length - 1] - c.numTrainTimesteps() / n;
+        double finalSigma = last >= 0 ? table[last] : c.setAlphaToOne() ? 0.0 : table[0];
+        return vp(at(table, t, finalSigma), t);
+    }
+
+    private static SamplingSchedule lcm(SchedulerConfig c, int n) {
+        int original = c.originalInferenceSteps();
+        int k = c.numTrainTimesteps() / original;
+        if (n > original) {
+            throw new IllegalArgumentException("LCM steps " + n + " exceed original_inference_steps " + original);
+        }
+        double[] t = new double[n];
+        for (int i = 0; i < n; i++) {
+            int index = (int) Math.floor((double) i * original / n);
+            t[i] = (double) (original - index) * k - 1;
+        }
+        return vp(at(trainingSigmas(c), t, 0.0), t);
+    }
+
+    private static SamplingSchedule karrasFamily(SchedulerConfig c, int n) {
+        TimestepSpacing spacing = spacing(c);
+        double[] t = spacing.timesteps(c.numTrainTimesteps(), n, c.stepsOffset());
+        double[] table = trainingSigmas(c);
+        double[] s = Sigmas.interp(t, table);
+        boolean karras = c.useKarrasSigmas();
+        boolean exponential = c.useExponentialSigmas();
+        if (c.schedulerClass() == SchedulerClass.EULER_ANCESTRAL && (karras || exponential)) {
+            throw new IllegalArgumentException("EulerAncestralDiscreteScheduler has no Karras/exponential sigmas");
+        }
+        if (karras || exponential) {
+            double min = Double.isNaN(c.sigmaMin()) ? s[s.length - 1] : c.sigmaMin();
+            double max = Double.isNaN(c.sigmaMax()) ? s[0] : c.sigmaMax();
+            s = karras ? Sigmas.karras(n, min, max, 7.0) : Sigmas.exponential(n, min, max);
+            t = timestepsOf(s, table, false);
+        }
+        boolean sigmaMinLast = c.schedulerClass() == SchedulerClass.EULER && "sigma_min".equals(c.finalSigmasType());
+        double[] sigmas = append(s, sigmaMinLast ? table[0] : 0.0);
+        double max = s[0];
+        for (double v : s) {
+            max = Math.max(max, v);
+        }
+        double init = spacing == TimestepSpacing.LEADING ? Math.sqrt(max * max + 1) : max;
+        return new SamplingSchedule(sigmas, t, init);
+    }
+
+    private static SamplingSchedule multistep(SchedulerConfig c, int n) {
+        double[] t = spacing(c).solverTimesteps(c.numTrainTimesteps(), n, c.stepsOffset());
+        double[] table = trainingSigmas(c);
+        double[] s;
+        boolean sigmaMin = "sigma_min".equals(c.finalSigmasType());
+        double finalSigma = sigmaMin ? table[0] : 0.0;
+        if (c.useKarrasSigmas() || c.useExponentialSigmas()) {
+            double min = Double.isNaN(c.sigmaMin()) ? table[0] : c.sigmaMin();
+            double max = Double.isNaN(c.sigmaMax()) ? table[table.length - 1] : c.sigmaMax();
+            s = c.useKarrasSigmas() ? Sigmas.karras(n, min, max, 7.0) : Sigmas.exponential(n, min, max);
+            boolean round = c.useKarrasSigmas() && (c.schedulerClass() == SchedulerClass.UNIPC
+                    || !"squaredcos_cap_v2".equals(c.betaSchedule()));
+            t = timestepsOf(s, table, round);
+            if (sigmaMin && c.schedulerClass() == SchedulerClass.UNIPC) {
+                finalSigma = s[s.length - 1];
+            }
+        } else {
+            s = Sigmas.interp(t, table);
+        }
+        return vp(append(s, finalSigma), t);
+    }
+
+    private static SamplingSchedule edm(SchedulerConfig c, int n) {
+        double[] s = switch (c.sigmaSchedule()) {
+            case "karras" -> Sigmas.karras(n, c.sigmaMin(), c.sigmaMax(), c.rho());
+            case "exponential" -> Sigmas.exponential(n, c.sigmaMin(), c.sigmaMax());
+            default -> throw new IllegalArgumentException("unsupported sigma_schedule " + c.sigmaSchedule());
+        };
+        double[] t = new double[n];
+        for (int i = 0; i < n; i++) {
+            t[i] = 0.25 * Math.log(s[i]); // Karras et al. 2022, Table 1: c_noise = ln(sigma) / 4
+        }
+        double last = "sigma_min".equals(c.finalSigmasType()) ? s[n - 1] : 0.0;
+        return new SamplingSchedule(append(s, last), t, Math.sqrt(c.sigmaMax() * c.sigmaMax() + 1));
+    }
+
+    private static SamplingSchedule flow(SchedulerConfig c, int n, double mu) {
+        int trainSteps = c.numTrainTimesteps();
+        if (c.useDynamicShifting() && Double.isNaN(mu)) {
+            throw new IllegalArgumentException("use_dynamic_shifting needs mu (see SchedulerConfig.mu)");
+        }
+        // diffusers' constructor shifts the training levels (unless dynamic); set_timesteps spans those, then shifts.
+        double sigmaMax = c.useDynamicShifting() ? 1.0 : Sigmas.shiftFlow(c.shift(), 1.0);
+        double sigmaMin = c.useDynamicShifting() ? 1.0 / trainSteps : Sigmas.shiftFlow(c.shift(), 1.0 / trainSteps);
+        double[] s = BetaSchedules.linspace(sigmaMax, sigmaMin, n);
+        double[] t = new double[n];
+        for (int i = 0; i < n; i++) {
+            s[i] = c.useDynamicShifting() ? Sigmas.timeShiftExponential(mu, s[i]) : Sigmas.shiftFlow(c.shift(), s[i]);
+            t[i] = s[i] * trainSteps;
+        }
+        return new SamplingSchedule(append(s, 0.0), t, 1.0);
+    }
+
+    private static double[] timestepsOf(double[] sigmas, double[] table, boolean round) {
+        double[] logTable = DiffusersFloat32.logs(table);
+        double[] t = new double[sigmas.length];
+        for (int i = 0; i < t.length; i++) {
+            double v = Sigmas.sigmaToTimestep(sigmas[i], logTable);
+            t[i] = round ? Math.rint(v) : v;
+        }
+        return t;
+    }
+
+    /** A variance-preserving-space schedule: sigmas as given, initial sample scaled by {@code sqrt(1 + sigma_0^2)}. */
+    private static SamplingSchedule vp(double[] sigmas, double[] timesteps) {
+        return new SamplingSchedule(sigmas, timesteps, Math.sqrt(1 + sigmas[0] * sigmas[0]));
+    }
+
+    private static double[] at(double[] table, double[] timesteps, double last) {
+        double[] s = new double[timesteps.length + 1];
+        for (int i = 0; i < timesteps.length; i++) {
+            s[i] = table[(int) timesteps[i]];
+        }
+        s[timesteps.length] = last;
+        return s;
+    }
+
+    private static double[] append(double[] v, double last) {
+        double[] s = java.util.Arrays.copyOf(v, v.length + 1);
+        s[v.length] = last;
+        return s;
+    }
+
+    private static TimestepSpacing spacing(SchedulerConfig c) {
+        return TimestepSpacing.parse(c.timestepSpacing());
+    }
+}

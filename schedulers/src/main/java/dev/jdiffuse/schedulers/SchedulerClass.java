@@ -1,0 +1,56 @@
+package dev.jdiffuse.schedulers;
+
+import java.util.Map;
+
+/**
+ * The diffusers scheduler classes whose configs and schedules this module reproduces, with the constructor defaults
+ * that differ from {@link SchedulerConfig}'s common defaults (diffusers' {@code __init__} signatures; a config saved
+ * by diffusers lists every field, so defaults only matter for hand-written configs).
+ */
+public enum SchedulerClass {
+    DDPM("DDPMScheduler", Map.of("clip_sample", true, "timestep_spacing", "leading")),
+    DDIM("DDIMScheduler", Map.of("clip_sample", true, "timestep_spacing", "leading")),
+    EULER("EulerDiscreteScheduler", Map.of()),
+    EULER_ANCESTRAL("EulerAncestralDiscreteScheduler", Map.of()),
+    HEUN("HeunDiscreteScheduler", Map.of("beta_start", 0.00085, "beta_end", 0.012)),
+    DPM_SOLVER_MULTISTEP("DPMSolverMultistepScheduler", Map.of("solver_type", "midpoint")),
+    UNIPC("UniPCMultistepScheduler", Map.of("solver_type", "bh2")),
+    LCM("LCMScheduler", Map.of("beta_start", 0.00085, "beta_end", 0.012, "beta_schedule", "scaled_linear",
+            "timestep_spacing", "leading")),
+    EDM_EULER("EDMEulerScheduler", Map.of("sigma_min", 0.002, "sigma_max", 80.0)),
+    FLOW_MATCH_EULER("FlowMatchEulerDiscreteScheduler", Map.of());
+
+    private final String diffusersName;
+    private final Map<String, Object> defaults;
+
+    SchedulerClass(String diffusersName, Map<String, Object> defaults) {
+        this.diffusersName = diffusersName;
+        this.defaults = defaults;
+    }
+
+    /** The {@code _class_name} diffusers writes, e.g. {@code "EulerDiscreteScheduler"}. */
+    public String diffusersName() {
+        return diffusersName;
+    }
+
+    Map<String, Object> defaults() {
+        return defaults;
+    }
+
+    /** Whether the class keeps its sample in the variance-preserving space {@code x_vp = x / sqrt(1 + sigma^2)}. */
+    public boolean variancePreservingSample() {
+        return switch (this) {
+            case DDPM, DDIM, DPM_SOLVER_MULTISTEP, UNIPC, LCM -> true;
+            default -> false;
+        };
+    }
+
+    public static SchedulerClass fromDiffusersName(String name) {
+        for (SchedulerClass c : values()) {
+            if (c.diffusersName.equals(name)) {
+                return c;
+            }
+        }
+        throw new IllegalArgumentException("unsupported scheduler class: " + name);
+    }
+}
