@@ -1,20 +1,77 @@
 package dev.jdiffuse.server.models;
 
-/** The production {@link PipelineLoader}. */
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import dev.jdiffuse.models.pipeline.Pipelines;
+import dev.jdiffuse.models.vae.AutoencoderTiny;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** The production {@link PipelineLoader}: {@link Pipelines#open} with the server's device and dtype options. */
 public final class ModelLoaders {
+
+    /** A folder of this name beside the models holds a TAESD (AutoencoderTiny) used for previews. */
+    public static final String TAESD_FOLDER = "taesd";
+    /** A single-file checkpoint {@code X.safetensors} takes its configs and tokenizer from {@code X.config/}. */
+    public static final String CONFIG_SUFFIX = ".config";
 
     private ModelLoaders() {
     }
 
-    /**
-     * The loader for real models. The seam to {@code dev.jdiffuse.models.pipeline.Pipelines.open(path, device,
-     * dtype)}: until that loader is merged into the models module, this reports plainly that no model family can be
-     * loaded yet, so the server starts, logs the reason per entry and stays not-ready.
-     */
     public static PipelineLoader production() {
         return (entry, device, dtype) -> {
-            throw new UnsupportedOperationException(
-                    "this build has no pipeline loader yet (dev.jdiffuse.models.pipeline.Pipelines.open)");
+            Device d = device(device);
+            DataType t = dtype(dtype, d);
+            AutoencoderTiny taesd = null;
+            Path taesdDir = entry.toAbsolutePath().getParent().resolve(TAESD_FOLDER);
+            if (Files.isDirectory(taesdDir)) {
+                taesd = AutoencoderTiny.load(taesdDir, NDManager.newBaseManager(d), t);
+            }
+            Path config = null;
+            if (Files.isRegularFile(entry)) {
+                config = entry.resolveSibling(ModelRegistry.nameOf(entry) + CONFIG_SUFFIX);
+                if (!Files.isDirectory(config)) {
+                    throw new IllegalArgumentException(entry + ": single-file checkpoints need a diffusers config "
+                            + "folder of the same family (tokenizer/, text_encoder/, unet/, vae/, scheduler/ with "
+                            + "their config files) at " + config);
+                }
+            }
+            return Pipelines.open(entry, new Pipelines.Options(d, t, taesd, config));
+        };
+    }
+
+    /**
+     * Whether a models-folder entry should be loaded as a model: not hidden, not the TAESD folder, not a single-file
+     * checkpoint's config folder. Anything else is tried, so a broken entry is logged with its reason.
+     */
+    public static boolean isModelEntry(Path entry) {
+        String n = entry.getFileName().toString();
+        return !n.startsWith(".") && !n.equals(TAESD_FOLDER) && !n.endsWith(CONFIG_SUFFIX);
+    }
+
+    static Device device(String option) {
+        return switch (option) {
+            case "cpu" -> Device.cpu();
+            case "cuda" -> {
+                if (Engine.getInstance().getGpuCount() == 0) {
+                    throw new IllegalStateException("--device cuda: no CUDA device is visible to PyTorch");
+                }
+                yield Device.gpu();
+            }
+            default -> Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
+        };
+    }
+
+    static DataType dtype(String option, Device device) {
+        return switch (option) {
+            case "fp32" -> DataType.FLOAT32;
+            case "fp16" -> DataType.FLOAT16;
+            case "bf16" -> throw new IllegalArgumentException("--dtype bf16: DJL 0.35.1's PyTorch binding aborts the "
+                    + "JVM on bfloat16 arrays; use fp16 or fp32");
+            default -> device.isGpu() ? DataType.FLOAT16 : DataType.FLOAT32;
         };
     }
 }

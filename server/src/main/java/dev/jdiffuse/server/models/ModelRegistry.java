@@ -36,14 +36,14 @@ public final class ModelRegistry implements AutoCloseable {
     }
 
     /**
-     * Loads every entry of {@code folder} (hidden entries skipped) through {@code loader}, logging each. An entry
+     * Loads every model entry of {@code folder} ({@link ModelLoaders#isModelEntry}: hidden, TAESD and config folders skipped) through {@code loader}, logging each. An entry
      * that fails to load is logged with its reason and left out; the server then is not ready if none loaded.
      */
     public static ModelRegistry load(Path folder, PipelineLoader loader, String device, String dtype)
             throws IOException {
         List<Path> entries;
         try (Stream<Path> s = Files.list(folder)) {
-            entries = s.filter(p -> !p.getFileName().toString().startsWith(".")).sorted().toList();
+            entries = s.filter(ModelLoaders::isModelEntry).sorted().toList();
         }
         List<LoadedModel> loaded = new ArrayList<>();
         for (Path entry : entries) {
