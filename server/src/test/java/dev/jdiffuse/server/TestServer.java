@@ -33,6 +33,13 @@ final class TestServer implements AutoCloseable {
         this.base = "http://127.0.0.1:" + server.port();
     }
 
+    /** A real server around already-loaded models (e.g. the tiny fixture pipelines). */
+    TestServer(ServerOptions options, ModelRegistry registry) {
+        this.pipeline = null;
+        this.server = new JDiffuseServer(options.withPort(0), registry).start();
+        this.base = "http://127.0.0.1:" + server.port();
+    }
+
     TestServer(long stepMillis) {
         this(ServerOptions.defaults(), new ScriptedPipeline(stepMillis));
     }
@@ -99,7 +106,9 @@ final class TestServer implements AutoCloseable {
 
     @Override
     public void close() {
-        pipeline.release();
+        if (pipeline != null) {
+            pipeline.release();
+        }
         server.close();
     }
 }
