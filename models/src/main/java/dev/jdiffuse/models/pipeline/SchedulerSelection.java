@@ -125,12 +125,12 @@ public final class SchedulerSelection {
         switch (schedule) {
             case "karras", "exponential" -> {
                 boolean sigmaSpaced = switch (cls) {
-                    case EULER, EULER_ANCESTRAL, HEUN, DPM_SOLVER_MULTISTEP, UNIPC -> true;
+                    case EULER, HEUN, DPM_SOLVER_MULTISTEP, UNIPC -> true;
                     default -> false;
                 };
                 if (!sigmaSpaced) {
                     throw new IllegalArgumentException("schedule '" + schedule + "' needs a sigma-spaced sampler"
-                            + " (euler, euler_ancestral, heun, dpmpp_2m, unipc), not " + Samplers.nameOf(cls));
+                            + " (euler, heun, dpmpp_2m, unipc), not " + Samplers.nameOf(cls));
                 }
                 node.put("use_karras_sigmas", schedule.equals("karras"));
                 node.put("use_exponential_sigmas", schedule.equals("exponential"));

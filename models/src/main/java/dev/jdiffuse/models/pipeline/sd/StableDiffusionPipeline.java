@@ -305,6 +305,14 @@ public final class StableDiffusionPipeline implements ImagePipeline {
         }
     }
 
+    /**
+     * Arrays alive under this pipeline's manager (weights, cached constants, and whatever a running job holds):
+     * constant between jobs when nothing leaks.
+     */
+    public int liveArrays() {
+        return weights.getManagedArrays().size();
+    }
+
     /** Names of the components, for logs. */
     public List<String> describe() {
         List<String> out = new ArrayList<>();
