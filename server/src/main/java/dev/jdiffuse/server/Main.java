@@ -9,7 +9,9 @@ import java.nio.file.Files;
 import java.util.List;
 
 /**
- * Entry point: {@code java -jar jdiffuse-server.jar --models DIR [--port 8765] [--host 127.0.0.1] ...}. Loads every
+ * Entry point: {@code java -jar jdiffuse-server.jar [serve] --models DIR [--port 8765] [--host 127.0.0.1] ...}, or
+ * {@code java -jar jdiffuse-server.jar generate --model DIR --prompt TEXT ...} for one image from the command line
+ * ({@link dev.jdiffuse.server.cli.GenerateCommand}). Loads every
  * entry of {@code --models} at start-up (eagerly: the server is ready only once at least one loaded), then serves
  * until SIGTERM/SIGINT, when it cancels waiting jobs, lets the running one stop at its next step and exits.
  */
@@ -21,6 +23,13 @@ public final class Main {
     }
 
     public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("generate")) {
+            dev.jdiffuse.server.cli.GenerateCommand.main(java.util.Arrays.copyOfRange(args, 1, args.length));
+            return;
+        }
+        if (args.length > 0 && args[0].equals("serve")) {
+            args = java.util.Arrays.copyOfRange(args, 1, args.length);
+        }
         if (List.of(args).contains("--help") || List.of(args).contains("-h")) {
             System.out.print(ServerOptions.usage());
             return;

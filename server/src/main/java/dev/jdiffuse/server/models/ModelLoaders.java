@@ -52,7 +52,7 @@ public final class ModelLoaders {
         return !n.startsWith(".") && !n.equals(TAESD_FOLDER) && !n.endsWith(CONFIG_SUFFIX);
     }
 
-    static Device device(String option) {
+    public static Device device(String option) {
         return switch (option) {
             case "cpu" -> Device.cpu();
             case "cuda" -> {
@@ -65,7 +65,7 @@ public final class ModelLoaders {
         };
     }
 
-    static DataType dtype(String option, Device device) {
+    public static DataType dtype(String option, Device device) {
         return switch (option) {
             case "fp32" -> DataType.FLOAT32;
             case "fp16" -> DataType.FLOAT16;
