@@ -1,0 +1,283 @@
+package dev.jdiffuse.models.bench;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.jdiffuse.models.config.ConfigJson;
+import dev.jdiffuse.models.dit.DiTConfig;
+import dev.jdiffuse.models.dit.DiTTransformer2DModel;
+import dev.jdiffuse.models.sd3.SD3Transformer2DModel;
+import dev.jdiffuse.models.sd3.SD3TransformerConfig;
+import dev.jdiffuse.models.unet.UNet2DConditionConfig;
+import dev.jdiffuse.models.unet.UNet2DConditionModel;
+import dev.jdiffuse.models.unet.UNetExtras;
+import dev.jdiffuse.models.vae.AutoencoderKL;
+import dev.jdiffuse.models.vae.AutoencoderKLConfig;
+import dev.jdiffuse.samplers.ClassifierFreeGuidance;
+import dev.jdiffuse.samplers.Conditioning;
+import dev.jdiffuse.samplers.Denoiser;
+import dev.jdiffuse.samplers.StepListener;
+import dev.jdiffuse.samplers.noise.TorchCpuNoise;
+import dev.jdiffuse.samplers.prediction.PredictionType;
+import dev.jdiffuse.schedulers.DiffusersSchedules;
+import dev.jdiffuse.schedulers.SamplingSchedule;
+import dev.jdiffuse.schedulers.SchedulerConfig;
+import dev.jdiffuse.samplers.Samplers;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.Function;
+
+/**
+ * Step times of the denoisers with real architectures and random weights, on the GPU in float16, printed as JSON
+ * lines in the format of {@code diffusers_baseline.py} so both can be read side by side from one run. Also checks
+ * that the SD 1.5 UNet in float16 on the GPU agrees with the same weights in float32 on the CPU.
+ *
+ * <p>Usage: {@code java -cp ... dev.jdiffuse.models.bench.DenoiserBench [sd15] [sd15_check] [sd15_sampler] [vae]
+ * [dit] [sd3]}.
+ */
+public final class DenoiserBench {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private DenoiserBench() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        List<String> which = args.length == 0 ? List.of("sd15_check", "sd15", "sd15_sampler", "vae", "dit", "sd3")
+                : List.of(args);
+        Device gpu = Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
+        DataType half = gpu.isGpu() ? DataType.FLOAT16 : DataType.FLOAT32;
+        System.err.println("device " + gpu + ", engine " + Engine.getInstance().getVersion());
+        if (which.contains("sd15_check")) {
+            sd15Check(gpu);
+        }
+        if (which.contains("sd15")) {
+            for (int batch : new int[] {2, 1}) {
+                unetCase(gpu, half, batch);
+            }
+        }
+        if (which.contains("sd15_sampler")) {
+            samplerLoop(gpu, half);
+        }
+        if (which.contains("vae")) {
+            vaeCase(gpu, half, 512);
+        }
+        if (which.contains("dit")) {
+            ditCase(gpu, half, 2);
+        }
+        if (which.contains("sd3")) {
+            sd3Case(gpu, half, 2);
+        }
+    }
+
+    static UNet2DConditionConfig sd15Config() {
+        return UNet2DConditionConfig.from(ConfigJson.of("sd15 (diffusers defaults)",
+                JSON.createObjectNode().put("sample_size", 64).put("cross_attention_dim", 768)
+                        .put("attention_head_dim", 8)));
+    }
+
+    /** float16 on the GPU vs float32 on the CPU, identical weights and inputs. */
+    static void sd15Check(Device gpu) {
+        UNet2DConditionConfig cfg = sd15Config();
+        try (NDManager host = NDManager.newBaseManager(Device.cpu());
+                NDManager wg = NDManager.newBaseManager(gpu);
+                NDManager wc = NDManager.newBaseManager(Device.cpu())) {
+            RandomStateDict sd = new RandomStateDict(new UNet2DConditionModel(cfg), host, true);
+            UNet2DConditionModel fp16 = UNet2DConditionModel.load(cfg, sd, wg, DataType.FLOAT16, "sd15 fp16");
+            UNet2DConditionModel fp32 = UNet2DConditionModel.load(cfg, sd, wc, DataType.FLOAT32, "sd15 fp32");
+            TorchCpuNoise noise = new TorchCpuNoise(0);
+            NDArray x = noise.normal(host, new Shape(2, 4, 64, 64));
+            NDArray ctx = noise.normal(host, new Shape(2, 77, 768));
+            double[] t = {999, 250};
+            long t0 = System.nanoTime();
+            float[] ref = fp32.forward(x, t, ctx, UNetExtras.NONE).toFloatArray();
+            long cpuMs = (System.nanoTime() - t0) / 1_000_000;
+            float[] got;
+            try (NDManager step = wg.newSubManager()) {
+                got = fp16.forward(x.toDevice(gpu, true).toType(DataType.FLOAT16, false).toType(DataType.FLOAT32, false),
+                        t, ctx.toDevice(gpu, true), UNetExtras.NONE).toType(DataType.FLOAT32, false).toFloatArray();
+                step.getManagedArrays();
+            }
+            double maxRef = 0;
+            double maxDiff = 0;
+            double sumSq = 0;
+            double refSq = 0;
+            for (int i = 0; i < ref.length; i++) {
+                maxRef = Math.max(maxRef, Math.abs(ref[i]));
+                maxDiff = Math.max(maxDiff, Math.abs(ref[i] - got[i]));
+                sumSq += (ref[i] - got[i]) * (double) (ref[i] - got[i]);
+                refSq += ref[i] * (double) ref[i];
+            }
+            print("{\"check\":\"unet_sd15 fp16 gpu vs fp32 cpu\",\"res\":512,\"batch\":2,"
+                    + "\"max_abs_diff_over_max_ref\":%.3e,\"rel_l2\":%.3e,\"fp16_eps\":%.3e,\"cpu_fp32_forward_ms\":%d}",
+                    maxDiff / maxRef, Math.sqrt(sumSq / refSq), Math.ulp(1.0f) * 8192.0, cpuMs);
+        }
+    }
+
+    static void unetCase(Device gpu, DataType dtype, int batch) {
+        UNet2DConditionConfig cfg = sd15Config();
+        try (NDManager w = NDManager.newBaseManager(gpu)) {
+            UNet2DConditionModel unet = UNet2DConditionModel.load(cfg,
+                    new RandomStateDict(new UNet2DConditionModel(cfg), w, false), w, dtype, "sd15");
+            NDArray x = w.randomNormal(new Shape(batch, 4, 64, 64)).toType(dtype, false);
+            NDArray ctx = w.randomNormal(new Shape(batch, 77, 768)).toType(dtype, false);
+            Timing tm = time(w, 5, 30, m -> unet.forward(x, new double[] {500}, ctx, UNetExtras.NONE));
+            print("{\"model\":\"unet_sd15\",\"impl\":\"jdiffuse\",\"res\":512,\"batch\":%d,\"dtype\":\"%s\","
+                    + "\"step_ms\":%.3f,\"host_submit_ms\":%.3f,\"params_m\":%.1f,\"it_per_s\":%.2f}", batch, dtype,
+                    tm.stepMs, tm.submitMs, unet.parameterCount() / 1e6, 1000 / tm.stepMs);
+        }
+    }
+
+    /**
+     * A whole 25-step sampling loop through the Denoiser stack (epsilon adapter, CFG batch of 2, DPM-Solver++ 2M with
+     * Karras sigmas): UNet time plus everything the Java side adds per step.
+     */
+    static void samplerLoop(Device gpu, DataType dtype) {
+        UNet2DConditionConfig cfg = sd15Config();
+        try (NDManager w = NDManager.newBaseManager(gpu)) {
+            UNet2DConditionModel unet = UNet2DConditionModel.load(cfg,
+                    new RandomStateDict(new UNet2DConditionModel(cfg), w, false), w, dtype, "sd15");
+            NDArray ctx = w.randomNormal(new Shape(1, 77, 768)).toType(dtype, false);
+            NDArray unctx = w.randomNormal(new Shape(1, 77, 768)).toType(dtype, false);
+            Denoiser d = new ClassifierFreeGuidance(PredictionType.EPSILON.wrap((xin, t, c) ->
+                    unet.forward(xin, new double[] {t}, ((Ctx) c).context, UNetExtras.NONE)
+                            .toType(DataType.FLOAT32, false)), new Ctx(unctx), 7.5, 0);
+            SchedulerConfig sc = SchedulerConfig.parse("{\"_class_name\":\"DPMSolverMultistepScheduler\","
+                    + "\"beta_start\":0.00085,\"beta_end\":0.012,\"beta_schedule\":\"scaled_linear\","
+                    + "\"use_karras_sigmas\":true}", null);
+            SamplingSchedule schedule = DiffusersSchedules.of(sc, 25);
+            var sampler = Samplers.byName("dpmpp_2m");
+            List<Double> runs = new ArrayList<>();
+            for (int r = 0; r < 4; r++) {
+                try (NDManager job = w.newSubManager()) {
+                    TorchCpuNoise noise = new TorchCpuNoise(r);
+                    NDArray x = noise.normal(job, new Shape(1, 4, 64, 64)).mul((float) schedule.initNoiseSigma());
+                    long t0 = System.nanoTime();
+                    NDArray out = sampler.sample(d, x, schedule, new Ctx(ctx), noise, StepListener.NONE);
+                    out.sum().getFloat();
+                    runs.add((System.nanoTime() - t0) / 1e6);
+                }
+            }
+            double best = runs.subList(1, runs.size()).stream().mapToDouble(Double::doubleValue).min().orElse(0);
+            print("{\"model\":\"sd15_sampling_loop\",\"impl\":\"jdiffuse\",\"res\":512,\"steps\":25,"
+                    + "\"sampler\":\"dpmpp_2m karras\",\"cfg_batch\":2,\"dtype\":\"%s\",\"total_ms\":%.1f,"
+                    + "\"per_step_ms\":%.3f,\"it_per_s\":%.2f}", dtype, best, best / 25, 25000 / best);
+        }
+    }
+
+    record Ctx(NDArray context) implements Conditioning {
+        @Override
+        public Conditioning concatBatch(Conditioning other) {
+            return new Ctx(context.concat(((Ctx) other).context, 0));
+        }
+
+        @Override
+        public int batchSize() {
+            return (int) context.getShape().get(0);
+        }
+    }
+
+    static void vaeCase(Device gpu, DataType dtype, int res) {
+        AutoencoderKLConfig cfg = AutoencoderKLConfig.read(ConfigJson.of("sd vae", JSON.createObjectNode()
+                .put("latent_channels", 4).put("layers_per_block", 2).put("sample_size", res)
+                .set("block_out_channels", JSON.valueToTree(new int[] {128, 256, 512, 512}))));
+        try (NDManager w = NDManager.newBaseManager(gpu)) {
+            AutoencoderKL vae = AutoencoderKL.load(cfg, new RandomStateDict(module(cfg), w, false), w, dtype);
+            NDArray z = w.randomNormal(new Shape(1, 4, res / 8, res / 8)).toType(dtype, false);
+            Timing tm = time(w, 3, 10, m -> vae.decode(z));
+            print("{\"model\":\"vae_decode_sd\",\"impl\":\"jdiffuse\",\"res\":%d,\"batch\":1,\"dtype\":\"%s\","
+                    + "\"step_ms\":%.3f,\"host_submit_ms\":%.3f}", res, dtype, tm.stepMs, tm.submitMs);
+        }
+    }
+
+    private static dev.jdiffuse.models.nn.Module module(AutoencoderKLConfig cfg) {
+        try (NDManager tmp = NDManager.newBaseManager(Device.cpu())) {
+            // the module tree only, to enumerate parameter names and shapes
+            return new dev.jdiffuse.models.nn.Module() {
+                final AutoencoderKL inner = child("", null);
+            };
+        } catch (RuntimeException e) {
+            throw e;
+        }
+    }
+
+    static void ditCase(Device gpu, DataType dtype, int batch) {
+        DiTConfig cfg = DiTConfig.from(ConfigJson.of("DiT-XL/2", JSON.createObjectNode()
+                .put("num_attention_heads", 16).put("attention_head_dim", 72).put("in_channels", 4)
+                .put("out_channels", 8).put("num_layers", 28).put("patch_size", 2).put("sample_size", 32)
+                .put("num_embeds_ada_norm", 1000).put("norm_type", "ada_norm_zero")
+                .put("activation_fn", "gelu-approximate")));
+        try (NDManager w = NDManager.newBaseManager(gpu)) {
+            DiTTransformer2DModel dit = DiTTransformer2DModel.load(cfg,
+                    new RandomStateDict(new DiTTransformer2DModel(cfg), w, false), w, dtype);
+            NDArray x = w.randomNormal(new Shape(batch, 4, 32, 32)).toType(dtype, false);
+            long[] labels = new long[batch];
+            Timing tm = time(w, 5, 30, m -> dit.forward(x, new double[] {500}, labels));
+            print("{\"model\":\"dit_xl_2\",\"impl\":\"jdiffuse\",\"res\":256,\"batch\":%d,\"dtype\":\"%s\","
+                    + "\"step_ms\":%.3f,\"host_submit_ms\":%.3f,\"params_m\":%.1f,\"it_per_s\":%.2f}", batch, dtype,
+                    tm.stepMs, tm.submitMs, dit.parameterCount() / 1e6, 1000 / tm.stepMs);
+        }
+    }
+
+    static void sd3Case(Device gpu, DataType dtype, int batch) {
+        SD3TransformerConfig cfg = SD3TransformerConfig.from(ConfigJson.of("SD3-medium", JSON.createObjectNode()
+                .put("sample_size", 128).put("patch_size", 2).put("in_channels", 16).put("num_layers", 24)
+                .put("attention_head_dim", 64).put("num_attention_heads", 24).put("joint_attention_dim", 4096)
+                .put("caption_projection_dim", 1536).put("pooled_projection_dim", 2048).put("out_channels", 16)
+                .put("pos_embed_max_size", 192)));
+        try (NDManager w = NDManager.newBaseManager(gpu)) {
+            SD3Transformer2DModel m3 = SD3Transformer2DModel.load(cfg,
+                    new RandomStateDict(new SD3Transformer2DModel(cfg), w, false), w, dtype);
+            NDArray x = w.randomNormal(new Shape(batch, 16, 128, 128)).toType(dtype, false);
+            NDArray ctx = w.randomNormal(new Shape(batch, 333, 4096)).toType(dtype, false);
+            NDArray pooled = w.randomNormal(new Shape(batch, 2048)).toType(dtype, false);
+            Timing tm = time(w, 3, 10, m -> m3.forward(x, ctx, pooled, new double[] {500}));
+            print("{\"model\":\"sd3_medium_mmdit\",\"impl\":\"jdiffuse\",\"res\":1024,\"batch\":%d,\"dtype\":\"%s\","
+                    + "\"step_ms\":%.3f,\"host_submit_ms\":%.3f,\"params_m\":%.1f,\"it_per_s\":%.2f}", batch, dtype,
+                    tm.stepMs, tm.submitMs, m3.parameterCount() / 1e6, 1000 / tm.stepMs);
+        }
+    }
+
+    record Timing(double stepMs, double submitMs) {
+    }
+
+    /**
+     * Runs {@code warm} untimed then {@code n} timed forwards, each in its own sub-manager; {@code stepMs} is
+     * wall time per forward with the device synchronised at the end, {@code submitMs} the host time per forward
+     * before that synchronisation (close to stepMs means the host, not the GPU, is the bottleneck).
+     */
+    static Timing time(NDManager base, int warm, int n, Function<NDManager, NDArray> forward) {
+        for (int i = 0; i < warm; i++) {
+            try (NDManager m = base.newSubManager()) {
+                forward.apply(m).sum().getFloat();
+            }
+        }
+        NDManager keep = base.newSubManager();
+        long t0 = System.nanoTime();
+        NDArray last = null;
+        for (int i = 0; i < n; i++) {
+            NDManager m = base.newSubManager();
+            NDArray out = forward.apply(m);
+            if (i == n - 1) {
+                last = out;
+            } else {
+                m.close();
+            }
+        }
+        long submitted = System.nanoTime();
+        last.sum().getFloat();
+        long t1 = System.nanoTime();
+        keep.close();
+        return new Timing((t1 - t0) / 1e6 / n, (submitted - t0) / 1e6 / n);
+    }
+
+    private static void print(String fmt, Object... args) {
+        System.out.println(String.format(Locale.ROOT, fmt, args));
+    }
+}
