@@ -6,17 +6,22 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jdiffuse.models.pipeline.sd3.StableDiffusion3Pipeline;
 import dev.jdiffuse.safetensors.SafetensorsFile;
+import dev.jdiffuse.schedulers.DiffusersSchedules;
 import dev.jdiffuse.testkit.Close;
 import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
@@ -73,6 +78,35 @@ class StableDiffusion3PipelineParityTest {
                 float[] b = base.withMaxSequenceLength(12).run(r, job, noise, none, GenerationListener.NONE).image()
                         .toFloatArray();
                 assertNotEquals(0.0, Close.maxAbs(diff(a, b)), "T5 length had no effect");
+            }
+        }));
+    }
+
+    /**
+     * With {@code use_dynamic_shifting} the schedule follows {@code mu} of the image sequence length
+     * {@code (H/8/p)(W/8/p)}, as diffusers' {@code calculate_shift} in the SD3 pipeline; a non-square request checks
+     * both sides are used.
+     */
+    @TestFactory
+    Stream<DynamicTest> pipelineSd3DynamicShift() {
+        return Stream.of(DynamicTest.dynamicTest("pipeline_sd3 dynamic shifting", () -> {
+            Path dir = Fixtures.require("pipeline_sd3");
+            Path config = dir.resolve("model/scheduler/scheduler_config.json");
+            ObjectNode node = (ObjectNode) new ObjectMapper().readTree(Files.readString(config));
+            node.put("use_dynamic_shifting", true);
+            SchedulerSelection dynamic = new SchedulerSelection(node.toString(), null);
+            try (StableDiffusion3Pipeline base = StableDiffusion3Pipeline.openFolder(dir.resolve("model"),
+                    "pipeline_sd3", Device.cpu(), DataType.FLOAT32, null)) {
+                StableDiffusion3Pipeline pipe = base.withScheduler(dynamic);
+                int f = base.pixelsPerLatent();
+                int p = Fixtures.json(dir.resolve("model/transformer/config.json")).get("patch_size").asInt();
+                int w = 2 * f * p;
+                int h = 4 * f * p;
+                GenerationRequest r = GenerationRequest.of("x", "", w, h, 4, 1.0, 0);
+                double[] expected = DiffusersSchedules.of(dynamic.base(), 4, dynamic.base().mu(2 * 4)).sigmas();
+                assertArrayEquals(expected, pipe.schedule(r).sigmas(), 0.0);
+                double[] fixed = base.schedule(r).sigmas();
+                assertNotEquals(fixed[1], expected[1], "dynamic shifting had no effect");
             }
         }));
     }
