@@ -39,8 +39,9 @@ import java.util.List;
  * one class for the request (see {@link DitClassLabels} for how {@code classLabel} and {@code prompt} map to it),
  * classifier-free guidance against the null class exactly as diffusers applies it (see {@link DitGuidedNetwork}),
  * the learned-sigma output's first half as the noise prediction, any diffusion sampler over the folder's scheduler
- * config (the released DiT folders name a DDIM/DPM-Solver-family scheduler; diffusers' own default is whatever the
- * folder names), and VAE decoding ({@code latents / scaling_factor}).
+ * config (betas, prediction type and spacing from {@code scheduler/scheduler_config.json}; the default sampler is the
+ * one reproducing the class that file names, as diffusers runs it), and VAE decoding ({@code latents /
+ * scaling_factor}).
  *
  * <p>diffusers' {@code DiTPipeline} always samples at the transformer's {@code sample_size}; here that is the default
  * size, and other multiples of {@code 8 x patch_size} are accepted (the sin-cos positions are computed per grid, as

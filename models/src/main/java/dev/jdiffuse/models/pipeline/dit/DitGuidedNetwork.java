@@ -19,7 +19,12 @@ import dev.jdiffuse.samplers.prediction.Network;
  * <li>the first C channels are the model output the scheduler steps with.</li>
  * </ol>
  * diffusers then keeps stepping both (identical) halves and decodes the first; here the sampler state is [B] only,
- * which is the same sample for deterministic samplers. Output float32 [B, C, h, w] in {@code x}'s manager.
+ * which is the same sample for deterministic samplers (stochastic ones draw [B] noise where diffusers draws [2B], so
+ * their noise streams differ from diffusers'). Output float32 [B, C, h, w] in {@code x}'s manager.
+ *
+ * <p>Note: the original DiT code ({@code facebookresearch/DiT}, {@code models.py} {@code forward_with_cfg}) guides only
+ * the first 3 channels "for exact reproducibility reasons" (the 4th noise channel stays conditional); diffusers'
+ * {@code pipeline_dit.py} guides all {@code in_channels}, and this follows diffusers.
  */
 final class DitGuidedNetwork implements Network {
 
