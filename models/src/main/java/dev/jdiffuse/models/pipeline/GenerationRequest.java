@@ -7,7 +7,8 @@ import java.util.Objects;
  * Everything one generation needs, already validated by the caller (the server validates ranges and names; a pipeline
  * re-checks only what depends on the model, e.g. the sampler name or the size multiple).
  *
- * @param prompt text prompt (ignored by class-conditional models)
+ * @param prompt text prompt; for class-conditional models (DiT) without {@code classLabel}, the class as an index
+ *     ("207") or one of the folder's {@code id2label} names ("golden retriever")
  * @param negativePrompt text for the unconditional branch of classifier-free guidance ("" = empty prompt)
  * @param width image width in pixels (a multiple of the model's pixel-per-latent factor, usually 8)
  * @param height image height in pixels
@@ -18,7 +19,7 @@ import java.util.Objects;
  * @param guidanceRescale guidance rescale phi (Lin et al. 2024), 0 disables
  * @param seed seed of the torch-compatible CPU noise stream for the initial latents and sampler noise
  * @param batchSize images per request, drawn as one [B, C, h, w] noise tensor as diffusers does
- * @param classLabel class index for class-conditional models (DiT), or null
+ * @param classLabel class index for class-conditional models (DiT), or null to take the class from the prompt
  * @param controlnets ControlNets to apply (possibly empty)
  * @param preview how to preview intermediate steps
  */

@@ -3,7 +3,9 @@ package dev.jdiffuse.models.pipeline;
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.config.ConfigJson;
+import dev.jdiffuse.models.pipeline.dit.DiTPipeline;
 import dev.jdiffuse.models.pipeline.sd.StableDiffusionPipeline;
+import dev.jdiffuse.models.pipeline.sd3.StableDiffusion3Pipeline;
 import dev.jdiffuse.models.vae.AutoencoderTiny;
 
 import java.nio.file.Files;
@@ -20,6 +22,12 @@ public final class Pipelines {
     /** diffusers pipeline classes served by {@link StableDiffusionPipeline}. */
     public static final Set<String> SD_CLASSES = Set.of("StableDiffusionPipeline", "StableDiffusionXLPipeline",
             "StableDiffusionControlNetPipeline", "StableDiffusionXLControlNetPipeline");
+
+    /** diffusers' SD3 / SD3.5 pipeline class, served by {@link StableDiffusion3Pipeline}. */
+    public static final String SD3_CLASS = "StableDiffusion3Pipeline";
+
+    /** diffusers' class-conditional DiT pipeline class, served by {@link DiTPipeline}. */
+    public static final String DIT_CLASS = "DiTPipeline";
 
     private Pipelines() {
     }
@@ -60,7 +68,13 @@ public final class Pipelines {
         if (SD_CLASSES.contains(cls)) {
             return StableDiffusionPipeline.openFolder(path, name, options.device(), options.dtype(), options.taesd());
         }
+        if (cls.equals(SD3_CLASS)) {
+            return StableDiffusion3Pipeline.openFolder(path, name, options.device(), options.dtype(), options.taesd());
+        }
+        if (cls.equals(DIT_CLASS)) {
+            return DiTPipeline.openFolder(path, name, options.device(), options.dtype(), options.taesd());
+        }
         throw new IllegalArgumentException(path + ": unsupported pipeline class '" + cls + "' (supported: "
-                + SD_CLASSES + ")");
+                + SD_CLASSES + ", " + SD3_CLASS + ", " + DIT_CLASS + ")");
     }
 }

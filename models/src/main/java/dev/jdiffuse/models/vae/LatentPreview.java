@@ -15,7 +15,11 @@ import ai.djl.ndarray.types.Shape;
  * <ul>
  * <li>{@link #SD1}: Keturn's least-squares fit for SD 1.x, published at
  * https://discuss.huggingface.co/t/decoding-latents-to-rgb-without-upscaling/23204 and used by AUTOMATIC1111;</li>
- * <li>{@link #SDXL}: AUTOMATIC1111's SDXL coefficients in the same {@code cheap_approximation}.</li>
+ * <li>{@link #SDXL}: AUTOMATIC1111's SDXL coefficients in the same {@code cheap_approximation};</li>
+ * <li>{@link #SD3}: ComfyUI's {@code latent_rgb_factors} and {@code latent_rgb_factors_bias} of its {@code SD3} latent
+ * format ({@code comfy/latent_formats.py}, commit 040a3243468ecefd1f2802592d90458f1ce4d65f of comfyanonymous/ComfyUI),
+ * for the 16-channel SD3/SD3.5 VAE; ComfyUI's {@code Latent2RGB} previewer adds the bias before {@code (rgb + 1) / 2}.
+ * </li>
  * </ul>
  */
 public final class LatentPreview {
@@ -34,11 +38,43 @@ public final class LatentPreview {
         {-0.3730f, -0.2499f, -0.2088f},
     });
 
+    public static final LatentPreview SD3 = new LatentPreview(new float[][] {
+        {-0.0922f, -0.0175f, 0.0749f},
+        {0.0311f, 0.0633f, 0.0954f},
+        {0.1994f, 0.0927f, 0.0458f},
+        {0.0856f, 0.0339f, 0.0902f},
+        {0.0587f, 0.0272f, -0.0496f},
+        {-0.0006f, 0.1104f, 0.0309f},
+        {0.0978f, 0.0306f, 0.0427f},
+        {-0.0042f, 0.1038f, 0.1358f},
+        {-0.0194f, 0.0020f, 0.0669f},
+        {-0.0488f, 0.0130f, -0.0268f},
+        {0.0922f, 0.0988f, 0.0951f},
+        {-0.0278f, 0.0524f, -0.0542f},
+        {0.0332f, 0.0456f, 0.0895f},
+        {-0.0069f, -0.0030f, -0.0810f},
+        {-0.0596f, -0.0465f, -0.0293f},
+        {-0.1448f, -0.1463f, -0.1189f},
+    }, new float[] {0.2394f, 0.2135f, 0.1925f});
+
     private final float[] factors;
+    private final float[] bias;
     private final int channels;
 
     /** @param factors [latent channel][R, G, B] */
     public LatentPreview(float[][] factors) {
+        this(factors, new float[3]);
+    }
+
+    /**
+     * @param factors [latent channel][R, G, B]
+     * @param bias [R, G, B] added after the projection
+     */
+    public LatentPreview(float[][] factors, float[] bias) {
+        if (bias.length != 3) {
+            throw new IllegalArgumentException("bias has " + bias.length + " entries, expected 3");
+        }
+        this.bias = bias.clone();
         this.channels = factors.length;
         this.factors = new float[channels * 3];
         for (int c = 0; c < channels; c++) {
@@ -59,7 +95,7 @@ public final class LatentPreview {
         }
         NDArray coefficients = latents.getManager().create(factors, new Shape(channels, 3));
         NDArray rgb = latents.toType(DataType.FLOAT32, false).transpose(0, 2, 3, 1)
-                .matMul(coefficients);
+                .matMul(coefficients).add(latents.getManager().create(bias));
         return rgb.transpose(0, 3, 1, 2).add(1f).div(2f).clip(0f, 1f);
     }
 }

@@ -47,6 +47,23 @@ class LatentPreviewTest {
     }
 
     @Test
+    void addsTheBiasBeforeTheHalfShift() {
+        float[][] factors = {{0.1f, 0.2f, 0.3f}, {-0.4f, 0.5f, 0f}};
+        float[] bias = {0.2f, -0.1f, 0.05f};
+        try (NDManager m = NDManager.newBaseManager()) {
+            float a = 0.5f;
+            float b = -1f;
+            NDArray latents = m.create(new float[] {a, b}, new Shape(1, 2, 1, 1));
+            float[] rgb = new LatentPreview(factors, bias).toRgb(latents).toFloatArray();
+            for (int j = 0; j < 3; j++) {
+                assertEquals((a * factors[0][j] + b * factors[1][j] + bias[j] + 1) / 2, rgb[j], 1e-6);
+            }
+            NDArray sd3 = LatentPreview.SD3.toRgb(m.randomNormal(0, 1, new Shape(1, 16, 3, 4), DataType.FLOAT32));
+            assertEquals(new Shape(1, 3, 3, 4), sd3.getShape());
+        }
+    }
+
+    @Test
     void rejectsOtherChannelCounts() {
         try (NDManager m = NDManager.newBaseManager()) {
             assertThrows(IllegalArgumentException.class, () -> LatentPreview.SD1.toRgb(m.zeros(new Shape(1, 16, 2, 2))));

@@ -1,0 +1,80 @@
+package dev.jdiffuse.models.pipeline.sd3;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.models.clip.ClipTextModel;
+import dev.jdiffuse.models.clip.ClipTextOutput;
+import dev.jdiffuse.models.clip.ClipTokenizer;
+
+/**
+ * Prompt to SD3 conditioning, as diffusers' {@code StableDiffusion3Pipeline.encode_prompt} without a T5 encoder
+ * ({@code text_encoder_3} null):
+ * <ol>
+ * <li>CLIP-L and CLIP-G: penultimate hidden states ({@code hidden_states[-2]}) [B, 77, D1] and [B, 77, D2],
+ * concatenated along features to [B, 77, D1 + D2]; pooled = concat of both {@code text_embeds} [B, P1 + P2];</li>
+ * <li>T5 part: zeros [B, maxSequenceLength, joint_attention_dim] ({@code _get_t5_prompt_embeds} without encoder);</li>
+ * <li>{@code F.pad(clip, (0, joint - (D1 + D2)))}: zero-padded to {@code joint_attention_dim} features, or truncated
+ * to the first {@code joint_attention_dim} when the CLIP context is wider (a negative pad crops);</li>
+ * <li>context = concat(clip, t5) along the sequence: [B, 77 + maxSequenceLength, joint_attention_dim].</li>
+ * </ol>
+ * Both encoders use the first tokenizer's {@code model_max_length} ({@code tokenizer_max_length}), as diffusers does.
+ */
+final class Sd3PromptEncoder {
+
+    /** The joint context [B, L, joint] and the pooled embedding [B, P]. */
+    record Encoded(NDArray context, NDArray pooled) {
+    }
+
+    private final ClipTokenizer tokenizer;
+    private final ClipTextModel encoder;
+    private final ClipTokenizer tokenizer2;
+    private final ClipTextModel encoder2;
+    private final int jointAttentionDim;
+
+    Sd3PromptEncoder(ClipTokenizer tokenizer, ClipTextModel encoder, ClipTokenizer tokenizer2, ClipTextModel encoder2,
+            int jointAttentionDim) {
+        this.tokenizer = tokenizer;
+        this.encoder = encoder;
+        this.tokenizer2 = tokenizer2;
+        this.encoder2 = encoder2;
+        this.jointAttentionDim = jointAttentionDim;
+    }
+
+    /** Width of the pooled embedding: both encoders' projection widths. */
+    int pooledWidth() {
+        return encoder.config().projectionDim() + encoder2.config().projectionDim();
+    }
+
+    Encoded encode(NDManager manager, String prompt, int batch, int maxSequenceLength) {
+        int maxLength = tokenizer.specialTokens().modelMaxLength();
+        ClipTextOutput a = encoder.encode(manager, ids(tokenizer, prompt, batch, maxLength));
+        ClipTextOutput b = encoder2.encode(manager, ids(tokenizer2, prompt, batch, maxLength));
+        NDArray clip = fitWidth(a.penultimate().concat(b.penultimate(), -1), jointAttentionDim);
+        NDArray t5 = clip.getManager().zeros(new Shape(batch, maxSequenceLength, jointAttentionDim),
+                clip.getDataType());
+        return new Encoded(clip.concat(t5, 1), a.textEmbeds().concat(b.textEmbeds(), -1));
+    }
+
+    /** {@code F.pad(x, (0, width - D))} on the last axis of [B, L, D]: zeros appended, or cropped when negative. */
+    static NDArray fitWidth(NDArray x, int width) {
+        Shape s = x.getShape();
+        long d = s.get(2);
+        if (d == width) {
+            return x;
+        }
+        if (d > width) {
+            return x.get(":, :, 0:" + width);
+        }
+        return x.concat(x.getManager().zeros(new Shape(s.get(0), s.get(1), width - d), x.getDataType()), 2);
+    }
+
+    private static int[][] ids(ClipTokenizer tok, String prompt, int batch, int maxLength) {
+        int[] one = tok.encodePadded(prompt, maxLength);
+        int[][] all = new int[batch][];
+        for (int i = 0; i < batch; i++) {
+            all[i] = one;
+        }
+        return all;
+    }
+}
