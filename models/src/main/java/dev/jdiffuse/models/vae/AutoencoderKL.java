@@ -38,6 +38,11 @@ public final class AutoencoderKL extends Module {
     private NDArray latentsMean;
     private NDArray latentsStd;
 
+    /** The module tree of {@code config}, not loaded (e.g. to enumerate its parameters); use {@link #load} to run. */
+    public static AutoencoderKL unloaded(AutoencoderKLConfig config) {
+        return new AutoencoderKL(config, DataType.FLOAT32);
+    }
+
     private AutoencoderKL(AutoencoderKLConfig config, DataType dtype) {
         this.config = config;
         this.dtype = dtype;
