@@ -1,6 +1,7 @@
 package dev.jdiffuse.models.nn;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.SparseFormat;
 
 /** A lookup table [num, dim]; ids of any shape -> [..., dim]. */
 public final class Embedding extends Module {
@@ -13,7 +14,8 @@ public final class Embedding extends Module {
 
     /** @param ids int64 indices; the result lives in {@code ids}' manager. */
     public NDArray forward(NDArray ids) {
-        NDArray out = weight.get().getNDArrayInternal().embedding(ids, weight.get(), null).singletonOrThrow();
+        NDArray out = weight.get().getNDArrayInternal().embedding(ids, weight.get(), SparseFormat.DENSE)
+                .singletonOrThrow();
         out.attach(ids.getManager());
         return out;
     }

@@ -1,0 +1,115 @@
+package dev.jdiffuse.models.clip;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.models.nn.Linear;
+import dev.jdiffuse.models.nn.Module;
+import dev.jdiffuse.models.nn.StateDict;
+import dev.jdiffuse.models.nn.WeightLoader;
+import dev.jdiffuse.models.weights.SafetensorsStateDict;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * A CLIP text encoder (Radford et al. 2021): transformers' {@code CLIPTextModel} (SD1/SD2 encoder, SDXL's first)
+ * or {@code CLIPTextModelWithProjection} (SDXL's and SD3's second, adding {@code text_projection}), chosen by the
+ * config's {@code architectures}. Parameter names are transformers' ({@code text_model.*}, {@code text_projection}).
+ *
+ * <p>Use: {@code ClipTextOutput out = model.encode(stepManager, tokenizer ids [B][77])}; SD1 takes
+ * {@code out.lastHiddenState()}, SDXL {@code out.penultimate()} and {@code out.textEmbeds()}.
+ */
+public final class ClipTextModel extends Module {
+
+    private final ClipTextConfig config;
+    private final ClipTextTransformer textModel;
+    private final Linear textProjection;
+
+    public ClipTextModel(ClipTextConfig config) {
+        this.config = config;
+        this.textModel = child("text_model", new ClipTextTransformer(config));
+        this.textProjection = config.withProjection()
+                ? child("text_projection", new Linear(config.hiddenSize(), config.projectionDim(), false)) : null;
+    }
+
+    /**
+     * A transformers folder (a diffusers pipeline's {@code text_encoder/} or {@code text_encoder_2/}):
+     * {@code config.json} + {@code model.safetensors}.
+     */
+    public static ClipTextModel load(Path folder, NDManager manager, DataType dtype) {
+        ClipTextConfig config = ClipTextConfig.read(folder.resolve("config.json"));
+        Path weights = folder.resolve("model.safetensors");
+        if (!Files.isRegularFile(weights)) {
+            throw new IllegalArgumentException("no model.safetensors in " + folder);
+        }
+        try (SafetensorsStateDict sd = SafetensorsStateDict.open(weights)) {
+            return load(config, sd.renamed(ClipTextKeys::fromTransformers), manager, dtype);
+        }
+    }
+
+    /** From weights already in transformers' naming (see {@link ClipTextKeys}). */
+    public static ClipTextModel load(ClipTextConfig config, StateDict weights, NDManager manager, DataType dtype) {
+        ClipTextModel model = new ClipTextModel(config);
+        WeightLoader.load(model, weights, manager, dtype, "CLIP text encoder", ClipTextKeys::isIgnorable);
+        return model;
+    }
+
+    /**
+     * From an original single-file checkpoint (the text encoder under {@code cond_stage_model.transformer.} or
+     * {@code conditioner.embedders.0.transformer.}); other keys of the file are left alone.
+     */
+    public static ClipTextModel loadSingleFile(ClipTextConfig config, StateDict checkpoint, NDManager manager,
+            DataType dtype) {
+        return load(config, checkpoint.renamed(ClipTextKeys::fromSingleFile), manager, dtype);
+    }
+
+    /**
+     * Encodes a batch of token ids (rows of equal length, e.g. {@link ClipTokenizer#encodePadded}).
+     *
+     * @param manager owns the ids and every result (a per-request manager)
+     */
+    public ClipTextOutput encode(NDManager manager, int[][] ids) {
+        if (ids.length == 0) {
+            throw new IllegalArgumentException("empty batch");
+        }
+        long[] flat = new long[ids.length * ids[0].length];
+        for (int b = 0; b < ids.length; b++) {
+            if (ids[b].length != ids[0].length) {
+                throw new IllegalArgumentException("rows of different lengths: " + ids[b].length + " and "
+                        + ids[0].length);
+            }
+            for (int i = 0; i < ids[b].length; i++) {
+                flat[b * ids[0].length + i] = ids[b][i];
+            }
+        }
+        NDArray array = manager.create(flat, new Shape(ids.length, ids[0].length));
+        return encode(array.toDevice(device(), false));
+    }
+
+    /** @param ids int64 [B, L] on the weights' device; results land in its manager */
+    public ClipTextOutput encode(NDArray ids) {
+        ClipTextOutput out = textModel.forward(ids);
+        if (textProjection == null) {
+            return out;
+        }
+        return new ClipTextOutput(out.lastHiddenState(), out.hiddenStates(), out.pooled(),
+                textProjection.forward(out.pooled()));
+    }
+
+    /** {@code text_model.final_layer_norm}, which diffusers applies to {@code hidden_states[-(clip_skip + 1)]}. */
+    public NDArray finalLayerNorm(NDArray hidden) {
+        return textModel.finalLayerNorm(hidden);
+    }
+
+    public ClipTextConfig config() {
+        return config;
+    }
+
+    /** The device holding the weights. */
+    public Device device() {
+        return textModel.device();
+    }
+}

@@ -1,0 +1,74 @@
+package dev.jdiffuse.models.pipeline.sd;
+
+import ai.djl.ndarray.NDArray;
+import dev.jdiffuse.models.unet.UNetExtras;
+import dev.jdiffuse.samplers.Conditioning;
+
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What a Stable Diffusion UNet is conditioned on: the text context [B, 77, D] and, for SDXL, the pooled text embedding
+ * [B, P] and the size/crop ids [B, 6]; ControlNet residuals are added per call by {@link ControlNetDenoiser}.
+ * Batched copies made for classifier-free guidance are kept, so each step reuses them instead of concatenating again.
+ */
+public final class SdConditioning implements Conditioning {
+
+    private final NDArray context;
+    private final NDArray textEmbeds;
+    private final NDArray timeIds;
+    private final List<NDArray> controlDown;
+    private final NDArray controlMid;
+    private final Map<Conditioning, SdConditioning> batched = new IdentityHashMap<>();
+
+    public SdConditioning(NDArray context, NDArray textEmbeds, NDArray timeIds) {
+        this(context, textEmbeds, timeIds, null, null);
+    }
+
+    private SdConditioning(NDArray context, NDArray textEmbeds, NDArray timeIds, List<NDArray> controlDown,
+            NDArray controlMid) {
+        this.context = context;
+        this.textEmbeds = textEmbeds;
+        this.timeIds = timeIds;
+        this.controlDown = controlDown;
+        this.controlMid = controlMid;
+    }
+
+    public NDArray context() {
+        return context;
+    }
+
+    /** The UNet's extra inputs (SDXL ids, ControlNet residuals). */
+    public UNetExtras extras() {
+        return new UNetExtras(textEmbeds, timeIds, controlDown, controlMid);
+    }
+
+    /** These conditions with ControlNet residuals added (summed with any already present, as MultiControlNet). */
+    public SdConditioning plusControl(List<NDArray> down, NDArray mid) {
+        if (controlDown == null) {
+            return new SdConditioning(context, textEmbeds, timeIds, down, mid);
+        }
+        List<NDArray> sum = new ArrayList<>(down.size());
+        for (int i = 0; i < down.size(); i++) {
+            sum.add(controlDown.get(i).add(down.get(i)));
+        }
+        return new SdConditioning(context, textEmbeds, timeIds, sum, controlMid.add(mid));
+    }
+
+    @Override
+    public synchronized Conditioning concatBatch(Conditioning other) {
+        return batched.computeIfAbsent(other, o -> {
+            SdConditioning b = (SdConditioning) o;
+            return new SdConditioning(context.concat(b.context, 0),
+                    textEmbeds == null ? null : textEmbeds.concat(b.textEmbeds, 0),
+                    timeIds == null ? null : timeIds.concat(b.timeIds, 0));
+        });
+    }
+
+    @Override
+    public int batchSize() {
+        return (int) context.getShape().get(0);
+    }
+}

@@ -1,0 +1,108 @@
+package dev.jdiffuse.models.sd3;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import dev.jdiffuse.models.nn.Linear;
+import dev.jdiffuse.models.nn.Module;
+import dev.jdiffuse.models.nn.ModuleList;
+import dev.jdiffuse.models.nn.StateDict;
+import dev.jdiffuse.models.nn.WeightLoader;
+import dev.jdiffuse.models.transformer.AdaLayerNormContinuous;
+import dev.jdiffuse.models.transformer.DiffusersWeights;
+import dev.jdiffuse.models.transformer.PatchEmbed;
+import dev.jdiffuse.models.transformer.Unpatchify;
+import dev.jdiffuse.models.weights.SafetensorsStateDict;
+
+import java.nio.file.Path;
+
+/**
+ * The multimodal diffusion transformer of Stable Diffusion 3 / 3.5 (Esser et al. 2024), diffusers'
+ * {@code SD3Transformer2DModel}: latents are patchified with centre-cropped sin-cos positions ({@code pos_embed}), the
+ * text context is projected ({@code context_embedder}), timestep + pooled text give the conditioning vector
+ * ({@code time_text_embed}), N joint blocks run both streams, and {@code norm_out} + {@code proj_out} decode the image
+ * tokens to the predicted velocity (rectified flow, sec. 2).
+ *
+ * <p>The checkpoint's {@code pos_embed.pos_embed} buffer (the same fixed sin-cos table) is accepted and not read: the
+ * positions are computed from the config and cached per size and dtype.
+ */
+public final class SD3Transformer2DModel extends Module {
+
+    /** The persistent buffer diffusers saves; recomputed here from the config. */
+    public static final String POSITION_BUFFER = "pos_embed.pos_embed";
+
+    private final SD3TransformerConfig config;
+    private final PatchEmbed posEmbed;
+    private final CombinedTimestepTextProjEmbeddings timeTextEmbed;
+    private final Linear contextEmbedder;
+    private final ModuleList<JointTransformerBlock> blocks;
+    private final AdaLayerNormContinuous normOut;
+    private final Linear projOut;
+
+    public SD3Transformer2DModel(SD3TransformerConfig config) {
+        this.config = config;
+        int dim = config.innerDim();
+        this.posEmbed = child("pos_embed", new PatchEmbed(config.sampleSize(), config.patchSize(),
+                config.inChannels(), dim, config.posEmbedMaxSize()));
+        this.timeTextEmbed = child("time_text_embed",
+                new CombinedTimestepTextProjEmbeddings(dim, config.pooledProjectionDim()));
+        this.contextEmbedder = child("context_embedder",
+                new Linear(config.jointAttentionDim(), config.captionProjectionDim(), true));
+        this.blocks = child("transformer_blocks", new ModuleList<>());
+        for (int i = 0; i < config.numLayers(); i++) {
+            blocks.add(new JointTransformerBlock(dim, config.numAttentionHeads(), config.attentionHeadDim(),
+                    i == config.numLayers() - 1, config.qkNorm(), config.dualAttentionLayers().contains(i)));
+        }
+        this.normOut = child("norm_out", new AdaLayerNormContinuous(dim, dim, false, 1e-6, true));
+        this.projOut = child("proj_out",
+                new Linear(dim, (long) config.patchSize() * config.patchSize() * config.outChannels(), true));
+    }
+
+    /** Reads {@code config.json} and {@code diffusion_pytorch_model.safetensors} from a diffusers model folder. */
+    public static SD3Transformer2DModel load(Path folder, NDManager manager, DataType dtype) {
+        SD3TransformerConfig config = SD3TransformerConfig.read(folder.resolve("config.json"));
+        try (SafetensorsStateDict weights = DiffusersWeights.open(folder)) {
+            return load(config, weights, manager, dtype);
+        }
+    }
+
+    /** Builds the model from {@code config} and fills it from {@code weights} (diffusers key names). */
+    public static SD3Transformer2DModel load(SD3TransformerConfig config, StateDict weights, NDManager manager,
+            DataType dtype) {
+        SD3Transformer2DModel model = new SD3Transformer2DModel(config);
+        WeightLoader.load(model, weights, manager, dtype, "SD3Transformer2DModel", POSITION_BUFFER::equals);
+        return model;
+    }
+
+    public SD3TransformerConfig config() {
+        return config;
+    }
+
+    /**
+     * @param hiddenStates latents [B, in_channels, H, W], H and W multiples of the patch size, at most
+     *     {@code pos_embed_max_size} patches a side
+     * @param encoderHiddenStates text context [B, L, joint_attention_dim]
+     * @param pooledProjections pooled text embedding [B, pooled_projection_dim]
+     * @param timesteps one flow-matching timestep (sigma x 1000) per row, or one for all rows
+     * @return the prediction [B, out_channels, H, W] in the compute dtype, in {@code hiddenStates}' manager
+     */
+    public NDArray forward(NDArray hiddenStates, NDArray encoderHiddenStates, NDArray pooledProjections,
+            double[] timesteps) {
+        long b = hiddenStates.getShape().get(0);
+        DataType dtype = DiffusersWeights.dtypeOf(projOut);
+        int p = config.patchSize();
+        long h = hiddenStates.getShape().get(2) / p;
+        long w = hiddenStates.getShape().get(3) / p;
+        NDArray x = posEmbed.forward(DiffusersWeights.as(hiddenStates, dtype));
+        NDArray pooled = DiffusersWeights.as(pooledProjections, dtype);
+        NDArray temb = timeTextEmbed.forward(DiffusersWeights.perRow(timesteps, b), pooled);
+        NDArray context = contextEmbedder.forward(DiffusersWeights.as(encoderHiddenStates, dtype));
+        for (JointTransformerBlock block : blocks) {
+            JointTransformerBlock.Output o = block.forward(x, context, temb);
+            x = o.x();
+            context = o.context();
+        }
+        x = projOut.forward(normOut.forward(x, temb));
+        return Unpatchify.apply(x, h, w, p, config.outChannels());
+    }
+}

@@ -1,0 +1,114 @@
+package dev.jdiffuse.models.transformer;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.jdiffuse.models.nn.StateDict;
+import dev.jdiffuse.models.nn.WeightLoader;
+import dev.jdiffuse.models.weights.SafetensorsStateDict;
+import dev.jdiffuse.safetensors.SafetensorsFile;
+import dev.jdiffuse.testkit.Close;
+import dev.jdiffuse.testkit.Fixtures;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+class PositionsTest {
+
+    /** diffusers saves SD3's full sin-cos grid as {@code pos_embed.pos_embed}; ours, computed from config, must match. */
+    @TestFactory
+    List<DynamicTest> fullGridMatchesSavedBuffer() {
+        List<Path> cases = Fixtures.cases("sd3_transformer");
+        if (cases.isEmpty()) {
+            return List.of(DynamicTest.dynamicTest("sd3_transformer (absent)", () -> Fixtures.require("sd3_transformer")));
+        }
+        return cases.stream().map(dir -> DynamicTest.dynamicTest(Fixtures.displayName(dir) + " pos_embed", () -> {
+            JsonNode c = Fixtures.json(dir.resolve("config.json"));
+            int dim = c.get("num_attention_heads").asInt() * c.get("attention_head_dim").asInt();
+            int max = c.get("pos_embed_max_size").asInt();
+            int base = c.get("sample_size").asInt() / c.get("patch_size").asInt();
+            try (SafetensorsFile f = SafetensorsFile.open(dir.resolve("diffusion_pytorch_model.safetensors"))) {
+                float[] saved = f.toFloatArray("pos_embed.pos_embed");
+                float[] ours = SinCosPositions.window(dim, max, max, 0, 0, max, max, base, 1.0);
+                double err = Close.assertMaxAbs("pos_embed", Close.toDouble(saved), Close.toDouble(ours), 1e-6);
+                Close.report(Fixtures.displayName(dir) + " pos_embed max|diff| = " + String.format("%.3e", err));
+            }
+        })).toList();
+    }
+
+    @Test
+    void windowIsTheCentreOfTheFullGrid() {
+        int dim = 16;
+        int max = 10;
+        float[] full = SinCosPositions.window(dim, max, max, 0, 0, max, max, 4, 1.0);
+        float[] crop = SinCosPositions.window(dim, max, max, 2, 3, 6, 4, 4, 1.0);
+        for (int r = 0; r < 6; r++) {
+            for (int c = 0; c < 4; c++) {
+                for (int k = 0; k < dim; k++) {
+                    assertEquals(full[((r + 2) * max + (c + 3)) * dim + k], crop[(r * 4 + c) * dim + k]);
+                }
+            }
+        }
+    }
+
+    @Test
+    void firstHalfEncodesTheColumnSecondHalfTheRow() {
+        float[] e = SinCosPositions.window(8, 3, 3, 0, 0, 3, 3, 3, 1.0);
+        // position (row 0, col 1): first half sin(1 * w_0) = sin(1), second half sin(0) = 0
+        assertEquals(Math.sin(1.0), e[8], 1e-7);
+        assertEquals(0.0, e[8 + 4], 1e-7);
+        // position (row 2, col 0): first half sin(0) = 0, second half sin(2)
+        assertEquals(0.0, e[6 * 8], 1e-7);
+        assertEquals(Math.sin(2.0), e[6 * 8 + 4], 1e-7);
+    }
+
+    @Test
+    void positionsAreCachedPerSizeAndCropChecked() {
+        try (NDManager w = NDManager.newBaseManager()) {
+            PatchEmbed pe = new PatchEmbed(8, 2, 4, 16, 6);
+            Map<String, long[]> shapes = Map.of("proj.weight", new long[] {16, 4, 2, 2}, "proj.bias", new long[] {16});
+            WeightLoader.load(pe, zeros(shapes), w, DataType.FLOAT32, "pe");
+            NDArray a = pe.positions(4, 3, DataType.FLOAT32);
+            assertSame(a, pe.positions(4, 3, DataType.FLOAT32));
+            assertArrayEquals(new long[] {1, 12, 16}, a.getShape().getShape());
+            assertThrows(IllegalArgumentException.class, () -> pe.positions(7, 2, DataType.FLOAT32));
+            try (NDManager act = NDManager.newBaseManager()) {
+                NDArray y = pe.forward(act.zeros(new Shape(2, 4, 8, 6)));
+                assertArrayEquals(new long[] {2, 12, 16}, y.getShape().getShape());
+                assertSame(act, y.getManager());
+                assertArrayEquals(a.toFloatArray(), y.get(1).toFloatArray());
+            }
+        }
+    }
+
+    static StateDict zeros(Map<String, long[]> shapes) {
+        return new StateDict() {
+            @Override
+            public Set<String> keys() {
+                return shapes.keySet();
+            }
+
+            @Override
+            public long[] shape(String key) {
+                return shapes.get(key);
+            }
+
+            @Override
+            public NDArray load(String key, NDManager manager, DataType dtype) {
+                return manager.zeros(new Shape(shapes.get(key)), dtype);
+            }
+        };
+    }
+}

@@ -1,0 +1,50 @@
+package dev.jdiffuse.server.api;
+
+/**
+ * An error answered to the client as {@code {"error":{"code","message","field"}}} with HTTP status {@code status}.
+ * Messages are written for the client: they never carry stack traces, file paths or configuration.
+ */
+public final class ApiException extends RuntimeException {
+
+    private final int status;
+    private final String code;
+    private final String field;
+    private final Long retryAfterSeconds;
+
+    public ApiException(int status, String code, String message, String field) {
+        this(status, code, message, field, null);
+    }
+
+    public ApiException(int status, String code, String message, String field, Long retryAfterSeconds) {
+        super(message, null, false, false);
+        this.status = status;
+        this.code = code;
+        this.field = field;
+        this.retryAfterSeconds = retryAfterSeconds;
+    }
+
+    /** 400 for a value out of its range; {@code field} is the JSON path, e.g. {@code controlnets[0].scale}. */
+    public static ApiException invalid(String field, String message) {
+        return new ApiException(400, "invalid_value", message, field);
+    }
+
+    public static ApiException notFound(String code, String message) {
+        return new ApiException(404, code, message, null);
+    }
+
+    public int status() {
+        return status;
+    }
+
+    public String code() {
+        return code;
+    }
+
+    public String field() {
+        return field;
+    }
+
+    public Long retryAfterSeconds() {
+        return retryAfterSeconds;
+    }
+}

@@ -1,0 +1,42 @@
+package dev.jdiffuse.server.api;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+
+/**
+ * Reads a request body up to a byte limit whatever its framing: a declared {@code Content-Length} over the limit is
+ * refused before reading, and a chunked body is counted while it streams and refused at the first byte past the
+ * limit (413), so neither can grow memory beyond the limit.
+ */
+public final class BoundedBody {
+
+    private BoundedBody() {
+    }
+
+    public static byte[] read(InputStream in, long contentLength, long limit, String what) {
+        if (contentLength > limit) {
+            throw tooLarge(limit, what);
+        }
+        int initial = (int) Math.min(limit, contentLength > 0 ? contentLength : 8192);
+        ByteArrayOutputStream out = new ByteArrayOutputStream(Math.max(initial, 16));
+        byte[] buf = new byte[8192];
+        long total = 0;
+        try {
+            for (int n; (n = in.read(buf)) > 0; ) {
+                total += n;
+                if (total > limit) {
+                    throw tooLarge(limit, what);
+                }
+                out.write(buf, 0, n);
+            }
+        } catch (IOException e) {
+            throw new ApiException(400, "bad_request", "the request body could not be read", null);
+        }
+        return out.toByteArray();
+    }
+
+    private static ApiException tooLarge(long limit, String what) {
+        return new ApiException(413, "too_large", what + " is larger than the limit of " + limit + " bytes", null);
+    }
+}

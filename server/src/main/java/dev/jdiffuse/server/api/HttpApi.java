@@ -1,0 +1,303 @@
+package dev.jdiffuse.server.api;
+
+import dev.jdiffuse.models.pipeline.GenerationRequest;
+import dev.jdiffuse.models.pipeline.ImagePipeline;
+import dev.jdiffuse.schedulers.SamplingSchedule;
+import dev.jdiffuse.server.Limits;
+import dev.jdiffuse.server.images.ImageDecoder;
+import dev.jdiffuse.server.images.UploadStore;
+import dev.jdiffuse.server.jobs.Job;
+import dev.jdiffuse.server.jobs.JobManager;
+import dev.jdiffuse.server.jobs.JobStatus;
+import dev.jdiffuse.server.jobs.JobViews;
+import dev.jdiffuse.server.jobs.QueueFullException;
+import dev.jdiffuse.server.models.LoadedModel;
+import dev.jdiffuse.server.models.ModelRegistry;
+import io.javalin.Javalin;
+import io.javalin.http.Context;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+/** The REST endpoints of {@code docs/api.md}. Errors are thrown as {@link ApiException} and rendered centrally. */
+public final class HttpApi {
+
+    /** At most this many uploads are decoded at once; the rest wait up to {@link #DECODE_WAIT} then get 503. */
+    public static final int CONCURRENT_DECODES = 2;
+    private static final Duration DECODE_WAIT = Duration.ofSeconds(10);
+
+    private final Json json;
+    private final Limits limits;
+    private final ModelRegistry models;
+    private final GenerationValidator validator;
+    private final JobManager jobs;
+    private final JobViews views;
+    private final UploadStore uploads;
+    private final ImageDecoder decoder;
+    private final Duration resultTtl;
+    private final Supplier<String> metrics;
+    private final Semaphore decodeSlots = new Semaphore(CONCURRENT_DECODES);
+    private final byte[] openApi;
+
+    public HttpApi(Json json, Limits limits, ModelRegistry models, JobManager jobs, JobViews views,
+            UploadStore uploads, Duration resultTtl, Supplier<String> metrics) {
+        this.json = json;
+        this.limits = limits;
+        this.models = models;
+        this.jobs = jobs;
+        this.views = views;
+        this.uploads = uploads;
+        this.resultTtl = resultTtl;
+        this.metrics = metrics;
+        this.validator = new GenerationValidator(models, uploads, limits);
+        this.decoder = new ImageDecoder(limits.maxUploadPixels(), limits.maxUploadSide());
+        this.openApi = resource("/openapi.json");
+    }
+
+    public void register(Javalin app) {
+        app.post("/v1/generations", this::submit);
+        app.get("/v1/generations/{id}", ctx -> ctx.json(views.full(job(ctx))));
+        app.delete("/v1/generations/{id}", this::cancel);
+        app.get("/v1/generations/{id}/images/{n}", this::image);
+        app.post("/v1/uploads", this::upload);
+        app.get("/v1/models", this::models);
+        app.get("/v1/samplers", ctx -> ctx.json(samplers()));
+        app.post("/v1/schedule", this::schedule);
+        app.get("/v1/openapi.json", ctx -> ctx.contentType("application/json").result(openApi));
+        app.get("/healthz", ctx -> ctx.json(Map.of("status", "ok")));
+        app.get("/readyz", this::ready);
+        app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
+                .result(metrics.get()));
+    }
+
+    /** Whether the server can generate: a model is loaded and every worker runs. */
+    public String notReadyReason() {
+        if (models.isEmpty()) {
+            return "no model is loaded";
+        }
+        if (!jobs.workersAlive()) {
+            return "the generation worker is not running";
+        }
+        return null;
+    }
+
+    private void ready(Context ctx) {
+        String reason = notReadyReason();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("status", reason == null ? "ready" : "not_ready");
+        m.put("models", models.all().size());
+        m.put("queue_depth", jobs.queueDepth());
+        if (reason != null) {
+            m.put("reason", reason);
+        }
+        ctx.status(reason == null ? 200 : 503).json(m);
+    }
+
+    private GenerationBody parseGeneration(Context ctx) {
+        String type = ctx.contentType();
+        if (type != null && !type.toLowerCase(Locale.ROOT).startsWith("application/json")) {
+            throw new ApiException(415, "unsupported_media_type", "send the body as application/json", null);
+        }
+        byte[] body = BoundedBody.read(input(ctx), ctx.req().getContentLengthLong(), limits.maxBodyBytes(),
+                "the request body");
+        return json.parse(body, GenerationBody.class);
+    }
+
+    private void submit(Context ctx) {
+        ValidatedGeneration v = validator.validate(parseGeneration(ctx));
+        String reason = notReadyReason();
+        if (reason != null) {
+            throw new ApiException(503, "not_ready", reason, null);
+        }
+        dryRun(v.model().pipeline(), v.request());
+        Job job;
+        try {
+            job = jobs.submit(v);
+        } catch (QueueFullException e) {
+            throw new ApiException(429, "queue_full", e.getMessage(), null, e.retryAfterSeconds());
+        } catch (IllegalStateException e) {
+            throw new ApiException(503, "shutting_down", e.getMessage(), null);
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", job.id());
+        m.put("status", job.status().apiName());
+        m.put("position", jobs.position(job).orElse(null));
+        m.put("seed", job.request().seed());
+        m.put("links", JobViews.links(job));
+        ctx.status(202).header("Location", JobViews.base(job)).json(m);
+    }
+
+    /** The pipeline's own check of sampler, schedule and size for its model (cheap: no tensors). */
+    private static SamplingSchedule dryRun(ImagePipeline p, GenerationRequest r) {
+        try {
+            return p.schedule(r);
+        } catch (IllegalArgumentException | UnsupportedOperationException e) {
+            throw new ApiException(400, "unsupported_combination", "the model refuses these parameters: "
+                    + e.getMessage(), null);
+        }
+    }
+
+    private Job job(Context ctx) {
+        return jobs.get(ctx.pathParam("id")).orElseThrow(() -> ApiException.notFound("not_found",
+                "no generation with this id (finished ones are kept for " + resultTtl.toSeconds() + " s)"));
+    }
+
+    private void cancel(Context ctx) {
+        Job job = job(ctx);
+        switch (jobs.cancel(job)) {
+            case CANCELLED -> ctx.status(200).json(views.full(job));
+            case CANCELLING -> ctx.status(202).json(views.full(job));
+            case ALREADY_ENDED -> {
+                if (job.status() != JobStatus.CANCELLED) {
+                    throw new ApiException(409, "already_finished", "the generation already ended as "
+                            + job.status().apiName(), null);
+                }
+                ctx.status(200).json(views.full(job));
+            }
+        }
+    }
+
+    private void image(Context ctx) {
+        Job job = job(ctx);
+        if (!job.status().terminal()) {
+            throw new ApiException(409, "not_finished", "the generation is still " + job.status().apiName(), null);
+        }
+        int n;
+        try {
+            n = Integer.parseInt(ctx.pathParam("n"));
+        } catch (NumberFormatException e) {
+            n = -1;
+        }
+        List<byte[]> images = job.images();
+        if (n < 0 || n >= images.size()) {
+            throw ApiException.notFound("not_found", "the generation has no image " + ctx.pathParam("n"));
+        }
+        ctx.contentType("image/png").header("X-Content-Type-Options", "nosniff")
+                .header("Content-Disposition", "inline; filename=\"" + job.id() + "-" + n + ".png\"")
+                .header("Cache-Control", "private, max-age=" + resultTtl.toSeconds()).result(images.get(n));
+    }
+
+    private void upload(Context ctx) {
+        byte[] body = BoundedBody.read(input(ctx), ctx.req().getContentLengthLong(), limits.maxUploadBytes(),
+                "the upload");
+        ImageDecoder.Decoded decoded;
+        try {
+            if (!decodeSlots.tryAcquire(DECODE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
+                throw new ApiException(503, "busy", "too many uploads are being decoded; retry", null);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new ApiException(503, "busy", "interrupted", null);
+        }
+        try {
+            decoded = decoder.decode(body);
+        } finally {
+            decodeSlots.release();
+        }
+        UploadStore.Upload u = uploads.put(decoded.image(), decoded.format());
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", u.id());
+        m.put("width", decoded.image().getWidth());
+        m.put("height", decoded.image().getHeight());
+        m.put("format", decoded.format());
+        m.put("expires_in_s", resultTtl.toSeconds());
+        ctx.status(201).json(m);
+    }
+
+    private void models(Context ctx) {
+        List<Map<String, Object>> list = new ArrayList<>();
+        for (LoadedModel lm : models.all()) {
+            ImagePipeline p = lm.pipeline();
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", lm.name());
+            m.put("family", p.family());
+            m.put("sha256", lm.sha256());
+            m.put("hash", lm.shortHash());
+            m.put("pixels_per_latent", p.pixelsPerLatent());
+            var d = p.defaults();
+            Map<String, Object> dm = new LinkedHashMap<>();
+            dm.put("sampler", d.sampler());
+            dm.put("schedule", d.schedule());
+            dm.put("steps", d.steps());
+            dm.put("width", d.width());
+            dm.put("height", d.height());
+            dm.put("guidance_scale", d.guidanceScale());
+            m.put("defaults", dm);
+            m.put("controlnets", p.controlnets());
+            list.add(m);
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("default", models.defaultModel().map(LoadedModel::name).orElse(null));
+        out.put("models", list);
+        ctx.json(out);
+    }
+
+    static Map<String, Object> samplers() {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("samplers", SamplerCatalog.SAMPLERS.stream().map(HttpApi::entry).toList());
+        out.put("schedules", SamplerCatalog.SCHEDULES.stream().map(HttpApi::entry).toList());
+        return out;
+    }
+
+    private static Map<String, Object> entry(SamplerCatalog.Entry e) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("name", e.name());
+        m.put("label", e.label());
+        m.put("stochastic", e.stochastic());
+        List<Map<String, Object>> ps = new ArrayList<>();
+        for (var p : e.parameters()) {
+            Map<String, Object> pm = new LinkedHashMap<>();
+            pm.put("name", p.name());
+            pm.put("default", p.defaultValue());
+            pm.put("min", p.min());
+            pm.put("max", p.max());
+            pm.put("description", p.description());
+            ps.add(pm);
+        }
+        m.put("parameters", ps);
+        return m;
+    }
+
+    private void schedule(Context ctx) {
+        ValidatedGeneration v = validator.validate(parseGeneration(ctx));
+        SamplingSchedule s = dryRun(v.model().pipeline(), v.request());
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("model", v.model().name());
+        m.put("sampler", v.request().sampler());
+        m.put("schedule", v.request().schedule());
+        m.put("steps", s.steps());
+        m.put("sigmas", s.sigmas());
+        m.put("timesteps", s.timesteps());
+        m.put("init_noise_sigma", s.initNoiseSigma());
+        ctx.json(m);
+    }
+
+    private static InputStream input(Context ctx) {
+        try {
+            return ctx.req().getInputStream();
+        } catch (IOException e) {
+            throw new ApiException(400, "bad_request", "the request body could not be read", null);
+        }
+    }
+
+    private static byte[] resource(String name) {
+        try (InputStream in = HttpApi.class.getResourceAsStream(name)) {
+            if (in == null) {
+                throw new IllegalStateException("missing class-path resource " + name);
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

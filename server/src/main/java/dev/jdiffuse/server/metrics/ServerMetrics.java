@@ -1,0 +1,122 @@
+package dev.jdiffuse.server.metrics;
+
+import dev.jdiffuse.server.jobs.JobOutcomes;
+import dev.jdiffuse.server.jobs.JobStatus;
+import dev.jdiffuse.server.stream.Frame;
+import dev.jdiffuse.server.stream.Outbox;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.function.Supplier;
+
+/**
+ * Prometheus metrics through Micrometer: queue depth, jobs by outcome, queue wait and run time histograms, sampling
+ * speed, WebSocket connections and dropped frames, JVM memory/GC/threads, and the process's resident memory from
+ * {@code /proc/self/status} (VmRSS: the JVM heap plus native memory such as libtorch's allocations).
+ */
+public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCloseable {
+
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final JvmGcMetrics gc = new JvmGcMetrics();
+    private final Timer wait;
+    private final Timer run;
+    private final DistributionSummary stepsPerSecond;
+
+    public ServerMetrics() {
+        new JvmMemoryMetrics().bindTo(registry);
+        gc.bindTo(registry);
+        new JvmThreadMetrics().bindTo(registry);
+        new ClassLoaderMetrics().bindTo(registry);
+        new ProcessorMetrics().bindTo(registry);
+        Gauge.builder("process.resident.memory", ServerMetrics::residentBytes).baseUnit("bytes")
+                .description("resident set size (VmRSS): heap plus native memory").register(registry);
+        wait = Timer.builder("jdiffuse.job.wait").description("time jobs spent queued")
+                .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
+                .maximumExpectedValue(Duration.ofHours(1)).register(registry);
+        run = Timer.builder("jdiffuse.job.run").description("time jobs spent running")
+                .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
+                .maximumExpectedValue(Duration.ofHours(1)).register(registry);
+        stepsPerSecond = DistributionSummary.builder("jdiffuse.sampling.steps.per.second")
+                .description("sampler steps per second of each succeeded job").register(registry);
+    }
+
+    /** Registers the queue depth and WebSocket gauges. */
+    public void bind(Supplier<Number> queueDepth, Supplier<Number> wsConnections, Supplier<Number> wsQueuedBytes) {
+        Gauge.builder("jdiffuse.queue.depth", () -> queueDepth.get().doubleValue())
+                .description("jobs waiting to start").register(registry);
+        Gauge.builder("jdiffuse.ws.connections", () -> wsConnections.get().doubleValue())
+                .description("open WebSocket connections").register(registry);
+        Gauge.builder("jdiffuse.ws.queued", () -> wsQueuedBytes.get().doubleValue()).baseUnit("bytes")
+                .description("outbound WebSocket bytes waiting for slow clients").register(registry);
+    }
+
+    @Override
+    public void ended(JobStatus status, String code, long waitMillis, long runMillis, int steps,
+            long denoiseMillis) {
+        Counter.builder("jdiffuse.jobs").description("jobs by terminal outcome")
+                .tag("outcome", status.apiName()).tag("reason", code == null ? "none" : code)
+                .register(registry).increment();
+        wait.record(Duration.ofMillis(waitMillis));
+        if (runMillis > 0 || status != JobStatus.CANCELLED) {
+            run.record(Duration.ofMillis(runMillis));
+        }
+        if (status == JobStatus.SUCCEEDED && steps > 0) {
+            long ms = denoiseMillis > 0 ? denoiseMillis : runMillis;
+            if (ms > 0) {
+                stepsPerSecond.record(steps * 1000.0 / ms);
+            }
+        }
+    }
+
+    @Override
+    public void dropped(Frame.Kind kind) {
+        Counter.builder("jdiffuse.ws.frames.dropped").description("outbound frames dropped for slow clients")
+                .tag("kind", kind.name().toLowerCase(Locale.ROOT)).register(registry).increment();
+    }
+
+    @Override
+    public void overflowClosed() {
+        Counter.builder("jdiffuse.ws.overflow.closed").description("connections closed because they fell behind")
+                .register(registry).increment();
+    }
+
+    /** The exposition text. */
+    public String scrape() {
+        return registry.scrape();
+    }
+
+    /** VmRSS in bytes, or NaN where /proc is absent. */
+    static double residentBytes() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    String[] parts = line.substring(6).trim().split("\\s+");
+                    return Long.parseLong(parts[0]) * 1024.0;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return Double.NaN;
+        }
+        return Double.NaN;
+    }
+
+    @Override
+    public void close() {
+        gc.close();
+        registry.close();
+    }
+}
