@@ -187,6 +187,7 @@ function showOnStage(url, isPreview) {
   const old = previewUrl;
   previewUrl = isPreview ? url : null;
   ui.stage.src = url;
+  ui.stage.dataset.kind = isPreview ? 'preview' : 'result';
   ui.stage.hidden = false;
   ui.stageEmpty.hidden = true;
   if (old && old !== url) URL.revokeObjectURL(old);

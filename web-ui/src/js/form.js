@@ -95,7 +95,6 @@ export class GenerationForm {
 
   setLocked(on) {
     this.seedLock.setAttribute('aria-pressed', String(on));
-    this.seedLock.textContent = on ? '🔒' : '🔓';
     this.seedLock.title = on ? 'Seed kept: click to draw a new seed each time'
       : 'Keep this seed for the next generations';
     this.seedHint.textContent = on ? 'Seed kept' : 'New random seed each time';
