@@ -31,6 +31,8 @@ const ui = {
 const jobs = new Map();
 const labelMaps = { sampler: new Map(), schedule: new Map() };
 let previewUrl = null;
+/** The job whose preview the stage shows (null when it shows a result). */
+let stageJob = null;
 let previewSeq = 0;
 
 const form = new GenerationForm(ui.form);
@@ -42,7 +44,7 @@ const gallery = new Gallery({
     form.apply(params);
     $('prompt').focus();
   },
-  onView: (url) => showOnStage(url, false),
+  onView: (url) => showOnStage(url, null),
   labels: (kind, name) => labelMaps[kind].get(name) || name,
 });
 const stream = new JobStream({
@@ -179,15 +181,21 @@ async function onPreview(header, payload) {
     return;
   }
   if (seq !== previewSeq || job.done) return;
-  showOnStage(URL.createObjectURL(blob), true);
+  showOnStage(URL.createObjectURL(blob), job);
 }
 
-/** Shows `url` on the stage; preview URLs are owned here and released when replaced. */
-function showOnStage(url, isPreview) {
+/**
+ * Shows `url` on the stage: a preview of `previewOf` (a job), or a result when that is null. Preview URLs are
+ * owned here and released when replaced.
+ */
+function showOnStage(url, previewOf) {
+  const isPreview = !!previewOf;
   const old = previewUrl;
   previewUrl = isPreview ? url : null;
+  stageJob = previewOf || null;
   ui.stage.src = url;
   ui.stage.dataset.kind = isPreview ? 'preview' : 'result';
+  ui.stage.classList.remove('stale');
   ui.stage.hidden = false;
   ui.stageEmpty.hidden = true;
   if (old && old !== url) URL.revokeObjectURL(old);
@@ -199,6 +207,7 @@ async function finish(job, view) {
   job.done = true;
   job.status = view.status;
   stream.unfollow(job.id);
+  if (view.status !== 'succeeded' && stageJob === job) ui.stage.classList.add('stale');
   render();
   if (view.status === 'succeeded') {
     try {

@@ -16,6 +16,8 @@ import org.openqa.selenium.chrome.ChromeDriver;
 import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
 
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -160,6 +162,53 @@ class BrowserEndToEndTest {
 
     @Test
     @Order(5)
+    void controlNetImageIsUploadedAndUsed() throws IOException {
+        Path png = profile.resolve("control.png");
+        BufferedImage img = new BufferedImage(64, 64, BufferedImage.TYPE_INT_RGB);
+        img.setRGB(10, 10, 0xffffff);
+        ImageIO.write(img, "png", png.toFile());
+
+        setUp("a controlled composition", "rgb");
+        WebElement section = byId("controlnet-section");
+        if (section.getAttribute("open") == null) {
+            section.findElement(By.tagName("summary")).click();
+        }
+        byId("controlnet-add").click();
+        WebElement file = driver.findElement(By.cssSelector("#controlnet-units .cn-file"));
+        file.sendKeys(png.toAbsolutePath().toString());
+        WebElement status = driver.findElement(By.cssSelector("#controlnet-units .cn-status"));
+        waitFor("the control image upload", () -> status.getText().contains("uploaded"));
+        assertTrue(status.getText().startsWith("64×64"), status.getText());
+
+        int before = galleryImages();
+        byId("generate").click();
+        waitFor("the ControlNet result in the gallery", () -> galleryImages() == before + 1);
+        WebElement card = driver.findElement(By.cssSelector("#gallery .card"));
+        assertTrue(card.findElement(By.className("card-meta")).getText().contains("1 ControlNet"));
+
+        driver.findElement(By.cssSelector("#controlnet-units .cn-remove")).click();
+        card.findElement(By.className("card-reuse")).click();
+        assertEquals(1, driver.findElements(By.cssSelector("#controlnet-units .cn-unit")).size(),
+                "reuse restores the ControlNet unit");
+        driver.findElement(By.cssSelector("#controlnet-units .cn-remove")).click();
+    }
+
+    @Test
+    @Order(6)
+    void runningJobCanBeCancelled() {
+        setUp("a long one to cancel", "rgb");
+        type("steps", "60");
+        int before = galleryImages();
+        byId("generate").click();
+        waitFor("the job to start", () -> byId("progress-text").getText().startsWith("Step"));
+        byId("cancel").click();
+        waitFor("the cancellation", () -> byId("progress-text").getText().equals("Cancelled"));
+        assertEquals(before, galleryImages(), "a cancelled job adds nothing to the gallery");
+        assertFalse(byId("cancel").isEnabled(), "nothing left to cancel");
+    }
+
+    @Test
+    @Order(7)
     void followsTheDarkColourScheme() throws IOException {
         String light = background();
         driver.executeCdpCommand("Emulation.setEmulatedMedia", Map.of("features",
