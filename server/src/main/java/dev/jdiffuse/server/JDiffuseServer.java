@@ -7,6 +7,9 @@ import dev.jdiffuse.server.api.OriginGuard;
 import dev.jdiffuse.server.images.ImageMetadata;
 import dev.jdiffuse.server.images.PngEncoder;
 import dev.jdiffuse.server.images.UploadStore;
+import dev.jdiffuse.models.pipeline.Preview;
+import dev.jdiffuse.server.jobs.Job;
+import dev.jdiffuse.server.jobs.JobEvents;
 import dev.jdiffuse.server.jobs.JobManager;
 import dev.jdiffuse.server.jobs.JobViews;
 import dev.jdiffuse.server.jobs.ResultEncoder;
@@ -118,31 +121,31 @@ public final class JDiffuseServer implements AutoCloseable {
     }
 
     /** Lets the job manager be built before the hub that listens to it. */
-    private static final class HubHolder implements dev.jdiffuse.server.jobs.JobEvents {
+    private static final class HubHolder implements JobEvents {
         volatile StreamHub hub;
 
         @Override
-        public void onPosition(dev.jdiffuse.server.jobs.Job job, int position) {
+        public void onPosition(Job job, int position) {
             hub.onPosition(job, position);
         }
 
         @Override
-        public void onStarted(dev.jdiffuse.server.jobs.Job job) {
+        public void onStarted(Job job) {
             hub.onStarted(job);
         }
 
         @Override
-        public void onStep(dev.jdiffuse.server.jobs.Job job, int step, double sigma, long elapsed, long eta) {
+        public void onStep(Job job, int step, double sigma, long elapsed, long eta) {
             hub.onStep(job, step, sigma, elapsed, eta);
         }
 
         @Override
-        public void onPreview(dev.jdiffuse.server.jobs.Job job, dev.jdiffuse.models.pipeline.Preview preview) {
+        public void onPreview(Job job, Preview preview) {
             hub.onPreview(job, preview);
         }
 
         @Override
-        public void onFinished(dev.jdiffuse.server.jobs.Job job) {
+        public void onFinished(Job job) {
             hub.onFinished(job);
         }
     }

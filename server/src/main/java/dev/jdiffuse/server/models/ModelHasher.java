@@ -3,6 +3,7 @@ package dev.jdiffuse.server.models;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -37,7 +38,7 @@ public final class ModelHasher {
                 }
                 for (Path f : files) {
                     md.update(entry.relativize(f).toString().replace('\\', '/').getBytes(
-                            java.nio.charset.StandardCharsets.UTF_8));
+                            StandardCharsets.UTF_8));
                     md.update((byte) 0);
                     digest(md, f);
                 }
