@@ -107,7 +107,7 @@ async function submit() {
     const r = await api('/v1/generations', { method: 'POST', json: body });
     form.seedChosen(r.seed);
     const job = { id: r.id, status: r.status, position: r.position, step: 0, total: body.steps || 0,
-      prompt: body.prompt, submittedAt: performance.now(), lastPreviewStep: -1, done: false };
+      prompt: body.prompt, lastPreviewStep: -1, done: false };
     jobs.set(job.id, job);
     stream.follow(job.id);
     ui.jobError.hidden = true;
@@ -145,7 +145,6 @@ function onEvent(msg) {
       job.position = msg.position;
       if (msg.total) job.total = msg.total;
       if (msg.status === 'running' && msg.step != null) job.step = Math.max(job.step, msg.step);
-      if (msg.status === 'running' && !job.startedAt) job.startedAt = performance.now();
       break;
     case 'step':
       if (job.status === 'queued') job.status = 'running';
@@ -268,7 +267,7 @@ function render() {
     const total = job.total || 1;
     if (job.status === 'queued') {
       ui.progress.removeAttribute('value');
-      ui.progressText.textContent = job.position != null ? `Queued · position ${job.position}` : 'Queued';
+      ui.progressText.textContent = `Queued · ${waiting(job)}`;
     } else {
       ui.progress.max = total;
       ui.progress.value = Math.min(job.step, total);
@@ -284,6 +283,12 @@ function render() {
     document.title = 'jdiffuse';
   }
   ui.queue.replaceChildren(...active.filter((j) => j !== job).map(queueChip));
+}
+
+/** `position` counts the jobs ahead (0 = next to start). */
+function waiting(job) {
+  if (job.position == null) return 'waiting';
+  return job.position === 0 ? 'next' : `${job.position} ahead`;
 }
 
 function progressLine(job) {
@@ -315,8 +320,7 @@ function formatSeconds(s) {
 function queueChip(job) {
   const li = document.createElement('li');
   const text = document.createElement('span');
-  const where = job.position != null ? `#${job.position}` : job.status;
-  text.textContent = `${where} · ${job.prompt || '(empty prompt)'}`;
+  text.textContent = `${job.status === 'queued' ? waiting(job) : job.status} · ${job.prompt || '(empty prompt)'}`;
   text.title = job.prompt || '';
   const x = document.createElement('button');
   x.type = 'button';
