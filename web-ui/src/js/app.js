@@ -84,14 +84,23 @@ async function load() {
   }
 }
 
+/** The header's status line from /readyz (200 ready; 503 with a `reason`) and the socket's state. */
 async function refreshStatus() {
+  let r;
   try {
-    const r = await api('/readyz');
-    setStatus(stream.open ? 'ready' : 'busy',
-      `Ready · ${r.models} model${r.models === 1 ? '' : 's'}${stream.open ? '' : ' · live updates reconnecting'}`);
-  } catch (e) {
-    setStatus('error', e instanceof ApiError && e.status === 503 ? `Not ready: ${e.message}` : e.message);
+    const res = await fetch('/readyz', { headers: { Accept: 'application/json' } });
+    r = await res.json();
+  } catch {
+    setStatus('error', 'Server unavailable');
+    return;
   }
+  if (r.status !== 'ready') {
+    setStatus('error', `Not ready: ${r.reason || r.status}`);
+    return;
+  }
+  const models = `${r.models} model${r.models === 1 ? '' : 's'}`;
+  setStatus(stream.open ? 'ready' : 'busy', stream.open ? `Ready · ${models}`
+    : `Ready · ${models} · live updates reconnecting`);
 }
 
 function setStatus(state, text) {

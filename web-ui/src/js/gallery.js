@@ -47,7 +47,9 @@ export class Gallery {
     li.querySelector('.card-prompt').title = p.negative_prompt ? `${p.prompt}\nNegative: ${p.negative_prompt}`
       : (p.prompt || '');
     li.querySelector('.card-meta').textContent = describe(p, record, this.labels);
-    li.querySelector('.card-view').addEventListener('click', () => this.select(li));
+    const view = li.querySelector('.card-view');
+    view.setAttribute('aria-label', `Show image ${i + 1}: ${p.prompt || 'empty prompt'}`);
+    view.addEventListener('click', () => this.select(li));
     li.querySelector('.card-reuse').addEventListener('click', () => this.onReuse(p));
     const a = li.querySelector('.card-download');
     a.href = url;
