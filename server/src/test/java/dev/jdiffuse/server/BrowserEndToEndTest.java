@@ -1,0 +1,337 @@
+package dev.jdiffuse.server;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.openqa.selenium.By;
+import org.openqa.selenium.JavascriptExecutor;
+import org.openqa.selenium.Keys;
+import org.openqa.selenium.OutputType;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.chrome.ChromeDriver;
+import org.openqa.selenium.chrome.ChromeDriverService;
+import org.openqa.selenium.chrome.ChromeOptions;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BooleanSupplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The browser UI end to end: Debian's headless Chromium (through chromedriver) opens the UI served by a real server
+ * on an ephemeral port around the {@link ScriptedPipeline}, submits prompts, sees API errors next to their field,
+ * sees the live preview change while the job runs (JPEG previews, and raw latents rendered in the page), and the
+ * final image land in the gallery. Saves a screenshot to {@code target/ui-screenshot.png}; with
+ * {@code -Dui.screenshot.docs=true} also to {@code docs/ui-screenshot.png} (the README's picture).
+ * Skips with a notice when Chromium or chromedriver is missing ({@code .ci/run} installs both).
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class BrowserEndToEndTest {
+
+    private static final Path CHROMIUM = Path.of(env("CHROMIUM_BIN", "/usr/bin/chromium"));
+    private static final Path CHROMEDRIVER = Path.of(env("CHROMEDRIVER_BIN", "/usr/bin/chromedriver"));
+    private static final Duration WAIT = Duration.ofSeconds(20);
+    /** Slow enough that a job spans several previews, fast enough that the class takes seconds. */
+    private static final long STEP_MILLIS = 120;
+
+    /** Selenium warns that it has no DevTools bindings for this Chromium; the test uses none. Kept referenced. */
+    private static final Logger DEVTOOLS_LOG = quiet("org.openqa.selenium.devtools");
+
+    private static TestServer ts;
+    private static ChromeDriver driver;
+    private static Path profile;
+
+    @BeforeAll
+    static void start() throws IOException {
+        if (!browserPresent()) {
+            System.err.println("[BrowserEndToEndTest] skipped: " + CHROMIUM + " or " + CHROMEDRIVER
+                    + " is missing (apt-get install chromium chromium-driver)");
+            return;
+        }
+        ts = new TestServer(STEP_MILLIS);
+        profile = Files.createTempDirectory("jdiffuse-chromium-");
+        ChromeOptions options = new ChromeOptions();
+        options.setBinary(CHROMIUM.toFile());
+        options.addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--user-data-dir=" + profile, "--window-size=1366,900",
+                "--force-device-scale-factor=1", "--hide-scrollbars");
+        ChromeDriverService service = new ChromeDriverService.Builder().usingDriverExecutable(CHROMEDRIVER.toFile())
+                .usingAnyFreePort().build();
+        driver = new ChromeDriver(service, options);
+        driver.get(ts.base + "/");
+        waitFor("the model list to load", () -> !optionValues("model").isEmpty());
+    }
+
+    /** Each test reports itself skipped (not silently absent) when the browser is missing. */
+    @BeforeEach
+    void requireBrowser() {
+        Assumptions.assumeTrue(browserPresent(), "chromium/chromedriver missing: " + CHROMIUM + ", " + CHROMEDRIVER);
+    }
+
+    private static boolean browserPresent() {
+        return Files.isExecutable(CHROMIUM) && Files.isExecutable(CHROMEDRIVER);
+    }
+
+    @AfterAll
+    static void stop() throws IOException {
+        if (driver != null) {
+            driver.quit();
+        }
+        if (ts != null) {
+            ts.close();
+        }
+        if (profile != null) {
+            try (var paths = Files.walk(profile)) {
+                paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    @Test
+    @Order(1)
+    void formIsFilledFromTheApi() {
+        assertEquals("tiny", byId("model").getDomProperty("value"));
+        List<String> samplers = optionValues("sampler");
+        assertTrue(samplers.contains("euler") && samplers.size() > 1, "samplers from /v1/samplers: " + samplers);
+        assertEquals("euler", byId("sampler").getDomProperty("value"), "the model's default sampler is selected");
+        assertTrue(byId("controlnet-section").isDisplayed(), "the test model has a ControlNet, so its section shows");
+    }
+
+    @Test
+    @Order(2)
+    void apiErrorIsShownNextToItsField() {
+        type("prompt", "error check");
+        type("width", "100");
+        byId("prompt").sendKeys(Keys.chord(Keys.CONTROL, Keys.ENTER));
+        waitFor("width to be marked invalid", () -> "true".equals(byId("width").getDomAttribute("aria-invalid")));
+        String message = driver.findElement(By.cssSelector("[data-field=width] .field-error")).getText();
+        assertTrue(message.contains("width"), "the server's message for width: " + message);
+        assertEquals("width", driver.switchTo().activeElement().getDomAttribute("id"), "focus moves to the field");
+        type("width", "256");
+        assertNull(byId("width").getDomAttribute("aria-invalid"), "editing the field clears its error");
+    }
+
+    @Test
+    @Order(3)
+    void latentPreviewsAreRenderedInThePage() {
+        setUp("a latent preview check", "latent");
+        String before = previewSrc();
+        byId("generate").click();
+        waitFor("a latent preview", () -> !previewSrc().equals(before) && previewSrc().startsWith("blob:"));
+        waitFor("the result in the gallery", () -> galleryImages() == 1);
+    }
+
+    @Test
+    @Order(4)
+    void submitPreviewResultScreenshot() throws IOException {
+        setUp("a lighthouse on a cliff at dusk, volumetric light, oil painting", "rgb");
+        type("negative_prompt", "blurry, low quality");
+        int before = galleryImages();
+        byId("prompt").sendKeys(Keys.chord(Keys.CONTROL, Keys.ENTER));
+
+        waitFor("the job to start", () -> byId("progress-text").getText().startsWith("Step"));
+        String first = waitForPreview("");
+        String second = waitForPreview(first);
+        assertTrue(second.startsWith("blob:"), "previews are shown as blob URLs: " + second);
+        screenshot("ui-screenshot-running.png");
+
+        waitFor("the final image in the gallery", () -> galleryImages() == before + 1);
+        WebElement card = driver.findElement(By.cssSelector("#gallery .card"));
+        assertTrue(card.findElement(By.className("card-prompt")).getText().startsWith("a lighthouse"));
+        String meta = card.findElement(By.className("card-meta")).getText();
+        assertTrue(meta.contains("256×256") && meta.contains("12 steps") && meta.contains("seed "), meta);
+        String download = card.findElement(By.className("card-download")).getDomAttribute("download");
+        assertTrue(download.endsWith(".png"), download);
+        waitFor("the progress line to report the end", () -> byId("progress-text").getText().startsWith("Done"));
+        assertFalse(byId("seed").getDomProperty("value").isEmpty(), "the seed the server chose is shown");
+
+        card.findElement(By.className("card-reuse")).click();
+        assertEquals("true", byId("seed-lock").getDomAttribute("aria-pressed"), "reuse keeps the result's seed");
+
+        ((JavascriptExecutor) driver).executeScript("window.scrollTo(0, 0)");
+        byte[] png = screenshot("ui-screenshot.png");
+        if (Boolean.getBoolean("ui.screenshot.docs")) {
+            Path docs = Path.of("..", "docs", "ui-screenshot.png");
+            Files.createDirectories(docs.getParent());
+            Files.write(docs, png);
+        }
+    }
+
+    @Test
+    @Order(5)
+    void controlNetImageIsUploadedAndUsed() throws IOException {
+        Path png = profile.resolve("control.png");
+        BufferedImage img = new BufferedImage(64, 64, BufferedImage.TYPE_INT_RGB);
+        img.setRGB(10, 10, 0xffffff);
+        ImageIO.write(img, "png", png.toFile());
+
+        setUp("a controlled composition", "rgb");
+        WebElement section = byId("controlnet-section");
+        if (section.getDomAttribute("open") == null) {
+            section.findElement(By.tagName("summary")).click();
+        }
+        byId("controlnet-add").click();
+        WebElement file = driver.findElement(By.cssSelector("#controlnet-units .cn-file"));
+        file.sendKeys(png.toAbsolutePath().toString());
+        WebElement status = driver.findElement(By.cssSelector("#controlnet-units .cn-status"));
+        waitFor("the control image upload", () -> status.getText().contains("uploaded"));
+        assertTrue(status.getText().startsWith("64×64"), status.getText());
+
+        int before = galleryImages();
+        byId("generate").click();
+        waitFor("the ControlNet result in the gallery", () -> galleryImages() == before + 1);
+        WebElement card = driver.findElement(By.cssSelector("#gallery .card"));
+        assertTrue(card.findElement(By.className("card-meta")).getText().contains("1 ControlNet"));
+
+        driver.findElement(By.cssSelector("#controlnet-units .cn-remove")).click();
+        card.findElement(By.className("card-reuse")).click();
+        assertEquals(1, driver.findElements(By.cssSelector("#controlnet-units .cn-unit")).size(),
+                "reuse restores the ControlNet unit");
+        driver.findElement(By.cssSelector("#controlnet-units .cn-remove")).click();
+    }
+
+    @Test
+    @Order(6)
+    void runningJobCanBeCancelled() {
+        setUp("a long one to cancel", "rgb");
+        type("steps", "60");
+        int before = galleryImages();
+        byId("generate").click();
+        waitFor("the job to start", () -> byId("progress-text").getText().startsWith("Step"));
+        byId("cancel").click();
+        waitFor("the cancellation", () -> byId("progress-text").getText().equals("Cancelled"));
+        assertEquals(before, galleryImages(), "a cancelled job adds nothing to the gallery");
+        assertFalse(byId("cancel").isEnabled(), "nothing left to cancel");
+    }
+
+    @Test
+    @Order(7)
+    void followsTheDarkColourScheme() throws IOException {
+        String light = background();
+        driver.executeCdpCommand("Emulation.setEmulatedMedia", Map.of("features",
+                List.of(Map.of("name", "prefers-color-scheme", "value", "dark"))));
+        try {
+            String dark = background();
+            assertNotEquals(light, dark, "prefers-color-scheme: dark changes the page colours");
+            screenshot("ui-screenshot-dark.png");
+        } finally {
+            driver.executeCdpCommand("Emulation.setEmulatedMedia", Map.of("features", List.of()));
+        }
+    }
+
+    private static String background() {
+        return (String) ((JavascriptExecutor) driver).executeScript(
+                "return getComputedStyle(document.body).backgroundColor");
+    }
+
+    /** Saves the viewport as {@code target/<name>}; returns the PNG. */
+    private static byte[] screenshot(String name) throws IOException {
+        byte[] png = driver.getScreenshotAs(OutputType.BYTES);
+        Path target = Path.of("target", name);
+        Files.createDirectories(target.getParent());
+        Files.write(target, png);
+        System.err.println("[BrowserEndToEndTest] screenshot: " + target.toAbsolutePath());
+        return png;
+    }
+
+    /** Fills the form for a short job: 12 steps at 256x256 with previews of `method` every step. */
+    private static void setUp(String prompt, String method) {
+        type("prompt", prompt);
+        type("steps", "12");
+        type("width", "256");
+        type("height", "256");
+        driver.findElement(By.cssSelector("#gen-form details:not(#controlnet-section) > summary")).click();
+        driver.findElement(By.cssSelector("#preview_method option[value='" + method + "']")).click();
+        type("preview_every", "1");
+        driver.findElement(By.cssSelector("#gen-form details:not(#controlnet-section) > summary")).click();
+    }
+
+    /** Waits until the stage shows a live preview (not a result) whose src differs from `previous`; returns it. */
+    private static String waitForPreview(String previous) {
+        String[] seen = {""};
+        waitFor("the preview to change from '" + previous + "'", () -> {
+            Object r = ((JavascriptExecutor) driver).executeScript(
+                    "const i = document.getElementById('preview'); return i.dataset.kind === 'preview' ? i.src : ''");
+            seen[0] = r == null ? "" : r.toString();
+            return !seen[0].isEmpty() && !seen[0].equals(previous);
+        });
+        return seen[0];
+    }
+
+    private static String previewSrc() {
+        String src = byId("preview").getDomProperty("src");
+        return src == null ? "" : src;
+    }
+
+    /** Gallery images that have loaded (non-zero natural width). */
+    private static int galleryImages() {
+        Object n = ((JavascriptExecutor) driver).executeScript(
+                "return [...document.querySelectorAll('#gallery .card-img')].filter(i => i.naturalWidth > 0).length");
+        return ((Number) n).intValue();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<String> optionValues(String selectId) {
+        return (List<String>) ((JavascriptExecutor) driver).executeScript(
+                "return [...document.getElementById(arguments[0]).options].map(o => o.value)", selectId);
+    }
+
+    private static WebElement byId(String id) {
+        return driver.findElement(By.id(id));
+    }
+
+    private static void type(String id, String text) {
+        WebElement e = byId(id);
+        e.sendKeys(Keys.chord(Keys.CONTROL, "a"), Keys.DELETE);
+        e.sendKeys(text);
+    }
+
+    private static void waitFor(String what, BooleanSupplier condition) {
+        long end = System.nanoTime() + WAIT.toNanos();
+        while (System.nanoTime() < end) {
+            if (condition.getAsBoolean()) {
+                return;
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError("interrupted waiting for " + what);
+            }
+        }
+        throw new AssertionError("timed out waiting for " + what + "; page says: form error '"
+                + byId("form-error").getText() + "', job error '" + byId("job-error").getText() + "', progress '"
+                + byId("progress-text").getText() + "'");
+    }
+
+    private static Logger quiet(String name) {
+        Logger log = Logger.getLogger(name);
+        log.setLevel(Level.SEVERE);
+        return log;
+    }
+
+    private static String env(String name, String fallback) {
+        String v = System.getenv(name);
+        return v == null || v.isBlank() ? fallback : v;
+    }
+}

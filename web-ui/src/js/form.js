@@ -1,0 +1,237 @@
+import { ApiError } from './api.js';
+import { ControlNets } from './controlnets.js';
+import { clearFieldError, clearFieldErrors, readNumber, showFieldError } from './fields.js';
+
+const STORAGE_KEY = 'jdiffuse.form.v1';
+
+/** Request fields (the API's names) backed by a plain form control with the same id. */
+const NUMBER_FIELDS = ['steps', 'guidance_scale', 'guidance_rescale', 'width', 'height', 'batch_size'];
+const TEXT_FIELDS = ['prompt', 'negative_prompt', 'model', 'sampler', 'schedule'];
+const PREVIEW_FIELDS = { 'preview.method': 'preview_method', 'preview.every': 'preview_every',
+  'preview.max_size': 'preview_max_size' };
+
+/**
+ * The generation form: fills its choices from GET /v1/models and /v1/samplers, builds the POST /v1/generations
+ * body, applies a result's parameters back ("reuse"), shows API errors next to the field they name, handles the
+ * seed's dice and lock, and remembers its values in localStorage across reloads.
+ */
+export class GenerationForm {
+  constructor(form) {
+    this.form = form;
+    this.el = (id) => form.querySelector(`#${id}`) || document.getElementById(id);
+    this.models = [];
+    this.formError = this.el('form-error');
+    this.seedLock = this.el('seed-lock');
+    this.seedHint = this.el('seed-hint');
+    this.controlnets = new ControlNets(this.el('controlnet-section'), this.el('controlnet-units'),
+      document.getElementById('controlnet-template'), this.el('controlnet-add'), () => this.save());
+    this.controlnets.onUploadError = (e) => this.showError(e);
+
+    form.addEventListener('input', (ev) => {
+      clearFieldError(ev.target);
+      if (ev.target.id === 'seed' && ev.target.value !== '') this.setLocked(true);
+      this.save();
+    });
+    form.addEventListener('change', () => this.save());
+    this.el('model').addEventListener('change', () => this.modelChanged(true));
+    this.el('seed-dice').addEventListener('click', () => {
+      this.el('seed').value = '';
+      this.setLocked(false);
+      clearFieldError(this.el('seed'));
+      this.save();
+    });
+    this.seedLock.addEventListener('click', () => {
+      this.setLocked(this.seedLock.getAttribute('aria-pressed') !== 'true');
+      this.save();
+    });
+    this.el('swap-size').addEventListener('click', () => {
+      const w = this.el('width');
+      const h = this.el('height');
+      [w.value, h.value] = [h.value, w.value];
+      this.save();
+    });
+  }
+
+  /** Fills the model, sampler and schedule choices, then restores the last session's values. */
+  populate(modelsAnswer, samplersAnswer) {
+    this.models = modelsAnswer.models || [];
+    const modelSel = this.el('model');
+    modelSel.replaceChildren(...this.models.map((m) => new Option(
+      m.family ? `${m.name} (${m.family})` : m.name, m.name)));
+    if (modelsAnswer.default) modelSel.value = modelsAnswer.default;
+    fill(this.el('sampler'), samplersAnswer.samplers || []);
+    fill(this.el('schedule'), samplersAnswer.schedules || []);
+    const saved = this.load();
+    this.modelChanged(true);
+    if (saved) this.restore(saved);
+  }
+
+  model() {
+    return this.models.find((m) => m.name === this.el('model').value) || null;
+  }
+
+  /** A new model: its size unit, its ControlNets, and (when `applyDefaults`) its default settings. */
+  modelChanged(applyDefaults) {
+    const m = this.model();
+    if (!m) return;
+    const unit = m.pixels_per_latent || 8;
+    for (const id of ['width', 'height']) this.el(id).step = String(unit);
+    this.controlnets.setAvailable(m.controlnets || []);
+    if (applyDefaults && m.defaults) {
+      const d = m.defaults;
+      setIf(this.el('sampler'), d.sampler);
+      setIf(this.el('schedule'), d.schedule);
+      setIf(this.el('steps'), d.steps);
+      setIf(this.el('width'), d.width);
+      setIf(this.el('height'), d.height);
+      setIf(this.el('guidance_scale'), d.guidance_scale);
+    }
+    this.save();
+  }
+
+  locked() {
+    return this.seedLock.getAttribute('aria-pressed') === 'true';
+  }
+
+  setLocked(on) {
+    this.seedLock.setAttribute('aria-pressed', String(on));
+    this.seedLock.title = on ? 'Seed kept: click to draw a new seed each time'
+      : 'Keep this seed for the next generations';
+    this.seedHint.textContent = on ? 'Seed kept' : 'New random seed each time';
+  }
+
+  /**
+   * The POST /v1/generations body. Empty number fields are omitted (server defaults); an unlocked seed is sent as
+   * -1 so the server draws one and reports it. Throws an ApiError naming the field for unparsable input.
+   */
+  async request() {
+    const body = {};
+    for (const f of TEXT_FIELDS) {
+      const v = this.el(f).value;
+      if (v !== '' || f === 'prompt' || f === 'negative_prompt') body[f] = v;
+    }
+    for (const f of NUMBER_FIELDS) {
+      const v = readNumber(this.el(f), f);
+      if (v !== undefined) body[f] = v;
+    }
+    const seed = readNumber(this.el('seed'), 'seed');
+    body.seed = this.locked() && seed !== undefined ? seed : -1;
+    body.preview = { method: this.el('preview_method').value };
+    const every = readNumber(this.el('preview_every'), 'preview.every');
+    const maxSize = readNumber(this.el('preview_max_size'), 'preview.max_size');
+    if (every !== undefined) body.preview.every = every;
+    if (maxSize !== undefined) body.preview.max_size = maxSize;
+    if (!this.controlnets.section.hidden) {
+      const cn = await this.controlnets.collect();
+      if (cn.length) body.controlnets = cn;
+    }
+    return body;
+  }
+
+  /** Shows the seed the server chose for an accepted request (unless the user keeps their own). */
+  seedChosen(seed) {
+    if (seed != null && (!this.locked() || this.el('seed').value === '')) {
+      this.el('seed').value = String(seed);
+      this.save();
+    }
+  }
+
+  /** Puts a result's parameters back into the form; the seed is locked so the result can be reproduced. */
+  apply(p) {
+    if (p.model && this.models.some((m) => m.name === p.model)) {
+      this.el('model').value = p.model;
+      this.modelChanged(false);
+    }
+    for (const f of ['prompt', 'negative_prompt', 'sampler', 'schedule']) setIf(this.el(f), p[f]);
+    for (const f of NUMBER_FIELDS) setIf(this.el(f), p[f]);
+    if (p.preview) {
+      setIf(this.el('preview_method'), p.preview.method);
+      setIf(this.el('preview_every'), p.preview.every);
+      setIf(this.el('preview_max_size'), p.preview.max_size);
+    }
+    if (p.seed != null) {
+      this.el('seed').value = String(p.seed);
+      this.setLocked(true);
+    }
+    this.controlnets.clear();
+    for (const c of p.controlnets || []) this.controlnets.add(c);
+    this.clearErrors();
+    this.save();
+  }
+
+  clearErrors() {
+    clearFieldErrors(this.form);
+    this.formError.hidden = true;
+    this.formError.textContent = '';
+  }
+
+  /** Shows an API error next to the field it names (or above the buttons) and moves focus there. */
+  showError(err) {
+    const message = err.message || String(err);
+    const control = err instanceof ApiError && err.field ? this.controlFor(err.field) : null;
+    if (control) {
+      showFieldError(control, message);
+      control.focus();
+      return;
+    }
+    this.formError.textContent = err instanceof ApiError && err.status === 429 && err.retryAfter
+      ? `${message} (retry in ${err.retryAfter} s)` : message;
+    this.formError.hidden = false;
+  }
+
+  controlFor(path) {
+    if (TEXT_FIELDS.includes(path) || NUMBER_FIELDS.includes(path) || path === 'seed') return this.el(path);
+    if (PREVIEW_FIELDS[path]) return this.el(PREVIEW_FIELDS[path]);
+    if (path === 'preview') return this.el('preview_method');
+    if (path.startsWith('controlnets')) {
+      return this.controlnets.controlFor(path) || this.el('controlnet-add');
+    }
+    return null;
+  }
+
+  save() {
+    if (!this.models.length) return;
+    const state = {};
+    for (const c of this.form.querySelectorAll('input[id], select[id], textarea[id]')) {
+      if (c.type !== 'file' && !c.id.startsWith('cn')) state[c.id] = c.value;
+    }
+    state.seedLocked = this.locked();
+    try {
+      localStorage.setItem(STORAGE_KEY, JSON.stringify(state));
+    } catch {
+      // storage full or disabled: the form simply starts fresh next time
+    }
+  }
+
+  load() {
+    try {
+      return JSON.parse(localStorage.getItem(STORAGE_KEY) || 'null');
+    } catch {
+      return null;
+    }
+  }
+
+  restore(state) {
+    if (state.model && this.models.some((m) => m.name === state.model)) {
+      this.el('model').value = state.model;
+      this.modelChanged(false);
+    }
+    for (const [id, v] of Object.entries(state)) {
+      if (id === 'model' || id === 'seedLocked') continue;
+      const c = this.form.querySelector(`#${CSS.escape(id)}`);
+      if (c) setIf(c, v);
+    }
+    this.setLocked(!!state.seedLocked);
+  }
+}
+
+function fill(select, entries) {
+  select.replaceChildren(...entries.map((e) => new Option(e.label || e.name, e.name)));
+}
+
+/** Sets a control's value when `v` is given and (for a select) is one of its options. */
+function setIf(control, v) {
+  if (v === undefined || v === null) return;
+  if (control.tagName === 'SELECT' && ![...control.options].some((o) => o.value === String(v))) return;
+  control.value = String(v);
+}
