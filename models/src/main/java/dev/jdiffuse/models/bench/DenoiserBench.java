@@ -31,7 +31,7 @@ import dev.jdiffuse.samplers.Samplers;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.function.Function;
+import java.util.function.Supplier;
 
 /**
  * Step times of the denoisers with real architectures and random weights, on the GPU in float16, printed as JSON
@@ -126,7 +126,7 @@ public final class DenoiserBench {
                     new RandomStateDict(new UNet2DConditionModel(cfg), w, false), w, dtype, "sd15");
             NDArray x = w.randomNormal(new Shape(batch, 4, 64, 64)).toType(dtype, false);
             NDArray ctx = w.randomNormal(new Shape(batch, 77, 768)).toType(dtype, false);
-            Timing tm = time(w, 5, 30, m -> unet.forward(x, new double[] {500}, ctx, UNetExtras.NONE));
+            Timing tm = time(w, 5, 30, List.of(x, ctx), () -> unet.forward(x, new double[] {500}, ctx, UNetExtras.NONE));
             print("{\"model\":\"unet_sd15\",\"impl\":\"jdiffuse\",\"res\":512,\"batch\":%d,\"dtype\":\"%s\","
                     + "\"step_ms\":%.3f,\"host_submit_ms\":%.3f,\"params_m\":%.1f,\"it_per_s\":%.2f}", batch, dtype,
                     tm.stepMs, tm.submitMs, unet.parameterCount() / 1e6, 1000 / tm.stepMs);
@@ -189,7 +189,7 @@ public final class DenoiserBench {
         try (NDManager w = NDManager.newBaseManager(gpu)) {
             AutoencoderKL vae = AutoencoderKL.load(cfg, new RandomStateDict(AutoencoderKL.unloaded(cfg), w, false), w, dtype);
             NDArray z = w.randomNormal(new Shape(1, 4, res / 8, res / 8)).toType(dtype, false);
-            Timing tm = time(w, 3, 10, m -> vae.decode(z));
+            Timing tm = time(w, 3, 10, List.of(z), () -> vae.decode(z));
             print("{\"model\":\"vae_decode_sd\",\"impl\":\"jdiffuse\",\"res\":%d,\"batch\":1,\"dtype\":\"%s\","
                     + "\"step_ms\":%.3f,\"host_submit_ms\":%.3f}", res, dtype, tm.stepMs, tm.submitMs);
         }
@@ -206,7 +206,7 @@ public final class DenoiserBench {
                     new RandomStateDict(new DiTTransformer2DModel(cfg), w, false), w, dtype);
             NDArray x = w.randomNormal(new Shape(batch, 4, 32, 32)).toType(dtype, false);
             long[] labels = new long[batch];
-            Timing tm = time(w, 5, 30, m -> dit.forward(x, new double[] {500}, labels));
+            Timing tm = time(w, 5, 30, List.of(x), () -> dit.forward(x, new double[] {500}, labels));
             print("{\"model\":\"dit_xl_2\",\"impl\":\"jdiffuse\",\"res\":256,\"batch\":%d,\"dtype\":\"%s\","
                     + "\"step_ms\":%.3f,\"host_submit_ms\":%.3f,\"params_m\":%.1f,\"it_per_s\":%.2f}", batch, dtype,
                     tm.stepMs, tm.submitMs, dit.parameterCount() / 1e6, 1000 / tm.stepMs);
@@ -225,7 +225,7 @@ public final class DenoiserBench {
             NDArray x = w.randomNormal(new Shape(batch, 16, 128, 128)).toType(dtype, false);
             NDArray ctx = w.randomNormal(new Shape(batch, 333, 4096)).toType(dtype, false);
             NDArray pooled = w.randomNormal(new Shape(batch, 2048)).toType(dtype, false);
-            Timing tm = time(w, 3, 10, m -> m3.forward(x, ctx, pooled, new double[] {500}));
+            Timing tm = time(w, 3, 10, List.of(x, ctx, pooled), () -> m3.forward(x, ctx, pooled, new double[] {500}));
             print("{\"model\":\"sd3_medium_mmdit\",\"impl\":\"jdiffuse\",\"res\":1024,\"batch\":%d,\"dtype\":\"%s\","
                     + "\"step_ms\":%.3f,\"host_submit_ms\":%.3f,\"params_m\":%.1f,\"it_per_s\":%.2f}", batch, dtype,
                     tm.stepMs, tm.submitMs, m3.parameterCount() / 1e6, 1000 / tm.stepMs);
@@ -236,32 +236,31 @@ public final class DenoiserBench {
     }
 
     /**
-     * Runs {@code warm} untimed then {@code n} timed forwards, each in its own sub-manager; {@code stepMs} is
-     * wall time per forward with the device synchronised at the end, {@code submitMs} the host time per forward
-     * before that synchronisation (close to stepMs means the host, not the GPU, is the bottleneck).
+     * Runs {@code warm} untimed then {@code n} timed forwards, each in its own sub-manager (the inputs are attached
+     * to it for the call, so every intermediate is freed with it); {@code stepMs} is wall time per forward with the
+     * device synchronised at the end, {@code submitMs} the host time per forward before that synchronisation (close
+     * to stepMs means the host, not the GPU, is the bottleneck).
      */
-    static Timing time(NDManager base, int warm, int n, Function<NDManager, NDArray> forward) {
+    static Timing time(NDManager base, int warm, int n, List<NDArray> inputs, Supplier<NDArray> forward) {
         for (int i = 0; i < warm; i++) {
             try (NDManager m = base.newSubManager()) {
-                forward.apply(m).sum().getFloat();
+                inputs.forEach(a -> a.tempAttach(m));
+                forward.get().sum().getFloat();
             }
         }
-        NDManager keep = base.newSubManager();
         long t0 = System.nanoTime();
-        NDArray last = null;
+        long submitted = 0;
         for (int i = 0; i < n; i++) {
-            NDManager m = base.newSubManager();
-            NDArray out = forward.apply(m);
-            if (i == n - 1) {
-                last = out;
-            } else {
-                m.close();
+            try (NDManager m = base.newSubManager()) {
+                inputs.forEach(a -> a.tempAttach(m));
+                NDArray out = forward.get();
+                if (i == n - 1) {
+                    submitted = System.nanoTime();
+                    out.sum().getFloat();
+                }
             }
         }
-        long submitted = System.nanoTime();
-        last.sum().getFloat();
         long t1 = System.nanoTime();
-        keep.close();
         return new Timing((t1 - t0) / 1e6 / n, (submitted - t0) / 1e6 / n);
     }
 

@@ -46,7 +46,13 @@ public final class RandomStateDict implements StateDict {
     @Override
     public synchronized NDArray load(String key, NDManager manager, DataType dtype) {
         if (kept == null) {
-            return draw(key, manager).toType(dtype, false);
+            NDArray drawn = draw(key, manager);
+            if (drawn.getDataType() == dtype) {
+                return drawn;
+            }
+            NDArray out = drawn.toType(dtype, false);
+            drawn.close();
+            return out;
         }
         NDArray src = kept.computeIfAbsent(key, k -> draw(k, host));
         NDArray out = src.toDevice(manager.getDevice(), true).toType(dtype, true);
