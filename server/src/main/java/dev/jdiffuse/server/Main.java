@@ -11,7 +11,8 @@ import java.util.List;
 /**
  * Entry point: {@code java -jar jdiffuse-server.jar [serve] --models DIR [--port 8765] [--host 127.0.0.1] ...}, or
  * {@code java -jar jdiffuse-server.jar generate --model DIR --prompt TEXT ...} for one image from the command line
- * ({@link dev.jdiffuse.server.cli.GenerateCommand}). Loads every
+ * ({@link dev.jdiffuse.server.cli.GenerateCommand}), or {@code demo} to serve a tiny random-weight model that the
+ * command writes on first use. Loads every
  * entry of {@code --models} at start-up (eagerly: the server is ready only once at least one loaded), then serves
  * until SIGTERM/SIGINT, when it cancels waiting jobs, lets the running one stop at its next step and exits.
  */
@@ -22,6 +23,30 @@ public final class Main {
     private Main() {
     }
 
+    /** Folder the {@code demo} command serves unless {@code --models} is given. */
+    static final String DEMO_MODELS = "demo-models";
+
+    /**
+     * {@code demo}: makes sure a models folder with the tiny random-weight demo pipeline exists (written once by
+     * {@link dev.jdiffuse.models.demo.TinyPipelineWriter}), then serves it with the remaining options.
+     */
+    static String[] demo(String[] args) {
+        List<String> rest = new java.util.ArrayList<>(List.of(args));
+        int i = rest.indexOf("--models");
+        java.nio.file.Path models = java.nio.file.Path.of(i >= 0 && i + 1 < rest.size() ? rest.get(i + 1) : DEMO_MODELS);
+        java.nio.file.Path tiny = models.resolve("tiny-sd");
+        if (!Files.exists(tiny.resolve("model_index.json"))) {
+            LOG.info("writing the demo model (random weights, never trained: its pictures are coloured noise) to {}",
+                    tiny.toAbsolutePath());
+            dev.jdiffuse.models.demo.TinyPipelineWriter.write(tiny, 2026);
+        }
+        if (i < 0) {
+            rest.add("--models");
+            rest.add(models.toString());
+        }
+        return rest.toArray(String[]::new);
+    }
+
     public static void main(String[] args) throws Exception {
         if (args.length > 0 && args[0].equals("generate")) {
             dev.jdiffuse.server.cli.GenerateCommand.main(java.util.Arrays.copyOfRange(args, 1, args.length));
@@ -29,6 +54,9 @@ public final class Main {
         }
         if (args.length > 0 && args[0].equals("serve")) {
             args = java.util.Arrays.copyOfRange(args, 1, args.length);
+        }
+        if (args.length > 0 && args[0].equals("demo")) {
+            args = demo(java.util.Arrays.copyOfRange(args, 1, args.length));
         }
         if (List.of(args).contains("--help") || List.of(args).contains("-h")) {
             System.out.print(ServerOptions.usage());

@@ -1,0 +1,50 @@
+package dev.jdiffuse.models.demo;
+
+import dev.jdiffuse.models.pipeline.GenerationListener;
+import dev.jdiffuse.models.pipeline.GenerationRequest;
+import dev.jdiffuse.models.pipeline.GenerationResult;
+import dev.jdiffuse.models.pipeline.ImagePipeline;
+import dev.jdiffuse.models.pipeline.Pipelines;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.awt.image.BufferedImage;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The demo model a fresh checkout serves: written in the diffusers layout, it loads and generates. */
+class TinyPipelineWriterTest {
+
+    @Test
+    void writesALoadableSd1PipelineThatGenerates(@TempDir Path dir) {
+        Path model = dir.resolve("tiny-sd");
+        TinyPipelineWriter.write(model, 42);
+        try (ImagePipeline pipe = Pipelines.open(model, Pipelines.Options.cpu())) {
+            assertEquals("sd1", pipe.family());
+            assertEquals(256, pipe.defaults().width());
+            GenerationRequest r = GenerationRequest.of("a lighthouse at dusk", "", 64, 64, 4, 5.0, 7);
+            GenerationResult a = pipe.generate(r, GenerationListener.NONE);
+            GenerationResult b = pipe.generate(GenerationRequest.of("a lighthouse at dusk", "", 64, 64, 4, 5.0, 8),
+                    GenerationListener.NONE);
+            BufferedImage img = a.images().get(0);
+            Set<Integer> colours = new HashSet<>();
+            for (int y = 0; y < 64; y++) {
+                for (int x = 0; x < 64; x++) {
+                    colours.add(img.getRGB(x, y));
+                }
+            }
+            assertTrue(colours.size() > 100, "a picture, not a flat fill: " + colours.size() + " colours");
+            int differing = 0;
+            for (int y = 0; y < 64; y++) {
+                for (int x = 0; x < 64; x++) {
+                    differing += img.getRGB(x, y) != b.images().get(0).getRGB(x, y) ? 1 : 0;
+                }
+            }
+            assertTrue(differing > 64 * 64 / 2, "another seed, another picture: " + differing + " pixels differ");
+        }
+    }
+}
