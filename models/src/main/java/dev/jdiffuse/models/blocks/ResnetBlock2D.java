@@ -11,7 +11,8 @@ import dev.jdiffuse.models.nn.Module;
  * The residual block of the SD UNet and VAE (He et al. 2016 with GroupNorm and SiLU, as in Ho et al. 2020 and
  * diffusers' {@code ResnetBlock2D} with {@code time_embedding_norm="default"}):
  * {@code h = conv2(silu(norm2(conv1(silu(norm1(x))) + proj(silu(temb))))); out = (shortcut(x) + h) / scale}.
- * Shapes: x [B, in, H, W], temb [B, tembChannels] or null -> [B, out, H, W].
+ * Shapes: x [B, in, H, W], silu(temb) [B, tembChannels] or null -> [B, out, H, W]. The caller passes the time
+ * embedding already through SiLU: it is the same for every block of a forward pass, so it is computed once.
  */
 public final class ResnetBlock2D extends Module {
 
@@ -22,6 +23,7 @@ public final class ResnetBlock2D extends Module {
     private final Conv2d conv2;
     private final Conv2d convShortcut;
     private final float outputScale;
+    private final long out;
 
     /**
      * @param tembChannels time-embedding width, or 0 for the VAE's blocks that have none
@@ -35,13 +37,14 @@ public final class ResnetBlock2D extends Module {
         this.conv2 = child("conv2", Conv2d.same3x3(out, out));
         this.convShortcut = in != out ? child("conv_shortcut", Conv2d.pointwise(in, out)) : null;
         this.outputScale = (float) outputScaleFactor;
+        this.out = out;
     }
 
-    public NDArray forward(NDArray x, NDArray temb) {
+    /** @param tembSilu {@code silu(temb)} [B, tembChannels], or null for blocks without a time embedding */
+    public NDArray forward(NDArray x, NDArray tembSilu) {
         NDArray h = conv1.forward(Activations.silu(norm1.forward(x)));
-        if (timeEmbProj != null && temb != null) {
-            NDArray t = timeEmbProj.forward(Activations.silu(temb));
-            h = h.add(t.expandDims(-1).expandDims(-1));
+        if (timeEmbProj != null && tembSilu != null) {
+            h = h.add(timeEmbProj.forward(tembSilu).reshape(-1, out, 1, 1));
         }
         h = conv2.forward(Activations.silu(norm2.forward(h)));
         NDArray skip = convShortcut == null ? x : convShortcut.forward(x);

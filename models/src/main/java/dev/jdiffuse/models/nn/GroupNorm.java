@@ -29,8 +29,8 @@ public final class GroupNorm extends Module {
     public NDArray forward(NDArray x) {
         Shape shape = x.getShape();
         long b = shape.get(0);
-        NDArray grouped = x.reshape(b, groups, -1);
-        long n = grouped.getShape().get(2);
+        long n = shape.size() / (b * groups);
+        NDArray grouped = x.reshape(b, groups, n);
         NDArray normed = Norms.layerNorm(grouped, n, null, null, eps).reshape(shape);
         long[] affine = new long[shape.dimension()];
         java.util.Arrays.fill(affine, 1);

@@ -29,8 +29,8 @@ public final class BasicTransformerBlock extends Module {
         this.ff = child("ff", new GegluFeedForward(dim, dim * 4));
     }
 
-    public NDArray forward(NDArray x, NDArray context) {
-        x = x.add(attn1.forward(norm1.forward(x), null));
+    public NDArray forward(NDArray x, TextContext context) {
+        x = x.add(attn1.forward(norm1.forward(x)));
         x = x.add(attn2.forward(norm2.forward(x), context));
         return x.add(ff.forward(norm3.forward(x)));
     }

@@ -83,8 +83,15 @@ public final class ControlNetModel extends UNetEncoderModel {
      */
     public ControlNetOutput forward(NDArray sample, double[] timesteps, NDArray encoderHiddenStates,
             NDArray controlnetCond, float conditioningScale, UNetExtras extras) {
+        return forward(sample, timesteps, TextContext.of(encoderHiddenStates), controlnetCond, conditioningScale,
+                extras);
+    }
+
+    /** The same with a {@link TextContext} kept across a request's steps (see {@link UNet2DConditionModel}). */
+    public ControlNetOutput forward(NDArray sample, double[] timesteps, TextContext textContext,
+            NDArray controlnetCond, float conditioningScale, UNetExtras extras) {
         NDArray x = cast(sample);
-        NDArray context = cast(encoderHiddenStates);
+        TextContext context = textContext.as(dtype());
         NDArray cond = cast(controlnetCond);
         if ("bgr".equals(config.channelOrder())) {
             cond = cond.flip(1);

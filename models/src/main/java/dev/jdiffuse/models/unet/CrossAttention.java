@@ -31,11 +31,16 @@ public final class CrossAttention extends Module {
         this.upcast = upcast;
     }
 
-    /** @param context keys/values source, or null to attend over {@code x} itself */
-    public NDArray forward(NDArray x, NDArray context) {
-        NDArray kv = context == null ? x : context;
-        NDArray attended = Attention.scaledDotProduct(toQ.forward(x), toK.forward(kv), toV.forward(kv), heads, upcast,
-                null);
-        return toOut.forward(attended);
+    /** Self-attention over {@code x}. */
+    public NDArray forward(NDArray x) {
+        return toOut.forward(Attention.scaledDotProduct(toQ.forward(x), toK.forward(x), toV.forward(x), heads, upcast,
+                null));
+    }
+
+    /** Cross-attention over {@code context}, whose keys and values this layer projects once per context. */
+    public NDArray forward(NDArray x, TextContext context) {
+        NDArray[] kv = context.projectedBy(this, c -> new NDArray[] {
+            Attention.prepareKeys(toK.forward(c), heads, upcast), Attention.prepareValues(toV.forward(c), heads)});
+        return toOut.forward(Attention.attend(toQ.forward(x), kv[0], kv[1], heads, upcast, null));
     }
 }

@@ -50,7 +50,7 @@ public final class Transformer2DModel extends Module {
         }
     }
 
-    public NDArray forward(NDArray x, NDArray context) {
+    public NDArray forward(NDArray x, TextContext context) {
         long b = x.getShape().get(0);
         long c = x.getShape().get(1);
         long h = x.getShape().get(2);

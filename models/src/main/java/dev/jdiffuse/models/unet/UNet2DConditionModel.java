@@ -115,8 +115,16 @@ public final class UNet2DConditionModel extends UNetEncoderModel {
      * @return [B, out_channels, H, W] in the sample's manager
      */
     public NDArray forward(NDArray sample, double[] timesteps, NDArray encoderHiddenStates, UNetExtras extras) {
+        return forward(sample, timesteps, TextContext.of(encoderHiddenStates), extras);
+    }
+
+    /**
+     * The same with a {@link TextContext} kept across the steps of a request, so that each cross-attention layer
+     * projects the text context once per request instead of once per step.
+     */
+    public NDArray forward(NDArray sample, double[] timesteps, TextContext textContext, UNetExtras extras) {
         NDArray x = cast(sample);
-        NDArray context = cast(encoderHiddenStates);
+        TextContext context = textContext.as(dtype());
         if (config.centerInputSample()) {
             x = x.mul(2f).sub(1f);
         }

@@ -42,7 +42,7 @@ public final class UNetDownBlock extends Module {
      * @param context text context [B, L, D] (unused by a {@code DownBlock2D})
      * @return the skip connections in order; the last one is the block's output
      */
-    public List<NDArray> forward(NDArray x, NDArray temb, NDArray context) {
+    public List<NDArray> forward(NDArray x, NDArray temb, TextContext context) {
         List<NDArray> skips = new ArrayList<>(resnets.size() + 1);
         for (int i = 0; i < resnets.size(); i++) {
             x = resnets.get(i).forward(x, temb);

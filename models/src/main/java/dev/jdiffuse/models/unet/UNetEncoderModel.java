@@ -1,5 +1,7 @@
 package dev.jdiffuse.models.unet;
 
+import dev.jdiffuse.models.nn.Activations;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -77,8 +79,9 @@ public abstract class UNetEncoderModel extends Module {
     }
 
     /**
-     * The time embedding {@code emb} [B, timeEmbedDim] in the sample's manager: the MLP of the sinusoidal timestep
-     * features plus, for SDXL (text_time), {@code add_embedding(concat(text_embeds, flatten(sinusoid(time_ids))))}.
+     * {@code silu(emb)} [B, timeEmbedDim] in the sample's manager, where {@code emb} is the MLP of the sinusoidal
+     * timestep features plus, for SDXL (text_time), {@code add_embedding(concat(text_embeds, flatten(sinusoid(time_ids))))}.
+     * Every resnet applies SiLU to {@code emb} before projecting it, so it is applied once here.
      *
      * @param timesteps B values, or 1 value used for the whole batch
      */
@@ -93,7 +96,7 @@ public abstract class UNetEncoderModel extends Module {
         }
         NDArray emb = timeEmbedding.forward(cast(timeProj.embed(sample.getManager(), ts)));
         if (addEmbedding == null) {
-            return emb;
+            return Activations.silu(emb);
         }
         if (extras.textEmbeds() == null) {
             throw new IllegalArgumentException("this model's config has addition_embed_type=\"text_time\" (SDXL): "
@@ -101,14 +104,14 @@ public abstract class UNetEncoderModel extends Module {
         }
         NDArray timeFeatures = addTimeProj.embed(extras.timeIds()).reshape(batch, -1);
         NDArray added = NDArrays.concat(new NDList(cast(extras.textEmbeds()), cast(timeFeatures)), -1);
-        return emb.add(addEmbedding.forward(added));
+        return Activations.silu(emb.add(addEmbedding.forward(added)));
     }
 
     /**
      * conv_in'ed sample through the down blocks; returns every skip connection in diffusers' order (the conv_in
      * output first); the last one is the input of the mid block.
      */
-    List<NDArray> encode(NDArray h, NDArray emb, NDArray context) {
+    List<NDArray> encode(NDArray h, NDArray emb, TextContext context) {
         List<NDArray> skips = new ArrayList<>();
         skips.add(h);
         for (UNetDownBlock block : downBlocks) {
@@ -118,7 +121,7 @@ public abstract class UNetEncoderModel extends Module {
     }
 
     /** The mid block (identity when the config has none). */
-    NDArray middle(NDArray h, NDArray emb, NDArray context) {
+    NDArray middle(NDArray h, NDArray emb, TextContext context) {
         return midBlock == null ? h : midBlock.forward(h, emb, context);
     }
 }

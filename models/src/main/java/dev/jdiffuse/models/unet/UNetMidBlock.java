@@ -29,7 +29,7 @@ public final class UNetMidBlock extends Module {
         }
     }
 
-    public NDArray forward(NDArray x, NDArray temb, NDArray context) {
+    public NDArray forward(NDArray x, NDArray temb, TextContext context) {
         x = resnets.get(0).forward(x, temb);
         if (attentions != null) {
             x = attentions.get(0).forward(x, context);

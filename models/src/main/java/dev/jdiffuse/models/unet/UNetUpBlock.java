@@ -52,7 +52,8 @@ public final class UNetUpBlock extends Module {
      * @param upsampleSize target [H, W] of the upsampler when the latent size is not a multiple of the total
      *     downsampling, else null for plain 2x
      */
-    public NDArray forward(NDArray x, Deque<NDArray> skips, NDArray temb, NDArray context, long[] upsampleSize) {
+    public NDArray forward(NDArray x, Deque<NDArray> skips, NDArray temb, TextContext context,
+            long[] upsampleSize) {
         for (int i = 0; i < resnets.size(); i++) {
             x = NDArrays.concat(new ai.djl.ndarray.NDList(x, skips.removeLast()), 1);
             x = resnets.get(i).forward(x, temb);

@@ -1,6 +1,7 @@
 package dev.jdiffuse.models.pipeline.sd;
 
 import ai.djl.ndarray.NDArray;
+import dev.jdiffuse.models.unet.TextContext;
 import dev.jdiffuse.models.unet.UNetExtras;
 import dev.jdiffuse.samplers.Conditioning;
 
@@ -11,12 +12,13 @@ import java.util.Map;
 
 /**
  * What a Stable Diffusion UNet is conditioned on: the text context [B, 77, D] and, for SDXL, the pooled text embedding
- * [B, P] and the size/crop ids [B, 6]; ControlNet residuals are added per call by {@link ControlNetDenoiser}.
+ * [B, P] and the size/crop ids [B, 6]; ControlNet residuals are added per call by {@link ControlNetDenoiser}. The
+ * text context's key/value projections are made once per request ({@link TextContext}).
  * Batched copies made for classifier-free guidance are kept, so each step reuses them instead of concatenating again.
  */
 public final class SdConditioning implements Conditioning {
 
-    private final NDArray context;
+    private final TextContext context;
     private final NDArray textEmbeds;
     private final NDArray timeIds;
     private final List<NDArray> controlDown;
@@ -24,10 +26,10 @@ public final class SdConditioning implements Conditioning {
     private final Map<Conditioning, SdConditioning> batched = new IdentityHashMap<>();
 
     public SdConditioning(NDArray context, NDArray textEmbeds, NDArray timeIds) {
-        this(context, textEmbeds, timeIds, null, null);
+        this(TextContext.of(context), textEmbeds, timeIds, null, null);
     }
 
-    private SdConditioning(NDArray context, NDArray textEmbeds, NDArray timeIds, List<NDArray> controlDown,
+    private SdConditioning(TextContext context, NDArray textEmbeds, NDArray timeIds, List<NDArray> controlDown,
             NDArray controlMid) {
         this.context = context;
         this.textEmbeds = textEmbeds;
@@ -36,7 +38,8 @@ public final class SdConditioning implements Conditioning {
         this.controlMid = controlMid;
     }
 
-    public NDArray context() {
+    /** The text context, with the cross-attention projections cached for the request's steps. */
+    public TextContext context() {
         return context;
     }
 
@@ -61,14 +64,14 @@ public final class SdConditioning implements Conditioning {
     public synchronized Conditioning concatBatch(Conditioning other) {
         return batched.computeIfAbsent(other, o -> {
             SdConditioning b = (SdConditioning) o;
-            return new SdConditioning(context.concat(b.context, 0),
+            return new SdConditioning(TextContext.of(context.hidden().concat(b.context.hidden(), 0)),
                     textEmbeds == null ? null : textEmbeds.concat(b.textEmbeds, 0),
-                    timeIds == null ? null : timeIds.concat(b.timeIds, 0));
+                    timeIds == null ? null : timeIds.concat(b.timeIds, 0), null, null);
         });
     }
 
     @Override
     public int batchSize() {
-        return (int) context.getShape().get(0);
+        return (int) context.hidden().getShape().get(0);
     }
 }
