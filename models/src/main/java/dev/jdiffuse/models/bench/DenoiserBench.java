@@ -236,7 +236,8 @@ public final class DenoiserBench {
         }
     }
 
-    record Timing(double stepMs, double submitMs) {
+    /** Per-forward wall time (synchronised) and host submit time. */
+    public record Timing(double stepMs, double submitMs) {
     }
 
     /**

@@ -9,6 +9,7 @@ import dev.jdiffuse.models.nn.LayerNorm;
 import dev.jdiffuse.models.nn.Linear;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.ModuleList;
+import dev.jdiffuse.models.nn.Scopes;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.transformer.DiffusersWeights;
@@ -89,9 +90,12 @@ public final class DiTTransformer2DModel extends Module {
         NDArray tokens = posEmbed.forward(DiffusersWeights.as(x, dtype));
         NDArray conditioning = null;
         for (DiTBlock block : blocks) {
-            DiTBlock.Output o = block.forward(tokens, t, labels);
-            tokens = o.x();
-            conditioning = conditioning == null ? o.conditioning() : conditioning;
+            NDList out = Scopes.run(new NDList(tokens, t, labels), in -> {
+                DiTBlock.Output o = block.forward(in.get(0), in.get(1), in.get(2));
+                return new NDList(o.x(), o.conditioning());
+            });
+            tokens = out.get(0);
+            conditioning = conditioning == null ? out.get(1) : conditioning;
         }
         NDList shiftScale = projOut1.forward(Activations.silu(conditioning)).split(2, 1);
         tokens = Modulation.modulate(normOut.forward(tokens), shiftScale.get(0), shiftScale.get(1));

@@ -1,11 +1,13 @@
 package dev.jdiffuse.models.sd3;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.nn.Linear;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.ModuleList;
+import dev.jdiffuse.models.nn.Scopes;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.transformer.AdaLayerNormContinuous;
@@ -98,9 +100,12 @@ public final class SD3Transformer2DModel extends Module {
         NDArray temb = timeTextEmbed.forward(DiffusersWeights.perRow(timesteps, b), pooled);
         NDArray context = contextEmbedder.forward(DiffusersWeights.as(encoderHiddenStates, dtype));
         for (JointTransformerBlock block : blocks) {
-            JointTransformerBlock.Output o = block.forward(x, context, temb);
-            x = o.x();
-            context = o.context();
+            NDList out = Scopes.run(new NDList(x, context, temb), in -> {
+                JointTransformerBlock.Output o = block.forward(in.get(0), in.get(1), in.get(2));
+                return o.context() == null ? new NDList(o.x()) : new NDList(o.x(), o.context());
+            });
+            x = out.get(0);
+            context = out.size() > 1 ? out.get(1) : null;
         }
         x = projOut.forward(normOut.forward(x, temb));
         return Unpatchify.apply(x, h, w, p, config.outChannels());

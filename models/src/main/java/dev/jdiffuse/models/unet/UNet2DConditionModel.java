@@ -1,12 +1,14 @@
 package dev.jdiffuse.models.unet;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.nn.Activations;
 import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.GroupNorm;
 import dev.jdiffuse.models.nn.ModuleList;
+import dev.jdiffuse.models.nn.Scopes;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
@@ -153,7 +155,9 @@ public final class UNet2DConditionModel extends UNetEncoderModel {
                 NDArray target = fromEnd.next();
                 upsampleSize = new long[] {target.getShape().get(2), target.getShape().get(3)};
             }
-            h = block.forward(h, remaining, emb, context, upsampleSize);
+            NDArray in = h;
+            long[] size = upsampleSize;
+            h = Scopes.run(new NDList(in, emb), () -> block.forward(in, remaining, emb, context, size));
         }
         h = Activations.silu(convNormOut.forward(h));
         return convOut.forward(h);

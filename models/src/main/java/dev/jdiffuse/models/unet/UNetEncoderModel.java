@@ -1,6 +1,7 @@
 package dev.jdiffuse.models.unet;
 
 import dev.jdiffuse.models.nn.Activations;
+import dev.jdiffuse.models.nn.Scopes;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
@@ -115,13 +116,15 @@ public abstract class UNetEncoderModel extends Module {
         List<NDArray> skips = new ArrayList<>();
         skips.add(h);
         for (UNetDownBlock block : downBlocks) {
-            skips.addAll(block.forward(skips.get(skips.size() - 1), emb, context));
+            NDArray in = skips.get(skips.size() - 1);
+            skips.addAll(Scopes.run(new NDList(in, emb), i -> new NDList(block.forward(in, emb, context)
+                    .toArray(new NDArray[0]))));
         }
         return skips;
     }
 
     /** The mid block (identity when the config has none). */
     NDArray middle(NDArray h, NDArray emb, TextContext context) {
-        return midBlock == null ? h : midBlock.forward(h, emb, context);
+        return midBlock == null ? h : Scopes.run(new NDList(h, emb), () -> midBlock.forward(h, emb, context));
     }
 }
