@@ -137,7 +137,7 @@ public final class DenoiserBench {
                 ops = m.getManagedArrays().size();
             }
             print("{\"model\":\"unet_sd15\",\"impl\":\"jdiffuse\",\"res\":512,\"batch\":%d,"
-                    + "\"single_forward_enqueue_ms\":%.3f,\"arrays_created_per_forward\":%d}", batch, enqueue, ops);
+                    + "\"single_forward_enqueue_ms\":%.3f,\"arrays_alive_after_forward\":%d}", batch, enqueue, ops);
             print("{\"model\":\"unet_sd15\",\"impl\":\"jdiffuse\",\"res\":512,\"batch\":%d,\"dtype\":\"%s\","
                     + "\"step_ms\":%.3f,\"host_submit_ms\":%.3f,\"params_m\":%.1f,\"it_per_s\":%.2f}", batch, dtype,
                     tm.stepMs, tm.submitMs, unet.parameterCount() / 1e6, 1000 / tm.stepMs);
