@@ -1,7 +1,6 @@
 package dev.jdiffuse.models.blocks;
 
 import ai.djl.ndarray.NDArray;
-import dev.jdiffuse.models.nn.Activations;
 import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.GroupNorm;
 import dev.jdiffuse.models.nn.Linear;
@@ -42,11 +41,11 @@ public final class ResnetBlock2D extends Module {
 
     /** @param tembSilu {@code silu(temb)} [B, tembChannels], or null for blocks without a time embedding */
     public NDArray forward(NDArray x, NDArray tembSilu) {
-        NDArray h = conv1.forward(Activations.silu(norm1.forward(x)));
+        NDArray h = conv1.forward(norm1.forwardSilu(x));
         if (timeEmbProj != null && tembSilu != null) {
             h = h.add(timeEmbProj.forward(tembSilu).reshape(-1, out, 1, 1));
         }
-        h = conv2.forward(Activations.silu(norm2.forward(h)));
+        h = conv2.forward(norm2.forwardSilu(h));
         NDArray skip = convShortcut == null ? x : convShortcut.forward(x);
         NDArray out = skip.add(h);
         return outputScale == 1f ? out : out.div(outputScale);

@@ -8,8 +8,7 @@ import ai.djl.ndarray.types.DataType;
  * heads. Shapes: q [B, Lq, H*D], k and v [B, Lk, H*D] -> [B, Lq, H*D].
  *
  * <p>Keys and values can be prepared once ({@link #prepareKeys}, {@link #prepareValues}) and reused across calls:
- * cross-attention over a text context that does not change between sampler steps does so (the 1/sqrt(d) scale is
- * folded into the prepared keys).
+ * cross-attention over a text context that does not change between sampler steps does so.
  */
 public final class Attention {
 
@@ -25,49 +24,58 @@ public final class Attention {
         return attend(q, prepareKeys(k, heads, upcast), prepareValues(v, heads), heads, upcast, mask);
     }
 
-    /** k [B, Lk, H*D] -> scaled, transposed keys [B, H, D, Lk] (float32 when {@code upcast} and k is half). */
+    /** k [B, Lk, H*D] -> keys by head [B, H, Lk, D] (float32 when {@code upcast} and k is half, unfused path). */
     public static NDArray prepareKeys(NDArray k, int heads, boolean upcast) {
-        long b = k.getShape().get(0);
-        long lk = k.getShape().get(1);
-        long d = k.getShape().get(2) / heads;
-        NDArray kt = k.reshape(b, lk, heads, d).transpose(0, 2, 3, 1);
-        if (upcast && k.getDataType() != DataType.FLOAT32) {
-            kt = kt.toType(DataType.FLOAT32, false);
+        NDArray kh = byHead(k, heads);
+        if (upcast && !FusedOps.available() && k.getDataType() != DataType.FLOAT32) {
+            kh = kh.toType(DataType.FLOAT32, false);
         }
-        return kt.mul((float) (1.0 / Math.sqrt(d)));
+        return kh;
     }
 
     /** v [B, Lk, H*D] -> [B, H, Lk, D]. */
     public static NDArray prepareValues(NDArray v, int heads) {
-        long b = v.getShape().get(0);
-        long lk = v.getShape().get(1);
-        long d = v.getShape().get(2) / heads;
-        return v.reshape(b, lk, heads, d).transpose(0, 2, 1, 3);
+        return byHead(v, heads);
+    }
+
+    private static NDArray byHead(NDArray t, int heads) {
+        long b = t.getShape().get(0);
+        long l = t.getShape().get(1);
+        long d = t.getShape().get(2) / heads;
+        return t.reshape(b, l, heads, d).transpose(0, 2, 1, 3);
     }
 
     /**
      * Attention of q [B, Lq, H*D] over keys from {@link #prepareKeys} and values from {@link #prepareValues}
-     * (their batch may be 1 or B) -> [B, Lq, H*D].
+     * -> [B, Lq, H*D]. Uses PyTorch's fused kernel where available ({@link FusedOps}), which also keeps the softmax
+     * in float32 for half inputs; otherwise scores, softmax and the weighted sum as separate ops.
      */
-    public static NDArray attend(NDArray q, NDArray keysT, NDArray values, int heads, boolean upcast, NDArray mask) {
+    public static NDArray attend(NDArray q, NDArray keys, NDArray values, int heads, boolean upcast, NDArray mask) {
         long b = q.getShape().get(0);
         long lq = q.getShape().get(1);
         long inner = q.getShape().get(2);
         long d = inner / heads;
         DataType dtype = q.getDataType();
-        boolean up = upcast && dtype != DataType.FLOAT32;
         NDArray qh = q.reshape(b, lq, heads, d).transpose(0, 2, 1, 3);
-        if (up) {
-            qh = qh.toType(DataType.FLOAT32, false);
+        NDArray out;
+        if (FusedOps.available()) {
+            NDArray m = mask == null || mask.getDataType() == dtype ? mask : mask.toType(dtype, false);
+            out = FusedOps.attention(qh, keys, values, m);
+        } else {
+            boolean up = upcast && dtype != DataType.FLOAT32;
+            if (up) {
+                qh = qh.toType(DataType.FLOAT32, false);
+            }
+            NDArray scores = qh.mul((float) (1.0 / Math.sqrt(d))).matMul(keys.transpose(0, 1, 3, 2));
+            if (mask != null) {
+                scores = scores.add(mask);
+            }
+            NDArray probs = scores.softmax(-1);
+            if (up) {
+                probs = probs.toType(dtype, false);
+            }
+            out = probs.matMul(values);
         }
-        NDArray scores = qh.matMul(keysT);
-        if (mask != null) {
-            scores = scores.add(mask);
-        }
-        NDArray probs = scores.softmax(-1);
-        if (up) {
-            probs = probs.toType(dtype, false);
-        }
-        return probs.matMul(values).transpose(0, 2, 1, 3).reshape(b, lq, inner);
+        return out.transpose(0, 2, 1, 3).reshape(b, lq, inner);
     }
 }

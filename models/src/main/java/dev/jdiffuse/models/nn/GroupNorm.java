@@ -27,6 +27,21 @@ public final class GroupNorm extends Module {
     }
 
     public NDArray forward(NDArray x) {
+        if (FusedOps.available()) {
+            return FusedOps.groupNorm(x, groups, weight.get(), bias.get(), eps, false);
+        }
+        return composite(x);
+    }
+
+    /** {@code silu(forward(x))}, fused into one kernel call where available (the resnets' norm-then-activation). */
+    public NDArray forwardSilu(NDArray x) {
+        if (FusedOps.available()) {
+            return FusedOps.groupNorm(x, groups, weight.get(), bias.get(), eps, true);
+        }
+        return Activations.silu(composite(x));
+    }
+
+    private NDArray composite(NDArray x) {
         Shape shape = x.getShape();
         long b = shape.get(0);
         long n = shape.size() / (b * groups);

@@ -3,6 +3,7 @@ package dev.jdiffuse.models.unet;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import dev.jdiffuse.models.nn.Activations;
+import dev.jdiffuse.models.nn.FusedOps;
 import dev.jdiffuse.models.nn.Linear;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.ModuleList;
@@ -29,6 +30,9 @@ public final class GegluFeedForward extends Module {
 
     public NDArray forward(NDArray x) {
         NDArray h = proj.forward(x);
+        if (FusedOps.available()) {
+            return out.forward(FusedOps.geglu(h));
+        }
         NDList halves = h.split(2, h.getShape().dimension() - 1);
         return out.forward(halves.get(0).mul(Activations.gelu(halves.get(1))));
     }

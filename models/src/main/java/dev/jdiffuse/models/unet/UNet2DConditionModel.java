@@ -159,7 +159,7 @@ public final class UNet2DConditionModel extends UNetEncoderModel {
             long[] size = upsampleSize;
             h = Scopes.run(new NDList(in, emb), () -> block.forward(in, remaining, emb, context, size));
         }
-        h = Activations.silu(convNormOut.forward(h));
+        h = convNormOut.forwardSilu(h);
         return convOut.forward(h);
     }
 

@@ -1,7 +1,6 @@
 package dev.jdiffuse.models.vae;
 
 import ai.djl.ndarray.NDArray;
-import dev.jdiffuse.models.nn.Activations;
 import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.GroupNorm;
 import dev.jdiffuse.models.nn.Module;
@@ -37,7 +36,7 @@ final class VaeDecoder extends Module {
         }
         GroupNorm convNormOut = child("conv_norm_out", new GroupNorm(groups, ch.get(0), eps));
         Conv2d convOut = child("conv_out", Conv2d.same3x3(ch.get(0), c.outChannels()));
-        steps.add(x -> convOut.forward(Activations.silu(convNormOut.forward(x))));
+        steps.add(x -> convOut.forward(convNormOut.forwardSilu(x)));
     }
 
     NDArray forward(NDArray z) {

@@ -1,7 +1,6 @@
 package dev.jdiffuse.models.vae;
 
 import ai.djl.ndarray.NDArray;
-import dev.jdiffuse.models.nn.Activations;
 import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.GroupNorm;
 import dev.jdiffuse.models.nn.Module;
@@ -37,7 +36,7 @@ final class VaeEncoder extends Module {
         steps.add(child("mid_block", new VaeMidBlock(out, groups, EPS, c.midBlockAddAttention()))::forward);
         GroupNorm convNormOut = child("conv_norm_out", new GroupNorm(groups, out, EPS));
         Conv2d convOut = child("conv_out", Conv2d.same3x3(out, 2L * c.latentChannels()));
-        steps.add(x -> convOut.forward(Activations.silu(convNormOut.forward(x))));
+        steps.add(x -> convOut.forward(convNormOut.forwardSilu(x)));
     }
 
     NDArray forward(NDArray x) {
