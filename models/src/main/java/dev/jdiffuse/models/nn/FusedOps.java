@@ -20,7 +20,7 @@ import java.util.zip.ZipOutputStream;
 
 /**
  * PyTorch's fused kernels that DJL's JNI does not bind: {@code scaled_dot_product_attention} (flash / memory-efficient
- * attention), {@code group_norm}, {@code group_norm} followed by {@code silu}, GEGLU and tanh-approximated GELU. Each is a one-line TorchScript
+ * attention), {@code group_norm}, {@code group_norm} followed by {@code silu}, and GEGLU. Each is a one-line TorchScript
  * function whose archive this class writes itself (the source text below, a 3-entry pickle, no weights) and loads
  * through DJL's TorchScript loader once per process. One call replaces 3 to 8 separate ops, each of which costs
  * tens of microseconds of host time through the JNI, and the attention kernel never materialises the score matrix.
@@ -36,7 +36,7 @@ public final class FusedOps {
     private static volatile boolean tried;
 
     private record Modules(PtSymbolBlock sdpa, PtSymbolBlock sdpaMask, PtSymbolBlock groupNorm,
-            PtSymbolBlock groupNormSilu, PtSymbolBlock geglu, PtSymbolBlock geluTanh) {
+            PtSymbolBlock groupNormSilu, PtSymbolBlock geglu) {
     }
 
     private FusedOps() {
@@ -75,11 +75,6 @@ public final class FusedOps {
         return call(modules.geglu(), h);
     }
 
-    /** GELU with the tanh approximation in one kernel. */
-    public static NDArray geluTanh(NDArray x) {
-        return call(modules.geluTanh(), x);
-    }
-
     private static NDArray call(PtSymbolBlock m, NDArray... args) {
         IValue[] in = new IValue[args.length];
         try {
@@ -112,8 +107,7 @@ public final class FusedOps {
                     module(owner, "GroupNorm", GN_ARGS, "torch.group_norm(x, groups, w, b, eps)"),
                     module(owner, "GroupNormSilu", GN_ARGS, "torch.silu(torch.group_norm(x, groups, w, b, eps))"),
                     module(owner, "Geglu", "h: Tensor",
-                            "torch.mul(torch.chunk(h, 2, -1)[0], torch.gelu(torch.chunk(h, 2, -1)[1]))"),
-                    module(owner, "GeluTanh", "x: Tensor", "torch.gelu(x, approximate=\"tanh\")"));
+                            "torch.mul(torch.chunk(h, 2, -1)[0], torch.gelu(torch.chunk(h, 2, -1)[1]))"));
         } catch (RuntimeException | IOException | LinkageError e) {
             org.slf4j.LoggerFactory.getLogger(FusedOps.class).warn(
                     "fused PyTorch kernels unavailable, using composite ops: {}", e.toString());
