@@ -22,6 +22,9 @@ public final class Activations {
 
     /** GELU with the tanh approximation (HF "gelu_pytorch_tanh", diffusers "gelu-approximate"). */
     public static NDArray geluTanh(NDArray x) {
+        if (FusedOps.hasGeluTanh()) {
+            return FusedOps.geluTanh(x);
+        }
         NDArray inner = x.pow(3).mul(0.044715f).add(x).mul((float) SQRT_2_OVER_PI);
         return x.mul(0.5f).mul(inner.tanh().add(1f));
     }

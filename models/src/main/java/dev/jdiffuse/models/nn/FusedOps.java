@@ -35,15 +35,15 @@ public final class FusedOps {
     private static volatile Modules modules;
     private static volatile boolean tried;
 
+    /** The loaded kernels; a null entry is one that failed to load (its callers use their composite ops). */
     private record Modules(PtSymbolBlock sdpa, PtSymbolBlock sdpaMask, PtSymbolBlock groupNorm,
-            PtSymbolBlock groupNormSilu, PtSymbolBlock geglu) {
+            PtSymbolBlock groupNormSilu, PtSymbolBlock geglu, PtSymbolBlock geluTanh) {
     }
 
     private FusedOps() {
     }
 
-    /** Whether the fused kernels are loaded (tried once per process). */
-    public static boolean available() {
+    private static Modules modules() {
         if (!tried) {
             synchronized (FusedOps.class) {
                 if (!tried) {
@@ -52,7 +52,24 @@ public final class FusedOps {
                 }
             }
         }
-        return modules != null;
+        return modules;
+    }
+
+    /** Whether the fused attention and group-norm kernels are loaded (tried once per process). */
+    public static boolean available() {
+        Modules m = modules();
+        return m != null && m.sdpa() != null && m.sdpaMask() != null && m.groupNorm() != null
+                && m.groupNormSilu() != null;
+    }
+
+    /** Whether the GEGLU kernel is loaded. */
+    public static boolean hasGeglu() {
+        return modules() != null && modules.geglu() != null;
+    }
+
+    /** Whether the tanh-GELU kernel is loaded. */
+    public static boolean hasGeluTanh() {
+        return modules() != null && modules.geluTanh() != null;
     }
 
     /** q [B, H, Lq, D], k and v [B, H, Lk, D] -> [B, H, Lq, D]; softmax(q k^T / sqrt(D)) v, mask additive or null. */
@@ -73,6 +90,11 @@ public final class FusedOps {
     /** GEGLU (Shazeer 2020): {@code a * gelu(b)} for {@code [a, b] = chunk(h, 2, -1)}. */
     public static NDArray geglu(NDArray h) {
         return call(modules.geglu(), h);
+    }
+
+    /** GELU with the tanh approximation (Hendrycks and Gimpel 2016) in one call. */
+    public static NDArray geluTanh(NDArray x) {
+        return call(modules.geluTanh(), x);
     }
 
     private static NDArray call(PtSymbolBlock m, NDArray... args) {
@@ -97,28 +119,36 @@ public final class FusedOps {
         if (!Boolean.parseBoolean(System.getProperty("jdiffuse.fused", "true"))) {
             return null;
         }
-        try {
-            NDManager owner = NDManager.newBaseManager(ai.djl.Device.cpu());
-            return new Modules(
-                    module(owner, "Sdpa", "q: Tensor,\n    k: Tensor,\n    v: Tensor",
-                            "torch.scaled_dot_product_attention(q, k, v)"),
-                    module(owner, "SdpaMask", "q: Tensor,\n    k: Tensor,\n    v: Tensor,\n    mask: Tensor",
-                            "torch.scaled_dot_product_attention(q, k, v, mask)"),
-                    module(owner, "GroupNorm", GN_ARGS, "torch.group_norm(x, groups, w, b, eps)"),
-                    module(owner, "GroupNormSilu", GN_ARGS, "torch.silu(torch.group_norm(x, groups, w, b, eps))"),
-                    module(owner, "Geglu", "h: Tensor",
-                            "torch.mul(torch.chunk(h, 2, -1)[0], torch.gelu(torch.chunk(h, 2, -1)[1]))"));
-        } catch (RuntimeException | IOException | LinkageError e) {
-            org.slf4j.LoggerFactory.getLogger(FusedOps.class).warn(
-                    "fused PyTorch kernels unavailable, using composite ops: {}", e.toString());
-            return null;
-        }
+        NDManager owner = NDManager.newBaseManager(ai.djl.Device.cpu());
+        return new Modules(
+                module(owner, "Sdpa", "q: Tensor,\n    k: Tensor,\n    v: Tensor",
+                        "torch.scaled_dot_product_attention(q, k, v)"),
+                module(owner, "SdpaMask", "q: Tensor,\n    k: Tensor,\n    v: Tensor,\n    mask: Tensor",
+                        "torch.scaled_dot_product_attention(q, k, v, mask)"),
+                module(owner, "GroupNorm", GN_ARGS, "torch.group_norm(x, groups, w, b, eps)"),
+                module(owner, "GroupNormSilu", GN_ARGS, "torch.silu(torch.group_norm(x, groups, w, b, eps))"),
+                module(owner, "Geglu", "h: Tensor",
+                        "torch.mul(torch.chunk(h, 2, -1)[0], torch.gelu(torch.chunk(h, 2, -1)[1]))"),
+                module(owner, "GeluTanh", "x: Tensor",
+                        "torch.mul(torch.mul(x, 0.5), torch.add(torch.tanh(torch.mul(torch.add(x, "
+                        + "torch.mul(torch.pow(x, 3), 0.044715)), 0.7978845608028654)), 1.0))"));
     }
 
     private static final String GN_ARGS =
             "x: Tensor,\n    groups: int,\n    w: Tensor,\n    b: Tensor,\n    eps: float";
 
-    private static PtSymbolBlock module(NDManager owner, String cls, String args, String body) throws IOException {
+    /** Loads one kernel, or logs why not and returns null. */
+    private static PtSymbolBlock module(NDManager owner, String cls, String args, String body) {
+        try {
+            return compile(owner, cls, args, body);
+        } catch (RuntimeException | IOException | LinkageError e) {
+            org.slf4j.LoggerFactory.getLogger(FusedOps.class).warn(
+                    "fused kernel {} unavailable, its callers use composite ops: {}", cls, e.toString());
+            return null;
+        }
+    }
+
+    private static PtSymbolBlock compile(NDManager owner, String cls, String args, String body) throws IOException {
         String code = "class " + cls + "(Module):\n" + HEADER + "  def forward(self: __torch__." + cls + ",\n    "
                 + args + ") -> Tensor:\n    return " + body + "\n";
         Path file = Files.createTempFile("jdiffuse-" + cls, ".pt");

@@ -30,7 +30,7 @@ public final class GegluFeedForward extends Module {
 
     public NDArray forward(NDArray x) {
         NDArray h = proj.forward(x);
-        if (FusedOps.available()) {
+        if (FusedOps.hasGeglu()) {
             return out.forward(FusedOps.geglu(h));
         }
         NDList halves = h.split(2, h.getShape().dimension() - 1);
