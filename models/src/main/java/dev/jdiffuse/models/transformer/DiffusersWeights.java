@@ -6,7 +6,6 @@ import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
 import dev.jdiffuse.models.weights.WeightFiles;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Finding a diffusers model's weights in its folder, the compute dtype of loaded weights, per-row timesteps. */

@@ -10,7 +10,6 @@ import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
 import dev.jdiffuse.models.weights.WeightFiles;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;

@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import dev.jdiffuse.models.nn.Activations;
 import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.GroupNorm;
 import dev.jdiffuse.models.nn.ModuleList;
@@ -14,7 +13,6 @@ import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
 import dev.jdiffuse.models.weights.WeightFiles;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;

@@ -7,7 +7,6 @@ import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightLoader;
-import dev.jdiffuse.models.weights.SafetensorsStateDict;
 import dev.jdiffuse.safetensors.SafetensorsFile;
 import dev.jdiffuse.testkit.Close;
 import dev.jdiffuse.testkit.Fixtures;

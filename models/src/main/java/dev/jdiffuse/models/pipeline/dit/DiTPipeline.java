@@ -15,22 +15,20 @@ import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.GenerationResult;
 import dev.jdiffuse.models.pipeline.ImagePipeline;
-import dev.jdiffuse.models.pipeline.Images;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.pipeline.PreviewRenderer;
 import dev.jdiffuse.models.pipeline.SamplingRun;
 import dev.jdiffuse.models.pipeline.SchedulerSelection;
+import dev.jdiffuse.models.pipeline.TimedImages;
 import dev.jdiffuse.models.vae.AutoencoderKL;
 import dev.jdiffuse.models.vae.AutoencoderKLConfig;
 import dev.jdiffuse.models.vae.AutoencoderTiny;
 import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.Denoiser;
 import dev.jdiffuse.samplers.NoiseSource;
-import dev.jdiffuse.samplers.noise.TorchCpuNoise;
 import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.SamplingSchedule;
 
-import java.awt.image.BufferedImage;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -179,14 +177,8 @@ public final class DiTPipeline implements ImagePipeline {
 
     @Override
     public GenerationResult generate(GenerationRequest request, GenerationListener listener) {
-        try (NDManager job = weights.newSubManager()) {
-            TorchCpuNoise noise = new TorchCpuNoise(request.seed());
-            NDArray initial = noise.normal(job, latentShape(request));
-            Timed t = run(request, job, initial, noise, listener);
-            List<BufferedImage> images = Images.toBufferedImages(t.image);
-            return new GenerationResult(images, request.seed(), t.resolved.samplerName(), t.resolved.scheduleName(),
-                    t.resolved.schedule().sigmas(), t.encodeMillis, t.denoiseMillis, t.decodeMillis);
-        }
+        return TimedImages.generate(weights, request, latentShape(request),
+                (job, initial, noise) -> run(request, job, initial, noise, listener));
     }
 
     /** [B, C, H/8, W/8] for the request; H and W must be multiples of 8 x patch size. */
@@ -200,16 +192,12 @@ public final class DiTPipeline implements ImagePipeline {
         return new Shape(r.batchSize(), transformer.config().inChannels(), r.height() / f, r.width() / f);
     }
 
-    /** The outcome of {@link #run}: the image tensor and where the time went (encode = class lookup). */
-    public record Timed(NDArray image, SchedulerSelection.Resolved resolved, long encodeMillis, long denoiseMillis,
-            long decodeMillis) {
-    }
 
     /**
      * The whole run from given unit-normal initial latents; the image [B, 3, H, W] float32 in [0, 1] belongs to
      * {@code job}.
      */
-    public Timed run(GenerationRequest r, NDManager job, NDArray initialNoise, NoiseSource noise,
+    public TimedImages run(GenerationRequest r, NDManager job, NDArray initialNoise, NoiseSource noise,
             GenerationListener listener) {
         latentShape(r);
         if (r.guidanceRescale() != 0) {
@@ -230,7 +218,7 @@ public final class DiTPipeline implements ImagePipeline {
             throw new GenerationException("the VAE produced NaN pixels (half-precision overflow: run the VAE in float32)");
         }
         long t3 = System.nanoTime();
-        return new Timed(image, resolved, (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000, (t3 - t2) / 1_000_000);
+        return new TimedImages(image, resolved, (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000, (t3 - t2) / 1_000_000);
     }
 
     private SchedulerSelection.Resolved resolve(GenerationRequest r) {

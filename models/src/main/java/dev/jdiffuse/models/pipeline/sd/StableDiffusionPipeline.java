@@ -21,6 +21,7 @@ import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.pipeline.PreviewRenderer;
 import dev.jdiffuse.models.pipeline.SamplingRun;
 import dev.jdiffuse.models.pipeline.SchedulerSelection;
+import dev.jdiffuse.models.pipeline.TimedImages;
 import dev.jdiffuse.models.unet.ControlNetModel;
 import dev.jdiffuse.models.unet.UNet2DConditionConfig;
 import dev.jdiffuse.models.unet.UNet2DConditionModel;
@@ -32,7 +33,6 @@ import dev.jdiffuse.models.weights.SafetensorsStateDict;
 import dev.jdiffuse.samplers.ClassifierFreeGuidance;
 import dev.jdiffuse.samplers.Denoiser;
 import dev.jdiffuse.samplers.NoiseSource;
-import dev.jdiffuse.samplers.noise.TorchCpuNoise;
 import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.SamplingSchedule;
 
@@ -209,15 +209,8 @@ public final class StableDiffusionPipeline implements ImagePipeline {
 
     @Override
     public GenerationResult generate(GenerationRequest request, GenerationListener listener) {
-        try (NDManager job = weights.newSubManager()) {
-            TorchCpuNoise noise = new TorchCpuNoise(request.seed());
-            Shape shape = latentShape(request);
-            NDArray initial = noise.normal(job, shape);
-            Timed t = run(request, job, initial, noise, listener);
-            List<java.awt.image.BufferedImage> images = Images.toBufferedImages(t.image);
-            return new GenerationResult(images, request.seed(), t.resolved.samplerName(), t.resolved.scheduleName(),
-                    t.resolved.schedule().sigmas(), t.encodeMillis, t.denoiseMillis, t.decodeMillis);
-        }
+        return TimedImages.generate(weights, request, latentShape(request),
+                (job, initial, noise) -> run(request, job, initial, noise, listener));
     }
 
     /** [B, C, H/8, W/8] for the request. */
@@ -230,16 +223,12 @@ public final class StableDiffusionPipeline implements ImagePipeline {
         return new Shape(r.batchSize(), unet.config().inChannels(), r.height() / f, r.width() / f);
     }
 
-    /** The outcome of {@link #run}: the image tensor and where the time went. */
-    public record Timed(NDArray image, SchedulerSelection.Resolved resolved, long encodeMillis, long denoiseMillis,
-            long decodeMillis) {
-    }
 
     /**
      * The whole run from given unit-normal initial latents; the image [B, 3, H, W] float32 in [0, 1] belongs to
      * {@code job}. Public for parity tests, which feed diffusers' latents and recorded sampler noise.
      */
-    public Timed run(GenerationRequest r, NDManager job, NDArray initialNoise, NoiseSource noise,
+    public TimedImages run(GenerationRequest r, NDManager job, NDArray initialNoise, NoiseSource noise,
             GenerationListener listener) {
         SchedulerSelection.Resolved resolved;
         try {
@@ -285,7 +274,7 @@ public final class StableDiffusionPipeline implements ImagePipeline {
             throw new GenerationException("the VAE produced NaN pixels (half-precision overflow: run the VAE in float32)");
         }
         long t3 = System.nanoTime();
-        return new Timed(image, resolved, (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000, (t3 - t2) / 1_000_000);
+        return new TimedImages(image, resolved, (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000, (t3 - t2) / 1_000_000);
     }
 
     /** SDXL micro-conditioning: (original H, W, crop top, left, target H, W), the same for both CFG halves. */

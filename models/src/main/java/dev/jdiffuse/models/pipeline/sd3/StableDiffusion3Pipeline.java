@@ -8,17 +8,16 @@ import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTokenizer;
 import dev.jdiffuse.models.config.ConfigException;
-import dev.jdiffuse.models.config.ConfigJson;
 import dev.jdiffuse.models.pipeline.GenerationException;
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.GenerationResult;
 import dev.jdiffuse.models.pipeline.ImagePipeline;
-import dev.jdiffuse.models.pipeline.Images;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.pipeline.PreviewRenderer;
 import dev.jdiffuse.models.pipeline.SamplingRun;
 import dev.jdiffuse.models.pipeline.SchedulerSelection;
+import dev.jdiffuse.models.pipeline.TimedImages;
 import dev.jdiffuse.models.sd3.SD3Transformer2DModel;
 import dev.jdiffuse.models.sd3.SD3TransformerConfig;
 import dev.jdiffuse.models.vae.AutoencoderKL;
@@ -28,11 +27,9 @@ import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.ClassifierFreeGuidance;
 import dev.jdiffuse.samplers.Denoiser;
 import dev.jdiffuse.samplers.NoiseSource;
-import dev.jdiffuse.samplers.noise.TorchCpuNoise;
 import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.SamplingSchedule;
 
-import java.awt.image.BufferedImage;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -206,14 +203,8 @@ public final class StableDiffusion3Pipeline implements ImagePipeline {
 
     @Override
     public GenerationResult generate(GenerationRequest request, GenerationListener listener) {
-        try (NDManager job = weights.newSubManager()) {
-            TorchCpuNoise noise = new TorchCpuNoise(request.seed());
-            NDArray initial = noise.normal(job, latentShape(request));
-            Timed t = run(request, job, initial, noise, listener);
-            List<BufferedImage> images = Images.toBufferedImages(t.image);
-            return new GenerationResult(images, request.seed(), t.resolved.samplerName(), t.resolved.scheduleName(),
-                    t.resolved.schedule().sigmas(), t.encodeMillis, t.denoiseMillis, t.decodeMillis);
-        }
+        return TimedImages.generate(weights, request, latentShape(request),
+                (job, initial, noise) -> run(request, job, initial, noise, listener));
     }
 
     /**
@@ -236,16 +227,12 @@ public final class StableDiffusion3Pipeline implements ImagePipeline {
         return new Shape(r.batchSize(), c.inChannels(), r.height() / f, r.width() / f);
     }
 
-    /** The outcome of {@link #run}: the image tensor and where the time went. */
-    public record Timed(NDArray image, SchedulerSelection.Resolved resolved, long encodeMillis, long denoiseMillis,
-            long decodeMillis) {
-    }
 
     /**
      * The whole run from given unit-normal initial latents; the image [B, 3, H, W] float32 in [0, 1] belongs to
      * {@code job}. Public for parity tests, which feed diffusers' latents.
      */
-    public Timed run(GenerationRequest r, NDManager job, NDArray initialNoise, NoiseSource noise,
+    public TimedImages run(GenerationRequest r, NDManager job, NDArray initialNoise, NoiseSource noise,
             GenerationListener listener) {
         latentShape(r);
         SchedulerSelection.Resolved resolved = resolve(r);
@@ -268,7 +255,7 @@ public final class StableDiffusion3Pipeline implements ImagePipeline {
             throw new GenerationException("the VAE produced NaN pixels (half-precision overflow: run the VAE in float32)");
         }
         long t3 = System.nanoTime();
-        return new Timed(image, resolved, (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000, (t3 - t2) / 1_000_000);
+        return new TimedImages(image, resolved, (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000, (t3 - t2) / 1_000_000);
     }
 
     /** The sampler and sigmas for {@code r}, with {@code mu} from the image sequence length for dynamic shifting. */
