@@ -32,7 +32,10 @@ public final class Pipelines {
     private Pipelines() {
     }
 
-    /** Where and in which precision to run. */
+    /**
+     * Where and in which precision to run; {@code singleFileConfig} is the diffusers config folder for a single-file
+     * checkpoint, or null for Stable Diffusion 1.5's.
+     */
     public record Options(Device device, DataType dtype, AutoencoderTiny taesd, Path singleFileConfig) {
 
         public static Options cpu() {
@@ -56,11 +59,7 @@ public final class Pipelines {
     public static ImagePipeline open(Path path, Options options) {
         String name = nameOf(path);
         if (Files.isRegularFile(path)) {
-            if (options.singleFileConfig() == null) {
-                throw new IllegalArgumentException(path + ": a single-file checkpoint carries no tokenizer or "
-                        + "architecture config; give a diffusers config folder of the same family (e.g. an SD 1.5 "
-                        + "pipeline folder) with --single-file-config");
-            }
+            // without a config folder: Stable Diffusion 1.5's configs, tokenizer beside the file
             return StableDiffusionPipeline.openSingleFile(path, options.singleFileConfig(), name, options.device(),
                     options.dtype(), options.taesd());
         }

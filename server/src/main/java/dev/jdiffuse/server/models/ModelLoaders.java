@@ -15,7 +15,10 @@ public final class ModelLoaders {
 
     /** A folder of this name beside the models holds a TAESD (AutoencoderTiny) used for previews. */
     public static final String TAESD_FOLDER = "taesd";
-    /** A single-file checkpoint {@code X.safetensors} takes its configs and tokenizer from {@code X.config/}. */
+    /**
+     * A single-file checkpoint {@code X.safetensors} takes its configs and tokenizer from {@code X.config/}; without
+     * one, Stable Diffusion 1.5's configs and a tokenizer from {@code X.tokenizer/}.
+     */
     public static final String CONFIG_SUFFIX = ".config";
 
     private ModelLoaders() {
@@ -32,12 +35,9 @@ public final class ModelLoaders {
             }
             Path config = null;
             if (Files.isRegularFile(entry)) {
-                config = entry.resolveSibling(ModelRegistry.nameOf(entry) + CONFIG_SUFFIX);
-                if (!Files.isDirectory(config)) {
-                    throw new IllegalArgumentException(entry + ": single-file checkpoints need a diffusers config "
-                            + "folder of the same family (tokenizer/, text_encoder/, unet/, vae/, scheduler/ with "
-                            + "their config files) at " + config);
-                }
+                Path beside = entry.resolveSibling(ModelRegistry.nameOf(entry) + CONFIG_SUFFIX);
+                // no config folder: Stable Diffusion 1.5's configs, the tokenizer from X.tokenizer/ beside the file
+                config = Files.isDirectory(beside) ? beside : null;
             }
             return Pipelines.open(entry, new Pipelines.Options(d, t, taesd, config));
         };
@@ -49,7 +49,8 @@ public final class ModelLoaders {
      */
     public static boolean isModelEntry(Path entry) {
         String n = entry.getFileName().toString();
-        return !n.startsWith(".") && !n.equals(TAESD_FOLDER) && !n.endsWith(CONFIG_SUFFIX);
+        return !n.startsWith(".") && !n.equals(TAESD_FOLDER) && !n.endsWith(CONFIG_SUFFIX)
+                && !n.endsWith(".tokenizer") && !n.equals("tokenizer");
     }
 
     public static Device device(String option) {

@@ -129,12 +129,20 @@ public final class StableDiffusionPipeline implements ImagePipeline {
      * Opens an original single-file SD 1.x/2.x checkpoint ({@code model.diffusion_model.*},
      * {@code first_stage_model.*}, {@code cond_stage_model.transformer.*}) with hyper-parameters, tokenizer and
      * scheduler from a diffusers config folder, as diffusers' {@code from_single_file(config=...)}.
+     *
+     * @param configFolder the config folder, or null for Stable Diffusion 1.5's configs ({@link Sd15Defaults}; the
+     *     tokenizer then comes from {@code <name>.tokenizer/} or {@code tokenizer/} beside the checkpoint)
      */
     public static StableDiffusionPipeline openSingleFile(Path checkpoint, Path configFolder, String name,
             Device device, DataType dtype, AutoencoderTiny taesd) {
+        Path tokenizer = configFolder == null ? Sd15Defaults.tokenizerBeside(checkpoint)
+                : configFolder.resolve("tokenizer");
+        if (configFolder == null) {
+            configFolder = Sd15Defaults.configFolder();
+        }
         NDManager weights = NDManager.newBaseManager(device);
         try (SafetensorsStateDict file = SafetensorsStateDict.open(checkpoint)) {
-            ClipTokenizer tok = ClipTokenizer.load(configFolder.resolve("tokenizer"));
+            ClipTokenizer tok = ClipTokenizer.load(tokenizer);
             ClipTextModel te = ClipTextModel.loadSingleFile(
                     ClipTextConfig.read(configFolder.resolve("text_encoder/config.json")), file, weights, dtype);
             UNet2DConditionModel unet = UNet2DConditionModel.loadLdm(
