@@ -43,9 +43,9 @@ public final class DiTBlock extends dev.jdiffuse.models.nn.Module {
     public Output forward(NDArray x, NDArray timeFeatures, NDArray labels) {
         NDArray conditioning = emb.forward(timeFeatures, labels);
         AdaLayerNormZero.Result n = norm1.forward(x, conditioning);
-        x = x.add(Modulation.gate(n.gateMsa(), attn1.forward(n.x())));
+        x = Modulation.addGated(x, n.gateMsa(), attn1.forward(n.x()));
         NDArray h = Modulation.modulate(norm3.forward(x), n.shiftMlp(), n.scaleMlp());
-        x = x.add(Modulation.gate(n.gateMlp(), ff.forward(h)));
+        x = Modulation.addGated(x, n.gateMlp(), ff.forward(h));
         return new Output(x, conditioning);
     }
 }

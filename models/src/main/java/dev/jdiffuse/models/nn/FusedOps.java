@@ -37,7 +37,8 @@ public final class FusedOps {
 
     /** The loaded kernels; a null entry is one that failed to load (its callers use their composite ops). */
     private record Modules(PtSymbolBlock sdpa, PtSymbolBlock sdpaMask, PtSymbolBlock groupNorm,
-            PtSymbolBlock groupNormSilu, PtSymbolBlock geglu, PtSymbolBlock geluTanh) {
+            PtSymbolBlock groupNormSilu, PtSymbolBlock geglu, PtSymbolBlock geluTanh, PtSymbolBlock modulate,
+            PtSymbolBlock gatedAdd) {
     }
 
     private FusedOps() {
@@ -65,6 +66,21 @@ public final class FusedOps {
     /** Whether the GEGLU kernel is loaded. */
     public static boolean hasGeglu() {
         return modules() != null && modules.geglu() != null;
+    }
+
+    /** Whether the adaLN modulation kernels are loaded. */
+    public static boolean hasModulation() {
+        return modules() != null && modules.modulate() != null && modules.gatedAdd() != null;
+    }
+
+    /** {@code x * (1 + scale[:, None]) + shift[:, None]} (adaLN modulation; x [B, L, D], shift and scale [B, D]). */
+    public static NDArray modulate(NDArray x, NDArray shift, NDArray scale) {
+        return call(modules.modulate(), x, shift, scale);
+    }
+
+    /** {@code x + gate[:, None] * y} (adaLN-Zero's gated residual; x, y [B, L, D], gate [B, D]). */
+    public static NDArray gatedAdd(NDArray x, NDArray gate, NDArray y) {
+        return call(modules.gatedAdd(), x, gate, y);
     }
 
     /** Whether the tanh-GELU kernel is loaded. */
@@ -131,7 +147,11 @@ public final class FusedOps {
                         "torch.mul(torch.chunk(h, 2, -1)[0], torch.gelu(torch.chunk(h, 2, -1)[1]))"),
                 module(owner, "GeluTanh", "x: Tensor",
                         "torch.mul(torch.mul(x, 0.5), torch.add(torch.tanh(torch.mul(torch.add(x, "
-                        + "torch.mul(torch.pow(x, 3), 0.044715)), 0.7978845608028654)), 1.0))"));
+                        + "torch.mul(torch.pow(x, 3), 0.044715)), 0.7978845608028654)), 1.0))"),
+                module(owner, "Modulate", "x: Tensor,\n    shift: Tensor,\n    scale: Tensor",
+                        "torch.add(torch.mul(x, torch.add(torch.unsqueeze(scale, 1), 1.0)), torch.unsqueeze(shift, 1))"),
+                module(owner, "GatedAdd", "x: Tensor,\n    gate: Tensor,\n    y: Tensor",
+                        "torch.add(x, torch.mul(y, torch.unsqueeze(gate, 1)))"));
     }
 
     private static final String GN_ARGS =

@@ -83,18 +83,18 @@ public final class JointTransformerBlock extends Module {
         NDArray normC = contextPreOnly ? norm1ContextFinal.forward(context, temb) : nc.x();
 
         JointAttention.Output a = attn.forward(normX, normC);
-        x = x.add(Modulation.gate(gateMsa, a.x()));
+        x = Modulation.addGated(x, gateMsa, a.x());
         if (dual != null) {
-            x = x.add(Modulation.gate(dual.gateMsa2(), attn2.forward(dual.x2())));
+            x = Modulation.addGated(x, dual.gateMsa2(), attn2.forward(dual.x2()));
         }
         NDArray h = Modulation.modulate(norm2.forward(x), shiftMlp, scaleMlp);
-        x = x.add(Modulation.gate(gateMlp, ff.forward(h)));
+        x = Modulation.addGated(x, gateMlp, ff.forward(h));
         if (contextPreOnly) {
             return new Output(x, null);
         }
-        context = context.add(Modulation.gate(nc.gateMsa(), a.context()));
+        context = Modulation.addGated(context, nc.gateMsa(), a.context());
         NDArray hc = Modulation.modulate(norm2Context.forward(context), nc.shiftMlp(), nc.scaleMlp());
-        context = context.add(Modulation.gate(nc.gateMlp(), ffContext.forward(hc)));
+        context = Modulation.addGated(context, nc.gateMlp(), ffContext.forward(hc));
         return new Output(x, context);
     }
 }

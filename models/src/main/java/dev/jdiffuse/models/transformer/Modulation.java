@@ -1,6 +1,7 @@
 package dev.jdiffuse.models.transformer;
 
 import ai.djl.ndarray.NDArray;
+import dev.jdiffuse.models.nn.FusedOps;
 
 /**
  * Adaptive layer-norm modulation (Perez et al. 2018, FiLM; Peebles and Xie 2023, sec. 3.2 "adaLN"):
@@ -13,7 +14,18 @@ public final class Modulation {
     }
 
     public static NDArray modulate(NDArray x, NDArray shift, NDArray scale) {
+        if (FusedOps.hasModulation()) {
+            return FusedOps.modulate(x, shift, scale);
+        }
         return x.mul(scale.add(1f).expandDims(1)).add(shift.expandDims(1));
+    }
+
+    /** {@code x + gate(g, y)}: adaLN-Zero's gated residual, one kernel call where available. */
+    public static NDArray addGated(NDArray x, NDArray g, NDArray y) {
+        if (FusedOps.hasModulation()) {
+            return FusedOps.gatedAdd(x, g, y);
+        }
+        return x.add(gate(g, y));
     }
 
     public static NDArray gate(NDArray gate, NDArray y) {

@@ -21,7 +21,8 @@ class FusedOpsTest {
             assertTrue(!FusedOps.available(), "disabled by the property");
             return;
         }
-        assertTrue(FusedOps.available() && FusedOps.hasGeglu() && FusedOps.hasGeluTanh(), "all kernels loaded");
+        assertTrue(FusedOps.available() && FusedOps.hasGeglu() && FusedOps.hasGeluTanh() && FusedOps.hasModulation(),
+                "all kernels loaded");
         try (NDManager m = NDManager.newBaseManager()) {
             NDArray q = m.randomNormal(new Shape(2, 3, 7, 8));
             NDArray k = m.randomNormal(new Shape(2, 3, 5, 8));
@@ -50,6 +51,13 @@ class FusedOpsTest {
             assertClose(halves.get(0).mul(halves.get(1).getNDArrayInternal().gelu()), FusedOps.geglu(h), 1e-5);
             NDArray inner = h.pow(3).mul(0.044715f).add(h).mul((float) Math.sqrt(2 / Math.PI));
             assertClose(h.mul(0.5f).mul(inner.tanh().add(1f)), FusedOps.geluTanh(h), 1e-5);
+
+            NDArray shift = m.randomNormal(new Shape(2, 8));
+            NDArray scale = m.randomNormal(new Shape(2, 8));
+            assertClose(h.mul(scale.add(1f).expandDims(1)).add(shift.expandDims(1)), FusedOps.modulate(h, shift, scale),
+                    1e-5);
+            NDArray y = m.randomNormal(new Shape(2, 3, 8));
+            assertClose(h.add(y.mul(scale.expandDims(1))), FusedOps.gatedAdd(h, scale, y), 1e-5);
         }
     }
 
