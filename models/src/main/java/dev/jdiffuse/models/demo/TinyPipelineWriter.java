@@ -25,7 +25,7 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * Writes a tiny Stable-Diffusion-1-shaped pipeline folder with seeded random float16 weights, exactly in the
+ * Writes a tiny Stable-Diffusion-1-shaped (or XL-shaped) pipeline folder with seeded random float16 weights, exactly in the
  * diffusers layout, so that a fresh checkout has a model to serve (no weights can be downloaded). It exercises every
  * component (tokenizer, CLIP text encoder, UNet with cross-attention, VAE, scheduler) but was never trained: its
  * pictures are smooth coloured noise that changes with the seed and the prompt, not images of anything.
@@ -39,13 +39,46 @@ public final class TinyPipelineWriter {
 
     /** Writes the pipeline into {@code folder} (created; existing files overwritten). */
     public static void write(Path folder, long seed) {
+        write(folder, seed, false);
+    }
+
+    /**
+     * The same in the Stable Diffusion XL layout: two text encoders (the second with a projection, whose pooled
+     * output and the size/crop ids feed the UNet's {@code text_time} embedding), {@code tokenizer_2}.
+     */
+    public static void writeXl(Path folder, long seed) {
+        write(folder, seed, true);
+    }
+
+    private static void write(Path folder, long seed, boolean xl) {
         try {
             Random rnd = new Random(seed);
             Files.createDirectories(folder);
-            writeJson(folder.resolve("model_index.json"), modelIndex());
+            ObjectNode index = modelIndex();
+            if (xl) {
+                index.put("_class_name", "StableDiffusionXLPipeline");
+                index.set("text_encoder_2", strings("transformers", "CLIPTextModelWithProjection"));
+                index.set("tokenizer_2", strings("transformers", "CLIPTokenizer"));
+                index.put("force_zeros_for_empty_prompt", true);
+            }
+            writeJson(folder.resolve("model_index.json"), index);
             writeTokenizer(folder.resolve("tokenizer"));
+            int textWidth = xl ? 32 : 64;
+            if (xl) {
+                writeTokenizer(folder.resolve("tokenizer_2"));
+                ObjectNode te2 = JSON.createObjectNode().put("hidden_size", 32).put("intermediate_size", 64)
+                        .put("num_attention_heads", 2).put("num_hidden_layers", 2).put("max_position_embeddings", 77)
+                        .put("vocab_size", 514).put("bos_token_id", 512).put("eos_token_id", 513)
+                        .put("pad_token_id", 513).put("hidden_act", "gelu").put("layer_norm_eps", 1e-5)
+                        .put("projection_dim", 16);
+                te2.set("architectures", JSON.createArrayNode().add("CLIPTextModelWithProjection"));
+                Path te2Dir = folder.resolve("text_encoder_2");
+                writeJson(te2Dir.resolve("config.json"), te2);
+                writeWeights(te2Dir.resolve("model.safetensors"),
+                        new ClipTextModel(ClipTextConfig.from(ConfigJson.of("tiny text_encoder_2", te2))), rnd);
+            }
 
-            ObjectNode te = JSON.createObjectNode().put("hidden_size", 64).put("intermediate_size", 128)
+            ObjectNode te = JSON.createObjectNode().put("hidden_size", textWidth).put("intermediate_size", 128)
                     .put("num_attention_heads", 2).put("num_hidden_layers", 2).put("max_position_embeddings", 77)
                     .put("vocab_size", 514).put("bos_token_id", 512).put("eos_token_id", 513)
                     .put("pad_token_id", 513).put("hidden_act", "quick_gelu").put("layer_norm_eps", 1e-5);
@@ -61,6 +94,10 @@ public final class TinyPipelineWriter {
             unet.set("block_out_channels", ints(32, 64));
             unet.set("down_block_types", strings("CrossAttnDownBlock2D", "DownBlock2D"));
             unet.set("up_block_types", strings("UpBlock2D", "CrossAttnUpBlock2D"));
+            if (xl) {
+                unet.put("addition_embed_type", "text_time").put("addition_time_embed_dim", 8)
+                        .put("projection_class_embeddings_input_dim", 6 * 8 + 16).put("use_linear_projection", true);
+            }
             Path unetDir = folder.resolve("unet");
             writeJson(unetDir.resolve("config.json"), unet);
             writeWeights(unetDir.resolve("diffusion_pytorch_model.safetensors"),
