@@ -69,13 +69,6 @@ public final class ConfigJson {
         return n.intValue();
     }
 
-    public int requireInt(String field) {
-        if (!has(field)) {
-            throw new ConfigException(source, field, "required");
-        }
-        return getInt(field, 0);
-    }
-
     public double getDouble(String field, double dflt) {
         JsonNode n = root.get(field);
         if (n == null || n.isNull()) {

@@ -55,9 +55,4 @@ public interface StateDict {
             }
         };
     }
-
-    /** The keys under {@code prefix}, with the prefix removed (e.g. {@code "text_model."}). */
-    default StateDict withPrefix(String prefix) {
-        return renamed(k -> k.startsWith(prefix) ? k.substring(prefix.length()) : null);
-    }
 }

@@ -236,11 +236,4 @@ public final class DiTPipeline implements ImagePipeline {
             weights.close();
         }
     }
-
-    /** Names of the components, for logs. */
-    public List<String> describe() {
-        return List.of("DiT transformer " + transformer.parameterCount() / 1_000_000 + "M params",
-                "scheduler " + scheduler.base().schedulerClass().diffusersName(),
-                labels.names().size() + " class names");
-    }
 }

@@ -38,7 +38,6 @@ import dev.jdiffuse.schedulers.SamplingSchedule;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -308,14 +307,5 @@ public final class StableDiffusionPipeline implements ImagePipeline {
      */
     public int liveArrays() {
         return weights.getManagedArrays().size();
-    }
-
-    /** Names of the components, for logs. */
-    public List<String> describe() {
-        List<String> out = new ArrayList<>();
-        out.add(family + " UNet " + unet.parameterCount() / 1_000_000 + "M params");
-        out.add("scheduler " + scheduler.base().schedulerClass().diffusersName());
-        controlnets.keySet().forEach(k -> out.add("ControlNet " + k));
-        return out;
     }
 }

@@ -276,11 +276,4 @@ public final class StableDiffusion3Pipeline implements ImagePipeline {
             weights.close();
         }
     }
-
-    /** Names of the components, for logs. */
-    public List<String> describe() {
-        return List.of("sd3 transformer " + transformer.parameterCount() / 1_000_000 + "M params",
-                "scheduler " + scheduler.base().schedulerClass().diffusersName(),
-                "T5 absent: zero context of " + maxSequenceLength + " tokens");
-    }
 }
