@@ -50,38 +50,26 @@ final class ElementConversions {
                     out[i] = HalfFloats.e4m3fnToFloat(b.get(i));
                 }
             }
-            case I64 -> {
+            case I64, I32, I16, I8, U8, BOOL -> {
                 for (int i = 0; i < n; i++) {
-                    out[i] = b.getLong(8 * i);
-                }
-            }
-            case I32 -> {
-                for (int i = 0; i < n; i++) {
-                    out[i] = b.getInt(4 * i);
-                }
-            }
-            case I16 -> {
-                for (int i = 0; i < n; i++) {
-                    out[i] = b.getShort(2 * i);
-                }
-            }
-            case I8 -> {
-                for (int i = 0; i < n; i++) {
-                    out[i] = b.get(i);
-                }
-            }
-            case U8 -> {
-                for (int i = 0; i < n; i++) {
-                    out[i] = b.get(i) & 0xff;
-                }
-            }
-            case BOOL -> {
-                for (int i = 0; i < n; i++) {
-                    out[i] = b.get(i) != 0 ? 1f : 0f;
+                    out[i] = integerAt(b, info.dtype(), i);
                 }
             }
         }
         return out;
+    }
+
+    /** Element {@code i} of an integer or BOOL buffer (little-endian), widened to long. */
+    private static long integerAt(ByteBuffer b, DType dtype, int i) {
+        return switch (dtype) {
+            case I64 -> b.getLong(8 * i);
+            case I32 -> b.getInt(4 * i);
+            case I16 -> b.getShort(2 * i);
+            case I8 -> b.get(i);
+            case U8 -> b.get(i) & 0xff;
+            case BOOL -> b.get(i) != 0 ? 1 : 0;
+            default -> throw new IllegalArgumentException("not an integer dtype: " + dtype);
+        };
     }
 
     /** Reads {@code name} of {@code src}; the element count is checked before the data is touched. */
@@ -125,29 +113,9 @@ final class ElementConversions {
         long[] out = new long[n];
         switch (info.dtype()) {
             case I64 -> b.asLongBuffer().get(out);
-            case I32 -> {
+            case I32, I16, I8, U8, BOOL -> {
                 for (int i = 0; i < n; i++) {
-                    out[i] = b.getInt(4 * i);
-                }
-            }
-            case I16 -> {
-                for (int i = 0; i < n; i++) {
-                    out[i] = b.getShort(2 * i);
-                }
-            }
-            case I8 -> {
-                for (int i = 0; i < n; i++) {
-                    out[i] = b.get(i);
-                }
-            }
-            case U8 -> {
-                for (int i = 0; i < n; i++) {
-                    out[i] = b.get(i) & 0xff;
-                }
-            }
-            case BOOL -> {
-                for (int i = 0; i < n; i++) {
-                    out[i] = b.get(i) != 0 ? 1 : 0;
+                    out[i] = integerAt(b, info.dtype(), i);
                 }
             }
             default -> throw unsupported(source, info, "integer (use toFloatArray/toDoubleArray)");

@@ -17,6 +17,8 @@ public final class TextContext {
 
     private final NDArray hidden;
     private final Map<Object, NDArray[]> projected = new IdentityHashMap<>();
+    private final Map<ai.djl.ndarray.types.DataType, TextContext> converted = new java.util.EnumMap<>(
+            ai.djl.ndarray.types.DataType.class);
 
     private TextContext(NDArray hidden) {
         this.hidden = hidden;
@@ -35,8 +37,14 @@ public final class TextContext {
         return projected.computeIfAbsent(layer, l -> project.apply(hidden));
     }
 
-    /** This context converted to {@code dtype} (itself if it already is). */
+    /**
+     * This context converted to {@code dtype} (itself if it already is), made once so that its projections are
+     * reused across steps too.
+     */
     TextContext as(ai.djl.ndarray.types.DataType dtype) {
-        return hidden.getDataType() == dtype ? this : new TextContext(hidden.toType(dtype, false));
+        if (hidden.getDataType() == dtype) {
+            return this;
+        }
+        return converted.computeIfAbsent(dtype, t -> new TextContext(hidden.toType(t, false)));
     }
 }

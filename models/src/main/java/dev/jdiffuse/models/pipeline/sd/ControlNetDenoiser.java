@@ -25,6 +25,7 @@ final class ControlNetDenoiser implements Denoiser {
     private final double start;
     private final double end;
     private final BiFunction<NDArray, Double, NDArray> inputScaling;
+    private NDArray batched;
 
     /**
      * @param inputScaling the prediction adapter's input scaling {@code (x, sigma) -> network input}, so the
@@ -52,7 +53,11 @@ final class ControlNetDenoiser implements Denoiser {
         }
         SdConditioning c = (SdConditioning) conditioning;
         long batch = x.getShape().get(0);
-        NDArray cond = batch == 1 ? image : image.repeat(0, batch);
+        if (batched == null || batched.getShape().get(0) != batch) {
+            // once per request: the repeat lands in the image's (the request's) manager, not the step's
+            batched = batch == 1 ? image : image.repeat(0, batch);
+        }
+        NDArray cond = batched;
         NDArray input = inputScaling.apply(x, level.sigma());
         ControlNetOutput out = controlnet.forward(input, new double[] {level.timestep()}, c.context(), cond, scale,
                 c.extras());
