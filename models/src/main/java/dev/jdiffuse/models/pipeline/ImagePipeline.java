@@ -26,10 +26,33 @@ public interface ImagePipeline extends AutoCloseable {
     /** Pixels per latent pixel (8 for SD/SDXL/SD3). Sizes must be multiples of it. */
     int pixelsPerLatent();
 
+    /** Sampler names usable with this model (its noise space and prediction type). */
+    default List<String> samplers() {
+        return List.of();
+    }
+
+    /**
+     * Every problem of {@code request} with this model (sampler, schedule, size multiple, ControlNet names, class
+     * label...), empty when it can run. Cheap: no tensors. The server's dry run and the worker both rely on it, so a
+     * request that passes here fails later only for engine reasons ({@link GenerationException}).
+     */
+    default List<FieldError> check(GenerationRequest request) {
+        try {
+            schedule(request);
+            return List.of();
+        } catch (InvalidRequestException e) {
+            return e.errors();
+        }
+    }
+
     /** The exact sigmas and timesteps {@code request} would use (dry run). */
     SamplingSchedule schedule(GenerationRequest request);
 
-    /** Runs the request; throws {@link java.util.concurrent.CancellationException} if the listener cancels. */
+    /**
+     * Runs the request; throws {@link InvalidRequestException} for a request {@link #check} refuses,
+     * {@link GenerationException} when the engine fails, and
+     * {@link java.util.concurrent.CancellationException} if the listener cancels.
+     */
     GenerationResult generate(GenerationRequest request, GenerationListener listener);
 
     @Override
