@@ -1,17 +1,17 @@
 package dev.jdiffuse.server;
 
-import dev.jdiffuse.server.api.ApiException;
+import dev.jdiffuse.server.api.Limits;
+import dev.jdiffuse.server.web.ApiException;
 import dev.jdiffuse.server.api.HttpApi;
-import dev.jdiffuse.server.api.Json;
+import dev.jdiffuse.server.web.Json;
 import dev.jdiffuse.server.api.OriginGuard;
 import dev.jdiffuse.server.images.ImageMetadata;
 import dev.jdiffuse.server.images.PngEncoder;
 import dev.jdiffuse.server.images.UploadStore;
 import dev.jdiffuse.models.pipeline.Preview;
 import dev.jdiffuse.server.jobs.Job;
-import dev.jdiffuse.server.jobs.JobEvents;
 import dev.jdiffuse.server.jobs.JobManager;
-import dev.jdiffuse.server.jobs.JobViews;
+import dev.jdiffuse.server.jobs.GenerationParameters;
 import dev.jdiffuse.server.jobs.ResultEncoder;
 import dev.jdiffuse.server.metrics.ServerMetrics;
 import dev.jdiffuse.server.models.ModelRegistry;
@@ -30,9 +30,7 @@ import java.awt.image.BufferedImage;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 
 /**
@@ -43,7 +41,6 @@ import java.util.Set;
  */
 public final class JDiffuseServer implements AutoCloseable {
 
-    public static final String VERSION = "0.1.0";
     private static final Logger LOG = LoggerFactory.getLogger(JDiffuseServer.class);
     private static final Set<HandlerType> SAFE = Set.of(HandlerType.GET, HandlerType.HEAD, HandlerType.OPTIONS);
     private static final String API_ERROR = "jdiffuse.api-error";
@@ -62,15 +59,12 @@ public final class JDiffuseServer implements AutoCloseable {
         this.models = models;
         Limits limits = options.limits();
         this.json = new Json(limits.maxPromptChars());
-        HubHolder holder = new HubHolder();
-        this.jobs = new JobManager(options.queueSize(), options.resultTtl(), 1, holder, metrics, encoder(),
-                Clock.systemUTC());
-        JobViews views = new JobViews(jobs);
-        this.hub = new StreamHub(views, json::write);
-        holder.hub = hub;
+        this.jobs = new JobManager(options.queueSize(), options.resultTtl(), 1, metrics, encoder(), Clock.systemUTC());
+        this.hub = new StreamHub(json::write);
+        jobs.subscribe(hub);
         metrics.bind(jobs::queueDepth, hub::connections, hub::queuedBytes);
         UploadStore uploads = new UploadStore(256, options.resultTtl(), Clock.systemUTC());
-        this.api = new HttpApi(json, limits, models, jobs, views, uploads, options.resultTtl(), metrics::scrape);
+        this.api = new HttpApi(json, limits, models, jobs, uploads, options.resultTtl(), metrics::scrape);
         OriginGuard guard = new OriginGuard(options.host());
         this.app = Javalin.create(config -> {
             config.showJavalinBanner = false;
@@ -120,64 +114,31 @@ public final class JDiffuseServer implements AutoCloseable {
         };
     }
 
-    /** Lets the job manager be built before the hub that listens to it. */
-    private static final class HubHolder implements JobEvents {
-        volatile StreamHub hub;
-
-        @Override
-        public void onPosition(Job job, int position) {
-            hub.onPosition(job, position);
-        }
-
-        @Override
-        public void onStarted(Job job) {
-            hub.onStarted(job);
-        }
-
-        @Override
-        public void onStep(Job job, int step, double sigma, long elapsed, long eta) {
-            hub.onStep(job, step, sigma, elapsed, eta);
-        }
-
-        @Override
-        public void onPreview(Job job, Preview preview) {
-            hub.onPreview(job, preview);
-        }
-
-        @Override
-        public void onFinished(Job job) {
-            hub.onFinished(job);
-        }
-    }
-
     private ResultEncoder encoder() {
         return (job, result) -> {
             List<byte[]> pngs = new ArrayList<>();
             List<BufferedImage> images = result.images();
             for (int i = 0; i < images.size(); i++) {
-                pngs.add(PngEncoder.encode(images.get(i), ImageMetadata.pngText(job.model(), job.request(), result,
-                        job.controls(), i, VERSION, json::write)));
+                pngs.add(PngEncoder.encode(images.get(i), ImageMetadata.pngText(
+                        GenerationParameters.of(job.model(), job.request(), job.controls(), result), result.sigmas(), i,
+                        json::write)));
             }
             return pngs;
         };
     }
 
     private void renderError(ApiException e, Context ctx) {
-        Map<String, Object> err = new LinkedHashMap<>();
-        err.put("code", e.code());
-        err.put("message", e.getMessage());
-        err.put("field", e.field());
         ctx.attribute(API_ERROR, Boolean.TRUE);
         if (e.retryAfterSeconds() != null) {
             ctx.header("Retry-After", Long.toString(e.retryAfterSeconds()));
         }
-        ctx.status(e.status()).json(Map.of("error", err));
+        ctx.status(e.status()).json(e.body());
     }
 
     public JDiffuseServer start() {
         jobs.start();
         app.start(options.host(), options.port());
-        LOG.info("jdiffuse {} listening on http://{}:{}/ with {} model(s); ready: {}", VERSION, options.host(),
+        LOG.info("jdiffuse {} listening on http://{}:{}/ with {} model(s); ready: {}", ImageMetadata.VERSION, options.host(),
                 port(), models.all().size(), api.notReadyReason() == null ? "yes" : api.notReadyReason());
         return this;
     }

@@ -1,5 +1,6 @@
 package dev.jdiffuse.server;
 
+import dev.jdiffuse.server.api.Limits;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;

@@ -1,5 +1,6 @@
 package dev.jdiffuse.server;
 
+import dev.jdiffuse.server.api.Limits;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -67,7 +68,7 @@ class ApiErrorsTest {
             "{\"steps\":\"20\"}|invalid_type|steps",
             "{\"steps\":20.5}|invalid_type|steps",
             "{\"prompt\":7}|invalid_type|prompt",
-            "{\"sampler\":\"lcm\",\"schedule\":\"karras\"}|unsupported_combination|",
+            "{\"sampler\":\"lcm\",\"schedule\":\"karras\"}|unsupported_combination|schedule",
     })
     void badValuesAre400NamingTheField(String body, String code, String field) throws Exception {
         expect(ts.post("/v1/generations", body), 400, code, field);

@@ -1,12 +1,16 @@
 package dev.jdiffuse.server;
 
+import dev.jdiffuse.models.pipeline.FieldError;
+import dev.jdiffuse.models.pipeline.GenerationException;
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.GenerationResult;
 import dev.jdiffuse.models.pipeline.ImagePipeline;
+import dev.jdiffuse.models.pipeline.InvalidRequestException;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.pipeline.Preview;
 import dev.jdiffuse.models.pipeline.PreviewSpec;
+import dev.jdiffuse.samplers.SamplerCatalog;
 import dev.jdiffuse.schedulers.SamplingSchedule;
 
 import java.awt.image.BufferedImage;
@@ -77,12 +81,34 @@ final class ScriptedPipeline implements ImagePipeline {
     }
 
     @Override
-    public SamplingSchedule schedule(GenerationRequest r) {
+    public List<String> samplers() {
+        return SamplerCatalog.of(SamplerCatalog.NoiseSpace.DIFFUSION).stream().map(SamplerCatalog.Entry::name).toList();
+    }
+
+    /** As a real model refuses: typed field errors for samplers of another noise space and impossible schedules. */
+    @Override
+    public List<FieldError> check(GenerationRequest r) {
         if (r.prompt().equals("boom-schedule")) {
             throw new IllegalStateException("internal detail /secret/path that must not reach clients");
         }
-        if (r.sampler().equals("lcm") && !r.schedule().equals("default")) {
-            throw new IllegalArgumentException("lcm takes only the default schedule");
+        List<FieldError> errors = new ArrayList<>();
+        if (!samplers().contains(r.sampler())) {
+            errors.add(new FieldError("sampler", SamplerCatalog.sampler(r.sampler()).isPresent()
+                    ? "unsupported_sampler" : "unknown_sampler", "sampler '" + r.sampler() + "' does not apply"));
+        }
+        if (SamplerCatalog.schedule(r.schedule()).isEmpty()) {
+            errors.add(new FieldError("schedule", "unknown_schedule", "unknown schedule '" + r.schedule() + "'"));
+        } else if (r.sampler().equals("lcm") && !r.schedule().equals("default")) {
+            errors.add(new FieldError("schedule", "unsupported_combination", "lcm takes only the default schedule"));
+        }
+        return errors;
+    }
+
+    @Override
+    public SamplingSchedule schedule(GenerationRequest r) {
+        List<FieldError> errors = check(r);
+        if (!errors.isEmpty()) {
+            throw new InvalidRequestException(errors);
         }
         int n = r.steps();
         double[] sigmas = new double[n + 1];
@@ -104,7 +130,8 @@ final class ScriptedPipeline implements ImagePipeline {
             sleep(stepMillis);
             stepsRun.incrementAndGet();
             if (r.prompt().equals("fail") && step == 1) {
-                throw new IllegalStateException("latents became NaN at step 2");
+                throw new GenerationException(GenerationException.Kind.NON_FINITE_OUTPUT,
+                        "latents became NaN at step 2");
             }
             listener.onStep(step, r.steps(), s.sigma(step + 1));
             if (r.prompt().equals("hold") && step == 0) {

@@ -1,5 +1,6 @@
 package dev.jdiffuse.server;
 
+import dev.jdiffuse.server.api.Limits;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;

@@ -1,5 +1,6 @@
 package dev.jdiffuse.server;
 
+import dev.jdiffuse.server.api.Limits;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;

@@ -2,13 +2,15 @@ package dev.jdiffuse.server.api;
 
 import dev.jdiffuse.models.pipeline.ControlSpec;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
+import dev.jdiffuse.models.pipeline.FieldError;
 import dev.jdiffuse.models.pipeline.ImagePipeline;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.pipeline.PreviewSpec;
-import dev.jdiffuse.server.Limits;
 import dev.jdiffuse.server.images.UploadStore;
+import dev.jdiffuse.server.jobs.Submission;
 import dev.jdiffuse.server.models.LoadedModel;
 import dev.jdiffuse.server.models.ModelRegistry;
+import dev.jdiffuse.server.web.ApiException;
 
 import java.security.SecureRandom;
 import java.util.ArrayList;
@@ -16,8 +18,9 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Turns a {@link GenerationBody} into a {@link ValidatedGeneration}: fills defaults from the model's
- * {@link PipelineDefaults} and checks every value against {@link Limits}. Every failure is a 400 naming the field.
+ * Turns a {@link GenerationBody} into a {@link Submission}: fills defaults from the model's {@link PipelineDefaults},
+ * checks every value against {@link Limits}, then asks the model itself ({@link ImagePipeline#check}). Every failure
+ * is a 400 naming the field; HTTP and the command line both go through here.
  * References to things that do not exist (model, sampler, schedule, ControlNet, upload) are also 400 with codes
  * {@code unknown_model}, {@code unknown_sampler}, ...: the request named them in its body, and 404 is kept for
  * resources named by the URL path.
@@ -44,7 +47,7 @@ public final class GenerationValidator {
         this.limits = limits;
     }
 
-    public ValidatedGeneration validate(GenerationBody b) {
+    public Submission validate(GenerationBody b) {
         LoadedModel model = resolveModel(b.model());
         ImagePipeline p = model.pipeline();
         PipelineDefaults d = p.defaults();
@@ -69,15 +72,7 @@ public final class GenerationValidator {
             throw ApiException.invalid("steps", "steps must be 1.." + limits.maxSteps() + ", got " + steps);
         }
         String sampler = b.sampler() == null ? d.sampler() : b.sampler();
-        if (SamplerCatalog.sampler(sampler).isEmpty()) {
-            throw new ApiException(400, "unknown_sampler", "unknown sampler '" + sampler
-                    + "'; GET /v1/samplers lists them", "sampler");
-        }
         String schedule = b.schedule() == null ? d.schedule() : b.schedule();
-        if (SamplerCatalog.schedule(schedule).isEmpty()) {
-            throw new ApiException(400, "unknown_schedule", "unknown schedule '" + schedule
-                    + "'; GET /v1/samplers lists them", "schedule");
-        }
         double guidance = b.guidanceScale() == null ? d.guidanceScale() : b.guidanceScale();
         checkRange("guidance_scale", guidance, 0.0, MAX_GUIDANCE);
         double rescale = b.guidanceRescale() == null ? 0.0 : b.guidanceRescale();
@@ -90,13 +85,19 @@ public final class GenerationValidator {
         if (b.classLabel() != null && b.classLabel() < 0) {
             throw ApiException.invalid("class_label", "class_label must be >= 0, got " + b.classLabel());
         }
-        List<ValidatedGeneration.ControlRef> refs = new ArrayList<>();
+        List<Submission.ControlRef> refs = new ArrayList<>();
         List<ControlSpec> controls = controls(b.controlnets(), p, refs);
         PreviewSpec preview = preview(b.preview());
 
         GenerationRequest request = new GenerationRequest(prompt, negative, width, height, steps, sampler, schedule,
                 guidance, rescale, seed, batch, b.classLabel(), controls, preview);
-        return new ValidatedGeneration(model, request, List.copyOf(refs));
+        // the model's own check (sampler and schedule for its noise space, size multiples, classes...): the only
+        // model-dependent validation; the worker relies on it
+        List<FieldError> refused = p.check(request);
+        if (!refused.isEmpty()) {
+            throw ApiException.of(refused.get(0));
+        }
+        return new Submission(model, request, refs);
     }
 
     private LoadedModel resolveModel(String name) {
@@ -141,7 +142,7 @@ public final class GenerationValidator {
     }
 
     private List<ControlSpec> controls(List<GenerationBody.ControlNetBody> list, ImagePipeline p,
-            List<ValidatedGeneration.ControlRef> refs) {
+            List<Submission.ControlRef> refs) {
         if (list == null || list.isEmpty()) {
             return List.of();
         }
@@ -175,7 +176,7 @@ public final class GenerationValidator {
                 throw ApiException.invalid(at + ".start", "start must not be after end");
             }
             specs.add(new ControlSpec(c.model(), upload.image(), scale, start, end));
-            refs.add(new ValidatedGeneration.ControlRef(c.model(), c.image(), scale, start, end));
+            refs.add(new Submission.ControlRef(c.model(), c.image(), scale, start, end));
         }
         return specs;
     }

@@ -1,30 +1,29 @@
 package dev.jdiffuse.server.api;
 
-import dev.jdiffuse.models.pipeline.GenerationRequest;
-import dev.jdiffuse.models.pipeline.ImagePipeline;
 import dev.jdiffuse.schedulers.SamplingSchedule;
-import dev.jdiffuse.server.Limits;
 import dev.jdiffuse.server.images.ImageDecoder;
 import dev.jdiffuse.server.images.UploadStore;
 import dev.jdiffuse.server.jobs.Job;
 import dev.jdiffuse.server.jobs.JobManager;
 import dev.jdiffuse.server.jobs.JobStatus;
-import dev.jdiffuse.server.jobs.JobViews;
+import dev.jdiffuse.server.jobs.JobView;
+import dev.jdiffuse.server.jobs.Submission;
 import dev.jdiffuse.server.jobs.QueueFullException;
 import dev.jdiffuse.server.models.LoadedModel;
 import dev.jdiffuse.server.models.ModelRegistry;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
+import dev.jdiffuse.server.web.ApiException;
+import dev.jdiffuse.server.web.BoundedBody;
+import dev.jdiffuse.server.web.Json;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
@@ -41,7 +40,6 @@ public final class HttpApi {
     private final ModelRegistry models;
     private final GenerationValidator validator;
     private final JobManager jobs;
-    private final JobViews views;
     private final UploadStore uploads;
     private final ImageDecoder decoder;
     private final Duration resultTtl;
@@ -49,13 +47,12 @@ public final class HttpApi {
     private final Semaphore decodeSlots = new Semaphore(CONCURRENT_DECODES);
     private final byte[] openApi;
 
-    public HttpApi(Json json, Limits limits, ModelRegistry models, JobManager jobs, JobViews views,
-            UploadStore uploads, Duration resultTtl, Supplier<String> metrics) {
+    public HttpApi(Json json, Limits limits, ModelRegistry models, JobManager jobs, UploadStore uploads,
+            Duration resultTtl, Supplier<String> metrics) {
         this.json = json;
         this.limits = limits;
         this.models = models;
         this.jobs = jobs;
-        this.views = views;
         this.uploads = uploads;
         this.resultTtl = resultTtl;
         this.metrics = metrics;
@@ -66,15 +63,15 @@ public final class HttpApi {
 
     public void register(Javalin app) {
         app.post("/v1/generations", this::submit);
-        app.get("/v1/generations/{id}", ctx -> ctx.json(views.full(job(ctx))));
+        app.get("/v1/generations/{id}", ctx -> ctx.json(JobView.full(job(ctx))));
         app.delete("/v1/generations/{id}", this::cancel);
         app.get("/v1/generations/{id}/images/{n}", this::image);
         app.post("/v1/uploads", this::upload);
         app.get("/v1/models", this::models);
-        app.get("/v1/samplers", ctx -> ctx.json(samplers()));
+        app.get("/v1/samplers", ctx -> ctx.json(Responses.Catalog.of()));
         app.post("/v1/schedule", this::schedule);
         app.get("/v1/openapi.json", ctx -> ctx.contentType("application/json").result(openApi));
-        app.get("/healthz", ctx -> ctx.json(Map.of("status", "ok")));
+        app.get("/healthz", ctx -> ctx.json(new Responses.Health("ok")));
         app.get("/readyz", this::ready);
         app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
                 .result(metrics.get()));
@@ -93,14 +90,8 @@ public final class HttpApi {
 
     private void ready(Context ctx) {
         String reason = notReadyReason();
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("status", reason == null ? "ready" : "not_ready");
-        m.put("models", models.all().size());
-        m.put("queue_depth", jobs.queueDepth());
-        if (reason != null) {
-            m.put("reason", reason);
-        }
-        ctx.status(reason == null ? 200 : 503).json(m);
+        ctx.status(reason == null ? 200 : 503).json(new Responses.Readiness(reason == null ? "ready" : "not_ready",
+                models.all().size(), jobs.queueDepth(), reason));
     }
 
     private GenerationBody parseGeneration(Context ctx) {
@@ -114,12 +105,11 @@ public final class HttpApi {
     }
 
     private void submit(Context ctx) {
-        ValidatedGeneration v = validator.validate(parseGeneration(ctx));
+        Submission v = validator.validate(parseGeneration(ctx));
         String reason = notReadyReason();
         if (reason != null) {
             throw new ApiException(503, "not_ready", reason, null);
         }
-        dryRun(v.model().pipeline(), v.request());
         Job job;
         try {
             job = jobs.submit(v);
@@ -128,23 +118,8 @@ public final class HttpApi {
         } catch (IllegalStateException e) {
             throw new ApiException(503, "shutting_down", e.getMessage(), null);
         }
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("id", job.id());
-        m.put("status", job.status().apiName());
-        m.put("position", jobs.position(job).orElse(null));
-        m.put("seed", job.request().seed());
-        m.put("links", JobViews.links(job));
-        ctx.status(202).header("Location", JobViews.base(job)).json(m);
-    }
-
-    /** The pipeline's own check of sampler, schedule and size for its model (cheap: no tensors). */
-    private static SamplingSchedule dryRun(ImagePipeline p, GenerationRequest r) {
-        try {
-            return p.schedule(r);
-        } catch (IllegalArgumentException | UnsupportedOperationException e) {
-            throw new ApiException(400, "unsupported_combination", "the model refuses these parameters: "
-                    + e.getMessage(), null);
-        }
+        ctx.status(202).header("Location", JobView.base(job)).json(new Responses.Accepted(job.id(),
+                job.status().apiName(), jobs.position(job).orElse(null), job.request().seed(), JobView.links(job)));
     }
 
     private Job job(Context ctx) {
@@ -155,14 +130,14 @@ public final class HttpApi {
     private void cancel(Context ctx) {
         Job job = job(ctx);
         switch (jobs.cancel(job)) {
-            case CANCELLED -> ctx.status(200).json(views.full(job));
-            case CANCELLING -> ctx.status(202).json(views.full(job));
+            case CANCELLED -> ctx.status(200).json(JobView.full(job));
+            case CANCELLING -> ctx.status(202).json(JobView.full(job));
             case ALREADY_ENDED -> {
                 if (job.status() != JobStatus.CANCELLED) {
                     throw new ApiException(409, "already_finished", "the generation already ended as "
                             + job.status().apiName(), null);
                 }
-                ctx.status(200).json(views.full(job));
+                ctx.status(200).json(JobView.full(job));
             }
         }
     }
@@ -205,81 +180,26 @@ public final class HttpApi {
             decodeSlots.release();
         }
         UploadStore.Upload u = uploads.put(decoded.image(), decoded.format());
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("id", u.id());
-        m.put("width", decoded.image().getWidth());
-        m.put("height", decoded.image().getHeight());
-        m.put("format", decoded.format());
-        m.put("expires_in_s", resultTtl.toSeconds());
-        ctx.status(201).json(m);
+        ctx.status(201).json(new Responses.Upload(u.id(), decoded.image().getWidth(), decoded.image().getHeight(),
+                decoded.format(), resultTtl.toSeconds()));
     }
 
     private void models(Context ctx) {
-        List<Map<String, Object>> list = new ArrayList<>();
+        List<Responses.Model> list = new ArrayList<>();
         for (LoadedModel lm : models.all()) {
-            ImagePipeline p = lm.pipeline();
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("name", lm.name());
-            m.put("family", p.family());
-            m.put("sha256", lm.sha256());
-            m.put("hash", lm.shortHash());
-            m.put("pixels_per_latent", p.pixelsPerLatent());
-            var d = p.defaults();
-            Map<String, Object> dm = new LinkedHashMap<>();
-            dm.put("sampler", d.sampler());
-            dm.put("schedule", d.schedule());
-            dm.put("steps", d.steps());
-            dm.put("width", d.width());
-            dm.put("height", d.height());
-            dm.put("guidance_scale", d.guidanceScale());
-            m.put("defaults", dm);
-            m.put("controlnets", p.controlnets());
-            list.add(m);
+            var p = lm.pipeline();
+            list.add(new Responses.Model(lm.name(), p.family(), lm.sha256(), lm.shortHash(), p.pixelsPerLatent(),
+                    Responses.Defaults.of(p.defaults()), p.controlnets()));
         }
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("default", models.defaultModel().map(LoadedModel::name).orElse(null));
-        out.put("models", list);
-        ctx.json(out);
+        ctx.json(new Responses.Models(models.defaultModel().map(LoadedModel::name).orElse(null), list));
     }
 
-    static Map<String, Object> samplers() {
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("samplers", SamplerCatalog.SAMPLERS.stream().map(HttpApi::entry).toList());
-        out.put("schedules", SamplerCatalog.SCHEDULES.stream().map(HttpApi::entry).toList());
-        return out;
-    }
-
-    private static Map<String, Object> entry(SamplerCatalog.Entry e) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("name", e.name());
-        m.put("label", e.label());
-        m.put("stochastic", e.stochastic());
-        List<Map<String, Object>> ps = new ArrayList<>();
-        for (var p : e.parameters()) {
-            Map<String, Object> pm = new LinkedHashMap<>();
-            pm.put("name", p.name());
-            pm.put("default", p.defaultValue());
-            pm.put("min", p.min());
-            pm.put("max", p.max());
-            pm.put("description", p.description());
-            ps.add(pm);
-        }
-        m.put("parameters", ps);
-        return m;
-    }
-
+    /** A dry run: the sigmas and timesteps the request would visit (the model's check has passed). */
     private void schedule(Context ctx) {
-        ValidatedGeneration v = validator.validate(parseGeneration(ctx));
-        SamplingSchedule s = dryRun(v.model().pipeline(), v.request());
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("model", v.model().name());
-        m.put("sampler", v.request().sampler());
-        m.put("schedule", v.request().schedule());
-        m.put("steps", s.steps());
-        m.put("sigmas", s.sigmas());
-        m.put("timesteps", s.timesteps());
-        m.put("init_noise_sigma", s.initNoiseSigma());
-        ctx.json(m);
+        Submission v = validator.validate(parseGeneration(ctx));
+        SamplingSchedule s = v.model().pipeline().schedule(v.request());
+        ctx.json(new Responses.Schedule(v.model().name(), v.request().sampler(), v.request().schedule(), s.steps(),
+                s.sigmas(), s.timesteps(), s.initNoiseSigma()));
     }
 
     private static InputStream input(Context ctx) {

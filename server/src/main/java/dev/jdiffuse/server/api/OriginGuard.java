@@ -1,6 +1,7 @@
 package dev.jdiffuse.server.api;
 
 import io.javalin.http.Context;
+import dev.jdiffuse.server.web.ApiException;
 
 import java.net.URI;
 import java.util.Locale;

@@ -9,8 +9,8 @@ import dev.jdiffuse.models.pipeline.ImagePipeline;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.models.pipeline.PreviewSpec;
-import dev.jdiffuse.server.JDiffuseServer;
-import dev.jdiffuse.server.api.ValidatedGeneration;
+import dev.jdiffuse.server.jobs.GenerationParameters;
+import dev.jdiffuse.server.jobs.Submission;
 import dev.jdiffuse.server.images.ImageMetadata;
 import dev.jdiffuse.server.images.PngEncoder;
 import dev.jdiffuse.server.models.LoadedModel;
@@ -161,11 +161,12 @@ public final class GenerateCommand {
             GenerationResult res, PrintStream err) throws IOException {
         LoadedModel loaded = new LoadedModel(pipe.name(), pipe, ModelHasher.sha256(model));
         ObjectMapper json = new ObjectMapper();
-        List<ValidatedGeneration.ControlRef> refs = req.controlnets().stream()
-                .map(c -> new ValidatedGeneration.ControlRef(c.model(), "file", c.scale(), c.start(), c.end())).toList();
+        List<Submission.ControlRef> refs = req.controlnets().stream()
+                .map(c -> new Submission.ControlRef(c.model(), "file", c.scale(), c.start(), c.end())).toList();
         for (int i = 0; i < res.images().size(); i++) {
             Path out = Path.of(res.images().size() == 1 ? output : output.replaceFirst("(\\.png)?$", "-" + i + ".png"));
-            Map<String, String> text = ImageMetadata.pngText(loaded, req, res, refs, i, JDiffuseServer.VERSION, v -> {
+            Map<String, String> text = ImageMetadata.pngText(GenerationParameters.of(loaded, req, refs, res),
+                    res.sigmas(), i, v -> {
                 try {
                     return json.writeValueAsString(v);
                 } catch (IOException e) {

@@ -1,6 +1,6 @@
 package dev.jdiffuse.server.images;
 
-import dev.jdiffuse.server.api.ApiException;
+import dev.jdiffuse.server.web.ApiException;
 
 import javax.imageio.ImageIO;
 import javax.imageio.ImageReader;

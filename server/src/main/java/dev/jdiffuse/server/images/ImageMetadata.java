@@ -1,70 +1,77 @@
 package dev.jdiffuse.server.images;
 
-import dev.jdiffuse.models.pipeline.GenerationRequest;
-import dev.jdiffuse.models.pipeline.GenerationResult;
-import dev.jdiffuse.server.api.SamplerCatalog;
-import dev.jdiffuse.server.api.ValidatedGeneration;
-import dev.jdiffuse.server.models.LoadedModel;
+import com.fasterxml.jackson.annotation.JsonUnwrapped;
+import com.fasterxml.jackson.core.io.JsonStringEncoder;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.annotation.JsonNaming;
+import dev.jdiffuse.samplers.SamplerCatalog;
+import dev.jdiffuse.server.jobs.GenerationParameters;
 
 import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 /**
  * The PNG text of a generated image: {@code parameters} in AUTOMATIC1111's infotext format (readable by A1111's "PNG
  * Info", Civitai and most image browsers; {@code modules/processing.py create_infotext}), and {@code jdiffuse}, a JSON
- * record with everything needed to reproduce the image exactly (model SHA-256, sampler, schedule, seed, RNG source,
- * the sigmas visited).
+ * record with everything needed to reproduce the image exactly ({@link GenerationParameters}: model SHA-256, sampler,
+ * schedule, seed, RNG source; plus the sigmas visited and the image's batch index).
  */
 public final class ImageMetadata {
 
-    /** The noise source every pipeline uses: torch's CPU Mersenne-Twister normal stream, whatever the device. */
-    public static final String RNG_SOURCE = "torch-cpu";
+    /** The server's version, written into every image it makes. */
+    public static final String VERSION = "0.1.0";
     public static final String JSON_KEYWORD = "jdiffuse";
     public static final String A1111_KEYWORD = "parameters";
 
     private ImageMetadata() {
     }
 
+    /** The JSON record: the job's parameters, flattened, with what is particular to this image. */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    public record Record(String generator, @JsonUnwrapped GenerationParameters parameters, int batchIndex,
+            double[] sigmas) {
+    }
+
     /** Both text chunks for image {@code index} of a batch. */
-    public static Map<String, String> pngText(LoadedModel model, GenerationRequest req, GenerationResult res,
-            List<ValidatedGeneration.ControlRef> controls, int index, String version,
-            java.util.function.Function<Object, String> toJson) {
+    public static Map<String, String> pngText(GenerationParameters p, double[] sigmas, int index,
+            Function<Object, String> toJson) {
+        String version = VERSION;
         Map<String, String> text = new LinkedHashMap<>();
-        text.put(A1111_KEYWORD, infotext(model, req, res, controls, index, version));
-        text.put(JSON_KEYWORD, toJson.apply(record(model, req, res, controls, index, version)));
+        text.put(A1111_KEYWORD, infotext(p, index, version));
+        text.put(JSON_KEYWORD, toJson.apply(new Record("jdiffuse " + version, p, index, sigmas)));
         return text;
     }
 
-    static String infotext(LoadedModel model, GenerationRequest req, GenerationResult res,
-            List<ValidatedGeneration.ControlRef> controls, int index, String version) {
-        StringBuilder sb = new StringBuilder(req.prompt());
-        if (!req.negativePrompt().isEmpty()) {
-            sb.append("\nNegative prompt: ").append(req.negativePrompt());
+    static String infotext(GenerationParameters p, int index, String version) {
+        StringBuilder sb = new StringBuilder(p.prompt());
+        if (!p.negativePrompt().isEmpty()) {
+            sb.append("\nNegative prompt: ").append(p.negativePrompt());
         }
         Map<String, String> kv = new LinkedHashMap<>();
-        kv.put("Steps", Integer.toString(req.steps()));
-        kv.put("Sampler", SamplerCatalog.samplerLabel(res.sampler()));
-        kv.put("Schedule type", SamplerCatalog.scheduleLabel(res.schedule()));
-        kv.put("CFG scale", number(req.guidanceScale()));
-        if (req.guidanceRescale() > 0) {
-            kv.put("Guidance rescale", number(req.guidanceRescale()));
+        kv.put("Steps", Integer.toString(p.steps()));
+        kv.put("Sampler", SamplerCatalog.samplerLabel(p.sampler()));
+        kv.put("Schedule type", SamplerCatalog.scheduleLabel(p.schedule()));
+        kv.put("CFG scale", number(p.guidanceScale()));
+        if (p.guidanceRescale() > 0) {
+            kv.put("Guidance rescale", number(p.guidanceRescale()));
         }
-        kv.put("Seed", Long.toString(res.seed()));
-        kv.put("Size", req.width() + "x" + req.height());
-        kv.put("Model hash", model.shortHash());
-        kv.put("Model", model.name());
-        if (req.batchSize() > 1) {
-            kv.put("Batch size", Integer.toString(req.batchSize()));
+        kv.put("Seed", Long.toString(p.seed()));
+        kv.put("Size", p.width() + "x" + p.height());
+        kv.put("Model hash", p.modelHash());
+        kv.put("Model", p.model());
+        if (p.batchSize() > 1) {
+            kv.put("Batch size", Integer.toString(p.batchSize()));
             kv.put("Batch pos", Integer.toString(index));
         }
-        if (req.classLabel() != null) {
-            kv.put("Class label", Integer.toString(req.classLabel()));
+        if (p.classLabel() != null) {
+            kv.put("Class label", Integer.toString(p.classLabel()));
         }
-        for (int i = 0; i < controls.size(); i++) {
-            var c = controls.get(i);
+        for (int i = 0; i < p.controlnets().size(); i++) {
+            var c = p.controlnets().get(i);
             kv.put("ControlNet " + i, "Model: " + c.model() + ", Weight: " + number(c.scale())
                     + ", Guidance Start: " + number(c.start()) + ", Guidance End: " + number(c.end()));
         }
@@ -76,62 +83,19 @@ public final class ImageMetadata {
         return sb.toString();
     }
 
-    /** A1111's {@code infotext_utils.quote}: values with a comma, colon or newline are JSON-quoted. */
+    /**
+     * A1111's {@code infotext_utils.quote}: a value with a comma, colon or newline becomes a JSON string
+     * ({@code json.dumps}), every control character escaped.
+     */
     static String quote(String v) {
         if (v.indexOf(',') < 0 && v.indexOf('\n') < 0 && v.indexOf(':') < 0) {
             return v;
         }
-        StringBuilder sb = new StringBuilder("\"");
-        for (char ch : v.toCharArray()) {
-            switch (ch) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                case '\n' -> sb.append("\\n");
-                case '\r' -> sb.append("\\r");
-                case '\t' -> sb.append("\\t");
-                default -> sb.append(ch);
-            }
-        }
-        return sb.append('"').toString();
+        return "\"" + new String(JsonStringEncoder.getInstance().quoteAsString(v)) + "\"";
     }
 
     /** 7.0 as "7", 7.5 as "7.5". */
     static String number(double v) {
         return BigDecimal.valueOf(v).stripTrailingZeros().toPlainString();
-    }
-
-    static Map<String, Object> record(LoadedModel model, GenerationRequest req, GenerationResult res,
-            List<ValidatedGeneration.ControlRef> controls, int index, String version) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("generator", "jdiffuse " + version);
-        m.put("model", model.name());
-        m.put("model_family", model.pipeline().family());
-        m.put("model_sha256", model.sha256());
-        m.put("prompt", req.prompt());
-        m.put("negative_prompt", req.negativePrompt());
-        m.put("width", req.width());
-        m.put("height", req.height());
-        m.put("steps", req.steps());
-        m.put("sampler", res.sampler());
-        m.put("schedule", res.schedule());
-        m.put("guidance_scale", req.guidanceScale());
-        m.put("guidance_rescale", req.guidanceRescale());
-        m.put("seed", res.seed());
-        m.put("rng", RNG_SOURCE);
-        m.put("batch_size", req.batchSize());
-        m.put("batch_index", index);
-        m.put("class_label", req.classLabel());
-        List<Map<String, Object>> cn = new ArrayList<>();
-        for (var c : controls) {
-            Map<String, Object> e = new LinkedHashMap<>();
-            e.put("model", c.model());
-            e.put("scale", c.scale());
-            e.put("start", c.start());
-            e.put("end", c.end());
-            cn.add(e);
-        }
-        m.put("controlnets", cn);
-        m.put("sigmas", res.sigmas());
-        return m;
     }
 }

@@ -2,11 +2,11 @@ package dev.jdiffuse.server.jobs;
 
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.GenerationResult;
-import dev.jdiffuse.server.api.ValidatedGeneration;
 import dev.jdiffuse.server.models.LoadedModel;
 
 import java.time.Instant;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -15,19 +15,25 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class Job {
 
-    /** Why a job failed or was cancelled, as reported to clients. */
-    public record Error(String code, String message) {
+    /** Why a job failed or was cancelled, as reported to clients; {@code field} is the request field at fault or null. */
+    public record Error(String code, String message, String field) {
+
+        public Error(String code, String message) {
+            this(code, message, null);
+        }
     }
 
     private final String id;
     private final LoadedModel model;
     private final GenerationRequest request;
-    private final List<ValidatedGeneration.ControlRef> controls;
+    private final List<Submission.ControlRef> controls;
     private final Instant createdAt;
     private final long createdNanos;
     private final AtomicBoolean cancelRequested = new AtomicBoolean();
 
     private volatile JobStatus status = JobStatus.QUEUED;
+    /** Jobs ahead of this one in the queue; -1 once it left the queue. Written by the job manager. */
+    private volatile int position = -1;
     private volatile Instant startedAt;
     private volatile long startedNanos;
     private volatile Instant finishedAt;
@@ -38,11 +44,11 @@ public final class Job {
     private volatile GenerationResult result;
     private volatile Error error;
 
-    Job(String id, ValidatedGeneration v, Instant now, long nanos) {
+    Job(String id, Submission v, Instant now, long nanos) {
         this.id = id;
         this.model = v.model();
         this.request = v.request();
-        this.controls = v.controlRefs();
+        this.controls = v.controls();
         this.createdAt = now;
         this.createdNanos = nanos;
     }
@@ -60,8 +66,18 @@ public final class Job {
         return request;
     }
 
-    public List<ValidatedGeneration.ControlRef> controls() {
+    public List<Submission.ControlRef> controls() {
         return controls;
+    }
+
+    /** Jobs ahead of this one in the queue (0 = next to start), or empty when it is not waiting. */
+    public Optional<Integer> position() {
+        int p = position;
+        return p < 0 ? Optional.empty() : Optional.of(p);
+    }
+
+    void position(int jobsAhead) {
+        position = jobsAhead;
     }
 
     public JobStatus status() {
@@ -135,6 +151,7 @@ public final class Job {
         }
         startedAt = now;
         startedNanos = nanos;
+        position = -1;
         status = JobStatus.RUNNING;
         return true;
     }
@@ -150,6 +167,7 @@ public final class Job {
         if (status.terminal()) {
             return false;
         }
+        this.position = -1;
         this.result = result;
         this.images = pngs == null ? List.of() : List.copyOf(pngs);
         this.error = err;

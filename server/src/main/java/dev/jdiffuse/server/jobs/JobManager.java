@@ -3,7 +3,8 @@ package dev.jdiffuse.server.jobs;
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationResult;
 import dev.jdiffuse.models.pipeline.Preview;
-import dev.jdiffuse.server.api.ValidatedGeneration;
+import dev.jdiffuse.models.pipeline.GenerationException;
+import dev.jdiffuse.models.pipeline.InvalidRequestException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -13,11 +14,11 @@ import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -45,7 +46,8 @@ public final class JobManager implements AutoCloseable {
 
     private final int capacity;
     private final Duration ttl;
-    private final JobEvents events;
+    private final List<JobEvents> listeners = new CopyOnWriteArrayList<>();
+    private final JobEvents events = new FanOut();
     private final JobOutcomes outcomes;
     private final ResultEncoder encoder;
     private final Clock clock;
@@ -59,14 +61,13 @@ public final class JobManager implements AutoCloseable {
     /** Exponentially weighted mean run time, for Retry-After; starts at 5 s. */
     private volatile double meanRunSeconds = 5.0;
 
-    public JobManager(int capacity, Duration ttl, int workerCount, JobEvents events, JobOutcomes outcomes,
-            ResultEncoder encoder, Clock clock) {
+    public JobManager(int capacity, Duration ttl, int workerCount, JobOutcomes outcomes, ResultEncoder encoder,
+            Clock clock) {
         if (capacity < 1 || workerCount < 1) {
             throw new IllegalArgumentException("capacity and workerCount must be >= 1");
         }
         this.capacity = capacity;
         this.ttl = ttl;
-        this.events = events;
         this.outcomes = outcomes;
         this.encoder = encoder;
         this.clock = clock;
@@ -82,6 +83,11 @@ public final class JobManager implements AutoCloseable {
         });
     }
 
+    /** Adds a listener of every job's events (streams); call before {@link #start}. */
+    public void subscribe(JobEvents listener) {
+        listeners.add(listener);
+    }
+
     public void start() {
         workers.forEach(Thread::start);
         long period = Math.max(50, Math.min(30_000, ttl.toMillis() / 4));
@@ -89,7 +95,7 @@ public final class JobManager implements AutoCloseable {
     }
 
     /** Accepts a job or throws {@link QueueFullException}; also refuses (IllegalStateException) after close. */
-    public Job submit(ValidatedGeneration v) {
+    public Job submit(Submission v) {
         Job job = new Job(UUID.randomUUID().toString(), v, clock.instant(), System.nanoTime());
         lock.lock();
         try {
@@ -100,6 +106,7 @@ public final class JobManager implements AutoCloseable {
                 throw new QueueFullException(capacity, retryAfterSeconds());
             }
             jobs.put(job.id(), job);
+            job.position(queue.size());
             queue.addLast(job);
             notEmpty.signal();
         } finally {
@@ -124,19 +131,7 @@ public final class JobManager implements AutoCloseable {
 
     /** Jobs ahead of {@code job} in the queue (0 = next to start), or empty if it is not waiting. */
     public Optional<Integer> position(Job job) {
-        lock.lock();
-        try {
-            int i = 0;
-            for (Job q : queue) {
-                if (q == job) {
-                    return Optional.of(i);
-                }
-                i++;
-            }
-            return Optional.empty();
-        } finally {
-            lock.unlock();
-        }
+        return job.position();
     }
 
     public int queueDepth() {
@@ -209,6 +204,7 @@ public final class JobManager implements AutoCloseable {
 
     private void announcePositions(List<Job> waiting) {
         for (int i = 0; i < waiting.size(); i++) {
+            waiting.get(i).position(i);
             events.onPosition(waiting.get(i), i);
         }
     }
@@ -236,9 +232,19 @@ public final class JobManager implements AutoCloseable {
         } catch (CancellationException e) {
             end(job, JobStatus.CANCELLED, null, null, new Job.Error("cancelled",
                     "cancelled while running, after step " + (job.step() + 1) + " of " + job.totalSteps()));
-        } catch (OutOfMemoryError | Exception e) {
+        } catch (InvalidRequestException e) {
+            // the API checks every request before queueing it; this is a model that changed its mind
+            end(job, JobStatus.FAILED, null, null, new Job.Error("invalid_request", clientMessage(e),
+                    e.first().field()));
+        } catch (GenerationException e) {
             LOG.error("job {} failed", job.id(), e);
-            end(job, JobStatus.FAILED, null, null, new Job.Error(classify(e), clientMessage(e)));
+            end(job, JobStatus.FAILED, null, null, new Job.Error(e.kind().apiCode(), clientMessage(e)));
+        } catch (OutOfMemoryError e) {
+            LOG.error("job {} ran out of memory", job.id(), e);
+            end(job, JobStatus.FAILED, null, null, new Job.Error("out_of_memory", clientMessage(e)));
+        } catch (Exception e) {
+            LOG.error("job {} failed", job.id(), e);
+            end(job, JobStatus.FAILED, null, null, new Job.Error("generation_failed", clientMessage(e)));
         }
     }
 
@@ -260,21 +266,6 @@ public final class JobManager implements AutoCloseable {
                 events.onPreview(job, preview);
             }
         };
-    }
-
-    /** Error code from the exception: out_of_memory, non_finite_output, invalid_request or generation_failed. */
-    static String classify(Throwable t) {
-        String m = String.valueOf(t.getMessage()).toLowerCase(Locale.ROOT);
-        if (t instanceof OutOfMemoryError || m.contains("out of memory")) {
-            return "out_of_memory";
-        }
-        if (m.contains("nan") || m.contains("non-finite") || m.contains("not finite")) {
-            return "non_finite_output";
-        }
-        if (t instanceof IllegalArgumentException) {
-            return "invalid_request";
-        }
-        return "generation_failed";
     }
 
     /** The first line of the exception's message, bounded: engine messages carry native stack traces after it. */
@@ -353,5 +344,34 @@ public final class JobManager implements AutoCloseable {
     @Override
     public void close() {
         close(Duration.ofSeconds(10));
+    }
+
+    /** Hands each event to every subscribed listener. */
+    private final class FanOut implements JobEvents {
+
+        @Override
+        public void onPosition(Job job, int position) {
+            listeners.forEach(l -> l.onPosition(job, position));
+        }
+
+        @Override
+        public void onStarted(Job job) {
+            listeners.forEach(l -> l.onStarted(job));
+        }
+
+        @Override
+        public void onStep(Job job, int step, double sigma, long elapsedMillis, long etaMillis) {
+            listeners.forEach(l -> l.onStep(job, step, sigma, elapsedMillis, etaMillis));
+        }
+
+        @Override
+        public void onPreview(Job job, Preview preview) {
+            listeners.forEach(l -> l.onPreview(job, preview));
+        }
+
+        @Override
+        public void onFinished(Job job) {
+            listeners.forEach(l -> l.onFinished(job));
+        }
     }
 }

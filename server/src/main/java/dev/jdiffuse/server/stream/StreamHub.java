@@ -1,13 +1,16 @@
 package dev.jdiffuse.server.stream;
 
 import dev.jdiffuse.models.pipeline.Preview;
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonUnwrapped;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.annotation.JsonNaming;
 import dev.jdiffuse.server.jobs.Job;
 import dev.jdiffuse.server.jobs.JobEvents;
-import dev.jdiffuse.server.jobs.JobViews;
+import dev.jdiffuse.server.jobs.JobView;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -34,7 +37,6 @@ public final class StreamHub implements JobEvents, AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(StreamHub.class);
 
-    private final JobViews views;
     private final Function<Object, String> toJson;
     private final ExecutorService dispatcher = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "jdiffuse-stream");
@@ -45,8 +47,7 @@ public final class StreamHub implements JobEvents, AutoCloseable {
     private final Map<String, Preview> pendingPreview = new ConcurrentHashMap<>();
     private final Set<Subscriber> all = ConcurrentHashMap.newKeySet();
 
-    public StreamHub(JobViews views, Function<Object, String> toJson) {
-        this.views = views;
+    public StreamHub(Function<Object, String> toJson) {
         this.toJson = toJson;
     }
 
@@ -83,10 +84,11 @@ public final class StreamHub implements JobEvents, AutoCloseable {
                 return;
             }
             byJob.computeIfAbsent(job.id(), k -> ConcurrentHashMap.newKeySet()).add(s);
-            s.outbox().offer(text(Frame.Kind.DURABLE, job, "subscribed", Map.of()));
-            s.outbox().offer(text(Frame.Kind.DURABLE, job, "state", views.state(job)));
+            s.outbox().offer(Frame.text(Frame.Kind.DURABLE, job.id(),
+                    toJson.apply(new JobMessage("subscribed", job.id()))));
+            s.outbox().offer(text(Frame.Kind.DURABLE, job, "state", JobView.state(job)));
             if (job.status().terminal() && s.finished.add(job.id())) {
-                s.outbox().offer(text(Frame.Kind.DURABLE, job, "final", views.state(job)));
+                s.outbox().offer(text(Frame.Kind.DURABLE, job, "final", JobView.state(job)));
             }
         });
     }
@@ -98,10 +100,8 @@ public final class StreamHub implements JobEvents, AutoCloseable {
                 if (set != null) {
                     set.remove(s);
                 }
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("type", "unsubscribed");
-                m.put("job", jobId);
-                s.outbox().offer(Frame.text(Frame.Kind.DURABLE, jobId, toJson.apply(m)));
+                s.outbox().offer(Frame.text(Frame.Kind.DURABLE, jobId,
+                        toJson.apply(new JobMessage("unsubscribed", jobId))));
             }
         });
     }
@@ -115,13 +115,13 @@ public final class StreamHub implements JobEvents, AutoCloseable {
     @Override
     public void onPosition(Job job, int position) {
         if (byJob.containsKey(job.id())) {
-            run(() -> broadcast(job, text(Frame.Kind.PROGRESS, job, "state", views.state(job))));
+            run(() -> broadcast(job, text(Frame.Kind.PROGRESS, job, "state", JobView.state(job))));
         }
     }
 
     @Override
     public void onStarted(Job job) {
-        run(() -> broadcast(job, text(Frame.Kind.DURABLE, job, "state", views.state(job))));
+        run(() -> broadcast(job, text(Frame.Kind.DURABLE, job, "state", JobView.state(job))));
     }
 
     @Override
@@ -129,13 +129,8 @@ public final class StreamHub implements JobEvents, AutoCloseable {
         if (!byJob.containsKey(job.id())) {
             return;
         }
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("step", step + 1);
-        m.put("total", job.totalSteps());
-        m.put("sigma", Double.isFinite(sigma) ? sigma : null);
-        m.put("elapsed_ms", elapsedMillis);
-        m.put("eta_ms", etaMillis);
-        Frame f = text(Frame.Kind.PROGRESS, job, "step", m);
+        Frame f = Frame.text(Frame.Kind.PROGRESS, job.id(), toJson.apply(new StepMessage("step", job.id(), step + 1,
+                job.totalSteps(), Double.isFinite(sigma) ? sigma : null, elapsedMillis, etaMillis)));
         run(() -> broadcast(job, f));
     }
 
@@ -168,7 +163,7 @@ public final class StreamHub implements JobEvents, AutoCloseable {
             if (set == null) {
                 return;
             }
-            Frame f = text(Frame.Kind.DURABLE, job, "final", views.state(job));
+            Frame f = text(Frame.Kind.DURABLE, job, "final", JobView.state(job));
             for (Subscriber s : set) {
                 if (s.finished.add(job.id())) {
                     s.outbox().offer(f);
@@ -186,16 +181,21 @@ public final class StreamHub implements JobEvents, AutoCloseable {
         }
     }
 
-    private Frame text(Frame.Kind kind, Job job, String type, Map<String, Object> body) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("type", type);
-        m.put("job", job.id());
-        body.forEach((k, v) -> {
-            if (!k.equals("id")) {
-                m.put(k, v);
-            }
-        });
-        return Frame.text(kind, job.id(), toJson.apply(m));
+    private Frame text(Frame.Kind kind, Job job, String type, JobView state) {
+        return Frame.text(kind, job.id(), toJson.apply(new StateMessage(type, job.id(), state)));
+    }
+
+    /** A text frame about one job: its type ("state", "final"), the job id, then the job's state without its id. */
+    record StateMessage(String type, String job, @JsonUnwrapped @JsonIgnoreProperties("id") JobView state) {
+    }
+
+    /** A bare event about one job ("subscribed", "unsubscribed"). */
+    record JobMessage(String type, String job) {
+    }
+
+    /** A finished step: completed steps, total, the noise level now, elapsed time and the estimate of what is left. */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    record StepMessage(String type, String job, int step, int total, Double sigma, long elapsedMs, long etaMs) {
     }
 
     private void run(Runnable task) {

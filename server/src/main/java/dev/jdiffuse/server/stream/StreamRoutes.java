@@ -1,7 +1,7 @@
 package dev.jdiffuse.server.stream;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.jdiffuse.server.api.Json;
+import dev.jdiffuse.server.web.Json;
 import dev.jdiffuse.server.jobs.Job;
 import dev.jdiffuse.server.jobs.JobManager;
 import io.javalin.Javalin;

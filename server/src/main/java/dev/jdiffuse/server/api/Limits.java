@@ -1,4 +1,4 @@
-package dev.jdiffuse.server;
+package dev.jdiffuse.server.api;
 
 /**
  * Bounds every request is checked against before it reaches a pipeline or a decoder.

@@ -1,4 +1,6 @@
-package dev.jdiffuse.server.api;
+package dev.jdiffuse.server.web;
+
+import dev.jdiffuse.models.pipeline.FieldError;
 
 /**
  * An error answered to the client as {@code {"error":{"code","message","field"}}} with HTTP status {@code status}.
@@ -28,6 +30,11 @@ public final class ApiException extends RuntimeException {
         return new ApiException(400, "invalid_value", message, field);
     }
 
+    /** 400 for a problem the model's own check found (unsupported sampler, size multiple, unknown ControlNet...). */
+    public static ApiException of(FieldError e) {
+        return new ApiException(400, e.code(), e.message(), e.field());
+    }
+
     public static ApiException notFound(String code, String message) {
         return new ApiException(404, code, message, null);
     }
@@ -46,5 +53,17 @@ public final class ApiException extends RuntimeException {
 
     public Long retryAfterSeconds() {
         return retryAfterSeconds;
+    }
+
+    /** The response body, {@code {"error":{"code","message","field"}}} ({@code field} null when no field is at fault). */
+    public Body body() {
+        return new Body(new Body.Detail(code, getMessage(), field));
+    }
+
+    /** The JSON error body every failing route answers with. */
+    public record Body(Detail error) {
+
+        public record Detail(String code, String message, String field) {
+        }
     }
 }

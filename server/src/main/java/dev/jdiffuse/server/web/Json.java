@@ -1,4 +1,4 @@
-package dev.jdiffuse.server.api;
+package dev.jdiffuse.server.web;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadConstraints;

@@ -1,4 +1,4 @@
-package dev.jdiffuse.server.api;
+package dev.jdiffuse.server.web;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;

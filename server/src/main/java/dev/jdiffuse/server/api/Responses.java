@@ -1,0 +1,86 @@
+package dev.jdiffuse.server.api;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.annotation.JsonNaming;
+import dev.jdiffuse.models.pipeline.PipelineDefaults;
+import dev.jdiffuse.samplers.SamplerCatalog;
+import dev.jdiffuse.server.jobs.JobView;
+
+import java.util.List;
+
+/** The JSON bodies of the REST endpoints (docs/api.md), as records; job records are {@link JobView}. */
+final class Responses {
+
+    private Responses() {
+    }
+
+    /** 202 of {@code POST /v1/generations}. */
+    record Accepted(String id, String status, Integer position, long seed, JobView.Links links) {
+    }
+
+    /** 201 of {@code POST /v1/uploads}. */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    record Upload(String id, int width, int height, String format, long expiresInS) {
+    }
+
+    /** {@code GET /v1/models}. */
+    record Models(@JsonProperty("default") String defaultModel, List<Model> models) {
+    }
+
+    /** One loaded model with the values its requests take when they omit them. */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    record Model(String name, String family, String sha256, String hash, int pixelsPerLatent, Defaults defaults,
+            List<String> controlnets) {
+    }
+
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    record Defaults(String sampler, String schedule, int steps, int width, int height, double guidanceScale) {
+
+        static Defaults of(PipelineDefaults d) {
+            return new Defaults(d.sampler(), d.schedule(), d.steps(), d.width(), d.height(), d.guidanceScale());
+        }
+    }
+
+    /** {@code GET /v1/samplers}: the sampler table and the schedule table. */
+    record Catalog(List<Entry> samplers, List<Entry> schedules) {
+
+        static Catalog of() {
+            return new Catalog(SamplerCatalog.SAMPLERS.stream()
+                    .map(e -> new Entry(e.name(), e.label(), e.stochastic(), params(e.parameters()))).toList(),
+                    SamplerCatalog.SCHEDULES.stream()
+                            .map(s -> new Entry(s.name(), s.label(), false, params(s.parameters()))).toList());
+        }
+
+        private static List<Param> params(List<SamplerCatalog.Param> ps) {
+            return ps.stream().map(p -> new Param(p.name(), p.defaultValue(), p.min(), p.max(), p.description()))
+                    .toList();
+        }
+    }
+
+    /** A sampler or schedule: API name, A1111 label, whether it injects fresh noise each step, its parameters. */
+    record Entry(String name, String label, boolean stochastic, List<Param> parameters) {
+    }
+
+    /** A tunable parameter with its default and range. */
+    record Param(String name, @JsonProperty("default") double defaultValue,
+            double min, double max, String description) {
+    }
+
+    /** {@code POST /v1/schedule}: the exact noise levels a request would visit. */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    record Schedule(String model, String sampler, String schedule, int steps, double[] sigmas, double[] timesteps,
+            double initNoiseSigma) {
+    }
+
+    /** {@code GET /readyz}. */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    record Readiness(String status, int models, int queueDepth,
+            @JsonInclude(JsonInclude.Include.NON_NULL) String reason) {
+    }
+
+    /** {@code GET /healthz}. */
+    record Health(String status) {
+    }
+}

@@ -1,0 +1,78 @@
+package dev.jdiffuse.server.jobs;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.annotation.JsonNaming;
+import dev.jdiffuse.models.pipeline.GenerationResult;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A job as REST ({@code GET /v1/generations/{id}}) and the WebSocket streams show it, so both always say the same
+ * thing. {@code step} counts completed steps (0..total). Streams send the {@linkplain #state state} (no parameters, no
+ * links); REST sends the {@linkplain #full full} record.
+ */
+@JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+public record JobView(String id, String status, Integer position, int step, int total, Double sigma, String model,
+        String createdAt, String startedAt, String finishedAt, Timings timings, List<String> images, Failure error,
+        @JsonInclude(JsonInclude.Include.NON_NULL) GenerationParameters parameters,
+        @JsonInclude(JsonInclude.Include.NON_NULL) Links links) {
+
+    /** Where the time went, in milliseconds; the pipeline's own split once the job has succeeded. */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Timings(long queuedMs, long runMs, Long encodeMs, Long denoiseMs, Long decodeMs) {
+    }
+
+    /** Why a job failed or was cancelled; {@code field} names the request field at fault, when one is. */
+    public record Failure(String code, String message, @JsonInclude(JsonInclude.Include.NON_NULL) String field) {
+    }
+
+    /** The job's URLs. */
+    public record Links(String self, String stream, String cancel, List<String> images) {
+    }
+
+    /** Status, position, progress, timings, image URLs and error: what streams send. */
+    public static JobView state(Job job) {
+        return of(job, false);
+    }
+
+    /** The state plus the resolved parameters and links. */
+    public static JobView full(Job job) {
+        return of(job, true);
+    }
+
+    private static JobView of(Job job, boolean full) {
+        long now = System.nanoTime();
+        GenerationResult r = job.result();
+        Timings t = new Timings(job.waitMillis(now), job.runMillis(now), r == null ? null : r.encodeMillis(),
+                r == null ? null : r.denoiseMillis(), r == null ? null : r.decodeMillis());
+        Job.Error e = job.error();
+        return new JobView(job.id(), job.status().apiName(), job.position().orElse(null), job.step() + 1,
+                job.totalSteps(), Double.isNaN(job.sigma()) ? null : job.sigma(), job.model().name(),
+                job.createdAt().toString(), text(job.startedAt()), text(job.finishedAt()), t, imageUrls(job),
+                e == null ? null : new Failure(e.code(), e.message(), e.field()),
+                full ? GenerationParameters.of(job) : null, full ? links(job) : null);
+    }
+
+    private static String text(Object instant) {
+        return instant == null ? null : instant.toString();
+    }
+
+    public static String base(Job job) {
+        return "/v1/generations/" + job.id();
+    }
+
+    public static List<String> imageUrls(Job job) {
+        List<String> urls = new ArrayList<>();
+        for (int i = 0; i < job.images().size(); i++) {
+            urls.add(base(job) + "/images/" + i);
+        }
+        return urls;
+    }
+
+    public static Links links(Job job) {
+        return new Links(base(job), base(job) + "/stream", base(job), imageUrls(job));
+    }
+}

@@ -1,0 +1,21 @@
+package dev.jdiffuse.server.jobs;
+
+import dev.jdiffuse.models.pipeline.GenerationRequest;
+import dev.jdiffuse.server.models.LoadedModel;
+
+import java.util.List;
+
+/**
+ * A request the API has accepted: the model to run, the pipeline request (every default resolved, the seed chosen,
+ * the model's own {@code check} passed), and which upload each ControlNet reads (for the job record).
+ */
+public record Submission(LoadedModel model, GenerationRequest request, List<ControlRef> controls) {
+
+    public Submission {
+        controls = List.copyOf(controls);
+    }
+
+    /** One ControlNet as the client named it: model, upload id ({@code image}), scale and active window. */
+    public record ControlRef(String model, String image, double scale, double start, double end) {
+    }
+}

@@ -1,0 +1,108 @@
+package dev.jdiffuse.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.jdiffuse.server.models.ModelLoaders;
+import dev.jdiffuse.server.models.ModelRegistry;
+import dev.jdiffuse.testkit.Fixtures;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+/**
+ * User mistakes that only the model can judge (a sampler of another noise space, a size off the patch grid, a class
+ * the model does not have) are 400s naming the field for every family, over real HTTP with the real SD3 and DiT
+ * fixture pipelines: the refusal comes from the pipeline's own {@code check}, as typed field errors.
+ */
+class FamilyErrorsServerTest {
+
+    private static final String DDIM = """
+            {"_class_name": "DDIMScheduler", "beta_start": 0.0001, "beta_end": 0.02, "beta_schedule": "linear",
+             "clip_sample": false, "num_train_timesteps": 1000, "set_alpha_to_one": true, "steps_offset": 0,
+             "prediction_type": "epsilon"}""";
+
+    static TestServer ts;
+    static Path models;
+
+    @BeforeAll
+    static void start() throws Exception {
+        if (!Fixtures.present("pipeline_sd3/model") || !Fixtures.present("dit") || !Fixtures.present("vae_kl")) {
+            return;
+        }
+        models = Files.createTempDirectory("jdiffuse-family-models");
+        Files.createSymbolicLink(models.resolve("tiny-sd3"), Fixtures.root().resolve("pipeline_sd3/model"));
+        Path dit = Files.createDirectories(models.resolve("tiny-dit"));
+        link(Fixtures.root().resolve("dit"), dit.resolve("transformer"));
+        link(Fixtures.root().resolve("vae_kl"), dit.resolve("vae"));
+        Files.createDirectories(dit.resolve("scheduler"));
+        Files.writeString(dit.resolve("scheduler/scheduler_config.json"), DDIM);
+        Files.writeString(dit.resolve("model_index.json"), """
+                {"_class_name": "DiTPipeline", "transformer": ["diffusers", "DiTTransformer2DModel"],
+                 "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "DDIMScheduler"],
+                 "id2label": {"0": "tench, Tinca tinca", "1": "goldfish, Carassius auratus"}}""");
+        ModelRegistry registry = ModelRegistry.load(models, ModelLoaders.production(), "cpu", "fp32");
+        ts = new TestServer(ServerOptions.defaults(), registry);
+    }
+
+    private static void link(Path from, Path to) throws IOException {
+        Files.createDirectories(to);
+        for (String f : new String[] {"config.json", "diffusion_pytorch_model.safetensors"}) {
+            Files.createSymbolicLink(to.resolve(f), from.resolve(f));
+        }
+    }
+
+    @AfterAll
+    static void stop() {
+        if (ts != null) {
+            ts.close();
+        }
+    }
+
+    private static void expect400(String body, String code, String field) throws Exception {
+        for (String path : new String[] {"/v1/generations", "/v1/schedule"}) {
+            TestServer.Reply r = ts.post(path, body);
+            assertEquals(400, r.status(), () -> path + " " + body + ": " + new String(r.raw().body()));
+            assertEquals(code, r.errorCode(), body);
+            assertEquals(field, r.errorField(), body);
+            assertFalse(r.json().path("error").path("message").asText().isBlank());
+        }
+    }
+
+    private static int pixelsPerLatent(String model) throws Exception {
+        for (JsonNode m : ts.get("/v1/models").json().get("models")) {
+            if (m.get("name").asText().equals(model)) {
+                return m.get("pixels_per_latent").asInt();
+            }
+        }
+        throw new AssertionError("model " + model + " not listed");
+    }
+
+    @Test
+    void sd3RefusesDiffusionSamplersAndOffGridSizes() throws Exception {
+        Fixtures.require("pipeline_sd3/model");
+        expect400("{\"model\":\"tiny-sd3\",\"sampler\":\"ddim\"}", "unsupported_sampler", "sampler");
+        expect400("{\"model\":\"tiny-sd3\",\"sampler\":\"euler\",\"schedule\":\"karras\"}", "unsupported_sampler",
+                "sampler");
+        int unit = pixelsPerLatent("tiny-sd3");
+        int offGrid = 64 % (2 * unit) == 0 ? 64 + unit : 64; // a multiple of the latent factor, not of the patch grid
+        expect400("{\"model\":\"tiny-sd3\",\"width\":" + offGrid + ",\"height\":64}", "invalid_value", "width");
+    }
+
+    @Test
+    void ditRefusesFlowSamplersUnknownClassesAndGuidanceRescale() throws Exception {
+        Fixtures.require("dit");
+        expect400("{\"model\":\"tiny-dit\",\"sampler\":\"flow_euler\",\"class_label\":1}", "unsupported_sampler",
+                "sampler");
+        expect400("{\"model\":\"tiny-dit\",\"sampler\":\"ddim\",\"schedule\":\"karras\",\"class_label\":1}",
+                "unsupported_combination", "schedule");
+        expect400("{\"model\":\"tiny-dit\",\"class_label\":4000}", "invalid_value", "class_label");
+        expect400("{\"model\":\"tiny-dit\",\"class_label\":1,\"guidance_scale\":4,\"guidance_rescale\":0.5}",
+                "invalid_value", "guidance_rescale");
+    }
+}
