@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.jdiffuse.models.pipeline.GenerationException;
+import dev.jdiffuse.models.pipeline.InvalidRequestException;
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.GenerationResult;
@@ -155,7 +156,7 @@ class DiTPipelineTest {
                 1, null)));
         assertEquals("prompt", assertThrows(GenerationException.class,
                 () -> pixels(request("unicorn", null, 4.0, 5, 1, null))).field());
-        assertEquals("sampler", assertThrows(GenerationException.class,
-                () -> pixels(request("", 1, 4.0, 5, 1, "flow_euler"))).field());
+        assertEquals("sampler", assertThrows(InvalidRequestException.class,
+                () -> pixels(request("", 1, 4.0, 5, 1, "flow_euler"))).first().field());
     }
 }
