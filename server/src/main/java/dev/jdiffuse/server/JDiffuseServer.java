@@ -23,6 +23,8 @@ import io.javalin.http.HandlerType;
 import io.javalin.http.HttpResponseException;
 import io.javalin.http.staticfiles.Location;
 import io.javalin.json.JavalinJackson;
+import io.javalin.router.ParsedEndpoint;
+import io.javalin.websocket.WsHandlerType;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -141,6 +143,21 @@ public final class JDiffuseServer implements AutoCloseable {
         LOG.info("jdiffuse {} listening on http://{}:{}/ with {} model(s); ready: {}", ImageMetadata.VERSION, options.host(),
                 port(), models.all().size(), api.notReadyReason() == null ? "yes" : api.notReadyReason());
         return this;
+    }
+
+    /**
+     * Every route the server registered, as {@code "GET /v1/models"} (HTTP endpoints, filters excluded) or
+     * {@code "WS /v1/stream"} (WebSocket upgrades), so the API documents can be checked against what really runs.
+     */
+    public List<String> routes() {
+        var router = app.unsafeConfig().pvt.internalRouter;
+        List<String> out = new ArrayList<>();
+        router.allHttpHandlers().stream().map(ParsedEndpoint::getEndpoint)
+                .filter(e -> e.getMethod().isHttpMethod())
+                .forEach(e -> out.add(e.getMethod().name() + " " + e.getPath()));
+        router.allWsHandlers().stream().filter(w -> w.getType() == WsHandlerType.WEBSOCKET)
+                .forEach(w -> out.add("WS " + w.getPath()));
+        return out;
     }
 
     /** The bound port (useful with port 0). */
