@@ -63,7 +63,7 @@ public final class JDiffuseServer implements AutoCloseable {
         this.json = new Json(limits.maxPromptChars());
         this.jobs = new JobManager(options.queueSize(), options.resultTtl(), 1, metrics, encoder(), Clock.systemUTC());
         this.hub = new StreamHub(json::write);
-        jobs.subscribe(hub);
+        jobs.listen(hub);
         metrics.bind(jobs::queueDepth, hub::connections, hub::queuedBytes);
         UploadStore uploads = new UploadStore(256, options.resultTtl(), Clock.systemUTC());
         this.api = new HttpApi(json, limits, models, jobs, uploads, options.resultTtl(), metrics::scrape);

@@ -1,90 +1,57 @@
 package dev.jdiffuse.server;
 
-import dev.jdiffuse.server.models.ModelLoaders;
-import dev.jdiffuse.server.models.ModelRegistry;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import dev.jdiffuse.server.cli.GenerateCommand;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
 
-import java.nio.file.Files;
 import java.util.List;
 
 /**
- * Entry point: {@code java -jar jdiffuse-server.jar [serve] --models DIR [--port 8765] [--host 127.0.0.1] ...}, or
- * {@code java -jar jdiffuse-server.jar generate --model DIR --prompt TEXT ...} for one image from the command line
- * ({@link dev.jdiffuse.server.cli.GenerateCommand}), or {@code demo} to serve a tiny random-weight model that the
- * command writes on first use. Loads every
- * entry of {@code --models} at start-up (eagerly: the server is ready only once at least one loaded), then serves
- * until SIGTERM/SIGINT, when it cancels waiting jobs, lets the running one stop at its next step and exits.
+ * Entry point: {@code java -jar jdiffuse-server.jar serve --models DIR [options]} (also without the word
+ * {@code serve}), {@code generate --model DIR --prompt TEXT ...} for one image from the command line, or {@code demo}
+ * to serve a tiny random-weight model that the command writes on first use. {@code --help} on each lists its options.
  */
-public final class Main {
+@Command(name = "jdiffuse-server", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "A diffusion image-generation server.",
+        subcommands = {ServeCommand.class, GenerateCommand.class, DemoCommand.class})
+public final class Main implements Runnable {
 
-    private static final Logger LOG = LoggerFactory.getLogger(Main.class);
+    private static final List<String> TOP_LEVEL = List.of("-h", "--help", "-V", "--version");
 
-    private Main() {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    /** Without a subcommand: the help. */
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
     }
 
-    /** Folder the {@code demo} command serves unless {@code --models} is given. */
-    static final String DEMO_MODELS = "demo-models";
-
-    /**
-     * {@code demo}: makes sure a models folder with the tiny random-weight demo pipeline exists (written once by
-     * {@link dev.jdiffuse.models.demo.TinyPipelineWriter}), then serves it with the remaining options.
-     */
-    static String[] demo(String[] args) {
-        List<String> rest = new java.util.ArrayList<>(List.of(args));
-        int i = rest.indexOf("--models");
-        java.nio.file.Path models = java.nio.file.Path.of(i >= 0 && i + 1 < rest.size() ? rest.get(i + 1) : DEMO_MODELS);
-        java.nio.file.Path tiny = models.resolve("tiny-sd");
-        if (!Files.exists(tiny.resolve("model_index.json"))) {
-            LOG.info("writing the demo model (random weights, never trained: its pictures are coloured noise) to {}",
-                    tiny.toAbsolutePath());
-            dev.jdiffuse.models.demo.TinyPipelineWriter.write(tiny, 2026);
+    public static void main(String[] args) {
+        int code = execute(args);
+        if (code != 0) {
+            System.exit(code);
         }
-        if (i < 0) {
-            rest.add("--models");
-            rest.add(models.toString());
-        }
-        return rest.toArray(String[]::new);
+        // serve returns once the server runs; its threads keep the process alive until SIGTERM
     }
 
-    public static void main(String[] args) throws Exception {
-        if (args.length > 0 && args[0].equals("generate")) {
-            dev.jdiffuse.server.cli.GenerateCommand.main(java.util.Arrays.copyOfRange(args, 1, args.length));
-            return;
+    /** Runs the command line; flags without a subcommand mean {@code serve}, as before there were subcommands. */
+    static int execute(String... args) {
+        if (args.length > 0 && args[0].startsWith("-") && !TOP_LEVEL.contains(args[0])) {
+            String[] withServe = new String[args.length + 1];
+            withServe[0] = "serve";
+            System.arraycopy(args, 0, withServe, 1, args.length);
+            args = withServe;
         }
-        if (args.length > 0 && args[0].equals("serve")) {
-            args = java.util.Arrays.copyOfRange(args, 1, args.length);
+        return new CommandLine(new Main()).setDefaultValueProvider(ServerFlags.fromEnvironment(System.getenv()))
+                .execute(args);
+    }
+
+    /** The version line of {@code --version}. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"jdiffuse " + dev.jdiffuse.server.images.ImageMetadata.VERSION};
         }
-        if (args.length > 0 && args[0].equals("demo")) {
-            args = demo(java.util.Arrays.copyOfRange(args, 1, args.length));
-        }
-        if (List.of(args).contains("--help") || List.of(args).contains("-h")) {
-            System.out.print(ServerOptions.usage());
-            return;
-        }
-        ServerOptions options;
-        try {
-            options = ServerOptions.parse(List.of(args), System.getenv());
-        } catch (IllegalArgumentException e) {
-            System.err.println(e.getMessage());
-            System.err.print(ServerOptions.usage());
-            System.exit(2);
-            return;
-        }
-        ModelRegistry models;
-        if (options.models() == null) {
-            LOG.warn("no --models folder given: the server starts but is not ready");
-            models = new ModelRegistry(List.of());
-        } else if (!Files.isDirectory(options.models())) {
-            System.err.println("--models " + options.models() + " is not a folder");
-            System.exit(2);
-            return;
-        } else {
-            models = ModelRegistry.load(options.models(), ModelLoaders.production(), options.device(),
-                    options.dtype());
-        }
-        JDiffuseServer server = new JDiffuseServer(options, models).start();
-        Runtime.getRuntime().addShutdownHook(new Thread(server::close, "jdiffuse-shutdown"));
-        LOG.info("open http://{}:{}/ in a browser", options.host(), server.port());
     }
 }

@@ -1,223 +1,200 @@
 package dev.jdiffuse.server.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.jdiffuse.models.pipeline.ControlSpec;
 import dev.jdiffuse.models.pipeline.GenerationListener;
-import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.GenerationResult;
 import dev.jdiffuse.models.pipeline.ImagePipeline;
-import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.pipeline.Pipelines;
-import dev.jdiffuse.models.pipeline.PreviewSpec;
-import dev.jdiffuse.server.jobs.GenerationParameters;
-import dev.jdiffuse.server.jobs.Submission;
+import dev.jdiffuse.samplers.SamplerCatalog;
+import dev.jdiffuse.server.api.GenerationBody;
+import dev.jdiffuse.server.api.GenerationValidator;
+import dev.jdiffuse.server.api.Limits;
 import dev.jdiffuse.server.images.ImageMetadata;
 import dev.jdiffuse.server.images.PngEncoder;
+import dev.jdiffuse.server.images.UploadStore;
+import dev.jdiffuse.server.jobs.GenerationParameters;
+import dev.jdiffuse.server.jobs.Submission;
 import dev.jdiffuse.server.models.LoadedModel;
 import dev.jdiffuse.server.models.ModelHasher;
 import dev.jdiffuse.server.models.ModelLoaders;
+import dev.jdiffuse.server.models.ModelRegistry;
+import dev.jdiffuse.server.web.ApiException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
+import java.time.Clock;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.Callable;
 
 /**
  * {@code generate}: one text-to-image run from the command line, with a progress bar, written as PNG with the same
- * text chunks as the server's images. Usage: {@code java -jar jdiffuse-server.jar generate --model DIR|FILE
- * --prompt TEXT [--output out.png] [options]}; {@code generate --help} lists the options.
+ * text chunks as the server's images. The request goes through the server's own validator, so defaults, limits and
+ * refusals (a 400 there, exit code 2 here, naming the field) are the same as over HTTP.
  */
-public final class GenerateCommand {
+@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Generate images from the command line.")
+public final class GenerateCommand implements Callable<Integer> {
 
-    private static final Map<String, String> OPTIONS = options();
+    @Option(names = "--model", required = true, description = "diffusers pipeline folder or single-file "
+            + ".safetensors checkpoint")
+    Path model;
+    @Option(names = "--config", description = "diffusers config folder for a single-file checkpoint (default: "
+            + "<file>.config beside it)")
+    Path config;
+    @Option(names = "--prompt", required = true, description = "the prompt")
+    String prompt;
+    @Option(names = "--negative-prompt", description = "negative prompt (default empty)")
+    String negativePrompt;
+    @Option(names = "--width", description = "image width (default: the model's)")
+    Integer width;
+    @Option(names = "--height", description = "image height (default: the model's)")
+    Integer height;
+    @Option(names = "--steps", description = "sampler steps (default: the model's)")
+    Integer steps;
+    @Option(names = "--sampler", completionCandidates = SamplerNames.class, description = "one of: "
+            + "${COMPLETION-CANDIDATES} (default: the model's)")
+    String sampler;
+    @Option(names = "--schedule", completionCandidates = ScheduleNames.class, description = "one of: "
+            + "${COMPLETION-CANDIDATES} (default: default)")
+    String schedule;
+    @Option(names = "--guidance", description = "classifier-free guidance scale (default: the model's)")
+    Double guidance;
+    @Option(names = "--guidance-rescale", description = "guidance rescale phi in [0,1] (default 0)")
+    Double guidanceRescale;
+    @Option(names = "--seed", description = "seed of the torch-compatible noise (default: random, printed)")
+    Long seed;
+    @Option(names = "--batch", description = "images per run (default 1)")
+    Integer batch;
+    @Option(names = "--class-label", description = "class index for class-conditional models (DiT)")
+    Integer classLabel;
+    @Option(names = "--control-image", description = "ControlNet control image (PNG/JPEG)")
+    Path controlImage;
+    @Option(names = "--controlnet", description = "ControlNet name (default: the model's first)")
+    String controlnet;
+    @Option(names = "--control-scale", description = "ControlNet conditioning scale (default 1.0)")
+    Double controlScale;
+    @Option(names = "--control-start", description = "fraction of steps where the ControlNet starts (default 0)")
+    Double controlStart;
+    @Option(names = "--control-end", description = "fraction of steps where it ends (default 1)")
+    Double controlEnd;
+    @Option(names = "--device", defaultValue = "auto", description = "auto|cpu|cuda (default ${DEFAULT-VALUE})")
+    String device;
+    @Option(names = "--dtype", defaultValue = "auto", description = "auto|fp32|fp16 (default ${DEFAULT-VALUE}: fp16 "
+            + "on CUDA, fp32 on CPU)")
+    String dtype;
+    @Option(names = "--output", defaultValue = "out.png", description = "output PNG (default ${DEFAULT-VALUE}; a "
+            + "batch writes out-0.png, out-1.png, ...)")
+    String output;
 
-    private GenerateCommand() {
-    }
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
 
-    private static Map<String, String> options() {
-        Map<String, String> m = new LinkedHashMap<>();
-        m.put("model", "diffusers pipeline folder or single-file .safetensors checkpoint (required)");
-        m.put("config", "diffusers config folder for a single-file checkpoint (default: <file>.config beside it)");
-        m.put("prompt", "the prompt (required)");
-        m.put("negative-prompt", "negative prompt (default empty)");
-        m.put("width", "image width, a multiple of 8 (default: the model's)");
-        m.put("height", "image height, a multiple of 8 (default: the model's)");
-        m.put("steps", "sampler steps (default: the model's)");
-        m.put("sampler", "ddpm|ddim|euler|euler_ancestral|heun|dpmpp_2m|unipc|lcm|flow_euler (default: the model's)");
-        m.put("schedule", "default|karras|exponential|leading|linspace|trailing (default: default)");
-        m.put("guidance", "classifier-free guidance scale (default: the model's)");
-        m.put("guidance-rescale", "guidance rescale phi in [0,1] (default 0)");
-        m.put("seed", "seed of the torch-compatible noise (default: random, printed)");
-        m.put("batch", "images per run (default 1)");
-        m.put("class-label", "class index for class-conditional models (DiT)");
-        m.put("control-image", "ControlNet control image (PNG/JPEG)");
-        m.put("controlnet", "ControlNet name (default: the model's first)");
-        m.put("control-scale", "ControlNet conditioning scale (default 1.0)");
-        m.put("control-start", "fraction of steps where the ControlNet starts (default 0)");
-        m.put("control-end", "fraction of steps where it ends (default 1)");
-        m.put("device", "auto|cpu|cuda (default auto)");
-        m.put("dtype", "auto|fp32|fp16 (default auto: fp16 on CUDA, fp32 on CPU)");
-        m.put("output", "output PNG (default out.png; a batch writes out-0.png, out-1.png, ...)");
-        return m;
-    }
-
-    public static String usage() {
-        StringBuilder sb = new StringBuilder("usage: generate --model DIR|FILE --prompt TEXT [options]\n");
-        OPTIONS.forEach((k, v) -> sb.append(String.format("  --%-18s %s%n", k, v)));
-        return sb.toString();
-    }
-
-    public static void main(String[] args) throws IOException {
-        int code = run(args, System.err);
-        if (code != 0) {
-            System.exit(code);
+    /** The sampler names of the sampler table, for the help text. */
+    static final class SamplerNames extends java.util.ArrayList<String> {
+        SamplerNames() {
+            super(SamplerCatalog.names());
         }
     }
 
-    /** Runs the command; returns the process exit code (0 ok, 2 usage error, 1 failure). */
-    public static int run(String[] args, PrintStream err) throws IOException {
-        Map<String, String> o;
-        try {
-            o = parse(args);
-        } catch (IllegalArgumentException e) {
-            err.println(e.getMessage());
-            err.print(usage());
-            return 2;
+    /** The schedule names of the schedule table, for the help text. */
+    static final class ScheduleNames extends java.util.ArrayList<String> {
+        ScheduleNames() {
+            super(SamplerCatalog.SCHEDULES.stream().map(SamplerCatalog.Schedule::name).toList());
         }
-        if (o.containsKey("help")) {
-            err.print(usage());
-            return 0;
-        }
-        if (!o.containsKey("model") || !o.containsKey("prompt")) {
-            err.println("--model and --prompt are required");
-            err.print(usage());
-            return 2;
-        }
-        Path model = Path.of(o.get("model"));
+    }
+
+    /** Runs the command with {@code err} for messages; returns the exit code (0 ok, 2 bad request, 1 failure). */
+    public static int run(String[] args, PrintStream err) {
+        return new CommandLine(new GenerateCommand()).setErr(new PrintWriter(err, true))
+                .setOut(new PrintWriter(err, true)).execute(args);
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter err = spec.commandLine().getErr();
         long t0 = System.nanoTime();
-        try (ImagePipeline pipe = open(model, o)) {
+        try (ImagePipeline pipe = open()) {
             err.printf("loaded %s (%s) in %.1f s%n", pipe.name(), pipe.family(), (System.nanoTime() - t0) / 1e9);
-            GenerationRequest req = request(o, pipe);
+            LoadedModel loaded = new LoadedModel(pipe.name(), pipe, ModelHasher.sha256(model));
+            Submission job;
+            try {
+                job = validate(loaded);
+            } catch (ApiException e) {
+                err.println("bad request" + (e.field() == null ? "" : " (" + e.field() + ")") + ": " + e.getMessage());
+                return 2;
+            }
             ProgressBar bar = new ProgressBar(err);
-            GenerationResult res = pipe.generate(req, new GenerationListener() {
+            GenerationResult res = pipe.generate(job.request(), new GenerationListener() {
                 @Override
                 public void onStep(int step, int steps, double sigma) {
                     bar.update(step + 1, steps);
                 }
             });
             bar.done();
-            writeImages(o.getOrDefault("output", "out.png"), model, pipe, req, res, err);
+            write(GenerationParameters.of(loaded, job.request(), job.controls(), res), res, err);
             err.printf("seed %d, %s/%s, encode %d ms, denoise %d ms, decode %d ms%n", res.seed(), res.sampler(),
                     res.schedule(), res.encodeMillis(), res.denoiseMillis(), res.decodeMillis());
             return 0;
-        } catch (Exception e) {
+        } catch (RuntimeException e) {
             err.println("generate failed: " + e.getMessage());
             return 1;
         }
     }
 
-    private static ImagePipeline open(Path model, Map<String, String> o) throws Exception {
-        String device = o.getOrDefault("device", "auto");
-        String dtype = o.getOrDefault("dtype", "auto");
-        if (!o.containsKey("config")) {
+    private ImagePipeline open() throws Exception {
+        if (config == null) {
             return ModelLoaders.production().load(model, device, dtype);
         }
         var d = ModelLoaders.device(device);
-        return Pipelines.open(model, new Pipelines.Options(d, ModelLoaders.dtype(dtype, d), null,
-                Path.of(o.get("config"))));
+        return Pipelines.open(model, new Pipelines.Options(d, ModelLoaders.dtype(dtype, d), null, config));
     }
 
-    private static GenerationRequest request(Map<String, String> o, ImagePipeline pipe) throws IOException {
-        PipelineDefaults d = pipe.defaults();
-        long seed = o.containsKey("seed") ? Long.parseLong(o.get("seed"))
-                : ThreadLocalRandom.current().nextLong(0, 1L << 32);
-        List<ControlSpec> controls = new ArrayList<>();
-        if (o.containsKey("control-image")) {
-            BufferedImage img = ImageIO.read(Path.of(o.get("control-image")).toFile());
+    /** The options as the API's request body, checked by the same validator as {@code POST /v1/generations}. */
+    private Submission validate(LoadedModel loaded) throws IOException {
+        UploadStore uploads = new UploadStore(1, Duration.ofHours(1), Clock.systemUTC());
+        List<GenerationBody.ControlNetBody> controls = List.of();
+        if (controlImage != null) {
+            BufferedImage img = ImageIO.read(controlImage.toFile());
             if (img == null) {
-                throw new IllegalArgumentException("--control-image: not a readable image");
+                throw new ApiException(400, "invalid_value", "not a readable image: " + controlImage,
+                        "control_image");
             }
-            String name = o.getOrDefault("controlnet",
-                    pipe.controlnets().isEmpty() ? "controlnet" : pipe.controlnets().get(0));
-            controls.add(new ControlSpec(name, img, dbl(o, "control-scale", 1.0), dbl(o, "control-start", 0.0),
-                    dbl(o, "control-end", 1.0)));
+            String name = controlnet != null ? controlnet
+                    : loaded.pipeline().controlnets().isEmpty() ? "controlnet" : loaded.pipeline().controlnets().get(0);
+            controls = List.of(new GenerationBody.ControlNetBody(name, uploads.put(img, "file").id(), controlScale,
+                    controlStart, controlEnd));
         }
-        Integer label = o.containsKey("class-label") ? Integer.parseInt(o.get("class-label")) : null;
-        return new GenerationRequest(o.get("prompt"), o.getOrDefault("negative-prompt", ""),
-                (int) dbl(o, "width", d.width()), (int) dbl(o, "height", d.height()), (int) dbl(o, "steps", d.steps()),
-                o.getOrDefault("sampler", d.sampler()), o.getOrDefault("schedule", d.schedule()),
-                dbl(o, "guidance", d.guidanceScale()), dbl(o, "guidance-rescale", 0.0), seed,
-                (int) dbl(o, "batch", 1), label, controls, PreviewSpec.NONE);
+        GenerationBody body = new GenerationBody(loaded.name(), prompt, negativePrompt, width, height, steps, sampler,
+                schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null);
+        GenerationValidator validator = new GenerationValidator(new ModelRegistry(List.of(loaded)), uploads,
+                Limits.DEFAULTS);
+        return validator.validate(body);
     }
 
-    private static void writeImages(String output, Path model, ImagePipeline pipe, GenerationRequest req,
-            GenerationResult res, PrintStream err) throws IOException {
-        LoadedModel loaded = new LoadedModel(pipe.name(), pipe, ModelHasher.sha256(model));
+    private void write(GenerationParameters params, GenerationResult res, PrintWriter err) throws IOException {
         ObjectMapper json = new ObjectMapper();
-        List<Submission.ControlRef> refs = req.controlnets().stream()
-                .map(c -> new Submission.ControlRef(c.model(), "file", c.scale(), c.start(), c.end())).toList();
         for (int i = 0; i < res.images().size(); i++) {
             Path out = Path.of(res.images().size() == 1 ? output : output.replaceFirst("(\\.png)?$", "-" + i + ".png"));
-            Map<String, String> text = ImageMetadata.pngText(GenerationParameters.of(loaded, req, refs, res),
-                    res.sigmas(), i, v -> {
+            Map<String, String> text = ImageMetadata.pngText(params, res.sigmas(), i, v -> {
                 try {
                     return json.writeValueAsString(v);
                 } catch (IOException e) {
-                    throw new IllegalStateException(e);
+                    throw new UncheckedIOException(e);
                 }
             });
             Files.write(out, PngEncoder.encode(res.images().get(i), text));
             err.println("wrote " + out.toAbsolutePath());
         }
-    }
-
-    private static double dbl(Map<String, String> o, String key, double dflt) {
-        String v = o.get(key);
-        if (v == null) {
-            return dflt;
-        }
-        try {
-            return Double.parseDouble(v);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("--" + key + ": not a number: " + v);
-        }
-    }
-
-    static Map<String, String> parse(String[] args) {
-        Map<String, String> o = new LinkedHashMap<>();
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (a.equals("--help") || a.equals("-h")) {
-                o.put("help", "");
-                continue;
-            }
-            if (!a.startsWith("--")) {
-                throw new IllegalArgumentException("unexpected argument: " + a);
-            }
-            String key = a.substring(2);
-            String value;
-            int eq = key.indexOf('=');
-            if (eq >= 0) {
-                value = key.substring(eq + 1);
-                key = key.substring(0, eq);
-            } else {
-                if (i + 1 >= args.length) {
-                    throw new IllegalArgumentException("--" + key + " needs a value");
-                }
-                value = args[++i];
-            }
-            if (!OPTIONS.containsKey(key)) {
-                throw new IllegalArgumentException("unknown option --" + key);
-            }
-            o.put(key, value);
-        }
-        return o;
     }
 }

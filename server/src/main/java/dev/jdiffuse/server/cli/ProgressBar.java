@@ -1,16 +1,16 @@
 package dev.jdiffuse.server.cli;
 
-import java.io.PrintStream;
+import java.io.PrintWriter;
 
 /** A one-line terminal progress bar with rate and ETA: {@code [#######.......] 7/14  3.1 it/s  ETA 2s}. */
 final class ProgressBar {
 
     private static final int WIDTH = 30;
 
-    private final PrintStream out;
+    private final PrintWriter out;
     private final long start = System.nanoTime();
 
-    ProgressBar(PrintStream out) {
+    ProgressBar(PrintWriter out) {
         this.out = out;
     }
 

@@ -18,7 +18,6 @@ import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -46,8 +45,7 @@ public final class JobManager implements AutoCloseable {
 
     private final int capacity;
     private final Duration ttl;
-    private final List<JobEvents> listeners = new CopyOnWriteArrayList<>();
-    private final JobEvents events = new FanOut();
+    private volatile JobEvents events = JobEvents.NONE;
     private final JobOutcomes outcomes;
     private final ResultEncoder encoder;
     private final Clock clock;
@@ -83,9 +81,9 @@ public final class JobManager implements AutoCloseable {
         });
     }
 
-    /** Adds a listener of every job's events (streams); call before {@link #start}. */
-    public void subscribe(JobEvents listener) {
-        listeners.add(listener);
+    /** Sets the one listener of every job's events (the stream hub, built after this manager); before {@link #start}. */
+    public void listen(JobEvents listener) {
+        events = listener;
     }
 
     public void start() {
@@ -344,34 +342,5 @@ public final class JobManager implements AutoCloseable {
     @Override
     public void close() {
         close(Duration.ofSeconds(10));
-    }
-
-    /** Hands each event to every subscribed listener. */
-    private final class FanOut implements JobEvents {
-
-        @Override
-        public void onPosition(Job job, int position) {
-            listeners.forEach(l -> l.onPosition(job, position));
-        }
-
-        @Override
-        public void onStarted(Job job) {
-            listeners.forEach(l -> l.onStarted(job));
-        }
-
-        @Override
-        public void onStep(Job job, int step, double sigma, long elapsedMillis, long etaMillis) {
-            listeners.forEach(l -> l.onStep(job, step, sigma, elapsedMillis, etaMillis));
-        }
-
-        @Override
-        public void onPreview(Job job, Preview preview) {
-            listeners.forEach(l -> l.onPreview(job, preview));
-        }
-
-        @Override
-        public void onFinished(Job job) {
-            listeners.forEach(l -> l.onFinished(job));
-        }
     }
 }

@@ -53,6 +53,8 @@ class GenerateCommandTest {
         PrintStream err = new PrintStream(log, true, StandardCharsets.UTF_8);
         assertEquals(2, GenerateCommand.run(new String[] {"--prompt", "x"}, err));
         assertEquals(2, GenerateCommand.run(new String[] {"--model", "m", "--prompt", "x", "--bogus", "1"}, err));
-        assertTrue(log.toString().contains("unknown option --bogus"), log.toString());
+        assertTrue(log.toString().contains("--bogus"), log.toString());
+        assertEquals(2, GenerateCommand.run(new String[] {"--model", "m", "--prompt", "x", "--width", "64.5"}, err),
+                "a fractional width is refused, not truncated");
     }
 }

@@ -1,0 +1,61 @@
+package dev.jdiffuse.server;
+
+import dev.jdiffuse.server.models.ModelLoaders;
+import dev.jdiffuse.server.models.ModelRegistry;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code serve}: loads every entry of {@code --models} (eagerly: the server is ready once at least one loaded), then
+ * serves until SIGTERM/SIGINT, when it cancels waiting jobs, lets the running one stop at its next step and exits.
+ */
+@Command(name = "serve", mixinStandardHelpOptions = true, description = "Serve the models of a folder over HTTP.")
+final class ServeCommand implements Callable<Integer> {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ServeCommand.class);
+
+    @Mixin
+    ServerFlags flags;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        return serve(spec, flags);
+    }
+
+    /** Starts the server with {@code flags} (already over the {@code JDIFFUSE_*} environment); the exit code. */
+    static int serve(CommandLine.Model.CommandSpec spec, ServerFlags flags) throws IOException {
+        ServerOptions options;
+        try {
+            options = flags.toOptions();
+        } catch (IllegalArgumentException e) {
+            spec.commandLine().getErr().println(e.getMessage());
+            return 2;
+        }
+        ModelRegistry models;
+        if (options.models() == null) {
+            LOG.warn("no --models folder given: the server starts but is not ready");
+            models = new ModelRegistry(List.of());
+        } else if (!Files.isDirectory(options.models())) {
+            spec.commandLine().getErr().println("--models " + options.models() + " is not a folder");
+            return 2;
+        } else {
+            models = ModelRegistry.load(options.models(), ModelLoaders.production(), options.device(),
+                    options.dtype());
+        }
+        JDiffuseServer server = new JDiffuseServer(options, models).start();
+        Runtime.getRuntime().addShutdownHook(new Thread(server::close, "jdiffuse-shutdown"));
+        LOG.info("open http://{}:{}/ in a browser", options.host(), server.port());
+        return 0;
+    }
+}
