@@ -1,0 +1,147 @@
+package dev.jdiffuse.models.pipeline.dit;
+
+import ai.djl.ndarray.NDManager;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.jdiffuse.models.config.ConfigException;
+import dev.jdiffuse.models.config.ConfigJson;
+import dev.jdiffuse.models.dit.DiTConfig;
+import dev.jdiffuse.models.dit.DiTTransformer2DModel;
+import dev.jdiffuse.models.pipeline.DiffusionPipeline;
+import dev.jdiffuse.models.pipeline.FieldError;
+import dev.jdiffuse.models.pipeline.GenerationRequest;
+import dev.jdiffuse.models.pipeline.LatentSpace;
+import dev.jdiffuse.models.pipeline.ModelFamily;
+import dev.jdiffuse.models.pipeline.PipelineDefaults;
+import dev.jdiffuse.models.pipeline.Pipelines;
+import dev.jdiffuse.models.pipeline.SchedulerSelection;
+import dev.jdiffuse.models.pipeline.Vaes;
+import dev.jdiffuse.models.vae.AutoencoderKL;
+import dev.jdiffuse.models.vae.LatentPreview;
+import dev.jdiffuse.samplers.Denoiser;
+import dev.jdiffuse.samplers.prediction.Network;
+import dev.jdiffuse.samplers.prediction.PredictionType;
+import dev.jdiffuse.schedulers.SchedulerConfig;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Class-conditional generation with a Diffusion Transformer (Peebles and Xie 2023), as diffusers' {@code DiTPipeline}:
+ * one class per request ({@link DitClassLabels}: {@code class_label}, or the prompt as an index or a name), the
+ * learned-sigma output's first {@code in_channels} channels as the noise prediction ({@link DitNetwork}), the
+ * scheduler's prediction type, and classifier-free guidance against the null class ({@code num_embeds_ada_norm}).
+ * diffusers guides eps ({@code eps_u + s (eps_c - eps_u)}); guidance is affine, so guiding x0 as the samplers'
+ * guidance does is the same. The original DiT code guides only the first 3 channels; diffusers all of them, as here.
+ *
+ * <p>diffusers samples at the transformer's {@code sample_size}; that is the default size here, and other multiples of
+ * {@code 8 x patch_size} are accepted (sin-cos positions are computed per grid, as diffusers' {@code PatchEmbed}).
+ */
+public final class DiTFamily implements ModelFamily<DitConditioning> {
+
+    /** diffusers' class-conditional DiT pipeline class. */
+    public static final String PIPELINE_CLASS = "DiTPipeline";
+
+    private final DiTTransformer2DModel transformer;
+    private final DitClassLabels labels;
+    private final LatentSpace latents;
+
+    private DiTFamily(DiTTransformer2DModel transformer, DitClassLabels labels, int pixelsPerLatent) {
+        DiTConfig c = transformer.config();
+        this.transformer = transformer;
+        this.labels = labels;
+        this.latents = new LatentSpace(c.inChannels(), pixelsPerLatent, pixelsPerLatent * c.patchSize(), 0);
+    }
+
+    /**
+     * Opens a diffusers folder ({@code model_index.json} with an optional {@code id2label}, {@code transformer/},
+     * {@code vae/}, {@code scheduler/}).
+     */
+    public static DiffusionPipeline openFolder(Path folder, String name, Pipelines.Options o) {
+        return Pipelines.loading(o.device(), weights -> {
+            DiTTransformer2DModel transformer = DiTTransformer2DModel.load(folder.resolve("transformer"), weights,
+                    o.dtype());
+            DiTConfig tc = transformer.config();
+            if (tc.outChannels() != tc.inChannels() && tc.outChannels() != 2 * tc.inChannels()) {
+                throw new ConfigException(folder.resolve("transformer/config.json").toString(), "out_channels",
+                        "must be in_channels (" + tc.inChannels() + ") or twice that (learned sigma), not "
+                        + tc.outChannels());
+            }
+            AutoencoderKL vae = Vaes.open(folder.resolve("vae"), weights, o.dtype(), tc.inChannels());
+            Path schedulerConfig = folder.resolve("scheduler/scheduler_config.json");
+            SchedulerSelection scheduler = SchedulerSelection.read(schedulerConfig);
+            if (scheduler.isFlow()) {
+                throw new ConfigException(schedulerConfig.toString(), "_class_name",
+                        "DiT is a diffusion (epsilon) model, not a flow model");
+            }
+            JsonNode index = ConfigJson.read(folder.resolve("model_index.json")).node();
+            JsonNode id2label = index.has("id2label") ? index.get("id2label")
+                    : ConfigJson.read(folder.resolve("transformer/config.json")).node().get("id2label");
+            DitClassLabels labels = DitClassLabels.of(id2label, tc.numEmbedsAdaNorm());
+            return new DiffusionPipeline(name, weights, new DiTFamily(transformer, labels, vae.config().downscale()),
+                    vae, scheduler, o.taesd());
+        });
+    }
+
+    @Override
+    public String id() {
+        return "dit";
+    }
+
+    @Override
+    public LatentSpace latents() {
+        return latents;
+    }
+
+    /** The transformer's {@code sample_size x 8}, 50 steps and guidance 4.0 ({@code DiTPipeline.__call__}'s). */
+    @Override
+    public PipelineDefaults defaults(String defaultSampler) {
+        int size = transformer.config().sampleSize() * latents.pixelsPerLatent();
+        return new PipelineDefaults(defaultSampler, "default", 50, size, size, 4.0);
+    }
+
+    /** The class names the folder's {@code id2label} gives (synonyms included; empty if none). */
+    public List<String> classNames() {
+        return labels.names();
+    }
+
+    /** The class id {@code request} asks for (its {@code class_label}, or its prompt as an index or a name). */
+    public int classOf(GenerationRequest request) {
+        return labels.resolve(request);
+    }
+
+    @Override
+    public List<FieldError> check(GenerationRequest r) {
+        List<FieldError> errors = new ArrayList<>(labels.check(r));
+        if (r.guidanceRescale() != 0) {
+            errors.add(FieldError.invalid("guidance_rescale", "guidance rescale is not defined for DiT's class "
+                    + "guidance (diffusers' DiTPipeline has none)"));
+        }
+        return errors;
+    }
+
+    /** The class, and with guidance the null class ({@code num_embeds_ada_norm}) as the unconditional branch. */
+    @Override
+    public Prompts<DitConditioning> encode(NDManager job, GenerationRequest r) {
+        DitConditioning cls = DitConditioning.repeated(labels.resolve(r), r.batchSize());
+        return new Prompts<>(cls, ModelFamily.guided(r)
+                ? DitConditioning.repeated(transformer.config().numEmbedsAdaNorm(), r.batchSize()) : null);
+    }
+
+    @Override
+    public Denoiser denoiser(NDManager job, GenerationRequest r, Prompts<DitConditioning> p, SchedulerConfig config) {
+        return denoiser(new DitNetwork(transformer), PredictionType.parse(config.predictionType()), p, r);
+    }
+
+    /** The DiT denoiser of {@code network} (the first {@code in_channels} of its output, float32). */
+    static Denoiser denoiser(Network network, PredictionType prediction, Prompts<DitConditioning> p,
+            GenerationRequest r) {
+        return ModelFamily.withGuidance(prediction.wrap(network), p, r);
+    }
+
+    /** DiT's VAE is Stable Diffusion's (sd-vae-ft-ema/mse), so SD 1.x's latent-to-RGB factors apply. */
+    @Override
+    public LatentPreview preview() {
+        return transformer.config().inChannels() == 4 ? LatentPreview.SD1 : null;
+    }
+}

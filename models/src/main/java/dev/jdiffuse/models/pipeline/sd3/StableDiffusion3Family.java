@@ -1,0 +1,163 @@
+package dev.jdiffuse.models.pipeline.sd3;
+
+import ai.djl.ndarray.NDManager;
+import dev.jdiffuse.models.clip.ClipTextModel;
+import dev.jdiffuse.models.clip.ClipTokenizer;
+import dev.jdiffuse.models.config.ConfigException;
+import dev.jdiffuse.models.pipeline.DiffusionPipeline;
+import dev.jdiffuse.models.pipeline.GenerationRequest;
+import dev.jdiffuse.models.pipeline.LatentSpace;
+import dev.jdiffuse.models.pipeline.ModelFamily;
+import dev.jdiffuse.models.pipeline.PipelineDefaults;
+import dev.jdiffuse.models.pipeline.Pipelines;
+import dev.jdiffuse.models.pipeline.SchedulerSelection;
+import dev.jdiffuse.models.pipeline.Vaes;
+import dev.jdiffuse.models.sd3.SD3Transformer2DModel;
+import dev.jdiffuse.models.sd3.SD3TransformerConfig;
+import dev.jdiffuse.models.vae.AutoencoderKL;
+import dev.jdiffuse.models.vae.LatentPreview;
+import dev.jdiffuse.samplers.Denoiser;
+import dev.jdiffuse.samplers.prediction.PredictionType;
+import dev.jdiffuse.schedulers.SchedulerConfig;
+
+import java.nio.file.Path;
+
+/**
+ * Stable Diffusion 3 / 3.5 (Esser et al. 2024), as diffusers' {@code StableDiffusion3Pipeline} without a T5 encoder:
+ * CLIP-L + CLIP-G prompt encoding ({@link Sd3PromptEncoder}; the T5 part of the context is zeros), the negative prompt
+ * encoded the same way (SD3 never zeroes it), the MMDiT predicting the rectified-flow velocity ({@code x0 = x - sigma
+ * v}, input unscaled, timestep {@code sigma x 1000}), flow-matching schedules with the config's {@code shift} or, with
+ * {@code use_dynamic_shifting}, {@code mu} from the image sequence length (diffusers' {@code calculate_shift}).
+ *
+ * <p>The length of the zero T5 block is diffusers' {@code max_sequence_length} (default 256); it changes the image, as
+ * the image tokens attend to the projected zero tokens, so {@link #withMaxSequenceLength} lets a caller match a run
+ * made with another value.
+ */
+public final class StableDiffusion3Family implements ModelFamily<Sd3Conditioning> {
+
+    /** diffusers' SD3 / SD3.5 pipeline class. */
+    public static final String PIPELINE_CLASS = "StableDiffusion3Pipeline";
+
+    /** diffusers' default {@code max_sequence_length}. */
+    public static final int DEFAULT_MAX_SEQUENCE_LENGTH = 256;
+
+    private final Sd3PromptEncoder prompts;
+    private final SD3Transformer2DModel transformer;
+    private final LatentSpace latents;
+    private final int maxSequenceLength;
+
+    private StableDiffusion3Family(Sd3PromptEncoder prompts, SD3Transformer2DModel transformer, int pixelsPerLatent,
+            int maxSequenceLength) {
+        if (maxSequenceLength < 1) {
+            throw new IllegalArgumentException("max sequence length must be positive: " + maxSequenceLength);
+        }
+        SD3TransformerConfig c = transformer.config();
+        int multiple = pixelsPerLatent * c.patchSize();
+        this.prompts = prompts;
+        this.transformer = transformer;
+        this.latents = new LatentSpace(c.inChannels(), pixelsPerLatent, multiple, c.posEmbedMaxSize() * multiple);
+        this.maxSequenceLength = maxSequenceLength;
+    }
+
+    /**
+     * Opens a diffusers folder ({@code transformer/}, {@code vae/}, {@code text_encoder/}, {@code text_encoder_2/},
+     * {@code tokenizer/}, {@code tokenizer_2/}, {@code scheduler/}). A {@code text_encoder_3} (T5) is not loaded: its
+     * part of the context is zeros, as diffusers does when the component is absent.
+     */
+    public static DiffusionPipeline openFolder(Path folder, String name, Pipelines.Options o) {
+        return Pipelines.loading(o.device(), weights -> {
+            ClipTextModel te = projected(folder, "text_encoder", weights, o);
+            ClipTextModel te2 = projected(folder, "text_encoder_2", weights, o);
+            SD3Transformer2DModel transformer = SD3Transformer2DModel.load(folder.resolve("transformer"), weights,
+                    o.dtype());
+            SD3TransformerConfig tc = transformer.config();
+            Sd3PromptEncoder prompts = new Sd3PromptEncoder(ClipTokenizer.load(folder.resolve("tokenizer")), te,
+                    ClipTokenizer.load(folder.resolve("tokenizer_2")), te2, tc.jointAttentionDim());
+            if (prompts.pooledWidth() != tc.pooledProjectionDim()) {
+                throw new ConfigException(folder.resolve("transformer/config.json").toString(),
+                        "pooled_projection_dim", "is " + tc.pooledProjectionDim() + " but the two text encoders' "
+                        + "projections give " + prompts.pooledWidth());
+            }
+            AutoencoderKL vae = Vaes.open(folder.resolve("vae"), weights, o.dtype(), tc.inChannels());
+            Path schedulerConfig = folder.resolve("scheduler/scheduler_config.json");
+            SchedulerSelection scheduler = SchedulerSelection.read(schedulerConfig);
+            if (!scheduler.isFlow()) {
+                throw new ConfigException(schedulerConfig.toString(), "_class_name",
+                        "SD3 is a rectified-flow model: FlowMatchEulerDiscreteScheduler expected");
+            }
+            return new DiffusionPipeline(name, weights, new StableDiffusion3Family(prompts, transformer,
+                    vae.config().downscale(), DEFAULT_MAX_SEQUENCE_LENGTH), vae, scheduler, o.taesd());
+        });
+    }
+
+    private static ClipTextModel projected(Path folder, String component, NDManager weights, Pipelines.Options o) {
+        ClipTextModel encoder = ClipTextModel.load(folder.resolve(component), weights, o.dtype());
+        if (!encoder.config().withProjection()) {
+            throw new ConfigException(folder.resolve(component + "/config.json").toString(), "architectures",
+                    "SD3 needs CLIPTextModelWithProjection (its pooled text_embeds)");
+        }
+        return encoder;
+    }
+
+    /** This family with another T5 context length (diffusers' {@code max_sequence_length}). */
+    public StableDiffusion3Family withMaxSequenceLength(int length) {
+        return new StableDiffusion3Family(prompts, transformer, latents.pixelsPerLatent(), length);
+    }
+
+    /** {@code pipeline} (an SD3 one) with another T5 context length; shares its weights. */
+    public static DiffusionPipeline withMaxSequenceLength(DiffusionPipeline pipeline, int length) {
+        return pipeline.withFamily(((StableDiffusion3Family) pipeline.architecture()).withMaxSequenceLength(length));
+    }
+
+    public int maxSequenceLength() {
+        return maxSequenceLength;
+    }
+
+    @Override
+    public String id() {
+        return "sd3";
+    }
+
+    @Override
+    public LatentSpace latents() {
+        return latents;
+    }
+
+    /** 1024 x 1024 (or the transformer's {@code sample_size} if smaller), 28 steps, guidance 7.0 (diffusers'). */
+    @Override
+    public PipelineDefaults defaults(String defaultSampler) {
+        int size = 1024;
+        int sample = transformer.config().sampleSize() * latents.pixelsPerLatent();
+        if (sample > 0 && sample < size) {
+            size = sample;
+        }
+        return new PipelineDefaults(defaultSampler, "default", 28, size, size, 7.0);
+    }
+
+    /** {@code mu} of the image sequence length {@code (H/f/p)(W/f/p)}. */
+    @Override
+    public double mu(GenerationRequest r, SchedulerConfig scheduler) {
+        int perToken = latents.multiple();
+        return scheduler.mu((r.height() / perToken) * (r.width() / perToken));
+    }
+
+    @Override
+    public Prompts<Sd3Conditioning> encode(NDManager job, GenerationRequest r) {
+        Sd3PromptEncoder.Encoded pos = prompts.encode(job, r.prompt(), r.batchSize(), maxSequenceLength);
+        Sd3PromptEncoder.Encoded neg = ModelFamily.guided(r)
+                ? prompts.encode(job, r.negativePrompt(), r.batchSize(), maxSequenceLength) : null;
+        return new Prompts<>(new Sd3Conditioning(pos.context(), pos.pooled()),
+                neg == null ? null : new Sd3Conditioning(neg.context(), neg.pooled()));
+    }
+
+    @Override
+    public Denoiser denoiser(NDManager job, GenerationRequest r, Prompts<Sd3Conditioning> p, SchedulerConfig config) {
+        return ModelFamily.withGuidance(PredictionType.FLOW_VELOCITY.wrap(new Sd3TransformerNetwork(transformer)), p,
+                r);
+    }
+
+    @Override
+    public LatentPreview preview() {
+        return transformer.config().inChannels() == 16 ? LatentPreview.SD3 : null;
+    }
+}
