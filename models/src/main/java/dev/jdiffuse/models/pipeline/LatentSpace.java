@@ -6,4 +6,10 @@ package dev.jdiffuse.models.pipeline;
  * and at most {@code maxSide} pixels (a position grid's limit; 0 when there is none).
  */
 public record LatentSpace(int channels, int pixelsPerLatent, int multiple, int maxSide) {
+
+    /** A default side: {@code preferred} pixels, or the network's {@code sample_size} in pixels if smaller. */
+    public int side(int preferred, int sampleSize) {
+        int sample = sampleSize * pixelsPerLatent;
+        return sample > 0 && sample < preferred ? sample : preferred;
+    }
 }

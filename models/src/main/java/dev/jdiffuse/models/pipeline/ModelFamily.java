@@ -1,6 +1,8 @@
 package dev.jdiffuse.models.pipeline;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.ClassifierFreeGuidance;
 import dev.jdiffuse.samplers.Conditioning;
@@ -59,6 +61,11 @@ public interface ModelFamily<C extends Conditioning> {
     /** Whether {@code request} asks for classifier-free guidance (diffusers: {@code guidance_scale > 1}). */
     static boolean guided(GenerationRequest request) {
         return request.guidanceScale() > 1.0;
+    }
+
+    /** A network's output in float32, so the sampler state stays full precision whatever the weights' dtype. */
+    static NDArray float32(NDArray output) {
+        return output.getDataType() == DataType.FLOAT32 ? output : output.toType(DataType.FLOAT32, false);
     }
 
     /** {@code denoiser} with classifier-free guidance against {@code prompts.negative()}, if there is one. */

@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.pipeline.dit;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.jdiffuse.models.config.ConfigException;
@@ -17,6 +18,7 @@ import dev.jdiffuse.models.pipeline.SchedulerSelection;
 import dev.jdiffuse.models.pipeline.Vaes;
 import dev.jdiffuse.models.vae.AutoencoderKL;
 import dev.jdiffuse.models.vae.LatentPreview;
+import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
 import dev.jdiffuse.samplers.prediction.Network;
 import dev.jdiffuse.samplers.prediction.PredictionType;
@@ -93,13 +95,6 @@ public final class DiTFamily implements ModelFamily<DitConditioning> {
         return latents;
     }
 
-    /** The transformer's {@code sample_size x 8}, 50 steps and guidance 4.0 ({@code DiTPipeline.__call__}'s). */
-    @Override
-    public PipelineDefaults defaults(String defaultSampler) {
-        int size = transformer.config().sampleSize() * latents.pixelsPerLatent();
-        return new PipelineDefaults(defaultSampler, "default", 50, size, size, 4.0);
-    }
-
     /** The class names the folder's {@code id2label} gives (synonyms included; empty if none). */
     public List<String> classNames() {
         return labels.names();
@@ -108,6 +103,13 @@ public final class DiTFamily implements ModelFamily<DitConditioning> {
     /** The class id {@code request} asks for (its {@code class_label}, or its prompt as an index or a name). */
     public int classOf(GenerationRequest request) {
         return labels.resolve(request);
+    }
+
+    /** The transformer's {@code sample_size x 8}, 50 steps and guidance 4.0 ({@code DiTPipeline.__call__}'s). */
+    @Override
+    public PipelineDefaults defaults(String defaultSampler) {
+        int size = transformer.config().sampleSize() * latents.pixelsPerLatent();
+        return new PipelineDefaults(defaultSampler, "default", 50, size, size, 4.0);
     }
 
     @Override
@@ -130,10 +132,25 @@ public final class DiTFamily implements ModelFamily<DitConditioning> {
 
     @Override
     public Denoiser denoiser(NDManager job, GenerationRequest r, Prompts<DitConditioning> p, SchedulerConfig config) {
-        return denoiser(new DitNetwork(transformer), PredictionType.parse(config.predictionType()), p, r);
+        return denoiser(this::transformer, PredictionType.parse(config.predictionType()), p, r);
     }
 
-    /** The DiT denoiser of {@code network} (the first {@code in_channels} of its output, float32). */
+    /**
+     * DiT as the samplers' network: one timestep for the batch, and of the output [B, out_channels, h, w] the first
+     * {@code C = in_channels} channels, the noise prediction (with learned sigma the other C are the variance
+     * interpolation, which diffusers' schedulers discard).
+     */
+    private NDArray transformer(NDArray x, double timestep, Conditioning conditioning) {
+        NDArray out = transformer.forward(x, new double[] {timestep}, ((DitConditioning) conditioning).labels());
+        return prediction(out, transformer.config().inChannels());
+    }
+
+    /** The first {@code channels} channels of [B, K, h, w], float32. */
+    static NDArray prediction(NDArray output, int channels) {
+        return ModelFamily.float32(output.getShape().get(1) == channels ? output : output.get(":, 0:" + channels));
+    }
+
+    /** The DiT denoiser of {@code network}: its prediction adapter, then guidance. */
     static Denoiser denoiser(Network network, PredictionType prediction, Prompts<DitConditioning> p,
             GenerationRequest r) {
         return ModelFamily.withGuidance(prediction.wrap(network), p, r);

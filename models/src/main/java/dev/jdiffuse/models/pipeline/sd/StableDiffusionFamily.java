@@ -15,6 +15,7 @@ import dev.jdiffuse.models.unet.ControlNetModel;
 import dev.jdiffuse.models.unet.UNet2DConditionConfig;
 import dev.jdiffuse.models.unet.UNet2DConditionModel;
 import dev.jdiffuse.models.vae.LatentPreview;
+import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
 import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.SchedulerConfig;
@@ -67,11 +68,7 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
     @Override
     public PipelineDefaults defaults(String defaultSampler) {
         boolean xl = prompts.isSdxl();
-        int size = xl ? 1024 : id().equals("sd2") ? 768 : 512;
-        int sample = unet.config().sampleSize() * latents.pixelsPerLatent();
-        if (sample > 0 && sample < size) {
-            size = sample;
-        }
+        int size = latents.side(xl ? 1024 : id().equals("sd2") ? 768 : 512, unet.config().sampleSize());
         return new PipelineDefaults(defaultSampler, "default", xl ? 30 : 25, size, size, xl ? 5.0 : 7.5);
     }
 
@@ -119,13 +116,19 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
     /** The UNet under the config's prediction type, each ControlNet as a decorator, then guidance. */
     @Override
     public Denoiser denoiser(NDManager job, GenerationRequest r, Prompts<SdConditioning> p, SchedulerConfig config) {
-        Denoiser denoiser = PredictionType.parse(config.predictionType()).wrap(new UNetNetwork(unet));
+        Denoiser denoiser = PredictionType.parse(config.predictionType()).wrap(this::unet);
         for (ControlSpec spec : r.controlnets()) {
             NDArray image = Images.fromBufferedImage(job, spec.image(), r.width(), r.height()).toDevice(device, false);
             denoiser = new ControlNetDenoiser(denoiser, controlnets.get(spec.model()), image, spec.scale(),
                     spec.start(), spec.end(), (x, sigma) -> x.mul((float) (1 / Math.sqrt(sigma * sigma + 1))));
         }
         return ModelFamily.withGuidance(denoiser, p, r);
+    }
+
+    /** The UNet as the samplers' network: one timestep for the whole batch. */
+    private NDArray unet(NDArray x, double timestep, Conditioning conditioning) {
+        SdConditioning c = (SdConditioning) conditioning;
+        return ModelFamily.float32(unet.forward(x, new double[] {timestep}, c.context(), c.extras()));
     }
 
     @Override

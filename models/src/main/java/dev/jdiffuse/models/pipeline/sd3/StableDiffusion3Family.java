@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.pipeline.sd3;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTokenizer;
@@ -16,6 +17,7 @@ import dev.jdiffuse.models.sd3.SD3Transformer2DModel;
 import dev.jdiffuse.models.sd3.SD3TransformerConfig;
 import dev.jdiffuse.models.vae.AutoencoderKL;
 import dev.jdiffuse.models.vae.LatentPreview;
+import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
 import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.SchedulerConfig;
@@ -126,11 +128,7 @@ public final class StableDiffusion3Family implements ModelFamily<Sd3Conditioning
     /** 1024 x 1024 (or the transformer's {@code sample_size} if smaller), 28 steps, guidance 7.0 (diffusers'). */
     @Override
     public PipelineDefaults defaults(String defaultSampler) {
-        int size = 1024;
-        int sample = transformer.config().sampleSize() * latents.pixelsPerLatent();
-        if (sample > 0 && sample < size) {
-            size = sample;
-        }
+        int size = latents.side(1024, transformer.config().sampleSize());
         return new PipelineDefaults(defaultSampler, "default", 28, size, size, 7.0);
     }
 
@@ -152,8 +150,13 @@ public final class StableDiffusion3Family implements ModelFamily<Sd3Conditioning
 
     @Override
     public Denoiser denoiser(NDManager job, GenerationRequest r, Prompts<Sd3Conditioning> p, SchedulerConfig config) {
-        return ModelFamily.withGuidance(PredictionType.FLOW_VELOCITY.wrap(new Sd3TransformerNetwork(transformer)), p,
-                r);
+        return ModelFamily.withGuidance(PredictionType.FLOW_VELOCITY.wrap(this::transformer), p, r);
+    }
+
+    /** The MMDiT as the samplers' network: the unscaled flow sample, timestep {@code sigma x 1000}, velocity out. */
+    private NDArray transformer(NDArray x, double timestep, Conditioning conditioning) {
+        Sd3Conditioning c = (Sd3Conditioning) conditioning;
+        return ModelFamily.float32(transformer.forward(x, c.context(), c.pooled(), new double[] {timestep}));
     }
 
     @Override

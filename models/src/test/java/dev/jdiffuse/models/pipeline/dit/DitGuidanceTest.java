@@ -47,7 +47,7 @@ class DitGuidanceTest {
                 float[] row = labels[b] == NULL_CLASS ? uncond[b % 2] : cond[b % 2];
                 System.arraycopy(row, 0, out, b * 4, 4);
             }
-            return DitNetwork.prediction(x.getManager().create(out, new Shape(labels.length, 4, 1, 1)), 2);
+            return DiTFamily.prediction(x.getManager().create(out, new Shape(labels.length, 4, 1, 1)), 2);
         };
         GenerationRequest r = request("", 1);
         ModelFamily.Prompts<DitConditioning> prompts = new ModelFamily.Prompts<>(
@@ -69,8 +69,8 @@ class DitGuidanceTest {
     void predictionKeepsAllChannelsWithoutLearnedSigma() {
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
             NDArray out = m.create(new float[] {1, 2, 3, 4}, new Shape(1, 4, 1, 1));
-            assertArrayEquals(new float[] {1, 2, 3, 4}, DitNetwork.prediction(out, 4).toFloatArray());
-            assertArrayEquals(new float[] {1, 2}, DitNetwork.prediction(out, 2).toFloatArray());
+            assertArrayEquals(new float[] {1, 2, 3, 4}, DiTFamily.prediction(out, 4).toFloatArray());
+            assertArrayEquals(new float[] {1, 2}, DiTFamily.prediction(out, 2).toFloatArray());
         }
     }
 
