@@ -117,6 +117,10 @@ public final class DiffusionPipeline implements ImagePipeline {
 
     @Override
     public List<FieldError> check(GenerationRequest r) {
+        if (r.steps() < 1 || r.batchSize() < 1) {
+            // the server's parsing refuses these; a schedule cannot even be computed without steps
+            return List.of(FieldError.invalid(r.steps() < 1 ? "steps" : "batch_size", "must be at least 1"));
+        }
         List<FieldError> errors = new ArrayList<>(checkSamplerAndSchedule(r));
         LatentSpace space = family.latents();
         checkSide(errors, "width", r.width(), space);
@@ -126,8 +130,8 @@ public final class DiffusionPipeline implements ImagePipeline {
     }
 
     private static void checkSide(List<FieldError> errors, String field, int pixels, LatentSpace space) {
-        if (pixels % space.multiple() != 0) {
-            errors.add(FieldError.invalid(field, field + " must be a multiple of " + space.multiple()
+        if (pixels < space.multiple() || pixels % space.multiple() != 0) {
+            errors.add(FieldError.invalid(field, field + " must be a positive multiple of " + space.multiple()
                     + " for this model, got " + pixels));
         } else if (space.maxSide() > 0 && pixels > space.maxSide()) {
             errors.add(FieldError.invalid(field, "this model's position grid allows at most " + space.maxSide()

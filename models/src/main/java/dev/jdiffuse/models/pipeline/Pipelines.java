@@ -5,8 +5,10 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.config.ConfigJson;
 import dev.jdiffuse.models.pipeline.dit.DiTFamily;
+import dev.jdiffuse.models.pipeline.dit.DitLoader;
 import dev.jdiffuse.models.pipeline.sd.SdLoader;
 import dev.jdiffuse.models.pipeline.sd.StableDiffusionFamily;
+import dev.jdiffuse.models.pipeline.sd3.Sd3Loader;
 import dev.jdiffuse.models.pipeline.sd3.StableDiffusion3Family;
 import dev.jdiffuse.models.vae.AutoencoderTiny;
 
@@ -36,8 +38,8 @@ public final class Pipelines {
         for (String cls : StableDiffusionFamily.PIPELINE_CLASSES) {
             FOLDERS.put(cls, SdLoader::openFolder);
         }
-        FOLDERS.put(StableDiffusion3Family.PIPELINE_CLASS, StableDiffusion3Family::openFolder);
-        FOLDERS.put(DiTFamily.PIPELINE_CLASS, DiTFamily::openFolder);
+        FOLDERS.put(StableDiffusion3Family.PIPELINE_CLASS, Sd3Loader::openFolder);
+        FOLDERS.put(DiTFamily.PIPELINE_CLASS, DitLoader::openFolder);
     }
 
     private Pipelines() {

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jdiffuse.models.pipeline.sd3.Sd3Loader;
 import dev.jdiffuse.models.pipeline.sd3.StableDiffusion3Family;
 import dev.jdiffuse.safetensors.SafetensorsFile;
 import dev.jdiffuse.schedulers.DiffusersSchedules;
@@ -65,7 +66,7 @@ class StableDiffusion3PipelineParityTest {
         return Stream.of(DynamicTest.dynamicTest("pipeline_sd3 max_sequence_length", () -> {
             Path dir = Fixtures.require("pipeline_sd3");
             JsonNode meta = Fixtures.meta(dir);
-            try (DiffusionPipeline base = StableDiffusion3Family.openFolder(dir.resolve("model"), "pipeline_sd3",
+            try (DiffusionPipeline base = Sd3Loader.openFolder(dir.resolve("model"), "pipeline_sd3",
                     Pipelines.Options.cpu());
                     NDManager job = NDManager.newBaseManager(Device.cpu())) {
                 GenerationRequest r = GenerationRequest.of(meta.get("prompt").asText(), "",
@@ -94,7 +95,7 @@ class StableDiffusion3PipelineParityTest {
             ObjectNode node = (ObjectNode) new ObjectMapper().readTree(Files.readString(config));
             node.put("use_dynamic_shifting", true);
             SchedulerSelection dynamic = new SchedulerSelection(node.toString(), null);
-            try (DiffusionPipeline base = StableDiffusion3Family.openFolder(dir.resolve("model"), "pipeline_sd3",
+            try (DiffusionPipeline base = Sd3Loader.openFolder(dir.resolve("model"), "pipeline_sd3",
                     Pipelines.Options.cpu())) {
                 DiffusionPipeline pipe = base.withScheduler(dynamic);
                 int f = base.pixelsPerLatent();

@@ -2,21 +2,13 @@ package dev.jdiffuse.models.pipeline.dit;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import com.fasterxml.jackson.databind.JsonNode;
-import dev.jdiffuse.models.config.ConfigException;
-import dev.jdiffuse.models.config.ConfigJson;
 import dev.jdiffuse.models.dit.DiTConfig;
 import dev.jdiffuse.models.dit.DiTTransformer2DModel;
-import dev.jdiffuse.models.pipeline.DiffusionPipeline;
 import dev.jdiffuse.models.pipeline.FieldError;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.LatentSpace;
 import dev.jdiffuse.models.pipeline.ModelFamily;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
-import dev.jdiffuse.models.pipeline.Pipelines;
-import dev.jdiffuse.models.pipeline.SchedulerSelection;
-import dev.jdiffuse.models.pipeline.Vaes;
-import dev.jdiffuse.models.vae.AutoencoderKL;
 import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
@@ -24,7 +16,6 @@ import dev.jdiffuse.samplers.prediction.Network;
 import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.SchedulerConfig;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -48,41 +39,11 @@ public final class DiTFamily implements ModelFamily<DitConditioning> {
     private final DitClassLabels labels;
     private final LatentSpace latents;
 
-    private DiTFamily(DiTTransformer2DModel transformer, DitClassLabels labels, int pixelsPerLatent) {
+    DiTFamily(DiTTransformer2DModel transformer, DitClassLabels labels, int pixelsPerLatent) {
         DiTConfig c = transformer.config();
         this.transformer = transformer;
         this.labels = labels;
         this.latents = new LatentSpace(c.inChannels(), pixelsPerLatent, pixelsPerLatent * c.patchSize(), 0);
-    }
-
-    /**
-     * Opens a diffusers folder ({@code model_index.json} with an optional {@code id2label}, {@code transformer/},
-     * {@code vae/}, {@code scheduler/}).
-     */
-    public static DiffusionPipeline openFolder(Path folder, String name, Pipelines.Options o) {
-        return Pipelines.loading(o.device(), weights -> {
-            DiTTransformer2DModel transformer = DiTTransformer2DModel.load(folder.resolve("transformer"), weights,
-                    o.dtype());
-            DiTConfig tc = transformer.config();
-            if (tc.outChannels() != tc.inChannels() && tc.outChannels() != 2 * tc.inChannels()) {
-                throw new ConfigException(folder.resolve("transformer/config.json").toString(), "out_channels",
-                        "must be in_channels (" + tc.inChannels() + ") or twice that (learned sigma), not "
-                        + tc.outChannels());
-            }
-            AutoencoderKL vae = Vaes.open(folder.resolve("vae"), weights, o.dtype(), tc.inChannels());
-            Path schedulerConfig = folder.resolve("scheduler/scheduler_config.json");
-            SchedulerSelection scheduler = SchedulerSelection.read(schedulerConfig);
-            if (scheduler.isFlow()) {
-                throw new ConfigException(schedulerConfig.toString(), "_class_name",
-                        "DiT is a diffusion (epsilon) model, not a flow model");
-            }
-            JsonNode index = ConfigJson.read(folder.resolve("model_index.json")).node();
-            JsonNode id2label = index.has("id2label") ? index.get("id2label")
-                    : ConfigJson.read(folder.resolve("transformer/config.json")).node().get("id2label");
-            DitClassLabels labels = DitClassLabels.of(id2label, tc.numEmbedsAdaNorm());
-            return new DiffusionPipeline(name, weights, new DiTFamily(transformer, labels, vae.config().downscale()),
-                    vae, scheduler, o.taesd());
-        });
     }
 
     @Override

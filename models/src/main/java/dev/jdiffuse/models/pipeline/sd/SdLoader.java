@@ -1,6 +1,5 @@
 package dev.jdiffuse.models.pipeline.sd;
 
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.clip.ClipTextConfig;
 import dev.jdiffuse.models.clip.ClipTextModel;

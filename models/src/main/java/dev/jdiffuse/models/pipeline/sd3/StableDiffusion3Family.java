@@ -2,27 +2,18 @@ package dev.jdiffuse.models.pipeline.sd3;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import dev.jdiffuse.models.clip.ClipTextModel;
-import dev.jdiffuse.models.clip.ClipTokenizer;
-import dev.jdiffuse.models.config.ConfigException;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.LatentSpace;
 import dev.jdiffuse.models.pipeline.ModelFamily;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
-import dev.jdiffuse.models.pipeline.Pipelines;
-import dev.jdiffuse.models.pipeline.SchedulerSelection;
-import dev.jdiffuse.models.pipeline.Vaes;
 import dev.jdiffuse.models.sd3.SD3Transformer2DModel;
 import dev.jdiffuse.models.sd3.SD3TransformerConfig;
-import dev.jdiffuse.models.vae.AutoencoderKL;
 import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
 import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.SchedulerConfig;
-
-import java.nio.file.Path;
 
 /**
  * Stable Diffusion 3 / 3.5 (Esser et al. 2024), as diffusers' {@code StableDiffusion3Pipeline} without a T5 encoder:
@@ -48,7 +39,7 @@ public final class StableDiffusion3Family implements ModelFamily<Sd3Conditioning
     private final LatentSpace latents;
     private final int maxSequenceLength;
 
-    private StableDiffusion3Family(Sd3PromptEncoder prompts, SD3Transformer2DModel transformer, int pixelsPerLatent,
+    StableDiffusion3Family(Sd3PromptEncoder prompts, SD3Transformer2DModel transformer, int pixelsPerLatent,
             int maxSequenceLength) {
         if (maxSequenceLength < 1) {
             throw new IllegalArgumentException("max sequence length must be positive: " + maxSequenceLength);
@@ -59,46 +50,6 @@ public final class StableDiffusion3Family implements ModelFamily<Sd3Conditioning
         this.transformer = transformer;
         this.latents = new LatentSpace(c.inChannels(), pixelsPerLatent, multiple, c.posEmbedMaxSize() * multiple);
         this.maxSequenceLength = maxSequenceLength;
-    }
-
-    /**
-     * Opens a diffusers folder ({@code transformer/}, {@code vae/}, {@code text_encoder/}, {@code text_encoder_2/},
-     * {@code tokenizer/}, {@code tokenizer_2/}, {@code scheduler/}). A {@code text_encoder_3} (T5) is not loaded: its
-     * part of the context is zeros, as diffusers does when the component is absent.
-     */
-    public static DiffusionPipeline openFolder(Path folder, String name, Pipelines.Options o) {
-        return Pipelines.loading(o.device(), weights -> {
-            ClipTextModel te = projected(folder, "text_encoder", weights, o);
-            ClipTextModel te2 = projected(folder, "text_encoder_2", weights, o);
-            SD3Transformer2DModel transformer = SD3Transformer2DModel.load(folder.resolve("transformer"), weights,
-                    o.dtype());
-            SD3TransformerConfig tc = transformer.config();
-            Sd3PromptEncoder prompts = new Sd3PromptEncoder(ClipTokenizer.load(folder.resolve("tokenizer")), te,
-                    ClipTokenizer.load(folder.resolve("tokenizer_2")), te2, tc.jointAttentionDim());
-            if (prompts.pooledWidth() != tc.pooledProjectionDim()) {
-                throw new ConfigException(folder.resolve("transformer/config.json").toString(),
-                        "pooled_projection_dim", "is " + tc.pooledProjectionDim() + " but the two text encoders' "
-                        + "projections give " + prompts.pooledWidth());
-            }
-            AutoencoderKL vae = Vaes.open(folder.resolve("vae"), weights, o.dtype(), tc.inChannels());
-            Path schedulerConfig = folder.resolve("scheduler/scheduler_config.json");
-            SchedulerSelection scheduler = SchedulerSelection.read(schedulerConfig);
-            if (!scheduler.isFlow()) {
-                throw new ConfigException(schedulerConfig.toString(), "_class_name",
-                        "SD3 is a rectified-flow model: FlowMatchEulerDiscreteScheduler expected");
-            }
-            return new DiffusionPipeline(name, weights, new StableDiffusion3Family(prompts, transformer,
-                    vae.config().downscale(), DEFAULT_MAX_SEQUENCE_LENGTH), vae, scheduler, o.taesd());
-        });
-    }
-
-    private static ClipTextModel projected(Path folder, String component, NDManager weights, Pipelines.Options o) {
-        ClipTextModel encoder = ClipTextModel.load(folder.resolve(component), weights, o.dtype());
-        if (!encoder.config().withProjection()) {
-            throw new ConfigException(folder.resolve(component + "/config.json").toString(), "architectures",
-                    "SD3 needs CLIPTextModelWithProjection (its pooled text_embeds)");
-        }
-        return encoder;
     }
 
     /** This family with another T5 context length (diffusers' {@code max_sequence_length}). */
