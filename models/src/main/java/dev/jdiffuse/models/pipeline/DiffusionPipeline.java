@@ -249,7 +249,8 @@ public final class DiffusionPipeline implements ImagePipeline {
      *
      * @return latents as the VAE expects them: diffusion samplers keep {@code x = x0 + sigma eps}, so a non-zero final
      *     sigma (DDIM without {@code set_alpha_to_one}) is mapped back to the variance-preserving sample
-     *     {@code x / sqrt(1 + sigma^2)} diffusers decodes; flow samples ({@code (1 - sigma) x0 + sigma eps}) as they are
+     *     {@code x / sqrt(1 + sigma^2)} diffusers decodes; flow samples ({@code (1 - sigma) x0 + sigma eps}) as
+     *     they are
      * @throws GenerationException of kind NON_FINITE_OUTPUT if they hold NaN or infinite values
      */
     private NDArray denoise(Denoiser denoiser, Conditioning conditioning, NDArray x,

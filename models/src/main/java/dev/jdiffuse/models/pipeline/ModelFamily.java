@@ -13,9 +13,10 @@ import java.util.List;
 
 /**
  * What one architecture adds to the generation path {@link DiffusionPipeline} runs: its latent space, its defaults,
- * how a prompt becomes conditioning {@code C}, and the denoiser {@code D(x, sigma, C)} (prediction adapter, ControlNets,
- * classifier-free guidance). Everything else (scheduler, noise, sampling loop, previews, VAE decoding, timings, the
- * request check) is shared. A family holds loaded modules but owns no memory: the pipeline's weights manager does.
+ * how a prompt becomes conditioning {@code C}, and the denoiser {@code D(x, sigma, C)} (prediction adapter,
+ * ControlNets, classifier-free guidance). Everything else (scheduler, noise, sampling loop, previews, VAE decoding,
+ * timings, the request check) is shared. A family holds loaded modules but owns no memory: the pipeline's weights
+ * manager does. A new architecture is one such class and a loader registered in {@link Pipelines}.
  *
  * @param <C> the conditioning the family's network reads
  */

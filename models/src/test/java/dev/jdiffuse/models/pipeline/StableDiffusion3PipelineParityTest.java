@@ -73,10 +73,10 @@ class StableDiffusion3PipelineParityTest {
                         meta.get("width").asInt(), meta.get("height").asInt(), 2, 3.0, 7);
                 NDArray noise = job.randomNormal(base.latentShape(r));
                 ReplayNoise none = new ReplayNoise(List.of(), List.of());
-                float[] a = StableDiffusion3Family.withMaxSequenceLength(base, 4).run(r, job, noise, none, GenerationListener.NONE).image()
-                        .toFloatArray();
-                float[] b = StableDiffusion3Family.withMaxSequenceLength(base, 12).run(r, job, noise, none, GenerationListener.NONE).image()
-                        .toFloatArray();
+                float[] a = StableDiffusion3Family.withMaxSequenceLength(base, 4)
+                        .run(r, job, noise, none, GenerationListener.NONE).image().toFloatArray();
+                float[] b = StableDiffusion3Family.withMaxSequenceLength(base, 12)
+                        .run(r, job, noise, none, GenerationListener.NONE).image().toFloatArray();
                 assertNotEquals(0.0, Close.maxAbs(diff(a, b)), "T5 length had no effect");
             }
         }));

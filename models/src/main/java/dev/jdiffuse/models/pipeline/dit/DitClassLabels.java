@@ -16,7 +16,7 @@ import java.util.TreeMap;
  * {@code id2label} map ({@code {"0": "tench, Tinca tinca", ...}}) of {@code model_index.json} (or of the
  * transformer's {@code config.json}); each value is split at commas into synonyms, each naming that id.
  *
- * <p>How a {@link GenerationRequest} picks the class: {@code classLabel} when set; otherwise the {@code prompt}, which is
+ * <p>How a {@link GenerationRequest} picks the class: {@code class_label} when set; otherwise the {@code prompt}, which is
  * either a class index ("207") or a class name ("golden retriever", matched exactly, then ignoring case). The
  * negative prompt is not used: the unconditional branch is the null class.
  */

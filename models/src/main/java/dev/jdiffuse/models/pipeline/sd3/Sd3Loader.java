@@ -46,8 +46,9 @@ public final class Sd3Loader {
                 throw new ConfigException(schedulerConfig.toString(), "_class_name",
                         "SD3 is a rectified-flow model: FlowMatchEulerDiscreteScheduler expected");
             }
-            return new DiffusionPipeline(name, weights, new StableDiffusion3Family(prompts, transformer,
-                    vae.config().downscale(), StableDiffusion3Family.DEFAULT_MAX_SEQUENCE_LENGTH), vae, scheduler, o.taesd());
+            StableDiffusion3Family family = new StableDiffusion3Family(prompts, transformer, vae.config().downscale(),
+                    StableDiffusion3Family.DEFAULT_MAX_SEQUENCE_LENGTH);
+            return new DiffusionPipeline(name, weights, family, vae, scheduler, o.taesd());
         });
     }
 
