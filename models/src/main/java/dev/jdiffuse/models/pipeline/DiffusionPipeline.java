@@ -139,7 +139,10 @@ public final class DiffusionPipeline implements ImagePipeline {
         }
     }
 
-    /** The model's samplers and schedules ({@link SchedulerSelection}), without computing a schedule's tensors. */
+    /**
+     * The model's samplers and schedules ({@link SchedulerSelection}). Until the selection can list its own refusals,
+     * the sampler is checked by membership and whatever {@code resolve} still refuses is the schedule.
+     */
     private List<FieldError> checkSamplerAndSchedule(GenerationRequest r) {
         String sampler = r.sampler() == null ? scheduler.defaultSampler() : r.sampler();
         if (!scheduler.samplers().contains(sampler)) {
@@ -149,8 +152,9 @@ public final class DiffusionPipeline implements ImagePipeline {
         try {
             scheduler.resolve(r.sampler(), r.schedule(), r.steps(), 0);
             return List.of();
+        } catch (InvalidRequestException e) {
+            return e.errors();
         } catch (IllegalArgumentException e) {
-            // the sampler is usable (checked above), so what resolve refuses is the schedule
             return List.of(new FieldError("schedule", "unsupported_combination", e.getMessage()));
         }
     }
