@@ -22,13 +22,16 @@ import java.util.List;
 /**
  * Class-conditional generation with a Diffusion Transformer (Peebles and Xie 2023), as diffusers' {@code DiTPipeline}:
  * one class per request ({@link DitClassLabels}: {@code class_label}, or the prompt as an index or a name), the
- * learned-sigma output's first {@code in_channels} channels as the noise prediction ({@link DitNetwork}), the
+ * learned-sigma output's first {@code in_channels} channels as the noise prediction ({@link #prediction}), the
  * scheduler's prediction type, and classifier-free guidance against the null class ({@code num_embeds_ada_norm}).
  * diffusers guides eps ({@code eps_u + s (eps_c - eps_u)}); guidance is affine, so guiding x0 as the samplers'
  * guidance does is the same. The original DiT code guides only the first 3 channels; diffusers all of them, as here.
+ * diffusers steps both (identical) halves of its [2B] batch; here the sampler state is [B], the same sample for
+ * deterministic samplers (stochastic ones draw [B] noise where diffusers draws [2B], so their streams differ).
  *
  * <p>diffusers samples at the transformer's {@code sample_size}; that is the default size here, and other multiples of
  * {@code 8 x patch_size} are accepted (sin-cos positions are computed per grid, as diffusers' {@code PatchEmbed}).
+ * Loading: {@link DitLoader}.
  */
 public final class DiTFamily implements ModelFamily<DitConditioning> {
 

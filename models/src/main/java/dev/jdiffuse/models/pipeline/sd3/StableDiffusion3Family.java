@@ -24,7 +24,7 @@ import dev.jdiffuse.schedulers.SchedulerConfig;
  *
  * <p>The length of the zero T5 block is diffusers' {@code max_sequence_length} (default 256); it changes the image, as
  * the image tokens attend to the projected zero tokens, so {@link #withMaxSequenceLength} lets a caller match a run
- * made with another value.
+ * made with another value. Loading: {@link Sd3Loader}.
  */
 public final class StableDiffusion3Family implements ModelFamily<Sd3Conditioning> {
 
