@@ -2,6 +2,9 @@ package dev.jdiffuse.samplers;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.Shape;
+
+import java.util.Arrays;
 
 /**
  * Classifier-free guidance (Ho and Salimans 2022): {@code D = D_u + w (D_c - D_u)}, with the unconditional and
@@ -60,14 +63,19 @@ public final class ClassifierFreeGuidance implements Denoiser {
         return x.sub(rescaled.mul(sigma));
     }
 
-    /** Per-sample unbiased standard deviation over all non-batch axes, shape [B, 1, ..., 1]. */
+    /**
+     * Per-sample unbiased standard deviation over all non-batch elements (as {@code torch.std(dim=1..)}), shape
+     * [B, 1, ..., 1]. Computed on the [B, N] flattening: DJL's PyTorch engine reduces over one axis at a time only.
+     */
     static NDArray std(NDArray a) {
-        int[] axes = new int[a.getShape().dimension() - 1];
-        for (int i = 0; i < axes.length; i++) {
-            axes[i] = i + 1;
-        }
-        long count = a.getShape().size() / a.getShape().get(0);
-        NDArray centered = a.sub(a.mean(axes, true));
-        return centered.mul(centered).sum(axes, true).div(count - 1).sqrt();
+        Shape shape = a.getShape();
+        long batch = shape.get(0);
+        long count = shape.size() / batch;
+        NDArray flat = a.reshape(batch, count);
+        NDArray centered = flat.sub(flat.mean(new int[] {1}, true));
+        long[] keep = new long[shape.dimension()];
+        Arrays.fill(keep, 1);
+        keep[0] = batch;
+        return centered.mul(centered).sum(new int[] {1}, true).div(count - 1).sqrt().reshape(keep);
     }
 }

@@ -65,8 +65,55 @@ class ClassifierFreeGuidanceTest {
             batchSizes.clear();
             SamplingSchedule schedule = new SamplingSchedule(new double[] {3, 2, 1, 0.5, 0.2, 0},
                     new double[] {5, 4, 3, 2, 1}, 3);
-            Samplers.byName("euler").sample(cfg, x, schedule, COND, (mm, s) -> mm.randomNormal(s), StepListener.NONE);
+            Sampler euler = SamplerCatalog.sampler("euler").orElseThrow().create(SamplerOptions.DEFAULTS);
+            euler.sample(cfg, x, schedule, COND, (mm, s) -> mm.randomNormal(s), StepListener.NONE);
             assertEquals(List.of(2L, 2L, 2L, 2L, 2L), batchSizes);
+        }
+    }
+
+    /**
+     * diffusers' {@code rescale_noise_cfg} on a 4-D latent batch, computed here in double precision:
+     * {@code g' = phi g std(c)/std(g) + (1 - phi) g} per sample, std unbiased over dims 1..3, on the noise
+     * prediction {@code (x - D)/sigma}. The inner denoiser is affine per row ({@code x v + v^2}), so the
+     * conditional and guided predictions have different spreads and the factor is not 1.
+     */
+    @Test
+    void rescaleMatchesDiffusersFormulaOnLatentBatches() {
+        Denoiser affine = (x, level, cond) -> {
+            float[] v = ((Scalars) cond).values;
+            NDArray col = x.getManager().create(v, new Shape(v.length, 1, 1, 1));
+            return x.mul(col).add(col.mul(col));
+        };
+        Scalars uncond = new Scalars(new float[] {0.5f, 0.8f});
+        Scalars cond = new Scalars(new float[] {2.0f, 1.5f});
+        double w = 6.0;
+        double phi = 0.7;
+        double sigma = LEVEL.sigma();
+        try (NDManager m = NDManager.newBaseManager()) {
+            m.getEngine().setRandomSeed(3);
+            NDArray x = m.randomNormal(new Shape(2, 4, 8, 8));
+            float[] out = new ClassifierFreeGuidance(affine, uncond, w, phi).denoise(x, LEVEL, cond).toFloatArray();
+            float[] xs = x.toFloatArray();
+            int per = 4 * 8 * 8;
+            for (int b = 0; b < 2; b++) {
+                double u = uncond.values[b];
+                double c = cond.values[b];
+                double[] epsG = new double[per];
+                double[] epsC = new double[per];
+                for (int i = 0; i < per; i++) {
+                    double xi = xs[b * per + i];
+                    double du = xi * u + u * u;
+                    double dc = xi * c + c * c;
+                    epsG[i] = (xi - (du + w * (dc - du))) / sigma;
+                    epsC[i] = (xi - dc) / sigma;
+                }
+                double factor = std(epsC) / std(epsG);
+                for (int i = 0; i < per; i++) {
+                    double expected = xs[b * per + i] - epsG[i] * (phi * factor + 1 - phi) * sigma;
+                    assertEquals(expected, out[b * per + i], 1e-5 * Math.max(1, Math.abs(expected)),
+                            "row " + b + " element " + i);
+                }
+            }
         }
     }
 

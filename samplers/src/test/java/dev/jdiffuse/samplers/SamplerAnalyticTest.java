@@ -10,6 +10,8 @@ import dev.jdiffuse.schedulers.SchedulerConfig;
 import dev.jdiffuse.schedulers.Sigmas;
 import org.junit.jupiter.api.Test;
 
+import java.util.Map;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -25,11 +27,11 @@ class SamplerAnalyticTest {
 
     @Test
     void constantDenoiserEndsAtTheConstant() {
-        SchedulerConfig sd = SchedulerConfig.parse("{\"beta_start\": 0.00085, \"beta_end\": 0.012, "
-                + "\"beta_schedule\": \"scaled_linear\", \"clip_sample\": false}", SchedulerClass.DDIM);
+        SchedulerConfig sd = SchedulerConfig.of(Map.of("beta_start", 0.00085, "beta_end", 0.012,
+                "beta_schedule", "scaled_linear", "clip_sample", false), SchedulerClass.DDIM);
         try (NDManager m = NDManager.newBaseManager()) {
             NoiseSource noise = (manager, shape) -> manager.randomNormal(shape);
-            for (String name : Samplers.names()) {
+            for (String name : SamplerCatalog.names()) {
                 if (name.equals("lcm")) {
                     continue; // its consistency boundary mixes in c_skip(t) x, so a constant x0 is not a fixed point
                 }
@@ -37,7 +39,7 @@ class SamplerAnalyticTest {
                 if (name.equals("flow_euler")) {
                     schedule = new SamplingSchedule(new double[] {1.0, 0.6, 0.3, 0.0}, new double[] {1000, 600, 300}, 1);
                 }
-                Sampler sampler = Samplers.byName(name, SamplerOptions.DEFAULTS.withEta(1.0));
+                Sampler sampler = SamplerCatalog.sampler(name).orElseThrow().create(SamplerOptions.DEFAULTS.withEta(1.0));
                 NDArray x = m.randomNormal(new Shape(2, 3)).mul(schedule.initNoiseSigma());
                 NDArray out = sampler.sample((in, level, c) -> in.zerosLike().add(0.25f), x, schedule, null, noise,
                         StepListener.NONE);
@@ -88,7 +90,7 @@ class SamplerAnalyticTest {
         double[] sigmas = java.util.Arrays.copyOf(s, steps + 1);
         SamplingSchedule schedule = new SamplingSchedule(sigmas, new double[steps], SIGMA_MAX);
         Denoiser gaussian = (x, level, c) -> x.mul(S * S / (S * S + level.sigma() * level.sigma()));
-        return Samplers.byName(name).sample(gaussian, xT, schedule, null, (mm, sh) -> {
+        return SamplerCatalog.sampler(name).orElseThrow().create(SamplerOptions.DEFAULTS).sample(gaussian, xT, schedule, null, (mm, sh) -> {
             throw new AssertionError("deterministic sampler drew noise");
         }, StepListener.NONE);
     }

@@ -1,10 +1,5 @@
 package dev.jdiffuse.schedulers;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -56,22 +51,14 @@ public record SchedulerConfig(
 
     private static final Map<String, Object> COMMON_DEFAULTS = commonDefaults();
 
-    /** Parses a config file; {@code _class_name} must be present. */
-    public static SchedulerConfig read(Path file) {
-        try {
-            return parse(Files.readString(file, StandardCharsets.UTF_8), null);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read " + file, e);
-        }
-    }
-
     /**
-     * Parses config JSON. {@code schedulerClass} overrides {@code _class_name} (which may then be absent), e.g. when
-     * a pipeline swaps the scheduler but keeps the betas.
+     * The config from its JSON object as a map ({@code scheduler_config.json} read by any JSON library: numbers as
+     * {@link Number}, booleans, strings, lists; nulls mean diffusers' {@code None}). Unknown keys are ignored, as
+     * diffusers ignores them; options this module does not implement are rejected. {@code schedulerClass} overrides
+     * {@code _class_name} (which may then be absent), e.g. when a pipeline swaps the scheduler but keeps the betas.
      */
     @SuppressWarnings("unchecked")
-    public static SchedulerConfig parse(String json, SchedulerClass schedulerClass) {
-        Map<String, Object> raw = (Map<String, Object>) Json.parse(json);
+    public static SchedulerConfig of(Map<String, ?> raw, SchedulerClass schedulerClass) {
         SchedulerClass cls = schedulerClass;
         if (cls == null) {
             Object name = raw.get("_class_name");

@@ -31,11 +31,6 @@ public final class Sigmas {
         return s;
     }
 
-    /** {@code abar = 1 / (1 + sigma^2)}, the inverse of {@link #fromAlphasCumprod}. */
-    public static double alphaCumprod(double sigma) {
-        return 1 / (1 + sigma * sigma);
-    }
-
     /** numpy's {@code interp(x, arange(len(table)), table)}: piecewise-linear in the (fractional) timestep. */
     public static double[] interp(double[] timesteps, double[] table) {
         double[] out = new double[timesteps.length];

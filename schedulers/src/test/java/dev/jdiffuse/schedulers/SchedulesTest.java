@@ -1,5 +1,7 @@
 package dev.jdiffuse.schedulers;
 
+import java.util.Map;
+
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -47,15 +49,16 @@ class SchedulesTest {
     }
 
     @Test
-    void configParsesPythonInfinityAndClassDefaults() {
-        SchedulerConfig c = SchedulerConfig.parse(
-                "{\"_class_name\": \"DDIMScheduler\", \"lambda_min_clipped\": -Infinity, \"beta_end\": 0.012}", null);
+    void configTakesClassDefaultsAndToleratesUnknownKeys() {
+        SchedulerConfig c = SchedulerConfig.of(Map.of("_class_name", "DDIMScheduler", "lambda_min_clipped",
+                Double.NEGATIVE_INFINITY, "beta_end", 0.012, "skip_prk_steps", true, "_diffusers_version", "0.6.0"),
+                null);
         assertEquals(SchedulerClass.DDIM, c.schedulerClass());
         assertEquals(true, c.clipSample());
         assertEquals("leading", c.timestepSpacing());
         assertEquals(0.012, c.betaEnd());
         assertThrows(IllegalArgumentException.class,
-                () -> SchedulerConfig.parse("{\"_class_name\": \"EulerDiscreteScheduler\", \"thresholding\": true}", null));
+                () -> SchedulerConfig.of(Map.of("_class_name", "EulerDiscreteScheduler", "thresholding", true), null));
     }
 
     @Test

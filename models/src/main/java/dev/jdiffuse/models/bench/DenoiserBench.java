@@ -26,11 +26,13 @@ import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.DiffusersSchedules;
 import dev.jdiffuse.schedulers.SamplingSchedule;
 import dev.jdiffuse.schedulers.SchedulerConfig;
-import dev.jdiffuse.samplers.Samplers;
+import dev.jdiffuse.samplers.SamplerCatalog;
+import dev.jdiffuse.samplers.SamplerOptions;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.function.Supplier;
 
 /**
@@ -158,11 +160,11 @@ public final class DenoiserBench {
             Denoiser d = new ClassifierFreeGuidance(PredictionType.EPSILON.wrap((xin, t, c) ->
                     unet.forward(xin, new double[] {t}, ((SdConditioning) c).context(), UNetExtras.NONE)
                             .toType(DataType.FLOAT32, false)), new SdConditioning(unctx, null, null), 7.5, 0);
-            SchedulerConfig sc = SchedulerConfig.parse("{\"_class_name\":\"DPMSolverMultistepScheduler\","
-                    + "\"beta_start\":0.00085,\"beta_end\":0.012,\"beta_schedule\":\"scaled_linear\","
-                    + "\"use_karras_sigmas\":true}", null);
+            SchedulerConfig sc = SchedulerConfig.of(Map.of("_class_name", "DPMSolverMultistepScheduler",
+                    "beta_start", 0.00085, "beta_end", 0.012, "beta_schedule", "scaled_linear",
+                    "use_karras_sigmas", true), null);
             SamplingSchedule schedule = DiffusersSchedules.of(sc, 25);
-            var sampler = Samplers.byName("dpmpp_2m");
+            var sampler = SamplerCatalog.sampler("dpmpp_2m").orElseThrow().create(SamplerOptions.of(sc));
             List<Double> runs = new ArrayList<>();
             for (int r = 0; r < 4; r++) {
                 try (NDManager job = w.newSubManager()) {

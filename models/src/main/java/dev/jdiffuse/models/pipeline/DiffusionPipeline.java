@@ -139,24 +139,9 @@ public final class DiffusionPipeline implements ImagePipeline {
         }
     }
 
-    /**
-     * The model's samplers and schedules ({@link SchedulerSelection}). Until the selection can list its own refusals,
-     * the sampler is checked by membership and whatever {@code resolve} still refuses is the schedule.
-     */
+    /** The model's samplers and schedules, as {@link SchedulerSelection} refuses them. */
     private List<FieldError> checkSamplerAndSchedule(GenerationRequest r) {
-        String sampler = r.sampler() == null ? scheduler.defaultSampler() : r.sampler();
-        if (!scheduler.samplers().contains(sampler)) {
-            return List.of(new FieldError("sampler", "unsupported_combination", "sampler '" + sampler
-                    + "' does not apply to this model; usable: " + scheduler.samplers()));
-        }
-        try {
-            scheduler.resolve(r.sampler(), r.schedule(), r.steps(), 0);
-            return List.of();
-        } catch (InvalidRequestException e) {
-            return e.errors();
-        } catch (IllegalArgumentException e) {
-            return List.of(new FieldError("schedule", "unsupported_combination", e.getMessage()));
-        }
+        return scheduler.check(r.sampler(), r.schedule());
     }
 
     private void requireValid(GenerationRequest r) {

@@ -1,10 +1,12 @@
 package dev.jdiffuse.models.pipeline;
 
+import com.fasterxml.jackson.core.json.JsonReadFeature;
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jdiffuse.samplers.SamplerCatalog;
+import dev.jdiffuse.samplers.SamplerCatalog.NoiseSpace;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.SamplerOptions;
-import dev.jdiffuse.samplers.Samplers;
 import dev.jdiffuse.schedulers.DiffusersSchedules;
 import dev.jdiffuse.schedulers.SamplingSchedule;
 import dev.jdiffuse.schedulers.SchedulerClass;
@@ -12,36 +14,40 @@ import dev.jdiffuse.schedulers.SchedulerConfig;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * Resolves a request's sampler and schedule against a model's {@code scheduler_config.json}, the way diffusers swaps
  * schedulers ({@code NewScheduler.from_config(pipe.scheduler.config)}): the betas, prediction type and spacing come
- * from the model, the algorithm from the request. A schedule name overrides how sigmas are spaced.
+ * from the model, the algorithm from the request ({@link SamplerCatalog}). A schedule name overrides how sigmas are
+ * spaced. Refusals are {@link FieldError}s naming {@code sampler} or {@code schedule}.
  */
 public final class SchedulerSelection {
 
-    /** Schedule names a request may give; "default" keeps the model's config. */
-    public static final List<String> SCHEDULES = List.of("default", "karras", "exponential", "leading", "linspace",
-            "trailing");
+    /** diffusers writes Python's {@code NaN}/{@code -Infinity} literals into its configs. */
+    private static final ObjectMapper JSON =
+            new ObjectMapper().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS.mappedFeature());
+    private static final TypeReference<Map<String, Object>> OBJECT = new TypeReference<>() { };
 
-    private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Map<String, SchedulerClass> CLASS_OF = Map.of("ddpm", SchedulerClass.DDPM, "ddim",
-            SchedulerClass.DDIM, "euler", SchedulerClass.EULER, "euler_ancestral", SchedulerClass.EULER_ANCESTRAL,
-            "heun", SchedulerClass.HEUN, "dpmpp_2m", SchedulerClass.DPM_SOLVER_MULTISTEP, "unipc",
-            SchedulerClass.UNIPC, "lcm", SchedulerClass.LCM, "edm_euler", SchedulerClass.EDM_EULER, "flow_euler",
-            SchedulerClass.FLOW_MATCH_EULER);
-
-    private final String baseJson;
+    private final Map<String, Object> raw;
     private final SchedulerConfig base;
 
-    /** @param schedulerClass the class, or null to take it from the config's {@code _class_name} */
-    public SchedulerSelection(String schedulerConfigJson, SchedulerClass schedulerClass) {
-        this.base = SchedulerConfig.parse(schedulerConfigJson, schedulerClass);
-        this.baseJson = schedulerConfigJson;
+    /**
+     * @param raw the config's JSON object as a map
+     * @param schedulerClass the class, or null to take it from the config's {@code _class_name}
+     */
+    public SchedulerSelection(Map<String, Object> raw, SchedulerClass schedulerClass) {
+        this.raw = Map.copyOf(withoutNulls(raw));
+        this.base = SchedulerConfig.of(raw, schedulerClass);
+    }
+
+    /** From config JSON text; {@code schedulerClass} as in the map constructor. */
+    public SchedulerSelection(String json, SchedulerClass schedulerClass) {
+        this(parse(json), schedulerClass);
     }
 
     public static SchedulerSelection read(Path schedulerConfigJson) {
@@ -51,10 +57,30 @@ public final class SchedulerSelection {
     /** Reads a config whose class is given separately (a saved {@code scheduler.config} lacks {@code _class_name}). */
     public static SchedulerSelection read(Path schedulerConfigJson, SchedulerClass schedulerClass) {
         try {
-            return new SchedulerSelection(Files.readString(schedulerConfigJson), schedulerClass);
+            return new SchedulerSelection(JSON.readValue(schedulerConfigJson.toFile(), OBJECT),
+                    schedulerClass);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + schedulerConfigJson, e);
         }
+    }
+
+    private static Map<String, Object> parse(String json) {
+        try {
+            return JSON.readValue(json, OBJECT);
+        } catch (IOException e) {
+            throw new UncheckedIOException("bad scheduler config JSON", e);
+        }
+    }
+
+    /** diffusers' {@code None} means "the default": dropped so the config's defaults apply. */
+    private static Map<String, Object> withoutNulls(Map<String, Object> m) {
+        Map<String, Object> out = new HashMap<>();
+        m.forEach((k, v) -> {
+            if (v != null) {
+                out.put(k, v);
+            }
+        });
+        return out;
     }
 
     /** The model's own scheduler config. */
@@ -64,23 +90,22 @@ public final class SchedulerSelection {
 
     /** The sampler name that reproduces the model's configured scheduler. */
     public String defaultSampler() {
-        return Samplers.nameOf(base.schedulerClass());
+        return SamplerCatalog.forSchedulerClass(base.schedulerClass()).name();
+    }
+
+    /** The noise space of the model (from its configured scheduler); only samplers of this space apply. */
+    public NoiseSpace space() {
+        return SamplerCatalog.forSchedulerClass(base.schedulerClass()).space();
     }
 
     /** Whether the model is a rectified-flow model (then only flow samplers apply). */
     public boolean isFlow() {
-        return base.schedulerClass() == SchedulerClass.FLOW_MATCH_EULER;
+        return space() == NoiseSpace.FLOW;
     }
 
     /** Samplers usable with this model. */
     public List<String> samplers() {
-        if (isFlow()) {
-            return List.of("flow_euler");
-        }
-        if (base.schedulerClass() == SchedulerClass.EDM_EULER) {
-            return List.of("edm_euler");
-        }
-        return Samplers.names().stream().filter(n -> !n.equals("edm_euler") && !n.equals("flow_euler")).toList();
+        return SamplerCatalog.of(space()).stream().map(SamplerCatalog.Entry::name).toList();
     }
 
     /** A resolved choice: the config the schedule was computed from, the sampler, and the visited sigmas. */
@@ -89,55 +114,64 @@ public final class SchedulerSelection {
     }
 
     /**
+     * What is wrong with the choice for this model (empty when it applies).
+     *
+     * @param sampler a sampler name or null for the model's default
+     * @param schedule a schedule name or null/"default"
+     */
+    public List<FieldError> check(String sampler, String schedule) {
+        List<FieldError> errors = new ArrayList<>();
+        String name = sampler == null ? defaultSampler() : sampler;
+        var entry = SamplerCatalog.sampler(name);
+        if (entry.isEmpty()) {
+            errors.add(new FieldError("sampler", "unknown_sampler",
+                    "unknown sampler '" + name + "'; known: " + SamplerCatalog.names()));
+        } else if (entry.get().space() != space()) {
+            errors.add(new FieldError("sampler", "unsupported_sampler", "sampler '" + name + "' does not apply to "
+                    + "this model (a " + space().name().toLowerCase() + " model); usable: " + samplers()));
+        }
+        String sched = schedule == null ? "default" : schedule;
+        var scheduleEntry = SamplerCatalog.schedule(sched);
+        if (scheduleEntry.isEmpty()) {
+            errors.add(new FieldError("schedule", "unknown_schedule", "unknown schedule '" + sched + "'; known: "
+                    + SamplerCatalog.SCHEDULES.stream().map(SamplerCatalog.Schedule::name).toList()));
+        } else if (entry.isPresent() && !scheduleEntry.get().appliesTo(entry.get())) {
+            errors.add(new FieldError("schedule", "unsupported_combination", "schedule '" + sched
+                    + "' needs a sigma-spaced sampler (" + SamplerCatalog.SAMPLERS.stream()
+                    .filter(SamplerCatalog.Entry::sigmaSpaced).map(SamplerCatalog.Entry::name).toList()
+                    + "), not " + name));
+        }
+        return errors;
+    }
+
+    /**
      * @param sampler a sampler name or null for the model's default
      * @param schedule a schedule name or null/"default"
      * @param mu dynamic-shift parameter for flow models with {@code use_dynamic_shifting}, else ignored
-     * @throws IllegalArgumentException naming the sampler or schedule when they do not fit this model
+     * @throws InvalidRequestException naming the sampler or schedule when they do not fit this model
      */
     public Resolved resolve(String sampler, String schedule, int steps, double mu) {
-        String name = sampler == null ? defaultSampler() : sampler;
-        if (!samplers().contains(name)) {
-            throw new IllegalArgumentException("sampler '" + name + "' does not apply to this model; usable: "
-                    + samplers());
+        List<FieldError> errors = check(sampler, schedule);
+        if (!errors.isEmpty()) {
+            throw new InvalidRequestException(errors);
         }
-        String sched = schedule == null ? "default" : schedule;
-        if (!SCHEDULES.contains(sched)) {
-            throw new IllegalArgumentException("unknown schedule '" + sched + "'; known: " + SCHEDULES);
-        }
-        SchedulerClass cls = CLASS_OF.get(name);
-        SchedulerConfig cfg = configFor(cls, sched);
+        SamplerCatalog.Entry entry = SamplerCatalog.sampler(sampler == null ? defaultSampler() : sampler).orElseThrow();
+        SamplerCatalog.Schedule spacing = SamplerCatalog.schedule(schedule == null ? "default" : schedule).orElseThrow();
+        SchedulerConfig cfg = configFor(entry, spacing);
         SamplingSchedule s = cfg.useDynamicShifting() ? DiffusersSchedules.of(cfg, steps, mu)
                 : DiffusersSchedules.of(cfg, steps);
-        return new Resolved(name, sched, cfg, Samplers.byName(name, SamplerOptions.of(cfg)), s);
+        return new Resolved(entry.name(), spacing.name(), cfg, entry.create(SamplerOptions.of(cfg)), s);
     }
 
-    private SchedulerConfig configFor(SchedulerClass cls, String schedule) {
-        if (cls == base.schedulerClass() && schedule.equals("default")) {
+    /** The model's config as the chosen sampler's scheduler class, with the schedule's overrides. */
+    private SchedulerConfig configFor(SamplerCatalog.Entry entry, SamplerCatalog.Schedule spacing) {
+        SchedulerClass cls = entry.schedulerClass();
+        if (cls == base.schedulerClass() && spacing.configOverrides().isEmpty()) {
             return base;
         }
-        ObjectNode node;
-        try {
-            node = (ObjectNode) JSON.readTree(baseJson);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        node.put("_class_name", cls.diffusersName());
-        switch (schedule) {
-            case "karras", "exponential" -> {
-                boolean sigmaSpaced = switch (cls) {
-                    case EULER, HEUN, DPM_SOLVER_MULTISTEP, UNIPC -> true;
-                    default -> false;
-                };
-                if (!sigmaSpaced) {
-                    throw new IllegalArgumentException("schedule '" + schedule + "' needs a sigma-spaced sampler"
-                            + " (euler, heun, dpmpp_2m, unipc), not " + Samplers.nameOf(cls));
-                }
-                node.put("use_karras_sigmas", schedule.equals("karras"));
-                node.put("use_exponential_sigmas", schedule.equals("exponential"));
-            }
-            case "leading", "linspace", "trailing" -> node.put("timestep_spacing", schedule);
-            default -> { }
-        }
-        return SchedulerConfig.parse(node.toString(), cls);
+        Map<String, Object> config = new HashMap<>(raw);
+        config.put("_class_name", cls.diffusersName());
+        config.putAll(spacing.configOverrides());
+        return SchedulerConfig.of(config, cls);
     }
 }

@@ -1,13 +1,8 @@
 package dev.jdiffuse.samplers.methods;
 
 import ai.djl.ndarray.NDArray;
-import dev.jdiffuse.samplers.Conditioning;
-import dev.jdiffuse.samplers.Denoiser;
-import dev.jdiffuse.samplers.NoiseLevel;
-import dev.jdiffuse.samplers.NoiseSource;
 import dev.jdiffuse.samplers.Sampler;
-import dev.jdiffuse.samplers.StepListener;
-import dev.jdiffuse.schedulers.SamplingSchedule;
+import dev.jdiffuse.samplers.Step;
 
 /**
  * DPM-Solver++(2M): Lu et al. 2022, "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion Probabilistic
@@ -20,52 +15,27 @@ import dev.jdiffuse.schedulers.SamplingSchedule;
  * The first step is first order; so is the last when it lands on sigma 0, or when {@code eulerAtFinal}, or when
  * {@code lowerOrderFinal} and fewer than 15 steps (diffusers' {@code lower_order_final} rule, which stabilises
  * few-step runs).
+ *
+ * @param lowerOrderFinal diffusers' {@code lower_order_final}
+ * @param eulerAtFinal diffusers' {@code euler_at_final}
  */
-public final class DpmPp2m implements Sampler {
-
-    private final boolean lowerOrderFinal;
-    private final boolean eulerAtFinal;
-
-    public DpmPp2m(boolean lowerOrderFinal, boolean eulerAtFinal) {
-        this.lowerOrderFinal = lowerOrderFinal;
-        this.eulerAtFinal = eulerAtFinal;
-    }
+public record DpmPp2m(boolean lowerOrderFinal, boolean eulerAtFinal) implements Sampler {
 
     @Override
-    public String name() {
-        return "dpmpp_2m";
-    }
-
-    @Override
-    public NDArray sample(Denoiser denoiser, NDArray x, SamplingSchedule schedule, Conditioning cond,
-            NoiseSource noise, StepListener listener) {
-        int n = schedule.steps();
-        NDArray cur = x;
-        NDArray prevX0 = null;
-        for (int i = 0; i < n; i++) {
-            double s = schedule.sigma(i);
-            double next = schedule.sigma(i + 1);
-            try (StepScope scope = new StepScope(cur, i == 0)) {
-                NDArray x0 = denoiser.denoise(cur, new NoiseLevel(s, schedule.timestepOf(i), i, n), cond);
-                boolean last = i == n - 1;
-                boolean firstOrder = i == 0
-                        || last && (next == 0 || eulerAtFinal || lowerOrderFinal && n < 15);
-                double ratio = next / s; // e^-h
-                NDArray nx;
-                if (firstOrder) {
-                    nx = cur.mul(ratio).add(x0.mul(1 - ratio));
-                } else {
-                    double h = Math.log(s / next);
-                    double h0 = Math.log(schedule.sigma(i - 1) / s);
-                    NDArray d1 = x0.sub(prevX0).mul(h / h0);
-                    nx = cur.mul(ratio).add(x0.add(d1.mul(0.5)).mul(1 - ratio));
-                }
-                listener.onStep(i, n, next, nx, x0);
-                scope.release(prevX0);
-                prevX0 = last ? null : scope.keep(x0);
-                cur = scope.keep(nx);
-            }
+    public NDArray step(Step s) {
+        double sigma = s.sigma();
+        double next = s.next();
+        NDArray x0 = s.denoise(s.x());
+        boolean firstOrder = s.isFirst()
+                || s.isLast() && (next == 0 || eulerAtFinal || lowerOrderFinal && s.steps() < 15);
+        double ratio = next / sigma; // e^-h
+        NDArray d = x0;
+        if (!firstOrder) {
+            double h = Math.log(sigma / next);
+            double hPrev = Math.log(s.sigmaAt(s.index() - 1) / sigma);
+            d = x0.add(x0.sub(s.previous("x0")).mul(0.5 * h / hPrev));
         }
-        return cur;
+        s.remember("x0", s.isLast() ? null : x0);
+        return s.x().mul(ratio).add(d.mul(1 - ratio));
     }
 }

@@ -1,0 +1,159 @@
+package dev.jdiffuse.samplers;
+
+import dev.jdiffuse.samplers.methods.Ddim;
+import dev.jdiffuse.samplers.methods.Ddpm;
+import dev.jdiffuse.samplers.methods.DpmPp2m;
+import dev.jdiffuse.samplers.methods.Euler;
+import dev.jdiffuse.samplers.methods.EulerAncestral;
+import dev.jdiffuse.samplers.methods.Heun;
+import dev.jdiffuse.samplers.methods.Lcm;
+import dev.jdiffuse.samplers.methods.UniPc;
+import dev.jdiffuse.schedulers.SchedulerClass;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Function;
+
+/**
+ * Every sampler and schedule the project offers, as two tables. The registry, the mapping from a model's
+ * {@code scheduler_config.json} class, the checks of a request, {@code GET /v1/samplers}, the image metadata labels
+ * and the command-line help all read these tables; nothing else lists samplers.
+ */
+public final class SamplerCatalog {
+
+    /** The noise parameterisation a model is trained in; a sampler applies to models of its space only. */
+    public enum NoiseSpace {
+        /** Discrete-time diffusion (DDPM betas), sampled in the variance-exploding state {@code x = x0 + s eps}. */
+        DIFFUSION,
+        /** Karras et al. 2022's continuous EDM formulation with its preconditioning. */
+        EDM,
+        /** Rectified flow {@code x = (1 - s) x0 + s eps} (SD3, FLUX). */
+        FLOW
+    }
+
+    /** A tunable parameter: its API name, default, range and meaning. */
+    public record Param(String name, double defaultValue, double min, double max, String description) {
+    }
+
+    /**
+     * One sampler.
+     *
+     * @param name the stable API and metadata name
+     * @param label AUTOMATIC1111's display name (the PNG {@code parameters} text)
+     * @param schedulerClass the diffusers scheduler class it reproduces; its config supplies the schedule
+     * @param stochastic whether it injects fresh noise on every step
+     * @param sigmaSpaced whether it accepts sigma-spaced schedules (Karras, exponential)
+     * @param space the models it applies to
+     * @param parameters what a model config or a request may tune
+     * @param factory builds the sampler from the options a scheduler config implies
+     */
+    public record Entry(String name, String label, SchedulerClass schedulerClass, boolean stochastic,
+            boolean sigmaSpaced, NoiseSpace space, List<Param> parameters, Function<SamplerOptions, Sampler> factory) {
+
+        /** The diffusers {@code _class_name}s this sampler stands for. */
+        public List<String> diffusersClasses() {
+            return List.of(schedulerClass.diffusersName());
+        }
+
+        public Sampler create(SamplerOptions options) {
+            return factory.apply(options);
+        }
+    }
+
+    /**
+     * One way of spacing the noise levels.
+     *
+     * @param name the API name ("default" keeps the model's config)
+     * @param label AUTOMATIC1111's "Schedule type" label
+     * @param needsSigmaSpaced whether only sigma-spaced samplers accept it
+     * @param configOverrides the {@code scheduler_config.json} entries it sets
+     * @param parameters its tunable parameters
+     */
+    public record Schedule(String name, String label, boolean needsSigmaSpaced, Map<String, Object> configOverrides,
+            List<Param> parameters) {
+
+        public boolean appliesTo(Entry sampler) {
+            return !needsSigmaSpaced || sampler.sigmaSpaced();
+        }
+    }
+
+    private static final Param ETA = new Param("eta", 0.0, 0.0, 1.0, "DDIM eta (0 = deterministic)");
+    private static final Param TIMESTEP_SCALING = new Param("timestep_scaling", 10.0, 0.0, 100.0,
+            "consistency boundary condition scaling (model config)");
+    private static final Param LOWER_ORDER_FINAL = new Param("lower_order_final", 1, 0, 1,
+            "first-order last step below 15 steps (model config)");
+
+    /** The sampler table, in the order the API lists it. */
+    public static final List<Entry> SAMPLERS = List.of(
+            new Entry("ddpm", "DDPM", SchedulerClass.DDPM, true, false, NoiseSpace.DIFFUSION, List.of(),
+                    o -> new Ddpm(o.clipSampleRange())),
+            new Entry("ddim", "DDIM", SchedulerClass.DDIM, false, false, NoiseSpace.DIFFUSION, List.of(ETA),
+                    o -> new Ddim(o.eta(), o.clipSampleRange())),
+            new Entry("euler", "Euler", SchedulerClass.EULER, false, true, NoiseSpace.DIFFUSION, List.of(),
+                    o -> new Euler()),
+            new Entry("euler_ancestral", "Euler a", SchedulerClass.EULER_ANCESTRAL, true, false,
+                    NoiseSpace.DIFFUSION, List.of(), o -> new EulerAncestral()),
+            new Entry("heun", "Heun", SchedulerClass.HEUN, false, true, NoiseSpace.DIFFUSION, List.of(),
+                    o -> new Heun(o.clipSampleRange())),
+            new Entry("dpmpp_2m", "DPM++ 2M", SchedulerClass.DPM_SOLVER_MULTISTEP, false, true,
+                    NoiseSpace.DIFFUSION, List.of(LOWER_ORDER_FINAL),
+                    o -> new DpmPp2m(o.lowerOrderFinal(), o.eulerAtFinal())),
+            new Entry("unipc", "UniPC", SchedulerClass.UNIPC, false, true, NoiseSpace.DIFFUSION, List.of(),
+                    o -> new UniPc()),
+            new Entry("lcm", "LCM", SchedulerClass.LCM, true, false, NoiseSpace.DIFFUSION, List.of(TIMESTEP_SCALING),
+                    o -> new Lcm(o.timestepScaling(), o.clipSampleRange())),
+            new Entry("edm_euler", "Euler EDM", SchedulerClass.EDM_EULER, false, false, NoiseSpace.EDM, List.of(),
+                    o -> new Euler()),
+            new Entry("flow_euler", "Euler Flow", SchedulerClass.FLOW_MATCH_EULER, false, false, NoiseSpace.FLOW,
+                    List.of(), o -> new Euler()));
+
+    /** The schedule table. */
+    public static final List<Schedule> SCHEDULES = List.of(
+            new Schedule("default", "Automatic", false, Map.of(), List.of()),
+            new Schedule("karras", "Karras", true,
+                    Map.of("use_karras_sigmas", true, "use_exponential_sigmas", false),
+                    List.of(new Param("rho", 7.0, 1.0, 20.0, "Karras et al. 2022 eq. 5 rho"))),
+            new Schedule("exponential", "Exponential", true,
+                    Map.of("use_karras_sigmas", false, "use_exponential_sigmas", true), List.of()),
+            new Schedule("leading", "Leading", false, Map.of("timestep_spacing", "leading"), List.of()),
+            new Schedule("linspace", "Linspace", false, Map.of("timestep_spacing", "linspace"), List.of()),
+            new Schedule("trailing", "Trailing", false, Map.of("timestep_spacing", "trailing"), List.of()));
+
+    private SamplerCatalog() {
+    }
+
+    public static Optional<Entry> sampler(String name) {
+        return SAMPLERS.stream().filter(e -> e.name().equals(name)).findFirst();
+    }
+
+    public static Optional<Schedule> schedule(String name) {
+        return SCHEDULES.stream().filter(e -> e.name().equals(name)).findFirst();
+    }
+
+    /** The sampler that reproduces a diffusers scheduler class (a model's configured default). */
+    public static Entry forSchedulerClass(SchedulerClass c) {
+        return SAMPLERS.stream().filter(e -> e.schedulerClass() == c).findFirst()
+                .orElseThrow(() -> new IllegalStateException("no sampler for " + c));
+    }
+
+    /** The samplers of one noise space, in table order. */
+    public static List<Entry> of(NoiseSpace space) {
+        return SAMPLERS.stream().filter(e -> e.space() == space).toList();
+    }
+
+    /** Sampler names, in table order. */
+    public static List<String> names() {
+        return SAMPLERS.stream().map(Entry::name).toList();
+    }
+
+    /** The A1111 label of a sampler name, or the name itself when unknown. */
+    public static String samplerLabel(String name) {
+        return sampler(name).map(Entry::label).orElse(name);
+    }
+
+    /** The A1111 label of a schedule name, or the name itself when unknown. */
+    public static String scheduleLabel(String name) {
+        return schedule(name).map(Schedule::label).orElse(name);
+    }
+}
