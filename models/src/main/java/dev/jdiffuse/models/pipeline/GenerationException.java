@@ -38,27 +38,6 @@ public final class GenerationException extends RuntimeException {
         this.kind = kind;
     }
 
-    /** @deprecated transitional: field errors are {@link InvalidRequestException}; removed by the pipeline redesign */
-    @Deprecated
-    public GenerationException(String message) {
-        this(message.contains("NaN") ? Kind.NON_FINITE_OUTPUT : Kind.FAILED, message);
-    }
-
-    /** @deprecated transitional: field errors are {@link InvalidRequestException}; removed by the pipeline redesign */
-    @Deprecated
-    public GenerationException(String field, String message) {
-        this(Kind.FAILED, message);
-        this.field = field;
-    }
-
-    private String field;
-
-    /** @deprecated transitional */
-    @Deprecated
-    public String field() {
-        return field;
-    }
-
     public Kind kind() {
         return kind;
     }

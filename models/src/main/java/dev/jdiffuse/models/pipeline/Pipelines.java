@@ -1,16 +1,22 @@
 package dev.jdiffuse.models.pipeline;
 
 import ai.djl.Device;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.config.ConfigJson;
-import dev.jdiffuse.models.pipeline.dit.DiTPipeline;
-import dev.jdiffuse.models.pipeline.sd.StableDiffusionPipeline;
-import dev.jdiffuse.models.pipeline.sd3.StableDiffusion3Pipeline;
+import dev.jdiffuse.models.pipeline.dit.DiTFamily;
+import dev.jdiffuse.models.pipeline.dit.DitLoader;
+import dev.jdiffuse.models.pipeline.sd.SdLoader;
+import dev.jdiffuse.models.pipeline.sd.StableDiffusionFamily;
+import dev.jdiffuse.models.pipeline.sd3.Sd3Loader;
+import dev.jdiffuse.models.pipeline.sd3.StableDiffusion3Family;
 import dev.jdiffuse.models.vae.AutoencoderTiny;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Set;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Function;
 
 /**
  * Opens what users have on disk as an {@link ImagePipeline}: a diffusers pipeline folder (chosen by
@@ -19,15 +25,22 @@ import java.util.Set;
  */
 public final class Pipelines {
 
-    /** diffusers pipeline classes served by {@link StableDiffusionPipeline}. */
-    public static final Set<String> SD_CLASSES = Set.of("StableDiffusionPipeline", "StableDiffusionXLPipeline",
-            "StableDiffusionControlNetPipeline", "StableDiffusionXLControlNetPipeline");
+    /** How a family opens a folder. */
+    @FunctionalInterface
+    private interface FolderOpener {
+        DiffusionPipeline open(Path folder, String name, Options options);
+    }
 
-    /** diffusers' SD3 / SD3.5 pipeline class, served by {@link StableDiffusion3Pipeline}. */
-    public static final String SD3_CLASS = "StableDiffusion3Pipeline";
+    /** diffusers pipeline class to the family that serves it. */
+    private static final Map<String, FolderOpener> FOLDERS = new LinkedHashMap<>();
 
-    /** diffusers' class-conditional DiT pipeline class, served by {@link DiTPipeline}. */
-    public static final String DIT_CLASS = "DiTPipeline";
+    static {
+        for (String cls : StableDiffusionFamily.PIPELINE_CLASSES) {
+            FOLDERS.put(cls, SdLoader::openFolder);
+        }
+        FOLDERS.put(StableDiffusion3Family.PIPELINE_CLASS, Sd3Loader::openFolder);
+        FOLDERS.put(DiTFamily.PIPELINE_CLASS, DitLoader::openFolder);
+    }
 
     private Pipelines() {
     }
@@ -43,37 +56,38 @@ public final class Pipelines {
         }
     }
 
-    /** Whether {@code path} looks like something {@link #open} can load (for scanning a models folder). */
-    public static boolean isModel(Path path) {
-        if (Files.isDirectory(path)) {
-            return Files.isRegularFile(path.resolve("model_index.json"));
-        }
-        return Files.isRegularFile(path) && path.getFileName().toString().endsWith(".safetensors");
-    }
-
+    /** The model's name: its folder name, or its file name without {@code .safetensors}. */
     public static String nameOf(Path path) {
         String n = path.getFileName().toString();
         return n.endsWith(".safetensors") ? n.substring(0, n.length() - ".safetensors".length()) : n;
     }
 
-    public static ImagePipeline open(Path path, Options options) {
+    public static DiffusionPipeline open(Path path, Options options) {
         String name = nameOf(path);
         if (Files.isRegularFile(path)) {
             // without a config folder: Stable Diffusion 1.5's configs, tokenizer beside the file
-            return StableDiffusionPipeline.openSingleFile(path, options.singleFileConfig(), name, options.device(),
-                    options.dtype(), options.taesd());
+            return SdLoader.openSingleFile(path, name, options);
         }
         String cls = ConfigJson.read(path.resolve("model_index.json")).getString("_class_name", "");
-        if (SD_CLASSES.contains(cls)) {
-            return StableDiffusionPipeline.openFolder(path, name, options.device(), options.dtype(), options.taesd());
+        FolderOpener opener = FOLDERS.get(cls);
+        if (opener == null) {
+            throw new IllegalArgumentException(path + ": unsupported pipeline class '" + cls + "' (supported: "
+                    + FOLDERS.keySet() + ")");
         }
-        if (cls.equals(SD3_CLASS)) {
-            return StableDiffusion3Pipeline.openFolder(path, name, options.device(), options.dtype(), options.taesd());
+        return opener.open(path, name, options);
+    }
+
+    /**
+     * Runs a family's loader with a fresh weights manager on {@code device}, closing the manager if loading fails
+     * (on success the returned pipeline owns it).
+     */
+    public static DiffusionPipeline loading(Device device, Function<NDManager, DiffusionPipeline> loader) {
+        NDManager weights = NDManager.newBaseManager(device);
+        try {
+            return loader.apply(weights);
+        } catch (RuntimeException e) {
+            weights.close();
+            throw e;
         }
-        if (cls.equals(DIT_CLASS)) {
-            return DiTPipeline.openFolder(path, name, options.device(), options.dtype(), options.taesd());
-        }
-        throw new IllegalArgumentException(path + ": unsupported pipeline class '" + cls + "' (supported: "
-                + SD_CLASSES + ", " + SD3_CLASS + ", " + DIT_CLASS + ")");
     }
 }

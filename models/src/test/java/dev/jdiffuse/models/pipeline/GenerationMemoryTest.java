@@ -1,8 +1,6 @@
 package dev.jdiffuse.models.pipeline;
 
-import ai.djl.Device;
-import ai.djl.ndarray.types.DataType;
-import dev.jdiffuse.models.pipeline.sd.StableDiffusionPipeline;
+import dev.jdiffuse.models.pipeline.sd.SdLoader;
 import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.Test;
 
@@ -29,8 +27,7 @@ class GenerationMemoryTest {
     void hundredGenerationsLeaveNoNativeMemoryBehind() throws IOException {
         Path dir = Fixtures.require("pipeline_controlnet");
         BufferedImage control = ImageIO.read(dir.resolve("control.png").toFile());
-        try (StableDiffusionPipeline pipe = StableDiffusionPipeline.openFolder(dir.resolve("model"), "mem",
-                Device.cpu(), DataType.FLOAT32, null)) {
+        try (DiffusionPipeline pipe = SdLoader.openFolder(dir.resolve("model"), "mem", Pipelines.Options.cpu())) {
             GenerationRequest r = GenerationRequest.of("a blue circle above a yellow square", "blurry", 64, 64, 3, 5.0,
                     1).withSampler("euler_ancestral", "default")
                     .withControlnets(List.of(new ControlSpec("controlnet", control, 0.7, 0.0, 0.8)))

@@ -3,8 +3,7 @@ package dev.jdiffuse.models.pipeline;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import dev.jdiffuse.models.pipeline.sd.StableDiffusionPipeline;
+import dev.jdiffuse.models.pipeline.sd.SdLoader;
 import dev.jdiffuse.samplers.noise.TorchCpuNoise;
 import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.Test;
@@ -15,6 +14,8 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -28,8 +29,7 @@ class MultiControlNetTest {
     void residualsOfSeveralControlNetsAdd() throws IOException {
         Path dir = Fixtures.require("pipeline_controlnet");
         BufferedImage control = ImageIO.read(dir.resolve("control.png").toFile());
-        try (StableDiffusionPipeline pipe = StableDiffusionPipeline.openFolder(dir.resolve("model"), "cn",
-                Device.cpu(), DataType.FLOAT32, null)) {
+        try (DiffusionPipeline pipe = SdLoader.openFolder(dir.resolve("model"), "cn", Pipelines.Options.cpu())) {
             String cn = pipe.controlnets().get(0);
             float[] twice = run(pipe, List.of(new ControlSpec(cn, control, 0.3, 0, 1),
                     new ControlSpec(cn, control, 0.4, 0, 1)));
@@ -43,7 +43,25 @@ class MultiControlNetTest {
         }
     }
 
-    private static float[] run(StableDiffusionPipeline pipe, List<ControlSpec> controls) {
+    /** A ControlNet the model lacks is named by its index in the request, before anything runs. */
+    @Test
+    void anUnknownControlNetIsNamedByItsIndex() throws IOException {
+        Path dir = Fixtures.require("pipeline_controlnet");
+        BufferedImage control = ImageIO.read(dir.resolve("control.png").toFile());
+        try (DiffusionPipeline pipe = SdLoader.openFolder(dir.resolve("model"), "cn", Pipelines.Options.cpu())) {
+            GenerationRequest r = GenerationRequest.of("a blue circle", "", 64, 64, 3, 4.0, 5).withControlnets(
+                    List.of(new ControlSpec(pipe.controlnets().get(0), control, 0.5, 0, 1),
+                            new ControlSpec("canny", control, 0.5, 0, 1)));
+            List<FieldError> errors = pipe.check(r);
+            assertEquals(List.of(new FieldError("controlnets[1].model", "unknown_controlnet", errors.get(0).message())),
+                    errors);
+            assertEquals(errors, assertThrows(InvalidRequestException.class,
+                    () -> pipe.generate(r, GenerationListener.NONE)).errors());
+            assertEquals("width", pipe.check(GenerationRequest.of("x", "", 68, 64, 3, 4.0, 5)).get(0).field());
+        }
+    }
+
+    private static float[] run(DiffusionPipeline pipe, List<ControlSpec> controls) {
         try (NDManager job = NDManager.newBaseManager(Device.cpu())) {
             GenerationRequest r = GenerationRequest.of("a blue circle", "", 64, 64, 3, 4.0, 5)
                     .withSampler("euler", "default").withControlnets(controls);

@@ -3,12 +3,12 @@ package dev.jdiffuse.models.pipeline;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.jdiffuse.models.pipeline.sd3.StableDiffusion3Pipeline;
+import dev.jdiffuse.models.pipeline.sd3.Sd3Loader;
+import dev.jdiffuse.models.pipeline.sd3.StableDiffusion3Family;
 import dev.jdiffuse.safetensors.SafetensorsFile;
 import dev.jdiffuse.schedulers.DiffusersSchedules;
 import dev.jdiffuse.testkit.Close;
@@ -24,6 +24,7 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
  * The SD3 text-to-image run against diffusers' {@code StableDiffusion3Pipeline} ({@code pipeline_sd3}: two CLIP
@@ -39,13 +40,12 @@ class StableDiffusion3PipelineParityTest {
         return Stream.of(DynamicTest.dynamicTest("pipeline_sd3", () -> {
             Path dir = Fixtures.require("pipeline_sd3");
             JsonNode meta = Fixtures.meta(dir);
-            try (StableDiffusion3Pipeline base = (StableDiffusion3Pipeline) Pipelines.open(dir.resolve("model"),
-                    Pipelines.Options.cpu());
+            try (DiffusionPipeline base = Pipelines.open(dir.resolve("model"), Pipelines.Options.cpu());
                     SafetensorsFile io = SafetensorsFile.open(dir.resolve("io.safetensors"));
                     NDManager job = NDManager.newBaseManager(Device.cpu())) {
                 assertEquals("sd3", base.family());
-                StableDiffusion3Pipeline pipe = base.withMaxSequenceLength(
-                        meta.path("max_sequence_length").asInt(StableDiffusion3Pipeline.DEFAULT_MAX_SEQUENCE_LENGTH));
+                DiffusionPipeline pipe = StableDiffusion3Family.withMaxSequenceLength(base,
+                        meta.path("max_sequence_length").asInt(StableDiffusion3Family.DEFAULT_MAX_SEQUENCE_LENGTH));
                 GenerationRequest r = GenerationRequest.of(meta.get("prompt").asText(),
                         meta.get("negative_prompt").asText(), meta.get("width").asInt(), meta.get("height").asInt(),
                         meta.get("steps").asInt(), meta.get("guidance_scale").asDouble(), 0);
@@ -66,17 +66,17 @@ class StableDiffusion3PipelineParityTest {
         return Stream.of(DynamicTest.dynamicTest("pipeline_sd3 max_sequence_length", () -> {
             Path dir = Fixtures.require("pipeline_sd3");
             JsonNode meta = Fixtures.meta(dir);
-            try (StableDiffusion3Pipeline base = StableDiffusion3Pipeline.openFolder(dir.resolve("model"),
-                    "pipeline_sd3", Device.cpu(), DataType.FLOAT32, null);
+            try (DiffusionPipeline base = Sd3Loader.openFolder(dir.resolve("model"), "pipeline_sd3",
+                    Pipelines.Options.cpu());
                     NDManager job = NDManager.newBaseManager(Device.cpu())) {
                 GenerationRequest r = GenerationRequest.of(meta.get("prompt").asText(), "",
                         meta.get("width").asInt(), meta.get("height").asInt(), 2, 3.0, 7);
                 NDArray noise = job.randomNormal(base.latentShape(r));
                 ReplayNoise none = new ReplayNoise(List.of(), List.of());
-                float[] a = base.withMaxSequenceLength(4).run(r, job, noise, none, GenerationListener.NONE).image()
-                        .toFloatArray();
-                float[] b = base.withMaxSequenceLength(12).run(r, job, noise, none, GenerationListener.NONE).image()
-                        .toFloatArray();
+                float[] a = StableDiffusion3Family.withMaxSequenceLength(base, 4)
+                        .run(r, job, noise, none, GenerationListener.NONE).image().toFloatArray();
+                float[] b = StableDiffusion3Family.withMaxSequenceLength(base, 12)
+                        .run(r, job, noise, none, GenerationListener.NONE).image().toFloatArray();
                 assertNotEquals(0.0, Close.maxAbs(diff(a, b)), "T5 length had no effect");
             }
         }));
@@ -95,9 +95,9 @@ class StableDiffusion3PipelineParityTest {
             ObjectNode node = (ObjectNode) new ObjectMapper().readTree(Files.readString(config));
             node.put("use_dynamic_shifting", true);
             SchedulerSelection dynamic = new SchedulerSelection(node.toString(), null);
-            try (StableDiffusion3Pipeline base = StableDiffusion3Pipeline.openFolder(dir.resolve("model"),
-                    "pipeline_sd3", Device.cpu(), DataType.FLOAT32, null)) {
-                StableDiffusion3Pipeline pipe = base.withScheduler(dynamic);
+            try (DiffusionPipeline base = Sd3Loader.openFolder(dir.resolve("model"), "pipeline_sd3",
+                    Pipelines.Options.cpu())) {
+                DiffusionPipeline pipe = base.withScheduler(dynamic);
                 int f = base.pixelsPerLatent();
                 int p = Fixtures.json(dir.resolve("model/transformer/config.json")).get("patch_size").asInt();
                 int w = 2 * f * p;
@@ -107,6 +107,35 @@ class StableDiffusion3PipelineParityTest {
                 assertArrayEquals(expected, pipe.schedule(r).sigmas(), 0.0);
                 double[] fixed = base.schedule(r).sigmas();
                 assertNotEquals(fixed[1], expected[1], "dynamic shifting had no effect");
+            }
+        }));
+    }
+
+    /**
+     * A diffusion sampler on a flow model is refused by the check naming {@code sampler} (an HTTP 400, not an
+     * engine failure), as are sizes off the patch grid or beyond the position grid; generate refuses the same.
+     */
+    @TestFactory
+    Stream<DynamicTest> pipelineSd3CheckNamesRefusedFields() {
+        return Stream.of(DynamicTest.dynamicTest("pipeline_sd3 check", () -> {
+            Path dir = Fixtures.require("pipeline_sd3");
+            try (DiffusionPipeline pipe = Pipelines.open(dir.resolve("model"), Pipelines.Options.cpu())) {
+                PipelineDefaults d = pipe.defaults();
+                GenerationRequest ok = GenerationRequest.of("x", "", d.width(), d.height(), 2, 3.0, 0);
+                assertEquals(List.of(), pipe.check(ok));
+                GenerationRequest ddim = ok.withSampler("ddim", null);
+                List<FieldError> errors = pipe.check(ddim);
+                assertEquals(List.of("sampler"), errors.stream().map(FieldError::field).toList());
+                assertEquals(errors, assertThrows(InvalidRequestException.class,
+                        () -> pipe.generate(ddim, GenerationListener.NONE)).errors());
+                int multiple = pipe.pixelsPerLatent()
+                        * Fixtures.json(dir.resolve("model/transformer/config.json")).get("patch_size").asInt();
+                int maxSide = multiple
+                        * Fixtures.json(dir.resolve("model/transformer/config.json")).get("pos_embed_max_size").asInt();
+                GenerationRequest sizes = GenerationRequest.of("x", "", multiple / 2,
+                        maxSide + multiple, 2, 3.0, 0);
+                assertEquals(List.of("width", "height"),
+                        pipe.check(sizes).stream().map(FieldError::field).toList());
             }
         }));
     }

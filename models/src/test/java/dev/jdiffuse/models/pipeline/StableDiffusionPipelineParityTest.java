@@ -6,7 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.jdiffuse.models.pipeline.sd.StableDiffusionPipeline;
+import dev.jdiffuse.models.pipeline.sd.SdLoader;
 import dev.jdiffuse.safetensors.SafetensorsFile;
 import dev.jdiffuse.schedulers.SchedulerClass;
 import dev.jdiffuse.testkit.Close;
@@ -59,23 +59,23 @@ class StableDiffusionPipelineParityTest {
         return tests.stream();
     }
 
-    private static StableDiffusionPipeline openSd1(boolean singleFile) {
+    private static DiffusionPipeline openSd1(boolean singleFile) {
         Path model = Fixtures.root().resolve("pipeline_sd1/model");
         if (!singleFile) {
-            return StableDiffusionPipeline.openFolder(model, "pipeline_sd1", Device.cpu(), DataType.FLOAT32, null);
+            return SdLoader.openFolder(model, "pipeline_sd1", Pipelines.Options.cpu());
         }
         Path dir = Fixtures.require("single_file_sd1");
         String file = Fixtures.meta(dir).path("file").asText("sd1-tiny.safetensors");
-        return StableDiffusionPipeline.openSingleFile(dir.resolve(file), model, "single_file_sd1", Device.cpu(),
-                DataType.FLOAT32, null);
+        return SdLoader.openSingleFile(dir.resolve(file), "single_file_sd1",
+                new Pipelines.Options(Device.cpu(), DataType.FLOAT32, null, model));
     }
 
     private static void runSd1Case(Path c, boolean singleFile, String name) {
         JsonNode meta = Fixtures.meta(c);
-        try (StableDiffusionPipeline base = openSd1(singleFile);
+        try (DiffusionPipeline base = openSd1(singleFile);
                 SafetensorsFile io = SafetensorsFile.open(c.resolve("io.safetensors"));
                 NDManager job = NDManager.newBaseManager(Device.cpu())) {
-            StableDiffusionPipeline pipe = base.withScheduler(
+            DiffusionPipeline pipe = base.withScheduler(
                     SchedulerSelection.read(c.resolve("scheduler_config.json"),
                             SchedulerClass.fromDiffusersName(meta.get("scheduler").asText())));
             List<float[]> draws = new ArrayList<>();
@@ -112,8 +112,8 @@ class StableDiffusionPipelineParityTest {
             Path dir = Fixtures.require("pipeline_controlnet");
             JsonNode meta = Fixtures.meta(dir);
             BufferedImage control = read(dir.resolve(meta.get("control_image").asText()));
-            try (StableDiffusionPipeline pipe = StableDiffusionPipeline.openFolder(dir.resolve("model"),
-                    "pipeline_controlnet", Device.cpu(), DataType.FLOAT32, null);
+            try (DiffusionPipeline pipe = SdLoader.openFolder(dir.resolve("model"), "pipeline_controlnet",
+                    Pipelines.Options.cpu());
                     SafetensorsFile io = SafetensorsFile.open(dir.resolve("io.safetensors"));
                     NDManager job = NDManager.newBaseManager(Device.cpu())) {
                 GenerationRequest r = GenerationRequest.of(meta.get("prompt").asText(), "",

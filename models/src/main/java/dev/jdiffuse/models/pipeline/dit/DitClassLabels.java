@@ -1,8 +1,9 @@
 package dev.jdiffuse.models.pipeline.dit;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.jdiffuse.models.pipeline.GenerationException;
+import dev.jdiffuse.models.pipeline.FieldError;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
+import dev.jdiffuse.models.pipeline.InvalidRequestException;
 
 import java.util.Iterator;
 import java.util.List;
@@ -15,7 +16,7 @@ import java.util.TreeMap;
  * {@code id2label} map ({@code {"0": "tench, Tinca tinca", ...}}) of {@code model_index.json} (or of the
  * transformer's {@code config.json}); each value is split at commas into synonyms, each naming that id.
  *
- * <p>How a {@link GenerationRequest} picks the class: {@code classLabel} when set; otherwise the {@code prompt}, which is
+ * <p>How a {@link GenerationRequest} picks the class: {@code class_label} when set; otherwise the {@code prompt}, which is
  * either a class index ("207") or a class name ("golden retriever", matched exactly, then ignoring case). The
  * negative prompt is not used: the unconditional branch is the null class.
  */
@@ -55,21 +56,35 @@ final class DitClassLabels {
         return List.copyOf(byName.keySet());
     }
 
-    /** The class id of {@code r} (see the class comment). */
+    /** What is wrong with {@code r}'s class, if anything. */
+    List<FieldError> check(GenerationRequest r) {
+        try {
+            resolve(r);
+            return List.of();
+        } catch (InvalidRequestException e) {
+            return e.errors();
+        }
+    }
+
+    /**
+     * The class id of {@code r} (see the class comment).
+     *
+     * @throws InvalidRequestException naming {@code class_label} or {@code prompt}
+     */
     int resolve(GenerationRequest r) {
         if (r.classLabel() != null) {
-            return checked(r.classLabel(), "classLabel");
+            return checked(r.classLabel(), "class_label");
         }
         String p = r.prompt().strip();
         if (p.isEmpty()) {
-            throw new GenerationException("prompt", "a class-conditional model needs a class: give classLabel, or a "
+            throw refused("prompt", "a class-conditional model needs a class: give class_label, or a "
                     + "class index or name as the prompt");
         }
         if (p.chars().allMatch(Character::isDigit)) {
             try {
                 return checked(Integer.parseInt(p), "prompt");
             } catch (NumberFormatException e) {
-                throw new GenerationException("prompt", "class " + p + " outside [0, " + numClasses + ")");
+                throw refused("prompt", "class " + p + " outside [0, " + numClasses + ")");
             }
         }
         Integer id = byName.get(p);
@@ -77,7 +92,7 @@ final class DitClassLabels {
             id = byLowerName.get(p.toLowerCase(Locale.ROOT));
         }
         if (id == null) {
-            throw new GenerationException("prompt", byName.isEmpty()
+            throw refused("prompt", byName.isEmpty()
                     ? "this model names no classes (no id2label): give a class index in [0, " + numClasses + ")"
                     : "unknown class '" + p + "' (" + byName.size() + " names known, e.g. "
                             + names().subList(0, Math.min(5, byName.size())) + ")");
@@ -87,8 +102,12 @@ final class DitClassLabels {
 
     private int checked(int label, String field) {
         if (label < 0 || label >= numClasses) {
-            throw new GenerationException(field, "class " + label + " outside [0, " + numClasses + ")");
+            throw refused(field, "class " + label + " outside [0, " + numClasses + ")");
         }
         return label;
+    }
+
+    private static InvalidRequestException refused(String field, String message) {
+        return new InvalidRequestException(FieldError.invalid(field, message));
     }
 }

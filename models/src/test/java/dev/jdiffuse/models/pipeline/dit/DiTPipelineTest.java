@@ -4,12 +4,12 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.jdiffuse.models.pipeline.GenerationException;
-import dev.jdiffuse.models.pipeline.InvalidRequestException;
+import dev.jdiffuse.models.pipeline.DiffusionPipeline;
+import dev.jdiffuse.models.pipeline.FieldError;
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.GenerationResult;
-import dev.jdiffuse.models.pipeline.ImagePipeline;
+import dev.jdiffuse.models.pipeline.InvalidRequestException;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.samplers.noise.TorchCpuNoise;
@@ -39,7 +39,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * DiT pipeline fixture: this checks wiring and behaviour (sizes, range, determinism, guidance, labels), while the
  * transformer and VAE have their own parity tests.
  */
-@DisplayName("dit + vae_kl: DiTPipeline")
+@DisplayName("dit + vae_kl: DiffusionPipeline with DiTFamily")
 class DiTPipelineTest {
 
     private static final String DDIM = """
@@ -49,7 +49,8 @@ class DiTPipelineTest {
 
     @TempDir
     static Path folder;
-    private static DiTPipeline pipe;
+    private static DiffusionPipeline pipe;
+    private static DiTFamily family;
     private static int sampleSize;
 
     @BeforeAll
@@ -66,8 +67,8 @@ class DiTPipelineTest {
                 {"_class_name": "DiTPipeline", "transformer": ["diffusers", "DiTTransformer2DModel"],
                  "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "DDIMScheduler"],
                  "id2label": {"0": "tench, Tinca tinca", "1": "goldfish, Carassius auratus"}}""");
-        ImagePipeline opened = Pipelines.open(folder, Pipelines.Options.cpu());
-        pipe = assertInstanceOf(DiTPipeline.class, opened);
+        pipe = Pipelines.open(folder, Pipelines.Options.cpu());
+        family = assertInstanceOf(DiTFamily.class, pipe.architecture());
     }
 
     private static void copy(Path from, Path to) throws IOException {
@@ -113,7 +114,7 @@ class DiTPipelineTest {
         assertEquals("ddim", d.sampler());
         assertEquals(50, d.steps());
         assertEquals(4.0, d.guidanceScale());
-        assertEquals(List.of("Carassius auratus", "Tinca tinca", "goldfish", "tench"), pipe.classNames());
+        assertEquals(List.of("Carassius auratus", "Tinca tinca", "goldfish", "tench"), family.classNames());
     }
 
     @Test
@@ -151,12 +152,38 @@ class DiTPipelineTest {
 
     @Test
     void classByNameIsClassByIndex() {
-        assertEquals(1, pipe.classOf(request("goldfish", null, 4.0, 5, 1, null)));
+        assertEquals(1, family.classOf(request("goldfish", null, 4.0, 5, 1, null)));
         assertArrayEquals(pixels(request("", 1, 4.0, 5, 1, null)), pixels(request("Carassius auratus", null, 4.0, 5,
                 1, null)));
-        assertEquals("prompt", assertThrows(GenerationException.class,
-                () -> pixels(request("unicorn", null, 4.0, 5, 1, null))).field());
+        assertEquals("prompt", assertThrows(InvalidRequestException.class,
+                () -> pixels(request("unicorn", null, 4.0, 5, 1, null))).first().field());
         assertEquals("sampler", assertThrows(InvalidRequestException.class,
                 () -> pixels(request("", 1, 4.0, 5, 1, "flow_euler"))).first().field());
+    }
+
+    /**
+     * The request check is the model's only validation: a flow sampler, a size off the patch grid, a class outside the
+     * model's, guidance rescale and a schedule the sampler cannot space are each named by their field, and the same
+     * request is refused by generate and schedule before anything runs.
+     */
+    @Test
+    void checkNamesEveryRefusedField() {
+        PipelineDefaults d = pipe.defaults();
+        assertEquals(List.of(), pipe.check(request("", 1, 4.0, 0, 1, null)));
+        assertEquals(List.of("sampler"), fields(pipe.check(request("", 1, 4.0, 0, 1, "flow_euler"))));
+        assertEquals(List.of("sampler"), fields(pipe.check(request("", 1, 4.0, 0, 1, "no_such_sampler"))));
+        GenerationRequest bad = new GenerationRequest("", "", d.width() + 4, d.height(), 3, "edm_euler", null, 4.0,
+                0.5, 0, 1, 99, List.of(), null);
+        List<FieldError> errors = pipe.check(bad);
+        assertEquals(List.of("sampler", "width", "class_label", "guidance_rescale"), fields(errors));
+        assertEquals(errors, assertThrows(InvalidRequestException.class,
+                () -> pipe.generate(bad, GenerationListener.NONE)).errors());
+        assertEquals(errors, assertThrows(InvalidRequestException.class, () -> pipe.schedule(bad)).errors());
+        GenerationRequest karrasDdim = request("", 1, 4.0, 0, 1, "ddim").withSampler("ddim", "karras");
+        assertEquals(List.of("schedule"), fields(pipe.check(karrasDdim)));
+    }
+
+    private static List<String> fields(List<FieldError> errors) {
+        return errors.stream().map(FieldError::field).toList();
     }
 }

@@ -1,10 +1,9 @@
 package dev.jdiffuse.models.pipeline.sd;
 
-import ai.djl.Device;
-import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.clip.ClipTextConfig;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.nn.WeightMismatchException;
+import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.models.unet.UNet2DConditionConfig;
 import dev.jdiffuse.models.unet.UNet2DConditionModel;
 import dev.jdiffuse.models.vae.AutoencoderKL;
@@ -43,13 +42,13 @@ class Sd15DefaultsTest {
         Path ckpt = tmp.resolve("tiny.safetensors");
         Files.createSymbolicLink(ckpt, single);
         IllegalArgumentException noTok = assertThrows(IllegalArgumentException.class, () ->
-                StableDiffusionPipeline.openSingleFile(ckpt, null, "tiny", Device.cpu(), DataType.FLOAT32, null));
+                SdLoader.openSingleFile(ckpt, "tiny", Pipelines.Options.cpu()));
         assertTrue(noTok.getMessage().contains("tokenizer"), noTok.getMessage());
 
         Files.createSymbolicLink(tmp.resolve("tiny.tokenizer"),
                 Fixtures.root().resolve("pipeline_sd1/model/tokenizer"));
         WeightMismatchException e = assertThrows(WeightMismatchException.class, () ->
-                StableDiffusionPipeline.openSingleFile(ckpt, null, "tiny", Device.cpu(), DataType.FLOAT32, null));
+                SdLoader.openSingleFile(ckpt, "tiny", Pipelines.Options.cpu()));
         assertFalse(e.wrongShape().isEmpty(), "the tiny weights do not fit SD 1.5's shapes: " + e.getMessage());
     }
 }

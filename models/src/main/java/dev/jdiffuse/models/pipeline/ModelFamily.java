@@ -1,0 +1,77 @@
+package dev.jdiffuse.models.pipeline;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import dev.jdiffuse.models.vae.LatentPreview;
+import dev.jdiffuse.samplers.ClassifierFreeGuidance;
+import dev.jdiffuse.samplers.Conditioning;
+import dev.jdiffuse.samplers.Denoiser;
+import dev.jdiffuse.schedulers.SchedulerConfig;
+
+import java.util.List;
+
+/**
+ * What one architecture adds to the generation path {@link DiffusionPipeline} runs: its latent space, its defaults,
+ * how a prompt becomes conditioning {@code C}, and the denoiser {@code D(x, sigma, C)} (prediction adapter,
+ * ControlNets, classifier-free guidance). Everything else (scheduler, noise, sampling loop, previews, VAE decoding,
+ * timings, the request check) is shared. A family holds loaded modules but owns no memory: the pipeline's weights
+ * manager does. A new architecture is one such class and a loader registered in {@link Pipelines}.
+ *
+ * @param <C> the conditioning the family's network reads
+ */
+public interface ModelFamily<C extends Conditioning> {
+
+    /** "sd1", "sd2", "sdxl", "sd3", "dit". */
+    String id();
+
+    /** Latent channels, pixels per latent, the size multiple and the largest side. */
+    LatentSpace latents();
+
+    /** Defaults for omitted request fields, given the scheduler's own sampler. */
+    PipelineDefaults defaults(String defaultSampler);
+
+    /** ControlNets this model can apply (empty if none). */
+    default List<String> controlnets() {
+        return List.of();
+    }
+
+    /** Problems of {@code request} only this family knows (class labels, ControlNet names...); cheap, no tensors. */
+    default List<FieldError> check(GenerationRequest request) {
+        return List.of();
+    }
+
+    /** Dynamic-shift {@code mu} for flow schedules with {@code use_dynamic_shifting}; ignored otherwise. */
+    default double mu(GenerationRequest request, SchedulerConfig scheduler) {
+        return 0;
+    }
+
+    /** The prompt's conditioning and, when the request is guided (scale above 1), the unconditional one. */
+    Prompts<C> encode(NDManager job, GenerationRequest request);
+
+    /** The denoiser for one request; {@code config} is the resolved scheduler config (its prediction type). */
+    Denoiser denoiser(NDManager job, GenerationRequest request, Prompts<C> prompts, SchedulerConfig config);
+
+    /** The latent-to-RGB factors for cheap previews, or null if none are known. */
+    LatentPreview preview();
+
+    /** Conditional and unconditional conditioning; {@code negative} is null without guidance. */
+    record Prompts<C extends Conditioning>(C positive, C negative) {
+    }
+
+    /** Whether {@code request} asks for classifier-free guidance (diffusers: {@code guidance_scale > 1}). */
+    static boolean guided(GenerationRequest request) {
+        return request.guidanceScale() > 1.0;
+    }
+
+    /** A network's output in float32, so the sampler state stays full precision whatever the weights' dtype. */
+    static NDArray float32(NDArray output) {
+        return output.getDataType() == DataType.FLOAT32 ? output : output.toType(DataType.FLOAT32, false);
+    }
+
+    /** {@code denoiser} with classifier-free guidance against {@code prompts.negative()}, if there is one. */
+    static Denoiser withGuidance(Denoiser denoiser, Prompts<?> prompts, GenerationRequest request) {
+        return prompts.negative() == null ? denoiser : new ClassifierFreeGuidance(denoiser, prompts.negative(),
+                request.guidanceScale(), request.guidanceRescale());
+    }
+}

@@ -1,0 +1,139 @@
+package dev.jdiffuse.models.pipeline.sd;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.models.pipeline.ControlSpec;
+import dev.jdiffuse.models.pipeline.FieldError;
+import dev.jdiffuse.models.pipeline.GenerationRequest;
+import dev.jdiffuse.models.pipeline.Images;
+import dev.jdiffuse.models.pipeline.LatentSpace;
+import dev.jdiffuse.models.pipeline.ModelFamily;
+import dev.jdiffuse.models.pipeline.PipelineDefaults;
+import dev.jdiffuse.models.unet.ControlNetModel;
+import dev.jdiffuse.models.unet.UNet2DConditionConfig;
+import dev.jdiffuse.models.unet.UNet2DConditionModel;
+import dev.jdiffuse.models.vae.LatentPreview;
+import dev.jdiffuse.samplers.Conditioning;
+import dev.jdiffuse.samplers.Denoiser;
+import dev.jdiffuse.samplers.prediction.PredictionType;
+import dev.jdiffuse.schedulers.SchedulerConfig;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Stable Diffusion 1.x, 2.x and XL, as diffusers' {@code StableDiffusionPipeline}, {@code StableDiffusionXLPipeline}
+ * and their ControlNet variants: CLIP prompt encoding ({@link SdPromptEncoder}; SDXL's zeroed empty negative with
+ * {@code force_zeros_for_empty_prompt} and its size/crop ids), the UNet under the scheduler's prediction type,
+ * ControlNets between their start and end, and classifier-free guidance. Loading: {@link SdLoader}.
+ */
+public final class StableDiffusionFamily implements ModelFamily<SdConditioning> {
+
+    /** diffusers pipeline classes served by this family. */
+    public static final Set<String> PIPELINE_CLASSES = Set.of("StableDiffusionPipeline",
+            "StableDiffusionXLPipeline", "StableDiffusionControlNetPipeline", "StableDiffusionXLControlNetPipeline");
+
+    private final SdPromptEncoder prompts;
+    private final UNet2DConditionModel unet;
+    private final Map<String, ControlNetModel> controlnets;
+    private final boolean forceZerosForEmptyPrompt;
+    private final Device device;
+    private final LatentSpace latents;
+
+    StableDiffusionFamily(SdPromptEncoder prompts, UNet2DConditionModel unet, Map<String, ControlNetModel> controlnets,
+            boolean forceZerosForEmptyPrompt, Device device, int pixelsPerLatent) {
+        this.prompts = prompts;
+        this.unet = unet;
+        this.controlnets = Map.copyOf(controlnets);
+        this.forceZerosForEmptyPrompt = forceZerosForEmptyPrompt;
+        this.device = device;
+        this.latents = new LatentSpace(unet.config().inChannels(), pixelsPerLatent, pixelsPerLatent, 0);
+    }
+
+    @Override
+    public String id() {
+        return prompts.isSdxl() ? "sdxl" : unet.config().crossAttentionDim().get(0) >= 1024 ? "sd2" : "sd1";
+    }
+
+    @Override
+    public LatentSpace latents() {
+        return latents;
+    }
+
+    /** 512 (SD1), 768 (SD2), 1024 (SDXL) or the UNet's {@code sample_size} if smaller; 25 steps at 7.5, XL 30 at 5. */
+    @Override
+    public PipelineDefaults defaults(String defaultSampler) {
+        boolean xl = prompts.isSdxl();
+        int size = latents.side(xl ? 1024 : id().equals("sd2") ? 768 : 512, unet.config().sampleSize());
+        return new PipelineDefaults(defaultSampler, "default", xl ? 30 : 25, size, size, xl ? 5.0 : 7.5);
+    }
+
+    @Override
+    public List<String> controlnets() {
+        return List.copyOf(controlnets.keySet());
+    }
+
+    @Override
+    public List<FieldError> check(GenerationRequest r) {
+        List<FieldError> errors = new ArrayList<>();
+        for (int i = 0; i < r.controlnets().size(); i++) {
+            String model = r.controlnets().get(i).model();
+            if (!controlnets.containsKey(model)) {
+                errors.add(new FieldError("controlnets[" + i + "].model", "unknown_controlnet", "unknown ControlNet '"
+                        + model + "'; this model has " + controlnets.keySet()));
+            }
+        }
+        return errors;
+    }
+
+    @Override
+    public Prompts<SdConditioning> encode(NDManager job, GenerationRequest r) {
+        SdPromptEncoder.Encoded pos = prompts.encode(job, r.prompt(), r.batchSize());
+        NDArray timeIds = prompts.isSdxl() ? sdxlTimeIds(job, r) : null;
+        SdConditioning uncond = null;
+        if (ModelFamily.guided(r)) {
+            SdPromptEncoder.Encoded neg = prompts.isSdxl() && forceZerosForEmptyPrompt && r.negativePrompt().isEmpty()
+                    ? prompts.zerosLike(pos) : prompts.encode(job, r.negativePrompt(), r.batchSize());
+            uncond = new SdConditioning(neg.context(), neg.pooled(), timeIds);
+        }
+        return new Prompts<>(new SdConditioning(pos.context(), pos.pooled(), timeIds), uncond);
+    }
+
+    /** SDXL micro-conditioning: (original H, W, crop top, left, target H, W), the same for both CFG halves. */
+    private NDArray sdxlTimeIds(NDManager job, GenerationRequest r) {
+        float[] ids = new float[r.batchSize() * 6];
+        for (int b = 0; b < r.batchSize(); b++) {
+            float[] row = {r.height(), r.width(), 0, 0, r.height(), r.width()};
+            System.arraycopy(row, 0, ids, b * 6, 6);
+        }
+        return job.create(ids, new Shape(r.batchSize(), 6)).toDevice(device, false);
+    }
+
+    /** The UNet under the config's prediction type, each ControlNet as a decorator, then guidance. */
+    @Override
+    public Denoiser denoiser(NDManager job, GenerationRequest r, Prompts<SdConditioning> p, SchedulerConfig config) {
+        Denoiser denoiser = PredictionType.parse(config.predictionType()).wrap(this::unet);
+        for (ControlSpec spec : r.controlnets()) {
+            NDArray image = Images.fromBufferedImage(job, spec.image(), r.width(), r.height()).toDevice(device, false);
+            denoiser = new ControlNetDenoiser(denoiser, controlnets.get(spec.model()), image, spec.scale(),
+                    spec.start(), spec.end(), (x, sigma) -> x.mul((float) (1 / Math.sqrt(sigma * sigma + 1))));
+        }
+        return ModelFamily.withGuidance(denoiser, p, r);
+    }
+
+    /** The UNet as the samplers' network: one timestep for the whole batch. */
+    private NDArray unet(NDArray x, double timestep, Conditioning conditioning) {
+        SdConditioning c = (SdConditioning) conditioning;
+        return ModelFamily.float32(unet.forward(x, new double[] {timestep}, c.context(), c.extras()));
+    }
+
+    @Override
+    public LatentPreview preview() {
+        UNet2DConditionConfig c = unet.config();
+        return c.inChannels() != 4 ? null : prompts.isSdxl() ? LatentPreview.SDXL : LatentPreview.SD1;
+    }
+}
