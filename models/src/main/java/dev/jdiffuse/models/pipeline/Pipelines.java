@@ -14,6 +14,7 @@ import dev.jdiffuse.models.vae.AutoencoderTiny;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Function;
@@ -57,9 +58,15 @@ public final class Pipelines {
     }
 
     /** The model's name: its folder name, or its file name without {@code .safetensors}. */
+    /** The one rule naming a model: its folder's name, or its file's name without the weight-file extension. */
     public static String nameOf(Path path) {
         String n = path.getFileName().toString();
-        return n.endsWith(".safetensors") ? n.substring(0, n.length() - ".safetensors".length()) : n;
+        for (String ext : List.of(".safetensors", ".ckpt", ".pt", ".bin")) {
+            if (n.endsWith(ext) && n.length() > ext.length()) {
+                return n.substring(0, n.length() - ext.length());
+            }
+        }
+        return n;
     }
 
     public static DiffusionPipeline open(Path path, Options options) {

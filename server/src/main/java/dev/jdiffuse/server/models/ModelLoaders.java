@@ -35,7 +35,7 @@ public final class ModelLoaders {
             }
             Path config = null;
             if (Files.isRegularFile(entry)) {
-                Path beside = entry.resolveSibling(ModelRegistry.nameOf(entry) + CONFIG_SUFFIX);
+                Path beside = entry.resolveSibling(Pipelines.nameOf(entry) + CONFIG_SUFFIX);
                 // no config folder: Stable Diffusion 1.5's configs, the tokenizer from X.tokenizer/ beside the file
                 config = Files.isDirectory(beside) ? beside : null;
             }

@@ -1,5 +1,7 @@
 package dev.jdiffuse.server.models;
 
+import dev.jdiffuse.models.pipeline.Pipelines;
+
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -47,7 +49,7 @@ public final class ModelRegistry implements AutoCloseable {
         }
         List<LoadedModel> loaded = new ArrayList<>();
         for (Path entry : entries) {
-            String name = nameOf(entry);
+            String name = Pipelines.nameOf(entry);
             long t0 = System.nanoTime();
             try {
                 var pipeline = loader.load(entry, device, dtype);
@@ -63,17 +65,6 @@ public final class ModelRegistry implements AutoCloseable {
             LOG.warn("no model loaded from {}: the server will not be ready", folder);
         }
         return new ModelRegistry(loaded);
-    }
-
-    /** The model name of a folder or file entry: its file name without a weights extension. */
-    public static String nameOf(Path entry) {
-        String n = entry.getFileName().toString();
-        for (String ext : List.of(".safetensors", ".ckpt", ".pt", ".bin")) {
-            if (n.endsWith(ext) && n.length() > ext.length()) {
-                return n.substring(0, n.length() - ext.length());
-            }
-        }
-        return n;
     }
 
     public Optional<LoadedModel> get(String name) {

@@ -1,5 +1,6 @@
 package dev.jdiffuse.server.models;
 
+import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.models.pipeline.ImagePipeline;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -43,7 +44,7 @@ class ModelRegistryTest {
             if (entry.getFileName().toString().equals("broken")) {
                 throw new IllegalStateException("missing model_index.json");
             }
-            return stub(ModelRegistry.nameOf(entry));
+            return stub(Pipelines.nameOf(entry));
         };
         try (ModelRegistry r = ModelRegistry.load(dir, loader, "cpu", "fp32")) {
             assertEquals(List.of("broken cpu fp32", "folder cpu fp32", "single.safetensors cpu fp32"), asked,
