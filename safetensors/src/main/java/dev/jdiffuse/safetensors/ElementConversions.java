@@ -14,9 +14,7 @@ final class ElementConversions {
 
     /** Reads {@code name} of {@code src}; the element count is checked before the data is touched. */
     static float[] toFloatArray(TensorSource src, String name) {
-        TensorInfo info = src.info(name);
-        arrayLength(src.description(), info);
-        return toFloatArray(src.description(), info, src.buffer(name));
+        return read(src, name, ElementConversions::toFloatArray);
     }
 
     private static float[] toFloatArray(String source, TensorInfo info, ByteBuffer data) {
@@ -74,9 +72,7 @@ final class ElementConversions {
 
     /** Reads {@code name} of {@code src}; the element count is checked before the data is touched. */
     static double[] toDoubleArray(TensorSource src, String name) {
-        TensorInfo info = src.info(name);
-        arrayLength(src.description(), info);
-        return toDoubleArray(src.description(), info, src.buffer(name));
+        return read(src, name, ElementConversions::toDoubleArray);
     }
 
     private static double[] toDoubleArray(String source, TensorInfo info, ByteBuffer data) {
@@ -102,9 +98,7 @@ final class ElementConversions {
 
     /** Reads {@code name} of {@code src}; the element count is checked before the data is touched. */
     static long[] toLongArray(TensorSource src, String name) {
-        TensorInfo info = src.info(name);
-        arrayLength(src.description(), info);
-        return toLongArray(src.description(), info, src.buffer(name));
+        return read(src, name, ElementConversions::toLongArray);
     }
 
     private static long[] toLongArray(String source, TensorInfo info, ByteBuffer data) {
@@ -125,9 +119,7 @@ final class ElementConversions {
 
     /** Reads {@code name} of {@code src}; the element count is checked before the data is touched. */
     static int[] toIntArray(TensorSource src, String name) {
-        TensorInfo info = src.info(name);
-        arrayLength(src.description(), info);
-        return toIntArray(src.description(), info, src.buffer(name));
+        return read(src, name, ElementConversions::toIntArray);
     }
 
     private static int[] toIntArray(String source, TensorInfo info, ByteBuffer data) {
@@ -146,6 +138,17 @@ final class ElementConversions {
             out[i] = (int) wide[i];
         }
         return out;
+    }
+
+    /** One of the decoders below, applied to the buffer of {@code name} of {@code src}. */
+    private interface Decoder<T> {
+        T decode(String source, TensorInfo info, ByteBuffer data);
+    }
+
+    private static <T> T read(TensorSource src, String name, Decoder<T> decoder) {
+        TensorInfo info = src.info(name);
+        arrayLength(src.description(), info);
+        return decoder.decode(src.description(), info, src.buffer(name));
     }
 
     private static int arrayLength(String source, TensorInfo info) {

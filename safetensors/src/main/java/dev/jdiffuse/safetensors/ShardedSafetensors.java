@@ -102,10 +102,6 @@ public final class ShardedSafetensors implements TensorSource {
         return shard;
     }
 
-    public Path indexPath() {
-        return index;
-    }
-
     /** The opened shard files, in first-mention order. */
     public List<SafetensorsFile> shards() {
         checkOpen();

@@ -3,6 +3,8 @@ package dev.jdiffuse.testkit;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import java.util.function.DoubleBinaryOperator;
+
 /**
  * Numeric comparisons against reference outputs. Every check returns the measured error so tests can report it.
  */
@@ -16,56 +18,45 @@ public final class Close {
      * keeps values that cross zero from dominating. Returns the worst {@code |a - e| / max(|e|, floor)}.
      */
     public static double assertRelative(String what, double[] expected, double[] actual, double rtol) {
-        assertEquals(expected.length, actual.length, what + ": length");
-        double scale = maxAbs(expected);
-        double floor = Math.max(1e-3 * scale, 1e-30);
-        double worst = 0;
-        int worstAt = -1;
-        for (int i = 0; i < expected.length; i++) {
-            if (!Double.isFinite(actual[i])) {
-                fail(what + ": non-finite value " + actual[i] + " at " + i);
-            }
-            double err = Math.abs(actual[i] - expected[i]) / Math.max(Math.abs(expected[i]), floor);
-            if (err > worst) {
-                worst = err;
-                worstAt = i;
-            }
+        double floor = Math.max(1e-3 * maxAbs(expected), 1e-30);
+        Worst w = worst(what, expected, actual, (e, a) -> Math.abs(a - e) / Math.max(Math.abs(e), floor));
+        if (w.error > rtol) {
+            fail(String.format("%s: relative error %.3e > %.1e at index %d (expected %.9g, got %.9g)", what, w.error,
+                    rtol, w.at, expected[w.at], actual[w.at]));
         }
-        if (worst > rtol) {
-            fail(String.format("%s: relative error %.3e > %.1e at index %d (expected %.9g, got %.9g)", what, worst,
-                    rtol, worstAt, expected[worstAt], actual[worstAt]));
-        }
-        return worst;
+        return w.error;
     }
 
     /**
      * The fixtures README's model tolerance: {@code max|a - e| <= tol * max|e|}. Returns {@code max|a-e| / max|e|}.
      */
     public static double assertMaxAbsRelative(String what, double[] expected, double[] actual, double tol) {
-        assertEquals(expected.length, actual.length, what + ": length");
         double scale = maxAbs(expected);
-        double worst = 0;
-        int worstAt = -1;
-        for (int i = 0; i < expected.length; i++) {
-            if (!Double.isFinite(actual[i])) {
-                fail(what + ": non-finite value " + actual[i] + " at " + i);
-            }
-            double d = Math.abs(actual[i] - expected[i]);
-            if (d > worst) {
-                worst = d;
-                worstAt = i;
-            }
-        }
-        double rel = worst / Math.max(scale, 1e-30);
+        Worst w = worst(what, expected, actual, (e, a) -> Math.abs(a - e));
+        double rel = w.error / Math.max(scale, 1e-30);
         if (rel > tol) {
             fail(String.format("%s: max|diff| %.3e = %.3e x max|ref| (%.3e) > %.1e, at index %d (expected %.9g, got %.9g)",
-                    what, worst, rel, scale, tol, worstAt, expected[worstAt], actual[worstAt]));
+                    what, w.error, rel, scale, tol, w.at, expected[w.at], actual[w.at]));
         }
         return rel;
     }
 
     /** The fixtures README's pipeline tolerance: {@code max|a - e| <= atol}. Returns {@code max|a - e|}. */
     public static double assertMaxAbs(String what, double[] expected, double[] actual, double atol) {
+        Worst w = worst(what, expected, actual, (e, a) -> Math.abs(a - e));
+        if (w.error > atol) {
+            fail(String.format("%s: max|diff| %.3e > %.1e at index %d (expected %.9g, got %.9g)", what, w.error, atol,
+                    w.at, expected[w.at], actual[w.at]));
+        }
+        return w.error;
+    }
+
+    /** The largest {@code error(expected[i], actual[i])} and its index (-1 if there are no elements). */
+    private record Worst(double error, int at) {
+    }
+
+    /** Checks the lengths agree and every actual value is finite, then finds the largest error. */
+    private static Worst worst(String what, double[] expected, double[] actual, DoubleBinaryOperator error) {
         assertEquals(expected.length, actual.length, what + ": length");
         double worst = 0;
         int worstAt = -1;
@@ -73,17 +64,13 @@ public final class Close {
             if (!Double.isFinite(actual[i])) {
                 fail(what + ": non-finite value " + actual[i] + " at " + i);
             }
-            double d = Math.abs(actual[i] - expected[i]);
-            if (d > worst) {
-                worst = d;
+            double err = error.applyAsDouble(expected[i], actual[i]);
+            if (err > worst) {
+                worst = err;
                 worstAt = i;
             }
         }
-        if (worst > atol) {
-            fail(String.format("%s: max|diff| %.3e > %.1e at index %d (expected %.9g, got %.9g)", what, worst, atol,
-                    worstAt, expected[worstAt], actual[worstAt]));
-        }
-        return worst;
+        return new Worst(worst, worstAt);
     }
 
     public static double maxAbs(double[] v) {

@@ -2,6 +2,7 @@ package dev.jdiffuse.testkit;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Assertions;
 import org.junit.jupiter.api.Assumptions;
 
 import java.io.IOException;
@@ -15,7 +16,8 @@ import java.util.stream.Stream;
 /**
  * Finds the reference fixtures: {@code $FIXTURES_DIR}, else the {@code fixtures.dir} system property (set by the build
  * to {@code ../shared/fixtures/reference} beside the checkout). Tests that need a missing folder are skipped with a
- * one-line notice, never failed and never silently passed.
+ * one-line notice, never silently passed; where the fixtures are {@linkplain #required() required} (CI) they fail
+ * instead, so a parity test cannot pass in CI by not running.
  */
 public final class Fixtures {
 
@@ -37,37 +39,76 @@ public final class Fixtures {
         return Paths.get("../shared/fixtures/reference").toAbsolutePath().normalize();
     }
 
-    /** The case folder {@code relative} under the root; skips the calling test with a notice if it is absent. */
+    /**
+     * Whether a missing fixture folder is an error rather than a reason to skip: {@code FIXTURES_REQUIRED=true} in the
+     * environment or the {@code fixtures.required} system property (the build passes {@code -Dfixtures.required}).
+     */
+    public static boolean required() {
+        String env = System.getenv("FIXTURES_REQUIRED");
+        return Boolean.parseBoolean(env != null && !env.isBlank() ? env.trim() : System.getProperty("fixtures.required"));
+    }
+
+    /**
+     * The case folder {@code relative} under the root. If it is absent the calling test is skipped with a notice, or
+     * fails where the fixtures are {@linkplain #required() required}.
+     */
     public static Path require(String relative) {
         Path dir = root().resolve(relative);
-        boolean present = Files.isDirectory(dir);
-        if (!present) {
-            String notice = "SKIPPED: fixture folder " + dir + " is absent (set FIXTURES_DIR to the reference fixtures)";
-            System.err.println(notice);
-            Assumptions.abort(notice);
+        if (!Files.isDirectory(dir)) {
+            missing(dir);
         }
         return dir;
     }
 
-    /** Whether the fixture folder {@code relative} exists. */
+    /**
+     * Whether the fixture folder {@code relative} exists; where the fixtures are {@linkplain #required() required} an
+     * absent folder fails the caller instead of answering false (every caller skips its checks on false).
+     */
     public static boolean present(String relative) {
-        return Files.isDirectory(root().resolve(relative));
+        Path dir = root().resolve(relative);
+        if (Files.isDirectory(dir)) {
+            return true;
+        }
+        if (required()) {
+            missing(dir);
+        }
+        return false;
     }
 
     /**
      * Every case sub-folder of {@code relative} (sorted), e.g. all of {@code schedulers/*}; empty if the parent is
-     * absent, in which case callers should emit a single skipped test via {@link #require(String)}.
+     * absent, in which case callers should emit a single skipped test via {@link #require(String)} (where the
+     * fixtures are {@linkplain #required() required}, an absent or empty parent fails here).
      */
     public static List<Path> cases(String relative) {
         Path dir = root().resolve(relative);
         if (!Files.isDirectory(dir)) {
+            if (required()) {
+                missing(dir);
+            }
             return List.of();
         }
         try (Stream<Path> s = Files.list(dir)) {
-            return s.filter(Files::isDirectory).filter(p -> Files.exists(p.resolve("meta.json"))).sorted().toList();
+            List<Path> cases = s.filter(Files::isDirectory).filter(p -> Files.exists(p.resolve("meta.json"))).sorted()
+                    .toList();
+            if (cases.isEmpty() && required()) {
+                Assertions.fail("fixture folder " + dir + " holds no case folder (sub-folders with a meta.json)");
+            }
+            return cases;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** Skips the calling test with a one-line notice, or fails it where the fixtures are required. */
+    private static void missing(Path dir) {
+        if (required()) {
+            Assertions.fail("fixture folder " + dir + " is absent, and the fixtures are required here (FIXTURES_REQUIRED"
+                    + " / -Dfixtures.required): set FIXTURES_DIR to the reference fixtures");
+        }
+        String notice = "SKIPPED: fixture folder " + dir + " is absent (set FIXTURES_DIR to the reference fixtures)";
+        System.err.println(notice);
+        Assumptions.abort(notice);
     }
 
     /** Path of {@code dir} relative to the fixture root with '/' separators, for display names. */

@@ -40,10 +40,6 @@ public final class Parameter {
         return views.computeIfAbsent(java.util.Arrays.stream(shape).boxed().toList(), k -> v.reshape(shape));
     }
 
-    public boolean isLoaded() {
-        return value != null;
-    }
-
     void set(NDArray value) {
         if (!value.getShape().equals(shape)) {
             throw new IllegalArgumentException("shape " + value.getShape() + " does not fit parameter " + shape);

@@ -6,14 +6,19 @@ import ai.djl.ndarray.NDManager;
 
 import java.util.Collections;
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Set;
 import java.util.function.Function;
+import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
 
 /**
- * Runs one block of a forward pass in a temporary sub-manager so its intermediates (attention scores of hundreds of
- * MiB at 1024x1024) are freed as soon as the block returns, not when the whole step ends. The inputs are attached to
- * the scope for the call (ops on them land there) and go back to their managers afterwards; the outputs move to the
- * first input's manager.
+ * Forward passes that keep only what is still needed. At 1024x1024 one block's intermediates (attention scores, a VAE
+ * activation) are hundreds of MiB, so a step that kept them in the caller's manager until it closes would need tens
+ * of GiB. {@link #run} runs a block in a temporary sub-manager, freed as soon as the block returns: the inputs are
+ * attached to the scope for the call (ops on them land there) and go back to their managers afterwards; the outputs
+ * move to the first input's manager. {@link #chain} runs steps in sequence and also frees each step's output once
+ * the next step has consumed it. The inputs themselves are never closed.
  */
 public final class Scopes {
 
@@ -39,7 +44,25 @@ public final class Scopes {
     }
 
     /** {@link #run} for a block with one output. */
-    public static NDArray run(NDList inputs, java.util.function.Supplier<NDArray> block) {
+    public static NDArray run(NDList inputs, Supplier<NDArray> block) {
         return run(inputs, i -> new NDList(block.get())).singletonOrThrow();
+    }
+
+    /** {@link #run} for a step with one input and one output. */
+    public static NDArray apply(NDArray x, UnaryOperator<NDArray> step) {
+        return run(new NDList(x), () -> step.apply(x));
+    }
+
+    /** {@code steps} in order, each {@linkplain #apply scoped}; an intermediate output is freed once consumed. */
+    public static NDArray chain(NDArray x, List<UnaryOperator<NDArray>> steps) {
+        NDArray current = x;
+        for (UnaryOperator<NDArray> step : steps) {
+            NDArray next = apply(current, step);
+            if (current != x && next != current) {
+                current.close();
+            }
+            current = next;
+        }
+        return current;
     }
 }

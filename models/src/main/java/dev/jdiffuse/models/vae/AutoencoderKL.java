@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.Module;
+import dev.jdiffuse.models.nn.Scopes;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
@@ -116,13 +117,13 @@ public final class AutoencoderKL extends Module {
      * Results are in the image's manager, in the weights' dtype.
      */
     public LatentDistribution encode(NDArray image) {
-        NDList parts = Scoped.chain(image, encodeSteps).split(2, 1);
+        NDList parts = Scopes.chain(image, encodeSteps).split(2, 1);
         return new LatentDistribution(parts.get(0), parts.get(1).clip(LOGVAR_MIN, LOGVAR_MAX));
     }
 
     /** Decodes VAE-space latents [B, latent, h, w] to an image [B, out, f*h, f*w] in about [-1, 1]. */
     public NDArray decode(NDArray latents) {
-        return Scoped.chain(latents, decodeSteps);
+        return Scopes.chain(latents, decodeSteps);
     }
 
     /** Diffusion-model latents from VAE-space latents: {@code (z - shift) * scaling_factor} (or per-channel). */
@@ -151,12 +152,12 @@ public final class AutoencoderKL extends Module {
      * ({@code (x / 2 + 0.5).clamp(0, 1)}, diffusers' {@code VaeImageProcessor.denormalize}), as float32.
      */
     public NDArray latentsToImage(NDArray latents) {
-        return Scoped.chain(latents, List.of(z -> unscaleLatents(z.toType(dtype, false)), this::decode,
+        return Scopes.chain(latents, List.of(z -> unscaleLatents(z.toType(dtype, false)), this::decode,
                 x -> x.toType(DataType.FLOAT32, false).div(2f).add(0.5f).clip(0f, 1f)));
     }
 
     /** Diffusion-model latents of {@code image} [B, in, H, W] in [-1, 1], from the posterior mean (img2img). */
     public NDArray imageToLatents(NDArray image) {
-        return Scoped.chain(image, List.of(x -> encode(x).mean(), this::scaleLatents));
+        return Scopes.chain(image, List.of(x -> encode(x).mean(), this::scaleLatents));
     }
 }

@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.nn.Activations;
 import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.Module;
+import dev.jdiffuse.models.nn.Scopes;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
@@ -126,7 +127,7 @@ public final class AutoencoderTiny extends Module {
      * [B, latent, H / 2^(levels-1), W / 2^(levels-1)] in the VAE's (unscaled) space.
      */
     public NDArray encode(NDArray image) {
-        return Scoped.chain(image, encodeSteps);
+        return Scopes.chain(image, encodeSteps);
     }
 
     /**
@@ -134,7 +135,7 @@ public final class AutoencoderTiny extends Module {
      * [B, out, h * s^(levels-1), w * s^(levels-1)] in [-1, 1] (s = upsampling_scaling_factor).
      */
     public NDArray decode(NDArray latents) {
-        return Scoped.chain(latents, decodeSteps);
+        return Scopes.chain(latents, decodeSteps);
     }
 
     /**
@@ -144,7 +145,7 @@ public final class AutoencoderTiny extends Module {
     public NDArray latentsToImage(NDArray latents) {
         float scale = (float) config.scalingFactor();
         float shift = (float) config.shiftFactor();
-        return Scoped.chain(latents, List.of(z -> z.toType(dtype, false).div(scale).add(shift), this::decode,
+        return Scopes.chain(latents, List.of(z -> z.toType(dtype, false).div(scale).add(shift), this::decode,
                 x -> x.toType(DataType.FLOAT32, false).div(2f).add(0.5f).clip(0f, 1f)));
     }
 }

@@ -2,6 +2,7 @@ package dev.jdiffuse.models.vae;
 
 import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.models.nn.Module;
+import dev.jdiffuse.models.nn.Scopes;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -28,6 +29,6 @@ final class SequentialLayers extends Module {
     }
 
     NDArray forward(NDArray x) {
-        return Scoped.chain(x, steps);
+        return Scopes.chain(x, steps);
     }
 }

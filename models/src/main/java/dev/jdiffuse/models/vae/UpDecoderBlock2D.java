@@ -5,6 +5,7 @@ import dev.jdiffuse.models.blocks.ResnetBlock2D;
 import dev.jdiffuse.models.blocks.Upsample2D;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.ModuleList;
+import dev.jdiffuse.models.nn.Scopes;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -32,6 +33,6 @@ final class UpDecoderBlock2D extends Module {
     }
 
     NDArray forward(NDArray x) {
-        return Scoped.chain(x, steps);
+        return Scopes.chain(x, steps);
     }
 }

@@ -5,6 +5,7 @@ import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.GroupNorm;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.ModuleList;
+import dev.jdiffuse.models.nn.Scopes;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -40,6 +41,6 @@ final class VaeDecoder extends Module {
     }
 
     NDArray forward(NDArray z) {
-        return Scoped.chain(z, steps);
+        return Scopes.chain(z, steps);
     }
 }

@@ -5,6 +5,7 @@ import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.GroupNorm;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.ModuleList;
+import dev.jdiffuse.models.nn.Scopes;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -40,6 +41,6 @@ final class VaeEncoder extends Module {
     }
 
     NDArray forward(NDArray x) {
-        return Scoped.chain(x, steps);
+        return Scopes.chain(x, steps);
     }
 }

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.models.blocks.ResnetBlock2D;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.ModuleList;
+import dev.jdiffuse.models.nn.Scopes;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -30,6 +31,6 @@ final class VaeMidBlock extends Module {
     }
 
     NDArray forward(NDArray x) {
-        return Scoped.chain(x, steps);
+        return Scopes.chain(x, steps);
     }
 }

@@ -1,4 +1,4 @@
-package dev.jdiffuse.models.bench;
+package dev.jdiffuse.bench;
 
 import ai.djl.Device;
 import ai.djl.engine.Engine;
@@ -40,7 +40,7 @@ import java.util.function.Supplier;
  * lines in the format of {@code diffusers_baseline.py} so both can be read side by side from one run. Also checks
  * that the SD 1.5 UNet in float16 on the GPU agrees with the same weights in float32 on the CPU.
  *
- * <p>Usage: {@code java -cp ... dev.jdiffuse.models.bench.DenoiserBench [sd15] [sd15_check] [sd15_sampler] [vae]
+ * <p>Usage: {@code java -cp ... dev.jdiffuse.bench.DenoiserBench [sd15] [sd15_check] [sd15_sampler] [vae]
  * [dit] [sd3]}.
  */
 public final class DenoiserBench {

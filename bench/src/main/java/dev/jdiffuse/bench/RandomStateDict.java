@@ -1,4 +1,4 @@
-package dev.jdiffuse.models.bench;
+package dev.jdiffuse.bench;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
