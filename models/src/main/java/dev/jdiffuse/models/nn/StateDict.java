@@ -38,20 +38,32 @@ public interface StateDict {
                 }
             }
         }
+        return of(toBase.keySet(), key -> base.shape(toBase.get(key)),
+                (key, manager, dtype) -> base.load(toBase.get(key), manager, dtype));
+    }
+
+    /** How {@link #load} reads one key. */
+    @FunctionalInterface
+    interface Loader {
+        NDArray load(String key, NDManager manager, DataType dtype);
+    }
+
+    /** A state dict of {@code keys} whose shapes and values come from the given functions. */
+    static StateDict of(Set<String> keys, Function<String, long[]> shape, Loader loader) {
         return new StateDict() {
             @Override
             public Set<String> keys() {
-                return toBase.keySet();
+                return keys;
             }
 
             @Override
             public long[] shape(String key) {
-                return base.shape(toBase.get(key));
+                return shape.apply(key);
             }
 
             @Override
             public NDArray load(String key, NDManager manager, DataType dtype) {
-                return base.load(toBase.get(key), manager, dtype);
+                return loader.load(key, manager, dtype);
             }
         };
     }

@@ -129,30 +129,19 @@ public final class VaeKeys {
 
     /** Views the mid-attention projection weights stored as [C, C, 1, 1] (or [C, C, 1]) as [C, C]. */
     static StateDict attentionProjectionsAsLinear(StateDict base) {
-        return new StateDict() {
-            @Override
-            public Set<String> keys() {
-                return base.keys();
+        return StateDict.of(base.keys(), key -> {
+            long[] s = base.shape(key);
+            return squeezes(key, s) ? new long[] {s[0], s[1]} : s;
+        }, (key, manager, dtype) -> {
+            NDArray v = base.load(key, manager, dtype);
+            long[] s = v.getShape().getShape();
+            if (!squeezes(key, s)) {
+                return v;
             }
-
-            @Override
-            public long[] shape(String key) {
-                long[] s = base.shape(key);
-                return squeezes(key, s) ? new long[] {s[0], s[1]} : s;
-            }
-
-            @Override
-            public NDArray load(String key, NDManager manager, DataType dtype) {
-                NDArray v = base.load(key, manager, dtype);
-                long[] s = v.getShape().getShape();
-                if (!squeezes(key, s)) {
-                    return v;
-                }
-                NDArray linear = v.reshape(s[0], s[1]);
-                v.close();
-                return linear;
-            }
-        };
+            NDArray linear = v.reshape(s[0], s[1]);
+            v.close();
+            return linear;
+        });
     }
 
     private static boolean squeezes(String key, long[] shape) {

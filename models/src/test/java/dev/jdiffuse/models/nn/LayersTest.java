@@ -20,24 +20,11 @@ class LayersTest {
 
     /** A state dict over arrays already in memory. */
     static StateDict of(Map<String, NDArray> m) {
-        return new StateDict() {
-            @Override
-            public Set<String> keys() {
-                return m.keySet();
-            }
-
-            @Override
-            public long[] shape(String key) {
-                return m.get(key).getShape().getShape();
-            }
-
-            @Override
-            public NDArray load(String key, NDManager manager, DataType dtype) {
-                NDArray a = m.get(key).toType(dtype, true);
-                a.attach(manager);
-                return a;
-            }
-        };
+        return StateDict.of(m.keySet(), key -> m.get(key).getShape().getShape(), (key, manager, dtype) -> {
+            NDArray a = m.get(key).toType(dtype, true);
+            a.attach(manager);
+            return a;
+        });
     }
 
     @Test

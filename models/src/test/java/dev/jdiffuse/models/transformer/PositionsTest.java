@@ -93,21 +93,7 @@ class PositionsTest {
     }
 
     static StateDict zeros(Map<String, long[]> shapes) {
-        return new StateDict() {
-            @Override
-            public Set<String> keys() {
-                return shapes.keySet();
-            }
-
-            @Override
-            public long[] shape(String key) {
-                return shapes.get(key);
-            }
-
-            @Override
-            public NDArray load(String key, NDManager manager, DataType dtype) {
-                return manager.zeros(new Shape(shapes.get(key)), dtype);
-            }
-        };
+        return StateDict.of(shapes.keySet(), shapes::get,
+                (key, manager, dtype) -> manager.zeros(new Shape(shapes.get(key)), dtype));
     }
 }
