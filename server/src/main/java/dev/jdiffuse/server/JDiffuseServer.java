@@ -122,7 +122,8 @@ public final class JDiffuseServer implements AutoCloseable {
             List<BufferedImage> images = result.images();
             for (int i = 0; i < images.size(); i++) {
                 pngs.add(PngEncoder.encode(images.get(i), ImageMetadata.pngText(
-                        GenerationParameters.of(job.model(), job.request(), job.controls(), result), result.sigmas(), i,
+                        GenerationParameters.of(job.submission().model(), job.submission().request(),
+                                job.submission().controls(), result), result.sigmas(), i,
                         json::write)));
             }
             return pngs;
@@ -140,7 +141,8 @@ public final class JDiffuseServer implements AutoCloseable {
     public JDiffuseServer start() {
         jobs.start();
         app.start(options.host(), options.port());
-        LOG.info("jdiffuse {} listening on http://{}:{}/ with {} model(s); ready: {}", ImageMetadata.VERSION, options.host(),
+        LOG.info("jdiffuse {} listening on http://{}:{}/ with {} model(s); ready: {}", ImageMetadata.VERSION,
+                options.host(),
                 port(), models.all().size(), api.notReadyReason() == null ? "yes" : api.notReadyReason());
         return this;
     }

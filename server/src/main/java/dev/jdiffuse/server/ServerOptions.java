@@ -66,7 +66,7 @@ public record ServerOptions(int port, String host, Path models, String device, S
         return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, l);
     }
 
-    /** Parses {@code args} over {@code env} (see {@link ServerFlags}); throws IllegalArgumentException naming the flag. */
+    /** Parses {@code args} over {@code env} ({@link ServerFlags}); an IllegalArgumentException names a bad flag. */
     public static ServerOptions parse(List<String> args, Map<String, String> env) {
         ServerFlags flags = new ServerFlags();
         CommandLine cl = new CommandLine(flags).setDefaultValueProvider(ServerFlags.fromEnvironment(env));

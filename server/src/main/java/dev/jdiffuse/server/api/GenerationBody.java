@@ -19,7 +19,7 @@ public record GenerationBody(String model, String prompt, String negativePrompt,
     public record ControlNetBody(String model, String image, Double scale, Double start, Double end) {
     }
 
-    /** Previews: {@code method} none|rgb|taesd|latent, every {@code every} steps, long side at most {@code max_size}. */
+    /** {@code method} none|rgb|taesd|latent, every {@code every} steps, long side at most {@code max_size}. */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     public record PreviewBody(String method, Integer every, Integer maxSize) {
     }

@@ -119,7 +119,8 @@ public final class HttpApi {
             throw new ApiException(503, "shutting_down", e.getMessage(), null);
         }
         ctx.status(202).header("Location", JobView.base(job)).json(new Responses.Accepted(job.id(),
-                job.status().apiName(), jobs.position(job).orElse(null), job.request().seed(), JobView.links(job)));
+                job.status().apiName(), jobs.position(job).orElse(null), job.submission().request().seed(),
+                JobView.links(job)));
     }
 
     private Job job(Context ctx) {

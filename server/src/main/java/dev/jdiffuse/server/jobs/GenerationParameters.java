@@ -29,7 +29,8 @@ public record GenerationParameters(String model, String modelFamily, String mode
 
     /** The job's parameters; the sampler and schedule the pipeline resolved once it has run. */
     public static GenerationParameters of(Job job) {
-        return of(job.model(), job.request(), job.controls(), job.result());
+        Submission s = job.submission();
+        return of(s.model(), s.request(), s.controls(), job.outcome().map(Job.Outcome::result).orElse(null));
     }
 
     public static GenerationParameters of(LoadedModel model, GenerationRequest q, List<Submission.ControlRef> controls,

@@ -1,8 +1,6 @@
 package dev.jdiffuse.server.jobs;
 
-import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.GenerationResult;
-import dev.jdiffuse.server.models.LoadedModel;
 
 import java.time.Instant;
 import java.util.List;
@@ -10,12 +8,13 @@ import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * One generation request and its progress. Fields written by the worker are volatile and read by HTTP and stream
- * threads; the terminal transition is guarded so that a job ends exactly once ({@link #finish}).
+ * One accepted request ({@link Submission}) and its life: queue position, start, progress and how it ended. Fields
+ * written by the worker are volatile and read by HTTP and stream threads; the end is one {@link Outcome} written once
+ * ({@link #finish}), so a reader sees all of it or none.
  */
 public final class Job {
 
-    /** Why a job failed or was cancelled, as reported to clients; {@code field} is the request field at fault or null. */
+    /** Why a job failed or was cancelled, as reported; {@code field}: the request field at fault, or null. */
     public record Error(String code, String message, String field) {
 
         public Error(String code, String message) {
@@ -23,10 +22,20 @@ public final class Job {
         }
     }
 
+    /** The last completed step (0-based, -1 before the first) and the noise level the sample is at. */
+    public record Progress(int step, double sigma) {
+    }
+
+    /**
+     * How the job ended: its terminal status, and for a succeeded job the pipeline's result (timings, sampler used,
+     * sigmas) and the PNGs, else the error; when, as an instant and on the monotonic clock.
+     */
+    public record Outcome(JobStatus status, GenerationResult result, List<byte[]> images, Error error, Instant at,
+            long nanos) {
+    }
+
     private final String id;
-    private final LoadedModel model;
-    private final GenerationRequest request;
-    private final List<Submission.ControlRef> controls;
+    private final Submission submission;
     private final Instant createdAt;
     private final long createdNanos;
     private final AtomicBoolean cancelRequested = new AtomicBoolean();
@@ -36,19 +45,12 @@ public final class Job {
     private volatile int position = -1;
     private volatile Instant startedAt;
     private volatile long startedNanos;
-    private volatile Instant finishedAt;
-    private volatile long finishedNanos;
-    private volatile int step = -1;
-    private volatile double sigma = Double.NaN;
-    private volatile List<byte[]> images = List.of();
-    private volatile GenerationResult result;
-    private volatile Error error;
+    private volatile Progress progress = new Progress(-1, Double.NaN);
+    private volatile Outcome outcome;
 
-    Job(String id, Submission v, Instant now, long nanos) {
+    Job(String id, Submission submission, Instant now, long nanos) {
         this.id = id;
-        this.model = v.model();
-        this.request = v.request();
-        this.controls = v.controls();
+        this.submission = submission;
         this.createdAt = now;
         this.createdNanos = nanos;
     }
@@ -57,17 +59,13 @@ public final class Job {
         return id;
     }
 
-    public LoadedModel model() {
-        return model;
+    /** The model, the resolved request (seed chosen, defaults filled) and the uploads it reads. */
+    public Submission submission() {
+        return submission;
     }
 
-    /** The resolved request (seed chosen, defaults filled). */
-    public GenerationRequest request() {
-        return request;
-    }
-
-    public List<Submission.ControlRef> controls() {
-        return controls;
+    public JobStatus status() {
+        return status;
     }
 
     /** Jobs ahead of this one in the queue (0 = next to start), or empty when it is not waiting. */
@@ -80,25 +78,19 @@ public final class Job {
         position = jobsAhead;
     }
 
-    public JobStatus status() {
-        return status;
-    }
-
     public Instant createdAt() {
         return createdAt;
     }
 
+    /** When the worker took the job, or null while it waits (or if it ended without running). */
     public Instant startedAt() {
         return startedAt;
     }
 
-    public Instant finishedAt() {
-        return finishedAt;
-    }
-
     /** Milliseconds spent queued (so far, if still queued). */
     public long waitMillis(long nowNanos) {
-        long end = startedAt != null ? startedNanos : finishedAt != null ? finishedNanos : nowNanos;
+        Outcome o = outcome;
+        long end = startedAt != null ? startedNanos : o != null ? o.nanos() : nowNanos;
         return (end - createdNanos) / 1_000_000;
     }
 
@@ -107,34 +99,27 @@ public final class Job {
         if (startedAt == null) {
             return 0;
         }
-        return ((finishedAt != null ? finishedNanos : nowNanos) - startedNanos) / 1_000_000;
+        Outcome o = outcome;
+        return ((o != null ? o.nanos() : nowNanos) - startedNanos) / 1_000_000;
     }
 
-    /** Last completed step (0-based), -1 before the first. */
-    public int step() {
-        return step;
+    public Progress progress() {
+        return progress;
     }
 
     public int totalSteps() {
-        return request.steps();
+        return submission.request().steps();
     }
 
-    public double sigma() {
-        return sigma;
+    /** How the job ended, or empty while it has not. */
+    public Optional<Outcome> outcome() {
+        return Optional.ofNullable(outcome);
     }
 
     /** The PNGs of a succeeded job (empty otherwise). */
     public List<byte[]> images() {
-        return images;
-    }
-
-    /** The pipeline's result of a succeeded job (timings, sampler used, sigmas), else null. */
-    public GenerationResult result() {
-        return result;
-    }
-
-    public Error error() {
-        return error;
+        Outcome o = outcome;
+        return o == null || o.images() == null ? List.of() : o.images();
     }
 
     public boolean cancelRequested() {
@@ -157,8 +142,7 @@ public final class Job {
     }
 
     void progress(int step, double sigma) {
-        this.sigma = sigma;
-        this.step = step;
+        progress = new Progress(step, sigma);
     }
 
     /** Moves to a terminal state unless already in one; returns whether this call ended the job. */
@@ -167,13 +151,9 @@ public final class Job {
         if (status.terminal()) {
             return false;
         }
-        this.position = -1;
-        this.result = result;
-        this.images = pngs == null ? List.of() : List.copyOf(pngs);
-        this.error = err;
-        this.finishedAt = now;
-        this.finishedNanos = nanos;
-        this.status = terminal;
+        position = -1;
+        outcome = new Outcome(terminal, result, pngs == null ? List.of() : List.copyOf(pngs), err, now, nanos);
+        status = terminal;
         return true;
     }
 }

@@ -81,7 +81,7 @@ public final class JobManager implements AutoCloseable {
         });
     }
 
-    /** Sets the one listener of every job's events (the stream hub, built after this manager); before {@link #start}. */
+    /** Sets the one listener of every job's events (the stream hub, built after this manager) before {@link #start}. */
     public void listen(JobEvents listener) {
         events = listener;
     }
@@ -217,19 +217,20 @@ public final class JobManager implements AutoCloseable {
             if (job.cancelRequested()) {
                 throw new CancellationException("cancelled");
             }
-            GenerationResult result = job.model().pipeline().generate(job.request(), listener(job, t0));
+            Submission work = job.submission();
+            GenerationResult result = work.model().pipeline().generate(work.request(), listener(job, t0));
             if (job.cancelRequested()) {
                 throw new CancellationException("cancelled");
             }
-            if (result == null || result.images().size() != job.request().batchSize()) {
+            if (result == null || result.images().size() != work.request().batchSize()) {
                 throw new IllegalStateException("the pipeline returned " + (result == null ? 0
-                        : result.images().size()) + " images for a batch of " + job.request().batchSize());
+                        : result.images().size()) + " images for a batch of " + work.request().batchSize());
             }
             List<byte[]> pngs = encoder.encode(job, result);
             end(job, JobStatus.SUCCEEDED, result, pngs, null);
         } catch (CancellationException e) {
             end(job, JobStatus.CANCELLED, null, null, new Job.Error("cancelled",
-                    "cancelled while running, after step " + (job.step() + 1) + " of " + job.totalSteps()));
+                    "cancelled while running, after step " + (job.progress().step() + 1) + " of " + job.totalSteps()));
         } catch (InvalidRequestException e) {
             // the API checks every request before queueing it; this is a model that changed its mind
             end(job, JobStatus.FAILED, null, null, new Job.Error("invalid_request", clientMessage(e),
@@ -289,13 +290,14 @@ public final class JobManager implements AutoCloseable {
         if (job.startedAt() != null) {
             meanRunSeconds = 0.8 * meanRunSeconds + 0.2 * (run / 1000.0);
         }
-        outcomes.ended(status, error == null ? null : error.code(), job.waitMillis(now), run, job.step() + 1,
+        outcomes.ended(status, error == null ? null : error.code(), job.waitMillis(now), run,
+                job.progress().step() + 1,
                 result == null ? 0 : result.denoiseMillis());
         events.onFinished(job);
     }
 
     private boolean expired(Job j, Instant now) {
-        Instant f = j.finishedAt();
+        Instant f = j.outcome().map(Job.Outcome::at).orElse(null);
         return f != null && f.plus(ttl).isBefore(now);
     }
 

@@ -45,14 +45,16 @@ public record JobView(String id, String status, Integer position, int step, int 
 
     private static JobView of(Job job, boolean full) {
         long now = System.nanoTime();
-        GenerationResult r = job.result();
+        Job.Outcome end = job.outcome().orElse(null);
+        GenerationResult r = end == null ? null : end.result();
         Timings t = new Timings(job.waitMillis(now), job.runMillis(now), r == null ? null : r.encodeMillis(),
                 r == null ? null : r.denoiseMillis(), r == null ? null : r.decodeMillis());
-        Job.Error e = job.error();
-        return new JobView(job.id(), job.status().apiName(), job.position().orElse(null), job.step() + 1,
-                job.totalSteps(), Double.isNaN(job.sigma()) ? null : job.sigma(), job.model().name(),
-                job.createdAt().toString(), text(job.startedAt()), text(job.finishedAt()), t, imageUrls(job),
-                e == null ? null : new Failure(e.code(), e.message(), e.field()),
+        Job.Error e = end == null ? null : end.error();
+        Job.Progress p = job.progress();
+        return new JobView(job.id(), job.status().apiName(), job.position().orElse(null), p.step() + 1,
+                job.totalSteps(), Double.isNaN(p.sigma()) ? null : p.sigma(), job.submission().model().name(),
+                job.createdAt().toString(), text(job.startedAt()), text(end == null ? null : end.at()), t,
+                imageUrls(job), e == null ? null : new Failure(e.code(), e.message(), e.field()),
                 full ? GenerationParameters.of(job) : null, full ? links(job) : null);
     }
 

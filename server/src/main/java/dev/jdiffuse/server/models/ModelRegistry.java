@@ -38,8 +38,9 @@ public final class ModelRegistry implements AutoCloseable {
     }
 
     /**
-     * Loads every model entry of {@code folder} ({@link ModelLoaders#isModelEntry}: hidden, TAESD and config folders skipped) through {@code loader}, logging each. An entry
-     * that fails to load is logged with its reason and left out; the server then is not ready if none loaded.
+     * Loads every model entry of {@code folder} ({@link ModelLoaders#isModelEntry}: hidden, TAESD and config folders
+     * skipped) through {@code loader}, logging each. An entry that fails to load is logged with its reason and left
+     * out; the server then is not ready if none loaded.
      */
     public static ModelRegistry load(Path folder, PipelineLoader loader, String device, String dtype)
             throws IOException {

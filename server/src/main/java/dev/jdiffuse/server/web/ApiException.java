@@ -55,7 +55,7 @@ public final class ApiException extends RuntimeException {
         return retryAfterSeconds;
     }
 
-    /** The response body, {@code {"error":{"code","message","field"}}} ({@code field} null when no field is at fault). */
+    /** The response body {@code {"error":{"code","message","field"}}}; {@code field} is null when none is at fault. */
     public Body body() {
         return new Body(new Body.Detail(code, getMessage(), field));
     }
