@@ -30,6 +30,7 @@ public final class SamplingLoop {
             Conditioning conditioning, NoiseSource noise, StepListener listener) {
         NDManager run = x.getManager();
         int n = schedule.steps();
+        Step.Run shared = new Step.Run(schedule, denoiser, conditioning, noise);
         Map<String, NDArray> carried = Map.of();
         NDArray current = x;
         for (int i = 0; i < n; i++) {
@@ -39,7 +40,7 @@ public final class SamplingLoop {
                 } else {
                     current.attach(stepManager); // the previous step's result is freed with this step
                 }
-                Step step = new Step(i, current, schedule, denoiser, conditioning, noise, carried);
+                Step step = new Step(shared, i, current, carried);
                 NDArray next = sampler.step(step);
                 listener.onStep(i, n, step.reportedSigma(), next, step.reportedDenoised());
                 carried = carryOver(step.passedOn(), carried, x, run, stepManager);

@@ -14,25 +14,24 @@ import java.util.Map;
  */
 public final class Step {
 
+    /** What every step of one run shares. */
+    record Run(SamplingSchedule schedule, Denoiser denoiser, Conditioning conditioning, NoiseSource noise) {
+    }
+
     private final int index;
     private final NDArray x;
+    private final Run run;
     private final SamplingSchedule schedule;
-    private final Denoiser denoiser;
-    private final Conditioning conditioning;
-    private final NoiseSource noise;
     private final Map<String, NDArray> previous;
     private final Map<String, NDArray> passedOn = new HashMap<>();
     private NDArray reportedDenoised;
     private double reportedSigma;
 
-    Step(int index, NDArray x, SamplingSchedule schedule, Denoiser denoiser, Conditioning conditioning,
-            NoiseSource noise, Map<String, NDArray> previous) {
+    Step(Run run, int index, NDArray x, Map<String, NDArray> previous) {
+        this.run = run;
+        this.schedule = run.schedule();
         this.index = index;
         this.x = x;
-        this.schedule = schedule;
-        this.denoiser = denoiser;
-        this.conditioning = conditioning;
-        this.noise = noise;
         this.previous = previous;
         this.reportedSigma = schedule.sigma(index + 1);
     }
@@ -82,21 +81,21 @@ public final class Step {
 
     /** {@code D(x, sigma)}: the denoiser's x0 prediction at this step's level; the step's preview by default. */
     public NDArray denoise(NDArray sample) {
-        reportedDenoised = denoiser.denoise(sample, new NoiseLevel(sigma(), timestep(), index, steps()),
-                conditioning);
+        reportedDenoised = run.denoiser().denoise(sample, new NoiseLevel(sigma(), timestep(), index, steps()),
+                run.conditioning());
         return reportedDenoised;
     }
 
     /** {@code D(x, next)}: the denoiser at the level this step ends at (Heun's corrector). */
     public NDArray denoiseAtNext(NDArray sample) {
         NoiseLevel level = new NoiseLevel(next(), schedule.timestepOf(index + 1), index, steps());
-        reportedDenoised = denoiser.denoise(sample, level, conditioning);
+        reportedDenoised = run.denoiser().denoise(sample, level, run.conditioning());
         return reportedDenoised;
     }
 
     /** Fresh standard normal noise shaped like {@link #x()}; the request's stream, so the call order is the draw order. */
     public NDArray noise() {
-        return noise.normal(x.getManager(), x.getShape());
+        return run.noise().normal(x.getManager(), x.getShape());
     }
 
     /** Reports {@code denoised} (instead of the last denoiser output) as this step's x0 for previews. */

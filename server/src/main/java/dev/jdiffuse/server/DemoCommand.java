@@ -3,14 +3,11 @@ package dev.jdiffuse.server;
 import dev.jdiffuse.models.demo.TinyPipelineWriter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
 
 /**
  * {@code demo}: makes sure a models folder with the tiny random-weight demo pipeline exists (written once by
@@ -18,18 +15,12 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = "Write a tiny demo model (once) and serve it.")
-final class DemoCommand implements Callable<Integer> {
+final class DemoCommand extends ServeCommand {
 
     private static final Logger LOG = LoggerFactory.getLogger(DemoCommand.class);
 
     /** Folder the demo serves unless {@code --models} is given. */
     static final String DEMO_MODELS = "demo-models";
-
-    @Mixin
-    ServerFlags flags;
-
-    @CommandLine.Spec
-    CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() throws IOException {

@@ -18,7 +18,7 @@ import java.util.concurrent.Callable;
  * serves until SIGTERM/SIGINT, when it cancels waiting jobs, lets the running one stop at its next step and exits.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true, description = "Serve the models of a folder over HTTP.")
-final class ServeCommand implements Callable<Integer> {
+class ServeCommand implements Callable<Integer> {
 
     private static final Logger LOG = LoggerFactory.getLogger(ServeCommand.class);
 
