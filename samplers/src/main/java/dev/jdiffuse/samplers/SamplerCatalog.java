@@ -120,7 +120,40 @@ public final class SamplerCatalog {
             new Schedule("linspace", "Linspace", false, Map.of("timestep_spacing", "linspace"), List.of()),
             new Schedule("trailing", "Trailing", false, Map.of("timestep_spacing", "trailing"), List.of()));
 
+    /**
+     * diffusers scheduler classes no sampler reproduces, mapped to the nearest one that exists (same noise space and
+     * prediction; A1111 and ComfyUI ignore a folder's scheduler altogether). PNDM's PLMS and LMS are linear multistep
+     * methods; DPM-Solver single-step and SDE variants, DEIS and KDPM2 have multistep or second-order neighbours here.
+     */
+    private static final Map<String, String> NEAREST = Map.ofEntries(Map.entry("PNDMScheduler", "ddim"),
+            Map.entry("LMSDiscreteScheduler", "euler"), Map.entry("KDPM2DiscreteScheduler", "heun"),
+            Map.entry("KDPM2AncestralDiscreteScheduler", "euler_ancestral"),
+            Map.entry("DPMSolverSinglestepScheduler", "dpmpp_2m"), Map.entry("DPMSolverSDEScheduler", "dpmpp_2m"),
+            Map.entry("DEISMultistepScheduler", "unipc"), Map.entry("TCDScheduler", "lcm"),
+            Map.entry("EDMDPMSolverMultistepScheduler", "edm_euler"),
+            Map.entry("FlowMatchHeunDiscreteScheduler", "flow_euler"));
+
     private SamplerCatalog() {
+    }
+
+    /**
+     * The sampler standing for a diffusers scheduler class: the one reproducing it, else the nearest one
+     * ({@link #isExact} tells which); a class never heard of maps to Euler (or flow Euler for a flow-matching name).
+     */
+    public static Entry forDiffusersClass(String className) {
+        for (Entry e : SAMPLERS) {
+            if (e.diffusersClasses().contains(className)) {
+                return e;
+            }
+        }
+        String nearest = NEAREST.getOrDefault(className,
+                className != null && className.startsWith("FlowMatch") ? "flow_euler" : "euler");
+        return sampler(nearest).orElseThrow();
+    }
+
+    /** Whether a sampler reproduces {@code className} exactly (else {@link #forDiffusersClass} is an approximation). */
+    public static boolean isExact(String className) {
+        return SAMPLERS.stream().anyMatch(e -> e.diffusersClasses().contains(className));
     }
 
     public static Optional<Entry> sampler(String name) {

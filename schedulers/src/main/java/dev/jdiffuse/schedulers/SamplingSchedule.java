@@ -44,6 +44,18 @@ public record SamplingSchedule(double[] sigmas, double[] timesteps, double initN
         return timesteps[Math.min(i, timesteps.length - 1)];
     }
 
+    /**
+     * The last {@code steps() - start} steps (image-to-image: diffusers computes the whole schedule, then starts at
+     * step {@code t_start}); the first sample is then the clean latents noised to {@code sigma(start)}.
+     */
+    public SamplingSchedule from(int start) {
+        if (start < 0 || start >= steps()) {
+            throw new IllegalArgumentException("start " + start + " outside the " + steps() + " steps");
+        }
+        return new SamplingSchedule(Arrays.copyOfRange(sigmas, start, sigmas.length),
+                Arrays.copyOfRange(timesteps, Math.min(start, timesteps.length - 1), timesteps.length), initNoiseSigma);
+    }
+
     @Override
     public double[] sigmas() {
         return sigmas.clone();

@@ -123,7 +123,7 @@ public final class JDiffuseServer implements AutoCloseable {
             for (int i = 0; i < images.size(); i++) {
                 pngs.add(PngEncoder.encode(images.get(i), ImageMetadata.pngText(
                         GenerationParameters.of(job.submission().model(), job.submission().request(),
-                                job.submission().controls(), result), result.sigmas(), i,
+                                job.submission().controls(), job.submission().initImage(), result), result.sigmas(), i,
                         json::write)));
             }
             return pngs;

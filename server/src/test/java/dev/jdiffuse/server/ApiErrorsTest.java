@@ -69,6 +69,8 @@ class ApiErrorsTest {
             "{\"steps\":20.5}|invalid_type|steps",
             "{\"prompt\":7}|invalid_type|prompt",
             "{\"sampler\":\"lcm\",\"schedule\":\"karras\"}|unsupported_combination|schedule",
+            "{\"strength\":0.5}|invalid_value|strength",
+            "{\"init_image\":\"nope\"}|unknown_upload|init_image",
     })
     void badValuesAre400NamingTheField(String body, String code, String field) throws Exception {
         expect(ts.post("/v1/generations", body), 400, code, field);

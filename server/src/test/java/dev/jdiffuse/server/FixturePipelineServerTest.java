@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -106,6 +107,47 @@ class FixturePipelineServerTest {
         assertEquals("succeeded", done.get("status").asText(), done.toString());
         assertNotNull(ImageIO.read(new ByteArrayInputStream(
                 ts.get("/v1/generations/" + id + "/images/0").raw().body())));
+    }
+
+    /**
+     * Image-to-image over HTTP: an uploaded picture and a strength run only the schedule's tail, the job record and
+     * the PNG say so, and the picture reaches the model (the fixture's weights are random, so only "another init image
+     * gives another result with the same seed" can be asserted about the pixels).
+     */
+    @Test
+    void startsFromAnUploadedImage() throws Exception {
+        Fixtures.require("pipeline_controlnet/model");
+        byte[] picture = Files.readAllBytes(Fixtures.root().resolve("pipeline_controlnet/control.png"));
+        BufferedImage init = ImageIO.read(new ByteArrayInputStream(picture));
+        BufferedImage inverted = new BufferedImage(init.getWidth(), init.getHeight(), BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < init.getHeight(); y++) {
+            for (int x = 0; x < init.getWidth(); x++) {
+                inverted.setRGB(x, y, ~init.getRGB(x, y) & 0xffffff);
+            }
+        }
+        java.io.ByteArrayOutputStream other = new java.io.ByteArrayOutputStream();
+        ImageIO.write(inverted, "png", other);
+        BufferedImage[] results = new BufferedImage[2];
+        byte[][] uploads = {picture, other.toByteArray()};
+        for (int k = 0; k < 2; k++) {
+            TestServer.Reply up = ts.send(HttpRequest.newBuilder(URI.create(ts.base + "/v1/uploads"))
+                    .header("Content-Type", "image/png").POST(HttpRequest.BodyPublishers.ofByteArray(uploads[k])));
+            assertEquals(201, up.status(), new String(up.raw().body()));
+            String upload = up.json().get("id").asText();
+            String id = ts.submit("""
+                    {"model":"tiny-sd1","prompt":"a red apple","width":%d,"height":%d,"steps":8,"seed":3,
+                     "init_image":"%s","strength":0.25}""".formatted(init.getWidth(), init.getHeight(), upload));
+            JsonNode done = ts.await(id, Duration.ofSeconds(60));
+            assertEquals("succeeded", done.get("status").asText(), done.toString());
+            assertEquals(2, done.get("total").asInt(), "steps run: floor(8 x 0.25)");
+            assertEquals(2, done.get("step").asInt());
+            assertEquals(upload, done.at("/parameters/init_image").asText());
+            assertEquals(0.25, done.at("/parameters/strength").asDouble());
+            byte[] png = ts.get("/v1/generations/" + id + "/images/0").raw().body();
+            assertTrue(PngText.read(png).get("parameters").contains("Denoising strength: 0.25"));
+            results[k] = ImageIO.read(new ByteArrayInputStream(png));
+        }
+        assertFalse(samePixels(results[0], results[1]), "another init image, same seed: another result");
     }
 
     private static boolean samePixels(BufferedImage a, BufferedImage b) {

@@ -3,8 +3,10 @@ package dev.jdiffuse.models.pipeline;
 import ai.djl.engine.EngineException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.vae.AutoencoderKL;
+import dev.jdiffuse.models.vae.LatentDistribution;
 import dev.jdiffuse.models.vae.AutoencoderTiny;
 import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
@@ -126,8 +128,19 @@ public final class DiffusionPipeline implements ImagePipeline {
         checkSide(errors, "width", r.width(), space);
         checkSide(errors, "height", r.height(), space);
         errors.addAll(family.check(r));
+        if (r.init() != null) {
+            double strength = r.init().strength();
+            if (!(strength > 0 && strength <= 1)) {
+                errors.add(FieldError.invalid("strength", "strength must be in (0, 1], got " + strength));
+            } else if (r.stepsRun() < 1) {
+                errors.add(FieldError.invalid("strength", "strength " + strength + " of " + r.steps()
+                        + " steps runs no step: floor(steps x strength) must be at least 1"));
+            }
+        }
         return errors;
     }
+
+
 
     private static void checkSide(List<FieldError> errors, String field, int pixels, LatentSpace space) {
         if (pixels < space.multiple() || pixels % space.multiple() != 0) {
@@ -175,11 +188,8 @@ public final class DiffusionPipeline implements ImagePipeline {
 
     @Override
     public GenerationResult generate(GenerationRequest request, GenerationListener listener) {
-        requireValid(request);
         try (NDManager job = weights.newSubManager()) {
-            TorchCpuNoise noise = new TorchCpuNoise(request.seed());
-            NDArray initial = noise.normal(job, shape(request));
-            Outcome o = runChecked(request, job, initial, noise, listener);
+            Outcome o = render(request, job, listener);
             return new GenerationResult(Images.toBufferedImages(o.image()), request.seed(),
                     o.resolved().samplerName(), o.resolved().scheduleName(), o.resolved().schedule().sigmas(),
                     o.encodeMillis(), o.denoiseMillis(), o.decodeMillis());
@@ -188,6 +198,19 @@ public final class DiffusionPipeline implements ImagePipeline {
         } catch (OutOfMemoryError e) {
             throw new GenerationException(GenerationException.Kind.OUT_OF_MEMORY, "out of host memory", e);
         }
+    }
+
+    /**
+     * The seeded run as {@link #generate} makes it, with the image left as float32 in {@code job}: the request's
+     * seed as torch's CPU stream, drawn in diffusers' order (for image-to-image the VAE posterior sample of the init
+     * image first, then the initial noise, then the sampler's draws).
+     */
+    public Outcome render(GenerationRequest request, NDManager job, GenerationListener listener) {
+        requireValid(request);
+        TorchCpuNoise noise = new TorchCpuNoise(request.seed());
+        NDArray clean = request.init() == null ? null : encodeInit(job, request, noise);
+        NDArray initial = noise.normal(job, shape(request));
+        return runChecked(request, job, initial, clean, noise, listener);
     }
 
     /**
@@ -205,21 +228,62 @@ public final class DiffusionPipeline implements ImagePipeline {
     public Outcome run(GenerationRequest r, NDManager job, NDArray initialNoise, NoiseSource noise,
             GenerationListener listener) {
         requireValid(r);
-        return runChecked(r, job, initialNoise, noise, listener);
+        return runChecked(r, job, initialNoise, null, noise, listener);
     }
 
-    private Outcome runChecked(GenerationRequest r, NDManager job, NDArray initialNoise, NoiseSource noise,
-            GenerationListener listener) {
+    /**
+     * @param clean for image-to-image the init image's latents [B, C, h, w] (diffusion-model space), else null
+     */
+    private Outcome runChecked(GenerationRequest r, NDManager job, NDArray initialNoise, NDArray clean,
+            NoiseSource noise, GenerationListener listener) {
         SchedulerSelection.Resolved resolved = resolve(r);
         long t0 = System.nanoTime();
         Conditioned model = conditioned(family, job, r, resolved);
         long t1 = System.nanoTime();
-        NDArray x = initialNoise.toDevice(weights.getDevice(), false).mul((float) resolved.schedule().initNoiseSigma());
+        NDArray unit = initialNoise.toDevice(weights.getDevice(), false);
+        NDArray x;
+        if (clean == null) {
+            x = unit.mul((float) resolved.schedule().initNoiseSigma());
+        } else {
+            resolved = startingAt(resolved, r.steps() - r.stepsRun());
+            x = noised(clean, unit, resolved.schedule().sigma(0));
+        }
         NDArray latents = denoise(model.denoiser(), model.conditioning(), x, resolved, noise, listener, r.preview());
         long t2 = System.nanoTime();
         NDArray image = decode(latents);
         long t3 = System.nanoTime();
         return new Outcome(image, resolved, (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000, (t3 - t2) / 1_000_000);
+    }
+
+    /** The same sampler on the schedule's tail from step {@code start} (image-to-image). */
+    private static SchedulerSelection.Resolved startingAt(SchedulerSelection.Resolved r, int start) {
+        return new SchedulerSelection.Resolved(r.samplerName(), r.scheduleName(), r.config(), r.sampler(),
+                r.schedule().from(start));
+    }
+
+    /**
+     * Clean latents noised to {@code sigma}, in the sampler's state: {@code x0 + sigma eps} for diffusion models
+     * (diffusers' {@code add_noise}, which is {@code sqrt(abar) x0 + sqrt(1 - abar) eps} in the variance-preserving
+     * form), {@code (1 - sigma) x0 + sigma eps} for flow models ({@code scale_noise}).
+     */
+    private NDArray noised(NDArray clean, NDArray eps, double sigma) {
+        NDArray scaledNoise = eps.mul((float) sigma);
+        return scheduler.isFlow() ? clean.mul((float) (1 - sigma)).add(scaledNoise) : clean.add(scaledNoise);
+    }
+
+    /**
+     * The init image as diffusion-model latents [B, C, h, w]: resized to the request's size, mapped to [-1, 1],
+     * encoded, sampled from the VAE posterior with the request's noise stream (diffusers' {@code retrieve_latents}
+     * in sample mode: {@code mean + std eps}, one draw for the image), scaled into the model's space and repeated to
+     * the batch.
+     */
+    private NDArray encodeInit(NDManager job, GenerationRequest r, NoiseSource noise) {
+        NDArray pixels = Images.fromBufferedImage(job, r.init().image(), r.width(), r.height()).mul(2f).sub(1f)
+                .toDevice(weights.getDevice(), false);
+        LatentDistribution posterior = vae.encode(pixels);
+        NDArray eps = noise.normal(job, posterior.mean().getShape()).toDevice(weights.getDevice(), false);
+        NDArray latents = vae.scaleLatents(posterior.sample(eps)).toType(DataType.FLOAT32, false);
+        return r.batchSize() == 1 ? latents : latents.repeat(0, r.batchSize());
     }
 
     /** A denoiser and the conditioning it is called with. */

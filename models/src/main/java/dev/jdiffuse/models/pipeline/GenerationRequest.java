@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.pipeline;
 
+import java.awt.image.BufferedImage;
 import java.util.List;
 import java.util.Objects;
 
@@ -22,10 +23,23 @@ import java.util.Objects;
  * @param classLabel class index for class-conditional models (DiT), or null to take the class from the prompt
  * @param controlnets ControlNets to apply (possibly empty)
  * @param preview how to preview intermediate steps
+ * @param init the image to start from (image-to-image), or null to start from pure noise
  */
 public record GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
         String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize, Integer classLabel,
-        List<ControlSpec> controlnets, PreviewSpec preview) {
+        List<ControlSpec> controlnets, PreviewSpec preview, InitImage init) {
+
+    /**
+     * Image-to-image: the picture to start from and how much of the schedule to run over it (diffusers'
+     * {@code strength}: 1 repaints from noise, small values keep the image; the run starts at step
+     * {@code steps - floor(steps * strength)}).
+     */
+    public record InitImage(BufferedImage image, double strength) {
+
+        public InitImage {
+            Objects.requireNonNull(image, "image");
+        }
+    }
 
     public GenerationRequest {
         Objects.requireNonNull(prompt, "prompt");
@@ -38,21 +52,34 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
     public static GenerationRequest of(String prompt, String negativePrompt, int width, int height, int steps,
             double guidanceScale, long seed) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, null, null, guidanceScale, 0.0,
-                seed, 1, null, List.of(), PreviewSpec.NONE);
+                seed, 1, null, List.of(), PreviewSpec.NONE, null);
     }
 
     public GenerationRequest withSampler(String sampler, String schedule) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init);
     }
 
     public GenerationRequest withControlnets(List<ControlSpec> list) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, list, preview);
+                guidanceRescale, seed, batchSize, classLabel, list, preview, init);
     }
 
     public GenerationRequest withPreview(PreviewSpec spec) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, spec);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, spec, init);
+    }
+
+    /**
+     * The sampler steps that run: all of them, or for image-to-image the last {@code floor(steps x strength)}
+     * (diffusers' {@code get_timesteps}: {@code init_timestep = min(int(steps * strength), steps)}).
+     */
+    public int stepsRun() {
+        return init == null ? steps : Math.min((int) (steps * init.strength()), steps);
+    }
+
+    public GenerationRequest withInit(InitImage start) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, start);
     }
 }

@@ -29,6 +29,7 @@ import java.util.Map;
 public final class SchedulerSelection {
 
     /** diffusers writes Python's {@code NaN}/{@code -Infinity} literals into its configs. */
+    private static final System.Logger LOG = System.getLogger(SchedulerSelection.class.getName());
     private static final ObjectMapper JSON =
             new ObjectMapper().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS.mappedFeature());
     private static final TypeReference<Map<String, Object>> OBJECT = new TypeReference<>() { };
@@ -42,7 +43,24 @@ public final class SchedulerSelection {
      */
     public SchedulerSelection(Map<String, Object> raw, SchedulerClass schedulerClass) {
         this.raw = Map.copyOf(withoutNulls(raw));
-        this.base = SchedulerConfig.of(raw, schedulerClass);
+        this.base = SchedulerConfig.of(raw, schedulerClass != null ? schedulerClass : classOf(raw));
+    }
+
+    /**
+     * The config's {@code _class_name}, or for a class no sampler reproduces (e.g. PNDM in Stable Diffusion 1.5's
+     * folder) the nearest one's, with a log line: a model never fails to load for its scheduler.
+     */
+    private static SchedulerClass classOf(Map<String, Object> raw) {
+        Object name = raw.get("_class_name");
+        if (name == null) {
+            throw new IllegalArgumentException("scheduler config has no _class_name and no class was given");
+        }
+        SamplerCatalog.Entry entry = SamplerCatalog.forDiffusersClass(name.toString());
+        if (!SamplerCatalog.isExact(name.toString())) {
+            LOG.log(System.Logger.Level.INFO, "scheduler class {0} is not implemented; the model's default sampler is "
+                    + "the nearest one, {1} ({2})", name, entry.name(), entry.schedulerClass().diffusersName());
+        }
+        return entry.schedulerClass();
     }
 
     /** From config JSON text; {@code schedulerClass} as in the map constructor. */

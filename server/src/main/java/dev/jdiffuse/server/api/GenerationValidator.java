@@ -33,6 +33,8 @@ public final class GenerationValidator {
     public static final int MAX_CONTROLNETS = 4;
     public static final int MAX_PREVIEW_SIZE = 1024;
     public static final int DEFAULT_PREVIEW_SIZE = 512;
+    /** diffusers' {@code StableDiffusionImg2ImgPipeline} default. */
+    public static final double DEFAULT_STRENGTH = 0.75;
     /** A seed drawn for a request that gives none (or -1) lies in [0, 2^32), as A1111's do. */
     public static final long RANDOM_SEED_BOUND = 1L << 32;
 
@@ -89,15 +91,16 @@ public final class GenerationValidator {
         List<ControlSpec> controls = controls(b.controlnets(), p, refs);
         PreviewSpec preview = preview(b.preview());
 
+        GenerationRequest.InitImage init = init(b);
         GenerationRequest request = new GenerationRequest(prompt, negative, width, height, steps, sampler, schedule,
-                guidance, rescale, seed, batch, b.classLabel(), controls, preview);
+                guidance, rescale, seed, batch, b.classLabel(), controls, preview, init);
         // the model's own check (sampler and schedule for its noise space, size multiples, classes...): the only
         // model-dependent validation; the worker relies on it
         List<FieldError> refused = p.check(request);
         if (!refused.isEmpty()) {
             throw ApiException.of(refused.get(0));
         }
-        return new Submission(model, request, refs);
+        return new Submission(model, request, refs, b.initImage());
     }
 
     private LoadedModel resolveModel(String name) {
@@ -179,6 +182,23 @@ public final class GenerationValidator {
             refs.add(new Submission.ControlRef(c.model(), c.image(), scale, start, end));
         }
         return specs;
+    }
+
+    /** Image-to-image: an uploaded init image and the strength (default 0.75, as diffusers' img2img). */
+    private GenerationRequest.InitImage init(GenerationBody b) {
+        if (b.initImage() == null) {
+            if (b.strength() != null) {
+                throw ApiException.invalid("strength", "strength applies to image-to-image: give init_image too");
+            }
+            return null;
+        }
+        var upload = uploads.get(b.initImage()).orElseThrow(() -> new ApiException(400, "unknown_upload",
+                "unknown or expired upload '" + b.initImage() + "'; POST /v1/uploads first", "init_image"));
+        double strength = b.strength() == null ? DEFAULT_STRENGTH : b.strength();
+        if (!(strength > 0 && strength <= 1)) {
+            throw ApiException.invalid("strength", "strength must be in (0, 1], got " + strength);
+        }
+        return new GenerationRequest.InitImage(upload.image(), strength);
     }
 
     private static PreviewSpec preview(GenerationBody.PreviewBody b) {

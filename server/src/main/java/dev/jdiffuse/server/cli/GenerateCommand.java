@@ -88,6 +88,11 @@ public final class GenerateCommand implements Callable<Integer> {
     Double controlStart;
     @Option(names = "--control-end", description = "fraction of steps where it ends (default 1)")
     Double controlEnd;
+    @Option(names = "--init-image", description = "image-to-image: the picture to start from (PNG/JPEG)")
+    Path initImage;
+    @Option(names = "--strength", description = "image-to-image: how much of the schedule runs over the init image, "
+            + "in (0, 1] (default 0.75)")
+    Double strength;
     @Option(names = "--device", defaultValue = "auto", description = "auto|cpu|cuda (default ${DEFAULT-VALUE})")
     String device;
     @Option(names = "--dtype", defaultValue = "auto", description = "auto|fp32|fp16 (default ${DEFAULT-VALUE}: fp16 "
@@ -142,7 +147,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 }
             });
             bar.done();
-            write(GenerationParameters.of(loaded, job.request(), job.controls(), res), res, err);
+            write(GenerationParameters.of(loaded, job.request(), job.controls(), job.initImage(), res), res, err);
             err.printf("seed %d, %s/%s, encode %d ms, denoise %d ms, decode %d ms%n", res.seed(), res.sampler(),
                     res.schedule(), res.encodeMillis(), res.denoiseMillis(), res.decodeMillis());
             return 0;
@@ -162,24 +167,32 @@ public final class GenerateCommand implements Callable<Integer> {
 
     /** The options as the API's request body, checked by the same validator as {@code POST /v1/generations}. */
     private Submission validate(LoadedModel loaded) throws IOException {
-        UploadStore uploads = new UploadStore(1, Duration.ofHours(1), Clock.systemUTC());
+        UploadStore uploads = new UploadStore(2, Duration.ofHours(1), Clock.systemUTC());
         List<GenerationBody.ControlNetBody> controls = List.of();
         if (controlImage != null) {
-            BufferedImage img = ImageIO.read(controlImage.toFile());
-            if (img == null) {
-                throw new ApiException(400, "invalid_value", "not a readable image: " + controlImage,
-                        "control_image");
-            }
+            BufferedImage img = readImage(controlImage, "control_image");
             String name = controlnet != null ? controlnet
                     : loaded.pipeline().controlnets().isEmpty() ? "controlnet" : loaded.pipeline().controlnets().get(0);
             controls = List.of(new GenerationBody.ControlNetBody(name, uploads.put(img, "file").id(), controlScale,
                     controlStart, controlEnd));
         }
+        String init = null;
+        if (initImage != null) {
+            init = uploads.put(readImage(initImage, "init_image"), "file").id();
+        }
         GenerationBody body = new GenerationBody(loaded.name(), prompt, negativePrompt, width, height, steps, sampler,
-                schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null);
+                schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength);
         GenerationValidator validator = new GenerationValidator(new ModelRegistry(List.of(loaded)), uploads,
                 Limits.DEFAULTS);
         return validator.validate(body);
+    }
+
+    private static BufferedImage readImage(Path file, String option) throws IOException {
+        BufferedImage img = ImageIO.read(file.toFile());
+        if (img == null) {
+            throw new ApiException(400, "invalid_value", "not a readable image: " + file, option);
+        }
+        return img;
     }
 
     private void write(GenerationParameters params, GenerationResult res, PrintWriter err) throws IOException {

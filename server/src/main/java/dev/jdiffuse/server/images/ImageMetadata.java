@@ -61,6 +61,9 @@ public final class ImageMetadata {
         }
         kv.put("Seed", Long.toString(p.seed()));
         kv.put("Size", p.width() + "x" + p.height());
+        if (p.strength() != null) {
+            kv.put("Denoising strength", number(p.strength()));
+        }
         kv.put("Model hash", p.modelHash());
         kv.put("Model", p.model());
         if (p.batchSize() > 1) {

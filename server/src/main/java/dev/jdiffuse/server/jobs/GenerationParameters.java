@@ -18,7 +18,7 @@ import java.util.Locale;
 public record GenerationParameters(String model, String modelFamily, String modelHash, String modelSha256,
         String prompt, String negativePrompt, int width, int height, int steps, String sampler, String schedule,
         double guidanceScale, double guidanceRescale, long seed, String rng, int batchSize, Integer classLabel,
-        List<Submission.ControlRef> controlnets, Preview preview) {
+        List<Submission.ControlRef> controlnets, Preview preview, String initImage, Double strength) {
 
     public static final String RNG_SOURCE = "torch-cpu";
 
@@ -30,16 +30,18 @@ public record GenerationParameters(String model, String modelFamily, String mode
     /** The job's parameters; the sampler and schedule the pipeline resolved once it has run. */
     public static GenerationParameters of(Job job) {
         Submission s = job.submission();
-        return of(s.model(), s.request(), s.controls(), job.outcome().map(Job.Outcome::result).orElse(null));
+        return of(s.model(), s.request(), s.controls(), s.initImage(),
+                job.outcome().map(Job.Outcome::result).orElse(null));
     }
 
     public static GenerationParameters of(LoadedModel model, GenerationRequest q, List<Submission.ControlRef> controls,
-            GenerationResult result) {
+            String initImage, GenerationResult result) {
         var p = q.preview();
         return new GenerationParameters(model.name(), model.pipeline().family(), model.shortHash(), model.sha256(),
                 q.prompt(), q.negativePrompt(), q.width(), q.height(), q.steps(),
                 result != null ? result.sampler() : q.sampler(), result != null ? result.schedule() : q.schedule(),
                 q.guidanceScale(), q.guidanceRescale(), q.seed(), RNG_SOURCE, q.batchSize(), q.classLabel(), controls,
-                new Preview(p.method().name().toLowerCase(Locale.ROOT), p.every(), p.maxSize()));
+                new Preview(p.method().name().toLowerCase(Locale.ROOT), p.every(), p.maxSize()), initImage,
+                q.init() == null ? null : q.init().strength());
     }
 }

@@ -107,8 +107,9 @@ public final class Job {
         return progress;
     }
 
+    /** The steps that run (image-to-image runs only the tail of the schedule). */
     public int totalSteps() {
-        return submission.request().steps();
+        return submission.request().stepsRun();
     }
 
     /** How the job ended, or empty while it has not. */

@@ -7,9 +7,10 @@ import java.util.List;
 
 /**
  * A request the API has accepted: the model to run, the pipeline request (every default resolved, the seed chosen,
- * the model's own {@code check} passed), and which upload each ControlNet reads (for the job record).
+ * the model's own {@code check} passed), and which upload each ControlNet and the init image read (for the job
+ * record; {@code initImage} is null for text-to-image).
  */
-public record Submission(LoadedModel model, GenerationRequest request, List<ControlRef> controls) {
+public record Submission(LoadedModel model, GenerationRequest request, List<ControlRef> controls, String initImage) {
 
     public Submission {
         controls = List.copyOf(controls);
