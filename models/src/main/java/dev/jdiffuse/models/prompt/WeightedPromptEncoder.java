@@ -75,7 +75,7 @@ public final class WeightedPromptEncoder {
                 ids[b] = chunk.tokens();
             }
             ClipTextOutput out = model.encode(manager, ids);
-            contexts.add(weighted(layer.select(model, out), chunk));
+            contexts.add(weighted(layer.select(model, out), chunk.weights(), emphasis));
             if (c == 0) {
                 pooled = out.pooled();
                 textEmbeds = out.textEmbeds();
@@ -85,12 +85,14 @@ public final class WeightedPromptEncoder {
         return new WeightedEncoding(context, pooled, textEmbeds, chunks.size());
     }
 
-    /** {@code z} [B, 77, D] with the chunk's weights applied as {@link #emphasis} says. */
-    private NDArray weighted(NDArray z, PromptChunk chunk) {
-        if (emphasis == Emphasis.NONE || chunk.unweighted()) {
+    /**
+     * {@code z} [B, L, D] with per-position weights {@code w} [L] applied as {@code emphasis} says. The rescale
+     * divides by the weighted mean, so it is ill-conditioned when the hidden states have a mean near 0 (as A1111's).
+     */
+    static NDArray weighted(NDArray z, double[] w, Emphasis emphasis) {
+        if (emphasis == Emphasis.NONE || allOnes(w)) {
             return z;
         }
-        double[] w = chunk.weights();
         float[] w32 = new float[w.length];
         for (int i = 0; i < w.length; i++) {
             w32[i] = (float) w[i]; // torch.asarray(multipliers) is float32
@@ -103,6 +105,15 @@ public final class WeightedPromptEncoder {
         }
         NDArray ratio = z.mean().div(scaled.mean());
         return scaled.mul(ratio);
+    }
+
+    private static boolean allOnes(double[] w) {
+        for (double v : w) {
+            if (v != 1.0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
