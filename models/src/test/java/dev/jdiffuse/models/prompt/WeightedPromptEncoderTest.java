@@ -179,6 +179,29 @@ class WeightedPromptEncoderTest {
     }
 
     @Test
+    void dualEncoderConcatenatesFeaturesAndPoolsTheSecondEncodersFirstChunk() {
+        ClipTokenizer tok = tokenizer();
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < 30; i++) {
+            sb.append("a (red:1.2) apple, ");
+        }
+        String prompt = sb.toString();
+        try (NDManager weights = NDManager.newBaseManager(); NDManager step = NDManager.newBaseManager()) {
+            ClipTextModel l = model(weights);
+            ClipTextModel g = ClipTextModel.load(Fixtures.require("clip_text/gelu_proj"), weights, DataType.FLOAT32);
+            WeightedPromptEncoder a = WeightedPromptEncoder.of(tok, l, ClipLayer.penultimateRaw());
+            WeightedPromptEncoder b = WeightedPromptEncoder.of(tok, g, ClipLayer.penultimateRaw());
+            WeightedEncoding both = new DualClipPromptEncoder(a, b).encode(step, prompt, 1);
+            WeightedEncoding ea = a.encode(step, prompt, 1);
+            WeightedEncoding eb = b.encode(step, prompt, 1);
+            assertTrue(both.chunks() >= 2);
+            assertArrayEquals(ea.context().concat(eb.context(), -1).toFloatArray(), both.context().toFloatArray(), 0f);
+            ClipTextOutput first = g.encode(step, rows(b.chunks(prompt).get(0).tokens(), 1));
+            assertArrayEquals(first.textEmbeds().toFloatArray(), both.textEmbeds().toFloatArray(), 0f);
+        }
+    }
+
+    @Test
     void commaIdIsTheVocabularysCommaWord() throws Exception {
         Path vocab = Fixtures.require(TOKENIZER).resolve("vocab.json");
         int comma = Fixtures.json(vocab).get(",</w>").asInt();
