@@ -19,8 +19,8 @@ import java.util.function.Function;
  *       set to the pad id (SD1's tokenizer pads with EOS itself, SDXL's second and SD2's with id 0);</li>
  *   <li>an empty prompt gives one chunk; trailing tokens after the last full chunk give one more.</li>
  * </ul>
- * ComfyUI ({@code comfy/sd1_clip.py} {@code SDTokenizer.tokenize_with_weights}) also uses 75-token chunks and BREAK
- * but splits long words differently and has no comma backtracking; this class follows A1111.
+ * ComfyUI ({@code comfy/sd1_clip.py} {@code SDTokenizer.tokenize_with_weights}) also uses 75-token chunks but has no
+ * BREAK and no comma backtracking (it keeps words whole instead); this class follows A1111.
  */
 public final class PromptChunker {
 
