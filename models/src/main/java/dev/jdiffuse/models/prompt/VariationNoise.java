@@ -1,5 +1,8 @@
 package dev.jdiffuse.models.prompt;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
+
 /**
  * A1111's variation seeds ({@code modules/rng.py} {@code ImageRNG.first} and {@code slerp}): an image's initial
  * noise is {@code slerp(subseed_strength, randn(seed), randn(subseed))}, strength 0 giving the seed's noise and 1 the
@@ -19,6 +22,29 @@ public final class VariationNoise {
     static final double PARALLEL_THRESHOLD = 0.9995;
 
     private VariationNoise() {
+    }
+
+    /**
+     * {@link #slerp(double, float[], float[], int[])} image by image over a batch: {@code low} and {@code high}
+     * [B, C, H, W] (any float type; the result is float32 in {@code low}'s manager and device).
+     */
+    public static NDArray slerp(double val, NDArray low, NDArray high) {
+        long[] s = low.getShape().getShape();
+        if (s.length != 4 || !low.getShape().equals(high.getShape())) {
+            throw new IllegalArgumentException("low and high must both be [B, C, H, W]: " + low.getShape() + ", "
+                    + high.getShape());
+        }
+        int[] image = {(int) s[1], (int) s[2], (int) s[3]};
+        int n = image[0] * image[1] * image[2];
+        float[] a = low.toType(DataType.FLOAT32, false).toFloatArray();
+        float[] b = high.toType(DataType.FLOAT32, false).toFloatArray();
+        float[] out = new float[a.length];
+        for (int i = 0; i < s[0]; i++) {
+            float[] one = slerp(val, java.util.Arrays.copyOfRange(a, i * n, (i + 1) * n),
+                    java.util.Arrays.copyOfRange(b, i * n, (i + 1) * n), image);
+            System.arraycopy(one, 0, out, i * n, n);
+        }
+        return low.getManager().create(out, low.getShape()).toDevice(low.getDevice(), false);
     }
 
     /**

@@ -73,6 +73,28 @@ class VariationNoiseTest {
     }
 
     @Test
+    void batchVersionSlerpsEachImageOnItsOwn() {
+        float[] low = gaussian(4);
+        float[] high = gaussian(5);
+        float[] low2 = gaussian(6);
+        float[] high2 = gaussian(7);
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager()) {
+            ai.djl.ndarray.types.Shape shape = new ai.djl.ndarray.types.Shape(2, 4, 8, 8);
+            float[] lows = concat(low, low2);
+            float[] highs = concat(high, high2);
+            float[] out = VariationNoise.slerp(0.3, m.create(lows, shape), m.create(highs, shape)).toFloatArray();
+            assertArrayEquals(concat(VariationNoise.slerp(0.3, low, high, SHAPE),
+                    VariationNoise.slerp(0.3, low2, high2, SHAPE)), out, 0f);
+        }
+    }
+
+    private static float[] concat(float[] a, float[] b) {
+        float[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    @Test
     void mismatchedShapesAreRefused() {
         assertThrows(IllegalArgumentException.class,
                 () -> VariationNoise.slerp(0.5, new float[4], new float[3], new int[] {1, 2, 2}));
