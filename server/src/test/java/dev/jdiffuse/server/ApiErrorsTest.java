@@ -70,6 +70,8 @@ class ApiErrorsTest {
             "{\"prompt\":7}|invalid_type|prompt",
             "{\"sampler\":\"lcm\",\"schedule\":\"karras\"}|unsupported_combination|schedule",
             "{\"strength\":0.5}|invalid_value|strength",
+            "{\"subseed\":5}|invalid_value|subseed",
+            "{\"subseed_strength\":1.5}|invalid_value|subseed_strength",
             "{\"init_image\":\"nope\"}|unknown_upload|init_image",
     })
     void badValuesAre400NamingTheField(String body, String code, String field) throws Exception {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.models.prompt.VariationNoise;
 import dev.jdiffuse.models.vae.AutoencoderKL;
 import dev.jdiffuse.models.vae.LatentDistribution;
 import dev.jdiffuse.models.vae.AutoencoderTiny;
@@ -128,6 +129,10 @@ public final class DiffusionPipeline implements ImagePipeline {
         checkSide(errors, "width", r.width(), space);
         checkSide(errors, "height", r.height(), space);
         errors.addAll(family.check(r));
+        if (r.variation() != null && !(r.variation().strength() >= 0 && r.variation().strength() <= 1)) {
+            errors.add(FieldError.invalid("subseed_strength", "subseed_strength must be in [0, 1], got "
+                    + r.variation().strength()));
+        }
         if (r.init() != null) {
             double strength = r.init().strength();
             if (!(strength > 0 && strength <= 1)) {
@@ -210,6 +215,12 @@ public final class DiffusionPipeline implements ImagePipeline {
         TorchCpuNoise noise = new TorchCpuNoise(request.seed());
         NDArray clean = request.init() == null ? null : encodeInit(job, request, noise);
         NDArray initial = noise.normal(job, shape(request));
+        GenerationRequest.Variation v = request.variation();
+        if (v != null && v.strength() > 0) {
+            // a separate stream for the subseed, so the seed's stream (ancestral samplers draw on) is unchanged
+            initial = VariationNoise.slerp(v.strength(), initial, new TorchCpuNoise(v.subseed()).normal(job,
+                    shape(request)));
+        }
         return runChecked(request, job, initial, clean, noise, listener);
     }
 

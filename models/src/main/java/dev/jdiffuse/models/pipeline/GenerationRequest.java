@@ -24,10 +24,18 @@ import java.util.Objects;
  * @param controlnets ControlNets to apply (possibly empty)
  * @param preview how to preview intermediate steps
  * @param init the image to start from (image-to-image), or null to start from pure noise
+ * @param variation a variation seed blended into the initial noise (AUTOMATIC1111's), or null for none
  */
 public record GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
         String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize, Integer classLabel,
-        List<ControlSpec> controlnets, PreviewSpec preview, InitImage init) {
+        List<ControlSpec> controlnets, PreviewSpec preview, InitImage init, Variation variation) {
+
+    /**
+     * AUTOMATIC1111's variation seed: the initial noise is {@code slerp(strength, randn(seed), randn(subseed))}
+     * (strength 0: the seed's noise, 1: the subseed's); the sampler's later draws stay on the seed's stream.
+     */
+    public record Variation(long subseed, double strength) {
+    }
 
     /**
      * Image-to-image: the picture to start from and how much of the schedule to run over it (diffusers'
@@ -52,22 +60,22 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
     public static GenerationRequest of(String prompt, String negativePrompt, int width, int height, int steps,
             double guidanceScale, long seed) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, null, null, guidanceScale, 0.0,
-                seed, 1, null, List.of(), PreviewSpec.NONE, null);
+                seed, 1, null, List.of(), PreviewSpec.NONE, null, null);
     }
 
     public GenerationRequest withSampler(String sampler, String schedule) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation);
     }
 
     public GenerationRequest withControlnets(List<ControlSpec> list) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, list, preview, init);
+                guidanceRescale, seed, batchSize, classLabel, list, preview, init, variation);
     }
 
     public GenerationRequest withPreview(PreviewSpec spec) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, spec, init);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, spec, init, variation);
     }
 
     /**
@@ -80,6 +88,11 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
 
     public GenerationRequest withInit(InitImage start) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, start);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, start, variation);
+    }
+
+    public GenerationRequest withVariation(Variation v) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, v);
     }
 }

@@ -79,7 +79,7 @@ public final class GenerationValidator {
         checkRange("guidance_scale", guidance, 0.0, MAX_GUIDANCE);
         double rescale = b.guidanceRescale() == null ? 0.0 : b.guidanceRescale();
         checkRange("guidance_rescale", rescale, 0.0, 1.0);
-        long seed = resolveSeed(b.seed());
+        long seed = resolveSeed(b.seed(), "seed");
         int batch = b.batchSize() == null ? 1 : b.batchSize();
         if (batch < 1 || batch > limits.maxBatch()) {
             throw ApiException.invalid("batch_size", "batch_size must be 1.." + limits.maxBatch() + ", got " + batch);
@@ -93,7 +93,7 @@ public final class GenerationValidator {
 
         GenerationRequest.InitImage init = init(b);
         GenerationRequest request = new GenerationRequest(prompt, negative, width, height, steps, sampler, schedule,
-                guidance, rescale, seed, batch, b.classLabel(), controls, preview, init);
+                guidance, rescale, seed, batch, b.classLabel(), controls, preview, init, variation(b));
         // the model's own check (sampler and schedule for its noise space, size multiples, classes...): the only
         // model-dependent validation; the worker relies on it
         List<FieldError> refused = p.check(request);
@@ -134,12 +134,12 @@ public final class GenerationValidator {
         }
     }
 
-    private long resolveSeed(Long seed) {
+    private long resolveSeed(Long seed, String field) {
         if (seed == null || seed == -1) {
             return random.nextLong(RANDOM_SEED_BOUND);
         }
         if (seed < 0) {
-            throw ApiException.invalid("seed", "seed must be >= 0 (or -1 for a random one), got " + seed);
+            throw ApiException.invalid(field, field + " must be >= 0 (or -1 for a random one), got " + seed);
         }
         return seed;
     }
@@ -182,6 +182,18 @@ public final class GenerationValidator {
             refs.add(new Submission.ControlRef(c.model(), c.image(), scale, start, end));
         }
         return specs;
+    }
+
+    /** AUTOMATIC1111's variation seed: {@code subseed} (absent or -1: drawn) blended at {@code subseed_strength}. */
+    private GenerationRequest.Variation variation(GenerationBody b) {
+        if (b.subseedStrength() == null) {
+            if (b.subseed() != null) {
+                throw ApiException.invalid("subseed", "subseed needs subseed_strength");
+            }
+            return null;
+        }
+        checkRange("subseed_strength", b.subseedStrength(), 0.0, 1.0);
+        return new GenerationRequest.Variation(resolveSeed(b.subseed(), "subseed"), b.subseedStrength());
     }
 
     /** Image-to-image: an uploaded init image and the strength (default 0.75, as diffusers' img2img). */

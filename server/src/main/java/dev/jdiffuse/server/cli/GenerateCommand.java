@@ -93,6 +93,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--strength", description = "image-to-image: how much of the schedule runs over the init image, "
             + "in (0, 1] (default 0.75)")
     Double strength;
+    @Option(names = "--subseed", description = "variation seed (default: random when --subseed-strength is given)")
+    Long subseed;
+    @Option(names = "--subseed-strength", description = "how far toward the variation seed's noise, in [0, 1]")
+    Double subseedStrength;
     @Option(names = "--device", defaultValue = "auto", description = "auto|cpu|cuda (default ${DEFAULT-VALUE})")
     String device;
     @Option(names = "--dtype", defaultValue = "auto", description = "auto|fp32|fp16 (default ${DEFAULT-VALUE}: fp16 "
@@ -181,7 +185,7 @@ public final class GenerateCommand implements Callable<Integer> {
             init = uploads.put(readImage(initImage, "init_image"), "file").id();
         }
         GenerationBody body = new GenerationBody(loaded.name(), prompt, negativePrompt, width, height, steps, sampler,
-                schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength);
+                schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength, subseed, subseedStrength);
         GenerationValidator validator = new GenerationValidator(new ModelRegistry(List.of(loaded)), uploads,
                 Limits.DEFAULTS);
         return validator.validate(body);

@@ -60,6 +60,10 @@ public final class ImageMetadata {
             kv.put("Guidance rescale", number(p.guidanceRescale()));
         }
         kv.put("Seed", Long.toString(p.seed()));
+        if (p.subseedStrength() != null) {
+            kv.put("Variation seed", Long.toString(p.subseed()));
+            kv.put("Variation seed strength", number(p.subseedStrength()));
+        }
         kv.put("Size", p.width() + "x" + p.height());
         if (p.strength() != null) {
             kv.put("Denoising strength", number(p.strength()));

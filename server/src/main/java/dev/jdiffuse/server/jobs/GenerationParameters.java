@@ -18,7 +18,8 @@ import java.util.Locale;
 public record GenerationParameters(String model, String modelFamily, String modelHash, String modelSha256,
         String prompt, String negativePrompt, int width, int height, int steps, String sampler, String schedule,
         double guidanceScale, double guidanceRescale, long seed, String rng, int batchSize, Integer classLabel,
-        List<Submission.ControlRef> controlnets, Preview preview, String initImage, Double strength) {
+        List<Submission.ControlRef> controlnets, Preview preview, String initImage, Double strength, Long subseed,
+        Double subseedStrength) {
 
     public static final String RNG_SOURCE = "torch-cpu";
 
@@ -42,6 +43,7 @@ public record GenerationParameters(String model, String modelFamily, String mode
                 result != null ? result.sampler() : q.sampler(), result != null ? result.schedule() : q.schedule(),
                 q.guidanceScale(), q.guidanceRescale(), q.seed(), RNG_SOURCE, q.batchSize(), q.classLabel(), controls,
                 new Preview(p.method().name().toLowerCase(Locale.ROOT), p.every(), p.maxSize()), initImage,
-                q.init() == null ? null : q.init().strength());
+                q.init() == null ? null : q.init().strength(), q.variation() == null ? null : q.variation().subseed(),
+                q.variation() == null ? null : q.variation().strength());
     }
 }
