@@ -2,6 +2,7 @@ package dev.jdiffuse.models.t5;
 
 import dev.jdiffuse.models.config.ConfigException;
 import dev.jdiffuse.models.config.ConfigJson;
+import dev.jdiffuse.models.nn.StateDict;
 
 import java.nio.file.Path;
 
@@ -51,6 +52,32 @@ public record T5Config(int dModel, int dKv, int dFf, int numLayers, int numHeads
             throw new ConfigException(c.source(), "layer_norm_epsilon", "must be > 0");
         }
         return cfg;
+    }
+
+    /**
+     * The config implied by a checkpoint in transformers' naming (a single file without config.json): widths, depth,
+     * heads and buckets from the tensor shapes ({@code shared} [vocab, d_model], {@code q} [heads * d_kv, d_model],
+     * {@code relative_attention_bias} [buckets, heads], {@code wi_0}/{@code wi} [d_ff, d_model]); the two values that
+     * no shape records take T5's published ones: {@code relative_attention_max_distance} 128 and
+     * {@code layer_norm_epsilon} 1e-6.
+     */
+    public static T5Config detect(StateDict weights) {
+        if (!T5Keys.present(weights)) {
+            throw new IllegalArgumentException("no T5 encoder weights (shared.weight, encoder.block.0...)");
+        }
+        long[] shared = weights.shape("shared.weight");
+        long[] rab = weights.shape("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
+        long[] q = weights.shape("encoder.block.0.layer.0.SelfAttention.q.weight");
+        String ffKey = "encoder.block.0.layer.1.DenseReluDense.";
+        boolean gated = weights.keys().contains(ffKey + "wi_0.weight");
+        long[] wi = weights.shape(ffKey + (gated ? "wi_0.weight" : "wi.weight"));
+        int layers = 0;
+        while (weights.keys().contains("encoder.block." + layers + ".layer.0.layer_norm.weight")) {
+            layers++;
+        }
+        int heads = Math.toIntExact(rab[1]);
+        return new T5Config(Math.toIntExact(shared[1]), Math.toIntExact(q[0] / heads), Math.toIntExact(wi[0]), layers,
+                heads, Math.toIntExact(rab[0]), 128, gated ? GATED_GELU : RELU, 1e-6, Math.toIntExact(shared[0]));
     }
 
     private static void positive(ConfigJson c, String field, int value) {

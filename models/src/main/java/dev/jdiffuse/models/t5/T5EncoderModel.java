@@ -59,6 +59,17 @@ public final class T5EncoderModel extends Module {
     }
 
     /**
+     * From a single-file checkpoint: the T5 encoder under {@link T5Keys#SINGLE_FILE_PREFIXES} (SD3/3.5 files that
+     * bundle their text encoders), config detected from the shapes ({@link T5Config#detect}); other keys are left
+     * alone. A standalone {@code t5xxl_*.safetensors} is already in transformers' naming: use
+     * {@code load(T5Config.detect(sd), sd, manager, dtype)}.
+     */
+    public static T5EncoderModel loadSingleFile(StateDict checkpoint, NDManager manager, DataType dtype) {
+        StateDict t5 = checkpoint.renamed(T5Keys::fromSingleFile);
+        return load(T5Config.detect(t5), t5, manager, dtype);
+    }
+
+    /**
      * Encodes a batch of token ids (rows of equal length, e.g. {@link T5Tokenizer#encodePadded}).
      *
      * @param manager owns the ids and every result (a per-request manager)

@@ -48,6 +48,9 @@ class T5EncoderFixtureTest {
                 checked++;
             }
             assertEquals(21, checked, "parameters of the 2-layer fixture");
+            try (var sd = dev.jdiffuse.models.weights.SafetensorsStateDict.open(folder.resolve("model.safetensors"))) {
+                assertEquals(t5.config(), T5Config.detect(sd), "config from shapes vs config.json");
+            }
 
             NDArray out = t5.encode(step, ids);
             assertEquals(new Shape(2, 32, t5.config().dModel()), out.getShape());

@@ -214,6 +214,22 @@ class T5EncoderModelBehaviourTest {
     }
 
     @Test
+    void configIsDetectedFromShapesAndSingleFilePrefixesAreStripped() {
+        for (String ff : List.of(T5Config.GATED_GELU, T5Config.RELU)) {
+            T5Config c = new T5Config(8, 2, 5, 3, 4, 16, 128, ff, 1e-6, 11);
+            Weights w = new Weights(c, 3);
+            assertEquals(c, T5Config.detect(w));
+            StateDict bundled = w.renamed(k -> "text_encoders.t5xxl.transformer." + k);
+            assertEquals(c, T5Config.detect(bundled.renamed(T5Keys::fromSingleFile)));
+            try (NDManager m = NDManager.newBaseManager()) {
+                T5EncoderModel model = T5EncoderModel.loadSingleFile(bundled, m, DataType.FLOAT32);
+                assertEquals(c, model.config());
+            }
+        }
+        assertEquals(null, T5Keys.fromSingleFile("model.diffusion_model.x_embedder.proj.weight"));
+    }
+
+    @Test
     void configReadsTransformersFieldsAndRefusesUnsupportedOnesByName() throws Exception {
         ObjectMapper json = new ObjectMapper();
         T5Config c = T5Config.from(ConfigJson.of("t", json.readTree(
