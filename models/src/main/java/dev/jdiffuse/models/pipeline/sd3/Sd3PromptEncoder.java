@@ -6,14 +6,20 @@ import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTextOutput;
 import dev.jdiffuse.models.clip.ClipTokenizer;
+import dev.jdiffuse.models.t5.T5EncoderModel;
+import dev.jdiffuse.models.t5.T5Tokenizer;
+
+import java.util.Arrays;
 
 /**
- * Prompt to SD3 conditioning, as diffusers' {@code StableDiffusion3Pipeline.encode_prompt} without a T5 encoder
- * ({@code text_encoder_3} null):
+ * Prompt to SD3 conditioning, as diffusers' {@code StableDiffusion3Pipeline.encode_prompt}:
  * <ol>
  * <li>CLIP-L and CLIP-G: penultimate hidden states ({@code hidden_states[-2]}) [B, 77, D1] and [B, 77, D2],
  * concatenated along features to [B, 77, D1 + D2]; pooled = concat of both {@code text_embeds} [B, P1 + P2];</li>
- * <li>T5 part: zeros [B, maxSequenceLength, joint_attention_dim] ({@code _get_t5_prompt_embeds} without encoder);</li>
+ * <li>T5 part ({@code _get_t5_prompt_embeds}): the T5 encoder's last hidden state of the prompt padded (and cut) to
+ * {@code maxSequenceLength} tokens with {@code </s>} appended, no attention mask, [B, maxSequenceLength, d_model]
+ * with {@code d_model = joint_attention_dim}; zeros of that shape when the folder has no {@code text_encoder_3}
+ * (diffusers does the same). The empty negative prompt is T5-encoded too, not zeroed;</li>
  * <li>{@code F.pad(clip, (0, joint - (D1 + D2)))}: zero-padded to {@code joint_attention_dim} features, or truncated
  * to the first {@code joint_attention_dim} when the CLIP context is wider (a negative pad crops);</li>
  * <li>context = concat(clip, t5) along the sequence: [B, 77 + maxSequenceLength, joint_attention_dim].</li>
@@ -31,14 +37,21 @@ final class Sd3PromptEncoder {
     private final ClipTokenizer tokenizer2;
     private final ClipTextModel encoder2;
     private final int jointAttentionDim;
+    private final T5Text t5;
 
+    /** The third text encoder of SD3/3.5 and its tokenizer. */
+    record T5Text(T5Tokenizer tokenizer, T5EncoderModel encoder) {
+    }
+
+    /** @param t5 the T5 encoder, or null when the folder has none (its context part is then zeros) */
     Sd3PromptEncoder(ClipTokenizer tokenizer, ClipTextModel encoder, ClipTokenizer tokenizer2, ClipTextModel encoder2,
-            int jointAttentionDim) {
+            int jointAttentionDim, T5Text t5) {
         this.tokenizer = tokenizer;
         this.encoder = encoder;
         this.tokenizer2 = tokenizer2;
         this.encoder2 = encoder2;
         this.jointAttentionDim = jointAttentionDim;
+        this.t5 = t5;
     }
 
     /** Width of the pooled embedding: both encoders' projection widths. */
@@ -51,9 +64,16 @@ final class Sd3PromptEncoder {
         ClipTextOutput a = encoder.encode(manager, ids(tokenizer, prompt, batch, maxLength));
         ClipTextOutput b = encoder2.encode(manager, ids(tokenizer2, prompt, batch, maxLength));
         NDArray clip = fitWidth(a.penultimate().concat(b.penultimate(), -1), jointAttentionDim);
-        NDArray t5 = clip.getManager().zeros(new Shape(batch, maxSequenceLength, jointAttentionDim),
-                clip.getDataType());
-        return new Encoded(clip.concat(t5, 1), a.textEmbeds().concat(b.textEmbeds(), -1));
+        NDArray t5Context;
+        if (t5 == null) {
+            t5Context = clip.getManager().zeros(new Shape(batch, maxSequenceLength, jointAttentionDim),
+                    clip.getDataType());
+        } else {
+            int[][] ids = new int[batch][];
+            Arrays.fill(ids, t5.tokenizer().encodePadded(prompt, maxSequenceLength));
+            t5Context = t5.encoder().encode(manager, ids).toType(clip.getDataType(), false);
+        }
+        return new Encoded(clip.concat(t5Context, 1), a.textEmbeds().concat(b.textEmbeds(), -1));
     }
 
     /** {@code F.pad(x, (0, width - D))} on the last axis of [B, L, D]: zeros appended, or cropped when negative. */

@@ -1,0 +1,63 @@
+package dev.jdiffuse.models.pipeline;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.jdiffuse.models.pipeline.sd3.StableDiffusion3Family;
+import dev.jdiffuse.safetensors.SafetensorsFile;
+import dev.jdiffuse.testkit.Close;
+import dev.jdiffuse.testkit.Fixtures;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * Text-to-image on model folders as they are published ({@code layouts/<case>}: the released {@code model_index.json},
+ * scheduler class and config keys, every text encoder), seeded by generator only, against diffusers. Tolerance from
+ * the fixtures README: max|diff| <= 2e-3 on the [0, 1] image. {@link #CASES} are the layouts that match today
+ * (SD 3.5 with its T5 encoder, SD 2.1 v-prediction, SDXL-Turbo); {@code -Dlayouts=...} runs others: {@code sd15}
+ * needs PNDM (its scheduler maps to DDIM until then) and {@code sdxl} does not match yet (max|diff| 0.15).
+ */
+class PublishedLayoutsParityTest {
+
+    private static final double TOL = 2e-3;
+    static final List<String> CASES = List.of(System.getProperty("layouts", "sd35,sd2v,sdxl_turbo").split(","));
+
+    @TestFactory
+    Stream<DynamicTest> layouts() {
+        return CASES.stream().map(c -> DynamicTest.dynamicTest("layouts/" + c, () -> run(Fixtures.require(
+                "layouts/" + c))));
+    }
+
+    private static void run(Path c) {
+        JsonNode meta = Fixtures.meta(c);
+        String name = Fixtures.displayName(c);
+        try (DiffusionPipeline base = Pipelines.open(c.resolve("model"), Pipelines.Options.cpu());
+                SafetensorsFile io = SafetensorsFile.open(c.resolve("io.safetensors"));
+                NDManager job = NDManager.newBaseManager(Device.cpu())) {
+            DiffusionPipeline pipe = meta.has("max_sequence_length")
+                    ? StableDiffusion3Family.withMaxSequenceLength(base, meta.get("max_sequence_length").asInt())
+                    : base;
+            GenerationRequest r = GenerationRequest.of(meta.get("prompt").asText(),
+                    meta.path("negative_prompt").asText(""), meta.get("width").asInt(), meta.get("height").asInt(),
+                    meta.get("num_inference_steps").asInt(), meta.get("guidance_scale").asDouble(),
+                    meta.get("seed").asLong());
+            NDArray image = pipe.render(r, job, GenerationListener.NONE).image();
+            double e = Close.assertMaxAbs(name + " image", doubles(io.toFloatArray("image")),
+                    doubles(image.toFloatArray()), TOL);
+            Close.report(String.format("%s image %.3e", name, e));
+        }
+    }
+
+    private static double[] doubles(float[] f) {
+        double[] d = new double[f.length];
+        for (int i = 0; i < f.length; i++) {
+            d[i] = f[i];
+        }
+        return d;
+    }
+}
