@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Assertions;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.function.ThrowingConsumer;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -11,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.List;
+import java.util.function.Function;
 import java.util.stream.Stream;
 
 /**
@@ -98,6 +101,48 @@ public final class Fixtures {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /**
+     * One dynamic test per {@linkplain #cases(String) case folder} of {@code parent}, named by the case's
+     * {@linkplain #displayName(Path) path under the root} (CI reports rely on it), running {@code test} on the folder;
+     * with no case, a single test named {@code "<parent> (absent)"} that skips with a notice or fails where the
+     * fixtures are {@linkplain #required() required}.
+     */
+    public static List<DynamicTest> eachCase(String parent, ThrowingConsumer<Path> test) {
+        return eachCase(parent, "", test);
+    }
+
+    /** As {@link #eachCase(String, ThrowingConsumer)}, each name followed by {@code suffix} (e.g. {@code " fp16"}). */
+    public static List<DynamicTest> eachCase(String parent, String suffix, ThrowingConsumer<Path> test) {
+        return eachCase(cases(parent), parent, suffix, test);
+    }
+
+    /** As {@link #eachCase(String, ThrowingConsumer)} over cases found otherwise, requiring {@code missing} if none. */
+    public static List<DynamicTest> eachCase(List<Path> cases, String missing, ThrowingConsumer<Path> test) {
+        return eachCase(cases, missing, "", test);
+    }
+
+    private static List<DynamicTest> eachCase(List<Path> cases, String missing, String suffix,
+            ThrowingConsumer<Path> test) {
+        if (cases.isEmpty()) {
+            return absent(missing);
+        }
+        return cases.stream().map(dir -> DynamicTest.dynamicTest(displayName(dir) + suffix, () -> test.accept(dir)))
+                .toList();
+    }
+
+    /**
+     * The dynamic tests {@code tests} builds from the single case folder {@code folder}; if it is absent, a single
+     * test named {@code "<folder> (absent)"} that skips with a notice or fails where the fixtures are required.
+     */
+    public static List<DynamicTest> withCase(String folder, Function<Path, List<DynamicTest>> tests) {
+        return present(folder) ? tests.apply(root().resolve(folder)) : absent(folder);
+    }
+
+    /** The single stand-in test for a missing fixture folder: skipped with a notice, or failed where required. */
+    private static List<DynamicTest> absent(String folder) {
+        return List.of(DynamicTest.dynamicTest(folder + " (absent)", () -> require(folder)));
     }
 
     /** Skips the calling test with a one-line notice, or fails it where the fixtures are required. */

@@ -11,7 +11,6 @@ import org.junit.jupiter.api.TestFactory;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.stream.Stream;
 
 /**
  * {@code controlnet_*} fixtures: the ControlNet's down and mid residuals (already scaled by the meta.json
@@ -20,12 +19,8 @@ import java.util.stream.Stream;
 class ControlNetParityTest {
 
     @TestFactory
-    Stream<DynamicTest> controlNetCases() {
-        List<Path> cases = FixtureIo.casesOfKind("controlnet");
-        if (cases.isEmpty()) {
-            return Stream.of(DynamicTest.dynamicTest("controlnet_sd1", () -> Fixtures.require("controlnet_sd1")));
-        }
-        return cases.stream().map(dir -> DynamicTest.dynamicTest(Fixtures.displayName(dir), () -> run(dir)));
+    List<DynamicTest> controlNetCases() {
+        return Fixtures.eachCase(FixtureIo.casesOfKind("controlnet"), "controlnet_sd1", ControlNetParityTest::run);
     }
 
     private static void run(Path dir) {

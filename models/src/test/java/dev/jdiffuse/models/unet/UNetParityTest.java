@@ -10,7 +10,6 @@ import org.junit.jupiter.api.TestFactory;
 
 import java.nio.file.Path;
 import java.util.List;
-import java.util.stream.Stream;
 
 /**
  * {@code unet_*} fixtures: diffusers' UNet2DConditionModel (F16 weights evaluated in fp32) on a 2-row batch with two
@@ -19,12 +18,8 @@ import java.util.stream.Stream;
 class UNetParityTest {
 
     @TestFactory
-    Stream<DynamicTest> unetCases() {
-        List<Path> cases = FixtureIo.casesOfKind("unet2d_condition");
-        if (cases.isEmpty()) {
-            return Stream.of(DynamicTest.dynamicTest("unet_sd1", () -> Fixtures.require("unet_sd1")));
-        }
-        return cases.stream().map(dir -> DynamicTest.dynamicTest(Fixtures.displayName(dir), () -> run(dir)));
+    List<DynamicTest> unetCases() {
+        return Fixtures.eachCase(FixtureIo.casesOfKind("unet2d_condition"), "unet_sd1", UNetParityTest::run);
     }
 
     private static void run(Path dir) {

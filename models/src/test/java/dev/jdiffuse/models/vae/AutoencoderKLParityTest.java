@@ -22,16 +22,14 @@ class AutoencoderKLParityTest {
 
     @TestFactory
     List<DynamicTest> vaeKl() {
-        if (!Fixtures.present(CASE)) {
-            return List.of(DynamicTest.dynamicTest(CASE, () -> Fixtures.require(CASE)));
-        }
-        Path dir = Fixtures.require(CASE);
-        String name = Fixtures.displayName(dir);
-        return List.of(
-                DynamicTest.dynamicTest(name + " encode: latent_mean, latent_logvar", () -> encode(dir, name)),
-                DynamicTest.dynamicTest(name + " decode: decoded", () -> decode(dir, name)),
-                DynamicTest.dynamicTest(name + " pipeline helpers: latentsToImage, imageToLatents, no leaks",
-                        () -> helpers(dir, name)));
+        return Fixtures.withCase(CASE, dir -> {
+            String name = Fixtures.displayName(dir);
+            return List.of(
+                    DynamicTest.dynamicTest(name + " encode: latent_mean, latent_logvar", () -> encode(dir, name)),
+                    DynamicTest.dynamicTest(name + " decode: decoded", () -> decode(dir, name)),
+                    DynamicTest.dynamicTest(name + " pipeline helpers: latentsToImage, imageToLatents, no leaks",
+                            () -> helpers(dir, name)));
+        });
     }
 
     private static void encode(Path dir, String name) {

@@ -21,14 +21,12 @@ class AutoencoderTinyParityTest {
 
     @TestFactory
     List<DynamicTest> vaeTiny() {
-        if (!Fixtures.present(CASE)) {
-            return List.of(DynamicTest.dynamicTest(CASE, () -> Fixtures.require(CASE)));
-        }
-        Path dir = Fixtures.require(CASE);
-        String name = Fixtures.displayName(dir);
-        return List.of(
-                DynamicTest.dynamicTest(name + " decode: decoded", () -> run(dir, name, false)),
-                DynamicTest.dynamicTest(name + " encode: encoded", () -> run(dir, name, true)));
+        return Fixtures.withCase(CASE, dir -> {
+            String name = Fixtures.displayName(dir);
+            return List.of(
+                    DynamicTest.dynamicTest(name + " decode: decoded", () -> run(dir, name, false)),
+                    DynamicTest.dynamicTest(name + " encode: encoded", () -> run(dir, name, true)));
+        });
     }
 
     private static void run(Path dir, String name, boolean encode) {
