@@ -91,6 +91,18 @@ final class TestServer implements AutoCloseable {
         return r.json().get("id").asText();
     }
 
+    /**
+     * Submits {@code json} (a job whose prompt is "hold", which the scripted pipeline holds after step 0 until
+     * {@link ScriptedPipeline#release()}) and returns its id once it holds there.
+     */
+    String submitHeld(String json) throws IOException, InterruptedException {
+        String id = submit(json);
+        if (!pipeline.awaitHold(5000)) {
+            throw new AssertionError("job " + id + " did not reach the hold within 5 s");
+        }
+        return id;
+    }
+
     /** Polls until the job is terminal; returns its record. */
     JsonNode await(String id, Duration timeout) throws IOException, InterruptedException {
         long end = System.nanoTime() + timeout.toNanos();

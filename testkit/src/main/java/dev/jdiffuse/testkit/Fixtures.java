@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.List;
 import java.util.function.Function;
+import java.util.function.Predicate;
 import java.util.stream.Stream;
 
 /**
@@ -138,6 +139,26 @@ public final class Fixtures {
      */
     public static List<DynamicTest> withCase(String folder, Function<Path, List<DynamicTest>> tests) {
         return present(folder) ? tests.apply(root().resolve(folder)) : absent(folder);
+    }
+
+    /**
+     * One dynamic test per file under the fixture root that {@code filter} keeps (sorted, named by its path under the
+     * root); with no root, a single test named {@code "fixture root (absent)"} that skips or fails as above. Fails if
+     * the root holds no such file ({@code what} names them in the message).
+     */
+    public static List<DynamicTest> eachFile(String what, Predicate<Path> filter, ThrowingConsumer<Path> test) {
+        Path root = root();
+        if (!Files.isDirectory(root)) {
+            return List.of(DynamicTest.dynamicTest("fixture root (absent)", () -> require(".")));
+        }
+        List<Path> files;
+        try (Stream<Path> walk = Files.walk(root)) {
+            files = walk.filter(filter).sorted().toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        Assertions.assertFalse(files.isEmpty(), "no " + what + " under " + root);
+        return files.stream().map(f -> DynamicTest.dynamicTest(displayName(f), () -> test.accept(f))).toList();
     }
 
     /** The single stand-in test for a missing fixture folder: skipped with a notice, or failed where required. */
