@@ -1,8 +1,6 @@
 package dev.jdiffuse.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.jdiffuse.server.models.ModelLoaders;
-import dev.jdiffuse.server.models.ModelRegistry;
 import dev.jdiffuse.testkit.DiTPipelineFolder;
 import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.AfterAll;
@@ -23,18 +21,16 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 class FamilyErrorsServerTest {
 
     static TestServer ts;
-    static Path models;
 
     @BeforeAll
     static void start() throws Exception {
         if (!Fixtures.present("pipeline_sd3/model") || !Fixtures.present("dit") || !Fixtures.present("vae_kl")) {
             return;
         }
-        models = Files.createTempDirectory("jdiffuse-family-models");
-        Files.createSymbolicLink(models.resolve("tiny-sd3"), Fixtures.root().resolve("pipeline_sd3/model"));
+        Path models = Files.createTempDirectory("jdiffuse-family-models");
+        TestServer.linkFixture(models, "tiny-sd3", "pipeline_sd3/model");
         DiTPipelineFolder.assemble(models.resolve("tiny-dit"), DiTPipelineFolder.Placement.LINK);
-        ModelRegistry registry = ModelRegistry.load(models, ModelLoaders.production(), "cpu", "fp32");
-        ts = new TestServer(ServerOptions.defaults(), registry);
+        ts = TestServer.overModels(models);
     }
 
     @AfterAll

@@ -12,6 +12,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.Function;
 import java.util.function.Predicate;
@@ -139,6 +140,24 @@ public final class Fixtures {
      */
     public static List<DynamicTest> withCase(String folder, Function<Path, List<DynamicTest>> tests) {
         return present(folder) ? tests.apply(root().resolve(folder)) : absent(folder);
+    }
+
+    /** A check of a case folder, named {@code "<case> <what>"} in the reports; see {@link #checks}. */
+    public record Check(String what, ThrowingConsumer<Path> test) {
+    }
+
+    public static Check check(String what, ThrowingConsumer<Path> test) {
+        return new Check(what, test);
+    }
+
+    /**
+     * One dynamic test per check of the single case folder {@code folder}, named {@code "<case> <what>"}; if the
+     * folder is absent, the single {@code "<folder> (absent)"} stand-in of {@link #withCase}.
+     */
+    public static List<DynamicTest> checks(String folder, Check... checks) {
+        return withCase(folder, dir -> Arrays.stream(checks)
+                .map(c -> DynamicTest.dynamicTest(displayName(dir) + " " + c.what(), () -> c.test().accept(dir)))
+                .toList());
     }
 
     /**
