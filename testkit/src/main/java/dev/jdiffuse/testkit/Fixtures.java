@@ -82,8 +82,9 @@ public final class Fixtures {
 
     /**
      * Every case sub-folder of {@code relative} (sorted), e.g. all of {@code schedulers/*}; empty if the parent is
-     * absent, in which case callers should emit a single skipped test via {@link #require(String)} (where the
-     * fixtures are {@linkplain #required() required}, an absent or empty parent fails here).
+     * absent, in which case callers should emit a single skipped test via {@link #require(String)}, as
+     * {@link #eachCase(String, ThrowingConsumer)} does (where the fixtures are {@linkplain #required() required}, an
+     * absent or empty parent fails here).
      */
     public static List<Path> cases(String relative) {
         Path dir = root().resolve(relative);
