@@ -5,32 +5,19 @@ import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 
 /** Opens every {@code *.safetensors} under the fixture root and checks every entry's size and readability. */
 class FixtureFilesTest {
 
     @TestFactory
-    Stream<DynamicTest> everyFixtureFileParses() {
-        Path root = Fixtures.root();
-        if (!Files.isDirectory(root)) {
-            return Stream.of(DynamicTest.dynamicTest("fixture root", () -> Fixtures.require(".")));
-        }
-        List<Path> files;
-        try (Stream<Path> walk = Files.walk(root)) {
-            files = walk.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().toList();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        assertFalse(files.isEmpty(), "no .safetensors files under " + root);
-        return files.stream().map(f -> DynamicTest.dynamicTest(Fixtures.displayName(f), () -> check(f)));
+    List<DynamicTest> everyFixtureFileParses() {
+        return Fixtures.eachFile(".safetensors files", p -> p.getFileName().toString().endsWith(".safetensors"),
+                FixtureFilesTest::check);
     }
 
     private static void check(Path file) throws IOException {

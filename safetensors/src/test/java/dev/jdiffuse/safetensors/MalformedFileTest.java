@@ -1,6 +1,9 @@
 package dev.jdiffuse.safetensors;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -10,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -52,21 +56,6 @@ class MalformedFileTest {
     }
 
     @Test
-    void invalidJson() throws IOException {
-        expect(file("badjson", "{\"a\":{\"dtype\":\"F32\",", 0), "not valid JSON");
-    }
-
-    @Test
-    void headerNotAnObject() throws IOException {
-        expect(file("array", "[1,2]", 0), "does not start with '{'");
-    }
-
-    @Test
-    void trailingGarbageAfterJson() throws IOException {
-        expect(file("trailing", "{} x", 0), "not valid JSON");
-    }
-
-    @Test
     void headerNotUtf8() throws IOException {
         Path f = dir.resolve("latin1.safetensors");
         byte[] header = "{\"\u00e9\":1}".getBytes(StandardCharsets.ISO_8859_1);
@@ -74,105 +63,56 @@ class MalformedFileTest {
         expect(f, "not valid UTF-8");
     }
 
-    @Test
-    void duplicateTensorName() throws IOException {
-        String h = "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
-                + "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}";
-        expect(file("dup", h, 2), "not valid JSON: duplicate field 'a'");
+    /**
+     * A header written with its true length and {@code dataBytes} zero bytes after it: the case's name, the header,
+     * the data size, and the problem the error must name.
+     */
+    static Stream<Arguments> badHeaders() {
+        String a2b4 = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},";
+        return Stream.of(
+                Arguments.of("badjson", "{\"a\":{\"dtype\":\"F32\",", 0, "not valid JSON"),
+                Arguments.of("array", "[1,2]", 0, "does not start with '{'"),
+                Arguments.of("trailing", "{} x", 0, "not valid JSON"),
+                Arguments.of("dup", "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
+                        + "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}", 2,
+                        "not valid JSON: duplicate field 'a'"),
+                Arguments.of("nodtype", "{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+                        "tensor 'a' has no string field 'dtype'"),
+                Arguments.of("nooffsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8,
+                        "no array field 'data_offsets'"),
+                Arguments.of("entry", "{\"a\":3}", 0, "tensor 'a' entry is not a JSON object"),
+                Arguments.of("dtype", "{\"a\":{\"dtype\":\"F128\",\"shape\":[2],\"data_offsets\":[0,32]}}", 32,
+                        "unknown dtype 'F128'"),
+                Arguments.of("mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8,
+                        "byte size mismatch"),
+                Arguments.of("negshape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8,
+                        "'shape' has negative value -2"),
+                Arguments.of("fracshape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", 8,
+                        "is not an integer"),
+                Arguments.of("overflow",
+                        "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", 8,
+                        "overflows"),
+                Arguments.of("reversed", "{\"a\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[8,0]}}", 8,
+                        "begin > end"),
+                Arguments.of("triple", "{\"a\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[0,8,9]}}", 8,
+                        "expected 2"),
+                Arguments.of("overlap", a2b4 + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12,
+                        "overlap tensor 'a'"),
+                Arguments.of("range", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[1000000,1000008]}}",
+                        8, "past the end of the data section"),
+                Arguments.of("truncated", a2b4 + "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}",
+                        20, "file truncated"),
+                Arguments.of("gap", a2b4 + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}", 24,
+                        "gap of 8 bytes"),
+                Arguments.of("tail", F32X2, 12, "4 trailing bytes"),
+                Arguments.of("meta", "{\"__metadata__\":{\"n\":3}," + F32X2.substring(1), 8,
+                        "__metadata__ value of 'n' is not a string"));
     }
 
-    @Test
-    void entryMissingDtype() throws IOException {
-        expect(file("nodtype", "{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8), "tensor 'a' has no string field 'dtype'");
-    }
-
-    @Test
-    void entryMissingOffsets() throws IOException {
-        expect(file("nooffsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8), "no array field 'data_offsets'");
-    }
-
-    @Test
-    void entryNotAnObject() throws IOException {
-        expect(file("entry", "{\"a\":3}", 0), "tensor 'a' entry is not a JSON object");
-    }
-
-    @Test
-    void unknownDtype() throws IOException {
-        expect(file("dtype", "{\"a\":{\"dtype\":\"F128\",\"shape\":[2],\"data_offsets\":[0,32]}}", 32),
-                "unknown dtype 'F128'");
-    }
-
-    @Test
-    void shapeSizeMismatch() throws IOException {
-        expect(file("mismatch", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8),
-                "byte size mismatch");
-    }
-
-    @Test
-    void negativeShape() throws IOException {
-        expect(file("negshape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8),
-                "'shape' has negative value -2");
-    }
-
-    @Test
-    void fractionalShape() throws IOException {
-        expect(file("fracshape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", 8),
-                "is not an integer");
-    }
-
-    @Test
-    void shapeOverflow() throws IOException {
-        String h = "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}";
-        expect(file("overflow", h, 8), "overflows");
-    }
-
-    @Test
-    void offsetsBeginAfterEnd() throws IOException {
-        expect(file("reversed", "{\"a\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[8,0]}}", 8), "begin > end");
-    }
-
-    @Test
-    void offsetsNotAPair() throws IOException {
-        expect(file("triple", "{\"a\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[0,8,9]}}", 8),
-                "expected 2");
-    }
-
-    @Test
-    void overlappingTensors() throws IOException {
-        String h = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}";
-        expect(file("overlap", h, 12), "overlap tensor 'a'");
-    }
-
-    @Test
-    void offsetsOutOfRange() throws IOException {
-        String h = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[1000000,1000008]}}";
-        expect(file("range", h, 8), "past the end of the data section");
-    }
-
-    @Test
-    void truncatedData() throws IOException {
-        String h = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                + "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}";
-        expect(file("truncated", h, 20), "file truncated");
-    }
-
-    @Test
-    void gapBetweenTensors() throws IOException {
-        String h = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                + "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}";
-        expect(file("gap", h, 24), "gap of 8 bytes");
-    }
-
-    @Test
-    void trailingUncoveredBytes() throws IOException {
-        expect(file("tail", F32X2, 12), "4 trailing bytes");
-    }
-
-    @Test
-    void metadataValueNotString() throws IOException {
-        String h = "{\"__metadata__\":{\"n\":3}," + F32X2.substring(1);
-        expect(file("meta", h, 8), "__metadata__ value of 'n' is not a string");
+    @ParameterizedTest(name = "{0}: {3}")
+    @MethodSource("badHeaders")
+    void badHeaderFailsNamingTheProblem(String name, String header, int dataBytes, String problem) throws IOException {
+        expect(file(name, header, dataBytes), problem);
     }
 
     @Test

@@ -50,19 +50,11 @@ class SchedulerParityTest {
 
     @TestFactory
     List<DynamicTest> matchesDiffusers() {
-        List<Path> cases = Fixtures.cases(FOLDER);
-        if (cases.isEmpty()) {
-            return List.of(DynamicTest.dynamicTest(FOLDER, () -> Fixtures.require(FOLDER)));
-        }
-        List<DynamicTest> tests = new ArrayList<>();
-        for (Path dir : cases) {
-            String name = Fixtures.displayName(dir);
-            tests.add(DynamicTest.dynamicTest(name, () -> runCase(name, dir)));
-        }
-        return tests;
+        return Fixtures.eachCase(FOLDER, SchedulerParityTest::runCase);
     }
 
-    private static void runCase(String name, Path dir) throws Exception {
+    private static void runCase(Path dir) throws Exception {
+        String name = Fixtures.displayName(dir);
         JsonNode meta = Fixtures.meta(dir);
         SchedulerClass cls = SchedulerClass.fromDiffusersName(meta.get("class").asText());
         SchedulerConfig config =

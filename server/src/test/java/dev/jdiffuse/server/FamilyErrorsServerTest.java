@@ -1,14 +1,12 @@
 package dev.jdiffuse.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.jdiffuse.server.models.ModelLoaders;
-import dev.jdiffuse.server.models.ModelRegistry;
+import dev.jdiffuse.testkit.DiTPipelineFolder;
 import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -22,39 +20,17 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
  */
 class FamilyErrorsServerTest {
 
-    private static final String DDIM = """
-            {"_class_name": "DDIMScheduler", "beta_start": 0.0001, "beta_end": 0.02, "beta_schedule": "linear",
-             "clip_sample": false, "num_train_timesteps": 1000, "set_alpha_to_one": true, "steps_offset": 0,
-             "prediction_type": "epsilon"}""";
-
     static TestServer ts;
-    static Path models;
 
     @BeforeAll
     static void start() throws Exception {
         if (!Fixtures.present("pipeline_sd3/model") || !Fixtures.present("dit") || !Fixtures.present("vae_kl")) {
             return;
         }
-        models = Files.createTempDirectory("jdiffuse-family-models");
-        Files.createSymbolicLink(models.resolve("tiny-sd3"), Fixtures.root().resolve("pipeline_sd3/model"));
-        Path dit = Files.createDirectories(models.resolve("tiny-dit"));
-        link(Fixtures.root().resolve("dit"), dit.resolve("transformer"));
-        link(Fixtures.root().resolve("vae_kl"), dit.resolve("vae"));
-        Files.createDirectories(dit.resolve("scheduler"));
-        Files.writeString(dit.resolve("scheduler/scheduler_config.json"), DDIM);
-        Files.writeString(dit.resolve("model_index.json"), """
-                {"_class_name": "DiTPipeline", "transformer": ["diffusers", "DiTTransformer2DModel"],
-                 "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "DDIMScheduler"],
-                 "id2label": {"0": "tench, Tinca tinca", "1": "goldfish, Carassius auratus"}}""");
-        ModelRegistry registry = ModelRegistry.load(models, ModelLoaders.production(), "cpu", "fp32");
-        ts = new TestServer(ServerOptions.defaults(), registry);
-    }
-
-    private static void link(Path from, Path to) throws IOException {
-        Files.createDirectories(to);
-        for (String f : new String[] {"config.json", "diffusion_pytorch_model.safetensors"}) {
-            Files.createSymbolicLink(to.resolve(f), from.resolve(f));
-        }
+        Path models = Files.createTempDirectory("jdiffuse-family-models");
+        TestServer.linkFixture(models, "tiny-sd3", "pipeline_sd3/model");
+        DiTPipelineFolder.assemble(models.resolve("tiny-dit"), DiTPipelineFolder.Placement.LINK);
+        ts = TestServer.overModels(models);
     }
 
     @AfterAll

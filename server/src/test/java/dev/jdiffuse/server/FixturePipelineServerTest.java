@@ -2,8 +2,6 @@ package dev.jdiffuse.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.jdiffuse.server.images.PngText;
-import dev.jdiffuse.server.models.ModelLoaders;
-import dev.jdiffuse.server.models.ModelRegistry;
 import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -32,19 +30,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class FixturePipelineServerTest {
 
     static TestServer ts;
-    static Path models;
 
     @BeforeAll
     static void start() throws Exception {
         if (!Fixtures.present("pipeline_sd1/model") || !Fixtures.present("pipeline_controlnet/model")) {
             return;
         }
-        models = Files.createTempDirectory("jdiffuse-models");
-        Files.createSymbolicLink(models.resolve("tiny-sd1"), Fixtures.root().resolve("pipeline_sd1/model"));
-        Files.createSymbolicLink(models.resolve("tiny-controlnet"),
-                Fixtures.root().resolve("pipeline_controlnet/model"));
-        ModelRegistry registry = ModelRegistry.load(models, ModelLoaders.production(), "cpu", "fp32");
-        ts = new TestServer(ServerOptions.defaults(), registry);
+        Path models = Files.createTempDirectory("jdiffuse-models");
+        TestServer.linkFixture(models, "tiny-sd1", "pipeline_sd1/model");
+        TestServer.linkFixture(models, "tiny-controlnet", "pipeline_controlnet/model");
+        ts = TestServer.overModels(models);
     }
 
     @AfterAll

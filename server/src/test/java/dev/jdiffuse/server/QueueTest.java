@@ -25,8 +25,7 @@ class QueueTest {
     @Test
     void cancelQueuedAtOnceAndRunningWithinOneStep() throws Exception {
         try (TestServer ts = new TestServer(10)) {
-            String running = ts.submit("{\"prompt\":\"hold\",\"steps\":20}");
-            assertTrue(ts.pipeline.awaitHold(5000));
+            String running = ts.submitHeld("{\"prompt\":\"hold\",\"steps\":20}");
             String queued = ts.submit("{\"prompt\":\"queued\",\"steps\":2}");
             JsonNode q = ts.get("/v1/generations/" + queued).json();
             assertEquals("queued", q.get("status").asText());
@@ -71,8 +70,7 @@ class QueueTest {
     @Test
     void fullQueueAnswers429WithRetryAfter() throws Exception {
         try (TestServer ts = new TestServer(ServerOptions.defaults().withQueueSize(2), new ScriptedPipeline(1))) {
-            ts.submit("{\"prompt\":\"hold\"}");
-            assertTrue(ts.pipeline.awaitHold(5000));
+            ts.submitHeld("{\"prompt\":\"hold\"}");
             ts.submit("{}");
             ts.submit("{}");
             TestServer.Reply full = ts.post("/v1/generations", "{}");

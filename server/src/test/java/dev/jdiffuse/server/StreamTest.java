@@ -24,8 +24,7 @@ class StreamTest {
     @Test
     void lateJoinerGetsTheCurrentStateFirst() throws Exception {
         try (TestServer ts = new TestServer(5)) {
-            String id = ts.submit("{\"prompt\":\"hold\",\"steps\":6}");
-            assertTrue(ts.pipeline.awaitHold(5000));
+            String id = ts.submitHeld("{\"prompt\":\"hold\",\"steps\":6}");
             try (WsClient ws = new WsClient(ts.http, ts.base.replace("http", "ws") + "/v1/generations/" + id
                     + "/stream")) {
                 assertEquals("subscribed", ws.next(Duration.ofSeconds(5)).type());

@@ -3,13 +3,17 @@ package dev.jdiffuse.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jdiffuse.server.models.LoadedModel;
+import dev.jdiffuse.server.models.ModelLoaders;
 import dev.jdiffuse.server.models.ModelRegistry;
+import dev.jdiffuse.testkit.Fixtures;
 
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
@@ -42,6 +46,17 @@ final class TestServer implements AutoCloseable {
 
     TestServer(long stepMillis) {
         this(ServerOptions.defaults(), new ScriptedPipeline(stepMillis));
+    }
+
+    /** A real server over the models folder {@code models}, loaded on the CPU in fp32 by the production loaders. */
+    static TestServer overModels(Path models) throws IOException {
+        return new TestServer(ServerOptions.defaults(),
+                ModelRegistry.load(models, ModelLoaders.production(), "cpu", "fp32"));
+    }
+
+    /** Links the fixture folder {@code fixture} into the models folder {@code models} as the model {@code name}. */
+    static void linkFixture(Path models, String name, String fixture) throws IOException {
+        Files.createSymbolicLink(models.resolve(name), Fixtures.root().resolve(fixture));
     }
 
     /** A response with its body parsed as JSON (null when not JSON). */
@@ -89,6 +104,18 @@ final class TestServer implements AutoCloseable {
             throw new AssertionError("expected 202, got " + r.status() + ": " + new String(r.raw().body()));
         }
         return r.json().get("id").asText();
+    }
+
+    /**
+     * Submits {@code json} (a job whose prompt is "hold", which the scripted pipeline holds after step 0 until
+     * {@link ScriptedPipeline#release()}) and returns its id once it holds there.
+     */
+    String submitHeld(String json) throws IOException, InterruptedException {
+        String id = submit(json);
+        if (!pipeline.awaitHold(5000)) {
+            throw new AssertionError("job " + id + " did not reach the hold within 5 s");
+        }
+        return id;
     }
 
     /** Polls until the job is terminal; returns its record. */

@@ -19,9 +19,7 @@ class ClipTextConfigTest {
     Path dir;
 
     private ClipTextConfig read(String json) throws IOException {
-        Path f = dir.resolve("config.json");
-        Files.writeString(f, json);
-        return ClipTextConfig.read(f);
+        return ClipTextConfig.read(Files.writeString(dir.resolve("config.json"), json));
     }
 
     @Test

@@ -10,7 +10,6 @@ import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
@@ -32,15 +31,7 @@ class ClipTextModelTest {
 
     @TestFactory
     List<DynamicTest> everyCase() {
-        List<Path> cases = Fixtures.cases(PARENT);
-        if (cases.isEmpty()) {
-            return List.of(DynamicTest.dynamicTest(PARENT, () -> Fixtures.require(PARENT)));
-        }
-        List<DynamicTest> tests = new ArrayList<>();
-        for (Path dir : cases) {
-            tests.add(DynamicTest.dynamicTest(Fixtures.displayName(dir), () -> check(dir)));
-        }
-        return tests;
+        return Fixtures.eachCase(PARENT, ClipTextModelTest::check);
     }
 
     private static void check(Path dir) {

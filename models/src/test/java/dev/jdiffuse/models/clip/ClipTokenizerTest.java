@@ -21,10 +21,10 @@ class ClipTokenizerTest {
 
     @TestFactory
     List<DynamicTest> everyCaseBothLayouts() {
-        if (!Fixtures.present(CASE)) {
-            return List.of(DynamicTest.dynamicTest(CASE, () -> Fixtures.require(CASE)));
-        }
-        Path dir = Fixtures.require(CASE);
+        return Fixtures.withCase(CASE, ClipTokenizerTest::everyCaseBothLayouts);
+    }
+
+    private static List<DynamicTest> everyCaseBothLayouts(Path dir) {
         Path tok = dir.resolve("tokenizer");
         ClipSpecialTokens specials = ClipSpecialTokens.read(tok);
         List<Layout> layouts = List.of(

@@ -23,11 +23,8 @@ class DiTParityTest {
 
     @TestFactory
     List<DynamicTest> matchesDiffusers() {
-        if (!Fixtures.present(CASE)) {
-            return List.of(DynamicTest.dynamicTest(CASE + " (absent)", () -> Fixtures.require(CASE)));
-        }
-        Path dir = Fixtures.root().resolve(CASE);
-        return List.of(DynamicTest.dynamicTest(Fixtures.displayName(dir), () -> check(dir)));
+        return Fixtures.withCase(CASE,
+                dir -> List.of(DynamicTest.dynamicTest(Fixtures.displayName(dir), () -> check(dir))));
     }
 
     private static void check(Path dir) {

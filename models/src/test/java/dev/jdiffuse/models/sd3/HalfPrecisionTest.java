@@ -3,7 +3,6 @@ package dev.jdiffuse.models.sd3;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.dit.DiTTransformer2DModel;
 import dev.jdiffuse.safetensors.SafetensorsFile;
 import dev.jdiffuse.testkit.Close;
@@ -15,6 +14,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
+import static dev.jdiffuse.models.sd3.Sd3Io.read;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
@@ -40,10 +40,6 @@ class HalfPrecisionTest {
         return tests;
     }
 
-    private static NDArray read(NDManager m, SafetensorsFile io, String name) {
-        return m.create(io.toFloatArray(name), new Shape(io.info(name).shape()));
-    }
-
     private static void compare(String name, SafetensorsFile io, NDArray out) {
         assertEquals(DataType.FLOAT16, out.getDataType());
         double err = Close.assertMaxAbsRelative(name, Close.toDouble(io.toFloatArray("out")),
@@ -55,8 +51,7 @@ class HalfPrecisionTest {
         try (NDManager w = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager();
                 SafetensorsFile io = SafetensorsFile.open(dir.resolve("io.safetensors"))) {
             SD3Transformer2DModel model = SD3Transformer2DModel.load(dir, w, DataType.FLOAT16);
-            NDArray out = model.forward(read(act, io, "hidden_states"), read(act, io, "encoder_hidden_states"),
-                    read(act, io, "pooled_projections"), io.toDoubleArray("timestep"));
+            NDArray out = Sd3Io.forward(model, act, io);
             compare(Fixtures.displayName(dir) + " fp16", io, out);
         }
     }

@@ -3,7 +3,6 @@ package dev.jdiffuse.models.sd3;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.safetensors.SafetensorsFile;
 import dev.jdiffuse.testkit.Close;
 import dev.jdiffuse.testkit.Fixtures;
@@ -13,6 +12,7 @@ import org.junit.jupiter.api.TestFactory;
 import java.nio.file.Path;
 import java.util.List;
 
+import static dev.jdiffuse.models.sd3.Sd3Io.read;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 /** {@code SD3Transformer2DModel} against diffusers on every {@code sd3_transformer/*} fixture (fp32, CPU). */
@@ -22,24 +22,14 @@ class SD3TransformerParityTest {
 
     @TestFactory
     List<DynamicTest> matchesDiffusers() {
-        List<Path> cases = Fixtures.cases(PARENT);
-        if (cases.isEmpty()) {
-            return List.of(DynamicTest.dynamicTest(PARENT + " (absent)", () -> Fixtures.require(PARENT)));
-        }
-        return cases.stream().map(dir -> DynamicTest.dynamicTest(Fixtures.displayName(dir), () -> check(dir)))
-                .toList();
-    }
-
-    private static NDArray read(NDManager m, SafetensorsFile io, String name) {
-        return m.create(io.toFloatArray(name), new Shape(io.info(name).shape()));
+        return Fixtures.eachCase(PARENT, SD3TransformerParityTest::check);
     }
 
     private static void check(Path dir) {
         try (NDManager weights = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager();
                 SafetensorsFile io = SafetensorsFile.open(dir.resolve("io.safetensors"))) {
             SD3Transformer2DModel model = SD3Transformer2DModel.load(dir, weights, DataType.FLOAT32);
-            NDArray out = model.forward(read(act, io, "hidden_states"), read(act, io, "encoder_hidden_states"),
-                    read(act, io, "pooled_projections"), io.toDoubleArray("timestep"));
+            NDArray out = Sd3Io.forward(model, act, io);
             assertArrayEquals(io.info("out").shape(), out.getShape().getShape(), "output shape");
             String name = Fixtures.displayName(dir);
             double err = Close.assertMaxAbsRelative(name, Close.toDouble(io.toFloatArray("out")),

@@ -29,11 +29,7 @@ class PositionsTest {
     /** diffusers saves SD3's full sin-cos grid as {@code pos_embed.pos_embed}; ours, computed from config, must match. */
     @TestFactory
     List<DynamicTest> fullGridMatchesSavedBuffer() {
-        List<Path> cases = Fixtures.cases("sd3_transformer");
-        if (cases.isEmpty()) {
-            return List.of(DynamicTest.dynamicTest("sd3_transformer (absent)", () -> Fixtures.require("sd3_transformer")));
-        }
-        return cases.stream().map(dir -> DynamicTest.dynamicTest(Fixtures.displayName(dir) + " pos_embed", () -> {
+        return Fixtures.eachCase("sd3_transformer", " pos_embed", dir -> {
             JsonNode c = Fixtures.json(dir.resolve("config.json"));
             int dim = c.get("num_attention_heads").asInt() * c.get("attention_head_dim").asInt();
             int max = c.get("pos_embed_max_size").asInt();
@@ -44,7 +40,7 @@ class PositionsTest {
                 double err = Close.assertMaxAbs("pos_embed", Close.toDouble(saved), Close.toDouble(ours), 1e-6);
                 Close.report(Fixtures.displayName(dir) + " pos_embed max|diff| = " + String.format("%.3e", err));
             }
-        })).toList();
+        });
     }
 
     @Test

@@ -11,7 +11,6 @@ import org.junit.jupiter.api.TestFactory;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.stream.Stream;
 
 /**
  * {@code controlnet_*} fixtures: the ControlNet's down and mid residuals (already scaled by the meta.json
@@ -20,42 +19,34 @@ import java.util.stream.Stream;
 class ControlNetParityTest {
 
     @TestFactory
-    Stream<DynamicTest> controlNetCases() {
-        List<Path> cases = FixtureIo.casesOfKind("controlnet");
-        if (cases.isEmpty()) {
-            return Stream.of(DynamicTest.dynamicTest("controlnet_sd1", () -> Fixtures.require("controlnet_sd1")));
-        }
-        return cases.stream().map(dir -> DynamicTest.dynamicTest(Fixtures.displayName(dir), () -> run(dir)));
+    List<DynamicTest> controlNetCases() {
+        return FixtureIo.eachCaseOfKind("controlnet", "controlnet_sd1", ControlNetParityTest::check);
     }
 
-    private static void run(Path dir) {
-        String name = Fixtures.displayName(dir);
+    private static void check(String name, Path dir, NDManager weights, FixtureIo io) {
         float scale = (float) Fixtures.meta(dir).path("conditioning_scale").asDouble(Double.NaN);
-        try (NDManager weights = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager();
-                FixtureIo io = new FixtureIo(dir, act)) {
-            ControlNetModel controlnet = ControlNetModel.load(dir.resolve("controlnet"), weights, DataType.FLOAT32);
-            UNet2DConditionModel unet = UNet2DConditionModel.load(dir.resolve("unet"), weights, DataType.FLOAT32);
-            NDArray sample = io.array("sample");
-            NDArray context = io.array("encoder_hidden_states");
-            double[] t = io.doubles("timestep");
-            ControlNetOutput residuals = controlnet.forward(sample, t, context, io.array("controlnet_cond"), scale,
-                    UNetExtras.NONE);
-            List<String> refs = new ArrayList<>();
-            for (int i = 0; io.has("down_block_res_samples." + i); i++) {
-                refs.add("down_block_res_samples." + i);
-            }
-            org.junit.jupiter.api.Assertions.assertEquals(refs.size(), residuals.down().size(), "residual count");
-            double worstDown = 0;
-            for (int i = 0; i < refs.size(); i++) {
-                worstDown = Math.max(worstDown, io.check(name + " " + refs.get(i), refs.get(i),
-                        residuals.down().get(i)));
-            }
-            double mid = io.check(name + " mid_block_res_sample", "mid_block_res_sample", residuals.mid());
-            NDArray out = unet.forward(sample, t, context, UNetExtras.NONE.withControl(residuals.down(),
-                    residuals.mid()));
-            double unetErr = io.check(name + " unet_out", "unet_out", out);
-            Close.report(String.format("%s: worst down residual %.3e, mid %.3e, unet_out %.3e (max|diff|/max|ref|)",
-                    name, worstDown, mid, unetErr));
+        ControlNetModel controlnet = ControlNetModel.load(dir.resolve("controlnet"), weights, DataType.FLOAT32);
+        UNet2DConditionModel unet = UNet2DConditionModel.load(dir.resolve("unet"), weights, DataType.FLOAT32);
+        NDArray sample = io.array("sample");
+        NDArray context = io.array("encoder_hidden_states");
+        double[] t = io.doubles("timestep");
+        ControlNetOutput residuals = controlnet.forward(sample, t, context, io.array("controlnet_cond"), scale,
+                UNetExtras.NONE);
+        List<String> refs = new ArrayList<>();
+        for (int i = 0; io.has("down_block_res_samples." + i); i++) {
+            refs.add("down_block_res_samples." + i);
         }
+        org.junit.jupiter.api.Assertions.assertEquals(refs.size(), residuals.down().size(), "residual count");
+        double worstDown = 0;
+        for (int i = 0; i < refs.size(); i++) {
+            worstDown = Math.max(worstDown, io.check(name + " " + refs.get(i), refs.get(i),
+                    residuals.down().get(i)));
+        }
+        double mid = io.check(name + " mid_block_res_sample", "mid_block_res_sample", residuals.mid());
+        NDArray out = unet.forward(sample, t, context, UNetExtras.NONE.withControl(residuals.down(),
+                residuals.mid()));
+        double unetErr = io.check(name + " unet_out", "unet_out", out);
+        Close.report(String.format("%s: worst down residual %.3e, mid %.3e, unet_out %.3e (max|diff|/max|ref|)",
+                name, worstDown, mid, unetErr));
     }
 }

@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.safetensors.SafetensorsFile;
 import dev.jdiffuse.testkit.Close;
 import dev.jdiffuse.testkit.Fixtures;
+import org.junit.jupiter.api.DynamicTest;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -45,6 +46,24 @@ final class FixtureIo implements AutoCloseable {
         double[] ref = Close.toDouble(io.toFloatArray(name));
         double[] got = Close.toDouble(actual.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray());
         return Close.assertMaxAbsRelative(what, ref, got, TOLERANCE);
+    }
+
+    /** A parity check of one case folder, given its name, a manager for the weights and its reference tensors. */
+    interface CaseCheck {
+        void run(String name, Path dir, NDManager weights, FixtureIo io);
+    }
+
+    /**
+     * One dynamic test per {@linkplain #casesOfKind(String) case of kind} {@code kind}, or the stand-in requiring
+     * {@code missing}; each runs {@code check} with fresh managers for the weights and the activations.
+     */
+    static List<DynamicTest> eachCaseOfKind(String kind, String missing, CaseCheck check) {
+        return Fixtures.eachCase(casesOfKind(kind), missing, dir -> {
+            try (NDManager weights = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager();
+                    FixtureIo io = new FixtureIo(dir, act)) {
+                check.run(Fixtures.displayName(dir), dir, weights, io);
+            }
+        });
     }
 
     /** Top-level fixture folders whose meta.json {@code kind} is {@code kind}, sorted. */

@@ -4,13 +4,11 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.testkit.Close;
-import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
 import java.nio.file.Path;
 import java.util.List;
-import java.util.stream.Stream;
 
 /**
  * {@code unet_*} fixtures: diffusers' UNet2DConditionModel (F16 weights evaluated in fp32) on a 2-row batch with two
@@ -19,29 +17,21 @@ import java.util.stream.Stream;
 class UNetParityTest {
 
     @TestFactory
-    Stream<DynamicTest> unetCases() {
-        List<Path> cases = FixtureIo.casesOfKind("unet2d_condition");
-        if (cases.isEmpty()) {
-            return Stream.of(DynamicTest.dynamicTest("unet_sd1", () -> Fixtures.require("unet_sd1")));
-        }
-        return cases.stream().map(dir -> DynamicTest.dynamicTest(Fixtures.displayName(dir), () -> run(dir)));
+    List<DynamicTest> unetCases() {
+        return FixtureIo.eachCaseOfKind("unet2d_condition", "unet_sd1", UNetParityTest::check);
     }
 
-    private static void run(Path dir) {
-        String name = Fixtures.displayName(dir);
-        try (NDManager weights = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager();
-                FixtureIo io = new FixtureIo(dir, act)) {
-            UNet2DConditionModel unet = UNet2DConditionModel.load(dir, weights, DataType.FLOAT32);
-            NDArray sample = io.array("sample");
-            NDArray context = io.array("encoder_hidden_states");
-            UNetExtras extras = io.has("text_embeds")
-                    ? UNetExtras.sdxl(io.array("text_embeds"), io.array("time_ids")) : UNetExtras.NONE;
-            double full = io.check(name + " out", "out", unet.forward(sample, io.doubles("timestep"), context, extras));
-            UNetExtras first = io.has("text_embeds")
-                    ? UNetExtras.sdxl(extras.textEmbeds().get("0:1"), extras.timeIds().get("0:1")) : UNetExtras.NONE;
-            double single = io.check(name + " out_t500_first", "out_t500_first",
-                    unet.forward(sample.get("0:1"), new double[] {500}, context.get("0:1"), first));
-            Close.report(String.format("%s: out max|diff|/max|ref| = %.3e; out_t500_first %.3e", name, full, single));
-        }
+    private static void check(String name, Path dir, NDManager weights, FixtureIo io) {
+        UNet2DConditionModel unet = UNet2DConditionModel.load(dir, weights, DataType.FLOAT32);
+        NDArray sample = io.array("sample");
+        NDArray context = io.array("encoder_hidden_states");
+        UNetExtras extras = io.has("text_embeds")
+                ? UNetExtras.sdxl(io.array("text_embeds"), io.array("time_ids")) : UNetExtras.NONE;
+        double full = io.check(name + " out", "out", unet.forward(sample, io.doubles("timestep"), context, extras));
+        UNetExtras first = io.has("text_embeds")
+                ? UNetExtras.sdxl(extras.textEmbeds().get("0:1"), extras.timeIds().get("0:1")) : UNetExtras.NONE;
+        double single = io.check(name + " out_t500_first", "out_t500_first",
+                unet.forward(sample.get("0:1"), new double[] {500}, context.get("0:1"), first));
+        Close.report(String.format("%s: out max|diff|/max|ref| = %.3e; out_t500_first %.3e", name, full, single));
     }
 }

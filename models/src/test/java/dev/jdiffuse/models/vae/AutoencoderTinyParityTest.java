@@ -21,17 +21,13 @@ class AutoencoderTinyParityTest {
 
     @TestFactory
     List<DynamicTest> vaeTiny() {
-        if (!Fixtures.present(CASE)) {
-            return List.of(DynamicTest.dynamicTest(CASE, () -> Fixtures.require(CASE)));
-        }
-        Path dir = Fixtures.require(CASE);
-        String name = Fixtures.displayName(dir);
-        return List.of(
-                DynamicTest.dynamicTest(name + " decode: decoded", () -> run(dir, name, false)),
-                DynamicTest.dynamicTest(name + " encode: encoded", () -> run(dir, name, true)));
+        return Fixtures.checks(CASE,
+                Fixtures.check("decode: decoded", dir -> run(dir, false)),
+                Fixtures.check("encode: encoded", dir -> run(dir, true)));
     }
 
-    private static void run(Path dir, String name, boolean encode) {
+    private static void run(Path dir, boolean encode) {
+        String name = Fixtures.displayName(dir);
         try (NDManager weights = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager();
                 SafetensorsFile io = SafetensorsFile.open(dir.resolve("io.safetensors"))) {
             AutoencoderTiny vae = AutoencoderTiny.load(dir, weights, DataType.FLOAT32);

@@ -31,20 +31,14 @@ class SingleFileVaeTest {
 
     @TestFactory
     List<DynamicTest> singleFile() {
-        if (!Fixtures.present(SINGLE) || !Fixtures.present(FOLDER)) {
-            return List.of(DynamicTest.dynamicTest(SINGLE, () -> {
-                Fixtures.require(SINGLE);
-                Fixtures.require(FOLDER);
-            }));
-        }
-        Path single = Fixtures.require(SINGLE);
-        Path folder = Fixtures.require(FOLDER);
-        String name = Fixtures.displayName(single);
-        return List.of(
-                DynamicTest.dynamicTest(name + " VAE (first_stage_model.*) matches " + FOLDER,
-                        () -> singleFileMatchesFolder(single, folder, name)),
-                DynamicTest.dynamicTest(FOLDER + " with deprecated query/key/value/proj_attn names",
-                        () -> deprecatedNamesMatchFolder(folder)));
+        return Fixtures.withCase(SINGLE, single -> Fixtures.withCase(FOLDER, folder -> {
+            String name = Fixtures.displayName(single);
+            return List.of(
+                    DynamicTest.dynamicTest(name + " VAE (first_stage_model.*) matches " + FOLDER,
+                            () -> singleFileMatchesFolder(single, folder, name)),
+                    DynamicTest.dynamicTest(FOLDER + " with deprecated query/key/value/proj_attn names",
+                            () -> deprecatedNamesMatchFolder(folder)));
+        }));
     }
 
     private static void singleFileMatchesFolder(Path single, Path folder, String name) {

@@ -22,9 +22,7 @@ class VaeConfigTest {
     Path dir;
 
     private Path write(String json) throws IOException {
-        Path p = dir.resolve("config.json");
-        Files.writeString(p, json);
-        return p;
+        return Files.writeString(dir.resolve("config.json"), json);
     }
 
     @Test

@@ -16,17 +16,13 @@ import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -41,20 +37,9 @@ class TensorLoaderTest {
     Path dir;
 
     @TestFactory
-    Stream<DynamicTest> fixtureWeightsLoadExactly() {
-        Path root = Fixtures.root();
-        if (!Files.isDirectory(root)) {
-            return Stream.of(DynamicTest.dynamicTest("fixture root", () -> Fixtures.require(".")));
-        }
-        List<Path> files;
-        try (Stream<Path> walk = Files.walk(root)) {
-            files = walk.filter(p -> p.getFileName().toString().endsWith(".safetensors"))
-                    .filter(p -> !p.getFileName().toString().equals("io.safetensors")).sorted().toList();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        assertFalse(files.isEmpty(), "no model weight files under " + root);
-        return files.stream().map(f -> DynamicTest.dynamicTest(Fixtures.displayName(f), () -> checkFile(f)));
+    List<DynamicTest> fixtureWeightsLoadExactly() {
+        return Fixtures.eachFile("model weight files", p -> p.getFileName().toString().endsWith(".safetensors")
+                && !p.getFileName().toString().equals("io.safetensors"), TensorLoaderTest::checkFile);
     }
 
     private static void checkFile(Path file) {

@@ -8,7 +8,6 @@ import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
-import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,11 +28,11 @@ class TorchCpuNoiseParityTest {
     private static final Pattern TWICE_FIRST = Pattern.compile("cpu_seed(\\d+)_twice_first");
 
     @TestFactory
-    List<DynamicTest> matchesTorchRandnBitForBit() throws IOException {
-        if (!Fixtures.present(FOLDER)) {
-            return List.of(DynamicTest.dynamicTest(FOLDER, () -> Fixtures.require(FOLDER)));
-        }
-        Path dir = Fixtures.root().resolve(FOLDER);
+    List<DynamicTest> matchesTorchRandnBitForBit() {
+        return Fixtures.withCase(FOLDER, TorchCpuNoiseParityTest::everyCpuCase);
+    }
+
+    private static List<DynamicTest> everyCpuCase(Path dir) {
         String prefix = Fixtures.displayName(dir) + "/";
         SafetensorsFile tensors = SafetensorsFile.open(dir.resolve("io.safetensors"));
         List<DynamicTest> tests = new ArrayList<>();

@@ -13,6 +13,7 @@ import dev.jdiffuse.models.pipeline.InvalidRequestException;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.samplers.noise.TorchCpuNoise;
+import dev.jdiffuse.testkit.DiTPipelineFolder;
 import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -22,7 +23,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -42,11 +42,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @DisplayName("dit + vae_kl: DiffusionPipeline with DiTFamily")
 class DiTPipelineTest {
 
-    private static final String DDIM = """
-            {"_class_name": "DDIMScheduler", "beta_start": 0.0001, "beta_end": 0.02, "beta_schedule": "linear",
-             "clip_sample": false, "num_train_timesteps": 1000, "set_alpha_to_one": true, "steps_offset": 0,
-             "prediction_type": "epsilon"}""";
-
     @TempDir
     static Path folder;
     private static DiffusionPipeline pipe;
@@ -56,26 +51,12 @@ class DiTPipelineTest {
     @BeforeAll
     static void assemble() throws IOException {
         Path dit = Fixtures.require("dit");
-        Path vae = Fixtures.require("vae_kl");
+        Fixtures.require("vae_kl");
         JsonNode config = Fixtures.json(dit.resolve("config.json"));
         sampleSize = config.get("sample_size").asInt();
-        copy(dit, folder.resolve("transformer"));
-        copy(vae, folder.resolve("vae"));
-        Files.createDirectories(folder.resolve("scheduler"));
-        Files.writeString(folder.resolve("scheduler/scheduler_config.json"), DDIM);
-        Files.writeString(folder.resolve("model_index.json"), """
-                {"_class_name": "DiTPipeline", "transformer": ["diffusers", "DiTTransformer2DModel"],
-                 "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "DDIMScheduler"],
-                 "id2label": {"0": "tench, Tinca tinca", "1": "goldfish, Carassius auratus"}}""");
+        DiTPipelineFolder.assemble(folder, DiTPipelineFolder.Placement.COPY);
         pipe = Pipelines.open(folder, Pipelines.Options.cpu());
         family = assertInstanceOf(DiTFamily.class, pipe.architecture());
-    }
-
-    private static void copy(Path from, Path to) throws IOException {
-        Files.createDirectories(to);
-        Files.copy(from.resolve("config.json"), to.resolve("config.json"));
-        Files.copy(from.resolve("diffusion_pytorch_model.safetensors"),
-                to.resolve("diffusion_pytorch_model.safetensors"));
     }
 
     @AfterAll
