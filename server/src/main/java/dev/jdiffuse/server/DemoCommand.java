@@ -10,8 +10,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * {@code demo}: makes sure a models folder with the tiny random-weight demo pipeline exists (written once by
- * {@link TinyPipelineWriter} into {@code --models}, default {@value #DEMO_MODELS}), then serves it like {@code serve}.
+ * {@code demo}: serves the default model that ships with the project ({@value #DEFAULT_MODELS}: {@code emoji-sd}, a
+ * small text-to-image model trained on openly licensed emoji art, docs/default-model.md) like {@code serve}. Run
+ * elsewhere than the checkout, where that folder is absent, it writes the tiny random-weight pipeline of
+ * {@link TinyPipelineWriter} once into {@value #DEMO_MODELS} (its pictures are noise) and serves that.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = "Write a tiny demo model (once) and serve it.")
@@ -19,11 +21,18 @@ final class DemoCommand extends ServeCommand {
 
     private static final Logger LOG = LoggerFactory.getLogger(DemoCommand.class);
 
-    /** Folder the demo serves unless {@code --models} is given. */
+    /** The models folder of the checkout, holding the trained default model. */
+    static final String DEFAULT_MODELS = "models-default";
+
+    /** Folder the random-weight fallback is written to. */
     static final String DEMO_MODELS = "demo-models";
 
     @Override
     public Integer call() throws IOException {
+        if (flags.models == null && Files.isDirectory(Path.of(DEFAULT_MODELS, "emoji-sd"))) {
+            flags.models = Path.of(DEFAULT_MODELS);
+            return ServeCommand.serve(spec, flags);
+        }
         if (flags.models == null) {
             flags.models = Path.of(DEMO_MODELS);
         }
