@@ -21,36 +21,23 @@ import java.util.function.Function;
  * </ul>
  * ComfyUI ({@code comfy/sd1_clip.py} {@code SDTokenizer.tokenize_with_weights}) also uses 75-token chunks but has no
  * BREAK and no comma backtracking (it keeps words whole instead); this class follows A1111.
+ *
+ * @param tokenize text to BPE ids without BOS/EOS
+ * @param comma the id of {@code ",</w>"}, or -1 for none (no backtracking)
+ * @param commaBacktrack 0 turns backtracking off
  */
-public final class PromptChunker {
+public record PromptChunker(Function<String, int[]> tokenize, int bos, int eos, int pad, int comma,
+        int commaBacktrack) {
 
     /** Prompt tokens per chunk (77 minus BOS and EOS). */
     public static final int CHUNK_LENGTH = 75;
     /** A1111's {@code comma_padding_backtrack} default. */
     public static final int DEFAULT_COMMA_BACKTRACK = 20;
 
-    private final Function<String, int[]> tokenize;
-    private final int bos;
-    private final int eos;
-    private final int pad;
-    private final int comma;
-    private final int commaBacktrack;
-
-    /**
-     * @param tokenize text to BPE ids without BOS/EOS
-     * @param comma the id of {@code ",</w>"}, or -1 for none (no backtracking)
-     * @param commaBacktrack 0 turns backtracking off
-     */
-    public PromptChunker(Function<String, int[]> tokenize, int bos, int eos, int pad, int comma, int commaBacktrack) {
+    public PromptChunker {
         if (commaBacktrack < 0) {
             throw new IllegalArgumentException("commaBacktrack must be >= 0: " + commaBacktrack);
         }
-        this.tokenize = tokenize;
-        this.bos = bos;
-        this.eos = eos;
-        this.pad = pad;
-        this.comma = comma;
-        this.commaBacktrack = commaBacktrack;
     }
 
     /** Chunker over {@code tokenizer} with its BOS, EOS and pad ids and A1111's default backtracking. */

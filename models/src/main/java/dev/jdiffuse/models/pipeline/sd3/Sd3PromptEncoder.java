@@ -26,32 +26,15 @@ import java.util.Arrays;
  * </ol>
  * Both encoders use the first tokenizer's {@code model_max_length} ({@code tokenizer_max_length}), as diffusers does.
  */
-final class Sd3PromptEncoder {
+record Sd3PromptEncoder(ClipTokenizer tokenizer, ClipTextModel encoder, ClipTokenizer tokenizer2,
+        ClipTextModel encoder2, int jointAttentionDim, T5Text t5) {
 
     /** The joint context [B, L, joint] and the pooled embedding [B, P]. */
     record Encoded(NDArray context, NDArray pooled) {
     }
 
-    private final ClipTokenizer tokenizer;
-    private final ClipTextModel encoder;
-    private final ClipTokenizer tokenizer2;
-    private final ClipTextModel encoder2;
-    private final int jointAttentionDim;
-    private final T5Text t5;
-
-    /** The third text encoder of SD3/3.5 and its tokenizer. */
+    /** The third text encoder of SD3/3.5 and its tokenizer ({@code t5} is null when the folder has none). */
     record T5Text(T5Tokenizer tokenizer, T5EncoderModel encoder) {
-    }
-
-    /** @param t5 the T5 encoder, or null when the folder has none (its context part is then zeros) */
-    Sd3PromptEncoder(ClipTokenizer tokenizer, ClipTextModel encoder, ClipTokenizer tokenizer2, ClipTextModel encoder2,
-            int jointAttentionDim, T5Text t5) {
-        this.tokenizer = tokenizer;
-        this.encoder = encoder;
-        this.tokenizer2 = tokenizer2;
-        this.encoder2 = encoder2;
-        this.jointAttentionDim = jointAttentionDim;
-        this.t5 = t5;
     }
 
     /** Width of the pooled embedding: both encoders' projection widths. */
