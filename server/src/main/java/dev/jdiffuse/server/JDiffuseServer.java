@@ -8,8 +8,6 @@ import dev.jdiffuse.server.api.OriginGuard;
 import dev.jdiffuse.server.images.ImageMetadata;
 import dev.jdiffuse.server.images.PngEncoder;
 import dev.jdiffuse.server.images.UploadStore;
-import dev.jdiffuse.models.pipeline.Preview;
-import dev.jdiffuse.server.jobs.Job;
 import dev.jdiffuse.server.jobs.JobManager;
 import dev.jdiffuse.server.jobs.GenerationParameters;
 import dev.jdiffuse.server.jobs.ResultEncoder;

@@ -9,6 +9,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Function;
+import java.util.function.Predicate;
 
 /**
  * Typed reads of a diffusers/transformers {@code config.json} with the library's defaults for absent fields and an
@@ -59,48 +61,32 @@ public final class ConfigJson {
     }
 
     public int getInt(String field, int dflt) {
-        JsonNode n = root.get(field);
-        if (n == null || n.isNull()) {
-            return dflt;
-        }
-        if (!n.canConvertToInt() || !n.isIntegralNumber()) {
-            throw new ConfigException(source, field, "expected an integer, got " + n);
-        }
-        return n.intValue();
+        return get(field, dflt, n -> n.canConvertToInt() && n.isIntegralNumber(), "an integer", JsonNode::intValue);
     }
 
     public double getDouble(String field, double dflt) {
-        JsonNode n = root.get(field);
-        if (n == null || n.isNull()) {
-            return dflt;
-        }
-        if (!n.isNumber()) {
-            throw new ConfigException(source, field, "expected a number, got " + n);
-        }
-        return n.doubleValue();
+        return get(field, dflt, JsonNode::isNumber, "a number", JsonNode::doubleValue);
     }
 
     public boolean getBool(String field, boolean dflt) {
-        JsonNode n = root.get(field);
-        if (n == null || n.isNull()) {
-            return dflt;
-        }
-        if (!n.isBoolean()) {
-            throw new ConfigException(source, field, "expected true/false, got " + n);
-        }
-        return n.booleanValue();
+        return get(field, dflt, JsonNode::isBoolean, "true/false", JsonNode::booleanValue);
     }
 
     /** A string field; null when absent and {@code dflt} is null. */
     public String getString(String field, String dflt) {
+        return get(field, dflt, JsonNode::isTextual, "a string", JsonNode::textValue);
+    }
+
+    /** {@code field}'s value, {@code dflt} when absent or null; a value of another kind fails naming the field. */
+    private <T> T get(String field, T dflt, Predicate<JsonNode> isKind, String kind, Function<JsonNode, T> value) {
         JsonNode n = root.get(field);
         if (n == null || n.isNull()) {
             return dflt;
         }
-        if (!n.isTextual()) {
-            throw new ConfigException(source, field, "expected a string, got " + n);
+        if (!isKind.test(n)) {
+            throw new ConfigException(source, field, "expected " + kind + ", got " + n);
         }
-        return n.textValue();
+        return value.apply(n);
     }
 
     /** A string field restricted to {@code allowed}; anything else is an error naming the field. */

@@ -36,23 +36,14 @@ public final class Activations {
 
     /** Applies an activation by its config name (transformers' {@code hidden_act}, diffusers' {@code act_fn}). */
     public static NDArray byName(String name, NDArray x) {
-        switch (name) {
-            case "silu":
-            case "swish":
-                return silu(x);
-            case "gelu":
-                return gelu(x);
-            case "gelu_pytorch_tanh":
-            case "gelu_new":
-            case "gelu-approximate":
-                return geluTanh(x);
-            case "quick_gelu":
-                return quickGelu(x);
-            case "relu":
-                return x.getNDArrayInternal().relu();
-            default:
-                throw new IllegalArgumentException("unsupported activation: " + name);
-        }
+        return switch (name) {
+            case "silu", "swish" -> silu(x);
+            case "gelu" -> gelu(x);
+            case "gelu_pytorch_tanh", "gelu_new", "gelu-approximate" -> geluTanh(x);
+            case "quick_gelu" -> quickGelu(x);
+            case "relu" -> x.getNDArrayInternal().relu();
+            default -> throw new IllegalArgumentException("unsupported activation: " + name);
+        };
     }
 
     /** Whether {@link #byName} knows {@code name}; configs are validated with it at load time. */

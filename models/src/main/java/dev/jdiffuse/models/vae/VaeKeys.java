@@ -1,11 +1,8 @@
 package dev.jdiffuse.models.vae;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.nn.StateDict;
 
-import java.util.Set;
 import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;

@@ -3,15 +3,10 @@ package dev.jdiffuse.server.images;
 import javax.imageio.IIOImage;
 import javax.imageio.ImageIO;
 import javax.imageio.ImageTypeSpecifier;
-import javax.imageio.ImageWriter;
 import javax.imageio.metadata.IIOInvalidTreeException;
 import javax.imageio.metadata.IIOMetadata;
 import javax.imageio.metadata.IIOMetadataNode;
-import javax.imageio.stream.ImageOutputStream;
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 
@@ -28,23 +23,14 @@ public final class PngEncoder {
     }
 
     public static byte[] encode(BufferedImage image, Map<String, String> text) {
-        ImageWriter writer = ImageIO.getImageWritersByFormatName("png").next();
-        try (ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-                ImageOutputStream out = ImageIO.createImageOutputStream(bytes)) {
-            writer.setOutput(out);
+        return ImageWriting.write("png", writer -> {
             IIOMetadata meta = writer.getDefaultImageMetadata(ImageTypeSpecifier.createFromRenderedImage(image),
                     writer.getDefaultWriteParam());
             if (!text.isEmpty()) {
                 meta.mergeTree(FORMAT, textTree(text));
             }
             writer.write(null, new IIOImage(image, null, meta), writer.getDefaultWriteParam());
-            out.flush();
-            return bytes.toByteArray();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } finally {
-            writer.dispose();
-        }
+        });
     }
 
     private static IIOMetadataNode textTree(Map<String, String> text) throws IIOInvalidTreeException {
