@@ -61,17 +61,9 @@ class ImageToImageParityTest {
             }).image();
             int expected = (int) (r.steps() * r.init().strength());
             assertEquals(expected, steps[0], "image-to-image runs floor(steps x strength) steps");
-            double e = Close.assertMaxAbs(name + " image", doubles(io.toFloatArray("image")),
-                    doubles(image.toFloatArray()), TOL);
+            double e = Close.assertMaxAbs(name + " image", Close.toDouble(io.toFloatArray("image")),
+                    Close.toDouble(image.toFloatArray()), TOL);
             Close.report(String.format("%s image %.3e", name, e));
         }
-    }
-
-    private static double[] doubles(float[] f) {
-        double[] d = new double[f.length];
-        for (int i = 0; i < f.length; i++) {
-            d[i] = f[i];
-        }
-        return d;
     }
 }

@@ -47,17 +47,9 @@ class PublishedLayoutsParityTest {
                     meta.get("num_inference_steps").asInt(), meta.get("guidance_scale").asDouble(),
                     meta.get("seed").asLong());
             NDArray image = pipe.render(r, job, GenerationListener.NONE).image();
-            double e = Close.assertMaxAbs(name + " image", doubles(io.toFloatArray("image")),
-                    doubles(image.toFloatArray()), TOL);
+            double e = Close.assertMaxAbs(name + " image", Close.toDouble(io.toFloatArray("image")),
+                    Close.toDouble(image.toFloatArray()), TOL);
             Close.report(String.format("%s image %.3e", name, e));
         }
-    }
-
-    private static double[] doubles(float[] f) {
-        double[] d = new double[f.length];
-        for (int i = 0; i < f.length; i++) {
-            d[i] = f[i];
-        }
-        return d;
     }
 }

@@ -92,16 +92,16 @@ class StableDiffusionPipelineParityTest {
             ReplayNoise noise = new ReplayNoise(draws.subList(0, half), shapes.subList(0, half));
             NDArray image = pipe.run(cfg, job, latents, noise, GenerationListener.NONE).image();
             noise.assertAllUsed();
-            double e1 = Close.assertMaxAbs(name + " image", doubles(io.toFloatArray("image")),
-                    doubles(image.toFloatArray()), TOL);
+            double e1 = Close.assertMaxAbs(name + " image", Close.toDouble(io.toFloatArray("image")),
+                    Close.toDouble(image.toFloatArray()), TOL);
 
             GenerationRequest plain = GenerationRequest.of(meta.get("prompt").asText(), "",
                     meta.get("width").asInt(), meta.get("height").asInt(), meta.get("steps").asInt(), 1.0, 0);
             ReplayNoise noise2 = new ReplayNoise(draws.subList(half, draws.size()), shapes.subList(half, draws.size()));
             NDArray image1 = pipe.run(plain, job, latents, noise2, GenerationListener.NONE).image();
             noise2.assertAllUsed();
-            double e2 = Close.assertMaxAbs(name + " image_guidance1", doubles(io.toFloatArray("image_guidance1")),
-                    doubles(image1.toFloatArray()), TOL);
+            double e2 = Close.assertMaxAbs(name + " image_guidance1", Close.toDouble(io.toFloatArray("image_guidance1")),
+                    Close.toDouble(image1.toFloatArray()), TOL);
             Close.report(String.format("%s image %.3e image_guidance1 %.3e", name, e1, e2));
         }
     }
@@ -126,8 +126,8 @@ class StableDiffusionPipelineParityTest {
                 NDArray latents = job.create(io.toFloatArray("latents"), new Shape(io.info("latents").shape()));
                 ReplayNoise none = new ReplayNoise(List.of(), List.of());
                 NDArray image = pipe.run(r, job, latents, none, GenerationListener.NONE).image();
-                double e = Close.assertMaxAbs("pipeline_controlnet image", doubles(io.toFloatArray("image")),
-                        doubles(image.toFloatArray()), TOL);
+                double e = Close.assertMaxAbs("pipeline_controlnet image", Close.toDouble(io.toFloatArray("image")),
+                        Close.toDouble(image.toFloatArray()), TOL);
                 Close.report(String.format("pipeline_controlnet image %.3e", e));
             }
         }));
@@ -139,9 +139,5 @@ class StableDiffusionPipelineParityTest {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-    }
-
-    private static double[] doubles(float[] v) {
-        return Close.toDouble(v);
     }
 }

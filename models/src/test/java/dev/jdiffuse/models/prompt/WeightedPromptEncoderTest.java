@@ -151,11 +151,7 @@ class WeightedPromptEncoderTest {
     @Test
     void longPromptConcatenatesChunksAlongTheSequence() {
         ClipTokenizer tok = tokenizer();
-        StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < 30; i++) {
-            sb.append("a red apple, ");
-        }
-        String prompt = sb.toString();
+        String prompt = "a red apple, ".repeat(30);
         try (NDManager weights = NDManager.newBaseManager(); NDManager step = NDManager.newBaseManager()) {
             ClipTextModel model = model(weights);
             WeightedPromptEncoder encoder = WeightedPromptEncoder.of(tok, model, ClipLayer.clipSkip(1));
@@ -181,11 +177,7 @@ class WeightedPromptEncoderTest {
     @Test
     void dualEncoderConcatenatesFeaturesAndPoolsTheSecondEncodersFirstChunk() {
         ClipTokenizer tok = tokenizer();
-        StringBuilder sb = new StringBuilder();
-        for (int i = 0; i < 30; i++) {
-            sb.append("a (red:1.2) apple, ");
-        }
-        String prompt = sb.toString();
+        String prompt = "a (red:1.2) apple, ".repeat(30);
         try (NDManager weights = NDManager.newBaseManager(); NDManager step = NDManager.newBaseManager()) {
             ClipTextModel l = model(weights);
             ClipTextModel g = ClipTextModel.load(Fixtures.require("clip_text/gelu_proj"), weights, DataType.FLOAT32);

@@ -66,7 +66,7 @@ class T5EncoderModelBehaviourTest {
         Weights w = new Weights(c, 7);
         int[][] ids = {{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8}, {9, 7, 0, 0, 2, 8, 1, 8, 2, 8, 4, 5}};
         try (NDManager weights = NDManager.newBaseManager(); NDManager step = NDManager.newBaseManager()) {
-            T5EncoderModel model = T5EncoderModel.load(c, w, weights, DataType.FLOAT32);
+            T5EncoderModel model = T5EncoderModel.load(c, w.stateDict(), weights, DataType.FLOAT32);
             NDArray out = model.encode(step, ids);
             assertEquals(new Shape(2, 12, 4), out.getShape());
             float[] got = out.toFloatArray();
@@ -246,7 +246,7 @@ class T5EncoderModelBehaviourTest {
     }
 
     /** Deterministic small weights for every parameter of a config, as an in-memory state dict. */
-    static final class Weights implements StateDict {
+    static final class Weights {
 
         private final Map<String, long[]> shapes = new LinkedHashMap<>();
         private final Map<String, float[]> values = new LinkedHashMap<>();
@@ -272,19 +272,10 @@ class T5EncoderModelBehaviourTest {
             return values.get(key);
         }
 
-        @Override
-        public Set<String> keys() {
-            return shapes.keySet();
-        }
-
-        @Override
-        public long[] shape(String key) {
-            return shapes.get(key);
-        }
-
-        @Override
-        public NDArray load(String key, NDManager manager, DataType dtype) {
-            return manager.create(values.get(key), new Shape(shapes.get(key))).toType(dtype, false);
+        StateDict stateDict() {
+            return StateDict.of(shapes.keySet(), shapes::get,
+                    (key, manager, dtype) -> manager.create(values.get(key), new Shape(shapes.get(key))).toType(dtype,
+                            false));
         }
     }
 }
