@@ -200,11 +200,11 @@ class T5EncoderModelBehaviourTest {
         try (NDManager m = NDManager.newBaseManager()) {
             Weights tied = new Weights(c, 1);
             tied.put(T5EncoderModel.TIED_EMBED_TOKENS, new long[] {10, 4});
-            T5EncoderModel.load(c, tied, m, DataType.FLOAT32);
+            T5EncoderModel.load(c, tied.stateDict(), m, DataType.FLOAT32);
 
             String rab0 = "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight";
             String rab1 = "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight";
-            StateDict moved = w.renamed(k -> k.equals(rab0) ? rab1 : k.equals("encoder.final_layer_norm.weight")
+            StateDict moved = w.stateDict().renamed(k -> k.equals(rab0) ? rab1 : k.equals("encoder.final_layer_norm.weight")
                     ? null : k);
             WeightMismatchException e = assertThrows(WeightMismatchException.class,
                     () -> T5EncoderModel.load(c, moved, m, DataType.FLOAT32));
@@ -218,8 +218,8 @@ class T5EncoderModelBehaviourTest {
         for (String ff : List.of(T5Config.GATED_GELU, T5Config.RELU)) {
             T5Config c = new T5Config(8, 2, 5, 3, 4, 16, 128, ff, 1e-6, 11);
             Weights w = new Weights(c, 3);
-            assertEquals(c, T5Config.detect(w));
-            StateDict bundled = w.renamed(k -> "text_encoders.t5xxl.transformer." + k);
+            assertEquals(c, T5Config.detect(w.stateDict()));
+            StateDict bundled = w.stateDict().renamed(k -> "text_encoders.t5xxl.transformer." + k);
             assertEquals(c, T5Config.detect(bundled.renamed(T5Keys::fromSingleFile)));
             try (NDManager m = NDManager.newBaseManager()) {
                 T5EncoderModel model = T5EncoderModel.loadSingleFile(bundled, m, DataType.FLOAT32);
