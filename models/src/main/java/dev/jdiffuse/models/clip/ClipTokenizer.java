@@ -3,6 +3,7 @@ package dev.jdiffuse.models.clip;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jdiffuse.models.config.ConfigException;
+import dev.jdiffuse.models.text.SpecialTokenSplit;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -11,7 +12,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.text.Normalizer;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Iterator;
@@ -153,20 +153,8 @@ public final class ClipTokenizer {
     /** Token ids of {@code text} without BOS/EOS or padding (transformers' {@code add_special_tokens=False}). */
     public int[] encode(String text) {
         List<Integer> ids = new ArrayList<>();
-        int start = 0;
-        int i = 0;
-        while (i < text.length()) {
-            String special = specialAt(text, i);
-            if (special == null) {
-                i++;
-                continue;
-            }
-            encodePlain(text.substring(start, i), ids);
-            ids.add(vocab.get(special));
-            i += special.length();
-            start = i;
-        }
-        encodePlain(text.substring(start), ids);
+        SpecialTokenSplit.split(text, this::specialAt, (segment, first) -> encodePlain(segment, ids),
+                special -> ids.add(vocab.get(special)));
         return ids.stream().mapToInt(Integer::intValue).toArray();
     }
 
@@ -175,17 +163,7 @@ public final class ClipTokenizer {
      * {@code padding="max_length", truncation=True}).
      */
     public int[] encodePadded(String text, int maxLength) {
-        if (maxLength < 2) {
-            throw new IllegalArgumentException("maxLength must leave room for BOS and EOS: " + maxLength);
-        }
-        int[] raw = encode(text);
-        int n = Math.min(raw.length, maxLength - 2);
-        int[] out = new int[maxLength];
-        Arrays.fill(out, padId);
-        out[0] = bosId;
-        System.arraycopy(raw, 0, out, 1, n);
-        out[n + 1] = eosId;
-        return out;
+        return SpecialTokenSplit.framed(encode(text), bosId, eosId, padId, maxLength);
     }
 
     /** {@link #encodePadded(String, int)} to the tokenizer's {@code model_max_length} (77 for CLIP). */
@@ -197,16 +175,12 @@ public final class ClipTokenizer {
         return specials;
     }
 
-    public int bosId() {
-        return bosId;
+    /** The ids that frame and pad every sequence. */
+    public record SpecialIds(int bos, int eos, int pad) {
     }
 
-    public int eosId() {
-        return eosId;
-    }
-
-    public int padId() {
-        return padId;
+    public SpecialIds ids() {
+        return new SpecialIds(bosId, eosId, padId);
     }
 
     public int vocabSize() {

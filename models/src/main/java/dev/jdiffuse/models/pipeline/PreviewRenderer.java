@@ -14,20 +14,11 @@ import java.nio.ByteOrder;
  * Turns the sampler's current x0 prediction into a {@link Preview}: a linear latent-to-RGB projection (cheap, at
  * latent resolution), the tiny autoencoder TAESD (sharper, 8x), or the raw latent as float16 for the client. Works on
  * the first batch row only. Runs inside the step's sub-manager, so what it creates is freed with the step.
+ *
+ * @param projection the family's latent-to-RGB factors, or null if none are known
+ * @param taesd a tiny autoencoder for this latent space, or null
  */
-public final class PreviewRenderer {
-
-    private final LatentPreview projection;
-    private final AutoencoderTiny taesd;
-
-    /**
-     * @param projection the family's latent-to-RGB factors, or null if none are known
-     * @param taesd a tiny autoencoder for this latent space, or null
-     */
-    public PreviewRenderer(LatentPreview projection, AutoencoderTiny taesd) {
-        this.projection = projection;
-        this.taesd = taesd;
-    }
+public record PreviewRenderer(LatentPreview projection, AutoencoderTiny taesd) {
 
     public boolean supports(PreviewSpec.Method method) {
         return switch (method) {

@@ -8,15 +8,7 @@ import ai.djl.ndarray.NDManager;
  * concatenated along the features ([B, 77k, D1 + D2]) and the pooled embedding is the second encoder's projected
  * pooled output of the FIRST chunk ({@code zs[0].pooled}).
  */
-public final class DualClipPromptEncoder {
-
-    private final WeightedPromptEncoder first;
-    private final WeightedPromptEncoder second;
-
-    public DualClipPromptEncoder(WeightedPromptEncoder first, WeightedPromptEncoder second) {
-        this.first = first;
-        this.second = second;
-    }
+public record DualClipPromptEncoder(WeightedPromptEncoder first, WeightedPromptEncoder second) {
 
     /** context [B, 77k, D1 + D2]; pooled and textEmbeds from the second encoder's first chunk. */
     public WeightedEncoding encode(NDManager manager, String prompt, int batch) {

@@ -48,8 +48,9 @@ public record PromptChunker(Function<String, int[]> tokenize, int bos, int eos, 
     public static PromptChunker of(ClipTokenizer tokenizer, int commaBacktrack) {
         // A1111 looks up ",</w>" in the vocabulary; a lone "," tokenizes to exactly that id.
         int[] comma = tokenizer.encode(",");
-        return new PromptChunker(tokenizer::encode, tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId(),
-                comma.length == 1 ? comma[0] : -1, commaBacktrack);
+        ClipTokenizer.SpecialIds ids = tokenizer.ids();
+        return new PromptChunker(tokenizer::encode, ids.bos(), ids.eos(), ids.pad(), comma.length == 1 ? comma[0] : -1,
+                commaBacktrack);
     }
 
     /** {@code prompt} parsed as {@code emphasis} says, then chunked. */

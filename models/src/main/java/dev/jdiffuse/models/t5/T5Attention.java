@@ -23,13 +23,18 @@ final class T5Attention extends Module {
 
     T5Attention(T5Config c, boolean hasRelativeBias) {
         this.config = c;
-        this.q = child("q", new Linear(c.dModel(), c.innerDim(), false));
-        this.k = child("k", new Linear(c.dModel(), c.innerDim(), false));
-        this.v = child("v", new Linear(c.dModel(), c.innerDim(), false));
-        this.o = child("o", new Linear(c.innerDim(), c.dModel(), false));
+        // T5's projections carry no bias; q, k, v map d_model to heads x d_kv, o back
+        this.q = unbiased("q", c.dModel(), c.innerDim());
+        this.k = unbiased("k", c.dModel(), c.innerDim());
+        this.v = unbiased("v", c.dModel(), c.innerDim());
+        this.o = unbiased("o", c.innerDim(), c.dModel());
         this.relativeAttentionBias = hasRelativeBias
                 ? child("relative_attention_bias", new Embedding(c.relativeAttentionNumBuckets(), c.numHeads()))
                 : null;
+    }
+
+    private Linear unbiased(String name, long in, long out) {
+        return child(name, new Linear(in, out, false));
     }
 
     boolean hasRelativeBias() {

@@ -3,6 +3,7 @@ package dev.jdiffuse.models.t5;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jdiffuse.models.config.ConfigException;
+import dev.jdiffuse.models.text.SpecialTokenSplit;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -198,20 +199,8 @@ public final class T5Tokenizer {
     /** Token ids of {@code text}, without {@code </s>}. */
     public int[] encode(String text) {
         List<Integer> out = new ArrayList<>();
-        int pos = 0;
-        int segmentStart = 0;
-        while (pos < text.length()) {
-            String token = addedTokenAt(text, pos);
-            if (token == null) {
-                pos++;
-                continue;
-            }
-            encodeSegment(text.substring(segmentStart, pos), segmentStart == 0, out);
-            out.add(addedTokens.get(token));
-            pos += token.length();
-            segmentStart = pos;
-        }
-        encodeSegment(text.substring(segmentStart), segmentStart == 0, out);
+        SpecialTokenSplit.split(text, this::addedTokenAt, (segment, first) -> encodeSegment(segment, first, out),
+                token -> out.add(addedTokens.get(token)));
         return out.stream().mapToInt(Integer::intValue).toArray();
     }
 
@@ -229,16 +218,7 @@ public final class T5Tokenizer {
      * appended, padded with {@code <pad>} to {@code maxLength}.
      */
     public int[] encodePadded(String text, int maxLength) {
-        if (maxLength < 1) {
-            throw new IllegalArgumentException("maxLength must be >= 1, got " + maxLength);
-        }
-        int[] ids = encode(text);
-        int n = Math.min(ids.length, maxLength - 1);
-        int[] out = new int[maxLength];
-        java.util.Arrays.fill(out, padId);
-        System.arraycopy(ids, 0, out, 0, n);
-        out[n] = eosId;
-        return out;
+        return SpecialTokenSplit.framed(encode(text), -1, eosId, padId, maxLength);
     }
 
     /** {@link #encodePadded(String, int)} for a batch: [B][maxLength]. */
@@ -250,16 +230,12 @@ public final class T5Tokenizer {
         return out;
     }
 
-    public int eosId() {
-        return eosId;
+    /** The ids that end, pad and stand for unknown pieces. */
+    public record SpecialIds(int eos, int pad, int unk) {
     }
 
-    public int padId() {
-        return padId;
-    }
-
-    public int unkId() {
-        return model.unkId();
+    public SpecialIds ids() {
+        return new SpecialIds(eosId, padId, model.unkId());
     }
 
     /** Normalisation of one segment between added tokens (tokenizers' normalizer Sequence for T5). */

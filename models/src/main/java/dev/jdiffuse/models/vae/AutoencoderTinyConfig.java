@@ -70,20 +70,10 @@ public record AutoencoderTinyConfig(
             throw new ConfigException(c.source(), "upsampling_scaling_factor", "must be positive, got " + factor);
         }
         return new AutoencoderTinyConfig(
-                c.getInt("in_channels", 3),
-                c.getInt("out_channels", 3),
-                enc,
-                dec,
-                act,
-                c.getEnum("upsample_fn", "nearest", Set.of("nearest")),
-                c.getInt("latent_channels", 4),
-                factor,
-                numEnc,
-                numDec,
-                c.getDouble("latent_magnitude", 3),
-                c.getDouble("latent_shift", 0.5),
-                c.getBool("force_upcast", false),
-                c.getDouble("scaling_factor", 1.0),
+                c.getInt("in_channels", 3), c.getInt("out_channels", 3), enc, dec, act,
+                c.getEnum("upsample_fn", "nearest", Set.of("nearest")), c.getInt("latent_channels", 4), factor,
+                numEnc, numDec, c.getDouble("latent_magnitude", 3), c.getDouble("latent_shift", 0.5),
+                c.getBool("force_upcast", false), c.getDouble("scaling_factor", 1.0),
                 c.getDouble("shift_factor", 0.0));
     }
 

@@ -205,7 +205,7 @@ class WeightedPromptEncoderTest {
     private static int countAfter(ClipTokenizer tok, int[] tokens) {
         int last = 0;
         for (int i = 1; i < tokens.length; i++) {
-            if (tokens[i] == tok.eosId()) {
+            if (tokens[i] == tok.ids().eos()) {
                 break;
             }
             last = i;

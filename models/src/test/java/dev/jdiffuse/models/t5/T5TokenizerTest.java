@@ -57,9 +57,9 @@ class T5TokenizerTest {
         assertArrayEquals(new int[] {8774, 296}, tok.encode("Hello world"));
         int[] padded = tok.encodePadded("Hello world", 6);
         assertArrayEquals(new int[] {8774, 296, 1, 0, 0, 0}, padded);
-        assertEquals(id("</s>"), tok.eosId());
-        assertEquals(id("<pad>"), tok.padId());
-        assertEquals(id("<unk>"), tok.unkId());
+        assertEquals(id("</s>"), tok.ids().eos());
+        assertEquals(id("<pad>"), tok.ids().pad());
+        assertEquals(id("<unk>"), tok.ids().unk());
     }
 
     @Test

@@ -140,7 +140,8 @@ public final class GenerateCommand implements Callable<Integer> {
             try {
                 job = validate(loaded);
             } catch (ApiException e) {
-                err.println("bad request" + (e.field() == null ? "" : " (" + e.field() + ")") + ": " + e.getMessage());
+                String field = e.body().error().field();
+                err.println("bad request" + (field == null ? "" : " (" + field + ")") + ": " + e.getMessage());
                 return 2;
             }
             ProgressBar bar = new ProgressBar(err);

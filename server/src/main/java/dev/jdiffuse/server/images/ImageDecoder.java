@@ -16,16 +16,11 @@ import java.util.Iterator;
  * only with a plug-in on the class path). The format is taken from the magic bytes, never from the client's
  * Content-Type. The header's declared size is checked (in {@code long}) before any pixel is decoded, so a
  * decompression bomb (a tiny file declaring 100000x100000) costs nothing (reliability notes 5.4).
+ *
+ * @param maxPixels most pixels a header may declare
+ * @param maxSide longest side a header may declare
  */
-public final class ImageDecoder {
-
-    private final long maxPixels;
-    private final int maxSide;
-
-    public ImageDecoder(long maxPixels, int maxSide) {
-        this.maxPixels = maxPixels;
-        this.maxSide = maxSide;
-    }
+public record ImageDecoder(long maxPixels, int maxSide) {
 
     /** The decoded image as 8-bit sRGB without alpha, and its format name. */
     public record Decoded(BufferedImage image, String format) {

@@ -43,21 +43,14 @@ public final class ApiException extends RuntimeException {
         return status;
     }
 
-    public String code() {
-        return code;
-    }
-
-    public String field() {
-        return field;
-    }
-
-    public Long retryAfterSeconds() {
-        return retryAfterSeconds;
-    }
-
     /** The response body {@code {"error":{"code","message","field"}}}; {@code field} is null when none is at fault. */
     public Body body() {
         return new Body(new Body.Detail(code, getMessage(), field));
+    }
+
+    /** Seconds a 429 or 503 asks the client to wait, or null. */
+    public Long retryAfterSeconds() {
+        return retryAfterSeconds;
     }
 
     /** The JSON error body every failing route answers with. */
