@@ -7,6 +7,7 @@ import dev.jdiffuse.samplers.methods.Euler;
 import dev.jdiffuse.samplers.methods.EulerAncestral;
 import dev.jdiffuse.samplers.methods.Heun;
 import dev.jdiffuse.samplers.methods.Lcm;
+import dev.jdiffuse.samplers.methods.Plms;
 import dev.jdiffuse.samplers.methods.UniPc;
 import dev.jdiffuse.schedulers.SchedulerClass;
 
@@ -90,6 +91,8 @@ public final class SamplerCatalog {
                     o -> new Ddpm(o.clipSampleRange())),
             new Entry("ddim", "DDIM", SchedulerClass.DDIM, false, false, NoiseSpace.DIFFUSION, List.of(ETA),
                     o -> new Ddim(o.eta(), o.clipSampleRange())),
+            new Entry("pndm", "PLMS", SchedulerClass.PNDM, false, false, NoiseSpace.DIFFUSION, List.of(),
+                    o -> new Plms()),
             new Entry("euler", "Euler", SchedulerClass.EULER, false, true, NoiseSpace.DIFFUSION, List.of(),
                     o -> new Euler()),
             new Entry("euler_ancestral", "Euler a", SchedulerClass.EULER_ANCESTRAL, true, false,
@@ -122,10 +125,10 @@ public final class SamplerCatalog {
 
     /**
      * diffusers scheduler classes no sampler reproduces, mapped to the nearest one that exists (same noise space and
-     * prediction; A1111 and ComfyUI ignore a folder's scheduler altogether). PNDM's PLMS and LMS are linear multistep
-     * methods; DPM-Solver single-step and SDE variants, DEIS and KDPM2 have multistep or second-order neighbours here.
+     * prediction; A1111 and ComfyUI ignore a folder's scheduler altogether). LMS is a linear multistep method on
+     * sigmas; DPM-Solver single-step and SDE variants, DEIS and KDPM2 have multistep or second-order neighbours here.
      */
-    private static final Map<String, String> NEAREST = Map.ofEntries(Map.entry("PNDMScheduler", "ddim"),
+    private static final Map<String, String> NEAREST = Map.ofEntries(
             Map.entry("LMSDiscreteScheduler", "euler"), Map.entry("KDPM2DiscreteScheduler", "heun"),
             Map.entry("KDPM2AncestralDiscreteScheduler", "euler_ancestral"),
             Map.entry("DPMSolverSinglestepScheduler", "dpmpp_2m"), Map.entry("DPMSolverSDEScheduler", "dpmpp_2m"),

@@ -5,8 +5,9 @@ package dev.jdiffuse.schedulers;
  * {@code set_timesteps} produces, re-expressed in this project's single state space (see {@link SamplingSchedule}):
  *
  * <ul>
- * <li>DDPM, DDIM, LCM, DPM-Solver, UniPC keep their sample in variance-preserving space in diffusers; here the sample
- * is {@code x = x_vp * sqrt(1 + sigma^2)}, so {@code initNoiseSigma = sqrt(1 + sigma_0^2)} where diffusers has 1.</li>
+ * <li>DDPM, DDIM, PNDM, LCM, DPM-Solver, UniPC keep their sample in variance-preserving space in diffusers; here the
+ * sample is {@code x = x_vp * sqrt(1 + sigma^2)}, so {@code initNoiseSigma = sqrt(1 + sigma_0^2)} where diffusers has
+ * 1.</li>
  * <li>Euler, Euler ancestral, Heun, EDM keep diffusers' sigmas and {@code init_noise_sigma} unchanged.</li>
  * <li>Flow matching keeps diffusers' flow sigmas; the timestep is {@code 1000 * sigma}.</li>
  * </ul>
@@ -41,6 +42,7 @@ public final class DiffusersSchedules {
         return switch (c.schedulerClass()) {
             case DDPM -> ddpm(c, steps);
             case DDIM -> ddim(c, steps);
+            case PNDM -> pndm(c, steps);
             case LCM -> lcm(c, steps);
             case EULER, EULER_ANCESTRAL, HEUN -> karrasFamily(c, steps);
             case DPM_SOLVER_MULTISTEP, UNIPC -> multistep(c, steps);
@@ -83,6 +85,28 @@ public final class DiffusersSchedules {
         int last = (int) t[t.length - 1] - c.numTrainTimesteps() / n;
         double finalSigma = last >= 0 ? table[last] : c.setAlphaToOne() ? 0.0 : table[0];
         return vp(at(table, t, finalSigma), t);
+    }
+
+    /**
+     * PNDM with {@code skip_prk_steps=True} (PLMS). diffusers' {@code set_timesteps} spaces {@code n} integer
+     * timesteps {@code t_0 > ... > t_{n-1}} exactly as DDIM does (leading {@code k (T // n) + steps_offset}, linspace
+     * and trailing likewise), then feeds the network {@code n + 1} times at
+     * <pre>
+     *   plms_timesteps = [t_0, t_1, t_1, t_2, ..., t_{n-1}]      (t_1 repeated; [t_0] alone when n = 1)
+     * </pre>
+     * and {@code step_plms} moves the sample {@code t -> t - T // n}, the last step to {@code alphas_cumprod[0]}
+     * ({@code set_alpha_to_one=False}) or 1. The repeated {@code t_1} is not a step of its own: diffusers' second
+     * call evaluates the model on the sample just moved to {@code t_1} and then redoes the first step
+     * {@code t_0 -> t_1} from the kept sample with the averaged output (a trapezoidal corrector), so the sample
+     * visits each {@code t_i} once. The schedule is therefore DDIM's: {@code n} steps with one sigma per
+     * {@code t_i} plus the landing level, and the sampler ({@code dev.jdiffuse.samplers.methods.Plms}) spends its
+     * extra evaluation inside the first step, at the next step's level. {@code init_noise_sigma = 1} in diffusers'
+     * variance-preserving sample is {@code sqrt(1 + sigma_0^2)} here. Where {@code T // n} is not the spacing
+     * (linspace, or trailing with {@code n} not dividing {@code T}) diffusers' steps and timesteps disagree; as for
+     * DDIM every step here lands on the next scheduled timestep.
+     */
+    private static SamplingSchedule pndm(SchedulerConfig c, int n) {
+        return ddim(c, n);
     }
 
     private static SamplingSchedule lcm(SchedulerConfig c, int n) {

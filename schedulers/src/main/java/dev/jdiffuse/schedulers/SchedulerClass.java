@@ -10,6 +10,8 @@ import java.util.Map;
 public enum SchedulerClass {
     DDPM("DDPMScheduler", Map.of("clip_sample", true, "timestep_spacing", "leading")),
     DDIM("DDIMScheduler", Map.of("clip_sample", true, "timestep_spacing", "leading")),
+    /** PNDM's PLMS form ({@code skip_prk_steps=True}); its defaults are diffusers' {@code PNDMScheduler.__init__}. */
+    PNDM("PNDMScheduler", Map.of("timestep_spacing", "leading", "set_alpha_to_one", false)),
     EULER("EulerDiscreteScheduler", Map.of()),
     EULER_ANCESTRAL("EulerAncestralDiscreteScheduler", Map.of()),
     HEUN("HeunDiscreteScheduler", Map.of("beta_start", 0.00085, "beta_end", 0.012)),
@@ -40,7 +42,7 @@ public enum SchedulerClass {
     /** Whether the class keeps its sample in the variance-preserving space {@code x_vp = x / sqrt(1 + sigma^2)}. */
     public boolean variancePreservingSample() {
         return switch (this) {
-            case DDPM, DDIM, DPM_SOLVER_MULTISTEP, UNIPC, LCM -> true;
+            case DDPM, DDIM, PNDM, DPM_SOLVER_MULTISTEP, UNIPC, LCM -> true;
             default -> false;
         };
     }

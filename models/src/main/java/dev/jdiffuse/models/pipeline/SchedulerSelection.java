@@ -47,8 +47,10 @@ public final class SchedulerSelection {
     }
 
     /**
-     * The config's {@code _class_name}, or for a class no sampler reproduces (e.g. PNDM in Stable Diffusion 1.5's
-     * folder) the nearest one's, with a log line: a model never fails to load for its scheduler.
+     * The config's {@code _class_name}, or for a class no sampler reproduces (e.g. LMS) the nearest one's, with a log
+     * line: a model never fails to load for its scheduler. PNDM runs as PLMS ({@code skip_prk_steps=True}, Stable
+     * Diffusion 1.x's published config); a config asking for the Runge-Kutta warm-up ({@code skip_prk_steps} false or
+     * absent, diffusers' default) gets PLMS too, with a log line.
      */
     private static SchedulerClass classOf(Map<String, Object> raw) {
         Object name = raw.get("_class_name");
@@ -59,6 +61,10 @@ public final class SchedulerSelection {
         if (!SamplerCatalog.isExact(name.toString())) {
             LOG.log(System.Logger.Level.INFO, "scheduler class {0} is not implemented; the model's default sampler is "
                     + "the nearest one, {1} ({2})", name, entry.name(), entry.schedulerClass().diffusersName());
+        }
+        if (entry.schedulerClass() == SchedulerClass.PNDM && !Boolean.TRUE.equals(raw.get("skip_prk_steps"))) {
+            LOG.log(System.Logger.Level.INFO, "PNDMScheduler without skip_prk_steps: its Runge-Kutta warm-up steps are "
+                    + "not implemented; the model's default sampler is PLMS (pndm), as with skip_prk_steps=true");
         }
         return entry.schedulerClass();
     }
