@@ -19,13 +19,13 @@ import java.util.stream.Stream;
  * Text-to-image on model folders as they are published ({@code layouts/<case>}: the released {@code model_index.json},
  * scheduler class and config keys, every text encoder), seeded by generator only, against diffusers. Tolerance from
  * the fixtures README: max|diff| <= 2e-3 on the [0, 1] image. {@link #CASES} are the layouts that match today
- * (SD 3.5 with its T5 encoder, SD 2.1 v-prediction, SDXL-Turbo); {@code -Dlayouts=...} runs others: {@code sd15}
- * needs PNDM (its scheduler maps to DDIM until then) and {@code sdxl} does not match yet (max|diff| 0.15).
+ * (SD 3.5 with its T5 encoder, SD 2.1 v-prediction, SDXL base with guidance and an encoded empty negative prompt,
+ * SDXL-Turbo); {@code -Dlayouts=...} runs others: {@code sd15} needs PNDM (its scheduler maps to DDIM until then).
  */
 class PublishedLayoutsParityTest {
 
     private static final double TOL = 2e-3;
-    static final List<String> CASES = List.of(System.getProperty("layouts", "sd35,sd2v,sdxl_turbo").split(","));
+    static final List<String> CASES = List.of(System.getProperty("layouts", "sd35,sd2v,sdxl,sdxl_turbo").split(","));
 
     @TestFactory
     Stream<DynamicTest> layouts() {
