@@ -19,13 +19,14 @@ import java.util.stream.Stream;
  * Text-to-image on model folders as they are published ({@code layouts/<case>}: the released {@code model_index.json},
  * scheduler class and config keys, every text encoder), seeded by generator only, against diffusers. Tolerance from
  * the fixtures README: max|diff| <= 2e-3 on the [0, 1] image. {@link #CASES} are the layouts that match today
- * (SD 3.5 with its T5 encoder, SD 2.1 v-prediction, SDXL-Turbo, SD 1.5 with its PNDM scheduler as PLMS);
- * {@code -Dlayouts=...} runs others: {@code sdxl} does not match yet (max|diff| 0.15).
+ * (SD 1.5 with its PNDM scheduler as PLMS, SD 2.1 v-prediction, SDXL base with guidance and an encoded empty
+ * negative prompt, SDXL-Turbo, SD 3.5 with its T5 encoder); {@code -Dlayouts=...} runs a subset.
  */
 class PublishedLayoutsParityTest {
 
     private static final double TOL = 2e-3;
-    static final List<String> CASES = List.of(System.getProperty("layouts", "sd35,sd2v,sdxl_turbo,sd15").split(","));
+    static final List<String> CASES = List.of(System.getProperty("layouts", "sd15,sd2v,sdxl,sdxl_turbo,sd35")
+            .split(","));
 
     @TestFactory
     Stream<DynamicTest> layouts() {

@@ -4,7 +4,6 @@ import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.clip.ClipTextConfig;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTokenizer;
-import dev.jdiffuse.models.config.ConfigJson;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.models.pipeline.SchedulerSelection;
@@ -46,10 +45,8 @@ public final class SdLoader {
             if (Files.isDirectory(folder.resolve("controlnet"))) {
                 cns.put("controlnet", ControlNetModel.load(folder.resolve("controlnet"), weights, dtype));
             }
-            boolean zeros = ConfigJson.read(folder.resolve("model_index.json")).node()
-                    .path("force_zeros_for_empty_prompt").asBoolean(prompts.isSdxl());
-            return new DiffusionPipeline(name, weights, new StableDiffusionFamily(prompts, unet, cns, zeros,
-                    o.device(), vae.config().downscale()), vae,
+            return new DiffusionPipeline(name, weights, new StableDiffusionFamily(prompts, unet, cns, o.device(),
+                    vae.config().downscale()), vae,
                     SchedulerSelection.read(folder.resolve("scheduler/scheduler_config.json")), o.taesd());
         });
     }
@@ -77,7 +74,7 @@ public final class SdLoader {
                 AutoencoderKL vae = Vaes.openSingleFile(AutoencoderKLConfig.read(config.resolve("vae/config.json")),
                         file, weights, dtype);
                 return new DiffusionPipeline(name, weights, new StableDiffusionFamily(new SdPromptEncoder(tok, te,
-                        null, null), unet, Map.of(), false, o.device(), vae.config().downscale()), vae,
+                        null, null), unet, Map.of(), o.device(), vae.config().downscale()), vae,
                         SchedulerSelection.read(config.resolve("scheduler/scheduler_config.json")), o.taesd());
             }
         });

@@ -45,11 +45,6 @@ final class SdPromptEncoder {
         return new Encoded(context, b.textEmbeds());
     }
 
-    /** SDXL's zeroed unconditional embeddings ({@code force_zeros_for_empty_prompt}). */
-    Encoded zerosLike(Encoded e) {
-        return new Encoded(e.context().zerosLike(), e.pooled() == null ? null : e.pooled().zerosLike());
-    }
-
     private static int[][] ids(ClipTokenizer tok, String prompt, int batch) {
         int[] one = tok.encodePadded(prompt);
         int[][] all = new int[batch][];

@@ -27,9 +27,14 @@ import java.util.Set;
 
 /**
  * Stable Diffusion 1.x, 2.x and XL, as diffusers' {@code StableDiffusionPipeline}, {@code StableDiffusionXLPipeline}
- * and their ControlNet variants: CLIP prompt encoding ({@link SdPromptEncoder}; SDXL's zeroed empty negative with
- * {@code force_zeros_for_empty_prompt} and its size/crop ids), the UNet under the scheduler's prediction type,
- * ControlNets between their start and end, and classifier-free guidance. Loading: {@link SdLoader}.
+ * and their ControlNet variants: CLIP prompt encoding ({@link SdPromptEncoder}; SDXL's size/crop ids), the UNet under
+ * the scheduler's prediction type, ControlNets between their start and end, and classifier-free guidance.
+ * Loading: {@link SdLoader}.
+ *
+ * <p>The negative prompt is always encoded, the empty one included. diffusers' SDXL zeroes the unconditional
+ * embeddings ({@code force_zeros_for_empty_prompt}) only when {@code negative_prompt is None}; {@code ""} is encoded
+ * like any text. A {@link GenerationRequest}'s negative prompt is never absent (null becomes {@code ""}), so it is
+ * always the text case.
  */
 public final class StableDiffusionFamily implements ModelFamily<SdConditioning> {
 
@@ -40,16 +45,14 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
     private final SdPromptEncoder prompts;
     private final UNet2DConditionModel unet;
     private final Map<String, ControlNetModel> controlnets;
-    private final boolean forceZerosForEmptyPrompt;
     private final Device device;
     private final LatentSpace latents;
 
     StableDiffusionFamily(SdPromptEncoder prompts, UNet2DConditionModel unet, Map<String, ControlNetModel> controlnets,
-            boolean forceZerosForEmptyPrompt, Device device, int pixelsPerLatent) {
+            Device device, int pixelsPerLatent) {
         this.prompts = prompts;
         this.unet = unet;
         this.controlnets = Map.copyOf(controlnets);
-        this.forceZerosForEmptyPrompt = forceZerosForEmptyPrompt;
         this.device = device;
         this.latents = new LatentSpace(unet.config().inChannels(), pixelsPerLatent, pixelsPerLatent, 0);
     }
@@ -96,8 +99,7 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
         NDArray timeIds = prompts.isSdxl() ? sdxlTimeIds(job, r) : null;
         SdConditioning uncond = null;
         if (ModelFamily.guided(r)) {
-            SdPromptEncoder.Encoded neg = prompts.isSdxl() && forceZerosForEmptyPrompt && r.negativePrompt().isEmpty()
-                    ? prompts.zerosLike(pos) : prompts.encode(job, r.negativePrompt(), r.batchSize());
+            SdPromptEncoder.Encoded neg = prompts.encode(job, r.negativePrompt(), r.batchSize());
             uncond = new SdConditioning(neg.context(), neg.pooled(), timeIds);
         }
         return new Prompts<>(new SdConditioning(pos.context(), pos.pooled(), timeIds), uncond);
