@@ -12,7 +12,7 @@ import java.util.List;
  *       {@code cond_stage_model.transformer.} (SD1) or {@code conditioner.embedders.0.transformer.} (SDXL's first
  *       encoder), again with or without {@code text_model.}. OpenCLIP layouts ({@code cond_stage_model.model.*}, SD2;
  *       {@code conditioner.embedders.1.model.*}, SDXL's second encoder) are a different parameterisation (fused
- *       in_proj) and are not mapped here.</li>
+ *       in_proj), mapped by {@link OpenClipTextKeys}.</li>
  * </ul>
  */
 public final class ClipTextKeys {

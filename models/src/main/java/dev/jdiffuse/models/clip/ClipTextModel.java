@@ -63,6 +63,15 @@ public final class ClipTextModel extends Module {
     }
 
     /**
+     * From an OpenCLIP text tower of a single-file checkpoint (SD 2.x {@code cond_stage_model.model.}, SDXL's
+     * {@code conditioner.embedders.1.model.}), mapped by {@link OpenClipTextKeys}; other keys are left alone.
+     */
+    public static ClipTextModel loadOpenClip(ClipTextConfig config, StateDict checkpoint, String prefix,
+            NDManager manager, DataType dtype) {
+        return load(config, OpenClipTextKeys.view(checkpoint, prefix, config), manager, dtype);
+    }
+
+    /**
      * Encodes a batch of token ids (rows of equal length, e.g. {@link ClipTokenizer#encodePadded}).
      *
      * @param manager owns the ids and every result (a per-request manager)

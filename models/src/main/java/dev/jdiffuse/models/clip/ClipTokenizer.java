@@ -90,7 +90,11 @@ public final class ClipTokenizer {
      * {@code vocab.json} + {@code merges.txt}; special tokens from {@code tokenizer_config.json}.
      */
     public static ClipTokenizer load(Path folder) {
-        ClipSpecialTokens specials = ClipSpecialTokens.read(folder);
+        return load(folder, ClipSpecialTokens.read(folder));
+    }
+
+    /** As {@link #load(Path)} with the given special tokens instead of the folder's. */
+    public static ClipTokenizer load(Path folder, ClipSpecialTokens specials) {
         Path fast = folder.resolve("tokenizer.json");
         if (Files.isRegularFile(fast)) {
             return fromTokenizerJson(fast, specials);

@@ -3,6 +3,7 @@ package dev.jdiffuse.models.pipeline;
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import dev.jdiffuse.models.checkpoint.PickleCheckpoints;
 import dev.jdiffuse.models.config.ConfigJson;
 import dev.jdiffuse.models.pipeline.dit.DiTFamily;
 import dev.jdiffuse.models.pipeline.dit.DitLoader;
@@ -47,21 +48,37 @@ public final class Pipelines {
     }
 
     /**
-     * Where and in which precision to run; {@code singleFileConfig} is the diffusers config folder for a single-file
-     * checkpoint, or null for Stable Diffusion 1.5's.
+     * Where and in which precision to run.
+     *
+     * @param singleFileConfig the diffusers config folder for a single-file checkpoint (its components' configs,
+     *     tokenizers and scheduler win over what is detected from the file), or null to detect everything
+     * @param predictionType {@code epsilon} or {@code v_prediction} for a single-file checkpoint whose convention the
+     *     detection gets wrong (e.g. an SD 2.x base 512 model), or null to detect it
      */
-    public record Options(Device device, DataType dtype, AutoencoderTiny taesd, Path singleFileConfig) {
+    public record Options(Device device, DataType dtype, AutoencoderTiny taesd, Path singleFileConfig,
+            String predictionType) {
+
+        public Options(Device device, DataType dtype, AutoencoderTiny taesd, Path singleFileConfig) {
+            this(device, dtype, taesd, singleFileConfig, null);
+        }
 
         public static Options cpu() {
-            return new Options(Device.cpu(), DataType.FLOAT32, null, null);
+            return new Options(Device.cpu(), DataType.FLOAT32, null, null, null);
+        }
+
+        public Options withSingleFileConfig(Path config) {
+            return new Options(device, dtype, taesd, config, predictionType);
+        }
+
+        public Options withPredictionType(String type) {
+            return new Options(device, dtype, taesd, singleFileConfig, type);
         }
     }
 
-    /** The model's name: its folder name, or its file name without {@code .safetensors}. */
     /** The one rule naming a model: its folder's name, or its file's name without the weight-file extension. */
     public static String nameOf(Path path) {
         String n = path.getFileName().toString();
-        for (String ext : List.of(".safetensors", ".ckpt", ".pt", ".bin")) {
+        for (String ext : List.of(".safetensors", ".ckpt", ".pt", ".pth", ".bin")) {
             if (n.endsWith(ext) && n.length() > ext.length()) {
                 return n.substring(0, n.length() - ext.length());
             }
@@ -72,7 +89,10 @@ public final class Pipelines {
     public static DiffusionPipeline open(Path path, Options options) {
         String name = nameOf(path);
         if (Files.isRegularFile(path)) {
-            // without a config folder: Stable Diffusion 1.5's configs, tokenizer beside the file
+            if (PickleCheckpoints.isPickle(path)) {
+                throw PickleCheckpoints.refusal(path);
+            }
+            // family and configs detected from the keys and shapes; a config folder's files win where given
             return SdLoader.openSingleFile(path, name, options);
         }
         String cls = ConfigJson.read(path.resolve("model_index.json")).getString("_class_name", "");

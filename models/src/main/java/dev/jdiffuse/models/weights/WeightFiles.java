@@ -6,7 +6,8 @@ import java.util.List;
 
 /**
  * Finds a component's weights in its folder the way {@code from_pretrained} does: {@code <base>.safetensors}, the
- * sharded {@code <base>.safetensors.index.json}, or their {@code fp16} variants, in that order. {@code base} is
+ * sharded {@code <base>.safetensors.index.json}, or their {@code fp16} variants, in that order. PyTorch pickles
+ * ({@code .bin}) beside them are ignored, and a folder with only pickles is refused: unpickling runs arbitrary code. {@code base} is
  * {@code diffusion_pytorch_model} for diffusers models and {@code model} for transformers models.
  */
 public final class WeightFiles {
@@ -26,7 +27,15 @@ public final class WeightFiles {
                 return SafetensorsStateDict.open(p);
             }
         }
-        throw new IllegalArgumentException("no weights in " + folder + ": expected one of " + candidates
-                + " (.bin pickles are not loaded: convert them to safetensors)");
+        for (String pickle : List.of(base + ".bin", base + ".fp16.bin", base + ".bin.index.json", base + ".ckpt")) {
+            if (Files.isRegularFile(folder.resolve(pickle))) {
+                throw new IllegalArgumentException(folder + ": only PyTorch pickle weights (" + pickle + "), refused: "
+                        + "loading a pickle runs arbitrary code from the file. Convert the folder once with a Python "
+                        + "you trust, e.g. DiffusionPipeline.from_pretrained(folder).save_pretrained(out, "
+                        + "safe_serialization=True), or download its .safetensors files; expected one of "
+                        + candidates);
+            }
+        }
+        throw new IllegalArgumentException("no weights in " + folder + ": expected one of " + candidates);
     }
 }

@@ -16,8 +16,10 @@ public final class ModelLoaders {
     /** A folder of this name beside the models holds a TAESD (AutoencoderTiny) used for previews. */
     public static final String TAESD_FOLDER = "taesd";
     /**
-     * A single-file checkpoint {@code X.safetensors} takes its configs and tokenizer from {@code X.config/}; without
-     * one, Stable Diffusion 1.5's configs and a tokenizer from {@code X.tokenizer/}.
+     * A single-file checkpoint {@code X.safetensors} takes its configs, tokenizers and scheduler from {@code X.config/}
+     * where that folder holds them; without one its family and configs are detected from its keys and shapes, and its
+     * tokenizers use the CLIP vocabulary bundled in the jar (or {@code X.tokenizer/} for another vocabulary).
+     * Pickles ({@code .ckpt}, {@code .pt}, {@code .pth}, {@code .bin}) are refused with the reason, and logged.
      */
     public static final String CONFIG_SUFFIX = ".config";
 
@@ -36,7 +38,7 @@ public final class ModelLoaders {
             Path config = null;
             if (Files.isRegularFile(entry)) {
                 Path beside = entry.resolveSibling(Pipelines.nameOf(entry) + CONFIG_SUFFIX);
-                // no config folder: Stable Diffusion 1.5's configs, the tokenizer from X.tokenizer/ beside the file
+                // no config folder: everything detected from the file (Pipelines.open)
                 config = Files.isDirectory(beside) ? beside : null;
             }
             return Pipelines.open(entry, new Pipelines.Options(d, t, taesd, config));
@@ -50,7 +52,7 @@ public final class ModelLoaders {
     public static boolean isModelEntry(Path entry) {
         String n = entry.getFileName().toString();
         return !n.startsWith(".") && !n.equals(TAESD_FOLDER) && !n.endsWith(CONFIG_SUFFIX)
-                && !n.endsWith(".tokenizer") && !n.equals("tokenizer");
+                && !n.endsWith(".tokenizer") && !n.endsWith(".tokenizer_2") && !n.equals("tokenizer");
     }
 
     public static Device device(String option) {

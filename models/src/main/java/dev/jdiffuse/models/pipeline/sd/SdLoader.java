@@ -1,7 +1,8 @@
 package dev.jdiffuse.models.pipeline.sd;
 
 import ai.djl.ndarray.types.DataType;
-import dev.jdiffuse.models.clip.ClipTextConfig;
+import dev.jdiffuse.models.checkpoint.CheckpointDetector;
+import dev.jdiffuse.models.checkpoint.DetectedCheckpoint;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTokenizer;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
@@ -9,10 +10,8 @@ import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.models.pipeline.SchedulerSelection;
 import dev.jdiffuse.models.pipeline.Vaes;
 import dev.jdiffuse.models.unet.ControlNetModel;
-import dev.jdiffuse.models.unet.UNet2DConditionConfig;
 import dev.jdiffuse.models.unet.UNet2DConditionModel;
 import dev.jdiffuse.models.vae.AutoencoderKL;
-import dev.jdiffuse.models.vae.AutoencoderKLConfig;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
 
 import java.nio.file.Files;
@@ -22,6 +21,8 @@ import java.util.Map;
 
 /** Opens Stable Diffusion 1.x/2.x/XL as diffusers folders or original single-file checkpoints. */
 public final class SdLoader {
+
+    private static final System.Logger LOG = System.getLogger(SdLoader.class.getName());
 
     private SdLoader() {
     }
@@ -52,30 +53,34 @@ public final class SdLoader {
     }
 
     /**
-     * An original single-file SD 1.x/2.x checkpoint ({@code model.diffusion_model.*}, {@code first_stage_model.*},
-     * {@code cond_stage_model.transformer.*}) with hyper-parameters, tokenizer and scheduler from the diffusers config
-     * folder {@code o.singleFileConfig()}, as diffusers' {@code from_single_file(config=...)}; without one, Stable
-     * Diffusion 1.5's configs ({@link Sd15Defaults}; the tokenizer then comes from {@code <name>.tokenizer/} or
-     * {@code tokenizer/} beside the checkpoint).
+     * An original single-file SD 1.x / 2.x / XL checkpoint ({@code model.diffusion_model.*}, {@code first_stage_model.*},
+     * {@code cond_stage_model.*} or {@code conditioner.embedders.*}), as model sites ship it. The family and every
+     * component's hyper-parameters are detected from its keys and shapes ({@link CheckpointDetector}); where
+     * {@code o.singleFileConfig()} is a diffusers config folder, each config, tokenizer and the scheduler it holds wins
+     * over the detected one, as diffusers' {@code from_single_file(config=...)}. Tokenizers without a config folder:
+     * the CLIP vocabulary bundled in the jar when the text encoder has CLIP's 49,408 tokens, else a tokenizer folder
+     * {@code <name>.tokenizer/} (and {@code <name>.tokenizer_2/}) or {@code tokenizer/} beside the file.
      */
     public static DiffusionPipeline openSingleFile(Path checkpoint, String name, Pipelines.Options o) {
-        Path tokenizer = o.singleFileConfig() == null ? Sd15Defaults.tokenizerBeside(checkpoint)
-                : o.singleFileConfig().resolve("tokenizer");
-        Path config = o.singleFileConfig() == null ? Sd15Defaults.configFolder() : o.singleFileConfig();
+        Path config = o.singleFileConfig();
         DataType dtype = o.dtype();
         return Pipelines.loading(o.device(), weights -> {
             try (SafetensorsStateDict file = SafetensorsStateDict.open(checkpoint)) {
-                ClipTokenizer tok = ClipTokenizer.load(tokenizer);
-                ClipTextModel te = ClipTextModel.loadSingleFile(
-                        ClipTextConfig.read(config.resolve("text_encoder/config.json")), file, weights, dtype);
-                UNet2DConditionModel unet = UNet2DConditionModel.loadLdm(
-                        UNet2DConditionConfig.read(config.resolve("unet/config.json")), file, weights, dtype,
+                DetectedCheckpoint d = CheckpointDetector.detect(file, checkpoint.toString(), o.predictionType());
+                LOG.log(System.Logger.Level.INFO, "{0}: {1}, {2} ({3}){4}", checkpoint.getFileName(),
+                        d.family().displayName(), d.predictionType(), d.predictionReason(),
+                        config == null ? "" : "; configs from " + config + " where present");
+                SingleFileParts parts = new SingleFileParts(checkpoint, config, d);
+                ClipTextModel te = d.textEncoder().load(parts.textEncoderConfig(1), file, weights, dtype);
+                ClipTextModel te2 = d.isSdxl() ? d.textEncoder2().load(parts.textEncoderConfig(2), file, weights,
+                        dtype) : null;
+                SdPromptEncoder prompts = new SdPromptEncoder(parts.tokenizer(1), te,
+                        d.isSdxl() ? parts.tokenizer(2) : null, te2);
+                UNet2DConditionModel unet = UNet2DConditionModel.loadLdm(parts.unetConfig(), file, weights, dtype,
                         checkpoint.getFileName().toString());
-                AutoencoderKL vae = Vaes.openSingleFile(AutoencoderKLConfig.read(config.resolve("vae/config.json")),
-                        file, weights, dtype);
-                return new DiffusionPipeline(name, weights, new StableDiffusionFamily(new SdPromptEncoder(tok, te,
-                        null, null), unet, Map.of(), o.device(), vae.config().downscale()), vae,
-                        SchedulerSelection.read(config.resolve("scheduler/scheduler_config.json")), o.taesd());
+                AutoencoderKL vae = Vaes.openSingleFile(parts.vaeConfig(), file, weights, dtype);
+                return new DiffusionPipeline(name, weights, new StableDiffusionFamily(prompts, unet, Map.of(),
+                        o.device(), vae.config().downscale()), vae, parts.scheduler(o.predictionType()), o.taesd());
             }
         });
     }
