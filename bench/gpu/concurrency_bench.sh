@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Issue 13's table in one command, on the GPU machine, from the repository root with .gpu/ carried (bench/gpu/README.md):
+# writes a full-size random-weight SD 1.5 folder with diffusers, serves it with the jdiffuse server (fp16) with and
+# without cross-request batching, drives 1, 4 and N concurrent users, runs diffusers side by side (one image at a
+# time, batches of 4 and N), and prints JSON lines (append them to docs/perf/). Same machine, same run: only the
+# ratios between these lines mean anything (hosts of one kind differ by up to 2x).
+set -u
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+STEPS=${STEPS:-25}; N=${N:-16}; export SIZE=${SIZE:-512}
+mkdir -p /tmp/d && tar xzf .gpu/diffusers-src.tgz -C /tmp/d
+export DIFFUSERS_SRC=/tmp/d PYTHONUNBUFFERED=1
+M=/tmp/models; rm -rf "$M"; mkdir -p "$M"
+python3 bench/gpu/write_published.py sd15 .gpu/tok "$M/sd15" 2>&1 | grep '^{'
+java_run() { bash .gpu/gpu-env.sh java -Dai.djl.offline=true -cp ".gpu/app/*" "$@"; }
+for BATCH in ${BATCHES:-16 1}; do
+  java_run dev.jdiffuse.server.Main serve --models "$M" --device cuda --dtype fp16 --port 8191 --queue-size 64 \
+      --batch-images "$BATCH" > "$OUT/server-$BATCH.log" 2>&1 &
+  SERVER=$!
+  for i in $(seq 1 240); do grep -q 'listening on' "$OUT/server-$BATCH.log" && break; kill -0 $SERVER 2>/dev/null || break; sleep 1; done
+  python3 bench/gpu/e2e_client.py 8191 "$STEPS" "$N" "batch-images=$BATCH"
+  curl -s http://127.0.0.1:8191/metrics | grep -E '^jdiffuse_(batch|forward)[a-z_]*(_sum|_count)? ' | sed 's/^/# /'
+  kill $SERVER; wait $SERVER 2>/dev/null
+done
+python3 bench/gpu/e2e_diffusers.py "$M/sd15" "$STEPS" "$N" 2>&1 | grep '^{'
