@@ -4,6 +4,11 @@ import dev.jdiffuse.server.api.Limits;
 import dev.jdiffuse.server.web.ApiException;
 import dev.jdiffuse.server.api.HttpApi;
 import dev.jdiffuse.server.web.Json;
+import dev.jdiffuse.server.web.JsonErrorHandler;
+import dev.jdiffuse.server.web.SecurityHeaders;
+import dev.jdiffuse.server.web.StrictPathFilter;
+import jakarta.servlet.DispatcherType;
+import org.eclipse.jetty.servlet.FilterHolder;
 import dev.jdiffuse.server.api.OriginGuard;
 import dev.jdiffuse.server.images.ImageMetadata;
 import dev.jdiffuse.server.images.PngEncoder;
@@ -17,7 +22,6 @@ import dev.jdiffuse.server.stream.StreamHub;
 import dev.jdiffuse.server.stream.StreamRoutes;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
-import io.javalin.http.HandlerType;
 import io.javalin.http.HttpResponseException;
 import io.javalin.http.staticfiles.Location;
 import io.javalin.json.JavalinJackson;
@@ -30,8 +34,8 @@ import java.awt.image.BufferedImage;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
-import java.util.Set;
 
 /**
  * The HTTP/WebSocket server over a {@link ModelRegistry}: REST API ({@link HttpApi}), streams ({@link StreamRoutes}),
@@ -42,7 +46,6 @@ import java.util.Set;
 public final class JDiffuseServer implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(JDiffuseServer.class);
-    private static final Set<HandlerType> SAFE = Set.of(HandlerType.GET, HandlerType.HEAD, HandlerType.OPTIONS);
     private static final String API_ERROR = "jdiffuse.api-error";
 
     private final ServerOptions options;
@@ -75,6 +78,11 @@ public final class JDiffuseServer implements AutoCloseable {
                 sf.directory = "/web";
                 sf.location = Location.CLASSPATH;
             });
+            config.jetty.modifyServer(server -> server.setErrorHandler(new JsonErrorHandler()));
+            config.jetty.modifyServletContextHandler(h -> {
+                h.setErrorHandler(new JsonErrorHandler());
+                h.addFilter(new FilterHolder(new StrictPathFilter()), "/*", EnumSet.of(DispatcherType.REQUEST));
+            });
             config.jetty.modifyWebSocketServletFactory(f -> {
                 f.setIdleTimeout(Duration.ofSeconds(60));
                 f.setMaxTextMessageSize(64 * 1024);
@@ -82,11 +90,13 @@ public final class JDiffuseServer implements AutoCloseable {
             });
         });
         app.before(ctx -> {
-            if (!SAFE.contains(ctx.method())) {
-                guard.check(ctx);
-            }
+            SecurityHeaders.apply(ctx::header);
+            guard.check(ctx);
         });
-        app.wsBeforeUpgrade(guard::check);
+        app.wsBeforeUpgrade(ctx -> {
+            SecurityHeaders.apply(ctx::header);
+            guard.check(ctx);
+        });
         api.register(app);
         new StreamRoutes(hub, jobs, json, metrics).register(app);
         app.exception(ApiException.class, this::renderError);

@@ -16,6 +16,7 @@ import io.javalin.http.Context;
 import dev.jdiffuse.server.web.ApiException;
 import dev.jdiffuse.server.web.BoundedBody;
 import dev.jdiffuse.server.web.Json;
+import dev.jdiffuse.server.web.StrictInput;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -23,7 +24,6 @@ import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
@@ -95,12 +95,10 @@ public final class HttpApi {
     }
 
     private GenerationBody parseGeneration(Context ctx) {
-        String type = ctx.contentType();
-        if (type != null && !type.toLowerCase(Locale.ROOT).startsWith("application/json")) {
-            throw new ApiException(415, "unsupported_media_type", "send the body as application/json", null);
-        }
+        StrictInput.jsonMediaType(ctx.contentType());
         byte[] body = BoundedBody.read(input(ctx), ctx.req().getContentLengthLong(), limits.maxBodyBytes(),
                 "the request body");
+        StrictInput.utf8Body(body);
         return json.parse(body, GenerationBody.class);
     }
 
@@ -148,12 +146,7 @@ public final class HttpApi {
         if (!job.status().terminal()) {
             throw new ApiException(409, "not_finished", "the generation is still " + job.status().apiName(), null);
         }
-        int n;
-        try {
-            n = Integer.parseInt(ctx.pathParam("n"));
-        } catch (NumberFormatException e) {
-            n = -1;
-        }
+        int n = StrictInput.index(ctx.pathParam("n"));
         List<byte[]> images = job.images();
         if (n < 0 || n >= images.size()) {
             throw ApiException.notFound("not_found", "the generation has no image " + ctx.pathParam("n"));

@@ -32,6 +32,12 @@ public record ImageDecoder(long maxPixels, int maxSide) {
             throw new ApiException(415, "unsupported_media_type",
                     "the upload is not a PNG, JPEG or WebP image", null);
         }
+        if (format.equals("png")) {
+            String problem = PngChunks.problem(bytes);
+            if (problem != null) {
+                throw new ApiException(400, "invalid_image", problem, null);
+            }
+        }
         Iterator<ImageReader> readers = ImageIO.getImageReadersByFormatName(format);
         if (!readers.hasNext()) {
             throw new ApiException(415, "unsupported_media_type",
