@@ -1,6 +1,9 @@
 package dev.jdiffuse.server;
 
 import dev.jdiffuse.server.api.Limits;
+import dev.jdiffuse.server.auth.ApiKeys;
+import dev.jdiffuse.server.auth.Authenticator;
+import dev.jdiffuse.server.auth.Quotas;
 import dev.jdiffuse.server.web.ApiException;
 import dev.jdiffuse.server.api.HttpApi;
 import dev.jdiffuse.server.web.Json;
@@ -56,9 +59,15 @@ public final class JDiffuseServer implements AutoCloseable {
     private final StreamHub hub;
     private final HttpApi api;
     private final Javalin app;
+    private final Authenticator auth;
 
+    /**
+     * @throws IllegalArgumentException when the options are unsafe (beyond loopback without keys and without
+     *     {@code --insecure-no-auth}) or the key file is malformed or unreadable
+     */
     public JDiffuseServer(ServerOptions options, ModelRegistry models) {
         this.options = options;
+        this.auth = new Authenticator(loadKeys(options));
         this.models = models;
         Limits limits = options.limits();
         this.json = new Json(limits.maxPromptChars());
@@ -67,7 +76,8 @@ public final class JDiffuseServer implements AutoCloseable {
         jobs.listen(hub);
         metrics.bind(jobs::queueDepth, hub::connections, hub::queuedBytes);
         UploadStore uploads = new UploadStore(256, options.resultTtl(), Clock.systemUTC());
-        this.api = new HttpApi(json, limits, models, jobs, uploads, options.resultTtl(), metrics::scrape);
+        this.api = new HttpApi(json, limits, models, jobs, uploads, options.resultTtl(), metrics::scrape,
+                new Quotas(Clock.systemUTC(), jobs::activeCount));
         OriginGuard guard = new OriginGuard(options.host());
         this.app = Javalin.create(config -> {
             config.showJavalinBanner = false;
@@ -92,13 +102,15 @@ public final class JDiffuseServer implements AutoCloseable {
         app.before(ctx -> {
             SecurityHeaders.apply(ctx::header);
             guard.check(ctx);
+            auth.check(ctx, false);
         });
         app.wsBeforeUpgrade(ctx -> {
             SecurityHeaders.apply(ctx::header);
             guard.check(ctx);
+            auth.check(ctx, true);
         });
         api.register(app);
-        new StreamRoutes(hub, jobs, json, metrics).register(app);
+        new StreamRoutes(hub, jobs, json, metrics, auth).register(app);
         app.exception(ApiException.class, this::renderError);
         app.exception(HttpResponseException.class, (e, ctx) -> renderError(new ApiException(e.getStatus(),
                 httpCode(e.getStatus()), e.getMessage(), null), ctx));
@@ -113,6 +125,29 @@ public final class JDiffuseServer implements AutoCloseable {
                         + ctx.path(), null), ctx);
             }
         });
+    }
+
+    private static ApiKeys loadKeys(ServerOptions options) {
+        Safety s = options.safety();
+        if (s.apiKeys() == null) {
+            if (!options.loopbackOnly() && !s.insecureNoAuth()) {
+                throw new IllegalArgumentException("--host " + options.host() + " listens beyond loopback: give "
+                        + "--api-keys FILE (java -jar jdiffuse-server.jar hash-key NAME makes a key), or "
+                        + "--insecure-no-auth to let anyone who reaches the port use the server");
+            }
+            if (!options.loopbackOnly()) {
+                LOG.warn("--insecure-no-auth: anyone who can reach {}:{} can use this server", options.host(),
+                        options.port());
+            }
+            return null;
+        }
+        try {
+            ApiKeys keys = ApiKeys.load(s.apiKeys());
+            LOG.info("{} API key(s) loaded from {}", keys.size(), s.apiKeys());
+            return keys;
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("--api-keys " + s.apiKeys() + " cannot be read: " + e.getMessage());
+        }
     }
 
     private static String httpCode(int status) {

@@ -1,6 +1,9 @@
 package dev.jdiffuse.server.api;
 
 import dev.jdiffuse.schedulers.SamplingSchedule;
+import dev.jdiffuse.server.auth.Authenticator;
+import dev.jdiffuse.server.auth.Caller;
+import dev.jdiffuse.server.auth.Quotas;
 import dev.jdiffuse.server.images.ImageDecoder;
 import dev.jdiffuse.server.images.UploadStore;
 import dev.jdiffuse.server.jobs.Job;
@@ -24,12 +27,15 @@ import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
 /** The REST endpoints of {@code docs/api.md}. Errors are thrown as {@link ApiException} and rendered centrally. */
 public final class HttpApi {
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(HttpApi.class);
 
     /** At most this many uploads are decoded at once; the rest wait up to {@link #DECODE_WAIT} then get 503. */
     public static final int CONCURRENT_DECODES = 2;
@@ -44,11 +50,19 @@ public final class HttpApi {
     private final ImageDecoder decoder;
     private final Duration resultTtl;
     private final Supplier<String> metrics;
+    private final Quotas quotas;
     private final Semaphore decodeSlots = new Semaphore(CONCURRENT_DECODES);
     private final byte[] openApi;
 
     public HttpApi(Json json, Limits limits, ModelRegistry models, JobManager jobs, UploadStore uploads,
             Duration resultTtl, Supplier<String> metrics) {
+        this(json, limits, models, jobs, uploads, resultTtl, metrics, new Quotas(java.time.Clock.systemUTC(),
+                jobs::activeCount));
+    }
+
+    public HttpApi(Json json, Limits limits, ModelRegistry models, JobManager jobs, UploadStore uploads,
+            Duration resultTtl, Supplier<String> metrics, Quotas quotas) {
+        this.quotas = quotas;
         this.json = json;
         this.limits = limits;
         this.models = models;
@@ -71,6 +85,11 @@ public final class HttpApi {
         app.get("/v1/samplers", ctx -> ctx.json(Responses.Catalog.of()));
         app.post("/v1/schedule", this::schedule);
         app.get("/v1/openapi.json", ctx -> ctx.contentType("application/json").result(openApi));
+        app.get("/v1/whoami", ctx -> {
+            Caller c = Authenticator.caller(ctx);
+            ctx.json(new Responses.WhoAmI(c.name(), c.admin(), c.maxActive(), c.imagesPerHour(),
+                    c.priority().name().toLowerCase(Locale.ROOT)));
+        });
         app.get("/healthz", ctx -> ctx.json(new Responses.Health("ok")));
         app.get("/readyz", this::ready);
         app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
@@ -108,22 +127,30 @@ public final class HttpApi {
         if (reason != null) {
             throw new ApiException(503, "not_ready", reason, null);
         }
-        Job job;
-        try {
-            job = jobs.submit(v);
-        } catch (QueueFullException e) {
-            throw new ApiException(429, "queue_full", e.getMessage(), null, e.retryAfterSeconds());
-        } catch (IllegalStateException e) {
-            throw new ApiException(503, "shutting_down", e.getMessage(), null);
-        }
+        Caller caller = Authenticator.caller(ctx);
+        Job job = quotas.admit(caller, v.request().batchSize(), jobs.retryAfterSeconds(), () -> {
+            try {
+                return jobs.submit(v, caller.name(), caller.priority());
+            } catch (QueueFullException e) {
+                throw new ApiException(429, "queue_full", e.getMessage(), null, e.retryAfterSeconds());
+            } catch (IllegalStateException e) {
+                throw new ApiException(503, "shutting_down", e.getMessage(), null);
+            }
+        });
+        LOG.info("job {} accepted for key {}: model {}, {}x{}, {} steps, batch {}", job.id(), caller.name(),
+                v.model().name(), v.request().width(), v.request().height(), v.request().steps(),
+                v.request().batchSize());
         ctx.status(202).header("Location", JobView.base(job)).json(new Responses.Accepted(job.id(),
                 job.status().apiName(), jobs.position(job).orElse(null), job.submission().request().seed(),
                 JobView.links(job)));
     }
 
+    /** The job the path names, if the caller may see it: another key's job is as unknown as a missing one. */
     private Job job(Context ctx) {
-        return jobs.get(ctx.pathParam("id")).orElseThrow(() -> ApiException.notFound("not_found",
-                "no generation with this id (finished ones are kept for " + resultTtl.toSeconds() + " s)"));
+        Caller caller = Authenticator.caller(ctx);
+        return jobs.get(ctx.pathParam("id")).filter(j -> caller.mayAccess(j.owner()))
+                .orElseThrow(() -> ApiException.notFound("not_found", "no generation with this id (finished ones "
+                        + "are kept for " + resultTtl.toSeconds() + " s)"));
     }
 
     private void cancel(Context ctx) {

@@ -35,6 +35,8 @@ public final class Job {
     }
 
     private final String id;
+    private final String owner;
+    private final Priority priority;
     private final Submission submission;
     private final Instant createdAt;
     private final long createdNanos;
@@ -48,8 +50,10 @@ public final class Job {
     private volatile Progress progress = new Progress(-1, Double.NaN);
     private volatile Outcome outcome;
 
-    Job(String id, Submission submission, Instant now, long nanos) {
+    Job(String id, String owner, Priority priority, Submission submission, Instant now, long nanos) {
         this.id = id;
+        this.owner = owner;
+        this.priority = priority;
         this.submission = submission;
         this.createdAt = now;
         this.createdNanos = nanos;
@@ -57,6 +61,15 @@ public final class Job {
 
     public String id() {
         return id;
+    }
+
+    /** The name of the API key that submitted the job ({@code local} on a server without keys). */
+    public String owner() {
+        return owner;
+    }
+
+    public Priority priority() {
+        return priority;
     }
 
     /** The model, the resolved request (seed chosen, defaults filled) and the uploads it reads. */

@@ -92,9 +92,19 @@ public final class JobManager implements AutoCloseable {
         sweeper.scheduleWithFixedDelay(this::sweep, period, period, TimeUnit.MILLISECONDS);
     }
 
-    /** Accepts a job or throws {@link QueueFullException}; also refuses (IllegalStateException) after close. */
+    /** Accepts a job of the keyless caller at normal priority ({@link #submit(Submission, String, Priority)}). */
     public Job submit(Submission v) {
-        Job job = new Job(UUID.randomUUID().toString(), v, clock.instant(), System.nanoTime());
+        return submit(v, "local", Priority.NORMAL);
+    }
+
+    /**
+     * Accepts a job or throws {@link QueueFullException}; also refuses (IllegalStateException) after close. A job
+     * waits behind every waiting job of its priority class or a higher one and ahead of the lower ones.
+     */
+    public Job submit(Submission v, String owner, Priority priority) {
+        Job job = new Job(UUID.randomUUID().toString(), owner, priority, v, clock.instant(), System.nanoTime());
+        List<Job> moved;
+        int firstMoved;
         lock.lock();
         try {
             if (!open) {
@@ -104,16 +114,40 @@ public final class JobManager implements AutoCloseable {
                 throw new QueueFullException(capacity, retryAfterSeconds());
             }
             jobs.put(job.id(), job);
-            job.position(queue.size());
-            queue.addLast(job);
+            List<Job> waiting = new ArrayList<>(queue);
+            int at = waiting.size();
+            while (at > 0 && waiting.get(at - 1).priority().compareTo(priority) > 0) {
+                at--;
+            }
+            waiting.add(at, job);
+            queue.clear();
+            queue.addAll(waiting);
+            job.position(at);
+            moved = List.copyOf(waiting.subList(at + 1, waiting.size()));
+            firstMoved = at + 1;
             notEmpty.signal();
         } finally {
             lock.unlock();
         }
+        if (!moved.isEmpty()) {
+            announcePositions(moved, firstMoved);
+        }
         return job;
     }
 
-    private long retryAfterSeconds() {
+    /** Jobs of {@code owner} that are queued or running. */
+    public int activeCount(String owner) {
+        int n = 0;
+        for (Job j : jobs.values()) {
+            if (!j.status().terminal() && j.owner().equals(owner)) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** Seconds until the queue has room, estimated from the recent run times. */
+    public long retryAfterSeconds() {
         double s = meanRunSeconds * (queue.size() + 1) / workers.size();
         return Math.max(1, Math.min(3600, (long) Math.ceil(s)));
     }
@@ -201,9 +235,14 @@ public final class JobManager implements AutoCloseable {
     }
 
     private void announcePositions(List<Job> waiting) {
+        announcePositions(waiting, 0);
+    }
+
+    /** Announces the positions of {@code waiting}, the first of which has {@code first} jobs ahead. */
+    private void announcePositions(List<Job> waiting, int first) {
         for (int i = 0; i < waiting.size(); i++) {
-            waiting.get(i).position(i);
-            events.onPosition(waiting.get(i), i);
+            waiting.get(i).position(first + i);
+            events.onPosition(waiting.get(i), first + i);
         }
     }
 
@@ -290,7 +329,7 @@ public final class JobManager implements AutoCloseable {
         if (job.startedAt() != null) {
             meanRunSeconds = 0.8 * meanRunSeconds + 0.2 * (run / 1000.0);
         }
-        outcomes.ended(status, error == null ? null : error.code(), job.waitMillis(now), run,
+        outcomes.ended(job.owner(), status, error == null ? null : error.code(), job.waitMillis(now), run,
                 job.progress().step() + 1,
                 result == null ? 0 : result.denoiseMillis());
         events.onFinished(job);

@@ -14,7 +14,8 @@ import java.util.List;
  * links); REST sends the {@linkplain #full full} record.
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
-public record JobView(String id, String status, Integer position, int step, int total, Double sigma, String model,
+public record JobView(String id, String owner, String status, Integer position, int step, int total, Double sigma,
+        String model,
         String createdAt, String startedAt, String finishedAt, Timings timings, List<String> images, Failure error,
         @JsonInclude(JsonInclude.Include.NON_NULL) GenerationParameters parameters,
         @JsonInclude(JsonInclude.Include.NON_NULL) Links links) {
@@ -51,7 +52,7 @@ public record JobView(String id, String status, Integer position, int step, int 
                 r == null ? null : r.denoiseMillis(), r == null ? null : r.decodeMillis());
         Job.Error e = end == null ? null : end.error();
         Job.Progress p = job.progress();
-        return new JobView(job.id(), job.status().apiName(), job.position().orElse(null), p.step() + 1,
+        return new JobView(job.id(), job.owner(), job.status().apiName(), job.position().orElse(null), p.step() + 1,
                 job.totalSteps(), Double.isNaN(p.sigma()) ? null : p.sigma(), job.submission().model().name(),
                 job.createdAt().toString(), text(job.startedAt()), text(end == null ? null : end.at()), t,
                 imageUrls(job), e == null ? null : new Failure(e.code(), e.message(), e.field()),

@@ -65,10 +65,10 @@ public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCl
     }
 
     @Override
-    public void ended(JobStatus status, String code, long waitMillis, long runMillis, int steps,
+    public void ended(String owner, JobStatus status, String code, long waitMillis, long runMillis, int steps,
             long denoiseMillis) {
-        Counter.builder("jdiffuse.jobs").description("jobs by terminal outcome")
-                .tag("outcome", status.apiName()).tag("reason", code == null ? "none" : code)
+        Counter.builder("jdiffuse.jobs").description("jobs by terminal outcome and API key")
+                .tag("outcome", status.apiName()).tag("reason", code == null ? "none" : code).tag("key", owner)
                 .register(registry).increment();
         wait.record(Duration.ofMillis(waitMillis));
         if (runMillis > 0 || status != JobStatus.CANCELLED) {
