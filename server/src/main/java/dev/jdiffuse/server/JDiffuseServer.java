@@ -15,7 +15,10 @@ import org.eclipse.jetty.servlet.FilterHolder;
 import dev.jdiffuse.server.api.OriginGuard;
 import dev.jdiffuse.server.images.ImageMetadata;
 import dev.jdiffuse.server.images.PngEncoder;
+import dev.jdiffuse.server.images.ImageDecoder;
 import dev.jdiffuse.server.images.UploadStore;
+import dev.jdiffuse.server.jobs.JobStore;
+import dev.jdiffuse.server.storage.OutputStore;
 import dev.jdiffuse.server.jobs.JobManager;
 import dev.jdiffuse.server.jobs.GenerationParameters;
 import dev.jdiffuse.server.jobs.ResultEncoder;
@@ -60,6 +63,7 @@ public final class JDiffuseServer implements AutoCloseable {
     private final HttpApi api;
     private final Javalin app;
     private final Authenticator auth;
+    private final JobStore store;
 
     /**
      * @throws IllegalArgumentException when the options are unsafe (beyond loopback without keys and without
@@ -75,9 +79,17 @@ public final class JDiffuseServer implements AutoCloseable {
         this.hub = new StreamHub(json::write);
         jobs.listen(hub);
         metrics.bind(jobs::queueDepth, hub::connections, hub::queuedBytes);
-        UploadStore uploads = new UploadStore(256, options.resultTtl(), Clock.systemUTC());
+        Safety safety = options.safety();
+        this.store = openStore(safety.outputDir());
+        jobs.store(store);
+        jobs.resultBudget(safety.resultBudgetBytes());
+        jobs.maxRun(safety.maxJobSeconds() > 0 ? Duration.ofMillis((long) (safety.maxJobSeconds() * 1000)) : null);
+        UploadStore uploads = new UploadStore(256, safety.uploadBudgetBytes(), options.resultTtl(),
+                Clock.systemUTC(), new ImageDecoder(limits.maxUploadPixels(), limits.maxUploadSide()));
         this.api = new HttpApi(json, limits, models, jobs, uploads, options.resultTtl(), metrics::scrape,
                 new Quotas(Clock.systemUTC(), jobs::activeCount));
+        api.decodedBudget(safety.decodedBudgetBytes());
+        api.concurrentUploads(safety.concurrentUploads());
         OriginGuard guard = new OriginGuard(options.host());
         this.app = Javalin.create(config -> {
             config.showJavalinBanner = false;
@@ -89,6 +101,9 @@ public final class JDiffuseServer implements AutoCloseable {
                 sf.location = Location.CLASSPATH;
             });
             config.jetty.modifyServer(server -> server.setErrorHandler(new JsonErrorHandler()));
+            // slow senders: a body must keep coming at 1 KiB/s on average, and never pause longer than the body
+            // timeout (the connector's idle timeout, set at start), so none can hold a thread for long
+            config.jetty.modifyHttpConfiguration(hc -> hc.setMinRequestDataRate(1024));
             config.jetty.modifyServletContextHandler(h -> {
                 h.setErrorHandler(new JsonErrorHandler());
                 h.addFilter(new FilterHolder(new StrictPathFilter()), "/*", EnumSet.of(DispatcherType.REQUEST));
@@ -125,6 +140,25 @@ public final class JDiffuseServer implements AutoCloseable {
                         + ctx.path(), null), ctx);
             }
         });
+    }
+
+    /** The output folder's store (after recording what a killed process left unfinished), or memory only. */
+    private static JobStore openStore(java.nio.file.Path dir) {
+        if (dir == null) {
+            return JobStore.NONE;
+        }
+        try {
+            OutputStore s = OutputStore.open(dir);
+            int left = s.cancelUnfinished(java.time.Instant.now());
+            if (left > 0) {
+                LOG.warn("{} job(s) left queued or running by the last run are recorded as cancelled (shutdown)",
+                        left);
+            }
+            LOG.info("finished images and the job history are kept in {}", s.root());
+            return s;
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("--output-dir " + dir + ": " + e.getMessage(), e);
+        }
     }
 
     private static ApiKeys loadKeys(ServerOptions options) {
@@ -178,12 +212,21 @@ public final class JDiffuseServer implements AutoCloseable {
         if (e.retryAfterSeconds() != null) {
             ctx.header("Retry-After", Long.toString(e.retryAfterSeconds()));
         }
+        if (e.status() == 413 || e.status() == 400) {
+            // the rest of the body is not read: answer now and close rather than drain it
+            ctx.header("Connection", "close");
+        }
         ctx.status(e.status()).json(e.body());
     }
 
     public JDiffuseServer start() {
         jobs.start();
         app.start(options.host(), options.port());
+        for (var c : app.jettyServer().server().getConnectors()) {
+            if (c instanceof org.eclipse.jetty.server.AbstractConnector ac) {
+                ac.setIdleTimeout(options.safety().bodyTimeout().toMillis());
+            }
+        }
         LOG.info("jdiffuse {} listening on http://{}:{}/ with {} model(s); ready: {}", ImageMetadata.VERSION,
                 options.host(),
                 port(), models.all().size(), api.notReadyReason() == null ? "yes" : api.notReadyReason());
@@ -218,11 +261,17 @@ public final class JDiffuseServer implements AutoCloseable {
         return hub;
     }
 
+    /**
+     * Stops: new jobs are refused at once (503), waiting ones are recorded as cancelled (reason {@code shutdown}), the
+     * running one may finish within the shutdown grace and is cancelled after it; then the streams, the HTTP server,
+     * the history and the models close.
+     */
     @Override
     public void close() {
-        jobs.close(Duration.ofSeconds(5));
+        jobs.close(options.safety().shutdownGrace());
         hub.close();
         app.stop();
+        store.close();
         metrics.close();
         models.close();
     }

@@ -108,7 +108,7 @@ class AuthTest {
         assertEquals(200, ts.send(as(BOB, "/v1/generations/" + id + "/images/0").GET()).status());
         assertEquals(200, ts.send(as(ROOT, "/v1/generations/" + id).GET()).status(), "an admin sees every job");
         String metrics = new String(ts.send(as(ROOT, "/metrics").GET()).raw().body());
-        assertTrue(metrics.matches("(?s).*jdiffuse_jobs_total\\{[^}]*key=\"bob\".*"), "jobs by key in /metrics");
+        assertTrue(metrics.matches("(?s).*jdiffuse_jobs_by_key_total\\{key=\"bob\".*"), "jobs by key in /metrics");
 
         String ws = ts.base.replace("http", "ws") + "/v1/generations/" + id + "/stream?access_token=";
         try (WsClient own = new WsClient(ts.http, ws + BOB)) {

@@ -51,7 +51,10 @@ public final class HttpApi {
     private final Duration resultTtl;
     private final Supplier<String> metrics;
     private final Quotas quotas;
+    private volatile DecodedBudget decoded = new DecodedBudget(Long.MAX_VALUE);
     private final Semaphore decodeSlots = new Semaphore(CONCURRENT_DECODES);
+    /** Upload bodies read at once; one more is refused at once, so slow senders cannot hold every thread. */
+    private volatile Semaphore bodySlots = new Semaphore(8);
     private final byte[] openApi;
 
     public HttpApi(Json json, Limits limits, ModelRegistry models, JobManager jobs, UploadStore uploads,
@@ -77,6 +80,7 @@ public final class HttpApi {
 
     public void register(Javalin app) {
         app.post("/v1/generations", this::submit);
+        app.get("/v1/generations", this::list);
         app.get("/v1/generations/{id}", ctx -> ctx.json(JobView.full(job(ctx))));
         app.delete("/v1/generations/{id}", this::cancel);
         app.get("/v1/generations/{id}/images/{n}", this::image);
@@ -94,6 +98,18 @@ public final class HttpApi {
         app.get("/readyz", this::ready);
         app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
                 .result(metrics.get()));
+    }
+
+    /** At most {@code bytes} of decoded upload pixels are held by waiting and running jobs. */
+    public void decodedBudget(long bytes) {
+        DecodedBudget d = new DecodedBudget(bytes);
+        decoded = d;
+        jobs.onEnd(job -> d.ended(job.id()));
+    }
+
+    /** At most {@code n} upload bodies are read at once; more wait briefly, then get 503 {@code busy}. */
+    public void concurrentUploads(int n) {
+        bodySlots = new Semaphore(n);
     }
 
     /** Whether the server can generate: a model is loaded and every worker runs. */
@@ -122,7 +138,27 @@ public final class HttpApi {
     }
 
     private void submit(Context ctx) {
-        Submission v = validator.validate(parseGeneration(ctx));
+        GenerationBody body = parseGeneration(ctx);
+        long decodedBytes = DecodedBudget.bytesOf(body, uploads);
+        decoded.reserve(decodedBytes, body.initImage() != null ? "init_image" : "controlnets");
+        Job job;
+        try {
+            job = submit(ctx, body);
+        } catch (RuntimeException e) {
+            decoded.cancel(decodedBytes);
+            throw e;
+        }
+        decoded.assign(job.id(), decodedBytes);
+        if (job.status().terminal()) {
+            decoded.ended(job.id());
+        }
+        ctx.status(202).header("Location", JobView.base(job)).json(new Responses.Accepted(job.id(),
+                job.status().apiName(), jobs.position(job).orElse(null), job.parameters().seed(),
+                JobView.links(job)));
+    }
+
+    private Job submit(Context ctx, GenerationBody body) {
+        Submission v = validator.validate(body);
         String reason = notReadyReason();
         if (reason != null) {
             throw new ApiException(503, "not_ready", reason, null);
@@ -140,9 +176,7 @@ public final class HttpApi {
         LOG.info("job {} accepted for key {}: model {}, {}x{}, {} steps, batch {}", job.id(), caller.name(),
                 v.model().name(), v.request().width(), v.request().height(), v.request().steps(),
                 v.request().batchSize());
-        ctx.status(202).header("Location", JobView.base(job)).json(new Responses.Accepted(job.id(),
-                job.status().apiName(), jobs.position(job).orElse(null), job.submission().request().seed(),
-                JobView.links(job)));
+        return job;
     }
 
     /** The job the path names, if the caller may see it: another key's job is as unknown as a missing one. */
@@ -151,6 +185,34 @@ public final class HttpApi {
         return jobs.get(ctx.pathParam("id")).filter(j -> caller.mayAccess(j.owner()))
                 .orElseThrow(() -> ApiException.notFound("not_found", "no generation with this id (finished ones "
                         + "are kept for " + resultTtl.toSeconds() + " s)"));
+    }
+
+    /**
+     * The caller's jobs (an admin's: everyone's, or one key's with {@code ?owner=}), newest first, recent ones and
+     * the history's; {@code limit} (1..200, default 50) and {@code before} (an ISO instant: older than it) page.
+     */
+    private void list(Context ctx) {
+        Caller caller = Authenticator.caller(ctx);
+        String owner = caller.admin() ? ctx.queryParam("owner") : caller.name();
+        int limit = 50;
+        String l = ctx.queryParam("limit");
+        if (l != null) {
+            limit = StrictInput.index(l);
+            if (limit < 1 || limit > 200) {
+                throw ApiException.invalid("limit", "limit must be 1..200");
+            }
+        }
+        java.time.Instant before = null;
+        String b = ctx.queryParam("before");
+        if (b != null) {
+            try {
+                before = java.time.Instant.parse(b);
+            } catch (java.time.format.DateTimeParseException e) {
+                throw ApiException.invalid("before", "before must be an ISO-8601 instant such as "
+                        + "2026-01-31T12:00:00Z");
+            }
+        }
+        ctx.json(new Responses.Generations(jobs.list(owner, before, limit).stream().map(JobView::full).toList()));
     }
 
     private void cancel(Context ctx) {
@@ -174,35 +236,55 @@ public final class HttpApi {
             throw new ApiException(409, "not_finished", "the generation is still " + job.status().apiName(), null);
         }
         int n = StrictInput.index(ctx.pathParam("n"));
-        List<byte[]> images = job.images();
-        if (n < 0 || n >= images.size()) {
+        if (n < 0 || n >= job.imageCount()) {
             throw ApiException.notFound("not_found", "the generation has no image " + ctx.pathParam("n"));
         }
+        byte[] png = jobs.image(job, n).orElseThrow(() -> ApiException.notFound("not_found", "image " + n
+                + " is no longer kept (the result memory budget dropped it and no output folder holds it)"));
         ctx.contentType("image/png").header("X-Content-Type-Options", "nosniff")
                 .header("Content-Disposition", "inline; filename=\"" + job.id() + "-" + n + ".png\"")
-                .header("Cache-Control", "private, max-age=" + resultTtl.toSeconds()).result(images.get(n));
+                .header("Cache-Control", "private, max-age=" + resultTtl.toSeconds()).result(png);
     }
 
+    /**
+     * Reads the body (at most {@code concurrentUploads} at once), checks the image by decoding it once at a
+     * subsampling (memory in proportion to what was sent, not to the pixels it declares) and keeps it encoded.
+     */
     private void upload(Context ctx) {
-        byte[] body = BoundedBody.read(input(ctx), ctx.req().getContentLengthLong(), limits.maxUploadBytes(),
-                "the upload");
-        ImageDecoder.Decoded decoded;
+        byte[] body;
+        if (ctx.req().getContentLengthLong() > limits.maxUploadBytes()) {
+            throw BoundedBody.tooLarge(limits.maxUploadBytes(), "the upload");
+        }
+        if (!bodySlots.tryAcquire()) {
+            // refused at once: a wait would hold a server thread, which is what slow senders must not get
+            throw new ApiException(503, "busy", "too many uploads are being received; retry", null, 1L);
+        }
         try {
-            if (!decodeSlots.tryAcquire(DECODE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
-                throw new ApiException(503, "busy", "too many uploads are being decoded; retry", null);
+            body = BoundedBody.read(input(ctx), ctx.req().getContentLengthLong(), limits.maxUploadBytes(),
+                    "the upload");
+        } finally {
+            bodySlots.release();
+        }
+        ImageDecoder.Checked checked;
+        acquire(decodeSlots, "too many uploads are being decoded; retry");
+        try {
+            checked = decoder.check(body);
+        } finally {
+            decodeSlots.release();
+        }
+        UploadStore.Upload u = uploads.put(body, checked.width(), checked.height(), checked.format());
+        ctx.status(201).json(new Responses.Upload(u.id(), u.width(), u.height(), u.format(), resultTtl.toSeconds()));
+    }
+
+    private static void acquire(Semaphore slots, String busy) {
+        try {
+            if (!slots.tryAcquire(DECODE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
+                throw new ApiException(503, "busy", busy, null, 1L);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new ApiException(503, "busy", "interrupted", null);
         }
-        try {
-            decoded = decoder.decode(body);
-        } finally {
-            decodeSlots.release();
-        }
-        UploadStore.Upload u = uploads.put(decoded.image(), decoded.format());
-        ctx.status(201).json(new Responses.Upload(u.id(), decoded.image().getWidth(), decoded.image().getHeight(),
-                decoded.format(), resultTtl.toSeconds()));
     }
 
     private void models(Context ctx) {

@@ -26,7 +26,29 @@ public record ImageDecoder(long maxPixels, int maxSide) {
     public record Decoded(BufferedImage image, String format) {
     }
 
+    /** What an upload is: its format and size, every byte of it decoded once, the pixels not kept. */
+    public record Checked(String format, int width, int height) {
+    }
+
+    /** Pixels at most a check allocates: larger images are read subsampled (every row still inflated). */
+    static final long CHECK_PIXELS = 1L << 20;
+
     public Decoded decode(byte[] bytes) {
+        return decode(bytes, false).decoded();
+    }
+
+    /**
+     * Checks an upload by decoding all of it at a subsampling that keeps the pixels in memory under
+     * {@link #CHECK_PIXELS}, so a 49 KB file declaring 4096x4096 costs about 4 MiB for a moment, not 64 MiB.
+     */
+    public Checked check(byte[] bytes) {
+        return decode(bytes, true).checked();
+    }
+
+    private record Result(Decoded decoded, Checked checked) {
+    }
+
+    private Result decode(byte[] bytes, boolean checkOnly) {
         String format = sniff(bytes);
         if (format == null) {
             throw new ApiException(415, "unsupported_media_type",
@@ -55,8 +77,18 @@ public record ImageDecoder(long maxPixels, int maxSide) {
                 throw new ApiException(422, "too_many_pixels", "the image declares " + w + "x" + h
                         + " pixels; the limit is " + maxSide + " per side and " + maxPixels + " in all", null);
             }
+            if (checkOnly) {
+                javax.imageio.ImageReadParam param = reader.getDefaultReadParam();
+                int step = (int) Math.max(1, Math.ceil(Math.sqrt((double) (w * h) / CHECK_PIXELS)));
+                param.setSourceSubsampling(step, step, 0, 0);
+                reader.read(0, param);
+                return new Result(null, new Checked(format, (int) w, (int) h));
+            }
             BufferedImage raw = reader.read(0);
-            return new Decoded(toRgb(raw), format);
+            return new Result(new Decoded(toRgb(raw), format), null);
+        } catch (OutOfMemoryError e) {
+            throw new ApiException(507, "insufficient_memory", "the server has no memory left to decode this image "
+                    + "now; retry later", null, 5L);
         } catch (IOException | RuntimeException e) {
             if (e instanceof ApiException api) {
                 throw api;

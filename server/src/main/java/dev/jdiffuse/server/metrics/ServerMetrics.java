@@ -67,9 +67,11 @@ public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCl
     @Override
     public void ended(String owner, JobStatus status, String code, long waitMillis, long runMillis, int steps,
             long denoiseMillis) {
-        Counter.builder("jdiffuse.jobs").description("jobs by terminal outcome and API key")
-                .tag("outcome", status.apiName()).tag("reason", code == null ? "none" : code).tag("key", owner)
+        Counter.builder("jdiffuse.jobs").description("jobs by terminal outcome")
+                .tag("outcome", status.apiName()).tag("reason", code == null ? "none" : code)
                 .register(registry).increment();
+        Counter.builder("jdiffuse.jobs.by.key").description("jobs by API key name and terminal outcome")
+                .tag("key", owner).tag("outcome", status.apiName()).register(registry).increment();
         wait.record(Duration.ofMillis(waitMillis));
         if (runMillis > 0 || status != JobStatus.CANCELLED) {
             run.record(Duration.ofMillis(runMillis));

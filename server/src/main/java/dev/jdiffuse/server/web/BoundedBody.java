@@ -36,7 +36,7 @@ public final class BoundedBody {
         return out.toByteArray();
     }
 
-    private static ApiException tooLarge(long limit, String what) {
+    public static ApiException tooLarge(long limit, String what) {
         return new ApiException(413, "too_large", what + " is larger than the limit of " + limit + " bytes", null);
     }
 }
