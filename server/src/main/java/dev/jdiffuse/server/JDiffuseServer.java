@@ -89,6 +89,7 @@ public final class JDiffuseServer implements AutoCloseable {
         this.api = new HttpApi(json, limits, models, jobs, uploads, options.resultTtl(), metrics::scrape,
                 new Quotas(Clock.systemUTC(), jobs::activeCount));
         api.decodedBudget(safety.decodedBudgetBytes());
+        api.maxJobSeconds(safety.maxJobSeconds());
         api.concurrentUploads(safety.concurrentUploads());
         OriginGuard guard = new OriginGuard(options.host());
         this.app = Javalin.create(config -> {

@@ -6,6 +6,7 @@ import dev.jdiffuse.server.auth.Caller;
 import dev.jdiffuse.server.auth.Quotas;
 import dev.jdiffuse.server.images.ImageDecoder;
 import dev.jdiffuse.server.images.UploadStore;
+import dev.jdiffuse.server.jobs.CostModel;
 import dev.jdiffuse.server.jobs.Job;
 import dev.jdiffuse.server.jobs.JobManager;
 import dev.jdiffuse.server.jobs.JobStatus;
@@ -51,6 +52,8 @@ public final class HttpApi {
     private final Duration resultTtl;
     private final Supplier<String> metrics;
     private final Quotas quotas;
+    private final CostModel cost = new CostModel();
+    private volatile double maxJobSeconds;
     private volatile DecodedBudget decoded = new DecodedBudget(Long.MAX_VALUE);
     private final Semaphore decodeSlots = new Semaphore(CONCURRENT_DECODES);
     /** Upload bodies read at once; one more is refused at once, so slow senders cannot hold every thread. */
@@ -66,6 +69,7 @@ public final class HttpApi {
     public HttpApi(Json json, Limits limits, ModelRegistry models, JobManager jobs, UploadStore uploads,
             Duration resultTtl, Supplier<String> metrics, Quotas quotas) {
         this.quotas = quotas;
+        jobs.onEnd(cost::ended);
         this.json = json;
         this.limits = limits;
         this.models = models;
@@ -98,6 +102,11 @@ public final class HttpApi {
         app.get("/readyz", this::ready);
         app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
                 .result(metrics.get()));
+    }
+
+    /** Refuses requests estimated to run longer than {@code seconds} (0: no limit), once the model was measured. */
+    public void maxJobSeconds(double seconds) {
+        maxJobSeconds = seconds;
     }
 
     /** At most {@code bytes} of decoded upload pixels are held by waiting and running jobs. */
@@ -159,6 +168,7 @@ public final class HttpApi {
 
     private Job submit(Context ctx, GenerationBody body) {
         Submission v = validator.validate(body);
+        checkCost(v);
         String reason = notReadyReason();
         if (reason != null) {
             throw new ApiException(503, "not_ready", reason, null);
@@ -180,6 +190,28 @@ public final class HttpApi {
     }
 
     /** The job the path names, if the caller may see it: another key's job is as unknown as a missing one. */
+    /**
+     * Refuses a request whose estimated run time ({@link CostModel}: measured on this device) exceeds
+     * {@code --max-job-seconds}: 400 {@code too_costly} naming the fields that set the cost and the estimate.
+     */
+    private void checkCost(Submission v) {
+        if (maxJobSeconds <= 0) {
+            return;
+        }
+        var q = v.request();
+        var perUnit = cost.secondsPerUnit(v.model().name(), v.model().pipeline().family());
+        if (perUnit.isEmpty()) {
+            return;
+        }
+        double estimate = CostModel.units(q.width(), q.height(), q.stepsRun(), q.batchSize()) * perUnit.getAsDouble();
+        if (estimate > maxJobSeconds) {
+            throw new ApiException(400, "too_costly", String.format(Locale.ROOT, "estimated %.1f s (width %d x "
+                    + "height %d x steps %d x batch_size %d at %.3g s per megapixel-step measured on this server) "
+                    + "exceeds the limit of %.1f s; lower width, height, steps or batch_size", estimate, q.width(),
+                    q.height(), q.stepsRun(), q.batchSize(), perUnit.getAsDouble(), maxJobSeconds), "steps");
+        }
+    }
+
     private Job job(Context ctx) {
         Caller caller = Authenticator.caller(ctx);
         return jobs.get(ctx.pathParam("id")).filter(j -> caller.mayAccess(j.owner()))
