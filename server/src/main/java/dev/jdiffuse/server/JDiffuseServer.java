@@ -103,8 +103,13 @@ public final class JDiffuseServer implements AutoCloseable {
             });
             config.jetty.modifyServer(server -> server.setErrorHandler(new JsonErrorHandler()));
             // slow senders: a body must keep coming at 1 KiB/s on average, and never pause longer than the body
-            // timeout (the connector's idle timeout, set at start), so none can hold a thread for long
-            config.jetty.modifyHttpConfiguration(hc -> hc.setMinRequestDataRate(1024));
+            // timeout (the connector's idle timeout, set at start), so none can hold a thread for long; requests are
+            // handled as soon as their headers are in (Jetty's default waits for the first body bytes, so a bare
+            // over-limit Content-Length would be answered only after the idle timeout)
+            config.jetty.modifyHttpConfiguration(hc -> {
+                hc.setMinRequestDataRate(1024);
+                hc.setDelayDispatchUntilContent(false);
+            });
             config.jetty.modifyServletContextHandler(h -> {
                 h.setErrorHandler(new JsonErrorHandler());
                 h.addFilter(new FilterHolder(new StrictPathFilter()), "/*", EnumSet.of(DispatcherType.REQUEST));
@@ -213,8 +218,8 @@ public final class JDiffuseServer implements AutoCloseable {
         if (e.retryAfterSeconds() != null) {
             ctx.header("Retry-After", Long.toString(e.retryAfterSeconds()));
         }
-        if (e.status() == 413 || e.status() == 400) {
-            // the rest of the body is not read: answer now and close rather than drain it
+        if (e.status() == 413 || e.status() == 408) {
+            // the rest of the body will not be read: close after the answer rather than drain it
             ctx.header("Connection", "close");
         }
         ctx.status(e.status()).json(e.body());
