@@ -14,6 +14,70 @@ final class PngChunks {
     private PngChunks() {
     }
 
+    /**
+     * Checks a non-interlaced PNG's image data without decoding pixels: the IDAT stream must inflate to exactly the
+     * {@code height x (1 + row bytes)} that IHDR implies. Returns null when it does, or when the image is interlaced
+     * (the caller decodes those); else what is wrong. Assumes {@link #problem} found nothing.
+     */
+    static String dataProblem(byte[] b) {
+        int at = SIGNATURE;
+        long width = readInt(b, at + 8) & 0xffffffffL;
+        long height = readInt(b, at + 12) & 0xffffffffL;
+        int depth = b[at + 16];
+        int colour = b[at + 17];
+        int interlace = b[at + 20];
+        if (!(b[at + 4] == 'I' && b[at + 5] == 'H' && b[at + 6] == 'D' && b[at + 7] == 'R')) {
+            return "a PNG must start with IHDR";
+        }
+        if (interlace != 0) {
+            return null;
+        }
+        int channels = switch (colour) {
+            case 0, 3 -> 1;
+            case 2 -> 3;
+            case 4 -> 2;
+            case 6 -> 4;
+            default -> -1;
+        };
+        if (channels < 0 || depth < 1 || depth > 16) {
+            return "the PNG has an unknown colour type or bit depth";
+        }
+        long expected = height * (1 + (width * channels * depth + 7) / 8);
+        java.util.zip.Inflater inflater = new java.util.zip.Inflater();
+        byte[] scratch = new byte[64 * 1024];
+        long total = 0;
+        try {
+            while (true) {
+                long length = readInt(b, at) & 0xffffffffL;
+                boolean idat = b[at + 4] == 'I' && b[at + 5] == 'D' && b[at + 6] == 'A' && b[at + 7] == 'T';
+                boolean end = b[at + 4] == 'I' && b[at + 5] == 'E' && b[at + 6] == 'N' && b[at + 7] == 'D';
+                if (idat) {
+                    inflater.setInput(b, at + 8, (int) length);
+                    while (!inflater.needsInput() && !inflater.finished()) {
+                        int n = inflater.inflate(scratch);
+                        total += n;
+                        if (total > expected) {
+                            return "the PNG's image data is longer than its size declares";
+                        }
+                        if (n == 0 && inflater.needsDictionary()) {
+                            return "the PNG's image data is not valid zlib";
+                        }
+                    }
+                }
+                at += 12 + (int) length;
+                if (end) {
+                    break;
+                }
+            }
+            return inflater.finished() && total == expected ? null
+                    : "the PNG's image data is shorter than its size declares";
+        } catch (java.util.zip.DataFormatException e) {
+            return "the PNG's image data is not valid zlib";
+        } finally {
+            inflater.end();
+        }
+    }
+
     /** Null when every chunk's length fits and its CRC matches and IEND is reached; else what is wrong. */
     static String problem(byte[] b) {
         int at = SIGNATURE;
