@@ -90,6 +90,7 @@ public final class JDiffuseServer implements AutoCloseable {
                 new Quotas(Clock.systemUTC(), jobs::activeCount));
         api.decodedBudget(safety.decodedBudgetBytes());
         api.maxJobSeconds(safety.maxJobSeconds());
+        metrics.bindBudgets(uploads::bytes, jobs::heldResultBytes, api::decodedBytes);
         api.concurrentUploads(safety.concurrentUploads());
         OriginGuard guard = new OriginGuard(options.host());
         this.app = Javalin.create(config -> {

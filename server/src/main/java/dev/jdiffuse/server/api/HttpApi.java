@@ -104,6 +104,11 @@ public final class HttpApi {
                 .result(metrics.get()));
     }
 
+    /** Bytes the decoded images of waiting and running jobs hold now. */
+    public long decodedBytes() {
+        return decoded.used();
+    }
+
     /** Refuses requests estimated to run longer than {@code seconds} (0: no limit), once the model was measured. */
     public void maxJobSeconds(double seconds) {
         maxJobSeconds = seconds;
