@@ -152,6 +152,27 @@ class AuthTest {
     }
 
     @Test
+    void hashKeyMakesAKeyAndTheLineThatAcceptsIt() {
+        java.io.PrintStream before = System.out;
+        java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();
+        System.setOut(new java.io.PrintStream(buf, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            assertEquals(0, Main.execute("hash-key", "carol", "--options", "queued=3"));
+        } finally {
+            System.setOut(before);
+        }
+        List<String> lines = buf.toString(java.nio.charset.StandardCharsets.UTF_8).lines().toList();
+        String key = lines.get(0).replaceFirst("^key .*: ", "");
+        String line = lines.get(1);
+        assertTrue(line.startsWith("carol:") && line.endsWith(":queued=3"), line);
+        assertTrue(!line.contains(key), "the line holds the hash, not the key");
+        var caller = ApiKeys.parse(List.of(line), "test").authenticate(key).orElseThrow();
+        assertEquals("carol", caller.name());
+        assertEquals(3, caller.maxActive());
+        assertTrue(ApiKeys.parse(List.of(line), "test").authenticate(key + "x").isEmpty());
+    }
+
+    @Test
     void beyondLoopbackKeysAreRequiredUnlessExplicitlyWaived() {
         ServerOptions open = ServerOptions.defaults().withHost("0.0.0.0").withPort(0);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new JDiffuseServer(open,

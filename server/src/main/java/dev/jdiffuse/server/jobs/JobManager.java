@@ -162,7 +162,7 @@ public final class JobManager implements AutoCloseable {
                 throw new QueueFullException(capacity, retryAfterSeconds());
             }
             jobs.put(job.id(), job);
-            store.save(job);
+            record(job);
             List<Job> waiting = new ArrayList<>(queue);
             int at = waiting.size();
             while (at > 0 && waiting.get(at - 1).priority().compareTo(priority) > 0) {
@@ -334,7 +334,7 @@ public final class JobManager implements AutoCloseable {
         if (!job.start(clock.instant(), t0)) {
             return;
         }
-        store.save(job);
+        record(job);
         events.onStarted(job);
         try {
             if (job.cancelRequested()) {
@@ -425,11 +425,7 @@ public final class JobManager implements AutoCloseable {
         }
         drain.ended(now);
         hold(job);
-        try {
-            store.save(job);
-        } catch (RuntimeException e) {
-            LOG.error("job {} could not be recorded in the history", job.id(), e);
-        }
+        record(job);
         LOG.info("job {} of {} {}{}", job.id(), job.owner(), status.apiName(), error == null ? ""
                 : " (" + error.code() + ")");
         for (var l : endListeners) {
@@ -448,6 +444,15 @@ public final class JobManager implements AutoCloseable {
     private boolean expired(Job j, Instant now) {
         Instant f = j.outcome().map(Job.Outcome::at).orElse(null);
         return f != null && f.plus(ttl).isBefore(now);
+    }
+
+    /** Records the job's state in the history; a failing history is logged and never fails the job. */
+    private void record(Job job) {
+        try {
+            store.save(job);
+        } catch (RuntimeException e) {
+            LOG.error("job {} could not be recorded in the history: {}", job.id(), e.getMessage());
+        }
     }
 
     /** Puts a finished job's PNGs on the result budget's ledger and drops the oldest beyond the budget. */
