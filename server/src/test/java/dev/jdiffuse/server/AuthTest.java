@@ -152,6 +152,31 @@ class AuthTest {
     }
 
     @Test
+    void keysTakeTurnsInTheQueue() throws Exception {
+        try (TestServer fair = new TestServer(ServerOptions.defaults().withSafety(Safety.DEFAULTS.withApiKeys(
+                dir.resolve("keys"))), new ScriptedPipeline(0))) {
+            java.util.function.BiFunction<String, String, Integer> position = (key, body) -> {
+                try {
+                    TestServer.Reply r = fair.send(HttpRequest.newBuilder(URI.create(fair.base + "/v1/generations"))
+                            .header("Authorization", "Bearer " + key).header("Content-Type", "application/json")
+                            .POST(HttpRequest.BodyPublishers.ofString(body)));
+                    assertEquals(202, r.status(), () -> new String(r.raw().body()));
+                    return r.json().get("position").asInt();
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+            };
+            position.apply(BOB, "{\"prompt\":\"hold\",\"steps\":2}");
+            assertTrue(fair.pipeline.awaitHold(5000));
+            assertEquals(0, position.apply(ROOT, "{\"steps\":1}"));
+            assertEquals(1, position.apply(ROOT, "{\"steps\":1}"));
+            assertEquals(2, position.apply(ROOT, "{\"steps\":1}"));
+            assertEquals(1, position.apply(BOB, "{\"steps\":1}"), "bob's turn comes after root's first");
+            assertEquals(2, position.apply(ALICE, "{\"steps\":1}"), "then alice's, before root's second");
+        }
+    }
+
+    @Test
     void hashKeyMakesAKeyAndTheLineThatAcceptsIt() {
         java.io.PrintStream before = System.out;
         java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream();

@@ -147,7 +147,8 @@ public final class JobManager implements AutoCloseable {
 
     /**
      * Accepts a job or throws {@link QueueFullException}; also refuses (IllegalStateException) after close. A job
-     * waits behind every waiting job of its priority class or a higher one and ahead of the lower ones.
+     * waits behind the waiting jobs of higher priority classes and ahead of the lower ones; within its class, owners
+     * take turns (round robin), each in order of arrival.
      */
     public Job submit(Submission v, String owner, Priority priority) {
         Job job = new Job(UUID.randomUUID().toString(), owner, priority, v, clock.instant(), System.nanoTime());
@@ -164,8 +165,18 @@ public final class JobManager implements AutoCloseable {
             jobs.put(job.id(), job);
             record(job);
             List<Job> waiting = new ArrayList<>(queue);
+            // the queue is ordered by (priority, round): a job's round is how many jobs of its owner wait ahead of
+            // it, so within a class the owners take turns (round robin) and one key's many jobs cannot starve
+            // another's; with one owner this is first come, first served
+            int[] round = new int[waiting.size()];
+            java.util.Map<String, Integer> ahead = new java.util.HashMap<>();
+            for (int i = 0; i < round.length; i++) {
+                round[i] = ahead.merge(waiting.get(i).owner(), 1, Integer::sum) - 1;
+            }
+            int myRound = ahead.getOrDefault(owner, 0);
             int at = waiting.size();
-            while (at > 0 && waiting.get(at - 1).priority().compareTo(priority) > 0) {
+            while (at > 0 && (waiting.get(at - 1).priority().compareTo(priority) > 0
+                    || (waiting.get(at - 1).priority() == priority && round[at - 1] > myRound))) {
                 at--;
             }
             waiting.add(at, job);
