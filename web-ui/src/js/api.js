@@ -3,6 +3,8 @@
  * server's {"error":{"code","message","field"}} so the form can show it next to the field it names.
  */
 
+import { authHeaders } from './auth.js';
+
 export class ApiError extends Error {
   constructor(status, code, message, field, retryAfter) {
     super(message);
@@ -18,7 +20,7 @@ export class ApiError extends Error {
  * Resolves to the parsed JSON answer (or null for an empty one).
  */
 export async function api(path, { method = 'GET', json, body, signal } = {}) {
-  const init = { method, signal, headers: { Accept: 'application/json' } };
+  const init = { method, signal, headers: authHeaders({ Accept: 'application/json' }) };
   if (json !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(json);
@@ -43,6 +45,7 @@ export async function api(path, { method = 'GET', json, body, signal } = {}) {
     }
   }
   if (!res.ok) {
+    if (res.status === 401) window.dispatchEvent(new CustomEvent('jdiffuse:unauthorized'));
     const err = data && data.error ? data.error : {};
     throw new ApiError(res.status, err.code || `http_${res.status}`,
       err.message || `${res.status} ${res.statusText}`, err.field, res.headers.get('Retry-After'));
@@ -52,7 +55,7 @@ export async function api(path, { method = 'GET', json, body, signal } = {}) {
 
 /** Fetches a result image as a Blob so it stays viewable and downloadable after the server forgets it. */
 export async function fetchImage(url) {
-  const res = await fetch(url);
+  const res = await fetch(url, { headers: authHeaders() });
   if (!res.ok) throw new ApiError(res.status, 'image_unavailable', `image ${url}: ${res.status}`, null);
   return res.blob();
 }

@@ -1,4 +1,5 @@
 import { api, ApiError, fetchImage } from './api.js';
+import { setApiKey } from './auth.js';
 import { GenerationForm } from './form.js';
 import { Gallery } from './gallery.js';
 import { renderLatent } from './latent.js';
@@ -69,7 +70,26 @@ ui.cancel.addEventListener('click', () => {
   if (job) cancel(job);
 });
 setInterval(pollWithoutSocket, POLL_MS);
+window.addEventListener('jdiffuse:unauthorized', () => showLogin());
+$('login-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  setApiKey($('api-key').value.trim());
+  try {
+    await api('/v1/whoami');
+    $('login').close();
+    $('login-error').textContent = '';
+    load();
+  } catch (e) {
+    $('login-error').textContent = e.status === 401 ? 'This key is not valid here.' : e.message;
+  }
+});
 load();
+
+/** The login form of a server started with --api-keys: the key is kept in this browser (js/auth.js). */
+function showLogin() {
+  const dialog = $('login');
+  if (!dialog.open) dialog.showModal();
+}
 
 async function load() {
   try {
@@ -79,6 +99,11 @@ async function load() {
     form.populate(models, samplers);
     await refreshStatus();
   } catch (e) {
+    if (e.status === 401) {
+      setStatus('error', 'Sign in with an API key');
+      showLogin();
+      return;
+    }
     setStatus('error', `Server unavailable (${e.message}); retrying…`);
     setTimeout(load, 3000);
   }

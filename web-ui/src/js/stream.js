@@ -9,6 +9,8 @@
  * back-off and re-subscribes every followed job; the server answers each subscription with the job's current
  * state (and its final event if it already ended), so nothing is missed.
  */
+import { authUrl } from './auth.js';
+
 export class JobStream {
   /**
    * @param {object} handlers onEvent(msg), onPreview(header, payloadBytes), onConnection(isOpen)
@@ -23,7 +25,7 @@ export class JobStream {
 
   connect() {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${scheme}//${location.host}/v1/stream`);
+    const ws = new WebSocket(authUrl(`${scheme}//${location.host}/v1/stream`));
     ws.binaryType = 'arraybuffer';
     this.socket = ws;
     ws.onopen = () => {

@@ -1,13 +1,24 @@
 package dev.jdiffuse.server;
 
 import dev.jdiffuse.server.api.Limits;
+import dev.jdiffuse.server.auth.ApiKeys;
+import dev.jdiffuse.server.auth.Authenticator;
+import dev.jdiffuse.server.auth.Quotas;
 import dev.jdiffuse.server.web.ApiException;
 import dev.jdiffuse.server.api.HttpApi;
 import dev.jdiffuse.server.web.Json;
+import dev.jdiffuse.server.web.JsonErrorHandler;
+import dev.jdiffuse.server.web.SecurityHeaders;
+import dev.jdiffuse.server.web.StrictPathFilter;
+import jakarta.servlet.DispatcherType;
+import org.eclipse.jetty.servlet.FilterHolder;
 import dev.jdiffuse.server.api.OriginGuard;
 import dev.jdiffuse.server.images.ImageMetadata;
 import dev.jdiffuse.server.images.PngEncoder;
+import dev.jdiffuse.server.images.ImageDecoder;
 import dev.jdiffuse.server.images.UploadStore;
+import dev.jdiffuse.server.jobs.JobStore;
+import dev.jdiffuse.server.storage.OutputStore;
 import dev.jdiffuse.server.jobs.JobManager;
 import dev.jdiffuse.server.jobs.GenerationParameters;
 import dev.jdiffuse.server.jobs.ResultEncoder;
@@ -17,7 +28,6 @@ import dev.jdiffuse.server.stream.StreamHub;
 import dev.jdiffuse.server.stream.StreamRoutes;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
-import io.javalin.http.HandlerType;
 import io.javalin.http.HttpResponseException;
 import io.javalin.http.staticfiles.Location;
 import io.javalin.json.JavalinJackson;
@@ -30,8 +40,8 @@ import java.awt.image.BufferedImage;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
-import java.util.Set;
 
 /**
  * The HTTP/WebSocket server over a {@link ModelRegistry}: REST API ({@link HttpApi}), streams ({@link StreamRoutes}),
@@ -42,7 +52,6 @@ import java.util.Set;
 public final class JDiffuseServer implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(JDiffuseServer.class);
-    private static final Set<HandlerType> SAFE = Set.of(HandlerType.GET, HandlerType.HEAD, HandlerType.OPTIONS);
     private static final String API_ERROR = "jdiffuse.api-error";
 
     private final ServerOptions options;
@@ -53,9 +62,16 @@ public final class JDiffuseServer implements AutoCloseable {
     private final StreamHub hub;
     private final HttpApi api;
     private final Javalin app;
+    private final Authenticator auth;
+    private final JobStore store;
 
+    /**
+     * @throws IllegalArgumentException when the options are unsafe (beyond loopback without keys and without
+     *     {@code --insecure-no-auth}) or the key file is malformed or unreadable
+     */
     public JDiffuseServer(ServerOptions options, ModelRegistry models) {
         this.options = options;
+        this.auth = new Authenticator(loadKeys(options));
         this.models = models;
         Limits limits = options.limits();
         this.json = new Json(limits.maxPromptChars());
@@ -63,8 +79,19 @@ public final class JDiffuseServer implements AutoCloseable {
         this.hub = new StreamHub(json::write);
         jobs.listen(hub);
         metrics.bind(jobs::queueDepth, hub::connections, hub::queuedBytes);
-        UploadStore uploads = new UploadStore(256, options.resultTtl(), Clock.systemUTC());
-        this.api = new HttpApi(json, limits, models, jobs, uploads, options.resultTtl(), metrics::scrape);
+        Safety safety = options.safety();
+        this.store = openStore(safety.outputDir());
+        jobs.store(store);
+        jobs.resultBudget(safety.resultBudgetBytes());
+        jobs.maxRun(safety.maxJobSeconds() > 0 ? Duration.ofMillis((long) (safety.maxJobSeconds() * 1000)) : null);
+        UploadStore uploads = new UploadStore(256, safety.uploadBudgetBytes(), options.resultTtl(),
+                Clock.systemUTC(), new ImageDecoder(limits.maxUploadPixels(), limits.maxUploadSide()));
+        this.api = new HttpApi(json, limits, models, jobs, uploads, options.resultTtl(), metrics::scrape,
+                new Quotas(Clock.systemUTC(), jobs::activeCount));
+        api.decodedBudget(safety.decodedBudgetBytes());
+        api.maxJobSeconds(safety.maxJobSeconds());
+        metrics.bindBudgets(uploads::bytes, jobs::heldResultBytes, api::decodedBytes);
+        api.concurrentUploads(safety.concurrentUploads());
         OriginGuard guard = new OriginGuard(options.host());
         this.app = Javalin.create(config -> {
             config.showJavalinBanner = false;
@@ -75,6 +102,19 @@ public final class JDiffuseServer implements AutoCloseable {
                 sf.directory = "/web";
                 sf.location = Location.CLASSPATH;
             });
+            config.jetty.modifyServer(server -> server.setErrorHandler(new JsonErrorHandler()));
+            // slow senders: a body must keep coming at 1 KiB/s on average, and never pause longer than the body
+            // timeout (the connector's idle timeout, set at start), so none can hold a thread for long; requests are
+            // handled as soon as their headers are in (Jetty's default waits for the first body bytes, so a bare
+            // over-limit Content-Length would be answered only after the idle timeout)
+            config.jetty.modifyHttpConfiguration(hc -> {
+                hc.setMinRequestDataRate(1024);
+                hc.setDelayDispatchUntilContent(false);
+            });
+            config.jetty.modifyServletContextHandler(h -> {
+                h.setErrorHandler(new JsonErrorHandler());
+                h.addFilter(new FilterHolder(new StrictPathFilter()), "/*", EnumSet.of(DispatcherType.REQUEST));
+            });
             config.jetty.modifyWebSocketServletFactory(f -> {
                 f.setIdleTimeout(Duration.ofSeconds(60));
                 f.setMaxTextMessageSize(64 * 1024);
@@ -82,13 +122,17 @@ public final class JDiffuseServer implements AutoCloseable {
             });
         });
         app.before(ctx -> {
-            if (!SAFE.contains(ctx.method())) {
-                guard.check(ctx);
-            }
+            SecurityHeaders.apply(ctx::header);
+            guard.check(ctx);
+            auth.check(ctx, false);
         });
-        app.wsBeforeUpgrade(guard::check);
+        app.wsBeforeUpgrade(ctx -> {
+            SecurityHeaders.apply(ctx::header);
+            guard.check(ctx);
+            auth.check(ctx, true);
+        });
         api.register(app);
-        new StreamRoutes(hub, jobs, json, metrics).register(app);
+        new StreamRoutes(hub, jobs, json, metrics, auth).register(app);
         app.exception(ApiException.class, this::renderError);
         app.exception(HttpResponseException.class, (e, ctx) -> renderError(new ApiException(e.getStatus(),
                 httpCode(e.getStatus()), e.getMessage(), null), ctx));
@@ -103,6 +147,48 @@ public final class JDiffuseServer implements AutoCloseable {
                         + ctx.path(), null), ctx);
             }
         });
+    }
+
+    /** The output folder's store (after recording what a killed process left unfinished), or memory only. */
+    private static JobStore openStore(java.nio.file.Path dir) {
+        if (dir == null) {
+            return JobStore.NONE;
+        }
+        try {
+            OutputStore s = OutputStore.open(dir);
+            int left = s.cancelUnfinished(java.time.Instant.now());
+            if (left > 0) {
+                LOG.warn("{} job(s) left queued or running by the last run are recorded as cancelled (shutdown)",
+                        left);
+            }
+            LOG.info("finished images and the job history are kept in {}", s.root());
+            return s;
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("--output-dir " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static ApiKeys loadKeys(ServerOptions options) {
+        Safety s = options.safety();
+        if (s.apiKeys() == null) {
+            if (!options.loopbackOnly() && !s.insecureNoAuth()) {
+                throw new IllegalArgumentException("--host " + options.host() + " listens beyond loopback: give "
+                        + "--api-keys FILE (java -jar jdiffuse-server.jar hash-key NAME makes a key), or "
+                        + "--insecure-no-auth to let anyone who reaches the port use the server");
+            }
+            if (!options.loopbackOnly()) {
+                LOG.warn("--insecure-no-auth: anyone who can reach {}:{} can use this server", options.host(),
+                        options.port());
+            }
+            return null;
+        }
+        try {
+            ApiKeys keys = ApiKeys.load(s.apiKeys());
+            LOG.info("{} API key(s) loaded from {}", keys.size(), s.apiKeys());
+            return keys;
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("--api-keys " + s.apiKeys() + " cannot be read: " + e.getMessage());
+        }
     }
 
     private static String httpCode(int status) {
@@ -133,12 +219,21 @@ public final class JDiffuseServer implements AutoCloseable {
         if (e.retryAfterSeconds() != null) {
             ctx.header("Retry-After", Long.toString(e.retryAfterSeconds()));
         }
+        if (e.status() == 413 || e.status() == 408) {
+            // the rest of the body will not be read: close after the answer rather than drain it
+            ctx.header("Connection", "close");
+        }
         ctx.status(e.status()).json(e.body());
     }
 
     public JDiffuseServer start() {
         jobs.start();
         app.start(options.host(), options.port());
+        for (var c : app.jettyServer().server().getConnectors()) {
+            if (c instanceof org.eclipse.jetty.server.AbstractConnector ac) {
+                ac.setIdleTimeout(options.safety().bodyTimeout().toMillis());
+            }
+        }
         LOG.info("jdiffuse {} listening on http://{}:{}/ with {} model(s); ready: {}", ImageMetadata.VERSION,
                 options.host(),
                 port(), models.all().size(), api.notReadyReason() == null ? "yes" : api.notReadyReason());
@@ -173,11 +268,17 @@ public final class JDiffuseServer implements AutoCloseable {
         return hub;
     }
 
+    /**
+     * Stops: new jobs are refused at once (503), waiting ones are recorded as cancelled (reason {@code shutdown}), the
+     * running one may finish within the shutdown grace and is cancelled after it; then the streams, the HTTP server,
+     * the history and the models close.
+     */
     @Override
     public void close() {
-        jobs.close(Duration.ofSeconds(5));
+        jobs.close(options.safety().shutdownGrace());
         hub.close();
         app.stop();
+        store.close();
         metrics.close();
         models.close();
     }

@@ -13,7 +13,7 @@ import java.util.List;
  */
 @Command(name = "jdiffuse-server", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "A diffusion image-generation server.",
-        subcommands = {ServeCommand.class, GenerateCommand.class, DemoCommand.class})
+        subcommands = {ServeCommand.class, GenerateCommand.class, DemoCommand.class, HashKeyCommand.class})
 public final class Main implements Runnable {
 
     private static final List<String> TOP_LEVEL = List.of("-h", "--help", "-V", "--version");

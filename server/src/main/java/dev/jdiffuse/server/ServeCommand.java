@@ -53,7 +53,15 @@ class ServeCommand implements Callable<Integer> {
             models = ModelRegistry.load(options.models(), ModelLoaders.production(), options.device(),
                     options.dtype());
         }
-        JDiffuseServer server = new JDiffuseServer(options, models).start();
+        JDiffuseServer server;
+        try {
+            server = new JDiffuseServer(options, models);
+        } catch (IllegalArgumentException e) {
+            spec.commandLine().getErr().println(e.getMessage());
+            models.close();
+            return 2;
+        }
+        server.start();
         Runtime.getRuntime().addShutdownHook(new Thread(server::close, "jdiffuse-shutdown"));
         LOG.info("open http://{}:{}/ in a browser", options.host(), server.port());
         return 0;

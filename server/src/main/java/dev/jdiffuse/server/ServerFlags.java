@@ -79,6 +79,49 @@ public final class ServerFlags {
             + "(default ${DEFAULT-VALUE}) [env JDIFFUSE_MAX_UPLOAD_SIDE]")
     int maxUploadSide;
 
+    @Option(names = "--api-keys", description = "file of API keys, one 'name:sha256hex[:admin,queued=N,"
+            + "images_per_hour=N,priority=high|normal|low]' a line; required beyond loopback (hash-key makes a key) "
+            + "[env JDIFFUSE_API_KEYS]")
+    Path apiKeys;
+
+    @Option(names = "--insecure-no-auth", description = "serve beyond loopback without API keys (anyone who can "
+            + "reach the port can use it) [env JDIFFUSE_INSECURE_NO_AUTH]")
+    boolean insecureNoAuth;
+
+    @Option(names = "--output-dir", defaultValue = "outputs", description = "where finished images (dated folders, "
+            + "PNG with metadata) and the job history are kept (default ${DEFAULT-VALUE}) [env JDIFFUSE_OUTPUT_DIR]")
+    Path outputDir;
+
+    @Option(names = "--upload-budget-bytes", defaultValue = "268435456", description = "most encoded upload bytes "
+            + "held at once (default ${DEFAULT-VALUE}) [env JDIFFUSE_UPLOAD_BUDGET_BYTES]")
+    long uploadBudgetBytes;
+
+    @Option(names = "--result-budget-bytes", defaultValue = "536870912", description = "most result PNG bytes held "
+            + "in memory (default ${DEFAULT-VALUE}; older ones are read back from --output-dir) "
+            + "[env JDIFFUSE_RESULT_BUDGET_BYTES]")
+    long resultBudgetBytes;
+
+    @Option(names = "--decoded-budget-bytes", defaultValue = "1073741824", description = "most decoded upload "
+            + "pixels (4 bytes each) that queued jobs may hold (default ${DEFAULT-VALUE}) "
+            + "[env JDIFFUSE_DECODED_BUDGET_BYTES]")
+    long decodedBudgetBytes;
+
+    @Option(names = "--max-job-seconds", defaultValue = "0", description = "refuse requests estimated to run longer "
+            + "and cancel jobs that do (default ${DEFAULT-VALUE} = no limit) [env JDIFFUSE_MAX_JOB_SECONDS]")
+    double maxJobSeconds;
+
+    @Option(names = "--concurrent-uploads", defaultValue = "8", description = "upload bodies read at once "
+            + "(default ${DEFAULT-VALUE}) [env JDIFFUSE_CONCURRENT_UPLOADS]")
+    int concurrentUploads;
+
+    @Option(names = "--body-timeout", defaultValue = "10", description = "seconds a request body may pause "
+            + "before the connection is closed (default ${DEFAULT-VALUE}) [env JDIFFUSE_BODY_TIMEOUT]")
+    long bodyTimeout;
+
+    @Option(names = "--shutdown-grace", defaultValue = "10", description = "seconds SIGTERM waits for the running "
+            + "job (default ${DEFAULT-VALUE}) [env JDIFFUSE_SHUTDOWN_GRACE]")
+    long shutdownGrace;
+
     /** picocli defaults from {@code env}: {@code --queue-size} reads {@code JDIFFUSE_QUEUE_SIZE}. */
     static picocli.CommandLine.IDefaultValueProvider fromEnvironment(Map<String, String> env) {
         return arg -> {
@@ -103,6 +146,14 @@ public final class ServerFlags {
         });
         Limits limits = new Limits(maxSide, maxPixels, maxSteps, maxBatch, maxPromptChars, maxBodyBytes,
                 maxUploadBytes, maxUploadPixels, maxUploadSide);
-        return new ServerOptions(port, host, models, device, dtype, queueSize, Duration.ofSeconds(resultTtl), limits);
+        if (uploadBudgetBytes < 1 || resultBudgetBytes < 0 || decodedBudgetBytes < 1 || maxJobSeconds < 0
+                || concurrentUploads < 1 || bodyTimeout < 1 || shutdownGrace < 0) {
+            throw new IllegalArgumentException("budgets, --concurrent-uploads and --body-timeout must be positive");
+        }
+        Safety safety = new Safety(apiKeys, insecureNoAuth, outputDir, uploadBudgetBytes, resultBudgetBytes,
+                decodedBudgetBytes, maxJobSeconds, concurrentUploads, Duration.ofSeconds(bodyTimeout),
+                Duration.ofSeconds(shutdownGrace));
+        return new ServerOptions(port, host, models, device, dtype, queueSize, Duration.ofSeconds(resultTtl), limits,
+                safety);
     }
 }

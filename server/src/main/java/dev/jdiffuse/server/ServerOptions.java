@@ -20,9 +20,10 @@ import java.util.Set;
  * @param queueSize jobs that may wait behind the running one before submissions get 429
  * @param resultTtl how long finished jobs and their images are kept
  * @param limits request bounds
+ * @param safety authentication, budgets, slow-client limits and outputs
  */
 public record ServerOptions(int port, String host, Path models, String device, String dtype, int queueSize,
-        Duration resultTtl, Limits limits) {
+        Duration resultTtl, Limits limits, Safety safety) {
 
     public static final int DEFAULT_PORT = 8765;
 
@@ -47,23 +48,37 @@ public record ServerOptions(int port, String host, Path models, String device, S
     /** Defaults suited to tests: any free port, loopback, no model folder. */
     public static ServerOptions defaults() {
         return new ServerOptions(DEFAULT_PORT, "127.0.0.1", null, "auto", "auto", 16, Duration.ofHours(1),
-                Limits.DEFAULTS);
+                Limits.DEFAULTS, Safety.DEFAULTS);
     }
 
     public ServerOptions withPort(int p) {
-        return new ServerOptions(p, host, models, device, dtype, queueSize, resultTtl, limits);
+        return new ServerOptions(p, host, models, device, dtype, queueSize, resultTtl, limits, safety);
     }
 
     public ServerOptions withQueueSize(int q) {
-        return new ServerOptions(port, host, models, device, dtype, q, resultTtl, limits);
+        return new ServerOptions(port, host, models, device, dtype, q, resultTtl, limits, safety);
     }
 
     public ServerOptions withResultTtl(Duration ttl) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, ttl, limits);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, ttl, limits, safety);
     }
 
     public ServerOptions withLimits(Limits l) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, l);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, l, safety);
+    }
+
+    public ServerOptions withSafety(Safety s) {
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, s);
+    }
+
+    public ServerOptions withHost(String h) {
+        return new ServerOptions(port, h, models, device, dtype, queueSize, resultTtl, limits, safety);
+    }
+
+    /** Whether the bind address is loopback only (127.0.0.0/8, ::1, localhost). */
+    public boolean loopbackOnly() {
+        String h = host.toLowerCase(java.util.Locale.ROOT);
+        return h.equals("localhost") || h.startsWith("127.") || h.equals("::1") || h.equals("[::1]");
     }
 
     /** Parses {@code args} over {@code env} ({@link ServerFlags}); an IllegalArgumentException names a bad flag. */

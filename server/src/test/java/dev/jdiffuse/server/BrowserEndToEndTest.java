@@ -239,6 +239,34 @@ class BrowserEndToEndTest {
         }
     }
 
+    /**
+     * On a server with API keys the page asks for one, keeps it, and then works as on loopback: REST calls carry it,
+     * the stream's upgrade carries it as access_token, the result arrives in the gallery.
+     */
+    @Test
+    @Order(8)
+    void signsInOnAServerWithKeys() throws IOException {
+        Path keys = Files.createTempFile(profile, "keys", ".txt");
+        String key = dev.jdiffuse.server.auth.ApiKeys.newKey();
+        Files.writeString(keys, "tester:" + dev.jdiffuse.server.auth.ApiKeys.sha256Hex(key) + "\n");
+        try (TestServer keyed = new TestServer(ServerOptions.defaults().withSafety(Safety.DEFAULTS.withApiKeys(keys)),
+                new ScriptedPipeline(STEP_MILLIS))) {
+            driver.get(keyed.base + "/");
+            waitFor("the sign-in form", () -> "true".equals(String.valueOf(byId("login").getDomProperty("open"))));
+            type("api-key", "not-the-key");
+            byId("api-key").sendKeys(Keys.ENTER);
+            waitFor("a wrong key to be refused", () -> !byId("login-error").getText().isBlank());
+            type("api-key", key);
+            byId("api-key").sendKeys(Keys.ENTER);
+            waitFor("the model list to load after signing in", () -> !optionValues("model").isEmpty());
+            assertFalse("true".equals(String.valueOf(byId("login").getDomProperty("open"))), "the form closed");
+            int before = galleryImages();
+            type("prompt", "signed in");
+            byId("prompt").sendKeys(Keys.chord(Keys.CONTROL, Keys.ENTER));
+            waitFor("the result in the gallery", () -> galleryImages() > before);
+        }
+    }
+
     private static String background() {
         return (String) ((JavascriptExecutor) driver).executeScript(
                 "return getComputedStyle(document.body).backgroundColor");

@@ -22,8 +22,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class LayeringTest {
 
-    static final List<String> LAYERS = List.of("", "cli", "api", "metrics", "stream", "images", "jobs", "models",
-            "web");
+    static final List<String> LAYERS = List.of("", "cli", "api", "metrics", "stream", "images", "auth", "storage",
+            "jobs", "models", "web");
     private static final Pattern IMPORT = Pattern.compile("^import (?:static )?dev\\.jdiffuse\\.server\\.([A-Za-z]+)",
             Pattern.MULTILINE);
 

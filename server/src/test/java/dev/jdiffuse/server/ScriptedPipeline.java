@@ -28,7 +28,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * previews through the listener (which may cancel), and draws a small image from the seed. Prompts steer it:
  * {@code "hold"} blocks after step 0 until {@link #release()}, {@code "fail"} throws a NaN error at step 1,
  * {@code "boom-schedule"} makes the dry run throw an unexpected exception, {@code "noise-previews"} makes previews
- * random noise (incompressible, for back-pressure tests). Counts runs per prompt.
+ * random noise (incompressible, for back-pressure tests), {@code "oom"} throws OutOfMemoryError at step 1. Counts runs per prompt.
  */
 final class ScriptedPipeline implements ImagePipeline {
 
@@ -132,6 +132,10 @@ final class ScriptedPipeline implements ImagePipeline {
             if (r.prompt().equals("fail") && step == 1) {
                 throw new GenerationException(GenerationException.Kind.NON_FINITE_OUTPUT,
                         "latents became NaN at step 2");
+            }
+            if (r.prompt().equals("oom") && step == 1) {
+                // what a real allocation failure throws; the 1 GiB it would have taken is never allocated
+                throw new OutOfMemoryError("Java heap space");
             }
             listener.onStep(step, r.steps(), s.sigma(step + 1));
             if (r.prompt().equals("hold") && step == 0) {

@@ -1,8 +1,12 @@
 package dev.jdiffuse.server.api;
 
 import dev.jdiffuse.schedulers.SamplingSchedule;
+import dev.jdiffuse.server.auth.Authenticator;
+import dev.jdiffuse.server.auth.Caller;
+import dev.jdiffuse.server.auth.Quotas;
 import dev.jdiffuse.server.images.ImageDecoder;
 import dev.jdiffuse.server.images.UploadStore;
+import dev.jdiffuse.server.jobs.CostModel;
 import dev.jdiffuse.server.jobs.Job;
 import dev.jdiffuse.server.jobs.JobManager;
 import dev.jdiffuse.server.jobs.JobStatus;
@@ -16,6 +20,7 @@ import io.javalin.http.Context;
 import dev.jdiffuse.server.web.ApiException;
 import dev.jdiffuse.server.web.BoundedBody;
 import dev.jdiffuse.server.web.Json;
+import dev.jdiffuse.server.web.StrictInput;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -31,6 +36,8 @@ import java.util.function.Supplier;
 /** The REST endpoints of {@code docs/api.md}. Errors are thrown as {@link ApiException} and rendered centrally. */
 public final class HttpApi {
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(HttpApi.class);
+
     /** At most this many uploads are decoded at once; the rest wait up to {@link #DECODE_WAIT} then get 503. */
     public static final int CONCURRENT_DECODES = 2;
     private static final Duration DECODE_WAIT = Duration.ofSeconds(10);
@@ -44,11 +51,25 @@ public final class HttpApi {
     private final ImageDecoder decoder;
     private final Duration resultTtl;
     private final Supplier<String> metrics;
+    private final Quotas quotas;
+    private final CostModel cost = new CostModel();
+    private volatile double maxJobSeconds;
+    private volatile DecodedBudget decoded = new DecodedBudget(Long.MAX_VALUE);
     private final Semaphore decodeSlots = new Semaphore(CONCURRENT_DECODES);
+    /** Upload bodies read at once; one more is refused at once, so slow senders cannot hold every thread. */
+    private volatile Semaphore bodySlots = new Semaphore(8);
     private final byte[] openApi;
 
     public HttpApi(Json json, Limits limits, ModelRegistry models, JobManager jobs, UploadStore uploads,
             Duration resultTtl, Supplier<String> metrics) {
+        this(json, limits, models, jobs, uploads, resultTtl, metrics, new Quotas(java.time.Clock.systemUTC(),
+                jobs::activeCount));
+    }
+
+    public HttpApi(Json json, Limits limits, ModelRegistry models, JobManager jobs, UploadStore uploads,
+            Duration resultTtl, Supplier<String> metrics, Quotas quotas) {
+        this.quotas = quotas;
+        jobs.onEnd(cost::ended);
         this.json = json;
         this.limits = limits;
         this.models = models;
@@ -63,6 +84,7 @@ public final class HttpApi {
 
     public void register(Javalin app) {
         app.post("/v1/generations", this::submit);
+        app.get("/v1/generations", this::list);
         app.get("/v1/generations/{id}", ctx -> ctx.json(JobView.full(job(ctx))));
         app.delete("/v1/generations/{id}", this::cancel);
         app.get("/v1/generations/{id}/images/{n}", this::image);
@@ -71,10 +93,37 @@ public final class HttpApi {
         app.get("/v1/samplers", ctx -> ctx.json(Responses.Catalog.of()));
         app.post("/v1/schedule", this::schedule);
         app.get("/v1/openapi.json", ctx -> ctx.contentType("application/json").result(openApi));
+        app.get("/v1/whoami", ctx -> {
+            Caller c = Authenticator.caller(ctx);
+            ctx.json(new Responses.WhoAmI(c.name(), c.admin(), c.maxActive(), c.imagesPerHour(),
+                    c.priority().name().toLowerCase(Locale.ROOT)));
+        });
         app.get("/healthz", ctx -> ctx.json(new Responses.Health("ok")));
         app.get("/readyz", this::ready);
         app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
                 .result(metrics.get()));
+    }
+
+    /** Bytes the decoded images of waiting and running jobs hold now. */
+    public long decodedBytes() {
+        return decoded.used();
+    }
+
+    /** Refuses requests estimated to run longer than {@code seconds} (0: no limit), once the model was measured. */
+    public void maxJobSeconds(double seconds) {
+        maxJobSeconds = seconds;
+    }
+
+    /** At most {@code bytes} of decoded upload pixels are held by waiting and running jobs. */
+    public void decodedBudget(long bytes) {
+        DecodedBudget d = new DecodedBudget(bytes);
+        decoded = d;
+        jobs.onEnd(job -> d.ended(job.id()));
+    }
+
+    /** At most {@code n} upload bodies are read at once; more wait briefly, then get 503 {@code busy}. */
+    public void concurrentUploads(int n) {
+        bodySlots = new Semaphore(n);
     }
 
     /** Whether the server can generate: a model is loaded and every worker runs. */
@@ -95,37 +144,112 @@ public final class HttpApi {
     }
 
     private GenerationBody parseGeneration(Context ctx) {
-        String type = ctx.contentType();
-        if (type != null && !type.toLowerCase(Locale.ROOT).startsWith("application/json")) {
-            throw new ApiException(415, "unsupported_media_type", "send the body as application/json", null);
-        }
+        StrictInput.jsonMediaType(ctx.contentType());
         byte[] body = BoundedBody.read(input(ctx), ctx.req().getContentLengthLong(), limits.maxBodyBytes(),
                 "the request body");
+        StrictInput.utf8Body(body);
         return json.parse(body, GenerationBody.class);
     }
 
     private void submit(Context ctx) {
-        Submission v = validator.validate(parseGeneration(ctx));
+        GenerationBody body = parseGeneration(ctx);
+        long decodedBytes = DecodedBudget.bytesOf(body, uploads);
+        decoded.reserve(decodedBytes, body.initImage() != null ? "init_image" : "controlnets");
+        Job job;
+        try {
+            job = submit(ctx, body);
+        } catch (RuntimeException e) {
+            decoded.cancel(decodedBytes);
+            throw e;
+        }
+        decoded.assign(job.id(), decodedBytes);
+        if (job.status().terminal()) {
+            decoded.ended(job.id());
+        }
+        ctx.status(202).header("Location", JobView.base(job)).json(new Responses.Accepted(job.id(),
+                job.status().apiName(), jobs.position(job).orElse(null), job.parameters().seed(),
+                JobView.links(job)));
+    }
+
+    private Job submit(Context ctx, GenerationBody body) {
+        Submission v = validator.validate(body);
+        checkCost(v);
         String reason = notReadyReason();
         if (reason != null) {
             throw new ApiException(503, "not_ready", reason, null);
         }
-        Job job;
-        try {
-            job = jobs.submit(v);
-        } catch (QueueFullException e) {
-            throw new ApiException(429, "queue_full", e.getMessage(), null, e.retryAfterSeconds());
-        } catch (IllegalStateException e) {
-            throw new ApiException(503, "shutting_down", e.getMessage(), null);
+        Caller caller = Authenticator.caller(ctx);
+        Job job = quotas.admit(caller, v.request().batchSize(), jobs.retryAfterSeconds(), () -> {
+            try {
+                return jobs.submit(v, caller.name(), caller.priority());
+            } catch (QueueFullException e) {
+                throw new ApiException(429, "queue_full", e.getMessage(), null, e.retryAfterSeconds());
+            } catch (IllegalStateException e) {
+                throw new ApiException(503, "shutting_down", e.getMessage(), null);
+            }
+        });
+        LOG.info("job {} accepted for key {}: model {}, {}x{}, {} steps, batch {}", job.id(), caller.name(),
+                v.model().name(), v.request().width(), v.request().height(), v.request().steps(),
+                v.request().batchSize());
+        return job;
+    }
+
+    /** The job the path names, if the caller may see it: another key's job is as unknown as a missing one. */
+    /**
+     * Refuses a request whose estimated run time ({@link CostModel}: measured on this device) exceeds
+     * {@code --max-job-seconds}: 400 {@code too_costly} naming the fields that set the cost and the estimate.
+     */
+    private void checkCost(Submission v) {
+        if (maxJobSeconds <= 0) {
+            return;
         }
-        ctx.status(202).header("Location", JobView.base(job)).json(new Responses.Accepted(job.id(),
-                job.status().apiName(), jobs.position(job).orElse(null), job.submission().request().seed(),
-                JobView.links(job)));
+        var q = v.request();
+        var perUnit = cost.secondsPerUnit(v.model().name(), v.model().pipeline().family());
+        if (perUnit.isEmpty()) {
+            return;
+        }
+        double estimate = CostModel.units(q.width(), q.height(), q.stepsRun(), q.batchSize()) * perUnit.getAsDouble();
+        if (estimate > maxJobSeconds) {
+            throw new ApiException(400, "too_costly", String.format(Locale.ROOT, "estimated %.1f s (width %d x "
+                    + "height %d x steps %d x batch_size %d at %.3g s per megapixel-step measured on this server) "
+                    + "exceeds the limit of %.1f s; lower width, height, steps or batch_size", estimate, q.width(),
+                    q.height(), q.stepsRun(), q.batchSize(), perUnit.getAsDouble(), maxJobSeconds), "steps");
+        }
     }
 
     private Job job(Context ctx) {
-        return jobs.get(ctx.pathParam("id")).orElseThrow(() -> ApiException.notFound("not_found",
-                "no generation with this id (finished ones are kept for " + resultTtl.toSeconds() + " s)"));
+        Caller caller = Authenticator.caller(ctx);
+        return jobs.get(ctx.pathParam("id")).filter(j -> caller.mayAccess(j.owner()))
+                .orElseThrow(() -> ApiException.notFound("not_found", "no generation with this id (finished ones "
+                        + "are kept for " + resultTtl.toSeconds() + " s)"));
+    }
+
+    /**
+     * The caller's jobs (an admin's: everyone's, or one key's with {@code ?owner=}), newest first, recent ones and
+     * the history's; {@code limit} (1..200, default 50) and {@code before} (an ISO instant: older than it) page.
+     */
+    private void list(Context ctx) {
+        Caller caller = Authenticator.caller(ctx);
+        String owner = caller.admin() ? ctx.queryParam("owner") : caller.name();
+        int limit = 50;
+        String l = ctx.queryParam("limit");
+        if (l != null) {
+            limit = StrictInput.index(l);
+            if (limit < 1 || limit > 200) {
+                throw ApiException.invalid("limit", "limit must be 1..200");
+            }
+        }
+        java.time.Instant before = null;
+        String b = ctx.queryParam("before");
+        if (b != null) {
+            try {
+                before = java.time.Instant.parse(b);
+            } catch (java.time.format.DateTimeParseException e) {
+                throw ApiException.invalid("before", "before must be an ISO-8601 instant such as "
+                        + "2026-01-31T12:00:00Z");
+            }
+        }
+        ctx.json(new Responses.Generations(jobs.list(owner, before, limit).stream().map(JobView::full).toList()));
     }
 
     private void cancel(Context ctx) {
@@ -148,41 +272,56 @@ public final class HttpApi {
         if (!job.status().terminal()) {
             throw new ApiException(409, "not_finished", "the generation is still " + job.status().apiName(), null);
         }
-        int n;
-        try {
-            n = Integer.parseInt(ctx.pathParam("n"));
-        } catch (NumberFormatException e) {
-            n = -1;
-        }
-        List<byte[]> images = job.images();
-        if (n < 0 || n >= images.size()) {
+        int n = StrictInput.index(ctx.pathParam("n"));
+        if (n < 0 || n >= job.imageCount()) {
             throw ApiException.notFound("not_found", "the generation has no image " + ctx.pathParam("n"));
         }
+        byte[] png = jobs.image(job, n).orElseThrow(() -> ApiException.notFound("not_found", "image " + n
+                + " is no longer kept (the result memory budget dropped it and no output folder holds it)"));
         ctx.contentType("image/png").header("X-Content-Type-Options", "nosniff")
                 .header("Content-Disposition", "inline; filename=\"" + job.id() + "-" + n + ".png\"")
-                .header("Cache-Control", "private, max-age=" + resultTtl.toSeconds()).result(images.get(n));
+                .header("Cache-Control", "private, max-age=" + resultTtl.toSeconds()).result(png);
     }
 
+    /**
+     * Reads the body (at most {@code concurrentUploads} at once), checks the image by decoding it once at a
+     * subsampling (memory in proportion to what was sent, not to the pixels it declares) and keeps it encoded.
+     */
     private void upload(Context ctx) {
-        byte[] body = BoundedBody.read(input(ctx), ctx.req().getContentLengthLong(), limits.maxUploadBytes(),
-                "the upload");
-        ImageDecoder.Decoded decoded;
+        byte[] body;
+        if (ctx.req().getContentLengthLong() > limits.maxUploadBytes()) {
+            throw BoundedBody.tooLarge(limits.maxUploadBytes(), "the upload");
+        }
+        if (!bodySlots.tryAcquire()) {
+            // refused at once: a wait would hold a server thread, which is what slow senders must not get
+            throw new ApiException(503, "busy", "too many uploads are being received; retry", null, 1L);
+        }
         try {
-            if (!decodeSlots.tryAcquire(DECODE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
-                throw new ApiException(503, "busy", "too many uploads are being decoded; retry", null);
+            body = BoundedBody.read(input(ctx), ctx.req().getContentLengthLong(), limits.maxUploadBytes(),
+                    "the upload");
+        } finally {
+            bodySlots.release();
+        }
+        ImageDecoder.Checked checked;
+        acquire(decodeSlots, "too many uploads are being decoded; retry");
+        try {
+            checked = decoder.check(body);
+        } finally {
+            decodeSlots.release();
+        }
+        UploadStore.Upload u = uploads.put(body, checked.width(), checked.height(), checked.format());
+        ctx.status(201).json(new Responses.Upload(u.id(), u.width(), u.height(), u.format(), resultTtl.toSeconds()));
+    }
+
+    private static void acquire(Semaphore slots, String busy) {
+        try {
+            if (!slots.tryAcquire(DECODE_WAIT.toMillis(), TimeUnit.MILLISECONDS)) {
+                throw new ApiException(503, "busy", busy, null, 1L);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new ApiException(503, "busy", "interrupted", null);
         }
-        try {
-            decoded = decoder.decode(body);
-        } finally {
-            decodeSlots.release();
-        }
-        UploadStore.Upload u = uploads.put(decoded.image(), decoded.format());
-        ctx.status(201).json(new Responses.Upload(u.id(), decoded.image().getWidth(), decoded.image().getHeight(),
-                decoded.format(), resultTtl.toSeconds()));
     }
 
     private void models(Context ctx) {

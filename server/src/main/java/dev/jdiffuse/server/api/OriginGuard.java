@@ -1,6 +1,7 @@
 package dev.jdiffuse.server.api;
 
 import io.javalin.http.Context;
+import io.javalin.http.HandlerType;
 import dev.jdiffuse.server.web.ApiException;
 
 import java.net.URI;
@@ -8,10 +9,12 @@ import java.util.Locale;
 import java.util.Set;
 
 /**
- * Cross-site and DNS-rebinding defence (reliability notes R4) for state-changing requests and WebSocket upgrades: a
- * browser's {@code Origin} must name this very host ({@code Origin: null} and {@code Sec-Fetch-Site: cross-site} are
- * refused), and while the server listens on loopback only, the {@code Host} header must be a loopback name. Clients
- * that send no {@code Origin} (curl, scripts) are not browsers and pass. Refusals are 403 {@code forbidden_origin}.
+ * Cross-site and DNS-rebinding defence (reliability notes R4) for every request, reads and WebSocket upgrades
+ * included: a browser's {@code Origin} must name this very host ({@code Origin: null} and
+ * {@code Sec-Fetch-Site: cross-site} are refused, except a top-level navigation to a page, which the page's
+ * {@code X-Frame-Options}/CSP keep unreadable to the other site), and while the server listens on loopback only, the
+ * {@code Host} header must be a loopback name, so a rebinding domain's page cannot read anything. Clients that send no
+ * {@code Origin} (curl, scripts) are not browsers and pass. Refusals are 403 {@code forbidden_origin}.
  */
 public final class OriginGuard {
 
@@ -30,7 +33,9 @@ public final class OriginGuard {
             throw forbidden("Host " + host + " is not this server's loopback name");
         }
         String site = ctx.header("Sec-Fetch-Site");
-        if (site != null && site.equalsIgnoreCase("cross-site")) {
+        boolean navigation = "navigate".equalsIgnoreCase(ctx.header("Sec-Fetch-Mode"))
+                && (ctx.method() == HandlerType.GET || ctx.method() == HandlerType.HEAD);
+        if (site != null && site.equalsIgnoreCase("cross-site") && !navigation) {
             throw forbidden("cross-site requests are refused");
         }
         String origin = ctx.header("Origin");

@@ -80,6 +80,15 @@ final class Responses {
             @JsonInclude(JsonInclude.Include.NON_NULL) String reason) {
     }
 
+    /** {@code GET /v1/generations}: job records, newest first. */
+    record Generations(List<JobView> generations) {
+    }
+
+    /** {@code GET /v1/whoami}: the caller's key name, role, quotas (0: none) and priority class. */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    record WhoAmI(String name, boolean admin, int maxQueued, int imagesPerHour, String priority) {
+    }
+
     /** {@code GET /healthz}. */
     record Health(String status) {
     }

@@ -30,9 +30,7 @@ public record GenerationParameters(String model, String modelFamily, String mode
 
     /** The job's parameters; the sampler and schedule the pipeline resolved once it has run. */
     public static GenerationParameters of(Job job) {
-        Submission s = job.submission();
-        return of(s.model(), s.request(), s.controls(), s.initImage(),
-                job.outcome().map(Job.Outcome::result).orElse(null));
+        return job.parameters();
     }
 
     public static GenerationParameters of(LoadedModel model, GenerationRequest q, List<Submission.ControlRef> controls,

@@ -2,15 +2,19 @@ package dev.jdiffuse.server.jobs;
 
 import dev.jdiffuse.models.pipeline.GenerationResult;
 
+import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * One accepted request ({@link Submission}) and its life: queue position, start, progress and how it ended. Fields
- * written by the worker are volatile and read by HTTP and stream threads; the end is one {@link Outcome} written once
- * ({@link #finish}), so a reader sees all of it or none.
+ * One accepted request and its life: queue position, start, progress and how it ended. What the job shows (its
+ * {@linkplain #parameters parameters}, owner, step count) is a snapshot taken at submission, so the heavy part (the
+ * {@link Submission}: the model and the request with its decoded control images) is dropped once the job ends, and a
+ * job read back from the history after a restart is the same kind of object. Fields written by the worker are
+ * volatile and read by HTTP and stream threads; the end is one {@link Outcome} written once ({@link #finish}), so a
+ * reader sees all of it or none.
  */
 public final class Job {
 
@@ -26,42 +30,104 @@ public final class Job {
     public record Progress(int step, double sigma) {
     }
 
+    /** A succeeded run's timings (milliseconds), from the pipeline's result. */
+    public record Timings(long encodeMillis, long denoiseMillis, long decodeMillis) {
+
+        static Timings of(GenerationResult r) {
+            return r == null ? null : new Timings(r.encodeMillis(), r.denoiseMillis(), r.decodeMillis());
+        }
+    }
+
     /**
-     * How the job ended: its terminal status, and for a succeeded job the pipeline's result (timings, sampler used,
-     * sigmas) and the PNGs, else the error; when, as an instant and on the monotonic clock.
+     * How the job ended: its terminal status, a succeeded job's timings and number of images, else the error;
+     * when, as an instant and on the monotonic clock.
      */
-    public record Outcome(JobStatus status, GenerationResult result, List<byte[]> images, Error error, Instant at,
-            long nanos) {
+    public record Outcome(JobStatus status, Timings timings, int imageCount, Error error, Instant at, long nanos) {
     }
 
     private final String id;
-    private final Submission submission;
+    private final String owner;
+    private final Priority priority;
     private final Instant createdAt;
     private final long createdNanos;
+    private final int totalSteps;
     private final AtomicBoolean cancelRequested = new AtomicBoolean();
 
+    private volatile Submission submission;
+    private volatile GenerationParameters parameters;
     private volatile JobStatus status = JobStatus.QUEUED;
     /** Jobs ahead of this one in the queue; -1 once it left the queue. Written by the job manager. */
     private volatile int position = -1;
     private volatile Instant startedAt;
     private volatile long startedNanos;
+    private volatile long runMillis = -1;
     private volatile Progress progress = new Progress(-1, Double.NaN);
     private volatile Outcome outcome;
+    /** The PNGs while held in memory (null once dropped for the result budget, or never held). */
+    private volatile List<byte[]> pngs;
+    /** The PNGs' files in the output folder (empty without one). */
+    private volatile List<Path> files = List.of();
+    private volatile String cancelReason;
 
-    Job(String id, Submission submission, Instant now, long nanos) {
+    Job(String id, String owner, Priority priority, Submission submission, Instant now, long nanos) {
         this.id = id;
+        this.owner = owner;
+        this.priority = priority;
         this.submission = submission;
+        this.parameters = GenerationParameters.of(submission.model(), submission.request(), submission.controls(),
+                submission.initImage(), null);
+        this.totalSteps = submission.request().stepsRun();
         this.createdAt = now;
         this.createdNanos = nanos;
+    }
+
+    /** A job read back from the history: ended before this process started (or cancelled by its shutdown). */
+    public static Job restored(String id, String owner, GenerationParameters parameters, int totalSteps, int step,
+            Instant createdAt, Instant startedAt, long runMillis, Outcome outcome, List<Path> files) {
+        return new Job(id, owner, parameters, totalSteps, step, createdAt, startedAt, runMillis, outcome, files);
+    }
+
+    private Job(String id, String owner, GenerationParameters parameters, int totalSteps, int step, Instant createdAt,
+            Instant startedAt, long runMillis, Outcome outcome, List<Path> files) {
+        this.id = id;
+        this.owner = owner;
+        this.priority = Priority.NORMAL;
+        this.parameters = parameters;
+        this.totalSteps = totalSteps;
+        this.createdAt = createdAt;
+        this.createdNanos = outcome.nanos();
+        this.startedAt = startedAt;
+        this.runMillis = runMillis;
+        this.progress = new Progress(step - 1, Double.NaN);
+        this.outcome = outcome;
+        this.status = outcome.status();
+        this.files = List.copyOf(files);
     }
 
     public String id() {
         return id;
     }
 
-    /** The model, the resolved request (seed chosen, defaults filled) and the uploads it reads. */
+    /** The name of the API key that submitted the job ({@code local} on a server without keys). */
+    public String owner() {
+        return owner;
+    }
+
+    public Priority priority() {
+        return priority;
+    }
+
+    /**
+     * The model, the resolved request (seed chosen, defaults filled) and the uploads it reads, while the job is
+     * queued or running; null once it ended (its memory is released) or for a job from the history.
+     */
     public Submission submission() {
         return submission;
+    }
+
+    /** The resolved parameters (the sampler and schedule the pipeline resolved, once it has run). */
+    public GenerationParameters parameters() {
+        return parameters;
     }
 
     public JobStatus status() {
@@ -90,14 +156,20 @@ public final class Job {
     /** Milliseconds spent queued (so far, if still queued). */
     public long waitMillis(long nowNanos) {
         Outcome o = outcome;
+        if (runMillis >= 0 && submission == null && startedAt != null) {
+            return Math.max(0, java.time.Duration.between(createdAt, startedAt).toMillis());
+        }
         long end = startedAt != null ? startedNanos : o != null ? o.nanos() : nowNanos;
-        return (end - createdNanos) / 1_000_000;
+        return Math.max(0, (end - createdNanos) / 1_000_000);
     }
 
     /** Milliseconds spent running (so far, if running); 0 if it never ran. */
     public long runMillis(long nowNanos) {
         if (startedAt == null) {
             return 0;
+        }
+        if (runMillis >= 0) {
+            return runMillis;
         }
         Outcome o = outcome;
         return ((o != null ? o.nanos() : nowNanos) - startedNanos) / 1_000_000;
@@ -109,7 +181,7 @@ public final class Job {
 
     /** The steps that run (image-to-image runs only the tail of the schedule). */
     public int totalSteps() {
-        return submission.request().stepsRun();
+        return totalSteps;
     }
 
     /** How the job ended, or empty while it has not. */
@@ -117,17 +189,51 @@ public final class Job {
         return Optional.ofNullable(outcome);
     }
 
-    /** The PNGs of a succeeded job (empty otherwise). */
-    public List<byte[]> images() {
+    /** How many images a succeeded job made (0 otherwise). */
+    public int imageCount() {
         Outcome o = outcome;
-        return o == null || o.images() == null ? List.of() : o.images();
+        return o == null ? 0 : o.imageCount();
+    }
+
+    /** The PNGs held in memory, or null when they are not (dropped for the budget, or only on disk). */
+    public List<byte[]> heldImages() {
+        return pngs;
+    }
+
+    /** The files the PNGs were written to (empty without an output folder). */
+    public List<Path> files() {
+        return files;
+    }
+
+    void files(List<Path> written) {
+        files = List.copyOf(written);
+    }
+
+    /** Drops the in-memory PNGs (they stay readable from {@link #files} if written); returns the bytes freed. */
+    long dropHeldImages() {
+        List<byte[]> p = pngs;
+        pngs = null;
+        return p == null ? 0 : p.stream().mapToLong(b -> b.length).sum();
     }
 
     public boolean cancelRequested() {
         return cancelRequested.get();
     }
 
+    /** Why a cancel was requested ({@code cancelled}, {@code deadline}, {@code shutdown}). */
+    String cancelReason() {
+        String r = cancelReason;
+        return r == null ? "cancelled" : r;
+    }
+
     void requestCancel() {
+        requestCancel("cancelled");
+    }
+
+    void requestCancel(String reason) {
+        if (cancelReason == null) {
+            cancelReason = reason;
+        }
         cancelRequested.set(true);
     }
 
@@ -146,15 +252,25 @@ public final class Job {
         progress = new Progress(step, sigma);
     }
 
-    /** Moves to a terminal state unless already in one; returns whether this call ended the job. */
-    synchronized boolean finish(JobStatus terminal, GenerationResult result, List<byte[]> pngs, Error err,
+    /**
+     * Moves to a terminal state unless already in one, keeping {@code images} in memory and the sampler and schedule
+     * the pipeline resolved; drops the submission (the decoded uploads and the model reference). Returns whether this
+     * call ended the job.
+     */
+    synchronized boolean finish(JobStatus terminal, GenerationResult result, List<byte[]> images, Error err,
             Instant now, long nanos) {
         if (status.terminal()) {
             return false;
         }
         position = -1;
-        outcome = new Outcome(terminal, result, pngs == null ? List.of() : List.copyOf(pngs), err, now, nanos);
+        Submission s = submission;
+        if (result != null && s != null) {
+            parameters = GenerationParameters.of(s.model(), s.request(), s.controls(), s.initImage(), result);
+        }
+        pngs = images == null || images.isEmpty() ? null : List.copyOf(images);
+        outcome = new Outcome(terminal, Timings.of(result), images == null ? 0 : images.size(), err, now, nanos);
         status = terminal;
+        submission = null;
         return true;
     }
 }

@@ -56,8 +56,16 @@ public final class JobManager implements AutoCloseable {
     private final List<Thread> workers = new ArrayList<>();
     private final ScheduledExecutorService sweeper;
     private volatile boolean open = true;
-    /** Exponentially weighted mean run time, for Retry-After; starts at 5 s. */
+    /** Exponentially weighted mean run time, the Retry-After estimate before any drain was measured. */
     private volatile double meanRunSeconds = 5.0;
+    private final DrainRate drain = new DrainRate();
+    private volatile JobStore store = JobStore.NONE;
+    private final List<java.util.function.Consumer<Job>> endListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private volatile long resultBudgetBytes = Long.MAX_VALUE;
+    private volatile Duration maxRun;
+    /** Finished jobs holding PNGs in memory, oldest first, and their bytes: the result budget's ledger. */
+    private final ArrayDeque<Job> holding = new ArrayDeque<>();
+    private long heldBytes;
 
     public JobManager(int capacity, Duration ttl, int workerCount, JobOutcomes outcomes, ResultEncoder encoder,
             Clock clock) {
@@ -86,15 +94,66 @@ public final class JobManager implements AutoCloseable {
         events = listener;
     }
 
+    /** Keeps finished jobs' images and records in {@code s} (before {@link #start}); restores nothing by itself. */
+    public void store(JobStore s) {
+        store = s;
+    }
+
+    /** Calls {@code listener} with every job that ends, after its end is recorded. */
+    public void onEnd(java.util.function.Consumer<Job> listener) {
+        endListeners.add(listener);
+    }
+
+    /**
+     * At most {@code bytes} of finished jobs' PNGs stay in memory; beyond it the oldest are dropped from memory
+     * (served from their files when an output folder keeps them, else gone).
+     */
+    public void resultBudget(long bytes) {
+        resultBudgetBytes = bytes;
+    }
+
+    /** A running job is cancelled (reason {@code deadline}) once it has run {@code limit}; null: no deadline. */
+    public void maxRun(Duration limit) {
+        maxRun = limit == null || limit.isZero() ? null : limit;
+    }
+
     public void start() {
         workers.forEach(Thread::start);
         long period = Math.max(50, Math.min(30_000, ttl.toMillis() / 4));
         sweeper.scheduleWithFixedDelay(this::sweep, period, period, TimeUnit.MILLISECONDS);
+        sweeper.scheduleWithFixedDelay(this::enforceDeadlines, 100, 100, TimeUnit.MILLISECONDS);
     }
 
-    /** Accepts a job or throws {@link QueueFullException}; also refuses (IllegalStateException) after close. */
+    /** Cancels running jobs past their deadline; they stop at their next step (or the pipeline's next check). */
+    private void enforceDeadlines() {
+        Duration limit = maxRun;
+        if (limit == null) {
+            return;
+        }
+        long now = System.nanoTime();
+        for (Job j : jobs.values()) {
+            if (j.status() == JobStatus.RUNNING && j.runMillis(now) > limit.toMillis() && !j.cancelRequested()) {
+                LOG.warn("job {} of {} passed its deadline of {} s; cancelling", j.id(), j.owner(),
+                        limit.toSeconds());
+                j.requestCancel("deadline");
+            }
+        }
+    }
+
+    /** Accepts a job of the keyless caller at normal priority ({@link #submit(Submission, String, Priority)}). */
     public Job submit(Submission v) {
-        Job job = new Job(UUID.randomUUID().toString(), v, clock.instant(), System.nanoTime());
+        return submit(v, "local", Priority.NORMAL);
+    }
+
+    /**
+     * Accepts a job or throws {@link QueueFullException}; also refuses (IllegalStateException) after close. A job
+     * waits behind the waiting jobs of higher priority classes and ahead of the lower ones; within its class, owners
+     * take turns (round robin), each in order of arrival.
+     */
+    public Job submit(Submission v, String owner, Priority priority) {
+        Job job = new Job(UUID.randomUUID().toString(), owner, priority, v, clock.instant(), System.nanoTime());
+        List<Job> moved;
+        int firstMoved;
         lock.lock();
         try {
             if (!open) {
@@ -104,27 +163,96 @@ public final class JobManager implements AutoCloseable {
                 throw new QueueFullException(capacity, retryAfterSeconds());
             }
             jobs.put(job.id(), job);
-            job.position(queue.size());
-            queue.addLast(job);
+            record(job);
+            List<Job> waiting = new ArrayList<>(queue);
+            // the queue is ordered by (priority, round): a job's round is how many jobs of its owner wait ahead of
+            // it, so within a class the owners take turns (round robin) and one key's many jobs cannot starve
+            // another's; with one owner this is first come, first served
+            int[] round = new int[waiting.size()];
+            java.util.Map<String, Integer> ahead = new java.util.HashMap<>();
+            for (int i = 0; i < round.length; i++) {
+                round[i] = ahead.merge(waiting.get(i).owner(), 1, Integer::sum) - 1;
+            }
+            int myRound = ahead.getOrDefault(owner, 0);
+            int at = waiting.size();
+            while (at > 0 && (waiting.get(at - 1).priority().compareTo(priority) > 0
+                    || (waiting.get(at - 1).priority() == priority && round[at - 1] > myRound))) {
+                at--;
+            }
+            waiting.add(at, job);
+            queue.clear();
+            queue.addAll(waiting);
+            job.position(at);
+            moved = List.copyOf(waiting.subList(at + 1, waiting.size()));
+            firstMoved = at + 1;
             notEmpty.signal();
         } finally {
             lock.unlock();
         }
+        if (!moved.isEmpty()) {
+            announcePositions(moved, firstMoved);
+        }
         return job;
     }
 
-    private long retryAfterSeconds() {
-        double s = meanRunSeconds * (queue.size() + 1) / workers.size();
-        return Math.max(1, Math.min(3600, (long) Math.ceil(s)));
+    /** Jobs of {@code owner} that are queued or running. */
+    public int activeCount(String owner) {
+        int n = 0;
+        for (Job j : jobs.values()) {
+            if (!j.status().terminal() && j.owner().equals(owner)) {
+                n++;
+            }
+        }
+        return n;
     }
 
+    /** Seconds until the queue has a free slot, from the measured rate at which jobs end ({@link DrainRate}). */
+    public long retryAfterSeconds() {
+        return drain.secondsFor(1, meanRunSeconds / workers.size(), System.nanoTime());
+    }
+
+    /** The job, from memory while it is recent, else from the history (empty when neither has it). */
     public Optional<Job> get(String id) {
         Job j = jobs.get(id);
         if (j != null && expired(j, clock.instant())) {
             jobs.remove(id, j);
-            return Optional.empty();
+            release(j);
+            j = null;
         }
-        return Optional.ofNullable(j);
+        return j != null ? Optional.of(j) : store.find(id);
+    }
+
+    /** The newest jobs first (memory and history merged), of {@code owner} (null: everyone's). */
+    public List<Job> list(String owner, Instant before, int limit) {
+        java.util.Map<String, Job> out = new java.util.LinkedHashMap<>();
+        List<Job> recent = new ArrayList<>(jobs.values());
+        recent.removeIf(j -> (owner != null && !j.owner().equals(owner)) || (before != null
+                && !j.createdAt().isBefore(before)));
+        for (Job j : store.list(owner, before, limit)) {
+            out.put(j.id(), j);
+        }
+        for (Job j : recent) {
+            out.put(j.id(), j);
+        }
+        return out.values().stream().sorted(java.util.Comparator.comparing(Job::createdAt).reversed()
+                .thenComparing(Job::id)).limit(limit).toList();
+    }
+
+    /** PNG {@code n} of a succeeded job, from memory or its file; empty when neither holds it any more. */
+    public Optional<byte[]> image(Job job, int n) {
+        List<byte[]> held = job.heldImages();
+        if (held != null && n < held.size()) {
+            return Optional.of(held.get(n));
+        }
+        List<java.nio.file.Path> files = job.files();
+        if (n < files.size()) {
+            try {
+                return Optional.of(store.read(files.get(n)));
+            } catch (java.io.IOException e) {
+                LOG.warn("image {} of job {} cannot be read from {}: {}", n, job.id(), files.get(n), e.toString());
+            }
+        }
+        return Optional.empty();
     }
 
     /** Jobs ahead of {@code job} in the queue (0 = next to start), or empty if it is not waiting. */
@@ -201,9 +329,14 @@ public final class JobManager implements AutoCloseable {
     }
 
     private void announcePositions(List<Job> waiting) {
+        announcePositions(waiting, 0);
+    }
+
+    /** Announces the positions of {@code waiting}, the first of which has {@code first} jobs ahead. */
+    private void announcePositions(List<Job> waiting, int first) {
         for (int i = 0; i < waiting.size(); i++) {
-            waiting.get(i).position(i);
-            events.onPosition(waiting.get(i), i);
+            waiting.get(i).position(first + i);
+            events.onPosition(waiting.get(i), first + i);
         }
     }
 
@@ -212,6 +345,7 @@ public final class JobManager implements AutoCloseable {
         if (!job.start(clock.instant(), t0)) {
             return;
         }
+        record(job);
         events.onStarted(job);
         try {
             if (job.cancelRequested()) {
@@ -227,10 +361,18 @@ public final class JobManager implements AutoCloseable {
                         : result.images().size()) + " images for a batch of " + work.request().batchSize());
             }
             List<byte[]> pngs = encoder.encode(job, result);
+            try {
+                job.files(store.writeImages(job, pngs));
+            } catch (java.io.IOException | RuntimeException e) {
+                LOG.error("the images of job {} could not be written to the output folder", job.id(), e);
+            }
             end(job, JobStatus.SUCCEEDED, result, pngs, null);
         } catch (CancellationException e) {
-            end(job, JobStatus.CANCELLED, null, null, new Job.Error("cancelled",
-                    "cancelled while running, after step " + (job.progress().step() + 1) + " of " + job.totalSteps()));
+            String reason = job.cancelReason();
+            end(job, JobStatus.CANCELLED, null, null, new Job.Error(reason, (reason.equals("deadline")
+                    ? "stopped at its deadline of " + (maxRun == null ? "?" : maxRun.toSeconds()) + " s, "
+                    : reason.equals("shutdown") ? "the server shut down while it ran, " : "cancelled while running, ")
+                    + "after step " + (job.progress().step() + 1) + " of " + job.totalSteps()));
         } catch (InvalidRequestException e) {
             // the API checks every request before queueing it; this is a model that changed its mind
             end(job, JobStatus.FAILED, null, null, new Job.Error("invalid_request", clientMessage(e),
@@ -239,8 +381,10 @@ public final class JobManager implements AutoCloseable {
             LOG.error("job {} failed", job.id(), e);
             end(job, JobStatus.FAILED, null, null, new Job.Error(e.kind().apiCode(), clientMessage(e)));
         } catch (OutOfMemoryError e) {
+            // the job's references are dropped by end(), so the next job starts with the memory this one held
             LOG.error("job {} ran out of memory", job.id(), e);
-            end(job, JobStatus.FAILED, null, null, new Job.Error("out_of_memory", clientMessage(e)));
+            end(job, JobStatus.FAILED, null, null, new Job.Error("out_of_memory", "the job ran out of memory; "
+                    + "try a smaller size, batch or fewer steps"));
         } catch (Exception e) {
             LOG.error("job {} failed", job.id(), e);
             end(job, JobStatus.FAILED, null, null, new Job.Error("generation_failed", clientMessage(e)));
@@ -290,7 +434,19 @@ public final class JobManager implements AutoCloseable {
         if (job.startedAt() != null) {
             meanRunSeconds = 0.8 * meanRunSeconds + 0.2 * (run / 1000.0);
         }
-        outcomes.ended(status, error == null ? null : error.code(), job.waitMillis(now), run,
+        drain.ended(now);
+        hold(job);
+        record(job);
+        LOG.info("job {} of {} {}{}", job.id(), job.owner(), status.apiName(), error == null ? ""
+                : " (" + error.code() + ")");
+        for (var l : endListeners) {
+            try {
+                l.accept(job);
+            } catch (RuntimeException e) {
+                LOG.error("an end listener failed for job {}", job.id(), e);
+            }
+        }
+        outcomes.ended(job.owner(), status, error == null ? null : error.code(), job.waitMillis(now), run,
                 job.progress().step() + 1,
                 result == null ? 0 : result.denoiseMillis());
         events.onFinished(job);
@@ -301,9 +457,53 @@ public final class JobManager implements AutoCloseable {
         return f != null && f.plus(ttl).isBefore(now);
     }
 
+    /** Records the job's state in the history; a failing history is logged and never fails the job. */
+    private void record(Job job) {
+        try {
+            store.save(job);
+        } catch (RuntimeException e) {
+            LOG.error("job {} could not be recorded in the history: {}", job.id(), e.getMessage());
+        }
+    }
+
+    /** Puts a finished job's PNGs on the result budget's ledger and drops the oldest beyond the budget. */
+    private void hold(Job job) {
+        List<byte[]> held = job.heldImages();
+        if (held == null) {
+            return;
+        }
+        synchronized (holding) {
+            holding.addLast(job);
+            heldBytes += held.stream().mapToLong(b -> b.length).sum();
+            while (heldBytes > resultBudgetBytes && !holding.isEmpty()) {
+                heldBytes -= holding.pollFirst().dropHeldImages();
+            }
+        }
+    }
+
+    /** Forgets an expired job's PNGs. */
+    private void release(Job job) {
+        synchronized (holding) {
+            if (holding.remove(job)) {
+                heldBytes -= job.dropHeldImages();
+            }
+        }
+    }
+
+    /** Bytes of finished jobs' PNGs held in memory now. */
+    public long heldResultBytes() {
+        synchronized (holding) {
+            return heldBytes;
+        }
+    }
+
     void sweep() {
         Instant now = clock.instant();
-        jobs.values().removeIf(j -> expired(j, now));
+        for (Job j : List.copyOf(jobs.values())) {
+            if (expired(j, now) && jobs.remove(j.id(), j)) {
+                release(j);
+            }
+        }
     }
 
     /** Jobs currently remembered (waiting, running, or finished within the TTL). */
@@ -313,8 +513,8 @@ public final class JobManager implements AutoCloseable {
     }
 
     /**
-     * Stops taking jobs: waiting jobs are cancelled (reason "shutdown"), running ones are asked to stop at their
-     * next step and waited for up to {@code grace}.
+     * Stops taking jobs at once: waiting jobs are cancelled (reason "shutdown") and recorded so; the running one may
+     * finish within {@code grace}, after which it is cancelled (reason "shutdown") at its next step.
      */
     public void close(Duration grace) {
         List<Job> waiting;
@@ -330,10 +530,20 @@ public final class JobManager implements AutoCloseable {
         for (Job j : waiting) {
             end(j, JobStatus.CANCELLED, null, null, new Job.Error("shutdown", "the server is shutting down"));
         }
-        jobs.values().stream().filter(j -> j.status() == JobStatus.RUNNING).forEach(Job::requestCancel);
+        long deadline = System.nanoTime() + grace.toNanos();
         for (Thread t : workers) {
             try {
-                t.join(grace.toMillis());
+                t.join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        // the grace is over: what still runs is cancelled (it stops at its next step) and given a moment to
+        // record its end
+        jobs.values().stream().filter(j -> j.status() == JobStatus.RUNNING).forEach(j -> j.requestCancel("shutdown"));
+        for (Thread t : workers) {
+            try {
+                t.join(2000);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

@@ -3,7 +3,6 @@ package dev.jdiffuse.server.jobs;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.annotation.JsonNaming;
-import dev.jdiffuse.models.pipeline.GenerationResult;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -14,7 +13,8 @@ import java.util.List;
  * links); REST sends the {@linkplain #full full} record.
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
-public record JobView(String id, String status, Integer position, int step, int total, Double sigma, String model,
+public record JobView(String id, String owner, String status, Integer position, int step, int total, Double sigma,
+        String model,
         String createdAt, String startedAt, String finishedAt, Timings timings, List<String> images, Failure error,
         @JsonInclude(JsonInclude.Include.NON_NULL) GenerationParameters parameters,
         @JsonInclude(JsonInclude.Include.NON_NULL) Links links) {
@@ -46,13 +46,13 @@ public record JobView(String id, String status, Integer position, int step, int 
     private static JobView of(Job job, boolean full) {
         long now = System.nanoTime();
         Job.Outcome end = job.outcome().orElse(null);
-        GenerationResult r = end == null ? null : end.result();
+        Job.Timings r = end == null ? null : end.timings();
         Timings t = new Timings(job.waitMillis(now), job.runMillis(now), r == null ? null : r.encodeMillis(),
                 r == null ? null : r.denoiseMillis(), r == null ? null : r.decodeMillis());
         Job.Error e = end == null ? null : end.error();
         Job.Progress p = job.progress();
-        return new JobView(job.id(), job.status().apiName(), job.position().orElse(null), p.step() + 1,
-                job.totalSteps(), Double.isNaN(p.sigma()) ? null : p.sigma(), job.submission().model().name(),
+        return new JobView(job.id(), job.owner(), job.status().apiName(), job.position().orElse(null), p.step() + 1,
+                job.totalSteps(), Double.isNaN(p.sigma()) ? null : p.sigma(), job.parameters().model(),
                 job.createdAt().toString(), text(job.startedAt()), text(end == null ? null : end.at()), t,
                 imageUrls(job), e == null ? null : new Failure(e.code(), e.message(), e.field()),
                 full ? GenerationParameters.of(job) : null, full ? links(job) : null);
@@ -68,7 +68,7 @@ public record JobView(String id, String status, Integer position, int step, int 
 
     public static List<String> imageUrls(Job job) {
         List<String> urls = new ArrayList<>();
-        for (int i = 0; i < job.images().size(); i++) {
+        for (int i = 0; i < job.imageCount(); i++) {
             urls.add(base(job) + "/images/" + i);
         }
         return urls;

@@ -64,12 +64,25 @@ public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCl
                 .description("outbound WebSocket bytes waiting for slow clients").register(registry);
     }
 
+    /** Registers the memory budgets' gauges: bytes held by uploads, finished results and queued jobs' images. */
+    public void bindBudgets(Supplier<Number> uploadBytes, Supplier<Number> resultBytes, Supplier<Number> decodedBytes) {
+        Gauge.builder("jdiffuse.uploads.held", () -> uploadBytes.get().doubleValue()).baseUnit("bytes")
+                .description("encoded upload bytes held (--upload-budget-bytes)").register(registry);
+        Gauge.builder("jdiffuse.results.held", () -> resultBytes.get().doubleValue()).baseUnit("bytes")
+                .description("finished PNG bytes held in memory (--result-budget-bytes)").register(registry);
+        Gauge.builder("jdiffuse.decoded.held", () -> decodedBytes.get().doubleValue()).baseUnit("bytes")
+                .description("decoded upload bytes held by waiting and running jobs (--decoded-budget-bytes)")
+                .register(registry);
+    }
+
     @Override
-    public void ended(JobStatus status, String code, long waitMillis, long runMillis, int steps,
+    public void ended(String owner, JobStatus status, String code, long waitMillis, long runMillis, int steps,
             long denoiseMillis) {
         Counter.builder("jdiffuse.jobs").description("jobs by terminal outcome")
                 .tag("outcome", status.apiName()).tag("reason", code == null ? "none" : code)
                 .register(registry).increment();
+        Counter.builder("jdiffuse.jobs.by.key").description("jobs by API key name and terminal outcome")
+                .tag("key", owner).tag("outcome", status.apiName()).register(registry).increment();
         wait.record(Duration.ofMillis(waitMillis));
         if (runMillis > 0 || status != JobStatus.CANCELLED) {
             run.record(Duration.ofMillis(runMillis));

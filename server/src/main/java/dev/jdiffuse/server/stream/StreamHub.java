@@ -147,7 +147,7 @@ public final class StreamHub implements JobEvents, AutoCloseable {
                 }
                 try {
                     broadcast(job, PreviewFrames.encode(job.id(), job.totalSteps(), p,
-                            job.submission().request().preview().maxSize(), toJson));
+                            job.parameters().preview().maxSize(), toJson));
                 } catch (RuntimeException e) {
                     LOG.warn("preview of job {} could not be encoded: {}", job.id(), e.toString());
                 }

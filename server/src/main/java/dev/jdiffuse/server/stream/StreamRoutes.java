@@ -1,6 +1,8 @@
 package dev.jdiffuse.server.stream;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.jdiffuse.server.auth.Authenticator;
+import dev.jdiffuse.server.auth.Caller;
 import dev.jdiffuse.server.web.Json;
 import dev.jdiffuse.server.jobs.Job;
 import dev.jdiffuse.server.jobs.JobManager;
@@ -31,9 +33,17 @@ public final class StreamRoutes {
     private final JobManager jobs;
     private final Json json;
     private final Outbox.Observer observer;
+    private final Authenticator auth;
+    private final Map<String, Caller> callers = new ConcurrentHashMap<>();
     private final Map<String, Subscriber> sessions = new ConcurrentHashMap<>();
 
     public StreamRoutes(StreamHub hub, JobManager jobs, Json json, Outbox.Observer observer) {
+        this(hub, jobs, json, observer, new Authenticator(null));
+    }
+
+    /** @param auth whose jobs a connection may follow: its key's own (all for an admin key) */
+    public StreamRoutes(StreamHub hub, JobManager jobs, Json json, Outbox.Observer observer, Authenticator auth) {
+        this.auth = auth;
         this.hub = hub;
         this.jobs = jobs;
         this.json = json;
@@ -50,10 +60,12 @@ public final class StreamRoutes {
             ctx.enableAutomaticPings(15, TimeUnit.SECONDS);
             Subscriber s = new Subscriber(new Outbox(new JettySender(ctx.session), OUTBOX_BYTES, OUTBOX_FRAMES,
                     observer));
+            Caller caller = auth.callerOf(ctx.attribute(Authenticator.ATTRIBUTE));
+            callers.put(ctx.sessionId(), caller);
             sessions.put(ctx.sessionId(), s);
             hub.connected(s);
             if (perJob) {
-                Optional<Job> job = jobs.get(ctx.pathParam("id"));
+                Optional<Job> job = visible(caller, ctx.pathParam("id"));
                 if (job.isEmpty()) {
                     ctx.closeSession(CLOSE_UNKNOWN_JOB, "unknown generation id");
                     return;
@@ -68,6 +80,7 @@ public final class StreamRoutes {
     }
 
     private void gone(WsContext ctx) {
+        callers.remove(ctx.sessionId());
         Subscriber s = sessions.remove(ctx.sessionId());
         if (s != null) {
             hub.disconnected(s);
@@ -91,12 +104,17 @@ public final class StreamRoutes {
             hub.unsubscribe(s, id);
             return;
         }
-        Optional<Job> job = jobs.get(id);
+        Optional<Job> job = visible(callers.getOrDefault(ctx.sessionId(), auth.callerOf(null)), id);
         if (job.isEmpty()) {
             hub.reply(s, error("not_found", "no generation with this id", id));
             return;
         }
         hub.subscribe(s, job.get());
+    }
+
+    /** The job, if the caller may follow it: another key's job is as unknown as a missing one. */
+    private Optional<Job> visible(Caller caller, String id) {
+        return jobs.get(id).filter(j -> caller.mayAccess(j.owner()));
     }
 
     private static Map<String, Object> error(String code, String message, String id) {

@@ -7,7 +7,8 @@ import java.io.InputStream;
 /**
  * Reads a request body up to a byte limit whatever its framing: a declared {@code Content-Length} over the limit is
  * refused before reading, and a chunked body is counted while it streams and refused at the first byte past the
- * limit (413), so neither can grow memory beyond the limit.
+ * limit (413), so neither can grow memory beyond the limit. A body that stalls past the connector's idle timeout or
+ * trickles in below Jetty's minimum data rate is 408 {@code body_timeout}.
  */
 public final class BoundedBody {
 
@@ -30,13 +31,20 @@ public final class BoundedBody {
                 }
                 out.write(buf, 0, n);
             }
+        } catch (org.eclipse.jetty.http.BadMessageException e) {
+            // Jetty's minimum request data rate: a body trickling in slower than the server allows
+            throw new ApiException(408, "body_timeout", "the request body arrived too slowly", null);
         } catch (IOException e) {
+            if (e.getCause() instanceof java.util.concurrent.TimeoutException
+                    || e instanceof java.io.InterruptedIOException) {
+                throw new ApiException(408, "body_timeout", "the request body stalled", null);
+            }
             throw new ApiException(400, "bad_request", "the request body could not be read", null);
         }
         return out.toByteArray();
     }
 
-    private static ApiException tooLarge(long limit, String what) {
+    public static ApiException tooLarge(long limit, String what) {
         return new ApiException(413, "too_large", what + " is larger than the limit of " + limit + " bytes", null);
     }
 }

@@ -1,6 +1,9 @@
 package dev.jdiffuse.server.web;
 
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonStreamContext;
+import com.fasterxml.jackson.core.exc.InputCoercionException;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.core.exc.StreamConstraintsException;
@@ -74,14 +77,55 @@ public final class Json {
                 throw new ApiException(400, "malformed_json", "the request body must be one JSON object", null);
             }
             throw new ApiException(400, "invalid_type", "field '" + field + "' has the wrong type", field);
+        } catch (JsonMappingException e) {
+            // a value the parser refused inside a field: an integer out of its type's range, a string or number
+            // longer than the stream limits; the path names the field
+            String field = path(e);
+            if (field.isEmpty()) {
+                throw new ApiException(400, "malformed_json", "the request body is not valid JSON", null);
+            }
+            String why = rootCause(e) instanceof StreamConstraintsException ? "is too long"
+                    : "is out of range for its type";
+            throw new ApiException(400, "invalid_value", "field '" + field + "' " + why, field);
         } catch (StreamConstraintsException e) {
-            throw new ApiException(400, "malformed_json", "the JSON nests too deep or holds a too long value", null);
+            String field = parserPath(e);
+            throw new ApiException(400, field == null ? "malformed_json" : "invalid_value", field == null
+                    ? "the JSON nests too deep or holds a too long value" : "field '" + field + "' is too long",
+                    field);
+        } catch (InputCoercionException e) {
+            String field = parserPath(e);
+            throw new ApiException(400, field == null ? "malformed_json" : "invalid_value", field == null
+                    ? "a number is out of range" : "field '" + field + "' is out of range for its type", field);
         } catch (JsonProcessingException e) {
             throw new ApiException(400, "malformed_json", "the request body is not valid JSON: "
                     + e.getOriginalMessage(), null);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    private static Throwable rootCause(Throwable t) {
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
+        }
+        return t;
+    }
+
+    /** The JSON path the parser was at when it failed ({@code a.b[2].c}), or null at the top level. */
+    private static String parserPath(JsonProcessingException e) {
+        if (!(e.getProcessor() instanceof JsonParser p)) {
+            return null;
+        }
+        java.util.ArrayDeque<String> parts = new java.util.ArrayDeque<>();
+        for (JsonStreamContext c = p.getParsingContext(); c != null && !c.inRoot(); c = c.getParent()) {
+            if (c.inArray()) {
+                parts.addFirst("[" + Math.max(0, c.getCurrentIndex()) + "]");
+            } else if (c.getCurrentName() != null) {
+                parts.addFirst("." + c.getCurrentName());
+            }
+        }
+        String path = String.join("", parts).replaceFirst("^\\.", "");
+        return path.isEmpty() ? null : path;
     }
 
     private static String path(JsonMappingException e) {
