@@ -11,10 +11,11 @@ mkdir -p /tmp/d && tar xzf .gpu/diffusers-src.tgz -C /tmp/d
 export DIFFUSERS_SRC=/tmp/d PYTHONUNBUFFERED=1
 M=/tmp/models; rm -rf "$M"; mkdir -p "$M"
 python3 bench/gpu/write_published.py sd15 .gpu/tok "$M/sd15" 2>&1 | grep '^{'
-java_run() { bash .gpu/gpu-env.sh java -Dai.djl.offline=true -cp ".gpu/app/*" "$@"; }
 for BATCH in ${BATCHES:-16 1}; do
-  java_run dev.jdiffuse.server.Main serve --models "$M" --device cuda --dtype fp16 --port 8191 --queue-size 64 \
-      --batch-images "$BATCH" > "$OUT/server-$BATCH.log" 2>&1 &
+  # gpu-env.sh execs java, so $! is the server itself (a shell function here would leave it running after kill)
+  bash .gpu/gpu-env.sh java -Dai.djl.offline=true -cp ".gpu/app/*" dev.jdiffuse.server.Main serve --models "$M" \
+      --device cuda --dtype fp16 --port 8191 --queue-size 64 --batch-images "$BATCH" \
+      --output-dir "/tmp/outputs-$BATCH" > "$OUT/server-$BATCH.log" 2>&1 &
   SERVER=$!
   for i in $(seq 1 240); do grep -q 'listening on' "$OUT/server-$BATCH.log" && break; kill -0 $SERVER 2>/dev/null || break; sleep 1; done
   python3 bench/gpu/e2e_client.py 8191 "$STEPS" "$N" "batch-images=$BATCH"
