@@ -11,6 +11,7 @@ import dev.jdiffuse.server.images.UploadStore;
 import dev.jdiffuse.server.jobs.JobManager;
 import dev.jdiffuse.server.jobs.GenerationParameters;
 import dev.jdiffuse.server.jobs.ResultEncoder;
+import dev.jdiffuse.server.loras.LoraLibrary;
 import dev.jdiffuse.server.metrics.ServerMetrics;
 import dev.jdiffuse.server.models.ModelRegistry;
 import dev.jdiffuse.server.stream.StreamHub;
@@ -64,7 +65,8 @@ public final class JDiffuseServer implements AutoCloseable {
         jobs.listen(hub);
         metrics.bind(jobs::queueDepth, hub::connections, hub::queuedBytes);
         UploadStore uploads = new UploadStore(256, options.resultTtl(), Clock.systemUTC());
-        this.api = new HttpApi(json, limits, models, jobs, uploads, options.resultTtl(), metrics::scrape);
+        this.api = new HttpApi(json, limits, models, jobs, uploads, options.resultTtl(), metrics::scrape,
+                new LoraLibrary(options.loras()));
         OriginGuard guard = new OriginGuard(options.host());
         this.app = Javalin.create(config -> {
             config.showJavalinBanner = false;
@@ -121,7 +123,8 @@ public final class JDiffuseServer implements AutoCloseable {
             for (int i = 0; i < images.size(); i++) {
                 pngs.add(PngEncoder.encode(images.get(i), ImageMetadata.pngText(
                         GenerationParameters.of(job.submission().model(), job.submission().request(),
-                                job.submission().controls(), job.submission().initImage(), result), result.sigmas(), i,
+                                job.submission().controls(), job.submission().initImage(), result,
+                                job.submission().loras()), result.sigmas(), i,
                         json::write)));
             }
             return pngs;

@@ -20,9 +20,10 @@ import java.util.Set;
  * @param queueSize jobs that may wait behind the running one before submissions get 429
  * @param resultTtl how long finished jobs and their images are kept
  * @param limits request bounds
+ * @param loras folder of LoRA {@code .safetensors} files (each named after its file), or null for none
  */
 public record ServerOptions(int port, String host, Path models, String device, String dtype, int queueSize,
-        Duration resultTtl, Limits limits) {
+        Duration resultTtl, Limits limits, Path loras) {
 
     public static final int DEFAULT_PORT = 8765;
 
@@ -47,23 +48,27 @@ public record ServerOptions(int port, String host, Path models, String device, S
     /** Defaults suited to tests: any free port, loopback, no model folder. */
     public static ServerOptions defaults() {
         return new ServerOptions(DEFAULT_PORT, "127.0.0.1", null, "auto", "auto", 16, Duration.ofHours(1),
-                Limits.DEFAULTS);
+                Limits.DEFAULTS, null);
     }
 
     public ServerOptions withPort(int p) {
-        return new ServerOptions(p, host, models, device, dtype, queueSize, resultTtl, limits);
+        return new ServerOptions(p, host, models, device, dtype, queueSize, resultTtl, limits, loras);
     }
 
     public ServerOptions withQueueSize(int q) {
-        return new ServerOptions(port, host, models, device, dtype, q, resultTtl, limits);
+        return new ServerOptions(port, host, models, device, dtype, q, resultTtl, limits, loras);
     }
 
     public ServerOptions withResultTtl(Duration ttl) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, ttl, limits);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, ttl, limits, loras);
     }
 
     public ServerOptions withLimits(Limits l) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, l);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, l, loras);
+    }
+
+    public ServerOptions withLoras(Path folder) {
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, folder);
     }
 
     /** Parses {@code args} over {@code env} ({@link ServerFlags}); an IllegalArgumentException names a bad flag. */

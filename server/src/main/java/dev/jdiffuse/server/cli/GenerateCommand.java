@@ -152,7 +152,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 }
             });
             bar.done();
-            write(GenerationParameters.of(loaded, job.request(), job.controls(), job.initImage(), res), res, err);
+            write(GenerationParameters.of(loaded, job.request(), job.controls(), job.initImage(), res, job.loras()), res, err);
             err.printf("seed %d, %s/%s, encode %d ms, denoise %d ms, decode %d ms%n", res.seed(), res.sampler(),
                     res.schedule(), res.encodeMillis(), res.denoiseMillis(), res.decodeMillis());
             return 0;
@@ -186,7 +186,7 @@ public final class GenerateCommand implements Callable<Integer> {
             init = uploads.put(readImage(initImage, "init_image"), "file").id();
         }
         GenerationBody body = new GenerationBody(loaded.name(), prompt, negativePrompt, width, height, steps, sampler,
-                schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength, subseed, subseedStrength);
+                schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength, subseed, subseedStrength, null);
         GenerationValidator validator = new GenerationValidator(new ModelRegistry(List.of(loaded)), uploads,
                 Limits.DEFAULTS);
         return validator.validate(body);
