@@ -77,6 +77,9 @@ public final class LoraPatcher {
     }
 
     private List<String> findProblems(LoraFile file) {
+        if (targets().isEmpty()) {
+            return List.of("this model's family takes no LoRA");
+        }
         List<String> unmatched = new ArrayList<>();
         List<String> misfit = new ArrayList<>();
         for (LoraModule m : file.modules()) {

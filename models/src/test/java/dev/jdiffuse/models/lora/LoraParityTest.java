@@ -49,39 +49,33 @@ class LoraParityTest {
 
     @TestFactory
     List<DynamicTest> scaledAndOff() {
-        return Fixtures.eachCase("lora", c -> {
-            try (DiffusionPipeline pipe = Pipelines.open(LoraFixtures.model(c), Pipelines.Options.cpu())) {
-                LoraFile lora = LoraFile.read(LoraFixtures.loraFile(c));
-                double scale = LoraFixtures.meta(c).get("lora_scale").asDouble();
-                compare(c, "image", render(pipe, request(c, lora, scale)));
-                assertEquals(1, pipe.appliedLoras().size(), "the LoRA stays applied after the run");
-                compare(c, "image_scale0", render(pipe, request(c, lora, 0)));
-                assertTrue(pipe.appliedLoras().isEmpty(), "scale 0 takes it off");
-            }
+        return eachCase("", (c, pipe, lora) -> {
+            double scale = LoraFixtures.meta(c).get("lora_scale").asDouble();
+            compare(c, "image", render(pipe, request(c, lora, scale)));
+            assertEquals(1, pipe.appliedLoras().size(), "the LoRA stays applied after the run");
+            compare(c, "image_scale0", render(pipe, request(c, lora, 0)));
+            assertTrue(pipe.appliedLoras().isEmpty(), "scale 0 takes it off");
         });
     }
 
     /** The kohya tensors renamed to diffusers/PEFT keys ({@code unet.<module>.lora_A.weight}, ...) match too. */
     @TestFactory
     List<DynamicTest> peftNames() {
-        return Fixtures.eachCase("lora", " peft", c -> {
-            try (DiffusionPipeline pipe = Pipelines.open(LoraFixtures.model(c), Pipelines.Options.cpu())) {
-                LoraFile kohya = LoraFile.read(LoraFixtures.loraFile(c));
-                LoraTargets targets = pipe.architecture().loraTargets();
-                Map<String, String> names = new HashMap<>();
-                for (LoraModule m : kohya.modules()) {
-                    String path = targets.pathOf(m);
-                    names.put(m.downKey(), path + ".lora_A.weight");
-                    names.put(m.upKey(), path + ".lora_B.weight");
-                    names.put(m.alphaKey(), path + ".alpha");
-                }
-                LoraFile peft = LoraFile.read(LoraFixtures.rewrite(kohya.path(), tmp.resolve("peft.safetensors"),
-                        names::get, Map.of()));
-                assertEquals(LoraFormat.PEFT, peft.format());
-                assertEquals(kohya.modules().size(), peft.modules().size());
-                double scale = LoraFixtures.meta(c).get("lora_scale").asDouble();
-                compare(c, "image", render(pipe, request(c, peft, scale)));
+        return eachCase(" peft", (c, pipe, kohya) -> {
+            LoraTargets targets = pipe.architecture().loraTargets();
+            Map<String, String> names = new HashMap<>();
+            for (LoraModule m : kohya.modules()) {
+                String path = targets.pathOf(m);
+                names.put(m.downKey(), path + ".lora_A.weight");
+                names.put(m.upKey(), path + ".lora_B.weight");
+                names.put(m.alphaKey(), path + ".alpha");
             }
+            LoraFile peft = LoraFile.read(LoraFixtures.rewrite(kohya.path(), tmp.resolve("peft.safetensors"),
+                    names::get, Map.of()));
+            assertEquals(LoraFormat.PEFT, peft.format());
+            assertEquals(kohya.modules().size(), peft.modules().size());
+            double scale = LoraFixtures.meta(c).get("lora_scale").asDouble();
+            compare(c, "image", render(pipe, request(c, peft, scale)));
         });
     }
 
@@ -91,60 +85,58 @@ class LoraParityTest {
      */
     @TestFactory
     List<DynamicTest> restoresTheBaseExactly() {
-        return Fixtures.eachCase("lora", " restores the base exactly", c -> {
-            try (DiffusionPipeline pipe = Pipelines.open(LoraFixtures.model(c), Pipelines.Options.cpu());
-                    NDManager manager = NDManager.newBaseManager(Device.cpu())) {
-                LoraFile lora = LoraFile.read(LoraFixtures.loraFile(c));
-                LoraFile copy = LoraFile.read(LoraFixtures.rewrite(lora.path(), tmp.resolve("copy.safetensors"),
-                        k -> k, Map.of()));
-                LoraTargets targets = pipe.architecture().loraTargets();
-                List<Parameter> touched = lora.modules().stream().map(targets::weightOf).toList();
-                long loaded = checksum(touched);
-                LoraPatcher patcher = new LoraPatcher(manager, () -> targets);
-                List<List<LoraSpec>> sets = List.of(List.of(spec(lora, 0.7)),
-                        List.of(spec(lora, 0.3), spec(copy, -0.5)), List.of(spec(copy, 1.0)), List.of(),
-                        List.of(spec(lora, 0.7)), List.of(spec(lora, 0.7), spec(copy, 0.0)), List.of(spec(lora, 2.5)));
-                for (int round = 0; round < 5; round++) {
-                    for (List<LoraSpec> set : sets) {
-                        try (LoraPatcher.Lease lease = patcher.use(set)) {
-                            long now = checksum(touched);
-                            if (set.stream().allMatch(s -> s.scale() == 0)) {
-                                assertEquals(loaded, now, "no LoRA on: the loaded weights");
-                            } else {
-                                assertNotEquals(loaded, now, "a LoRA on changes the weights it adapts");
-                            }
-                        }
+        return eachCase(" restores the base exactly", (c, pipe, lora) -> {
+            LoraFile copy = LoraFile.read(LoraFixtures.rewrite(lora.path(), tmp.resolve("copy.safetensors"), k -> k,
+                    Map.of()));
+            LoraTargets targets = pipe.architecture().loraTargets();
+            List<Parameter> touched = lora.modules().stream().map(targets::weightOf).toList();
+            long loaded = checksum(touched);
+            // one cheap step per run: what is checked is the weights between runs, not the image
+            GenerationRequest quick = GenerationRequest.of("a switch", "", 64, 64, 1, 1.0, 1).withSampler("euler",
+                    null);
+            List<List<LoraSpec>> sets = List.of(List.of(spec(lora, 0.7)),
+                    List.of(spec(lora, 0.3), spec(copy, -0.5)), List.of(spec(copy, 1.0)), List.of(),
+                    List.of(spec(lora, 0.7)), List.of(spec(lora, 0.7), spec(copy, 0.0)), List.of(spec(lora, 2.5)));
+            int switches = 0;
+            for (int round = 0; round < 2; round++) {
+                for (List<LoraSpec> set : sets) {
+                    render(pipe, quick.withLoras(set));
+                    switches++;
+                    long now = checksum(touched);
+                    if (set.stream().allMatch(s -> s.scale() == 0)) {
+                        assertEquals(loaded, now, "no LoRA on: the loaded weights");
+                    } else {
+                        assertNotEquals(loaded, now, "a LoRA on changes the weights it adapts");
                     }
                 }
-                patcher.use(List.of()).close();
-                assertEquals(loaded, checksum(touched), "after 35 switches the base weights are as loaded");
             }
+            render(pipe, quick);
+            assertTrue(pipe.appliedLoras().isEmpty());
+            assertEquals(loaded, checksum(touched), "after " + switches + " switches the base weights are as loaded");
         });
     }
 
     /** A layer of a name the model does not have fails the check and the run, naming its keys. */
     @TestFactory
     List<DynamicTest> unmatchedKeysAreListed() {
-        return Fixtures.eachCase("lora", " unmatched keys", c -> {
-            try (DiffusionPipeline pipe = Pipelines.open(LoraFixtures.model(c), Pipelines.Options.cpu())) {
-                Path file = LoraFixtures.rewrite(LoraFixtures.loraFile(c), tmp.resolve("extra.safetensors"), k -> k,
-                        Map.of("lora_unet_no_such_block_proj.lora_down.weight", half(4, 8),
-                                "lora_unet_no_such_block_proj.lora_up.weight", half(8, 4)));
-                GenerationRequest r = request(c, LoraFile.read(file), 0.7);
-                List<FieldError> errors = pipe.check(r);
-                assertEquals(1, errors.size(), errors.toString());
-                assertEquals("loras[0].name", errors.get(0).field());
-                assertTrue(errors.get(0).message().contains("lora_unet_no_such_block_proj.lora_down.weight"),
-                        errors.get(0).message());
-                InvalidRequestException e = assertThrows(InvalidRequestException.class, () -> render(pipe, r));
-                assertTrue(e.getMessage().contains("no_such_block"), e.getMessage());
+        return eachCase(" unmatched keys", (c, pipe, lora) -> {
+            Path file = LoraFixtures.rewrite(LoraFixtures.loraFile(c), tmp.resolve("extra.safetensors"), k -> k,
+                    Map.of("lora_unet_no_such_block_proj.lora_down.weight", half(4, 8),
+                            "lora_unet_no_such_block_proj.lora_up.weight", half(8, 4)));
+            GenerationRequest r = request(c, LoraFile.read(file), 0.7);
+            List<FieldError> errors = pipe.check(r);
+            assertEquals(1, errors.size(), errors.toString());
+            assertEquals("loras[0].name", errors.get(0).field());
+            assertTrue(errors.get(0).message().contains("lora_unet_no_such_block_proj.lora_down.weight"),
+                    errors.get(0).message());
+            InvalidRequestException e = assertThrows(InvalidRequestException.class, () -> render(pipe, r));
+            assertTrue(e.getMessage().contains("no_such_block"), e.getMessage());
 
-                Path odd = LoraFixtures.rewrite(LoraFixtures.loraFile(c), tmp.resolve("loha.safetensors"), k -> k,
-                        Map.of("lora_unet_mid_block_attentions_0_proj_in.hada_w1_a", half(4, 8)));
-                LoraException bad = assertThrows(LoraException.class, () -> LoraFile.read(odd));
-                assertTrue(bad.getMessage().contains("lora_unet_mid_block_attentions_0_proj_in.hada_w1_a"),
-                        bad.getMessage());
-            }
+            Path odd = LoraFixtures.rewrite(LoraFixtures.loraFile(c), tmp.resolve("loha.safetensors"), k -> k,
+                    Map.of("lora_unet_mid_block_attentions_0_proj_in.hada_w1_a", half(4, 8)));
+            LoraException bad = assertThrows(LoraException.class, () -> LoraFile.read(odd));
+            assertTrue(bad.getMessage().contains("lora_unet_mid_block_attentions_0_proj_in.hada_w1_a"),
+                    bad.getMessage());
         });
     }
 
@@ -155,32 +147,43 @@ class LoraParityTest {
      */
     @TestFactory
     List<DynamicTest> ldmStyleNames() {
-        return Fixtures.eachCase("lora", " LDM-style names", c -> {
-            try (DiffusionPipeline pipe = Pipelines.open(LoraFixtures.model(c), Pipelines.Options.cpu())) {
-                LoraFile lora = LoraFile.read(LoraFixtures.loraFile(c));
-                LoraTargets targets = pipe.architecture().loraTargets();
-                Map<String, String> ldmOfDiffusers = ldmBlockNames(
-                        UNet2DConditionConfig.read(LoraFixtures.model(c).resolve("unet/config.json")));
-                int renamed = 0;
-                for (LoraModule m : lora.modules()) {
-                    if (!m.target().equals("unet")) {
-                        continue;
-                    }
-                    String ldm = null;
-                    for (Map.Entry<String, String> e : ldmOfDiffusers.entrySet()) {
-                        if (m.name().startsWith(e.getKey())) {
-                            ldm = e.getValue() + m.name().substring(e.getKey().length());
-                        }
-                    }
-                    if (ldm == null) {
-                        continue;
-                    }
-                    LoraModule asLdm = new LoraModule("unet", ldm, false, m.downKey(), m.downShape(), m.upKey(),
-                            m.upShape(), m.alphaKey());
-                    assertEquals(targets.pathOf(m), targets.pathOf(asLdm), ldm);
-                    renamed++;
+        return eachCase(" LDM-style names", (c, pipe, lora) -> {
+            LoraTargets targets = pipe.architecture().loraTargets();
+            Map<String, String> ldmOfDiffusers = ldmBlockNames(
+                    UNet2DConditionConfig.read(LoraFixtures.model(c).resolve("unet/config.json")));
+            int renamed = 0;
+            for (LoraModule m : lora.modules()) {
+                if (!m.target().equals("unet")) {
+                    continue;
                 }
-                assertTrue(renamed > 0, "some UNet layers have LDM names");
+                String ldm = null;
+                for (Map.Entry<String, String> e : ldmOfDiffusers.entrySet()) {
+                    if (m.name().startsWith(e.getKey())) {
+                        ldm = e.getValue() + m.name().substring(e.getKey().length());
+                    }
+                }
+                if (ldm == null) {
+                    continue;
+                }
+                LoraModule asLdm = new LoraModule("unet", ldm, false, m.downKey(), m.downShape(), m.upKey(),
+                        m.upShape(), m.alphaKey());
+                assertEquals(targets.pathOf(m), targets.pathOf(asLdm), ldm);
+                renamed++;
+            }
+            assertTrue(renamed > 0, "some UNet layers have LDM names");
+        });
+    }
+
+    /** What a check does with a case folder, its base model opened and its LoRA read. */
+    private interface CaseCheck {
+        void run(Path c, DiffusionPipeline pipe, LoraFile lora) throws Exception;
+    }
+
+    /** One test per {@code lora/<case>} folder, named by the case and {@code suffix}. */
+    private static List<DynamicTest> eachCase(String suffix, CaseCheck check) {
+        return Fixtures.eachCase("lora", suffix, c -> {
+            try (DiffusionPipeline pipe = Pipelines.open(LoraFixtures.model(c), Pipelines.Options.cpu())) {
+                check.run(c, pipe, LoraFile.read(LoraFixtures.loraFile(c)));
             }
         });
     }
