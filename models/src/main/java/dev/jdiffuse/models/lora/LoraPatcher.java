@@ -170,8 +170,13 @@ public final class LoraPatcher {
             patches = weights.newSubManager();
             sums.forEach((p, delta) -> {
                 NDArray original = p.get();
-                // delta (float32) first, so the sum lands in the temporary manager; PyTorch promotes half weights
-                NDArray patched = delta.add(original).toType(original.getDataType(), false);
+                // half weights are added in float32 (a copy, dropped at once); delta first, so the sum lands in
+                // the temporary manager, never in the weights'
+                NDArray base32 = original.toType(DataType.FLOAT32, false);
+                NDArray patched = delta.add(base32).toType(original.getDataType(), false);
+                if (base32 != original) {
+                    base32.close();
+                }
                 patched.attach(patches);
                 base.put(p, p.replace(patched));
             });
