@@ -93,10 +93,11 @@ function showLogin() {
 
 async function load() {
   try {
-    const [models, samplers] = await Promise.all([api('/v1/models'), api('/v1/samplers')]);
+    const [models, samplers, loras] = await Promise.all([api('/v1/models'), api('/v1/samplers'),
+      api('/v1/loras').catch(() => ({ loras: [] }))]);
     for (const s of samplers.samplers || []) labelMaps.sampler.set(s.name, s.label);
     for (const s of samplers.schedules || []) labelMaps.schedule.set(s.name, s.label);
-    form.populate(models, samplers);
+    form.populate(models, samplers, loras);
     await refreshStatus();
   } catch (e) {
     if (e.status === 401) {

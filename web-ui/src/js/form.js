@@ -1,5 +1,6 @@
 import { ApiError } from './api.js';
 import { ControlNets } from './controlnets.js';
+import { LoraPicker } from './loras.js';
 import { clearFieldError, clearFieldErrors, readNumber, showFieldError } from './fields.js';
 
 const STORAGE_KEY = 'jdiffuse.form.v1';
@@ -26,6 +27,7 @@ export class GenerationForm {
     this.controlnets = new ControlNets(this.el('controlnet-section'), this.el('controlnet-units'),
       document.getElementById('controlnet-template'), this.el('controlnet-add'), () => this.save());
     this.controlnets.onUploadError = (e) => this.showError(e);
+    this.loras = new LoraPicker(this.el, () => this.save());
 
     form.addEventListener('input', (ev) => {
       clearFieldError(ev.target);
@@ -53,7 +55,7 @@ export class GenerationForm {
   }
 
   /** Fills the model, sampler and schedule choices, then restores the last session's values. */
-  populate(modelsAnswer, samplersAnswer) {
+  populate(modelsAnswer, samplersAnswer, lorasAnswer) {
     this.models = modelsAnswer.models || [];
     const modelSel = this.el('model');
     modelSel.replaceChildren(...this.models.map((m) => new Option(
@@ -62,6 +64,7 @@ export class GenerationForm {
     fill(this.el('sampler'), samplersAnswer.samplers || []);
     fill(this.el('schedule'), samplersAnswer.schedules || []);
     const saved = this.load();
+    this.loras.setAvailable(lorasAnswer?.loras || []);
     this.modelChanged(true);
     if (saved) this.restore(saved);
   }
@@ -125,6 +128,8 @@ export class GenerationForm {
       const cn = await this.controlnets.collect();
       if (cn.length) body.controlnets = cn;
     }
+    const loras = this.loras.collect();
+    if (loras.length) body.loras = loras;
     return body;
   }
 
@@ -155,6 +160,7 @@ export class GenerationForm {
     }
     this.controlnets.clear();
     for (const c of p.controlnets || []) this.controlnets.add(c);
+    this.loras.set(p.loras);
     this.clearErrors();
     this.save();
   }
@@ -183,6 +189,7 @@ export class GenerationForm {
     if (TEXT_FIELDS.includes(path) || NUMBER_FIELDS.includes(path) || path === 'seed') return this.el(path);
     if (PREVIEW_FIELDS[path]) return this.el(PREVIEW_FIELDS[path]);
     if (path === 'preview') return this.el('preview_method');
+    if (path.startsWith('loras')) return this.loras.controlFor(path);
     if (path.startsWith('controlnets')) {
       return this.controlnets.controlFor(path) || this.el('controlnet-add');
     }
@@ -195,6 +202,7 @@ export class GenerationForm {
     for (const c of this.form.querySelectorAll('input[id], select[id], textarea[id]')) {
       if (c.type !== 'file' && !c.id.startsWith('cn')) state[c.id] = c.value;
     }
+    state.loras = this.loras.collect();
     state.seedLocked = this.locked();
     try {
       localStorage.setItem(STORAGE_KEY, JSON.stringify(state));
@@ -217,11 +225,12 @@ export class GenerationForm {
       this.modelChanged(false);
     }
     for (const [id, v] of Object.entries(state)) {
-      if (id === 'model' || id === 'seedLocked') continue;
+      if (id === 'model' || id === 'seedLocked' || id === 'loras') continue;
       const c = this.form.querySelector(`#${CSS.escape(id)}`);
       if (c) setIf(c, v);
     }
     this.setLocked(!!state.seedLocked);
+    if (Array.isArray(state.loras)) this.loras.set(state.loras);
   }
 }
 

@@ -22,6 +22,7 @@ import dev.jdiffuse.server.storage.OutputStore;
 import dev.jdiffuse.server.jobs.JobManager;
 import dev.jdiffuse.server.jobs.GenerationParameters;
 import dev.jdiffuse.server.jobs.ResultEncoder;
+import dev.jdiffuse.server.loras.LoraLibrary;
 import dev.jdiffuse.server.metrics.ServerMetrics;
 import dev.jdiffuse.server.models.ModelRegistry;
 import dev.jdiffuse.server.stream.StreamHub;
@@ -87,7 +88,7 @@ public final class JDiffuseServer implements AutoCloseable {
         UploadStore uploads = new UploadStore(256, safety.uploadBudgetBytes(), options.resultTtl(),
                 Clock.systemUTC(), new ImageDecoder(limits.maxUploadPixels(), limits.maxUploadSide()));
         this.api = new HttpApi(json, limits, models, jobs, uploads, options.resultTtl(), metrics::scrape,
-                new Quotas(Clock.systemUTC(), jobs::activeCount));
+                new Quotas(Clock.systemUTC(), jobs::activeCount), new LoraLibrary(options.loras()));
         api.decodedBudget(safety.decodedBudgetBytes());
         api.maxJobSeconds(safety.maxJobSeconds());
         metrics.bindBudgets(uploads::bytes, jobs::heldResultBytes, api::decodedBytes);
@@ -207,7 +208,8 @@ public final class JDiffuseServer implements AutoCloseable {
             for (int i = 0; i < images.size(); i++) {
                 pngs.add(PngEncoder.encode(images.get(i), ImageMetadata.pngText(
                         GenerationParameters.of(job.submission().model(), job.submission().request(),
-                                job.submission().controls(), job.submission().initImage(), result), result.sigmas(), i,
+                                job.submission().controls(), job.submission().initImage(), result,
+                                job.submission().loras()), result.sigmas(), i,
                         json::write)));
             }
             return pngs;

@@ -42,6 +42,10 @@ class ServeCommand implements Callable<Integer> {
             spec.commandLine().getErr().println(e.getMessage());
             return 2;
         }
+        if (options.loras() != null && !Files.isDirectory(options.loras())) {
+            spec.commandLine().getErr().println("--loras " + options.loras() + " is not a folder");
+            return 2;
+        }
         ModelRegistry models;
         if (options.models() == null) {
             LOG.warn("no --models folder given: the server starts but is not ready");

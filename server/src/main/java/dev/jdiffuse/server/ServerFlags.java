@@ -27,6 +27,10 @@ public final class ServerFlags {
             + "are loaded [env JDIFFUSE_MODELS]")
     Path models;
 
+    @Option(names = "--loras", description = "folder of LoRA .safetensors files, each named after its file (default: "
+            + "a 'loras' folder beside the models folder, if there is one) [env JDIFFUSE_LORAS]")
+    Path loras;
+
     @Option(names = "--device", defaultValue = "auto", description = "auto|cpu|cuda (default ${DEFAULT-VALUE}) "
             + "[env JDIFFUSE_DEVICE]")
     String device;
@@ -154,6 +158,12 @@ public final class ServerFlags {
                 decodedBudgetBytes, maxJobSeconds, concurrentUploads, Duration.ofSeconds(bodyTimeout),
                 Duration.ofSeconds(shutdownGrace));
         return new ServerOptions(port, host, models, device, dtype, queueSize, Duration.ofSeconds(resultTtl), limits,
-                safety);
+                safety, loras != null ? loras : lorasBesideModels());
+    }
+
+    /** {@code <models>/../loras} when the models folder is given and that folder exists. */
+    private Path lorasBesideModels() {
+        Path beside = models == null ? null : models.toAbsolutePath().normalize().resolveSibling("loras");
+        return beside != null && java.nio.file.Files.isDirectory(beside) ? beside : null;
     }
 }

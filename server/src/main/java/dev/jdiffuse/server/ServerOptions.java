@@ -21,9 +21,10 @@ import java.util.Set;
  * @param resultTtl how long finished jobs and their images are kept
  * @param limits request bounds
  * @param safety authentication, budgets, slow-client limits and outputs
+ * @param loras folder of LoRA {@code .safetensors} files (each named after its file), or null for none
  */
 public record ServerOptions(int port, String host, Path models, String device, String dtype, int queueSize,
-        Duration resultTtl, Limits limits, Safety safety) {
+        Duration resultTtl, Limits limits, Safety safety, Path loras) {
 
     public static final int DEFAULT_PORT = 8765;
 
@@ -48,31 +49,35 @@ public record ServerOptions(int port, String host, Path models, String device, S
     /** Defaults suited to tests: any free port, loopback, no model folder. */
     public static ServerOptions defaults() {
         return new ServerOptions(DEFAULT_PORT, "127.0.0.1", null, "auto", "auto", 16, Duration.ofHours(1),
-                Limits.DEFAULTS, Safety.DEFAULTS);
+                Limits.DEFAULTS, Safety.DEFAULTS, null);
     }
 
     public ServerOptions withPort(int p) {
-        return new ServerOptions(p, host, models, device, dtype, queueSize, resultTtl, limits, safety);
+        return new ServerOptions(p, host, models, device, dtype, queueSize, resultTtl, limits, safety, loras);
     }
 
     public ServerOptions withQueueSize(int q) {
-        return new ServerOptions(port, host, models, device, dtype, q, resultTtl, limits, safety);
+        return new ServerOptions(port, host, models, device, dtype, q, resultTtl, limits, safety, loras);
     }
 
     public ServerOptions withResultTtl(Duration ttl) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, ttl, limits, safety);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, ttl, limits, safety, loras);
     }
 
     public ServerOptions withLimits(Limits l) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, l, safety);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, l, safety, loras);
     }
 
     public ServerOptions withSafety(Safety s) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, s);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, s, loras);
     }
 
     public ServerOptions withHost(String h) {
-        return new ServerOptions(port, h, models, device, dtype, queueSize, resultTtl, limits, safety);
+        return new ServerOptions(port, h, models, device, dtype, queueSize, resultTtl, limits, safety, loras);
+    }
+
+    public ServerOptions withLoras(Path folder) {
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, safety, folder);
     }
 
     /** Whether the bind address is loopback only (127.0.0.0/8, ::1, localhost). */

@@ -5,6 +5,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.models.lora.LoraException;
+import dev.jdiffuse.models.lora.LoraPatcher;
+import dev.jdiffuse.models.lora.LoraSpec;
 import dev.jdiffuse.models.prompt.VariationNoise;
 import dev.jdiffuse.models.vae.AutoencoderKL;
 import dev.jdiffuse.models.vae.LatentDistribution;
@@ -33,6 +36,8 @@ import java.util.List;
  * <li>{@link #denoise}: the sampling loop from noisy latents to clean ones, with step events and previews;</li>
  * <li>VAE decoding to [0, 1], refusing NaN or infinite values; 8-bit images and the timings.</li>
  * </ol>
+ * The request's LoRAs are merged into the weights for the whole run ({@link LoraPatcher}: re-patched only when the
+ * set changes, the base restored exactly), so the prompt encoding and the denoiser both see them.
  * A family supplies only what differs ({@link ModelFamily}); a new workflow (img2img) is written here once.
  *
  * <p>Memory: the weights live in one manager for the pipeline's life; {@link #generate} opens a job manager under it
@@ -48,6 +53,7 @@ public final class DiffusionPipeline implements ImagePipeline {
     private final SchedulerSelection scheduler;
     private final AutoencoderTiny taesd;
     private final PreviewRenderer previews;
+    private final LoraPatcher loras;
 
     /**
      * @param weights the manager holding every module of {@code family} and {@code vae}; closed by {@link #close}
@@ -55,11 +61,12 @@ public final class DiffusionPipeline implements ImagePipeline {
      */
     public DiffusionPipeline(String name, NDManager weights, ModelFamily<?> family, AutoencoderKL vae,
             SchedulerSelection scheduler, AutoencoderTiny taesd) {
-        this(name, weights, true, family, vae, scheduler, taesd);
+        this(name, weights, true, family, vae, scheduler, taesd, new LoraPatcher(weights, family::loraTargets));
     }
 
+    /** @param loras shared by every pipeline over the same weights, so they agree on what is applied */
     private DiffusionPipeline(String name, NDManager weights, boolean ownsWeights, ModelFamily<?> family,
-            AutoencoderKL vae, SchedulerSelection scheduler, AutoencoderTiny taesd) {
+            AutoencoderKL vae, SchedulerSelection scheduler, AutoencoderTiny taesd, LoraPatcher loras) {
         this.name = name;
         this.weights = weights;
         this.ownsWeights = ownsWeights;
@@ -68,6 +75,7 @@ public final class DiffusionPipeline implements ImagePipeline {
         this.scheduler = scheduler;
         this.taesd = taesd;
         this.previews = new PreviewRenderer(family.preview(), taesd);
+        this.loras = loras;
     }
 
     /**
@@ -75,12 +83,12 @@ public final class DiffusionPipeline implements ImagePipeline {
      * weights, which stay owned by this pipeline.
      */
     public DiffusionPipeline withScheduler(SchedulerSelection other) {
-        return new DiffusionPipeline(name, weights, false, family, vae, other, taesd);
+        return new DiffusionPipeline(name, weights, false, family, vae, other, taesd, loras);
     }
 
     /** The same weights under another configuration of the family (e.g. SD3's T5 length); owned by this pipeline. */
     public DiffusionPipeline withFamily(ModelFamily<?> other) {
-        return new DiffusionPipeline(name, weights, false, other, vae, scheduler, taesd);
+        return new DiffusionPipeline(name, weights, false, other, vae, scheduler, taesd, loras);
     }
 
     /** The architecture behind this pipeline. */
@@ -129,6 +137,7 @@ public final class DiffusionPipeline implements ImagePipeline {
         checkSide(errors, "width", r.width(), space);
         checkSide(errors, "height", r.height(), space);
         errors.addAll(family.check(r));
+        checkLoras(errors, r);
         if (r.variation() != null && !(r.variation().strength() >= 0 && r.variation().strength() <= 1)) {
             errors.add(FieldError.invalid("subseed_strength", "subseed_strength must be in [0, 1], got "
                     + r.variation().strength()));
@@ -146,6 +155,21 @@ public final class DiffusionPipeline implements ImagePipeline {
     }
 
 
+    /** Each LoRA must match this model's weights, every key of it (header names and shapes only). */
+    private void checkLoras(List<FieldError> errors, GenerationRequest r) {
+        for (int i = 0; i < r.loras().size(); i++) {
+            List<String> problems = loras.problems(r.loras().get(i).file());
+            if (!problems.isEmpty()) {
+                errors.add(new FieldError("loras[" + i + "].name", "lora_mismatch", "LoRA '"
+                        + r.loras().get(i).name() + "' does not fit this model: " + String.join("; ", problems)));
+            }
+        }
+    }
+
+    /** The LoRAs applied to the weights now (what the last run used; zero scales left out). */
+    public List<LoraSpec> appliedLoras() {
+        return loras.applied();
+    }
 
     private static void checkSide(List<FieldError> errors, String field, int pixels, LatentSpace space) {
         if (pixels < space.multiple() || pixels % space.multiple() != 0) {
@@ -246,6 +270,19 @@ public final class DiffusionPipeline implements ImagePipeline {
      * @param clean for image-to-image the init image's latents [B, C, h, w] (diffusion-model space), else null
      */
     private Outcome runChecked(GenerationRequest r, NDManager job, NDArray initialNoise, NDArray clean,
+            NoiseSource noise, GenerationListener listener) {
+        LoraPatcher.Lease lease;
+        try {
+            lease = loras.use(r.loras());
+        } catch (LoraException e) {
+            throw new InvalidRequestException(FieldError.invalid("loras", e.getMessage()));
+        }
+        try (lease) {
+            return runPatched(r, job, initialNoise, clean, noise, listener);
+        }
+    }
+
+    private Outcome runPatched(GenerationRequest r, NDManager job, NDArray initialNoise, NDArray clean,
             NoiseSource noise, GenerationListener listener) {
         SchedulerSelection.Resolved resolved = resolve(r);
         long t0 = System.nanoTime();

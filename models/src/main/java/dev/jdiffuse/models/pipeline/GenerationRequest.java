@@ -1,5 +1,7 @@
 package dev.jdiffuse.models.pipeline;
 
+import dev.jdiffuse.models.lora.LoraSpec;
+
 import java.awt.image.BufferedImage;
 import java.util.List;
 import java.util.Objects;
@@ -25,10 +27,12 @@ import java.util.Objects;
  * @param preview how to preview intermediate steps
  * @param init the image to start from (image-to-image), or null to start from pure noise
  * @param variation a variation seed blended into the initial noise (AUTOMATIC1111's), or null for none
+ * @param loras LoRAs merged into the weights for this request, each with its scale (possibly empty)
  */
 public record GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
         String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize, Integer classLabel,
-        List<ControlSpec> controlnets, PreviewSpec preview, InitImage init, Variation variation) {
+        List<ControlSpec> controlnets, PreviewSpec preview, InitImage init, Variation variation,
+        List<LoraSpec> loras) {
 
     /**
      * AUTOMATIC1111's variation seed: the initial noise is {@code slerp(strength, randn(seed), randn(subseed))}
@@ -54,28 +58,29 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         negativePrompt = negativePrompt == null ? "" : negativePrompt;
         controlnets = controlnets == null ? List.of() : List.copyOf(controlnets);
         preview = preview == null ? PreviewSpec.NONE : preview;
+        loras = loras == null ? List.of() : List.copyOf(loras);
     }
 
     /** A plain text-to-image request with the model's default sampler and schedule and no previews. */
     public static GenerationRequest of(String prompt, String negativePrompt, int width, int height, int steps,
             double guidanceScale, long seed) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, null, null, guidanceScale, 0.0,
-                seed, 1, null, List.of(), PreviewSpec.NONE, null, null);
+                seed, 1, null, List.of(), PreviewSpec.NONE, null, null, List.of());
     }
 
     public GenerationRequest withSampler(String sampler, String schedule) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras);
     }
 
     public GenerationRequest withControlnets(List<ControlSpec> list) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, list, preview, init, variation);
+                guidanceRescale, seed, batchSize, classLabel, list, preview, init, variation, loras);
     }
 
     public GenerationRequest withPreview(PreviewSpec spec) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, spec, init, variation);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, spec, init, variation, loras);
     }
 
     /**
@@ -88,11 +93,16 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
 
     public GenerationRequest withInit(InitImage start) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, start, variation);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, start, variation, loras);
     }
 
     public GenerationRequest withVariation(Variation v) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, v);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, v, loras);
+    }
+
+    public GenerationRequest withLoras(List<LoraSpec> list) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, list);
     }
 }

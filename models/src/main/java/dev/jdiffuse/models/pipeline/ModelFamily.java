@@ -3,6 +3,7 @@ package dev.jdiffuse.models.pipeline;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import dev.jdiffuse.models.lora.LoraTargets;
 import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.ClassifierFreeGuidance;
 import dev.jdiffuse.samplers.Conditioning;
@@ -51,6 +52,11 @@ public interface ModelFamily<C extends Conditioning> {
 
     /** The denoiser for one request; {@code config} is the resolved scheduler config (its prediction type). */
     Denoiser denoiser(NDManager job, GenerationRequest request, Prompts<C> prompts, SchedulerConfig config);
+
+    /** The weights LoRAs may adapt (UNet, text encoders), by the names LoRA files give them; none by default. */
+    default LoraTargets loraTargets() {
+        return LoraTargets.NONE;
+    }
 
     /** The latent-to-RGB factors for cheap previews, or null if none are known. */
     LatentPreview preview();

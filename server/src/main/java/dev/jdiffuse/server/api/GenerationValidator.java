@@ -1,5 +1,6 @@
 package dev.jdiffuse.server.api;
 
+import dev.jdiffuse.models.lora.LoraSpec;
 import dev.jdiffuse.models.pipeline.ControlSpec;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.FieldError;
@@ -8,6 +9,7 @@ import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.pipeline.PreviewSpec;
 import dev.jdiffuse.server.images.UploadStore;
 import dev.jdiffuse.server.jobs.Submission;
+import dev.jdiffuse.server.loras.LoraLibrary;
 import dev.jdiffuse.server.models.LoadedModel;
 import dev.jdiffuse.server.models.ModelRegistry;
 import dev.jdiffuse.server.web.ApiException;
@@ -16,6 +18,8 @@ import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Turns a {@link GenerationBody} into a {@link Submission}: fills defaults from the model's {@link PipelineDefaults},
@@ -32,21 +36,33 @@ public final class GenerationValidator {
     public static final double MAX_CONTROL_SCALE = 10.0;
     public static final int MAX_CONTROLNETS = 4;
     public static final int MAX_PREVIEW_SIZE = 1024;
+    /** LoRAs of one request (the {@code loras} field and the prompt's tags together). */
+    public static final int MAX_LORAS = 8;
+    /** Largest LoRA multiplier either way; beyond it an image is noise whatever the LoRA. */
+    public static final double MAX_LORA_SCALE = 10.0;
     public static final int DEFAULT_PREVIEW_SIZE = 512;
     /** diffusers' {@code StableDiffusionImg2ImgPipeline} default. */
     public static final double DEFAULT_STRENGTH = 0.75;
     /** A seed drawn for a request that gives none (or -1) lies in [0, 2^32), as A1111's do. */
     public static final long RANDOM_SEED_BOUND = 1L << 32;
 
+    private static final Pattern LORA_FIELD = Pattern.compile("^loras\\[(\\d+)\\]");
+
     private final ModelRegistry models;
     private final UploadStore uploads;
     private final Limits limits;
+    private final LoraLibrary loras;
     private final SecureRandom random = new SecureRandom();
 
     public GenerationValidator(ModelRegistry models, UploadStore uploads, Limits limits) {
+        this(models, uploads, limits, LoraLibrary.NONE);
+    }
+
+    public GenerationValidator(ModelRegistry models, UploadStore uploads, Limits limits, LoraLibrary loras) {
         this.models = models;
         this.uploads = uploads;
         this.limits = limits;
+        this.loras = loras;
     }
 
     public Submission validate(GenerationBody b) {
@@ -54,9 +70,11 @@ public final class GenerationValidator {
         ImagePipeline p = model.pipeline();
         PipelineDefaults d = p.defaults();
 
-        String prompt = b.prompt() == null ? "" : b.prompt();
+        String given = b.prompt() == null ? "" : b.prompt();
         String negative = b.negativePrompt() == null ? "" : b.negativePrompt();
-        checkLength("prompt", prompt);
+        checkLength("prompt", given);
+        PromptLoras.Parsed tagged = PromptLoras.parse(given);
+        String prompt = tagged.prompt();
         checkLength("negative_prompt", negative);
 
         int unit = Math.max(1, p.pixelsPerLatent());
@@ -93,14 +111,57 @@ public final class GenerationValidator {
 
         GenerationRequest.InitImage init = init(b);
         GenerationRequest request = new GenerationRequest(prompt, negative, width, height, steps, sampler, schedule,
-                guidance, rescale, seed, batch, b.classLabel(), controls, preview, init, variation(b));
-        // the model's own check (sampler and schedule for its noise space, size multiples, classes...): the only
-        // model-dependent validation; the worker relies on it
+                guidance, rescale, seed, batch, b.classLabel(), controls, preview, init, variation(b), List.of());
+        List<Submission.LoraRef> loraRefs = new ArrayList<>();
+        request = request.withLoras(loras(b.loras(), tagged.tags(), loraRefs));
+        // the model's own check (sampler and schedule for its noise space, size multiples, classes, LoRAs that fit
+        // its weights...): the only model-dependent validation; the worker relies on it
         List<FieldError> refused = p.check(request);
         if (!refused.isEmpty()) {
-            throw ApiException.of(refused.get(0));
+            throw ApiException.of(fromPrompt(refused.get(0), b.loras() == null ? 0 : b.loras().size()));
         }
-        return new Submission(model, request, refs, b.initImage());
+        return new Submission(model, request, refs, b.initImage(), loraRefs);
+    }
+
+    /**
+     * The {@code loras} field's LoRAs, then the prompt's {@code <lora:name:scale>} tags, by name from the
+     * {@code --loras} folder; the hash of each goes to {@code refs} for the image metadata.
+     */
+    private List<LoraSpec> loras(List<GenerationBody.LoraBody> list, List<PromptLoras.Tag> tags,
+            List<Submission.LoraRef> refs) {
+        List<GenerationBody.LoraBody> given = list == null ? List.of() : list;
+        if (given.size() + tags.size() > MAX_LORAS) {
+            throw ApiException.invalid(given.size() > MAX_LORAS ? "loras" : "prompt", "at most " + MAX_LORAS
+                    + " LoRAs (loras and <lora:...> tags together), got " + (given.size() + tags.size()));
+        }
+        List<LoraSpec> specs = new ArrayList<>();
+        for (int i = 0; i < given.size() + tags.size(); i++) {
+            boolean inPrompt = i >= given.size();
+            String at = inPrompt ? "prompt" : "loras[" + i + "]";
+            GenerationBody.LoraBody l = inPrompt ? null : given.get(i);
+            if (!inPrompt && (l == null || l.name() == null)) {
+                throw ApiException.invalid(l == null ? at : at + ".name", "a LoRA needs a name; GET /v1/loras lists "
+                        + "them");
+            }
+            String name = inPrompt ? tags.get(i - given.size()).name() : l.name();
+            double scale = inPrompt ? tags.get(i - given.size()).scale() : l.scale() == null ? 1.0 : l.scale();
+            if (!(Math.abs(scale) <= MAX_LORA_SCALE)) {
+                throw ApiException.invalid(inPrompt ? at : at + ".scale", "the multiplier of LoRA '" + name
+                        + "' must be in [-" + MAX_LORA_SCALE + ", " + MAX_LORA_SCALE + "], got " + scale);
+            }
+            LoraLibrary.Entry e = loras.get(name).orElseThrow(() -> new ApiException(400, "unknown_lora",
+                    "unknown LoRA '" + name + "'" + (loras.folder() == null ? " (the server has no --loras folder)"
+                            : "; GET /v1/loras lists them"), inPrompt ? at : at + ".name"));
+            specs.add(new LoraSpec(e.name(), e.file(), scale));
+            refs.add(new Submission.LoraRef(e.name(), scale, e.hashes().shortHash()));
+        }
+        return specs;
+    }
+
+    /** The model's complaint about LoRA k names the prompt when that LoRA came from a tag in it. */
+    private static FieldError fromPrompt(FieldError e, int listed) {
+        Matcher m = LORA_FIELD.matcher(e.field() == null ? "" : e.field());
+        return m.find() && Integer.parseInt(m.group(1)) >= listed ? new FieldError("prompt", e.code(), e.message()) : e;
     }
 
     private LoadedModel resolveModel(String name) {

@@ -13,6 +13,7 @@ import dev.jdiffuse.server.jobs.JobStatus;
 import dev.jdiffuse.server.jobs.JobView;
 import dev.jdiffuse.server.jobs.Submission;
 import dev.jdiffuse.server.jobs.QueueFullException;
+import dev.jdiffuse.server.loras.LoraLibrary;
 import dev.jdiffuse.server.models.LoadedModel;
 import dev.jdiffuse.server.models.ModelRegistry;
 import io.javalin.Javalin;
@@ -59,15 +60,16 @@ public final class HttpApi {
     /** Upload bodies read at once; one more is refused at once, so slow senders cannot hold every thread. */
     private volatile Semaphore bodySlots = new Semaphore(8);
     private final byte[] openApi;
+    private final LoraLibrary loras;
 
     public HttpApi(Json json, Limits limits, ModelRegistry models, JobManager jobs, UploadStore uploads,
             Duration resultTtl, Supplier<String> metrics) {
         this(json, limits, models, jobs, uploads, resultTtl, metrics, new Quotas(java.time.Clock.systemUTC(),
-                jobs::activeCount));
+                jobs::activeCount), new LoraLibrary(null));
     }
 
     public HttpApi(Json json, Limits limits, ModelRegistry models, JobManager jobs, UploadStore uploads,
-            Duration resultTtl, Supplier<String> metrics, Quotas quotas) {
+            Duration resultTtl, Supplier<String> metrics, Quotas quotas, LoraLibrary loras) {
         this.quotas = quotas;
         jobs.onEnd(cost::ended);
         this.json = json;
@@ -77,7 +79,8 @@ public final class HttpApi {
         this.uploads = uploads;
         this.resultTtl = resultTtl;
         this.metrics = metrics;
-        this.validator = new GenerationValidator(models, uploads, limits);
+        this.loras = loras;
+        this.validator = new GenerationValidator(models, uploads, limits, loras);
         this.decoder = new ImageDecoder(limits.maxUploadPixels(), limits.maxUploadSide());
         this.openApi = resource("/openapi.json");
     }
@@ -90,6 +93,7 @@ public final class HttpApi {
         app.get("/v1/generations/{id}/images/{n}", this::image);
         app.post("/v1/uploads", this::upload);
         app.get("/v1/models", this::models);
+        app.get("/v1/loras", this::loras);
         app.get("/v1/samplers", ctx -> ctx.json(Responses.Catalog.of()));
         app.post("/v1/schedule", this::schedule);
         app.get("/v1/openapi.json", ctx -> ctx.contentType("application/json").result(openApi));
@@ -332,6 +336,19 @@ public final class HttpApi {
                     Responses.Defaults.of(p.defaults()), p.controlnets()));
         }
         ctx.json(new Responses.Models(models.defaultModel().map(LoadedModel::name).orElse(null), list));
+    }
+
+    /** The LoRAs of the {@code --loras} folder (read again, so new files show), with their hashes. */
+    private void loras(Context ctx) {
+        loras.refresh();
+        List<Responses.Lora> list = new ArrayList<>();
+        for (LoraLibrary.Entry e : loras.all()) {
+            var f = e.file();
+            list.add(new Responses.Lora(e.name(), e.hashes().shortHash(), e.hashes().sha256(),
+                    f.format().name().toLowerCase(Locale.ROOT), f.family(), List.copyOf(f.targets()), f.rank(),
+                    f.modules().size()));
+        }
+        ctx.json(new Responses.Loras(list));
     }
 
     /** A dry run: the sigmas and timesteps the request would visit (the model's check has passed). */

@@ -35,6 +35,18 @@ final class Responses {
             List<String> controlnets) {
     }
 
+    record Loras(List<Lora> loras) {
+    }
+
+    /**
+     * One LoRA of the {@code --loras} folder: {@code hash} is AUTOMATIC1111's short hash (the one image metadata
+     * records), {@code sha256} the whole file's; {@code family} the model family it was trained for where the file
+     * tells (else null), {@code targets} the model parts it adapts, {@code rank} its largest rank.
+     */
+    record Lora(String name, String hash, String sha256, String format, String family, List<String> targets,
+            long rank, int layers) {
+    }
+
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     record Defaults(String sampler, String schedule, int steps, int width, int height, double guidanceScale) {
 

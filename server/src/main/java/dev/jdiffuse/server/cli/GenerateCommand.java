@@ -14,6 +14,7 @@ import dev.jdiffuse.server.images.PngEncoder;
 import dev.jdiffuse.server.images.UploadStore;
 import dev.jdiffuse.server.jobs.GenerationParameters;
 import dev.jdiffuse.server.jobs.Submission;
+import dev.jdiffuse.server.loras.LoraLibrary;
 import dev.jdiffuse.server.models.LoadedModel;
 import dev.jdiffuse.server.models.ModelHasher;
 import dev.jdiffuse.server.models.ModelLoaders;
@@ -97,6 +98,9 @@ public final class GenerateCommand implements Callable<Integer> {
     Long subseed;
     @Option(names = "--subseed-strength", description = "how far toward the variation seed's noise, in [0, 1]")
     Double subseedStrength;
+    @Option(names = "--loras", description = "folder of LoRA .safetensors files for the prompt's <lora:name:scale> "
+            + "tags (each named after its file)")
+    Path loras;
     @Option(names = "--device", defaultValue = "auto", description = "auto|cpu|cuda (default ${DEFAULT-VALUE})")
     String device;
     @Option(names = "--dtype", defaultValue = "auto", description = "auto|fp32|fp16 (default ${DEFAULT-VALUE}: fp16 "
@@ -152,7 +156,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 }
             });
             bar.done();
-            write(GenerationParameters.of(loaded, job.request(), job.controls(), job.initImage(), res), res, err);
+            write(GenerationParameters.of(loaded, job.request(), job.controls(), job.initImage(), res, job.loras()), res, err);
             err.printf("seed %d, %s/%s, encode %d ms, denoise %d ms, decode %d ms%n", res.seed(), res.sampler(),
                     res.schedule(), res.encodeMillis(), res.denoiseMillis(), res.decodeMillis());
             return 0;
@@ -186,9 +190,9 @@ public final class GenerateCommand implements Callable<Integer> {
             init = uploads.put(readImage(initImage, "init_image"), "file").id();
         }
         GenerationBody body = new GenerationBody(loaded.name(), prompt, negativePrompt, width, height, steps, sampler,
-                schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength, subseed, subseedStrength);
+                schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength, subseed, subseedStrength, null);
         GenerationValidator validator = new GenerationValidator(new ModelRegistry(List.of(loaded)), uploads,
-                Limits.DEFAULTS);
+                Limits.DEFAULTS, loras == null ? LoraLibrary.NONE : new LoraLibrary(loras));
         return validator.validate(body);
     }
 

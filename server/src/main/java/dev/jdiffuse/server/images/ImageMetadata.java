@@ -48,6 +48,11 @@ public final class ImageMetadata {
 
     static String infotext(GenerationParameters p, int index, String version) {
         StringBuilder sb = new StringBuilder(p.prompt());
+        for (var lora : p.loras()) {
+            // the prompt as AUTOMATIC1111 keeps it: pasting it back applies the same LoRAs
+            sb.append(sb.length() == 0 ? "" : " ").append("<lora:").append(lora.name()).append(':')
+                    .append(number(lora.scale())).append('>');
+        }
         if (!p.negativePrompt().isEmpty()) {
             sb.append("\nNegative prompt: ").append(p.negativePrompt());
         }
@@ -81,6 +86,14 @@ public final class ImageMetadata {
             var c = p.controlnets().get(i);
             kv.put("ControlNet " + i, "Model: " + c.model() + ", Weight: " + number(c.scale())
                     + ", Guidance Start: " + number(c.start()) + ", Guidance End: " + number(c.end()));
+        }
+        if (!p.loras().isEmpty()) {
+            Map<String, String> hashes = new LinkedHashMap<>();
+            // A1111's ExtraNetworkLora.activate: names without ':' and ',', one entry per name
+            p.loras().forEach(l -> hashes.put(l.name().replace(":", "").replace(",", ""), l.hash()));
+            List<String> entries = new ArrayList<>();
+            hashes.forEach((name, hash) -> entries.add(name + ": " + hash));
+            kv.put("Lora hashes", String.join(", ", entries));
         }
         kv.put("RNG", "CPU");
         kv.put("Version", "jdiffuse " + version);

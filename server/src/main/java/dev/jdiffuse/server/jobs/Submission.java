@@ -8,12 +8,21 @@ import java.util.List;
 /**
  * A request the API has accepted: the model to run, the pipeline request (every default resolved, the seed chosen,
  * the model's own {@code check} passed), and which upload each ControlNet and the init image read (for the job
- * record; {@code initImage} is null for text-to-image).
+ * record; {@code initImage} is null for text-to-image), and each LoRA with the hash its metadata records.
  */
-public record Submission(LoadedModel model, GenerationRequest request, List<ControlRef> controls, String initImage) {
+public record Submission(LoadedModel model, GenerationRequest request, List<ControlRef> controls, String initImage,
+        List<LoraRef> loras) {
 
     public Submission {
         controls = List.copyOf(controls);
+        loras = loras == null ? List.of() : List.copyOf(loras);
+    }
+
+    /**
+     * One LoRA as it ran: its name, multiplier and AUTOMATIC1111's short hash (first 12 hex digits of the SHA-256 of
+     * the file's tensor data; see {@code LoraHashes}).
+     */
+    public record LoraRef(String name, double scale, String hash) {
     }
 
     /** One ControlNet as the client named it: model, upload id ({@code image}), scale and active window. */

@@ -5,6 +5,9 @@ import ai.djl.ndarray.NDManager;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTextOutput;
 import dev.jdiffuse.models.clip.ClipTokenizer;
+import dev.jdiffuse.models.nn.Module;
+
+import java.util.Map;
 
 /**
  * Prompt to UNet conditioning, as diffusers' {@code encode_prompt}: SD1/SD2 use the last hidden state of one CLIP
@@ -28,6 +31,11 @@ final class SdPromptEncoder {
         this.encoder = encoder;
         this.tokenizer2 = tokenizer2;
         this.encoder2 = encoder2;
+    }
+
+    /** The text encoders under diffusers' component names ({@code text_encoder}, SDXL's {@code text_encoder_2}). */
+    Map<String, Module> encoders() {
+        return isSdxl() ? Map.of("text_encoder", encoder, "text_encoder_2", encoder2) : Map.of("text_encoder", encoder);
     }
 
     boolean isSdxl() {

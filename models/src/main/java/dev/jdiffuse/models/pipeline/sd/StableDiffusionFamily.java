@@ -4,6 +4,8 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.models.lora.LoraTargets;
+import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.pipeline.ControlSpec;
 import dev.jdiffuse.models.pipeline.FieldError;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
@@ -12,6 +14,7 @@ import dev.jdiffuse.models.pipeline.LatentSpace;
 import dev.jdiffuse.models.pipeline.ModelFamily;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.unet.ControlNetModel;
+import dev.jdiffuse.models.unet.LdmUnetKeys;
 import dev.jdiffuse.models.unet.UNet2DConditionConfig;
 import dev.jdiffuse.models.unet.UNet2DConditionModel;
 import dev.jdiffuse.models.vae.LatentPreview;
@@ -21,6 +24,7 @@ import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.SchedulerConfig;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -131,6 +135,14 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
     private NDArray unet(NDArray x, double timestep, Conditioning conditioning) {
         SdConditioning c = (SdConditioning) conditioning;
         return ModelFamily.float32(unet.forward(x, new double[] {timestep}, c.context(), c.extras()));
+    }
+
+    /** The UNet and the text encoders; kohya's LDM-style UNet names through the UNet's LDM key table. */
+    @Override
+    public LoraTargets loraTargets() {
+        Map<String, Module> parts = new HashMap<>(prompts.encoders());
+        parts.put("unet", unet);
+        return new LoraTargets(parts, LdmUnetKeys.table(unet.config()));
     }
 
     @Override
