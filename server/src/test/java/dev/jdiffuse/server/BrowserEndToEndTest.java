@@ -252,7 +252,7 @@ class BrowserEndToEndTest {
      * the stream's upgrade carries it as access_token, the result arrives in the gallery.
      */
     @Test
-    @Order(8)
+    @Order(9)
     void signsInOnAServerWithKeys() throws IOException {
         Path keys = Files.createTempFile(profile, "keys", ".txt");
         String key = dev.jdiffuse.server.auth.ApiKeys.newKey();
@@ -276,7 +276,7 @@ class BrowserEndToEndTest {
     }
 
     @Test
-    @Order(9)
+    @Order(8)
     void loraIsPickedAsARemovableChipAndSent() {
         setUp("a paper-cut fox", "none");
         WebElement section = byId("lora-section");
