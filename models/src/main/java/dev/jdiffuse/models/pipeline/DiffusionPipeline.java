@@ -142,10 +142,30 @@ public final class DiffusionPipeline implements ImagePipeline {
                         + " steps runs no step: floor(steps x strength) must be at least 1"));
             }
         }
+        errors.addAll(checkInpaint(r));
         return errors;
     }
 
-
+    /** A mask needs an init image; a model reading extra input channels must read exactly a mask and latents. */
+    private List<FieldError> checkInpaint(GenerationRequest r) {
+        List<FieldError> errors = new ArrayList<>();
+        if (r.inpaint() != null) {
+            if (r.init() == null) {
+                errors.add(FieldError.invalid("mask", "a mask applies to an init image: give init_image too"));
+            }
+            if (r.inpaint().blur() < 0 || r.inpaint().padding() < 0) {
+                errors.add(FieldError.invalid(r.inpaint().blur() < 0 ? "mask_blur" : "inpaint_full_res_padding",
+                        "must not be negative"));
+            }
+        }
+        int extra = family.imageConditioningChannels();
+        if (extra != 0 && extra != family.latents().channels() + 1) {
+            errors.add(FieldError.invalid("model", "this model's network reads " + extra + " channels beyond the "
+                    + "latents; only inpainting models (mask + masked-image latents = " + (family.latents().channels()
+                    + 1) + ") are supported"));
+        }
+        return errors;
+    }
 
     private static void checkSide(List<FieldError> errors, String field, int pixels, LatentSpace space) {
         if (pixels < space.multiple() || pixels % space.multiple() != 0) {
@@ -213,15 +233,69 @@ public final class DiffusionPipeline implements ImagePipeline {
     public Outcome render(GenerationRequest request, NDManager job, GenerationListener listener) {
         requireValid(request);
         TorchCpuNoise noise = new TorchCpuNoise(request.seed());
-        NDArray clean = request.init() == null ? null : encodeInit(job, request, noise);
-        NDArray initial = noise.normal(job, shape(request));
-        GenerationRequest.Variation v = request.variation();
+        Start start = start(request, job, noise);
+        return runChecked(request, job, start, noise, listener);
+    }
+
+    /**
+     * What the sampling starts from, drawn from the request's stream in diffusers' order: the init image's posterior
+     * sample (image-to-image; for inpainting unless a 9-channel model starts from pure noise at strength 1), the
+     * initial noise, then for inpainting the masked image's posterior sample (diffusers draws it for 4-channel
+     * models too, though they do not read it).
+     */
+    private Start start(GenerationRequest r, NDManager job, NoiseSource noise) {
+        GenerationRequest.Inpaint inpaint = r.inpaint();
+        int extra = family.imageConditioningChannels();
+        boolean pure = inpaint != null && r.init().strength() == 1.0;
+        NDArray pixels = r.init() == null ? null : initPixels(job, r);
+        NDArray clean = pixels == null || (pure && extra > 0) ? null : encodeSampled(job, r, pixels, noise);
+        NDArray initial = noise.normal(job, shape(r)).toDevice(weights.getDevice(), false);
+        GenerationRequest.Variation v = r.variation();
         if (v != null && v.strength() > 0) {
             // a separate stream for the subseed, so the seed's stream (ancestral samplers draw on) is unchanged
             initial = VariationNoise.slerp(v.strength(), initial, new TorchCpuNoise(v.subseed()).normal(job,
-                    shape(request)));
+                    shape(r)).toDevice(weights.getDevice(), false));
         }
-        return runChecked(request, job, initial, clean, noise, listener);
+        if (inpaint == null) {
+            return new Start(initial, clean, false, null, extra > 0 ? unmaskedConditioning(job, r) : null);
+        }
+        InpaintMask mask = InpaintMask.of(inpaint.mask(), inpaint.blur(), r.width(), r.height());
+        NDArray keep = mask.pixels(job).toDevice(weights.getDevice(), false).neg().add(1f);
+        NDArray latentMask = mask.latents(job, pixelsPerLatent()).toDevice(weights.getDevice(), false);
+        // diffusers: masked_image = init_image * (mask < 0.5), encoded with a posterior sample
+        NDArray maskedLatents = encodeSampled(job, r, pixels.mul(keep), noise);
+        if (extra > 0) {
+            return new Start(initial, clean, pure, null, imageConditioning(latentMask, maskedLatents, r));
+        }
+        return new Start(initial, clean, pure, latentMask, null);
+    }
+
+    /**
+     * Where a run starts: the unit initial noise, the init image's latents (or null), whether to start from pure noise
+     * although there is an init image (inpainting at strength 1), the latent mask for the known-region blend of
+     * ordinary models (or null), and the extra network input of inpainting models (or null).
+     */
+    private record Start(NDArray noise, NDArray clean, boolean pure, NDArray blendMask, NDArray imageConditioning) {
+    }
+
+    /** The inpainting model's extra input [B, 1 + C, h, w]: the latent mask then the masked image's latents. */
+    private static NDArray imageConditioning(NDArray latentMask, NDArray maskedLatents, GenerationRequest r) {
+        NDArray both = latentMask.toType(maskedLatents.getDataType(), false).concat(maskedLatents, 1);
+        return r.batchSize() == 1 ? both : both.repeat(0, r.batchSize());
+    }
+
+    /**
+     * An inpainting model's extra input without a mask (text-to-image, image-to-image), as AUTOMATIC1111 gives it:
+     * everything to repaint (mask 1) over a blank image (0 in [-1, 1], encoded with the posterior mean, so no draw
+     * shifts the noise stream).
+     */
+    private NDArray unmaskedConditioning(NDManager job, GenerationRequest r) {
+        LatentSpace s = family.latents();
+        int f = s.pixelsPerLatent();
+        NDArray blank = job.zeros(new Shape(1, 3, r.height(), r.width())).toDevice(weights.getDevice(), false);
+        NDArray latents = vae.scaleLatents(vae.encode(blank).mean()).toType(DataType.FLOAT32, false);
+        NDArray ones = job.ones(new Shape(1, 1, r.height() / f, r.width() / f)).toDevice(weights.getDevice(), false);
+        return imageConditioning(ones, latents, r);
     }
 
     /**
@@ -239,25 +313,25 @@ public final class DiffusionPipeline implements ImagePipeline {
     public Outcome run(GenerationRequest r, NDManager job, NDArray initialNoise, NoiseSource noise,
             GenerationListener listener) {
         requireValid(r);
-        return runChecked(r, job, initialNoise, null, noise, listener);
+        return runChecked(r, job, new Start(initialNoise, null, false, null, null), noise, listener);
     }
 
-    /**
-     * @param clean for image-to-image the init image's latents [B, C, h, w] (diffusion-model space), else null
-     */
-    private Outcome runChecked(GenerationRequest r, NDManager job, NDArray initialNoise, NDArray clean,
-            NoiseSource noise, GenerationListener listener) {
+    private Outcome runChecked(GenerationRequest r, NDManager job, Start start, NoiseSource noise,
+            GenerationListener listener) {
         SchedulerSelection.Resolved resolved = resolve(r);
         long t0 = System.nanoTime();
-        Conditioned model = conditioned(family, job, r, resolved);
+        Conditioned model = conditioned(family, job, r, resolved, start.imageConditioning());
         long t1 = System.nanoTime();
-        NDArray unit = initialNoise.toDevice(weights.getDevice(), false);
-        NDArray x;
-        if (clean == null) {
-            x = unit.mul((float) resolved.schedule().initNoiseSigma());
-        } else {
+        NDArray unit = start.noise().toDevice(weights.getDevice(), false);
+        if (r.init() != null) {
             resolved = startingAt(resolved, r.steps() - r.stepsRun());
-            x = noised(clean, unit, resolved.schedule().sigma(0));
+        }
+        NDArray x = start.clean() == null || start.pure() ? unit.mul((float) resolved.schedule().initNoiseSigma())
+                : KnownRegionBlend.noised(start.clean(), unit, resolved.schedule().sigma(0), scheduler.isFlow());
+        if (start.blendMask() != null) {
+            resolved = new SchedulerSelection.Resolved(resolved.samplerName(), resolved.scheduleName(),
+                    resolved.config(), new KnownRegionBlend(resolved.sampler(), start.blendMask(), start.clean(),
+                    unit, scheduler.isFlow()), resolved.schedule());
         }
         NDArray latents = denoise(model.denoiser(), model.conditioning(), x, resolved, noise, listener, r.preview());
         long t2 = System.nanoTime();
@@ -272,25 +346,18 @@ public final class DiffusionPipeline implements ImagePipeline {
                 r.schedule().from(start));
     }
 
-    /**
-     * Clean latents noised to {@code sigma}, in the sampler's state: {@code x0 + sigma eps} for diffusion models
-     * (diffusers' {@code add_noise}, which is {@code sqrt(abar) x0 + sqrt(1 - abar) eps} in the variance-preserving
-     * form), {@code (1 - sigma) x0 + sigma eps} for flow models ({@code scale_noise}).
-     */
-    private NDArray noised(NDArray clean, NDArray eps, double sigma) {
-        NDArray scaledNoise = eps.mul((float) sigma);
-        return scheduler.isFlow() ? clean.mul((float) (1 - sigma)).add(scaledNoise) : clean.add(scaledNoise);
+    /** The init image at the request's size, [1, 3, H, W] in [-1, 1] on the weights' device. */
+    private NDArray initPixels(NDManager job, GenerationRequest r) {
+        return Images.fromBufferedImage(job, r.init().image(), r.width(), r.height()).mul(2f).sub(1f)
+                .toDevice(weights.getDevice(), false);
     }
 
     /**
-     * The init image as diffusion-model latents [B, C, h, w]: resized to the request's size, mapped to [-1, 1],
-     * encoded, sampled from the VAE posterior with the request's noise stream (diffusers' {@code retrieve_latents}
-     * in sample mode: {@code mean + std eps}, one draw for the image), scaled into the model's space and repeated to
-     * the batch.
+     * Pixels [1, 3, H, W] in [-1, 1] as diffusion-model latents [B, C, h, w]: encoded, sampled from the VAE posterior
+     * with the request's noise stream (diffusers' {@code retrieve_latents} in sample mode: {@code mean + std eps}, one
+     * draw for the image), scaled into the model's space and repeated to the batch.
      */
-    private NDArray encodeInit(NDManager job, GenerationRequest r, NoiseSource noise) {
-        NDArray pixels = Images.fromBufferedImage(job, r.init().image(), r.width(), r.height()).mul(2f).sub(1f)
-                .toDevice(weights.getDevice(), false);
+    private NDArray encodeSampled(NDManager job, GenerationRequest r, NDArray pixels, NoiseSource noise) {
         LatentDistribution posterior = vae.encode(pixels);
         NDArray eps = noise.normal(job, posterior.mean().getShape()).toDevice(weights.getDevice(), false);
         NDArray latents = vae.scaleLatents(posterior.sample(eps)).toType(DataType.FLOAT32, false);
@@ -302,9 +369,11 @@ public final class DiffusionPipeline implements ImagePipeline {
     }
 
     private static <C extends Conditioning> Conditioned conditioned(ModelFamily<C> family, NDManager job,
-            GenerationRequest r, SchedulerSelection.Resolved resolved) {
+            GenerationRequest r, SchedulerSelection.Resolved resolved, NDArray imageConditioning) {
         ModelFamily.Prompts<C> prompts = family.encode(job, r);
-        return new Conditioned(family.denoiser(job, r, prompts, resolved.config()), prompts.positive());
+        Denoiser denoiser = imageConditioning == null ? family.denoiser(job, r, prompts, resolved.config())
+                : family.denoiser(job, r, prompts, resolved.config(), imageConditioning);
+        return new Conditioned(denoiser, prompts.positive());
     }
 
     /**

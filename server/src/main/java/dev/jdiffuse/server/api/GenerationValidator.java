@@ -93,7 +93,7 @@ public final class GenerationValidator {
 
         GenerationRequest.InitImage init = init(b);
         GenerationRequest request = new GenerationRequest(prompt, negative, width, height, steps, sampler, schedule,
-                guidance, rescale, seed, batch, b.classLabel(), controls, preview, init, variation(b));
+                guidance, rescale, seed, batch, b.classLabel(), controls, preview, init, variation(b), null, null);
         // the model's own check (sampler and schedule for its noise space, size multiples, classes...): the only
         // model-dependent validation; the worker relies on it
         List<FieldError> refused = p.check(request);

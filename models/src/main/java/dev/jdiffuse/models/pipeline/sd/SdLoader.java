@@ -46,7 +46,7 @@ public final class SdLoader {
                 cns.put("controlnet", ControlNetModel.load(folder.resolve("controlnet"), weights, dtype));
             }
             return new DiffusionPipeline(name, weights, new StableDiffusionFamily(prompts, unet, cns, o.device(),
-                    vae.config().downscale()), vae,
+                    vae.config().downscale(), vae.config().latentChannels()), vae,
                     SchedulerSelection.read(folder.resolve("scheduler/scheduler_config.json")), o.taesd());
         });
     }
@@ -73,8 +73,9 @@ public final class SdLoader {
                         checkpoint.getFileName().toString());
                 AutoencoderKL vae = Vaes.openSingleFile(AutoencoderKLConfig.read(config.resolve("vae/config.json")),
                         file, weights, dtype);
-                return new DiffusionPipeline(name, weights, new StableDiffusionFamily(new SdPromptEncoder(tok, te,
-                        null, null), unet, Map.of(), o.device(), vae.config().downscale()), vae,
+                StableDiffusionFamily family = new StableDiffusionFamily(new SdPromptEncoder(tok, te, null, null),
+                        unet, Map.of(), o.device(), vae.config().downscale(), vae.config().latentChannels());
+                return new DiffusionPipeline(name, weights, family, vae,
                         SchedulerSelection.read(config.resolve("scheduler/scheduler_config.json")), o.taesd());
             }
         });
