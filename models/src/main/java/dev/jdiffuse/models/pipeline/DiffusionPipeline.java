@@ -16,6 +16,7 @@ import dev.jdiffuse.samplers.StepListener;
 import dev.jdiffuse.samplers.noise.TorchCpuNoise;
 import dev.jdiffuse.schedulers.SamplingSchedule;
 
+import java.awt.image.BufferedImage;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -142,12 +143,15 @@ public final class DiffusionPipeline implements ImagePipeline {
                         + " steps runs no step: floor(steps x strength) must be at least 1"));
             }
         }
-        errors.addAll(checkInpaint(r));
+        errors.addAll(checkWorkflows(r));
         return errors;
     }
 
-    /** A mask needs an init image; a model reading extra input channels must read exactly a mask and latents. */
-    private List<FieldError> checkInpaint(GenerationRequest r) {
+    /**
+     * Inpainting and hires fix: a mask needs an init image, hires applies to text-to-image (at a valid size, strength,
+     * steps and upscaler); a model reading extra input channels must read exactly a mask and latents.
+     */
+    private List<FieldError> checkWorkflows(GenerationRequest r) {
         List<FieldError> errors = new ArrayList<>();
         if (r.inpaint() != null) {
             if (r.init() == null) {
@@ -156,6 +160,24 @@ public final class DiffusionPipeline implements ImagePipeline {
             if (r.inpaint().blur() < 0 || r.inpaint().padding() < 0) {
                 errors.add(FieldError.invalid(r.inpaint().blur() < 0 ? "mask_blur" : "inpaint_full_res_padding",
                         "must not be negative"));
+            }
+        }
+        GenerationRequest.Hires h = r.hires();
+        if (h != null) {
+            if (r.init() != null) {
+                errors.add(FieldError.invalid("hires", "the hires fix applies to text-to-image: drop init_image"));
+            }
+            checkSide(errors, "hires.width", h.width(), family.latents());
+            checkSide(errors, "hires.height", h.height(), family.latents());
+            if (!(h.strength() > 0 && h.strength() <= 1)) {
+                errors.add(FieldError.invalid("hires.strength", "must be in (0, 1], got " + h.strength()));
+            }
+            if (h.steps() < 0) {
+                errors.add(FieldError.invalid("hires.steps", "must be 0 (the request's steps) or more"));
+            }
+            if (!HiresFix.UPSCALERS.contains(h.upscaler())) {
+                errors.add(FieldError.invalid("hires.upscaler", "unknown upscaler '" + h.upscaler() + "'; one of "
+                        + HiresFix.UPSCALERS));
             }
         }
         int extra = family.imageConditioningChannels();
@@ -214,8 +236,10 @@ public final class DiffusionPipeline implements ImagePipeline {
     @Override
     public GenerationResult generate(GenerationRequest request, GenerationListener listener) {
         try (NDManager job = weights.newSubManager()) {
-            Outcome o = render(request, job, listener);
-            return new GenerationResult(Images.toBufferedImages(o.image()), request.seed(),
+            requireValid(request);
+            Outcome o = render(InpaintComposite.modelRequest(request), job, listener);
+            List<BufferedImage> images = InpaintComposite.finish(request, Images.toBufferedImages(o.image()));
+            return new GenerationResult(images, request.seed(),
                     o.resolved().samplerName(), o.resolved().scheduleName(), o.resolved().schedule().sigmas(),
                     o.encodeMillis(), o.denoiseMillis(), o.decodeMillis());
         } catch (EngineException e) {
@@ -232,9 +256,12 @@ public final class DiffusionPipeline implements ImagePipeline {
      */
     public Outcome render(GenerationRequest request, NDManager job, GenerationListener listener) {
         requireValid(request);
+        if (request.hires() != null) {
+            return renderHires(request, job, listener);
+        }
         TorchCpuNoise noise = new TorchCpuNoise(request.seed());
         Start start = start(request, job, noise);
-        return runChecked(request, job, start, noise, listener);
+        return decoded(sample(request, job, start, noise, listener));
     }
 
     /**
@@ -247,17 +274,12 @@ public final class DiffusionPipeline implements ImagePipeline {
         GenerationRequest.Inpaint inpaint = r.inpaint();
         int extra = family.imageConditioningChannels();
         boolean pure = inpaint != null && r.init().strength() == 1.0;
+        int skip = r.steps() - r.stepsRun();
         NDArray pixels = r.init() == null ? null : initPixels(job, r);
         NDArray clean = pixels == null || (pure && extra > 0) ? null : encodeSampled(job, r, pixels, noise);
-        NDArray initial = noise.normal(job, shape(r)).toDevice(weights.getDevice(), false);
-        GenerationRequest.Variation v = r.variation();
-        if (v != null && v.strength() > 0) {
-            // a separate stream for the subseed, so the seed's stream (ancestral samplers draw on) is unchanged
-            initial = VariationNoise.slerp(v.strength(), initial, new TorchCpuNoise(v.subseed()).normal(job,
-                    shape(r)).toDevice(weights.getDevice(), false));
-        }
+        NDArray initial = initialNoise(r, job, noise);
         if (inpaint == null) {
-            return new Start(initial, clean, false, null, extra > 0 ? unmaskedConditioning(job, r) : null);
+            return new Start(initial, clean, false, skip, null, extra > 0 ? unmaskedConditioning(job, r) : null);
         }
         InpaintMask mask = InpaintMask.of(inpaint.mask(), inpaint.blur(), r.width(), r.height());
         NDArray keep = mask.pixels(job).toDevice(weights.getDevice(), false).neg().add(1f);
@@ -265,17 +287,96 @@ public final class DiffusionPipeline implements ImagePipeline {
         // diffusers: masked_image = init_image * (mask < 0.5), encoded with a posterior sample
         NDArray maskedLatents = encodeSampled(job, r, pixels.mul(keep), noise);
         if (extra > 0) {
-            return new Start(initial, clean, pure, null, imageConditioning(latentMask, maskedLatents, r));
+            return new Start(initial, clean, pure, skip, null, imageConditioning(latentMask, maskedLatents, r));
         }
-        return new Start(initial, clean, pure, latentMask, null);
+        return new Start(initial, clean, pure, skip, latentMask, null);
+    }
+
+    /** Unit initial noise [B, C, h, w] from {@code noise}, with the request's variation seed slerped in. */
+    private NDArray initialNoise(GenerationRequest r, NDManager job, NoiseSource noise) {
+        NDArray initial = noise.normal(job, shape(r)).toDevice(weights.getDevice(), false);
+        GenerationRequest.Variation v = r.variation();
+        if (v != null && v.strength() > 0) {
+            // a separate stream for the subseed, so the seed's stream (ancestral samplers draw on) is unchanged
+            initial = VariationNoise.slerp(v.strength(), initial, new TorchCpuNoise(v.subseed()).normal(job,
+                    shape(r)).toDevice(weights.getDevice(), false));
+        }
+        return initial;
+    }
+
+    /**
+     * AUTOMATIC1111's hires fix ({@link HiresFix}): the request without it at its base size, its latents upscaled
+     * (or its image resized and encoded with the posterior mean), then an image-to-image pass at the hires size from
+     * fresh noise of the seed (a new stream, as A1111 re-seeds) running {@code hires.steps} steps (0: the request's)
+     * at the hires strength. Steps are reported as one run of both passes.
+     */
+    private Outcome renderHires(GenerationRequest r, NDManager job, GenerationListener listener) {
+        GenerationRequest.Hires h = r.hires();
+        GenerationRequest base = r.withHires(null);
+        int steps = h.steps() > 0 ? h.steps() : r.steps();
+        int total = base.stepsRun() + steps;
+        TorchCpuNoise noise = new TorchCpuNoise(r.seed());
+        Sampled first = sample(base, job, start(base, job, noise), noise, offset(listener, 0, total));
+        int n = HiresFix.scheduleSteps(steps, h.strength(), scheduler.base().numTrainTimesteps());
+        GenerationRequest second = base.withSize(h.width(), h.height()).withSteps(n);
+        NDArray clean = upscaled(first.latents(), h, job);
+        TorchCpuNoise again = new TorchCpuNoise(r.seed());
+        NDArray unit = initialNoise(second, job, again);
+        NDArray conditioning = family.imageConditioningChannels() > 0 ? unmaskedConditioning(job, second) : null;
+        Sampled hires = sample(second, job, new Start(unit, clean, false, n - steps, null, conditioning), again,
+                offset(listener, base.stepsRun(), total));
+        Outcome out = decoded(hires);
+        return new Outcome(out.image(), out.resolved(), first.encodeMillis() + out.encodeMillis(),
+                first.denoiseMillis() + out.denoiseMillis(), out.decodeMillis());
+    }
+
+    /** {@code listener} told of one pass's steps as steps {@code offset...} of {@code total}. */
+    private static GenerationListener offset(GenerationListener listener, int offset, int total) {
+        return new GenerationListener() {
+            @Override
+            public void onStep(int step, int steps, double sigma) {
+                listener.onStep(offset + step, total, sigma);
+            }
+
+            @Override
+            public void onPreview(Preview preview) {
+                listener.onPreview(preview);
+            }
+        };
+    }
+
+    /** The base latents at the hires size: interpolated, or decoded, resized and encoded (posterior mean). */
+    private NDArray upscaled(NDArray latents, GenerationRequest.Hires h, NDManager job) {
+        int f = pixelsPerLatent();
+        if (HiresFix.inLatentSpace(h.upscaler())) {
+            return HiresFix.upscaleLatents(latents, h.height() / f, h.width() / f, h.upscaler());
+        }
+        NDArray resized = HiresFix.resizeImages(job, decode(latents), h.width(), h.height());
+        return vae.scaleLatents(vae.encode(resized.mul(2f).sub(1f).toDevice(weights.getDevice(), false)).mean())
+                .toType(DataType.FLOAT32, false);
+    }
+
+    /**
+     * What the hires fix's second pass starts from, decoded: the request's base pass (hires ignored) with its
+     * latents upscaled as {@code hires} says; a second pass at a strength near 0 returns about this image.
+     */
+    public Outcome hiresInput(GenerationRequest r, NDManager job) {
+        requireValid(r);
+        GenerationRequest base = r.withHires(null);
+        TorchCpuNoise noise = new TorchCpuNoise(r.seed());
+        Sampled first = sample(base, job, start(base, job, noise), noise, GenerationListener.NONE);
+        return decoded(new Sampled(upscaled(first.latents(), r.hires(), job), first.resolved(), first.encodeMillis(),
+                first.denoiseMillis()));
     }
 
     /**
      * Where a run starts: the unit initial noise, the init image's latents (or null), whether to start from pure noise
-     * although there is an init image (inpainting at strength 1), the latent mask for the known-region blend of
-     * ordinary models (or null), and the extra network input of inpainting models (or null).
+     * although there is an init image (inpainting at strength 1), the schedule steps skipped (image-to-image), the
+     * latent mask for the known-region blend of ordinary models (or null), and the extra network input of inpainting
+     * models (or null).
      */
-    private record Start(NDArray noise, NDArray clean, boolean pure, NDArray blendMask, NDArray imageConditioning) {
+    private record Start(NDArray noise, NDArray clean, boolean pure, int skip, NDArray blendMask,
+            NDArray imageConditioning) {
     }
 
     /** The inpainting model's extra input [B, 1 + C, h, w]: the latent mask then the masked image's latents. */
@@ -313,18 +414,23 @@ public final class DiffusionPipeline implements ImagePipeline {
     public Outcome run(GenerationRequest r, NDManager job, NDArray initialNoise, NoiseSource noise,
             GenerationListener listener) {
         requireValid(r);
-        return runChecked(r, job, new Start(initialNoise, null, false, null, null), noise, listener);
+        return decoded(sample(r, job, new Start(initialNoise, null, false, 0, null, null), noise, listener));
     }
 
-    private Outcome runChecked(GenerationRequest r, NDManager job, Start start, NoiseSource noise,
+    /** Sampled latents as the VAE reads them, the resolved sampler and schedule, and the time taken so far. */
+    private record Sampled(NDArray latents, SchedulerSelection.Resolved resolved, long encodeMillis,
+            long denoiseMillis) {
+    }
+
+    private Sampled sample(GenerationRequest r, NDManager job, Start start, NoiseSource noise,
             GenerationListener listener) {
         SchedulerSelection.Resolved resolved = resolve(r);
         long t0 = System.nanoTime();
         Conditioned model = conditioned(family, job, r, resolved, start.imageConditioning());
         long t1 = System.nanoTime();
         NDArray unit = start.noise().toDevice(weights.getDevice(), false);
-        if (r.init() != null) {
-            resolved = startingAt(resolved, r.steps() - r.stepsRun());
+        if (start.skip() > 0) {
+            resolved = startingAt(resolved, start.skip());
         }
         NDArray x = start.clean() == null || start.pure() ? unit.mul((float) resolved.schedule().initNoiseSigma())
                 : KnownRegionBlend.noised(start.clean(), unit, resolved.schedule().sigma(0), scheduler.isFlow());
@@ -335,9 +441,14 @@ public final class DiffusionPipeline implements ImagePipeline {
         }
         NDArray latents = denoise(model.denoiser(), model.conditioning(), x, resolved, noise, listener, r.preview());
         long t2 = System.nanoTime();
-        NDArray image = decode(latents);
+        return new Sampled(latents, resolved, (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000);
+    }
+
+    private Outcome decoded(Sampled s) {
+        long t2 = System.nanoTime();
+        NDArray image = decode(s.latents());
         long t3 = System.nanoTime();
-        return new Outcome(image, resolved, (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000, (t3 - t2) / 1_000_000);
+        return new Outcome(image, s.resolved(), s.encodeMillis(), s.denoiseMillis(), (t3 - t2) / 1_000_000);
     }
 
     /** The same sampler on the schedule's tail from step {@code start} (image-to-image). */

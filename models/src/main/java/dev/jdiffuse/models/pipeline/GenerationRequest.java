@@ -151,7 +151,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
      * image-to-image pass of {@code steps} steps (0 = the request's steps) at denoising {@code strength}.
      *
      * @param upscaler {@link HiresFix#UPSCALERS}: "latent" (bilinear in latent space, A1111's "Latent"),
-     *     "latent-nearest", or "lanczos"/"bicubic" (on the decoded image, then encoded again)
+     *     "latent-nearest", or "bicubic" (on the decoded image, then encoded again with the posterior mean)
      * @param scale the upscale factor A1111 records ({@code Hires upscale}); informational when width/height are given
      */
     public record Hires(int width, int height, double scale, int steps, double strength, String upscaler) {
