@@ -83,10 +83,12 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
 
     /**
      * The sampler steps that run: all of them, or for image-to-image the last {@code floor(steps x strength)}
-     * (diffusers' {@code get_timesteps}: {@code init_timestep = min(int(steps * strength), steps)}).
+     * (diffusers' {@code get_timesteps}: {@code init_timestep = min(int(steps * strength), steps)}); with the hires
+     * fix, plus its pass's steps (0: {@code steps} again).
      */
     public int stepsRun() {
-        return init == null ? steps : Math.min((int) (steps * init.strength()), steps);
+        int run = init == null ? steps : Math.min((int) (steps * init.strength()), steps);
+        return hires == null ? run : run + (hires.steps() > 0 ? hires.steps() : steps);
     }
 
     public GenerationRequest withInit(InitImage start) {

@@ -1,7 +1,6 @@
 package dev.jdiffuse.models.pipeline;
 
 import java.awt.Graphics2D;
-import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.util.ArrayList;
 import java.util.List;
@@ -48,12 +47,12 @@ public final class InpaintComposite {
         BufferedImage init = r.init().image();
         int w = region == null ? r.width() : init.getWidth();
         int h = region == null ? r.height() : init.getHeight();
-        BufferedImage base = resized(init, w, h);
+        BufferedImage base = Images.resized(init, w, h);
         float[] alpha = InpaintMask.of(in.mask(), in.blur(), w, h).soft();
         List<BufferedImage> out = new ArrayList<>(generated.size());
         for (BufferedImage g : generated) {
-            BufferedImage canvas = region == null ? g : pasted(base, resized(g, region.width(), region.height()),
-                    region);
+            BufferedImage canvas = region == null ? g
+                    : pasted(base, Images.resized(g, region.width(), region.height()), region);
             out.add(overlay(base, canvas, alpha));
         }
         return out;
@@ -130,18 +129,8 @@ public final class InpaintComposite {
         return out;
     }
 
-    /** {@code image} at {@code w x h} (bicubic), as an RGB image. */
-    static BufferedImage resized(BufferedImage image, int w, int h) {
-        BufferedImage out = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = out.createGraphics();
-        g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BICUBIC);
-        g.drawImage(image, 0, 0, w, h, null);
-        g.dispose();
-        return out;
-    }
-
     private static BufferedImage pasted(BufferedImage base, BufferedImage patch, Region r) {
-        BufferedImage out = resized(base, base.getWidth(), base.getHeight());
+        BufferedImage out = Images.resized(base, base.getWidth(), base.getHeight());
         Graphics2D g = out.createGraphics();
         g.drawImage(patch, r.x(), r.y(), null);
         g.dispose();
