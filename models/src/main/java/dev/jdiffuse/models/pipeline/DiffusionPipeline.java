@@ -34,7 +34,13 @@ import java.util.List;
  * <li>{@link #denoise}: the sampling loop from noisy latents to clean ones, with step events and previews;</li>
  * <li>VAE decoding to [0, 1], refusing NaN or infinite values; 8-bit images and the timings.</li>
  * </ol>
- * A family supplies only what differs ({@link ModelFamily}); a new workflow (img2img) is written here once.
+ * A family supplies only what differs ({@link ModelFamily}); a new workflow is written here once, for every family:
+ * image-to-image (the init image's posterior sample drawn first, the schedule entered at
+ * {@code steps - floor(steps x strength)}), inpainting (a 9-channel inpainting network reads the mask and the masked
+ * image's latents through {@link ModelFamily#imageConditioningChannels()}; other models have the known region blended
+ * back after each step by {@link KnownRegionBlend}; "only masked" and paste-back around the run by
+ * {@link InpaintComposite}), outpainting ({@link Outpaint}, a pre-processing step) and AUTOMATIC1111's hires fix
+ * ({@link HiresFix}: a base pass, an upscale, an image-to-image pass).
  *
  * <p>Memory: the weights live in one manager for the pipeline's life; {@link #generate} opens a job manager under it
  * and the samplers a sub-manager per step.
