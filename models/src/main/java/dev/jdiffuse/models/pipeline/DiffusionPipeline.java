@@ -420,7 +420,8 @@ public final class DiffusionPipeline implements ImagePipeline {
     public Outcome run(GenerationRequest r, NDManager job, NDArray initialNoise, NoiseSource noise,
             GenerationListener listener) {
         requireValid(r);
-        return decoded(sample(r, job, new Start(initialNoise, null, false, 0, null, null), noise, listener));
+        NDArray conditioning = family.imageConditioningChannels() > 0 ? unmaskedConditioning(job, r) : null;
+        return decoded(sample(r, job, new Start(initialNoise, null, false, 0, null, conditioning), noise, listener));
     }
 
     /** Sampled latents as the VAE reads them, the resolved sampler and schedule, and the time taken so far. */

@@ -44,11 +44,12 @@ public final class HiresFix {
 
     /**
      * The length of the schedule whose last {@code steps} steps the pass runs: {@code floor(steps / min(s, 0.999))},
-     * at most the model's {@code trainSteps} (diffusers' discrete schedules have no more levels; A1111's k-diffusion
-     * schedules would interpolate, which a low strength then only approximates).
+     * at most {@code trainSteps - 1} (diffusers' discrete schedules have no more levels, and "leading" spacing with
+     * {@code steps_offset} 1 would index timestep {@code trainSteps} at exactly {@code trainSteps}; A1111's
+     * k-diffusion schedules would interpolate, which a low strength then only approximates).
      */
     public static int scheduleSteps(int steps, double strength, int trainSteps) {
-        return Math.max(steps, Math.min(trainSteps, (int) (steps / Math.min(strength, 0.999))));
+        return Math.max(steps, Math.min(trainSteps - 1, (int) (steps / Math.min(strength, 0.999))));
     }
 
     /**

@@ -42,6 +42,6 @@ class HiresFixTest {
     void hiresStepsRunExactlyOverALongerSchedule() {
         assertEquals(20, HiresFix.scheduleSteps(10, 0.5, 1000));
         assertEquals(10, HiresFix.scheduleSteps(10, 1.0, 1000), "min(strength, 0.999): 10 / 0.999 floors to 10");
-        assertEquals(1000, HiresFix.scheduleSteps(10, 0.001, 1000), "at most the training timesteps");
+        assertEquals(999, HiresFix.scheduleSteps(10, 0.001, 1000), "below the training timesteps");
     }
 }

@@ -199,6 +199,10 @@ class InpaintWorkflowsTest {
             BufferedImage img2img = nine.generate(request(128, 128).withInit(new GenerationRequest.InitImage(init,
                     0.5)), GenerationListener.NONE).images().get(0);
             assertEquals(128, img2img.getWidth());
+            // DDIM ("leading", steps_offset 1) at a strength so low that the schedule is as long as it can be
+            BufferedImage hires = nine.generate(request(64, 64).withHires(new GenerationRequest.Hires(96, 96, 0, 1,
+                    0.0001, "latent")), GenerationListener.NONE).images().get(0);
+            assertEquals(96, hires.getWidth());
         }
     }
 
