@@ -207,10 +207,7 @@ public final class JDiffuseServer implements AutoCloseable {
             List<BufferedImage> images = result.images();
             for (int i = 0; i < images.size(); i++) {
                 pngs.add(PngEncoder.encode(images.get(i), ImageMetadata.pngText(
-                        GenerationParameters.of(job.submission().model(), job.submission().request(),
-                                job.submission().controls(), job.submission().initImage(), result,
-                                job.submission().loras()), result.sigmas(), i,
-                        json::write)));
+                        GenerationParameters.of(job.submission(), result), result.sigmas(), i, json::write)));
             }
             return pngs;
         };

@@ -58,6 +58,24 @@ public interface ModelFamily<C extends Conditioning> {
         return LoraTargets.NONE;
     }
 
+    /**
+     * Input channels the network reads beyond the latents: a 9-channel inpainting UNet's mask (1) and masked-image
+     * latents (4), i.e. 5; 0 for ordinary models. The latent channels themselves come from the VAE.
+     */
+    default int imageConditioningChannels() {
+        return 0;
+    }
+
+    /**
+     * The denoiser with {@code imageConditioning} [B, k, h, w] concatenated on channels to the network's input after
+     * the prediction adapter scales it (diffusers concatenates after {@code scale_model_input}); only called with a
+     * non-null array by families whose {@link #imageConditioningChannels()} is non-zero.
+     */
+    default Denoiser denoiser(NDManager job, GenerationRequest request, Prompts<C> prompts, SchedulerConfig config,
+            NDArray imageConditioning) {
+        return denoiser(job, request, prompts, config);
+    }
+
     /** The latent-to-RGB factors for cheap previews, or null if none are known. */
     LatentPreview preview();
 

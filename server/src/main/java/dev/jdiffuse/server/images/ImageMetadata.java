@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonUnwrapped;
 import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.annotation.JsonNaming;
+import dev.jdiffuse.models.pipeline.HiresFix;
 import dev.jdiffuse.samplers.SamplerCatalog;
 import dev.jdiffuse.server.jobs.GenerationParameters;
 
@@ -72,6 +73,32 @@ public final class ImageMetadata {
         kv.put("Size", p.width() + "x" + p.height());
         if (p.strength() != null) {
             kv.put("Denoising strength", number(p.strength()));
+        }
+        if (p.maskBlur() != null) {
+            kv.put("Mask blur", Integer.toString(p.maskBlur()));
+        }
+        if (Boolean.TRUE.equals(p.inpaintFullRes())) {
+            kv.put("Inpaint area", "Only masked");
+            kv.put("Masked area padding", Integer.toString(p.inpaintFullResPadding()));
+        }
+        if (p.outpaint() != null) {
+            var o = p.outpaint();
+            kv.put("Outpaint", "left " + o.left() + ", right " + o.right() + ", top " + o.top() + ", bottom "
+                    + o.bottom());
+        }
+        if (p.hires() != null) {
+            var h = p.hires();
+            // A1111 writes Denoising strength for the hires pass (txt2img has no other) and Size as the base size
+            kv.put("Denoising strength", number(h.strength()));
+            if (h.scale() > 0) {
+                kv.put("Hires upscale", number(h.scale()));
+            } else {
+                kv.put("Hires resize", h.width() + "x" + h.height());
+            }
+            if (h.steps() > 0) {
+                kv.put("Hires steps", Integer.toString(h.steps()));
+            }
+            kv.put("Hires upscaler", HiresFix.a1111Name(h.upscaler()));
         }
         kv.put("Model hash", p.modelHash());
         kv.put("Model", p.model());

@@ -74,8 +74,7 @@ public final class Job {
         this.owner = owner;
         this.priority = priority;
         this.submission = submission;
-        this.parameters = GenerationParameters.of(submission.model(), submission.request(), submission.controls(),
-                submission.initImage(), null, submission.loras());
+        this.parameters = GenerationParameters.of(submission, null);
         this.totalSteps = submission.request().stepsRun();
         this.createdAt = now;
         this.createdNanos = nanos;
@@ -265,7 +264,7 @@ public final class Job {
         position = -1;
         Submission s = submission;
         if (result != null && s != null) {
-            parameters = GenerationParameters.of(s.model(), s.request(), s.controls(), s.initImage(), result, s.loras());
+            parameters = GenerationParameters.of(s, result);
         }
         pngs = images == null || images.isEmpty() ? null : List.copyOf(images);
         outcome = new Outcome(terminal, Timings.of(result), images == null ? 0 : images.size(), err, now, nanos);

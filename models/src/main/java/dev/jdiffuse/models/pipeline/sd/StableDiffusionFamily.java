@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.lora.LoraTargets;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.pipeline.ControlSpec;
+import dev.jdiffuse.models.pipeline.ExtraInputChannels;
 import dev.jdiffuse.models.pipeline.FieldError;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.Images;
@@ -44,7 +45,9 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
 
     /** diffusers pipeline classes served by this family. */
     public static final Set<String> PIPELINE_CLASSES = Set.of("StableDiffusionPipeline",
-            "StableDiffusionXLPipeline", "StableDiffusionControlNetPipeline", "StableDiffusionXLControlNetPipeline");
+            "StableDiffusionXLPipeline", "StableDiffusionControlNetPipeline", "StableDiffusionXLControlNetPipeline",
+            "StableDiffusionInpaintPipeline", "StableDiffusionXLInpaintPipeline", "StableDiffusionImg2ImgPipeline",
+            "StableDiffusionXLImg2ImgPipeline");
 
     private final SdPromptEncoder prompts;
     private final UNet2DConditionModel unet;
@@ -53,12 +56,12 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
     private final LatentSpace latents;
 
     StableDiffusionFamily(SdPromptEncoder prompts, UNet2DConditionModel unet, Map<String, ControlNetModel> controlnets,
-            Device device, int pixelsPerLatent) {
+            Device device, int pixelsPerLatent, int latentChannels) {
         this.prompts = prompts;
         this.unet = unet;
         this.controlnets = Map.copyOf(controlnets);
         this.device = device;
-        this.latents = new LatentSpace(unet.config().inChannels(), pixelsPerLatent, pixelsPerLatent, 0);
+        this.latents = new LatentSpace(latentChannels, pixelsPerLatent, pixelsPerLatent, 0);
     }
 
     @Override
@@ -119,10 +122,26 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
         return job.create(ids, new Shape(r.batchSize(), 6)).toDevice(device, false);
     }
 
-    /** The UNet under the config's prediction type, each ControlNet as a decorator, then guidance. */
+    /** Beyond the VAE's latent channels: 5 for an inpainting UNet (mask, masked-image latents), else 0. */
+    @Override
+    public int imageConditioningChannels() {
+        return unet.config().inChannels() - latents.channels();
+    }
+
     @Override
     public Denoiser denoiser(NDManager job, GenerationRequest r, Prompts<SdConditioning> p, SchedulerConfig config) {
-        Denoiser denoiser = PredictionType.parse(config.predictionType()).wrap(this::unet);
+        return denoiser(job, r, p, config, null);
+    }
+
+    /**
+     * The UNet (with {@code imageConditioning} concatenated to its scaled input, for inpainting UNets) under the
+     * config's prediction type, each ControlNet as a decorator, then guidance.
+     */
+    @Override
+    public Denoiser denoiser(NDManager job, GenerationRequest r, Prompts<SdConditioning> p, SchedulerConfig config,
+            NDArray imageConditioning) {
+        Denoiser denoiser = PredictionType.parse(config.predictionType()).wrap(
+                ExtraInputChannels.concat(this::unet, imageConditioning));
         for (ControlSpec spec : r.controlnets()) {
             NDArray image = Images.fromBufferedImage(job, spec.image(), r.width(), r.height()).toDevice(device, false);
             denoiser = new ControlNetDenoiser(denoiser, controlnets.get(spec.model()), image, spec.scale(),
@@ -147,7 +166,6 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
 
     @Override
     public LatentPreview preview() {
-        UNet2DConditionConfig c = unet.config();
-        return c.inChannels() != 4 ? null : prompts.isSdxl() ? LatentPreview.SDXL : LatentPreview.SD1;
+        return latents.channels() != 4 ? null : prompts.isSdxl() ? LatentPreview.SDXL : LatentPreview.SD1;
     }
 }
