@@ -62,6 +62,7 @@ public final class JDiffuseServer implements AutoCloseable {
         this.jobs = new JobManager(options.queueSize(), options.resultTtl(), 1, metrics, encoder(), Clock.systemUTC());
         this.hub = new StreamHub(json::write);
         jobs.listen(hub);
+        jobs.useModels(models);
         metrics.bind(jobs::queueDepth, hub::connections, hub::queuedBytes);
         UploadStore uploads = new UploadStore(256, options.resultTtl(), Clock.systemUTC());
         this.api = new HttpApi(json, limits, models, jobs, uploads, options.resultTtl(), metrics::scrape);
@@ -141,7 +142,7 @@ public final class JDiffuseServer implements AutoCloseable {
         app.start(options.host(), options.port());
         LOG.info("jdiffuse {} listening on http://{}:{}/ with {} model(s); ready: {}", ImageMetadata.VERSION,
                 options.host(),
-                port(), models.all().size(), api.notReadyReason() == null ? "yes" : api.notReadyReason());
+                port(), models.list().size(), api.notReadyReason() == null ? "yes" : api.notReadyReason());
         return this;
     }
 

@@ -49,8 +49,13 @@ public final class GenerationValidator {
         this.limits = limits;
     }
 
+    /** Validates against the named (or default) model, which must be loaded ({@code model_not_loaded} otherwise). */
     public Submission validate(GenerationBody b) {
-        LoadedModel model = resolveModel(b.model());
+        return validate(b, resolveModel(b.model()));
+    }
+
+    /** Validates against {@code model} (a request for a model that was not loaded is checked once it loads). */
+    public Submission validate(GenerationBody b, LoadedModel model) {
         ImagePipeline p = model.pipeline();
         PipelineDefaults d = p.defaults();
 
@@ -104,14 +109,29 @@ public final class GenerationValidator {
     }
 
     private LoadedModel resolveModel(String name) {
+        String n = modelName(name);
+        return models.loaded(n).orElseThrow(() -> new ApiException(409, "model_not_loaded", "model '" + n
+                + "' is not loaded; a generation naming it loads it", "model"));
+    }
+
+    /**
+     * The model a request names (or the default), checked to exist and not to have failed to load; it may not be
+     * loaded yet.
+     */
+    public String modelName(String name) {
         if (models.isEmpty()) {
             throw new ApiException(503, "not_ready", "no model is loaded", null);
         }
-        if (name == null) {
-            return models.defaultModel().orElseThrow();
+        String n = name == null ? models.defaultName().orElseThrow() : name;
+        if (!models.contains(n)) {
+            throw new ApiException(400, "unknown_model", "unknown model '" + n + "'; GET /v1/models lists them",
+                    "model");
         }
-        return models.get(name).orElseThrow(() -> new ApiException(400, "unknown_model",
-                "unknown model '" + name + "'; GET /v1/models lists them", "model"));
+        models.failure(n).ifPresent(reason -> {
+            throw new ApiException(503, "model_unavailable", "model '" + n + "' could not be loaded: " + reason,
+                    "model");
+        });
+        return n;
     }
 
     private void checkLength(String field, String text) {

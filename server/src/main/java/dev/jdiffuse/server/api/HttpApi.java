@@ -9,7 +9,6 @@ import dev.jdiffuse.server.jobs.JobStatus;
 import dev.jdiffuse.server.jobs.JobView;
 import dev.jdiffuse.server.jobs.Submission;
 import dev.jdiffuse.server.jobs.QueueFullException;
-import dev.jdiffuse.server.models.LoadedModel;
 import dev.jdiffuse.server.models.ModelRegistry;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
@@ -21,7 +20,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Semaphore;
@@ -39,6 +37,7 @@ public final class HttpApi {
     private final Limits limits;
     private final ModelRegistry models;
     private final GenerationValidator validator;
+    private final Admission admission;
     private final JobManager jobs;
     private final UploadStore uploads;
     private final ImageDecoder decoder;
@@ -57,6 +56,7 @@ public final class HttpApi {
         this.resultTtl = resultTtl;
         this.metrics = metrics;
         this.validator = new GenerationValidator(models, uploads, limits);
+        this.admission = new Admission(models, validator, json);
         this.decoder = new ImageDecoder(limits.maxUploadPixels(), limits.maxUploadSide());
         this.openApi = resource("/openapi.json");
     }
@@ -91,7 +91,7 @@ public final class HttpApi {
     private void ready(Context ctx) {
         String reason = notReadyReason();
         ctx.status(reason == null ? 200 : 503).json(new Responses.Readiness(reason == null ? "ready" : "not_ready",
-                models.all().size(), jobs.queueDepth(), reason));
+                models.loadedModels().size(), jobs.queueDepth(), reason));
     }
 
     private GenerationBody parseGeneration(Context ctx) {
@@ -105,21 +105,21 @@ public final class HttpApi {
     }
 
     private void submit(Context ctx) {
-        Submission v = validator.validate(parseGeneration(ctx));
+        Admission.Ticket ticket = admission.admit(parseGeneration(ctx));
         String reason = notReadyReason();
         if (reason != null) {
             throw new ApiException(503, "not_ready", reason, null);
         }
         Job job;
         try {
-            job = jobs.submit(v);
+            job = ticket.submitTo(jobs);
         } catch (QueueFullException e) {
             throw new ApiException(429, "queue_full", e.getMessage(), null, e.retryAfterSeconds());
         } catch (IllegalStateException e) {
             throw new ApiException(503, "shutting_down", e.getMessage(), null);
         }
         ctx.status(202).header("Location", JobView.base(job)).json(new Responses.Accepted(job.id(),
-                job.status().apiName(), jobs.position(job).orElse(null), job.submission().request().seed(),
+                job.status().apiName(), jobs.position(job).orElse(null), job.seed(),
                 JobView.links(job)));
     }
 
@@ -186,13 +186,8 @@ public final class HttpApi {
     }
 
     private void models(Context ctx) {
-        List<Responses.Model> list = new ArrayList<>();
-        for (LoadedModel lm : models.all()) {
-            var p = lm.pipeline();
-            list.add(new Responses.Model(lm.name(), p.family(), lm.sha256(), lm.shortHash(), p.pixelsPerLatent(),
-                    Responses.Defaults.of(p.defaults()), p.controlnets()));
-        }
-        ctx.json(new Responses.Models(models.defaultModel().map(LoadedModel::name).orElse(null), list));
+        List<Responses.Model> list = models.list().stream().map(Responses.Model::of).toList();
+        ctx.json(new Responses.Models(models.defaultName().orElse(null), list));
     }
 
     /** A dry run: the sigmas and timesteps the request would visit (the model's check has passed). */

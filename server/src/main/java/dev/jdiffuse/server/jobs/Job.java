@@ -35,7 +35,9 @@ public final class Job {
     }
 
     private final String id;
-    private final Submission submission;
+    /** Null until a {@link PendingSubmission}'s model has loaded and the request was resolved against it. */
+    private volatile Submission submission;
+    private final PendingSubmission pending;
     private final Instant createdAt;
     private final long createdNanos;
     private final AtomicBoolean cancelRequested = new AtomicBoolean();
@@ -49,8 +51,17 @@ public final class Job {
     private volatile Outcome outcome;
 
     Job(String id, Submission submission, Instant now, long nanos) {
+        this(id, submission, null, now, nanos);
+    }
+
+    Job(String id, PendingSubmission pending, Instant now, long nanos) {
+        this(id, null, pending, now, nanos);
+    }
+
+    private Job(String id, Submission submission, PendingSubmission pending, Instant now, long nanos) {
         this.id = id;
         this.submission = submission;
+        this.pending = pending;
         this.createdAt = now;
         this.createdNanos = nanos;
     }
@@ -59,9 +70,33 @@ public final class Job {
         return id;
     }
 
-    /** The model, the resolved request (seed chosen, defaults filled) and the uploads it reads. */
+    /**
+     * The model, the resolved request (seed chosen, defaults filled) and the uploads it reads; null while the job
+     * waits for a model that is not loaded yet ({@link #pending}).
+     */
     public Submission submission() {
         return submission;
+    }
+
+    /** The request as accepted for a model that was not loaded, or null. */
+    PendingSubmission pending() {
+        return pending;
+    }
+
+    void resolved(Submission s) {
+        submission = s;
+    }
+
+    /** The name of the model the job runs with. */
+    public String modelName() {
+        Submission s = submission;
+        return s != null ? s.model().name() : pending.model();
+    }
+
+    /** The seed (chosen when the job was accepted). */
+    public long seed() {
+        Submission s = submission;
+        return s != null ? s.request().seed() : pending.seed();
     }
 
     public JobStatus status() {
@@ -107,9 +142,10 @@ public final class Job {
         return progress;
     }
 
-    /** The steps that run (image-to-image runs only the tail of the schedule). */
+    /** The steps that run (image-to-image runs only the tail of the schedule); 0 until the request is resolved. */
     public int totalSteps() {
-        return submission.request().stepsRun();
+        Submission s = submission;
+        return s == null ? 0 : s.request().stepsRun();
     }
 
     /** How the job ended, or empty while it has not. */
@@ -131,14 +167,28 @@ public final class Job {
         cancelRequested.set(true);
     }
 
+    /** Leaves the queue to wait for its model's load; false if it already ended. */
+    synchronized boolean loading(Instant now, long nanos) {
+        return leaveQueue(JobStatus.LOADING, now, nanos);
+    }
+
+    /** Starts running: from the queue, or once its model has loaded (the start time stays the load's). */
     synchronized boolean start(Instant now, long nanos) {
+        if (status == JobStatus.LOADING) {
+            status = JobStatus.RUNNING;
+            return true;
+        }
+        return leaveQueue(JobStatus.RUNNING, now, nanos);
+    }
+
+    private boolean leaveQueue(JobStatus next, Instant now, long nanos) {
         if (status != JobStatus.QUEUED) {
             return false;
         }
         startedAt = now;
         startedNanos = nanos;
         position = -1;
-        status = JobStatus.RUNNING;
+        status = next;
         return true;
     }
 

@@ -5,6 +5,10 @@ import dev.jdiffuse.models.pipeline.GenerationResult;
 import dev.jdiffuse.models.pipeline.Preview;
 import dev.jdiffuse.models.pipeline.GenerationException;
 import dev.jdiffuse.models.pipeline.InvalidRequestException;
+import dev.jdiffuse.server.models.LoadedModel;
+import dev.jdiffuse.server.models.ModelRegistry;
+import dev.jdiffuse.server.models.ModelUnavailableException;
+import dev.jdiffuse.server.web.ApiException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -15,6 +19,8 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
 import java.util.UUID;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ConcurrentHashMap;
@@ -30,7 +36,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * (exception, out of memory, NaN reported by the pipeline) ends that job alone and the worker takes the next.
  * Cancellation of a queued job is immediate; a running one stops at its next step boundary (the listener throws
  * {@link CancellationException}, the pipeline frees its memory and rethrows). Finished jobs are kept for the TTL and
- * then forgotten, with their images.
+ * then forgotten, with their images. With a {@link ModelRegistry} ({@link #useModels}) a job whose model is not loaded
+ * is {@link JobStatus#LOADING} while the worker loads it, and every job pins its model while it runs.
  *
  * <p>The server trusts the pipeline to refuse NaN/black output (it throws); the only result check here is that the
  * pipeline returned one image per batch row.
@@ -46,6 +53,7 @@ public final class JobManager implements AutoCloseable {
     private final int capacity;
     private final Duration ttl;
     private volatile JobEvents events = JobEvents.NONE;
+    private volatile ModelRegistry models;
     private final JobOutcomes outcomes;
     private final ResultEncoder encoder;
     private final Clock clock;
@@ -86,6 +94,25 @@ public final class JobManager implements AutoCloseable {
         events = listener;
     }
 
+    /**
+     * Runs jobs through {@code registry}: the worker loads a job's model when its turn comes and leases it while it
+     * runs; models that queued jobs name are the last evicted. Without a registry, jobs run the model they hold.
+     */
+    public void useModels(ModelRegistry registry) {
+        this.models = registry;
+        registry.demand(this::queuedModels);
+    }
+
+    /** The names of the models waiting jobs will run. */
+    public Set<String> queuedModels() {
+        lock.lock();
+        try {
+            return queue.stream().map(Job::modelName).collect(Collectors.toUnmodifiableSet());
+        } finally {
+            lock.unlock();
+        }
+    }
+
     public void start() {
         workers.forEach(Thread::start);
         long period = Math.max(50, Math.min(30_000, ttl.toMillis() / 4));
@@ -94,7 +121,15 @@ public final class JobManager implements AutoCloseable {
 
     /** Accepts a job or throws {@link QueueFullException}; also refuses (IllegalStateException) after close. */
     public Job submit(Submission v) {
-        Job job = new Job(UUID.randomUUID().toString(), v, clock.instant(), System.nanoTime());
+        return enqueue(new Job(UUID.randomUUID().toString(), v, clock.instant(), System.nanoTime()));
+    }
+
+    /** Accepts a job for a model that is not loaded yet; the worker loads it and resolves the request. */
+    public Job submit(PendingSubmission v) {
+        return enqueue(new Job(UUID.randomUUID().toString(), v, clock.instant(), System.nanoTime()));
+    }
+
+    private Job enqueue(Job job) {
         lock.lock();
         try {
             if (!open) {
@@ -209,16 +244,29 @@ public final class JobManager implements AutoCloseable {
 
     private void run(Job job) {
         long t0 = System.nanoTime();
-        if (!job.start(clock.instant(), t0)) {
+        ModelRegistry registry = models;
+        boolean load = registry != null && registry.loaded(job.modelName()).isEmpty();
+        if (!(load ? job.loading(clock.instant(), t0) : job.start(clock.instant(), t0))) {
             return;
         }
         events.onStarted(job);
-        try {
+        try (ModelRegistry.Lease lease = registry == null ? null : registry.acquire(job.modelName())) {
             if (job.cancelRequested()) {
                 throw new CancellationException("cancelled");
             }
             Submission work = job.submission();
-            GenerationResult result = work.model().pipeline().generate(work.request(), listener(job, t0));
+            if (work == null) {
+                work = job.pending().resolve().apply(lease.model());
+                job.resolved(work);
+            }
+            if (load) {
+                t0 = System.nanoTime();
+                job.start(clock.instant(), t0);
+                events.onStarted(job);
+            }
+            // the lease's model: the submission's may have been evicted and loaded again since it was validated
+            LoadedModel model = lease == null ? work.model() : lease.model();
+            GenerationResult result = model.pipeline().generate(work.request(), listener(job, t0));
             if (job.cancelRequested()) {
                 throw new CancellationException("cancelled");
             }
@@ -231,6 +279,12 @@ public final class JobManager implements AutoCloseable {
         } catch (CancellationException e) {
             end(job, JobStatus.CANCELLED, null, null, new Job.Error("cancelled",
                     "cancelled while running, after step " + (job.progress().step() + 1) + " of " + job.totalSteps()));
+        } catch (ModelUnavailableException e) {
+            end(job, JobStatus.FAILED, null, null, new Job.Error("model_unavailable", clientMessage(e), "model"));
+        } catch (ApiException e) {
+            // a request for a model that was not loaded, checked once it loaded: the 400 the API would have answered
+            var d = e.body().error();
+            end(job, JobStatus.FAILED, null, null, new Job.Error(d.code(), d.message(), d.field()));
         } catch (InvalidRequestException e) {
             // the API checks every request before queueing it; this is a model that changed its mind
             end(job, JobStatus.FAILED, null, null, new Job.Error("invalid_request", clientMessage(e),
@@ -330,7 +384,8 @@ public final class JobManager implements AutoCloseable {
         for (Job j : waiting) {
             end(j, JobStatus.CANCELLED, null, null, new Job.Error("shutdown", "the server is shutting down"));
         }
-        jobs.values().stream().filter(j -> j.status() == JobStatus.RUNNING).forEach(Job::requestCancel);
+        jobs.values().stream().filter(j -> j.status() == JobStatus.RUNNING || j.status() == JobStatus.LOADING)
+                .forEach(Job::requestCancel);
         for (Thread t : workers) {
             try {
                 t.join(grace.toMillis());

@@ -52,10 +52,10 @@ public record JobView(String id, String status, Integer position, int step, int 
         Job.Error e = end == null ? null : end.error();
         Job.Progress p = job.progress();
         return new JobView(job.id(), job.status().apiName(), job.position().orElse(null), p.step() + 1,
-                job.totalSteps(), Double.isNaN(p.sigma()) ? null : p.sigma(), job.submission().model().name(),
+                job.totalSteps(), Double.isNaN(p.sigma()) ? null : p.sigma(), job.modelName(),
                 job.createdAt().toString(), text(job.startedAt()), text(end == null ? null : end.at()), t,
                 imageUrls(job), e == null ? null : new Failure(e.code(), e.message(), e.field()),
-                full ? GenerationParameters.of(job) : null, full ? links(job) : null);
+                full && job.submission() != null ? GenerationParameters.of(job) : null, full ? links(job) : null);
     }
 
     private static String text(Object instant) {
