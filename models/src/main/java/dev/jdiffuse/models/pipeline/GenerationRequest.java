@@ -1,5 +1,7 @@
 package dev.jdiffuse.models.pipeline;
 
+import dev.jdiffuse.models.prompt.PromptSyntax;
+
 import java.awt.image.BufferedImage;
 import java.util.List;
 import java.util.Objects;
@@ -25,10 +27,14 @@ import java.util.Objects;
  * @param preview how to preview intermediate steps
  * @param init the image to start from (image-to-image), or null to start from pure noise
  * @param variation a variation seed blended into the initial noise (AUTOMATIC1111's), or null for none
+ * @param clipSkip AUTOMATIC1111's "Clip skip": 1 = CLIP's last layer, n = the n-th layer from the end (then CLIP's
+ *     final norm); SDXL's penultimate context moves back by {@code clipSkip - 1} layers
+ * @param promptSyntax how the prompts are read: emphasis syntax and BREAK ({@code A1111}) or literal text
  */
 public record GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
         String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize, Integer classLabel,
-        List<ControlSpec> controlnets, PreviewSpec preview, InitImage init, Variation variation) {
+        List<ControlSpec> controlnets, PreviewSpec preview, InitImage init, Variation variation, int clipSkip,
+        PromptSyntax promptSyntax) {
 
     /**
      * AUTOMATIC1111's variation seed: the initial noise is {@code slerp(strength, randn(seed), randn(subseed))}
@@ -54,6 +60,19 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         negativePrompt = negativePrompt == null ? "" : negativePrompt;
         controlnets = controlnets == null ? List.of() : List.copyOf(controlnets);
         preview = preview == null ? PreviewSpec.NONE : preview;
+        promptSyntax = promptSyntax == null ? PromptSyntax.A1111 : promptSyntax;
+        if (clipSkip < 1) {
+            throw new IllegalArgumentException("clipSkip must be >= 1: " + clipSkip);
+        }
+    }
+
+    /** Clip skip 1 and A1111's prompt syntax. */
+    public GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
+            String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize,
+            Integer classLabel, List<ControlSpec> controlnets, PreviewSpec preview, InitImage init,
+            Variation variation) {
+        this(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale, guidanceRescale, seed,
+                batchSize, classLabel, controlnets, preview, init, variation, 1, PromptSyntax.A1111);
     }
 
     /** A plain text-to-image request with the model's default sampler and schedule and no previews. */
@@ -65,17 +84,20 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
 
     public GenerationRequest withSampler(String sampler, String schedule) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation,
+                clipSkip, promptSyntax);
     }
 
     public GenerationRequest withControlnets(List<ControlSpec> list) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, list, preview, init, variation);
+                guidanceRescale, seed, batchSize, classLabel, list, preview, init, variation, clipSkip,
+                promptSyntax);
     }
 
     public GenerationRequest withPreview(PreviewSpec spec) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, spec, init, variation);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, spec, init, variation, clipSkip,
+                promptSyntax);
     }
 
     /**
@@ -88,11 +110,23 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
 
     public GenerationRequest withInit(InitImage start) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, start, variation);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, start, variation, clipSkip,
+                promptSyntax);
     }
 
     public GenerationRequest withVariation(Variation v) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, v);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, v, clipSkip,
+                promptSyntax);
+    }
+
+    public GenerationRequest withClipSkip(int n) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, n, promptSyntax);
+    }
+
+    public GenerationRequest withPromptSyntax(PromptSyntax syntax) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, clipSkip, syntax);
     }
 }

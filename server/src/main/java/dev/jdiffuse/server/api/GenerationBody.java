@@ -13,7 +13,7 @@ import java.util.List;
 public record GenerationBody(String model, String prompt, String negativePrompt, Integer width, Integer height,
         Integer steps, String sampler, String schedule, Double guidanceScale, Double guidanceRescale, Long seed,
         Integer batchSize, Integer classLabel, List<ControlNetBody> controlnets, PreviewBody preview, String initImage,
-        Double strength, Long subseed, Double subseedStrength) {
+        Double strength, Long subseed, Double subseedStrength, Integer clipSkip, String promptSyntax) {
 
     /** One ControlNet: its name, an upload id, its scale and the fraction of steps it is active in. */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)

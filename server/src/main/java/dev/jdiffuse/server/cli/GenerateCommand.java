@@ -97,6 +97,14 @@ public final class GenerateCommand implements Callable<Integer> {
     Long subseed;
     @Option(names = "--subseed-strength", description = "how far toward the variation seed's noise, in [0, 1]")
     Double subseedStrength;
+    @Option(names = "--clip-skip", description = "CLIP layer from the end whose output conditions the image, as "
+            + "AUTOMATIC1111's Clip skip (default 1 = the last)")
+    Integer clipSkip;
+
+    @Option(names = "--prompt-syntax", description = "a1111 (default: (word:1.2), [word], BREAK, long prompts in "
+            + "75-token chunks) or plain (the text literally)")
+    String promptSyntax;
+
     @Option(names = "--device", defaultValue = "auto", description = "auto|cpu|cuda (default ${DEFAULT-VALUE})")
     String device;
     @Option(names = "--dtype", defaultValue = "auto", description = "auto|fp32|fp16 (default ${DEFAULT-VALUE}: fp16 "
@@ -186,7 +194,8 @@ public final class GenerateCommand implements Callable<Integer> {
             init = uploads.put(readImage(initImage, "init_image"), "file").id();
         }
         GenerationBody body = new GenerationBody(loaded.name(), prompt, negativePrompt, width, height, steps, sampler,
-                schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength, subseed, subseedStrength);
+                schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength, subseed,
+                subseedStrength, clipSkip, promptSyntax);
         GenerationValidator validator = new GenerationValidator(new ModelRegistry(List.of(loaded)), uploads,
                 Limits.DEFAULTS);
         return validator.validate(body);

@@ -19,7 +19,7 @@ public record GenerationParameters(String model, String modelFamily, String mode
         String prompt, String negativePrompt, int width, int height, int steps, String sampler, String schedule,
         double guidanceScale, double guidanceRescale, long seed, String rng, int batchSize, Integer classLabel,
         List<Submission.ControlRef> controlnets, Preview preview, String initImage, Double strength, Long subseed,
-        Double subseedStrength) {
+        Double subseedStrength, int clipSkip, String promptSyntax) {
 
     public static final String RNG_SOURCE = "torch-cpu";
 
@@ -42,6 +42,6 @@ public record GenerationParameters(String model, String modelFamily, String mode
                 q.guidanceScale(), q.guidanceRescale(), q.seed(), RNG_SOURCE, q.batchSize(), q.classLabel(), controls,
                 new Preview(p.method().name().toLowerCase(Locale.ROOT), p.every(), p.maxSize()), initImage,
                 q.init() == null ? null : q.init().strength(), q.variation() == null ? null : q.variation().subseed(),
-                q.variation() == null ? null : q.variation().strength());
+                q.variation() == null ? null : q.variation().strength(), q.clipSkip(), q.promptSyntax().apiName());
     }
 }
