@@ -182,7 +182,7 @@ function onEvent(msg) {
       if (msg.status === 'running' && msg.step != null) job.step = Math.max(job.step, msg.step);
       break;
     case 'step':
-      if (job.status === 'queued') job.status = 'running';
+      if (job.status === 'queued' || job.status === 'loading') job.status = 'running';
       job.step = msg.step;
       job.total = msg.total;
       job.elapsedMs = msg.elapsed_ms;
@@ -303,6 +303,9 @@ function render() {
     if (job.status === 'queued') {
       ui.progress.removeAttribute('value');
       ui.progressText.textContent = `Queued · ${waiting(job)}`;
+    } else if (job.status === 'loading') {
+      ui.progress.removeAttribute('value');
+      ui.progressText.textContent = 'Loading the model…';
     } else {
       ui.progress.max = total;
       ui.progress.value = Math.min(job.step, total);

@@ -79,6 +79,7 @@ public final class JDiffuseServer implements AutoCloseable {
         this.jobs = new JobManager(options.queueSize(), options.resultTtl(), 1, metrics, encoder(), Clock.systemUTC());
         this.hub = new StreamHub(json::write);
         jobs.listen(hub);
+        jobs.useModels(models);
         metrics.bind(jobs::queueDepth, hub::connections, hub::queuedBytes);
         Safety safety = options.safety();
         this.store = openStore(safety.outputDir());
@@ -235,7 +236,7 @@ public final class JDiffuseServer implements AutoCloseable {
         }
         LOG.info("jdiffuse {} listening on http://{}:{}/ with {} model(s); ready: {}", ImageMetadata.VERSION,
                 options.host(),
-                port(), models.all().size(), api.notReadyReason() == null ? "yes" : api.notReadyReason());
+                port(), models.list().size(), api.notReadyReason() == null ? "yes" : api.notReadyReason());
         return this;
     }
 

@@ -1,6 +1,7 @@
 package dev.jdiffuse.server;
 
 import dev.jdiffuse.server.api.Limits;
+import dev.jdiffuse.server.models.ModelBudget;
 import picocli.CommandLine;
 
 import java.nio.file.Path;
@@ -14,17 +15,20 @@ import java.util.Set;
  *
  * @param port TCP port (default 8765; 0 picks a free one)
  * @param host address to bind (default 127.0.0.1: loopback only)
- * @param models folder whose entries (diffusers pipeline folders or single-file checkpoints) are loaded at start-up
+ * @param models folder whose entries (diffusers pipeline folders or single-file checkpoints) are served; the default
+ *     one loads at start-up, the others on first use
  * @param device {@code auto|cpu|cuda}
  * @param dtype {@code auto|fp32|fp16|bf16}
  * @param queueSize jobs that may wait behind the running one before submissions get 429
  * @param resultTtl how long finished jobs and their images are kept
  * @param limits request bounds
  * @param safety authentication, budgets, slow-client limits and outputs
+ * @param budget how many models (and bytes of weights) stay loaded at once; others load on first use
  * @param loras folder of LoRA {@code .safetensors} files (each named after its file), or null for none
  */
 public record ServerOptions(int port, String host, Path models, String device, String dtype, int queueSize,
-        Duration resultTtl, Limits limits, Safety safety, Path loras) {
+        Duration resultTtl, Limits limits, Safety safety, ModelBudget budget,
+        Path loras) {
 
     public static final int DEFAULT_PORT = 8765;
 
@@ -49,35 +53,39 @@ public record ServerOptions(int port, String host, Path models, String device, S
     /** Defaults suited to tests: any free port, loopback, no model folder. */
     public static ServerOptions defaults() {
         return new ServerOptions(DEFAULT_PORT, "127.0.0.1", null, "auto", "auto", 16, Duration.ofHours(1),
-                Limits.DEFAULTS, Safety.DEFAULTS, null);
+                Limits.DEFAULTS, Safety.DEFAULTS, new ModelBudget(ServerFlags.DEFAULT_MAX_LOADED_MODELS, 0), null);
     }
 
     public ServerOptions withPort(int p) {
-        return new ServerOptions(p, host, models, device, dtype, queueSize, resultTtl, limits, safety, loras);
+        return new ServerOptions(p, host, models, device, dtype, queueSize, resultTtl, limits, safety, budget, loras);
     }
 
     public ServerOptions withQueueSize(int q) {
-        return new ServerOptions(port, host, models, device, dtype, q, resultTtl, limits, safety, loras);
+        return new ServerOptions(port, host, models, device, dtype, q, resultTtl, limits, safety, budget, loras);
     }
 
     public ServerOptions withResultTtl(Duration ttl) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, ttl, limits, safety, loras);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, ttl, limits, safety, budget, loras);
     }
 
     public ServerOptions withLimits(Limits l) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, l, safety, loras);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, l, safety, budget, loras);
     }
 
     public ServerOptions withSafety(Safety s) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, s, loras);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, s, budget, loras);
+    }
+
+    public ServerOptions withBudget(ModelBudget b) {
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, safety, b, loras);
     }
 
     public ServerOptions withHost(String h) {
-        return new ServerOptions(port, h, models, device, dtype, queueSize, resultTtl, limits, safety, loras);
+        return new ServerOptions(port, h, models, device, dtype, queueSize, resultTtl, limits, safety, budget, loras);
     }
 
     public ServerOptions withLoras(Path folder) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, safety, folder);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, safety, budget, folder);
     }
 
     /** Whether the bind address is loopback only (127.0.0.0/8, ::1, localhost). */

@@ -57,7 +57,8 @@ class LoraServerTest {
         }
         Files.createSymbolicLink(loras.resolve(lora.getFileName()), lora);
         ts = new TestServer(ServerOptions.defaults().withLoras(loras),
-                ModelRegistry.load(models, ModelLoaders.production(), "cpu", "fp32"));
+                ModelRegistry.open(models, ModelLoaders.production(), "cpu", "fp32",
+                        dev.jdiffuse.server.models.ModelBudget.UNLIMITED));
     }
 
     @AfterAll

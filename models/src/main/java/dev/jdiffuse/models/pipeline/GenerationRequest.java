@@ -1,6 +1,7 @@
 package dev.jdiffuse.models.pipeline;
 
 import dev.jdiffuse.models.lora.LoraSpec;
+import dev.jdiffuse.models.prompt.PromptSyntax;
 
 import java.awt.image.BufferedImage;
 import java.util.List;
@@ -30,11 +31,14 @@ import java.util.Objects;
  * @param loras LoRAs merged into the weights for this request, each with its scale (possibly empty)
  * @param inpaint a mask over {@code init} (white = repaint) and how to apply it, or null for none
  * @param hires AUTOMATIC1111's hires fix (a second, image-to-image pass at a larger size), or null for none
+ * @param clipSkip AUTOMATIC1111's "Clip skip": 1 = CLIP's last layer, n = the n-th layer from the end (then CLIP's
+ *     final norm); SDXL's penultimate context moves back by {@code clipSkip - 1} layers
+ * @param promptSyntax how the prompts are read: emphasis syntax and BREAK ({@code A1111}) or literal text
  */
 public record GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
         String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize, Integer classLabel,
         List<ControlSpec> controlnets, PreviewSpec preview, InitImage init, Variation variation,
-        List<LoraSpec> loras, Inpaint inpaint, Hires hires) {
+        List<LoraSpec> loras, Inpaint inpaint, Hires hires, int clipSkip, PromptSyntax promptSyntax) {
 
     /**
      * AUTOMATIC1111's variation seed: the initial noise is {@code slerp(strength, randn(seed), randn(subseed))}
@@ -61,6 +65,29 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         controlnets = controlnets == null ? List.of() : List.copyOf(controlnets);
         preview = preview == null ? PreviewSpec.NONE : preview;
         loras = loras == null ? List.of() : List.copyOf(loras);
+        promptSyntax = promptSyntax == null ? PromptSyntax.A1111 : promptSyntax;
+        if (clipSkip < 1) {
+            throw new IllegalArgumentException("clipSkip must be >= 1: " + clipSkip);
+        }
+    }
+
+    /** Clip skip 1 and A1111's prompt syntax. */
+    public GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
+            String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize,
+            Integer classLabel, List<ControlSpec> controlnets, PreviewSpec preview, InitImage init,
+            Variation variation) {
+        this(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale, guidanceRescale, seed,
+                batchSize, classLabel, controlnets, preview, init, variation, List.of(), null, null);
+    }
+
+    /** Clip skip 1 and A1111's prompt syntax, with LoRAs and the inpainting and hires workflows. */
+    public GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
+            String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize,
+            Integer classLabel, List<ControlSpec> controlnets, PreviewSpec preview, InitImage init,
+            Variation variation, List<LoraSpec> loras, Inpaint inpaint, Hires hires) {
+        this(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale, guidanceRescale, seed,
+                batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires, 1,
+                PromptSyntax.A1111);
     }
 
     /** A plain text-to-image request with the model's default sampler and schedule and no previews. */
@@ -72,17 +99,20 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
 
     public GenerationRequest withSampler(String sampler, String schedule) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
+                clipSkip, promptSyntax);
     }
 
     public GenerationRequest withControlnets(List<ControlSpec> list) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, list, preview, init, variation, loras, inpaint, hires);
+                guidanceRescale, seed, batchSize, classLabel, list, preview, init, variation, loras, inpaint, hires,
+                clipSkip, promptSyntax);
     }
 
     public GenerationRequest withPreview(PreviewSpec spec) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, spec, init, variation, loras, inpaint, hires);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, spec, init, variation, loras, inpaint, hires,
+                clipSkip, promptSyntax);
     }
 
     /**
@@ -97,37 +127,56 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
 
     public GenerationRequest withInit(InitImage start) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, start, variation, loras, inpaint, hires);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, start, variation, loras, inpaint, hires,
+                clipSkip, promptSyntax);
     }
 
     public GenerationRequest withVariation(Variation v) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, v, loras, inpaint, hires);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, v, loras, inpaint, hires,
+                clipSkip, promptSyntax);
     }
 
     public GenerationRequest withLoras(List<LoraSpec> list) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, list, inpaint, hires);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, list, inpaint, hires,
+                clipSkip, promptSyntax);
     }
 
     public GenerationRequest withInpaint(Inpaint in) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, in, hires);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, in, hires,
+                clipSkip, promptSyntax);
     }
 
     public GenerationRequest withHires(Hires h) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, h);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, h,
+                clipSkip, promptSyntax);
     }
 
     public GenerationRequest withSize(int w, int h) {
         return new GenerationRequest(prompt, negativePrompt, w, h, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
+                clipSkip, promptSyntax);
     }
 
     public GenerationRequest withSteps(int n) {
         return new GenerationRequest(prompt, negativePrompt, width, height, n, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
+                clipSkip, promptSyntax);
+    }
+
+    public GenerationRequest withClipSkip(int n) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
+                n, promptSyntax);
+    }
+
+    public GenerationRequest withPromptSyntax(PromptSyntax syntax) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
+                clipSkip, syntax);
     }
 
     /**

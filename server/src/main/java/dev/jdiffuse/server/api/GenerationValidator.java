@@ -9,6 +9,9 @@ import dev.jdiffuse.models.pipeline.ImagePipeline;
 import dev.jdiffuse.models.pipeline.Outpaint;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.pipeline.PreviewSpec;
+import dev.jdiffuse.models.prompt.PromptParser;
+import dev.jdiffuse.models.prompt.PromptSyntax;
+import dev.jdiffuse.models.prompt.PromptSyntaxException;
 import dev.jdiffuse.server.images.UploadStore;
 import dev.jdiffuse.server.jobs.Submission;
 import dev.jdiffuse.server.loras.LoraLibrary;
@@ -54,6 +57,8 @@ public final class GenerationValidator {
     /** AUTOMATIC1111's default hires denoising strength. */
     public static final double DEFAULT_HIRES_STRENGTH = 0.7;
     public static final double MAX_HIRES_SCALE = 4.0;
+    /** A1111's "Clip skip" slider goes to 12 (SD1's CLIP has 12 layers). */
+    public static final int MAX_CLIP_SKIP = 12;
     /** A seed drawn for a request that gives none (or -1) lies in [0, 2^32), as A1111's do. */
     public static final long RANDOM_SEED_BOUND = 1L << 32;
 
@@ -76,8 +81,13 @@ public final class GenerationValidator {
         this.loras = loras;
     }
 
+    /** Validates against the named (or default) model, which must be loaded ({@code model_not_loaded} otherwise). */
     public Submission validate(GenerationBody b) {
-        LoadedModel model = resolveModel(b.model());
+        return validate(b, resolveModel(b.model()));
+    }
+
+    /** Validates against {@code model} (a request for a model that was not loaded is checked once it loads). */
+    public Submission validate(GenerationBody b, LoadedModel model) {
         ImagePipeline p = model.pipeline();
         PipelineDefaults d = p.defaults();
 
@@ -136,6 +146,7 @@ public final class GenerationValidator {
         if (outpaint != null) {
             request = outpaint.apply(request, maskBlur(b), Boolean.TRUE.equals(b.pasteBack()));
         }
+        request = prompts(b, request);
         List<Submission.LoraRef> loraRefs = new ArrayList<>();
         request = request.withLoras(loras(b.loras(), tagged.tags(), loraRefs));
         // the model's own check (sampler and schedule for its noise space, size multiples, classes, LoRAs that fit
@@ -189,14 +200,29 @@ public final class GenerationValidator {
     }
 
     private LoadedModel resolveModel(String name) {
+        String n = modelName(name);
+        return models.loaded(n).orElseThrow(() -> new ApiException(409, "model_not_loaded", "model '" + n
+                + "' is not loaded; a generation naming it loads it", "model"));
+    }
+
+    /**
+     * The model a request names (or the default), checked to exist and not to have failed to load; it may not be
+     * loaded yet.
+     */
+    public String modelName(String name) {
         if (models.isEmpty()) {
             throw new ApiException(503, "not_ready", "no model is loaded", null);
         }
-        if (name == null) {
-            return models.defaultModel().orElseThrow();
+        String n = name == null ? models.defaultName().orElseThrow() : name;
+        if (!models.contains(n)) {
+            throw new ApiException(400, "unknown_model", "unknown model '" + n + "'; GET /v1/models lists them",
+                    "model");
         }
-        return models.get(name).orElseThrow(() -> new ApiException(400, "unknown_model",
-                "unknown model '" + name + "'; GET /v1/models lists them", "model"));
+        models.failure(n).ifPresent(reason -> {
+            throw new ApiException(503, "model_unavailable", "model '" + n + "' could not be loaded: " + reason,
+                    "model");
+        });
+        return n;
     }
 
     private void checkLength(String field, String text) {
@@ -267,6 +293,38 @@ public final class GenerationValidator {
             refs.add(new Submission.ControlRef(c.model(), c.image(), scale, start, end));
         }
         return specs;
+    }
+
+    /**
+     * {@code clip_skip} (1..{@value #MAX_CLIP_SKIP}, A1111's slider; the model may allow fewer) and
+     * {@code prompt_syntax} ({@code a1111}: both prompts must parse; {@code plain}: literal text).
+     */
+    private static GenerationRequest prompts(GenerationBody b, GenerationRequest request) {
+        int clipSkip = b.clipSkip() == null ? 1 : b.clipSkip();
+        if (clipSkip < 1 || clipSkip > MAX_CLIP_SKIP) {
+            throw ApiException.invalid("clip_skip", "clip_skip must be 1.." + MAX_CLIP_SKIP + " (1 = CLIP's last "
+                    + "layer), got " + clipSkip);
+        }
+        PromptSyntax syntax;
+        try {
+            syntax = b.promptSyntax() == null ? PromptSyntax.A1111 : PromptSyntax.of(b.promptSyntax());
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid("prompt_syntax", e.getMessage());
+        }
+        if (syntax == PromptSyntax.A1111) {
+            checkSyntax("prompt", request.prompt());
+            checkSyntax("negative_prompt", request.negativePrompt());
+        }
+        return request.withClipSkip(clipSkip).withPromptSyntax(syntax);
+    }
+
+    private static void checkSyntax(String field, String text) {
+        try {
+            PromptParser.parse(text);
+        } catch (PromptSyntaxException e) {
+            throw ApiException.invalid(field, field + ": " + e.getMessage() + " (escape literal brackets as \\( \\) "
+                    + "or set prompt_syntax to plain)");
+        }
     }
 
     /** AUTOMATIC1111's variation seed: {@code subseed} (absent or -1: drawn) blended at {@code subseed_strength}. */

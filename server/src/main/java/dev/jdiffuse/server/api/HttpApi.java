@@ -47,6 +47,7 @@ public final class HttpApi {
     private final Limits limits;
     private final ModelRegistry models;
     private final GenerationValidator validator;
+    private final Admission admission;
     private final JobManager jobs;
     private final UploadStore uploads;
     private final ImageDecoder decoder;
@@ -81,6 +82,7 @@ public final class HttpApi {
         this.metrics = metrics;
         this.loras = loras;
         this.validator = new GenerationValidator(models, uploads, limits, loras);
+        this.admission = new Admission(models, validator, json, this::checkCost);
         this.decoder = new ImageDecoder(limits.maxUploadPixels(), limits.maxUploadSide());
         this.openApi = resource("/openapi.json");
     }
@@ -144,7 +146,7 @@ public final class HttpApi {
     private void ready(Context ctx) {
         String reason = notReadyReason();
         ctx.status(reason == null ? 200 : 503).json(new Responses.Readiness(reason == null ? "ready" : "not_ready",
-                models.all().size(), jobs.queueDepth(), reason));
+                models.loadedModels().size(), jobs.queueDepth(), reason));
     }
 
     private GenerationBody parseGeneration(Context ctx) {
@@ -171,37 +173,45 @@ public final class HttpApi {
             decoded.ended(job.id());
         }
         ctx.status(202).header("Location", JobView.base(job)).json(new Responses.Accepted(job.id(),
-                job.status().apiName(), jobs.position(job).orElse(null), job.parameters().seed(),
-                JobView.links(job)));
+                job.status().apiName(), jobs.position(job).orElse(null), job.seed(), JobView.links(job)));
     }
 
+    /**
+     * Validates now for a loaded model, else accepts the request for its model's load ({@link Admission}); either
+     * way the caller's quotas apply and the job is the caller's.
+     */
     private Job submit(Context ctx, GenerationBody body) {
-        Submission v = validator.validate(body);
-        checkCost(v);
+        Admission.Ticket ticket = admission.admit(body);
         String reason = notReadyReason();
         if (reason != null) {
             throw new ApiException(503, "not_ready", reason, null);
         }
         Caller caller = Authenticator.caller(ctx);
-        Job job = quotas.admit(caller, v.request().batchSize(), jobs.retryAfterSeconds(), () -> {
+        Job job = quotas.admit(caller, ticket.images(), jobs.retryAfterSeconds(), () -> {
             try {
-                return jobs.submit(v, caller.name(), caller.priority());
+                return ticket.submitTo(jobs, caller.name(), caller.priority());
             } catch (QueueFullException e) {
                 throw new ApiException(429, "queue_full", e.getMessage(), null, e.retryAfterSeconds());
             } catch (IllegalStateException e) {
                 throw new ApiException(503, "shutting_down", e.getMessage(), null);
             }
         });
-        LOG.info("job {} accepted for key {}: model {}, {}x{}, {} steps, batch {}", job.id(), caller.name(),
-                v.model().name(), v.request().width(), v.request().height(), v.request().steps(),
-                v.request().batchSize());
+        Submission v = ticket.now();
+        if (v != null) {
+            LOG.info("job {} accepted for key {}: model {}, {}x{}, {} steps, batch {}", job.id(), caller.name(),
+                    v.model().name(), v.request().width(), v.request().height(), v.request().steps(),
+                    v.request().batchSize());
+        } else {
+            LOG.info("job {} accepted for key {}: model {} (not loaded yet: it loads when the job's turn comes)",
+                    job.id(), caller.name(), job.modelName());
+        }
         return job;
     }
 
-    /** The job the path names, if the caller may see it: another key's job is as unknown as a missing one. */
     /**
      * Refuses a request whose estimated run time ({@link CostModel}: measured on this device) exceeds
-     * {@code --max-job-seconds}: 400 {@code too_costly} naming the fields that set the cost and the estimate.
+     * {@code --max-job-seconds}: 400 {@code too_costly} naming the fields that set the cost and the estimate. A
+     * request for a model that was not loaded is checked once it loads (its 400 then fails the job).
      */
     private void checkCost(Submission v) {
         if (maxJobSeconds <= 0) {
@@ -221,6 +231,7 @@ public final class HttpApi {
         }
     }
 
+    /** The job the path names, if the caller may see it: another key's job is as unknown as a missing one. */
     private Job job(Context ctx) {
         Caller caller = Authenticator.caller(ctx);
         return jobs.get(ctx.pathParam("id")).filter(j -> caller.mayAccess(j.owner()))
@@ -329,13 +340,8 @@ public final class HttpApi {
     }
 
     private void models(Context ctx) {
-        List<Responses.Model> list = new ArrayList<>();
-        for (LoadedModel lm : models.all()) {
-            var p = lm.pipeline();
-            list.add(new Responses.Model(lm.name(), p.family(), lm.sha256(), lm.shortHash(), p.pixelsPerLatent(),
-                    Responses.Defaults.of(p.defaults()), p.controlnets()));
-        }
-        ctx.json(new Responses.Models(models.defaultModel().map(LoadedModel::name).orElse(null), list));
+        List<Responses.Model> list = models.list().stream().map(Responses.Model::of).toList();
+        ctx.json(new Responses.Models(models.defaultName().orElse(null), list));
     }
 
     /** The LoRAs of the {@code --loras} folder (read again, so new files show), with their hashes. */

@@ -131,6 +131,14 @@ public final class GenerateCommand implements Callable<Integer> {
     Double hiresStrength;
     @Option(names = "--hires-upscaler", description = "latent|latent-nearest|bicubic (default latent)")
     String hiresUpscaler;
+    @Option(names = "--clip-skip", description = "CLIP layer from the end whose output conditions the image, as "
+            + "AUTOMATIC1111's Clip skip (default 1 = the last)")
+    Integer clipSkip;
+
+    @Option(names = "--prompt-syntax", description = "a1111 (default: (word:1.2), [word], BREAK, long prompts in "
+            + "75-token chunks) or plain (the text literally)")
+    String promptSyntax;
+
     @Option(names = "--device", defaultValue = "auto", description = "auto|cpu|cuda (default ${DEFAULT-VALUE})")
     String device;
     @Option(names = "--dtype", defaultValue = "auto", description = "auto|fp32|fp16 (default ${DEFAULT-VALUE}: fp16 "
@@ -233,7 +241,8 @@ public final class GenerateCommand implements Callable<Integer> {
                 hiresHeight, hiresSteps, hiresStrength, hiresUpscaler) : null;
         GenerationBody body = new GenerationBody(loaded.name(), prompt, negativePrompt, width, height, steps, sampler,
                 schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength, subseed,
-                subseedStrength, maskId, maskBlur, inpaintFullRes, inpaintFullResPadding, pasteBack, pads, hiresBody, null);
+                subseedStrength, maskId, maskBlur, inpaintFullRes, inpaintFullResPadding, pasteBack, pads, hiresBody, null,
+                clipSkip, promptSyntax);
         GenerationValidator validator = new GenerationValidator(new ModelRegistry(List.of(loaded)), uploads,
                 Limits.DEFAULTS, loras == null ? LoraLibrary.NONE : new LoraLibrary(loras));
         return validator.validate(body);

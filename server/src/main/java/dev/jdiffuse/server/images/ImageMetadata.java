@@ -102,6 +102,9 @@ public final class ImageMetadata {
         }
         kv.put("Model hash", p.modelHash());
         kv.put("Model", p.model());
+        if (p.clipSkip() != 1) {
+            kv.put("Clip skip", Integer.toString(p.clipSkip()));
+        }
         if (p.batchSize() > 1) {
             kv.put("Batch size", Integer.toString(p.batchSize()));
             kv.put("Batch pos", Integer.toString(index));

@@ -21,7 +21,7 @@ public record GenerationParameters(String model, String modelFamily, String mode
         double guidanceScale, double guidanceRescale, long seed, String rng, int batchSize, Integer classLabel,
         List<Submission.ControlRef> controlnets, Preview preview, String initImage, Double strength, Long subseed,
         Double subseedStrength, List<Submission.LoraRef> loras, String mask, Integer maskBlur, Boolean inpaintFullRes, Integer inpaintFullResPadding,
-        Boolean pasteBack, Outpaint outpaint, Hires hires) {
+        Boolean pasteBack, Outpaint outpaint, Hires hires, int clipSkip, String promptSyntax) {
 
     public static final String RNG_SOURCE = "torch-cpu";
 
@@ -57,6 +57,7 @@ public record GenerationParameters(String model, String modelFamily, String mode
                 q.variation() == null ? null : q.variation().strength(), s.loras(), s.mask(), in == null ? null : in.blur(),
                 in == null ? null : in.onlyMasked(), in == null || !in.onlyMasked() ? null : in.padding(),
                 in == null ? null : in.pasteBack(), s.outpaint(), h == null ? null : new Hires(h.scale(), h.width(),
-                        h.height(), h.steps(), h.strength(), h.upscaler()));
+                        h.height(), h.steps(), h.strength(), h.upscaler()), q.clipSkip(),
+                q.promptSyntax().apiName());
     }
 }

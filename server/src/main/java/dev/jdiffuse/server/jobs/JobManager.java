@@ -5,6 +5,10 @@ import dev.jdiffuse.models.pipeline.GenerationResult;
 import dev.jdiffuse.models.pipeline.Preview;
 import dev.jdiffuse.models.pipeline.GenerationException;
 import dev.jdiffuse.models.pipeline.InvalidRequestException;
+import dev.jdiffuse.server.models.LoadedModel;
+import dev.jdiffuse.server.models.ModelRegistry;
+import dev.jdiffuse.server.models.ModelUnavailableException;
+import dev.jdiffuse.server.web.ApiException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -15,6 +19,8 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
 import java.util.UUID;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ConcurrentHashMap;
@@ -30,7 +36,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * (exception, out of memory, NaN reported by the pipeline) ends that job alone and the worker takes the next.
  * Cancellation of a queued job is immediate; a running one stops at its next step boundary (the listener throws
  * {@link CancellationException}, the pipeline frees its memory and rethrows). Finished jobs are kept for the TTL and
- * then forgotten, with their images.
+ * then forgotten, with their images. With a {@link ModelRegistry} ({@link #useModels}) a job whose model is not loaded
+ * is {@link JobStatus#LOADING} while the worker loads it, and every job pins its model while it runs.
  *
  * <p>The server trusts the pipeline to refuse NaN/black output (it throws); the only result check here is that the
  * pipeline returned one image per batch row.
@@ -46,6 +53,7 @@ public final class JobManager implements AutoCloseable {
     private final int capacity;
     private final Duration ttl;
     private volatile JobEvents events = JobEvents.NONE;
+    private volatile ModelRegistry models;
     private final JobOutcomes outcomes;
     private final ResultEncoder encoder;
     private final Clock clock;
@@ -112,9 +120,31 @@ public final class JobManager implements AutoCloseable {
         resultBudgetBytes = bytes;
     }
 
-    /** A running job is cancelled (reason {@code deadline}) once it has run {@code limit}; null: no deadline. */
+    /**
+     * A running job is cancelled (reason {@code deadline}) once it has run {@code limit} (loading its model does not
+     * count); null: no deadline.
+     */
     public void maxRun(Duration limit) {
         maxRun = limit == null || limit.isZero() ? null : limit;
+    }
+
+    /**
+     * Runs jobs through {@code registry}: the worker loads a job's model when its turn comes and leases it while it
+     * runs; models that queued jobs name are the last evicted. Without a registry, jobs run the model they hold.
+     */
+    public void useModels(ModelRegistry registry) {
+        this.models = registry;
+        registry.demand(this::queuedModels);
+    }
+
+    /** The names of the models waiting jobs will run. */
+    public Set<String> queuedModels() {
+        lock.lock();
+        try {
+            return queue.stream().map(Job::modelName).collect(Collectors.toUnmodifiableSet());
+        } finally {
+            lock.unlock();
+        }
     }
 
     public void start() {
@@ -132,7 +162,8 @@ public final class JobManager implements AutoCloseable {
         }
         long now = System.nanoTime();
         for (Job j : jobs.values()) {
-            if (j.status() == JobStatus.RUNNING && j.runMillis(now) > limit.toMillis() && !j.cancelRequested()) {
+            if (j.status() == JobStatus.RUNNING && j.runningMillis(now) > limit.toMillis()
+                    && !j.cancelRequested()) {
                 LOG.warn("job {} of {} passed its deadline of {} s; cancelling", j.id(), j.owner(),
                         limit.toSeconds());
                 j.requestCancel("deadline");
@@ -151,7 +182,25 @@ public final class JobManager implements AutoCloseable {
      * take turns (round robin), each in order of arrival.
      */
     public Job submit(Submission v, String owner, Priority priority) {
-        Job job = new Job(UUID.randomUUID().toString(), owner, priority, v, clock.instant(), System.nanoTime());
+        return enqueue(new Job(UUID.randomUUID().toString(), owner, priority, v, clock.instant(), System.nanoTime()));
+    }
+
+    /** Accepts a job of the keyless caller for a model that is not loaded yet, at normal priority. */
+    public Job submit(PendingSubmission v) {
+        return submit(v, "local", Priority.NORMAL);
+    }
+
+    /**
+     * Accepts a job for a model that is not loaded yet (the worker loads it and resolves the request), queued as
+     * {@link #submit(Submission, String, Priority)} queues.
+     */
+    public Job submit(PendingSubmission v, String owner, Priority priority) {
+        return enqueue(new Job(UUID.randomUUID().toString(), owner, priority, v, clock.instant(), System.nanoTime()));
+    }
+
+    private Job enqueue(Job job) {
+        String owner = job.owner();
+        Priority priority = job.priority();
         List<Job> moved;
         int firstMoved;
         lock.lock();
@@ -342,17 +391,37 @@ public final class JobManager implements AutoCloseable {
 
     private void run(Job job) {
         long t0 = System.nanoTime();
-        if (!job.start(clock.instant(), t0)) {
+        ModelRegistry registry = models;
+        boolean load = registry != null && registry.loaded(job.modelName()).isEmpty();
+        if (!(load ? job.loading(clock.instant(), t0) : job.start(clock.instant(), t0))) {
             return;
         }
         record(job);
         events.onStarted(job);
-        try {
+        try (ModelRegistry.Lease lease = registry == null ? null : registry.acquire(job.modelName())) {
             if (job.cancelRequested()) {
                 throw new CancellationException("cancelled");
             }
             Submission work = job.submission();
-            GenerationResult result = work.model().pipeline().generate(work.request(), listener(job, t0));
+            boolean resolvedNow = work == null;
+            if (resolvedNow) {
+                // the checks the API makes for a loaded model (validation, cost): their 400 ends the job
+                work = job.pending().resolve().apply(lease.model());
+                job.resolved(work);
+            }
+            if (load) {
+                t0 = System.nanoTime();
+                job.start(clock.instant(), t0);
+            }
+            if (resolvedNow || load) {
+                record(job);
+            }
+            if (load) {
+                events.onStarted(job);
+            }
+            // the lease's model: the submission's may have been evicted and loaded again since it was validated
+            LoadedModel model = lease == null ? work.model() : lease.model();
+            GenerationResult result = model.pipeline().generate(work.request(), listener(job, t0));
             if (job.cancelRequested()) {
                 throw new CancellationException("cancelled");
             }
@@ -372,7 +441,14 @@ public final class JobManager implements AutoCloseable {
             end(job, JobStatus.CANCELLED, null, null, new Job.Error(reason, (reason.equals("deadline")
                     ? "stopped at its deadline of " + (maxRun == null ? "?" : maxRun.toSeconds()) + " s, "
                     : reason.equals("shutdown") ? "the server shut down while it ran, " : "cancelled while running, ")
-                    + "after step " + (job.progress().step() + 1) + " of " + job.totalSteps()));
+                    + (job.totalSteps() == 0 ? "while its model loaded"
+                    : "after step " + (job.progress().step() + 1) + " of " + job.totalSteps())));
+        } catch (ModelUnavailableException e) {
+            end(job, JobStatus.FAILED, null, null, new Job.Error("model_unavailable", clientMessage(e), "model"));
+        } catch (ApiException e) {
+            // a request for a model that was not loaded, checked once it loaded: the 400 the API would have answered
+            var d = e.body().error();
+            end(job, JobStatus.FAILED, null, null, new Job.Error(d.code(), d.message(), d.field()));
         } catch (InvalidRequestException e) {
             // the API checks every request before queueing it; this is a model that changed its mind
             end(job, JobStatus.FAILED, null, null, new Job.Error("invalid_request", clientMessage(e),
@@ -530,6 +606,8 @@ public final class JobManager implements AutoCloseable {
         for (Job j : waiting) {
             end(j, JobStatus.CANCELLED, null, null, new Job.Error("shutdown", "the server is shutting down"));
         }
+        // a job waiting for its model's load has not started: it stops once the load returns, not after the grace
+        jobs.values().stream().filter(j -> j.status() == JobStatus.LOADING).forEach(j -> j.requestCancel("shutdown"));
         long deadline = System.nanoTime() + grace.toNanos();
         for (Thread t : workers) {
             try {
@@ -540,7 +618,8 @@ public final class JobManager implements AutoCloseable {
         }
         // the grace is over: what still runs is cancelled (it stops at its next step) and given a moment to
         // record its end
-        jobs.values().stream().filter(j -> j.status() == JobStatus.RUNNING).forEach(j -> j.requestCancel("shutdown"));
+        jobs.values().stream().filter(j -> j.status() == JobStatus.RUNNING || j.status() == JobStatus.LOADING)
+                .forEach(j -> j.requestCancel("shutdown"));
         for (Thread t : workers) {
             try {
                 t.join(2000);

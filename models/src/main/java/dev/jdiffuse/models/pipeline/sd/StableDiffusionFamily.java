@@ -90,6 +90,10 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
     @Override
     public List<FieldError> check(GenerationRequest r) {
         List<FieldError> errors = new ArrayList<>();
+        if (r.clipSkip() > prompts.maxClipSkip()) {
+            errors.add(FieldError.invalid("clip_skip", "clip_skip must be 1.." + prompts.maxClipSkip()
+                    + " for this model (its text encoder's layers), got " + r.clipSkip()));
+        }
         for (int i = 0; i < r.controlnets().size(); i++) {
             String model = r.controlnets().get(i).model();
             if (!controlnets.containsKey(model)) {
@@ -102,11 +106,17 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
 
     @Override
     public Prompts<SdConditioning> encode(NDManager job, GenerationRequest r) {
-        SdPromptEncoder.Encoded pos = prompts.encode(job, r.prompt(), r.batchSize());
+        int batch = r.batchSize();
+        SdPromptEncoder.Encoded pos = prompts.encode(job, r.prompt(), batch, r.clipSkip(), r.promptSyntax());
         NDArray timeIds = prompts.isSdxl() ? sdxlTimeIds(job, r) : null;
         SdConditioning uncond = null;
         if (ModelFamily.guided(r)) {
-            SdPromptEncoder.Encoded neg = prompts.encode(job, r.negativePrompt(), r.batchSize());
+            SdPromptEncoder.Encoded neg = prompts.encode(job, r.negativePrompt(), batch, r.clipSkip(),
+                    r.promptSyntax());
+            // both halves of guidance batch together: the shorter is padded with empty chunks, as A1111 does
+            int chunks = Math.max(pos.chunks(), neg.chunks());
+            pos = prompts.padTo(job, pos, chunks, batch, r.clipSkip(), r.promptSyntax());
+            neg = prompts.padTo(job, neg, chunks, batch, r.clipSkip(), r.promptSyntax());
             uncond = new SdConditioning(neg.context(), neg.pooled(), timeIds);
         }
         return new Prompts<>(new SdConditioning(pos.context(), pos.pooled(), timeIds), uncond);
