@@ -7,6 +7,7 @@ import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.ClassifierFreeGuidance;
 import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
+import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.schedulers.SchedulerConfig;
 
 import java.util.List;
@@ -51,6 +52,14 @@ public interface ModelFamily<C extends Conditioning> {
 
     /** The denoiser for one request; {@code config} is the resolved scheduler config (its prediction type). */
     Denoiser denoiser(NDManager job, GenerationRequest request, Prompts<C> prompts, SchedulerConfig config);
+
+    /**
+     * The batcher through which this family's network is called, so concurrent requests can share forwards, or null
+     * when the family does not batch across requests.
+     */
+    default StepBatcher stepBatcher() {
+        return null;
+    }
 
     /** The latent-to-RGB factors for cheap previews, or null if none are known. */
     LatentPreview preview();
