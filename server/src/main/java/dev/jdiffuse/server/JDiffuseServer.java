@@ -59,7 +59,9 @@ public final class JDiffuseServer implements AutoCloseable {
         this.models = models;
         Limits limits = options.limits();
         this.json = new Json(limits.maxPromptChars());
-        this.jobs = new JobManager(options.queueSize(), options.resultTtl(), 1, metrics, encoder(), Clock.systemUTC());
+        this.jobs = new JobManager(options.queueSize(), options.resultTtl(), options.batching().images(), metrics,
+                encoder(), Clock.systemUTC());
+        shareForwards(options.batching());
         this.hub = new StreamHub(json::write);
         jobs.listen(hub);
         metrics.bind(jobs::queueDepth, hub::connections, hub::queuedBytes);
@@ -102,6 +104,14 @@ public final class JDiffuseServer implements AutoCloseable {
                 renderError(new ApiException(404, "not_found", "no such endpoint: " + ctx.method() + " "
                         + ctx.path(), null), ctx);
             }
+        });
+    }
+
+    /** Each model's batcher takes the forward size and window, and reports to the metrics. */
+    private void shareForwards(ServerOptions.Batching batching) {
+        models.all().stream().map(m -> m.pipeline().stepBatcher()).filter(java.util.Objects::nonNull).forEach(b -> {
+            b.configure(batching.images(), batching.window());
+            b.observe(metrics);
         });
     }
 

@@ -20,9 +20,29 @@ import java.util.Set;
  * @param queueSize jobs that may wait behind the running one before submissions get 429
  * @param resultTtl how long finished jobs and their images are kept
  * @param limits request bounds
+ * @param batching how many images concurrent jobs may have in one denoiser forward ({@link Batching})
  */
 public record ServerOptions(int port, String host, Path models, String device, String dtype, int queueSize,
-        Duration resultTtl, Limits limits) {
+        Duration resultTtl, Limits limits, Batching batching) {
+
+    /**
+     * Continuous batching: jobs on one model run concurrently while their images fit in {@code images}, and their
+     * compatible denoiser calls share forwards; {@code window} is the longest a call waits for the other running
+     * jobs' calls. {@code images} 1: one job at a time, as before.
+     */
+    public record Batching(int images, Duration window) {
+
+        public static final Batching OFF = new Batching(1, Duration.ofMillis(2));
+
+        public Batching {
+            if (images < 1 || images > 256) {
+                throw new IllegalArgumentException("--batch-images must be 1..256, got " + images);
+            }
+            if (window.isNegative() || window.compareTo(Duration.ofSeconds(1)) > 0) {
+                throw new IllegalArgumentException("--batch-window-ms must be 0..1000, got " + window.toMillis());
+            }
+        }
+    }
 
     public static final int DEFAULT_PORT = 8765;
 
@@ -47,23 +67,27 @@ public record ServerOptions(int port, String host, Path models, String device, S
     /** Defaults suited to tests: any free port, loopback, no model folder. */
     public static ServerOptions defaults() {
         return new ServerOptions(DEFAULT_PORT, "127.0.0.1", null, "auto", "auto", 16, Duration.ofHours(1),
-                Limits.DEFAULTS);
+                Limits.DEFAULTS, Batching.OFF);
     }
 
     public ServerOptions withPort(int p) {
-        return new ServerOptions(p, host, models, device, dtype, queueSize, resultTtl, limits);
+        return new ServerOptions(p, host, models, device, dtype, queueSize, resultTtl, limits, batching);
     }
 
     public ServerOptions withQueueSize(int q) {
-        return new ServerOptions(port, host, models, device, dtype, q, resultTtl, limits);
+        return new ServerOptions(port, host, models, device, dtype, q, resultTtl, limits, batching);
     }
 
     public ServerOptions withResultTtl(Duration ttl) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, ttl, limits);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, ttl, limits, batching);
     }
 
     public ServerOptions withLimits(Limits l) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, l);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, l, batching);
+    }
+
+    public ServerOptions withBatching(Batching b) {
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, b);
     }
 
     /** Parses {@code args} over {@code env} ({@link ServerFlags}); an IllegalArgumentException names a bad flag. */

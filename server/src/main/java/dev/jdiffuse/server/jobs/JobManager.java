@@ -2,9 +2,13 @@ package dev.jdiffuse.server.jobs;
 
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationResult;
+import dev.jdiffuse.models.pipeline.ImagePipeline;
+import dev.jdiffuse.models.pipeline.LaneListener;
 import dev.jdiffuse.models.pipeline.Preview;
 import dev.jdiffuse.models.pipeline.GenerationException;
 import dev.jdiffuse.models.pipeline.InvalidRequestException;
+import dev.jdiffuse.samplers.batching.Lane;
+import dev.jdiffuse.samplers.batching.StepBatcher;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -18,6 +22,7 @@ import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -25,12 +30,16 @@ import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * A bounded FIFO of jobs served by one worker thread per device. Submissions beyond {@code capacity} waiting jobs
+ * A bounded FIFO of jobs served by worker threads: the head job starts when its images fit in the image budget
+ * ({@code workerCount}: images of the jobs running at once; a larger job runs alone), so with a budget of 1 jobs run
+ * one at a time. Jobs running together on one model join its {@link StepBatcher} and share denoiser forwards. PNG
+ * encoding runs on its own threads after the job's images left the budget, so the next job starts meanwhile. Submissions beyond {@code capacity} waiting jobs
  * fail at once with {@link QueueFullException}. Every accepted job reaches exactly one terminal state; a failure
  * (exception, out of memory, NaN reported by the pipeline) ends that job alone and the worker takes the next.
  * Cancellation of a queued job is immediate; a running one stops at its next step boundary (the listener throws
  * {@link CancellationException}, the pipeline frees its memory and rethrows). Finished jobs are kept for the TTL and
  * then forgotten, with their images.
+ *
  *
  * <p>The server trusts the pipeline to refuse NaN/black output (it throws); the only result check here is that the
  * pipeline returned one image per batch row.
@@ -54,6 +63,11 @@ public final class JobManager implements AutoCloseable {
     private final Condition notEmpty = lock.newCondition();
     private final ArrayDeque<Job> queue = new ArrayDeque<>();
     private final List<Thread> workers = new ArrayList<>();
+    private final int imageBudget;
+    /** Images of the jobs running now; guarded by {@link #lock}. */
+    private int runningImages;
+    private final ConcurrentHashMap<Job, Lane> lanes = new ConcurrentHashMap<>();
+    private final ExecutorService encoding;
     private final ScheduledExecutorService sweeper;
     private volatile boolean open = true;
     /** Exponentially weighted mean run time, for Retry-After; starts at 5 s. */
@@ -69,6 +83,12 @@ public final class JobManager implements AutoCloseable {
         this.outcomes = outcomes;
         this.encoder = encoder;
         this.clock = clock;
+        this.imageBudget = workerCount;
+        this.encoding = Executors.newFixedThreadPool(Math.min(2, workerCount + 1), r -> {
+            Thread t = new Thread(r, "jdiffuse-png");
+            t.setDaemon(true);
+            return t;
+        });
         for (int i = 0; i < workerCount; i++) {
             Thread t = new Thread(this::workLoop, "jdiffuse-worker-" + i);
             t.setDaemon(true);
@@ -106,7 +126,7 @@ public final class JobManager implements AutoCloseable {
             jobs.put(job.id(), job);
             job.position(queue.size());
             queue.addLast(job);
-            notEmpty.signal();
+            notEmpty.signalAll();
         } finally {
             lock.unlock();
         }
@@ -169,6 +189,10 @@ public final class JobManager implements AutoCloseable {
             return CancelOutcome.ALREADY_ENDED;
         }
         job.requestCancel();
+        Lane lane = lanes.get(job);
+        if (lane != null) {
+            lane.cancel(); // a step waiting for a shared forward leaves it now
+        }
         return job.status().terminal() ? CancelOutcome.ALREADY_ENDED : CancelOutcome.CANCELLING;
     }
 
@@ -178,13 +202,14 @@ public final class JobManager implements AutoCloseable {
             List<Job> moved;
             lock.lock();
             try {
-                while (open && queue.isEmpty()) {
+                while (open && (queue.isEmpty() || !fits(queue.peekFirst()))) {
                     notEmpty.await();
                 }
                 if (!open) {
                     return;
                 }
                 job = queue.pollFirst();
+                runningImages += images(job);
                 moved = List.copyOf(queue);
             } catch (InterruptedException e) {
                 return;
@@ -196,8 +221,25 @@ public final class JobManager implements AutoCloseable {
                 run(job);
             } catch (RuntimeException e) {
                 LOG.error("unexpected error around job {}", job.id(), e);
+            } finally {
+                lock.lock();
+                try {
+                    runningImages -= images(job);
+                    notEmpty.signalAll();
+                } finally {
+                    lock.unlock();
+                }
             }
         }
+    }
+
+    /** Whether {@code job} may start now: its images fit beside the running jobs' (a job alone always starts). */
+    private boolean fits(Job job) {
+        return runningImages == 0 || runningImages + images(job) <= imageBudget;
+    }
+
+    private static int images(Job job) {
+        return Math.max(1, job.submission().request().batchSize());
     }
 
     private void announcePositions(List<Job> waiting) {
@@ -218,7 +260,7 @@ public final class JobManager implements AutoCloseable {
                 throw new CancellationException("cancelled");
             }
             Submission work = job.submission();
-            GenerationResult result = work.model().pipeline().generate(work.request(), listener(job, t0));
+            GenerationResult result = generate(job, work, listener(job, t0));
             if (job.cancelRequested()) {
                 throw new CancellationException("cancelled");
             }
@@ -226,8 +268,45 @@ public final class JobManager implements AutoCloseable {
                 throw new IllegalStateException("the pipeline returned " + (result == null ? 0
                         : result.images().size()) + " images for a batch of " + work.request().batchSize());
             }
+            encoding.execute(() -> encodeAndEnd(job, result));
+        } catch (RuntimeException | Error e) {
+            failed(job, e);
+        }
+    }
+
+    /**
+     * The pipeline's run; where the model batches across requests, inside a lane of its {@link StepBatcher}, left
+     * after the last step so that the other jobs do not wait for this one's decoding.
+     */
+    private GenerationResult generate(Job job, Submission work, GenerationListener listener) {
+        ImagePipeline pipeline = work.model().pipeline();
+        StepBatcher batcher = imageBudget > 1 ? pipeline.stepBatcher() : null;
+        if (batcher == null) {
+            return pipeline.generate(work.request(), listener);
+        }
+        try (Lane lane = batcher.join(images(job))) {
+            lanes.put(job, lane);
+            if (job.cancelRequested()) {
+                lane.cancel();
+            }
+            return pipeline.generate(work.request(), new LaneListener(lane, listener));
+        } finally {
+            lanes.remove(job);
+        }
+    }
+
+    private void encodeAndEnd(Job job, GenerationResult result) {
+        try {
             List<byte[]> pngs = encoder.encode(job, result);
             end(job, JobStatus.SUCCEEDED, result, pngs, null);
+        } catch (RuntimeException | Error e) {
+            failed(job, e);
+        }
+    }
+
+    private void failed(Job job, Throwable t) {
+        try {
+            throw t;
         } catch (CancellationException e) {
             end(job, JobStatus.CANCELLED, null, null, new Job.Error("cancelled",
                     "cancelled while running, after step " + (job.progress().step() + 1) + " of " + job.totalSteps()));
@@ -241,7 +320,7 @@ public final class JobManager implements AutoCloseable {
         } catch (OutOfMemoryError e) {
             LOG.error("job {} ran out of memory", job.id(), e);
             end(job, JobStatus.FAILED, null, null, new Job.Error("out_of_memory", clientMessage(e)));
-        } catch (Exception e) {
+        } catch (Throwable e) {
             LOG.error("job {} failed", job.id(), e);
             end(job, JobStatus.FAILED, null, null, new Job.Error("generation_failed", clientMessage(e)));
         }
@@ -330,13 +409,20 @@ public final class JobManager implements AutoCloseable {
         for (Job j : waiting) {
             end(j, JobStatus.CANCELLED, null, null, new Job.Error("shutdown", "the server is shutting down"));
         }
-        jobs.values().stream().filter(j -> j.status() == JobStatus.RUNNING).forEach(Job::requestCancel);
+        jobs.values().stream().filter(j -> j.status() == JobStatus.RUNNING).forEach(this::cancel);
+        long deadline = System.nanoTime() + grace.toNanos();
         for (Thread t : workers) {
             try {
-                t.join(grace.toMillis());
+                t.join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+        }
+        encoding.shutdown();
+        try {
+            encoding.awaitTermination(Math.max(1, (deadline - System.nanoTime()) / 1_000_000), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
         sweeper.shutdownNow();
     }
