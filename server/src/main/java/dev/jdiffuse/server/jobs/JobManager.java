@@ -64,8 +64,9 @@ public final class JobManager implements AutoCloseable {
     private final ArrayDeque<Job> queue = new ArrayDeque<>();
     private final List<Thread> workers = new ArrayList<>();
     private final int imageBudget;
-    /** Images of the jobs running now; guarded by {@link #lock}. */
+    /** Images of the jobs running now, and whether one of them runs alone; guarded by {@link #lock}. */
     private int runningImages;
+    private boolean runningAlone;
     private final ConcurrentHashMap<Job, Lane> lanes = new ConcurrentHashMap<>();
     private final ExecutorService encoding;
     private final ScheduledExecutorService sweeper;
@@ -210,6 +211,7 @@ public final class JobManager implements AutoCloseable {
                 }
                 job = queue.pollFirst();
                 runningImages += images(job);
+                runningAlone = !batchable(job);
                 moved = List.copyOf(queue);
             } catch (InterruptedException e) {
                 return;
@@ -225,6 +227,7 @@ public final class JobManager implements AutoCloseable {
                 lock.lock();
                 try {
                     runningImages -= images(job);
+                    runningAlone = false;
                     notEmpty.signalAll();
                 } finally {
                     lock.unlock();
@@ -233,9 +236,16 @@ public final class JobManager implements AutoCloseable {
         }
     }
 
-    /** Whether {@code job} may start now: its images fit beside the running jobs' (a job alone always starts). */
+    /**
+     * Whether {@code job} may start now: its images fit beside the running jobs' (a job alone always starts). Only
+     * jobs on models that batch across requests run beside others; any other job runs alone.
+     */
     private boolean fits(Job job) {
-        return runningImages == 0 || runningImages + images(job) <= imageBudget;
+        return runningImages == 0 || (!runningAlone && batchable(job) && runningImages + images(job) <= imageBudget);
+    }
+
+    private boolean batchable(Job job) {
+        return imageBudget > 1 && job.submission().model().pipeline().stepBatcher() != null;
     }
 
     private static int images(Job job) {

@@ -1,7 +1,9 @@
 package dev.jdiffuse.models.pipeline.sd;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import dev.jdiffuse.models.pipeline.EmbeddingCache;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTextOutput;
 import dev.jdiffuse.models.clip.ClipTokenizer;
@@ -9,7 +11,9 @@ import dev.jdiffuse.models.clip.ClipTokenizer;
 /**
  * Prompt to UNet conditioning, as diffusers' {@code encode_prompt}: SD1/SD2 use the last hidden state of one CLIP
  * encoder; SDXL concatenates the penultimate hidden states of both encoders along the feature axis and takes the
- * second encoder's projected pooled output. Shapes: context [B, 77, D], pooled [B, P].
+ * second encoder's projected pooled output. Shapes: context [B, 77, D], pooled [B, P]. Outputs are kept per
+ * (prompt, batch size) in a small {@link EmbeddingCache}, so a repeated prompt (the empty negative prompt above all)
+ * is not encoded again.
  */
 final class SdPromptEncoder {
 
@@ -21,6 +25,18 @@ final class SdPromptEncoder {
     private final ClipTextModel encoder;
     private final ClipTokenizer tokenizer2;
     private final ClipTextModel encoder2;
+    private final EmbeddingCache cache = new EmbeddingCache(cachedPrompts());
+
+    /** Prompts whose embeddings are kept (a few MB each at most: [B, 77, 2048] floats for SDXL). */
+    static final int CACHED_PROMPTS = 32;
+
+    /** {@link #CACHED_PROMPTS}, or the system property {@code jdiffuse.prompt.cache} (0: off, for timings). */
+    private static int cachedPrompts() {
+        return Integer.getInteger("jdiffuse.prompt.cache", CACHED_PROMPTS);
+    }
+
+    private record Key(String prompt, int batch) {
+    }
 
     SdPromptEncoder(ClipTokenizer tokenizer, ClipTextModel encoder, ClipTokenizer tokenizer2,
             ClipTextModel encoder2) {
@@ -35,6 +51,17 @@ final class SdPromptEncoder {
     }
 
     Encoded encode(NDManager manager, String prompt, int batch) {
+        NDList out = cache.get(new Key(prompt, batch), manager, m -> {
+            Encoded e = encodeUncached(m, prompt, batch);
+            NDList list = new NDList(2);
+            list.add(e.context());
+            list.add(e.pooled());
+            return list;
+        });
+        return new Encoded(out.get(0), out.get(1));
+    }
+
+    private Encoded encodeUncached(NDManager manager, String prompt, int batch) {
         if (!isSdxl()) {
             ClipTextOutput out = encoder.encode(manager, ids(tokenizer, prompt, batch));
             return new Encoded(out.lastHiddenState(), null);
