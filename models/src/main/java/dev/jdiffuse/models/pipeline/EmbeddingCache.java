@@ -20,11 +20,21 @@ public final class EmbeddingCache implements AutoCloseable {
 
     private final int capacity;
     private final Map<Object, Entry> entries;
+    private final java.util.function.Supplier<NDManager> parent;
 
-    /** @param capacity most entries kept (0: no caching, every request encodes) */
-    public EmbeddingCache(int capacity) {
+    /**
+     * @param capacity most entries kept (0: no caching, every request encodes)
+     * @param parent the manager entries are made under (the encoder's weights', so they go with the model), or null
+     *     for top-level managers
+     */
+    public EmbeddingCache(int capacity, java.util.function.Supplier<NDManager> parent) {
         this.capacity = capacity;
         this.entries = new LinkedHashMap<>(16, 0.75f, true);
+        this.parent = parent;
+    }
+
+    public EmbeddingCache(int capacity) {
+        this(capacity, null);
     }
 
     /**
@@ -59,8 +69,10 @@ public final class EmbeddingCache implements AutoCloseable {
         }
     }
 
-    private static Entry encodeEntry(NDManager into, Function<NDManager, NDList> encode) {
-        NDManager owner = NDManager.newBaseManager(into.getDevice(), into.getEngine().getEngineName());
+    private Entry encodeEntry(NDManager into, Function<NDManager, NDList> encode) {
+        NDManager owner = parent == null
+                ? NDManager.newBaseManager(into.getDevice(), into.getEngine().getEngineName())
+                : parent.get().newSubManager(into.getDevice());
         try (NDManager scratch = into.newSubManager()) {
             NDList out = encode.apply(scratch);
             for (NDArray a : out) {

@@ -25,7 +25,8 @@ final class SdPromptEncoder {
     private final ClipTextModel encoder;
     private final ClipTokenizer tokenizer2;
     private final ClipTextModel encoder2;
-    private final EmbeddingCache cache = new EmbeddingCache(cachedPrompts());
+    /** Entries live under the text encoder's weights' manager, so they go when the model is closed. */
+    private final EmbeddingCache cache;
 
     /** Prompts whose embeddings are kept (a few MB each at most: [B, 77, 2048] floats for SDXL). */
     static final int CACHED_PROMPTS = 32;
@@ -44,6 +45,8 @@ final class SdPromptEncoder {
         this.encoder = encoder;
         this.tokenizer2 = tokenizer2;
         this.encoder2 = encoder2;
+        this.cache = new EmbeddingCache(cachedPrompts(),
+                () -> encoder.namedParameters().values().iterator().next().get().getManager());
     }
 
     boolean isSdxl() {
