@@ -76,7 +76,9 @@ public final class JDiffuseServer implements AutoCloseable {
         this.models = models;
         Limits limits = options.limits();
         this.json = new Json(limits.maxPromptChars());
-        this.jobs = new JobManager(options.queueSize(), options.resultTtl(), 1, metrics, encoder(), Clock.systemUTC());
+        this.jobs = new JobManager(options.queueSize(), options.resultTtl(), options.batching().images(), metrics,
+                encoder(), Clock.systemUTC());
+        shareForwards(options.batching());
         this.hub = new StreamHub(json::write);
         jobs.listen(hub);
         jobs.useModels(models);
@@ -191,6 +193,14 @@ public final class JDiffuseServer implements AutoCloseable {
         } catch (java.io.IOException e) {
             throw new IllegalArgumentException("--api-keys " + s.apiKeys() + " cannot be read: " + e.getMessage());
         }
+    }
+
+    /** Each model's batcher, when first used, takes the forward size and window, and reports to the metrics. */
+    private void shareForwards(ServerOptions.Batching batching) {
+        jobs.onBatcher(b -> {
+            b.configure(batching.images(), batching.window());
+            b.observe(metrics);
+        });
     }
 
     private static String httpCode(int status) {

@@ -80,6 +80,17 @@ public final class ServerFlags {
             + "${DEFAULT-VALUE}) [env JDIFFUSE_MAX_BATCH]")
     int maxBatch;
 
+    @Option(names = "--batch-images", defaultValue = "1", description = "most images of concurrent jobs in one "
+            + "denoiser forward: jobs on one model run together while their images fit, sharing a forward per step "
+            + "(default ${DEFAULT-VALUE}: one job at a time; --max-batch stays the per-request limit) "
+            + "[env JDIFFUSE_BATCH_IMAGES]")
+    int batchImages;
+
+    @Option(names = "--batch-window-ms", defaultValue = "2", description = "longest wait of a job's step for the "
+            + "other running jobs' steps, only while jobs share the model (default ${DEFAULT-VALUE}) "
+            + "[env JDIFFUSE_BATCH_WINDOW_MS]")
+    int batchWindowMs;
+
     @Option(names = "--max-prompt-chars", defaultValue = "10000", description = "longest prompt (default "
             + "${DEFAULT-VALUE}) [env JDIFFUSE_MAX_PROMPT_CHARS]")
     int maxPromptChars;
@@ -175,7 +186,8 @@ public final class ServerFlags {
                 decodedBudgetBytes, maxJobSeconds, concurrentUploads, Duration.ofSeconds(bodyTimeout),
                 Duration.ofSeconds(shutdownGrace));
         return new ServerOptions(port, host, models, device, dtype, queueSize, Duration.ofSeconds(resultTtl), limits,
-                safety, new ModelBudget(maxLoadedModels, maxLoadedBytes), loras != null ? loras : lorasBesideModels());
+                safety, new ModelBudget(maxLoadedModels, maxLoadedBytes), loras != null ? loras : lorasBesideModels(),
+                new ServerOptions.Batching(batchImages, Duration.ofMillis(batchWindowMs)));
     }
 
     /** {@code <models>/../loras} when the models folder is given and that folder exists. */

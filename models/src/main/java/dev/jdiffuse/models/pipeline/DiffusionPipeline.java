@@ -104,6 +104,11 @@ public final class DiffusionPipeline implements ImagePipeline {
     }
 
     @Override
+    public dev.jdiffuse.samplers.batching.StepBatcher stepBatcher() {
+        return family.stepBatcher();
+    }
+
+    @Override
     public String name() {
         return name;
     }

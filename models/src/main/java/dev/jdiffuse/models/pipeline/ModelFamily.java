@@ -8,6 +8,7 @@ import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.ClassifierFreeGuidance;
 import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
+import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.schedulers.SchedulerConfig;
 
 import java.util.List;
@@ -74,6 +75,14 @@ public interface ModelFamily<C extends Conditioning> {
     default Denoiser denoiser(NDManager job, GenerationRequest request, Prompts<C> prompts, SchedulerConfig config,
             NDArray imageConditioning) {
         return denoiser(job, request, prompts, config);
+    }
+
+    /**
+     * The batcher through which this family's network is called, so concurrent requests can share forwards, or null
+     * when the family does not batch across requests.
+     */
+    default StepBatcher stepBatcher() {
+        return null;
     }
 
     /** The latent-to-RGB factors for cheap previews, or null if none are known. */

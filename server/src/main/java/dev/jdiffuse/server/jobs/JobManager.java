@@ -2,9 +2,13 @@ package dev.jdiffuse.server.jobs;
 
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationResult;
+import dev.jdiffuse.models.pipeline.ImagePipeline;
+import dev.jdiffuse.models.pipeline.LaneListener;
 import dev.jdiffuse.models.pipeline.Preview;
 import dev.jdiffuse.models.pipeline.GenerationException;
 import dev.jdiffuse.models.pipeline.InvalidRequestException;
+import dev.jdiffuse.samplers.batching.Lane;
+import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.server.models.LoadedModel;
 import dev.jdiffuse.server.models.ModelRegistry;
 import dev.jdiffuse.server.models.ModelUnavailableException;
@@ -24,6 +28,7 @@ import java.util.stream.Collectors;
 import java.util.UUID;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -31,13 +36,17 @@ import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * A bounded FIFO of jobs served by one worker thread per device. Submissions beyond {@code capacity} waiting jobs
+ * A bounded FIFO of jobs served by worker threads: the head job starts when its images fit in the image budget
+ * ({@code workerCount}: images of the jobs running at once; a larger job runs alone), so with a budget of 1 jobs run
+ * one at a time. Jobs running together on one model join its {@link StepBatcher} and share denoiser forwards. PNG
+ * encoding runs on its own threads after the job's images left the budget, so the next job starts meanwhile. Submissions beyond {@code capacity} waiting jobs
  * fail at once with {@link QueueFullException}. Every accepted job reaches exactly one terminal state; a failure
  * (exception, out of memory, NaN reported by the pipeline) ends that job alone and the worker takes the next.
  * Cancellation of a queued job is immediate; a running one stops at its next step boundary (the listener throws
  * {@link CancellationException}, the pipeline frees its memory and rethrows). Finished jobs are kept for the TTL and
  * then forgotten, with their images. With a {@link ModelRegistry} ({@link #useModels}) a job whose model is not loaded
  * is {@link JobStatus#LOADING} while the worker loads it, and every job pins its model while it runs.
+ *
  *
  * <p>The server trusts the pipeline to refuse NaN/black output (it throws); the only result check here is that the
  * pipeline returned one image per batch row.
@@ -62,6 +71,15 @@ public final class JobManager implements AutoCloseable {
     private final Condition notEmpty = lock.newCondition();
     private final ArrayDeque<Job> queue = new ArrayDeque<>();
     private final List<Thread> workers = new ArrayList<>();
+    private final int imageBudget;
+    /** Images of the jobs running now, and whether one of them runs alone; guarded by {@link #lock}. */
+    private int runningImages;
+    private boolean runningAlone;
+    private final ConcurrentHashMap<Job, Lane> lanes = new ConcurrentHashMap<>();
+    /** Sets up a model's batcher when a job first uses it (models load lazily, after start-up). */
+    private volatile java.util.function.Consumer<StepBatcher> batcherSetup = b -> { };
+    private final Set<StepBatcher> batchersSetUp = ConcurrentHashMap.newKeySet();
+    private final ExecutorService encoding;
     private final ScheduledExecutorService sweeper;
     private volatile boolean open = true;
     /** Exponentially weighted mean run time, the Retry-After estimate before any drain was measured. */
@@ -85,6 +103,12 @@ public final class JobManager implements AutoCloseable {
         this.outcomes = outcomes;
         this.encoder = encoder;
         this.clock = clock;
+        this.imageBudget = workerCount;
+        this.encoding = Executors.newFixedThreadPool(Math.min(2, workerCount + 1), r -> {
+            Thread t = new Thread(r, "jdiffuse-png");
+            t.setDaemon(true);
+            return t;
+        });
         for (int i = 0; i < workerCount; i++) {
             Thread t = new Thread(this::workLoop, "jdiffuse-worker-" + i);
             t.setDaemon(true);
@@ -95,6 +119,11 @@ public final class JobManager implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+    }
+
+    /** How each model's batcher is set up (forward size, window, metrics) when a job first joins it. */
+    public void onBatcher(java.util.function.Consumer<StepBatcher> setup) {
+        batcherSetup = setup;
     }
 
     /** Sets the one listener of every job's events (the stream hub, built after this manager) before {@link #start}. */
@@ -234,7 +263,7 @@ public final class JobManager implements AutoCloseable {
             job.position(at);
             moved = List.copyOf(waiting.subList(at + 1, waiting.size()));
             firstMoved = at + 1;
-            notEmpty.signal();
+            notEmpty.signalAll();
         } finally {
             lock.unlock();
         }
@@ -346,6 +375,10 @@ public final class JobManager implements AutoCloseable {
             return CancelOutcome.ALREADY_ENDED;
         }
         job.requestCancel();
+        Lane lane = lanes.get(job);
+        if (lane != null) {
+            lane.cancel(); // a step waiting for a shared forward leaves it now
+        }
         return job.status().terminal() ? CancelOutcome.ALREADY_ENDED : CancelOutcome.CANCELLING;
     }
 
@@ -353,15 +386,19 @@ public final class JobManager implements AutoCloseable {
         while (open) {
             Job job;
             List<Job> moved;
+            int taken;
             lock.lock();
             try {
-                while (open && queue.isEmpty()) {
+                while (open && (queue.isEmpty() || !fits(queue.peekFirst()))) {
                     notEmpty.await();
                 }
                 if (!open) {
                     return;
                 }
                 job = queue.pollFirst();
+                taken = images(job); // kept: a pending job's count is known only once its model loaded
+                runningImages += taken;
+                runningAlone = !batchable(job);
                 moved = List.copyOf(queue);
             } catch (InterruptedException e) {
                 return;
@@ -373,8 +410,36 @@ public final class JobManager implements AutoCloseable {
                 run(job);
             } catch (RuntimeException e) {
                 LOG.error("unexpected error around job {}", job.id(), e);
+            } finally {
+                lock.lock();
+                try {
+                    runningImages -= taken;
+                    runningAlone = false;
+                    notEmpty.signalAll();
+                } finally {
+                    lock.unlock();
+                }
             }
         }
+    }
+
+    /**
+     * Whether {@code job} may start now: its images fit beside the running jobs' (a job alone always starts). Only
+     * jobs on models that batch across requests run beside others; any other job runs alone.
+     */
+    private boolean fits(Job job) {
+        return runningImages == 0 || (!runningAlone && batchable(job) && runningImages + images(job) <= imageBudget);
+    }
+
+    /** A job waiting for its model to load runs alone (nothing is known of its model's batcher yet). */
+    private boolean batchable(Job job) {
+        Submission s = job.submission();
+        return imageBudget > 1 && s != null && s.model().pipeline().stepBatcher() != null;
+    }
+
+    private static int images(Job job) {
+        Submission s = job.submission();
+        return s == null ? 1 : Math.max(1, s.request().batchSize());
     }
 
     private void announcePositions(List<Job> waiting) {
@@ -421,7 +486,7 @@ public final class JobManager implements AutoCloseable {
             }
             // the lease's model: the submission's may have been evicted and loaded again since it was validated
             LoadedModel model = lease == null ? work.model() : lease.model();
-            GenerationResult result = model.pipeline().generate(work.request(), listener(job, t0));
+            GenerationResult result = generate(job, model, work, listener(job, t0));
             if (job.cancelRequested()) {
                 throw new CancellationException("cancelled");
             }
@@ -429,6 +494,38 @@ public final class JobManager implements AutoCloseable {
                 throw new IllegalStateException("the pipeline returned " + (result == null ? 0
                         : result.images().size()) + " images for a batch of " + work.request().batchSize());
             }
+            encoding.execute(() -> encodeAndEnd(job, result));
+        } catch (Exception | Error e) {
+            failed(job, e);
+        }
+    }
+
+    /**
+     * The pipeline's run; where the model batches across requests, inside a lane of its {@link StepBatcher}, left
+     * after the last step so that the other jobs do not wait for this one's decoding.
+     */
+    private GenerationResult generate(Job job, LoadedModel model, Submission work, GenerationListener listener) {
+        ImagePipeline pipeline = model.pipeline();
+        StepBatcher batcher = imageBudget > 1 ? pipeline.stepBatcher() : null;
+        if (batcher == null) {
+            return pipeline.generate(work.request(), listener);
+        }
+        if (batchersSetUp.add(batcher)) {
+            batcherSetup.accept(batcher);
+        }
+        try (Lane lane = batcher.join(images(job))) {
+            lanes.put(job, lane);
+            if (job.cancelRequested()) {
+                lane.cancel();
+            }
+            return pipeline.generate(work.request(), new LaneListener(lane, listener));
+        } finally {
+            lanes.remove(job);
+        }
+    }
+
+    private void encodeAndEnd(Job job, GenerationResult result) {
+        try {
             List<byte[]> pngs = encoder.encode(job, result);
             try {
                 job.files(store.writeImages(job, pngs));
@@ -436,6 +533,14 @@ public final class JobManager implements AutoCloseable {
                 LOG.error("the images of job {} could not be written to the output folder", job.id(), e);
             }
             end(job, JobStatus.SUCCEEDED, result, pngs, null);
+        } catch (RuntimeException | Error e) {
+            failed(job, e);
+        }
+    }
+
+    private void failed(Job job, Throwable t) {
+        try {
+            throw t;
         } catch (CancellationException e) {
             String reason = job.cancelReason();
             end(job, JobStatus.CANCELLED, null, null, new Job.Error(reason, (reason.equals("deadline")
@@ -461,7 +566,7 @@ public final class JobManager implements AutoCloseable {
             LOG.error("job {} ran out of memory", job.id(), e);
             end(job, JobStatus.FAILED, null, null, new Job.Error("out_of_memory", "the job ran out of memory; "
                     + "try a smaller size, batch or fewer steps"));
-        } catch (Exception e) {
+        } catch (Throwable e) {
             LOG.error("job {} failed", job.id(), e);
             end(job, JobStatus.FAILED, null, null, new Job.Error("generation_failed", clientMessage(e)));
         }
@@ -626,6 +731,12 @@ public final class JobManager implements AutoCloseable {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+        }
+        encoding.shutdown();
+        try {
+            encoding.awaitTermination(Math.max(1, (deadline - System.nanoTime()) / 1_000_000), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
         sweeper.shutdownNow();
     }

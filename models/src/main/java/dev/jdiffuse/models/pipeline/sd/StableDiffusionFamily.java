@@ -21,6 +21,7 @@ import dev.jdiffuse.models.unet.UNet2DConditionModel;
 import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
+import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.SchedulerConfig;
 
@@ -54,6 +55,7 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
     private final Map<String, ControlNetModel> controlnets;
     private final Device device;
     private final LatentSpace latents;
+    private final StepBatcher batcher;
 
     StableDiffusionFamily(SdPromptEncoder prompts, UNet2DConditionModel unet, Map<String, ControlNetModel> controlnets,
             Device device, int pixelsPerLatent, int latentChannels) {
@@ -62,6 +64,7 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
         this.controlnets = Map.copyOf(controlnets);
         this.device = device;
         this.latents = new LatentSpace(latentChannels, pixelsPerLatent, pixelsPerLatent, 0);
+        this.batcher = new StepBatcher(new UNetNetwork(unet));
     }
 
     @Override
@@ -151,7 +154,9 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
     public Denoiser denoiser(NDManager job, GenerationRequest r, Prompts<SdConditioning> p, SchedulerConfig config,
             NDArray imageConditioning) {
         Denoiser denoiser = PredictionType.parse(config.predictionType()).wrap(
-                ExtraInputChannels.concat(this::unet, imageConditioning));
+                imageConditioning == null ? batcher
+                        // an inpainting UNet's per-request extra channels: this request's forward runs alone
+                        : ExtraInputChannels.concat(new UNetNetwork(unet), imageConditioning));
         for (ControlSpec spec : r.controlnets()) {
             NDArray image = Images.fromBufferedImage(job, spec.image(), r.width(), r.height()).toDevice(device, false);
             denoiser = new ControlNetDenoiser(denoiser, controlnets.get(spec.model()), image, spec.scale(),
@@ -160,10 +165,10 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
         return ModelFamily.withGuidance(denoiser, p, r);
     }
 
-    /** The UNet as the samplers' network: one timestep for the whole batch. */
-    private NDArray unet(NDArray x, double timestep, Conditioning conditioning) {
-        SdConditioning c = (SdConditioning) conditioning;
-        return ModelFamily.float32(unet.forward(x, new double[] {timestep}, c.context(), c.extras()));
+    /** The UNet's calls, shared between concurrent requests that joined it (one per model). */
+    @Override
+    public StepBatcher stepBatcher() {
+        return batcher;
     }
 
     /** The UNet and the text encoders; kohya's LDM-style UNet names through the UNet's LDM key table. */
