@@ -119,6 +119,13 @@ public final class LoraPatcher {
      */
     public Lease use(List<LoraSpec> loras) {
         List<LoraSpec> wanted = loras.stream().filter(s -> s.scale() != 0).toList();
+        // the common case first: the weights already hold this set, so runs share them (a write lock here would wait
+        // for every other running job and serialize jobs that could run, and batch, together)
+        lock.readLock().lock();
+        if (wanted.equals(applied)) {
+            return () -> lock.readLock().unlock();
+        }
+        lock.readLock().unlock();
         lock.writeLock().lock();
         try {
             if (!wanted.equals(applied)) {
