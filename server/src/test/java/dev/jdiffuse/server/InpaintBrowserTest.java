@@ -39,7 +39,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * 4-channel model): headless Chromium picks an init image, paints a mask on the overlay canvas with pointer events
  * (Selenium's Actions), tries invert and clear, runs an inpaint with paste-back and checks that the mask the page
  * uploaded is a black/white PNG of the init image's size, that the result keeps the init image outside the mask
- * and changes it inside, and that "Use as init image" and "Reuse parameters" work.
+ * and changes it inside, that "Use as init image" and "Reuse parameters" work, and that outpainting pads and the
+ * hires fix reach the server.
  * With {@code -Dui.screenshot.docs=true} it also writes {@code docs/ui-screenshot.png} from a server serving the
  * default model ({@code models-default/emoji-sd}). Skips when Chromium, chromedriver or the fixtures are missing.
  */
@@ -91,8 +92,9 @@ class InpaintBrowserTest {
         TestServer.linkFixture(models, "tiny-sd15", "layouts/sd15/model");
         try (TestServer ts = TestServer.overModels(models)) {
             open(ts);
-            js("window.__uploads = []; const f = window.fetch;"
-                    + "window.fetch = async (u, init) => { if (u === '/v1/uploads' && init && init.body instanceof Blob)"
+            js("window.__uploads = []; window.__bodies = []; const f = window.fetch;"
+                    + "window.fetch = async (u, init) => { if (u === '/v1/generations' && init && init.method === 'POST')"
+                    + " window.__bodies.push(init.body); if (u === '/v1/uploads' && init && init.body instanceof Blob)"
                     + " { const r = new FileReader(); r.readAsDataURL(init.body);"
                     + " await new Promise((ok) => { r.onload = ok; }); window.__uploads.push(r.result); }"
                     + " return f(u, init); };");
@@ -105,11 +107,8 @@ class InpaintBrowserTest {
             assertEquals(String.valueOf(initImage.getWidth()), byId("width").getDomProperty("value"),
                     "the generation size follows the init image");
 
-            // a horizontal stroke through the middle, from a quarter of the width left of the centre to the centre
             WebElement canvas = byId("mask-canvas");
-            int w = canvas.getRect().getWidth();
-            new Actions(driver).moveToElement(canvas, -w / 4, 0).clickAndHold()
-                    .moveByOffset(w / 8, 0).moveByOffset(w / 8, 0).release().perform();
+            stroke(canvas);
             long painted = painted();
             long total = (long) initImage.getWidth() * initImage.getHeight();
             assertTrue(painted > 0 && painted < total / 4, "a brush stroke, not the whole image: " + painted);
@@ -120,9 +119,16 @@ class InpaintBrowserTest {
             byId("mask-invert").click();
             byId("mask-invert").click();
             assertEquals(0, painted(), "inverting twice restores the (empty) mask");
-            new Actions(driver).moveToElement(canvas, -w / 4, 0).clickAndHold()
-                    .moveByOffset(w / 8, 0).moveByOffset(w / 8, 0).release().perform();
+            stroke(canvas);
+            byId("mask-eraser").click();
+            stroke(canvas);
+            assertEquals(0, painted(), "the eraser removes the same stroke");
+            byId("mask-eraser").click();
+            byId("mask-clear").click(); // the eraser leaves faint (< 0.5 alpha) edges that a new stroke would add to
+            stroke(canvas);
             assertEquals(painted, painted(), "the same stroke again");
+            Files.createDirectories(Path.of("target"));
+            Files.write(Path.of("target", "ui-inpaint-mask.png"), driver.getScreenshotAs(OutputType.BYTES));
 
             type("prompt", "a bowl of ramen");
             type("steps", "4");
@@ -161,6 +167,8 @@ class InpaintBrowserTest {
             assertEquals((double) painted, inside[1], "the uploaded mask is the painted one");
             double keptDiff = outside[0] / outside[1];
             double paintedDiff = inside[0] / inside[1];
+            System.err.printf("[InpaintBrowserTest] mean |diff| outside the mask %.3f, inside %.3f levels%n",
+                    keptDiff, paintedDiff);
             assertTrue(keptDiff < 1.0, "unmasked pixels keep the init image (mean |diff| " + keptDiff + " levels)");
             assertTrue(paintedDiff > 5 * Math.max(keptDiff, 1.0),
                     "the masked region was repainted (mean |diff| " + paintedDiff + " vs " + keptDiff + ")");
@@ -178,6 +186,35 @@ class InpaintBrowserTest {
             driver.findElement(By.cssSelector("#gallery .card .card-reuse")).click();
             assertTrue(byId("paste_back").isSelected());
             assertEquals("0", byId("mask_blur").getDomProperty("value"));
+
+            // outpainting the result: pads on two sides, no mask; the canvas size follows from the pads
+            type("outpaint_left", "16");
+            type("outpaint_bottom", "8");
+            byId("generate").click();
+            waitFor("the outpainted result", Duration.ofSeconds(90), () -> galleryImages() == 2);
+            JsonNode sent = lastBody();
+            assertEquals(16, sent.at("/outpaint/left").asInt(), sent.toString());
+            assertTrue(!sent.has("mask") && !sent.has("width") && sent.has("init_image"), sent.toString());
+            BufferedImage wide = resultImage(ts);
+            assertEquals(initImage.getWidth() + 16, wide.getWidth());
+            assertEquals(initImage.getHeight() + 8, wide.getHeight());
+
+            // the hires fix on a text-to-image job: 64x64 upscaled twice
+            byId("init-remove").click();
+            type("outpaint_left", "0");
+            type("outpaint_bottom", "0");
+            byId("hires-section").findElement(By.tagName("summary")).click();
+            byId("hires_enabled").click();
+            type("hires_steps", "2");
+            type("steps", "2");
+            type("width", "64");
+            type("height", "64");
+            byId("generate").click();
+            waitFor("the hires result", Duration.ofSeconds(90), () -> galleryImages() == 3);
+            sent = lastBody();
+            assertTrue(!sent.has("init_image") && sent.at("/hires/scale").asDouble() == 2, sent.toString());
+            assertEquals(128, resultImage(ts).getWidth(), "the hires fix doubles the size");
+            assertTrue(driver.findElement(By.cssSelector("#gallery .card .card-meta")).getText().contains("hires"));
         }
     }
 
@@ -216,6 +253,23 @@ class InpaintBrowserTest {
         driver.navigate().refresh();
         waitFor("the model list", Duration.ofSeconds(20), () -> !((List<?>) js(
                 "return [...document.getElementById('model').options].map(o => o.value)")).isEmpty());
+    }
+
+    private static JsonNode lastBody() throws IOException {
+        return TestServer.JSON.readTree((String) js("return window.__bodies.at(-1)"));
+    }
+
+    /** Image 0 of the newest gallery card's job, as the server made it. */
+    private static BufferedImage resultImage(TestServer ts) throws Exception {
+        String job = driver.findElement(By.cssSelector("#gallery .card")).getDomAttribute("data-job");
+        return ImageIO.read(new ByteArrayInputStream(ts.get("/v1/generations/" + job + "/images/0").raw().body()));
+    }
+
+    /** A horizontal stroke through the middle, from a quarter of the width left of the centre to the centre. */
+    private static void stroke(WebElement canvas) {
+        int w = canvas.getRect().getWidth();
+        new Actions(driver).moveToElement(canvas, -w / 4, 0).clickAndHold()
+                .moveByOffset(w / 8, 0).moveByOffset(w / 8, 0).release().perform();
     }
 
     /** Mask pixels painted at least half opaque (what the page uploads as white). */
