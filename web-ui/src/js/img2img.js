@@ -98,10 +98,6 @@ export class ImageToImage {
     this.onChange?.();
   }
 
-  hasImage() {
-    return !this.editor.hidden && (this.init !== null || this.pending !== null);
-  }
-
   /** Canvas pixel under the pointer: the canvas is shown scaled, its bitmap has the init image's size. */
   point(ev) {
     const r = this.mask.getBoundingClientRect();
@@ -195,8 +191,12 @@ export class ImageToImage {
    * init image's upload and renews nearly expired uploads.
    */
   async collect(body) {
-    if (!this.hasImage()) return;
+    if (this.editor.hidden) return;
     if (this.pending) await this.pending;
+    if (!this.init) {
+      throw new ApiError(400, 'invalid_value', 'The init image was not uploaded: pick it again or remove it.',
+        'init_image');
+    }
     const stale = (u) => Date.now() - u.at > 0.9 * u.ttlMs;
     if (stale(this.init)) this.init = { ...(await this.uploadBlob(this.init.blob)), blob: this.init.blob };
     body.init_image = this.init.id;
