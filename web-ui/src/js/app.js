@@ -46,6 +46,10 @@ const gallery = new Gallery({
     $('prompt').focus();
   },
   onView: (url) => showOnStage(url, null),
+  onInit: (blob) => {
+    form.img2img.setImage(blob).catch(() => {});
+    form.img2img.section.scrollIntoView({ block: 'start' });
+  },
   labels: (kind, name) => labelMaps[kind].get(name) || name,
 });
 const stream = new JobStream({

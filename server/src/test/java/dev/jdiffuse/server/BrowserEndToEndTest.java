@@ -42,8 +42,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The browser UI end to end: Debian's headless Chromium (through chromedriver) opens the UI served by a real server
  * on an ephemeral port around the {@link ScriptedPipeline}, submits prompts, sees API errors next to their field,
  * sees the live preview change while the job runs (JPEG previews, and raw latents rendered in the page), and the
- * final image land in the gallery. Saves a screenshot to {@code target/ui-screenshot.png}; with
- * {@code -Dui.screenshot.docs=true} also to {@code docs/ui-screenshot.png} (the README's picture).
+ * final image land in the gallery. Saves a screenshot to {@code target/ui-screenshot.png} (the README's picture,
+ * made with the real default model, comes from {@link InpaintBrowserTest} with {@code -Dui.screenshot.docs=true}).
  * Skips with a notice when Chromium or chromedriver is missing ({@code .ci/run} installs both).
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -177,12 +177,7 @@ class BrowserEndToEndTest {
         assertEquals("true", byId("seed-lock").getDomAttribute("aria-pressed"), "reuse keeps the result's seed");
 
         ((JavascriptExecutor) driver).executeScript("window.scrollTo(0, 0)");
-        byte[] png = screenshot("ui-screenshot.png");
-        if (Boolean.getBoolean("ui.screenshot.docs")) {
-            Path docs = Path.of("..", "docs", "ui-screenshot.png");
-            Files.createDirectories(docs.getParent());
-            Files.write(docs, png);
-        }
+        screenshot("ui-screenshot.png");
     }
 
     @Test
@@ -325,10 +320,10 @@ class BrowserEndToEndTest {
         type("steps", "12");
         type("width", "256");
         type("height", "256");
-        driver.findElement(By.cssSelector("#gen-form details:not(#controlnet-section):not(#lora-section) > summary")).click();
+        driver.findElement(By.cssSelector("#advanced-section > summary")).click();
         driver.findElement(By.cssSelector("#preview_method option[value='" + method + "']")).click();
         type("preview_every", "1");
-        driver.findElement(By.cssSelector("#gen-form details:not(#controlnet-section):not(#lora-section) > summary")).click();
+        driver.findElement(By.cssSelector("#advanced-section > summary")).click();
     }
 
     /** Waits until the stage shows a live preview (not a result) whose src differs from `previous`; returns it. */
