@@ -46,6 +46,10 @@ const gallery = new Gallery({
     $('prompt').focus();
   },
   onView: (url) => showOnStage(url, null),
+  onInit: (blob) => {
+    form.img2img.setImage(blob).catch(() => {});
+    form.img2img.section.scrollIntoView({ block: 'start' });
+  },
   labels: (kind, name) => labelMaps[kind].get(name) || name,
 });
 const stream = new JobStream({
@@ -93,10 +97,11 @@ function showLogin() {
 
 async function load() {
   try {
-    const [models, samplers] = await Promise.all([api('/v1/models'), api('/v1/samplers')]);
+    const [models, samplers, loras] = await Promise.all([api('/v1/models'), api('/v1/samplers'),
+      api('/v1/loras').catch(() => ({ loras: [] }))]);
     for (const s of samplers.samplers || []) labelMaps.sampler.set(s.name, s.label);
     for (const s of samplers.schedules || []) labelMaps.schedule.set(s.name, s.label);
-    form.populate(models, samplers);
+    form.populate(models, samplers, loras);
     await refreshStatus();
   } catch (e) {
     if (e.status === 401) {
@@ -181,7 +186,7 @@ function onEvent(msg) {
       if (msg.status === 'running' && msg.step != null) job.step = Math.max(job.step, msg.step);
       break;
     case 'step':
-      if (job.status === 'queued') job.status = 'running';
+      if (job.status === 'queued' || job.status === 'loading') job.status = 'running';
       job.step = msg.step;
       job.total = msg.total;
       job.elapsedMs = msg.elapsed_ms;
@@ -302,6 +307,9 @@ function render() {
     if (job.status === 'queued') {
       ui.progress.removeAttribute('value');
       ui.progressText.textContent = `Queued · ${waiting(job)}`;
+    } else if (job.status === 'loading') {
+      ui.progress.removeAttribute('value');
+      ui.progressText.textContent = 'Loading the model…';
     } else {
       ui.progress.max = total;
       ui.progress.value = Math.min(job.step, total);

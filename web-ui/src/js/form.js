@@ -1,5 +1,7 @@
 import { ApiError } from './api.js';
 import { ControlNets } from './controlnets.js';
+import { ImageToImage } from './img2img.js';
+import { LoraPicker } from './loras.js';
 import { clearFieldError, clearFieldErrors, readNumber, showFieldError } from './fields.js';
 
 const STORAGE_KEY = 'jdiffuse.form.v1';
@@ -26,6 +28,15 @@ export class GenerationForm {
     this.controlnets = new ControlNets(this.el('controlnet-section'), this.el('controlnet-units'),
       document.getElementById('controlnet-template'), this.el('controlnet-add'), () => this.save());
     this.controlnets.onUploadError = (e) => this.showError(e);
+    this.loras = new LoraPicker(this.el, () => this.save());
+    this.img2img = new ImageToImage(this.el, () => this.save(), (e) => this.showError(e));
+    // a new init image sets the generation size to its own (down to the model's multiple)
+    this.img2img.onImageSize = (w, h) => {
+      const unit = this.model()?.pixels_per_latent || 8;
+      this.el('width').value = String(Math.max(unit, w - (w % unit)));
+      this.el('height').value = String(Math.max(unit, h - (h % unit)));
+      this.save();
+    };
 
     form.addEventListener('input', (ev) => {
       clearFieldError(ev.target);
@@ -53,7 +64,7 @@ export class GenerationForm {
   }
 
   /** Fills the model, sampler and schedule choices, then restores the last session's values. */
-  populate(modelsAnswer, samplersAnswer) {
+  populate(modelsAnswer, samplersAnswer, lorasAnswer) {
     this.models = modelsAnswer.models || [];
     const modelSel = this.el('model');
     modelSel.replaceChildren(...this.models.map((m) => new Option(
@@ -62,6 +73,7 @@ export class GenerationForm {
     fill(this.el('sampler'), samplersAnswer.samplers || []);
     fill(this.el('schedule'), samplersAnswer.schedules || []);
     const saved = this.load();
+    this.loras.setAvailable(lorasAnswer?.loras || []);
     this.modelChanged(true);
     if (saved) this.restore(saved);
   }
@@ -125,6 +137,16 @@ export class GenerationForm {
       const cn = await this.controlnets.collect();
       if (cn.length) body.controlnets = cn;
     }
+    const loras = this.loras.collect();
+    if (loras.length) body.loras = loras;
+    await this.img2img.collect(body);
+    if (this.el('hires_enabled').checked) {
+      body.hires = { upscaler: this.el('hires_upscaler').value };
+      for (const f of ['scale', 'steps', 'strength']) {
+        const v = readNumber(this.el(`hires_${f}`), `hires.${f}`);
+        if (v !== undefined) body.hires[f] = v;
+      }
+    }
     return body;
   }
 
@@ -155,6 +177,15 @@ export class GenerationForm {
     }
     this.controlnets.clear();
     for (const c of p.controlnets || []) this.controlnets.add(c);
+    this.loras.set(p.loras);
+    this.img2img.apply(p);
+    this.el('hires_enabled').checked = !!p.hires;
+    if (p.hires) {
+      setIf(this.el('hires_scale'), p.hires.scale);
+      setIf(this.el('hires_steps'), p.hires.steps);
+      setIf(this.el('hires_strength'), p.hires.strength);
+      setIf(this.el('hires_upscaler'), p.hires.upscaler);
+    }
     this.clearErrors();
     this.save();
   }
@@ -183,6 +214,13 @@ export class GenerationForm {
     if (TEXT_FIELDS.includes(path) || NUMBER_FIELDS.includes(path) || path === 'seed') return this.el(path);
     if (PREVIEW_FIELDS[path]) return this.el(PREVIEW_FIELDS[path]);
     if (path === 'preview') return this.el('preview_method');
+    if (path.startsWith('loras')) return this.loras.controlFor(path);
+    const img = this.img2img.controlFor(path);
+    if (img) return img;
+    if (path.startsWith('hires')) {
+      const m = /^hires\.(scale|steps|strength|upscaler)$/.exec(path);
+      return this.el(m ? `hires_${m[1]}` : 'hires_enabled');
+    }
     if (path.startsWith('controlnets')) {
       return this.controlnets.controlFor(path) || this.el('controlnet-add');
     }
@@ -193,8 +231,10 @@ export class GenerationForm {
     if (!this.models.length) return;
     const state = {};
     for (const c of this.form.querySelectorAll('input[id], select[id], textarea[id]')) {
-      if (c.type !== 'file' && !c.id.startsWith('cn')) state[c.id] = c.value;
+      if (c.type === 'checkbox') state[c.id] = c.checked;
+      else if (c.type !== 'file' && !c.id.startsWith('cn')) state[c.id] = c.value;
     }
+    state.loras = this.loras.collect();
     state.seedLocked = this.locked();
     try {
       localStorage.setItem(STORAGE_KEY, JSON.stringify(state));
@@ -217,11 +257,14 @@ export class GenerationForm {
       this.modelChanged(false);
     }
     for (const [id, v] of Object.entries(state)) {
-      if (id === 'model' || id === 'seedLocked') continue;
+      if (id === 'model' || id === 'seedLocked' || id === 'loras') continue;
       const c = this.form.querySelector(`#${CSS.escape(id)}`);
-      if (c) setIf(c, v);
+      if (c && c.type === 'checkbox') c.checked = v === true;
+      else if (c) setIf(c, v);
     }
+    this.img2img.showValues();
     this.setLocked(!!state.seedLocked);
+    if (Array.isArray(state.loras)) this.loras.set(state.loras);
   }
 }
 

@@ -7,9 +7,11 @@ const MAX_IMAGES = 60;
  */
 export class Gallery {
   /**
-   * @param {object} opts list, template, count (elements); onReuse(params), onView(url, card); labels(kind, name)
+   * @param {object} opts list, template, count (elements); onReuse(params), onView(url, card), onInit(blob) (the
+   *   result becomes the next init image); labels(kind, name)
    */
-  constructor({ list, template, count, onReuse, onView, labels }) {
+  constructor({ list, template, count, onReuse, onView, onInit, labels }) {
+    this.onInit = onInit;
     this.list = list;
     this.template = template;
     this.count = count;
@@ -51,6 +53,7 @@ export class Gallery {
     view.setAttribute('aria-label', `Show image ${i + 1}: ${p.prompt || 'empty prompt'}`);
     view.addEventListener('click', () => this.select(li));
     li.querySelector('.card-reuse').addEventListener('click', () => this.onReuse(p));
+    li.querySelector('.card-init').addEventListener('click', () => this.onInit?.(blob));
     const a = li.querySelector('.card-download');
     a.href = url;
     a.download = `jdiffuse-${p.seed ?? record.id}-${i}.png`;
@@ -76,6 +79,10 @@ export function describe(p, record, labels) {
   if (p.guidance_scale != null) parts.push(`CFG ${p.guidance_scale}`);
   if (p.seed != null) parts.push(`seed ${p.seed}`);
   if (p.controlnets && p.controlnets.length) parts.push(`${p.controlnets.length} ControlNet`);
+  if (p.mask) parts.push(`inpaint ${p.strength}`);
+  else if (p.outpaint) parts.push('outpaint');
+  else if (p.init_image) parts.push(`img2img ${p.strength}`);
+  if (p.hires) parts.push('hires fix');
   if (p.model) parts.push(p.model);
   const ms = record.timings && record.timings.run_ms;
   if (ms != null) parts.push(`${(ms / 1000).toFixed(1)} s`);

@@ -22,6 +22,7 @@ import dev.jdiffuse.server.storage.OutputStore;
 import dev.jdiffuse.server.jobs.JobManager;
 import dev.jdiffuse.server.jobs.GenerationParameters;
 import dev.jdiffuse.server.jobs.ResultEncoder;
+import dev.jdiffuse.server.loras.LoraLibrary;
 import dev.jdiffuse.server.metrics.ServerMetrics;
 import dev.jdiffuse.server.models.ModelRegistry;
 import dev.jdiffuse.server.stream.StreamHub;
@@ -75,9 +76,12 @@ public final class JDiffuseServer implements AutoCloseable {
         this.models = models;
         Limits limits = options.limits();
         this.json = new Json(limits.maxPromptChars());
-        this.jobs = new JobManager(options.queueSize(), options.resultTtl(), 1, metrics, encoder(), Clock.systemUTC());
+        this.jobs = new JobManager(options.queueSize(), options.resultTtl(), options.batching().images(), metrics,
+                encoder(), Clock.systemUTC());
+        shareForwards(options.batching());
         this.hub = new StreamHub(json::write);
         jobs.listen(hub);
+        jobs.useModels(models);
         metrics.bind(jobs::queueDepth, hub::connections, hub::queuedBytes);
         Safety safety = options.safety();
         this.store = openStore(safety.outputDir());
@@ -87,7 +91,7 @@ public final class JDiffuseServer implements AutoCloseable {
         UploadStore uploads = new UploadStore(256, safety.uploadBudgetBytes(), options.resultTtl(),
                 Clock.systemUTC(), new ImageDecoder(limits.maxUploadPixels(), limits.maxUploadSide()));
         this.api = new HttpApi(json, limits, models, jobs, uploads, options.resultTtl(), metrics::scrape,
-                new Quotas(Clock.systemUTC(), jobs::activeCount));
+                new Quotas(Clock.systemUTC(), jobs::activeCount), new LoraLibrary(options.loras()));
         api.decodedBudget(safety.decodedBudgetBytes());
         api.maxJobSeconds(safety.maxJobSeconds());
         metrics.bindBudgets(uploads::bytes, jobs::heldResultBytes, api::decodedBytes);
@@ -191,6 +195,14 @@ public final class JDiffuseServer implements AutoCloseable {
         }
     }
 
+    /** Each model's batcher, when first used, takes the forward size and window, and reports to the metrics. */
+    private void shareForwards(ServerOptions.Batching batching) {
+        jobs.onBatcher(b -> {
+            b.configure(batching.images(), batching.window());
+            b.observe(metrics);
+        });
+    }
+
     private static String httpCode(int status) {
         return switch (status) {
             case 404 -> "not_found";
@@ -206,9 +218,7 @@ public final class JDiffuseServer implements AutoCloseable {
             List<BufferedImage> images = result.images();
             for (int i = 0; i < images.size(); i++) {
                 pngs.add(PngEncoder.encode(images.get(i), ImageMetadata.pngText(
-                        GenerationParameters.of(job.submission().model(), job.submission().request(),
-                                job.submission().controls(), job.submission().initImage(), result), result.sigmas(), i,
-                        json::write)));
+                        GenerationParameters.of(job.submission(), result), result.sigmas(), i, json::write)));
             }
             return pngs;
         };
@@ -236,7 +246,7 @@ public final class JDiffuseServer implements AutoCloseable {
         }
         LOG.info("jdiffuse {} listening on http://{}:{}/ with {} model(s); ready: {}", ImageMetadata.VERSION,
                 options.host(),
-                port(), models.all().size(), api.notReadyReason() == null ? "yes" : api.notReadyReason());
+                port(), models.list().size(), api.notReadyReason() == null ? "yes" : api.notReadyReason());
         return this;
     }
 

@@ -14,7 +14,8 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 /**
- * {@code serve}: loads every entry of {@code --models} (eagerly: the server is ready once at least one loaded), then
+ * {@code serve}: lists the entries of {@code --models} and loads the default one (the server is ready once it has
+ * loaded; the others load on first use, within {@code --max-loaded-models}), then
  * serves until SIGTERM/SIGINT, when it cancels waiting jobs, lets the running one stop at its next step and exits.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true, description = "Serve the models of a folder over HTTP.")
@@ -42,6 +43,10 @@ class ServeCommand implements Callable<Integer> {
             spec.commandLine().getErr().println(e.getMessage());
             return 2;
         }
+        if (options.loras() != null && !Files.isDirectory(options.loras())) {
+            spec.commandLine().getErr().println("--loras " + options.loras() + " is not a folder");
+            return 2;
+        }
         ModelRegistry models;
         if (options.models() == null) {
             LOG.warn("no --models folder given: the server starts but is not ready");
@@ -50,8 +55,8 @@ class ServeCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("--models " + options.models() + " is not a folder");
             return 2;
         } else {
-            models = ModelRegistry.load(options.models(), ModelLoaders.production(), options.device(),
-                    options.dtype());
+            models = ModelRegistry.open(options.models(), ModelLoaders.production(), options.device(),
+                    options.dtype(), options.budget());
         }
         JDiffuseServer server;
         try {

@@ -1,6 +1,7 @@
 package dev.jdiffuse.server;
 
 import dev.jdiffuse.server.api.Limits;
+import dev.jdiffuse.server.models.ModelBudget;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -24,8 +25,28 @@ public final class ServerFlags {
     String host;
 
     @Option(names = "--models", description = "folder whose entries (diffusers folders or single-file checkpoints) "
-            + "are loaded [env JDIFFUSE_MODELS]")
+            + "are served: the default (first by name that loads) at start-up, others on first use "
+            + "[env JDIFFUSE_MODELS]")
     Path models;
+
+    @Option(names = "--loras", description = "folder of LoRA .safetensors files, each named after its file (default: "
+            + "a 'loras' folder beside the models folder, if there is one) [env JDIFFUSE_LORAS]")
+    Path loras;
+    /**
+     * Two: the model being used and one more, so alternating between two models (a base and its refiner or
+     * inpainting variant) does not reload one at every switch, while two SDXL models in fp16 (about 7 GB each)
+     * still fit a 24 GB GPU. Servers with less memory set 1; many small models can take more.
+     */
+    static final int DEFAULT_MAX_LOADED_MODELS = 2;
+
+    @Option(names = "--max-loaded-models", defaultValue = "" + DEFAULT_MAX_LOADED_MODELS, description = "models kept "
+            + "loaded at once; loading one more evicts the least recently used idle one (default ${DEFAULT-VALUE}) "
+            + "[env JDIFFUSE_MAX_LOADED_MODELS]")
+    int maxLoadedModels;
+
+    @Option(names = "--max-loaded-bytes", defaultValue = "0", description = "most bytes of weight files (as on disk) "
+            + "kept loaded at once, 0 = no limit (default ${DEFAULT-VALUE}) [env JDIFFUSE_MAX_LOADED_BYTES]")
+    long maxLoadedBytes;
 
     @Option(names = "--device", defaultValue = "auto", description = "auto|cpu|cuda (default ${DEFAULT-VALUE}) "
             + "[env JDIFFUSE_DEVICE]")
@@ -58,6 +79,17 @@ public final class ServerFlags {
     @Option(names = "--max-batch", defaultValue = "8", description = "most images per request (default "
             + "${DEFAULT-VALUE}) [env JDIFFUSE_MAX_BATCH]")
     int maxBatch;
+
+    @Option(names = "--batch-images", defaultValue = "1", description = "most images of concurrent jobs in one "
+            + "denoiser forward: jobs on one model run together while their images fit, sharing a forward per step "
+            + "(default ${DEFAULT-VALUE}: one job at a time; --max-batch stays the per-request limit) "
+            + "[env JDIFFUSE_BATCH_IMAGES]")
+    int batchImages;
+
+    @Option(names = "--batch-window-ms", defaultValue = "2", description = "longest wait of a job's step for the "
+            + "other running jobs' steps, only while jobs share the model (default ${DEFAULT-VALUE}) "
+            + "[env JDIFFUSE_BATCH_WINDOW_MS]")
+    int batchWindowMs;
 
     @Option(names = "--max-prompt-chars", defaultValue = "10000", description = "longest prompt (default "
             + "${DEFAULT-VALUE}) [env JDIFFUSE_MAX_PROMPT_CHARS]")
@@ -154,6 +186,13 @@ public final class ServerFlags {
                 decodedBudgetBytes, maxJobSeconds, concurrentUploads, Duration.ofSeconds(bodyTimeout),
                 Duration.ofSeconds(shutdownGrace));
         return new ServerOptions(port, host, models, device, dtype, queueSize, Duration.ofSeconds(resultTtl), limits,
-                safety);
+                safety, new ModelBudget(maxLoadedModels, maxLoadedBytes), loras != null ? loras : lorasBesideModels(),
+                new ServerOptions.Batching(batchImages, Duration.ofMillis(batchWindowMs)));
+    }
+
+    /** {@code <models>/../loras} when the models folder is given and that folder exists. */
+    private Path lorasBesideModels() {
+        Path beside = models == null ? null : models.toAbsolutePath().normalize().resolveSibling("loras");
+        return beside != null && java.nio.file.Files.isDirectory(beside) ? beside : null;
     }
 }

@@ -1,6 +1,7 @@
 package dev.jdiffuse.server;
 
 import dev.jdiffuse.server.api.Limits;
+import dev.jdiffuse.server.models.ModelBudget;
 import picocli.CommandLine;
 
 import java.nio.file.Path;
@@ -14,16 +15,40 @@ import java.util.Set;
  *
  * @param port TCP port (default 8765; 0 picks a free one)
  * @param host address to bind (default 127.0.0.1: loopback only)
- * @param models folder whose entries (diffusers pipeline folders or single-file checkpoints) are loaded at start-up
+ * @param models folder whose entries (diffusers pipeline folders or single-file checkpoints) are served; the default
+ *     one loads at start-up, the others on first use
  * @param device {@code auto|cpu|cuda}
  * @param dtype {@code auto|fp32|fp16|bf16}
  * @param queueSize jobs that may wait behind the running one before submissions get 429
  * @param resultTtl how long finished jobs and their images are kept
  * @param limits request bounds
  * @param safety authentication, budgets, slow-client limits and outputs
+ * @param budget how many models (and bytes of weights) stay loaded at once; others load on first use
+ * @param loras folder of LoRA {@code .safetensors} files (each named after its file), or null for none
+ * @param batching how many images concurrent jobs may have in one denoiser forward ({@link Batching})
  */
 public record ServerOptions(int port, String host, Path models, String device, String dtype, int queueSize,
-        Duration resultTtl, Limits limits, Safety safety) {
+        Duration resultTtl, Limits limits, Safety safety, ModelBudget budget,
+        Path loras, Batching batching) {
+
+    /**
+     * Continuous batching: jobs on one model run concurrently while their images fit in {@code images}, and their
+     * compatible denoiser calls share forwards; {@code window} is the longest a call waits for the other running
+     * jobs' calls. {@code images} 1: one job at a time, as before.
+     */
+    public record Batching(int images, Duration window) {
+
+        public static final Batching OFF = new Batching(1, Duration.ofMillis(2));
+
+        public Batching {
+            if (images < 1 || images > 256) {
+                throw new IllegalArgumentException("--batch-images must be 1..256, got " + images);
+            }
+            if (window.isNegative() || window.compareTo(Duration.ofSeconds(1)) > 0) {
+                throw new IllegalArgumentException("--batch-window-ms must be 0..1000, got " + window.toMillis());
+            }
+        }
+    }
 
     public static final int DEFAULT_PORT = 8765;
 
@@ -48,31 +73,44 @@ public record ServerOptions(int port, String host, Path models, String device, S
     /** Defaults suited to tests: any free port, loopback, no model folder. */
     public static ServerOptions defaults() {
         return new ServerOptions(DEFAULT_PORT, "127.0.0.1", null, "auto", "auto", 16, Duration.ofHours(1),
-                Limits.DEFAULTS, Safety.DEFAULTS);
+                Limits.DEFAULTS, Safety.DEFAULTS, new ModelBudget(ServerFlags.DEFAULT_MAX_LOADED_MODELS, 0), null,
+                Batching.OFF);
     }
 
     public ServerOptions withPort(int p) {
-        return new ServerOptions(p, host, models, device, dtype, queueSize, resultTtl, limits, safety);
+        return new ServerOptions(p, host, models, device, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching);
     }
 
     public ServerOptions withQueueSize(int q) {
-        return new ServerOptions(port, host, models, device, dtype, q, resultTtl, limits, safety);
+        return new ServerOptions(port, host, models, device, dtype, q, resultTtl, limits, safety, budget, loras, batching);
     }
 
     public ServerOptions withResultTtl(Duration ttl) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, ttl, limits, safety);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, ttl, limits, safety, budget, loras, batching);
     }
 
     public ServerOptions withLimits(Limits l) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, l, safety);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, l, safety, budget, loras, batching);
     }
 
     public ServerOptions withSafety(Safety s) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, s);
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, s, budget, loras, batching);
+    }
+
+    public ServerOptions withBudget(ModelBudget b) {
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, safety, b, loras, batching);
     }
 
     public ServerOptions withHost(String h) {
-        return new ServerOptions(port, h, models, device, dtype, queueSize, resultTtl, limits, safety);
+        return new ServerOptions(port, h, models, device, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching);
+    }
+
+    public ServerOptions withLoras(Path folder) {
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, safety, budget, folder, batching);
+    }
+
+    public ServerOptions withBatching(Batching b) {
+        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, safety, budget, loras, b);
     }
 
     /** Whether the bind address is loopback only (127.0.0.0/8, ::1, localhost). */

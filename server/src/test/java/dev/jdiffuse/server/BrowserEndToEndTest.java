@@ -1,5 +1,7 @@
 package dev.jdiffuse.server;
 
+import dev.jdiffuse.safetensors.SafetensorsWriter;
+import dev.jdiffuse.safetensors.TensorData;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -40,8 +42,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The browser UI end to end: Debian's headless Chromium (through chromedriver) opens the UI served by a real server
  * on an ephemeral port around the {@link ScriptedPipeline}, submits prompts, sees API errors next to their field,
  * sees the live preview change while the job runs (JPEG previews, and raw latents rendered in the page), and the
- * final image land in the gallery. Saves a screenshot to {@code target/ui-screenshot.png}; with
- * {@code -Dui.screenshot.docs=true} also to {@code docs/ui-screenshot.png} (the README's picture).
+ * final image land in the gallery. Saves a screenshot to {@code target/ui-screenshot.png} (the README's picture,
+ * made with the real default model, comes from {@link InpaintBrowserTest} with {@code -Dui.screenshot.docs=true}).
  * Skips with a notice when Chromium or chromedriver is missing ({@code .ci/run} installs both).
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -67,8 +69,14 @@ class BrowserEndToEndTest {
                     + " is missing (apt-get install chromium chromium-driver)");
             return;
         }
-        ts = new TestServer(STEP_MILLIS);
         profile = Files.createTempDirectory("jdiffuse-chromium-");
+        Path loras = Files.createDirectories(profile.resolve("loras"));
+        SafetensorsWriter.write(loras.resolve("paper-cut.safetensors"), Map.of(
+                "lora_unet_mid_block_attentions_0_proj_in.lora_down.weight", TensorData.ofFloats(new long[] {2, 4},
+                        new float[8]),
+                "lora_unet_mid_block_attentions_0_proj_in.lora_up.weight", TensorData.ofFloats(new long[] {4, 2},
+                        new float[8])));
+        ts = new TestServer(ServerOptions.defaults().withLoras(loras), new ScriptedPipeline(STEP_MILLIS));
         ChromeOptions options = new ChromeOptions();
         options.setBinary(CHROMIUM.toFile());
         options.addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -169,12 +177,7 @@ class BrowserEndToEndTest {
         assertEquals("true", byId("seed-lock").getDomAttribute("aria-pressed"), "reuse keeps the result's seed");
 
         ((JavascriptExecutor) driver).executeScript("window.scrollTo(0, 0)");
-        byte[] png = screenshot("ui-screenshot.png");
-        if (Boolean.getBoolean("ui.screenshot.docs")) {
-            Path docs = Path.of("..", "docs", "ui-screenshot.png");
-            Files.createDirectories(docs.getParent());
-            Files.write(docs, png);
-        }
+        screenshot("ui-screenshot.png");
     }
 
     @Test
@@ -244,7 +247,7 @@ class BrowserEndToEndTest {
      * the stream's upgrade carries it as access_token, the result arrives in the gallery.
      */
     @Test
-    @Order(8)
+    @Order(9)
     void signsInOnAServerWithKeys() throws IOException {
         Path keys = Files.createTempFile(profile, "keys", ".txt");
         String key = dev.jdiffuse.server.auth.ApiKeys.newKey();
@@ -265,6 +268,35 @@ class BrowserEndToEndTest {
             byId("prompt").sendKeys(Keys.chord(Keys.CONTROL, Keys.ENTER));
             waitFor("the result in the gallery", () -> galleryImages() > before);
         }
+    }
+
+    @Test
+    @Order(8)
+    void loraIsPickedAsARemovableChipAndSent() {
+        setUp("a paper-cut fox", "none");
+        WebElement section = byId("lora-section");
+        assertTrue(section.isDisplayed(), "the server has a LoRA, so the picker shows");
+        if (section.getDomAttribute("open") == null) {
+            section.findElement(By.tagName("summary")).click();
+        }
+        assertEquals(List.of("paper-cut"), optionValues("lora-name"));
+        ((JavascriptExecutor) driver).executeScript("const s = document.getElementById('lora-scale');"
+                + "s.value = '0.6'; s.dispatchEvent(new Event('input', {bubbles: true}))");
+        byId("lora-add").click();
+        List<WebElement> chips = driver.findElements(By.cssSelector("#lora-chips li"));
+        assertEquals(1, chips.size());
+        assertTrue(chips.get(0).getText().contains("paper-cut · 0.60"), chips.get(0).getText());
+
+        int before = galleryImages();
+        byId("generate").click();
+        waitFor("the LoRA result in the gallery", () -> galleryImages() == before + 1);
+        var sent = ts.pipeline.last.loras();
+        assertEquals(1, sent.size());
+        assertEquals("paper-cut", sent.get(0).name());
+        assertEquals(0.6, sent.get(0).scale(), 1e-9);
+
+        driver.findElement(By.cssSelector("#lora-chips li button")).click();
+        assertTrue(driver.findElements(By.cssSelector("#lora-chips li")).isEmpty(), "the chip is removed");
     }
 
     private static String background() {
@@ -288,10 +320,10 @@ class BrowserEndToEndTest {
         type("steps", "12");
         type("width", "256");
         type("height", "256");
-        driver.findElement(By.cssSelector("#gen-form details:not(#controlnet-section) > summary")).click();
+        driver.findElement(By.cssSelector("#advanced-section > summary")).click();
         driver.findElement(By.cssSelector("#preview_method option[value='" + method + "']")).click();
         type("preview_every", "1");
-        driver.findElement(By.cssSelector("#gen-form details:not(#controlnet-section) > summary")).click();
+        driver.findElement(By.cssSelector("#advanced-section > summary")).click();
     }
 
     /** Waits until the stage shows a live preview (not a result) whose src differs from `previous`; returns it. */

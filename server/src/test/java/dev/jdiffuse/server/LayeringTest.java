@@ -17,13 +17,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The server's packages form layers and import only downward, so no holder object or late binding is needed to
  * break a cycle. From the top: the entry point and wiring ({@code dev.jdiffuse.server}), the command line, the HTTP
- * API, metrics, the WebSocket streams, images, jobs, the model registry, and the HTTP plumbing every layer shares
- * ({@code web}).
+ * API, metrics, the WebSocket streams, images, jobs, the model registry, the LoRA library, and the HTTP plumbing
+ * every layer shares ({@code web}).
  */
 class LayeringTest {
 
     static final List<String> LAYERS = List.of("", "cli", "api", "metrics", "stream", "images", "auth", "storage",
-            "jobs", "models", "web");
+            "jobs", "models", "loras", "web");
     private static final Pattern IMPORT = Pattern.compile("^import (?:static )?dev\\.jdiffuse\\.server\\.([A-Za-z]+)",
             Pattern.MULTILINE);
 

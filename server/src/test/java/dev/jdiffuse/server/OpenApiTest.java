@@ -41,7 +41,9 @@ class OpenApiTest {
             assertEquals(registered, documented, "openapi.json operations vs registered routes");
             for (String field : List.of("model", "prompt", "negative_prompt", "width", "height", "steps", "sampler",
                     "schedule", "guidance_scale", "guidance_rescale", "seed", "batch_size", "controlnets",
-                    "preview", "init_image", "strength", "subseed", "subseed_strength")) {
+                    "preview", "init_image", "strength", "subseed", "subseed_strength", "mask", "mask_blur",
+                    "inpaint_full_res", "inpaint_full_res_padding", "paste_back", "outpaint", "hires", "loras",
+                    "clip_skip", "prompt_syntax")) {
                 assertTrue(doc.at("/components/schemas/GenerationRequest/properties").has(field), field);
             }
             Path apiMd = Path.of(System.getProperty("maven.multiModuleProjectDirectory", ".."), "docs", "api.md");

@@ -37,6 +37,8 @@ final class ScriptedPipeline implements ImagePipeline {
     final Semaphore gate = new Semaphore(0);
     final Semaphore reachedHold = new Semaphore(0);
     final AtomicInteger stepsRun = new AtomicInteger();
+    /** The request of the last run, as the API built it. */
+    volatile GenerationRequest last;
 
     ScriptedPipeline(long stepMillis) {
         this.stepMillis = stepMillis;
@@ -123,6 +125,7 @@ final class ScriptedPipeline implements ImagePipeline {
     @Override
     public GenerationResult generate(GenerationRequest r, GenerationListener listener) {
         runs.computeIfAbsent(r.prompt(), k -> new AtomicInteger()).incrementAndGet();
+        last = r;
         SamplingSchedule s = schedule(r);
         Random rnd = new Random(r.seed());
         long t0 = System.nanoTime();

@@ -50,8 +50,13 @@ final class TestServer implements AutoCloseable {
 
     /** A real server over the models folder {@code models}, loaded on the CPU in fp32 by the production loaders. */
     static TestServer overModels(Path models) throws IOException {
-        return new TestServer(ServerOptions.defaults(),
-                ModelRegistry.load(models, ModelLoaders.production(), "cpu", "fp32"));
+        return overModels(models, ServerOptions.defaults());
+    }
+
+    /** A real server over the models folder {@code models} with {@code options}' model budget. */
+    static TestServer overModels(Path models, ServerOptions options) throws IOException {
+        return new TestServer(options,
+                ModelRegistry.open(models, ModelLoaders.production(), "cpu", "fp32", options.budget()));
     }
 
     /** Links the fixture folder {@code fixture} into the models folder {@code models} as the model {@code name}. */

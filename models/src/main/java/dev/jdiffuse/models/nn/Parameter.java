@@ -40,6 +40,17 @@ public final class Parameter {
         return views.computeIfAbsent(java.util.Arrays.stream(shape).boxed().toList(), k -> v.reshape(shape));
     }
 
+    /**
+     * Replaces the value by one of the same shape and returns the previous one, which the caller keeps: weight patches
+     * (LoRA) swap a patched copy in and put the very same base array back afterwards, so the base is restored
+     * exactly, never recomputed.
+     */
+    public NDArray replace(NDArray value) {
+        NDArray previous = get();
+        set(value);
+        return previous;
+    }
+
     void set(NDArray value) {
         if (!value.getShape().equals(shape)) {
             throw new IllegalArgumentException("shape " + value.getShape() + " does not fit parameter " + shape);

@@ -5,6 +5,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.models.lora.LoraException;
+import dev.jdiffuse.models.lora.LoraPatcher;
+import dev.jdiffuse.models.lora.LoraSpec;
 import dev.jdiffuse.models.prompt.VariationNoise;
 import dev.jdiffuse.models.vae.AutoencoderKL;
 import dev.jdiffuse.models.vae.LatentDistribution;
@@ -16,6 +19,7 @@ import dev.jdiffuse.samplers.StepListener;
 import dev.jdiffuse.samplers.noise.TorchCpuNoise;
 import dev.jdiffuse.schedulers.SamplingSchedule;
 
+import java.awt.image.BufferedImage;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -33,7 +37,15 @@ import java.util.List;
  * <li>{@link #denoise}: the sampling loop from noisy latents to clean ones, with step events and previews;</li>
  * <li>VAE decoding to [0, 1], refusing NaN or infinite values; 8-bit images and the timings.</li>
  * </ol>
- * A family supplies only what differs ({@link ModelFamily}); a new workflow (img2img) is written here once.
+ * The request's LoRAs are merged into the weights for the whole run ({@link LoraPatcher}: re-patched only when the
+ * set changes, the base restored exactly), so the prompt encoding and the denoiser both see them.
+ * A family supplies only what differs ({@link ModelFamily}); a new workflow is written here once, for every family:
+ * image-to-image (the init image's posterior sample drawn first, the schedule entered at
+ * {@code steps - floor(steps x strength)}), inpainting (a 9-channel inpainting network reads the mask and the masked
+ * image's latents through {@link ModelFamily#imageConditioningChannels()}; other models have the known region blended
+ * back after each step by {@link KnownRegionBlend}; "only masked" and paste-back around the run by
+ * {@link InpaintComposite}), outpainting ({@link Outpaint}, a pre-processing step) and AUTOMATIC1111's hires fix
+ * ({@link HiresFix}: a base pass, an upscale, an image-to-image pass).
  *
  * <p>Memory: the weights live in one manager for the pipeline's life; {@link #generate} opens a job manager under it
  * and the samplers a sub-manager per step.
@@ -48,6 +60,7 @@ public final class DiffusionPipeline implements ImagePipeline {
     private final SchedulerSelection scheduler;
     private final AutoencoderTiny taesd;
     private final PreviewRenderer previews;
+    private final LoraPatcher loras;
 
     /**
      * @param weights the manager holding every module of {@code family} and {@code vae}; closed by {@link #close}
@@ -55,11 +68,12 @@ public final class DiffusionPipeline implements ImagePipeline {
      */
     public DiffusionPipeline(String name, NDManager weights, ModelFamily<?> family, AutoencoderKL vae,
             SchedulerSelection scheduler, AutoencoderTiny taesd) {
-        this(name, weights, true, family, vae, scheduler, taesd);
+        this(name, weights, true, family, vae, scheduler, taesd, new LoraPatcher(weights, family::loraTargets));
     }
 
+    /** @param loras shared by every pipeline over the same weights, so they agree on what is applied */
     private DiffusionPipeline(String name, NDManager weights, boolean ownsWeights, ModelFamily<?> family,
-            AutoencoderKL vae, SchedulerSelection scheduler, AutoencoderTiny taesd) {
+            AutoencoderKL vae, SchedulerSelection scheduler, AutoencoderTiny taesd, LoraPatcher loras) {
         this.name = name;
         this.weights = weights;
         this.ownsWeights = ownsWeights;
@@ -68,6 +82,7 @@ public final class DiffusionPipeline implements ImagePipeline {
         this.scheduler = scheduler;
         this.taesd = taesd;
         this.previews = new PreviewRenderer(family.preview(), taesd);
+        this.loras = loras;
     }
 
     /**
@@ -75,17 +90,22 @@ public final class DiffusionPipeline implements ImagePipeline {
      * weights, which stay owned by this pipeline.
      */
     public DiffusionPipeline withScheduler(SchedulerSelection other) {
-        return new DiffusionPipeline(name, weights, false, family, vae, other, taesd);
+        return new DiffusionPipeline(name, weights, false, family, vae, other, taesd, loras);
     }
 
     /** The same weights under another configuration of the family (e.g. SD3's T5 length); owned by this pipeline. */
     public DiffusionPipeline withFamily(ModelFamily<?> other) {
-        return new DiffusionPipeline(name, weights, false, other, vae, scheduler, taesd);
+        return new DiffusionPipeline(name, weights, false, other, vae, scheduler, taesd, loras);
     }
 
     /** The architecture behind this pipeline. */
     public ModelFamily<?> architecture() {
         return family;
+    }
+
+    @Override
+    public dev.jdiffuse.samplers.batching.StepBatcher stepBatcher() {
+        return family.stepBatcher();
     }
 
     @Override
@@ -129,6 +149,7 @@ public final class DiffusionPipeline implements ImagePipeline {
         checkSide(errors, "width", r.width(), space);
         checkSide(errors, "height", r.height(), space);
         errors.addAll(family.check(r));
+        checkLoras(errors, r);
         if (r.variation() != null && !(r.variation().strength() >= 0 && r.variation().strength() <= 1)) {
             errors.add(FieldError.invalid("subseed_strength", "subseed_strength must be in [0, 1], got "
                     + r.variation().strength()));
@@ -142,10 +163,68 @@ public final class DiffusionPipeline implements ImagePipeline {
                         + " steps runs no step: floor(steps x strength) must be at least 1"));
             }
         }
+        errors.addAll(checkWorkflows(r));
         return errors;
     }
 
 
+    /** Each LoRA must match this model's weights, every key of it (header names and shapes only). */
+    private void checkLoras(List<FieldError> errors, GenerationRequest r) {
+        for (int i = 0; i < r.loras().size(); i++) {
+            List<String> problems = loras.problems(r.loras().get(i).file());
+            if (!problems.isEmpty()) {
+                errors.add(new FieldError("loras[" + i + "].name", "lora_mismatch", "LoRA '"
+                        + r.loras().get(i).name() + "' does not fit this model: " + String.join("; ", problems)));
+            }
+        }
+    }
+
+    /** The LoRAs applied to the weights now (what the last run used; zero scales left out). */
+    public List<LoraSpec> appliedLoras() {
+        return loras.applied();
+    }
+
+    /**
+     * Inpainting and hires fix: a mask needs an init image, hires applies to text-to-image (at a valid size, strength,
+     * steps and upscaler); a model reading extra input channels must read exactly a mask and latents.
+     */
+    private List<FieldError> checkWorkflows(GenerationRequest r) {
+        List<FieldError> errors = new ArrayList<>();
+        if (r.inpaint() != null) {
+            if (r.init() == null) {
+                errors.add(FieldError.invalid("mask", "a mask applies to an init image: give init_image too"));
+            }
+            if (r.inpaint().blur() < 0 || r.inpaint().padding() < 0) {
+                errors.add(FieldError.invalid(r.inpaint().blur() < 0 ? "mask_blur" : "inpaint_full_res_padding",
+                        "must not be negative"));
+            }
+        }
+        GenerationRequest.Hires h = r.hires();
+        if (h != null) {
+            if (r.init() != null) {
+                errors.add(FieldError.invalid("hires", "the hires fix applies to text-to-image: drop init_image"));
+            }
+            checkSide(errors, "hires.width", h.width(), family.latents());
+            checkSide(errors, "hires.height", h.height(), family.latents());
+            if (!(h.strength() > 0 && h.strength() <= 1)) {
+                errors.add(FieldError.invalid("hires.strength", "must be in (0, 1], got " + h.strength()));
+            }
+            if (h.steps() < 0) {
+                errors.add(FieldError.invalid("hires.steps", "must be 0 (the request's steps) or more"));
+            }
+            if (!HiresFix.UPSCALERS.contains(h.upscaler())) {
+                errors.add(FieldError.invalid("hires.upscaler", "unknown upscaler '" + h.upscaler() + "'; one of "
+                        + HiresFix.UPSCALERS));
+            }
+        }
+        int extra = family.imageConditioningChannels();
+        if (extra != 0 && extra != family.latents().channels() + 1) {
+            errors.add(FieldError.invalid("model", "this model's network reads " + extra + " channels beyond the "
+                    + "latents; only inpainting models (mask + masked-image latents = " + (family.latents().channels()
+                    + 1) + ") are supported"));
+        }
+        return errors;
+    }
 
     private static void checkSide(List<FieldError> errors, String field, int pixels, LatentSpace space) {
         if (pixels < space.multiple() || pixels % space.multiple() != 0) {
@@ -194,8 +273,10 @@ public final class DiffusionPipeline implements ImagePipeline {
     @Override
     public GenerationResult generate(GenerationRequest request, GenerationListener listener) {
         try (NDManager job = weights.newSubManager()) {
-            Outcome o = render(request, job, listener);
-            return new GenerationResult(Images.toBufferedImages(o.image()), request.seed(),
+            requireValid(request);
+            Outcome o = render(InpaintComposite.modelRequest(request), job, listener);
+            List<BufferedImage> images = InpaintComposite.finish(request, Images.toBufferedImages(o.image()));
+            return new GenerationResult(images, request.seed(),
                     o.resolved().samplerName(), o.resolved().scheduleName(), o.resolved().schedule().sigmas(),
                     o.encodeMillis(), o.denoiseMillis(), o.decodeMillis());
         } catch (EngineException e) {
@@ -212,16 +293,149 @@ public final class DiffusionPipeline implements ImagePipeline {
      */
     public Outcome render(GenerationRequest request, NDManager job, GenerationListener listener) {
         requireValid(request);
-        TorchCpuNoise noise = new TorchCpuNoise(request.seed());
-        NDArray clean = request.init() == null ? null : encodeInit(job, request, noise);
-        NDArray initial = noise.normal(job, shape(request));
-        GenerationRequest.Variation v = request.variation();
+        try (LoraPatcher.Lease lease = loraLease(request)) {
+            if (request.hires() != null) {
+                return renderHires(request, job, listener);
+            }
+            TorchCpuNoise noise = new TorchCpuNoise(request.seed());
+            Start start = start(request, job, noise);
+            return decoded(sample(request, job, start, noise, listener));
+        }
+    }
+
+    /**
+     * What the sampling starts from, drawn from the request's stream in diffusers' order: the init image's posterior
+     * sample (image-to-image; for inpainting unless a 9-channel model starts from pure noise at strength 1), the
+     * initial noise, then for inpainting the masked image's posterior sample (diffusers draws it for 4-channel
+     * models too, though they do not read it).
+     */
+    private Start start(GenerationRequest r, NDManager job, NoiseSource noise) {
+        GenerationRequest.Inpaint inpaint = r.inpaint();
+        int extra = family.imageConditioningChannels();
+        boolean pure = inpaint != null && r.init().strength() == 1.0;
+        int skip = r.steps() - r.stepsRun();
+        NDArray pixels = r.init() == null ? null : initPixels(job, r);
+        NDArray clean = pixels == null || (pure && extra > 0) ? null : encodeSampled(job, r, pixels, noise);
+        NDArray initial = initialNoise(r, job, noise);
+        if (inpaint == null) {
+            return new Start(initial, clean, false, skip, null, extra > 0 ? unmaskedConditioning(job, r) : null);
+        }
+        InpaintMask mask = InpaintMask.of(inpaint.mask(), inpaint.blur(), r.width(), r.height());
+        NDArray keep = mask.pixels(job).toDevice(weights.getDevice(), false).neg().add(1f);
+        NDArray latentMask = mask.latents(job, pixelsPerLatent()).toDevice(weights.getDevice(), false);
+        // diffusers: masked_image = init_image * (mask < 0.5), encoded with a posterior sample
+        NDArray maskedLatents = encodeSampled(job, r, pixels.mul(keep), noise);
+        if (extra > 0) {
+            return new Start(initial, clean, pure, skip, null, imageConditioning(latentMask, maskedLatents, r));
+        }
+        return new Start(initial, clean, pure, skip, latentMask, null);
+    }
+
+    /** Unit initial noise [B, C, h, w] from {@code noise}, with the request's variation seed slerped in. */
+    private NDArray initialNoise(GenerationRequest r, NDManager job, NoiseSource noise) {
+        NDArray initial = noise.normal(job, shape(r)).toDevice(weights.getDevice(), false);
+        GenerationRequest.Variation v = r.variation();
         if (v != null && v.strength() > 0) {
             // a separate stream for the subseed, so the seed's stream (ancestral samplers draw on) is unchanged
             initial = VariationNoise.slerp(v.strength(), initial, new TorchCpuNoise(v.subseed()).normal(job,
-                    shape(request)));
+                    shape(r)).toDevice(weights.getDevice(), false));
         }
-        return runChecked(request, job, initial, clean, noise, listener);
+        return initial;
+    }
+
+    /**
+     * AUTOMATIC1111's hires fix ({@link HiresFix}): the request without it at its base size, its latents upscaled
+     * (or its image resized and encoded with the posterior mean), then an image-to-image pass at the hires size from
+     * fresh noise of the seed (a new stream, as A1111 re-seeds) running {@code hires.steps} steps (0: the request's)
+     * at the hires strength. Steps are reported as one run of both passes.
+     */
+    private Outcome renderHires(GenerationRequest r, NDManager job, GenerationListener listener) {
+        GenerationRequest.Hires h = r.hires();
+        GenerationRequest base = r.withHires(null);
+        int steps = h.steps() > 0 ? h.steps() : r.steps();
+        int total = base.stepsRun() + steps;
+        TorchCpuNoise noise = new TorchCpuNoise(r.seed());
+        Sampled first = sample(base, job, start(base, job, noise), noise, offset(listener, 0, total));
+        int n = HiresFix.scheduleSteps(steps, h.strength(), scheduler.base().numTrainTimesteps());
+        GenerationRequest second = base.withSize(h.width(), h.height()).withSteps(n);
+        NDArray clean = upscaled(first.latents(), h, job);
+        TorchCpuNoise again = new TorchCpuNoise(r.seed());
+        NDArray unit = initialNoise(second, job, again);
+        NDArray conditioning = family.imageConditioningChannels() > 0 ? unmaskedConditioning(job, second) : null;
+        Sampled hires = sample(second, job, new Start(unit, clean, false, n - steps, null, conditioning), again,
+                offset(listener, base.stepsRun(), total));
+        Outcome out = decoded(hires);
+        return new Outcome(out.image(), out.resolved(), first.encodeMillis() + out.encodeMillis(),
+                first.denoiseMillis() + out.denoiseMillis(), out.decodeMillis());
+    }
+
+    /** {@code listener} told of one pass's steps as steps {@code offset...} of {@code total}. */
+    private static GenerationListener offset(GenerationListener listener, int offset, int total) {
+        return new GenerationListener() {
+            @Override
+            public void onStep(int step, int steps, double sigma) {
+                listener.onStep(offset + step, total, sigma);
+            }
+
+            @Override
+            public void onPreview(Preview preview) {
+                listener.onPreview(preview);
+            }
+        };
+    }
+
+    /** The base latents at the hires size: interpolated, or decoded, resized and encoded (posterior mean). */
+    private NDArray upscaled(NDArray latents, GenerationRequest.Hires h, NDManager job) {
+        int f = pixelsPerLatent();
+        if (HiresFix.inLatentSpace(h.upscaler())) {
+            return HiresFix.upscaleLatents(latents, h.height() / f, h.width() / f, h.upscaler());
+        }
+        NDArray resized = HiresFix.resizeImages(job, decode(latents), h.width(), h.height());
+        return vae.scaleLatents(vae.encode(resized.mul(2f).sub(1f).toDevice(weights.getDevice(), false)).mean())
+                .toType(DataType.FLOAT32, false);
+    }
+
+    /**
+     * What the hires fix's second pass starts from, decoded: the request's base pass (hires ignored) with its
+     * latents upscaled as {@code hires} says; a second pass at a strength near 0 returns about this image.
+     */
+    public Outcome hiresInput(GenerationRequest r, NDManager job) {
+        requireValid(r);
+        GenerationRequest base = r.withHires(null);
+        TorchCpuNoise noise = new TorchCpuNoise(r.seed());
+        Sampled first = sample(base, job, start(base, job, noise), noise, GenerationListener.NONE);
+        return decoded(new Sampled(upscaled(first.latents(), r.hires(), job), first.resolved(), first.encodeMillis(),
+                first.denoiseMillis()));
+    }
+
+    /**
+     * Where a run starts: the unit initial noise, the init image's latents (or null), whether to start from pure noise
+     * although there is an init image (inpainting at strength 1), the schedule steps skipped (image-to-image), the
+     * latent mask for the known-region blend of ordinary models (or null), and the extra network input of inpainting
+     * models (or null).
+     */
+    private record Start(NDArray noise, NDArray clean, boolean pure, int skip, NDArray blendMask,
+            NDArray imageConditioning) {
+    }
+
+    /** The inpainting model's extra input [B, 1 + C, h, w]: the latent mask then the masked image's latents. */
+    private static NDArray imageConditioning(NDArray latentMask, NDArray maskedLatents, GenerationRequest r) {
+        NDArray both = latentMask.toType(maskedLatents.getDataType(), false).concat(maskedLatents, 1);
+        return r.batchSize() == 1 ? both : both.repeat(0, r.batchSize());
+    }
+
+    /**
+     * An inpainting model's extra input without a mask (text-to-image, image-to-image), as AUTOMATIC1111 gives it:
+     * everything to repaint (mask 1) over a blank image (0 in [-1, 1], encoded with the posterior mean, so no draw
+     * shifts the noise stream).
+     */
+    private NDArray unmaskedConditioning(NDManager job, GenerationRequest r) {
+        LatentSpace s = family.latents();
+        int f = s.pixelsPerLatent();
+        NDArray blank = job.zeros(new Shape(1, 3, r.height(), r.width())).toDevice(weights.getDevice(), false);
+        NDArray latents = vae.scaleLatents(vae.encode(blank).mean()).toType(DataType.FLOAT32, false);
+        NDArray ones = job.ones(new Shape(1, 1, r.height() / f, r.width() / f)).toDevice(weights.getDevice(), false);
+        return imageConditioning(ones, latents, r);
     }
 
     /**
@@ -239,31 +453,54 @@ public final class DiffusionPipeline implements ImagePipeline {
     public Outcome run(GenerationRequest r, NDManager job, NDArray initialNoise, NoiseSource noise,
             GenerationListener listener) {
         requireValid(r);
-        return runChecked(r, job, initialNoise, null, noise, listener);
+        try (LoraPatcher.Lease lease = loraLease(r)) {
+            NDArray conditioning = family.imageConditioningChannels() > 0 ? unmaskedConditioning(job, r) : null;
+            return decoded(sample(r, job, new Start(initialNoise, null, false, 0, null, conditioning), noise,
+                    listener));
+        }
     }
 
-    /**
-     * @param clean for image-to-image the init image's latents [B, C, h, w] (diffusion-model space), else null
-     */
-    private Outcome runChecked(GenerationRequest r, NDManager job, NDArray initialNoise, NDArray clean,
-            NoiseSource noise, GenerationListener listener) {
+    /** The request's LoRAs merged into the weights until the lease is closed (a misfit is the request's fault). */
+    private LoraPatcher.Lease loraLease(GenerationRequest r) {
+        try {
+            return loras.use(r.loras());
+        } catch (LoraException e) {
+            throw new InvalidRequestException(FieldError.invalid("loras", e.getMessage()));
+        }
+    }
+
+    /** Sampled latents as the VAE reads them, the resolved sampler and schedule, and the time taken so far. */
+    private record Sampled(NDArray latents, SchedulerSelection.Resolved resolved, long encodeMillis,
+            long denoiseMillis) {
+    }
+
+    private Sampled sample(GenerationRequest r, NDManager job, Start start, NoiseSource noise,
+            GenerationListener listener) {
         SchedulerSelection.Resolved resolved = resolve(r);
         long t0 = System.nanoTime();
-        Conditioned model = conditioned(family, job, r, resolved);
+        Conditioned model = conditioned(family, job, r, resolved, start.imageConditioning());
         long t1 = System.nanoTime();
-        NDArray unit = initialNoise.toDevice(weights.getDevice(), false);
-        NDArray x;
-        if (clean == null) {
-            x = unit.mul((float) resolved.schedule().initNoiseSigma());
-        } else {
-            resolved = startingAt(resolved, r.steps() - r.stepsRun());
-            x = noised(clean, unit, resolved.schedule().sigma(0));
+        NDArray unit = start.noise().toDevice(weights.getDevice(), false);
+        if (start.skip() > 0) {
+            resolved = startingAt(resolved, start.skip());
+        }
+        NDArray x = start.clean() == null || start.pure() ? unit.mul((float) resolved.schedule().initNoiseSigma())
+                : KnownRegionBlend.noised(start.clean(), unit, resolved.schedule().sigma(0), scheduler.isFlow());
+        if (start.blendMask() != null) {
+            resolved = new SchedulerSelection.Resolved(resolved.samplerName(), resolved.scheduleName(),
+                    resolved.config(), new KnownRegionBlend(resolved.sampler(), start.blendMask(), start.clean(),
+                    unit, scheduler.isFlow()), resolved.schedule());
         }
         NDArray latents = denoise(model.denoiser(), model.conditioning(), x, resolved, noise, listener, r.preview());
         long t2 = System.nanoTime();
-        NDArray image = decode(latents);
+        return new Sampled(latents, resolved, (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000);
+    }
+
+    private Outcome decoded(Sampled s) {
+        long t2 = System.nanoTime();
+        NDArray image = decode(s.latents());
         long t3 = System.nanoTime();
-        return new Outcome(image, resolved, (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000, (t3 - t2) / 1_000_000);
+        return new Outcome(image, s.resolved(), s.encodeMillis(), s.denoiseMillis(), (t3 - t2) / 1_000_000);
     }
 
     /** The same sampler on the schedule's tail from step {@code start} (image-to-image). */
@@ -272,25 +509,18 @@ public final class DiffusionPipeline implements ImagePipeline {
                 r.schedule().from(start));
     }
 
-    /**
-     * Clean latents noised to {@code sigma}, in the sampler's state: {@code x0 + sigma eps} for diffusion models
-     * (diffusers' {@code add_noise}, which is {@code sqrt(abar) x0 + sqrt(1 - abar) eps} in the variance-preserving
-     * form), {@code (1 - sigma) x0 + sigma eps} for flow models ({@code scale_noise}).
-     */
-    private NDArray noised(NDArray clean, NDArray eps, double sigma) {
-        NDArray scaledNoise = eps.mul((float) sigma);
-        return scheduler.isFlow() ? clean.mul((float) (1 - sigma)).add(scaledNoise) : clean.add(scaledNoise);
+    /** The init image at the request's size, [1, 3, H, W] in [-1, 1] on the weights' device. */
+    private NDArray initPixels(NDManager job, GenerationRequest r) {
+        return Images.fromBufferedImage(job, r.init().image(), r.width(), r.height()).mul(2f).sub(1f)
+                .toDevice(weights.getDevice(), false);
     }
 
     /**
-     * The init image as diffusion-model latents [B, C, h, w]: resized to the request's size, mapped to [-1, 1],
-     * encoded, sampled from the VAE posterior with the request's noise stream (diffusers' {@code retrieve_latents}
-     * in sample mode: {@code mean + std eps}, one draw for the image), scaled into the model's space and repeated to
-     * the batch.
+     * Pixels [1, 3, H, W] in [-1, 1] as diffusion-model latents [B, C, h, w]: encoded, sampled from the VAE posterior
+     * with the request's noise stream (diffusers' {@code retrieve_latents} in sample mode: {@code mean + std eps}, one
+     * draw for the image), scaled into the model's space and repeated to the batch.
      */
-    private NDArray encodeInit(NDManager job, GenerationRequest r, NoiseSource noise) {
-        NDArray pixels = Images.fromBufferedImage(job, r.init().image(), r.width(), r.height()).mul(2f).sub(1f)
-                .toDevice(weights.getDevice(), false);
+    private NDArray encodeSampled(NDManager job, GenerationRequest r, NDArray pixels, NoiseSource noise) {
         LatentDistribution posterior = vae.encode(pixels);
         NDArray eps = noise.normal(job, posterior.mean().getShape()).toDevice(weights.getDevice(), false);
         NDArray latents = vae.scaleLatents(posterior.sample(eps)).toType(DataType.FLOAT32, false);
@@ -302,9 +532,11 @@ public final class DiffusionPipeline implements ImagePipeline {
     }
 
     private static <C extends Conditioning> Conditioned conditioned(ModelFamily<C> family, NDManager job,
-            GenerationRequest r, SchedulerSelection.Resolved resolved) {
+            GenerationRequest r, SchedulerSelection.Resolved resolved, NDArray imageConditioning) {
         ModelFamily.Prompts<C> prompts = family.encode(job, r);
-        return new Conditioned(family.denoiser(job, r, prompts, resolved.config()), prompts.positive());
+        Denoiser denoiser = imageConditioning == null ? family.denoiser(job, r, prompts, resolved.config())
+                : family.denoiser(job, r, prompts, resolved.config(), imageConditioning);
+        return new Conditioned(denoiser, prompts.positive());
     }
 
     /**

@@ -1,5 +1,8 @@
 package dev.jdiffuse.models.pipeline;
 
+import dev.jdiffuse.models.lora.LoraSpec;
+import dev.jdiffuse.models.prompt.PromptSyntax;
+
 import java.awt.image.BufferedImage;
 import java.util.List;
 import java.util.Objects;
@@ -25,10 +28,17 @@ import java.util.Objects;
  * @param preview how to preview intermediate steps
  * @param init the image to start from (image-to-image), or null to start from pure noise
  * @param variation a variation seed blended into the initial noise (AUTOMATIC1111's), or null for none
+ * @param loras LoRAs merged into the weights for this request, each with its scale (possibly empty)
+ * @param inpaint a mask over {@code init} (white = repaint) and how to apply it, or null for none
+ * @param hires AUTOMATIC1111's hires fix (a second, image-to-image pass at a larger size), or null for none
+ * @param clipSkip AUTOMATIC1111's "Clip skip": 1 = CLIP's last layer, n = the n-th layer from the end (then CLIP's
+ *     final norm); SDXL's penultimate context moves back by {@code clipSkip - 1} layers
+ * @param promptSyntax how the prompts are read: emphasis syntax and BREAK ({@code A1111}) or literal text
  */
 public record GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
         String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize, Integer classLabel,
-        List<ControlSpec> controlnets, PreviewSpec preview, InitImage init, Variation variation) {
+        List<ControlSpec> controlnets, PreviewSpec preview, InitImage init, Variation variation,
+        List<LoraSpec> loras, Inpaint inpaint, Hires hires, int clipSkip, PromptSyntax promptSyntax) {
 
     /**
      * AUTOMATIC1111's variation seed: the initial noise is {@code slerp(strength, randn(seed), randn(subseed))}
@@ -54,45 +64,156 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         negativePrompt = negativePrompt == null ? "" : negativePrompt;
         controlnets = controlnets == null ? List.of() : List.copyOf(controlnets);
         preview = preview == null ? PreviewSpec.NONE : preview;
+        loras = loras == null ? List.of() : List.copyOf(loras);
+        promptSyntax = promptSyntax == null ? PromptSyntax.A1111 : promptSyntax;
+        if (clipSkip < 1) {
+            throw new IllegalArgumentException("clipSkip must be >= 1: " + clipSkip);
+        }
+    }
+
+    /** Clip skip 1 and A1111's prompt syntax. */
+    public GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
+            String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize,
+            Integer classLabel, List<ControlSpec> controlnets, PreviewSpec preview, InitImage init,
+            Variation variation) {
+        this(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale, guidanceRescale, seed,
+                batchSize, classLabel, controlnets, preview, init, variation, List.of(), null, null);
+    }
+
+    /** Clip skip 1 and A1111's prompt syntax, with LoRAs and the inpainting and hires workflows. */
+    public GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
+            String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize,
+            Integer classLabel, List<ControlSpec> controlnets, PreviewSpec preview, InitImage init,
+            Variation variation, List<LoraSpec> loras, Inpaint inpaint, Hires hires) {
+        this(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale, guidanceRescale, seed,
+                batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires, 1,
+                PromptSyntax.A1111);
     }
 
     /** A plain text-to-image request with the model's default sampler and schedule and no previews. */
     public static GenerationRequest of(String prompt, String negativePrompt, int width, int height, int steps,
             double guidanceScale, long seed) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, null, null, guidanceScale, 0.0,
-                seed, 1, null, List.of(), PreviewSpec.NONE, null, null);
+                seed, 1, null, List.of(), PreviewSpec.NONE, null, null, List.of(), null, null);
     }
 
     public GenerationRequest withSampler(String sampler, String schedule) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
+                clipSkip, promptSyntax);
     }
 
     public GenerationRequest withControlnets(List<ControlSpec> list) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, list, preview, init, variation);
+                guidanceRescale, seed, batchSize, classLabel, list, preview, init, variation, loras, inpaint, hires,
+                clipSkip, promptSyntax);
     }
 
     public GenerationRequest withPreview(PreviewSpec spec) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, spec, init, variation);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, spec, init, variation, loras, inpaint, hires,
+                clipSkip, promptSyntax);
     }
 
     /**
      * The sampler steps that run: all of them, or for image-to-image the last {@code floor(steps x strength)}
-     * (diffusers' {@code get_timesteps}: {@code init_timestep = min(int(steps * strength), steps)}).
+     * (diffusers' {@code get_timesteps}: {@code init_timestep = min(int(steps * strength), steps)}); with the hires
+     * fix, plus its pass's steps (0: {@code steps} again).
      */
     public int stepsRun() {
-        return init == null ? steps : Math.min((int) (steps * init.strength()), steps);
+        int run = init == null ? steps : Math.min((int) (steps * init.strength()), steps);
+        return hires == null ? run : run + (hires.steps() > 0 ? hires.steps() : steps);
     }
 
     public GenerationRequest withInit(InitImage start) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, start, variation);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, start, variation, loras, inpaint, hires,
+                clipSkip, promptSyntax);
     }
 
     public GenerationRequest withVariation(Variation v) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, v);
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, v, loras, inpaint, hires,
+                clipSkip, promptSyntax);
+    }
+
+    public GenerationRequest withLoras(List<LoraSpec> list) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, list, inpaint, hires,
+                clipSkip, promptSyntax);
+    }
+
+    public GenerationRequest withInpaint(Inpaint in) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, in, hires,
+                clipSkip, promptSyntax);
+    }
+
+    public GenerationRequest withHires(Hires h) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, h,
+                clipSkip, promptSyntax);
+    }
+
+    public GenerationRequest withSize(int w, int h) {
+        return new GenerationRequest(prompt, negativePrompt, w, h, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
+                clipSkip, promptSyntax);
+    }
+
+    public GenerationRequest withSteps(int n) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, n, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
+                clipSkip, promptSyntax);
+    }
+
+    public GenerationRequest withClipSkip(int n) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
+                n, promptSyntax);
+    }
+
+    public GenerationRequest withPromptSyntax(PromptSyntax syntax) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
+                clipSkip, syntax);
+    }
+
+    /**
+     * Inpainting: repaint where {@code mask} is white, keep where it is black (the init image's pixels). As diffusers'
+     * {@code StableDiffusionInpaintPipeline}: the mask is made grey, resized to the request's size, binarized at 0.5
+     * and taken to latent size by nearest-neighbour; 9-channel inpainting UNets read it with the masked image's
+     * latents, other models re-noise the known region to each step's level and blend it back.
+     *
+     * @param mask the mask image (the init image's size; white = repaint)
+     * @param blur AUTOMATIC1111's {@code mask_blur}: a Gaussian blur of the mask, standard deviation in pixels, before
+     *     it is binarized for the model and as the soft edge of the paste-back (0 = none, diffusers' behaviour)
+     * @param onlyMasked AUTOMATIC1111's {@code inpaint_full_res}: repaint only a crop around the mask, scaled to the
+     *     request's size, and paste it back into the init image (the result has the init image's size)
+     * @param padding {@code inpaint_full_res_padding}: pixels added around the mask's bounding box for the crop
+     * @param pasteBack paste the init image's pixels back over the kept region (AUTOMATIC1111's overlay) through the
+     *     blurred mask; off = diffusers' output as it is
+     */
+    public record Inpaint(BufferedImage mask, int blur, boolean onlyMasked, int padding, boolean pasteBack) {
+
+        public Inpaint {
+            Objects.requireNonNull(mask, "mask");
+        }
+
+        /** diffusers' inpainting: no blur, whole image, no paste-back. */
+        public static Inpaint of(BufferedImage mask) {
+            return new Inpaint(mask, 0, false, 32, false);
+        }
+    }
+
+    /**
+     * AUTOMATIC1111's hires fix: generate at the request's size, upscale to {@code width x height}, and run an
+     * image-to-image pass of {@code steps} steps (0 = the request's steps) at denoising {@code strength}.
+     *
+     * @param upscaler {@link HiresFix#UPSCALERS}: "latent" (bilinear in latent space, A1111's "Latent"),
+     *     "latent-nearest", or "bicubic" (on the decoded image, then encoded again with the posterior mean)
+     * @param scale the upscale factor A1111 records ({@code Hires upscale}); informational when width/height are given
+     */
+    public record Hires(int width, int height, double scale, int steps, double strength, String upscaler) {
     }
 }

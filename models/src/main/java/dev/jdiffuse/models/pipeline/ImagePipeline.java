@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.pipeline;
 
+import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.schedulers.SamplingSchedule;
 
 import java.util.List;
@@ -54,6 +55,14 @@ public interface ImagePipeline extends AutoCloseable {
      * {@link java.util.concurrent.CancellationException} if the listener cancels.
      */
     GenerationResult generate(GenerationRequest request, GenerationListener listener);
+
+    /**
+     * Where concurrent requests on this model share denoiser forwards: a worker {@linkplain StepBatcher#join joins} it
+     * on the thread that calls {@link #generate}. Null when this pipeline runs each request alone.
+     */
+    default StepBatcher stepBatcher() {
+        return null;
+    }
 
     @Override
     void close();

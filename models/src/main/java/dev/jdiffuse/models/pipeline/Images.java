@@ -54,11 +54,7 @@ public final class Images {
     public static NDArray fromBufferedImage(NDManager manager, BufferedImage image, int width, int height) {
         BufferedImage src = image;
         if (image.getWidth() != width || image.getHeight() != height || image.getType() != BufferedImage.TYPE_INT_RGB) {
-            src = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
-            Graphics2D g = src.createGraphics();
-            g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BICUBIC);
-            g.drawImage(image, 0, 0, width, height, null);
-            g.dispose();
+            src = resized(image, width, height);
         }
         int plane = width * height;
         int[] rgb = src.getRGB(0, 0, width, height, null, 0, width);
@@ -69,6 +65,16 @@ public final class Images {
             data[2 * plane + i] = (rgb[i] & 0xff) / 255f;
         }
         return manager.create(data, new Shape(1, 3, height, width));
+    }
+
+    /** {@code image} drawn (bicubic) at {@code width x height} as an RGB image. */
+    public static BufferedImage resized(BufferedImage image, int width, int height) {
+        BufferedImage out = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = out.createGraphics();
+        g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BICUBIC);
+        g.drawImage(image, 0, 0, width, height, null);
+        g.dispose();
+        return out;
     }
 
     /** Downscales so that the long side is at most {@code maxSize} (no-op if already small or maxSize <= 0). */

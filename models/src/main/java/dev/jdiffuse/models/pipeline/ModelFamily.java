@@ -3,10 +3,12 @@ package dev.jdiffuse.models.pipeline;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import dev.jdiffuse.models.lora.LoraTargets;
 import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.ClassifierFreeGuidance;
 import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
+import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.schedulers.SchedulerConfig;
 
 import java.util.List;
@@ -51,6 +53,37 @@ public interface ModelFamily<C extends Conditioning> {
 
     /** The denoiser for one request; {@code config} is the resolved scheduler config (its prediction type). */
     Denoiser denoiser(NDManager job, GenerationRequest request, Prompts<C> prompts, SchedulerConfig config);
+
+    /** The weights LoRAs may adapt (UNet, text encoders), by the names LoRA files give them; none by default. */
+    default LoraTargets loraTargets() {
+        return LoraTargets.NONE;
+    }
+
+    /**
+     * Input channels the network reads beyond the latents: a 9-channel inpainting UNet's mask (1) and masked-image
+     * latents (4), i.e. 5; 0 for ordinary models. The latent channels themselves come from the VAE.
+     */
+    default int imageConditioningChannels() {
+        return 0;
+    }
+
+    /**
+     * The denoiser with {@code imageConditioning} [B, k, h, w] concatenated on channels to the network's input after
+     * the prediction adapter scales it (diffusers concatenates after {@code scale_model_input}); only called with a
+     * non-null array by families whose {@link #imageConditioningChannels()} is non-zero.
+     */
+    default Denoiser denoiser(NDManager job, GenerationRequest request, Prompts<C> prompts, SchedulerConfig config,
+            NDArray imageConditioning) {
+        return denoiser(job, request, prompts, config);
+    }
+
+    /**
+     * The batcher through which this family's network is called, so concurrent requests can share forwards, or null
+     * when the family does not batch across requests.
+     */
+    default StepBatcher stepBatcher() {
+        return null;
+    }
 
     /** The latent-to-RGB factors for cheap previews, or null if none are known. */
     LatentPreview preview();

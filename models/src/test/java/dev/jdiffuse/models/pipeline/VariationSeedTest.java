@@ -1,11 +1,11 @@
 package dev.jdiffuse.models.pipeline;
 
-import ai.djl.Device;
-import ai.djl.ndarray.NDManager;
 import dev.jdiffuse.models.pipeline.sd.SdLoader;
 import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.Test;
 
+import static dev.jdiffuse.models.pipeline.PipelineRuns.maxAbs;
+import static dev.jdiffuse.models.pipeline.PipelineRuns.pixels;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -34,19 +34,5 @@ class VariationSeedTest {
             assertEquals("subseed_strength", pipe.check(base.withVariation(new GenerationRequest.Variation(22, 1.5)))
                     .get(0).field());
         }
-    }
-
-    private static float[] pixels(DiffusionPipeline pipe, GenerationRequest r) {
-        try (NDManager job = NDManager.newBaseManager(Device.cpu())) {
-            return pipe.render(r, job, GenerationListener.NONE).image().toFloatArray();
-        }
-    }
-
-    private static double maxAbs(float[] a, float[] b) {
-        double m = 0;
-        for (int i = 0; i < a.length; i++) {
-            m = Math.max(m, Math.abs(a[i] - b[i]));
-        }
-        return m;
     }
 }

@@ -16,4 +16,25 @@ public interface Network {
      * @param timestep the conditioning value diffusers feeds the network at this noise level
      */
     NDArray forward(NDArray scaledInput, double timestep, Conditioning conditioning);
+
+    /**
+     * One forward over rows that may sit at different noise levels, {@code timesteps[i]} for row {@code i} (several
+     * requests sharing a forward, see {@link dev.jdiffuse.samplers.batching.StepBatcher}). This default serves
+     * networks that take one timestep per call: it accepts only equal timesteps.
+     *
+     * @param timesteps one per batch row of {@code scaledInput}
+     */
+    default NDArray forward(NDArray scaledInput, double[] timesteps, Conditioning conditioning) {
+        for (double t : timesteps) {
+            if (Double.compare(t, timesteps[0]) != 0) {
+                throw new UnsupportedOperationException("this network takes one timestep per call");
+            }
+        }
+        return forward(scaledInput, timesteps[0], conditioning);
+    }
+
+    /** Whether {@link #forward(NDArray, double[], Conditioning)} takes a different timestep per row. */
+    default boolean timestepPerRow() {
+        return false;
+    }
 }

@@ -13,6 +13,7 @@ import dev.jdiffuse.server.jobs.JobStatus;
 import dev.jdiffuse.server.jobs.JobView;
 import dev.jdiffuse.server.jobs.Submission;
 import dev.jdiffuse.server.jobs.QueueFullException;
+import dev.jdiffuse.server.loras.LoraLibrary;
 import dev.jdiffuse.server.models.LoadedModel;
 import dev.jdiffuse.server.models.ModelRegistry;
 import io.javalin.Javalin;
@@ -46,6 +47,7 @@ public final class HttpApi {
     private final Limits limits;
     private final ModelRegistry models;
     private final GenerationValidator validator;
+    private final Admission admission;
     private final JobManager jobs;
     private final UploadStore uploads;
     private final ImageDecoder decoder;
@@ -59,15 +61,16 @@ public final class HttpApi {
     /** Upload bodies read at once; one more is refused at once, so slow senders cannot hold every thread. */
     private volatile Semaphore bodySlots = new Semaphore(8);
     private final byte[] openApi;
+    private final LoraLibrary loras;
 
     public HttpApi(Json json, Limits limits, ModelRegistry models, JobManager jobs, UploadStore uploads,
             Duration resultTtl, Supplier<String> metrics) {
         this(json, limits, models, jobs, uploads, resultTtl, metrics, new Quotas(java.time.Clock.systemUTC(),
-                jobs::activeCount));
+                jobs::activeCount), new LoraLibrary(null));
     }
 
     public HttpApi(Json json, Limits limits, ModelRegistry models, JobManager jobs, UploadStore uploads,
-            Duration resultTtl, Supplier<String> metrics, Quotas quotas) {
+            Duration resultTtl, Supplier<String> metrics, Quotas quotas, LoraLibrary loras) {
         this.quotas = quotas;
         jobs.onEnd(cost::ended);
         this.json = json;
@@ -77,7 +80,9 @@ public final class HttpApi {
         this.uploads = uploads;
         this.resultTtl = resultTtl;
         this.metrics = metrics;
-        this.validator = new GenerationValidator(models, uploads, limits);
+        this.loras = loras;
+        this.validator = new GenerationValidator(models, uploads, limits, loras);
+        this.admission = new Admission(models, validator, json, this::checkCost);
         this.decoder = new ImageDecoder(limits.maxUploadPixels(), limits.maxUploadSide());
         this.openApi = resource("/openapi.json");
     }
@@ -90,6 +95,7 @@ public final class HttpApi {
         app.get("/v1/generations/{id}/images/{n}", this::image);
         app.post("/v1/uploads", this::upload);
         app.get("/v1/models", this::models);
+        app.get("/v1/loras", this::loras);
         app.get("/v1/samplers", ctx -> ctx.json(Responses.Catalog.of()));
         app.post("/v1/schedule", this::schedule);
         app.get("/v1/openapi.json", ctx -> ctx.contentType("application/json").result(openApi));
@@ -140,7 +146,7 @@ public final class HttpApi {
     private void ready(Context ctx) {
         String reason = notReadyReason();
         ctx.status(reason == null ? 200 : 503).json(new Responses.Readiness(reason == null ? "ready" : "not_ready",
-                models.all().size(), jobs.queueDepth(), reason));
+                models.loadedModels().size(), jobs.queueDepth(), reason));
     }
 
     private GenerationBody parseGeneration(Context ctx) {
@@ -167,37 +173,45 @@ public final class HttpApi {
             decoded.ended(job.id());
         }
         ctx.status(202).header("Location", JobView.base(job)).json(new Responses.Accepted(job.id(),
-                job.status().apiName(), jobs.position(job).orElse(null), job.parameters().seed(),
-                JobView.links(job)));
+                job.status().apiName(), jobs.position(job).orElse(null), job.seed(), JobView.links(job)));
     }
 
+    /**
+     * Validates now for a loaded model, else accepts the request for its model's load ({@link Admission}); either
+     * way the caller's quotas apply and the job is the caller's.
+     */
     private Job submit(Context ctx, GenerationBody body) {
-        Submission v = validator.validate(body);
-        checkCost(v);
+        Admission.Ticket ticket = admission.admit(body);
         String reason = notReadyReason();
         if (reason != null) {
             throw new ApiException(503, "not_ready", reason, null);
         }
         Caller caller = Authenticator.caller(ctx);
-        Job job = quotas.admit(caller, v.request().batchSize(), jobs.retryAfterSeconds(), () -> {
+        Job job = quotas.admit(caller, ticket.images(), jobs.retryAfterSeconds(), () -> {
             try {
-                return jobs.submit(v, caller.name(), caller.priority());
+                return ticket.submitTo(jobs, caller.name(), caller.priority());
             } catch (QueueFullException e) {
                 throw new ApiException(429, "queue_full", e.getMessage(), null, e.retryAfterSeconds());
             } catch (IllegalStateException e) {
                 throw new ApiException(503, "shutting_down", e.getMessage(), null);
             }
         });
-        LOG.info("job {} accepted for key {}: model {}, {}x{}, {} steps, batch {}", job.id(), caller.name(),
-                v.model().name(), v.request().width(), v.request().height(), v.request().steps(),
-                v.request().batchSize());
+        Submission v = ticket.now();
+        if (v != null) {
+            LOG.info("job {} accepted for key {}: model {}, {}x{}, {} steps, batch {}", job.id(), caller.name(),
+                    v.model().name(), v.request().width(), v.request().height(), v.request().steps(),
+                    v.request().batchSize());
+        } else {
+            LOG.info("job {} accepted for key {}: model {} (not loaded yet: it loads when the job's turn comes)",
+                    job.id(), caller.name(), job.modelName());
+        }
         return job;
     }
 
-    /** The job the path names, if the caller may see it: another key's job is as unknown as a missing one. */
     /**
      * Refuses a request whose estimated run time ({@link CostModel}: measured on this device) exceeds
-     * {@code --max-job-seconds}: 400 {@code too_costly} naming the fields that set the cost and the estimate.
+     * {@code --max-job-seconds}: 400 {@code too_costly} naming the fields that set the cost and the estimate. A
+     * request for a model that was not loaded is checked once it loads (its 400 then fails the job).
      */
     private void checkCost(Submission v) {
         if (maxJobSeconds <= 0) {
@@ -217,6 +231,7 @@ public final class HttpApi {
         }
     }
 
+    /** The job the path names, if the caller may see it: another key's job is as unknown as a missing one. */
     private Job job(Context ctx) {
         Caller caller = Authenticator.caller(ctx);
         return jobs.get(ctx.pathParam("id")).filter(j -> caller.mayAccess(j.owner()))
@@ -325,13 +340,21 @@ public final class HttpApi {
     }
 
     private void models(Context ctx) {
-        List<Responses.Model> list = new ArrayList<>();
-        for (LoadedModel lm : models.all()) {
-            var p = lm.pipeline();
-            list.add(new Responses.Model(lm.name(), p.family(), lm.sha256(), lm.shortHash(), p.pixelsPerLatent(),
-                    Responses.Defaults.of(p.defaults()), p.controlnets()));
+        List<Responses.Model> list = models.list().stream().map(Responses.Model::of).toList();
+        ctx.json(new Responses.Models(models.defaultName().orElse(null), list));
+    }
+
+    /** The LoRAs of the {@code --loras} folder (read again, so new files show), with their hashes. */
+    private void loras(Context ctx) {
+        loras.refresh();
+        List<Responses.Lora> list = new ArrayList<>();
+        for (LoraLibrary.Entry e : loras.all()) {
+            var f = e.file();
+            list.add(new Responses.Lora(e.name(), e.hashes().shortHash(), e.hashes().sha256(),
+                    f.format().name().toLowerCase(Locale.ROOT), f.family(), List.copyOf(f.targets()), f.rank(),
+                    f.modules().size()));
         }
-        ctx.json(new Responses.Models(models.defaultModel().map(LoadedModel::name).orElse(null), list));
+        ctx.json(new Responses.Loras(list));
     }
 
     /** A dry run: the sigmas and timesteps the request would visit (the model's check has passed). */

@@ -7,8 +7,12 @@ import com.fasterxml.jackson.databind.annotation.JsonNaming;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.samplers.SamplerCatalog;
 import dev.jdiffuse.server.jobs.JobView;
+import dev.jdiffuse.server.models.LoadedModel;
+import dev.jdiffuse.server.models.ModelInfo;
+import dev.jdiffuse.server.models.ModelListing;
 
 import java.util.List;
+import java.util.Locale;
 
 /** The JSON bodies of the REST endpoints (docs/api.md), as records; job records are {@link JobView}. */
 final class Responses {
@@ -29,10 +33,37 @@ final class Responses {
     record Models(@JsonProperty("default") String defaultModel, List<Model> models) {
     }
 
-    /** One loaded model with the values its requests take when they omit them. */
+    /**
+     * One model of the folder: whether it is {@code loaded} now, its {@code state} (unloaded, loading, loaded,
+     * failed), the {@code error} that kept it from loading, the size of its weight files, and once it has loaded
+     * (even if evicted since) its hash and the values its requests take when they omit them. {@code family} is a
+     * guess from its configs until it has loaded.
+     */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
-    record Model(String name, String family, String sha256, String hash, int pixelsPerLatent, Defaults defaults,
-            List<String> controlnets) {
+    record Model(String name, String family, String sha256, String hash, Integer pixelsPerLatent, Defaults defaults,
+            List<String> controlnets, boolean loaded, String state,
+            @JsonInclude(JsonInclude.Include.NON_NULL) String error, long bytes) {
+
+        static Model of(ModelListing m) {
+            ModelInfo i = m.info();
+            String sha = i == null ? null : i.sha256();
+            return new Model(m.name(), m.family(), sha, sha == null ? null : LoadedModel.shortHash(sha),
+                    i == null ? null : i.pixelsPerLatent(), i == null ? null : Defaults.of(i.defaults()),
+                    i == null ? List.of() : i.controlnets(), m.loaded(), m.state().name().toLowerCase(Locale.ROOT),
+                    m.error(), m.bytes());
+        }
+    }
+
+    record Loras(List<Lora> loras) {
+    }
+
+    /**
+     * One LoRA of the {@code --loras} folder: {@code hash} is AUTOMATIC1111's short hash (the one image metadata
+     * records), {@code sha256} the whole file's; {@code family} the model family it was trained for where the file
+     * tells (else null), {@code targets} the model parts it adapts, {@code rank} its largest rank.
+     */
+    record Lora(String name, String hash, String sha256, String format, String family, List<String> targets,
+            long rank, int layers) {
     }
 
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)

@@ -14,6 +14,7 @@ import dev.jdiffuse.server.images.PngEncoder;
 import dev.jdiffuse.server.images.UploadStore;
 import dev.jdiffuse.server.jobs.GenerationParameters;
 import dev.jdiffuse.server.jobs.Submission;
+import dev.jdiffuse.server.loras.LoraLibrary;
 import dev.jdiffuse.server.models.LoadedModel;
 import dev.jdiffuse.server.models.ModelHasher;
 import dev.jdiffuse.server.models.ModelLoaders;
@@ -97,6 +98,47 @@ public final class GenerateCommand implements Callable<Integer> {
     Long subseed;
     @Option(names = "--subseed-strength", description = "how far toward the variation seed's noise, in [0, 1]")
     Double subseedStrength;
+    @Option(names = "--loras", description = "folder of LoRA .safetensors files for the prompt's <lora:name:scale> "
+            + "tags (each named after its file)")
+    Path loras;
+    @Option(names = "--mask", description = "inpainting: the mask (PNG/JPEG, the init image's size; white = repaint)")
+    Path mask;
+    @Option(names = "--mask-blur", description = "Gaussian blur of the mask in pixels (default 0)")
+    Integer maskBlur;
+    @Option(names = "--inpaint-full-res", description = "repaint only a crop around the mask at the request's size "
+            + "and paste it back (AUTOMATIC1111's 'only masked')")
+    Boolean inpaintFullRes;
+    @Option(names = "--inpaint-full-res-padding", description = "pixels around the mask for --inpaint-full-res "
+            + "(default 32)")
+    Integer inpaintFullResPadding;
+    @Option(names = "--paste-back", description = "paste the init image's pixels back outside the (blurred) mask")
+    Boolean pasteBack;
+    @Option(names = "--outpaint", split = ",", paramLabel = "LEFT,RIGHT,TOP,BOTTOM", description = "outpainting: "
+            + "pixels added per side of the init image, e.g. 64,64,0,0")
+    List<Integer> outpaint;
+    @Option(names = "--hires", description = "hires fix (AUTOMATIC1111): generate, upscale, then an image-to-image "
+            + "pass; the --hires-* options imply it")
+    boolean hires;
+    @Option(names = "--hires-scale", description = "hires upscale factor (default 2)")
+    Double hiresScale;
+    @Option(names = "--hires-width", description = "hires target width (with --hires-height, instead of a scale)")
+    Integer hiresWidth;
+    @Option(names = "--hires-height", description = "hires target height")
+    Integer hiresHeight;
+    @Option(names = "--hires-steps", description = "hires pass steps (default 0: the same as --steps)")
+    Integer hiresSteps;
+    @Option(names = "--hires-strength", description = "hires denoising strength in (0, 1] (default 0.7)")
+    Double hiresStrength;
+    @Option(names = "--hires-upscaler", description = "latent|latent-nearest|bicubic (default latent)")
+    String hiresUpscaler;
+    @Option(names = "--clip-skip", description = "CLIP layer from the end whose output conditions the image, as "
+            + "AUTOMATIC1111's Clip skip (default 1 = the last)")
+    Integer clipSkip;
+
+    @Option(names = "--prompt-syntax", description = "a1111 (default: (word:1.2), [word], BREAK, long prompts in "
+            + "75-token chunks) or plain (the text literally)")
+    String promptSyntax;
+
     @Option(names = "--device", defaultValue = "auto", description = "auto|cpu|cuda (default ${DEFAULT-VALUE})")
     String device;
     @Option(names = "--dtype", defaultValue = "auto", description = "auto|fp32|fp16 (default ${DEFAULT-VALUE}: fp16 "
@@ -152,7 +194,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 }
             });
             bar.done();
-            write(GenerationParameters.of(loaded, job.request(), job.controls(), job.initImage(), res), res, err);
+            write(GenerationParameters.of(job, res), res, err);
             err.printf("seed %d, %s/%s, encode %d ms, denoise %d ms, decode %d ms%n", res.seed(), res.sampler(),
                     res.schedule(), res.encodeMillis(), res.denoiseMillis(), res.decodeMillis());
             return 0;
@@ -172,7 +214,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
     /** The options as the API's request body, checked by the same validator as {@code POST /v1/generations}. */
     private Submission validate(LoadedModel loaded) throws IOException {
-        UploadStore uploads = new UploadStore(2, Duration.ofHours(1), Clock.systemUTC());
+        UploadStore uploads = new UploadStore(4, Duration.ofHours(1), Clock.systemUTC());
         List<GenerationBody.ControlNetBody> controls = List.of();
         if (controlImage != null) {
             BufferedImage img = readImage(controlImage, "control_image");
@@ -185,10 +227,24 @@ public final class GenerateCommand implements Callable<Integer> {
         if (initImage != null) {
             init = uploads.put(readImage(initImage, "init_image"), "file").id();
         }
+        String maskId = mask == null ? null : uploads.put(readImage(mask, "mask"), "file").id();
+        GenerationBody.OutpaintBody pads = null;
+        if (outpaint != null) {
+            if (outpaint.size() != 4) {
+                throw ApiException.invalid("outpaint", "--outpaint takes LEFT,RIGHT,TOP,BOTTOM");
+            }
+            pads = new GenerationBody.OutpaintBody(outpaint.get(0), outpaint.get(1), outpaint.get(2), outpaint.get(3));
+        }
+        boolean wantsHires = hires || hiresScale != null || hiresWidth != null || hiresHeight != null
+                || hiresSteps != null || hiresStrength != null || hiresUpscaler != null;
+        GenerationBody.HiresBody hiresBody = wantsHires ? new GenerationBody.HiresBody(hiresScale, hiresWidth,
+                hiresHeight, hiresSteps, hiresStrength, hiresUpscaler) : null;
         GenerationBody body = new GenerationBody(loaded.name(), prompt, negativePrompt, width, height, steps, sampler,
-                schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength, subseed, subseedStrength);
+                schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength, subseed,
+                subseedStrength, maskId, maskBlur, inpaintFullRes, inpaintFullResPadding, pasteBack, pads, hiresBody, null,
+                clipSkip, promptSyntax);
         GenerationValidator validator = new GenerationValidator(new ModelRegistry(List.of(loaded)), uploads,
-                Limits.DEFAULTS);
+                Limits.DEFAULTS, loras == null ? LoraLibrary.NONE : new LoraLibrary(loras));
         return validator.validate(body);
     }
 

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.annotation.JsonUnwrapped;
 import com.fasterxml.jackson.core.io.JsonStringEncoder;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.annotation.JsonNaming;
+import dev.jdiffuse.models.pipeline.HiresFix;
 import dev.jdiffuse.samplers.SamplerCatalog;
 import dev.jdiffuse.server.jobs.GenerationParameters;
 
@@ -48,6 +49,11 @@ public final class ImageMetadata {
 
     static String infotext(GenerationParameters p, int index, String version) {
         StringBuilder sb = new StringBuilder(p.prompt());
+        for (var lora : p.loras()) {
+            // the prompt as AUTOMATIC1111 keeps it: pasting it back applies the same LoRAs
+            sb.append(sb.length() == 0 ? "" : " ").append("<lora:").append(lora.name()).append(':')
+                    .append(number(lora.scale())).append('>');
+        }
         if (!p.negativePrompt().isEmpty()) {
             sb.append("\nNegative prompt: ").append(p.negativePrompt());
         }
@@ -68,8 +74,37 @@ public final class ImageMetadata {
         if (p.strength() != null) {
             kv.put("Denoising strength", number(p.strength()));
         }
+        if (p.maskBlur() != null) {
+            kv.put("Mask blur", Integer.toString(p.maskBlur()));
+        }
+        if (Boolean.TRUE.equals(p.inpaintFullRes())) {
+            kv.put("Inpaint area", "Only masked");
+            kv.put("Masked area padding", Integer.toString(p.inpaintFullResPadding()));
+        }
+        if (p.outpaint() != null) {
+            var o = p.outpaint();
+            kv.put("Outpaint", "left " + o.left() + ", right " + o.right() + ", top " + o.top() + ", bottom "
+                    + o.bottom());
+        }
+        if (p.hires() != null) {
+            var h = p.hires();
+            // A1111 writes Denoising strength for the hires pass (txt2img has no other) and Size as the base size
+            kv.put("Denoising strength", number(h.strength()));
+            if (h.scale() > 0) {
+                kv.put("Hires upscale", number(h.scale()));
+            } else {
+                kv.put("Hires resize", h.width() + "x" + h.height());
+            }
+            if (h.steps() > 0) {
+                kv.put("Hires steps", Integer.toString(h.steps()));
+            }
+            kv.put("Hires upscaler", HiresFix.a1111Name(h.upscaler()));
+        }
         kv.put("Model hash", p.modelHash());
         kv.put("Model", p.model());
+        if (p.clipSkip() != 1) {
+            kv.put("Clip skip", Integer.toString(p.clipSkip()));
+        }
         if (p.batchSize() > 1) {
             kv.put("Batch size", Integer.toString(p.batchSize()));
             kv.put("Batch pos", Integer.toString(index));
@@ -81,6 +116,14 @@ public final class ImageMetadata {
             var c = p.controlnets().get(i);
             kv.put("ControlNet " + i, "Model: " + c.model() + ", Weight: " + number(c.scale())
                     + ", Guidance Start: " + number(c.start()) + ", Guidance End: " + number(c.end()));
+        }
+        if (!p.loras().isEmpty()) {
+            Map<String, String> hashes = new LinkedHashMap<>();
+            // A1111's ExtraNetworkLora.activate: names without ':' and ',', one entry per name
+            p.loras().forEach(l -> hashes.put(l.name().replace(":", "").replace(",", ""), l.hash()));
+            List<String> entries = new ArrayList<>();
+            hashes.forEach((name, hash) -> entries.add(name + ": " + hash));
+            kv.put("Lora hashes", String.join(", ", entries));
         }
         kv.put("RNG", "CPU");
         kv.put("Version", "jdiffuse " + version);

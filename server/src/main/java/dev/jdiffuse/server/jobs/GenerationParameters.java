@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.annotation.JsonNaming;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.GenerationResult;
+import dev.jdiffuse.models.pipeline.Outpaint;
 import dev.jdiffuse.server.models.LoadedModel;
 
 import java.util.List;
@@ -19,7 +20,8 @@ public record GenerationParameters(String model, String modelFamily, String mode
         String prompt, String negativePrompt, int width, int height, int steps, String sampler, String schedule,
         double guidanceScale, double guidanceRescale, long seed, String rng, int batchSize, Integer classLabel,
         List<Submission.ControlRef> controlnets, Preview preview, String initImage, Double strength, Long subseed,
-        Double subseedStrength) {
+        Double subseedStrength, List<Submission.LoraRef> loras, String mask, Integer maskBlur, Boolean inpaintFullRes, Integer inpaintFullResPadding,
+        Boolean pasteBack, Outpaint outpaint, Hires hires, int clipSkip, String promptSyntax) {
 
     public static final String RNG_SOURCE = "torch-cpu";
 
@@ -28,20 +30,34 @@ public record GenerationParameters(String model, String modelFamily, String mode
     public record Preview(String method, int every, int maxSize) {
     }
 
+    /** The hires fix as run: the target size, the factor A1111 records, steps (0: the request's), strength. */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    public record Hires(double scale, int width, int height, int steps, double strength, String upscaler) {
+    }
+
     /** The job's parameters; the sampler and schedule the pipeline resolved once it has run. */
     public static GenerationParameters of(Job job) {
         return job.parameters();
     }
 
-    public static GenerationParameters of(LoadedModel model, GenerationRequest q, List<Submission.ControlRef> controls,
-            String initImage, GenerationResult result) {
+    public static GenerationParameters of(Submission s, GenerationResult result) {
+        LoadedModel model = s.model();
+        GenerationRequest q = s.request();
+        List<Submission.ControlRef> controls = s.controls();
+        String initImage = s.initImage();
         var p = q.preview();
+        var in = q.inpaint();
+        var h = q.hires();
         return new GenerationParameters(model.name(), model.pipeline().family(), model.shortHash(), model.sha256(),
                 q.prompt(), q.negativePrompt(), q.width(), q.height(), q.steps(),
                 result != null ? result.sampler() : q.sampler(), result != null ? result.schedule() : q.schedule(),
                 q.guidanceScale(), q.guidanceRescale(), q.seed(), RNG_SOURCE, q.batchSize(), q.classLabel(), controls,
                 new Preview(p.method().name().toLowerCase(Locale.ROOT), p.every(), p.maxSize()), initImage,
                 q.init() == null ? null : q.init().strength(), q.variation() == null ? null : q.variation().subseed(),
-                q.variation() == null ? null : q.variation().strength());
+                q.variation() == null ? null : q.variation().strength(), s.loras(), s.mask(), in == null ? null : in.blur(),
+                in == null ? null : in.onlyMasked(), in == null || !in.onlyMasked() ? null : in.padding(),
+                in == null ? null : in.pasteBack(), s.outpaint(), h == null ? null : new Hires(h.scale(), h.width(),
+                        h.height(), h.steps(), h.strength(), h.upscaler()), q.clipSkip(),
+                q.promptSyntax().apiName());
     }
 }

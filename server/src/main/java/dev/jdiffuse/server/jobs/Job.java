@@ -10,7 +10,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * One accepted request and its life: queue position, start, progress and how it ended. What the job shows (its
- * {@linkplain #parameters parameters}, owner, step count) is a snapshot taken at submission, so the heavy part (the
+ * {@linkplain #parameters parameters}, owner, step count) is a snapshot taken at submission (a request accepted
+ * for a model that was not loaded, a {@link PendingSubmission}, shows only its model name and seed until the worker
+ * has loaded the model and resolved the request against it), so the heavy part (the
  * {@link Submission}: the model and the request with its decoded control images) is dropped once the job ends, and a
  * job read back from the history after a restart is the same kind of object. Fields written by the worker are
  * volatile and read by HTTP and stream threads; the end is one {@link Outcome} written once ({@link #finish}), so a
@@ -48,18 +50,24 @@ public final class Job {
     private final String id;
     private final String owner;
     private final Priority priority;
+    /** A request accepted for a model that was not loaded (model name and seed), or null. */
+    private final PendingSubmission pending;
     private final Instant createdAt;
     private final long createdNanos;
-    private final int totalSteps;
     private final AtomicBoolean cancelRequested = new AtomicBoolean();
 
     private volatile Submission submission;
+    /** Null while a pending job waits for its model (nothing is resolved yet). */
     private volatile GenerationParameters parameters;
+    /** 0 until the request is resolved. */
+    private volatile int totalSteps;
     private volatile JobStatus status = JobStatus.QUEUED;
     /** Jobs ahead of this one in the queue; -1 once it left the queue. Written by the job manager. */
     private volatile int position = -1;
     private volatile Instant startedAt;
     private volatile long startedNanos;
+    /** When it started running (after its model loaded, for a job that waited for one): the deadline's origin. */
+    private volatile long runningNanos;
     private volatile long runMillis = -1;
     private volatile Progress progress = new Progress(-1, Double.NaN);
     private volatile Outcome outcome;
@@ -70,28 +78,45 @@ public final class Job {
     private volatile String cancelReason;
 
     Job(String id, String owner, Priority priority, Submission submission, Instant now, long nanos) {
+        this(id, owner, priority, submission, null, now, nanos);
+    }
+
+    Job(String id, String owner, Priority priority, PendingSubmission pending, Instant now, long nanos) {
+        this(id, owner, priority, null, pending, now, nanos);
+    }
+
+    private Job(String id, String owner, Priority priority, Submission submission, PendingSubmission pending,
+            Instant now, long nanos) {
         this.id = id;
         this.owner = owner;
         this.priority = priority;
         this.submission = submission;
-        this.parameters = GenerationParameters.of(submission.model(), submission.request(), submission.controls(),
-                submission.initImage(), null);
-        this.totalSteps = submission.request().stepsRun();
+        this.pending = pending;
+        if (submission != null) {
+            snapshot(submission);
+        }
         this.createdAt = now;
         this.createdNanos = nanos;
     }
 
-    /** A job read back from the history: ended before this process started (or cancelled by its shutdown). */
-    public static Job restored(String id, String owner, GenerationParameters parameters, int totalSteps, int step,
-            Instant createdAt, Instant startedAt, long runMillis, Outcome outcome, List<Path> files) {
-        return new Job(id, owner, parameters, totalSteps, step, createdAt, startedAt, runMillis, outcome, files);
+    /**
+     * A job read back from the history: ended before this process started (or cancelled by its shutdown).
+     * {@code parameters} is null for a job that ended while it waited for its model; {@code model} and {@code seed}
+     * are what it was accepted with.
+     */
+    public static Job restored(String id, String owner, String model, long seed, GenerationParameters parameters,
+            int totalSteps, int step, Instant createdAt, Instant startedAt, long runMillis, Outcome outcome,
+            List<Path> files) {
+        return new Job(id, owner, new PendingSubmission(model, seed, null), parameters, totalSteps, step, createdAt,
+                startedAt, runMillis, outcome, files);
     }
 
-    private Job(String id, String owner, GenerationParameters parameters, int totalSteps, int step, Instant createdAt,
-            Instant startedAt, long runMillis, Outcome outcome, List<Path> files) {
+    private Job(String id, String owner, PendingSubmission accepted, GenerationParameters parameters, int totalSteps,
+            int step, Instant createdAt, Instant startedAt, long runMillis, Outcome outcome, List<Path> files) {
         this.id = id;
         this.owner = owner;
         this.priority = Priority.NORMAL;
+        this.pending = accepted;
         this.parameters = parameters;
         this.totalSteps = totalSteps;
         this.createdAt = createdAt;
@@ -119,15 +144,47 @@ public final class Job {
 
     /**
      * The model, the resolved request (seed chosen, defaults filled) and the uploads it reads, while the job is
-     * queued or running; null once it ended (its memory is released) or for a job from the history.
+     * queued or running; null while it waits for a model that is not loaded yet ({@link #pending}), once it ended
+     * (its memory is released) and for a job from the history.
      */
     public Submission submission() {
         return submission;
     }
 
-    /** The resolved parameters (the sampler and schedule the pipeline resolved, once it has run). */
+    /**
+     * The resolved parameters (the sampler and schedule the pipeline resolved, once it has run); null while the job
+     * waits for a model that is not loaded yet, and for one that ended before its request could be resolved.
+     */
     public GenerationParameters parameters() {
         return parameters;
+    }
+
+    /** The request as accepted for a model that was not loaded, or null. */
+    PendingSubmission pending() {
+        return pending;
+    }
+
+    /** The request, resolved against its model once that loaded. */
+    void resolved(Submission s) {
+        snapshot(s);
+        submission = s;
+    }
+
+    private void snapshot(Submission s) {
+        parameters = GenerationParameters.of(s, null);
+        totalSteps = s.request().stepsRun();
+    }
+
+    /** The name of the model the job runs with. */
+    public String modelName() {
+        GenerationParameters p = parameters;
+        return p != null ? p.model() : pending.model();
+    }
+
+    /** The seed (chosen when the job was accepted). */
+    public long seed() {
+        GenerationParameters p = parameters;
+        return p != null ? p.seed() : pending.seed();
     }
 
     public JobStatus status() {
@@ -179,7 +236,7 @@ public final class Job {
         return progress;
     }
 
-    /** The steps that run (image-to-image runs only the tail of the schedule). */
+    /** The steps that run (image-to-image runs only the tail of the schedule); 0 until the request is resolved. */
     public int totalSteps() {
         return totalSteps;
     }
@@ -237,14 +294,41 @@ public final class Job {
         cancelRequested.set(true);
     }
 
+    /** Leaves the queue to wait for its model's load; false if it already ended. */
+    synchronized boolean loading(Instant now, long nanos) {
+        return leaveQueue(JobStatus.LOADING, now, nanos);
+    }
+
+    /** Starts running: from the queue, or once its model has loaded (the start time stays the load's). */
     synchronized boolean start(Instant now, long nanos) {
+        if (status == JobStatus.LOADING) {
+            status = JobStatus.RUNNING;
+            runningNanos = nanos;
+            return true;
+        }
+        if (!leaveQueue(JobStatus.RUNNING, now, nanos)) {
+            return false;
+        }
+        runningNanos = nanos;
+        return true;
+    }
+
+    /**
+     * Milliseconds since it started running (0 unless running): the time {@code --max-job-seconds} bounds, which
+     * leaves out loading its model.
+     */
+    public long runningMillis(long nowNanos) {
+        return status == JobStatus.RUNNING ? Math.max(0, (nowNanos - runningNanos) / 1_000_000) : 0;
+    }
+
+    private boolean leaveQueue(JobStatus next, Instant now, long nanos) {
         if (status != JobStatus.QUEUED) {
             return false;
         }
         startedAt = now;
         startedNanos = nanos;
         position = -1;
-        status = JobStatus.RUNNING;
+        status = next;
         return true;
     }
 
@@ -265,7 +349,7 @@ public final class Job {
         position = -1;
         Submission s = submission;
         if (result != null && s != null) {
-            parameters = GenerationParameters.of(s.model(), s.request(), s.controls(), s.initImage(), result);
+            parameters = GenerationParameters.of(s, result);
         }
         pngs = images == null || images.isEmpty() ? null : List.copyOf(images);
         outcome = new Outcome(terminal, Timings.of(result), images == null ? 0 : images.size(), err, now, nanos);

@@ -2,9 +2,17 @@ package dev.jdiffuse.server.jobs;
 
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationResult;
+import dev.jdiffuse.models.pipeline.ImagePipeline;
+import dev.jdiffuse.models.pipeline.LaneListener;
 import dev.jdiffuse.models.pipeline.Preview;
 import dev.jdiffuse.models.pipeline.GenerationException;
 import dev.jdiffuse.models.pipeline.InvalidRequestException;
+import dev.jdiffuse.samplers.batching.Lane;
+import dev.jdiffuse.samplers.batching.StepBatcher;
+import dev.jdiffuse.server.models.LoadedModel;
+import dev.jdiffuse.server.models.ModelRegistry;
+import dev.jdiffuse.server.models.ModelUnavailableException;
+import dev.jdiffuse.server.web.ApiException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -15,9 +23,12 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
 import java.util.UUID;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -25,12 +36,17 @@ import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * A bounded FIFO of jobs served by one worker thread per device. Submissions beyond {@code capacity} waiting jobs
+ * A bounded FIFO of jobs served by worker threads: the head job starts when its images fit in the image budget
+ * ({@code workerCount}: images of the jobs running at once; a larger job runs alone), so with a budget of 1 jobs run
+ * one at a time. Jobs running together on one model join its {@link StepBatcher} and share denoiser forwards. PNG
+ * encoding runs on its own threads after the job's images left the budget, so the next job starts meanwhile. Submissions beyond {@code capacity} waiting jobs
  * fail at once with {@link QueueFullException}. Every accepted job reaches exactly one terminal state; a failure
  * (exception, out of memory, NaN reported by the pipeline) ends that job alone and the worker takes the next.
  * Cancellation of a queued job is immediate; a running one stops at its next step boundary (the listener throws
  * {@link CancellationException}, the pipeline frees its memory and rethrows). Finished jobs are kept for the TTL and
- * then forgotten, with their images.
+ * then forgotten, with their images. With a {@link ModelRegistry} ({@link #useModels}) a job whose model is not loaded
+ * is {@link JobStatus#LOADING} while the worker loads it, and every job pins its model while it runs.
+ *
  *
  * <p>The server trusts the pipeline to refuse NaN/black output (it throws); the only result check here is that the
  * pipeline returned one image per batch row.
@@ -46,6 +62,7 @@ public final class JobManager implements AutoCloseable {
     private final int capacity;
     private final Duration ttl;
     private volatile JobEvents events = JobEvents.NONE;
+    private volatile ModelRegistry models;
     private final JobOutcomes outcomes;
     private final ResultEncoder encoder;
     private final Clock clock;
@@ -54,6 +71,15 @@ public final class JobManager implements AutoCloseable {
     private final Condition notEmpty = lock.newCondition();
     private final ArrayDeque<Job> queue = new ArrayDeque<>();
     private final List<Thread> workers = new ArrayList<>();
+    private final int imageBudget;
+    /** Images of the jobs running now, and whether one of them runs alone; guarded by {@link #lock}. */
+    private int runningImages;
+    private boolean runningAlone;
+    private final ConcurrentHashMap<Job, Lane> lanes = new ConcurrentHashMap<>();
+    /** Sets up a model's batcher when a job first uses it (models load lazily, after start-up). */
+    private volatile java.util.function.Consumer<StepBatcher> batcherSetup = b -> { };
+    private final Set<StepBatcher> batchersSetUp = ConcurrentHashMap.newKeySet();
+    private final ExecutorService encoding;
     private final ScheduledExecutorService sweeper;
     private volatile boolean open = true;
     /** Exponentially weighted mean run time, the Retry-After estimate before any drain was measured. */
@@ -77,6 +103,12 @@ public final class JobManager implements AutoCloseable {
         this.outcomes = outcomes;
         this.encoder = encoder;
         this.clock = clock;
+        this.imageBudget = workerCount;
+        this.encoding = Executors.newFixedThreadPool(Math.min(2, workerCount + 1), r -> {
+            Thread t = new Thread(r, "jdiffuse-png");
+            t.setDaemon(true);
+            return t;
+        });
         for (int i = 0; i < workerCount; i++) {
             Thread t = new Thread(this::workLoop, "jdiffuse-worker-" + i);
             t.setDaemon(true);
@@ -87,6 +119,11 @@ public final class JobManager implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+    }
+
+    /** How each model's batcher is set up (forward size, window, metrics) when a job first joins it. */
+    public void onBatcher(java.util.function.Consumer<StepBatcher> setup) {
+        batcherSetup = setup;
     }
 
     /** Sets the one listener of every job's events (the stream hub, built after this manager) before {@link #start}. */
@@ -112,9 +149,31 @@ public final class JobManager implements AutoCloseable {
         resultBudgetBytes = bytes;
     }
 
-    /** A running job is cancelled (reason {@code deadline}) once it has run {@code limit}; null: no deadline. */
+    /**
+     * A running job is cancelled (reason {@code deadline}) once it has run {@code limit} (loading its model does not
+     * count); null: no deadline.
+     */
     public void maxRun(Duration limit) {
         maxRun = limit == null || limit.isZero() ? null : limit;
+    }
+
+    /**
+     * Runs jobs through {@code registry}: the worker loads a job's model when its turn comes and leases it while it
+     * runs; models that queued jobs name are the last evicted. Without a registry, jobs run the model they hold.
+     */
+    public void useModels(ModelRegistry registry) {
+        this.models = registry;
+        registry.demand(this::queuedModels);
+    }
+
+    /** The names of the models waiting jobs will run. */
+    public Set<String> queuedModels() {
+        lock.lock();
+        try {
+            return queue.stream().map(Job::modelName).collect(Collectors.toUnmodifiableSet());
+        } finally {
+            lock.unlock();
+        }
     }
 
     public void start() {
@@ -132,7 +191,8 @@ public final class JobManager implements AutoCloseable {
         }
         long now = System.nanoTime();
         for (Job j : jobs.values()) {
-            if (j.status() == JobStatus.RUNNING && j.runMillis(now) > limit.toMillis() && !j.cancelRequested()) {
+            if (j.status() == JobStatus.RUNNING && j.runningMillis(now) > limit.toMillis()
+                    && !j.cancelRequested()) {
                 LOG.warn("job {} of {} passed its deadline of {} s; cancelling", j.id(), j.owner(),
                         limit.toSeconds());
                 j.requestCancel("deadline");
@@ -151,7 +211,25 @@ public final class JobManager implements AutoCloseable {
      * take turns (round robin), each in order of arrival.
      */
     public Job submit(Submission v, String owner, Priority priority) {
-        Job job = new Job(UUID.randomUUID().toString(), owner, priority, v, clock.instant(), System.nanoTime());
+        return enqueue(new Job(UUID.randomUUID().toString(), owner, priority, v, clock.instant(), System.nanoTime()));
+    }
+
+    /** Accepts a job of the keyless caller for a model that is not loaded yet, at normal priority. */
+    public Job submit(PendingSubmission v) {
+        return submit(v, "local", Priority.NORMAL);
+    }
+
+    /**
+     * Accepts a job for a model that is not loaded yet (the worker loads it and resolves the request), queued as
+     * {@link #submit(Submission, String, Priority)} queues.
+     */
+    public Job submit(PendingSubmission v, String owner, Priority priority) {
+        return enqueue(new Job(UUID.randomUUID().toString(), owner, priority, v, clock.instant(), System.nanoTime()));
+    }
+
+    private Job enqueue(Job job) {
+        String owner = job.owner();
+        Priority priority = job.priority();
         List<Job> moved;
         int firstMoved;
         lock.lock();
@@ -185,7 +263,7 @@ public final class JobManager implements AutoCloseable {
             job.position(at);
             moved = List.copyOf(waiting.subList(at + 1, waiting.size()));
             firstMoved = at + 1;
-            notEmpty.signal();
+            notEmpty.signalAll();
         } finally {
             lock.unlock();
         }
@@ -297,6 +375,10 @@ public final class JobManager implements AutoCloseable {
             return CancelOutcome.ALREADY_ENDED;
         }
         job.requestCancel();
+        Lane lane = lanes.get(job);
+        if (lane != null) {
+            lane.cancel(); // a step waiting for a shared forward leaves it now
+        }
         return job.status().terminal() ? CancelOutcome.ALREADY_ENDED : CancelOutcome.CANCELLING;
     }
 
@@ -304,15 +386,19 @@ public final class JobManager implements AutoCloseable {
         while (open) {
             Job job;
             List<Job> moved;
+            int taken;
             lock.lock();
             try {
-                while (open && queue.isEmpty()) {
+                while (open && (queue.isEmpty() || !fits(queue.peekFirst()))) {
                     notEmpty.await();
                 }
                 if (!open) {
                     return;
                 }
                 job = queue.pollFirst();
+                taken = images(job); // kept: a pending job's count is known only once its model loaded
+                runningImages += taken;
+                runningAlone = !batchable(job);
                 moved = List.copyOf(queue);
             } catch (InterruptedException e) {
                 return;
@@ -324,8 +410,36 @@ public final class JobManager implements AutoCloseable {
                 run(job);
             } catch (RuntimeException e) {
                 LOG.error("unexpected error around job {}", job.id(), e);
+            } finally {
+                lock.lock();
+                try {
+                    runningImages -= taken;
+                    runningAlone = false;
+                    notEmpty.signalAll();
+                } finally {
+                    lock.unlock();
+                }
             }
         }
+    }
+
+    /**
+     * Whether {@code job} may start now: its images fit beside the running jobs' (a job alone always starts). Only
+     * jobs on models that batch across requests run beside others; any other job runs alone.
+     */
+    private boolean fits(Job job) {
+        return runningImages == 0 || (!runningAlone && batchable(job) && runningImages + images(job) <= imageBudget);
+    }
+
+    /** A job waiting for its model to load runs alone (nothing is known of its model's batcher yet). */
+    private boolean batchable(Job job) {
+        Submission s = job.submission();
+        return imageBudget > 1 && s != null && s.model().pipeline().stepBatcher() != null;
+    }
+
+    private static int images(Job job) {
+        Submission s = job.submission();
+        return s == null ? 1 : Math.max(1, s.request().batchSize());
     }
 
     private void announcePositions(List<Job> waiting) {
@@ -342,17 +456,37 @@ public final class JobManager implements AutoCloseable {
 
     private void run(Job job) {
         long t0 = System.nanoTime();
-        if (!job.start(clock.instant(), t0)) {
+        ModelRegistry registry = models;
+        boolean load = registry != null && registry.loaded(job.modelName()).isEmpty();
+        if (!(load ? job.loading(clock.instant(), t0) : job.start(clock.instant(), t0))) {
             return;
         }
         record(job);
         events.onStarted(job);
-        try {
+        try (ModelRegistry.Lease lease = registry == null ? null : registry.acquire(job.modelName())) {
             if (job.cancelRequested()) {
                 throw new CancellationException("cancelled");
             }
             Submission work = job.submission();
-            GenerationResult result = work.model().pipeline().generate(work.request(), listener(job, t0));
+            boolean resolvedNow = work == null;
+            if (resolvedNow) {
+                // the checks the API makes for a loaded model (validation, cost): their 400 ends the job
+                work = job.pending().resolve().apply(lease.model());
+                job.resolved(work);
+            }
+            if (load) {
+                t0 = System.nanoTime();
+                job.start(clock.instant(), t0);
+            }
+            if (resolvedNow || load) {
+                record(job);
+            }
+            if (load) {
+                events.onStarted(job);
+            }
+            // the lease's model: the submission's may have been evicted and loaded again since it was validated
+            LoadedModel model = lease == null ? work.model() : lease.model();
+            GenerationResult result = generate(job, model, work, listener(job, t0));
             if (job.cancelRequested()) {
                 throw new CancellationException("cancelled");
             }
@@ -360,6 +494,38 @@ public final class JobManager implements AutoCloseable {
                 throw new IllegalStateException("the pipeline returned " + (result == null ? 0
                         : result.images().size()) + " images for a batch of " + work.request().batchSize());
             }
+            encoding.execute(() -> encodeAndEnd(job, result));
+        } catch (Exception | Error e) {
+            failed(job, e);
+        }
+    }
+
+    /**
+     * The pipeline's run; where the model batches across requests, inside a lane of its {@link StepBatcher}, left
+     * after the last step so that the other jobs do not wait for this one's decoding.
+     */
+    private GenerationResult generate(Job job, LoadedModel model, Submission work, GenerationListener listener) {
+        ImagePipeline pipeline = model.pipeline();
+        StepBatcher batcher = imageBudget > 1 ? pipeline.stepBatcher() : null;
+        if (batcher == null) {
+            return pipeline.generate(work.request(), listener);
+        }
+        if (batchersSetUp.add(batcher)) {
+            batcherSetup.accept(batcher);
+        }
+        try (Lane lane = batcher.join(images(job))) {
+            lanes.put(job, lane);
+            if (job.cancelRequested()) {
+                lane.cancel();
+            }
+            return pipeline.generate(work.request(), new LaneListener(lane, listener));
+        } finally {
+            lanes.remove(job);
+        }
+    }
+
+    private void encodeAndEnd(Job job, GenerationResult result) {
+        try {
             List<byte[]> pngs = encoder.encode(job, result);
             try {
                 job.files(store.writeImages(job, pngs));
@@ -367,12 +533,27 @@ public final class JobManager implements AutoCloseable {
                 LOG.error("the images of job {} could not be written to the output folder", job.id(), e);
             }
             end(job, JobStatus.SUCCEEDED, result, pngs, null);
+        } catch (RuntimeException | Error e) {
+            failed(job, e);
+        }
+    }
+
+    private void failed(Job job, Throwable t) {
+        try {
+            throw t;
         } catch (CancellationException e) {
             String reason = job.cancelReason();
             end(job, JobStatus.CANCELLED, null, null, new Job.Error(reason, (reason.equals("deadline")
                     ? "stopped at its deadline of " + (maxRun == null ? "?" : maxRun.toSeconds()) + " s, "
                     : reason.equals("shutdown") ? "the server shut down while it ran, " : "cancelled while running, ")
-                    + "after step " + (job.progress().step() + 1) + " of " + job.totalSteps()));
+                    + (job.totalSteps() == 0 ? "while its model loaded"
+                    : "after step " + (job.progress().step() + 1) + " of " + job.totalSteps())));
+        } catch (ModelUnavailableException e) {
+            end(job, JobStatus.FAILED, null, null, new Job.Error("model_unavailable", clientMessage(e), "model"));
+        } catch (ApiException e) {
+            // a request for a model that was not loaded, checked once it loaded: the 400 the API would have answered
+            var d = e.body().error();
+            end(job, JobStatus.FAILED, null, null, new Job.Error(d.code(), d.message(), d.field()));
         } catch (InvalidRequestException e) {
             // the API checks every request before queueing it; this is a model that changed its mind
             end(job, JobStatus.FAILED, null, null, new Job.Error("invalid_request", clientMessage(e),
@@ -385,7 +566,7 @@ public final class JobManager implements AutoCloseable {
             LOG.error("job {} ran out of memory", job.id(), e);
             end(job, JobStatus.FAILED, null, null, new Job.Error("out_of_memory", "the job ran out of memory; "
                     + "try a smaller size, batch or fewer steps"));
-        } catch (Exception e) {
+        } catch (Throwable e) {
             LOG.error("job {} failed", job.id(), e);
             end(job, JobStatus.FAILED, null, null, new Job.Error("generation_failed", clientMessage(e)));
         }
@@ -530,6 +711,8 @@ public final class JobManager implements AutoCloseable {
         for (Job j : waiting) {
             end(j, JobStatus.CANCELLED, null, null, new Job.Error("shutdown", "the server is shutting down"));
         }
+        // a job waiting for its model's load has not started: it stops once the load returns, not after the grace
+        jobs.values().stream().filter(j -> j.status() == JobStatus.LOADING).forEach(j -> j.requestCancel("shutdown"));
         long deadline = System.nanoTime() + grace.toNanos();
         for (Thread t : workers) {
             try {
@@ -540,13 +723,20 @@ public final class JobManager implements AutoCloseable {
         }
         // the grace is over: what still runs is cancelled (it stops at its next step) and given a moment to
         // record its end
-        jobs.values().stream().filter(j -> j.status() == JobStatus.RUNNING).forEach(j -> j.requestCancel("shutdown"));
+        jobs.values().stream().filter(j -> j.status() == JobStatus.RUNNING || j.status() == JobStatus.LOADING)
+                .forEach(j -> j.requestCancel("shutdown"));
         for (Thread t : workers) {
             try {
                 t.join(2000);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+        }
+        encoding.shutdown();
+        try {
+            encoding.awaitTermination(Math.max(1, (deadline - System.nanoTime()) / 1_000_000), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
         sweeper.shutdownNow();
     }

@@ -52,7 +52,7 @@ public record JobView(String id, String owner, String status, Integer position, 
         Job.Error e = end == null ? null : end.error();
         Job.Progress p = job.progress();
         return new JobView(job.id(), job.owner(), job.status().apiName(), job.position().orElse(null), p.step() + 1,
-                job.totalSteps(), Double.isNaN(p.sigma()) ? null : p.sigma(), job.parameters().model(),
+                job.totalSteps(), Double.isNaN(p.sigma()) ? null : p.sigma(), job.modelName(),
                 job.createdAt().toString(), text(job.startedAt()), text(end == null ? null : end.at()), t,
                 imageUrls(job), e == null ? null : new Failure(e.code(), e.message(), e.field()),
                 full ? GenerationParameters.of(job) : null, full ? links(job) : null);

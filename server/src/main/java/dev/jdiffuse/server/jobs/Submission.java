@@ -1,6 +1,7 @@
 package dev.jdiffuse.server.jobs;
 
 import dev.jdiffuse.models.pipeline.GenerationRequest;
+import dev.jdiffuse.models.pipeline.Outpaint;
 import dev.jdiffuse.server.models.LoadedModel;
 
 import java.util.List;
@@ -8,12 +9,22 @@ import java.util.List;
 /**
  * A request the API has accepted: the model to run, the pipeline request (every default resolved, the seed chosen,
  * the model's own {@code check} passed), and which upload each ControlNet and the init image read (for the job
- * record; {@code initImage} is null for text-to-image).
+ * record; {@code initImage} is null for text-to-image), each LoRA with the hash its metadata records, the mask's
+ * upload and the outpainting pads (null when absent; the request already holds the extended canvas and its mask).
  */
-public record Submission(LoadedModel model, GenerationRequest request, List<ControlRef> controls, String initImage) {
+public record Submission(LoadedModel model, GenerationRequest request, List<ControlRef> controls, String initImage,
+        List<LoraRef> loras, String mask, Outpaint outpaint) {
 
     public Submission {
         controls = List.copyOf(controls);
+        loras = loras == null ? List.of() : List.copyOf(loras);
+    }
+
+    /**
+     * One LoRA as it ran: its name, multiplier and AUTOMATIC1111's short hash (first 12 hex digits of the SHA-256 of
+     * the file's tensor data; see {@code LoraHashes}).
+     */
+    public record LoraRef(String name, double scale, String hash) {
     }
 
     /** One ControlNet as the client named it: model, upload id ({@code image}), scale and active window. */

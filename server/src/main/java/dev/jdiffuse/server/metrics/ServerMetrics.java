@@ -1,5 +1,6 @@
 package dev.jdiffuse.server.metrics;
 
+import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.server.jobs.JobOutcomes;
 import dev.jdiffuse.server.jobs.JobStatus;
 import dev.jdiffuse.server.stream.Frame;
@@ -25,16 +26,18 @@ import java.util.function.Supplier;
 
 /**
  * Prometheus metrics through Micrometer: queue depth, jobs by outcome, queue wait and run time histograms, sampling
- * speed, WebSocket connections and dropped frames, JVM memory/GC/threads, and the process's resident memory from
+ * speed, jobs and images per shared denoiser forward, WebSocket connections and dropped frames, JVM memory/GC/threads, and the process's resident memory from
  * {@code /proc/self/status} (VmRSS: the JVM heap plus native memory such as libtorch's allocations).
  */
-public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCloseable {
+public final class ServerMetrics implements JobOutcomes, Outbox.Observer, StepBatcher.Observer, AutoCloseable {
 
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final JvmGcMetrics gc = new JvmGcMetrics();
     private final Timer wait;
     private final Timer run;
     private final DistributionSummary stepsPerSecond;
+    private final DistributionSummary jobsPerForward;
+    private final DistributionSummary imagesPerForward;
 
     public ServerMetrics() {
         new JvmMemoryMetrics().bindTo(registry);
@@ -52,6 +55,19 @@ public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCl
                 .maximumExpectedValue(Duration.ofHours(1)).register(registry);
         stepsPerSecond = DistributionSummary.builder("jdiffuse.sampling.steps.per.second")
                 .description("sampler steps per second of each succeeded job").register(registry);
+        double[] sizes = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64};
+        jobsPerForward = DistributionSummary.builder("jdiffuse.batch.jobs")
+                .description("jobs sharing each denoiser forward of running jobs (continuous batching)")
+                .serviceLevelObjectives(sizes).register(registry);
+        imagesPerForward = DistributionSummary.builder("jdiffuse.batch.images")
+                .description("images (the jobs' batch rows before guidance) in each denoiser forward")
+                .serviceLevelObjectives(sizes).register(registry);
+    }
+
+    @Override
+    public void forwarded(int jobs, int images, int rows) {
+        jobsPerForward.record(jobs);
+        imagesPerForward.record(images);
     }
 
     /** Registers the queue depth and WebSocket gauges. */

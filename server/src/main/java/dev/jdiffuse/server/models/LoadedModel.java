@@ -13,6 +13,11 @@ public record LoadedModel(String name, ImagePipeline pipeline, String sha256) {
 
     /** A1111's short hash (AutoV2): the first 10 hex digits of the SHA-256. */
     public String shortHash() {
+        return shortHash(sha256);
+    }
+
+    /** The first 10 hex digits of a SHA-256 (A1111's AutoV2 hash). */
+    public static String shortHash(String sha256) {
         return sha256.length() > 10 ? sha256.substring(0, 10) : sha256;
     }
 }

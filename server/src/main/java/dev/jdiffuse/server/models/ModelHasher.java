@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileVisitOption;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -31,7 +32,7 @@ public final class ModelHasher {
                 digest(md, entry);
             } else {
                 List<Path> files;
-                try (Stream<Path> s = Files.walk(entry)) {
+                try (Stream<Path> s = Files.walk(entry, FileVisitOption.FOLLOW_LINKS)) {
                     files = s.filter(Files::isRegularFile).filter(ModelHasher::isWeights)
                             .sorted((a, b) -> entry.relativize(a).toString().compareTo(entry.relativize(b).toString()))
                             .toList();
@@ -51,7 +52,7 @@ public final class ModelHasher {
         }
     }
 
-    private static boolean isWeights(Path p) {
+    static boolean isWeights(Path p) {
         String n = p.getFileName().toString().toLowerCase(Locale.ROOT);
         return n.endsWith(".safetensors") || n.endsWith(".bin") || n.endsWith(".pt") || n.endsWith(".ckpt");
     }

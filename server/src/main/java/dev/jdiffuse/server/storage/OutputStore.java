@@ -46,7 +46,7 @@ public final class OutputStore implements JobStore {
             .withZone(ZoneOffset.UTC);
     private static final String COLUMNS = "id, owner, status, created_at, started_at, finished_at, run_ms, step, "
             + "total, parameters, error_code, error_message, error_field, encode_ms, denoise_ms, decode_ms, "
-            + "image_count, files";
+            + "image_count, files, model, seed";
 
     private final Path root;
     private final Connection db;
@@ -72,6 +72,10 @@ public final class OutputStore implements JobStore {
                         + "step INT, total INT, parameters CLOB, error_code VARCHAR(64), error_message VARCHAR(1000), "
                         + "error_field VARCHAR(200), encode_ms BIGINT, denoise_ms BIGINT, decode_ms BIGINT, "
                         + "image_count INT, files CLOB)");
+                // the model and seed a job was accepted with: its parameters are null while it waits for its model,
+                // and stay null when it ends before the model loaded (columns added to histories older than them)
+                st.execute("ALTER TABLE jobs ADD COLUMN IF NOT EXISTS model VARCHAR(200)");
+                st.execute("ALTER TABLE jobs ADD COLUMN IF NOT EXISTS seed BIGINT");
                 st.execute("CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at)");
                 st.execute("CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, created_at)");
             }
@@ -108,7 +112,7 @@ public final class OutputStore implements JobStore {
     @Override
     public synchronized void save(Job job) {
         try (PreparedStatement st = db.prepareStatement("MERGE INTO jobs (" + COLUMNS + ") KEY (id) VALUES "
-                + "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+                + "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
             Job.Outcome o = job.outcome().orElse(null);
             long now = System.nanoTime();
             st.setString(1, job.id());
@@ -132,6 +136,8 @@ public final class OutputStore implements JobStore {
             st.setInt(17, job.imageCount());
             st.setString(18, json.writeValueAsString(job.files().stream().map(f -> root.relativize(f).toString())
                     .toList()));
+            st.setString(19, job.modelName());
+            st.setLong(20, job.seed());
             st.executeUpdate();
         } catch (SQLException | IOException e) {
             throw new IllegalStateException("job " + job.id() + " could not be recorded: " + e.getMessage(), e);
@@ -185,7 +191,7 @@ public final class OutputStore implements JobStore {
     public synchronized List<Job> unfinished() {
         List<Job> out = new ArrayList<>();
         try (PreparedStatement st = db.prepareStatement("SELECT " + COLUMNS + " FROM jobs WHERE status IN "
-                + "('QUEUED', 'RUNNING')"); ResultSet rs = st.executeQuery()) {
+                + "('QUEUED', 'LOADING', 'RUNNING')"); ResultSet rs = st.executeQuery()) {
             while (rs.next()) {
                 out.add(job(rs));
             }
@@ -202,7 +208,7 @@ public final class OutputStore implements JobStore {
     public synchronized int cancelUnfinished(Instant now) {
         try (PreparedStatement st = db.prepareStatement("UPDATE jobs SET status = 'CANCELLED', finished_at = ?, "
                 + "error_code = 'shutdown', error_message = 'the server stopped before this job ended' "
-                + "WHERE status IN ('QUEUED', 'RUNNING')")) {
+                + "WHERE status IN ('QUEUED', 'LOADING', 'RUNNING')")) {
             st.setTimestamp(1, Timestamp.from(now));
             return st.executeUpdate();
         } catch (SQLException e) {
@@ -212,7 +218,8 @@ public final class OutputStore implements JobStore {
 
     private Job job(ResultSet rs) throws SQLException {
         try {
-            GenerationParameters p = json.readValue(rs.getString("parameters"), GenerationParameters.class);
+            String params = rs.getString("parameters");
+            GenerationParameters p = params == null ? null : json.readValue(params, GenerationParameters.class);
             List<String> rel = json.readValue(rs.getString("files"), new TypeReference<List<String>>() { });
             List<Path> files = rel.stream().map(root::resolve).filter(f -> f.normalize().startsWith(root)).toList();
             JobStatus status = JobStatus.valueOf(rs.getString("status"));
@@ -227,8 +234,13 @@ public final class OutputStore implements JobStore {
             Instant created = rs.getTimestamp("created_at").toInstant();
             Job.Outcome o = new Job.Outcome(status.terminal() ? status : JobStatus.CANCELLED, t,
                     rs.getInt("image_count"), error, fin == null ? created : fin.toInstant(), System.nanoTime());
-            return Job.restored(rs.getString("id"), rs.getString("owner"), p, rs.getInt("total"), rs.getInt("step"),
-                    created, started == null ? null : started.toInstant(), rs.getLong("run_ms"), o, files);
+            // rows written before the model and seed columns existed always have parameters
+            String model = rs.getString("model");
+            Long seed = (Long) rs.getObject("seed");
+            return Job.restored(rs.getString("id"), rs.getString("owner"), model != null ? model
+                    : p == null ? null : p.model(), seed != null ? seed : p == null ? 0 : p.seed(), p,
+                    rs.getInt("total"), rs.getInt("step"), created, started == null ? null : started.toInstant(),
+                    rs.getLong("run_ms"), o, files);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -48,6 +48,30 @@ class GenerateCommandTest {
     }
 
     @Test
+    void inpaintsWithAMaskAndRunsTheHiresFix(@TempDir Path tmp) throws Exception {
+        Path model = Fixtures.require("inpaint/sd15_9ch/model");
+        Path c = Fixtures.require("inpaint/sd15_9ch");
+        Path a = tmp.resolve("inpaint.png");
+        Path b = tmp.resolve("hires.png");
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        PrintStream err = new PrintStream(log, true, StandardCharsets.UTF_8);
+        assertEquals(0, GenerateCommand.run(new String[] {"--model", model.toString(), "--prompt", "a fox",
+                "--steps", "2", "--width", "128", "--height", "128", "--seed", "4", "--init-image",
+                c.resolve("init.png").toString(), "--mask", c.resolve("mask.png").toString(), "--mask-blur", "2",
+                "--paste-back", "--output", a.toString()}, err), log.toString());
+        assertTrue(PngText.read(Files.readAllBytes(a)).get("parameters").contains("Mask blur: 2"), log.toString());
+        assertEquals(0, GenerateCommand.run(new String[] {"--model", model.toString(), "--prompt", "a fox",
+                "--steps", "2", "--width", "64", "--height", "64", "--seed", "4", "--hires-scale", "1.5",
+                "--hires-steps", "1", "--hires-strength", "0.4", "--output", b.toString()}, err), log.toString());
+        assertEquals(96, ImageIO.read(b.toFile()).getWidth());
+        assertTrue(PngText.read(Files.readAllBytes(b)).get("parameters").contains("Hires upscale: 1.5, Hires steps: 1"),
+                log.toString());
+        assertEquals(2, GenerateCommand.run(new String[] {"--model", model.toString(), "--prompt", "a fox",
+                "--mask", c.resolve("mask.png").toString()}, err), "a mask without an init image");
+        assertTrue(log.toString().contains("(mask)"), log.toString());
+    }
+
+    @Test
     void usageErrorsExitWithTwo() throws Exception {
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         PrintStream err = new PrintStream(log, true, StandardCharsets.UTF_8);

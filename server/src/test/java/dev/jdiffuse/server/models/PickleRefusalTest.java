@@ -38,9 +38,18 @@ class PickleRefusalTest {
             assertTrue(e.getMessage().contains("arbitrary code") && e.getMessage().contains("safetensors")
                     && e.getMessage().contains(p), e.getMessage());
         }
-        try (ModelRegistry r = ModelRegistry.load(dir, production, "cpu", "fp32")) {
-            assertEquals(List.of("good"), r.all().stream().map(LoadedModel::name).toList());
-            assertTrue(r.get("evil").isEmpty());
+        try (ModelRegistry r = ModelRegistry.open(dir, production, "cpu", "fp32", ModelBudget.UNLIMITED)) {
+            assertEquals(List.of("good"), r.loadedModels().stream().map(LoadedModel::name).toList());
+            assertEquals("good", r.defaultName().orElseThrow());
+            assertTrue(r.loaded("evil").isEmpty());
+            // every pickle is listed as failed, saying why, and refused for good (no retry)
+            for (ModelListing m : r.list()) {
+                if (!m.name().equals("good")) {
+                    assertEquals(ModelState.FAILED, m.state(), m.name());
+                    assertTrue(m.error().contains("arbitrary code"), m.error());
+                }
+            }
+            assertThrows(ModelUnavailableException.class, () -> r.acquire("evil"));
         }
     }
 }

@@ -79,6 +79,9 @@ public final class DiTFamily implements ModelFamily<DitConditioning> {
     @Override
     public List<FieldError> check(GenerationRequest r) {
         List<FieldError> errors = new ArrayList<>(labels.check(r));
+        if (r.clipSkip() != 1) {
+            errors.add(FieldError.invalid("clip_skip", "clip_skip applies to CLIP text encoders; DiT has none"));
+        }
         if (r.guidanceRescale() != 0) {
             errors.add(FieldError.invalid("guidance_rescale", "guidance rescale is not defined for DiT's class "
                     + "guidance (diffusers' DiTPipeline has none)"));

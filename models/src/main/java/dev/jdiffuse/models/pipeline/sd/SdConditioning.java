@@ -1,6 +1,11 @@
 package dev.jdiffuse.models.pipeline.sd;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.unet.TextContext;
 import dev.jdiffuse.models.unet.UNetExtras;
 import dev.jdiffuse.samplers.Conditioning;
@@ -68,6 +73,53 @@ public final class SdConditioning implements Conditioning {
                     textEmbeds == null ? null : textEmbeds.concat(b.textEmbeds, 0),
                     timeIds == null ? null : timeIds.concat(b.timeIds, 0), null, null);
         });
+    }
+
+    /**
+     * Text context, pooled and ids shapes without the batch axis, the context's dtype, and how many ControlNet
+     * residuals there are (-1: none), so that rows of different requests can be concatenated.
+     */
+    @Override
+    public Object rowLayout() {
+        return new RowLayout(rowShape(context.hidden()), context.hidden().getDataType(), rowShape(textEmbeds),
+                rowShape(timeIds), controlDown == null ? -1 : controlDown.size());
+    }
+
+    record RowLayout(Shape context, DataType dtype, Shape pooled, Shape timeIds, int controlResiduals) {
+    }
+
+    private static Shape rowShape(NDArray a) {
+        return a == null ? null : a.getShape().slice(1);
+    }
+
+    @Override
+    public Conditioning concatRows(List<? extends Conditioning> others, NDManager manager) {
+        List<SdConditioning> all = new ArrayList<>();
+        all.add(this);
+        others.forEach(o -> all.add((SdConditioning) o));
+        NDArray hidden = rows(all, c -> c.context.hidden(), manager);
+        NDArray pooled = textEmbeds == null ? null : rows(all, c -> c.textEmbeds, manager);
+        NDArray ids = timeIds == null ? null : rows(all, c -> c.timeIds, manager);
+        List<NDArray> down = null;
+        NDArray mid = null;
+        if (controlDown != null) {
+            down = new ArrayList<>();
+            for (int i = 0; i < controlDown.size(); i++) {
+                int k = i;
+                down.add(rows(all, c -> c.controlDown.get(k), manager));
+            }
+            mid = rows(all, c -> c.controlMid, manager);
+        }
+        return new SdConditioning(TextContext.of(hidden), pooled, ids, down, mid);
+    }
+
+    private static NDArray rows(List<SdConditioning> parts, java.util.function.Function<SdConditioning, NDArray> field,
+            NDManager manager) {
+        NDList list = new NDList();
+        parts.forEach(p -> list.add(field.apply(p)));
+        NDArray out = NDArrays.concat(list, 0);
+        out.attach(manager);
+        return out;
     }
 
     @Override

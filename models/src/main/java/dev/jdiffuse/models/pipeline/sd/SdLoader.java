@@ -47,7 +47,7 @@ public final class SdLoader {
                 cns.put("controlnet", ControlNetModel.load(folder.resolve("controlnet"), weights, dtype));
             }
             return new DiffusionPipeline(name, weights, new StableDiffusionFamily(prompts, unet, cns, o.device(),
-                    vae.config().downscale()), vae,
+                    vae.config().downscale(), vae.config().latentChannels()), vae,
                     SchedulerSelection.read(folder.resolve("scheduler/scheduler_config.json")), o.taesd());
         });
     }
@@ -80,7 +80,7 @@ public final class SdLoader {
                         checkpoint.getFileName().toString());
                 AutoencoderKL vae = Vaes.openSingleFile(parts.vaeConfig(), file, weights, dtype);
                 return new DiffusionPipeline(name, weights, new StableDiffusionFamily(prompts, unet, Map.of(),
-                        o.device(), vae.config().downscale()), vae, parts.scheduler(o.predictionType()), o.taesd());
+                        o.device(), vae.config().downscale(), vae.config().latentChannels()), vae, parts.scheduler(o.predictionType()), o.taesd());
             }
         });
     }

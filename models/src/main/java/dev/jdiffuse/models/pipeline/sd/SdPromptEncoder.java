@@ -1,56 +1,85 @@
 package dev.jdiffuse.models.pipeline.sd;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import dev.jdiffuse.models.clip.ClipTextModel;
-import dev.jdiffuse.models.clip.ClipTextOutput;
 import dev.jdiffuse.models.clip.ClipTokenizer;
+import dev.jdiffuse.models.nn.Module;
+import dev.jdiffuse.models.prompt.ClipLayer;
+import dev.jdiffuse.models.prompt.DualClipPromptEncoder;
+import dev.jdiffuse.models.prompt.PromptChunker;
+import dev.jdiffuse.models.prompt.PromptSyntax;
+import dev.jdiffuse.models.prompt.WeightedEncoding;
+import dev.jdiffuse.models.prompt.WeightedPromptEncoder;
+
+import java.util.Map;
 
 /**
- * Prompt to UNet conditioning, as diffusers' {@code encode_prompt}: SD1/SD2 use the last hidden state of one CLIP
- * encoder; SDXL concatenates the penultimate hidden states of both encoders along the feature axis and takes the
- * second encoder's projected pooled output. Shapes: context [B, 77, D], pooled [B, P].
+ * Prompt to UNet conditioning as AUTOMATIC1111 reads prompts ({@link WeightedPromptEncoder}: emphasis weights, BREAK,
+ * 75-token chunks concatenated along the sequence): SD1/SD2 take one CLIP encoder's layer {@code clip_skip} from the
+ * end ({@link ClipLayer#clipSkip}; 1 is the last hidden state); SDXL concatenates both encoders' raw penultimate hidden
+ * states along the features ({@link DualClipPromptEncoder}; clip skip n moves back n - 1 layers) and takes the
+ * second encoder's projected pooled output of the first chunk. A prompt of at most 75 tokens without emphasis is one
+ * chunk of weight 1 and so exactly diffusers' {@code encode_prompt}. Shapes: context [B, 77k, D], pooled [B, P].
  */
 final class SdPromptEncoder {
 
-    /** The text context and, for SDXL, the pooled embedding (null otherwise). */
-    record Encoded(NDArray context, NDArray pooled) {
+    /** The text context, for SDXL the pooled embedding (null otherwise), and how many 77-token chunks it has. */
+    record Encoded(NDArray context, NDArray pooled, int chunks) {
     }
 
-    private final ClipTokenizer tokenizer;
     private final ClipTextModel encoder;
-    private final ClipTokenizer tokenizer2;
     private final ClipTextModel encoder2;
+    private final PromptChunker chunker;
+    private final PromptChunker chunker2;
 
     SdPromptEncoder(ClipTokenizer tokenizer, ClipTextModel encoder, ClipTokenizer tokenizer2,
             ClipTextModel encoder2) {
-        this.tokenizer = tokenizer;
         this.encoder = encoder;
-        this.tokenizer2 = tokenizer2;
         this.encoder2 = encoder2;
+        this.chunker = PromptChunker.of(tokenizer);
+        this.chunker2 = tokenizer2 == null ? null : PromptChunker.of(tokenizer2);
+    }
+
+    /** The text encoders under diffusers' component names ({@code text_encoder}, SDXL's {@code text_encoder_2}). */
+    Map<String, Module> encoders() {
+        return isSdxl() ? Map.of("text_encoder", encoder, "text_encoder_2", encoder2) : Map.of("text_encoder", encoder);
     }
 
     boolean isSdxl() {
         return encoder2 != null;
     }
 
-    Encoded encode(NDManager manager, String prompt, int batch) {
-        if (!isSdxl()) {
-            ClipTextOutput out = encoder.encode(manager, ids(tokenizer, prompt, batch));
-            return new Encoded(out.lastHiddenState(), null);
-        }
-        ClipTextOutput a = encoder.encode(manager, ids(tokenizer, prompt, batch));
-        ClipTextOutput b = encoder2.encode(manager, ids(tokenizer2, prompt, batch));
-        NDArray context = a.penultimate().concat(b.penultimate(), -1);
-        return new Encoded(context, b.textEmbeds());
+    /** The largest clip skip the text encoder(s) allow: their layer count (the smaller of SDXL's two). */
+    int maxClipSkip() {
+        int layers = encoder.config().numHiddenLayers();
+        return isSdxl() ? Math.min(layers, encoder2.config().numHiddenLayers()) : layers;
     }
 
-    private static int[][] ids(ClipTokenizer tok, String prompt, int batch) {
-        int[] one = tok.encodePadded(prompt);
-        int[][] all = new int[batch][];
-        for (int i = 0; i < batch; i++) {
-            all[i] = one;
+    Encoded encode(NDManager manager, String prompt, int batch, int clipSkip, PromptSyntax syntax) {
+        if (!isSdxl()) {
+            WeightedEncoding e = new WeightedPromptEncoder(encoder, chunker, ClipLayer.clipSkip(clipSkip),
+                    syntax.emphasis()).encode(manager, prompt, batch);
+            return new Encoded(e.context(), null, e.chunks());
         }
-        return all;
+        ClipLayer layer = new ClipLayer(ClipLayer.penultimateRaw().fromEnd() + clipSkip - 1, false);
+        WeightedEncoding e = new DualClipPromptEncoder(
+                new WeightedPromptEncoder(encoder, chunker, layer, syntax.emphasis()),
+                new WeightedPromptEncoder(encoder2, chunker2, layer, syntax.emphasis())).encode(manager, prompt, batch);
+        return new Encoded(e.context(), e.textEmbeds(), e.chunks());
+    }
+
+    /**
+     * {@code a} with copies of the empty prompt's chunk appended until it has {@code chunks} chunks (A1111 pads every
+     * prompt of a batch to the longest with empty chunks), so a prompt and a negative prompt of different lengths
+     * batch together for guidance. The pooled embedding stays the first chunk's.
+     */
+    Encoded padTo(NDManager manager, Encoded a, int chunks, int batch, int clipSkip, PromptSyntax syntax) {
+        if (a.chunks() >= chunks) {
+            return a;
+        }
+        NDArray empty = encode(manager, "", batch, clipSkip, syntax).context();
+        return new Encoded(WeightedPromptEncoder.padWithEmpty(a.context(), empty, chunks), a.pooled(), chunks);
     }
 }

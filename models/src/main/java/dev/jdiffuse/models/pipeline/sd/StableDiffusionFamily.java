@@ -4,7 +4,10 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.models.lora.LoraTargets;
+import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.pipeline.ControlSpec;
+import dev.jdiffuse.models.pipeline.ExtraInputChannels;
 import dev.jdiffuse.models.pipeline.FieldError;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.Images;
@@ -12,15 +15,18 @@ import dev.jdiffuse.models.pipeline.LatentSpace;
 import dev.jdiffuse.models.pipeline.ModelFamily;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.unet.ControlNetModel;
+import dev.jdiffuse.models.unet.LdmUnetKeys;
 import dev.jdiffuse.models.unet.UNet2DConditionConfig;
 import dev.jdiffuse.models.unet.UNet2DConditionModel;
 import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
+import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.SchedulerConfig;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -40,21 +46,25 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
 
     /** diffusers pipeline classes served by this family. */
     public static final Set<String> PIPELINE_CLASSES = Set.of("StableDiffusionPipeline",
-            "StableDiffusionXLPipeline", "StableDiffusionControlNetPipeline", "StableDiffusionXLControlNetPipeline");
+            "StableDiffusionXLPipeline", "StableDiffusionControlNetPipeline", "StableDiffusionXLControlNetPipeline",
+            "StableDiffusionInpaintPipeline", "StableDiffusionXLInpaintPipeline", "StableDiffusionImg2ImgPipeline",
+            "StableDiffusionXLImg2ImgPipeline");
 
     private final SdPromptEncoder prompts;
     private final UNet2DConditionModel unet;
     private final Map<String, ControlNetModel> controlnets;
     private final Device device;
     private final LatentSpace latents;
+    private final StepBatcher batcher;
 
     StableDiffusionFamily(SdPromptEncoder prompts, UNet2DConditionModel unet, Map<String, ControlNetModel> controlnets,
-            Device device, int pixelsPerLatent) {
+            Device device, int pixelsPerLatent, int latentChannels) {
         this.prompts = prompts;
         this.unet = unet;
         this.controlnets = Map.copyOf(controlnets);
         this.device = device;
-        this.latents = new LatentSpace(unet.config().inChannels(), pixelsPerLatent, pixelsPerLatent, 0);
+        this.latents = new LatentSpace(latentChannels, pixelsPerLatent, pixelsPerLatent, 0);
+        this.batcher = new StepBatcher(new UNetNetwork(unet));
     }
 
     @Override
@@ -83,6 +93,10 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
     @Override
     public List<FieldError> check(GenerationRequest r) {
         List<FieldError> errors = new ArrayList<>();
+        if (r.clipSkip() > prompts.maxClipSkip()) {
+            errors.add(FieldError.invalid("clip_skip", "clip_skip must be 1.." + prompts.maxClipSkip()
+                    + " for this model (its text encoder's layers), got " + r.clipSkip()));
+        }
         for (int i = 0; i < r.controlnets().size(); i++) {
             String model = r.controlnets().get(i).model();
             if (!controlnets.containsKey(model)) {
@@ -95,11 +109,17 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
 
     @Override
     public Prompts<SdConditioning> encode(NDManager job, GenerationRequest r) {
-        SdPromptEncoder.Encoded pos = prompts.encode(job, r.prompt(), r.batchSize());
+        int batch = r.batchSize();
+        SdPromptEncoder.Encoded pos = prompts.encode(job, r.prompt(), batch, r.clipSkip(), r.promptSyntax());
         NDArray timeIds = prompts.isSdxl() ? sdxlTimeIds(job, r) : null;
         SdConditioning uncond = null;
         if (ModelFamily.guided(r)) {
-            SdPromptEncoder.Encoded neg = prompts.encode(job, r.negativePrompt(), r.batchSize());
+            SdPromptEncoder.Encoded neg = prompts.encode(job, r.negativePrompt(), batch, r.clipSkip(),
+                    r.promptSyntax());
+            // both halves of guidance batch together: the shorter is padded with empty chunks, as A1111 does
+            int chunks = Math.max(pos.chunks(), neg.chunks());
+            pos = prompts.padTo(job, pos, chunks, batch, r.clipSkip(), r.promptSyntax());
+            neg = prompts.padTo(job, neg, chunks, batch, r.clipSkip(), r.promptSyntax());
             uncond = new SdConditioning(neg.context(), neg.pooled(), timeIds);
         }
         return new Prompts<>(new SdConditioning(pos.context(), pos.pooled(), timeIds), uncond);
@@ -115,10 +135,28 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
         return job.create(ids, new Shape(r.batchSize(), 6)).toDevice(device, false);
     }
 
-    /** The UNet under the config's prediction type, each ControlNet as a decorator, then guidance. */
+    /** Beyond the VAE's latent channels: 5 for an inpainting UNet (mask, masked-image latents), else 0. */
+    @Override
+    public int imageConditioningChannels() {
+        return unet.config().inChannels() - latents.channels();
+    }
+
     @Override
     public Denoiser denoiser(NDManager job, GenerationRequest r, Prompts<SdConditioning> p, SchedulerConfig config) {
-        Denoiser denoiser = PredictionType.parse(config.predictionType()).wrap(this::unet);
+        return denoiser(job, r, p, config, null);
+    }
+
+    /**
+     * The UNet (with {@code imageConditioning} concatenated to its scaled input, for inpainting UNets) under the
+     * config's prediction type, each ControlNet as a decorator, then guidance.
+     */
+    @Override
+    public Denoiser denoiser(NDManager job, GenerationRequest r, Prompts<SdConditioning> p, SchedulerConfig config,
+            NDArray imageConditioning) {
+        Denoiser denoiser = PredictionType.parse(config.predictionType()).wrap(
+                imageConditioning == null ? batcher
+                        // an inpainting UNet's per-request extra channels: this request's forward runs alone
+                        : ExtraInputChannels.concat(new UNetNetwork(unet), imageConditioning));
         for (ControlSpec spec : r.controlnets()) {
             NDArray image = Images.fromBufferedImage(job, spec.image(), r.width(), r.height()).toDevice(device, false);
             denoiser = new ControlNetDenoiser(denoiser, controlnets.get(spec.model()), image, spec.scale(),
@@ -127,15 +165,22 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
         return ModelFamily.withGuidance(denoiser, p, r);
     }
 
-    /** The UNet as the samplers' network: one timestep for the whole batch. */
-    private NDArray unet(NDArray x, double timestep, Conditioning conditioning) {
-        SdConditioning c = (SdConditioning) conditioning;
-        return ModelFamily.float32(unet.forward(x, new double[] {timestep}, c.context(), c.extras()));
+    /** The UNet's calls, shared between concurrent requests that joined it (one per model). */
+    @Override
+    public StepBatcher stepBatcher() {
+        return batcher;
+    }
+
+    /** The UNet and the text encoders; kohya's LDM-style UNet names through the UNet's LDM key table. */
+    @Override
+    public LoraTargets loraTargets() {
+        Map<String, Module> parts = new HashMap<>(prompts.encoders());
+        parts.put("unet", unet);
+        return new LoraTargets(parts, LdmUnetKeys.table(unet.config()));
     }
 
     @Override
     public LatentPreview preview() {
-        UNet2DConditionConfig c = unet.config();
-        return c.inChannels() != 4 ? null : prompts.isSdxl() ? LatentPreview.SDXL : LatentPreview.SD1;
+        return latents.channels() != 4 ? null : prompts.isSdxl() ? LatentPreview.SDXL : LatentPreview.SD1;
     }
 }

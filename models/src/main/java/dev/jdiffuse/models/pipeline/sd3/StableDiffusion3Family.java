@@ -3,10 +3,12 @@ package dev.jdiffuse.models.pipeline.sd3;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
+import dev.jdiffuse.models.pipeline.FieldError;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.LatentSpace;
 import dev.jdiffuse.models.pipeline.ModelFamily;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
+import dev.jdiffuse.models.prompt.PromptSyntax;
 import dev.jdiffuse.models.sd3.SD3Transformer2DModel;
 import dev.jdiffuse.models.sd3.SD3TransformerConfig;
 import dev.jdiffuse.models.vae.LatentPreview;
@@ -14,6 +16,9 @@ import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
 import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.SchedulerConfig;
+
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Stable Diffusion 3 / 3.5 (Esser et al. 2024), as diffusers' {@code StableDiffusion3Pipeline} without a T5 encoder:
@@ -90,11 +95,39 @@ public final class StableDiffusion3Family implements ModelFamily<Sd3Conditioning
         return scheduler.mu((r.height() / perToken) * (r.width() / perToken));
     }
 
+    /**
+     * Prompt weights, {@code BREAK} and clip skip are not applied to SD3 (three encoders, one of them T5, and no
+     * A1111 convention for them): a request using them is refused naming the field rather than read differently.
+     * Escaped brackets ({@code \(}) and {@code prompt_syntax: plain} pass brackets as text.
+     */
+    @Override
+    public List<FieldError> check(GenerationRequest r) {
+        List<FieldError> errors = new ArrayList<>();
+        if (r.clipSkip() != 1) {
+            errors.add(FieldError.invalid("clip_skip", "clip_skip is not applied to SD3 models (their CLIP context is "
+                    + "always the penultimate layer); leave it at 1"));
+        }
+        checkUnweighted("prompt", r.prompt(), r.promptSyntax(), errors);
+        checkUnweighted("negative_prompt", r.negativePrompt(), r.promptSyntax(), errors);
+        return errors;
+    }
+
+    private static void checkUnweighted(String field, String text, PromptSyntax syntax, List<FieldError> errors) {
+        if (syntax.unweightedText(text) == null) {
+            errors.add(FieldError.invalid(field, field + " uses emphasis weights or BREAK, which SD3 models do not "
+                    + "apply yet: remove them, escape the brackets (\\( \\)) or set prompt_syntax to plain"));
+        }
+    }
+
+    /** The prompts' text as the syntax reads it; {@link #check} has refused weights. */
     @Override
     public Prompts<Sd3Conditioning> encode(NDManager job, GenerationRequest r) {
-        Sd3PromptEncoder.Encoded pos = prompts.encode(job, r.prompt(), r.batchSize(), maxSequenceLength);
+        PromptSyntax syntax = r.promptSyntax();
+        Sd3PromptEncoder.Encoded pos = prompts.encode(job, syntax.unweightedText(r.prompt()), r.batchSize(),
+                maxSequenceLength);
         Sd3PromptEncoder.Encoded neg = ModelFamily.guided(r)
-                ? prompts.encode(job, r.negativePrompt(), r.batchSize(), maxSequenceLength) : null;
+                ? prompts.encode(job, syntax.unweightedText(r.negativePrompt()), r.batchSize(), maxSequenceLength)
+                : null;
         return new Prompts<>(new Sd3Conditioning(pos.context(), pos.pooled()),
                 neg == null ? null : new Sd3Conditioning(neg.context(), neg.pooled()));
     }

@@ -70,7 +70,7 @@ class DiTPipelineTest {
             String sampler) {
         PipelineDefaults d = pipe.defaults();
         return new GenerationRequest(prompt, "", d.width(), d.height(), 3, sampler, null, guidance, 0, seed, batch,
-                label, List.of(), null, null, null);
+                label, List.of(), null, null, null, List.of(), null, null);
     }
 
     private static float[] pixels(GenerationRequest r) {
@@ -154,7 +154,7 @@ class DiTPipelineTest {
         assertEquals(List.of("sampler"), fields(pipe.check(request("", 1, 4.0, 0, 1, "flow_euler"))));
         assertEquals(List.of("sampler"), fields(pipe.check(request("", 1, 4.0, 0, 1, "no_such_sampler"))));
         GenerationRequest bad = new GenerationRequest("", "", d.width() + 4, d.height(), 3, "edm_euler", null, 4.0,
-                0.5, 0, 1, 99, List.of(), null, null, null);
+                0.5, 0, 1, 99, List.of(), null, null, null, List.of(), null, null);
         List<FieldError> errors = pipe.check(bad);
         assertEquals(List.of("sampler", "width", "class_label", "guidance_rescale"), fields(errors));
         assertEquals(errors, assertThrows(InvalidRequestException.class,

@@ -97,6 +97,7 @@ class DitGuidanceTest {
     }
 
     private static GenerationRequest request(String prompt, Integer label) {
-        return new GenerationRequest(prompt, "", 64, 64, 2, null, null, 4.0, 0, 0, 1, label, List.of(), null, null, null);
+        return new GenerationRequest(prompt, "", 64, 64, 2, null, null, 4.0, 0, 0, 1, label, List.of(), null, null, null, List.of(),
+                null, null);
     }
 }

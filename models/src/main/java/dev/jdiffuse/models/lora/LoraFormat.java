@@ -1,0 +1,16 @@
+package dev.jdiffuse.models.lora;
+
+/** How a LoRA file names its tensors. */
+public enum LoraFormat {
+    /**
+     * kohya-ss sd-scripts, as model sites share them: {@code lora_unet_<module>}, {@code lora_te_<module>} (SDXL:
+     * {@code lora_te1_}, {@code lora_te2_}), the module path with {@code .} replaced by {@code _}, each with
+     * {@code .lora_down.weight}, {@code .lora_up.weight} and an optional scalar {@code .alpha}.
+     */
+    KOHYA,
+    /**
+     * diffusers / PEFT: {@code unet.<module>.lora_A.weight}, {@code .lora_B.weight} (also {@code text_encoder.},
+     * {@code text_encoder_2.}), the module path dotted; an optional {@code .alpha}.
+     */
+    PEFT
+}

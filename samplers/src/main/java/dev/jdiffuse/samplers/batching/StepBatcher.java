@@ -1,0 +1,408 @@
+package dev.jdiffuse.samplers.batching;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import dev.jdiffuse.samplers.Conditioning;
+import dev.jdiffuse.samplers.prediction.Network;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Continuous batching behind the {@link Network} seam: the network calls of several jobs on one model, each running
+ * its own sampler on its own thread, are concatenated along the batch axis (one timestep per row) and evaluated in
+ * ONE forward, whose output is split back to the callers. Samplers, prediction adapters and guidance are unchanged:
+ * they see a {@code Network} that happens to be shared.
+ *
+ * <p>A job takes part through a {@link Lane} ({@link #join}), bound to its thread. A lane counts as expected from its
+ * first network call until {@link Lane#leave} (its last step done), {@link Lane#cancel} or {@link Lane#close}. Calls
+ * gather while the device is shared: a forward starts when every expected lane whose calls fit with the oldest
+ * pending one has a call pending, when the forward is full ({@link #configure} {@code maxImages}), or when the
+ * gathering window has passed since the oldest call arrived (or since the last forward ended, if later). A job alone
+ * therefore never waits, and its forward is the network's own call on its own arrays, exactly as without batching.
+ * Calls whose conditioning has no {@link Conditioning#rowLayout}, calls from a thread without a lane, and all calls
+ * to a network without {@link Network#timestepPerRow} go straight to the network.
+ *
+ * <p>Compatible: equal latent shape without the batch axis, equal dtype, equal conditioning layout. Whoever finds a
+ * forward ready runs it on its thread; the callers wait. Memory: the concatenated input and every intermediate live
+ * in a sub-manager of the first caller's step manager, closed after the forward; each caller's slice of the output
+ * moves to its own input's manager. The concatenated conditioning is kept for the next forward of the same callers
+ * (text-context projections are then reused, as a lone job reuses its own) in a manager of its own, closed when the
+ * callers change or the last lane closes.
+ */
+public final class StepBatcher implements Network {
+
+    /** Told of each forward of joined jobs: how many jobs, their images, and the network's rows. */
+    @FunctionalInterface
+    public interface Observer {
+        Observer NONE = (jobs, images, rows) -> { };
+
+        void forwarded(int jobs, int images, int rows);
+    }
+
+    private static final ThreadLocal<Lane> CURRENT = new ThreadLocal<>();
+
+    private final Network network;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition changed = lock.newCondition();
+    private final Set<Lane> lanes = new LinkedHashSet<>();
+    private final List<Call> pending = new ArrayList<>();
+    private boolean busy;
+    private long idleSince = System.nanoTime();
+    private volatile int maxImages = Integer.MAX_VALUE;
+    private volatile long windowNanos = TimeUnit.MILLISECONDS.toNanos(2);
+    private volatile Observer observer = Observer.NONE;
+    /** Only the thread running a forward (busy) touches it, and {@link #dropCache} once no lane is left. */
+    private CombinedConditioning cache;
+
+    public StepBatcher(Network network) {
+        this.network = network;
+    }
+
+    /**
+     * @param maxImages most images (the jobs' own batch rows, before guidance doubles them) in one forward; a single
+     *     job's call always runs, whatever its size
+     * @param window longest wait for the other expected jobs' calls once one is pending
+     */
+    public void configure(int maxImages, Duration window) {
+        if (maxImages < 1 || window.isNegative()) {
+            throw new IllegalArgumentException("maxImages must be >= 1 and the window not negative");
+        }
+        this.maxImages = maxImages;
+        this.windowNanos = window.toNanos();
+    }
+
+    public void observe(Observer o) {
+        observer = o == null ? Observer.NONE : o;
+    }
+
+    /**
+     * The current thread's job joins: until the lane is closed (on this thread), its calls through this batcher may
+     * share forwards with other lanes' calls.
+     *
+     * @param images the job's own batch size (what {@code maxImages} counts)
+     */
+    public Lane join(int images) {
+        if (CURRENT.get() != null) {
+            throw new IllegalStateException("this thread already runs a job in a lane");
+        }
+        Lane lane = new Lane(this, Math.max(1, images));
+        lock.lock();
+        try {
+            lanes.add(lane);
+        } finally {
+            lock.unlock();
+        }
+        CURRENT.set(lane);
+        return lane;
+    }
+
+    @Override
+    public boolean timestepPerRow() {
+        return network.timestepPerRow();
+    }
+
+    @Override
+    public NDArray forward(NDArray scaledInput, double[] timesteps, Conditioning conditioning) {
+        return network.forward(scaledInput, timesteps, conditioning);
+    }
+
+    @Override
+    public NDArray forward(NDArray x, double timestep, Conditioning conditioning) {
+        Lane lane = CURRENT.get();
+        Object layout = conditioning.rowLayout();
+        if (lane == null || lane.batcher != this || layout == null || !network.timestepPerRow()) {
+            return network.forward(x, timestep, conditioning);
+        }
+        return submit(new Call(lane, x, timestep, conditioning, RowsKey.of(x, layout)));
+    }
+
+    private NDArray submit(Call call) {
+        Lane lane = call.lane;
+        boolean interrupted = false;
+        lock.lock();
+        try {
+            if (lane.cancelled) {
+                throw new CancellationException("cancelled");
+            }
+            lane.expected = true;
+            lane.lastKey = call.key;
+            pending.add(call);
+            changed.signalAll();
+            while (!call.done) {
+                if (lane.cancelled && pending.remove(call)) {
+                    changed.signalAll();
+                    throw new CancellationException("cancelled");
+                }
+                if (interrupted && pending.remove(call)) {
+                    changed.signalAll();
+                    throw new CancellationException("interrupted");
+                }
+                long wait = busy ? Long.MAX_VALUE : untilReady(System.nanoTime());
+                if (wait <= 0) {
+                    lead();
+                    continue;
+                }
+                try {
+                    if (wait == Long.MAX_VALUE) {
+                        changed.await();
+                    } else {
+                        changed.awaitNanos(wait);
+                    }
+                } catch (InterruptedException e) {
+                    interrupted = true; // a call already in a forward is waited for: its output lands in our memory
+                }
+            }
+        } finally {
+            lock.unlock();
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        return call.result();
+    }
+
+    /** Nanoseconds until the oldest pending call's forward should start; at most 0 when it should start now. */
+    private long untilReady(long now) {
+        if (pending.isEmpty()) {
+            return Long.MAX_VALUE;
+        }
+        List<Call> group = group();
+        int images = group.stream().mapToInt(c -> c.lane.images).sum();
+        RowsKey key = group.get(0).key;
+        boolean full = pending.stream().anyMatch(c -> !group.contains(c) && c.key.equals(key));
+        if (full || images >= maxImages) {
+            return 0;
+        }
+        for (Lane l : lanes) {
+            if (l.expected && key.equals(l.lastKey) && group.stream().noneMatch(c -> c.lane == l)) {
+                long start = Math.max(group.get(0).arrived, idleSince);
+                return start + windowNanos - now;
+            }
+        }
+        return 0;
+    }
+
+    /** The oldest pending call and the later ones of its key, in arrival order, as many as fit. */
+    private List<Call> group() {
+        Call head = pending.get(0);
+        List<Call> group = new ArrayList<>();
+        group.add(head);
+        int images = head.lane.images;
+        for (int i = 1; i < pending.size(); i++) {
+            Call c = pending.get(i);
+            if (c.key.equals(head.key) && images + c.lane.images <= maxImages) {
+                group.add(c);
+                images += c.lane.images;
+            }
+        }
+        return group;
+    }
+
+    /** Runs the ready group on this thread, with the lock released during the forward. Holds the lock on entry/exit. */
+    private void lead() {
+        List<Call> group = group();
+        pending.removeAll(group);
+        busy = true;
+        lock.unlock();
+        try {
+            run(group);
+        } finally {
+            lock.lock();
+            busy = false;
+            idleSince = System.nanoTime();
+            for (Call c : group) {
+                c.done = true;
+            }
+            changed.signalAll();
+        }
+    }
+
+    private void run(List<Call> group) {
+        try {
+            if (group.size() == 1) {
+                Call c = group.get(0);
+                c.output = network.forward(c.x, c.timestep, c.conditioning);
+            } else {
+                runTogether(group);
+            }
+            int images = group.stream().mapToInt(c -> c.lane.images).sum();
+            int rows = group.stream().mapToInt(c -> (int) c.x.getShape().get(0)).sum();
+            observer.forwarded(group.size(), images, rows);
+        } catch (RuntimeException | Error e) {
+            for (Call c : group) {
+                c.error = e;
+            }
+        }
+    }
+
+    private void runTogether(List<Call> group) {
+        NDManager owner = group.get(0).x.getManager();
+        try (NDManager forward = owner.newSubManager()) {
+            NDList inputs = new NDList();
+            int rows = 0;
+            for (Call c : group) {
+                inputs.add(c.x);
+                rows += (int) c.x.getShape().get(0);
+            }
+            double[] timesteps = new double[rows];
+            int at = 0;
+            for (Call c : group) {
+                int n = (int) c.x.getShape().get(0);
+                java.util.Arrays.fill(timesteps, at, at + n, c.timestep);
+                at += n;
+            }
+            NDArray x = NDArrays.concat(inputs, 0);
+            x.attach(forward);
+            NDArray out = network.forward(x, timesteps, combined(group));
+            out.attach(forward);
+            at = 0;
+            for (Call c : group) {
+                int n = (int) c.x.getShape().get(0);
+                NDArray part = out.get(new NDIndex("{}:{}", at, at + n));
+                part.attach(c.x.getManager());
+                c.output = part;
+                at += n;
+            }
+        }
+    }
+
+    private Conditioning combined(List<Call> group) {
+        List<Conditioning> parts = new ArrayList<>(group.size());
+        for (Call c : group) {
+            parts.add(c.conditioning);
+        }
+        if (cache != null && cache.matches(parts)) {
+            return cache.conditioning();
+        }
+        dropCache();
+        NDArray any = group.get(0).x;
+        NDManager manager = NDManager.newBaseManager(any.getDevice(), any.getManager().getEngine().getEngineName());
+        try {
+            Conditioning c = parts.get(0).concatRows(parts.subList(1, parts.size()), manager);
+            cache = new CombinedConditioning(parts, c, manager);
+            return c;
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    private void dropCache() {
+        if (cache != null) {
+            cache.manager().close();
+            cache = null;
+        }
+    }
+
+    void left(Lane lane, boolean closing) {
+        lock.lock();
+        try {
+            lane.expected = false;
+            if (closing) {
+                lanes.remove(lane);
+                if (lanes.isEmpty() && !busy) {
+                    dropCache();
+                }
+            }
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        if (closing && CURRENT.get() == lane) {
+            CURRENT.remove();
+        }
+    }
+
+    void cancelled(Lane lane) {
+        lock.lock();
+        try {
+            lane.cancelled = true;
+            lane.expected = false;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Jobs currently joined (for tests and gauges). */
+    public int lanes() {
+        lock.lock();
+        try {
+            return lanes.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** What must be equal for calls to share a forward. */
+    record RowsKey(List<Long> sampleShape, DataType dtype, Object layout) {
+        static RowsKey of(NDArray x, Object layout) {
+            long[] s = x.getShape().getShape();
+            List<Long> rest = new ArrayList<>();
+            for (int i = 1; i < s.length; i++) {
+                rest.add(s[i]);
+            }
+            return new RowsKey(List.copyOf(rest), x.getDataType(), layout);
+        }
+    }
+
+    /** One network call waiting for, or served by, a forward. Fields after construction are guarded by the lock. */
+    private static final class Call {
+        final Lane lane;
+        final NDArray x;
+        final double timestep;
+        final Conditioning conditioning;
+        final RowsKey key;
+        final long arrived = System.nanoTime();
+        boolean done;
+        NDArray output;
+        Throwable error;
+
+        Call(Lane lane, NDArray x, double timestep, Conditioning conditioning, RowsKey key) {
+            this.lane = lane;
+            this.x = x;
+            this.timestep = timestep;
+            this.conditioning = conditioning;
+            this.key = key;
+        }
+
+        NDArray result() {
+            if (error instanceof RuntimeException e) {
+                throw e;
+            }
+            if (error instanceof Error e) {
+                throw e;
+            }
+            return output;
+        }
+    }
+
+    /** The concatenated conditioning of one sequence of callers (compared by identity) and the manager owning it. */
+    private record CombinedConditioning(List<Conditioning> parts, Conditioning conditioning, NDManager manager) {
+        boolean matches(List<Conditioning> other) {
+            if (other.size() != parts.size()) {
+                return false;
+            }
+            Iterator<Conditioning> a = parts.iterator();
+            for (Conditioning b : other) {
+                if (a.next() != b) {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+}

@@ -1,0 +1,239 @@
+package dev.jdiffuse.samplers.batching;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.samplers.Conditioning;
+import dev.jdiffuse.samplers.prediction.Network;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The batcher with a per-row toy network {@code out = x * t_row + c_row}: concurrent callers get exactly what they
+ * would get alone, forwards of several jobs happen, a lone job's call reaches the network unchanged, and a cancelled
+ * job's waiting call leaves at once.
+ */
+class StepBatcherTest {
+
+    /** One value per row, added to every element of the row. */
+    record Bias(float[] rows) implements Conditioning {
+        @Override
+        public Conditioning concatBatch(Conditioning other) {
+            return concat(List.of(other));
+        }
+
+        @Override
+        public int batchSize() {
+            return rows.length;
+        }
+
+        @Override
+        public Object rowLayout() {
+            return "bias";
+        }
+
+        @Override
+        public Conditioning concatRows(List<? extends Conditioning> others, NDManager manager) {
+            return concat(others);
+        }
+
+        private Bias concat(List<? extends Conditioning> others) {
+            float[] all = rows.clone();
+            for (Conditioning o : others) {
+                float[] b = ((Bias) o).rows;
+                float[] next = Arrays.copyOf(all, all.length + b.length);
+                System.arraycopy(b, 0, next, all.length, b.length);
+                all = next;
+            }
+            return new Bias(all);
+        }
+    }
+
+    /** x * t + c per row; counts forwards and remembers the rows of each. */
+    static final class Toy implements Network {
+        final List<Integer> rowsPerForward = new CopyOnWriteArrayList<>();
+        final List<NDArray> inputs = new CopyOnWriteArrayList<>();
+
+        @Override
+        public NDArray forward(NDArray x, double timestep, Conditioning c) {
+            double[] t = new double[(int) x.getShape().get(0)];
+            Arrays.fill(t, timestep);
+            return forward(x, t, c);
+        }
+
+        @Override
+        public NDArray forward(NDArray x, double[] timesteps, Conditioning c) {
+            inputs.add(x);
+            sleep(3); // a forward takes a while, so callers arrive while it runs
+            int rows = (int) x.getShape().get(0);
+            rowsPerForward.add(rows);
+            float[] t = new float[rows];
+            for (int i = 0; i < rows; i++) {
+                t[i] = (float) timesteps[i];
+            }
+            NDManager m = x.getManager();
+            NDArray tt = m.create(t, new Shape(rows, 1));
+            NDArray cc = m.create(((Bias) c).rows(), new Shape(rows, 1));
+            return x.mul(tt).add(cc);
+        }
+
+        @Override
+        public boolean timestepPerRow() {
+            return true;
+        }
+    }
+
+    @Test
+    void concurrentJobsGetTheirOwnOutputsFromSharedForwards() throws Exception {
+        Toy toy = new Toy();
+        StepBatcher batcher = new StepBatcher(toy);
+        batcher.configure(16, Duration.ofMillis(50));
+        List<int[]> seen = new CopyOnWriteArrayList<>();
+        batcher.observe((jobs, images, rows) -> seen.add(new int[] {jobs, images, rows}));
+        int jobs = 4;
+        ExecutorService pool = Executors.newFixedThreadPool(jobs);
+        try (NDManager root = NDManager.newBaseManager()) {
+            List<Future<float[][]>> futures = new ArrayList<>();
+            for (int j = 0; j < jobs; j++) {
+                int job = j;
+                futures.add(pool.submit(() -> run(batcher, root, job, 6 + job, true)));
+            }
+            for (int j = 0; j < jobs; j++) {
+                float[][] together = futures.get(j).get(60, TimeUnit.SECONDS);
+                float[][] alone = run(batcher, root, j, 6 + j, false);
+                for (int s = 0; s < alone.length; s++) {
+                    assertArrayEquals(alone[s], together[s], "job " + j + " step " + s);
+                }
+            }
+            assertTrue(seen.stream().anyMatch(f -> f[0] > 1), "some forward served more than one job");
+            int calls = seen.stream().mapToInt(f -> f[0]).sum();
+            assertEquals(6 + 7 + 8 + 9, calls, "every call served once");
+            assertEquals(0, batcher.lanes());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /** {@code steps} calls of one job (rows = job + 1), each on its own step manager; the outputs as floats. */
+    private static float[][] run(StepBatcher batcher, NDManager root, int job, int steps, boolean inLane) {
+        Lane lane = inLane ? batcher.join(job + 1) : null;
+        try (NDManager jobManager = root.newSubManager()) {
+            float[][] out = new float[steps][];
+            int rows = job + 1;
+            float[] bias = new float[rows];
+            Arrays.fill(bias, job * 10f);
+            Bias c = new Bias(bias);
+            for (int s = 0; s < steps; s++) {
+                try (NDManager step = jobManager.newSubManager()) {
+                    NDArray x = step.arange(0f, rows * 3f).reshape(rows, 3).add(s);
+                    NDArray y = batcher.forward(x, 1000.0 - 37 * s - job, c);
+                    assertEquals(step, y.getManager(), "the output belongs to the caller's manager");
+                    out[s] = y.toFloatArray();
+                }
+            }
+            if (lane != null) {
+                lane.leave();
+            }
+            return out;
+        } finally {
+            if (lane != null) {
+                lane.close();
+            }
+        }
+    }
+
+    @Test
+    void aLoneJobCallsTheNetworkWithItsOwnArrays() {
+        Toy toy = new Toy();
+        StepBatcher batcher = new StepBatcher(toy);
+        batcher.configure(8, Duration.ofSeconds(5)); // a lone job must not wait for the window
+        try (NDManager m = NDManager.newBaseManager(); Lane lane = batcher.join(1)) {
+            NDArray x = m.ones(new Shape(2, 3));
+            long t0 = System.nanoTime();
+            for (int i = 0; i < 3; i++) {
+                batcher.forward(x, 5.0, new Bias(new float[] {1, 2}));
+            }
+            assertTrue(System.nanoTime() - t0 < 2_000_000_000L, "no gathering window for a lone job");
+            assertEquals(3, toy.inputs.size());
+            toy.inputs.forEach(in -> assertTrue(in == x, "the caller's own input array"));
+        }
+    }
+
+    @Test
+    void aCancelledJobLeavesItsWaitingCallAtOnce() throws Exception {
+        Toy toy = new Toy();
+        StepBatcher batcher = new StepBatcher(toy);
+        batcher.configure(8, Duration.ofSeconds(30));
+        CountDownLatch otherCalled = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch joined = new CountDownLatch(1);
+        AtomicInteger outcome = new AtomicInteger();
+        Lane[] waitingLane = new Lane[1];
+        try (NDManager m = NDManager.newBaseManager()) {
+            Thread other = new Thread(() -> {
+                try (Lane l = batcher.join(1)) {
+                    batcher.forward(m.ones(new Shape(1, 3)), 1.0, new Bias(new float[] {0}));
+                    otherCalled.countDown();
+                    release.await(); // expected at its next step but not calling: the window holds the other job
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            other.start();
+            assertTrue(otherCalled.await(10, TimeUnit.SECONDS));
+            Thread waiting = new Thread(() -> {
+                try (Lane l = batcher.join(1)) {
+                    waitingLane[0] = l;
+                    joined.countDown();
+                    batcher.forward(m.ones(new Shape(1, 3)), 2.0, new Bias(new float[] {0}));
+                    outcome.set(1);
+                } catch (CancellationException e) {
+                    outcome.set(2);
+                }
+            });
+            waiting.start();
+            assertTrue(joined.await(10, TimeUnit.SECONDS));
+            Thread.sleep(300); // the call now waits for the other job (30 s window)
+            assertEquals(0, outcome.get(), "held by the gathering window");
+            long t0 = System.nanoTime();
+            waitingLane[0].cancel();
+            waiting.join(10_000);
+            assertEquals(2, outcome.get(), "the waiting call threw CancellationException");
+            assertTrue(System.nanoTime() - t0 < 5_000_000_000L, "at once, not after the window");
+            assertEquals(1, toy.rowsPerForward.size(), "the cancelled call never reached the network");
+            release.countDown();
+            other.join(10_000);
+            assertEquals(0, batcher.lanes());
+            assertThrows(IllegalStateException.class, () -> {
+                try (Lane l = batcher.join(1); Lane again = batcher.join(1)) {
+                    l.leave();
+                }
+            });
+        }
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
