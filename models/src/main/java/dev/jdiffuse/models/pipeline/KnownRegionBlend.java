@@ -47,8 +47,15 @@ final class KnownRegionBlend implements Sampler {
      * form), {@code (1 - sigma) x0 + sigma eps} for flow models ({@code scale_noise}).
      */
     static NDArray noised(NDArray clean, NDArray eps, double sigma, boolean flow) {
-        NDArray scaledNoise = eps.mul((float) sigma);
-        return flow ? clean.mul((float) (1 - sigma)).add(scaledNoise) : clean.add(scaledNoise);
+        // intermediates are closed here: they live in the job's manager, and this runs once per step
+        try (NDArray scaledNoise = eps.mul((float) sigma)) {
+            if (!flow) {
+                return clean.add(scaledNoise);
+            }
+            try (NDArray kept = clean.mul((float) (1 - sigma))) {
+                return kept.add(scaledNoise);
+            }
+        }
     }
 
     /**
