@@ -307,27 +307,11 @@ class InpaintBrowserTest {
     }
 
     private static void type(String id, String text) {
-        WebElement e = byId(id);
-        e.sendKeys(Keys.chord(Keys.CONTROL, "a"), Keys.DELETE);
-        e.sendKeys(text);
+        PageActions.type(driver, id, text);
     }
 
     private static void waitFor(String what, Duration timeout, BooleanSupplier condition) {
-        long end = System.nanoTime() + timeout.toNanos();
-        while (System.nanoTime() < end) {
-            if (condition.getAsBoolean()) {
-                return;
-            }
-            try {
-                Thread.sleep(50);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new AssertionError("interrupted waiting for " + what);
-            }
-        }
-        throw new AssertionError("timed out waiting for " + what + "; page says: form error '"
-                + byId("form-error").getText() + "', job error '" + byId("job-error").getText() + "', progress '"
-                + byId("progress-text").getText() + "'");
+        PageActions.waitFor(driver, what, timeout, condition);
     }
 
     private static String env(String name, String fallback) {
