@@ -11,27 +11,47 @@ import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import java.nio.file.Path;
 import java.util.List;
-import java.util.stream.Stream;
 
 /**
  * Text-to-image on model folders as they are published ({@code layouts/<case>}: the released {@code model_index.json},
  * scheduler class and config keys, every text encoder), seeded by generator only, against diffusers. Tolerance from
- * the fixtures README: max|diff| <= 2e-3 on the [0, 1] image. {@link #CASES} are the layouts that match today
- * (SD 1.5 with its PNDM scheduler as PLMS, SD 2.1 v-prediction, SDXL base with guidance and an encoded empty
- * negative prompt, SDXL-Turbo, SD 3.5 with its T5 encoder); {@code -Dlayouts=...} runs a subset.
+ * the fixtures README: max|diff| <= 2e-3 on the [0, 1] image. Cases are found by listing {@code layouts/}
+ * ({@code -Dlayouts=a,b} runs a subset). A case whose pipeline class no family serves yet (FLUX, planned next) is not
+ * a parity case: its test asserts the clear refusal and prints a notice naming the missing family, as the fixtures
+ * README asks (never reported as matching).
  */
 class PublishedLayoutsParityTest {
 
     private static final double TOL = 2e-3;
-    static final List<String> CASES = List.of(System.getProperty("layouts", "sd15,sd2v,sdxl,sdxl_turbo,sd35")
-            .split(","));
+    private static final String SUBSET = System.getProperty("layouts", "");
 
     @TestFactory
-    Stream<DynamicTest> layouts() {
-        return CASES.stream().map(c -> DynamicTest.dynamicTest("layouts/" + c, () -> run(Fixtures.require(
-                "layouts/" + c))));
+    List<DynamicTest> layouts() {
+        List<Path> cases = Fixtures.cases("layouts").stream()
+                .filter(c -> SUBSET.isEmpty() || List.of(SUBSET.split(",")).contains(c.getFileName().toString()))
+                .toList();
+        return Fixtures.eachCase(cases, "layouts", c -> {
+            String cls = Fixtures.meta(c).path("pipeline_class").asText(pipelineClass(c));
+            if (cls.startsWith("Flux")) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> Pipelines.open(c.resolve("model"), Pipelines.Options.cpu()).close());
+                assertTrue(e.getMessage().contains(cls), e.getMessage());
+                System.out.println("NOTICE " + Fixtures.displayName(c) + ": not a parity case yet, the FLUX family ("
+                        + cls + ") is not implemented; the folder is refused: " + e.getMessage());
+                return;
+            }
+            run(c);
+        });
+    }
+
+    private static String pipelineClass(Path c) throws java.io.IOException {
+        return new com.fasterxml.jackson.databind.ObjectMapper().readTree(c.resolve("model/model_index.json").toFile())
+                .path("_class_name").asText("");
     }
 
     private static void run(Path c) {
