@@ -16,26 +16,38 @@ def call(method, path, body=None):
         return r.read()
 
 
-def gen(i):
+def gen(i, spans=None):
     body = {"prompt": f"prompt {i}", "steps": steps, "sampler": "euler", "guidance_scale": 7.5, "width": W,
             "height": W, "seed": i, **({"model": MODEL} if MODEL else {})}
+    t0 = time.perf_counter()
     gid = json.loads(call("POST", "/v1/generations", body))["id"]
+    t1 = time.perf_counter()
     while True:
         j = json.loads(call("GET", f"/v1/generations/{gid}"))
         if j.get("status") in ("succeeded", "failed", "cancelled"):
             assert j["status"] == "succeeded", j
+            t2 = time.perf_counter()
             call("GET", f"/v1/generations/{gid}/images/0")
+            if spans is not None:
+                # client-side split: the POST, submit-to-succeeded-seen minus the server's own queued+run, the fetch
+                tm = j.get("timings") or {}
+                spans.append({"submit_ms": round((t1 - t0) * 1e3, 1),
+                              "seen_minus_server_ms": round((t2 - t1) * 1e3 - tm.get("queued_ms", 0)
+                                                            - tm.get("run_ms", 0), 1),
+                              "fetch_ms": round((time.perf_counter() - t2) * 1e3, 1), **tm})
             return j
         time.sleep(0.005)
 
 
-gen(0); gen(1)
+for i in range(3):
+    gen(i)
+spans = []
 t0 = time.perf_counter()
-for i in range(4):
-    last = gen(100 + i)
-one = (time.perf_counter() - t0) / 4
+for i in range(6):
+    gen(100 + i, spans)
+one = (time.perf_counter() - t0) / 6
 print(json.dumps({"impl": "jdiffuse", "config": label, "case": "e2e_one_at_a_time", "steps": steps, "size": W,
-                  "s_per_image": round(one, 4), "images_per_s": round(1 / one, 3), "timings": last.get("timings")}),
+                  "s_per_image": round(one, 4), "images_per_s": round(1 / one, 3), "per_image": spans}),
       flush=True)
 for users in (4, n):
     errs = []

@@ -69,6 +69,8 @@ public final class Job {
     /** When it started running (after its model loaded, for a job that waited for one): the deadline's origin. */
     private volatile long runningNanos;
     private volatile long runMillis = -1;
+    /** When the pipeline returned the images (before PNG encoding and storing), or -1. */
+    private volatile long generatedNanos = -1;
     private volatile Progress progress = new Progress(-1, Double.NaN);
     private volatile Outcome outcome;
     /** The PNGs while held in memory (null once dropped for the result budget, or never held). */
@@ -230,6 +232,20 @@ public final class Job {
         }
         Outcome o = outcome;
         return ((o != null ? o.nanos() : nowNanos) - startedNanos) / 1_000_000;
+    }
+
+    /** Marks the moment the pipeline returned its images, before they are encoded and stored. */
+    void generated(long nanos) {
+        generatedNanos = nanos;
+    }
+
+    /**
+     * Milliseconds from the start of the run to the pipeline's return (prompt encoding, sampling, decoding and the
+     * host copy of the images), or null when unknown (not finished generating, or restored from the history).
+     */
+    public Long pipelineMillis() {
+        long g = generatedNanos;
+        return g < 0 || startedAt == null ? null : (g - startedNanos) / 1_000_000;
     }
 
     public Progress progress() {

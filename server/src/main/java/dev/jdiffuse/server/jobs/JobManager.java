@@ -487,6 +487,7 @@ public final class JobManager implements AutoCloseable {
             // the lease's model: the submission's may have been evicted and loaded again since it was validated
             LoadedModel model = lease == null ? work.model() : lease.model();
             GenerationResult result = generate(job, model, work, listener(job, t0));
+            job.generated(System.nanoTime());
             if (job.cancelRequested()) {
                 throw new CancellationException("cancelled");
             }

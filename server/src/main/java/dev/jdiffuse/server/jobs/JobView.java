@@ -19,10 +19,15 @@ public record JobView(String id, String owner, String status, Integer position, 
         @JsonInclude(JsonInclude.Include.NON_NULL) GenerationParameters parameters,
         @JsonInclude(JsonInclude.Include.NON_NULL) Links links) {
 
-    /** Where the time went, in milliseconds; the pipeline's own split once the job has succeeded. */
+    /**
+     * Where the time went, in milliseconds; the pipeline's own split once the job has succeeded: {@code pipelineMs}
+     * from the start of the run to the pipeline's return (encode + denoise + decode + the images' host copy), and
+     * {@code finishMs} the rest of the run (PNG encoding, writing the files, recording the job).
+     */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record Timings(long queuedMs, long runMs, Long encodeMs, Long denoiseMs, Long decodeMs) {
+    public record Timings(long queuedMs, long runMs, Long encodeMs, Long denoiseMs, Long decodeMs, Long pipelineMs,
+            Long finishMs) {
     }
 
     /** Why a job failed or was cancelled; {@code field} names the request field at fault, when one is. */
@@ -47,8 +52,11 @@ public record JobView(String id, String owner, String status, Integer position, 
         long now = System.nanoTime();
         Job.Outcome end = job.outcome().orElse(null);
         Job.Timings r = end == null ? null : end.timings();
-        Timings t = new Timings(job.waitMillis(now), job.runMillis(now), r == null ? null : r.encodeMillis(),
-                r == null ? null : r.denoiseMillis(), r == null ? null : r.decodeMillis());
+        long run = job.runMillis(now);
+        Long pipeline = r == null ? null : job.pipelineMillis();
+        Timings t = new Timings(job.waitMillis(now), run, r == null ? null : r.encodeMillis(),
+                r == null ? null : r.denoiseMillis(), r == null ? null : r.decodeMillis(), pipeline,
+                pipeline == null ? null : Math.max(0, run - pipeline));
         Job.Error e = end == null ? null : end.error();
         Job.Progress p = job.progress();
         return new JobView(job.id(), job.owner(), job.status().apiName(), job.position().orElse(null), p.step() + 1,
