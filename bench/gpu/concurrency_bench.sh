@@ -6,11 +6,12 @@
 # ratios between these lines mean anything (hosts of one kind differ by up to 2x).
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+FAMILY=${FAMILY:-sd15}   # sd15 (512x512, 25 steps, N=16) or sdxl (SIZE=1024 STEPS=20 N=4 BATCHES="4 1")
 STEPS=${STEPS:-25}; N=${N:-16}; export SIZE=${SIZE:-512}
 mkdir -p /tmp/d && tar xzf .gpu/diffusers-src.tgz -C /tmp/d
 export DIFFUSERS_SRC=/tmp/d PYTHONUNBUFFERED=1
 M=/tmp/models; rm -rf "$M"; mkdir -p "$M"
-python3 bench/gpu/write_published.py sd15 .gpu/tok "$M/sd15" 2>&1 | grep '^{'
+python3 bench/gpu/write_published.py "$FAMILY" .gpu/tok "$M/$FAMILY" 2>&1 | grep '^{'
 for BATCH in ${BATCHES:-16 1}; do
   # gpu-env.sh execs java, so $! is the server itself (a shell function here would leave it running after kill)
   bash .gpu/gpu-env.sh java -Dai.djl.offline=true -cp ".gpu/app/*" dev.jdiffuse.server.Main serve --models "$M" \
@@ -18,8 +19,8 @@ for BATCH in ${BATCHES:-16 1}; do
       --output-dir "/tmp/outputs-$BATCH" > "$OUT/server-$BATCH.log" 2>&1 &
   SERVER=$!
   for i in $(seq 1 240); do grep -q 'listening on' "$OUT/server-$BATCH.log" && break; kill -0 $SERVER 2>/dev/null || break; sleep 1; done
-  python3 bench/gpu/e2e_client.py 8191 "$STEPS" "$N" "batch-images=$BATCH"
+  python3 bench/gpu/e2e_client.py 8191 "$STEPS" "$N" "$FAMILY batch-images=$BATCH"
   curl -s http://127.0.0.1:8191/metrics | grep -E '^jdiffuse_(batch|forward)[a-z_]*(_sum|_count)? ' | sed 's/^/# /'
   kill $SERVER; wait $SERVER 2>/dev/null
 done
-python3 bench/gpu/e2e_diffusers.py "$M/sd15" "$STEPS" "$N" 2>&1 | grep '^{'
+python3 bench/gpu/e2e_diffusers.py "$M/$FAMILY" "$STEPS" "$N" 2>&1 | grep '^{'
