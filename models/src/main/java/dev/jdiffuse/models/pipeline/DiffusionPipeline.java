@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.lora.LoraException;
 import dev.jdiffuse.models.lora.LoraPatcher;
 import dev.jdiffuse.models.lora.LoraSpec;
+import dev.jdiffuse.models.nn.InferenceThreads;
 import dev.jdiffuse.models.prompt.VariationNoise;
 import dev.jdiffuse.models.vae.AutoencoderKL;
 import dev.jdiffuse.models.vae.LatentDistribution;
@@ -272,6 +273,7 @@ public final class DiffusionPipeline implements ImagePipeline {
 
     @Override
     public GenerationResult generate(GenerationRequest request, GenerationListener listener) {
+        InferenceThreads.prepare();
         try (NDManager job = weights.newSubManager()) {
             requireValid(request);
             Outcome o = render(InpaintComposite.modelRequest(request), job, listener);
@@ -292,6 +294,7 @@ public final class DiffusionPipeline implements ImagePipeline {
      * image first, then the initial noise, then the sampler's draws).
      */
     public Outcome render(GenerationRequest request, NDManager job, GenerationListener listener) {
+        InferenceThreads.prepare();
         requireValid(request);
         try (LoraPatcher.Lease lease = loraLease(request)) {
             if (request.hires() != null) {

@@ -67,7 +67,7 @@ class StepBatcherTest {
     }
 
     /** x * t + c per row; counts forwards and remembers the rows of each. */
-    static final class Toy implements Network {
+    static class Toy implements Network {
         final List<Integer> rowsPerForward = new CopyOnWriteArrayList<>();
         final List<NDArray> inputs = new CopyOnWriteArrayList<>();
 
@@ -157,6 +157,38 @@ class StepBatcherTest {
                 lane.close();
             }
         }
+    }
+
+    @Test
+    void everyForwardOfJoinedJobsRunsOnTheBatchersOneSetUpThread() throws Exception {
+        List<String> forwardThreads = new CopyOnWriteArrayList<>();
+        Toy toy = new Toy() {
+            @Override
+            public NDArray forward(NDArray x, double[] timesteps, Conditioning c) {
+                forwardThreads.add(Thread.currentThread().getName());
+                return super.forward(x, timesteps, c);
+            }
+        };
+        List<String> setUp = new CopyOnWriteArrayList<>();
+        StepBatcher batcher = new StepBatcher(toy, () -> setUp.add(Thread.currentThread().getName()));
+        batcher.configure(16, Duration.ofMillis(20));
+        ExecutorService pool = Executors.newFixedThreadPool(3);
+        try (NDManager root = NDManager.newBaseManager()) {
+            List<Future<float[][]>> futures = new ArrayList<>();
+            for (int j = 0; j < 3; j++) {
+                int job = j;
+                futures.add(pool.submit(() -> run(batcher, root, job, 5, true)));
+            }
+            for (Future<float[][]> f : futures) {
+                f.get(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertEquals(1, setUp.size(), "the forward thread is set up once: " + setUp);
+        assertTrue(setUp.get(0).startsWith("jdiffuse-forward-"), setUp.get(0));
+        assertEquals(java.util.Set.of(setUp.get(0)), java.util.Set.copyOf(forwardThreads),
+                "every forward on that thread, none on the jobs' own");
     }
 
     @Test

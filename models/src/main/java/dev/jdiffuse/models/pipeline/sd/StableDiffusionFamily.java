@@ -21,6 +21,7 @@ import dev.jdiffuse.models.unet.UNet2DConditionModel;
 import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
+import dev.jdiffuse.models.nn.InferenceThreads;
 import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.SchedulerConfig;
@@ -64,7 +65,7 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
         this.controlnets = Map.copyOf(controlnets);
         this.device = device;
         this.latents = new LatentSpace(latentChannels, pixelsPerLatent, pixelsPerLatent, 0);
-        this.batcher = new StepBatcher(new UNetNetwork(unet));
+        this.batcher = new StepBatcher(new UNetNetwork(unet), InferenceThreads::prepare);
     }
 
     @Override
