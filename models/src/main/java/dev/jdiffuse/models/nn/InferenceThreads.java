@@ -17,7 +17,10 @@ public final class InferenceThreads {
     private InferenceThreads() {
     }
 
-    /** Switches autograd off on the calling thread (once per thread; nothing when the engine is not PyTorch). */
+    /**
+     * Switches autograd off on the calling thread (once per thread; nothing when the engine is not PyTorch), and
+     * TorchScript's graph-executor optimisation on or off when {@code -Djdiffuse.jit.optimize=true|false} is given.
+     */
     public static void prepare() {
         if (PREPARED.get()) {
             return;
@@ -26,6 +29,12 @@ public final class InferenceThreads {
         try {
             if ("PyTorch".equals(Engine.getDefaultEngineName())) {
                 JniUtils.setGradMode(false);
+                String optimize = System.getProperty("jdiffuse.jit.optimize");
+                if (optimize != null) {
+                    // TorchScript's profiling executor (fusion, re-specialised per new input shape) is also a
+                    // per-thread switch; left as PyTorch sets it unless asked
+                    JniUtils.setGraphExecutorOptimize(Boolean.parseBoolean(optimize));
+                }
             }
         } catch (RuntimeException | LinkageError e) {
             org.slf4j.LoggerFactory.getLogger(InferenceThreads.class).warn(
