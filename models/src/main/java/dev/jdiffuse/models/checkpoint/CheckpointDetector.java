@@ -23,7 +23,7 @@ import java.util.Set;
  *   <li>family: {@code conditioner.embedders.0.transformer} + {@code .1.model} (CLIP-L + OpenCLIP bigG) is SDXL base,
  *       {@code conditioner.embedders.0.model} alone the SDXL refiner; {@code cond_stage_model.model} (OpenCLIP-H) or a
  *       linear {@code proj_in} is SD 2.x; a convolutional {@code proj_in} with {@code cond_stage_model.transformer} is
- *       SD 1.x; {@code joint_blocks} is SD 3, {@code double_blocks} FLUX (not served as single files);</li>
+ *       SD 1.x; {@code joint_blocks} is SD 3 (read by {@link Sd3CheckpointDetector}), {@code double_blocks} FLUX;</li>
  *   <li>UNet widths, resnets and transformer depth per level, context width, linear projections, SDXL's
  *       {@code label_emb} width from shapes ({@link LdmUnetShapes}); heads: 8 per level for SD 1.x, width / 64 for
  *       SD 2.x and SDXL (diffusers' {@code attention_head_dim} [5, 10, 20, 20] and [5, 10, 20]); SDXL's
