@@ -98,8 +98,10 @@ public final class Sd3CheckpointDetector {
         if (!missing.isEmpty()) {
             throw new CheckpointFormatException(s.source() + ": an SD 3/3.5 single file without its CLIP text "
                     + "encoder(s) " + String.join(" and ", missing) + " (SD 3 needs CLIP-L and CLIP-G; T5 is optional)."
-                    + " Files such as sd3.5_large.safetensors ship the MMDiT and VAE only: use a file that bundles the "
-                    + "encoders (e.g. sd3_medium_incl_clips.safetensors) or the diffusers folder");
+                    + " Files such as sd3.5_large.safetensors ship the MMDiT and VAE only: put clip_l.safetensors and "
+                    + "clip_g.safetensors (and optionally t5xxl_fp16.safetensors) in " + Sd3TextEncoderFiles.FOLDER
+                    + "/ beside it, as Stability's repository lays them out, or use a file that bundles the encoders "
+                    + "(e.g. sd3_medium_incl_clips.safetensors) or the diffusers folder");
         }
     }
 

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.jdiffuse.models.checkpoint.CheckpointFormatException;
 import dev.jdiffuse.models.checkpoint.DetectedSd3Checkpoint;
 import dev.jdiffuse.models.checkpoint.Sd3CheckpointDetector;
+import dev.jdiffuse.models.checkpoint.Sd3TextEncoderFiles;
 import dev.jdiffuse.models.clip.ClipTextConfig;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightMismatchException;
@@ -62,6 +63,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *       same);</li>
  *   <li>a file without T5 and without CLIP-L's projection (as {@code sd3_medium_incl_clips.safetensors} ships) loads
  *       with nothing beside it but the tokenizer folder its vocabulary needs, and generates an image;</li>
+ *   <li>an MMDiT-only file (as {@code sd3.5_large.safetensors} ships) is refused naming the missing encoders and the
+ *       {@code text_encoders/} folder; with {@code clip_l}, {@code clip_g} and {@code t5xxl_fp16.safetensors} there
+ *       (Stability's repository layout) its encoders' configs are detected and it generates. No parity for this one:
+ *       a standalone CLIP-L's projection is never applied (SD 3 uses its pooled output unprojected), and the
+ *       fixture's is random;</li>
  *   <li>an MMDiT with a key missing and one unknown fails naming both.</li>
  * </ol>
  * The fixture's CLIP-L has a random {@code text_projection} (released ones are used unprojected, see
@@ -84,6 +90,8 @@ class Sd3SingleFileParityTest {
                 Fixtures.check("single file: detected configs equal the folder's", this::detectedConfigsEqualFolder),
                 Fixtures.check("single file: image equals the reference", this::imageEqualsReference),
                 Fixtures.check("single file without T5 and CLIP-L projection: generates", this::withoutT5Generates),
+                Fixtures.check("MMDiT-only file with text_encoders/ beside it: loads them, generates",
+                        this::textEncodersBesideAnMmditOnlyFile),
                 Fixtures.check("single file: missing and unknown MMDiT keys are listed", this::mismatchListsKeys));
     }
 
@@ -134,7 +142,7 @@ class Sd3SingleFileParityTest {
     }
 
     private void withoutT5Generates(Path layout) throws Exception {
-        Path file = write(layout, "sd3_incl_clips", new Sd3SingleFileWriter.Parts(false, false));
+        Path file = write(layout, "sd3_incl_clips", new Sd3SingleFileWriter.Parts(true, false, false));
         try (SafetensorsStateDict sd = SafetensorsStateDict.open(file)) {
             DetectedSd3Checkpoint d = Sd3CheckpointDetector.detect(sd, file.toString());
             assertNull(d.t5());
@@ -147,7 +155,11 @@ class Sd3SingleFileParityTest {
         assertTrue(e.getMessage().contains("49408") && e.getMessage().contains("sd3_incl_clips.tokenizer"),
                 e.getMessage());
         copyTree(layout.resolve("model/tokenizer"), file.resolveSibling("sd3_incl_clips.tokenizer"));
-        JsonNode meta = Fixtures.meta(layout);
+        assertGenerates(file, Fixtures.meta(layout));
+    }
+
+    /** The file alone (with what lies beside it) opens as SD 3 and renders a finite [0, 1] image of the size asked. */
+    private static void assertGenerates(Path file, JsonNode meta) {
         try (DiffusionPipeline pipe = Pipelines.open(file, Pipelines.Options.cpu());
                 NDManager job = NDManager.newBaseManager(Device.cpu())) {
             assertEquals("sd3", pipe.family());
@@ -164,6 +176,34 @@ class Sd3SingleFileParityTest {
             }
             assertTrue(min >= 0 && max <= 1 && max - min > 1e-3, "an image in [0, 1]: " + min + ".." + max);
         }
+    }
+
+    private void textEncodersBesideAnMmditOnlyFile(Path layout) throws Exception {
+        Path model = layout.resolve("model");
+        Path file = write(layout, "sd3.5_large", new Sd3SingleFileWriter.Parts(false, false, false));
+        CheckpointFormatException refused = assertThrows(CheckpointFormatException.class,
+                () -> Pipelines.open(file, Pipelines.Options.cpu()));
+        assertTrue(refused.getMessage().contains(Sd3CheckpointDetector.CLIP_L)
+                && refused.getMessage().contains(Sd3CheckpointDetector.CLIP_G)
+                && refused.getMessage().contains(Sd3TextEncoderFiles.FOLDER + "/"), refused.getMessage());
+
+        // Stability's repository layout; the fixture's encoders are in transformers' naming, as those files are
+        Path encoders = Files.createDirectories(file.resolveSibling(Sd3TextEncoderFiles.FOLDER));
+        Files.copy(model.resolve("text_encoder/model.safetensors"), encoders.resolve("clip_l.safetensors"));
+        Files.copy(model.resolve("text_encoder_2/model.safetensors"), encoders.resolve("clip_g.safetensors"));
+        Files.copy(model.resolve("text_encoder_3/model.safetensors"), encoders.resolve("t5xxl_fp16.safetensors"));
+        try (SafetensorsStateDict raw = SafetensorsStateDict.open(file);
+                Sd3TextEncoderFiles beside = Sd3TextEncoderFiles.beside(file, raw)) {
+            assertEquals(3, beside.added().size(), beside.added().toString());
+            DetectedSd3Checkpoint d = Sd3CheckpointDetector.detect(beside.view(), file.toString());
+            assertFalse(d.clipLProjected(), "a standalone CLIP-L's projection is never applied to SD 3");
+            assertRecordEquals("clip_g.safetensors", ClipTextConfig.read(model.resolve("text_encoder_2/config.json")),
+                    d.clipG().detected(), Map.of("numAttentionHeads", HEADS));
+            assertRecordEquals("t5xxl_fp16.safetensors", T5Config.read(model.resolve("text_encoder_3/config.json")),
+                    d.t5(), Map.of());
+        }
+        copyTree(model.resolve("tokenizer"), file.resolveSibling("sd3.5_large.tokenizer"));
+        assertGenerates(file, Fixtures.meta(layout));
     }
 
     private void mismatchListsKeys(Path layout) throws Exception {

@@ -55,9 +55,9 @@ final class Sd3SingleFileWriter {
         {"attn.add_q_proj.", "attn.add_k_proj.", "attn.add_v_proj.", "context_block.attn.qkv."},
         {"attn2.to_q.", "attn2.to_k.", "attn2.to_v.", "x_block.attn2.qkv."}};
 
-    /** What to leave out of the file, to test files that lack it. */
-    record Parts(boolean t5, boolean clipLProjection) {
-        static final Parts ALL = new Parts(true, true);
+    /** What the file holds besides the MMDiT and VAE, to test files that lack some of it. */
+    record Parts(boolean clips, boolean clipLProjection, boolean t5) {
+        static final Parts ALL = new Parts(true, true, true);
     }
 
     private Sd3SingleFileWriter() {
@@ -79,9 +79,11 @@ final class Sd3SingleFileWriter {
                     v.shape()[1], 1, 1}, bytes(v.data())) : v);
             }
         }
-        text(model.resolve("text_encoder/model.safetensors"), "text_encoders.clip_l.transformer.",
-                parts.clipLProjection(), t);
-        text(model.resolve("text_encoder_2/model.safetensors"), "text_encoders.clip_g.transformer.", true, t);
+        if (parts.clips()) {
+            text(model.resolve("text_encoder/model.safetensors"), "text_encoders.clip_l.transformer.",
+                    parts.clipLProjection(), t);
+            text(model.resolve("text_encoder_2/model.safetensors"), "text_encoders.clip_g.transformer.", true, t);
+        }
         if (parts.t5()) {
             text(model.resolve("text_encoder_3/model.safetensors"), "text_encoders.t5xxl.transformer.", true, t);
         }

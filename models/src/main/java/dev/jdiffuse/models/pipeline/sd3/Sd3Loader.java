@@ -5,8 +5,10 @@ import dev.jdiffuse.models.checkpoint.CheckpointFamily;
 import dev.jdiffuse.models.checkpoint.CheckpointFormatException;
 import dev.jdiffuse.models.checkpoint.DetectedSd3Checkpoint;
 import dev.jdiffuse.models.checkpoint.Sd3CheckpointDetector;
+import dev.jdiffuse.models.checkpoint.Sd3TextEncoderFiles;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTokenizer;
+import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.config.ConfigException;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
 import dev.jdiffuse.models.pipeline.Pipelines;
@@ -68,7 +70,9 @@ public final class Sd3Loader {
 
     /**
      * An original SD 3 / 3.5 single file ({@code model.diffusion_model.*} MMDiT, {@code first_stage_model.*} VAE,
-     * {@code text_encoders.clip_l / clip_g / t5xxl.transformer.*}), as model sites ship it. Every component's
+     * {@code text_encoders.clip_l / clip_g / t5xxl.transformer.*}), as model sites ship it; an MMDiT-only file
+     * ({@code sd3.5_large.safetensors}) takes the encoders it lacks from {@code text_encoders/} beside it
+     * ({@link Sd3TextEncoderFiles}), as Stability's repositories lay them out. Every component's
      * hyper-parameters are detected from its keys and shapes ({@link Sd3CheckpointDetector}); where
      * {@code o.singleFileConfig()} is a diffusers config folder, each config, tokenizer and the scheduler it holds wins
      * over the detected one ({@link Sd3SingleFileParts}). Without T5 weights the T5 part of the context is zeros, as
@@ -77,11 +81,14 @@ public final class Sd3Loader {
     public static DiffusionPipeline openSingleFile(Path checkpoint, String name, Pipelines.Options o) {
         Path config = o.singleFileConfig();
         return Pipelines.loading(o.device(), weights -> {
-            try (SafetensorsStateDict file = SafetensorsStateDict.open(checkpoint)) {
+            try (SafetensorsStateDict raw = SafetensorsStateDict.open(checkpoint);
+                    Sd3TextEncoderFiles encoders = Sd3TextEncoderFiles.beside(checkpoint, raw)) {
+                StateDict file = encoders.view();
                 DetectedSd3Checkpoint d = Sd3CheckpointDetector.detect(file, checkpoint.toString());
-                LOG.log(System.Logger.Level.INFO, "{0}: {1}{2}{3}", checkpoint.getFileName(),
+                LOG.log(System.Logger.Level.INFO, "{0}: {1}{2}{3}{4}", checkpoint.getFileName(),
                         CheckpointFamily.SD3.displayName(), d.t5() == null ? ", no T5 encoder (zeros in its place)"
-                        : "", config == null ? "" : "; configs from " + config + " where present");
+                        : "", encoders.added().isEmpty() ? "" : "; text encoders from " + encoders.added(),
+                        config == null ? "" : "; configs from " + config + " where present");
                 Sd3SingleFileParts parts = new Sd3SingleFileParts(checkpoint, config, d);
                 SD3TransformerConfig tc = parts.transformerConfig();
                 ClipTextModel te = parts.clip(1, file, weights, o.dtype());
