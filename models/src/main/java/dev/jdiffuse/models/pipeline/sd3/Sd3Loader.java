@@ -8,8 +8,8 @@ import dev.jdiffuse.models.checkpoint.Sd3CheckpointDetector;
 import dev.jdiffuse.models.checkpoint.Sd3TextEncoderFiles;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTokenizer;
-import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.config.ConfigException;
+import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.models.pipeline.SchedulerSelection;
@@ -96,13 +96,12 @@ public final class Sd3Loader {
                 T5Config t5c = parts.t5Config();
                 Sd3PromptEncoder.T5Text t5 = null;
                 if (t5c != null) {
-                    T5EncoderModel encoder = T5EncoderModel.load(t5c, file.renamed(T5Keys::fromSingleFile), weights,
-                            o.dtype());
                     if (t5c.dModel() != tc.jointAttentionDim()) {
                         throw new CheckpointFormatException(checkpoint + ": the T5 encoder is " + t5c.dModel()
                                 + " wide but the MMDiT's joint_attention_dim is " + tc.jointAttentionDim());
                     }
-                    t5 = new Sd3PromptEncoder.T5Text(parts.t5Tokenizer(), encoder);
+                    t5 = new Sd3PromptEncoder.T5Text(parts.t5Tokenizer(), T5EncoderModel.load(t5c,
+                            file.renamed(T5Keys::fromSingleFile), weights, o.dtype()));
                 }
                 Sd3PromptEncoder prompts = new Sd3PromptEncoder(parts.tokenizer(1), te, parts.tokenizer(2), te2,
                         tc.jointAttentionDim(), t5);
