@@ -23,7 +23,7 @@ import java.util.Set;
  *   <li>family: {@code conditioner.embedders.0.transformer} + {@code .1.model} (CLIP-L + OpenCLIP bigG) is SDXL base,
  *       {@code conditioner.embedders.0.model} alone the SDXL refiner; {@code cond_stage_model.model} (OpenCLIP-H) or a
  *       linear {@code proj_in} is SD 2.x; a convolutional {@code proj_in} with {@code cond_stage_model.transformer} is
- *       SD 1.x; {@code joint_blocks} is SD 3, {@code double_blocks} FLUX (not served as single files);</li>
+ *       SD 1.x; {@code joint_blocks} is SD 3 (read by {@link Sd3CheckpointDetector}), {@code double_blocks} FLUX;</li>
  *   <li>UNet widths, resnets and transformer depth per level, context width, linear projections, SDXL's
  *       {@code label_emb} width from shapes ({@link LdmUnetShapes}); heads: 8 per level for SD 1.x, width / 64 for
  *       SD 2.x and SDXL (diffusers' {@code attention_head_dim} [5, 10, 20, 20] and [5, 10, 20]); SDXL's
@@ -99,9 +99,8 @@ public final class CheckpointDetector {
     private static void refuseOtherFamilies(CheckpointShapes s) {
         String p = LdmUnetShapes.PREFIX;
         if (s.anyStartsWith(p + "joint_blocks.")) {
-            throw new CheckpointFormatException(s.source() + ": a " + CheckpointFamily.SD3.displayName() + " single file;"
-                    + " serve SD 3/3.5 as its diffusers folder (model_index.json, transformer/, text_encoder*/, vae/, "
-                    + "scheduler/)");
+            throw new CheckpointFormatException(s.source() + ": a " + CheckpointFamily.SD3.displayName() + " single file,"
+                    + " which Sd3CheckpointDetector reads, not this UNet detector");
         }
         if (s.anyStartsWith(p + "double_blocks.") || s.anyStartsWith("double_blocks.")) {
             throw new CheckpointFormatException(s.source() + ": a " + CheckpointFamily.FLUX.displayName() + " file; "
@@ -190,7 +189,7 @@ public final class CheckpointDetector {
         return UNet2DConditionConfig.from(ConfigJson.of(s.source() + " (detected UNet)", c));
     }
 
-    private static AutoencoderKLConfig vae(CheckpointShapes s, CheckpointFamily family, boolean v) {
+    static AutoencoderKLConfig vae(CheckpointShapes s, CheckpointFamily family, boolean v) {
         String p = "first_stage_model.";
         String e = p + "encoder.";
         if (!s.has(e + "conv_in.weight")) {
@@ -269,7 +268,7 @@ public final class CheckpointDetector {
      * transformers' {@code CLIPTextConfig} fields: begin/end of text are the last two ids of the vocabulary
      * (49406, 49407 in CLIP's); pad_token_id, which the model does not use, is set to the end-of-text id.
      */
-    private static ObjectNode clipConfig(int vocab, int width, int positions, int layers, int mlp, String act) {
+    static ObjectNode clipConfig(int vocab, int width, int positions, int layers, int mlp, String act) {
         ObjectNode c = JSON.createObjectNode();
         c.put("vocab_size", vocab);
         c.put("hidden_size", width);

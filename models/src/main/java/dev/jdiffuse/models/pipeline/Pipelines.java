@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.checkpoint.PickleCheckpoints;
+import dev.jdiffuse.models.checkpoint.Sd3CheckpointDetector;
 import dev.jdiffuse.models.config.ConfigJson;
 import dev.jdiffuse.models.pipeline.dit.DiTFamily;
 import dev.jdiffuse.models.pipeline.dit.DitLoader;
@@ -12,6 +13,7 @@ import dev.jdiffuse.models.pipeline.sd.StableDiffusionFamily;
 import dev.jdiffuse.models.pipeline.sd3.Sd3Loader;
 import dev.jdiffuse.models.pipeline.sd3.StableDiffusion3Family;
 import dev.jdiffuse.models.vae.AutoencoderTiny;
+import dev.jdiffuse.models.weights.SafetensorsStateDict;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -93,7 +95,8 @@ public final class Pipelines {
                 throw PickleCheckpoints.refusal(path);
             }
             // family and configs detected from the keys and shapes; a config folder's files win where given
-            return SdLoader.openSingleFile(path, name, options);
+            return isSd3SingleFile(path) ? Sd3Loader.openSingleFile(path, name, options)
+                    : SdLoader.openSingleFile(path, name, options);
         }
         String cls = ConfigJson.read(path.resolve("model_index.json")).getString("_class_name", "");
         FolderOpener opener = FOLDERS.get(cls);
@@ -102,6 +105,13 @@ public final class Pipelines {
                     + FOLDERS.keySet() + ")");
         }
         return opener.open(path, name, options);
+    }
+
+    /** Whether a single file's header holds an SD 3 / 3.5 MMDiT ({@code joint_blocks}); no tensor is read. */
+    private static boolean isSd3SingleFile(Path file) {
+        try (SafetensorsStateDict header = SafetensorsStateDict.open(file)) {
+            return Sd3CheckpointDetector.isSd3(header.keys());
+        }
     }
 
     /**

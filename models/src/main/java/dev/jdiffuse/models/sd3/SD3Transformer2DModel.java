@@ -76,6 +76,15 @@ public final class SD3Transformer2DModel extends Module {
         return model;
     }
 
+    /**
+     * From an original SD 3 / 3.5 single file (the MMDiT under {@code model.diffusion_model.}, mapped by
+     * {@link Sd3CheckpointKeys}); other keys of the file are left alone.
+     */
+    public static SD3Transformer2DModel loadSingleFile(SD3TransformerConfig config, StateDict checkpoint,
+            NDManager manager, DataType dtype) {
+        return load(config, Sd3CheckpointKeys.view(checkpoint, config.numLayers()), manager, dtype);
+    }
+
     public SD3TransformerConfig config() {
         return config;
     }

@@ -110,7 +110,7 @@ class ReleasedShapesDetectionTest {
 
         Header sd3 = new Header();
         sd3.put("model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight", 4608, 1536);
-        assertMessage(sd3, "diffusers folder");
+        assertMessage(sd3, "Sd3CheckpointDetector");
 
         Header unetOnly = new Header();
         unetOnly.unet(List.of(320, 640, 1280, 1280), List.of(true, true, true, false), List.of(1, 1, 1, 0), 768,

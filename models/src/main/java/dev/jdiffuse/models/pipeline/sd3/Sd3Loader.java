@@ -1,24 +1,35 @@
 package dev.jdiffuse.models.pipeline.sd3;
 
 import ai.djl.ndarray.NDManager;
+import dev.jdiffuse.models.checkpoint.CheckpointFamily;
+import dev.jdiffuse.models.checkpoint.CheckpointFormatException;
+import dev.jdiffuse.models.checkpoint.DetectedSd3Checkpoint;
+import dev.jdiffuse.models.checkpoint.Sd3CheckpointDetector;
+import dev.jdiffuse.models.checkpoint.Sd3TextEncoderFiles;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTokenizer;
 import dev.jdiffuse.models.config.ConfigException;
+import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.models.pipeline.SchedulerSelection;
 import dev.jdiffuse.models.pipeline.Vaes;
 import dev.jdiffuse.models.sd3.SD3Transformer2DModel;
 import dev.jdiffuse.models.sd3.SD3TransformerConfig;
+import dev.jdiffuse.models.t5.T5Config;
 import dev.jdiffuse.models.t5.T5EncoderModel;
+import dev.jdiffuse.models.t5.T5Keys;
 import dev.jdiffuse.models.t5.T5Tokenizer;
 import dev.jdiffuse.models.vae.AutoencoderKL;
+import dev.jdiffuse.models.weights.SafetensorsStateDict;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Opens Stable Diffusion 3 / 3.5 diffusers folders. */
+/** Opens Stable Diffusion 3 / 3.5 diffusers folders and original single files. */
 public final class Sd3Loader {
+
+    private static final System.Logger LOG = System.getLogger(Sd3Loader.class.getName());
 
     private Sd3Loader() {
     }
@@ -54,6 +65,58 @@ public final class Sd3Loader {
             StableDiffusion3Family family = new StableDiffusion3Family(prompts, transformer, vae.config().downscale(),
                     StableDiffusion3Family.DEFAULT_MAX_SEQUENCE_LENGTH);
             return new DiffusionPipeline(name, weights, family, vae, scheduler, o.taesd());
+        });
+    }
+
+    /**
+     * An original SD 3 / 3.5 single file ({@code model.diffusion_model.*} MMDiT, {@code first_stage_model.*} VAE,
+     * {@code text_encoders.clip_l / clip_g / t5xxl.transformer.*}), as model sites ship it; an MMDiT-only file
+     * ({@code sd3.5_large.safetensors}) takes the encoders it lacks from {@code text_encoders/} beside it
+     * ({@link Sd3TextEncoderFiles}), as Stability's repositories lay them out. Every component's
+     * hyper-parameters are detected from its keys and shapes ({@link Sd3CheckpointDetector}); where
+     * {@code o.singleFileConfig()} is a diffusers config folder, each config, tokenizer and the scheduler it holds wins
+     * over the detected one ({@link Sd3SingleFileParts}). Without T5 weights the T5 part of the context is zeros, as
+     * for a folder without {@code text_encoder_3/}.
+     */
+    public static DiffusionPipeline openSingleFile(Path checkpoint, String name, Pipelines.Options o) {
+        Path config = o.singleFileConfig();
+        return Pipelines.loading(o.device(), weights -> {
+            try (SafetensorsStateDict raw = SafetensorsStateDict.open(checkpoint);
+                    Sd3TextEncoderFiles encoders = Sd3TextEncoderFiles.beside(checkpoint, raw)) {
+                StateDict file = encoders.view();
+                DetectedSd3Checkpoint d = Sd3CheckpointDetector.detect(file, checkpoint.toString());
+                LOG.log(System.Logger.Level.INFO, "{0}: {1}{2}{3}{4}", checkpoint.getFileName(),
+                        CheckpointFamily.SD3.displayName(), d.t5() == null ? ", no T5 encoder (zeros in its place)"
+                        : "", encoders.added().isEmpty() ? "" : "; text encoders from " + encoders.added(),
+                        config == null ? "" : "; configs from " + config + " where present");
+                Sd3SingleFileParts parts = new Sd3SingleFileParts(checkpoint, config, d);
+                SD3TransformerConfig tc = parts.transformerConfig();
+                ClipTextModel te = parts.clip(1, file, weights, o.dtype());
+                ClipTextModel te2 = parts.clip(2, file, weights, o.dtype());
+                T5Config t5c = parts.t5Config();
+                Sd3PromptEncoder.T5Text t5 = null;
+                if (t5c != null) {
+                    if (t5c.dModel() != tc.jointAttentionDim()) {
+                        throw new CheckpointFormatException(checkpoint + ": the T5 encoder is " + t5c.dModel()
+                                + " wide but the MMDiT's joint_attention_dim is " + tc.jointAttentionDim());
+                    }
+                    t5 = new Sd3PromptEncoder.T5Text(parts.t5Tokenizer(), T5EncoderModel.load(t5c,
+                            file.renamed(T5Keys::fromSingleFile), weights, o.dtype()));
+                }
+                Sd3PromptEncoder prompts = new Sd3PromptEncoder(parts.tokenizer(1), te, parts.tokenizer(2), te2,
+                        tc.jointAttentionDim(), t5);
+                if (prompts.pooledWidth() != tc.pooledProjectionDim()) {
+                    throw new CheckpointFormatException(checkpoint + ": the MMDiT's pooled_projection_dim is "
+                            + tc.pooledProjectionDim() + " but the two CLIP encoders' projections give "
+                            + prompts.pooledWidth());
+                }
+                SD3Transformer2DModel transformer = SD3Transformer2DModel.loadSingleFile(tc, file, weights,
+                        o.dtype());
+                AutoencoderKL vae = Vaes.openSingleFile(parts.vaeConfig(), file, weights, o.dtype());
+                StableDiffusion3Family family = new StableDiffusion3Family(prompts, transformer,
+                        vae.config().downscale(), StableDiffusion3Family.DEFAULT_MAX_SEQUENCE_LENGTH);
+                return new DiffusionPipeline(name, weights, family, vae, parts.scheduler(), o.taesd());
+            }
         });
     }
 
