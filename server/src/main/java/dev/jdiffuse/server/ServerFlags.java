@@ -42,12 +42,14 @@ public final class ServerFlags {
     static final int DEFAULT_MAX_LOADED_MODELS = 2;
 
     @Option(names = "--max-loaded-models", defaultValue = "" + DEFAULT_MAX_LOADED_MODELS, description = "models kept "
-            + "loaded at once; loading one more evicts the least recently used idle one (default ${DEFAULT-VALUE}) "
+            + "loaded at once on each device; loading one more there evicts its least recently used idle one "
+            + "(default ${DEFAULT-VALUE}) "
             + "[env JDIFFUSE_MAX_LOADED_MODELS]")
     int maxLoadedModels;
 
     @Option(names = "--max-loaded-bytes", defaultValue = "0", description = "most bytes of weight files (as on disk) "
-            + "kept loaded at once, 0 = no limit (default ${DEFAULT-VALUE}) [env JDIFFUSE_MAX_LOADED_BYTES]")
+            + "kept loaded at once on each device, 0 = no limit (default ${DEFAULT-VALUE}) "
+            + "[env JDIFFUSE_MAX_LOADED_BYTES]")
     long maxLoadedBytes;
 
     @Option(names = "--device", defaultValue = "auto", description = "auto|cpu|cuda|cuda:N (default "
@@ -89,7 +91,8 @@ public final class ServerFlags {
     int maxBatch;
 
     @Option(names = "--batch-images", defaultValue = "1", description = "most images of concurrent jobs in one "
-            + "denoiser forward: jobs on one model run together while their images fit, sharing a forward per step "
+            + "denoiser forward, per device: jobs on one model run together while their images fit, sharing a "
+            + "forward per step "
             + "(default ${DEFAULT-VALUE}: one job at a time; --max-batch stays the per-request limit) "
             + "[env JDIFFUSE_BATCH_IMAGES]")
     int batchImages;

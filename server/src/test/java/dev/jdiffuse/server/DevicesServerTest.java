@@ -50,7 +50,7 @@ class DevicesServerTest {
         TestServer.linkFixture(models, DEFAULT_MODEL, "pipeline_sd1/model");
         TestServer.linkFixture(models, OTHER_MODEL, "pipeline_sd1/model");
         Map<String, String> bodies = new LinkedHashMap<>();
-        bodies.put("other", body(OTHER_MODEL, "a blue boat on a calm lake", "dpmpp_2m", 100, 22));
+        bodies.put("other", body(OTHER_MODEL, "a blue boat on a calm lake", "dpmpp_2m", 60, 22));
         bodies.put("first", body(DEFAULT_MODEL, "a red apple on a wooden table", "euler", 6, 11));
         bodies.put("second", body(DEFAULT_MODEL, "a green hill under a cloudy sky", "euler_ancestral", 5, 33));
 

@@ -103,6 +103,8 @@ public final class JobManager implements AutoCloseable {
         int runningImages;
         int runningJobs;
         boolean runningAlone;
+        /** The models of the jobs running here, with their counts: held here from the moment a job is taken. */
+        final java.util.Map<String, Integer> runningModels = new java.util.HashMap<>();
 
         Device(int index, String label) {
             this.index = index;
@@ -463,6 +465,7 @@ public final class JobManager implements AutoCloseable {
                 taken = images(job); // kept: a pending job's count is known only once its model loaded
                 device.runningImages += taken;
                 device.runningJobs++;
+                device.runningModels.merge(job.modelName(), 1, Integer::sum);
                 device.runningAlone = !batchable(job);
                 job.device(device.label);
                 moved = List.copyOf(queue);
@@ -481,6 +484,7 @@ public final class JobManager implements AutoCloseable {
                 try {
                     device.runningImages -= taken;
                     device.runningJobs--;
+                    device.runningModels.computeIfPresent(job.modelName(), (m, n) -> n == 1 ? null : n - 1);
                     device.runningAlone = false;
                     notEmpty.signalAll();
                 } finally {
@@ -500,8 +504,16 @@ public final class JobManager implements AutoCloseable {
             return null;
         }
         ModelRegistry registry = models;
-        List<Set<String>> held = registry != null ? registry.held()
-                : devices.stream().map(d -> Set.<String>of()).toList();
+        List<Set<String>> held = new ArrayList<>();
+        List<Set<String>> inRegistry = registry != null ? registry.held() : null;
+        for (Device d : devices) {
+            // a job just taken holds its model there before its worker reaches the registry
+            Set<String> names = new java.util.HashSet<>(d.runningModels.keySet());
+            if (inRegistry != null) {
+                names.addAll(inRegistry.get(d.index));
+            }
+            held.add(names);
+        }
         int[] load = devices.stream().mapToInt(d -> d.runningImages).toArray();
         for (java.util.Iterator<Job> it = queue.iterator(); it.hasNext(); ) {
             Job job = it.next();

@@ -10,8 +10,8 @@ import java.util.List;
 /**
  * A job as REST ({@code GET /v1/generations/{id}}) and the WebSocket streams show it, so both always say the same
  * thing. {@code step} counts completed steps (0..total); {@code device} is the device it was given when it left the
- * queue (absent before, and for jobs read back from the history). Streams send the {@linkplain #state state} (no parameters, no
- * links); REST sends the {@linkplain #full full} record.
+ * queue (absent before, and for jobs read back from the history). Streams send the {@linkplain #state state} (no
+ * parameters, no links); REST sends the {@linkplain #full full} record.
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
 public record JobView(String id, String owner, String status, Integer position, int step, int total, Double sigma,

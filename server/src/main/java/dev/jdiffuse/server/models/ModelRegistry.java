@@ -88,7 +88,7 @@ public final class ModelRegistry implements AutoCloseable {
         }
     }
 
-    /** A model pinned in memory on one device (never evicted) until closed; the job worker holds one while it generates. */
+    /** A model pinned in memory on one device (never evicted) until closed; a job's worker holds one while it runs. */
     public final class Lease implements AutoCloseable {
         private final Copy copy;
         private final LoadedModel model;
@@ -128,7 +128,7 @@ public final class ModelRegistry implements AutoCloseable {
     private volatile String defaultName;
     private long useClock;
 
-    /** Models already loaded (tests, the command line), on one device: never evicted, the first by name is the default. */
+    /** Models already loaded (tests, the command line), on one device: never evicted; the first by name is default. */
     public ModelRegistry(Collection<LoadedModel> loaded) {
         this.loader = null;
         this.devices = List.of(PRELOADED_DEVICE);
