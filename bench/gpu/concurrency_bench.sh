@@ -1,26 +1,38 @@
 #!/usr/bin/env bash
 # Issue 13's table in one command, on the GPU machine, from the repository root with .gpu/ carried (bench/gpu/README.md):
-# writes a full-size random-weight SD 1.5 folder with diffusers, serves it with the jdiffuse server (fp16) with and
-# without cross-request batching, drives 1, 4 and N concurrent users, runs diffusers side by side (one image at a
-# time, batches of 4 and N), and prints JSON lines (append them to docs/perf/). Same machine, same run: only the
+# writes a full-size random-weight SD 1.5 (or SDXL) folder with diffusers, serves it with the jdiffuse server (fp16)
+# with and without cross-request batching, drives 1, 4 and N concurrent users, runs diffusers side by side (one image
+# at a time, batches of 4 and N), and prints JSON lines (append them to docs/perf/). Same machine, same run: only the
 # ratios between these lines mean anything (hosts of one kind differ by up to 2x).
+# Two GPUs (nvidia-h200-x2), one device against both, 32 users, no diffusers:
+#   DEVICE_SETS="cuda:0 cuda:0,cuda:1" N=32 BATCHES=16 SKIP_DIFFUSERS=1 bash bench/gpu/concurrency_bench.sh
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 FAMILY=${FAMILY:-sd15}   # sd15 (512x512, 25 steps, N=16) or sdxl (SIZE=1024 STEPS=20 N=4 BATCHES="4 1")
 STEPS=${STEPS:-25}; N=${N:-16}; export SIZE=${SIZE:-512}
+JAVA_OPTS=${JAVA_OPTS:-}
 mkdir -p /tmp/d && tar xzf .gpu/diffusers-src.tgz -C /tmp/d
 export DIFFUSERS_SRC=/tmp/d PYTHONUNBUFFERED=1
 M=/tmp/models; rm -rf "$M"; mkdir -p "$M"
 python3 bench/gpu/write_published.py "$FAMILY" .gpu/tok "$M/$FAMILY" 2>&1 | grep '^{'
+# DEVICE_SETS: the --devices values to compare, space-separated (default "cuda": one GPU, as before). Each set is
+# served with each BATCHES.
+for DEVICES in ${DEVICE_SETS:-cuda}; do
+TAG=$(echo "$DEVICES" | tr ':,' '-_')
+LABEL_DEVICES=""; [ -n "${DEVICE_SETS:-}" ] && LABEL_DEVICES=" devices=$DEVICES"
 for BATCH in ${BATCHES:-16 1}; do
   # gpu-env.sh execs java, so $! is the server itself (a shell function here would leave it running after kill)
-  bash .gpu/gpu-env.sh java -Dai.djl.offline=true -cp ".gpu/app/*" dev.jdiffuse.server.Main serve --models "$M" \
-      --device cuda --dtype fp16 --port 8191 --queue-size 64 --batch-images "$BATCH" \
-      --output-dir "/tmp/outputs-$BATCH" > "$OUT/server-$BATCH.log" 2>&1 &
+  bash .gpu/gpu-env.sh java -Dai.djl.offline=true $JAVA_OPTS -cp ".gpu/app/*" dev.jdiffuse.server.Main serve \
+      --models "$M" --devices "$DEVICES" --dtype fp16 --port 8191 --queue-size 64 --batch-images "$BATCH" \
+      --output-dir "/tmp/outputs-$TAG-$BATCH" > "$OUT/server-$FAMILY-$TAG-$BATCH.log" 2>&1 &
   SERVER=$!
-  for i in $(seq 1 240); do grep -q 'listening on' "$OUT/server-$BATCH.log" && break; kill -0 $SERVER 2>/dev/null || break; sleep 1; done
-  python3 bench/gpu/e2e_client.py 8191 "$STEPS" "$N" "$FAMILY batch-images=$BATCH"
-  curl -s http://127.0.0.1:8191/metrics | grep -E '^jdiffuse_(batch|forward)[a-z_]*(_sum|_count)? ' | sed 's/^/# /'
+  for i in $(seq 1 240); do grep -q 'listening on' "$OUT/server-$FAMILY-$TAG-$BATCH.log" && break; kill -0 $SERVER 2>/dev/null || break; sleep 1; done
+  python3 bench/gpu/e2e_client.py 8191 "$STEPS" "$N" "$FAMILY batch-images=$BATCH$LABEL_DEVICES${JAVA_OPTS:+ $JAVA_OPTS}"
+  # per-device series carry a device label: jdiffuse_batch_jobs_count{device="cuda:0"} ...
+  curl -s http://127.0.0.1:8191/metrics | grep -E '^jdiffuse_(batch|forward|device)[a-z_]*(_sum|_count)?[ {]' \
+      | grep -v _bucket | sed 's/^/# /'
   kill $SERVER; wait $SERVER 2>/dev/null
 done
+done
+[ -n "${SKIP_DIFFUSERS:-}" ] && exit 0
 python3 bench/gpu/e2e_diffusers.py "$M/$FAMILY" "$STEPS" "$N" 2>&1 | grep '^{'

@@ -54,10 +54,13 @@ print(json.dumps({"impl": "jdiffuse", "config": label, "case": "e2e_one_at_a_tim
 for users in (4, n):
   for burst in ("first", "again"):
     errs = []
+    ran_on, counting = {}, threading.Lock()  # jobs per device (the job record's "device"; serve --devices spreads them)
 
     def user(i):
         try:
-            gen(1000 + i)
+            d = gen(1000 + i).get("device", "?")
+            with counting:
+                ran_on[d] = ran_on.get(d, 0) + 1
         except Exception as e:  # noqa: BLE001 - reported, not hidden
             errs.append(repr(e))
 
@@ -67,4 +70,4 @@ for users in (4, n):
     dt = time.perf_counter() - t0
     print(json.dumps({"impl": "jdiffuse", "config": label, "case": f"e2e_{users}_concurrent_users", "burst": burst,
                       "steps": steps, "size": W, "s_total": round(dt, 3), "images_per_s": round(users / dt, 3),
-                      "errors": errs[:3]}), flush=True)
+                      "jobs_per_device": ran_on, "errors": errs[:3]}), flush=True)

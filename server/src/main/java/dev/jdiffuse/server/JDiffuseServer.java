@@ -46,7 +46,7 @@ import java.util.List;
 
 /**
  * The HTTP/WebSocket server over a {@link ModelRegistry}: REST API ({@link HttpApi}), streams ({@link StreamRoutes}),
- * one job worker per device ({@link JobManager}), metrics, and the browser UI's static files from the class-path
+ * job workers per device ({@link JobManager}), metrics, and the browser UI's static files from the class-path
  * folder {@code /web} at {@code /}. The server never touches tensors: it talks to models only through
  * {@code ImagePipeline}.
  */
@@ -76,13 +76,14 @@ public final class JDiffuseServer implements AutoCloseable {
         this.models = models;
         Limits limits = options.limits();
         this.json = new Json(limits.maxPromptChars());
-        this.jobs = new JobManager(options.queueSize(), options.resultTtl(), options.batching().images(), metrics,
-                encoder(), Clock.systemUTC());
+        this.jobs = new JobManager(options.queueSize(), options.resultTtl(), options.batching().images(),
+                models.devices(), metrics, encoder(), Clock.systemUTC());
         shareForwards(options.batching());
         this.hub = new StreamHub(json::write);
         jobs.listen(hub);
         jobs.useModels(models);
         metrics.bind(jobs::queueDepth, hub::connections, hub::queuedBytes);
+        metrics.bindDevices(models.devices(), jobs::runningJobs, jobs::runningImages, models::loadedCount);
         Safety safety = options.safety();
         this.store = openStore(safety.outputDir());
         jobs.store(store);
@@ -195,11 +196,13 @@ public final class JDiffuseServer implements AutoCloseable {
         }
     }
 
-    /** Each model's batcher, when first used, takes the forward size and window, and reports to the metrics. */
+    /**
+     * Each model's batcher, when first used, takes the forward size and window, and reports to its device's metrics.
+     */
     private void shareForwards(ServerOptions.Batching batching) {
-        jobs.onBatcher(b -> {
+        jobs.onBatcher((device, b) -> {
             b.configure(batching.images(), batching.window());
-            b.observe(metrics);
+            b.observe(metrics.batches(device));
         });
     }
 

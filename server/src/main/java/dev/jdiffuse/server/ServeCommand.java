@@ -55,7 +55,13 @@ class ServeCommand implements Callable<Integer> {
             spec.commandLine().getErr().println("--models " + options.models() + " is not a folder");
             return 2;
         } else {
-            models = ModelRegistry.open(options.models(), ModelLoaders.production(), options.device(),
+            try {
+                options.devices().forEach(ModelLoaders::device); // a device PyTorch cannot see: refused before loading
+            } catch (IllegalStateException e) {
+                spec.commandLine().getErr().println(e.getMessage());
+                return 2;
+            }
+            models = ModelRegistry.open(options.models(), ModelLoaders.production(), options.devices(),
                     options.dtype(), options.budget());
         }
         JDiffuseServer server;

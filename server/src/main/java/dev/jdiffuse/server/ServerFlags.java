@@ -1,11 +1,13 @@
 package dev.jdiffuse.server;
 
 import dev.jdiffuse.server.api.Limits;
+import dev.jdiffuse.server.models.DeviceNames;
 import dev.jdiffuse.server.models.ModelBudget;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
@@ -40,17 +42,25 @@ public final class ServerFlags {
     static final int DEFAULT_MAX_LOADED_MODELS = 2;
 
     @Option(names = "--max-loaded-models", defaultValue = "" + DEFAULT_MAX_LOADED_MODELS, description = "models kept "
-            + "loaded at once; loading one more evicts the least recently used idle one (default ${DEFAULT-VALUE}) "
+            + "loaded at once on each device; loading one more there evicts its least recently used idle one "
+            + "(default ${DEFAULT-VALUE}) "
             + "[env JDIFFUSE_MAX_LOADED_MODELS]")
     int maxLoadedModels;
 
     @Option(names = "--max-loaded-bytes", defaultValue = "0", description = "most bytes of weight files (as on disk) "
-            + "kept loaded at once, 0 = no limit (default ${DEFAULT-VALUE}) [env JDIFFUSE_MAX_LOADED_BYTES]")
+            + "kept loaded at once on each device, 0 = no limit (default ${DEFAULT-VALUE}) "
+            + "[env JDIFFUSE_MAX_LOADED_BYTES]")
     long maxLoadedBytes;
 
-    @Option(names = "--device", defaultValue = "auto", description = "auto|cpu|cuda (default ${DEFAULT-VALUE}) "
-            + "[env JDIFFUSE_DEVICE]")
+    @Option(names = "--device", defaultValue = "auto", description = "auto|cpu|cuda|cuda:N (default "
+            + "${DEFAULT-VALUE}) [env JDIFFUSE_DEVICE]")
     String device;
+
+    @Option(names = "--devices", description = "comma-separated devices, each with its own workers, loaded models "
+            + "(--max-loaded-models/-bytes each) and --batch-images budget, e.g. cuda:0,cuda:1; a job goes to the "
+            + "least-loaded device that has its model loaded, else the least-loaded one (default: the one --device; "
+            + "replaces it when given) [env JDIFFUSE_DEVICES]")
+    String devices;
 
     @Option(names = "--dtype", defaultValue = "auto", description = "auto|fp32|fp16|bf16 (default ${DEFAULT-VALUE}) "
             + "[env JDIFFUSE_DTYPE]")
@@ -81,7 +91,8 @@ public final class ServerFlags {
     int maxBatch;
 
     @Option(names = "--batch-images", defaultValue = "1", description = "most images of concurrent jobs in one "
-            + "denoiser forward: jobs on one model run together while their images fit, sharing a forward per step "
+            + "denoiser forward, per device: jobs on one model run together while their images fit, sharing a "
+            + "forward per step "
             + "(default ${DEFAULT-VALUE}: one job at a time; --max-batch stays the per-request limit) "
             + "[env JDIFFUSE_BATCH_IMAGES]")
     int batchImages;
@@ -185,7 +196,8 @@ public final class ServerFlags {
         Safety safety = new Safety(apiKeys, insecureNoAuth, outputDir, uploadBudgetBytes, resultBudgetBytes,
                 decodedBudgetBytes, maxJobSeconds, concurrentUploads, Duration.ofSeconds(bodyTimeout),
                 Duration.ofSeconds(shutdownGrace));
-        return new ServerOptions(port, host, models, device, dtype, queueSize, Duration.ofSeconds(resultTtl), limits,
+        List<String> workers = devices != null ? DeviceNames.parse(devices) : List.of(device);
+        return new ServerOptions(port, host, models, workers, dtype, queueSize, Duration.ofSeconds(resultTtl), limits,
                 safety, new ModelBudget(maxLoadedModels, maxLoadedBytes), loras != null ? loras : lorasBesideModels(),
                 new ServerOptions.Batching(batchImages, Duration.ofMillis(batchWindowMs)));
     }

@@ -1,6 +1,7 @@
 package dev.jdiffuse.server;
 
 import dev.jdiffuse.server.api.Limits;
+import dev.jdiffuse.server.models.DeviceNames;
 import dev.jdiffuse.server.models.ModelBudget;
 import picocli.CommandLine;
 
@@ -17,7 +18,9 @@ import java.util.Set;
  * @param host address to bind (default 127.0.0.1: loopback only)
  * @param models folder whose entries (diffusers pipeline folders or single-file checkpoints) are served; the default
  *     one loads at start-up, the others on first use
- * @param device {@code auto|cpu|cuda}
+ * @param devices the devices that generate, each with its own loaded models, job workers and image budget
+ *     ({@code --devices}, else the one {@code --device}): {@code auto|cpu|cuda|cuda:N}, {@code auto} only alone; a
+ *     device may appear twice ({@link DeviceNames})
  * @param dtype {@code auto|fp32|fp16|bf16}
  * @param queueSize jobs that may wait behind the running one before submissions get 429
  * @param resultTtl how long finished jobs and their images are kept
@@ -27,7 +30,7 @@ import java.util.Set;
  * @param loras folder of LoRA {@code .safetensors} files (each named after its file), or null for none
  * @param batching how many images concurrent jobs may have in one denoiser forward ({@link Batching})
  */
-public record ServerOptions(int port, String host, Path models, String device, String dtype, int queueSize,
+public record ServerOptions(int port, String host, Path models, List<String> devices, String dtype, int queueSize,
         Duration resultTtl, Limits limits, Safety safety, ModelBudget budget,
         Path loras, Batching batching) {
 
@@ -52,15 +55,22 @@ public record ServerOptions(int port, String host, Path models, String device, S
 
     public static final int DEFAULT_PORT = 8765;
 
-    private static final Set<String> DEVICES = Set.of("auto", "cpu", "cuda");
     private static final Set<String> DTYPES = Set.of("auto", "fp32", "fp16", "bf16");
 
     public ServerOptions {
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("--port must be 0..65535, got " + port);
         }
-        if (!DEVICES.contains(device)) {
-            throw new IllegalArgumentException("--device must be one of auto|cpu|cuda, got " + device);
+        devices = List.copyOf(devices);
+        if (devices.isEmpty() || devices.size() > DeviceNames.MAX_DEVICES) {
+            throw new IllegalArgumentException("--devices must list 1.." + DeviceNames.MAX_DEVICES + " devices, got "
+                    + devices.size());
+        }
+        for (String d : devices) {
+            if (!DeviceNames.valid(d) || (d.equals("auto") && devices.size() > 1)) {
+                throw new IllegalArgumentException("--device must be one of auto|cpu|cuda|cuda:N (auto only alone), "
+                        + "got " + d);
+            }
         }
         if (!DTYPES.contains(dtype)) {
             throw new IllegalArgumentException("--dtype must be one of auto|fp32|fp16|bf16, got " + dtype);
@@ -72,45 +82,54 @@ public record ServerOptions(int port, String host, Path models, String device, S
 
     /** Defaults suited to tests: any free port, loopback, no model folder. */
     public static ServerOptions defaults() {
-        return new ServerOptions(DEFAULT_PORT, "127.0.0.1", null, "auto", "auto", 16, Duration.ofHours(1),
+        return new ServerOptions(DEFAULT_PORT, "127.0.0.1", null, List.of("auto"), "auto", 16, Duration.ofHours(1),
                 Limits.DEFAULTS, Safety.DEFAULTS, new ModelBudget(ServerFlags.DEFAULT_MAX_LOADED_MODELS, 0), null,
                 Batching.OFF);
     }
 
     public ServerOptions withPort(int p) {
-        return new ServerOptions(p, host, models, device, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching);
+        return new ServerOptions(p, host, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching);
     }
 
     public ServerOptions withQueueSize(int q) {
-        return new ServerOptions(port, host, models, device, dtype, q, resultTtl, limits, safety, budget, loras, batching);
+        return new ServerOptions(port, host, models, devices, dtype, q, resultTtl, limits, safety, budget, loras, batching);
     }
 
     public ServerOptions withResultTtl(Duration ttl) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, ttl, limits, safety, budget, loras, batching);
+        return new ServerOptions(port, host, models, devices, dtype, queueSize, ttl, limits, safety, budget, loras, batching);
     }
 
     public ServerOptions withLimits(Limits l) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, l, safety, budget, loras, batching);
+        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, l, safety, budget, loras, batching);
     }
 
     public ServerOptions withSafety(Safety s) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, s, budget, loras, batching);
+        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, s, budget, loras, batching);
     }
 
     public ServerOptions withBudget(ModelBudget b) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, safety, b, loras, batching);
+        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, safety, b, loras, batching);
     }
 
     public ServerOptions withHost(String h) {
-        return new ServerOptions(port, h, models, device, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching);
+        return new ServerOptions(port, h, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching);
     }
 
     public ServerOptions withLoras(Path folder) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, safety, budget, folder, batching);
+        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, folder, batching);
+    }
+
+    public ServerOptions withDevices(List<String> d) {
+        return new ServerOptions(port, host, models, d, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching);
+    }
+
+    /** The first device (the only one unless {@code --devices} lists several). */
+    public String device() {
+        return devices.get(0);
     }
 
     public ServerOptions withBatching(Batching b) {
-        return new ServerOptions(port, host, models, device, dtype, queueSize, resultTtl, limits, safety, budget, loras, b);
+        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, loras, b);
     }
 
     /** Whether the bind address is loopback only (127.0.0.0/8, ::1, localhost). */

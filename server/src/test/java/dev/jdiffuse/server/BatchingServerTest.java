@@ -17,8 +17,6 @@ import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -106,20 +104,15 @@ class BatchingServerTest {
         return ImageIO.read(new ByteArrayInputStream(ts.get("/v1/generations/" + id + "/images/0").raw().body()));
     }
 
-    /** Forwards counted in jdiffuse_batch_jobs minus those of one job (the le="1.0" bucket). */
+    /** Forwards counted in jdiffuse_batch_jobs minus those of one job (the le="1.0" bucket), every device's. */
     private static double sharedForwards(byte[] scrape) {
         String text = new String(scrape);
-        double count = value(text, "jdiffuse_batch_jobs_count");
-        double one = value(text, "jdiffuse_batch_jobs_bucket\\{le=\"1.0\"}");
-        return count - one;
+        return MetricsText.sum(text, "jdiffuse_batch_jobs_count", "") - MetricsText.sum(text,
+                "jdiffuse_batch_jobs_bucket", "le=\"1.0\"");
     }
 
-    private static double value(String text, String metric) {
-        Matcher m = Pattern.compile("(?m)^" + metric + " ([0-9.eE+]+)$").matcher(text);
-        return m.find() ? Double.parseDouble(m.group(1)) : 0;
-    }
-
-    private static int maxLevelDiff(BufferedImage a, BufferedImage b) {
+    /** The largest difference of one 8-bit channel between two images of one size. */
+    static int maxLevelDiff(BufferedImage a, BufferedImage b) {
         assertEquals(a.getWidth(), b.getWidth());
         int max = 0;
         for (int y = 0; y < a.getHeight(); y++) {

@@ -58,4 +58,22 @@ class MainTest {
             System.setErr(before);
         }
     }
+
+    @Test
+    void badDeviceListsExitWithTwoAndSayWhy(@TempDir Path models) {
+        PrintStream before = System.err;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        try {
+            assertEquals(2, Main.execute("serve", "--models", models.toString(), "--devices", "cuda:0,,cuda:1"));
+            assertTrue(err.toString(StandardCharsets.UTF_8).contains("--devices 'cuda:0,,cuda:1' has an empty entry"),
+                    err.toString(StandardCharsets.UTF_8));
+            // a GPU PyTorch cannot see is refused before any model loads (no host has 100 GPUs)
+            assertEquals(2, Main.execute("serve", "--models", models.toString(), "--devices", "cpu,cuda:99"));
+            assertTrue(err.toString(StandardCharsets.UTF_8).contains("device cuda:99: "),
+                    err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setErr(before);
+        }
+    }
 }

@@ -1,6 +1,7 @@
 package dev.jdiffuse.server;
 
 import dev.jdiffuse.server.api.Limits;
+import dev.jdiffuse.server.models.DeviceNames;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;
@@ -40,5 +41,47 @@ class ServerOptionsTest {
                 Map.of()));
         assertThrows(IllegalArgumentException.class, () -> ServerOptions.parse(List.of("--port"), Map.of()));
         assertTrue(ServerOptions.usage().contains("JDIFFUSE_MAX_UPLOAD_BYTES"));
+    }
+
+    @Test
+    void devicesListTheWorkersAndDefaultToTheOneDevice() {
+        assertEquals(List.of("auto"), ServerOptions.parse(List.of(), Map.of()).devices());
+        assertEquals(List.of("cuda:1"), ServerOptions.parse(List.of("--device", "cuda:1"), Map.of()).devices());
+        assertEquals(List.of("cuda:0", "cuda:1"), ServerOptions.parse(List.of("--devices", "cuda:0, cuda:1"),
+                Map.of("JDIFFUSE_DEVICE", "cpu")).devices(), "--devices replaces --device");
+        assertEquals(List.of("cpu", "cpu"), ServerOptions.parse(List.of(), Map.of("JDIFFUSE_DEVICES", "cpu,cpu"))
+                .devices(), "the same device twice: two workers");
+        assertEquals(List.of("cuda"), ServerOptions.parse(List.of("--devices", "cuda"), Map.of()).devices());
+        assertEquals("cpu", ServerOptions.parse(List.of("--devices", "cpu,cuda:0"), Map.of()).device());
+        assertEquals(List.of("cpu#0", "cpu#1", "cuda:0"), DeviceNames.labels(List.of("cpu", "cpu", "cuda:0")));
+        assertTrue(ServerOptions.usage().contains("JDIFFUSE_DEVICES"));
+    }
+
+    @Test
+    void badDeviceListsAreRefusedNamingTheEntry() {
+        Map<String, String> wanted = new java.util.LinkedHashMap<>();
+        wanted.put("cuda:0,,cuda:1", "empty entry");
+        wanted.put("cuda:0,", "empty entry");
+        wanted.put("gpu0", "'gpu0' is not a device");
+        wanted.put("cuda:0,cuda:-1", "'cuda:-1' is not a device");
+        wanted.put("cuda:x", "'cuda:x' is not a device");
+        wanted.put("cuda:01", "'cuda:01' is not a device");
+        wanted.put("CUDA:0", "'CUDA:0' is not a device");
+        wanted.put("auto,cpu", "auto stands only alone");
+        wanted.put(" ", "--devices is empty");
+        wanted.forEach((list, message) -> {
+            String m = assertThrows(IllegalArgumentException.class, () -> ServerOptions.parse(List.of("--devices",
+                    list), Map.of()), list).getMessage();
+            assertTrue(m.startsWith("--devices") && m.contains(message), list + ": " + m);
+        });
+        String many = String.join(",", java.util.Collections.nCopies(DeviceNames.MAX_DEVICES + 1, "cpu"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> ServerOptions.parse(List.of("--devices", many),
+                Map.of())).getMessage().contains("at most " + DeviceNames.MAX_DEVICES));
+        String env = assertThrows(IllegalArgumentException.class, () -> ServerOptions.parse(List.of(),
+                Map.of("JDIFFUSE_DEVICES", "cuda:0;cuda:1"))).getMessage();
+        assertTrue(env.contains("'cuda:0;cuda:1' is not a device"), env);
+        assertThrows(IllegalArgumentException.class, () -> ServerOptions.defaults().withDevices(List.of()));
+        assertThrows(IllegalArgumentException.class, () -> ServerOptions.defaults().withDevices(List.of("auto",
+                "auto")));
     }
 }

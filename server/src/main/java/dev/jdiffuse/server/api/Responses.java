@@ -37,12 +37,12 @@ final class Responses {
      * One model of the folder: whether it is {@code loaded} now, its {@code state} (unloaded, loading, loaded,
      * failed), the {@code error} that kept it from loading, the size of its weight files, and once it has loaded
      * (even if evicted since) its hash and the values its requests take when they omit them. {@code family} is a
-     * guess from its configs until it has loaded.
+     * guess from its configs until it has loaded. {@code devices}: the devices it is loaded on now.
      */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     record Model(String name, String family, String sha256, String hash, Integer pixelsPerLatent, Defaults defaults,
             List<String> controlnets, boolean loaded, String state,
-            @JsonInclude(JsonInclude.Include.NON_NULL) String error, long bytes) {
+            @JsonInclude(JsonInclude.Include.NON_NULL) String error, long bytes, List<String> devices) {
 
         static Model of(ModelListing m) {
             ModelInfo i = m.info();
@@ -50,7 +50,7 @@ final class Responses {
             return new Model(m.name(), m.family(), sha, sha == null ? null : LoadedModel.shortHash(sha),
                     i == null ? null : i.pixelsPerLatent(), i == null ? null : Defaults.of(i.defaults()),
                     i == null ? List.of() : i.controlnets(), m.loaded(), m.state().name().toLowerCase(Locale.ROOT),
-                    m.error(), m.bytes());
+                    m.error(), m.bytes(), m.devices());
         }
     }
 

@@ -78,6 +78,8 @@ public final class Job {
     /** The PNGs' files in the output folder (empty without one). */
     private volatile List<Path> files = List.of();
     private volatile String cancelReason;
+    /** The label of the device it runs on, set once when it leaves the queue (null before, and in the history). */
+    private volatile String device;
 
     Job(String id, String owner, Priority priority, Submission submission, Instant now, long nanos) {
         this(id, owner, priority, submission, null, now, nanos);
@@ -191,6 +193,15 @@ public final class Job {
 
     public JobStatus status() {
         return status;
+    }
+
+    /** The label of the device it was given when it left the queue; null while queued (and for history records). */
+    public String device() {
+        return device;
+    }
+
+    void device(String label) {
+        device = label;
     }
 
     /** Jobs ahead of this one in the queue (0 = next to start), or empty when it is not waiting. */

@@ -36,9 +36,12 @@ import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * A bounded FIFO of jobs served by worker threads: the head job starts when its images fit in the image budget
- * ({@code workerCount}: images of the jobs running at once; a larger job runs alone), so with a budget of 1 jobs run
- * one at a time. Jobs running together on one model join its {@link StepBatcher} and share denoiser forwards. PNG
+ * A bounded FIFO of jobs served by worker threads, one set per device: a job starts on the device {@link DeviceRouter}
+ * picks for it (the least-loaded device holding its model, else the least-loaded one) when its images fit in that
+ * device's image budget ({@code workerCount}: images of the jobs running at once there; a larger job runs alone), so
+ * with a budget of 1 each device runs one job at a time. Per device, jobs start in queue order (a job that does not
+ * fit on its device yet holds back the later ones bound there, not those bound elsewhere); a started job never moves.
+ * Jobs running together on one model join its {@link StepBatcher} and share denoiser forwards. PNG
  * encoding runs on its own threads after the job's images left the budget, so the next job starts meanwhile. Submissions beyond {@code capacity} waiting jobs
  * fail at once with {@link QueueFullException}. Every accepted job reaches exactly one terminal state; a failure
  * (exception, out of memory, NaN reported by the pipeline) ends that job alone and the worker takes the next.
@@ -72,12 +75,11 @@ public final class JobManager implements AutoCloseable {
     private final ArrayDeque<Job> queue = new ArrayDeque<>();
     private final List<Thread> workers = new ArrayList<>();
     private final int imageBudget;
-    /** Images of the jobs running now, and whether one of them runs alone; guarded by {@link #lock}. */
-    private int runningImages;
-    private boolean runningAlone;
+    /** The devices, by index (the model registry's order); their counts are guarded by {@link #lock}. */
+    private final List<Device> devices = new ArrayList<>();
     private final ConcurrentHashMap<Job, Lane> lanes = new ConcurrentHashMap<>();
-    /** Sets up a model's batcher when a job first uses it (models load lazily, after start-up). */
-    private volatile java.util.function.Consumer<StepBatcher> batcherSetup = b -> { };
+    /** Sets up a model's batcher, given its device's label, when a job first uses it (models load lazily). */
+    private volatile java.util.function.BiConsumer<String, StepBatcher> batcherSetup = (d, b) -> { };
     private final Set<StepBatcher> batchersSetUp = ConcurrentHashMap.newKeySet();
     private final ExecutorService encoding;
     private final ScheduledExecutorService sweeper;
@@ -93,10 +95,37 @@ public final class JobManager implements AutoCloseable {
     private final ArrayDeque<Job> holding = new ArrayDeque<>();
     private long heldBytes;
 
+    /** What runs on one device now; guarded by the manager's lock. */
+    private static final class Device {
+        final int index;
+        final String label;
+        /** Images of the jobs running (or loading their model) here, how many jobs, and whether one runs alone. */
+        int runningImages;
+        int runningJobs;
+        boolean runningAlone;
+        /** The models of the jobs running here, with their counts: held here from the moment a job is taken. */
+        final java.util.Map<String, Integer> runningModels = new java.util.HashMap<>();
+
+        Device(int index, String label) {
+            this.index = index;
+            this.label = label;
+        }
+    }
+
+    /** One device ({@link ModelRegistry#PRELOADED_DEVICE}). */
     public JobManager(int capacity, Duration ttl, int workerCount, JobOutcomes outcomes, ResultEncoder encoder,
             Clock clock) {
-        if (capacity < 1 || workerCount < 1) {
-            throw new IllegalArgumentException("capacity and workerCount must be >= 1");
+        this(capacity, ttl, workerCount, List.of(ModelRegistry.PRELOADED_DEVICE), outcomes, encoder, clock);
+    }
+
+    /**
+     * @param workerCount the image budget of each device (and its worker threads)
+     * @param deviceLabels the devices, as the model registry labels them ({@link ModelRegistry#devices})
+     */
+    public JobManager(int capacity, Duration ttl, int workerCount, List<String> deviceLabels, JobOutcomes outcomes,
+            ResultEncoder encoder, Clock clock) {
+        if (capacity < 1 || workerCount < 1 || deviceLabels.isEmpty()) {
+            throw new IllegalArgumentException("capacity and workerCount must be >= 1, with at least one device");
         }
         this.capacity = capacity;
         this.ttl = ttl;
@@ -104,15 +133,20 @@ public final class JobManager implements AutoCloseable {
         this.encoder = encoder;
         this.clock = clock;
         this.imageBudget = workerCount;
-        this.encoding = Executors.newFixedThreadPool(Math.min(2, workerCount + 1), r -> {
+        this.encoding = Executors.newFixedThreadPool(deviceLabels.size() * Math.min(2, workerCount + 1), r -> {
             Thread t = new Thread(r, "jdiffuse-png");
             t.setDaemon(true);
             return t;
         });
-        for (int i = 0; i < workerCount; i++) {
-            Thread t = new Thread(this::workLoop, "jdiffuse-worker-" + i);
-            t.setDaemon(true);
-            workers.add(t);
+        for (String label : deviceLabels) {
+            Device device = new Device(devices.size(), label);
+            devices.add(device);
+            for (int i = 0; i < workerCount; i++) {
+                Thread t = new Thread(() -> workLoop(device), deviceLabels.size() == 1 ? "jdiffuse-worker-" + i
+                        : "jdiffuse-worker-" + label + "-" + i);
+                t.setDaemon(true);
+                workers.add(t);
+            }
         }
         sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "jdiffuse-job-sweeper");
@@ -121,9 +155,37 @@ public final class JobManager implements AutoCloseable {
         });
     }
 
-    /** How each model's batcher is set up (forward size, window, metrics) when a job first joins it. */
-    public void onBatcher(java.util.function.Consumer<StepBatcher> setup) {
+    /**
+     * How each model's batcher is set up (forward size, window, metrics), given the label of the device its model is
+     * loaded on, when a job first joins it.
+     */
+    public void onBatcher(java.util.function.BiConsumer<String, StepBatcher> setup) {
         batcherSetup = setup;
+    }
+
+    /** The labels of the devices, by index. */
+    public List<String> devices() {
+        return devices.stream().map(d -> d.label).toList();
+    }
+
+    /** Jobs running (or loading their model) on device {@code index} now. */
+    public int runningJobs(int index) {
+        lock.lock();
+        try {
+            return devices.get(index).runningJobs;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Images of the jobs running (or loading their model) on device {@code index} now. */
+    public int runningImages(int index) {
+        lock.lock();
+        try {
+            return devices.get(index).runningImages;
+        } finally {
+            lock.unlock();
+        }
     }
 
     /** Sets the one listener of every job's events (the stream hub, built after this manager) before {@link #start}. */
@@ -158,10 +220,15 @@ public final class JobManager implements AutoCloseable {
     }
 
     /**
-     * Runs jobs through {@code registry}: the worker loads a job's model when its turn comes and leases it while it
-     * runs; models that queued jobs name are the last evicted. Without a registry, jobs run the model they hold.
+     * Runs jobs through {@code registry}: the worker loads a job's model on its device when its turn comes and leases
+     * it while it runs; models that queued jobs name are the last evicted. Without a registry, jobs run the model they
+     * hold. The registry's devices are this manager's, in the same order.
      */
     public void useModels(ModelRegistry registry) {
+        if (!registry.devices().equals(devices())) {
+            throw new IllegalArgumentException("the registry's devices " + registry.devices() + " are not the job "
+                    + "manager's " + devices());
+        }
         this.models = registry;
         registry.demand(this::queuedModels);
     }
@@ -382,23 +449,25 @@ public final class JobManager implements AutoCloseable {
         return job.status().terminal() ? CancelOutcome.ALREADY_ENDED : CancelOutcome.CANCELLING;
     }
 
-    private void workLoop() {
+    private void workLoop(Device device) {
         while (open) {
-            Job job;
+            Job job = null;
             List<Job> moved;
             int taken;
             lock.lock();
             try {
-                while (open && (queue.isEmpty() || !fits(queue.peekFirst()))) {
+                while (open && (job = take(device)) == null) {
                     notEmpty.await();
                 }
                 if (!open) {
                     return;
                 }
-                job = queue.pollFirst();
                 taken = images(job); // kept: a pending job's count is known only once its model loaded
-                runningImages += taken;
-                runningAlone = !batchable(job);
+                device.runningImages += taken;
+                device.runningJobs++;
+                device.runningModels.merge(job.modelName(), 1, Integer::sum);
+                device.runningAlone = !batchable(job);
+                job.device(device.label);
                 moved = List.copyOf(queue);
             } catch (InterruptedException e) {
                 return;
@@ -407,14 +476,16 @@ public final class JobManager implements AutoCloseable {
             }
             announcePositions(moved);
             try {
-                run(job);
+                run(job, device);
             } catch (RuntimeException e) {
                 LOG.error("unexpected error around job {}", job.id(), e);
             } finally {
                 lock.lock();
                 try {
-                    runningImages -= taken;
-                    runningAlone = false;
+                    device.runningImages -= taken;
+                    device.runningJobs--;
+                    device.runningModels.computeIfPresent(job.modelName(), (m, n) -> n == 1 ? null : n - 1);
+                    device.runningAlone = false;
                     notEmpty.signalAll();
                 } finally {
                     lock.unlock();
@@ -424,11 +495,57 @@ public final class JobManager implements AutoCloseable {
     }
 
     /**
-     * Whether {@code job} may start now: its images fit beside the running jobs' (a job alone always starts). Only
-     * jobs on models that batch across requests run beside others; any other job runs alone.
+     * Takes the first queued job that {@link DeviceRouter} sends to {@code device}, if it fits there now; null when
+     * none is bound there or the first one does not fit yet (the later ones bound there wait behind it). Under the
+     * lock.
      */
-    private boolean fits(Job job) {
-        return runningImages == 0 || (!runningAlone && batchable(job) && runningImages + images(job) <= imageBudget);
+    private Job take(Device device) {
+        if (queue.isEmpty()) {
+            return null;
+        }
+        ModelRegistry registry = models;
+        List<Set<String>> held = new ArrayList<>();
+        List<Set<String>> inRegistry = registry != null ? registry.held() : null;
+        for (Device d : devices) {
+            // a job just taken holds its model there before its worker reaches the registry
+            Set<String> names = new java.util.HashSet<>(d.runningModels.keySet());
+            if (inRegistry != null) {
+                names.addAll(inRegistry.get(d.index));
+            }
+            held.add(names);
+        }
+        int[] load = devices.stream().mapToInt(d -> d.runningImages).toArray();
+        for (java.util.Iterator<Job> it = queue.iterator(); it.hasNext(); ) {
+            Job job = it.next();
+            if (DeviceRouter.route(job.modelName(), load, held) != device.index) {
+                continue;
+            }
+            if (!fits(device, job)) {
+                return null;
+            }
+            it.remove();
+            return job;
+        }
+        return null;
+    }
+
+    /** Wakes the idle workers: which device holds which model changed, so where queued jobs go may have. */
+    private void rerouteQueued() {
+        lock.lock();
+        try {
+            notEmpty.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Whether {@code job} may start on {@code device} now: its images fit beside the jobs running there (a job alone
+     * always starts). Only jobs on models that batch across requests run beside others; any other job runs alone.
+     */
+    private boolean fits(Device device, Job job) {
+        return device.runningImages == 0 || (!device.runningAlone && batchable(job)
+                && device.runningImages + images(job) <= imageBudget);
     }
 
     /** A job waiting for its model to load runs alone (nothing is known of its model's batcher yet). */
@@ -454,16 +571,19 @@ public final class JobManager implements AutoCloseable {
         }
     }
 
-    private void run(Job job) {
+    private void run(Job job, Device device) {
         long t0 = System.nanoTime();
         ModelRegistry registry = models;
-        boolean load = registry != null && registry.loaded(job.modelName()).isEmpty();
+        boolean load = registry != null && registry.loaded(job.modelName(), device.index).isEmpty();
         if (!(load ? job.loading(clock.instant(), t0) : job.start(clock.instant(), t0))) {
             return;
         }
         record(job);
         events.onStarted(job);
-        try (ModelRegistry.Lease lease = registry == null ? null : registry.acquire(job.modelName())) {
+        try (ModelRegistry.Lease lease = registry == null ? null : registry.acquire(job.modelName(), device.index)) {
+            if (load) {
+                rerouteQueued(); // the load may have evicted a model that queued jobs were bound to
+            }
             if (job.cancelRequested()) {
                 throw new CancellationException("cancelled");
             }
@@ -486,7 +606,7 @@ public final class JobManager implements AutoCloseable {
             }
             // the lease's model: the submission's may have been evicted and loaded again since it was validated
             LoadedModel model = lease == null ? work.model() : lease.model();
-            GenerationResult result = generate(job, model, work, listener(job, t0));
+            GenerationResult result = generate(job, device, model, work, listener(job, t0));
             job.generated(System.nanoTime());
             if (job.cancelRequested()) {
                 throw new CancellationException("cancelled");
@@ -505,14 +625,15 @@ public final class JobManager implements AutoCloseable {
      * The pipeline's run; where the model batches across requests, inside a lane of its {@link StepBatcher}, left
      * after the last step so that the other jobs do not wait for this one's decoding.
      */
-    private GenerationResult generate(Job job, LoadedModel model, Submission work, GenerationListener listener) {
+    private GenerationResult generate(Job job, Device device, LoadedModel model, Submission work,
+            GenerationListener listener) {
         ImagePipeline pipeline = model.pipeline();
         StepBatcher batcher = imageBudget > 1 ? pipeline.stepBatcher() : null;
         if (batcher == null) {
             return pipeline.generate(work.request(), listener);
         }
         if (batchersSetUp.add(batcher)) {
-            batcherSetup.accept(batcher);
+            batcherSetup.accept(device.label, batcher);
         }
         try (Lane lane = batcher.join(images(job))) {
             lanes.put(job, lane);

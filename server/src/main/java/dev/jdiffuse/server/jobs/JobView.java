@@ -9,12 +9,13 @@ import java.util.List;
 
 /**
  * A job as REST ({@code GET /v1/generations/{id}}) and the WebSocket streams show it, so both always say the same
- * thing. {@code step} counts completed steps (0..total). Streams send the {@linkplain #state state} (no parameters, no
- * links); REST sends the {@linkplain #full full} record.
+ * thing. {@code step} counts completed steps (0..total); {@code device} is the device it was given when it left the
+ * queue (absent before, and for jobs read back from the history). Streams send the {@linkplain #state state} (no
+ * parameters, no links); REST sends the {@linkplain #full full} record.
  */
 @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
 public record JobView(String id, String owner, String status, Integer position, int step, int total, Double sigma,
-        String model,
+        String model, @JsonInclude(JsonInclude.Include.NON_NULL) String device,
         String createdAt, String startedAt, String finishedAt, Timings timings, List<String> images, Failure error,
         @JsonInclude(JsonInclude.Include.NON_NULL) GenerationParameters parameters,
         @JsonInclude(JsonInclude.Include.NON_NULL) Links links) {
@@ -60,7 +61,7 @@ public record JobView(String id, String owner, String status, Integer position, 
         Job.Error e = end == null ? null : end.error();
         Job.Progress p = job.progress();
         return new JobView(job.id(), job.owner(), job.status().apiName(), job.position().orElse(null), p.step() + 1,
-                job.totalSteps(), Double.isNaN(p.sigma()) ? null : p.sigma(), job.modelName(),
+                job.totalSteps(), Double.isNaN(p.sigma()) ? null : p.sigma(), job.modelName(), job.device(),
                 job.createdAt().toString(), text(job.startedAt()), text(end == null ? null : end.at()), t,
                 imageUrls(job), e == null ? null : new Failure(e.code(), e.message(), e.field()),
                 full ? GenerationParameters.of(job) : null, full ? links(job) : null);

@@ -21,23 +21,28 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
+import java.util.function.IntFunction;
 import java.util.function.Supplier;
 
 /**
  * Prometheus metrics through Micrometer: queue depth, jobs by outcome, queue wait and run time histograms, sampling
- * speed, jobs and images per shared denoiser forward, WebSocket connections and dropped frames, JVM memory/GC/threads, and the process's resident memory from
- * {@code /proc/self/status} (VmRSS: the JVM heap plus native memory such as libtorch's allocations).
+ * speed, per device (label {@code device}) the running jobs and images, the loaded models and the jobs and images per
+ * shared denoiser forward, WebSocket connections and dropped frames, JVM memory/GC/threads, and the process's
+ * resident memory from {@code /proc/self/status} (VmRSS: the JVM heap plus native memory such as libtorch's
+ * allocations).
  */
-public final class ServerMetrics implements JobOutcomes, Outbox.Observer, StepBatcher.Observer, AutoCloseable {
+public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCloseable {
+
+    private static final double[] BATCH_SIZES = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64};
+
 
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final JvmGcMetrics gc = new JvmGcMetrics();
     private final Timer wait;
     private final Timer run;
     private final DistributionSummary stepsPerSecond;
-    private final DistributionSummary jobsPerForward;
-    private final DistributionSummary imagesPerForward;
 
     public ServerMetrics() {
         new JvmMemoryMetrics().bindTo(registry);
@@ -55,19 +60,45 @@ public final class ServerMetrics implements JobOutcomes, Outbox.Observer, StepBa
                 .maximumExpectedValue(Duration.ofHours(1)).register(registry);
         stepsPerSecond = DistributionSummary.builder("jdiffuse.sampling.steps.per.second")
                 .description("sampler steps per second of each succeeded job").register(registry);
-        double[] sizes = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64};
-        jobsPerForward = DistributionSummary.builder("jdiffuse.batch.jobs")
-                .description("jobs sharing each denoiser forward of running jobs (continuous batching)")
-                .serviceLevelObjectives(sizes).register(registry);
-        imagesPerForward = DistributionSummary.builder("jdiffuse.batch.images")
-                .description("images (the jobs' batch rows before guidance) in each denoiser forward")
-                .serviceLevelObjectives(sizes).register(registry);
     }
 
-    @Override
-    public void forwarded(int jobs, int images, int rows) {
-        jobsPerForward.record(jobs);
-        imagesPerForward.record(images);
+    /**
+     * What the batchers of the models on device {@code device} report: jobs and images of each shared denoiser
+     * forward (continuous batching), as histograms labelled with the device.
+     */
+    public StepBatcher.Observer batches(String device) {
+        DistributionSummary jobs = DistributionSummary.builder("jdiffuse.batch.jobs")
+                .description("jobs sharing each denoiser forward of running jobs (continuous batching)")
+                .tag("device", device).serviceLevelObjectives(BATCH_SIZES).register(registry);
+        DistributionSummary images = DistributionSummary.builder("jdiffuse.batch.images")
+                .description("images (the jobs' batch rows before guidance) in each denoiser forward")
+                .tag("device", device).serviceLevelObjectives(BATCH_SIZES).register(registry);
+        return (j, i, rows) -> {
+            jobs.record(j);
+            images.record(i);
+        };
+    }
+
+    /**
+     * Registers, for each device label (by index), the gauges of the jobs and images running there and of the models
+     * loaded there, and the batch histograms (empty until a forward is shared).
+     */
+    public void bindDevices(List<String> devices, IntFunction<Number> runningJobs, IntFunction<Number> runningImages,
+            IntFunction<Number> loadedModels) {
+        for (int d = 0; d < devices.size(); d++) {
+            int index = d;
+            String label = devices.get(d);
+            Gauge.builder("jdiffuse.device.jobs.running", () -> runningJobs.apply(index).doubleValue())
+                    .description("jobs running (or loading their model) on the device").tag("device", label)
+                    .register(registry);
+            Gauge.builder("jdiffuse.device.images.running", () -> runningImages.apply(index).doubleValue())
+                    .description("images of the jobs running on the device (--batch-images bounds it)")
+                    .tag("device", label).register(registry);
+            Gauge.builder("jdiffuse.device.models.loaded", () -> loadedModels.apply(index).doubleValue())
+                    .description("models loaded on the device (--max-loaded-models bounds it)").tag("device", label)
+                    .register(registry);
+            batches(label);
+        }
     }
 
     /** Registers the queue depth and WebSocket gauges. */

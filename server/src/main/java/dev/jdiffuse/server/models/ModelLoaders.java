@@ -58,15 +58,25 @@ public final class ModelLoaders {
                 && !(n.equals(Sd3TextEncoderFiles.FOLDER) && Files.isDirectory(entry));
     }
 
+    /**
+     * The DJL device of a {@code --device}/{@code --devices} entry: {@code cpu}, {@code cuda} (the first GPU),
+     * {@code cuda:N}, or {@code auto} (the first GPU if PyTorch sees one, else the CPU).
+     *
+     * @throws IllegalStateException the GPU named is not visible to PyTorch
+     */
     public static Device device(String option) {
+        if (option.startsWith("cuda")) {
+            int index = option.equals("cuda") ? 0 : Integer.parseInt(option.substring("cuda:".length()));
+            int visible = Engine.getInstance().getGpuCount();
+            if (index >= visible) {
+                throw new IllegalStateException("device " + option + ": " + (visible == 0
+                        ? "no CUDA device is visible to PyTorch"
+                        : "PyTorch sees " + visible + " CUDA device(s), cuda:0 to cuda:" + (visible - 1)));
+            }
+            return Device.gpu(index);
+        }
         return switch (option) {
             case "cpu" -> Device.cpu();
-            case "cuda" -> {
-                if (Engine.getInstance().getGpuCount() == 0) {
-                    throw new IllegalStateException("--device cuda: no CUDA device is visible to PyTorch");
-                }
-                yield Device.gpu();
-            }
             default -> Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
         };
     }

@@ -21,16 +21,21 @@ import java.util.function.Supplier;
 
 /**
  * The models the server can generate with, by name: every entry of the models folder, listed at start-up and loaded
- * on first use. At most {@link ModelBudget} of them stay loaded; loading one more evicts (closes) the least recently
- * used model that no job holds a {@link Lease} on, preferring models no queued job names ({@link #demand}).
+ * on first use, on each device the server drives ({@code --devices}; one by default). Each device keeps its own
+ * copies: at most {@link ModelBudget} of them stay loaded on one device; loading one more there evicts (closes) that
+ * device's least recently used copy that no job holds a {@link Lease} on, preferring models no queued job names
+ * ({@link #demand}).
  *
- * <p>At start-up the entries load in name order while they fit the budget: the first that loads is the default model,
- * so readiness means a model really works and the first request is fast, and a folder that fits the budget behaves
- * as if loaded eagerly (requests for it are validated at once, see {@code Admission}). An entry whose loader fails is kept as {@link ModelState#FAILED} with the
- * reason (logged once, shown by {@code GET /v1/models}, given to every job that names it); the others keep serving.
+ * <p>At start-up each device loads the entries in name order while they fit its budget (the devices side by side):
+ * the first that loads is the default model, so readiness means a model really works and the first request is fast,
+ * and a folder that fits the budget behaves as if loaded eagerly on every device (requests for it are validated at
+ * once, see {@code Admission}). An entry whose loader fails is kept as {@link ModelState#FAILED} with the reason
+ * (logged once, shown by {@code GET /v1/models}, given to every job that names it, on every device); the others keep
+ * serving.
  *
  * <p>Thread-safety: the slot table is guarded by this object's monitor; a load runs outside it, on the thread that
- * asked first (the job worker, never an HTTP thread); others asking for the same model wait for that one load.
+ * asked first (the job worker, never an HTTP thread); others asking for the same model on the same device wait for
+ * that one load.
  */
 public final class ModelRegistry implements AutoCloseable {
 
@@ -42,38 +47,55 @@ public final class ModelRegistry implements AutoCloseable {
         final Path path;
         final long bytes;
         final String familyGuess;
-        LoadedModel model;
-        CompletableFuture<LoadedModel> loading;
+        /** The entry's copy on each device, by device index. */
+        final Copy[] on;
         String error;
         ModelInfo info;
-        int leases;
-        long lastUsed;
 
-        Slot(String name, Path path, long bytes, String familyGuess) {
+        Slot(String name, Path path, long bytes, String familyGuess, int devices) {
             this.name = name;
             this.path = path;
             this.bytes = bytes;
             this.familyGuess = familyGuess;
+            this.on = new Copy[devices];
+            for (int d = 0; d < devices; d++) {
+                on[d] = new Copy();
+            }
         }
 
+        /** Loaded on some device; else loading on some; else failed; else unloaded. */
         ModelState state() {
-            return model != null ? ModelState.LOADED : loading != null ? ModelState.LOADING
-                    : error != null ? ModelState.FAILED : ModelState.UNLOADED;
+            boolean loading = false;
+            for (Copy c : on) {
+                if (c.model != null) {
+                    return ModelState.LOADED;
+                }
+                loading |= c.loading != null;
+            }
+            return loading ? ModelState.LOADING : error != null ? ModelState.FAILED : ModelState.UNLOADED;
         }
+    }
+
+    /** A model's copy on one device; guarded by the registry. */
+    private static final class Copy {
+        LoadedModel model;
+        CompletableFuture<LoadedModel> loading;
+        int leases;
+        long lastUsed;
 
         boolean occupies() {
             return model != null || loading != null;
         }
     }
 
-    /** A model pinned in memory (never evicted) until closed; the job worker holds one while it generates. */
+    /** A model pinned in memory on one device (never evicted) until closed; a job's worker holds one while it runs. */
     public final class Lease implements AutoCloseable {
-        private final Slot slot;
+        private final Copy copy;
         private final LoadedModel model;
         private boolean closed;
 
-        private Lease(Slot slot, LoadedModel model) {
-            this.slot = slot;
+        private Lease(Copy copy, LoadedModel model) {
+            this.copy = copy;
             this.model = model;
         }
 
@@ -86,30 +108,36 @@ public final class ModelRegistry implements AutoCloseable {
             synchronized (ModelRegistry.this) {
                 if (!closed) {
                     closed = true;
-                    slot.leases--;
+                    copy.leases--;
                 }
             }
         }
     }
 
+    /** The label of the one device of a registry of models loaded elsewhere (tests, the command line). */
+    public static final String PRELOADED_DEVICE = "default";
+
     private final Map<String, Slot> slots = new TreeMap<>();
     private final PipelineLoader loader;
-    private final String device;
+    /** The devices as the loader takes them ({@code cpu}, {@code cuda:1}, ...) and their distinct labels. */
+    private final List<String> devices;
+    private final List<String> labels;
     private final String dtype;
     private final ModelBudget budget;
     private volatile Supplier<Set<String>> demand = Set::of;
     private volatile String defaultName;
     private long useClock;
 
-    /** Models already loaded (tests, the command line): never evicted, the first by name is the default. */
+    /** Models already loaded (tests, the command line), on one device: never evicted; the first by name is default. */
     public ModelRegistry(Collection<LoadedModel> loaded) {
         this.loader = null;
-        this.device = null;
+        this.devices = List.of(PRELOADED_DEVICE);
+        this.labels = devices;
         this.dtype = null;
         this.budget = ModelBudget.UNLIMITED;
         for (LoadedModel lm : loaded) {
-            Slot s = new Slot(lm.name(), null, 0, lm.pipeline().family());
-            s.model = lm;
+            Slot s = new Slot(lm.name(), null, 0, lm.pipeline().family(), 1);
+            s.on[0].model = lm;
             s.info = ModelInfo.of(lm);
             if (slots.put(lm.name(), s) != null) {
                 throw new IllegalArgumentException("two models are named " + lm.name());
@@ -118,15 +146,20 @@ public final class ModelRegistry implements AutoCloseable {
         this.defaultName = slots.isEmpty() ? null : slots.keySet().iterator().next();
     }
 
-    private ModelRegistry(List<Path> entries, PipelineLoader loader, String device, String dtype,
+    private ModelRegistry(List<Path> entries, PipelineLoader loader, List<String> devices, String dtype,
             ModelBudget budget) {
+        if (devices.isEmpty()) {
+            throw new IllegalArgumentException("a registry needs at least one device");
+        }
         this.loader = loader;
-        this.device = device;
+        this.devices = List.copyOf(devices);
+        this.labels = DeviceNames.labels(devices);
         this.dtype = dtype;
         this.budget = budget;
         for (Path entry : entries) {
             String name = Pipelines.nameOf(entry);
-            Slot s = new Slot(name, entry, ModelEntries.weightBytes(entry), ModelEntries.guessFamily(entry));
+            Slot s = new Slot(name, entry, ModelEntries.weightBytes(entry), ModelEntries.guessFamily(entry),
+                    devices.size());
             if (slots.putIfAbsent(name, s) != null) {
                 LOG.warn("two entries are named {}: {} is left out", name, entry);
                 continue;
@@ -136,31 +169,67 @@ public final class ModelRegistry implements AutoCloseable {
         }
     }
 
-    /**
-     * Lists the model entries of {@code folder} ({@link ModelLoaders#isModelEntry}: hidden, TAESD and config folders
-     * skipped), then loads them in name order while they fit {@code budget} (at least one that loads: the default
-     * model). The rest load on first use. When none loads, the registry is {@linkplain #isEmpty empty} and the
-     * server not ready.
-     */
+    /** {@link #open(Path, PipelineLoader, List, String, ModelBudget)} on the one device {@code device}. */
     public static ModelRegistry open(Path folder, PipelineLoader loader, String device, String dtype,
             ModelBudget budget) throws IOException {
-        ModelRegistry r = new ModelRegistry(ModelEntries.list(folder), loader, device, dtype, budget);
-        for (String name : List.copyOf(r.slots.keySet())) {
-            if (r.defaultName != null && !r.fitsBeside(name)) {
+        return open(folder, loader, List.of(device), dtype, budget);
+    }
+
+    /**
+     * Lists the model entries of {@code folder} ({@link ModelLoaders#isModelEntry}: hidden, TAESD and config folders
+     * skipped), then on each of {@code devices} (side by side, a thread each) loads them in name order while they fit
+     * {@code budget}; the first entry by name that loaded on some device is the default model. The rest load on
+     * first use. When none loads, the registry is {@linkplain #isEmpty empty} and the server not ready.
+     */
+    public static ModelRegistry open(Path folder, PipelineLoader loader, List<String> devices, String dtype,
+            ModelBudget budget) throws IOException {
+        ModelRegistry r = new ModelRegistry(ModelEntries.list(folder), loader, devices, dtype, budget);
+        List<String> names = List.copyOf(r.slots.keySet());
+        List<String> firsts = new ArrayList<>();
+        if (devices.size() == 1) {
+            firsts.add(r.preload(names, 0));
+        } else {
+            List<CompletableFuture<String>> loads = new ArrayList<>();
+            for (int d = 0; d < devices.size(); d++) {
+                int device = d;
+                CompletableFuture<String> f = new CompletableFuture<>();
+                Thread t = new Thread(() -> {
+                    try {
+                        f.complete(r.preload(names, device));
+                    } catch (Throwable e) {
+                        f.completeExceptionally(e);
+                    }
+                }, "jdiffuse-load-" + r.labels.get(d));
+                t.setDaemon(true);
+                t.start();
+                loads.add(f);
+            }
+            loads.forEach(f -> firsts.add(f.join()));
+        }
+        r.defaultName = firsts.stream().filter(java.util.Objects::nonNull).min(Comparator.naturalOrder())
+                .orElse(null);
+        if (r.defaultName == null) {
+            LOG.warn("no model could be loaded from {}: the server will not be ready", folder);
+        }
+        return r;
+    }
+
+    /** Loads {@code names} in order on {@code device} while they fit beside the first; that first one's name. */
+    private String preload(List<String> names, int device) {
+        String first = null;
+        for (String name : names) {
+            if (first != null && !fitsBeside(name, device)) {
                 break;
             }
-            try (Lease ignored = r.acquire(name)) {
-                if (r.defaultName == null) {
-                    r.defaultName = name;
+            try (Lease ignored = acquire(name, device)) {
+                if (first == null) {
+                    first = name;
                 }
             } catch (ModelUnavailableException e) {
                 // logged by the load; try the next entry
             }
         }
-        if (r.defaultName == null) {
-            LOG.warn("no model could be loaded from {}: the server will not be ready", folder);
-        }
-        return r;
+        return first;
     }
 
     /** Names of the models that queued or running jobs will ask for: eviction keeps them if it can. */
@@ -172,10 +241,48 @@ public final class ModelRegistry implements AutoCloseable {
         return slots.containsKey(name);
     }
 
-    /** The model if it is loaded now (not pinned: a job takes a {@link Lease} before running). */
+    /** The labels of the devices, by index (distinct: {@link DeviceNames#labels}). */
+    public List<String> devices() {
+        return labels;
+    }
+
+    /** The model if it is loaded now on some device, the lowest first (not pinned: a job takes a {@link Lease}). */
     public synchronized Optional<LoadedModel> loaded(String name) {
         Slot s = slots.get(name);
-        return Optional.ofNullable(s == null ? null : s.model);
+        if (s != null) {
+            for (Copy c : s.on) {
+                if (c.model != null) {
+                    return Optional.of(c.model);
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** The model if it is loaded now on {@code device} (not pinned). */
+    public synchronized Optional<LoadedModel> loaded(String name, int device) {
+        Slot s = slots.get(name);
+        return Optional.ofNullable(s == null ? null : s.on[device].model);
+    }
+
+    /** For each device, the names of the models loaded or loading there now: where a job finds its model. */
+    public synchronized List<Set<String>> held() {
+        List<Set<String>> out = new ArrayList<>();
+        for (int d = 0; d < labels.size(); d++) {
+            Set<String> names = new java.util.HashSet<>();
+            for (Slot s : slots.values()) {
+                if (s.on[d].occupies()) {
+                    names.add(s.name);
+                }
+            }
+            out.add(names);
+        }
+        return out;
+    }
+
+    /** How many models are loaded on {@code device} now. */
+    public synchronized int loadedCount(int device) {
+        return (int) slots.values().stream().filter(s -> s.on[device].model != null).count();
     }
 
     /** Why the model could not be loaded, if it could not. */
@@ -194,32 +301,54 @@ public final class ModelRegistry implements AutoCloseable {
         return defaultName == null;
     }
 
-    /** Every entry in name order with its state. */
+    /** Every entry in name order with its state and the devices it is loaded on. */
     public synchronized List<ModelListing> list() {
         List<ModelListing> out = new ArrayList<>();
         for (Slot s : slots.values()) {
+            List<String> on = new ArrayList<>();
+            for (int d = 0; d < s.on.length; d++) {
+                if (s.on[d].model != null) {
+                    on.add(labels.get(d));
+                }
+            }
             out.add(new ModelListing(s.name, s.path, s.info != null ? s.info.family() : s.familyGuess, s.bytes,
-                    s.state(), s.error, s.info));
+                    s.state(), s.error, s.info, on));
         }
         return out;
     }
 
-    /** The models loaded now. */
+    /** The models loaded now, each once (its copy on the lowest device that has one). */
     public synchronized List<LoadedModel> loadedModels() {
-        return slots.values().stream().filter(s -> s.model != null).map(s -> s.model).toList();
+        List<LoadedModel> out = new ArrayList<>();
+        for (Slot s : slots.values()) {
+            for (Copy c : s.on) {
+                if (c.model != null) {
+                    out.add(c.model);
+                    break;
+                }
+            }
+        }
+        return out;
+    }
+
+    /** {@link #acquire(String, int)} on the first device. */
+    public Lease acquire(String name) throws ModelUnavailableException {
+        return acquire(name, 0);
     }
 
     /**
-     * Pins the model {@code name}, loading it first if needed (on this thread, or waiting for the thread that is
-     * already loading it). Blocks for the load: call it from the job worker, not from an HTTP thread.
+     * Pins the model {@code name} on {@code device}, loading it there first if needed (on this thread, or waiting
+     * for the thread that is already loading it there). Blocks for the load: call it from the job worker, not from
+     * an HTTP thread.
      *
-     * @throws ModelUnavailableException the model failed to load (now or earlier)
+     * @throws ModelUnavailableException the model failed to load (now or earlier, on any device)
      * @throws IllegalArgumentException no entry has this name
      */
-    public Lease acquire(String name) throws ModelUnavailableException {
+    public Lease acquire(String name, int device) throws ModelUnavailableException {
         while (true) {
             Set<String> wanted = demand.get();
             Slot s;
+            Copy c;
             CompletableFuture<LoadedModel> pending;
             List<LoadedModel> evicted = List.of();
             boolean mine = false;
@@ -228,85 +357,93 @@ public final class ModelRegistry implements AutoCloseable {
                 if (s == null) {
                     throw new IllegalArgumentException("no model is named " + name);
                 }
-                if (s.model != null) {
-                    s.leases++;
-                    s.lastUsed = ++useClock;
-                    return new Lease(s, s.model);
+                c = s.on[device];
+                if (c.model != null) {
+                    c.leases++;
+                    c.lastUsed = ++useClock;
+                    return new Lease(c, c.model);
                 }
                 if (s.error != null) {
                     throw new ModelUnavailableException(name, s.error);
                 }
-                if (s.loading == null) {
+                if (c.loading == null) {
                     if (loader == null) {
                         throw new ModelUnavailableException(name, "it was closed and has no loader");
                     }
-                    evicted = makeRoom(s, wanted);
-                    s.loading = new CompletableFuture<>();
+                    evicted = makeRoom(s, device, wanted);
+                    c.loading = new CompletableFuture<>();
                     mine = true;
                 }
-                pending = s.loading;
+                pending = c.loading;
             }
             evicted.forEach(ModelRegistry::closeQuietly);
             if (mine) {
-                load(s, pending);
+                load(s, device, pending);
             }
             pending.exceptionally(t -> null).join();
             // loaded (pinned on the next pass), failed (thrown on the next pass) or already evicted again (reloaded)
         }
     }
 
-    /** Whether the model {@code name} can load without evicting one. */
-    private synchronized boolean fitsBeside(String name) {
+    /** Whether the model {@code name} can load on {@code device} without evicting one. */
+    private synchronized boolean fitsBeside(String name, int device) {
         Slot target = slots.get(name);
-        return budget.fits(occupiedCount(target) + 1, occupiedBytes(target) + target.bytes);
+        return budget.fits(occupiedCount(target, device) + 1, occupiedBytes(target, device) + target.bytes);
     }
 
-    private int occupiedCount(Slot except) {
-        return (int) slots.values().stream().filter(s -> s != except && s.occupies()).count();
+    private int occupiedCount(Slot except, int device) {
+        return (int) slots.values().stream().filter(s -> s != except && s.on[device].occupies()).count();
     }
 
-    private long occupiedBytes(Slot except) {
-        return slots.values().stream().filter(s -> s != except && s.occupies()).mapToLong(s -> s.bytes).sum();
+    private long occupiedBytes(Slot except, int device) {
+        return slots.values().stream().filter(s -> s != except && s.on[device].occupies()).mapToLong(s -> s.bytes)
+                .sum();
     }
 
-    /** Evicts least recently used idle models, those no queued job wants first, until {@code target} fits. */
-    private List<LoadedModel> makeRoom(Slot target, Set<String> wanted) {
+    /**
+     * Evicts {@code device}'s least recently used idle models, those no queued job wants first, until
+     * {@code target} fits there.
+     */
+    private List<LoadedModel> makeRoom(Slot target, int device, Set<String> wanted) {
         List<LoadedModel> evicted = new ArrayList<>();
         while (true) {
-            int count = occupiedCount(target) + 1;
-            long bytes = occupiedBytes(target) + target.bytes;
+            int count = occupiedCount(target, device) + 1;
+            long bytes = occupiedBytes(target, device) + target.bytes;
             if (budget.fits(count, bytes)) {
                 return evicted;
             }
-            Slot victim = slots.values().stream().filter(s -> s.model != null && s.leases == 0)
-                    .min(Comparator.comparing((Slot s) -> wanted.contains(s.name)).thenComparingLong(s -> s.lastUsed))
+            Slot victim = slots.values().stream().filter(s -> s.on[device].model != null && s.on[device].leases == 0)
+                    .min(Comparator.comparing((Slot s) -> wanted.contains(s.name))
+                            .thenComparingLong(s -> s.on[device].lastUsed))
                     .orElse(null);
             if (victim == null) {
-                LOG.warn("loading model {} exceeds the budget ({} models, {} bytes): every loaded model is in use",
-                        target.name, count, bytes);
+                LOG.warn("loading model {} on {} exceeds the budget ({} models, {} bytes): every model loaded there "
+                        + "is in use", target.name, labels.get(device), count, bytes);
                 return evicted;
             }
-            LOG.info("evicting model {} (least recently used) to load {}", victim.name, target.name);
-            evicted.add(victim.model);
-            victim.model = null;
+            LOG.info("evicting model {} from {} (least recently used) to load {}", victim.name, labels.get(device),
+                    target.name);
+            evicted.add(victim.on[device].model);
+            victim.on[device].model = null;
         }
     }
 
-    private void load(Slot s, CompletableFuture<LoadedModel> pending) {
+    private void load(Slot s, int device, CompletableFuture<LoadedModel> pending) {
         long t0 = System.nanoTime();
         ImagePipeline pipeline = null;
+        Copy c = s.on[device];
         try {
-            pipeline = loader.load(s.path, device, dtype);
+            pipeline = loader.load(s.path, devices.get(device), dtype);
             String hash = ModelHasher.sha256(s.path);
             LoadedModel m = new LoadedModel(s.name, pipeline, hash);
             synchronized (this) {
-                s.model = m;
+                c.model = m;
                 s.info = ModelInfo.of(m);
-                s.loading = null;
-                s.lastUsed = ++useClock;
+                c.loading = null;
+                c.lastUsed = ++useClock;
             }
-            LOG.info("loaded model {} ({}, hash {}) from {} in {} ms", s.name, pipeline.family(),
-                    hash.substring(0, 10), s.path, (System.nanoTime() - t0) / 1_000_000);
+            LOG.info("loaded model {} ({}, hash {}) on {} from {} in {} ms", s.name, pipeline.family(),
+                    hash.substring(0, 10), labels.get(device), s.path, (System.nanoTime() - t0) / 1_000_000);
             pending.complete(m);
         } catch (Throwable t) {
             if (pipeline != null) {
@@ -314,9 +451,9 @@ public final class ModelRegistry implements AutoCloseable {
             }
             synchronized (this) {
                 s.error = firstLine(t);
-                s.loading = null;
+                c.loading = null;
             }
-            LOG.error("could not load model {} from {}: {}", s.name, s.path, t.toString());
+            LOG.error("could not load model {} on {} from {}: {}", s.name, labels.get(device), s.path, t.toString());
             pending.completeExceptionally(t);
             if (t instanceof VirtualMachineError e && !(t instanceof OutOfMemoryError)) {
                 throw e;
@@ -345,10 +482,16 @@ public final class ModelRegistry implements AutoCloseable {
 
     @Override
     public void close() {
-        List<LoadedModel> open;
+        List<LoadedModel> open = new ArrayList<>();
         synchronized (this) {
-            open = loadedModels();
-            slots.values().forEach(s -> s.model = null);
+            for (Slot s : slots.values()) {
+                for (Copy c : s.on) {
+                    if (c.model != null) {
+                        open.add(c.model);
+                        c.model = null;
+                    }
+                }
+            }
         }
         open.forEach(ModelRegistry::closeQuietly);
     }

@@ -14,7 +14,7 @@ public interface PipelineLoader {
 
     /**
      * @param entry the folder or file; its name (without the file extension) is the model's name
-     * @param device {@code auto|cpu|cuda}
+     * @param device {@code auto|cpu|cuda|cuda:N}
      * @param dtype {@code auto|fp32|fp16|bf16}
      */
     ImagePipeline load(Path entry, String device, String dtype) throws Exception;

@@ -28,6 +28,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -236,6 +237,57 @@ class ModelRegistryTest {
             assertNotEquals(folderHash, ModelHasher.sha256(dir.resolve("folder")), "weights change the hash");
             Files.writeString(dir.resolve("folder/model_index.json"), "{\"x\":1}");
             assertEquals(ModelHasher.sha256(dir.resolve("folder")), ModelHasher.sha256(dir.resolve("folder")));
+        }
+    }
+
+    @Test
+    void eachDeviceLoadsAndEvictsItsOwnCopiesWithinItsOwnBudget(@TempDir Path dir) throws Exception {
+        for (String n : List.of("a", "b", "c")) {
+            folder(dir, n, 10);
+        }
+        PipelineLoader perDevice = (entry, device, dtype) -> {
+            String name = Pipelines.nameOf(entry) + "@" + device;
+            loads.add(name);
+            return stub(name);
+        };
+        try (ModelRegistry r = ModelRegistry.open(dir, perDevice, List.of("cuda:0", "cuda:1"), "fp16",
+                new ModelBudget(1, 0))) {
+            assertEquals(List.of("cuda:0", "cuda:1"), r.devices());
+            assertEquals(Set.of("a@cuda:0", "a@cuda:1"), Set.copyOf(loads), "each device fills its own budget");
+            assertEquals("a", r.defaultName().orElseThrow());
+            assertEquals(List.of(Set.of("a"), Set.of("a")), r.held());
+            try (ModelRegistry.Lease b = r.acquire("b", 1)) {
+                assertEquals("b", b.model().name());
+                assertEquals("b@cuda:1", b.model().pipeline().name(), "loaded on the device asked for");
+                assertEquals(Set.of("a@cuda:1"), closed, "only that device's copy of a made room");
+                assertEquals(List.of(Set.of("a"), Set.of("b")), r.held());
+                assertEquals(1, r.loadedCount(0));
+                assertEquals(1, r.loadedCount(1));
+                assertEquals("a@cuda:0", r.loaded("a").orElseThrow().pipeline().name());
+                assertTrue(r.loaded("a", 1).isEmpty());
+                assertSame(b.model(), r.loaded("b").orElseThrow(), "loaded somewhere: the API can validate with it");
+                Map<String, List<String>> on = new java.util.TreeMap<>();
+                r.list().forEach(l -> on.put(l.name(), l.devices()));
+                assertEquals(Map.of("a", List.of("cuda:0"), "b", List.of("cuda:1"), "c", List.of()), on);
+                assertEquals(List.of("a", "b"), r.loadedModels().stream().map(LoadedModel::name).toList());
+            }
+            try (ModelRegistry.Lease a = r.acquire("a", 0)) {
+                assertEquals("a@cuda:0", a.model().pipeline().name(), "still loaded there: no new load");
+            }
+            assertEquals(3, loads.size());
+        }
+        assertEquals(Set.of("a@cuda:0", "a@cuda:1", "b@cuda:1"), closed, "closing closes every device's copies");
+    }
+
+    @Test
+    void twoCopiesOfOneDeviceAreLabelledApart(@TempDir Path dir) throws Exception {
+        folder(dir, "a", 10);
+        try (ModelRegistry r = ModelRegistry.open(dir, loader(), List.of("cpu", "cpu"), "fp32",
+                ModelBudget.UNLIMITED)) {
+            assertEquals(List.of("cpu#0", "cpu#1"), r.devices());
+            assertEquals(List.of("a", "a"), loads, "one copy per worker");
+            assertEquals(List.of("cpu#0", "cpu#1"), r.list().get(0).devices());
+            assertNotSame(r.loaded("a", 0).orElseThrow().pipeline(), r.loaded("a", 1).orElseThrow().pipeline());
         }
     }
 }
