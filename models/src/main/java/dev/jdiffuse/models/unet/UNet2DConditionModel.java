@@ -175,8 +175,11 @@ public final class UNet2DConditionModel extends UNetEncoderModel {
         }
     }
 
-    /** The forward through the Java modules, op by op (the fallback of {@link #forward}, and its reference). */
-    NDArray forwardComposite(NDArray sample, double[] timesteps, TextContext textContext, UNetExtras extras) {
+    /**
+     * The forward through the Java modules, op by op: the fallback of {@link #forward} and its reference in the tests;
+     * public for benchmarks that time both.
+     */
+    public NDArray forwardComposite(NDArray sample, double[] timesteps, TextContext textContext, UNetExtras extras) {
         NDArray x = cast(sample);
         TextContext context = textContext.as(dtype());
         if (config.centerInputSample()) {
