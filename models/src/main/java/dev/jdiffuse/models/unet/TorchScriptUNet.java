@@ -7,6 +7,7 @@ import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.pytorch.jni.IValue;
 import ai.djl.pytorch.jni.IValueUtils;
+import ai.djl.pytorch.jni.JniUtils;
 import dev.jdiffuse.models.nn.Parameter;
 import dev.jdiffuse.models.nn.ScriptModules;
 
@@ -24,6 +25,17 @@ import java.util.Map;
  * into (closed with it); a list superseded by a LoRA change is closed as soon as no forward uses it.
  */
 final class TorchScriptUNet {
+
+    /**
+     * {@code -Djdiffuse.scripted.optimize=false} runs the script without libtorch's profiling graph executor
+     * optimisations (no shape specialisation, no kernel fusion, no re-profiling when a new input shape comes), on the
+     * calling thread only for the duration of the call (the setting is thread-local in libtorch).
+     */
+    private static final boolean OPTIMIZE = Boolean.parseBoolean(System.getProperty("jdiffuse.scripted.optimize",
+            "true"));
+    /** What DJL left the setting at (its own property), restored after an unoptimised call. */
+    private static final boolean DJL_OPTIMIZE = Boolean.parseBoolean(System.getProperty(
+            "ai.djl.pytorch.graph_optimizer", "true"));
 
     private final PtSymbolBlock module;
     private final Parameter[] params;
@@ -103,7 +115,7 @@ final class TorchScriptUNet {
             try (IValue ix = IValue.from((PtNDArray) x); IValue it = IValue.from((PtNDArray) timeFeatures);
                     IValue ikv = IValue.listFrom(kvs); IValue iadd = IValue.listFrom(add);
                     IValue ires = IValue.listFrom(res);
-                    IValue out = module.forward(ix, it, ikv, w.list, iadd, ires)) {
+                    IValue out = call("forward", ix, it, ikv, w.list, iadd, ires)) {
                 return out.toTensor(manager);
             }
         } finally {
@@ -114,8 +126,20 @@ final class TorchScriptUNet {
     /** The context's keys and values of every cross-attention layer, in the context's manager. */
     private NDArray[] project(NDArray context, Weights w) {
         try (IValue ic = IValue.from((PtNDArray) context);
-                IValue out = IValueUtils.runMethod(module, "project", ic, w.list)) {
+                IValue out = call("project", ic, w.list)) {
             return out.toTensorArray((PtNDManager) context.getManager());
+        }
+    }
+
+    private IValue call(String method, IValue... args) {
+        if (OPTIMIZE) {
+            return IValueUtils.runMethod(module, method, args);
+        }
+        JniUtils.setGraphExecutorOptimize(false);
+        try {
+            return IValueUtils.runMethod(module, method, args);
+        } finally {
+            JniUtils.setGraphExecutorOptimize(DJL_OPTIMIZE);
         }
     }
 
