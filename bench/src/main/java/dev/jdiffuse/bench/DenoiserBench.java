@@ -41,7 +41,9 @@ import java.util.function.Supplier;
  * that the SD 1.5 UNet in float16 on the GPU agrees with the same weights in float32 on the CPU.
  *
  * <p>Usage: {@code java -cp ... dev.jdiffuse.bench.DenoiserBench [sd15] [sd15_check] [sd15_sampler] [vae]
- * [dit] [sd3]}.
+ * [dit] [sd3] [unet_script]}. {@code unet_script} times the UNet's op-by-op forward against its one-call TorchScript
+ * forward (SD 1.5 at 512 and SDXL at 1024, batches 2 and 16; {@code -Dbench.models=sd15,sdxl},
+ * {@code -Dbench.batches=2,16}, {@code -Dbench.latent=N} for an N x N latent instead), see docs/perf/scripted-unet.md.
  */
 public final class DenoiserBench {
 
@@ -75,6 +77,90 @@ public final class DenoiserBench {
         }
         if (which.contains("sd3")) {
             sd3Case(gpu, half, 2);
+        }
+        if (which.contains("unet_script")) {
+            for (String model : System.getProperty("bench.models", "sd15,sdxl").split(",")) {
+                for (String batch : System.getProperty("bench.batches", "2,16").split(",")) {
+                    scriptedVsComposite(gpu, half, model.trim(), Integer.parseInt(batch.trim()));
+                }
+            }
+        }
+    }
+
+    /** SDXL base's UNet config (diffusers' stabilityai/stable-diffusion-xl-base-1.0 unet/config.json). */
+    static UNet2DConditionConfig sdxlConfig() {
+        com.fasterxml.jackson.databind.node.ObjectNode c = JSON.createObjectNode().put("sample_size", 128)
+                .put("cross_attention_dim", 2048).put("use_linear_projection", true)
+                .put("addition_embed_type", "text_time").put("addition_time_embed_dim", 256)
+                .put("projection_class_embeddings_input_dim", 2816);
+        c.set("attention_head_dim", JSON.valueToTree(new int[] {5, 10, 20}));
+        c.set("block_out_channels", JSON.valueToTree(new int[] {320, 640, 1280}));
+        c.set("transformer_layers_per_block", JSON.valueToTree(new int[] {1, 2, 10}));
+        c.set("down_block_types", JSON.valueToTree(List.of("DownBlock2D", "CrossAttnDownBlock2D",
+                "CrossAttnDownBlock2D")));
+        c.set("up_block_types", JSON.valueToTree(List.of("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")));
+        return UNet2DConditionConfig.from(ConfigJson.of("sdxl base (diffusers config)", c));
+    }
+
+    /**
+     * The UNet's two forwards on the same model and inputs: {@code composite} (op by op through DJL's JNI) and
+     * {@code scripted} (one TorchScript call). Prints, per path, the host time to enqueue one forward on an idle device
+     * ({@code host_ms}: what issue 13 item 4 asks to bring under the GPU time), the synchronised step time, and the
+     * largest difference between the two outputs relative to the largest output value.
+     */
+    static void scriptedVsComposite(Device gpu, DataType dtype, String model, int batch) {
+        boolean xl = "sdxl".equals(model);
+        UNet2DConditionConfig cfg = xl ? sdxlConfig() : sd15Config();
+        int latent = Integer.getInteger("bench.latent", xl ? 128 : 64);
+        try (NDManager w = NDManager.newBaseManager(gpu)) {
+            UNet2DConditionModel unet = UNet2DConditionModel.load(cfg,
+                    new RandomStateDict(new UNet2DConditionModel(cfg), w, false), w, dtype, model);
+            NDArray x = w.randomNormal(new Shape(batch, 4, latent, latent)).toType(dtype, false);
+            dev.jdiffuse.models.unet.TextContext ctx = dev.jdiffuse.models.unet.TextContext.of(
+                    w.randomNormal(new Shape(batch, 77, cfg.crossAttentionDim().get(0))).toType(dtype, false));
+            UNetExtras extras = UNetExtras.NONE;
+            if (xl) {
+                float[] ids = new float[batch * 6];
+                for (int i = 0; i < ids.length; i++) {
+                    ids[i] = i % 6 == 2 || i % 6 == 3 ? 0 : latent * 8;
+                }
+                extras = UNetExtras.sdxl(w.randomNormal(new Shape(batch, 1280)).toType(dtype, false),
+                        w.create(ids, new Shape(batch, 6)));
+            }
+            double[] t = new double[batch];
+            for (int i = 0; i < batch; i++) {
+                t[i] = 999 - 40 * i % 1000;
+            }
+            UNetExtras e = extras;
+            Map<String, Supplier<NDArray>> paths = new java.util.LinkedHashMap<>();
+            paths.put("composite", () -> unet.forwardComposite(x, t, ctx, e));
+            paths.put("scripted", () -> unet.forward(x, t, ctx, e));
+            boolean scripted = unet.scriptedForward();
+            int n = batch > 4 ? 10 : 30;
+            float[] first = null;
+            for (Map.Entry<String, Supplier<NDArray>> p : paths.entrySet()) {
+                float[] out;
+                try (NDManager m = w.newSubManager()) {
+                    x.tempAttach(m);
+                    out = p.getValue().get().toType(DataType.FLOAT32, false).toFloatArray();
+                }
+                double diff = 0;
+                double ref = 0;
+                if (first == null) {
+                    first = out;
+                } else {
+                    for (int i = 0; i < out.length; i++) {
+                        diff = Math.max(diff, Math.abs(out[i] - first[i]));
+                        ref = Math.max(ref, Math.abs(first[i]));
+                    }
+                }
+                Timing tm = time(w, 5, n, List.of(x), p.getValue());
+                double host = enqueueOnce(w, List.of(x), p.getValue());
+                print("{\"model\":\"unet_%s\",\"impl\":\"jdiffuse-%s\",\"latent\":%d,\"batch\":%d,"
+                        + "\"dtype\":\"%s\",\"host_ms\":%.3f,\"step_ms\":%.3f,\"host_submit_ms\":%.3f,"
+                        + "\"max_diff_vs_composite\":%.3e,\"scripted_available\":%b}", model, p.getKey(), latent,
+                        batch, dtype, host, tm.stepMs, tm.submitMs, ref == 0 ? 0 : diff / ref, scripted);
+            }
         }
     }
 

@@ -43,7 +43,8 @@ final class TimeIdFeatures {
         return NDArrays.concat(flipSinToCos ? new NDList(cos, sin) : new NDList(sin, cos), 1);
     }
 
-    private NDArray freqs(Device device) {
+    /** The frequencies [1, dim/2] float32 on {@code device}, made once per device. */
+    NDArray freqs(Device device) {
         return FREQS.computeIfAbsent(dim + "/" + shift + "/" + device, k -> {
             int half = dim / 2;
             float[] f = new float[half];

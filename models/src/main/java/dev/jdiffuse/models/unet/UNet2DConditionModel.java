@@ -36,6 +36,11 @@ public final class UNet2DConditionModel extends UNetEncoderModel {
     private final ModuleList<UNetUpBlock> upBlocks;
     private final GroupNorm convNormOut;
     private final Conv2d convOut;
+    /** The manager the weights were loaded into (null until {@link #load}); owns the script's weight list. */
+    private NDManager weightsManager;
+    /** The {@link TorchScriptUNet}, {@link #NO_SCRIPT} when unavailable, null until the first forward. */
+    private volatile Object scripted;
+    private static final Object NO_SCRIPT = new Object();
 
     public UNet2DConditionModel(UNet2DConditionConfig config) {
         super(config.encoderLayout());
@@ -92,6 +97,7 @@ public final class UNet2DConditionModel extends UNetEncoderModel {
         UNet2DConditionModel model = new UNet2DConditionModel(config);
         WeightLoader.load(model, weights, manager, dtype, "UNet2DConditionModel " + what);
         model.setDtype(dtype);
+        model.weightsManager = manager;
         return model;
     }
 
@@ -123,6 +129,57 @@ public final class UNet2DConditionModel extends UNetEncoderModel {
      * projects the text context once per request instead of once per step.
      */
     public NDArray forward(NDArray sample, double[] timesteps, TextContext textContext, UNetExtras extras) {
+        TorchScriptUNet script = script();
+        if (script == null) {
+            return forwardComposite(sample, timesteps, textContext, extras);
+        }
+        requireTextTime(extras);
+        try (NDArray features = timestepFeatures(sample, timesteps)) {
+            return script.forward(sample, features, textContext, extras);
+        }
+    }
+
+    /**
+     * Whether {@link #forward} runs as one TorchScript call ({@link TorchScriptUNet}): true unless
+     * {@code -Djdiffuse.scripted=false}, or the script could not be made for this model (logged once). Decided at the
+     * first call.
+     */
+    public boolean scriptedForward() {
+        return script() != null;
+    }
+
+    private TorchScriptUNet script() {
+        Object s = scripted;
+        if (s == null) {
+            synchronized (this) {
+                s = scripted;
+                if (s == null) {
+                    s = makeScript();
+                    scripted = s;
+                }
+            }
+        }
+        return s instanceof TorchScriptUNet t ? t : null;
+    }
+
+    private Object makeScript() {
+        if (!Boolean.parseBoolean(System.getProperty("jdiffuse.scripted", "true")) || weightsManager == null) {
+            return NO_SCRIPT;
+        }
+        try {
+            return TorchScriptUNet.create(this, weightsManager);
+        } catch (RuntimeException | LinkageError e) {
+            org.slf4j.LoggerFactory.getLogger(UNet2DConditionModel.class).warn(
+                    "UNet forward runs op by op: its TorchScript forward is unavailable ({})", e.toString());
+            return NO_SCRIPT;
+        }
+    }
+
+    /**
+     * The forward through the Java modules, op by op: the fallback of {@link #forward} and its reference in the tests;
+     * public for benchmarks that time both.
+     */
+    public NDArray forwardComposite(NDArray sample, double[] timesteps, TextContext textContext, UNetExtras extras) {
         NDArray x = cast(sample);
         TextContext context = textContext.as(dtype());
         if (config.centerInputSample()) {

@@ -88,6 +88,24 @@ public abstract class UNetEncoderModel extends Module {
      */
     NDArray timeEmbedding(NDArray sample, double[] timesteps, UNetExtras extras) {
         long batch = sample.getShape().get(0);
+        NDArray emb = timeEmbedding.forward(cast(timestepFeatures(sample, timesteps)));
+        if (addEmbedding == null) {
+            return Activations.silu(emb);
+        }
+        requireTextTime(extras);
+        NDArray timeFeatures = addTimeProj.embed(extras.timeIds()).reshape(batch, -1);
+        NDArray added = NDArrays.concat(new NDList(cast(extras.textEmbeds()), cast(timeFeatures)), -1);
+        return Activations.silu(emb.add(addEmbedding.forward(added)));
+    }
+
+    /**
+     * The sinusoidal features [B, c0] float32 of one timestep per row of {@code sample} (computed on the host, in the
+     * sample's manager).
+     *
+     * @param timesteps B values, or 1 value used for the whole batch
+     */
+    NDArray timestepFeatures(NDArray sample, double[] timesteps) {
+        long batch = sample.getShape().get(0);
         double[] ts = timesteps;
         if (timesteps.length == 1 && batch != 1) {
             ts = new double[(int) batch];
@@ -95,17 +113,15 @@ public abstract class UNetEncoderModel extends Module {
         } else if (timesteps.length != batch) {
             throw new IllegalArgumentException(timesteps.length + " timesteps for a batch of " + batch);
         }
-        NDArray emb = timeEmbedding.forward(cast(timeProj.embed(sample.getManager(), ts)));
-        if (addEmbedding == null) {
-            return Activations.silu(emb);
-        }
-        if (extras.textEmbeds() == null) {
+        return timeProj.embed(sample.getManager(), ts);
+    }
+
+    /** Fails naming the missing SDXL inputs when the config has text_time and {@code extras} lacks them. */
+    void requireTextTime(UNetExtras extras) {
+        if (layout.textTime() && extras.textEmbeds() == null) {
             throw new IllegalArgumentException("this model's config has addition_embed_type=\"text_time\" (SDXL): "
                     + "pass UNetExtras.sdxl(textEmbeds, timeIds)");
         }
-        NDArray timeFeatures = addTimeProj.embed(extras.timeIds()).reshape(batch, -1);
-        NDArray added = NDArrays.concat(new NDList(cast(extras.textEmbeds()), cast(timeFeatures)), -1);
-        return Activations.silu(emb.add(addEmbedding.forward(added)));
     }
 
     /**

@@ -1,0 +1,353 @@
+package dev.jdiffuse.models.unet;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The TorchScript source of a whole {@link UNet2DConditionModel} forward, generated from its config, and the order of
+ * the weights that the script takes as one list. The script computes what the Java modules compute, op for op
+ * (see each module's javadoc for the formulas): ResnetBlock2D, Transformer2DModel with BasicTransformerBlocks
+ * (attention through {@code torch.scaled_dot_product_attention}, as {@link dev.jdiffuse.models.nn.FusedOps} does),
+ * GEGLU, the stride-2 downsamplers, nearest upsampling to the next skip's size, the SDXL text_time embedding and
+ * the ControlNet residuals.
+ *
+ * <p>Methods of class {@value #CLASS}:
+ * <ul>
+ * <li>{@code project(ctx, w) -> kv}: the text context's keys and values of every cross-attention layer, by head
+ *     ([B, H, Lc, D] each, k then v, layers in forward order); made once per text context.</li>
+ * <li>{@code forward(x, tproj, kv, w, add, res) -> out}: x [B, C, H, W] (any float dtype; cast to the weights'),
+ *     tproj the sinusoidal timestep features [B, c0] float32, kv from {@code project}, w the weights in
+ *     {@link #weightNames()} order, add {@code [text_embeds, time_ids]} for SDXL or empty, res the ControlNet
+ *     residuals (one per skip, then the mid one) or empty -> [B, out_channels, H, W] in the weights' dtype.</li>
+ * </ul>
+ * Helper methods ({@code resnet}, {@code transformer}, {@code block}, ...) read their weights at fixed offsets from a
+ * base index; the generator appends each module's weights in that order ({@link #resnet}, {@link #transformer}).
+ *
+ * @param code the {@code code/__torch__.py} text
+ * @param weightNames parameter paths ({@code down_blocks.0.resnets.0.norm1.weight}, ...) in list order, and the
+ *     names of the constants among them
+ * @param constants names of the non-parameter tensors in the list: {@value #TIME_ID_FREQS} (SDXL) or none
+ * @param skips number of skip connections (the ControlNet down residuals it takes)
+ */
+record UNetScriptSource(String code, List<String> weightNames, List<String> constants, int skips) {
+
+    static final String CLASS = "UNetScript";
+    /** The frequencies of SDXL's time-id features, [1, addition_time_embed_dim / 2] float32. */
+    static final String TIME_ID_FREQS = "#time_id_freqs";
+
+    /** Weights per BasicTransformerBlock that {@code block()} reads; its cross-attention's to_k and to_v follow. */
+    private static final int BLOCK_WEIGHTS = 18;
+
+    /**
+     * @throws UnsupportedOperationException when the config has something the generator does not write (the caller
+     *     then keeps the composite forward)
+     */
+    static UNetScriptSource of(UNet2DConditionConfig config, Set<String> parameterNames) {
+        Generator g = new Generator(config);
+        String code = g.generate();
+        List<String> params = g.names.stream().filter(n -> !g.constants.contains(n)).toList();
+        if (!Set.copyOf(params).equals(parameterNames) || params.size() != parameterNames.size()) {
+            List<String> missing = new ArrayList<>(parameterNames);
+            missing.removeAll(params);
+            List<String> extra = new ArrayList<>(params);
+            extra.removeAll(parameterNames);
+            throw new UnsupportedOperationException("script weights differ from the model's: not in the script "
+                    + head(missing) + ", not in the model " + head(extra));
+        }
+        return new UNetScriptSource(code, List.copyOf(g.names), List.copyOf(g.constants), g.skipCount);
+    }
+
+    private static List<String> head(List<String> l) {
+        return l.subList(0, Math.min(5, l.size()));
+    }
+
+    private static final class Generator {
+        private final UNet2DConditionConfig c;
+        private final List<String> names = new ArrayList<>();
+        private final List<String> constants = new ArrayList<>();
+        private final Map<String, Integer> index = new HashMap<>();
+        /** (to_k, to_v, heads) of each cross-attention layer, in forward order: what {@code project} emits. */
+        private final List<int[]> kvWeights = new ArrayList<>();
+        private final StringBuilder body = new StringBuilder();
+        private int skipCount;
+
+        Generator(UNet2DConditionConfig c) {
+            this.c = c;
+        }
+
+        private int w(String name) {
+            if (index.containsKey(name)) {
+                throw new IllegalStateException("weight listed twice: " + name);
+            }
+            index.put(name, names.size());
+            names.add(name);
+            return names.size() - 1;
+        }
+
+        private void line(String fmt, Object... args) {
+            body.append("    ").append(String.format(Locale.ROOT, fmt, args)).append('\n');
+        }
+
+        String generate() {
+            int levels = c.levels();
+            List<Integer> ch = c.blockOutChannels();
+            if (!"silu".equals(c.actFn()) && !"swish".equals(c.actFn())) {
+                // the Java modules use SiLU whatever act_fn says; mirror them only for the configs they were made for
+                throw new UnsupportedOperationException("act_fn " + c.actFn());
+            }
+            int pIn = (c.convInKernel() - 1) / 2;
+            int pOut = (c.convOutKernel() - 1) / 2;
+            line("dt = w[0].dtype");
+            line("x = x.to(dt)");
+            if (c.centerInputSample()) {
+                line("x = x * 2.0 - 1.0");
+            }
+            int convIn = w("conv_in.weight");
+            w("conv_in.bias");
+            // time embedding: linear_2(silu(linear_1(features))), silu as x * sigmoid(x) (Activations.silu)
+            int te = w("time_embedding.linear_1.weight");
+            w("time_embedding.linear_1.bias");
+            w("time_embedding.linear_2.weight");
+            w("time_embedding.linear_2.bias");
+            line("e = torch.linear(tproj.to(dt), w[%d], w[%d])", te, te + 1);
+            line("emb = torch.linear(e * torch.sigmoid(e), w[%d], w[%d])", te + 2, te + 3);
+            if (c.isTextTime()) {
+                int ae = w("add_embedding.linear_1.weight");
+                w("add_embedding.linear_1.bias");
+                w("add_embedding.linear_2.weight");
+                w("add_embedding.linear_2.bias");
+                constants.add(TIME_ID_FREQS);
+                int freqs = w(TIME_ID_FREQS);
+                // TimeIdFeatures: args = float(ids).reshape(-1, 1) * freqs; [cos, sin] when flip_sin_to_cos
+                line("args = add[1].to(w[%d].dtype).reshape(-1, 1) * w[%d]", freqs, freqs);
+                line("feats = torch.cat([%s], 1).reshape(x.size(0), -1)",
+                        c.flipSinToCos() ? "torch.cos(args), torch.sin(args)" : "torch.sin(args), torch.cos(args)");
+                line("a = torch.linear(torch.cat([add[0].to(dt), feats.to(dt)], -1), w[%d], w[%d])", ae, ae + 1);
+                line("emb = emb + torch.linear(a * torch.sigmoid(a), w[%d], w[%d])", ae + 2, ae + 3);
+            }
+            line("emb = emb * torch.sigmoid(emb)");
+            line("h = torch.conv2d(x, w[%d], w[%d], [1, 1], [%d, %d])", convIn, convIn + 1, pIn, pIn);
+            line("skips: List[Tensor] = [h]");
+            skipCount = 1;
+            for (int i = 0; i < levels; i++) {
+                boolean attn = UNetConfigFields.CROSS_ATTN_DOWN.equals(c.downBlockTypes().get(i));
+                int in = i == 0 ? ch.get(0) : ch.get(i - 1);
+                for (int l = 0; l < c.layersPerBlock().get(i); l++) {
+                    String p = "down_blocks." + i + ".";
+                    int r = resnet(p + "resnets." + l, (l == 0 ? in : ch.get(i)) != ch.get(i));
+                    line("h = self.resnet(h, emb, w, %d, %s, 1.0)", r, py((l == 0 ? in : ch.get(i)) != ch.get(i)));
+                    if (attn) {
+                        transformerCall(p + "attentions." + l, i);
+                    }
+                    line("skips.append(h)");
+                    skipCount++;
+                }
+                if (i < levels - 1) {
+                    int d = w("down_blocks." + i + ".downsamplers.0.conv.weight");
+                    w("down_blocks." + i + ".downsamplers.0.conv.bias");
+                    int pad = c.downsamplePadding();
+                    if (pad == 0) {
+                        line("h = torch.constant_pad_nd(h, [0, 1, 0, 1], 0.0)");
+                    }
+                    line("h = torch.conv2d(h, w[%d], w[%d], [2, 2], [%d, %d])", d, d + 1, pad, pad);
+                    line("skips.append(h)");
+                    skipCount++;
+                }
+            }
+            // ControlNet residuals go to the skips; the mid block's input is the last skip without its residual
+            line("if len(res) > 0:");
+            line("  for n in range(%d):", skipCount);
+            line("    skips[n] = skips[n] + res[n].to(dt)");
+            String mid = c.midBlockType();
+            if (mid != null) {
+                double scale = c.midBlockScaleFactor();
+                int last = levels - 1;
+                int r0 = resnet("mid_block.resnets.0", false);
+                line("h = self.resnet(h, emb, w, %d, False, %s)", r0, py(scale));
+                if (UNetConfigFields.MID_CROSS_ATTN.equals(mid)) {
+                    transformerCall("mid_block.attentions.0", last);
+                    int r1 = resnet("mid_block.resnets.1", false);
+                    line("h = self.resnet(h, emb, w, %d, False, %s)", r1, py(scale));
+                }
+            }
+            line("if len(res) > 0:");
+            line("  h = h + res[%d].to(dt)", skipCount);
+            List<Integer> rch = new ArrayList<>(ch);
+            Collections.reverse(rch);
+            List<Integer> rLayers = new ArrayList<>(c.layersPerBlock());
+            Collections.reverse(rLayers);
+            List<Integer> rHeads = new ArrayList<>(c.attentionHeads());
+            Collections.reverse(rHeads);
+            int out = rch.get(0);
+            for (int i = 0; i < levels; i++) {
+                int prev = out;
+                out = rch.get(i);
+                int in = rch.get(Math.min(i + 1, levels - 1));
+                boolean attn = UNetConfigFields.CROSS_ATTN_UP.equals(c.upBlockTypes().get(i));
+                int layers = rLayers.get(i) + 1;
+                for (int l = 0; l < layers; l++) {
+                    int skip = l == layers - 1 ? in : out;
+                    int resIn = (l == 0 ? prev : out) + skip;
+                    String p = "up_blocks." + i + ".";
+                    line("h = torch.cat([h, skips.pop()], 1)");
+                    int r = resnet(p + "resnets." + l, resIn != out);
+                    line("h = self.resnet(h, emb, w, %d, %s, 1.0)", r, py(resIn != out));
+                    if (attn) {
+                        transformerCall(p + "attentions." + l, levels - 1 - i);
+                    }
+                }
+                if (i < levels - 1) {
+                    int u = w("up_blocks." + i + ".upsamplers.0.conv.weight");
+                    w("up_blocks." + i + ".upsamplers.0.conv.bias");
+                    // nearest to the size of the skip the next block consumes first (2x unless an odd size)
+                    line("h = torch.upsample_nearest2d(h, [skips[-1].size(2), skips[-1].size(3)])");
+                    line("h = torch.conv2d(h, w[%d], w[%d], [1, 1], [1, 1])", u, u + 1);
+                }
+            }
+            int no = w("conv_norm_out.weight");
+            w("conv_norm_out.bias");
+            int co = w("conv_out.weight");
+            w("conv_out.bias");
+            line("h = torch.silu(torch.group_norm(h, %d, w[%d], w[%d], %s))", c.normNumGroups(), no, no + 1,
+                    py(c.normEps()));
+            line("return torch.conv2d(h, w[%d], w[%d], [1, 1], [%d, %d])", co, co + 1, pOut, pOut);
+            String forward = body.toString();
+            body.setLength(0);
+            line("c = ctx.to(w[0].dtype)");
+            line("kv: List[Tensor] = []");
+            for (int[] kv : kvWeights) {
+                line("kv.append(self.by_head(torch.linear(c, w[%d]), %d))", kv[0], kv[2]);
+                line("kv.append(self.by_head(torch.linear(c, w[%d]), %d))", kv[1], kv[2]);
+            }
+            line("return kv");
+            String project = body.toString();
+            return header() + helpers() + "  def project(self: __torch__." + CLASS + ", ctx: Tensor, w: List[Tensor])"
+                    + " -> List[Tensor]:\n" + project
+                    + "  def forward(self: __torch__." + CLASS + ", x: Tensor, tproj: Tensor, kv: List[Tensor], "
+                    + "w: List[Tensor], add: List[Tensor], res: List[Tensor]) -> Tensor:\n" + forward;
+        }
+
+        /** Appends a ResnetBlock2D's weights in the order {@code resnet()} reads them; returns the base index. */
+        private int resnet(String p, boolean shortcut) {
+            int base = w(p + ".norm1.weight");
+            for (String n : List.of("norm1.bias", "conv1.weight", "conv1.bias", "time_emb_proj.weight",
+                    "time_emb_proj.bias", "norm2.weight", "norm2.bias", "conv2.weight", "conv2.bias")) {
+                w(p + "." + n);
+            }
+            if (shortcut) {
+                w(p + ".conv_shortcut.weight");
+                w(p + ".conv_shortcut.bias");
+            }
+            return base;
+        }
+
+        /** Appends a Transformer2DModel's weights and emits its call; {@code level} picks heads and depth. */
+        private void transformerCall(String p, int level) {
+            int heads = c.attentionHeads().get(level);
+            int layers = c.transformerLayersPerBlock().get(level);
+            int kvBase = kvWeights.size() * 2;
+            int base = w(p + ".norm.weight");
+            w(p + ".norm.bias");
+            w(p + ".proj_in.weight");
+            w(p + ".proj_in.bias");
+            for (int n = 0; n < layers; n++) {
+                String b = p + ".transformer_blocks." + n + ".";
+                int first = names.size();
+                for (String s : List.of("norm1.weight", "norm1.bias", "attn1.to_q.weight", "attn1.to_k.weight",
+                        "attn1.to_v.weight", "attn1.to_out.0.weight", "attn1.to_out.0.bias", "norm2.weight",
+                        "norm2.bias", "attn2.to_q.weight", "attn2.to_out.0.weight", "attn2.to_out.0.bias",
+                        "norm3.weight", "norm3.bias", "ff.net.0.proj.weight", "ff.net.0.proj.bias",
+                        "ff.net.2.weight", "ff.net.2.bias")) {
+                    w(b + s);
+                }
+                if (names.size() - first != BLOCK_WEIGHTS) {
+                    throw new IllegalStateException("block weight count");
+                }
+                kvWeights.add(new int[] {w(b + "attn2.to_k.weight"), w(b + "attn2.to_v.weight"), heads});
+            }
+            w(p + ".proj_out.weight");
+            w(p + ".proj_out.bias");
+            // each block's attn2.to_k/to_v follow its 18 weights: block n starts at base + 4 + n * (18 + 2)
+            line("h = self.transformer(h, kv, w, %d, %d, %d, %d)", base, kvBase, layers, heads);
+        }
+
+        private String header() {
+            return "class " + CLASS + "(Module):\n  __parameters__ = []\n  __buffers__ = []\n  training : bool\n";
+        }
+
+        private String helpers() {
+            String self = "self: __torch__." + CLASS;
+            String g = Integer.toString(c.normNumGroups());
+            String eps = py(c.normEps());
+            boolean linear = c.useLinearProjection();
+            int stride = BLOCK_WEIGHTS + 2;
+            return ""
+                    // ResnetBlock2D: conv2(silu(norm2(conv1(silu(norm1(x))) + proj(silu(temb))))) + shortcut(x)
+                    + "  def resnet(" + self + ", x: Tensor, emb: Tensor, w: List[Tensor], i: int, shortcut: bool,"
+                    + " scale: float) -> Tensor:\n"
+                    + "    h = torch.conv2d(torch.silu(torch.group_norm(x, " + g + ", w[i], w[i + 1], " + eps + ")),"
+                    + " w[i + 2], w[i + 3], [1, 1], [1, 1])\n"
+                    + "    h = h + torch.linear(emb, w[i + 4], w[i + 5]).unsqueeze(2).unsqueeze(3)\n"
+                    + "    h = torch.conv2d(torch.silu(torch.group_norm(h, " + g + ", w[i + 6], w[i + 7], " + eps
+                    + ")), w[i + 8], w[i + 9], [1, 1], [1, 1])\n"
+                    + "    if shortcut:\n"
+                    + "      x = torch.conv2d(x, w[i + 10], w[i + 11])\n"
+                    + "    out = x + h\n"
+                    + "    if scale != 1.0:\n"
+                    + "      out = out / scale\n"
+                    + "    return out\n"
+                    // [B, L, H*D] -> [B, H, L, D]
+                    + "  def by_head(" + self + ", t: Tensor, heads: int) -> Tensor:\n"
+                    + "    return t.reshape(t.size(0), t.size(1), heads, t.size(2) // heads).transpose(1, 2)\n"
+                    // softmax(q k^T / sqrt(D)) v for q [B, L, H*D] and k, v by head -> [B, L, H*D]
+                    + "  def attend(" + self + ", q: Tensor, k: Tensor, v: Tensor, heads: int) -> Tensor:\n"
+                    + "    b = q.size(0)\n    l = q.size(1)\n    c = q.size(2)\n"
+                    + "    o = torch.scaled_dot_product_attention(self.by_head(q, heads), k, v)\n"
+                    + "    return o.transpose(1, 2).reshape(b, l, c)\n"
+                    // BasicTransformerBlock (layer_norm, eps 1e-5) with a GEGLU feed-forward
+                    + "  def block(" + self + ", x: Tensor, k: Tensor, v: Tensor, w: List[Tensor], i: int, heads: int)"
+                    + " -> Tensor:\n"
+                    + "    c = x.size(2)\n"
+                    + "    n = torch.layer_norm(x, [c], w[i], w[i + 1], 1e-05)\n"
+                    + "    a = self.attend(torch.linear(n, w[i + 2]), self.by_head(torch.linear(n, w[i + 3]), heads),"
+                    + " self.by_head(torch.linear(n, w[i + 4]), heads), heads)\n"
+                    + "    x = x + torch.linear(a, w[i + 5], w[i + 6])\n"
+                    + "    n = torch.layer_norm(x, [c], w[i + 7], w[i + 8], 1e-05)\n"
+                    + "    x = x + torch.linear(self.attend(torch.linear(n, w[i + 9]), k, v, heads), w[i + 10],"
+                    + " w[i + 11])\n"
+                    + "    n = torch.layer_norm(x, [c], w[i + 12], w[i + 13], 1e-05)\n"
+                    + "    g = torch.chunk(torch.linear(n, w[i + 14], w[i + 15]), 2, -1)\n"
+                    + "    return x + torch.linear(g[0] * torch.gelu(g[1]), w[i + 16], w[i + 17])\n"
+                    // Transformer2DModel: GroupNorm (eps 1e-6), proj_in, blocks over the H*W tokens, proj_out, + x
+                    + "  def transformer(" + self + ", x: Tensor, kv: List[Tensor], w: List[Tensor], i: int, j: int,"
+                    + " layers: int, heads: int) -> Tensor:\n"
+                    + "    b = x.size(0)\n    c = x.size(1)\n    hh = x.size(2)\n    ww = x.size(3)\n"
+                    + "    t = torch.group_norm(x, " + g + ", w[i], w[i + 1], 1e-06)\n"
+                    + (linear
+                            ? "    t = torch.linear(t.permute(0, 2, 3, 1).reshape(b, hh * ww, c), w[i + 2], w[i + 3])\n"
+                            : "    t = torch.conv2d(t, w[i + 2], w[i + 3]).permute(0, 2, 3, 1).reshape(b, hh * ww, c)\n")
+                    + "    for n in range(layers):\n"
+                    + "      t = self.block(t, kv[j + 2 * n], kv[j + 2 * n + 1], w, i + 4 + " + stride + " * n, heads)\n"
+                    + "    o = i + 4 + " + stride + " * layers\n"
+                    + (linear
+                            ? "    t = torch.linear(t, w[o], w[o + 1]).reshape(b, hh, ww, c).permute(0, 3, 1, 2)\n"
+                            : "    t = torch.conv2d(t.reshape(b, hh, ww, c).permute(0, 3, 1, 2), w[o], w[o + 1])\n")
+                    + "    return t + x\n";
+        }
+
+        private static String py(boolean b) {
+            return b ? "True" : "False";
+        }
+
+        /** A float literal that parses back to the same double. */
+        private static String py(double d) {
+            String s = Double.toString(d);
+            return s.contains("E") ? s.replace("E", "e") : s;
+        }
+    }
+}

@@ -1,0 +1,130 @@
+package dev.jdiffuse.models.unet;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.models.nn.Parameter;
+import dev.jdiffuse.testkit.Close;
+import dev.jdiffuse.testkit.Fixtures;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The one-call TorchScript forward ({@link TorchScriptUNet}) against the op-by-op forward through the Java modules
+ * ({@code forwardComposite}), same weights and inputs, fp32 on the CPU: they run the same kernels in the same order,
+ * so they agree to float32 rounding (1e-5 of the output's largest magnitude).
+ */
+class TorchScriptUNetTest {
+
+    private static final double TOLERANCE = 1e-5;
+
+    @TestFactory
+    List<DynamicTest> agreesWithTheCompositeForwardOnEveryUNetFixture() {
+        return FixtureIo.eachCaseOfKind("unet2d_condition", "unet_sd1", TorchScriptUNetTest::check);
+    }
+
+    private static void check(String name, Path dir, NDManager weights, FixtureIo io) {
+        UNet2DConditionModel unet = UNet2DConditionModel.load(dir, weights, DataType.FLOAT32);
+        assertTrue(unet.scriptedForward(), name + ": the scripted forward is available");
+        NDArray sample = io.array("sample");
+        TextContext context = TextContext.of(io.array("encoder_hidden_states"));
+        UNetExtras extras = io.has("text_embeds")
+                ? UNetExtras.sdxl(io.array("text_embeds"), io.array("time_ids")) : UNetExtras.NONE;
+        double[] perRow = io.doubles("timestep");
+        assertNotEquals(perRow[0], perRow[1], "the fixture's rows have different timesteps");
+        double a = compare(name + " per-row timesteps", unet, sample, perRow, context, extras);
+        double b = compare(name + " one timestep", unet, sample, new double[] {500}, context, extras);
+        // the same context again: its projected keys and values are reused, the result must not change
+        double c = compare(name + " context reused", unet, sample, perRow, context, extras);
+        Close.report(String.format("%s: scripted vs composite max|diff|/max|ref| = %.2e, %.2e, %.2e", name, a, b, c));
+    }
+
+    private static double compare(String what, UNet2DConditionModel unet, NDArray sample, double[] t,
+            TextContext context, UNetExtras extras) {
+        NDArray ref = unet.forwardComposite(sample, t, context, extras);
+        NDArray got = unet.forward(sample, t, context, extras);
+        org.junit.jupiter.api.Assertions.assertEquals(ref.getShape(), got.getShape(), what);
+        return Close.assertMaxAbsRelative(what, Close.toDouble(ref.toFloatArray()), Close.toDouble(got.toFloatArray()),
+                TOLERANCE);
+    }
+
+    @Test
+    void addsControlNetResidualsAsTheCompositeForwardDoes() {
+        Path dir = Fixtures.require("controlnet_sd1");
+        try (NDManager weights = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager();
+                FixtureIo io = new FixtureIo(dir, act)) {
+            ControlNetModel controlnet = ControlNetModel.load(dir.resolve("controlnet"), weights, DataType.FLOAT32);
+            UNet2DConditionModel unet = UNet2DConditionModel.load(dir.resolve("unet"), weights, DataType.FLOAT32);
+            assertTrue(unet.scriptedForward());
+            NDArray sample = io.array("sample");
+            TextContext context = TextContext.of(io.array("encoder_hidden_states"));
+            double[] t = io.doubles("timestep");
+            ControlNetOutput r = controlnet.forward(sample, t, context, io.array("controlnet_cond"), 0.8f,
+                    UNetExtras.NONE);
+            UNetExtras extras = UNetExtras.NONE.withControl(r.down(), r.mid());
+            double err = compare("controlnet_sd1 with residuals", unet, sample, t, context, extras);
+            // the residuals change the output (so the comparison above covers them)
+            NDArray without = unet.forward(sample, t, context, UNetExtras.NONE);
+            NDArray with = unet.forward(sample, t, context, extras);
+            assertTrue(with.sub(without).abs().max().getFloat() > 1e-3f, "residuals are added");
+            Close.report(String.format("controlnet_sd1: scripted vs composite %.2e", err));
+        }
+    }
+
+    @Test
+    void oddLatentSizesUpsampleToTheSkipSizes() {
+        Path dir = Fixtures.require("unet_sd1");
+        try (NDManager weights = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager()) {
+            UNet2DConditionModel unet = UNet2DConditionModel.load(dir, weights, DataType.FLOAT32);
+            UNet2DConditionConfig c = unet.config();
+            NDArray sample = act.randomNormal(new Shape(2, c.inChannels(), 9, 11));
+            TextContext context = TextContext.of(act.randomNormal(new Shape(2, 77, c.crossAttentionDim().get(0))));
+            compare("9x11 latent", unet, sample, new double[] {10, 700}, context, UNetExtras.NONE);
+        }
+    }
+
+    /** LoRA patching replaces parameter arrays: the next forward must use the new ones, and the old ones again after. */
+    @Test
+    void followsReplacedWeights() {
+        Path dir = Fixtures.require("unet_sd1");
+        try (NDManager weights = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager()) {
+            UNet2DConditionModel unet = UNet2DConditionModel.load(dir, weights, DataType.FLOAT32);
+            UNet2DConditionConfig c = unet.config();
+            NDArray sample = act.randomNormal(new Shape(1, c.inChannels(), 8, 8));
+            NDArray hidden = act.randomNormal(new Shape(1, 77, c.crossAttentionDim().get(0)));
+            double[] t = {300};
+            float[] before = unet.forward(sample, t, TextContext.of(hidden), UNetExtras.NONE).toFloatArray();
+            // a cross-attention key projection: also checks that the context's projections follow the weights
+            Parameter p = unet.namedParameters().get("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight");
+            Parameter q = unet.namedParameters().get("conv_in.weight");
+            NDArray baseP = p.replace(p.get().mul(3f));
+            NDArray baseQ = q.replace(q.get().mul(0.5f));
+            TextContext context = TextContext.of(hidden);
+            float[] patched = unet.forward(sample, t, context, UNetExtras.NONE).toFloatArray();
+            Close.assertMaxAbsRelative("patched weights", Close.toDouble(
+                    unet.forwardComposite(sample, t, context, UNetExtras.NONE).toFloatArray()),
+                    Close.toDouble(patched), TOLERANCE);
+            assertTrue(Close.maxAbs(diff(before, patched)) > 1e-3, "the patch changes the output");
+            p.replace(baseP);
+            q.replace(baseQ);
+            float[] after = unet.forward(sample, t, TextContext.of(hidden), UNetExtras.NONE).toFloatArray();
+            Close.assertMaxAbsRelative("restored weights", Close.toDouble(before), Close.toDouble(after), TOLERANCE);
+        }
+    }
+
+    private static double[] diff(float[] a, float[] b) {
+        double[] d = new double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            d[i] = a[i] - b[i];
+        }
+        return d;
+    }
+}
