@@ -133,8 +133,8 @@ public final class JobManager implements AutoCloseable {
         this.encoder = encoder;
         this.clock = clock;
         this.imageBudget = workerCount;
-        // jobs that share forwards finish together: up to half the cores encode their PNGs at once (2 threads made
-        // 16 jobs' PNGs queue for about 0.3 s on the H200 host, noise-like random-weight images at ~40 ms each)
+        // jobs that share forwards finish together: up to half the cores encode their PNGs at once (one job's PNG
+        // and files took 33-50 ms on the H200 host; with 2 threads, 16 of them would wait in line)
         int encoders = Math.min(workerCount + 1, Math.max(2, Runtime.getRuntime().availableProcessors() / 2));
         this.encoding = Executors.newFixedThreadPool(deviceLabels.size() * encoders, r -> {
             Thread t = new Thread(r, "jdiffuse-png");
