@@ -85,11 +85,9 @@ class HappyPathTest {
         assertEquals(42, record.at("/parameters/seed").asLong());
         assertEquals("dpmpp_2m", record.at("/parameters/sampler").asText());
         assertTrue(record.at("/timings/run_ms").asLong() >= 8 * 30 - 5);
-        // the run splits into the pipeline's part (at least its own encode + denoise + decode) and the finish
+        // the run splits into the pipeline's part (the fake pipeline sleeps 30 ms a step inside it) and the finish
         long pipeline = record.at("/timings/pipeline_ms").asLong(-1);
-        long inside = record.at("/timings/encode_ms").asLong() + record.at("/timings/denoise_ms").asLong()
-                + record.at("/timings/decode_ms").asLong();
-        assertTrue(pipeline >= inside && pipeline <= record.at("/timings/run_ms").asLong(), record.toString());
+        assertTrue(pipeline >= 8 * 30 - 5 && pipeline <= record.at("/timings/run_ms").asLong(), record.toString());
         assertEquals(record.at("/timings/run_ms").asLong() - pipeline, record.at("/timings/finish_ms").asLong());
 
         TestServer.Reply png = ts.get(url);

@@ -15,8 +15,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * {@code clip_skip} and {@code prompt_syntax} over real HTTP: ranges and prompt syntax errors are 400s naming the
- * field, the values reach the job's parameters and the PNG's A1111 text ({@code Clip skip: n} only when not 1).
+ * {@code clip_skip}, {@code prompt_syntax} and the SDXL refiner's {@code aesthetic_score} /
+ * {@code negative_aesthetic_score} over real HTTP: ranges and prompt syntax errors are 400s naming the field, the values reach the job's parameters and the PNG's A1111 text ({@code Clip skip: n} only when not 1).
  */
 class PromptFieldsTest {
 
@@ -46,8 +46,21 @@ class PromptFieldsTest {
         expect400("{\"clip_skip\":0}", "clip_skip");
         expect400("{\"clip_skip\":13}", "clip_skip");
         expect400("{\"prompt_syntax\":\"comfy\"}", "prompt_syntax");
+        expect400("{\"aesthetic_score\":-1}", "aesthetic_score");
+        expect400("{\"aesthetic_score\":10.5}", "aesthetic_score");
+        expect400("{\"negative_aesthetic_score\":11}", "negative_aesthetic_score");
+        expect400("{\"aesthetic_score\":6,\"negative_aesthetic_score\":-0.5}", "negative_aesthetic_score");
         assertEquals(202, ts.post("/v1/generations", "{\"prompt\":\"a (house:1.2.3)\",\"prompt_syntax\":\"plain\"}")
                 .status(), "plain text is never parsed");
+    }
+
+    /** The test server's model is not a refiner: valid scores are accepted and, conditioning nothing, not recorded. */
+    @Test
+    void aestheticScoresAreAcceptedAndRecordedOnlyForTheRefiner() throws Exception {
+        JsonNode done = ts.await(ts.submit("{\"prompt\":\"a fox\",\"aesthetic_score\":7.5,"
+                + "\"negative_aesthetic_score\":1,\"seed\":5}"), Duration.ofSeconds(10));
+        assertEquals("succeeded", done.get("status").asText(), done.toString());
+        assertFalse(done.get("parameters").has("aesthetic_score"), done.get("parameters").toString());
     }
 
     @Test

@@ -21,13 +21,13 @@ import java.util.Set;
  * {@code text_encoder[_2]}) a folder of that model would have:
  * <ul>
  *   <li>family: {@code conditioner.embedders.0.transformer} + {@code .1.model} (CLIP-L + OpenCLIP bigG) is SDXL base,
- *       {@code conditioner.embedders.0.model} alone the SDXL refiner; {@code cond_stage_model.model} (OpenCLIP-H) or a
+ *       {@code conditioner.embedders.0.model} alone the SDXL refiner (served: bigG as {@code text_encoder_2}); {@code cond_stage_model.model} (OpenCLIP-H) or a
  *       linear {@code proj_in} is SD 2.x; a convolutional {@code proj_in} with {@code cond_stage_model.transformer} is
  *       SD 1.x; {@code joint_blocks} is SD 3 (read by {@link Sd3CheckpointDetector}), {@code double_blocks} FLUX;</li>
  *   <li>UNet widths, resnets and transformer depth per level, context width, linear projections, SDXL's
  *       {@code label_emb} width from shapes ({@link LdmUnetShapes}); heads: 8 per level for SD 1.x, width / 64 for
  *       SD 2.x and SDXL (diffusers' {@code attention_head_dim} [5, 10, 20, 20] and [5, 10, 20]); SDXL's
- *       {@code addition_time_embed_dim} = (label_emb input - pooled width) / 6 time ids;</li>
+ *       {@code addition_time_embed_dim} = (label_emb input - pooled width) / 6 time ids (the refiner's 5);</li>
  *   <li>VAE widths, resnets, latent channels from shapes; scaling factor by family (SD 1.x/2.x 0.18215, SDXL
  *       0.13025);</li>
  *   <li>text encoders: width, layers, MLP width, vocabulary and context length from shapes, 64-wide heads,
@@ -49,6 +49,8 @@ public final class CheckpointDetector {
     private static final int SD1_HEADS = 8;
     /** SDXL base: original width, height, crop top, left, target width, height. */
     private static final int SDXL_TIME_IDS = 6;
+    /** SDXL refiner: original width, height, crop top, left, aesthetic score. */
+    private static final int REFINER_TIME_IDS = 5;
 
     private CheckpointDetector() {
     }
@@ -63,10 +65,7 @@ public final class CheckpointDetector {
         LdmUnetShapes u = LdmUnetShapes.read(s);
         boolean xlBase = s.anyStartsWith(XL_TEXT_1) && OpenClipTextKeys.present(s.keys(),
                 OpenClipTextKeys.SDXL_SECOND_PREFIX);
-        if (!xlBase && OpenClipTextKeys.present(s.keys(), OpenClipTextKeys.SDXL_REFINER_PREFIX)) {
-            throw new CheckpointFormatException(source + ": an SDXL refiner (OpenCLIP bigG only, aesthetic-score "
-                    + "time ids); the refiner is not served yet: use the SDXL base model");
-        }
+        boolean refiner = !xlBase && isRefiner(s);
         CheckpointFamily family;
         TextEncoderSource te1;
         TextEncoderSource te2 = null;
@@ -74,6 +73,10 @@ public final class CheckpointDetector {
             family = CheckpointFamily.SDXL;
             te1 = openAiClip(s, XL_TEXT_1, false);
             te2 = openClip(s, OpenClipTextKeys.SDXL_SECOND_PREFIX, true, 0);
+        } else if (refiner) {
+            family = CheckpointFamily.SDXL_REFINER;
+            te1 = null;
+            te2 = refinerEncoder(s, u);
         } else if (u.admInChannels() > 0) {
             throw new CheckpointFormatException(source + ": the UNet has label_emb (SDXL) but the file has not "
                     + "SDXL's two text encoders (conditioner.embedders.0.transformer, conditioner.embedders.1.model)");
@@ -91,9 +94,36 @@ public final class CheckpointDetector {
         String[] prediction = prediction(s, family, u, predictionOverride);
         boolean v = DetectedCheckpoint.V_PREDICTION.equals(prediction[0]);
         int pooled = te2 == null ? 0 : te2.detected().projectionDim();
-        UNet2DConditionConfig unet = unet(s, family, u, v, pooled);
+        UNet2DConditionConfig unet = unet(s, family, u, v, pooled, timeIdCount(family));
         AutoencoderKLConfig vae = vae(s, family, v);
         return new DetectedCheckpoint(family, unet, vae, te1, te2, prediction[0], prediction[1]);
+    }
+
+    /**
+     * The SDXL refiner: its only text encoder is OpenCLIP bigG at {@code conditioner.embedders.0.model.} (SDXL base
+     * has CLIP-L there, in transformers' naming, and bigG at {@code .1.model.}).
+     */
+    private static boolean isRefiner(CheckpointShapes s) {
+        return OpenClipTextKeys.present(s.keys(), OpenClipTextKeys.SDXL_REFINER_PREFIX)
+                && !s.anyStartsWith(XL_TEXT_1);
+    }
+
+    /**
+     * The refiner's encoder: bigG with its projection, every resblock kept (diffusers' {@code text_encoder_2}, as
+     * SDXL base's second); its UNet must have SDXL's {@code label_emb} (ComfyUI's {@code SDXLRefiner}:
+     * {@code adm_in_channels} 2560 = 1280 pooled + 5 x 256).
+     */
+    private static TextEncoderSource refinerEncoder(CheckpointShapes s, LdmUnetShapes u) {
+        if (u.admInChannels() <= 0) {
+            throw new CheckpointFormatException(s.source() + ": an SDXL refiner's text encoder "
+                    + "(conditioner.embedders.0.model) but the UNet has no label_emb for its pooled text and time ids");
+        }
+        return openClip(s, OpenClipTextKeys.SDXL_REFINER_PREFIX, true, 0);
+    }
+
+    /** Time ids of a family's UNet: 6 for SDXL base, 5 for the refiner (its last is the aesthetic score). */
+    private static int timeIdCount(CheckpointFamily family) {
+        return family == CheckpointFamily.SDXL_REFINER ? REFINER_TIME_IDS : SDXL_TIME_IDS;
     }
 
     private static void refuseOtherFamilies(CheckpointShapes s) {
@@ -139,7 +169,7 @@ public final class CheckpointDetector {
     }
 
     private static UNet2DConditionConfig unet(CheckpointShapes s, CheckpointFamily family, LdmUnetShapes u,
-            boolean v, int pooledWidth) {
+            boolean v, int pooledWidth, int timeIdCount) {
         int levels = u.levels();
         ObjectNode c = JSON.createObjectNode();
         c.put("in_channels", u.inChannels());
@@ -177,12 +207,13 @@ public final class CheckpointDetector {
         }
         if (u.admInChannels() > 0) {
             int timeIds = u.admInChannels() - pooledWidth;
-            if (timeIds <= 0 || timeIds % SDXL_TIME_IDS != 0) {
+            if (timeIds <= 0 || timeIds % timeIdCount != 0) {
                 throw new CheckpointFormatException(s.source() + ": label_emb takes " + u.admInChannels()
-                        + " features, which is not the pooled text width " + pooledWidth + " plus 6 time ids");
+                        + " features, which is not the pooled text width " + pooledWidth + " plus " + timeIdCount
+                        + " time ids");
             }
             c.put("addition_embed_type", "text_time");
-            c.put("addition_time_embed_dim", timeIds / SDXL_TIME_IDS);
+            c.put("addition_time_embed_dim", timeIds / timeIdCount);
             c.put("projection_class_embeddings_input_dim", u.admInChannels());
         }
         c.put("sample_size", pixels(family, v) / 8);
@@ -215,7 +246,8 @@ public final class CheckpointDetector {
         c.put("latent_channels", s.dim(p + "decoder.conv_in.weight", 1));
         c.put("norm_num_groups", Widths.groupsFor(channels));
         c.put("sample_size", pixels(family, v));
-        c.put("scaling_factor", family == CheckpointFamily.SDXL ? 0.13025 : 0.18215);
+        c.put("scaling_factor", family == CheckpointFamily.SDXL || family == CheckpointFamily.SDXL_REFINER ? 0.13025
+                : 0.18215);
         c.put("force_upcast", true);
         c.put("use_quant_conv", s.has(p + "quant_conv.weight"));
         c.put("use_post_quant_conv", s.has(p + "post_quant_conv.weight"));

@@ -34,11 +34,14 @@ import java.util.Objects;
  * @param clipSkip AUTOMATIC1111's "Clip skip": 1 = CLIP's last layer, n = the n-th layer from the end (then CLIP's
  *     final norm); SDXL's penultimate context moves back by {@code clipSkip - 1} layers
  * @param promptSyntax how the prompts are read: emphasis syntax and BREAK ({@code A1111}) or literal text
+ * @param aesthetics the SDXL refiner's aesthetic-score conditioning; null means diffusers' defaults
+ *     ({@link Aesthetics#DEFAULT}); models without it ignore it
  */
 public record GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
         String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize, Integer classLabel,
         List<ControlSpec> controlnets, PreviewSpec preview, InitImage init, Variation variation,
-        List<LoraSpec> loras, Inpaint inpaint, Hires hires, int clipSkip, PromptSyntax promptSyntax) {
+        List<LoraSpec> loras, Inpaint inpaint, Hires hires, int clipSkip, PromptSyntax promptSyntax,
+        Aesthetics aesthetics) {
 
     /**
      * AUTOMATIC1111's variation seed: the initial noise is {@code slerp(strength, randn(seed), randn(subseed))}
@@ -59,8 +62,27 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         }
     }
 
+    /**
+     * The SDXL refiner's aesthetic-score conditioning (diffusers' {@code aesthetic_score} and
+     * {@code negative_aesthetic_score} of {@code StableDiffusionXLImg2ImgPipeline} with
+     * {@code requires_aesthetics_score}): the last of its five time ids, for the conditional and the unconditional
+     * half of guidance. The scores are the LAION aesthetics predictor's, on a 0..10 scale.
+     */
+    public record Aesthetics(double score, double negativeScore) {
+
+        /** diffusers' defaults: 6.0 and 2.5. */
+        public static final Aesthetics DEFAULT = new Aesthetics(6.0, 2.5);
+
+        public Aesthetics {
+            if (!Double.isFinite(score) || !Double.isFinite(negativeScore)) {
+                throw new IllegalArgumentException("aesthetic scores must be finite: " + score + ", " + negativeScore);
+            }
+        }
+    }
+
     public GenerationRequest {
         Objects.requireNonNull(prompt, "prompt");
+        aesthetics = aesthetics == null ? Aesthetics.DEFAULT : aesthetics;
         negativePrompt = negativePrompt == null ? "" : negativePrompt;
         controlnets = controlnets == null ? List.of() : List.copyOf(controlnets);
         preview = preview == null ? PreviewSpec.NONE : preview;
@@ -69,6 +91,17 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         if (clipSkip < 1) {
             throw new IllegalArgumentException("clipSkip must be >= 1: " + clipSkip);
         }
+    }
+
+    /** diffusers' default aesthetic scores ({@link Aesthetics#DEFAULT}). */
+    public GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
+            String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize,
+            Integer classLabel, List<ControlSpec> controlnets, PreviewSpec preview, InitImage init,
+            Variation variation, List<LoraSpec> loras, Inpaint inpaint, Hires hires, int clipSkip,
+            PromptSyntax promptSyntax) {
+        this(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale, guidanceRescale, seed,
+                batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires, clipSkip,
+                promptSyntax, null);
     }
 
     /** Clip skip 1 and A1111's prompt syntax. */
@@ -87,7 +120,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
             Variation variation, List<LoraSpec> loras, Inpaint inpaint, Hires hires) {
         this(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale, guidanceRescale, seed,
                 batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires, 1,
-                PromptSyntax.A1111);
+                PromptSyntax.A1111, null);
     }
 
     /** A plain text-to-image request with the model's default sampler and schedule and no previews. */
@@ -100,19 +133,19 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
     public GenerationRequest withSampler(String sampler, String schedule) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
                 guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
-                clipSkip, promptSyntax);
+                clipSkip, promptSyntax, aesthetics);
     }
 
     public GenerationRequest withControlnets(List<ControlSpec> list) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
                 guidanceRescale, seed, batchSize, classLabel, list, preview, init, variation, loras, inpaint, hires,
-                clipSkip, promptSyntax);
+                clipSkip, promptSyntax, aesthetics);
     }
 
     public GenerationRequest withPreview(PreviewSpec spec) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
                 guidanceRescale, seed, batchSize, classLabel, controlnets, spec, init, variation, loras, inpaint, hires,
-                clipSkip, promptSyntax);
+                clipSkip, promptSyntax, aesthetics);
     }
 
     /**
@@ -128,55 +161,61 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
     public GenerationRequest withInit(InitImage start) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
                 guidanceRescale, seed, batchSize, classLabel, controlnets, preview, start, variation, loras, inpaint, hires,
-                clipSkip, promptSyntax);
+                clipSkip, promptSyntax, aesthetics);
     }
 
     public GenerationRequest withVariation(Variation v) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
                 guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, v, loras, inpaint, hires,
-                clipSkip, promptSyntax);
+                clipSkip, promptSyntax, aesthetics);
     }
 
     public GenerationRequest withLoras(List<LoraSpec> list) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
                 guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, list, inpaint, hires,
-                clipSkip, promptSyntax);
+                clipSkip, promptSyntax, aesthetics);
     }
 
     public GenerationRequest withInpaint(Inpaint in) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
                 guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, in, hires,
-                clipSkip, promptSyntax);
+                clipSkip, promptSyntax, aesthetics);
     }
 
     public GenerationRequest withHires(Hires h) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
                 guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, h,
-                clipSkip, promptSyntax);
+                clipSkip, promptSyntax, aesthetics);
     }
 
     public GenerationRequest withSize(int w, int h) {
         return new GenerationRequest(prompt, negativePrompt, w, h, steps, sampler, schedule, guidanceScale,
                 guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
-                clipSkip, promptSyntax);
+                clipSkip, promptSyntax, aesthetics);
     }
 
     public GenerationRequest withSteps(int n) {
         return new GenerationRequest(prompt, negativePrompt, width, height, n, sampler, schedule, guidanceScale,
                 guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
-                clipSkip, promptSyntax);
+                clipSkip, promptSyntax, aesthetics);
     }
 
     public GenerationRequest withClipSkip(int n) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
                 guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
-                n, promptSyntax);
+                n, promptSyntax, aesthetics);
     }
 
     public GenerationRequest withPromptSyntax(PromptSyntax syntax) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
                 guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
-                clipSkip, syntax);
+                clipSkip, syntax, aesthetics);
+    }
+
+    public GenerationRequest withAesthetics(Aesthetics a) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
+                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
+                clipSkip, promptSyntax, a);
     }
 
     /**

@@ -19,8 +19,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Detection on the tensor shapes of the released checkpoints (headers only, built here: the keys detection reads, with
- * the shapes of {@code v1-5-pruned-emaonly}, {@code v2-1_768-ema-pruned} and {@code sd_xl_base_1.0}), against the
- * configs of the released diffusers folders (stable-diffusion-v1-5, stable-diffusion-2-1, stable-diffusion-xl-base-1.0),
+ * the shapes of {@code v1-5-pruned-emaonly}, {@code v2-1_768-ema-pruned}, {@code sd_xl_base_1.0} and
+ * {@code sd_xl_refiner_1.0}), against the configs of the released diffusers folders (stable-diffusion-v1-5,
+ * stable-diffusion-2-1, stable-diffusion-xl-base-1.0, stable-diffusion-xl-refiner-1.0),
  * written below as the fields where they differ from diffusers' defaults.
  */
 class ReleasedShapesDetectionTest {
@@ -99,15 +100,65 @@ class ReleasedShapesDetectionTest {
                 .predictionType());
     }
 
+    /**
+     * sd_xl_refiner_1.0: OpenCLIP bigG alone at {@code conditioner.embedders.0.model.}, label_emb 2560 = 1280 pooled +
+     * 5 x 256 time ids (ComfyUI's {@code SDXLRefiner}: model_channels 384, transformer depth [0, 4, 4, 0], mid 4,
+     * context 1280), against stable-diffusion-xl-refiner-1.0/unet/config.json. The published config says
+     * {@code transformer_layers_per_block: 4} for every level; levels without attention have no transformer, so
+     * only the attention levels and the mid block (the last level's entry) are compared.
+     */
+    @Test
+    void stableDiffusionXlRefiner() throws Exception {
+        Header h = new Header();
+        h.unet(List.of(384, 768, 1536, 1536), List.of(false, true, true, false), List.of(0, 4, 4, 0), 1280, true,
+                2560, 4);
+        h.vae();
+        h.openClip("conditioner.embedders.0.model.", 1280, 5120, 32, 1280);
+        DetectedCheckpoint d = CheckpointDetector.detect(h.dict(), "sd_xl_refiner_1.0", null);
+        assertEquals(CheckpointFamily.SDXL_REFINER, d.family());
+        UNet2DConditionConfig published = unet("{\"block_out_channels\": [384, 768, 1536, 1536], "
+                + "\"cross_attention_dim\": 1280, \"down_block_types\": [\"DownBlock2D\", \"CrossAttnDownBlock2D\", "
+                + "\"CrossAttnDownBlock2D\", \"DownBlock2D\"], \"up_block_types\": [\"UpBlock2D\", "
+                + "\"CrossAttnUpBlock2D\", \"CrossAttnUpBlock2D\", \"UpBlock2D\"], \"attention_head_dim\": [6, 12, 24, "
+                + "24], \"transformer_layers_per_block\": 4, \"use_linear_projection\": true, "
+                + "\"addition_embed_type\": \"text_time\", \"addition_embed_type_num_heads\": 64, "
+                + "\"addition_time_embed_dim\": 256, \"projection_class_embeddings_input_dim\": 2560, "
+                + "\"sample_size\": 128}");
+        UNet2DConditionConfig found = d.unet();
+        List<Integer> attentionLevels = List.of(1, 2);
+        for (int i : attentionLevels) {
+            assertEquals(published.transformerLayersPerBlock().get(i), found.transformerLayersPerBlock().get(i));
+        }
+        assertEquals(published.transformerLayersPerBlock().get(3), found.transformerLayersPerBlock().get(3),
+                "the mid block's depth (the last level's entry)");
+        assertEquals(published, new UNet2DConditionConfig(found.inChannels(), found.outChannels(),
+                found.centerInputSample(), found.flipSinToCos(), found.freqShift(), found.downBlockTypes(),
+                found.midBlockType(), found.upBlockTypes(), found.blockOutChannels(), found.layersPerBlock(),
+                found.downsamplePadding(), found.midBlockScaleFactor(), found.actFn(), found.normNumGroups(),
+                found.normEps(), found.crossAttentionDim(), published.transformerLayersPerBlock(),
+                found.attentionHeadDim(), found.attentionHeads(), found.useLinearProjection(),
+                found.upcastAttention(), found.additionEmbedType(), found.additionTimeEmbedDim(),
+                found.projectionClassEmbeddingsInputDim(), found.timeEmbeddingDim(), found.convInKernel(),
+                found.convOutKernel(), found.sampleSize()), "every other field as published");
+        assertEquals(vae(1024, 0.13025), d.vae());
+        assertNull(d.textEncoder(), "no first text encoder");
+        assertClip(d.textEncoder2().detected(), 1280, 5120, 20, 32, "gelu", true);
+        assertEquals(1280, d.textEncoder2().detected().projectionDim());
+        assertEquals("conditioner.embedders.0.model.", d.textEncoder2().prefix());
+        assertEquals(DetectedCheckpoint.EPSILON, d.predictionType());
+    }
+
+    @Test
+    void aRefinerEncoderWithoutLabelEmbIsRefused() {
+        Header h = new Header();
+        h.unet(List.of(384, 768, 1536, 1536), List.of(false, true, true, false), List.of(0, 4, 4, 0), 1280, true, 0);
+        h.vae();
+        h.openClip("conditioner.embedders.0.model.", 1280, 5120, 32, 1280);
+        assertMessage(h, "label_emb");
+    }
+
     @Test
     void otherFamiliesAndPartsAreRefusedSayingWhat() {
-        Header refiner = new Header();
-        refiner.unet(List.of(384, 768, 1536, 1536), List.of(false, true, true, false), List.of(0, 4, 4, 0), 1280,
-                true, 2560);
-        refiner.vae();
-        refiner.openClip("conditioner.embedders.0.model.", 1280, 5120, 32, 1280);
-        assertMessage(refiner, "refiner");
-
         Header sd3 = new Header();
         sd3.put("model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight", 4608, 1536);
         assertMessage(sd3, "Sd3CheckpointDetector");
@@ -162,6 +213,12 @@ class ReleasedShapesDetectionTest {
         }
 
         void unet(List<Integer> ch, List<Boolean> attn, List<Integer> depth, int context, boolean linear, int adm) {
+            unet(ch, attn, depth, context, linear, adm, Math.max(1, depth.get(depth.size() - 1)));
+        }
+
+        /** @param midDepth transformer blocks of the mid block (the refiner: 4, while its last level has none) */
+        void unet(List<Integer> ch, List<Boolean> attn, List<Integer> depth, int context, boolean linear, int adm,
+                int midDepth) {
             String p = "model.diffusion_model.";
             int c0 = ch.get(0);
             put(p + "input_blocks.0.0.weight", c0, 4, 3, 3);
@@ -186,7 +243,7 @@ class ReleasedShapesDetectionTest {
             }
             int last = ch.get(ch.size() - 1);
             put(p + "middle_block.0.in_layers.0.weight", last);
-            transformer(p + "middle_block.1.", last, Math.max(1, depth.get(depth.size() - 1)), context, linear);
+            transformer(p + "middle_block.1.", last, midDepth, context, linear);
         }
 
         private void transformer(String b, int ch, int depth, int context, boolean linear) {

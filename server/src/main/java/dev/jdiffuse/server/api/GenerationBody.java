@@ -15,7 +15,8 @@ public record GenerationBody(String model, String prompt, String negativePrompt,
         Integer batchSize, Integer classLabel, List<ControlNetBody> controlnets, PreviewBody preview, String initImage,
         Double strength, Long subseed, Double subseedStrength, String mask, Integer maskBlur, Boolean inpaintFullRes,
         Integer inpaintFullResPadding, Boolean pasteBack, OutpaintBody outpaint, HiresBody hires,
-        List<LoraBody> loras, Integer clipSkip, String promptSyntax) {
+        List<LoraBody> loras, Integer clipSkip, String promptSyntax, Double aestheticScore,
+        Double negativeAestheticScore) {
 
     /** One ControlNet: its name, an upload id, its scale and the fraction of steps it is active in. */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)

@@ -59,6 +59,8 @@ public final class GenerationValidator {
     public static final double MAX_HIRES_SCALE = 4.0;
     /** A1111's "Clip skip" slider goes to 12 (SD1's CLIP has 12 layers). */
     public static final int MAX_CLIP_SKIP = 12;
+    /** Top of the aesthetic-score scale the SDXL refiner was trained on (the LAION aesthetics predictor's 0..10). */
+    public static final double MAX_AESTHETIC_SCORE = 10.0;
     /** A seed drawn for a request that gives none (or -1) lies in [0, 2^32), as A1111's do. */
     public static final long RANDOM_SEED_BOUND = 1L << 32;
 
@@ -147,6 +149,7 @@ public final class GenerationValidator {
             request = outpaint.apply(request, maskBlur(b), Boolean.TRUE.equals(b.pasteBack()));
         }
         request = prompts(b, request);
+        request = request.withAesthetics(aesthetics(b));
         List<Submission.LoraRef> loraRefs = new ArrayList<>();
         request = request.withLoras(loras(b.loras(), tagged.tags(), loraRefs));
         // the model's own check (sampler and schedule for its noise space, size multiples, classes, LoRAs that fit
@@ -316,6 +319,19 @@ public final class GenerationValidator {
             checkSyntax("negative_prompt", request.negativePrompt());
         }
         return request.withClipSkip(clipSkip).withPromptSyntax(syntax);
+    }
+
+    /**
+     * The SDXL refiner's {@code aesthetic_score} and {@code negative_aesthetic_score} (diffusers' defaults 6.0 and
+     * 2.5; the LAION aesthetics predictor's 0..10 scale). Models without aesthetic-score conditioning ignore them.
+     */
+    static GenerationRequest.Aesthetics aesthetics(GenerationBody b) {
+        GenerationRequest.Aesthetics d = GenerationRequest.Aesthetics.DEFAULT;
+        double score = b.aestheticScore() == null ? d.score() : b.aestheticScore();
+        double negative = b.negativeAestheticScore() == null ? d.negativeScore() : b.negativeAestheticScore();
+        checkRange("aesthetic_score", score, 0.0, MAX_AESTHETIC_SCORE);
+        checkRange("negative_aesthetic_score", negative, 0.0, MAX_AESTHETIC_SCORE);
+        return new GenerationRequest.Aesthetics(score, negative);
     }
 
     private static void checkSyntax(String field, String text) {

@@ -131,6 +131,12 @@ public final class GenerateCommand implements Callable<Integer> {
     Double hiresStrength;
     @Option(names = "--hires-upscaler", description = "latent|latent-nearest|bicubic (default latent)")
     String hiresUpscaler;
+    @Option(names = "--aesthetic-score", description = "SDXL refiner: the aesthetic score of the conditional half "
+            + "(default 6.0, 0..10)")
+    Double aestheticScore;
+    @Option(names = "--negative-aesthetic-score", description = "SDXL refiner: the aesthetic score of the "
+            + "unconditional half (default 2.5, 0..10)")
+    Double negativeAestheticScore;
     @Option(names = "--clip-skip", description = "CLIP layer from the end whose output conditions the image, as "
             + "AUTOMATIC1111's Clip skip (default 1 = the last)")
     Integer clipSkip;
@@ -242,7 +248,7 @@ public final class GenerateCommand implements Callable<Integer> {
         GenerationBody body = new GenerationBody(loaded.name(), prompt, negativePrompt, width, height, steps, sampler,
                 schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength, subseed,
                 subseedStrength, maskId, maskBlur, inpaintFullRes, inpaintFullResPadding, pasteBack, pads, hiresBody, null,
-                clipSkip, promptSyntax);
+                clipSkip, promptSyntax, aestheticScore, negativeAestheticScore);
         GenerationValidator validator = new GenerationValidator(new ModelRegistry(List.of(loaded)), uploads,
                 Limits.DEFAULTS, loras == null ? LoraLibrary.NONE : new LoraLibrary(loras));
         return validator.validate(body);

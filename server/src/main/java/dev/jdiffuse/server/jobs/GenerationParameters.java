@@ -1,5 +1,6 @@
 package dev.jdiffuse.server.jobs;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.annotation.JsonNaming;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
@@ -21,7 +22,9 @@ public record GenerationParameters(String model, String modelFamily, String mode
         double guidanceScale, double guidanceRescale, long seed, String rng, int batchSize, Integer classLabel,
         List<Submission.ControlRef> controlnets, Preview preview, String initImage, Double strength, Long subseed,
         Double subseedStrength, List<Submission.LoraRef> loras, String mask, Integer maskBlur, Boolean inpaintFullRes, Integer inpaintFullResPadding,
-        Boolean pasteBack, Outpaint outpaint, Hires hires, int clipSkip, String promptSyntax) {
+        Boolean pasteBack, Outpaint outpaint, Hires hires, int clipSkip, String promptSyntax,
+        @JsonInclude(JsonInclude.Include.NON_NULL) Double aestheticScore,
+        @JsonInclude(JsonInclude.Include.NON_NULL) Double negativeAestheticScore) {
 
     public static final String RNG_SOURCE = "torch-cpu";
 
@@ -48,6 +51,8 @@ public record GenerationParameters(String model, String modelFamily, String mode
         var p = q.preview();
         var in = q.inpaint();
         var h = q.hires();
+        // the aesthetic scores condition only the SDXL refiner; recorded for it alone
+        boolean refiner = "sdxl_refiner".equals(model.pipeline().family());
         return new GenerationParameters(model.name(), model.pipeline().family(), model.shortHash(), model.sha256(),
                 q.prompt(), q.negativePrompt(), q.width(), q.height(), q.steps(),
                 result != null ? result.sampler() : q.sampler(), result != null ? result.schedule() : q.schedule(),
@@ -58,6 +63,7 @@ public record GenerationParameters(String model, String modelFamily, String mode
                 in == null ? null : in.onlyMasked(), in == null || !in.onlyMasked() ? null : in.padding(),
                 in == null ? null : in.pasteBack(), s.outpaint(), h == null ? null : new Hires(h.scale(), h.width(),
                         h.height(), h.steps(), h.strength(), h.upscaler()), q.clipSkip(),
-                q.promptSyntax().apiName());
+                q.promptSyntax().apiName(), refiner ? q.aesthetics().score() : null,
+                refiner ? q.aesthetics().negativeScore() : null);
     }
 }

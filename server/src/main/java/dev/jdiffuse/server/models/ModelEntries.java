@@ -59,9 +59,11 @@ final class ModelEntries {
             return null;
         }
         try {
-            String cls = JSON.readTree(index.toFile()).path("_class_name").asText("");
+            JsonNode modelIndex = JSON.readTree(index.toFile());
+            String cls = modelIndex.path("_class_name").asText("");
             if (cls.startsWith("StableDiffusionXL")) {
-                return "sdxl";
+                // the refiner's folder: StableDiffusionXLImg2ImgPipeline with aesthetic-score time ids
+                return modelIndex.path("requires_aesthetics_score").asBoolean(false) ? "sdxl_refiner" : "sdxl";
             }
             if (cls.startsWith("StableDiffusion3")) {
                 return "sd3";

@@ -30,14 +30,16 @@ public final class SdLoader {
     /**
      * A diffusers pipeline folder ({@code model_index.json}, {@code unet/}, {@code vae/}, {@code text_encoder/},
      * {@code tokenizer/}, {@code scheduler/}, and for SDXL {@code text_encoder_2/}, {@code tokenizer_2/}; an optional
-     * {@code controlnet/}).
+     * {@code controlnet/}). The SDXL refiner's folder has {@code text_encoder_2/} and {@code tokenizer_2/} only
+     * ({@code text_encoder: [null, null]} in its {@code model_index.json}).
      */
     public static DiffusionPipeline openFolder(Path folder, String name, Pipelines.Options o) {
         DataType dtype = o.dtype();
         return Pipelines.loading(o.device(), weights -> {
             boolean xl = Files.isDirectory(folder.resolve("text_encoder_2"));
-            SdPromptEncoder prompts = new SdPromptEncoder(ClipTokenizer.load(folder.resolve("tokenizer")),
-                    ClipTextModel.load(folder.resolve("text_encoder"), weights, dtype),
+            boolean first = !xl || Files.isDirectory(folder.resolve("text_encoder"));
+            SdPromptEncoder prompts = new SdPromptEncoder(first ? ClipTokenizer.load(folder.resolve("tokenizer")) : null,
+                    first ? ClipTextModel.load(folder.resolve("text_encoder"), weights, dtype) : null,
                     xl ? ClipTokenizer.load(folder.resolve("tokenizer_2")) : null,
                     xl ? ClipTextModel.load(folder.resolve("text_encoder_2"), weights, dtype) : null);
             UNet2DConditionModel unet = UNet2DConditionModel.load(folder.resolve("unet"), weights, dtype);
@@ -53,8 +55,9 @@ public final class SdLoader {
     }
 
     /**
-     * An original single-file SD 1.x / 2.x / XL checkpoint ({@code model.diffusion_model.*}, {@code first_stage_model.*},
-     * {@code cond_stage_model.*} or {@code conditioner.embedders.*}), as model sites ship it. The family and every
+     * An original single-file SD 1.x / 2.x / XL (base or refiner) checkpoint ({@code model.diffusion_model.*},
+     * {@code first_stage_model.*}, {@code cond_stage_model.*} or {@code conditioner.embedders.*}), as model sites ship
+     * it. The family and every
      * component's hyper-parameters are detected from its keys and shapes ({@link CheckpointDetector}); where
      * {@code o.singleFileConfig()} is a diffusers config folder, each config, tokenizer and the scheduler it holds wins
      * over the detected one, as diffusers' {@code from_single_file(config=...)}. Tokenizers without a config folder:
@@ -71,10 +74,12 @@ public final class SdLoader {
                         d.family().displayName(), d.predictionType(), d.predictionReason(),
                         config == null ? "" : "; configs from " + config + " where present");
                 SingleFileParts parts = new SingleFileParts(checkpoint, config, d);
-                ClipTextModel te = d.textEncoder().load(parts.textEncoderConfig(1), file, weights, dtype);
+                // the SDXL refiner has no first encoder (textEncoder() is null)
+                ClipTextModel te = d.textEncoder() == null ? null : d.textEncoder().load(parts.textEncoderConfig(1),
+                        file, weights, dtype);
                 ClipTextModel te2 = d.isSdxl() ? d.textEncoder2().load(parts.textEncoderConfig(2), file, weights,
                         dtype) : null;
-                SdPromptEncoder prompts = new SdPromptEncoder(parts.tokenizer(1), te,
+                SdPromptEncoder prompts = new SdPromptEncoder(te == null ? null : parts.tokenizer(1), te,
                         d.isSdxl() ? parts.tokenizer(2) : null, te2);
                 UNet2DConditionModel unet = UNet2DConditionModel.loadLdm(parts.unetConfig(), file, weights, dtype,
                         checkpoint.getFileName().toString());

@@ -20,8 +20,11 @@ import java.util.Map;
  * 75-token chunks concatenated along the sequence): SD1/SD2 take one CLIP encoder's layer {@code clip_skip} from the
  * end ({@link ClipLayer#clipSkip}; 1 is the last hidden state); SDXL concatenates both encoders' raw penultimate hidden
  * states along the features ({@link DualClipPromptEncoder}; clip skip n moves back n - 1 layers) and takes the
- * second encoder's projected pooled output of the first chunk. A prompt of at most 75 tokens without emphasis is one
- * chunk of weight 1 and so exactly diffusers' {@code encode_prompt}. Shapes: context [B, 77k, D], pooled [B, P].
+ * second encoder's projected pooled output of the first chunk; the SDXL refiner has only the second encoder
+ * (OpenCLIP bigG): its context is that encoder's penultimate hidden states alone, its pooled output the same as
+ * SDXL's (diffusers' {@code encode_prompt} with {@code text_encoder=None}). A prompt of at most 75 tokens without
+ * emphasis is one chunk of weight 1 and so exactly diffusers' {@code encode_prompt}. Shapes: context [B, 77k, D],
+ * pooled [B, P].
  */
 final class SdPromptEncoder {
 
@@ -34,25 +37,49 @@ final class SdPromptEncoder {
     private final PromptChunker chunker;
     private final PromptChunker chunker2;
 
+    /**
+     * @param tokenizer the first tokenizer, null (with {@code encoder}) for the SDXL refiner
+     * @param tokenizer2 SDXL's second tokenizer, null (with {@code encoder2}) for SD 1.x / 2.x
+     */
     SdPromptEncoder(ClipTokenizer tokenizer, ClipTextModel encoder, ClipTokenizer tokenizer2,
             ClipTextModel encoder2) {
+        if (encoder == null && encoder2 == null) {
+            throw new IllegalArgumentException("no text encoder");
+        }
         this.encoder = encoder;
         this.encoder2 = encoder2;
-        this.chunker = PromptChunker.of(tokenizer);
-        this.chunker2 = tokenizer2 == null ? null : PromptChunker.of(tokenizer2);
+        this.chunker = encoder == null ? null : PromptChunker.of(tokenizer);
+        this.chunker2 = encoder2 == null ? null : PromptChunker.of(tokenizer2);
     }
 
     /** The text encoders under diffusers' component names ({@code text_encoder}, SDXL's {@code text_encoder_2}). */
     Map<String, Module> encoders() {
+        if (isRefiner()) {
+            return Map.of("text_encoder_2", encoder2);
+        }
         return isSdxl() ? Map.of("text_encoder", encoder, "text_encoder_2", encoder2) : Map.of("text_encoder", encoder);
     }
 
+    /** SDXL base or refiner: conditioned on a pooled embedding and time ids too. */
     boolean isSdxl() {
         return encoder2 != null;
     }
 
+    /** The SDXL refiner: the second (OpenCLIP bigG) encoder alone. */
+    boolean isRefiner() {
+        return encoder == null;
+    }
+
+    /** Width of the pooled, projected text embedding ({@code text_embeds}) for SDXL, 0 otherwise. */
+    int pooledWidth() {
+        return isSdxl() ? encoder2.config().projectionDim() : 0;
+    }
+
     /** The largest clip skip the text encoder(s) allow: their layer count (the smaller of SDXL's two). */
     int maxClipSkip() {
+        if (isRefiner()) {
+            return encoder2.config().numHiddenLayers();
+        }
         int layers = encoder.config().numHiddenLayers();
         return isSdxl() ? Math.min(layers, encoder2.config().numHiddenLayers()) : layers;
     }
@@ -64,6 +91,11 @@ final class SdPromptEncoder {
             return new Encoded(e.context(), null, e.chunks());
         }
         ClipLayer layer = new ClipLayer(ClipLayer.penultimateRaw().fromEnd() + clipSkip - 1, false);
+        if (isRefiner()) {
+            WeightedEncoding e = new WeightedPromptEncoder(encoder2, chunker2, layer, syntax.emphasis())
+                    .encode(manager, prompt, batch);
+            return new Encoded(e.context(), e.textEmbeds(), e.chunks());
+        }
         WeightedEncoding e = new DualClipPromptEncoder(
                 new WeightedPromptEncoder(encoder, chunker, layer, syntax.emphasis()),
                 new WeightedPromptEncoder(encoder2, chunker2, layer, syntax.emphasis())).encode(manager, prompt, batch);

@@ -3,7 +3,6 @@ package dev.jdiffuse.models.pipeline.sd;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.lora.LoraTargets;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.pipeline.ControlSpec;
@@ -34,7 +33,10 @@ import java.util.Set;
 
 /**
  * Stable Diffusion 1.x, 2.x and XL, as diffusers' {@code StableDiffusionPipeline}, {@code StableDiffusionXLPipeline}
- * and their ControlNet variants: CLIP prompt encoding ({@link SdPromptEncoder}; SDXL's size/crop ids), the UNet under
+ * and their ControlNet variants, and the SDXL refiner ({@code StableDiffusionXLImg2ImgPipeline} with
+ * {@code requires_aesthetics_score}: the second text encoder alone, aesthetic-score time ids; image-to-image as every
+ * model here, text-to-image too, as diffusers allows): CLIP prompt encoding ({@link SdPromptEncoder}; SDXL's time ids,
+ * {@link SdxlTimeIds}), the UNet under
  * the scheduler's prediction type, ControlNets between their start and end, and classifier-free guidance.
  * Loading: {@link SdLoader}.
  *
@@ -57,6 +59,8 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
     private final Device device;
     private final LatentSpace latents;
     private final StepBatcher batcher;
+    /** SDXL's micro-conditioning layout (base or refiner, from the UNet's add_embedding width); null for SD 1.x/2.x. */
+    private final SdxlTimeIds timeIds;
 
     StableDiffusionFamily(SdPromptEncoder prompts, UNet2DConditionModel unet, Map<String, ControlNetModel> controlnets,
             Device device, int pixelsPerLatent, int latentChannels) {
@@ -66,11 +70,15 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
         this.device = device;
         this.latents = new LatentSpace(latentChannels, pixelsPerLatent, pixelsPerLatent, 0);
         this.batcher = new StepBatcher(new UNetNetwork(unet), InferenceThreads::prepare);
+        this.timeIds = prompts.isSdxl() ? SdxlTimeIds.of(unet.config(), prompts.pooledWidth()) : null;
     }
 
     @Override
     public String id() {
-        return prompts.isSdxl() ? "sdxl" : unet.config().crossAttentionDim().get(0) >= 1024 ? "sd2" : "sd1";
+        if (prompts.isSdxl()) {
+            return timeIds == SdxlTimeIds.REFINER ? "sdxl_refiner" : "sdxl";
+        }
+        return unet.config().crossAttentionDim().get(0) >= 1024 ? "sd2" : "sd1";
     }
 
     @Override
@@ -112,7 +120,7 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
     public Prompts<SdConditioning> encode(NDManager job, GenerationRequest r) {
         int batch = r.batchSize();
         SdPromptEncoder.Encoded pos = prompts.encode(job, r.prompt(), batch, r.clipSkip(), r.promptSyntax());
-        NDArray timeIds = prompts.isSdxl() ? sdxlTimeIds(job, r) : null;
+        NDArray ids = timeIds == null ? null : timeIds.ids(job, device, r, false);
         SdConditioning uncond = null;
         if (ModelFamily.guided(r)) {
             SdPromptEncoder.Encoded neg = prompts.encode(job, r.negativePrompt(), batch, r.clipSkip(),
@@ -121,19 +129,11 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
             int chunks = Math.max(pos.chunks(), neg.chunks());
             pos = prompts.padTo(job, pos, chunks, batch, r.clipSkip(), r.promptSyntax());
             neg = prompts.padTo(job, neg, chunks, batch, r.clipSkip(), r.promptSyntax());
-            uncond = new SdConditioning(neg.context(), neg.pooled(), timeIds);
+            // the refiner's unconditional half has its own (negative) aesthetic score; the base's ids are shared
+            NDArray negIds = timeIds == SdxlTimeIds.REFINER ? timeIds.ids(job, device, r, true) : ids;
+            uncond = new SdConditioning(neg.context(), neg.pooled(), negIds);
         }
-        return new Prompts<>(new SdConditioning(pos.context(), pos.pooled(), timeIds), uncond);
-    }
-
-    /** SDXL micro-conditioning: (original H, W, crop top, left, target H, W), the same for both CFG halves. */
-    private NDArray sdxlTimeIds(NDManager job, GenerationRequest r) {
-        float[] ids = new float[r.batchSize() * 6];
-        for (int b = 0; b < r.batchSize(); b++) {
-            float[] row = {r.height(), r.width(), 0, 0, r.height(), r.width()};
-            System.arraycopy(row, 0, ids, b * 6, 6);
-        }
-        return job.create(ids, new Shape(r.batchSize(), 6)).toDevice(device, false);
+        return new Prompts<>(new SdConditioning(pos.context(), pos.pooled(), ids), uncond);
     }
 
     /** Beyond the VAE's latent channels: 5 for an inpainting UNet (mask, masked-image latents), else 0. */
