@@ -3,15 +3,12 @@ package dev.jdiffuse.models.pipeline.sd;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jdiffuse.models.checkpoint.CheckpointFamily;
-import dev.jdiffuse.models.checkpoint.CheckpointFormatException;
 import dev.jdiffuse.models.checkpoint.DetectedCheckpoint;
 import dev.jdiffuse.models.checkpoint.TextEncoderSource;
-import dev.jdiffuse.models.clip.BundledClipVocabulary;
-import dev.jdiffuse.models.clip.ClipSpecialTokens;
 import dev.jdiffuse.models.clip.ClipTextConfig;
 import dev.jdiffuse.models.clip.ClipTokenizer;
-import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.models.pipeline.SchedulerSelection;
+import dev.jdiffuse.models.pipeline.SingleFileTokenizers;
 import dev.jdiffuse.models.unet.UNet2DConditionConfig;
 import dev.jdiffuse.models.vae.AutoencoderKLConfig;
 
@@ -21,7 +18,6 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -68,36 +64,10 @@ final class SingleFileParts {
         return f != null ? ClipTextConfig.read(f) : source(n).detected();
     }
 
-    /** @param n 1 for {@code tokenizer}, 2 for {@code tokenizer_2} */
+    /** @param n 1 for {@code tokenizer}, 2 for {@code tokenizer_2} ({@link SingleFileTokenizers} says from where) */
     ClipTokenizer tokenizer(int n) {
-        Path folder = config == null ? null : config.resolve(suffixed("tokenizer", n));
-        if (folder != null && Files.isDirectory(folder)) {
-            return ClipTokenizer.load(folder);
-        }
-        boolean openClipPad = n == 2 || detected.family() == CheckpointFamily.SD2;
-        ClipSpecialTokens specials = openClipPad ? BundledClipVocabulary.openClipSpecials()
-                : BundledClipVocabulary.sd1Specials();
-        int vocab = source(n).vocabSize();
-        if (vocab == BundledClipVocabulary.VOCAB_SIZE) {
-            return BundledClipVocabulary.tokenizer(specials);
-        }
-        String stem = Pipelines.nameOf(checkpoint);
-        if (n == 2 && Files.isDirectory(checkpoint.resolveSibling(stem + ".tokenizer_2"))) {
-            return ClipTokenizer.load(checkpoint.resolveSibling(stem + ".tokenizer_2"));
-        }
-        for (Path p : List.of(checkpoint.resolveSibling(stem + ".tokenizer"), checkpoint.resolveSibling("tokenizer"))) {
-            if (Files.isDirectory(p)) {
-                // one folder serves both SDXL encoders (same vocabulary); the second pads as OpenCLIP does
-                ClipSpecialTokens own = ClipSpecialTokens.read(p);
-                return n == 2 ? ClipTokenizer.load(p, new ClipSpecialTokens(own.bos(), own.eos(),
-                        BundledClipVocabulary.OPEN_CLIP_PAD, own.unk(), own.modelMaxLength())) : ClipTokenizer.load(p);
-            }
-        }
-        throw new CheckpointFormatException(checkpoint + ": its text encoder (" + source(n).prefix() + ") has "
-                + vocab + " tokens, not CLIP's " + BundledClipVocabulary.VOCAB_SIZE + ", so the CLIP vocabulary "
-                + "bundled with jdiffuse does not fit it; put its tokenizer (vocab.json + merges.txt, or "
-                + "tokenizer.json) in " + checkpoint.resolveSibling(stem + ".tokenizer") + ", or a diffusers config "
-                + "folder in " + checkpoint.resolveSibling(stem + ".config"));
+        return SingleFileTokenizers.clip(checkpoint, config, n, n == 2 || detected.family() == CheckpointFamily.SD2, source(n).vocabSize(),
+                source(n).prefix());
     }
 
     /**

@@ -6,19 +6,16 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.jdiffuse.models.checkpoint.CheckpointFormatException;
 import dev.jdiffuse.models.checkpoint.DetectedSd3Checkpoint;
 import dev.jdiffuse.models.checkpoint.TextEncoderSource;
-import dev.jdiffuse.models.clip.BundledClipVocabulary;
-import dev.jdiffuse.models.clip.ClipSpecialTokens;
 import dev.jdiffuse.models.clip.ClipTextConfig;
 import dev.jdiffuse.models.clip.ClipTextKeys;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTokenizer;
 import dev.jdiffuse.models.config.ConfigException;
 import dev.jdiffuse.models.nn.StateDict;
-import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.models.pipeline.SchedulerSelection;
+import dev.jdiffuse.models.pipeline.SingleFileTokenizers;
 import dev.jdiffuse.models.sd3.SD3TransformerConfig;
 import dev.jdiffuse.models.t5.T5Config;
 import dev.jdiffuse.models.t5.T5Tokenizer;
@@ -30,7 +27,6 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -109,35 +105,10 @@ final class Sd3SingleFileParts {
         return ClipTextModel.load(c, view, manager, dtype);
     }
 
-    /** @param n 1 for {@code tokenizer}, 2 for {@code tokenizer_2} */
+    /** @param n 1 for {@code tokenizer}, 2 for {@code tokenizer_2} ({@link SingleFileTokenizers} says from where) */
     ClipTokenizer tokenizer(int n) {
-        Path folder = config == null ? null : config.resolve(suffixed("tokenizer", n));
-        if (folder != null && Files.isDirectory(folder)) {
-            return ClipTokenizer.load(folder);
-        }
-        int vocab = source(n).vocabSize();
-        if (vocab == BundledClipVocabulary.VOCAB_SIZE) {
-            return BundledClipVocabulary.tokenizer(n == 2 ? BundledClipVocabulary.openClipSpecials()
-                    : BundledClipVocabulary.sd1Specials());
-        }
-        String stem = Pipelines.nameOf(checkpoint);
-        Path own = checkpoint.resolveSibling(stem + ".tokenizer_2");
-        if (n == 2 && Files.isDirectory(own)) {
-            return ClipTokenizer.load(own);
-        }
-        for (Path p : List.of(checkpoint.resolveSibling(stem + ".tokenizer"), checkpoint.resolveSibling("tokenizer"))) {
-            if (Files.isDirectory(p)) {
-                // one folder serves both encoders (same vocabulary); CLIP-G pads as OpenCLIP does
-                ClipSpecialTokens s = ClipSpecialTokens.read(p);
-                return n == 2 ? ClipTokenizer.load(p, new ClipSpecialTokens(s.bos(), s.eos(),
-                        BundledClipVocabulary.OPEN_CLIP_PAD, s.unk(), s.modelMaxLength())) : ClipTokenizer.load(p);
-            }
-        }
-        throw new CheckpointFormatException(checkpoint + ": its text encoder (" + source(n).prefix() + ") has "
-                + vocab + " tokens, not CLIP's " + BundledClipVocabulary.VOCAB_SIZE + ", so the CLIP vocabulary "
-                + "bundled with jdiffuse does not fit it; put its tokenizer (vocab.json + merges.txt, or "
-                + "tokenizer.json) in " + checkpoint.resolveSibling(stem + ".tokenizer") + ", or a diffusers config "
-                + "folder in " + checkpoint.resolveSibling(stem + ".config"));
+        return SingleFileTokenizers.clip(checkpoint, config, n, n == 2, source(n).vocabSize(),
+                source(n).prefix());
     }
 
     /** The config folder's scheduler, else FlowMatchEuler with shift 3.0; must be a flow-matching scheduler. */
