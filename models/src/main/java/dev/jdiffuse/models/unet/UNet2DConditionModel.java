@@ -136,7 +136,28 @@ public final class UNet2DConditionModel extends UNetEncoderModel {
         requireTextTime(extras);
         try (NDArray features = timestepFeatures(sample, timesteps)) {
             return script.forward(sample, features, textContext, extras);
+        } catch (ai.djl.engine.EngineException e) {
+            return afterScriptFailure(e, sample, timesteps, textContext, extras);
         }
+    }
+
+    /**
+     * The script failed inside libtorch: when the op-by-op forward succeeds on the same inputs, the script is at fault
+     * (an op it cannot run on this device or build) and this model runs op by op from now on; when that fails too,
+     * the inputs are, and its exception goes to the caller with the script kept. Out-of-memory is rethrown as is.
+     */
+    private NDArray afterScriptFailure(ai.djl.engine.EngineException e, NDArray sample, double[] timesteps,
+            TextContext textContext, UNetExtras extras) {
+        String message = String.valueOf(e.getMessage());
+        if (message.contains("out of memory") || message.contains("OutOfMemory")) {
+            throw e;
+        }
+        NDArray out = forwardComposite(sample, timesteps, textContext, extras);
+        scripted = NO_SCRIPT;
+        org.slf4j.LoggerFactory.getLogger(UNet2DConditionModel.class).warn(
+                "UNet forward runs op by op from now on: its TorchScript forward failed where the op-by-op one did not"
+                + " ({})", e.toString());
+        return out;
     }
 
     /**
