@@ -58,6 +58,22 @@ class LoraParityTest {
         });
     }
 
+    /**
+     * The pipeline keeps recent prompts' text encodings; an encoding made under other text-encoder weights must not
+     * be reused: base first (fills the cache), the LoRA (changes the text encoder: must encode again), base again
+     * (may reuse the first encoding), each equal to its reference.
+     */
+    @TestFactory
+    List<DynamicTest> cachedPromptEncodingsFollowTheLoraSet() {
+        return eachCase(" prompt cache", (c, pipe, lora) -> {
+            double scale = LoraFixtures.meta(c).get("lora_scale").asDouble();
+            compare(c, "image_scale0", render(pipe, request(c, lora, 0)));
+            compare(c, "image", render(pipe, request(c, lora, scale)));
+            compare(c, "image_scale0", render(pipe, request(c, lora, 0)));
+            compare(c, "image", render(pipe, request(c, lora, scale)));
+        });
+    }
+
     /** The kohya tensors renamed to diffusers/PEFT keys ({@code unet.<module>.lora_A.weight}, ...) match too. */
     @TestFactory
     List<DynamicTest> peftNames() {

@@ -36,6 +36,7 @@ final class SdPromptEncoder {
     private final ClipTextModel encoder2;
     private final PromptChunker chunker;
     private final PromptChunker chunker2;
+    private final PromptEmbeddingCache cache;
 
     /**
      * @param tokenizer the first tokenizer, null (with {@code encoder}) for the SDXL refiner
@@ -50,6 +51,12 @@ final class SdPromptEncoder {
         this.encoder2 = encoder2;
         this.chunker = encoder == null ? null : PromptChunker.of(tokenizer);
         this.chunker2 = encoder2 == null ? null : PromptChunker.of(tokenizer2);
+        this.cache = new PromptEmbeddingCache(java.util.Arrays.asList(encoder, encoder2));
+    }
+
+    /** The recent prompts' encodings (a repeated prompt costs a copy instead of the CLIP passes). */
+    PromptEmbeddingCache cache() {
+        return cache;
     }
 
     /** The text encoders under diffusers' component names ({@code text_encoder}, SDXL's {@code text_encoder_2}). */
@@ -85,6 +92,11 @@ final class SdPromptEncoder {
     }
 
     Encoded encode(NDManager manager, String prompt, int batch, int clipSkip, PromptSyntax syntax) {
+        return cache.get(manager, prompt, batch, clipSkip, syntax,
+                () -> encodeUncached(manager, prompt, batch, clipSkip, syntax));
+    }
+
+    private Encoded encodeUncached(NDManager manager, String prompt, int batch, int clipSkip, PromptSyntax syntax) {
         if (!isSdxl()) {
             WeightedEncoding e = new WeightedPromptEncoder(encoder, chunker, ClipLayer.clipSkip(clipSkip),
                     syntax.emphasis()).encode(manager, prompt, batch);

@@ -73,6 +73,11 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
         this.timeIds = prompts.isSdxl() ? SdxlTimeIds.of(unet.config(), prompts.pooledWidth()) : null;
     }
 
+    /** The prompt encoder (and its cache of recent encodings). */
+    SdPromptEncoder prompts() {
+        return prompts;
+    }
+
     @Override
     public String id() {
         if (prompts.isSdxl()) {

@@ -1,0 +1,50 @@
+package dev.jdiffuse.models.pipeline.sd;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDManager;
+import dev.jdiffuse.models.pipeline.DiffusionPipeline;
+import dev.jdiffuse.models.pipeline.GenerationListener;
+import dev.jdiffuse.models.pipeline.GenerationRequest;
+import dev.jdiffuse.models.pipeline.Pipelines;
+import dev.jdiffuse.testkit.Fixtures;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * On the tiny SD 1.x fixture: a prompt asked again is not encoded again (prompt and negative prompt each hit once
+ * per repeat) and gives the very same image; another clip skip is another encoding. That the cached encodings follow
+ * the LoRA set is {@code LoraParityTest.cachedPromptEncodingsFollowTheLoraSet}.
+ */
+class PromptEmbeddingCacheTest {
+
+    @Test
+    void aRepeatedPromptIsEncodedOnceAndGivesTheSameImage() {
+        Fixtures.require("pipeline_sd1/model");
+        try (DiffusionPipeline pipe = SdLoader.openFolder(Fixtures.root().resolve("pipeline_sd1/model"), "sd1",
+                Pipelines.Options.cpu())) {
+            PromptEmbeddingCache cache = ((StableDiffusionFamily) pipe.architecture()).prompts().cache();
+            GenerationRequest r = GenerationRequest.of("a red apple on a wooden table", "blurry", 64, 64, 3, 7.5, 5)
+                    .withSampler("euler", "default");
+            long[] before = cache.hitsAndMisses();
+            float[] first = image(pipe, r);
+            long[] afterFirst = cache.hitsAndMisses();
+            float[] second = image(pipe, r);
+            long[] afterSecond = cache.hitsAndMisses();
+            assertEquals(before[0], afterFirst[0], "nothing to reuse the first time");
+            assertEquals(2, afterFirst[1] - before[1], "prompt and negative prompt encoded");
+            assertEquals(2, afterSecond[0] - afterFirst[0], "both reused the second time");
+            assertEquals(afterFirst[1], afterSecond[1], "nothing encoded the second time");
+            assertArrayEquals(first, second, "the same image from the reused encodings");
+            image(pipe, r.withClipSkip(2));
+            assertEquals(afterSecond[1] + 2, cache.hitsAndMisses()[1], "another clip skip encodes again");
+        }
+    }
+
+    private static float[] image(DiffusionPipeline pipe, GenerationRequest r) {
+        try (NDManager job = NDManager.newBaseManager(Device.cpu())) {
+            return pipe.render(r, job, GenerationListener.NONE).image().toFloatArray();
+        }
+    }
+}
