@@ -1,9 +1,15 @@
 package dev.jdiffuse.models.pipeline.sd3;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.samplers.Conditioning;
 
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -36,6 +42,33 @@ public final class Sd3Conditioning implements Conditioning {
             Sd3Conditioning b = (Sd3Conditioning) o;
             return new Sd3Conditioning(context.concat(b.context, 0), pooled.concat(b.pooled, 0));
         });
+    }
+
+    /**
+     * What must be equal to put two requests' rows in one forward: the context's row shape ([L, D]: the same T5
+     * length) and dtype, the pooled embedding's width.
+     */
+    @Override
+    public Object rowLayout() {
+        return new RowLayout(context.getShape().slice(1), context.getDataType(), pooled.getShape().slice(1));
+    }
+
+    record RowLayout(Shape context, DataType dtype, Shape pooled) {
+    }
+
+    @Override
+    public Conditioning concatRows(List<? extends Conditioning> others, NDManager manager) {
+        NDList contexts = new NDList(context);
+        NDList pooleds = new NDList(pooled);
+        for (Conditioning o : others) {
+            contexts.add(((Sd3Conditioning) o).context);
+            pooleds.add(((Sd3Conditioning) o).pooled);
+        }
+        NDArray c = NDArrays.concat(contexts, 0);
+        NDArray p = NDArrays.concat(pooleds, 0);
+        c.attach(manager);
+        p.attach(manager);
+        return new Sd3Conditioning(c, p);
     }
 
     @Override

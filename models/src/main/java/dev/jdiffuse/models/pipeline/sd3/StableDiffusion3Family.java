@@ -7,6 +7,7 @@ import dev.jdiffuse.models.pipeline.FieldError;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.LatentSpace;
 import dev.jdiffuse.models.pipeline.ModelFamily;
+import dev.jdiffuse.models.nn.InferenceThreads;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.prompt.PromptSyntax;
 import dev.jdiffuse.models.sd3.SD3Transformer2DModel;
@@ -14,6 +15,8 @@ import dev.jdiffuse.models.sd3.SD3TransformerConfig;
 import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
+import dev.jdiffuse.samplers.batching.StepBatcher;
+import dev.jdiffuse.samplers.prediction.Network;
 import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.SchedulerConfig;
 
@@ -43,9 +46,15 @@ public final class StableDiffusion3Family implements ModelFamily<Sd3Conditioning
     private final SD3Transformer2DModel transformer;
     private final LatentSpace latents;
     private final int maxSequenceLength;
+    private final StepBatcher batcher;
 
     StableDiffusion3Family(Sd3PromptEncoder prompts, SD3Transformer2DModel transformer, int pixelsPerLatent,
             int maxSequenceLength) {
+        this(prompts, transformer, pixelsPerLatent, maxSequenceLength, null);
+    }
+
+    private StableDiffusion3Family(Sd3PromptEncoder prompts, SD3Transformer2DModel transformer, int pixelsPerLatent,
+            int maxSequenceLength, StepBatcher batcher) {
         if (maxSequenceLength < 1) {
             throw new IllegalArgumentException("max sequence length must be positive: " + maxSequenceLength);
         }
@@ -55,11 +64,13 @@ public final class StableDiffusion3Family implements ModelFamily<Sd3Conditioning
         this.transformer = transformer;
         this.latents = new LatentSpace(c.inChannels(), pixelsPerLatent, multiple, c.posEmbedMaxSize() * multiple);
         this.maxSequenceLength = maxSequenceLength;
+        this.batcher = batcher != null ? batcher : new StepBatcher(new MmditNetwork(transformer),
+                InferenceThreads::prepare);
     }
 
     /** This family with another T5 context length (diffusers' {@code max_sequence_length}). */
     public StableDiffusion3Family withMaxSequenceLength(int length) {
-        return new StableDiffusion3Family(prompts, transformer, latents.pixelsPerLatent(), length);
+        return new StableDiffusion3Family(prompts, transformer, latents.pixelsPerLatent(), length, batcher);
     }
 
     /** {@code pipeline} (an SD3 one) with another T5 context length; shares its weights. */
@@ -134,13 +145,36 @@ public final class StableDiffusion3Family implements ModelFamily<Sd3Conditioning
 
     @Override
     public Denoiser denoiser(NDManager job, GenerationRequest r, Prompts<Sd3Conditioning> p, SchedulerConfig config) {
-        return ModelFamily.withGuidance(PredictionType.FLOW_VELOCITY.wrap(this::transformer), p, r);
+        return ModelFamily.withGuidance(PredictionType.FLOW_VELOCITY.wrap(batcher), p, r);
     }
 
-    /** The MMDiT as the samplers' network: the unscaled flow sample, timestep {@code sigma x 1000}, velocity out. */
-    private NDArray transformer(NDArray x, double timestep, Conditioning conditioning) {
-        Sd3Conditioning c = (Sd3Conditioning) conditioning;
-        return ModelFamily.float32(transformer.forward(x, c.context(), c.pooled(), new double[] {timestep}));
+    /** The MMDiT's calls, shared between concurrent requests that joined it (one per model). */
+    @Override
+    public StepBatcher stepBatcher() {
+        return batcher;
+    }
+
+    /**
+     * The MMDiT as the samplers' network: the unscaled flow sample, timestep {@code sigma x 1000} (one per row when
+     * requests share a forward), velocity out in float32.
+     */
+    private record MmditNetwork(SD3Transformer2DModel transformer) implements Network {
+
+        @Override
+        public NDArray forward(NDArray x, double timestep, Conditioning conditioning) {
+            return forward(x, new double[] {timestep}, conditioning);
+        }
+
+        @Override
+        public NDArray forward(NDArray x, double[] timesteps, Conditioning conditioning) {
+            Sd3Conditioning c = (Sd3Conditioning) conditioning;
+            return ModelFamily.float32(transformer.forward(x, c.context(), c.pooled(), timesteps));
+        }
+
+        @Override
+        public boolean timestepPerRow() {
+            return true;
+        }
     }
 
     @Override
