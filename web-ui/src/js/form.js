@@ -9,6 +9,8 @@ const STORAGE_KEY = 'jdiffuse.form.v1';
 /** Request fields (the API's names) backed by a plain form control with the same id. */
 const NUMBER_FIELDS = ['steps', 'guidance_scale', 'guidance_rescale', 'width', 'height', 'batch_size'];
 const TEXT_FIELDS = ['prompt', 'negative_prompt', 'model', 'sampler', 'schedule'];
+/** The SDXL refiner's conditioning scores, sent only for a model of that family. */
+const REFINER_FIELDS = ['aesthetic_score', 'negative_aesthetic_score'];
 const PREVIEW_FIELDS = { 'preview.method': 'preview_method', 'preview.every': 'preview_every',
   'preview.max_size': 'preview_max_size' };
 
@@ -89,6 +91,7 @@ export class GenerationForm {
     const unit = m.pixels_per_latent || 8;
     for (const id of ['width', 'height']) this.el(id).step = String(unit);
     this.controlnets.setAvailable(m.controlnets || []);
+    this.el('refiner-scores').hidden = m.family !== 'sdxl_refiner';
     if (applyDefaults && m.defaults) {
       const d = m.defaults;
       setIf(this.el('sampler'), d.sampler);
@@ -125,6 +128,12 @@ export class GenerationForm {
     for (const f of NUMBER_FIELDS) {
       const v = readNumber(this.el(f), f);
       if (v !== undefined) body[f] = v;
+    }
+    if (!this.el('refiner-scores').hidden) {
+      for (const f of REFINER_FIELDS) {
+        const v = readNumber(this.el(f), f);
+        if (v !== undefined) body[f] = v;
+      }
     }
     const seed = readNumber(this.el('seed'), 'seed');
     body.seed = this.locked() && seed !== undefined ? seed : -1;
@@ -166,6 +175,7 @@ export class GenerationForm {
     }
     for (const f of ['prompt', 'negative_prompt', 'sampler', 'schedule']) setIf(this.el(f), p[f]);
     for (const f of NUMBER_FIELDS) setIf(this.el(f), p[f]);
+    for (const f of REFINER_FIELDS) setIf(this.el(f), p[f]);
     if (p.preview) {
       setIf(this.el('preview_method'), p.preview.method);
       setIf(this.el('preview_every'), p.preview.every);
@@ -211,7 +221,8 @@ export class GenerationForm {
   }
 
   controlFor(path) {
-    if (TEXT_FIELDS.includes(path) || NUMBER_FIELDS.includes(path) || path === 'seed') return this.el(path);
+    if (TEXT_FIELDS.includes(path) || NUMBER_FIELDS.includes(path) || REFINER_FIELDS.includes(path)
+      || path === 'seed') return this.el(path);
     if (PREVIEW_FIELDS[path]) return this.el(PREVIEW_FIELDS[path]);
     if (path === 'preview') return this.el('preview_method');
     if (path.startsWith('loras')) return this.loras.controlFor(path);

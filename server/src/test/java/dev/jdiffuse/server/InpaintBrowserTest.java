@@ -247,6 +247,46 @@ class InpaintBrowserTest {
         }
     }
 
+    /**
+     * The SDXL refiner (its parity fixture in the models module, served by the production loaders): the aesthetic
+     * scores appear for it alone, are sent with the request, and the job records them; the result shows up.
+     */
+    @Test
+    @Order(3)
+    void refinerAestheticScoresAreShownSentAndRecorded() throws Exception {
+        Assumptions.assumeTrue(driver != null, "chromium/chromedriver missing");
+        Path refiner = Path.of("..", "models", "src", "test", "resources", "fixtures", "sdxl_refiner", "model")
+                .toAbsolutePath().normalize();
+        Assumptions.assumeTrue(Files.isDirectory(refiner) && Fixtures.present("layouts/sd15/model"),
+                "refiner or sd15 fixture missing");
+        Path models = Files.createTempDirectory("jdiffuse-models");
+        Files.createSymbolicLink(models.resolve("refiner"), refiner);
+        TestServer.linkFixture(models, "tiny-sd15", "layouts/sd15/model");
+        try (TestServer ts = TestServer.overModels(models)) {
+            open(ts);
+            js("window.__bodies = []; const f = window.fetch; window.fetch = async (u, init) => {"
+                    + " if (u === '/v1/generations' && init && init.method === 'POST') window.__bodies.push(init.body);"
+                    + " return f(u, init); };");
+            byId("advanced-section").findElement(By.tagName("summary")).click();
+            driver.findElement(By.cssSelector("#model option[value='tiny-sd15']")).click();
+            assertTrue(!byId("refiner-scores").isDisplayed(), "no aesthetic scores for an SD 1.5 model");
+            driver.findElement(By.cssSelector("#model option[value='refiner']")).click();
+            assertTrue(byId("refiner-scores").isDisplayed(), "the refiner's aesthetic scores are offered");
+            type("prompt", "a lighthouse at dusk");
+            type("steps", "2");
+            type("aesthetic_score", "7.5");
+            type("negative_aesthetic_score", "1.5");
+            byId("generate").click();
+            waitFor("the refiner's result", Duration.ofSeconds(90), () -> galleryImages() == 1);
+            JsonNode body = lastBody();
+            assertEquals(7.5, body.path("aesthetic_score").asDouble(), body.toString());
+            assertEquals(1.5, body.path("negative_aesthetic_score").asDouble(), body.toString());
+            JsonNode params = ts.get("/v1/generations").json().path("generations").path(0).path("parameters");
+            assertEquals(7.5, params.path("aesthetic_score").asDouble(), params.toString());
+            assertEquals(1.5, params.path("negative_aesthetic_score").asDouble(), params.toString());
+        }
+    }
+
     private static void open(TestServer ts) {
         driver.get(ts.base + "/");
         js("localStorage.clear()");
