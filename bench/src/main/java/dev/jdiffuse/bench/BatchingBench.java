@@ -8,10 +8,10 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.nn.InferenceThreads;
 import dev.jdiffuse.models.pipeline.sd.SdConditioning;
+import dev.jdiffuse.models.pipeline.sd.UNetNetwork;
 import dev.jdiffuse.models.unet.UNet2DConditionConfig;
 import dev.jdiffuse.models.unet.UNet2DConditionModel;
 import dev.jdiffuse.models.unet.UNetExtras;
-import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.batching.Lane;
 import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.samplers.prediction.Network;
@@ -64,23 +64,7 @@ public final class BatchingBench {
                 x.close();
                 ctx.close();
             }
-            Network network = new Network() {
-                @Override
-                public NDArray forward(NDArray x, double timestep, Conditioning c) {
-                    return forward(x, new double[] {timestep}, c);
-                }
-
-                @Override
-                public NDArray forward(NDArray x, double[] timesteps, Conditioning c) {
-                    SdConditioning s = (SdConditioning) c;
-                    return unet.forward(x, timesteps, s.context(), s.extras()).toType(DataType.FLOAT32, false);
-                }
-
-                @Override
-                public boolean timestepPerRow() {
-                    return true;
-                }
-            };
+            Network network = new UNetNetwork(unet); // the SD family's own network under its batcher
             for (int n : laneCounts) {
                 StepBatcher batcher = new StepBatcher(network, InferenceThreads::prepare);
                 batcher.configure(n, Duration.ofMillis(2));

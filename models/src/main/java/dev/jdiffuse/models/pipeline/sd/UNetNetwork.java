@@ -10,7 +10,7 @@ import dev.jdiffuse.samplers.prediction.Network;
  * The UNet as the samplers' network: one timestep for the whole batch, or one per row when several requests share a
  * forward ({@link dev.jdiffuse.samplers.batching.StepBatcher}); the output in float32.
  */
-record UNetNetwork(UNet2DConditionModel unet) implements Network {
+public record UNetNetwork(UNet2DConditionModel unet) implements Network {
 
     @Override
     public NDArray forward(NDArray x, double timestep, Conditioning conditioning) {
