@@ -1,22 +1,11 @@
 package dev.jdiffuse.models.pipeline;
 
-import ai.djl.Device;
-import ai.djl.ndarray.NDManager;
 import dev.jdiffuse.models.pipeline.sd.SdLoader;
-import dev.jdiffuse.samplers.batching.Lane;
-import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -45,52 +34,21 @@ class ConcurrentBatchingTest {
                         .withSampler("euler_ancestral", "default")));
         try (DiffusionPipeline pipe = SdLoader.openFolder(Fixtures.root().resolve("pipeline_sd1/model"), "sd1",
                 Pipelines.Options.cpu())) {
-            StepBatcher batcher = pipe.stepBatcher();
-            batcher.configure(8, Duration.ofMillis(200));
-            List<int[]> forwards = new CopyOnWriteArrayList<>();
-            batcher.observe((n, images, rows) -> forwards.add(new int[] {n, images, rows}));
-            List<float[]> alone = new ArrayList<>();
-            for (GenerationRequest r : jobs) {
-                alone.add(image(pipe, r));
+            ConcurrentJobs.Outcome o = ConcurrentJobs.run(pipe, jobs, 8, Duration.ofMillis(200));
+            assertEquals(0, o.forwardsAlone(), "calls from threads without a lane go straight to the network");
+            for (int j = 0; j < jobs.size(); j++) {
+                double max = o.maxDiff(j);
+                System.out.printf("ConcurrentBatchingTest: job %d (%s) max|diff| %.3g%n", j, jobs.get(j).sampler(),
+                        max);
+                assertTrue(max <= TOL, "job " + j + " (" + jobs.get(j).sampler() + "): max|diff| " + max);
             }
-            assertTrue(forwards.isEmpty(), "calls from threads without a lane go straight to the network");
-            int arrays = pipe.liveArrays();
-            ExecutorService pool = Executors.newFixedThreadPool(jobs.size());
-            try {
-                CountDownLatch start = new CountDownLatch(1);
-                List<Future<float[]>> together = new ArrayList<>();
-                for (GenerationRequest r : jobs) {
-                    together.add(pool.submit(() -> {
-                        start.await();
-                        try (Lane lane = batcher.join(r.batchSize())) {
-                            return image(pipe, r, new LaneListener(lane, GenerationListener.NONE));
-                        }
-                    }));
-                }
-                start.countDown();
-                for (int j = 0; j < jobs.size(); j++) {
-                    float[] a = alone.get(j);
-                    float[] b = together.get(j).get(300, TimeUnit.SECONDS);
-                    assertEquals(a.length, b.length);
-                    double max = 0;
-                    for (int i = 0; i < a.length; i++) {
-                        max = Math.max(max, Math.abs(a[i] - b[i]));
-                    }
-                    System.out.printf("ConcurrentBatchingTest: job %d (%s) max|diff| %.3g%n", j, jobs.get(j).sampler(),
-                            max);
-                    assertTrue(max <= TOL, "job " + j + " (" + jobs.get(j).sampler() + "): max|diff| " + max);
-                }
-            } finally {
-                pool.shutdownNow();
-            }
-            int calls = forwards.stream().mapToInt(f -> f[0]).sum();
-            long shared = forwards.stream().filter(f -> f[0] > 1).count();
             System.out.printf("ConcurrentBatchingTest: %d forwards for %d calls, %d of several jobs, most jobs %d%n",
-                    forwards.size(), calls, shared, forwards.stream().mapToInt(f -> f[0]).max().orElse(0));
-            assertTrue(shared > 0, "some forwards served more than one job");
-            assertEquals(6 + 9 + 4 + 7, calls, "one network call per step and job (no Heun here)");
-            assertEquals(0, batcher.lanes());
-            assertEquals(arrays, pipe.liveArrays(), "nothing left under the pipeline's manager");
+                    o.forwards().size(), o.calls(), o.shared(),
+                    o.forwards().stream().mapToInt(f -> f[0]).max().orElse(0));
+            assertTrue(o.shared() > 0, "some forwards served more than one job");
+            assertEquals(6 + 9 + 4 + 7, o.calls(), "one network call per step and job (no Heun here)");
+            assertEquals(0, pipe.stepBatcher().lanes());
+            assertEquals(o.liveArraysAfterAlone(), pipe.liveArrays(), "nothing left under the pipeline's manager");
         }
     }
 
@@ -98,15 +56,5 @@ class ConcurrentBatchingTest {
         return new GenerationRequest(r.prompt(), r.negativePrompt(), r.width(), r.height(), r.steps(), r.sampler(),
                 r.schedule(), r.guidanceScale(), r.guidanceRescale(), r.seed(), 2, r.classLabel(), r.controlnets(),
                 r.preview(), r.init(), r.variation());
-    }
-
-    private static float[] image(DiffusionPipeline pipe, GenerationRequest r) {
-        return image(pipe, r, GenerationListener.NONE);
-    }
-
-    private static float[] image(DiffusionPipeline pipe, GenerationRequest r, GenerationListener listener) {
-        try (NDManager job = NDManager.newBaseManager(Device.cpu())) {
-            return pipe.render(r, job, listener).image().toFloatArray();
-        }
     }
 }
