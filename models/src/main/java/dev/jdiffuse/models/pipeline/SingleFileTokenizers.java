@@ -32,8 +32,7 @@ public final class SingleFileTokenizers {
      */
     public static ClipTokenizer clip(Path checkpoint, Path config, int n, boolean openClipPad, int vocab,
             String prefix) {
-        String name = n == 1 ? "tokenizer" : "tokenizer_" + n;
-        Path folder = config == null ? null : config.resolve(name);
+        Path folder = config == null ? null : config.resolve(ConfigFolder.component("tokenizer", n));
         if (folder != null && Files.isDirectory(folder)) {
             return ClipTokenizer.load(folder);
         }

@@ -7,6 +7,7 @@ import dev.jdiffuse.models.checkpoint.DetectedCheckpoint;
 import dev.jdiffuse.models.checkpoint.TextEncoderSource;
 import dev.jdiffuse.models.clip.ClipTextConfig;
 import dev.jdiffuse.models.clip.ClipTokenizer;
+import dev.jdiffuse.models.pipeline.ConfigFolder;
 import dev.jdiffuse.models.pipeline.SchedulerSelection;
 import dev.jdiffuse.models.pipeline.SingleFileTokenizers;
 import dev.jdiffuse.models.unet.UNet2DConditionConfig;
@@ -40,27 +41,29 @@ final class SingleFileParts {
 
     private final Path checkpoint;
     private final Path config;
+    private final ConfigFolder folder;
     private final DetectedCheckpoint detected;
 
     SingleFileParts(Path checkpoint, Path config, DetectedCheckpoint detected) {
         this.checkpoint = checkpoint;
         this.config = config;
+        this.folder = new ConfigFolder(config);
         this.detected = detected;
     }
 
     UNet2DConditionConfig unetConfig() {
-        Path f = inFolder("unet/config.json");
+        Path f = folder.file("unet/config.json");
         return f != null ? UNet2DConditionConfig.read(f) : detected.unet();
     }
 
     AutoencoderKLConfig vaeConfig() {
-        Path f = inFolder("vae/config.json");
+        Path f = folder.file("vae/config.json");
         return f != null ? AutoencoderKLConfig.read(f) : detected.vae();
     }
 
     /** @param n 1 for {@code text_encoder}, 2 for {@code text_encoder_2} */
     ClipTextConfig textEncoderConfig(int n) {
-        Path f = inFolder(suffixed("text_encoder", n) + "/config.json");
+        Path f = folder.file(ConfigFolder.component("text_encoder", n) + "/config.json");
         return f != null ? ClipTextConfig.read(f) : source(n).detected();
     }
 
@@ -75,7 +78,7 @@ final class SingleFileParts {
      * prediction type, and the default takes the detected one.
      */
     SchedulerSelection scheduler(String predictionOverride) {
-        Path f = inFolder("scheduler/scheduler_config.json");
+        Path f = folder.file("scheduler/scheduler_config.json");
         Map<String, Object> raw;
         try (InputStream in = f != null ? Files.newInputStream(f)
                 : SingleFileParts.class.getResourceAsStream(DEFAULT_SCHEDULER)) {
@@ -91,17 +94,5 @@ final class SingleFileParts {
 
     private TextEncoderSource source(int n) {
         return n == 1 ? detected.textEncoder() : detected.textEncoder2();
-    }
-
-    private Path inFolder(String relative) {
-        if (config == null) {
-            return null;
-        }
-        Path p = config.resolve(relative);
-        return Files.exists(p) ? p : null;
-    }
-
-    private static String suffixed(String base, int n) {
-        return n == 1 ? base : base + "_" + n;
     }
 }

@@ -14,6 +14,7 @@ import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTokenizer;
 import dev.jdiffuse.models.config.ConfigException;
 import dev.jdiffuse.models.nn.StateDict;
+import dev.jdiffuse.models.pipeline.ConfigFolder;
 import dev.jdiffuse.models.pipeline.SchedulerSelection;
 import dev.jdiffuse.models.pipeline.SingleFileTokenizers;
 import dev.jdiffuse.models.sd3.SD3TransformerConfig;
@@ -24,7 +25,6 @@ import dev.jdiffuse.models.vae.AutoencoderKLConfig;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.Map;
@@ -53,21 +53,23 @@ final class Sd3SingleFileParts {
 
     private final Path checkpoint;
     private final Path config;
+    private final ConfigFolder folder;
     private final DetectedSd3Checkpoint detected;
 
     Sd3SingleFileParts(Path checkpoint, Path config, DetectedSd3Checkpoint detected) {
         this.checkpoint = checkpoint;
         this.config = config;
+        this.folder = new ConfigFolder(config);
         this.detected = detected;
     }
 
     SD3TransformerConfig transformerConfig() {
-        Path f = inFolder("transformer/config.json");
+        Path f = folder.file("transformer/config.json");
         return f != null ? SD3TransformerConfig.read(f) : detected.transformer();
     }
 
     AutoencoderKLConfig vaeConfig() {
-        Path f = inFolder("vae/config.json");
+        Path f = folder.file("vae/config.json");
         return f != null ? AutoencoderKLConfig.read(f) : detected.vae();
     }
 
@@ -76,12 +78,12 @@ final class Sd3SingleFileParts {
         if (detected.t5() == null) {
             return null;
         }
-        Path f = inFolder("text_encoder_3/config.json");
+        Path f = folder.file("text_encoder_3/config.json");
         return f != null ? T5Config.read(f) : detected.t5();
     }
 
     T5Tokenizer t5Tokenizer() {
-        Path f = inFolder("tokenizer_3/tokenizer.json");
+        Path f = folder.file("tokenizer_3/tokenizer.json");
         return f != null ? T5Tokenizer.load(f) : T5Tokenizer.bundled();
     }
 
@@ -90,7 +92,7 @@ final class Sd3SingleFileParts {
      * projection (SD 3 conditions on both pooled outputs).
      */
     ClipTextModel clip(int n, StateDict file, NDManager manager, DataType dtype) {
-        Path f = inFolder(suffixed("text_encoder", n) + "/config.json");
+        Path f = folder.file(ConfigFolder.component("text_encoder", n) + "/config.json");
         ClipTextConfig c = f != null ? ClipTextConfig.read(f) : source(n).detected();
         if (!c.withProjection()) {
             throw new ConfigException(String.valueOf(f), "architectures", "SD3 needs CLIPTextModelWithProjection (its "
@@ -113,7 +115,7 @@ final class Sd3SingleFileParts {
 
     /** The config folder's scheduler, else FlowMatchEuler with shift 3.0; must be a flow-matching scheduler. */
     SchedulerSelection scheduler() {
-        Path f = inFolder("scheduler/scheduler_config.json");
+        Path f = folder.file("scheduler/scheduler_config.json");
         SchedulerSelection s;
         if (f != null) {
             s = SchedulerSelection.read(f);
@@ -161,17 +163,5 @@ final class Sd3SingleFileParts {
 
     private TextEncoderSource source(int n) {
         return n == 1 ? detected.clipL() : detected.clipG();
-    }
-
-    private Path inFolder(String relative) {
-        if (config == null) {
-            return null;
-        }
-        Path p = config.resolve(relative);
-        return Files.exists(p) ? p : null;
-    }
-
-    private static String suffixed(String base, int n) {
-        return n == 1 ? base : base + "_" + n;
     }
 }
