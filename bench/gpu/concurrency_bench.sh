@@ -24,14 +24,16 @@ for BATCH in ${BATCHES:-16 1}; do
   # gpu-env.sh execs java, so $! is the server itself (a shell function here would leave it running after kill)
   bash .gpu/gpu-env.sh java -Dai.djl.offline=true $JAVA_OPTS -cp ".gpu/app/*" dev.jdiffuse.server.Main serve \
       --models "$M" --devices "$DEVICES" --dtype fp16 --port 8191 --queue-size 64 --batch-images "$BATCH" \
-      --output-dir "/tmp/outputs-$TAG-$BATCH" > "$OUT/server-$FAMILY-$TAG-$BATCH.log" 2>&1 &
+      --output-dir "/tmp/outputs-$TAG-$BATCH" > "$OUT/server-$FAMILY-$TAG-$BATCH${RUN_TAG:-}.log" 2>&1 &
   SERVER=$!
-  for i in $(seq 1 240); do grep -q 'listening on' "$OUT/server-$FAMILY-$TAG-$BATCH.log" && break; kill -0 $SERVER 2>/dev/null || break; sleep 1; done
+  for i in $(seq 1 240); do grep -q 'listening on' "$OUT/server-$FAMILY-$TAG-$BATCH${RUN_TAG:-}.log" && break; kill -0 $SERVER 2>/dev/null || break; sleep 1; done
   python3 bench/gpu/e2e_client.py 8191 "$STEPS" "$N" "$FAMILY batch-images=$BATCH$LABEL_DEVICES${JAVA_OPTS:+ $JAVA_OPTS}"
   # per-device series carry a device label: jdiffuse_batch_jobs_count{device="cuda:0"} ...
   curl -s http://127.0.0.1:8191/metrics | grep -E '^jdiffuse_(batch|forward|device)[a-z_]*(_sum|_count)?[ {]' \
       | grep -v _bucket | sed 's/^/# /'
   kill $SERVER; wait $SERVER 2>/dev/null
+  # with -Djdiffuse.trace.forwards=true in JAVA_OPTS: the forwards of each burst (trace_summary.py)
+  python3 bench/gpu/trace_summary.py "$OUT/server-$FAMILY-$TAG-$BATCH${RUN_TAG:-}.log" "$FAMILY batch-images=$BATCH${JAVA_OPTS:+ $JAVA_OPTS}"
 done
 done
 [ -n "${SKIP_DIFFUSERS:-}" ] && exit 0

@@ -51,16 +51,25 @@ print(json.dumps({"impl": "jdiffuse", "config": label, "case": "e2e_one_at_a_tim
       flush=True)
 # each concurrency twice: the first burst also pays the first use of fresh worker threads (PyTorch per-thread state),
 # the second is the steady state
+def spread(rows, key):
+    """min / median / max of one timing over a burst's jobs"""
+    v = sorted(r.get(key, 0) for r in rows)
+    return [v[0], v[len(v) // 2], v[-1]] if v else []
+
+
+# each burst with prompts of its own, so that no prompt encoding is reused from an earlier burst
 for users in (4, n):
-  for burst in ("first", "again"):
-    errs = []
+  for b, burst in enumerate(("first", "again")):
+    errs, timings = [], []
     ran_on, counting = {}, threading.Lock()  # jobs per device (the job record's "device"; serve --devices spreads them)
 
     def user(i):
         try:
-            d = gen(1000 + i).get("device", "?")
+            j = gen(1000 * (2 * users + b + 1) + i)
             with counting:
+                d = j.get("device", "?")
                 ran_on[d] = ran_on.get(d, 0) + 1
+                timings.append(j.get("timings") or {})
         except Exception as e:  # noqa: BLE001 - reported, not hidden
             errs.append(repr(e))
 
@@ -70,4 +79,7 @@ for users in (4, n):
     dt = time.perf_counter() - t0
     print(json.dumps({"impl": "jdiffuse", "config": label, "case": f"e2e_{users}_concurrent_users", "burst": burst,
                       "steps": steps, "size": W, "s_total": round(dt, 3), "images_per_s": round(users / dt, 3),
-                      "jobs_per_device": ran_on, "errors": errs[:3]}), flush=True)
+                      "jobs_per_device": ran_on, "errors": errs[:3],
+                      # the jobs' own timings: [min, median, max] ms over the burst
+                      "job_ms": {k: spread(timings, k) for k in ("queued_ms", "encode_ms", "denoise_ms",
+                                                                 "decode_ms", "finish_ms", "run_ms")}}), flush=True)

@@ -1,5 +1,6 @@
 package dev.jdiffuse.server;
 
+import dev.jdiffuse.models.nn.InferenceThreads;
 import dev.jdiffuse.server.api.Limits;
 import dev.jdiffuse.server.auth.ApiKeys;
 import dev.jdiffuse.server.auth.Authenticator;
@@ -24,6 +25,7 @@ import dev.jdiffuse.server.jobs.GenerationParameters;
 import dev.jdiffuse.server.jobs.ResultEncoder;
 import dev.jdiffuse.server.loras.LoraLibrary;
 import dev.jdiffuse.server.metrics.ServerMetrics;
+import dev.jdiffuse.server.models.ModelLoaders;
 import dev.jdiffuse.server.models.ModelRegistry;
 import dev.jdiffuse.server.stream.StreamHub;
 import dev.jdiffuse.server.stream.StreamRoutes;
@@ -79,6 +81,8 @@ public final class JDiffuseServer implements AutoCloseable {
         this.jobs = new JobManager(options.queueSize(), options.resultTtl(), options.batching().images(),
                 models.devices(), metrics, encoder(), Clock.systemUTC());
         shareForwards(options.batching());
+        // each worker thread makes its cuBLAS/cuDNN state on its GPU before its first job (InferenceThreads.warm)
+        jobs.onWorkerStart(label -> InferenceThreads.warm(ModelLoaders.device(label)));
         this.hub = new StreamHub(json::write);
         jobs.listen(hub);
         jobs.useModels(models);

@@ -97,7 +97,7 @@ public final class ServerFlags {
             + "[env JDIFFUSE_BATCH_IMAGES]")
     int batchImages;
 
-    @Option(names = "--batch-window-ms", defaultValue = "2", description = "longest wait of a job's step for the "
+    @Option(names = "--batch-window-ms", defaultValue = "20", description = "longest wait of a job's step for the "
             + "other running jobs' steps, only while jobs share the model (default ${DEFAULT-VALUE}) "
             + "[env JDIFFUSE_BATCH_WINDOW_MS]")
     int batchWindowMs;

@@ -27,12 +27,16 @@ import java.util.Map;
 final class TorchScriptUNet {
 
     /**
-     * {@code -Djdiffuse.scripted.optimize=false} runs the script without libtorch's profiling graph executor
-     * optimisations (no shape specialisation, no kernel fusion, no re-profiling when a new input shape comes), on the
-     * calling thread only for the duration of the call (the setting is thread-local in libtorch).
+     * Whether the script runs under libtorch's profiling graph executor optimisations (shape specialisation, kernel
+     * fusion, re-profiling whenever a new input shape comes); off unless {@code -Djdiffuse.scripted.optimize=true},
+     * switched on the calling thread only for the duration of the call (the setting is thread-local in libtorch).
+     * Off by default because a server meets new shapes all the time (every new number of jobs sharing a forward is
+     * one) and each costs a re-profiling: measured on an H200 (issue 13, session 5 run 2, SD 1.5 fp16), the first
+     * burst of 4 concurrent jobs took 7.9 s with the optimisations and 3.4 s without, while a forward of a shape seen
+     * before took the same either way (batch 2: 15.3 / 15.5 ms; batch 32: 99.8 / 102.1 ms).
      */
     private static final boolean OPTIMIZE = Boolean.parseBoolean(System.getProperty("jdiffuse.scripted.optimize",
-            "true"));
+            "false"));
     /** What DJL left the setting at (its own property), restored after an unoptimised call. */
     private static final boolean DJL_OPTIMIZE = Boolean.parseBoolean(System.getProperty(
             "ai.djl.pytorch.graph_optimizer", "true"));

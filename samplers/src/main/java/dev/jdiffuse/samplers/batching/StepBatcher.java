@@ -63,6 +63,15 @@ public final class StepBatcher implements Network {
         void forwarded(int jobs, int images, int rows);
     }
 
+    /**
+     * Diagnosis, off by default: {@code -Djdiffuse.trace.forwards=true} prints one JSON line per forward of joined
+     * jobs on stderr (when it started, how long its oldest call waited, how long the call took on the host, jobs,
+     * rows); {@code -Djdiffuse.trace.sync=true} also waits for the device after each forward, so that the time is the
+     * device's (this serialises host and device: for finding where time goes, not for serving).
+     */
+    private static final boolean TRACE = Boolean.getBoolean("jdiffuse.trace.forwards");
+    private static final boolean TRACE_SYNC = TRACE && Boolean.getBoolean("jdiffuse.trace.sync");
+    private static final long TRACE_ORIGIN = System.nanoTime();
     private static final ThreadLocal<Lane> CURRENT = new ThreadLocal<>();
     private static final AtomicInteger THREADS = new AtomicInteger();
 
@@ -77,7 +86,7 @@ public final class StepBatcher implements Network {
     private boolean busy;
     private long idleSince = System.nanoTime();
     private volatile int maxImages = Integer.MAX_VALUE;
-    private volatile long windowNanos = TimeUnit.MILLISECONDS.toNanos(2);
+    private volatile long windowNanos = TimeUnit.MILLISECONDS.toNanos(20);
     private volatile Observer observer = Observer.NONE;
     /** Only the thread running a forward (busy) touches it, and {@link #dropCache} once no lane is left. */
     private CombinedConditioning cache;
@@ -287,6 +296,7 @@ public final class StepBatcher implements Network {
     }
 
     private void run(List<Call> group) {
+        long started = System.nanoTime();
         try {
             if (group.size() == 1) {
                 Call c = group.get(0);
@@ -297,11 +307,26 @@ public final class StepBatcher implements Network {
             int images = group.stream().mapToInt(c -> c.lane.images).sum();
             int rows = group.stream().mapToInt(c -> (int) c.x.getShape().get(0)).sum();
             observer.forwarded(group.size(), images, rows);
+            if (TRACE) {
+                trace(group, started, rows);
+            }
         } catch (RuntimeException | Error e) {
             for (Call c : group) {
                 c.error = e;
             }
         }
+    }
+
+    private static void trace(List<Call> group, long started, int rows) {
+        if (TRACE_SYNC) {
+            NDArray first = group.get(0).output;
+            first.get(new NDIndex("0")).sum().toType(DataType.FLOAT32, false).getFloat(); // waits for the device
+        }
+        long end = System.nanoTime();
+        long oldest = group.stream().mapToLong(c -> c.arrived).min().orElse(started);
+        System.err.printf(java.util.Locale.ROOT, "{\"trace\":\"forward\",\"at_ms\":%.2f,\"waited_ms\":%.2f,"
+                + "\"ms\":%.2f,\"synced\":%b,\"jobs\":%d,\"rows\":%d}%n", (started - TRACE_ORIGIN) / 1e6,
+                (started - oldest) / 1e6, (end - started) / 1e6, TRACE_SYNC, group.size(), rows);
     }
 
     private void runTogether(List<Call> group) {

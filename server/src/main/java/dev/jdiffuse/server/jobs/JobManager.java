@@ -80,6 +80,7 @@ public final class JobManager implements AutoCloseable {
     private final ConcurrentHashMap<Job, Lane> lanes = new ConcurrentHashMap<>();
     /** Sets up a model's batcher, given its device's label, when a job first uses it (models load lazily). */
     private volatile java.util.function.BiConsumer<String, StepBatcher> batcherSetup = (d, b) -> { };
+    private volatile java.util.function.Consumer<String> workerSetup = d -> { };
     private final Set<StepBatcher> batchersSetUp = ConcurrentHashMap.newKeySet();
     private final ExecutorService encoding;
     private final ScheduledExecutorService sweeper;
@@ -164,6 +165,14 @@ public final class JobManager implements AutoCloseable {
      */
     public void onBatcher(java.util.function.BiConsumer<String, StepBatcher> setup) {
         batcherSetup = setup;
+    }
+
+    /**
+     * What each worker thread runs first, given its device's label (before {@link #start}): per-thread engine state
+     * made before the first job rather than inside it.
+     */
+    public void onWorkerStart(java.util.function.Consumer<String> setup) {
+        workerSetup = setup;
     }
 
     /** The labels of the devices, by index. */
@@ -453,6 +462,11 @@ public final class JobManager implements AutoCloseable {
     }
 
     private void workLoop(Device device) {
+        try {
+            workerSetup.accept(device.label);
+        } catch (RuntimeException e) {
+            LOG.warn("worker setup on {} failed: {}", device.label, e.toString());
+        }
         while (open) {
             Job job = null;
             List<Job> moved;
