@@ -4,14 +4,15 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.jdiffuse.models.dit.DiTConfig;
 import dev.jdiffuse.models.dit.DiTTransformer2DModel;
+import dev.jdiffuse.models.nn.InferenceThreads;
 import dev.jdiffuse.models.pipeline.FieldError;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.LatentSpace;
 import dev.jdiffuse.models.pipeline.ModelFamily;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.vae.LatentPreview;
-import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
+import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.samplers.prediction.Network;
 import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.SchedulerConfig;
@@ -31,6 +32,8 @@ import java.util.List;
  *
  * <p>diffusers samples at the transformer's {@code sample_size}; that is the default size here, and other multiples of
  * {@code 8 x patch_size} are accepted (sin-cos positions are computed per grid, as diffusers' {@code PatchEmbed}).
+ * Concurrent requests on one model share the transformer's forwards through its {@link #stepBatcher()} (rows of any
+ * classes, guided or not, at their own timesteps); a request alone calls it exactly as without batching.
  * Loading: {@link DitLoader}.
  */
 public final class DiTFamily implements ModelFamily<DitConditioning> {
@@ -41,12 +44,14 @@ public final class DiTFamily implements ModelFamily<DitConditioning> {
     private final DiTTransformer2DModel transformer;
     private final DitClassLabels labels;
     private final LatentSpace latents;
+    private final StepBatcher batcher;
 
     DiTFamily(DiTTransformer2DModel transformer, DitClassLabels labels, int pixelsPerLatent) {
         DiTConfig c = transformer.config();
         this.transformer = transformer;
         this.labels = labels;
         this.latents = new LatentSpace(c.inChannels(), pixelsPerLatent, pixelsPerLatent * c.patchSize(), 0);
+        this.batcher = new StepBatcher(new DitNetwork(transformer), InferenceThreads::prepare);
     }
 
     @Override
@@ -99,17 +104,13 @@ public final class DiTFamily implements ModelFamily<DitConditioning> {
 
     @Override
     public Denoiser denoiser(NDManager job, GenerationRequest r, Prompts<DitConditioning> p, SchedulerConfig config) {
-        return denoiser(this::transformer, PredictionType.parse(config.predictionType()), p, r);
+        return denoiser(batcher, PredictionType.parse(config.predictionType()), p, r);
     }
 
-    /**
-     * DiT as the samplers' network: one timestep for the batch, and of the output [B, out_channels, h, w] the first
-     * {@code C = in_channels} channels, the noise prediction (with learned sigma the other C are the variance
-     * interpolation, which diffusers' schedulers discard).
-     */
-    private NDArray transformer(NDArray x, double timestep, Conditioning conditioning) {
-        NDArray out = transformer.forward(x, new double[] {timestep}, ((DitConditioning) conditioning).labels());
-        return prediction(out, transformer.config().inChannels());
+    /** The transformer's calls ({@link DitNetwork}), shared by concurrent requests that joined it (one per model). */
+    @Override
+    public StepBatcher stepBatcher() {
+        return batcher;
     }
 
     /** The first {@code channels} channels of [B, K, h, w], float32. */
