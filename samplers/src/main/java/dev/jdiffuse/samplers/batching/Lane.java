@@ -13,6 +13,14 @@ public final class Lane implements AutoCloseable {
     boolean expected;
     boolean cancelled;
     StepBatcher.RowsKey lastKey;
+    /** {@link #leave} was called: the job's steps are done, its work after them (decoding) is next. */
+    boolean left;
+    /** A network call of the job is pending or running in the batcher. */
+    boolean inCall;
+    /** The number of the last forward that served the job (0: none yet); jobs served by one forward share it. */
+    long lastForward;
+    /** The job called the batcher's {@link RowGatherer} (it is not expected there any more). */
+    boolean gathered;
 
     Lane(StepBatcher batcher, int images) {
         this.batcher = batcher;

@@ -70,14 +70,19 @@ public final class StepBatcher implements Network {
     private final ExecutorService forwards;
 
     private final Network network;
-    private final ReentrantLock lock = new ReentrantLock();
-    private final Condition changed = lock.newCondition();
-    private final Set<Lane> lanes = new LinkedHashSet<>();
+    /** Guards the lanes' state, here and in {@link #gatherer}. */
+    final ReentrantLock lock = new ReentrantLock();
+    /** Signalled whenever a lane's state or a pending call changes. */
+    final Condition changed = lock.newCondition();
+    final Set<Lane> lanes = new LinkedHashSet<>();
     private final List<Call> pending = new ArrayList<>();
+    private final RowGatherer gatherer = new RowGatherer(this);
     private boolean busy;
     private long idleSince = System.nanoTime();
-    private volatile int maxImages = Integer.MAX_VALUE;
-    private volatile long windowNanos = TimeUnit.MILLISECONDS.toNanos(2);
+    /** Forwards of joined jobs so far; each lane records the number of the last one that served it. */
+    private long forwardCount;
+    volatile int maxImages = Integer.MAX_VALUE;
+    volatile long windowNanos = TimeUnit.MILLISECONDS.toNanos(2);
     private volatile Observer observer = Observer.NONE;
     /** Only the thread running a forward (busy) touches it, and {@link #dropCache} once no lane is left. */
     private CombinedConditioning cache;
@@ -107,6 +112,7 @@ public final class StepBatcher implements Network {
      * @param maxImages most images (the jobs' own batch rows, before guidance doubles them) in one forward; a single
      *     job's call always runs, whatever its size
      * @param window longest wait for the other expected jobs' calls once one is pending
+     *     <p>Both bound the {@link #gatherer} too: the rows of one gathered call, and its wait.
      */
     public void configure(int maxImages, Duration window) {
         if (maxImages < 1 || window.isNegative()) {
@@ -118,6 +124,19 @@ public final class StepBatcher implements Network {
 
     public void observe(Observer o) {
         observer = o == null ? Observer.NONE : o;
+    }
+
+    /**
+     * Where the joined jobs' work after their last step (VAE decoding) is gathered: the calls of jobs that finish
+     * together run as one.
+     */
+    public RowGatherer gatherer() {
+        return gatherer;
+    }
+
+    /** The current thread's lane, or null. */
+    static Lane current() {
+        return CURRENT.get();
     }
 
     /**
@@ -170,6 +189,7 @@ public final class StepBatcher implements Network {
                 throw new CancellationException("cancelled");
             }
             lane.expected = true;
+            lane.inCall = true;
             lane.lastKey = call.key;
             pending.add(call);
             changed.signalAll();
@@ -198,6 +218,7 @@ public final class StepBatcher implements Network {
                 }
             }
         } finally {
+            lane.inCall = false;
             lock.unlock();
             if (interrupted) {
                 Thread.currentThread().interrupt();
@@ -250,6 +271,10 @@ public final class StepBatcher implements Network {
     private void lead() {
         List<Call> group = group();
         pending.removeAll(group);
+        forwardCount++;
+        for (Call c : group) {
+            c.lane.lastForward = forwardCount;
+        }
         busy = true;
         lock.unlock();
         try {
@@ -367,6 +392,7 @@ public final class StepBatcher implements Network {
         lock.lock();
         try {
             lane.expected = false;
+            lane.left = true;
             if (closing) {
                 lanes.remove(lane);
                 if (lanes.isEmpty() && !busy) {
@@ -398,6 +424,16 @@ public final class StepBatcher implements Network {
         lock.lock();
         try {
             return lanes.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Calls waiting for a forward now (for tests). */
+    int pendingCalls() {
+        lock.lock();
+        try {
+            return pending.size();
         } finally {
             lock.unlock();
         }
