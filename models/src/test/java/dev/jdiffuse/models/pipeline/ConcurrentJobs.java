@@ -91,6 +91,54 @@ final class ConcurrentJobs {
         }
     }
 
+    /**
+     * The jobs at once, each on its own thread in its own lane of the pipeline's batcher, in step: every job waits at
+     * its first step until all have done theirs, so jobs with equal step counts and samplers share every forward after
+     * it and finish in the same one. {@code onThread} runs first on each job's thread with the job's index and lane.
+     *
+     * @return per job its image, or what it threw
+     */
+    static List<Object> inStep(DiffusionPipeline pipe, List<GenerationRequest> jobs,
+            java.util.function.BiConsumer<Integer, Lane> onThread) throws Exception {
+        StepBatcher batcher = pipe.stepBatcher();
+        java.util.concurrent.CyclicBarrier firstStep = new java.util.concurrent.CyclicBarrier(jobs.size());
+        ExecutorService pool = Executors.newFixedThreadPool(jobs.size());
+        try {
+            List<Future<Object>> futures = new ArrayList<>();
+            for (int j = 0; j < jobs.size(); j++) {
+                int job = j;
+                futures.add(pool.submit(() -> {
+                    GenerationRequest r = jobs.get(job);
+                    GenerationListener waitAtFirst = new GenerationListener() {
+                        @Override
+                        public void onStep(int step, int steps, double sigma) {
+                            if (step == 0) {
+                                try {
+                                    firstStep.await(120, TimeUnit.SECONDS);
+                                } catch (Exception e) {
+                                    throw new IllegalStateException("the jobs did not all reach their first step", e);
+                                }
+                            }
+                        }
+                    };
+                    try (Lane lane = batcher.join(r.batchSize())) {
+                        onThread.accept(job, lane);
+                        return image(pipe, r, new LaneListener(lane, waitAtFirst));
+                    } catch (RuntimeException e) {
+                        return e;
+                    }
+                }));
+            }
+            List<Object> out = new ArrayList<>();
+            for (Future<Object> f : futures) {
+                out.add(f.get(300, TimeUnit.SECONDS));
+            }
+            return out;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     static float[] image(DiffusionPipeline pipe, GenerationRequest r, GenerationListener listener) {
         try (NDManager job = NDManager.newBaseManager(Device.cpu())) {
             return pipe.render(r, job, listener).image().toFloatArray();

@@ -15,7 +15,7 @@ public final class Lane implements AutoCloseable {
     StepBatcher.RowsKey lastKey;
     /** {@link #leave} was called: the job's steps are done, its work after them (decoding) is next. */
     boolean left;
-    /** A network call of the job is pending or running in the batcher. */
+    /** A network call of the job is pending or running in the batcher (cleared as soon as its forward ends). */
     boolean inCall;
     /** The number of the last forward that served the job (0: none yet); jobs served by one forward share it. */
     long lastForward;

@@ -285,6 +285,7 @@ public final class StepBatcher implements Network {
             idleSince = System.nanoTime();
             for (Call c : group) {
                 c.done = true;
+                c.lane.inCall = false; // now, not when its thread wakes: the gatherer reads it meanwhile
             }
             changed.signalAll();
         }
