@@ -178,14 +178,7 @@ class ConcurrentDecodeTest {
     }
 
     private static double maxDiff(float[] a, float[] b) {
-        if (a.length != b.length) {
-            return Double.POSITIVE_INFINITY;
-        }
-        double max = 0;
-        for (int i = 0; i < a.length; i++) {
-            max = Math.max(max, Math.abs(a[i] - b[i]));
-        }
-        return max;
+        return ConcurrentJobs.maxDiff(a, b);
     }
 
     private static String describe(List<int[]> calls) {

@@ -31,16 +31,7 @@ final class ConcurrentJobs {
 
         /** Largest |difference| between job {@code j}'s image run together and run alone. */
         double maxDiff(int j) {
-            float[] a = alone.get(j);
-            float[] b = together.get(j);
-            if (a.length != b.length) {
-                return Double.POSITIVE_INFINITY;
-            }
-            double max = 0;
-            for (int i = 0; i < a.length; i++) {
-                max = Math.max(max, Math.abs(a[i] - b[i]));
-            }
-            return max;
+            return ConcurrentJobs.maxDiff(alone.get(j), together.get(j));
         }
 
         int calls() {
@@ -53,6 +44,18 @@ final class ConcurrentJobs {
     }
 
     private ConcurrentJobs() {
+    }
+
+    /** Largest |a - b|; infinite for different lengths. */
+    static double maxDiff(float[] a, float[] b) {
+        if (a.length != b.length) {
+            return Double.POSITIVE_INFINITY;
+        }
+        double max = 0;
+        for (int i = 0; i < a.length; i++) {
+            max = Math.max(max, Math.abs(a[i] - b[i]));
+        }
+        return max;
     }
 
     static Outcome run(DiffusionPipeline pipe, List<GenerationRequest> jobs, int maxImages, Duration window)
