@@ -29,7 +29,7 @@ for BATCH in ${BATCHES:-16 1}; do
   for i in $(seq 1 240); do grep -q 'listening on' "$OUT/server-$FAMILY-$TAG-$BATCH.log" && break; kill -0 $SERVER 2>/dev/null || break; sleep 1; done
   python3 bench/gpu/e2e_client.py 8191 "$STEPS" "$N" "$FAMILY batch-images=$BATCH$LABEL_DEVICES${JAVA_OPTS:+ $JAVA_OPTS}"
   # per-device series carry a device label: jdiffuse_batch_jobs_count{device="cuda:0"} ...
-  curl -s http://127.0.0.1:8191/metrics | grep -E '^jdiffuse_(batch|forward|device)[a-z_]*(_sum|_count)?[ {]' \
+  curl -s http://127.0.0.1:8191/metrics | grep -E '^jdiffuse_(batch|decode|forward|device)[a-z_]*(_sum|_count)?[ {]' \
       | grep -v _bucket | sed 's/^/# /'
   kill $SERVER; wait $SERVER 2>/dev/null
 done
