@@ -92,13 +92,14 @@ public final class ServerFlags {
 
     @Option(names = "--batch-images", defaultValue = "1", description = "most images of concurrent jobs in one "
             + "denoiser forward, per device: jobs on one model run together while their images fit, sharing a "
-            + "forward per step "
+            + "forward per step, and jobs that finish together decode in one VAE call of at most as many images "
             + "(default ${DEFAULT-VALUE}: one job at a time; --max-batch stays the per-request limit) "
             + "[env JDIFFUSE_BATCH_IMAGES]")
     int batchImages;
 
     @Option(names = "--batch-window-ms", defaultValue = "2", description = "longest wait of a job's step for the "
-            + "other running jobs' steps, only while jobs share the model (default ${DEFAULT-VALUE}) "
+            + "other running jobs' steps, and of a finished job's decoding for the jobs that finished with it, only "
+            + "while jobs share the model (default ${DEFAULT-VALUE}) "
             + "[env JDIFFUSE_BATCH_WINDOW_MS]")
     int batchWindowMs;
 
