@@ -22,8 +22,9 @@ import java.util.function.UnaryOperator;
  *
  * <p>Who is waited for: the lanes of the batcher that are about to call, that is, lanes that have
  * {@linkplain Lane#leave left} (last step done) and have not called yet, and lanes that were served by the same
- * forward as a waiting call's lane and have made no call since (they are between their last forward and either their
- * next step or their decoding). A call runs when no such lane is left, when its rows reach the batcher's
+ * forward as a waiting call's lane, have made no call since and were in their last step as far as they
+ * {@linkplain Lane#stepped reported} (they are between that forward and their leaving; the jobs that shared the forward
+ * are woken one after another, so some are not done with it when the first one calls). A call runs when no such lane is left, when its rows reach the batcher's
  * {@code maxImages}, or when the batcher's window has passed since the oldest call of the group arrived. A job alone,
  * or one whose lane has no such companions, therefore never waits, and its call is the function on its own array, as
  * without gathering. Calls from threads without a lane of this batcher go straight to the function.
@@ -175,7 +176,7 @@ public final class RowGatherer {
             }
             boolean sameForward = l.lastForward != 0 && group.stream().anyMatch(c -> c.lane.lastForward
                     == l.lastForward);
-            if (l.expected && !l.inCall && sameForward) {
+            if (l.expected && !l.inCall && sameForward && l.mayBeInLastStep()) {
                 return true;
             }
         }

@@ -28,8 +28,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The gatherer with a row-wise toy function {@code f(x) = 2x + 1}: jobs that left together share one call and get
- * what they would get alone, in their own memory; a lone job, or one whose companions still step, calls at once with
- * its own array; a job served by the same last forward is waited for; shapes never mix; the cap splits; a failed
+ * what they would get alone, in their own memory; a lone job calls at once with its own array; a job served by the
+ * same last forward is waited for unless it has steps left or calls again; shapes never mix; the cap splits; a failed
  * shared call is retried alone by each job; a cancelled waiting call leaves at once and nobody waits for it.
  * The window is long (30 s) wherever a test would otherwise pass by timing out.
  */
@@ -151,15 +151,22 @@ class RowGathererTest {
         }
     }
 
+    /** What B reports of its steps: {step, steps} before the shared forward and after it, or null. */
+    private record Reports(int[] before, int[] after) {
+        static final Reports NONE = new Reports(null, null);
+    }
+
     /**
-     * Two jobs share a forward; A finishes and applies while B has neither left nor called again: A waits for B.
-     * With {@code bContinues}, B makes its next network call (it is still stepping): A stops waiting and runs
-     * alone; otherwise B leaves and applies, and both run in one call.
+     * Two jobs share a forward; A finishes and applies while B has neither left nor called again: A waits for B
+     * unless B's reports say it has steps left ({@code aWaits} false: A runs alone at once). With
+     * {@code bContinues}, B then makes its next network call (it is still stepping): a waiting A stops waiting and
+     * runs alone; otherwise B leaves and applies, and both run in one call.
      *
      * <p>The shared forward, made deterministic: A's first call is held inside the network until B's first call is
      * pending; B's call then waits for A (expected, 30 s window), and A's second call joins it.
      */
-    private static List<int[]> afterASharedForward(boolean bContinues) throws Exception {
+    private static List<int[]> afterASharedForward(Reports reports, boolean aWaits, boolean bContinues)
+            throws Exception {
         List<int[]> seen = new CopyOnWriteArrayList<>();
         CountDownLatch aInNetwork = new CountDownLatch(1);
         CountDownLatch gate = new CountDownLatch(1);
@@ -180,7 +187,7 @@ class RowGathererTest {
         b.observe((jobs, images, rows) -> forwards.add(new int[] {jobs, rows}));
         Doubler f = new Doubler();
         CountDownLatch shared = new CountDownLatch(2);
-        CountDownLatch aWaits = new CountDownLatch(1);
+        CountDownLatch bGoesOn = new CountDownLatch(1);
         ExecutorService pool = Executors.newFixedThreadPool(2);
         try (NDManager root = NDManager.newBaseManager()) {
             Future<float[]> a = pool.submit(() -> {
@@ -196,9 +203,11 @@ class RowGathererTest {
             assertTrue(aInNetwork.await(20, TimeUnit.SECONDS));
             Future<float[]> other = pool.submit(() -> {
                 try (Lane lane = b.join(1); NDManager m = root.newSubManager()) {
+                    report(lane, reports.before());
                     b.forward(rows(m, 1, 1), 10.0, new Bias(new float[] {0}));
+                    report(lane, reports.after());
                     shared.countDown();
-                    aWaits.await();
+                    bGoesOn.await();
                     if (bContinues) {
                         b.forward(rows(m, 1, 1), 9.0, new Bias(new float[] {0}));
                     }
@@ -212,15 +221,25 @@ class RowGathererTest {
                 Thread.sleep(5);
             }
             gate.countDown();
-            awaitWaiting(b, 1);
+            if (aWaits) {
+                awaitWaiting(b, 1);
+            } else {
+                assertArrayEquals(alone(root, 0, 1), a.get(20, TimeUnit.SECONDS), "A ran without waiting for B");
+            }
             assertEquals(2, forwards.size());
             assertArrayEquals(new int[] {2, 2}, forwards.get(1), "A's second call and B's first shared a forward");
-            aWaits.countDown();
+            bGoesOn.countDown();
             assertArrayEquals(alone(root, 0, 1), a.get(60, TimeUnit.SECONDS));
             assertArrayEquals(alone(root, 1, 1), other.get(60, TimeUnit.SECONDS));
             return seen;
         } finally {
             pool.shutdownNow();
+        }
+    }
+
+    private static void report(Lane lane, int[] stepOfSteps) {
+        if (stepOfSteps != null) {
+            lane.stepped(stepOfSteps[0], stepOfSteps[1]);
         }
     }
 
@@ -234,16 +253,29 @@ class RowGathererTest {
 
     @Test
     void aJobServedByTheSameLastForwardIsWaitedFor() throws Exception {
-        List<int[]> seen = afterASharedForward(false);
-        assertEquals(1, seen.size(), "one call for both");
-        assertArrayEquals(new int[] {2, 2}, seen.get(0));
+        // no step reported, or one step (the shared forward's) left when reported before it
+        for (Reports r : List.of(Reports.NONE, new Reports(new int[] {0, 2}, null))) {
+            List<int[]> seen = afterASharedForward(r, true, false);
+            assertEquals(1, seen.size(), "one call for both");
+            assertArrayEquals(new int[] {2, 2}, seen.get(0));
+        }
     }
 
     @Test
-    void aJobStillSteppingIsNotWaitedFor() throws Exception {
-        List<int[]> seen = afterASharedForward(true);
+    void aJobThatCallsAgainAfterTheSharedForwardStopsTheWait() throws Exception {
+        List<int[]> seen = afterASharedForward(Reports.NONE, true, true);
         assertEquals(2, seen.size(), "each alone");
         seen.forEach(s -> assertArrayEquals(new int[] {1, 1}, s));
+    }
+
+    @Test
+    void aJobWithStepsLeftAfterTheSharedForwardIsNotWaitedFor() throws Exception {
+        // two steps left before the shared forward; or one left, reported after it (the shared forward was step 0)
+        for (Reports r : List.of(new Reports(new int[] {0, 3}, null), new Reports(null, new int[] {0, 2}))) {
+            List<int[]> seen = afterASharedForward(r, false, true);
+            assertEquals(2, seen.size(), "each alone");
+            seen.forEach(s -> assertArrayEquals(new int[] {1, 1}, s));
+        }
     }
 
     @Test
