@@ -20,14 +20,15 @@ import java.util.function.UnaryOperator;
  * 16 decodes of one 512x512 image, about 27 ms each on an H200); here their rows are concatenated along the batch
  * axis, the function runs ONCE, and each caller gets its own rows of the output back.
  *
- * <p>Who is waited for: the lanes of the batcher that are about to call, that is, lanes that have
- * {@linkplain Lane#leave left} (last step done) and have not called yet, and lanes that were served by the same
- * forward as a waiting call's lane, have made no call since and were in their last step as far as they
- * {@linkplain Lane#stepped reported} (they are between that forward and their leaving; the jobs that shared the forward
- * are woken one after another, so some are not done with it when the first one calls). A call runs when no such lane is left, when its rows reach the batcher's
- * {@code maxImages}, or when the batcher's window has passed since the oldest call of the group arrived. A job alone,
- * or one whose lane has no such companions, therefore never waits, and its call is the function on its own array, as
- * without gathering. Calls from threads without a lane of this batcher go straight to the function.
+ * <p>Who is waited for: the lanes of the batcher that are about to call, that is, lanes that have {@linkplain
+ * Lane#leave left} (last step done) and have not called yet, and lanes that were served by the same forward as a
+ * waiting call's lane, have made no call since and were in their last step as far as they {@linkplain Lane#stepped
+ * reported} (they are between that forward and their leaving; the jobs that shared the forward are woken one after
+ * another, so some are not done with it when the first one calls). A call runs when no such lane is left, when its
+ * rows reach the batcher's {@code maxImages}, or when the batcher's window has passed since the oldest call of the
+ * group arrived. A job alone, or one whose lane has no such companions, therefore never waits, and its call is the
+ * function on its own array, as without gathering. Calls from threads without a lane of this batcher go straight to
+ * the function.
  *
  * <p>Only calls with equal keys share a call: the function's key (e.g. the VAE), the shape without the batch axis,
  * dtype and device. A cancelled lane's waiting call leaves at once ({@link CancellationException}); one that is
@@ -35,9 +36,10 @@ import java.util.function.UnaryOperator;
  * one job's failure (e.g. out of memory at the larger batch) reaches that job only; checks of the output (finite
  * values) are the caller's, on its own rows.
  *
- * <p>The gathered call runs on the thread of the caller that finds the group ready (the jobs' own threads decode
- * today). Memory: the concatenated input and every intermediate live in a sub-manager of the first caller's input's
- * manager, closed after the call; each caller's rows of the output move to its own input's manager.
+ * <p>The gathered call runs on the thread of the caller that finds the group ready (a job alone decodes on its own
+ * thread, as without gathering). Calls over the cap form the next group at once, as in the batcher. Memory: the
+ * concatenated input and every intermediate live in a sub-manager of the first caller's input's manager, closed after
+ * the call; each caller's rows of the output move to its own input's manager.
  */
 public final class RowGatherer {
 
@@ -84,7 +86,7 @@ public final class RowGatherer {
             observer.applied(1, call.rows);
             return out;
         }
-        return call.result();
+        return call.output;
     }
 
     /** Calls waiting for their group now (for tests and gauges). */
@@ -186,6 +188,7 @@ public final class RowGatherer {
     /** Runs {@code group} on this thread with the lock released. Holds the lock on entry and exit. */
     private void lead(List<GatherCall> group) {
         pending.removeAll(group);
+        batcher.changed.signalAll(); // calls left over by the cap form the next group now
         batcher.lock.unlock();
         try {
             run(group);
@@ -266,6 +269,7 @@ public final class RowGatherer {
         boolean done;
         /** The shared call failed: the caller runs the function on its own rows. */
         boolean alone;
+        /** [rows, ...] in {@code x}'s manager once done (unless alone). */
         NDArray output;
 
         GatherCall(Lane lane, NDArray x, GatherKey key, UnaryOperator<NDArray> rowwise) {
@@ -274,10 +278,6 @@ public final class RowGatherer {
             this.rows = x.getShape().dimension() == 0 ? 1 : (int) x.getShape().get(0);
             this.key = key;
             this.rowwise = rowwise;
-        }
-
-        NDArray result() {
-            return output;
         }
     }
 }

@@ -52,6 +52,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * moves to its own input's manager. The concatenated conditioning is kept for the next forward of the same callers
  * (text-context projections are then reused, as a lone job reuses its own) in a manager of its own, closed when the
  * callers change or the last lane closes.
+ *
+ * <p>After their steps, the jobs' decoding goes through the batcher's {@link #gatherer}, which reads the lanes' state
+ * (left, in a call, the last forward that served them, the steps they reported) under the same lock to tell which
+ * jobs finish together.
  */
 public final class StepBatcher implements Network {
 
@@ -109,10 +113,11 @@ public final class StepBatcher implements Network {
     }
 
     /**
+     * Both settings bound the {@link #gatherer} too: the rows of one gathered call (the jobs' images), and its wait.
+     *
      * @param maxImages most images (the jobs' own batch rows, before guidance doubles them) in one forward; a single
      *     job's call always runs, whatever its size
      * @param window longest wait for the other expected jobs' calls once one is pending
-     *     <p>Both bound the {@link #gatherer} too: the rows of one gathered call, and its wait.
      */
     public void configure(int maxImages, Duration window) {
         if (maxImages < 1 || window.isNegative()) {

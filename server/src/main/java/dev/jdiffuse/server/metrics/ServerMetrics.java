@@ -30,9 +30,9 @@ import java.util.function.Supplier;
 /**
  * Prometheus metrics through Micrometer: queue depth, jobs by outcome, queue wait and run time histograms, sampling
  * speed, per device (label {@code device}) the running jobs and images, the loaded models and the jobs and images per
- * shared denoiser forward and VAE decoding, WebSocket connections and dropped frames, JVM memory/GC/threads, and the process's
- * resident memory from {@code /proc/self/status} (VmRSS: the JVM heap plus native memory such as libtorch's
- * allocations).
+ * shared denoiser forward and per VAE decoding, WebSocket connections and dropped frames, JVM memory/GC/threads, and
+ * the process's resident memory from {@code /proc/self/status} (VmRSS: the JVM heap plus native memory such as
+ * libtorch's allocations).
  */
 public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCloseable {
 
