@@ -25,10 +25,10 @@ import java.util.function.UnaryOperator;
  * waiting call's lane, have made no call since and were in their last step as far as they {@linkplain Lane#stepped
  * reported} (they are between that forward and their leaving; the jobs that shared the forward are woken one after
  * another, so some are not done with it when the first one calls). A call runs when no such lane is left, when its
- * rows reach the batcher's {@code maxImages}, or when the batcher's window has passed since the oldest call of the
- * group arrived. A job alone, or one whose lane has no such companions, therefore never waits, and its call is the
- * function on its own array, as without gathering. Calls from threads without a lane of this batcher go straight to
- * the function.
+ * rows reach the cap ({@link #limit}; by default the batcher's {@code maxImages}), or when the batcher's window has
+ * passed since the oldest call of the group arrived. A job alone, or one whose lane has no such companions, therefore
+ * never waits, and its call is the function on its own array, as without gathering. Calls from threads without a lane
+ * of this batcher go straight to the function.
  *
  * <p>Only calls with equal keys share a call: the function's key (e.g. the VAE), the shape without the batch axis,
  * dtype and device. A cancelled lane's waiting call leaves at once ({@link CancellationException}); one that is
@@ -55,9 +55,28 @@ public final class RowGatherer {
     /** Calls waiting for their group, in arrival order; guarded by the batcher's lock. */
     private final List<GatherCall> pending = new ArrayList<>();
     private volatile Observer observer = Observer.NONE;
+    /** Most rows in one call; 0: the batcher's {@code maxImages}. */
+    private volatile int maxRows;
 
     RowGatherer(StepBatcher batcher) {
         this.batcher = batcher;
+    }
+
+    /**
+     * @param maxRows most rows (images) in one call, whatever the batcher's forwards hold: the VAE decoder's
+     *     full-resolution activations take far more memory per image than a denoiser forward; 1 makes every job
+     *     call alone, without waiting (as without gathering); 0 (the default) follows the batcher's {@code maxImages}
+     */
+    public void limit(int maxRows) {
+        if (maxRows < 0) {
+            throw new IllegalArgumentException("maxRows must be >= 0");
+        }
+        this.maxRows = maxRows;
+    }
+
+    private int cap() {
+        int own = maxRows;
+        return own > 0 ? own : batcher.maxImages;
     }
 
     public void observe(Observer o) {
@@ -142,13 +161,13 @@ public final class RowGatherer {
 
     /**
      * The oldest pending call of {@code call}'s key and the later ones, in arrival order, as many as fit in
-     * {@code maxImages} rows (the first always); null if {@code call} is not among them (it goes in a later group).
+     * {@link #cap} rows (the first always); null if {@code call} is not among them (it goes in a later group).
      */
     private List<GatherCall> groupOf(GatherCall call) {
         List<GatherCall> group = new ArrayList<>();
         int rows = 0;
         for (GatherCall c : pending) {
-            if (c.key.equals(call.key) && (group.isEmpty() || rows + c.rows <= batcher.maxImages)) {
+            if (c.key.equals(call.key) && (group.isEmpty() || rows + c.rows <= cap())) {
                 group.add(c);
                 rows += c.rows;
             }
@@ -161,7 +180,7 @@ public final class RowGatherer {
         int rows = group.stream().mapToInt(c -> c.rows).sum();
         GatherKey key = group.get(0).key;
         boolean full = pending.stream().anyMatch(c -> !group.contains(c) && c.key.equals(key));
-        if (full || rows >= batcher.maxImages || !companionsExpected(group)) {
+        if (full || rows >= cap() || !companionsExpected(group)) {
             return 0;
         }
         return group.get(0).arrived + batcher.windowNanos - now;

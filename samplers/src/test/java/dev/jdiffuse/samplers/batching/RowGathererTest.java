@@ -326,6 +326,25 @@ class RowGathererTest {
     }
 
     @Test
+    void aLimitOfOneRowMakesEveryJobCallAloneWithoutWaiting() throws Exception {
+        List<int[]> seen = new CopyOnWriteArrayList<>();
+        StepBatcher b = batcher(16, LONG, seen);
+        b.gatherer().limit(1);
+        Doubler f = new Doubler();
+        try (NDManager root = NDManager.newBaseManager()) {
+            long t0 = System.nanoTime();
+            List<float[]> out = leaveThenApply(b, root, f, 1, 2, 1);
+            assertTrue(System.nanoTime() - t0 < 20_000_000_000L, "nobody waited out the 30 s window");
+            for (int j = 0; j < 3; j++) {
+                assertArrayEquals(alone(root, j, j == 1 ? 2 : 1), out.get(j), "job " + j);
+            }
+        }
+        assertEquals(3, seen.size(), "each alone");
+        seen.forEach(s -> assertEquals(1, s[0]));
+        assertThrows(IllegalArgumentException.class, () -> b.gatherer().limit(-1));
+    }
+
+    @Test
     void aFailedSharedCallIsRetriedAloneByEachJob() throws Exception {
         List<int[]> seen = new CopyOnWriteArrayList<>();
         StepBatcher b = batcher(16, LONG, seen);
