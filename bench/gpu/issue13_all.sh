@@ -1,22 +1,18 @@
 #!/usr/bin/env bash
 # Issue 13's measurements in one command on the one-GPU device machine (repository root, .gpu/ carried; each part
 # bounded so one hang cannot eat the rest). JSON lines in $OUT/*.jsonl; server logs beside them.
-#  1. UNet forward: op by op vs one TorchScript call (SD 1.5 and SDXL, batches 2 and 16)       -> unet_script.jsonl
-#  2. the step batcher alone: 1 and 16 jobs through one model, scripted forward with and without
-#     TorchScript's optimising executor                                                          -> batcher.jsonl
-#  3. the server end to end, SD 1.5 512x512 25 steps: 1, 4, 16 users, diffusers side by side    -> sd15.jsonl
-#  4. the server's SD 1.5 image against diffusers' with the same weights and seed (fp16 vs fp32) -> parity.jsonl
-#  5. the server end to end, SDXL 1024x1024 20 steps: 1 and 4 users, diffusers side by side     -> sdxl.jsonl
+#  1. UNet forward: op by op vs one TorchScript call (SD 1.5, batches 2 and 32)                     -> unet_script.jsonl
+#  2. the server end to end, SD 1.5 512x512 25 steps: 1, 4, 16 users, diffusers side by side    -> sd15.jsonl
+#     (the server prints every shared forward: -Djdiffuse.trace.forwards, summarised by trace_summary.py)
+#  3. the server's SD 1.5 image against diffusers' with the same weights and seed (fp16 vs fp32) -> parity.jsonl
+#  4. the server end to end, SDXL 1024x1024 20 steps: 1 and 4 users, diffusers side by side     -> sdxl.jsonl
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 J() { bash .gpu/gpu-env.sh java -Dai.djl.offline=true "$@"; }
 nvidia-smi --query-gpu=name,memory.used --format=csv,noheader | sed 's/^/# /'
-timeout 150 bash -c 'bash .gpu/gpu-env.sh java -Dai.djl.offline=true -Dbench.batches=2,16 -Dbench.models=sd15 -cp ".gpu/app/*" dev.jdiffuse.bench.DenoiserBench unet_script' \
+timeout 100 bash -c 'bash .gpu/gpu-env.sh java -Dai.djl.offline=true -Dbench.batches=2,32 -Dbench.models=sd15 -cp ".gpu/app/*" dev.jdiffuse.bench.DenoiserBench unet_script' \
     > "$OUT/unet_script.txt" 2>&1; grep '^{' "$OUT/unet_script.txt" > "$OUT/unet_script.jsonl"; cat "$OUT/unet_script.jsonl"
-for opt in true; do
-  timeout 80 bash .gpu/gpu-env.sh java -Dai.djl.offline=true -Djdiffuse.scripted.optimize=$opt -cp ".gpu/app/*" \
-      dev.jdiffuse.bench.BatchingBench batches=2,32 lanes=16 steps=10 2>&1 | grep '^{' | sed "s/^{/{\"scripted_optimize\":$opt,/"
-done | tee "$OUT/batcher.jsonl"
+export JAVA_OPTS="-Djdiffuse.trace.forwards=true"
 (OUT=$OUT FAMILY=sd15 STEPS=25 N=16 BATCHES="16" timeout 200 bash bench/gpu/concurrency_bench.sh) 2>&1 | tee "$OUT/sd15.jsonl"
 (OUT=$OUT FAMILIES=sd15 PROBES=0 timeout 120 bash bench/gpu/published_parity.sh) 2>&1 | tee "$OUT/parity.jsonl"
 (OUT=$OUT FAMILY=sdxl SIZE=1024 STEPS=20 N=4 BATCHES="4" timeout 170 bash bench/gpu/concurrency_bench.sh) 2>&1 | tee "$OUT/sdxl.jsonl"

@@ -201,12 +201,15 @@ public final class JDiffuseServer implements AutoCloseable {
     }
 
     /**
-     * Each model's batcher, when first used, takes the forward size and window, and reports to its device's metrics.
+     * Each model's batcher, when first used, takes the forward size and window (the window also bounds the decoding
+     * of jobs that finish together), its gatherer the decoding size, and both report to the device's metrics.
      */
     private void shareForwards(ServerOptions.Batching batching) {
         jobs.onBatcher((device, b) -> {
             b.configure(batching.images(), batching.window());
             b.observe(metrics.batches(device));
+            b.gatherer().limit(batching.decodeImages());
+            b.gatherer().observe(metrics.decodes(device));
         });
     }
 

@@ -92,13 +92,20 @@ public final class ServerFlags {
 
     @Option(names = "--batch-images", defaultValue = "1", description = "most images of concurrent jobs in one "
             + "denoiser forward, per device: jobs on one model run together while their images fit, sharing a "
-            + "forward per step "
+            + "forward per step, and jobs that finish together decode in one VAE call (--batch-decode-images) "
             + "(default ${DEFAULT-VALUE}: one job at a time; --max-batch stays the per-request limit) "
             + "[env JDIFFUSE_BATCH_IMAGES]")
     int batchImages;
 
+    @Option(names = "--batch-decode-images", defaultValue = "0", description = "most images in one VAE decoding "
+            + "of jobs that finished together, per model and device (default ${DEFAULT-VALUE}: as --batch-images; "
+            + "1: each job decodes alone, as before; lower it where the decoder's full-resolution activations of "
+            + "that many images would not fit) [env JDIFFUSE_BATCH_DECODE_IMAGES]")
+    int batchDecodeImages;
+
     @Option(names = "--batch-window-ms", defaultValue = "20", description = "longest wait of a job's step for the "
-            + "other running jobs' steps, only while jobs share the model (default ${DEFAULT-VALUE}) "
+            + "other running jobs' steps, and of a finished job's decoding for the jobs that finished with it, only "
+            + "while jobs share the model (default ${DEFAULT-VALUE}) "
             + "[env JDIFFUSE_BATCH_WINDOW_MS]")
     int batchWindowMs;
 
@@ -199,7 +206,8 @@ public final class ServerFlags {
         List<String> workers = devices != null ? DeviceNames.parse(devices) : List.of(device);
         return new ServerOptions(port, host, models, workers, dtype, queueSize, Duration.ofSeconds(resultTtl), limits,
                 safety, new ModelBudget(maxLoadedModels, maxLoadedBytes), loras != null ? loras : lorasBesideModels(),
-                new ServerOptions.Batching(batchImages, Duration.ofMillis(batchWindowMs)));
+                new ServerOptions.Batching(batchImages, Duration.ofMillis(batchWindowMs),
+                        batchDecodeImages == 0 ? batchImages : batchDecodeImages));
     }
 
     /** {@code <models>/../loras} when the models folder is given and that folder exists. */

@@ -37,15 +37,24 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
     /**
      * Continuous batching: jobs on one model run concurrently while their images fit in {@code images}, and their
      * compatible denoiser calls share forwards; {@code window} is the longest a call waits for the other running
-     * jobs' calls. {@code images} 1: one job at a time, as before.
+     * jobs' calls. {@code images} 1: one job at a time, as before. Jobs that finish together decode in one VAE call
+     * of at most {@code decodeImages} images (1: each alone, as before), waiting at most {@code window} for each other.
      */
-    public record Batching(int images, Duration window) {
+    public record Batching(int images, Duration window, int decodeImages) {
 
         public static final Batching OFF = new Batching(1, Duration.ofMillis(2));
+
+        /** Decoding as many images at once as a forward holds. */
+        public Batching(int images, Duration window) {
+            this(images, window, images);
+        }
 
         public Batching {
             if (images < 1 || images > 256) {
                 throw new IllegalArgumentException("--batch-images must be 1..256, got " + images);
+            }
+            if (decodeImages < 1 || decodeImages > 256) {
+                throw new IllegalArgumentException("--batch-decode-images must be 1..256, got " + decodeImages);
             }
             if (window.isNegative() || window.compareTo(Duration.ofSeconds(1)) > 0) {
                 throw new IllegalArgumentException("--batch-window-ms must be 0..1000, got " + window.toMillis());

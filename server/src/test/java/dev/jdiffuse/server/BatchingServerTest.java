@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Continuous batching over real HTTP with {@code --batch-images 8} on the tiny SD 1.x fixture: four jobs submitted at
  * once (different prompts, samplers, step counts, seeds) all succeed with the images they give run one at a time
  * (8-bit pixels within one level: the float images agree within 1e-5), a job cancelled mid-run ends cancelled while
- * the others finish, and {@code /metrics} shows forwards shared by more than one job.
+ * the others finish, and {@code /metrics} shows forwards shared by more than one job and every job's decoding.
  */
 class BatchingServerTest {
 
@@ -77,6 +77,12 @@ class BatchingServerTest {
             String metrics = new String(ts.get("/metrics").raw().body());
             assertTrue(sharedForwards(ts.get("/metrics").raw().body()) > 0, "forwards of more than one job:\n"
                     + metrics.lines().filter(l -> l.startsWith("jdiffuse_batch")).toList());
+            // every job ran in a lane and decoded once (alone, or in one VAE call with jobs that finished with it)
+            List<String> decodes = metrics.lines().filter(l -> l.startsWith("jdiffuse_decode")).toList();
+            assertEquals(2.0 * BODIES.size(), MetricsText.sum(metrics, "jdiffuse_decode_jobs_sum", ""),
+                    decodes.toString());
+            assertEquals(2.0 * BODIES.size(), MetricsText.sum(metrics, "jdiffuse_decode_images_sum", ""),
+                    decodes.toString());
 
             // a job cancelled while it shares forwards ends cancelled; the others are not disturbed
             String slow = ts.submit(body("a long walk", "euler", 150, 5, 7.5));

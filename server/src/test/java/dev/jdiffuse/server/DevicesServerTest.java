@@ -107,6 +107,8 @@ class DevicesServerTest {
                 assertTrue(MetricsText.has(metrics, "jdiffuse_device_images_running", label), label);
                 assertTrue(MetricsText.has(metrics, "jdiffuse_batch_jobs_count", label), label);
                 assertTrue(MetricsText.has(metrics, "jdiffuse_batch_images_count", label), label);
+                assertTrue(MetricsText.has(metrics, "jdiffuse_decode_jobs_count", label), label);
+                assertTrue(MetricsText.has(metrics, "jdiffuse_decode_images_count", label), label);
             }
 
             // a running job and one queued behind it on the same device (its model's) are cancelled; the idle

@@ -84,4 +84,17 @@ class ServerOptionsTest {
         assertThrows(IllegalArgumentException.class, () -> ServerOptions.defaults().withDevices(List.of("auto",
                 "auto")));
     }
+
+    @Test
+    void decodingFollowsTheForwardSizeUnlessCappedOnItsOwn() {
+        assertEquals(1, ServerOptions.parse(List.of(), Map.of()).batching().decodeImages());
+        assertEquals(8, ServerOptions.parse(List.of("--batch-images", "8"), Map.of()).batching().decodeImages());
+        assertEquals(2, ServerOptions.parse(List.of("--batch-images", "8", "--batch-decode-images", "2"), Map.of())
+                .batching().decodeImages());
+        assertEquals(1, ServerOptions.parse(List.of("--batch-images", "8"), Map.of("JDIFFUSE_BATCH_DECODE_IMAGES",
+                "1")).batching().decodeImages(), "1: each job decodes alone");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> ServerOptions.parse(List.of(
+                "--batch-decode-images", "-1"), Map.of())).getMessage().contains("--batch-decode-images"));
+        assertTrue(ServerOptions.usage().contains("JDIFFUSE_BATCH_DECODE_IMAGES"));
+    }
 }

@@ -17,12 +17,15 @@ import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
 import dev.jdiffuse.samplers.NoiseSource;
 import dev.jdiffuse.samplers.StepListener;
+import dev.jdiffuse.samplers.batching.RowGatherer;
+import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.samplers.noise.TorchCpuNoise;
 import dev.jdiffuse.schedulers.SamplingSchedule;
 
 import java.awt.image.BufferedImage;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.UnaryOperator;
 
 /**
  * How a generation runs, for every model family:
@@ -36,7 +39,8 @@ import java.util.List;
  * </li>
  * <li>the family encodes the prompt and builds the denoiser (prediction adapter, ControlNets, guidance);</li>
  * <li>{@link #denoise}: the sampling loop from noisy latents to clean ones, with step events and previews;</li>
- * <li>VAE decoding to [0, 1], refusing NaN or infinite values; 8-bit images and the timings.</li>
+ * <li>VAE decoding to [0, 1], refusing NaN or infinite values (jobs of one batcher that finish together decode in
+ * one VAE call, each checked on its own rows); 8-bit images and the timings.</li>
  * </ol>
  * The request's LoRAs are merged into the weights for the whole run ({@link LoraPatcher}: re-patched only when the
  * set changes, the base restored exactly), so the prompt encoding and the denoiser both see them.
@@ -62,6 +66,8 @@ public final class DiffusionPipeline implements ImagePipeline {
     private final AutoencoderTiny taesd;
     private final PreviewRenderer previews;
     private final LoraPatcher loras;
+    /** Tests only: applied to each job's final latents before decoding (e.g. to make one job's pixels NaN). */
+    volatile UnaryOperator<NDArray> latentsBeforeDecode = UnaryOperator.identity();
 
     /**
      * @param weights the manager holding every module of {@code family} and {@code vae}; closed by {@link #close}
@@ -105,7 +111,7 @@ public final class DiffusionPipeline implements ImagePipeline {
     }
 
     @Override
-    public dev.jdiffuse.samplers.batching.StepBatcher stepBatcher() {
+    public StepBatcher stepBatcher() {
         return family.stepBatcher();
     }
 
@@ -501,7 +507,7 @@ public final class DiffusionPipeline implements ImagePipeline {
 
     private Outcome decoded(Sampled s) {
         long t2 = System.nanoTime();
-        NDArray image = decode(s.latents());
+        NDArray image = decodeGathered(latentsBeforeDecode.apply(s.latents()));
         long t3 = System.nanoTime();
         return new Outcome(image, s.resolved(), s.encodeMillis(), s.denoiseMillis(), (t3 - t2) / 1_000_000);
     }
@@ -571,9 +577,24 @@ public final class DiffusionPipeline implements ImagePipeline {
         return out;
     }
 
-    /** Latents to the image [B, 3, H, W] in [0, 1]. */
+    /** Latents to the image [B, 3, H, W] in [0, 1], alone (the hires fix's mid-run decoding). */
     private NDArray decode(NDArray latents) {
-        NDArray image = vae.latentsToImage(latents);
+        return requireFiniteImage(vae.latentsToImage(latents));
+    }
+
+    /**
+     * A job's final latents [B, C, h, w] to its image [B, 3, H, W] in [0, 1]; in a lane of the family's batcher,
+     * decoded in one VAE call with the latents of the jobs that finish together ({@link RowGatherer}). The finiteness
+     * check is on this job's rows only, so a job whose pixels overflow fails alone.
+     */
+    private NDArray decodeGathered(NDArray latents) {
+        StepBatcher batcher = family.stepBatcher();
+        NDArray image = batcher == null ? vae.latentsToImage(latents)
+                : batcher.gatherer().apply(latents, vae, vae::latentsToImage);
+        return requireFiniteImage(image);
+    }
+
+    private static NDArray requireFiniteImage(NDArray image) {
         requireFinite(image, "the VAE produced NaN pixels (half-precision overflow: run the VAE in float32)");
         return image;
     }

@@ -31,16 +31,7 @@ final class ConcurrentJobs {
 
         /** Largest |difference| between job {@code j}'s image run together and run alone. */
         double maxDiff(int j) {
-            float[] a = alone.get(j);
-            float[] b = together.get(j);
-            if (a.length != b.length) {
-                return Double.POSITIVE_INFINITY;
-            }
-            double max = 0;
-            for (int i = 0; i < a.length; i++) {
-                max = Math.max(max, Math.abs(a[i] - b[i]));
-            }
-            return max;
+            return ConcurrentJobs.maxDiff(alone.get(j), together.get(j));
         }
 
         int calls() {
@@ -53,6 +44,18 @@ final class ConcurrentJobs {
     }
 
     private ConcurrentJobs() {
+    }
+
+    /** Largest |a - b|; infinite for different lengths. */
+    static double maxDiff(float[] a, float[] b) {
+        if (a.length != b.length) {
+            return Double.POSITIVE_INFINITY;
+        }
+        double max = 0;
+        for (int i = 0; i < a.length; i++) {
+            max = Math.max(max, Math.abs(a[i] - b[i]));
+        }
+        return max;
     }
 
     static Outcome run(DiffusionPipeline pipe, List<GenerationRequest> jobs, int maxImages, Duration window)
@@ -86,6 +89,54 @@ final class ConcurrentJobs {
                 together.add(f.get(300, TimeUnit.SECONDS));
             }
             return new Outcome(alone, together, forwardsAlone, List.copyOf(forwards), arrays);
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /**
+     * The jobs at once, each on its own thread in its own lane of the pipeline's batcher, in step: every job waits at
+     * its first step until all have done theirs, so jobs with equal step counts and samplers share every forward after
+     * it and finish in the same one. {@code onThread} runs first on each job's thread with the job's index and lane.
+     *
+     * @return per job its image, or what it threw
+     */
+    static List<Object> inStep(DiffusionPipeline pipe, List<GenerationRequest> jobs,
+            java.util.function.BiConsumer<Integer, Lane> onThread) throws Exception {
+        StepBatcher batcher = pipe.stepBatcher();
+        java.util.concurrent.CyclicBarrier firstStep = new java.util.concurrent.CyclicBarrier(jobs.size());
+        ExecutorService pool = Executors.newFixedThreadPool(jobs.size());
+        try {
+            List<Future<Object>> futures = new ArrayList<>();
+            for (int j = 0; j < jobs.size(); j++) {
+                int job = j;
+                futures.add(pool.submit(() -> {
+                    GenerationRequest r = jobs.get(job);
+                    GenerationListener waitAtFirst = new GenerationListener() {
+                        @Override
+                        public void onStep(int step, int steps, double sigma) {
+                            if (step == 0) {
+                                try {
+                                    firstStep.await(120, TimeUnit.SECONDS);
+                                } catch (Exception e) {
+                                    throw new IllegalStateException("the jobs did not all reach their first step", e);
+                                }
+                            }
+                        }
+                    };
+                    try (Lane lane = batcher.join(r.batchSize())) {
+                        onThread.accept(job, lane);
+                        return image(pipe, r, new LaneListener(lane, waitAtFirst));
+                    } catch (RuntimeException e) {
+                        return e;
+                    }
+                }));
+            }
+            List<Object> out = new ArrayList<>();
+            for (Future<Object> f : futures) {
+                out.add(f.get(300, TimeUnit.SECONDS));
+            }
+            return out;
         } finally {
             pool.shutdownNow();
         }

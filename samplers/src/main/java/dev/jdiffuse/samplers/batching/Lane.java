@@ -13,10 +13,44 @@ public final class Lane implements AutoCloseable {
     boolean expected;
     boolean cancelled;
     StepBatcher.RowsKey lastKey;
+    /** {@link #leave} was called: the job's steps are done, its work after them (decoding) is next. */
+    boolean left;
+    /** A network call of the job is pending or running in the batcher (cleared as soon as its forward ends). */
+    boolean inCall;
+    /** The number of the last forward that served the job (0: none yet); jobs served by one forward share it. */
+    long lastForward;
+    /** The job called the batcher's {@link RowGatherer} (it is not expected there any more). */
+    boolean gathered;
+    /** Steps still to run after the last one reported to {@link #stepped}; -1 before the first report. */
+    int stepsLeft = -1;
+    /** {@link #lastForward} when the last step was reported. */
+    long steppedAfter;
 
     Lane(StepBatcher batcher, int images) {
         this.batcher = batcher;
         this.images = images;
+    }
+
+    /**
+     * Step {@code step} (from 0) of {@code steps} is done. A job that shares a forward with one that finished is
+     * waited for at decoding only if that forward may have been its last step (one step left, or none reported yet).
+     */
+    public void stepped(int step, int steps) {
+        batcher.lock.lock();
+        try {
+            stepsLeft = Math.max(0, steps - 1 - step);
+            steppedAfter = lastForward;
+        } finally {
+            batcher.lock.unlock();
+        }
+    }
+
+    /**
+     * Whether the job's last forward may have been its last step: no step reported yet, or one step left when the
+     * report came before that forward (a report after it, with steps left, means another forward will follow).
+     */
+    boolean mayBeInLastStep() {
+        return stepsLeft < 0 || stepsLeft == 0 || (stepsLeft == 1 && steppedAfter != lastForward);
     }
 
     /** The job made its last network call (its last step is done): the others stop waiting for it. */

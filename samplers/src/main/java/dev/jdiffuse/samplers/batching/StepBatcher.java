@@ -52,6 +52,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * moves to its own input's manager. The concatenated conditioning is kept for the next forward of the same callers
  * (text-context projections are then reused, as a lone job reuses its own) in a manager of its own, closed when the
  * callers change or the last lane closes.
+ *
+ * <p>After their steps, the jobs' decoding goes through the batcher's {@link #gatherer}, which reads the lanes' state
+ * (left, in a call, the last forward that served them, the steps they reported) under the same lock to tell which
+ * jobs finish together.
  */
 public final class StepBatcher implements Network {
 
@@ -79,14 +83,19 @@ public final class StepBatcher implements Network {
     private final ExecutorService forwards;
 
     private final Network network;
-    private final ReentrantLock lock = new ReentrantLock();
-    private final Condition changed = lock.newCondition();
-    private final Set<Lane> lanes = new LinkedHashSet<>();
+    /** Guards the lanes' state, here and in {@link #gatherer}. */
+    final ReentrantLock lock = new ReentrantLock();
+    /** Signalled whenever a lane's state or a pending call changes. */
+    final Condition changed = lock.newCondition();
+    final Set<Lane> lanes = new LinkedHashSet<>();
     private final List<Call> pending = new ArrayList<>();
+    private final RowGatherer gatherer = new RowGatherer(this);
     private boolean busy;
     private long idleSince = System.nanoTime();
-    private volatile int maxImages = Integer.MAX_VALUE;
-    private volatile long windowNanos = TimeUnit.MILLISECONDS.toNanos(20);
+    /** Forwards of joined jobs so far; each lane records the number of the last one that served it. */
+    private long forwardCount;
+    volatile int maxImages = Integer.MAX_VALUE;
+    volatile long windowNanos = TimeUnit.MILLISECONDS.toNanos(20);
     private volatile Observer observer = Observer.NONE;
     /** Only the thread running a forward (busy) touches it, and {@link #dropCache} once no lane is left. */
     private CombinedConditioning cache;
@@ -113,6 +122,8 @@ public final class StepBatcher implements Network {
     }
 
     /**
+     * Both settings bound the {@link #gatherer} too: the rows of one gathered call (the jobs' images), and its wait.
+     *
      * @param maxImages most images (the jobs' own batch rows, before guidance doubles them) in one forward; a single
      *     job's call always runs, whatever its size
      * @param window longest wait for the other expected jobs' calls once one is pending
@@ -127,6 +138,19 @@ public final class StepBatcher implements Network {
 
     public void observe(Observer o) {
         observer = o == null ? Observer.NONE : o;
+    }
+
+    /**
+     * Where the joined jobs' work after their last step (VAE decoding) is gathered: the calls of jobs that finish
+     * together run as one.
+     */
+    public RowGatherer gatherer() {
+        return gatherer;
+    }
+
+    /** The current thread's lane, or null. */
+    static Lane current() {
+        return CURRENT.get();
     }
 
     /**
@@ -179,6 +203,7 @@ public final class StepBatcher implements Network {
                 throw new CancellationException("cancelled");
             }
             lane.expected = true;
+            lane.inCall = true;
             lane.lastKey = call.key;
             pending.add(call);
             changed.signalAll();
@@ -207,6 +232,7 @@ public final class StepBatcher implements Network {
                 }
             }
         } finally {
+            lane.inCall = false;
             lock.unlock();
             if (interrupted) {
                 Thread.currentThread().interrupt();
@@ -259,6 +285,10 @@ public final class StepBatcher implements Network {
     private void lead() {
         List<Call> group = group();
         pending.removeAll(group);
+        forwardCount++;
+        for (Call c : group) {
+            c.lane.lastForward = forwardCount;
+        }
         busy = true;
         lock.unlock();
         try {
@@ -269,6 +299,7 @@ public final class StepBatcher implements Network {
             idleSince = System.nanoTime();
             for (Call c : group) {
                 c.done = true;
+                c.lane.inCall = false; // now, not when its thread wakes: the gatherer reads it meanwhile
             }
             changed.signalAll();
         }
@@ -392,6 +423,7 @@ public final class StepBatcher implements Network {
         lock.lock();
         try {
             lane.expected = false;
+            lane.left = true;
             if (closing) {
                 lanes.remove(lane);
                 if (lanes.isEmpty() && !busy) {
@@ -423,6 +455,16 @@ public final class StepBatcher implements Network {
         lock.lock();
         try {
             return lanes.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Calls waiting for a forward now (for tests). */
+    int pendingCalls() {
+        lock.lock();
+        try {
+            return pending.size();
         } finally {
             lock.unlock();
         }

@@ -458,7 +458,10 @@ public final class JobManager implements AutoCloseable {
         if (lane != null) {
             lane.cancel(); // a step waiting for a shared forward leaves it now
         }
-        return job.status().terminal() ? CancelOutcome.ALREADY_ENDED : CancelOutcome.CANCELLING;
+        // a job that the lane's cancel ended already (it was waiting for a forward or a decoding) is still being
+        // cancelled by this request, not one that had ended
+        JobStatus now = job.status();
+        return now.terminal() && now != JobStatus.CANCELLED ? CancelOutcome.ALREADY_ENDED : CancelOutcome.CANCELLING;
     }
 
     private void workLoop(Device device) {

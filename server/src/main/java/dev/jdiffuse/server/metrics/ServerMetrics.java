@@ -1,5 +1,6 @@
 package dev.jdiffuse.server.metrics;
 
+import dev.jdiffuse.samplers.batching.RowGatherer;
 import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.server.jobs.JobOutcomes;
 import dev.jdiffuse.server.jobs.JobStatus;
@@ -29,9 +30,9 @@ import java.util.function.Supplier;
 /**
  * Prometheus metrics through Micrometer: queue depth, jobs by outcome, queue wait and run time histograms, sampling
  * speed, per device (label {@code device}) the running jobs and images, the loaded models and the jobs and images per
- * shared denoiser forward, WebSocket connections and dropped frames, JVM memory/GC/threads, and the process's
- * resident memory from {@code /proc/self/status} (VmRSS: the JVM heap plus native memory such as libtorch's
- * allocations).
+ * shared denoiser forward and per VAE decoding, WebSocket connections and dropped frames, JVM memory/GC/threads, and
+ * the process's resident memory from {@code /proc/self/status} (VmRSS: the JVM heap plus native memory such as
+ * libtorch's allocations).
  */
 public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCloseable {
 
@@ -80,8 +81,25 @@ public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCl
     }
 
     /**
+     * What the batchers' gatherers of the models on device {@code device} report: jobs and images of each VAE
+     * decoding of running jobs (jobs that finish together decode in one call), as histograms labelled with the device.
+     */
+    public RowGatherer.Observer decodes(String device) {
+        DistributionSummary jobs = DistributionSummary.builder("jdiffuse.decode.jobs")
+                .description("jobs sharing each VAE decoding of running jobs (jobs that finished together)")
+                .tag("device", device).serviceLevelObjectives(BATCH_SIZES).register(registry);
+        DistributionSummary images = DistributionSummary.builder("jdiffuse.decode.images")
+                .description("images in each VAE decoding of running jobs")
+                .tag("device", device).serviceLevelObjectives(BATCH_SIZES).register(registry);
+        return (j, rows) -> {
+            jobs.record(j);
+            images.record(rows);
+        };
+    }
+
+    /**
      * Registers, for each device label (by index), the gauges of the jobs and images running there and of the models
-     * loaded there, and the batch histograms (empty until a forward is shared).
+     * loaded there, and the batch and decode histograms (empty until a job runs beside others).
      */
     public void bindDevices(List<String> devices, IntFunction<Number> runningJobs, IntFunction<Number> runningImages,
             IntFunction<Number> loadedModels) {
@@ -98,6 +116,7 @@ public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCl
                     .description("models loaded on the device (--max-loaded-models bounds it)").tag("device", label)
                     .register(registry);
             batches(label);
+            decodes(label);
         }
     }
 
