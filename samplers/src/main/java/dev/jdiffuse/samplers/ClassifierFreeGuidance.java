@@ -6,6 +6,10 @@ import ai.djl.ndarray.types.Shape;
 
 import java.util.Arrays;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.add;
+import static dev.jdiffuse.samplers.nd.ScalarOps.div;
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * Classifier-free guidance (Ho and Salimans 2022): {@code D = D_u + w (D_c - D_u)}, with the unconditional and
  * conditional rows evaluated in ONE batched call of the inner denoiser ({@code [x; x]} with
@@ -51,16 +55,16 @@ public final class ClassifierFreeGuidance implements Denoiser {
         NDList halves = both.split(2, 0);
         NDArray uncond = halves.get(0);
         NDArray cond = halves.get(1);
-        NDArray guided = uncond.add(cond.sub(uncond).mul(scale));
+        NDArray guided = uncond.add(mul(cond.sub(uncond), scale));
         if (rescale == 0.0) {
             return guided;
         }
         double sigma = level.sigma();
-        NDArray epsGuided = x.sub(guided).div(sigma);
-        NDArray epsCond = x.sub(cond).div(sigma);
+        NDArray epsGuided = div(x.sub(guided), sigma);
+        NDArray epsCond = div(x.sub(cond), sigma);
         NDArray factor = std(epsCond).div(std(epsGuided));
-        NDArray rescaled = epsGuided.mul(factor.mul(rescale).add(1 - rescale));
-        return x.sub(rescaled.mul(sigma));
+        NDArray rescaled = epsGuided.mul(add(mul(factor, rescale), 1 - rescale));
+        return x.sub(mul(rescaled, sigma));
     }
 
     /**
@@ -76,6 +80,6 @@ public final class ClassifierFreeGuidance implements Denoiser {
         long[] keep = new long[shape.dimension()];
         Arrays.fill(keep, 1);
         keep[0] = batch;
-        return centered.mul(centered).sum(new int[] {1}, true).div(count - 1).sqrt().reshape(keep);
+        return div(centered.mul(centered).sum(new int[] {1}, true), count - 1).sqrt().reshape(keep);
     }
 }

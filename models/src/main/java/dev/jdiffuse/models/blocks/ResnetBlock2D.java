@@ -6,6 +6,8 @@ import dev.jdiffuse.models.nn.GroupNorm;
 import dev.jdiffuse.models.nn.Linear;
 import dev.jdiffuse.models.nn.Module;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.div;
+
 /**
  * The residual block of the SD UNet and VAE (He et al. 2016 with GroupNorm and SiLU, as in Ho et al. 2020 and
  * diffusers' {@code ResnetBlock2D} with {@code time_embedding_norm="default"}):
@@ -48,6 +50,6 @@ public final class ResnetBlock2D extends Module {
         h = conv2.forward(norm2.forwardSilu(h));
         NDArray skip = convShortcut == null ? x : convShortcut.forward(x);
         NDArray out = skip.add(h);
-        return outputScale == 1f ? out : out.div(outputScale);
+        return outputScale == 1f ? out : div(out, outputScale);
     }
 }

@@ -17,6 +17,8 @@ import java.util.WeakHashMap;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Supplier;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * Applies a request's LoRAs to a loaded model by merging them into its weights, and takes them off again:
  * <pre>  W' = W + sum_i scale_i * (alpha_i / rank_i) * up_i @ down_i</pre>
@@ -197,7 +199,7 @@ public final class LoraPatcher {
         NDArray down = file.load(m.downKey(), temp, DataType.FLOAT32).reshape(r, m.inElements());
         NDArray up = file.load(m.upKey(), temp, DataType.FLOAT32).reshape(m.outFeatures(), r);
         double alpha = m.alphaKey() == null ? r : file.load(m.alphaKey(), temp, DataType.FLOAT32).toFloatArray()[0];
-        return up.matMul(down).mul((float) (scale * alpha / r)).reshape(weight);
+        return mul(up.matMul(down), (float) (scale * alpha / r)).reshape(weight);
     }
 
     /** Puts every kept base array back and frees the patched copies. */

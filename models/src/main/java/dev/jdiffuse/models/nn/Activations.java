@@ -2,6 +2,10 @@ package dev.jdiffuse.models.nn;
 
 import ai.djl.ndarray.NDArray;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.add;
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+import static dev.jdiffuse.samplers.nd.ScalarOps.pow;
+
 /** Element-wise activations, each spelled as its reference defines it. */
 public final class Activations {
 
@@ -25,13 +29,13 @@ public final class Activations {
         if (FusedOps.hasGeluTanh()) {
             return FusedOps.geluTanh(x);
         }
-        NDArray inner = x.pow(3).mul(0.044715f).add(x).mul((float) SQRT_2_OVER_PI);
-        return x.mul(0.5f).mul(inner.tanh().add(1f));
+        NDArray inner = mul(mul(pow(x, 3), 0.044715f).add(x), (float) SQRT_2_OVER_PI);
+        return mul(x, 0.5f).mul(add(inner.tanh(), 1f));
     }
 
     /** CLIP's quick GELU: {@code x * sigmoid(1.702 x)}. */
     public static NDArray quickGelu(NDArray x) {
-        return x.mul(x.mul(1.702f).getNDArrayInternal().sigmoid());
+        return x.mul(mul(x, 1.702f).getNDArrayInternal().sigmoid());
     }
 
     /** Applies an activation by its config name (transformers' {@code hidden_act}, diffusers' {@code act_fn}). */

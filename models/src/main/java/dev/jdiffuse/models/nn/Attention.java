@@ -3,6 +3,8 @@ package dev.jdiffuse.models.nn;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * Scaled dot-product attention (Vaswani et al. 2017, eq. 1): {@code softmax(Q K^T / sqrt(d)) V} over {@code heads}
  * heads. Shapes: q [B, Lq, H*D], k and v [B, Lk, H*D] -> [B, Lq, H*D].
@@ -66,7 +68,7 @@ public final class Attention {
             if (up) {
                 qh = qh.toType(DataType.FLOAT32, false);
             }
-            NDArray scores = qh.mul((float) (1.0 / Math.sqrt(d))).matMul(keys.transpose(0, 1, 3, 2));
+            NDArray scores = mul(qh, (float) (1.0 / Math.sqrt(d))).matMul(keys.transpose(0, 1, 3, 2));
             if (mask != null) {
                 scores = scores.add(mask);
             }

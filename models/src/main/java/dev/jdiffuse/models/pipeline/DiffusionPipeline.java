@@ -27,6 +27,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.UnaryOperator;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.add;
+import static dev.jdiffuse.samplers.nd.ScalarOps.div;
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+import static dev.jdiffuse.samplers.nd.ScalarOps.sub;
+
 /**
  * How a generation runs, for every model family:
  * <ol>
@@ -330,7 +335,7 @@ public final class DiffusionPipeline implements ImagePipeline {
             return new Start(initial, clean, false, skip, null, extra > 0 ? unmaskedConditioning(job, r) : null);
         }
         InpaintMask mask = InpaintMask.of(inpaint.mask(), inpaint.blur(), r.width(), r.height());
-        NDArray keep = mask.pixels(job).toDevice(weights.getDevice(), false).neg().add(1f);
+        NDArray keep = add(mask.pixels(job).toDevice(weights.getDevice(), false).neg(), 1f);
         NDArray latentMask = mask.latents(job, pixelsPerLatent()).toDevice(weights.getDevice(), false);
         // diffusers: masked_image = init_image * (mask < 0.5), encoded with a posterior sample
         NDArray maskedLatents = encodeSampled(job, r, pixels.mul(keep), noise);
@@ -400,7 +405,7 @@ public final class DiffusionPipeline implements ImagePipeline {
             return HiresFix.upscaleLatents(latents, h.height() / f, h.width() / f, h.upscaler());
         }
         NDArray resized = HiresFix.resizeImages(job, decode(latents), h.width(), h.height());
-        return vae.scaleLatents(vae.encode(resized.mul(2f).sub(1f).toDevice(weights.getDevice(), false)).mean())
+        return vae.scaleLatents(vae.encode(sub(mul(resized, 2f), 1f).toDevice(weights.getDevice(), false)).mean())
                 .toType(DataType.FLOAT32, false);
     }
 
@@ -493,7 +498,7 @@ public final class DiffusionPipeline implements ImagePipeline {
         if (start.skip() > 0) {
             resolved = startingAt(resolved, start.skip());
         }
-        NDArray x = start.clean() == null || start.pure() ? unit.mul((float) resolved.schedule().initNoiseSigma())
+        NDArray x = start.clean() == null || start.pure() ? mul(unit, (float) resolved.schedule().initNoiseSigma())
                 : KnownRegionBlend.noised(start.clean(), unit, resolved.schedule().sigma(0), scheduler.isFlow());
         if (start.blendMask() != null) {
             resolved = new SchedulerSelection.Resolved(resolved.samplerName(), resolved.scheduleName(),
@@ -520,7 +525,7 @@ public final class DiffusionPipeline implements ImagePipeline {
 
     /** The init image at the request's size, [1, 3, H, W] in [-1, 1] on the weights' device. */
     private NDArray initPixels(NDManager job, GenerationRequest r) {
-        return Images.fromBufferedImage(job, r.init().image(), r.width(), r.height()).mul(2f).sub(1f)
+        return sub(mul(Images.fromBufferedImage(job, r.init().image(), r.width(), r.height()), 2f), 1f)
                 .toDevice(weights.getDevice(), false);
     }
 
@@ -570,7 +575,7 @@ public final class DiffusionPipeline implements ImagePipeline {
         NDArray out = resolved.sampler().sample(denoiser, x, schedule, conditioning, noise, steps);
         double last = schedule.sigma(schedule.steps());
         if (!scheduler.isFlow() && last != 0) {
-            out = out.div((float) Math.sqrt(1 + last * last));
+            out = div(out, (float) Math.sqrt(1 + last * last));
         }
         requireFinite(out, "the sampler produced NaN or infinite latents (numerical overflow: try another sampler, "
                 + "less guidance, or float32)");

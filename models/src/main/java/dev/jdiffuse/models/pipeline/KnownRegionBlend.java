@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * Inpainting with an ordinary (4-channel) model, as diffusers' {@code StableDiffusionInpaintPipeline}: after every
  * sampler step the known region is put back, re-noised to the level the step reached,
@@ -48,11 +50,11 @@ final class KnownRegionBlend implements Sampler {
      */
     static NDArray noised(NDArray clean, NDArray eps, double sigma, boolean flow) {
         // intermediates are closed here: they live in the job's manager, and this runs once per step
-        try (NDArray scaledNoise = eps.mul((float) sigma)) {
+        try (NDArray scaledNoise = mul(eps, (float) sigma)) {
             if (!flow) {
                 return clean.add(scaledNoise);
             }
-            try (NDArray kept = clean.mul((float) (1 - sigma))) {
+            try (NDArray kept = mul(clean, (float) (1 - sigma))) {
                 return kept.add(scaledNoise);
             }
         }
@@ -65,6 +67,6 @@ final class KnownRegionBlend implements Sampler {
      * {@code sqrt(1 + sigma^2)}.
      */
     private static NDArray finalState(NDArray clean, double last, boolean flow) {
-        return flow || last == 0 ? clean.duplicate() : clean.mul((float) Math.sqrt(1 + last * last));
+        return flow || last == 0 ? clean.duplicate() : mul(clean, (float) Math.sqrt(1 + last * last));
     }
 }

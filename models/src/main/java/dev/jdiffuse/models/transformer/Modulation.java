@@ -3,6 +3,8 @@ package dev.jdiffuse.models.transformer;
 import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.models.nn.FusedOps;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.add;
+
 /**
  * Adaptive layer-norm modulation (Perez et al. 2018, FiLM; Peebles and Xie 2023, sec. 3.2 "adaLN"):
  * {@code x * (1 + scale) + shift} and the gated residual {@code gate * y}, with per-sample vectors broadcast over the
@@ -17,7 +19,7 @@ public final class Modulation {
         if (FusedOps.hasModulation()) {
             return FusedOps.modulate(x, shift, scale);
         }
-        return x.mul(scale.add(1f).expandDims(1)).add(shift.expandDims(1));
+        return x.mul(add(scale, 1f).expandDims(1)).add(shift.expandDims(1));
     }
 
     /** {@code x + gate(g, y)}: adaLN-Zero's gated residual, one kernel call where available. */

@@ -5,6 +5,8 @@ import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.Parameter;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.add;
+
 /**
  * Root-mean-square normalisation (Zhang and Sennrich 2019, eq. 4) over the last dimension, as diffusers'
  * {@code RMSNorm}: {@code x / sqrt(mean(x^2) + eps) * weight}, the statistic taken in float32 and the result cast back
@@ -24,7 +26,7 @@ public final class RMSNorm extends Module {
     public NDArray forward(NDArray x) {
         DataType dtype = x.getDataType();
         NDArray x32 = dtype == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
-        NDArray rms = x32.square().mean(new int[] {-1}, true).add(eps).sqrt();
+        NDArray rms = add(x32.square().mean(new int[] {-1}, true), eps).sqrt();
         NDArray y = x32.div(rms);
         if (y.getDataType() != dtype) {
             y = y.toType(dtype, false);

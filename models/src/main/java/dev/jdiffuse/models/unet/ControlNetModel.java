@@ -14,6 +14,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * ControlNet (Zhang et al. 2023, "Adding Conditional Control to Text-to-Image Diffusion Models"), laid out and named as
  * diffusers' {@code ControlNetModel}: a trainable copy of the UNet's encoder ({@code conv_in}, {@code time_embedding},
@@ -101,8 +103,8 @@ public final class ControlNetModel extends UNetEncoderModel {
         NDArray mid = middle(skips.get(skips.size() - 1), emb, context);
         List<NDArray> down = new ArrayList<>(skips.size());
         for (int i = 0; i < skips.size(); i++) {
-            down.add(controlnetDownBlocks.get(i).forward(skips.get(i)).mul(conditioningScale));
+            down.add(mul(controlnetDownBlocks.get(i).forward(skips.get(i)), conditioningScale));
         }
-        return new ControlNetOutput(down, controlnetMidBlock.forward(mid).mul(conditioningScale));
+        return new ControlNetOutput(down, mul(controlnetMidBlock.forward(mid), conditioningScale));
     }
 }

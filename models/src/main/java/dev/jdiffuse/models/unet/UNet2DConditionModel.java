@@ -20,6 +20,9 @@ import java.util.Collections;
 import java.util.Deque;
 import java.util.List;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+import static dev.jdiffuse.samplers.nd.ScalarOps.sub;
+
 /**
  * The conditional denoising UNet of Stable Diffusion (Rombach et al. 2022, "High-Resolution Image Synthesis with
  * Latent Diffusion Models", sec. 3.3; Podell et al. 2023 for SDXL's added size conditioning), laid out and named as
@@ -134,7 +137,10 @@ public final class UNet2DConditionModel extends UNetEncoderModel {
             return forwardComposite(sample, timesteps, textContext, extras);
         }
         requireTextTime(extras);
-        try (NDArray features = timestepFeatures(sample, timesteps)) {
+        // the features stay on the host: the script copies them to the device without waiting for it (a blocking
+        // copy here would make every forward wait for the device to finish all the work queued before it)
+        try (ai.djl.ndarray.NDManager host = sample.getManager().newSubManager(ai.djl.Device.cpu());
+                NDArray features = timestepFeatures(sample, timesteps, host)) {
             return script.forward(sample, features, textContext, extras);
         } catch (ai.djl.engine.EngineException e) {
             return afterScriptFailure(e, sample, timesteps, textContext, extras);
@@ -204,7 +210,7 @@ public final class UNet2DConditionModel extends UNetEncoderModel {
         NDArray x = cast(sample);
         TextContext context = textContext.as(dtype());
         if (config.centerInputSample()) {
-            x = x.mul(2f).sub(1f);
+            x = sub(mul(x, 2f), 1f);
         }
         NDArray emb = timeEmbedding(x, timesteps, extras);
         List<NDArray> skips = encode(convIn(x), emb, context);

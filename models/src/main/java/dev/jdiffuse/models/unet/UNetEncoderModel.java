@@ -105,6 +105,11 @@ public abstract class UNetEncoderModel extends Module {
      * @param timesteps B values, or 1 value used for the whole batch
      */
     NDArray timestepFeatures(NDArray sample, double[] timesteps) {
+        return timestepFeatures(sample, timesteps, sample.getManager());
+    }
+
+    /** As {@link #timestepFeatures(NDArray, double[])}, in {@code manager} (on its device). */
+    NDArray timestepFeatures(NDArray sample, double[] timesteps, ai.djl.ndarray.NDManager manager) {
         long batch = sample.getShape().get(0);
         double[] ts = timesteps;
         if (timesteps.length == 1 && batch != 1) {
@@ -113,7 +118,7 @@ public abstract class UNetEncoderModel extends Module {
         } else if (timesteps.length != batch) {
             throw new IllegalArgumentException(timesteps.length + " timesteps for a batch of " + batch);
         }
-        return timeProj.embed(sample.getManager(), ts);
+        return timeProj.embed(manager, ts);
     }
 
     /** Fails naming the missing SDXL inputs when the config has text_time and {@code extras} lacks them. */

@@ -21,7 +21,7 @@ import java.util.Set;
  * <li>{@code project(ctx, w) -> kv}: the text context's keys and values of every cross-attention layer, by head
  *     ([B, H, Lc, D] each, k then v, layers in forward order); made once per text context.</li>
  * <li>{@code forward(x, tproj, kv, w, add, res) -> out}: x [B, C, H, W] (any float dtype; cast to the weights'),
- *     tproj the sinusoidal timestep features [B, c0] float32, kv from {@code project}, w the weights in
+ *     tproj the sinusoidal timestep features [B, c0] float32 (on the host or the device), kv from {@code project}, w the weights in
  *     {@link #weightNames()} order, add {@code [text_embeds, time_ids]} for SDXL or empty, res the ControlNet
  *     residuals (one per skip, then the mid one) or empty -> [B, out_channels, H, W] in the weights' dtype.</li>
  * </ul>
@@ -114,7 +114,9 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
             w("time_embedding.linear_1.bias");
             w("time_embedding.linear_2.weight");
             w("time_embedding.linear_2.bias");
-            line("e = torch.linear(tproj.to(dt), w[%d], w[%d])", te, te + 1);
+            // tproj may come from the host: copied without waiting for the device (pageable memory is staged
+            // before the call returns, so the host array may go right after)
+            line("e = torch.linear(tproj.to(device=x.device, dtype=dt, non_blocking=True), w[%d], w[%d])", te, te + 1);
             line("emb = torch.linear(e * torch.sigmoid(e), w[%d], w[%d])", te + 2, te + 3);
             if (c.isTextTime()) {
                 int ae = w("add_embedding.linear_1.weight");

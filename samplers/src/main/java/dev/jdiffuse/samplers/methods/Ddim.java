@@ -4,6 +4,9 @@ import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.div;
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * Song et al. 2021, "Denoising Diffusion Implicit Models", eq. 12: {@code x_prev = sqrt(abar') x0 +
  * sqrt(1 - abar' - std^2) eps + std z}, {@code std = eta sqrt((1 - abar')/(1 - abar) (1 - abar/abar'))} (eq. 16).
@@ -26,14 +29,14 @@ public record Ddim(double eta, double clipRange) implements Sampler {
         double sigma = s.sigma();
         double next = s.next();
         NDArray raw = s.denoise(s.x());
-        NDArray eps = s.x().sub(raw).div(sigma);
+        NDArray eps = div(s.x().sub(raw), sigma);
         NDArray x0 = Clip.apply(raw, clipRange);
         s.report(x0);
         double abar = 1 / (1 + sigma * sigma);
         double abarNext = 1 / (1 + next * next);
         double std = eta * Math.sqrt((1 - abarNext) / (1 - abar) * (1 - abar / abarNext));
         double toVe = Math.sqrt(1 + next * next);
-        NDArray out = x0.add(eps.mul(Math.sqrt(1 - abarNext - std * std) * toVe));
-        return eta > 0 ? out.add(s.noise().mul(std * toVe)) : out;
+        NDArray out = x0.add(mul(eps, Math.sqrt(1 - abarNext - std * std) * toVe));
+        return eta > 0 ? out.add(mul(s.noise(), std * toVe)) : out;
     }
 }

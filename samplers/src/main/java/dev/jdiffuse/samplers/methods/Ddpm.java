@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * Ancestral sampling of Ho et al. 2020 ("Denoising Diffusion Probabilistic Models", Algorithm 2 in the x0 form of
  * eq. 7): {@code x_{t-1} ~ q(x_{t-1} | x_t, x0)} with the posterior ("fixed_small") variance
@@ -25,13 +27,13 @@ public record Ddpm(double clipRange) implements Sampler {
         NDArray x0 = Clip.apply(s.denoise(s.x()), clipRange);
         s.report(x0);
         double ratio = next * next / (sigma * sigma);
-        NDArray mean = x0.mul(1 - ratio).add(s.x().mul(ratio));
+        NDArray mean = mul(x0, 1 - ratio).add(mul(s.x(), ratio));
         if (s.timestep() <= 0) {
             return mean;
         }
         double abar = 1 / (1 + sigma * sigma);
         double abarNext = 1 / (1 + next * next);
         double variance = Math.max((1 - abarNext) / (1 - abar) * (1 - abar / abarNext), 1e-20);
-        return mean.add(s.noise().mul(Math.sqrt(variance / abarNext)));
+        return mean.add(mul(s.noise(), Math.sqrt(variance / abarNext)));
     }
 }

@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * DPM-Solver++(2M): Lu et al. 2022, "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion Probabilistic
  * Models", Algorithm 2 (multistep, data prediction, midpoint form as diffusers' {@code solver_type="midpoint"}).
@@ -33,9 +35,9 @@ public record DpmPp2m(boolean lowerOrderFinal, boolean eulerAtFinal) implements 
         if (!firstOrder) {
             double h = Math.log(sigma / next);
             double hPrev = Math.log(s.sigmaAt(s.index() - 1) / sigma);
-            d = x0.add(x0.sub(s.previous("x0")).mul(0.5 * h / hPrev));
+            d = x0.add(mul(x0.sub(s.previous("x0")), 0.5 * h / hPrev));
         }
         s.remember("x0", s.isLast() ? null : x0);
-        return s.x().mul(ratio).add(d.mul(1 - ratio));
+        return mul(s.x(), ratio).add(mul(d, 1 - ratio));
     }
 }

@@ -4,6 +4,9 @@ import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.div;
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * Euler's method on the probability-flow ODE {@code dx/dsigma = (x - D(x, sigma)) / sigma}: Karras et al. 2022,
  * Algorithm 2 with {@code S_churn = 0}: {@code x' = x + (s' - s) d}, {@code d = (x - x0)/s}.
@@ -18,7 +21,7 @@ public final class Euler implements Sampler {
     @Override
     public NDArray step(Step s) {
         NDArray x = s.x();
-        NDArray d = x.sub(s.denoise(x)).div(s.sigma());
-        return x.add(d.mul(s.next() - s.sigma()));
+        NDArray d = div(x.sub(s.denoise(x)), s.sigma());
+        return x.add(mul(d, s.next() - s.sigma()));
     }
 }

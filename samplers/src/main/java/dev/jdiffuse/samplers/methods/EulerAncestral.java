@@ -4,6 +4,9 @@ import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.div;
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * Euler ancestral sampling (k-diffusion's {@code sample_euler_ancestral}, after Karras et al. 2022, Sec. 4): an Euler
  * step to {@code s_down}, then fresh noise of scale {@code s_up}, where {@code s_up = sqrt(s'^2 (s^2 - s'^2) / s^2)}
@@ -19,7 +22,7 @@ public final class EulerAncestral implements Sampler {
         double up = Math.sqrt(next * next * (sigma * sigma - next * next) / (sigma * sigma));
         double down = Math.sqrt(next * next - up * up);
         NDArray x = s.x();
-        NDArray d = x.sub(s.denoise(x)).div(sigma);
-        return x.add(d.mul(down - sigma)).add(s.noise().mul(up));
+        NDArray d = div(x.sub(s.denoise(x)), sigma);
+        return x.add(mul(d, down - sigma)).add(mul(s.noise(), up));
     }
 }

@@ -4,6 +4,9 @@ import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.div;
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * Heun's second-order method: Karras et al. 2022, Algorithm 1. An Euler predictor {@code x~ = x + (s' - s) d}, then
  * the trapezoidal corrector {@code x' = x + (s' - s) (d + d')/2} with {@code d' = (x~ - D(x~, s'))/s'}; the last step
@@ -20,14 +23,14 @@ public record Heun(double clipRange) implements Sampler {
         double h = s.next() - s.sigma();
         NDArray x0 = Clip.apply(s.denoise(x), clipRange);
         s.report(x0);
-        NDArray d = x.sub(x0).div(s.sigma());
-        NDArray euler = x.add(d.mul(h));
+        NDArray d = div(x.sub(x0), s.sigma());
+        NDArray euler = x.add(mul(d, h));
         if (s.next() == 0) {
             return euler;
         }
         NDArray x0Next = Clip.apply(s.denoiseAtNext(euler), clipRange);
         s.report(x0Next);
-        NDArray dNext = euler.sub(x0Next).div(s.next());
-        return x.add(d.add(dNext).mul(0.5 * h));
+        NDArray dNext = div(euler.sub(x0Next), s.next());
+        return x.add(mul(d.add(dNext), 0.5 * h));
     }
 }

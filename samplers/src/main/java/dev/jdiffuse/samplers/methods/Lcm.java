@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * Multistep latent consistency sampling: Luo et al. 2023, "Latent Consistency Models", Algorithm 1 (with Song et al.
  * 2023's consistency parameterisation). Each step maps the sample to the consistency function
@@ -27,12 +29,12 @@ public record Lcm(double timestepScaling, double clipRange) implements Sampler {
         double cSkip = SIGMA_DATA * SIGMA_DATA / norm;
         double cOut = scaled / Math.sqrt(norm);
         NDArray x0 = Clip.apply(s.denoise(s.x()), clipRange);
-        NDArray f = x0.mul(cOut).add(s.x().mul(cSkip / Math.sqrt(1 + s.sigma() * s.sigma())));
+        NDArray f = mul(x0, cOut).add(mul(s.x(), cSkip / Math.sqrt(1 + s.sigma() * s.sigma())));
         if (s.isLast()) {
             s.report(f, 0.0);
             return f;
         }
         s.report(f);
-        return f.add(s.noise().mul(s.next()));
+        return f.add(mul(s.noise(), s.next()));
     }
 }

@@ -4,6 +4,9 @@ import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.div;
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * PLMS, the pseudo linear multistep method of Liu et al. 2022, "Pseudo Numerical Methods for Diffusion Models on
  * Manifolds" (PNDM), as diffusers' {@code PNDMScheduler} runs it with {@code skip_prk_steps=True} (crowsonkb's PLMS
@@ -40,29 +43,29 @@ public record Plms() implements Sampler {
         NDArray x = s.x();
         double sigma = s.sigma();
         double h = s.next() - sigma;
-        NDArray eps = x.sub(s.denoise(x)).div(sigma);
+        NDArray eps = div(x.sub(s.denoise(x)), sigma);
         NDArray e1 = s.previous(HISTORY[0]);
         NDArray e2 = s.previous(HISTORY[1]);
         NDArray e3 = s.previous(HISTORY[2]);
         NDArray combined;
         if (s.isFirst() && !s.isLast()) {
-            NDArray predicted = x.add(eps.mul(h));
-            NDArray epsNext = predicted.sub(s.denoiseAtNext(predicted)).div(s.next());
-            combined = eps.add(epsNext).mul(0.5);
+            NDArray predicted = x.add(mul(eps, h));
+            NDArray epsNext = div(predicted.sub(s.denoiseAtNext(predicted)), s.next());
+            combined = mul(eps.add(epsNext), 0.5);
         } else if (e1 == null) {
             combined = eps;
         } else if (e2 == null) {
-            combined = eps.mul(3).sub(e1).div(2);
+            combined = div(mul(eps, 3).sub(e1), 2);
         } else if (e3 == null) {
-            combined = eps.mul(23).sub(e1.mul(16)).add(e2.mul(5)).div(12);
+            combined = div(mul(eps, 23).sub(mul(e1, 16)).add(mul(e2, 5)), 12);
         } else {
-            combined = eps.mul(55).sub(e1.mul(59)).add(e2.mul(37)).sub(e3.mul(9)).div(24);
+            combined = div(mul(eps, 55).sub(mul(e1, 59)).add(mul(e2, 37)).sub(mul(e3, 9)), 24);
         }
         if (!s.isLast()) {
             s.remember(HISTORY[0], eps);
             s.remember(HISTORY[1], e1);
             s.remember(HISTORY[2], e2);
         }
-        return x.add(combined.mul(h));
+        return x.add(mul(combined, h));
     }
 }

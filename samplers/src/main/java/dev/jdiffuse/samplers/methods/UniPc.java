@@ -4,6 +4,9 @@ import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.div;
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * UniPC: Zhao et al. 2023, "UniPC: A Unified Predictor-Corrector Framework for Fast Sampling of Diffusion Models",
  * with diffusers' defaults: order 2, data prediction ({@code predict_x0}), {@code B(h) = e^h - 1} ("bh2"),
@@ -44,11 +47,11 @@ public final class UniPc implements Sampler {
         double s0 = s.sigma();
         double t = s.next();
         double phi1 = t / s0 - 1;
-        NDArray out = x.mul(t / s0).sub(m0.mul(phi1));
+        NDArray out = mul(x, t / s0).sub(mul(m0, phi1));
         if (order == 2) {
             double h = Math.log(s0 / t);
             double r = Math.log(s.sigmaAt(s.index() - 1) / s0) / -h;
-            out = out.sub(m1.sub(m0).mul(phi1 * 0.5 / r));
+            out = out.sub(mul(m1.sub(m0), phi1 * 0.5 / r));
         }
         return out;
     }
@@ -61,9 +64,9 @@ public final class UniPc implements Sampler {
         double hh = -Math.log(s0 / t); // -h
         double bh = Math.expm1(hh); // B(h) = phi1
         NDArray m0 = s.previous("m");
-        NDArray out = s.previous("sample").mul(t / s0).sub(m0.mul(bh));
+        NDArray out = mul(s.previous("sample"), t / s0).sub(mul(m0, bh));
         if (order == 1) {
-            return out.sub(m.sub(m0).mul(bh * 0.5));
+            return out.sub(mul(m.sub(m0), bh * 0.5));
         }
         double b1 = (bh / hh - 1) / bh;
         double b2 = ((bh / hh - 1) / hh - 0.5) * 2 / bh;
@@ -71,7 +74,7 @@ public final class UniPc implements Sampler {
         double det = 1 - r; // R = [[1, 1], [r, 1]], solve R rho = b
         double rho0 = (b1 - b2) / det;
         double rho1 = (b2 - r * b1) / det;
-        NDArray d1 = s.previous("m_prev").sub(m0).div(r);
-        return out.sub(d1.mul(bh * rho0).add(m.sub(m0).mul(bh * rho1)));
+        NDArray d1 = div(s.previous("m_prev").sub(m0), r);
+        return out.sub(mul(d1, bh * rho0).add(mul(m.sub(m0), bh * rho1)));
     }
 }

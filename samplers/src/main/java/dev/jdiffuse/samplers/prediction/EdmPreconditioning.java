@@ -3,6 +3,8 @@ package dev.jdiffuse.samplers.prediction;
 import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.samplers.Denoiser;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * Karras et al. 2022, Table 1 / eq. 7: {@code D(x, sigma) = c_skip x + c_out F(c_in x, c_noise)} with
  * {@code c_in = 1/sqrt(sigma^2 + sd^2)}, {@code c_skip = sd^2 / (sigma^2 + sd^2)},
@@ -23,8 +25,8 @@ public record EdmPreconditioning(double sigmaData, boolean vPrediction) {
             double cIn = 1 / Math.sqrt(norm);
             double cSkip = sd2 / norm;
             double cOut = (vPrediction ? -1 : 1) * sigma * sigmaData / Math.sqrt(norm);
-            NDArray f = network.forward(x.mul(cIn), level.timestep(), cond);
-            return x.mul(cSkip).add(f.mul(cOut));
+            NDArray f = network.forward(mul(x, cIn), level.timestep(), cond);
+            return mul(x, cSkip).add(mul(f, cOut));
         };
     }
 }

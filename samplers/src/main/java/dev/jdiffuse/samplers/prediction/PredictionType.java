@@ -3,6 +3,8 @@ package dev.jdiffuse.samplers.prediction;
 import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.samplers.Denoiser;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * What a network predicts, and the adapter that turns it into the denoiser {@code D(x, sigma)} samplers use (Karras et
  * et al. 2022, eq. 7 and Table 1). Diffusion models are in the variance-exploding state {@code x = x0 + sigma eps}
@@ -42,13 +44,13 @@ public enum PredictionType {
             double sigma = level.sigma();
             if (this == FLOW_VELOCITY) {
                 NDArray v = network.forward(x, level.timestep(), cond);
-                return x.sub(v.mul(sigma));
+                return x.sub(mul(v, sigma));
             }
             double scale = 1 / Math.sqrt(sigma * sigma + 1);
-            NDArray out = network.forward(x.mul(scale), level.timestep(), cond);
+            NDArray out = network.forward(mul(x, scale), level.timestep(), cond);
             return switch (this) {
-                case EPSILON -> x.sub(out.mul(sigma));
-                case V_PREDICTION -> x.mul(scale * scale).sub(out.mul(sigma * scale));
+                case EPSILON -> x.sub(mul(out, sigma));
+                case V_PREDICTION -> mul(x, scale * scale).sub(mul(out, sigma * scale));
                 case SAMPLE -> out;
                 default -> throw new AssertionError(this);
             };

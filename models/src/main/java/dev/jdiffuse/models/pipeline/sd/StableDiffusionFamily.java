@@ -31,6 +31,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
 /**
  * Stable Diffusion 1.x, 2.x and XL, as diffusers' {@code StableDiffusionPipeline}, {@code StableDiffusionXLPipeline}
  * and their ControlNet variants, and the SDXL refiner ({@code StableDiffusionXLImg2ImgPipeline} with
@@ -166,7 +168,7 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
         for (ControlSpec spec : r.controlnets()) {
             NDArray image = Images.fromBufferedImage(job, spec.image(), r.width(), r.height()).toDevice(device, false);
             denoiser = new ControlNetDenoiser(denoiser, controlnets.get(spec.model()), image, spec.scale(),
-                    spec.start(), spec.end(), (x, sigma) -> x.mul((float) (1 / Math.sqrt(sigma * sigma + 1))));
+                    spec.start(), spec.end(), (x, sigma) -> mul(x, (float) (1 / Math.sqrt(sigma * sigma + 1))));
         }
         return ModelFamily.withGuidance(denoiser, p, r);
     }
