@@ -38,7 +38,7 @@ public final class FusedOps {
     /** The loaded kernels; a null entry is one that failed to load (its callers use their composite ops). */
     private record Modules(PtSymbolBlock sdpa, PtSymbolBlock sdpaMask, PtSymbolBlock groupNorm,
             PtSymbolBlock groupNormSilu, PtSymbolBlock geglu, PtSymbolBlock geluTanh, PtSymbolBlock modulate,
-            PtSymbolBlock gatedAdd) {
+            PtSymbolBlock gatedAdd, PtSymbolBlock hostToDevice) {
     }
 
     private FusedOps() {
@@ -81,6 +81,24 @@ public final class FusedOps {
     /** {@code x + gate[:, None] * y} (adaLN-Zero's gated residual; x, y [B, L, D], gate [B, D]). */
     public static NDArray gatedAdd(NDArray x, NDArray gate, NDArray y) {
         return call(modules.gatedAdd(), x, gate, y);
+    }
+
+    /** Whether {@link #hostToDevice} is loaded. */
+    public static boolean hasHostToDevice() {
+        return modules() != null && modules.hostToDevice() != null;
+    }
+
+    /**
+     * {@code host} copied to {@code like}'s device without waiting for that device, in {@code like}'s manager. DJL's
+     * {@code toDevice} and {@code create} copy with {@code non_blocking=False}, which in PyTorch synchronises the
+     * stream: the host waits for all work queued on the device. From pageable host memory the driver stages the data
+     * before the call returns, so {@code host} may be closed right after.
+     */
+    public static NDArray hostToDevice(NDArray host, NDArray like) {
+        try (IValue ix = IValue.from((PtNDArray) host); IValue il = IValue.from((PtNDArray) like);
+                IValue out = modules.hostToDevice().forward(ix, il)) {
+            return out.toTensor((PtNDManager) like.getManager());
+        }
     }
 
     /** Whether the tanh-GELU kernel is loaded. */
@@ -151,7 +169,9 @@ public final class FusedOps {
                 module(owner, "Modulate", "x: Tensor,\n    shift: Tensor,\n    scale: Tensor",
                         "torch.add(torch.mul(x, torch.add(torch.unsqueeze(scale, 1), 1.0)), torch.unsqueeze(shift, 1))"),
                 module(owner, "GatedAdd", "x: Tensor,\n    gate: Tensor,\n    y: Tensor",
-                        "torch.add(x, torch.mul(y, torch.unsqueeze(gate, 1)))"));
+                        "torch.add(x, torch.mul(y, torch.unsqueeze(gate, 1)))"),
+                module(owner, "HostToDevice", "x: Tensor,\n    like: Tensor",
+                        "x.to(device=like.device, non_blocking=True)"));
     }
 
     private static final String GN_ARGS =

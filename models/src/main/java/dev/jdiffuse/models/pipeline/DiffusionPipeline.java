@@ -572,7 +572,7 @@ public final class DiffusionPipeline implements ImagePipeline {
                 listener.onPreview(previews.render(step, denoised, preview));
             }
         };
-        NDArray out = resolved.sampler().sample(denoiser, x, schedule, conditioning, noise, steps);
+        NDArray out = resolved.sampler().sample(denoiser, x, schedule, conditioning, DeviceNoise.of(noise), steps);
         double last = schedule.sigma(schedule.steps());
         if (!scheduler.isFlow() && last != 0) {
             out = div(out, (float) Math.sqrt(1 + last * last));

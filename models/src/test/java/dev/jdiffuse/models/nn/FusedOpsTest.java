@@ -16,6 +16,25 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class FusedOpsTest {
 
     @Test
+    void hostToDeviceCopiesTheValuesIntoTheTargetsManager() {
+        if (!Boolean.parseBoolean(System.getProperty("jdiffuse.fused", "true"))) {
+            assertTrue(!FusedOps.hasHostToDevice(), "disabled by the property");
+            return;
+        }
+        assertTrue(FusedOps.hasHostToDevice(), "loaded");
+        try (NDManager target = NDManager.newBaseManager(); NDManager host = NDManager.newBaseManager()) {
+            NDArray values = host.randomNormal(new Shape(2, 4, 3, 5));
+            NDArray like = target.zeros(new Shape());
+            NDArray copied = FusedOps.hostToDevice(values, like);
+            assertEquals(target, copied.getManager());
+            assertEquals(values.getShape(), copied.getShape());
+            float[] expected = values.toFloatArray();
+            host.close(); // the copy owns its memory
+            org.junit.jupiter.api.Assertions.assertArrayEquals(expected, copied.toFloatArray());
+        }
+    }
+
+    @Test
     void kernelsLoadAndAgreeWithTheirDefinitions() {
         if (!Boolean.parseBoolean(System.getProperty("jdiffuse.fused", "true"))) {
             assertTrue(!FusedOps.available(), "disabled by the property");
