@@ -41,9 +41,11 @@ import java.util.function.Supplier;
  * that the SD 1.5 UNet in float16 on the GPU agrees with the same weights in float32 on the CPU.
  *
  * <p>Usage: {@code java -cp ... dev.jdiffuse.bench.DenoiserBench [sd15] [sd15_check] [sd15_sampler] [vae]
- * [dit] [sd3] [unet_script]}. {@code unet_script} times the UNet's op-by-op forward against its one-call TorchScript
+ * [dit] [sd3] [unet_script] [vae_script]}. {@code unet_script} times the UNet's op-by-op forward against its one-call TorchScript
  * forward (SD 1.5 at 512 and SDXL at 1024, batches 2 and 16; {@code -Dbench.models=sd15,sdxl},
  * {@code -Dbench.batches=2,16}, {@code -Dbench.latent=N} for an N x N latent instead), see docs/perf/scripted-unet.md.
+ * {@code vae_script} does the same for SD's VAE decoder (64x64 latent to a 512x512 image, batches 1 and 16;
+ * {@code -Dbench.vae.batches=1,16}, {@code -Dbench.latent=N}), see docs/perf/scripted-vae.md.
  */
 public final class DenoiserBench {
 
@@ -83,6 +85,12 @@ public final class DenoiserBench {
                 for (String batch : System.getProperty("bench.batches", "2,16").split(",")) {
                     scriptedVsComposite(gpu, half, model.trim(), Integer.parseInt(batch.trim()));
                 }
+            }
+        }
+        if (which.contains("vae_script")) {
+            for (String batch : System.getProperty("bench.vae.batches", "1,16").split(",")) {
+                int latent = Integer.getInteger("bench.latent", 64);
+                vaeScriptedVsComposite(gpu, half, latent, Integer.parseInt(batch.trim()));
             }
         }
     }
@@ -270,20 +278,70 @@ public final class DenoiserBench {
         }
     }
 
-    static void vaeCase(Device gpu, DataType dtype, int res) {
-        AutoencoderKLConfig cfg = AutoencoderKLConfig.read(ConfigJson.of("sd vae", JSON.createObjectNode()
+    /** SD 1.x/2.x's VAE (diffusers' AutoencoderKL defaults with SD's widths) for {@code res} x {@code res} images. */
+    static AutoencoderKLConfig sdVaeConfig(int res) {
+        return AutoencoderKLConfig.read(ConfigJson.of("sd vae", JSON.createObjectNode()
                 .put("latent_channels", 4).put("layers_per_block", 2).put("sample_size", res)
                 .<com.fasterxml.jackson.databind.node.ObjectNode>set("block_out_channels",
                         JSON.valueToTree(new int[] {128, 256, 512, 512}))
                 .<com.fasterxml.jackson.databind.node.ObjectNode>set("down_block_types", JSON.valueToTree(
                         java.util.Collections.nCopies(4, "DownEncoderBlock2D")))
                 .set("up_block_types", JSON.valueToTree(java.util.Collections.nCopies(4, "UpDecoderBlock2D")))));
+    }
+
+    static void vaeCase(Device gpu, DataType dtype, int res) {
+        AutoencoderKLConfig cfg = sdVaeConfig(res);
         try (NDManager w = NDManager.newBaseManager(gpu)) {
             AutoencoderKL vae = AutoencoderKL.load(cfg, new RandomStateDict(AutoencoderKL.unloaded(cfg), w, false), w, dtype);
             NDArray z = w.randomNormal(new Shape(1, 4, res / 8, res / 8)).toType(dtype, false);
             Timing tm = time(w, 3, 10, List.of(z), () -> vae.decode(z));
             print("{\"model\":\"vae_decode_sd\",\"impl\":\"jdiffuse\",\"res\":%d,\"batch\":1,\"dtype\":\"%s\","
                     + "\"step_ms\":%.3f,\"host_submit_ms\":%.3f}", res, dtype, tm.stepMs, tm.submitMs);
+        }
+    }
+
+    /**
+     * SD's VAE decoder both ways on the same model and latents [batch, 4, latent, latent]: {@code composite} (op by
+     * op, {@link AutoencoderKL#decodeComposite}) and {@code scripted} (one TorchScript call,
+     * {@link AutoencoderKL#decode}).
+     * Prints per path {@code host_ms}, {@code step_ms} and {@code host_submit_ms} as {@code unet_script} does, and the
+     * largest difference between the two images relative to the largest value.
+     */
+    static void vaeScriptedVsComposite(Device gpu, DataType dtype, int latent, int batch) {
+        AutoencoderKLConfig cfg = sdVaeConfig(latent * 8);
+        try (NDManager w = NDManager.newBaseManager(gpu)) {
+            AutoencoderKL vae = AutoencoderKL.load(cfg, new RandomStateDict(AutoencoderKL.unloaded(cfg), w, false), w,
+                    dtype);
+            NDArray z = w.randomNormal(new Shape(batch, 4, latent, latent)).toType(dtype, false);
+            Map<String, Supplier<NDArray>> paths = new java.util.LinkedHashMap<>();
+            paths.put("composite", () -> vae.decodeComposite(z));
+            paths.put("scripted", () -> vae.decode(z));
+            boolean scripted = vae.scripted();
+            int n = batch > 4 ? 5 : 20;
+            float[] first = null;
+            for (Map.Entry<String, Supplier<NDArray>> p : paths.entrySet()) {
+                float[] out;
+                try (NDManager m = w.newSubManager()) {
+                    z.tempAttach(m);
+                    out = p.getValue().get().toType(DataType.FLOAT32, false).toFloatArray();
+                }
+                double diff = 0;
+                double ref = 0;
+                if (first == null) {
+                    first = out;
+                } else {
+                    for (int i = 0; i < out.length; i++) {
+                        diff = Math.max(diff, Math.abs(out[i] - first[i]));
+                        ref = Math.max(ref, Math.abs(first[i]));
+                    }
+                }
+                Timing tm = time(w, 3, n, List.of(z), p.getValue());
+                double host = enqueueOnce(w, List.of(z), p.getValue());
+                print("{\"model\":\"vae_decode_sd\",\"impl\":\"jdiffuse-%s\",\"latent\":%d,\"res\":%d,"
+                        + "\"batch\":%d,\"dtype\":\"%s\",\"host_ms\":%.3f,\"step_ms\":%.3f,\"host_submit_ms\":%.3f,"
+                        + "\"max_diff_vs_composite\":%.3e,\"scripted_available\":%b}", p.getKey(), latent, latent * 8,
+                        batch, dtype, host, tm.stepMs, tm.submitMs, ref == 0 ? 0 : diff / ref, scripted);
+            }
         }
     }
 

@@ -4,6 +4,8 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.engine.PtSymbolBlock;
+import ai.djl.pytorch.jni.IValue;
+import ai.djl.pytorch.jni.IValueUtils;
 import ai.djl.pytorch.jni.JniUtils;
 
 import java.io.IOException;
@@ -23,6 +25,20 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class ScriptModules {
 
     private static final NDManager OWNER = NDManager.newBaseManager(Device.cpu());
+    /**
+     * Whether scripts run under libtorch's profiling graph executor optimisations (shape specialisation, kernel
+     * fusion, re-profiling whenever a new input shape comes); off unless {@code -Djdiffuse.scripted.optimize=true},
+     * switched on the calling thread only for the duration of the call (the setting is thread-local in libtorch).
+     * Off by default because a server meets new shapes all the time (every new number of jobs sharing a forward is
+     * one) and each costs a re-profiling: measured on an H200 (issue 13, session 5 run 2, SD 1.5 fp16), the first
+     * burst of 4 concurrent jobs took 7.9 s with the optimisations and 3.4 s without, while a forward of a shape seen
+     * before took the same either way (batch 2: 15.3 / 15.5 ms; batch 32: 99.8 / 102.1 ms).
+     */
+    private static final boolean OPTIMIZE = Boolean.parseBoolean(System.getProperty("jdiffuse.scripted.optimize",
+            "false"));
+    /** What DJL left the setting at (its own property), restored after an unoptimised call. */
+    private static final boolean DJL_OPTIMIZE = Boolean.parseBoolean(System.getProperty(
+            "ai.djl.pytorch.graph_optimizer", "true"));
     private static final Map<String, PtSymbolBlock> LOADED = new ConcurrentHashMap<>();
 
     private ScriptModules() {
@@ -37,6 +53,22 @@ public final class ScriptModules {
      */
     public static PtSymbolBlock load(String cls, String code) {
         return LOADED.computeIfAbsent(cls + "\n" + code, k -> compile(cls, code));
+    }
+
+    /**
+     * Runs {@code method} of a module from {@link #load} (without the graph executor optimisations unless
+     * {@code -Djdiffuse.scripted.optimize=true}, see {@link #OPTIMIZE}); the caller closes the result.
+     */
+    public static IValue run(PtSymbolBlock module, String method, IValue... args) {
+        if (OPTIMIZE) {
+            return IValueUtils.runMethod(module, method, args);
+        }
+        JniUtils.setGraphExecutorOptimize(false);
+        try {
+            return IValueUtils.runMethod(module, method, args);
+        } finally {
+            JniUtils.setGraphExecutorOptimize(DJL_OPTIMIZE);
+        }
     }
 
     private static PtSymbolBlock compile(String cls, String code) {

@@ -6,10 +6,9 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.pytorch.jni.IValue;
-import ai.djl.pytorch.jni.IValueUtils;
-import ai.djl.pytorch.jni.JniUtils;
 import dev.jdiffuse.models.nn.Parameter;
 import dev.jdiffuse.models.nn.ScriptModules;
+import dev.jdiffuse.models.nn.ScriptWeights;
 
 import java.util.List;
 import java.util.Map;
@@ -17,44 +16,22 @@ import java.util.Map;
 /**
  * A {@link UNet2DConditionModel} forward as one TorchScript call ({@link UNetScriptSource}): about a thousand ops run
  * inside libtorch's interpreter instead of one JNI call each, so a forward costs a handful of JNI calls (the inputs'
- * IValues, the call, the output). The weights go to the script as one list IValue, built once and rebuilt only when
- * a parameter's array has been replaced (LoRA patching swaps arrays, {@link Parameter#replace}); the cross-attention
- * keys and values of a text context are projected once per context and kept in its {@link TextContext}.
- *
- * <p>The weight list holds references to the weight tensors, so it is attached to the manager the model was loaded
- * into (closed with it); a list superseded by a LoRA change is closed as soon as no forward uses it.
+ * IValues, the call, the output). The weights go to the script as one list IValue ({@link ScriptWeights}: built
+ * once, rebuilt only when a parameter's array has been replaced, e.g. by LoRA patching through
+ * {@link Parameter#replace}); the cross-attention keys and values of a text context are projected once per weight
+ * list and context and kept in its {@link TextContext}. Calls run through {@link ScriptModules#run} (no profiling
+ * graph executor unless {@code -Djdiffuse.scripted.optimize=true}).
  */
 final class TorchScriptUNet {
 
-    /**
-     * Whether the script runs under libtorch's profiling graph executor optimisations (shape specialisation, kernel
-     * fusion, re-profiling whenever a new input shape comes); off unless {@code -Djdiffuse.scripted.optimize=true},
-     * switched on the calling thread only for the duration of the call (the setting is thread-local in libtorch).
-     * Off by default because a server meets new shapes all the time (every new number of jobs sharing a forward is
-     * one) and each costs a re-profiling: measured on an H200 (issue 13, session 5 run 2, SD 1.5 fp16), the first
-     * burst of 4 concurrent jobs took 7.9 s with the optimisations and 3.4 s without, while a forward of a shape seen
-     * before took the same either way (batch 2: 15.3 / 15.5 ms; batch 32: 99.8 / 102.1 ms).
-     */
-    private static final boolean OPTIMIZE = Boolean.parseBoolean(System.getProperty("jdiffuse.scripted.optimize",
-            "false"));
-    /** What DJL left the setting at (its own property), restored after an unoptimised call. */
-    private static final boolean DJL_OPTIMIZE = Boolean.parseBoolean(System.getProperty(
-            "ai.djl.pytorch.graph_optimizer", "true"));
-
     private final PtSymbolBlock module;
-    private final Parameter[] params;
-    private final NDArray[] constants;
-    private final NDManager owner;
+    private final ScriptWeights weights;
     private final int skips;
     private final boolean textTime;
-    private Weights current;
 
-    private TorchScriptUNet(PtSymbolBlock module, Parameter[] params, NDArray[] constants, NDManager owner,
-            int skips, boolean textTime) {
+    private TorchScriptUNet(PtSymbolBlock module, ScriptWeights weights, int skips, boolean textTime) {
         this.module = module;
-        this.params = params;
-        this.constants = constants;
-        this.owner = owner;
+        this.weights = weights;
         this.skips = skips;
         this.textTime = textTime;
     }
@@ -82,7 +59,8 @@ final class TorchScriptUNet {
                 params[i] = named.get(n);
             }
         }
-        return new TorchScriptUNet(module, params, constants, owner, source.skips(), config.isTextTime());
+        return new TorchScriptUNet(module, new ScriptWeights(params, constants, owner), source.skips(),
+                config.isTextTime());
     }
 
     /**
@@ -109,7 +87,7 @@ final class TorchScriptUNet {
             }
             res[skips] = (PtNDArray) extras.midBlockAdditionalResidual();
         }
-        Weights w = acquire();
+        ScriptWeights.Lease w = weights.acquire();
         try {
             NDArray[] kv = context.projectedBy(w, c -> project(c, w));
             PtNDArray[] kvs = new PtNDArray[kv.length];
@@ -119,87 +97,19 @@ final class TorchScriptUNet {
             try (IValue ix = IValue.from((PtNDArray) x); IValue it = IValue.from((PtNDArray) timeFeatures);
                     IValue ikv = IValue.listFrom(kvs); IValue iadd = IValue.listFrom(add);
                     IValue ires = IValue.listFrom(res);
-                    IValue out = call("forward", ix, it, ikv, w.list, iadd, ires)) {
+                    IValue out = ScriptModules.run(module, "forward", ix, it, ikv, w.list(), iadd, ires)) {
                 return out.toTensor(manager);
             }
         } finally {
-            release(w);
+            weights.release(w);
         }
     }
 
     /** The context's keys and values of every cross-attention layer, in the context's manager. */
-    private NDArray[] project(NDArray context, Weights w) {
+    private NDArray[] project(NDArray context, ScriptWeights.Lease w) {
         try (IValue ic = IValue.from((PtNDArray) context);
-                IValue out = call("project", ic, w.list)) {
+                IValue out = ScriptModules.run(module, "project", ic, w.list())) {
             return out.toTensorArray((PtNDManager) context.getManager());
-        }
-    }
-
-    private IValue call(String method, IValue... args) {
-        if (OPTIMIZE) {
-            return IValueUtils.runMethod(module, method, args);
-        }
-        JniUtils.setGraphExecutorOptimize(false);
-        try {
-            return IValueUtils.runMethod(module, method, args);
-        } finally {
-            JniUtils.setGraphExecutorOptimize(DJL_OPTIMIZE);
-        }
-    }
-
-    private synchronized Weights acquire() {
-        Weights w = current;
-        if (w == null || !w.matches(params)) {
-            if (w != null) {
-                w.superseded = true;
-                w.closeIfUnused();
-            }
-            w = new Weights(params, constants, owner);
-            current = w;
-        }
-        w.users++;
-        return w;
-    }
-
-    private synchronized void release(Weights w) {
-        w.users--;
-        w.closeIfUnused();
-    }
-
-    /** One weight list IValue and the arrays it was made of. Guarded by the TorchScriptUNet's monitor. */
-    private static final class Weights {
-        private final NDArray[] arrays;
-        private final IValue list;
-        private final NDManager owner;
-        private int users;
-        private boolean superseded;
-
-        Weights(Parameter[] params, NDArray[] constants, NDManager owner) {
-            this.arrays = new NDArray[params.length];
-            PtNDArray[] pt = new PtNDArray[params.length];
-            for (int i = 0; i < params.length; i++) {
-                arrays[i] = params[i] != null ? params[i].get() : constants[i];
-                pt[i] = (PtNDArray) arrays[i];
-            }
-            this.list = IValue.listFrom(pt);
-            this.owner = owner;
-            owner.attachInternal(list.getUid(), list);
-        }
-
-        boolean matches(Parameter[] params) {
-            for (int i = 0; i < params.length; i++) {
-                if (params[i] != null && params[i].get() != arrays[i]) {
-                    return false;
-                }
-            }
-            return !list.isReleased();
-        }
-
-        void closeIfUnused() {
-            if (superseded && users == 0 && !list.isReleased()) {
-                owner.detachInternal(list.getUid());
-                list.close();
-            }
         }
     }
 }

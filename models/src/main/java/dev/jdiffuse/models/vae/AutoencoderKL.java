@@ -15,6 +15,7 @@ import dev.jdiffuse.models.weights.WeightFiles;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
 
 /**
@@ -26,6 +27,11 @@ import java.util.function.UnaryOperator;
  * {@code (z - shift) * scaling_factor} (or {@code (z - latents_mean) * scaling_factor / latents_std} where the
  * config has per-channel statistics), which the pipelines' helpers {@link #imageToLatents} / {@link #latentsToImage}
  * convert to and from. Images are [B, 3, H, W] in [-1, 1] for {@link #encode}/{@link #decode}.
+ *
+ * <p>Each of those four runs, by default, as one TorchScript call ({@link TorchScriptVae}) instead of a few hundred
+ * DJL ops; {@code -Djdiffuse.scripted=false} (the UNet's switch) or a script that cannot be made for this model
+ * (logged once) selects the op-by-op path through the Java modules, which {@link #decodeComposite} and
+ * {@link #encodeComposite} also run explicitly. Both paths compute the same ops in the same order.
  */
 public final class AutoencoderKL extends Module {
 
@@ -38,6 +44,11 @@ public final class AutoencoderKL extends Module {
     private final List<UnaryOperator<NDArray>> decodeSteps = new ArrayList<>();
     private NDArray latentsMean;
     private NDArray latentsStd;
+    /** The manager the weights were loaded into (null when {@link #unloaded}); owns the script's weight list. */
+    private NDManager weightsManager;
+    /** The {@link TorchScriptVae}, {@link #NO_SCRIPT} when unavailable, null until first used. */
+    private volatile Object scripted;
+    private static final Object NO_SCRIPT = new Object();
 
     /** The module tree of {@code config}, not loaded (e.g. to enumerate its parameters); use {@link #load} to run. */
     public static AutoencoderKL unloaded(AutoencoderKLConfig config) {
@@ -82,6 +93,7 @@ public final class AutoencoderKL extends Module {
             vae.latentsMean = channelVector(manager, config.latentsMean(), dtype);
             vae.latentsStd = channelVector(manager, config.latentsStd(), dtype);
         }
+        vae.weightsManager = manager;
         return vae;
     }
 
@@ -117,12 +129,34 @@ public final class AutoencoderKL extends Module {
      * Results are in the image's manager, in the weights' dtype.
      */
     public LatentDistribution encode(NDArray image) {
+        TorchScriptVae script = script();
+        if (script == null) {
+            return encodeComposite(image);
+        }
+        NDArray[] parts;
+        try {
+            parts = script.encode(image);
+        } catch (ai.djl.engine.EngineException e) {
+            return afterScriptFailure(e, () -> encodeComposite(image));
+        }
+        return new LatentDistribution(parts[0], parts[1]);
+    }
+
+    /** {@link #encode} through the Java modules, op by op: its fallback and its reference in tests and benchmarks. */
+    public LatentDistribution encodeComposite(NDArray image) {
         NDList parts = Scopes.chain(image, encodeSteps).split(2, 1);
         return new LatentDistribution(parts.get(0), parts.get(1).clip(LOGVAR_MIN, LOGVAR_MAX));
     }
 
     /** Decodes VAE-space latents [B, latent, h, w] to an image [B, out, f*h, f*w] in about [-1, 1]. */
     public NDArray decode(NDArray latents) {
+        TorchScriptVae script = script();
+        return script == null ? decodeComposite(latents) : scripted(() -> script.decode(latents),
+                () -> decodeComposite(latents));
+    }
+
+    /** {@link #decode} through the Java modules, op by op: its fallback and its reference in tests and benchmarks. */
+    public NDArray decodeComposite(NDArray latents) {
         return Scopes.chain(latents, decodeSteps);
     }
 
@@ -148,16 +182,93 @@ public final class AutoencoderKL extends Module {
     }
 
     /**
-     * The pipelines' final step: decode diffusion-model latents and map to an image [B, out, H, W] in [0, 1]
-     * ({@code (x / 2 + 0.5).clamp(0, 1)}, diffusers' {@code VaeImageProcessor.denormalize}), as float32.
+     * The pipelines' final step: decode diffusion-model latents [B, latent, h, w] and map to an image
+     * [B, out, f*h, f*w] in [0, 1] ({@code (x / 2 + 0.5).clamp(0, 1)}, diffusers' {@code VaeImageProcessor.denormalize}),
+     * as float32. Rows are independent: a batch of B gives the B images their lone calls give.
      */
     public NDArray latentsToImage(NDArray latents) {
-        return Scopes.chain(latents, List.of(z -> unscaleLatents(z.toType(dtype, false)), this::decode,
+        TorchScriptVae script = script();
+        return script == null ? latentsToImageComposite(latents) : scripted(() -> script.toImage(latents),
+                () -> latentsToImageComposite(latents));
+    }
+
+    /** {@link #latentsToImage} op by op (the fallback; the tests' reference). */
+    NDArray latentsToImageComposite(NDArray latents) {
+        return Scopes.chain(latents, List.of(z -> unscaleLatents(z.toType(dtype, false)), this::decodeComposite,
                 x -> x.toType(DataType.FLOAT32, false).div(2f).add(0.5f).clip(0f, 1f)));
     }
 
     /** Diffusion-model latents of {@code image} [B, in, H, W] in [-1, 1], from the posterior mean (img2img). */
     public NDArray imageToLatents(NDArray image) {
-        return Scopes.chain(image, List.of(x -> encode(x).mean(), this::scaleLatents));
+        TorchScriptVae script = script();
+        return script == null ? imageToLatentsComposite(image) : scripted(() -> script.toLatents(image),
+                () -> imageToLatentsComposite(image));
+    }
+
+    /** {@link #imageToLatents} op by op (the fallback; the tests' reference). */
+    NDArray imageToLatentsComposite(NDArray image) {
+        return Scopes.chain(image, List.of(x -> encodeComposite(x).mean(), this::scaleLatents));
+    }
+
+    /**
+     * Whether {@link #decode}, {@link #encode}, {@link #latentsToImage} and {@link #imageToLatents} run as one
+     * TorchScript call each: true unless {@code -Djdiffuse.scripted=false}, the model is {@link #unloaded}, or the
+     * script could not be made for it (logged once). Decided at the first call.
+     */
+    public boolean scripted() {
+        return script() != null;
+    }
+
+    private TorchScriptVae script() {
+        Object s = scripted;
+        if (s == null) {
+            synchronized (this) {
+                s = scripted;
+                if (s == null) {
+                    s = makeScript();
+                    scripted = s;
+                }
+            }
+        }
+        return s instanceof TorchScriptVae t ? t : null;
+    }
+
+    private Object makeScript() {
+        if (!Boolean.parseBoolean(System.getProperty("jdiffuse.scripted", "true")) || weightsManager == null) {
+            return NO_SCRIPT;
+        }
+        try {
+            return TorchScriptVae.create(this, latentsMean, latentsStd, weightsManager);
+        } catch (RuntimeException | LinkageError e) {
+            org.slf4j.LoggerFactory.getLogger(AutoencoderKL.class).warn(
+                    "VAE runs op by op: its TorchScript encoder/decoder is unavailable ({})", e.toString());
+            return NO_SCRIPT;
+        }
+    }
+
+    private NDArray scripted(Supplier<NDArray> script, Supplier<NDArray> composite) {
+        try {
+            return script.get();
+        } catch (ai.djl.engine.EngineException e) {
+            return afterScriptFailure(e, composite);
+        }
+    }
+
+    /**
+     * The script failed inside libtorch: when the op-by-op path succeeds on the same input, the script is at fault
+     * (an op it cannot run on this device or build) and this model runs op by op from now on; when that fails too,
+     * the input is, and its exception goes to the caller with the script kept. Out-of-memory is rethrown as is.
+     */
+    private <T> T afterScriptFailure(ai.djl.engine.EngineException e, Supplier<T> composite) {
+        String message = String.valueOf(e.getMessage());
+        if (message.contains("out of memory") || message.contains("OutOfMemory")) {
+            throw e;
+        }
+        T out = composite.get();
+        scripted = NO_SCRIPT;
+        org.slf4j.LoggerFactory.getLogger(AutoencoderKL.class).warn(
+                "VAE runs op by op from now on: its TorchScript call failed where the op-by-op one did not ({})",
+                e.toString());
+        return out;
     }
 }
