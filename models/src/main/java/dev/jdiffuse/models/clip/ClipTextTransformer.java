@@ -24,7 +24,7 @@ import java.util.concurrent.ConcurrentHashMap;
 final class ClipTextTransformer extends Module {
 
     /** transformers' legacy pooling (configs saved before eos_token_id was fixed) takes the argmax of the ids. */
-    private static final int LEGACY_EOS_ID = 2;
+    private static final int LEGACY_EOS_ID = ClipScriptSource.LEGACY_EOS_ID;
 
     private final ClipTextConfig config;
     private final Embeddings embeddings;
@@ -45,11 +45,8 @@ final class ClipTextTransformer extends Module {
      * @return outputs in {@code ids}' manager; {@code textEmbeds} null (the projection is the caller's)
      */
     ClipTextOutput forward(NDArray ids) {
+        checkIds(ids);
         long length = ids.getShape().get(1);
-        if (ids.getShape().dimension() != 2 || length > config.maxPositionEmbeddings()) {
-            throw new IllegalArgumentException("ids must be [B, L<=" + config.maxPositionEmbeddings() + "], got "
-                    + ids.getShape());
-        }
         NDArray x = embeddings.tokens.forward(ids).add(positions(length));
         NDArray mask = causalMask(length, x.getDevice());
         List<NDArray> hidden = new ArrayList<>(encoder.layers.size() + 1);
@@ -60,6 +57,14 @@ final class ClipTextTransformer extends Module {
         }
         NDArray last = finalLayerNorm.forward(x);
         return new ClipTextOutput(last, List.copyOf(hidden), pool(last, ids), null);
+    }
+
+    /** @throws IllegalArgumentException unless ids is [B, L] with L <= max_position_embeddings */
+    void checkIds(NDArray ids) {
+        if (ids.getShape().dimension() != 2 || ids.getShape().get(1) > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("ids must be [B, L<=" + config.maxPositionEmbeddings() + "], got "
+                    + ids.getShape());
+        }
     }
 
     Device device() {

@@ -4,6 +4,8 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.engine.PtSymbolBlock;
+import ai.djl.pytorch.jni.IValue;
+import ai.djl.pytorch.jni.IValueUtils;
 import ai.djl.pytorch.jni.JniUtils;
 
 import java.io.IOException;
@@ -24,6 +26,12 @@ public final class ScriptModules {
 
     private static final NDManager OWNER = NDManager.newBaseManager(Device.cpu());
     private static final Map<String, PtSymbolBlock> LOADED = new ConcurrentHashMap<>();
+    /** {@code -Djdiffuse.scripted.optimize}, as TorchScriptUNet reads it. */
+    private static final boolean OPTIMIZE = Boolean.parseBoolean(System.getProperty("jdiffuse.scripted.optimize",
+            "false"));
+    /** What DJL left the setting at (its own property), restored after an unoptimised call. */
+    private static final boolean DJL_OPTIMIZE = Boolean.parseBoolean(System.getProperty(
+            "ai.djl.pytorch.graph_optimizer", "true"));
 
     private ScriptModules() {
     }
@@ -37,6 +45,23 @@ public final class ScriptModules {
      */
     public static PtSymbolBlock load(String cls, String code) {
         return LOADED.computeIfAbsent(cls + "\n" + code, k -> compile(cls, code));
+    }
+
+    /**
+     * Runs {@code method} of a loaded module. Unless {@code -Djdiffuse.scripted.optimize=true}, libtorch's profiling
+     * graph executor optimisations are switched off on the calling thread for the call (thread-local in libtorch):
+     * with them every new input shape is re-profiled, which a server meets all the time (docs/perf/scripted-unet.md).
+     */
+    public static IValue call(PtSymbolBlock module, String method, IValue... args) {
+        if (OPTIMIZE) {
+            return IValueUtils.runMethod(module, method, args);
+        }
+        JniUtils.setGraphExecutorOptimize(false);
+        try {
+            return IValueUtils.runMethod(module, method, args);
+        } finally {
+            JniUtils.setGraphExecutorOptimize(DJL_OPTIMIZE);
+        }
     }
 
     private static PtSymbolBlock compile(String cls, String code) {
