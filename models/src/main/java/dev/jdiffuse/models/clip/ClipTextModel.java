@@ -21,6 +21,10 @@ import java.nio.file.Path;
  *
  * <p>Use: {@code ClipTextOutput out = model.encode(stepManager, tokenizer ids [B][77])}; SD1 takes
  * {@code out.lastHiddenState()}, SDXL {@code out.penultimate()} and {@code out.textEmbeds()}.
+ *
+ * <p>A model made by {@code load} encodes as one TorchScript call ({@link TorchScriptClip}, docs/perf/scripted-clip.md)
+ * instead of ~15 JNI calls per layer, with the same outputs; {@code -Djdiffuse.scripted=false} keeps the op-by-op
+ * path ({@link #encodeComposite}).
  */
 public final class ClipTextModel extends Module {
 
