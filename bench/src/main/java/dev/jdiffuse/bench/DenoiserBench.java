@@ -41,11 +41,12 @@ import java.util.function.Supplier;
  * that the SD 1.5 UNet in float16 on the GPU agrees with the same weights in float32 on the CPU.
  *
  * <p>Usage: {@code java -cp ... dev.jdiffuse.bench.DenoiserBench [sd15] [sd15_check] [sd15_sampler] [vae]
- * [dit] [sd3] [unet_script] [vae_script]}. {@code unet_script} times the UNet's op-by-op forward against its one-call TorchScript
+ * [dit] [sd3] [unet_script] [vae_script] [clip_script]}. {@code unet_script} times the UNet's op-by-op forward against its one-call TorchScript
  * forward (SD 1.5 at 512 and SDXL at 1024, batches 2 and 16; {@code -Dbench.models=sd15,sdxl},
  * {@code -Dbench.batches=2,16}, {@code -Dbench.latent=N} for an N x N latent instead), see docs/perf/scripted-unet.md.
  * {@code vae_script} does the same for SD's VAE decoder (64x64 latent to a 512x512 image, batches 1 and 16;
  * {@code -Dbench.vae.batches=1,16}, {@code -Dbench.latent=N}), see docs/perf/scripted-vae.md.
+ * {@code clip_script} does the same for the CLIP text encoders ({@link ClipScriptBench}, docs/perf/scripted-clip.md).
  */
 public final class DenoiserBench {
 
@@ -79,6 +80,9 @@ public final class DenoiserBench {
         }
         if (which.contains("sd3")) {
             sd3Case(gpu, half, 2);
+        }
+        if (which.contains("clip_script")) {
+            ClipScriptBench.run(gpu, half);
         }
         if (which.contains("unet_script")) {
             for (String model : System.getProperty("bench.models", "sd15,sdxl").split(",")) {

@@ -21,12 +21,21 @@ import java.nio.file.Path;
  *
  * <p>Use: {@code ClipTextOutput out = model.encode(stepManager, tokenizer ids [B][77])}; SD1 takes
  * {@code out.lastHiddenState()}, SDXL {@code out.penultimate()} and {@code out.textEmbeds()}.
+ *
+ * <p>A model made by {@code load} encodes as one TorchScript call ({@link TorchScriptClip}, docs/perf/scripted-clip.md)
+ * instead of ~15 JNI calls per layer, with the same outputs; {@code -Djdiffuse.scripted=false} keeps the op-by-op
+ * path ({@link #encodeComposite}).
  */
 public final class ClipTextModel extends Module {
 
     private final ClipTextConfig config;
     private final ClipTextTransformer textModel;
     private final Linear textProjection;
+    /** The manager the weights were loaded into (null until {@link #load}); owns the script's weight list. */
+    private NDManager weightsManager;
+    /** The {@link TorchScriptClip}, {@link #NO_SCRIPT} when unavailable, null until the first encoding. */
+    private volatile Object scripted;
+    private static final Object NO_SCRIPT = new Object();
 
     public ClipTextModel(ClipTextConfig config) {
         this.config = config;
@@ -50,6 +59,7 @@ public final class ClipTextModel extends Module {
     public static ClipTextModel load(ClipTextConfig config, StateDict weights, NDManager manager, DataType dtype) {
         ClipTextModel model = new ClipTextModel(config);
         WeightLoader.load(model, weights, manager, dtype, "CLIP text encoder", ClipTextKeys::isIgnorable);
+        model.weightsManager = manager;
         return model;
     }
 
@@ -94,8 +104,84 @@ public final class ClipTextModel extends Module {
         return encode(array.toDevice(device(), false));
     }
 
-    /** @param ids int64 [B, L] on the weights' device; results land in its manager */
+    /**
+     * @param ids int64 [B, L] on the weights' device; results land in its manager. Runs as one TorchScript call
+     *     ({@link #scriptedForward()}) or op by op; both give the same outputs.
+     */
     public ClipTextOutput encode(NDArray ids) {
+        TorchScriptClip script = script();
+        if (script == null) {
+            return encodeComposite(ids);
+        }
+        textModel.checkIds(ids);
+        try {
+            return script.encode(ids);
+        } catch (ai.djl.engine.EngineException e) {
+            return afterScriptFailure(e, ids);
+        }
+    }
+
+    /**
+     * The script failed inside libtorch: when the op-by-op forward succeeds on the same ids, the script is at fault
+     * (an op it cannot run on this device or build) and this model runs op by op from now on; when that fails too,
+     * the ids are, and its exception goes to the caller with the script kept. Out-of-memory is rethrown as is.
+     */
+    private ClipTextOutput afterScriptFailure(ai.djl.engine.EngineException e, NDArray ids) {
+        String message = String.valueOf(e.getMessage());
+        if (message.contains("out of memory") || message.contains("OutOfMemory")) {
+            throw e;
+        }
+        ClipTextOutput out = encodeComposite(ids);
+        scripted = NO_SCRIPT;
+        org.slf4j.LoggerFactory.getLogger(ClipTextModel.class).warn(
+                "CLIP text encoder runs op by op from now on: its TorchScript forward failed where the op-by-op one"
+                + " did not ({})", e.toString());
+        return out;
+    }
+
+    /**
+     * Whether {@link #encode} runs as one TorchScript call ({@link TorchScriptClip}): true unless
+     * {@code -Djdiffuse.scripted=false}, the model was not made by {@code load}, or the script could not be made for
+     * it (logged once). Decided at the first call.
+     */
+    public boolean scriptedForward() {
+        return script() != null;
+    }
+
+    private TorchScriptClip script() {
+        Object s = scripted;
+        if (s == null) {
+            synchronized (this) {
+                s = scripted;
+                if (s == null) {
+                    s = makeScript();
+                    scripted = s;
+                }
+            }
+        }
+        return s instanceof TorchScriptClip t ? t : null;
+    }
+
+    private Object makeScript() {
+        if (!Boolean.parseBoolean(System.getProperty("jdiffuse.scripted", "true")) || weightsManager == null) {
+            return NO_SCRIPT;
+        }
+        try {
+            return TorchScriptClip.create(this, weightsManager);
+        } catch (RuntimeException | LinkageError e) {
+            org.slf4j.LoggerFactory.getLogger(ClipTextModel.class).warn(
+                    "CLIP text encoder runs op by op: its TorchScript forward is unavailable ({})", e.toString());
+            return NO_SCRIPT;
+        }
+    }
+
+    /**
+     * The encoding through the Java modules, op by op: the fallback of {@link #encode} and its reference in the
+     * tests; public for benchmarks that time both.
+     *
+     * @param ids int64 [B, L] on the weights' device; results land in its manager
+     */
+    public ClipTextOutput encodeComposite(NDArray ids) {
         ClipTextOutput out = textModel.forward(ids);
         if (textProjection == null) {
             return out;

@@ -17,6 +17,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.eq;
+
 /**
  * transformers' {@code CLIPTextTransformer} ({@code text_model.*}): token + learned position embeddings, N pre-norm
  * blocks with causal self-attention, {@code final_layer_norm}, and pooling at the EOS token.
@@ -24,7 +26,7 @@ import java.util.concurrent.ConcurrentHashMap;
 final class ClipTextTransformer extends Module {
 
     /** transformers' legacy pooling (configs saved before eos_token_id was fixed) takes the argmax of the ids. */
-    private static final int LEGACY_EOS_ID = 2;
+    private static final int LEGACY_EOS_ID = ClipScriptSource.LEGACY_EOS_ID;
 
     private final ClipTextConfig config;
     private final Embeddings embeddings;
@@ -45,11 +47,8 @@ final class ClipTextTransformer extends Module {
      * @return outputs in {@code ids}' manager; {@code textEmbeds} null (the projection is the caller's)
      */
     ClipTextOutput forward(NDArray ids) {
+        checkIds(ids);
         long length = ids.getShape().get(1);
-        if (ids.getShape().dimension() != 2 || length > config.maxPositionEmbeddings()) {
-            throw new IllegalArgumentException("ids must be [B, L<=" + config.maxPositionEmbeddings() + "], got "
-                    + ids.getShape());
-        }
         NDArray x = embeddings.tokens.forward(ids).add(positions(length));
         NDArray mask = causalMask(length, x.getDevice());
         List<NDArray> hidden = new ArrayList<>(encoder.layers.size() + 1);
@@ -62,6 +61,14 @@ final class ClipTextTransformer extends Module {
         return new ClipTextOutput(last, List.copyOf(hidden), pool(last, ids), null);
     }
 
+    /** @throws IllegalArgumentException unless ids is [B, L] with L <= max_position_embeddings */
+    void checkIds(NDArray ids) {
+        if (ids.getShape().dimension() != 2 || ids.getShape().get(1) > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("ids must be [B, L<=" + config.maxPositionEmbeddings() + "], got "
+                    + ids.getShape());
+        }
+    }
+
     Device device() {
         return embeddings.tokens.table().getDevice();
     }
@@ -72,7 +79,7 @@ final class ClipTextTransformer extends Module {
 
     /** [B, L, D] at each row's EOS position -> [B, D], gathered by a one-hot product (exact, no host round trip). */
     private NDArray pool(NDArray last, NDArray ids) {
-        NDArray key = config.eosTokenId() == LEGACY_EOS_ID ? ids : ids.eq(config.eosTokenId());
+        NDArray key = config.eosTokenId() == LEGACY_EOS_ID ? ids : eq(ids, config.eosTokenId());
         NDArray at = key.toType(DataType.INT32, false).argMax(1);
         NDArray oneHot = at.oneHot((int) last.getShape().get(1)).toType(last.getDataType(), false);
         return oneHot.expandDims(1).matMul(last).squeeze(1);

@@ -18,6 +18,11 @@ import java.util.List;
 import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.add;
+import static dev.jdiffuse.samplers.nd.ScalarOps.div;
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+import static dev.jdiffuse.samplers.nd.ScalarOps.sub;
+
 /**
  * diffusers' {@code AutoencoderKL}: the KL-regularised autoencoder of latent diffusion (Rombach et al. 2022, Sec. 3),
  * used by SD 1.x/2.x, SDXL and SD3. Parameter names are diffusers': {@code encoder.*}, {@code quant_conv},
@@ -164,21 +169,21 @@ public final class AutoencoderKL extends Module {
     public NDArray scaleLatents(NDArray z) {
         float sf = (float) config.scalingFactor();
         if (latentsMean != null) {
-            return z.sub(latentsMean).mul(sf).div(latentsStd);
+            return mul(z.sub(latentsMean), sf).div(latentsStd);
         }
         float shift = (float) config.shift();
-        return shift == 0f ? z.mul(sf) : z.sub(shift).mul(sf);
+        return shift == 0f ? mul(z, sf) : mul(sub(z, shift), sf);
     }
 
     /** VAE-space latents from diffusion-model latents, the inverse of {@link #scaleLatents}. */
     public NDArray unscaleLatents(NDArray latents) {
         float sf = (float) config.scalingFactor();
         if (latentsMean != null) {
-            return latents.mul(latentsStd).div(sf).add(latentsMean);
+            return div(latents.mul(latentsStd), sf).add(latentsMean);
         }
         float shift = (float) config.shift();
-        NDArray z = latents.div(sf);
-        return shift == 0f ? z : z.add(shift);
+        NDArray z = div(latents, sf);
+        return shift == 0f ? z : add(z, shift);
     }
 
     /**
@@ -195,7 +200,7 @@ public final class AutoencoderKL extends Module {
     /** {@link #latentsToImage} op by op (the fallback; the tests' reference). */
     NDArray latentsToImageComposite(NDArray latents) {
         return Scopes.chain(latents, List.of(z -> unscaleLatents(z.toType(dtype, false)), this::decodeComposite,
-                x -> x.toType(DataType.FLOAT32, false).div(2f).add(0.5f).clip(0f, 1f)));
+                x -> add(div(x.toType(DataType.FLOAT32, false), 2f), 0.5f).clip(0f, 1f)));
     }
 
     /** Diffusion-model latents of {@code image} [B, in, H, W] in [-1, 1], from the posterior mean (img2img). */

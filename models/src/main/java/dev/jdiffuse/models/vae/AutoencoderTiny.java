@@ -16,6 +16,11 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.function.UnaryOperator;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.add;
+import static dev.jdiffuse.samplers.nd.ScalarOps.div;
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+import static dev.jdiffuse.samplers.nd.ScalarOps.sub;
+
 /**
  * diffusers' {@code AutoencoderTiny}: TAESD (madebyollin/taesd), a small distilled autoencoder with the SD VAE's
  * latent space, used for cheap previews. Parameter names are diffusers': {@code encoder.layers.N.*},
@@ -39,10 +44,10 @@ public final class AutoencoderTiny extends Module {
         this.dtype = dtype;
         SequentialLayers encoder = child("encoder", new Wrapper()).layers(encoderLayers(config));
         SequentialLayers decoder = child("decoder", new Wrapper()).layers(decoderLayers(config));
-        this.encodeSteps = List.of(x -> x.toType(dtype, false), x -> x.add(1f).div(2f), encoder::forward);
+        this.encodeSteps = List.of(x -> x.toType(dtype, false), x -> div(add(x, 1f), 2f), encoder::forward);
         this.decodeSteps = List.of(z -> z.toType(dtype, false),
-                z -> z.div(DECODER_INPUT_RANGE).tanh().mul(DECODER_INPUT_RANGE), decoder::forward,
-                y -> y.mul(2f).sub(1f));
+                z -> mul(div(z, DECODER_INPUT_RANGE).tanh(), DECODER_INPUT_RANGE), decoder::forward,
+                y -> sub(mul(y, 2f), 1f));
     }
 
     /** A parameter-free holder naming the {@code layers} sequence ({@code EncoderTiny} / {@code DecoderTiny}). */
@@ -145,7 +150,7 @@ public final class AutoencoderTiny extends Module {
     public NDArray latentsToImage(NDArray latents) {
         float scale = (float) config.scalingFactor();
         float shift = (float) config.shiftFactor();
-        return Scopes.chain(latents, List.of(z -> z.toType(dtype, false).div(scale).add(shift), this::decode,
-                x -> x.toType(DataType.FLOAT32, false).div(2f).add(0.5f).clip(0f, 1f)));
+        return Scopes.chain(latents, List.of(z -> add(div(z.toType(dtype, false), scale), shift), this::decode,
+                x -> add(div(x.toType(DataType.FLOAT32, false), 2f), 0.5f).clip(0f, 1f)));
     }
 }

@@ -4,6 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.add;
+import static dev.jdiffuse.samplers.nd.ScalarOps.div;
+
 /**
  * A cheap preview of diffusion-model latents: a fixed linear map of the 4 latent channels to RGB, then
  * {@code ((rgb + 1) / 2).clamp(0, 1)}, at latent resolution (no VAE decode). It is what AUTOMATIC1111's
@@ -96,6 +99,6 @@ public final class LatentPreview {
         NDArray coefficients = latents.getManager().create(factors, new Shape(channels, 3));
         NDArray rgb = latents.toType(DataType.FLOAT32, false).transpose(0, 2, 3, 1)
                 .matMul(coefficients).add(latents.getManager().create(bias));
-        return rgb.transpose(0, 3, 1, 2).add(1f).div(2f).clip(0f, 1f);
+        return div(add(rgb.transpose(0, 3, 1, 2), 1f), 2f).clip(0f, 1f);
     }
 }

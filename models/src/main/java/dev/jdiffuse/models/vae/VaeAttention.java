@@ -8,6 +8,8 @@ import dev.jdiffuse.models.nn.Linear;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.ModuleList;
 
+import static dev.jdiffuse.samplers.nd.ScalarOps.div;
+
 /**
  * The spatial self-attention of the VAE's mid block (diffusers {@code Attention} built by {@code UNetMidBlock2D}
  * with {@code norm_num_groups}, {@code residual_connection=True}, {@code _from_deprecated_attn_block=True}):
@@ -48,6 +50,6 @@ final class VaeAttention extends Module {
         NDArray attn = Attention.scaledDotProduct(toQ.forward(tokens), toK.forward(tokens), toV.forward(tokens), heads,
                 true, null);
         NDArray out = toOut.forward(attn).transpose(0, 2, 1).reshape(b, c, h, w).add(x);
-        return rescaleOutputFactor == 1f ? out : out.div(rescaleOutputFactor);
+        return rescaleOutputFactor == 1f ? out : div(out, rescaleOutputFactor);
     }
 }

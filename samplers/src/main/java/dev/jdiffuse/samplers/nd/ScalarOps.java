@@ -91,6 +91,13 @@ public final class ScalarOps {
         }
     }
 
+    /** Element-wise {@code a == n} (boolean). */
+    public static NDArray eq(NDArray a, Number n) {
+        try (NDArray s = scalarLike(a, n)) {
+            return a.eq(s);
+        }
+    }
+
     /**
      * {@code n} as a 0-dim array on {@code like}'s device, in {@code like}'s manager, of the dtype
      * {@code NDManager.create(Number)} would give it, made without a host-to-device copy.

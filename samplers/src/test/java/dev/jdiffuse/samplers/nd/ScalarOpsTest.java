@@ -29,6 +29,7 @@ class ScalarOpsTest {
             new Op("pow", ScalarOps::pow, NDArray::pow),
             new Op("maximum", ScalarOps::maximum, NDArray::maximum),
             new Op("minimum", ScalarOps::minimum, NDArray::minimum),
+            new Op("eq", ScalarOps::eq, NDArray::eq),
             new Op("rsub", (a, n) -> ScalarOps.rsub(n, a), (a, n) -> a.getNDArrayInternal().rsub(n)),
             new Op("rdiv", (a, n) -> ScalarOps.rdiv(n, a), (a, n) -> a.getNDArrayInternal().rdiv(n)));
 
