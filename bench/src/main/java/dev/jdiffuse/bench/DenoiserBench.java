@@ -92,6 +92,7 @@ public final class DenoiserBench {
             }
         }
         if (which.contains("vae_script")) {
+            System.setProperty("jdiffuse.scripted.vae", "true"); // the scripted VAE is opt-in; this case compares it
             for (String batch : System.getProperty("bench.vae.batches", "1,16").split(",")) {
                 int latent = Integer.getInteger("bench.latent", 64);
                 vaeScriptedVsComposite(gpu, half, latent, Integer.parseInt(batch.trim()));

@@ -33,10 +33,12 @@ import static dev.jdiffuse.samplers.nd.ScalarOps.sub;
  * config has per-channel statistics), which the pipelines' helpers {@link #imageToLatents} / {@link #latentsToImage}
  * convert to and from. Images are [B, 3, H, W] in [-1, 1] for {@link #encode}/{@link #decode}.
  *
- * <p>Each of those four runs, by default, as one TorchScript call ({@link TorchScriptVae}) instead of a few hundred
- * DJL ops; {@code -Djdiffuse.scripted=false} (the UNet's switch) or a script that cannot be made for this model
- * (logged once) selects the op-by-op path through the Java modules, which {@link #decodeComposite} and
- * {@link #encodeComposite} also run explicitly. Both paths compute the same ops in the same order.
+ * <p>With {@code -Djdiffuse.scripted.vae=true} each of those four runs as one TorchScript call ({@link TorchScriptVae})
+ * instead of a few hundred DJL ops; by default, with {@code -Djdiffuse.scripted=false} (the UNet's switch) or where
+ * the script cannot be made for this model (logged once), they run op by op through the Java modules, which
+ * {@link #decodeComposite} and {@link #encodeComposite} also run explicitly. Both paths compute the same ops in the
+ * same order. Opt-in because it did not win on the GPU: on an H200 (session 5, fp16, SD's decoder at 512x512) one
+ * image took 20.6 ms scripted and 20.8 ms op by op, a batch of 16 (jobs decoding together) 206.9 against 169.1 ms.
  */
 public final class AutoencoderKL extends Module {
 
@@ -217,8 +219,8 @@ public final class AutoencoderKL extends Module {
 
     /**
      * Whether {@link #decode}, {@link #encode}, {@link #latentsToImage} and {@link #imageToLatents} run as one
-     * TorchScript call each: true unless {@code -Djdiffuse.scripted=false}, the model is {@link #unloaded}, or the
-     * script could not be made for it (logged once). Decided at the first call.
+     * TorchScript call each: with {@code -Djdiffuse.scripted.vae=true}, unless {@code -Djdiffuse.scripted=false}, the
+     * model is {@link #unloaded}, or the script could not be made for it (logged once). Decided at the first call.
      */
     public boolean scripted() {
         return script() != null;
@@ -239,7 +241,8 @@ public final class AutoencoderKL extends Module {
     }
 
     private Object makeScript() {
-        if (!Boolean.parseBoolean(System.getProperty("jdiffuse.scripted", "true")) || weightsManager == null) {
+        if (!Boolean.parseBoolean(System.getProperty("jdiffuse.scripted", "true"))
+                || !Boolean.getBoolean("jdiffuse.scripted.vae") || weightsManager == null) {
             return NO_SCRIPT;
         }
         try {

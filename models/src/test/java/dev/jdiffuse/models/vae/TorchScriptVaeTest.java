@@ -36,6 +36,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class TorchScriptVaeTest {
 
+    /** The scripted VAE is opt-in ({@code jdiffuse.scripted.vae}); on for this class only. */
+    @org.junit.jupiter.api.BeforeAll
+    static void scriptTheVae() {
+        System.setProperty("jdiffuse.scripted.vae", "true");
+    }
+
+    @org.junit.jupiter.api.AfterAll
+    static void backToTheDefault() {
+        System.clearProperty("jdiffuse.scripted.vae");
+    }
+
     private static final double TOLERANCE = 1e-5;
 
     @TestFactory
