@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.clip;
 
+import dev.jdiffuse.models.nn.ScriptedPath;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -33,9 +34,10 @@ public final class ClipTextModel extends Module {
     private final Linear textProjection;
     /** The manager the weights were loaded into (null until {@link #load}); owns the script's weight list. */
     private NDManager weightsManager;
-    /** The {@link TorchScriptClip}, {@link #NO_SCRIPT} when unavailable, null until the first encoding. */
-    private volatile Object scripted;
-    private static final Object NO_SCRIPT = new Object();
+    /** The encoder as one TorchScript call where it can be made (only for a model made by {@code load}). */
+    private final ScriptedPath<TorchScriptClip> script = new ScriptedPath<>("CLIP text encoder", ClipTextModel.class,
+            () -> ScriptedPath.enabled() && weightsManager != null ? TorchScriptClip.create(this, weightsManager)
+                    : null);
 
     public ClipTextModel(ClipTextConfig config) {
         this.config = config;
@@ -109,34 +111,10 @@ public final class ClipTextModel extends Module {
      *     ({@link #scriptedForward()}) or op by op; both give the same outputs.
      */
     public ClipTextOutput encode(NDArray ids) {
-        TorchScriptClip script = script();
-        if (script == null) {
-            return encodeComposite(ids);
-        }
-        textModel.checkIds(ids);
-        try {
-            return script.encode(ids);
-        } catch (ai.djl.engine.EngineException e) {
-            return afterScriptFailure(e, ids);
-        }
-    }
-
-    /**
-     * The script failed inside libtorch: when the op-by-op forward succeeds on the same ids, the script is at fault
-     * (an op it cannot run on this device or build) and this model runs op by op from now on; when that fails too,
-     * the ids are, and its exception goes to the caller with the script kept. Out-of-memory is rethrown as is.
-     */
-    private ClipTextOutput afterScriptFailure(ai.djl.engine.EngineException e, NDArray ids) {
-        String message = String.valueOf(e.getMessage());
-        if (message.contains("out of memory") || message.contains("OutOfMemory")) {
-            throw e;
-        }
-        ClipTextOutput out = encodeComposite(ids);
-        scripted = NO_SCRIPT;
-        org.slf4j.LoggerFactory.getLogger(ClipTextModel.class).warn(
-                "CLIP text encoder runs op by op from now on: its TorchScript forward failed where the op-by-op one"
-                + " did not ({})", e.toString());
-        return out;
+        return script.run(s -> {
+            textModel.checkIds(ids);
+            return s.encode(ids);
+        }, () -> encodeComposite(ids));
     }
 
     /**
@@ -145,34 +123,7 @@ public final class ClipTextModel extends Module {
      * it (logged once). Decided at the first call.
      */
     public boolean scriptedForward() {
-        return script() != null;
-    }
-
-    private TorchScriptClip script() {
-        Object s = scripted;
-        if (s == null) {
-            synchronized (this) {
-                s = scripted;
-                if (s == null) {
-                    s = makeScript();
-                    scripted = s;
-                }
-            }
-        }
-        return s instanceof TorchScriptClip t ? t : null;
-    }
-
-    private Object makeScript() {
-        if (!Boolean.parseBoolean(System.getProperty("jdiffuse.scripted", "true")) || weightsManager == null) {
-            return NO_SCRIPT;
-        }
-        try {
-            return TorchScriptClip.create(this, weightsManager);
-        } catch (RuntimeException | LinkageError e) {
-            org.slf4j.LoggerFactory.getLogger(ClipTextModel.class).warn(
-                    "CLIP text encoder runs op by op: its TorchScript forward is unavailable ({})", e.toString());
-            return NO_SCRIPT;
-        }
+        return script.available();
     }
 
     /**

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import dev.jdiffuse.models.nn.ScriptedPath;
 import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.GroupNorm;
 import dev.jdiffuse.models.nn.ModuleList;
@@ -41,9 +42,10 @@ public final class UNet2DConditionModel extends UNetEncoderModel {
     private final Conv2d convOut;
     /** The manager the weights were loaded into (null until {@link #load}); owns the script's weight list. */
     private NDManager weightsManager;
-    /** The {@link TorchScriptUNet}, {@link #NO_SCRIPT} when unavailable, null until the first forward. */
-    private volatile Object scripted;
-    private static final Object NO_SCRIPT = new Object();
+    /** The forward as one TorchScript call where it can be made (the weights' manager is known once loaded). */
+    private final ScriptedPath<TorchScriptUNet> script = new ScriptedPath<>("UNet forward",
+            UNet2DConditionModel.class, () -> ScriptedPath.enabled() && weightsManager != null
+                    ? TorchScriptUNet.create(this, weightsManager) : null);
 
     public UNet2DConditionModel(UNet2DConditionConfig config) {
         super(config.encoderLayout());
@@ -132,38 +134,15 @@ public final class UNet2DConditionModel extends UNetEncoderModel {
      * projects the text context once per request instead of once per step.
      */
     public NDArray forward(NDArray sample, double[] timesteps, TextContext textContext, UNetExtras extras) {
-        TorchScriptUNet script = script();
-        if (script == null) {
-            return forwardComposite(sample, timesteps, textContext, extras);
-        }
-        requireTextTime(extras);
-        // the features stay on the host: the script copies them to the device without waiting for it (a blocking
-        // copy here would make every forward wait for the device to finish all the work queued before it)
-        try (ai.djl.ndarray.NDManager host = sample.getManager().newSubManager(ai.djl.Device.cpu());
-                NDArray features = timestepFeatures(sample, timesteps, host)) {
-            return script.forward(sample, features, textContext, extras);
-        } catch (ai.djl.engine.EngineException e) {
-            return afterScriptFailure(e, sample, timesteps, textContext, extras);
-        }
-    }
-
-    /**
-     * The script failed inside libtorch: when the op-by-op forward succeeds on the same inputs, the script is at fault
-     * (an op it cannot run on this device or build) and this model runs op by op from now on; when that fails too,
-     * the inputs are, and its exception goes to the caller with the script kept. Out-of-memory is rethrown as is.
-     */
-    private NDArray afterScriptFailure(ai.djl.engine.EngineException e, NDArray sample, double[] timesteps,
-            TextContext textContext, UNetExtras extras) {
-        String message = String.valueOf(e.getMessage());
-        if (message.contains("out of memory") || message.contains("OutOfMemory")) {
-            throw e;
-        }
-        NDArray out = forwardComposite(sample, timesteps, textContext, extras);
-        scripted = NO_SCRIPT;
-        org.slf4j.LoggerFactory.getLogger(UNet2DConditionModel.class).warn(
-                "UNet forward runs op by op from now on: its TorchScript forward failed where the op-by-op one did not"
-                + " ({})", e.toString());
-        return out;
+        return script.run(s -> {
+            requireTextTime(extras);
+            // the features stay on the host: the script copies them to the device without waiting for it (a
+            // blocking copy here would make every forward wait for the device to finish all the work queued before)
+            try (ai.djl.ndarray.NDManager host = sample.getManager().newSubManager(ai.djl.Device.cpu());
+                    NDArray features = timestepFeatures(sample, timesteps, host)) {
+                return s.forward(sample, features, textContext, extras);
+            }
+        }, () -> forwardComposite(sample, timesteps, textContext, extras));
     }
 
     /**
@@ -172,34 +151,7 @@ public final class UNet2DConditionModel extends UNetEncoderModel {
      * first call.
      */
     public boolean scriptedForward() {
-        return script() != null;
-    }
-
-    private TorchScriptUNet script() {
-        Object s = scripted;
-        if (s == null) {
-            synchronized (this) {
-                s = scripted;
-                if (s == null) {
-                    s = makeScript();
-                    scripted = s;
-                }
-            }
-        }
-        return s instanceof TorchScriptUNet t ? t : null;
-    }
-
-    private Object makeScript() {
-        if (!Boolean.parseBoolean(System.getProperty("jdiffuse.scripted", "true")) || weightsManager == null) {
-            return NO_SCRIPT;
-        }
-        try {
-            return TorchScriptUNet.create(this, weightsManager);
-        } catch (RuntimeException | LinkageError e) {
-            org.slf4j.LoggerFactory.getLogger(UNet2DConditionModel.class).warn(
-                    "UNet forward runs op by op: its TorchScript forward is unavailable ({})", e.toString());
-            return NO_SCRIPT;
-        }
+        return script.available();
     }
 
     /**

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.Scopes;
+import dev.jdiffuse.models.nn.ScriptedPath;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
@@ -15,7 +16,6 @@ import dev.jdiffuse.models.weights.WeightFiles;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
 
 import static dev.jdiffuse.samplers.nd.ScalarOps.add;
@@ -53,9 +53,10 @@ public final class AutoencoderKL extends Module {
     private NDArray latentsStd;
     /** The manager the weights were loaded into (null when {@link #unloaded}); owns the script's weight list. */
     private NDManager weightsManager;
-    /** The {@link TorchScriptVae}, {@link #NO_SCRIPT} when unavailable, null until first used. */
-    private volatile Object scripted;
-    private static final Object NO_SCRIPT = new Object();
+    /** The four entry points as TorchScript calls, where asked for and possible (see the class comment). */
+    private final ScriptedPath<TorchScriptVae> script = new ScriptedPath<>("VAE", AutoencoderKL.class,
+            () -> ScriptedPath.enabled() && Boolean.getBoolean("jdiffuse.scripted.vae") && weightsManager != null
+                    ? TorchScriptVae.create(this, latentsMean, latentsStd, weightsManager) : null);
 
     /** The module tree of {@code config}, not loaded (e.g. to enumerate its parameters); use {@link #load} to run. */
     public static AutoencoderKL unloaded(AutoencoderKLConfig config) {
@@ -136,17 +137,10 @@ public final class AutoencoderKL extends Module {
      * Results are in the image's manager, in the weights' dtype.
      */
     public LatentDistribution encode(NDArray image) {
-        TorchScriptVae script = script();
-        if (script == null) {
-            return encodeComposite(image);
-        }
-        NDArray[] parts;
-        try {
-            parts = script.encode(image);
-        } catch (ai.djl.engine.EngineException e) {
-            return afterScriptFailure(e, () -> encodeComposite(image));
-        }
-        return new LatentDistribution(parts[0], parts[1]);
+        return script.run(s -> {
+            NDArray[] parts = s.encode(image);
+            return new LatentDistribution(parts[0], parts[1]);
+        }, () -> encodeComposite(image));
     }
 
     /** {@link #encode} through the Java modules, op by op: its fallback and its reference in tests and benchmarks. */
@@ -157,9 +151,7 @@ public final class AutoencoderKL extends Module {
 
     /** Decodes VAE-space latents [B, latent, h, w] to an image [B, out, f*h, f*w] in about [-1, 1]. */
     public NDArray decode(NDArray latents) {
-        TorchScriptVae script = script();
-        return script == null ? decodeComposite(latents) : scripted(() -> script.decode(latents),
-                () -> decodeComposite(latents));
+        return script.run(s -> s.decode(latents), () -> decodeComposite(latents));
     }
 
     /** {@link #decode} through the Java modules, op by op: its fallback and its reference in tests and benchmarks. */
@@ -194,9 +186,7 @@ public final class AutoencoderKL extends Module {
      * as float32. Rows are independent: a batch of B gives the B images their lone calls give.
      */
     public NDArray latentsToImage(NDArray latents) {
-        TorchScriptVae script = script();
-        return script == null ? latentsToImageComposite(latents) : scripted(() -> script.toImage(latents),
-                () -> latentsToImageComposite(latents));
+        return script.run(s -> s.toImage(latents), () -> latentsToImageComposite(latents));
     }
 
     /** {@link #latentsToImage} op by op (the fallback; the tests' reference). */
@@ -207,9 +197,7 @@ public final class AutoencoderKL extends Module {
 
     /** Diffusion-model latents of {@code image} [B, in, H, W] in [-1, 1], from the posterior mean (img2img). */
     public NDArray imageToLatents(NDArray image) {
-        TorchScriptVae script = script();
-        return script == null ? imageToLatentsComposite(image) : scripted(() -> script.toLatents(image),
-                () -> imageToLatentsComposite(image));
+        return script.run(s -> s.toLatents(image), () -> imageToLatentsComposite(image));
     }
 
     /** {@link #imageToLatents} op by op (the fallback; the tests' reference). */
@@ -223,60 +211,6 @@ public final class AutoencoderKL extends Module {
      * model is {@link #unloaded}, or the script could not be made for it (logged once). Decided at the first call.
      */
     public boolean scripted() {
-        return script() != null;
-    }
-
-    private TorchScriptVae script() {
-        Object s = scripted;
-        if (s == null) {
-            synchronized (this) {
-                s = scripted;
-                if (s == null) {
-                    s = makeScript();
-                    scripted = s;
-                }
-            }
-        }
-        return s instanceof TorchScriptVae t ? t : null;
-    }
-
-    private Object makeScript() {
-        if (!Boolean.parseBoolean(System.getProperty("jdiffuse.scripted", "true"))
-                || !Boolean.getBoolean("jdiffuse.scripted.vae") || weightsManager == null) {
-            return NO_SCRIPT;
-        }
-        try {
-            return TorchScriptVae.create(this, latentsMean, latentsStd, weightsManager);
-        } catch (RuntimeException | LinkageError e) {
-            org.slf4j.LoggerFactory.getLogger(AutoencoderKL.class).warn(
-                    "VAE runs op by op: its TorchScript encoder/decoder is unavailable ({})", e.toString());
-            return NO_SCRIPT;
-        }
-    }
-
-    private NDArray scripted(Supplier<NDArray> script, Supplier<NDArray> composite) {
-        try {
-            return script.get();
-        } catch (ai.djl.engine.EngineException e) {
-            return afterScriptFailure(e, composite);
-        }
-    }
-
-    /**
-     * The script failed inside libtorch: when the op-by-op path succeeds on the same input, the script is at fault
-     * (an op it cannot run on this device or build) and this model runs op by op from now on; when that fails too,
-     * the input is, and its exception goes to the caller with the script kept. Out-of-memory is rethrown as is.
-     */
-    private <T> T afterScriptFailure(ai.djl.engine.EngineException e, Supplier<T> composite) {
-        String message = String.valueOf(e.getMessage());
-        if (message.contains("out of memory") || message.contains("OutOfMemory")) {
-            throw e;
-        }
-        T out = composite.get();
-        scripted = NO_SCRIPT;
-        org.slf4j.LoggerFactory.getLogger(AutoencoderKL.class).warn(
-                "VAE runs op by op from now on: its TorchScript call failed where the op-by-op one did not ({})",
-                e.toString());
-        return out;
+        return script.available();
     }
 }
