@@ -149,31 +149,47 @@ public final class DenoiserBench {
             paths.put("composite", () -> unet.forwardComposite(x, t, ctx, e));
             paths.put("scripted", () -> unet.forward(x, t, ctx, e));
             boolean scripted = unet.scriptedForward();
-            int n = batch > 4 ? 10 : 30;
-            float[] first = null;
-            for (Map.Entry<String, Supplier<NDArray>> p : paths.entrySet()) {
-                float[] out;
-                try (NDManager m = w.newSubManager()) {
-                    x.tempAttach(m);
-                    out = p.getValue().get().toType(DataType.FLOAT32, false).toFloatArray();
-                }
-                double diff = 0;
-                double ref = 0;
-                if (first == null) {
-                    first = out;
-                } else {
-                    for (int i = 0; i < out.length; i++) {
-                        diff = Math.max(diff, Math.abs(out[i] - first[i]));
-                        ref = Math.max(ref, Math.abs(first[i]));
-                    }
-                }
-                Timing tm = time(w, 5, n, List.of(x), p.getValue());
-                double host = enqueueOnce(w, List.of(x), p.getValue());
-                print("{\"model\":\"unet_%s\",\"impl\":\"jdiffuse-%s\",\"latent\":%d,\"batch\":%d,"
-                        + "\"dtype\":\"%s\",\"host_ms\":%.3f,\"step_ms\":%.3f,\"host_submit_ms\":%.3f,"
-                        + "\"max_diff_vs_composite\":%.3e,\"scripted_available\":%b}", model, p.getKey(), latent,
-                        batch, dtype, host, tm.stepMs, tm.submitMs, ref == 0 ? 0 : diff / ref, scripted);
+            comparePaths(w, x, paths, 5, batch > 4 ? 10 : 30, (impl, host, tm, diff) -> print(
+                    "{\"model\":\"unet_%s\",\"impl\":\"jdiffuse-%s\",\"latent\":%d,\"batch\":%d,"
+                    + "\"dtype\":\"%s\",\"host_ms\":%.3f,\"step_ms\":%.3f,\"host_submit_ms\":%.3f,"
+                    + "\"max_diff_vs_composite\":%.3e,\"scripted_available\":%b}", model, impl, latent, batch, dtype,
+                    host, tm.stepMs, tm.submitMs, diff, scripted));
+        }
+    }
+
+    /** What {@link #comparePaths} prints for one path. */
+    @FunctionalInterface
+    interface PathLine {
+        void print(String impl, double hostMs, Timing timing, double relativeDiff);
+    }
+
+    /**
+     * Runs each of a model's paths (op by op, scripted) on the same input: the largest difference of its output from
+     * the first path's, relative to that output's largest value, the synchronised step time over {@code n} calls
+     * after {@code warm}, and the host time to enqueue one call.
+     */
+    static void comparePaths(NDManager w, NDArray input, Map<String, Supplier<NDArray>> paths, int warm, int n,
+            PathLine line) {
+        float[] first = null;
+        for (Map.Entry<String, Supplier<NDArray>> p : paths.entrySet()) {
+            float[] out;
+            try (NDManager m = w.newSubManager()) {
+                input.tempAttach(m);
+                out = p.getValue().get().toType(DataType.FLOAT32, false).toFloatArray();
             }
+            double diff = 0;
+            double ref = 0;
+            if (first == null) {
+                first = out;
+            } else {
+                for (int i = 0; i < out.length; i++) {
+                    diff = Math.max(diff, Math.abs(out[i] - first[i]));
+                    ref = Math.max(ref, Math.abs(first[i]));
+                }
+            }
+            Timing tm = time(w, warm, n, List.of(input), p.getValue());
+            double host = enqueueOnce(w, List.of(input), p.getValue());
+            line.print(p.getKey(), host, tm, ref == 0 ? 0 : diff / ref);
         }
     }
 
@@ -322,31 +338,11 @@ public final class DenoiserBench {
             paths.put("composite", () -> vae.decodeComposite(z));
             paths.put("scripted", () -> vae.decode(z));
             boolean scripted = vae.scripted();
-            int n = batch > 4 ? 5 : 20;
-            float[] first = null;
-            for (Map.Entry<String, Supplier<NDArray>> p : paths.entrySet()) {
-                float[] out;
-                try (NDManager m = w.newSubManager()) {
-                    z.tempAttach(m);
-                    out = p.getValue().get().toType(DataType.FLOAT32, false).toFloatArray();
-                }
-                double diff = 0;
-                double ref = 0;
-                if (first == null) {
-                    first = out;
-                } else {
-                    for (int i = 0; i < out.length; i++) {
-                        diff = Math.max(diff, Math.abs(out[i] - first[i]));
-                        ref = Math.max(ref, Math.abs(first[i]));
-                    }
-                }
-                Timing tm = time(w, 3, n, List.of(z), p.getValue());
-                double host = enqueueOnce(w, List.of(z), p.getValue());
-                print("{\"model\":\"vae_decode_sd\",\"impl\":\"jdiffuse-%s\",\"latent\":%d,\"res\":%d,"
-                        + "\"batch\":%d,\"dtype\":\"%s\",\"host_ms\":%.3f,\"step_ms\":%.3f,\"host_submit_ms\":%.3f,"
-                        + "\"max_diff_vs_composite\":%.3e,\"scripted_available\":%b}", p.getKey(), latent, latent * 8,
-                        batch, dtype, host, tm.stepMs, tm.submitMs, ref == 0 ? 0 : diff / ref, scripted);
-            }
+            comparePaths(w, z, paths, 3, batch > 4 ? 5 : 20, (impl, host, tm, diff) -> print(
+                    "{\"model\":\"vae_decode_sd\",\"impl\":\"jdiffuse-%s\",\"latent\":%d,\"res\":%d,"
+                    + "\"batch\":%d,\"dtype\":\"%s\",\"host_ms\":%.3f,\"step_ms\":%.3f,\"host_submit_ms\":%.3f,"
+                    + "\"max_diff_vs_composite\":%.3e,\"scripted_available\":%b}", impl, latent, latent * 8, batch,
+                    dtype, host, tm.stepMs, tm.submitMs, diff, scripted));
         }
     }
 
