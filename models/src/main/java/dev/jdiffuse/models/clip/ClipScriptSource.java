@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.clip;
 
+import dev.jdiffuse.models.nn.ScriptWeights;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -57,14 +58,7 @@ record ClipScriptSource(String code, List<String> weightNames, int leading) {
         if (c.withProjection()) {
             names.add("text_projection.weight");
         }
-        if (!Set.copyOf(names).equals(parameterNames) || names.size() != parameterNames.size()) {
-            List<String> missing = new ArrayList<>(parameterNames);
-            missing.removeAll(names);
-            List<String> extra = new ArrayList<>(names);
-            extra.removeAll(parameterNames);
-            throw new UnsupportedOperationException("script weights differ from the model's: not in the script "
-                    + head(missing) + ", not in the model " + head(extra));
-        }
+        ScriptWeights.requireSameNames("CLIP", names, parameterNames);
         // the Java LayerNorm holds eps as a float: the same value here
         String eps = py((double) (float) c.layerNormEps());
         String self = "self: __torch__." + CLASS;
@@ -116,9 +110,6 @@ record ClipScriptSource(String code, List<String> weightNames, int leading) {
         };
     }
 
-    private static List<String> head(List<String> l) {
-        return l.subList(0, Math.min(5, l.size()));
-    }
 
     /** A float literal that parses back to the same double. */
     private static String py(double d) {

@@ -1,5 +1,8 @@
 package dev.jdiffuse.models.nn;
 
+import java.util.Set;
+import java.util.List;
+import java.util.ArrayList;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
@@ -97,5 +100,25 @@ public final class ScriptWeights {
                 list.close();
             }
         }
+    }
+
+    /**
+     * Checks that a generated script reads exactly the model's parameters (each once), so that a config the generator
+     * does not fully cover keeps the op-by-op path instead of running a script with weights missing or misplaced.
+     *
+     * @param scriptParams the parameter paths the script takes, constants left out
+     * @throws UnsupportedOperationException naming up to five missing and five unexpected paths
+     */
+    public static void requireSameNames(String what, List<String> scriptParams, Set<String> parameterNames) {
+        if (Set.copyOf(scriptParams).equals(parameterNames) && scriptParams.size() == parameterNames.size()) {
+            return;
+        }
+        List<String> missing = new ArrayList<>(parameterNames);
+        missing.removeAll(scriptParams);
+        List<String> extra = new ArrayList<>(scriptParams);
+        extra.removeAll(parameterNames);
+        throw new UnsupportedOperationException(what + " script weights differ from the model's: not in the script "
+                + missing.subList(0, Math.min(5, missing.size())) + ", not in the model "
+                + extra.subList(0, Math.min(5, extra.size())));
     }
 }

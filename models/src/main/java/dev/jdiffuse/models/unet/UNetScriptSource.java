@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.unet;
 
+import dev.jdiffuse.models.nn.ScriptWeights;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -51,20 +52,10 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
         Generator g = new Generator(config);
         String code = g.generate();
         List<String> params = g.names.stream().filter(n -> !g.constants.contains(n)).toList();
-        if (!Set.copyOf(params).equals(parameterNames) || params.size() != parameterNames.size()) {
-            List<String> missing = new ArrayList<>(parameterNames);
-            missing.removeAll(params);
-            List<String> extra = new ArrayList<>(params);
-            extra.removeAll(parameterNames);
-            throw new UnsupportedOperationException("script weights differ from the model's: not in the script "
-                    + head(missing) + ", not in the model " + head(extra));
-        }
+        ScriptWeights.requireSameNames("UNet", params, parameterNames);
         return new UNetScriptSource(code, List.copyOf(g.names), List.copyOf(g.constants), g.skipCount);
     }
 
-    private static List<String> head(List<String> l) {
-        return l.subList(0, Math.min(5, l.size()));
-    }
 
     private static final class Generator {
         private final UNet2DConditionConfig c;
