@@ -185,15 +185,45 @@ public final class DiffusersSchedules {
         return new SamplingSchedule(append(s, last), t, Math.sqrt(c.sigmaMax() * c.sigmaMax() + 1));
     }
 
+    /**
+     * A flow-matching schedule from the sigmas a pipeline passes to diffusers' {@code set_timesteps(sigmas=...)}
+     * (before shifting): FLUX passes {@code linspace(1, 1/n, n)} instead of the scheduler's own span. They are shifted
+     * (by {@code shift}, or by {@code mu} with {@code use_dynamic_shifting}) and a terminal 0 appended, as there.
+     */
+    public static SamplingSchedule flowFromSigmas(SchedulerConfig c, double[] sigmas, double mu) {
+        if (c.schedulerClass() != SchedulerClass.FLOW_MATCH_EULER) {
+            throw new IllegalArgumentException("explicit sigmas are a flow-matching schedule's, not "
+                    + c.schedulerClass().diffusersName() + "'s");
+        }
+        if (sigmas.length < 1) {
+            throw new IllegalArgumentException("at least one sigma is needed");
+        }
+        return shiftedFlow(c, sigmas.clone(), mu);
+    }
+
+    /** FLUX's unshifted sigmas for {@code n} steps: {@code linspace(1, 1/n, n)} (diffusers' {@code FluxPipeline}). */
+    public static double[] fluxSigmas(int n) {
+        if (n < 1) {
+            throw new IllegalArgumentException("steps must be positive, got " + n);
+        }
+        return BetaSchedules.linspace(1.0, 1.0 / n, n);
+    }
+
     private static SamplingSchedule flow(SchedulerConfig c, int n, double mu) {
         int trainSteps = c.numTrainTimesteps();
-        if (c.useDynamicShifting() && Double.isNaN(mu)) {
-            throw new IllegalArgumentException("use_dynamic_shifting needs mu (see SchedulerConfig.mu)");
-        }
         // diffusers' constructor shifts the training levels (unless dynamic); set_timesteps spans those, then shifts.
         double sigmaMax = c.useDynamicShifting() ? 1.0 : Sigmas.shiftFlow(c.shift(), 1.0);
         double sigmaMin = c.useDynamicShifting() ? 1.0 / trainSteps : Sigmas.shiftFlow(c.shift(), 1.0 / trainSteps);
-        double[] s = BetaSchedules.linspace(sigmaMax, sigmaMin, n);
+        return shiftedFlow(c, BetaSchedules.linspace(sigmaMax, sigmaMin, n), mu);
+    }
+
+    /** Shifts {@code s} in place ({@code shift} or dynamic {@code mu}), timesteps {@code 1000 sigma}, terminal 0. */
+    private static SamplingSchedule shiftedFlow(SchedulerConfig c, double[] s, double mu) {
+        if (c.useDynamicShifting() && Double.isNaN(mu)) {
+            throw new IllegalArgumentException("use_dynamic_shifting needs mu (see SchedulerConfig.mu)");
+        }
+        int trainSteps = c.numTrainTimesteps();
+        int n = s.length;
         double[] t = new double[n];
         for (int i = 0; i < n; i++) {
             s[i] = c.useDynamicShifting() ? Sigmas.timeShiftExponential(mu, s[i]) : Sigmas.shiftFlow(c.shift(), s[i]);

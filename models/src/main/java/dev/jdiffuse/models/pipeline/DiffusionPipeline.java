@@ -267,7 +267,8 @@ public final class DiffusionPipeline implements ImagePipeline {
     }
 
     private SchedulerSelection.Resolved resolve(GenerationRequest r) {
-        return scheduler.resolve(r.sampler(), r.schedule(), r.steps(), family.mu(r, scheduler.base()));
+        return scheduler.resolve(r.sampler(), r.schedule(), r.steps(), family.mu(r, scheduler.base()),
+                family.flowSigmas(r.steps()));
     }
 
     /** [B, C, H/f, W/f] for a valid request. */

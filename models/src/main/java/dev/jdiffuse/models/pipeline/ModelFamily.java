@@ -48,6 +48,15 @@ public interface ModelFamily<C extends Conditioning> {
         return 0;
     }
 
+    /**
+     * The unshifted sigmas this family's diffusers pipeline passes to a flow-matching scheduler for {@code steps}
+     * steps ({@code set_timesteps(sigmas=...)}; FLUX: {@code linspace(1, 1/n, n)}), or null for the scheduler's own
+     * spacing (the default).
+     */
+    default double[] flowSigmas(int steps) {
+        return null;
+    }
+
     /** The prompt's conditioning and, when the request is guided (scale above 1), the unconditional one. */
     Prompts<C> encode(NDManager job, GenerationRequest request);
 

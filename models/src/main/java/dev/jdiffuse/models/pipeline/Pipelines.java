@@ -8,6 +8,8 @@ import dev.jdiffuse.models.checkpoint.Sd3CheckpointDetector;
 import dev.jdiffuse.models.config.ConfigJson;
 import dev.jdiffuse.models.pipeline.dit.DiTFamily;
 import dev.jdiffuse.models.pipeline.dit.DitLoader;
+import dev.jdiffuse.models.pipeline.flux.FluxFamily;
+import dev.jdiffuse.models.pipeline.flux.FluxLoader;
 import dev.jdiffuse.models.pipeline.sd.SdLoader;
 import dev.jdiffuse.models.pipeline.sd.StableDiffusionFamily;
 import dev.jdiffuse.models.pipeline.sd3.Sd3Loader;
@@ -44,6 +46,7 @@ public final class Pipelines {
         }
         FOLDERS.put(StableDiffusion3Family.PIPELINE_CLASS, Sd3Loader::openFolder);
         FOLDERS.put(DiTFamily.PIPELINE_CLASS, DitLoader::openFolder);
+        FOLDERS.put(FluxFamily.PIPELINE_CLASS, FluxLoader::openFolder);
     }
 
     private Pipelines() {

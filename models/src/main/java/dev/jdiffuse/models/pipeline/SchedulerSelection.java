@@ -175,6 +175,15 @@ public final class SchedulerSelection {
      * @throws InvalidRequestException naming the sampler or schedule when they do not fit this model
      */
     public Resolved resolve(String sampler, String schedule, int steps, double mu) {
+        return resolve(sampler, schedule, steps, mu, null);
+    }
+
+    /**
+     * {@link #resolve(String, String, int, double)} where the pipeline passes its own unshifted sigmas to a
+     * flow-matching scheduler (diffusers' {@code set_timesteps(sigmas=...)}, as FLUX does); null for the scheduler's
+     * own spacing. Ignored by other scheduler classes.
+     */
+    public Resolved resolve(String sampler, String schedule, int steps, double mu, double[] flowSigmas) {
         List<FieldError> errors = check(sampler, schedule);
         if (!errors.isEmpty()) {
             throw new InvalidRequestException(errors);
@@ -182,8 +191,12 @@ public final class SchedulerSelection {
         SamplerCatalog.Entry entry = SamplerCatalog.sampler(sampler == null ? defaultSampler() : sampler).orElseThrow();
         SamplerCatalog.Schedule spacing = SamplerCatalog.schedule(schedule == null ? "default" : schedule).orElseThrow();
         SchedulerConfig cfg = configFor(entry, spacing);
-        SamplingSchedule s = cfg.useDynamicShifting() ? DiffusersSchedules.of(cfg, steps, mu)
-                : DiffusersSchedules.of(cfg, steps);
+        SamplingSchedule s;
+        if (flowSigmas != null && cfg.schedulerClass() == SchedulerClass.FLOW_MATCH_EULER) {
+            s = DiffusersSchedules.flowFromSigmas(cfg, flowSigmas, mu);
+        } else {
+            s = cfg.useDynamicShifting() ? DiffusersSchedules.of(cfg, steps, mu) : DiffusersSchedules.of(cfg, steps);
+        }
         return new Resolved(entry.name(), spacing.name(), cfg, entry.create(SamplerOptions.of(cfg)), s);
     }
 

@@ -23,6 +23,8 @@ import static dev.jdiffuse.samplers.nd.ScalarOps.div;
  * format ({@code comfy/latent_formats.py}, commit 040a3243468ecefd1f2802592d90458f1ce4d65f of comfyanonymous/ComfyUI),
  * for the 16-channel SD3/SD3.5 VAE; ComfyUI's {@code Latent2RGB} previewer adds the bias before {@code (rgb + 1) / 2}.
  * </li>
+ * <li>{@link #FLUX}: ComfyUI's factors and bias of its {@code Flux} latent format (same file), for FLUX.1's
+ * 16-channel VAE (latents before 2x2 packing).</li>
  * </ul>
  */
 public final class LatentPreview {
@@ -59,6 +61,25 @@ public final class LatentPreview {
         {-0.0596f, -0.0465f, -0.0293f},
         {-0.1448f, -0.1463f, -0.1189f},
     }, new float[] {0.2394f, 0.2135f, 0.1925f});
+
+    public static final LatentPreview FLUX = new LatentPreview(new float[][] {
+        {-0.0346f, 0.0244f, 0.0681f},
+        {0.0034f, 0.0210f, 0.0687f},
+        {0.0275f, -0.0668f, -0.0433f},
+        {-0.0174f, 0.0160f, 0.0617f},
+        {0.0859f, 0.0721f, 0.0329f},
+        {0.0004f, 0.0383f, 0.0115f},
+        {0.0405f, 0.0861f, 0.0915f},
+        {-0.0236f, -0.0185f, -0.0259f},
+        {-0.0245f, 0.0250f, 0.1180f},
+        {0.1008f, 0.0755f, -0.0421f},
+        {-0.0515f, 0.0201f, 0.0011f},
+        {0.0428f, -0.0012f, -0.0036f},
+        {0.0817f, 0.0765f, 0.0749f},
+        {-0.1264f, -0.0522f, -0.1103f},
+        {-0.0280f, -0.0881f, -0.0499f},
+        {-0.1262f, -0.0982f, -0.0778f},
+    }, new float[] {-0.0329f, -0.0718f, -0.0851f});
 
     private final float[] factors;
     private final float[] bias;

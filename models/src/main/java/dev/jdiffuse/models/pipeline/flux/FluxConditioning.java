@@ -1,0 +1,95 @@
+package dev.jdiffuse.models.pipeline.flux;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.samplers.Conditioning;
+
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * What the FLUX transformer is conditioned on: the T5 context [B, L, joint_attention_dim], the pooled CLIP-L
+ * embedding [B, pooled_projection_dim] and, per row, the distilled guidance scale (read only by guidance-embedding
+ * models). The guidance lives on the host: it becomes a sinusoid there, like the timestep, so requests with
+ * different scales still share one forward.
+ */
+public final class FluxConditioning implements Conditioning {
+
+    private final NDArray context;
+    private final NDArray pooled;
+    private final double[] guidance;
+
+    /** @param guidance one value per row of {@code context} */
+    public FluxConditioning(NDArray context, NDArray pooled, double[] guidance) {
+        if (guidance.length != context.getShape().get(0)) {
+            throw new IllegalArgumentException(guidance.length + " guidance values for " + context.getShape().get(0)
+                    + " rows");
+        }
+        this.context = context;
+        this.pooled = pooled;
+        this.guidance = guidance.clone();
+    }
+
+    public NDArray context() {
+        return context;
+    }
+
+    public NDArray pooled() {
+        return pooled;
+    }
+
+    /** The distilled guidance scale of each row. */
+    public double[] guidance() {
+        return guidance.clone();
+    }
+
+    /** Not cached: FLUX has no classifier-free guidance in its own pipeline, so this runs at most once per request. */
+    @Override
+    public Conditioning concatBatch(Conditioning other) {
+        FluxConditioning o = (FluxConditioning) other;
+        return new FluxConditioning(context.concat(o.context, 0), pooled.concat(o.pooled, 0), concat(guidance,
+                o.guidance));
+    }
+
+    /** The context's row shape (the same T5 length) and dtype, and the pooled width. */
+    @Override
+    public Object rowLayout() {
+        return new RowLayout(context.getShape().slice(1), context.getDataType(), pooled.getShape().slice(1));
+    }
+
+    record RowLayout(Shape context, DataType dtype, Shape pooled) {
+    }
+
+    @Override
+    public Conditioning concatRows(List<? extends Conditioning> others, NDManager manager) {
+        NDList contexts = new NDList(context);
+        NDList pooleds = new NDList(pooled);
+        double[] g = guidance;
+        for (Conditioning o : others) {
+            FluxConditioning f = (FluxConditioning) o;
+            contexts.add(f.context);
+            pooleds.add(f.pooled);
+            g = concat(g, f.guidance);
+        }
+        NDArray c = NDArrays.concat(contexts, 0);
+        NDArray p = NDArrays.concat(pooleds, 0);
+        c.attach(manager);
+        p.attach(manager);
+        return new FluxConditioning(c, p, g);
+    }
+
+    @Override
+    public int batchSize() {
+        return (int) context.getShape().get(0);
+    }
+
+    private static double[] concat(double[] a, double[] b) {
+        double[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+}

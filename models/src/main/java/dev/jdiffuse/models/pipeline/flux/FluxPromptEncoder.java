@@ -1,0 +1,38 @@
+package dev.jdiffuse.models.pipeline.flux;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.jdiffuse.models.clip.ClipTextModel;
+import dev.jdiffuse.models.clip.ClipTokenizer;
+import dev.jdiffuse.models.t5.T5EncoderModel;
+import dev.jdiffuse.models.t5.T5Tokenizer;
+
+import java.util.Arrays;
+
+/**
+ * Prompt to FLUX conditioning, as diffusers' {@code FluxPipeline.encode_prompt}:
+ * <ol>
+ * <li>CLIP-L ({@code text_encoder}, a {@code CLIPTextModel}): only the pooled output (the final-norm hidden state at
+ * the EOS token, {@code pooler_output}) [B, 768], the prompt padded to the tokenizer's {@code model_max_length};</li>
+ * <li>T5 v1.1 XXL ({@code text_encoder_2}): the last hidden state of the prompt padded (and cut) to
+ * {@code maxSequenceLength} tokens with {@code </s>} appended, no attention mask, [B, maxSequenceLength, 4096]: the
+ * context the transformer attends to.</li>
+ * </ol>
+ */
+record FluxPromptEncoder(ClipTokenizer clipTokenizer, ClipTextModel clip, T5Tokenizer t5Tokenizer,
+        T5EncoderModel t5) {
+
+    /** The T5 context [B, L, d_model] and the pooled CLIP embedding [B, hidden]. */
+    record Encoded(NDArray context, NDArray pooled) {
+    }
+
+    Encoded encode(NDManager manager, String prompt, int batch, int maxSequenceLength) {
+        int[][] clipIds = new int[batch][];
+        Arrays.fill(clipIds, clipTokenizer.encodePadded(prompt, clipTokenizer.specialTokens().modelMaxLength()));
+        NDArray pooled = clip.encode(manager, clipIds).pooled();
+        int[][] t5Ids = new int[batch][];
+        Arrays.fill(t5Ids, t5Tokenizer.encodePadded(prompt, maxSequenceLength));
+        NDArray context = t5.encode(manager, t5Ids);
+        return new Encoded(context, pooled);
+    }
+}
