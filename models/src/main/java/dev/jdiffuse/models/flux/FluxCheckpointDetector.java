@@ -19,7 +19,7 @@ import java.util.regex.Pattern;
  *   <li>{@code num_layers} / {@code num_single_layers}: the highest {@code double_blocks.i} / {@code single_blocks.i}
  *       index + 1 (as diffusers' {@code convert_flux_transformer_checkpoint_to_diffusers} counts them, so a gap shows up
  *       as missing keys when loading);</li>
- *   <li>{@code attention_head_dim}: the length of a block's {@code norm.query_norm.scale} (the RMS qk-norm acts per
+ *   <li>{@code attention_head_dim}: the length of {@code double_blocks.0.img_attn.norm.query_norm.scale} (the RMS qk-norm acts per
  *       head); {@code num_attention_heads} = D / head dim;</li>
  *   <li>{@code in_channels}: {@code img_in.weight} columns; {@code joint_attention_dim}: {@code txt_in.weight} columns;
  *       {@code pooled_projection_dim}: {@code vector_in.in_layer.weight} columns; {@code out_channels}:
@@ -78,15 +78,13 @@ public final class FluxCheckpointDetector {
         int width = s.dim("img_in.weight", 0);
         int doubles = s.blocks(DOUBLE);
         int singles = s.blocks(SINGLE);
-        String qNorm = doubles > 0 ? "double_blocks.0.img_attn.norm.query_norm.scale"
-                : "single_blocks.0.norm.query_norm.scale";
+        String qNorm = "double_blocks.0.img_attn.norm.query_norm.scale";
         int headDim = s.dim(qNorm, 0);
         if (headDim <= 0 || width % headDim != 0) {
             throw new CheckpointFormatException(source + ": the qk-norm's head width " + headDim + " (" + p + qNorm
                     + ") does not divide the stream width " + width);
         }
-        int mlp = doubles > 0 ? s.dim("double_blocks.0.img_mlp.0.weight", 0)
-                : s.dim("single_blocks.0.linear1.weight", 0) - 3 * width;
+        int mlp = s.dim("double_blocks.0.img_mlp.0.weight", 0);
         if (mlp != MLP_RATIO * width) {
             throw new CheckpointFormatException(source + ": the MLP is " + mlp + " wide for a stream width of " + width
                     + "; FLUX.1's (and diffusers' FluxTransformer2DModel's) is " + MLP_RATIO + " x the width");

@@ -136,8 +136,9 @@ public final class FluxCheckpointKeys {
 
     private static void map(StateDict checkpoint, String prefix, String key, Map<String, Source> table) {
         String k = key.substring(prefix.length());
-        if (k.startsWith("final_layer.adaLN_modulation.1.")) {
-            put(table, "norm_out.linear." + suffix(k), new Source(key, -1, -1, true));
+        String modulation = "final_layer.adaLN_modulation.1.";
+        if (k.startsWith(modulation)) {
+            put(table, "norm_out.linear." + k.substring(modulation.length()), new Source(key, -1, -1, true));
             return;
         }
         for (Map.Entry<String, String> e : TOP.entrySet()) {
@@ -171,8 +172,9 @@ public final class FluxCheckpointKeys {
             return false;
         }
         String[] names = img ? IMG_QKV : TXT_QKV;
+        String tail = rest.substring("img_attn.qkv.".length());
         for (int t = 0; t < 3; t++) {
-            put(table, target + names[t] + suffix(rest), new Source(key, t * rows / 3, (t + 1) * rows / 3, false));
+            put(table, target + names[t] + tail, new Source(key, t * rows / 3, (t + 1) * rows / 3, false));
         }
         return true;
     }
@@ -194,7 +196,8 @@ public final class FluxCheckpointKeys {
         // rows [0, D), [D, 2D), [2D, 3D): q, k, v; [3D, rows): the MLP's input projection
         long[] bounds = {0, width, 2 * width, 3 * width, rows};
         for (int t = 0; t < LINEAR1.length; t++) {
-            put(table, target + LINEAR1[t] + suffix(rest), new Source(key, bounds[t], bounds[t + 1], false));
+            put(table, target + LINEAR1[t] + rest.substring("linear1.".length()), new Source(key, bounds[t],
+                    bounds[t + 1], false));
         }
         return true;
     }
@@ -225,11 +228,6 @@ public final class FluxCheckpointKeys {
         if (prev != null) {
             throw new IllegalArgumentException("keys " + prev.key() + " and " + source.key() + " both map to " + name);
         }
-    }
-
-    /** {@code weight} or {@code bias}: the part after the last dot. */
-    private static String suffix(String k) {
-        return k.substring(k.lastIndexOf('.') + 1);
     }
 
     private static long[] shape(StateDict checkpoint, Source s) {
