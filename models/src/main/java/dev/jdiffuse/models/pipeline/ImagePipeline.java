@@ -15,7 +15,7 @@ public interface ImagePipeline extends AutoCloseable {
     /** The model's name (its folder or file name). */
     String name();
 
-    /** Family: "sd1", "sd2", "sdxl", "sd3", "dit". */
+    /** Family: "sd1", "sd2", "sdxl", "sd3", "flux", "dit". */
     String family();
 
     /** Defaults for omitted request fields: sampler, schedule, steps, size, guidance. */

@@ -24,7 +24,7 @@ import java.util.List;
  */
 public interface ModelFamily<C extends Conditioning> {
 
-    /** "sd1", "sd2", "sdxl", "sd3", "dit". */
+    /** "sd1", "sd2", "sdxl", "sd3", "flux", "dit". */
     String id();
 
     /** Latent channels, pixels per latent, the size multiple and the largest side. */

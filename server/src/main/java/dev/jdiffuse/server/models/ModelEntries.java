@@ -71,6 +71,9 @@ final class ModelEntries {
             if (cls.startsWith("DiT")) {
                 return "dit";
             }
+            if (cls.startsWith("Flux")) {
+                return "flux";
+            }
             if (cls.startsWith("StableDiffusion")) {
                 Path unet = entry.resolve("unet/config.json");
                 JsonNode dim = Files.isRegularFile(unet) ? JSON.readTree(unet.toFile()).path("cross_attention_dim")
