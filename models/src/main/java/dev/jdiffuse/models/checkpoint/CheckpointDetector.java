@@ -133,8 +133,9 @@ public final class CheckpointDetector {
                     + " which Sd3CheckpointDetector reads, not this UNet detector");
         }
         if (s.anyStartsWith(p + "double_blocks.") || s.anyStartsWith("double_blocks.")) {
-            throw new CheckpointFormatException(s.source() + ": a " + CheckpointFamily.FLUX.displayName() + " file; "
-                    + "FLUX is not served yet");
+            throw new CheckpointFormatException(s.source() + ": double-stream blocks of a FLUX-like model that is "
+                    + "not FLUX.1 (FLUX.1 files have img_in, double_blocks.N.img_mod and single_blocks.N.modulation, "
+                    + "and are read by FluxLoader); FLUX.2, Chroma and other variants are not served");
         }
         if (!LdmUnetShapes.present(s)) {
             String hint = s.has("conv_in.weight") || s.anyStartsWith("down_blocks.")

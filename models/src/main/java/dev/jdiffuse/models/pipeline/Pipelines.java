@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.checkpoint.PickleCheckpoints;
 import dev.jdiffuse.models.checkpoint.Sd3CheckpointDetector;
 import dev.jdiffuse.models.config.ConfigJson;
+import dev.jdiffuse.models.flux.FluxCheckpointDetector;
 import dev.jdiffuse.models.pipeline.dit.DiTFamily;
 import dev.jdiffuse.models.pipeline.dit.DitLoader;
 import dev.jdiffuse.models.pipeline.flux.FluxFamily;
@@ -22,6 +23,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Function;
 
 /**
@@ -98,7 +100,11 @@ public final class Pipelines {
                 throw PickleCheckpoints.refusal(path);
             }
             // family and configs detected from the keys and shapes; a config folder's files win where given
-            return isSd3SingleFile(path) ? Sd3Loader.openSingleFile(path, name, options)
+            Set<String> keys = headerKeys(path);
+            if (FluxCheckpointDetector.isFluxCheckpoint(keys)) {
+                return FluxLoader.openSingleFile(path, name, options);
+            }
+            return Sd3CheckpointDetector.isSd3(keys) ? Sd3Loader.openSingleFile(path, name, options)
                     : SdLoader.openSingleFile(path, name, options);
         }
         String cls = ConfigJson.read(path.resolve("model_index.json")).getString("_class_name", "");
@@ -110,10 +116,10 @@ public final class Pipelines {
         return opener.open(path, name, options);
     }
 
-    /** Whether a single file's header holds an SD 3 / 3.5 MMDiT ({@code joint_blocks}); no tensor is read. */
-    private static boolean isSd3SingleFile(Path file) {
+    /** A single file's tensor names, to tell the families apart (FLUX, SD 3, SD); no tensor is read. */
+    private static Set<String> headerKeys(Path file) {
         try (SafetensorsStateDict header = SafetensorsStateDict.open(file)) {
-            return Sd3CheckpointDetector.isSd3(header.keys());
+            return Set.copyOf(header.keys());
         }
     }
 

@@ -88,6 +88,18 @@ public final class SchedulerSelection {
         }
     }
 
+    /** A config bundled in the jar ({@code resource} is a class-path resource name), e.g. a family's default. */
+    public static SchedulerSelection resource(String resource) {
+        try (java.io.InputStream in = SchedulerSelection.class.getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new IllegalStateException("missing resource " + resource);
+            }
+            return new SchedulerSelection(JSON.readValue(in, OBJECT), null);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + resource, e);
+        }
+    }
+
     private static Map<String, Object> parse(String json) {
         try {
             return JSON.readValue(json, OBJECT);

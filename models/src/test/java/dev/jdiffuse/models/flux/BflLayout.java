@@ -24,13 +24,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * {@code txt_attn.qkv}; q, k, v, mlp rows into {@code linear1}; {@code norm_out.linear}'s (scale, shift) halves swapped
  * back to BFL's (shift, scale); every other tensor renamed.
  */
-final class BflLayout {
+public final class BflLayout {
 
     private BflLayout() {
     }
 
     /** BFL name -> tensor (float32, in {@code m}); fails unless every diffusers tensor was used exactly once. */
-    static Map<String, NDArray> fromDiffusers(StateDict diffusers, int numLayers, int numSingleLayers, NDManager m) {
+    public static Map<String, NDArray> fromDiffusers(StateDict diffusers, int numLayers, int numSingleLayers, NDManager m) {
         Map<String, NDArray> out = new LinkedHashMap<>();
         Set<String> used = new HashSet<>();
         Builder b = new Builder(diffusers, m, out, used);

@@ -69,16 +69,7 @@ final class Sd3SingleFileWriter {
         try (SafetensorsFile f = SafetensorsFile.open(model.resolve("transformer/diffusion_pytorch_model.safetensors"))) {
             mmdit(f, t);
         }
-        try (SafetensorsFile f = SafetensorsFile.open(model.resolve("vae/diffusion_pytorch_model.safetensors"))) {
-            int upLevels = (int) f.names().stream().filter(k -> k.matches("decoder\\.up_blocks\\.\\d+\\.resnets\\.0"
-                    + "\\.conv1\\.weight")).count();
-            for (String k : f.names()) {
-                boolean attention = k.matches(".*mid_block\\.attentions\\.0\\.(to_q|to_k|to_v|to_out\\.0)\\.weight");
-                TensorData v = copy(f, k);
-                t.put(VAE + vaeName(k, upLevels), attention ? TensorData.of(v.dtype(), new long[] {v.shape()[0],
-                    v.shape()[1], 1, 1}, bytes(v.data())) : v);
-            }
-        }
+        vae(model, VAE, t);
         if (parts.clips()) {
             text(model.resolve("text_encoder/model.safetensors"), "text_encoders.clip_l.transformer.",
                     parts.clipLProjection(), t);
@@ -88,6 +79,20 @@ final class Sd3SingleFileWriter {
             text(model.resolve("text_encoder_3/model.safetensors"), "text_encoders.t5xxl.transformer.", true, t);
         }
         SafetensorsWriter.write(out, t);
+    }
+
+    /** {@code model/vae} in LDM names under {@code prefix} (mid-block attention as 1x1 convolutions, as LDM keeps it). */
+    static void vae(Path model, String prefix, Map<String, TensorData> t) {
+        try (SafetensorsFile f = SafetensorsFile.open(model.resolve("vae/diffusion_pytorch_model.safetensors"))) {
+            int upLevels = (int) f.names().stream().filter(k -> k.matches("decoder\\.up_blocks\\.\\d+\\.resnets\\.0"
+                    + "\\.conv1\\.weight")).count();
+            for (String k : f.names()) {
+                boolean attention = k.matches(".*mid_block\\.attentions\\.0\\.(to_q|to_k|to_v|to_out\\.0)\\.weight");
+                TensorData v = copy(f, k);
+                t.put(prefix + vaeName(k, upLevels), attention ? TensorData.of(v.dtype(), new long[] {v.shape()[0],
+                    v.shape()[1], 1, 1}, bytes(v.data())) : v);
+            }
+        }
     }
 
     private static void mmdit(SafetensorsFile f, Map<String, TensorData> t) {
@@ -184,7 +189,7 @@ final class Sd3SingleFileWriter {
         return String.join(".", java.util.Arrays.copyOfRange(parts, from, parts.length));
     }
 
-    private static void text(Path file, String prefix, boolean projection, Map<String, TensorData> t) {
+    static void text(Path file, String prefix, boolean projection, Map<String, TensorData> t) {
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             for (String k : f.names()) {
                 if (projection || !k.equals("text_projection.weight")) {

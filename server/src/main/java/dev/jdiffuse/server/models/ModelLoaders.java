@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import dev.jdiffuse.models.checkpoint.FluxSingleFile;
 import dev.jdiffuse.models.checkpoint.Sd3TextEncoderFiles;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.models.vae.AutoencoderTiny;
@@ -48,14 +49,17 @@ public final class ModelLoaders {
 
     /**
      * Whether a models-folder entry should be loaded as a model: not hidden, not the TAESD folder, not a single-file
-     * checkpoint's config or tokenizer folder, not the {@code text_encoders/} folder SD 3.5 single files take their
-     * encoders from. Anything else is tried, so a broken entry is logged with its reason.
+     * checkpoint's config or tokenizer folder, not the {@code text_encoders/} folder SD 3.5 and FLUX single files take
+     * their encoders from, not the {@code ae.safetensors} VAE (or {@code vae/} folder holding it) a FLUX transformer
+     * file takes beside it. Anything else is tried, so a broken entry is logged with its reason.
      */
     public static boolean isModelEntry(Path entry) {
         String n = entry.getFileName().toString();
         return !n.startsWith(".") && !n.equals(TAESD_FOLDER) && !n.endsWith(CONFIG_SUFFIX)
                 && !n.endsWith(".tokenizer") && !n.endsWith(".tokenizer_2") && !n.equals("tokenizer")
-                && !(n.equals(Sd3TextEncoderFiles.FOLDER) && Files.isDirectory(entry));
+                && !(n.equals(Sd3TextEncoderFiles.FOLDER) && Files.isDirectory(entry))
+                && !(n.equals(FluxSingleFile.AE_FILE) && Files.isRegularFile(entry))
+                && !(n.equals("vae") && Files.isRegularFile(entry.resolve(FluxSingleFile.AE_FILE)));
     }
 
     /**

@@ -4,8 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import com.fasterxml.jackson.core.type.TypeReference;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jdiffuse.models.checkpoint.DetectedSd3Checkpoint;
 import dev.jdiffuse.models.checkpoint.TextEncoderSource;
 import dev.jdiffuse.models.clip.ClipTextConfig;
@@ -22,12 +20,8 @@ import dev.jdiffuse.models.t5.T5Config;
 import dev.jdiffuse.models.t5.T5Tokenizer;
 import dev.jdiffuse.models.vae.AutoencoderKLConfig;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.HashSet;
-import java.util.Map;
 import java.util.Set;
 
 /**
@@ -48,7 +42,6 @@ import java.util.Set;
  */
 final class Sd3SingleFileParts {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final String DEFAULT_SCHEDULER = "/dev/jdiffuse/models/checkpoint/sd3_scheduler_config.json";
 
     private final Path checkpoint;
@@ -116,16 +109,7 @@ final class Sd3SingleFileParts {
     /** The config folder's scheduler, else FlowMatchEuler with shift 3.0; must be a flow-matching scheduler. */
     SchedulerSelection scheduler() {
         Path f = folder.file("scheduler/scheduler_config.json");
-        SchedulerSelection s;
-        if (f != null) {
-            s = SchedulerSelection.read(f);
-        } else {
-            try (InputStream in = Sd3SingleFileParts.class.getResourceAsStream(DEFAULT_SCHEDULER)) {
-                s = new SchedulerSelection(JSON.readValue(in, new TypeReference<Map<String, Object>>() { }), null);
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot read " + DEFAULT_SCHEDULER, e);
-            }
-        }
+        SchedulerSelection s = f != null ? SchedulerSelection.read(f) : SchedulerSelection.resource(DEFAULT_SCHEDULER);
         if (!s.isFlow()) {
             throw new ConfigException(String.valueOf(f), "_class_name",
                     "SD3 is a rectified-flow model: FlowMatchEulerDiscreteScheduler expected");

@@ -1,0 +1,81 @@
+package dev.jdiffuse.models.pipeline;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.jdiffuse.models.flux.BflLayout;
+import dev.jdiffuse.models.flux.FluxTransformerConfig;
+import dev.jdiffuse.models.transformer.DiffusersWeights;
+import dev.jdiffuse.models.weights.SafetensorsStateDict;
+import dev.jdiffuse.safetensors.SafetensorsWriter;
+import dev.jdiffuse.safetensors.TensorData;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Writes a FLUX.1 diffusers folder ({@code layouts/flux_*}/model) the two ways people have FLUX files:
+ * <ul>
+ *   <li>{@link #comfyCheckpoint}: one file, ComfyUI's checkpoint layout: the transformer in Black Forest Labs' names
+ *       under {@code model.diffusion_model.}, the VAE in LDM names under {@code vae.}, CLIP-L and T5 in transformers'
+ *       names under {@code text_encoders.clip_l.transformer.} and {@code text_encoders.t5xxl.transformer.};</li>
+ *   <li>{@link #bflFiles}: Black Forest Labs' transformer-only file (bare names), with {@code ae.safetensors} (bare LDM
+ *       VAE names) and {@code text_encoders/clip_l.safetensors}, {@code text_encoders/t5xxl_fp16.safetensors} beside
+ *       it, as ComfyUI users keep them.</li>
+ * </ul>
+ * The transformer goes through {@link BflLayout}, the inverse of diffusers' conversion written independently of the
+ * loader's key table; values are float32 copies of the layout's BF16 (exact).
+ */
+final class FluxSingleFileWriter {
+
+    private FluxSingleFileWriter() {
+    }
+
+    static void comfyCheckpoint(Path model, Path out) {
+        Map<String, TensorData> t = new LinkedHashMap<>();
+        transformer(model, "model.diffusion_model.", t);
+        Sd3SingleFileWriter.vae(model, "vae.", t);
+        Sd3SingleFileWriter.text(model.resolve("text_encoder/model.safetensors"), "text_encoders.clip_l.transformer.",
+                false, t);
+        Sd3SingleFileWriter.text(model.resolve("text_encoder_2/model.safetensors"),
+                "text_encoders.t5xxl.transformer.", true, t);
+        SafetensorsWriter.write(out, t);
+    }
+
+    /** Writes {@code dir/<name>.safetensors} and what it needs beside it; returns the transformer file. */
+    static Path bflFiles(Path model, Path dir, String name) {
+        try {
+            Files.createDirectories(dir.resolve("text_encoders"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        Map<String, TensorData> t = new LinkedHashMap<>();
+        transformer(model, "", t);
+        Path file = dir.resolve(name + ".safetensors");
+        SafetensorsWriter.write(file, t);
+        Map<String, TensorData> ae = new LinkedHashMap<>();
+        Sd3SingleFileWriter.vae(model, "", ae);
+        SafetensorsWriter.write(dir.resolve("ae.safetensors"), ae);
+        Map<String, TensorData> clip = new LinkedHashMap<>();
+        Sd3SingleFileWriter.text(model.resolve("text_encoder/model.safetensors"), "", false, clip);
+        SafetensorsWriter.write(dir.resolve("text_encoders/clip_l.safetensors"), clip);
+        Map<String, TensorData> t5 = new LinkedHashMap<>();
+        Sd3SingleFileWriter.text(model.resolve("text_encoder_2/model.safetensors"), "", true, t5);
+        SafetensorsWriter.write(dir.resolve("text_encoders/t5xxl_fp16.safetensors"), t5);
+        return file;
+    }
+
+    private static void transformer(Path model, String prefix, Map<String, TensorData> t) {
+        Path folder = model.resolve("transformer");
+        FluxTransformerConfig c = FluxTransformerConfig.read(folder.resolve("config.json"));
+        try (SafetensorsStateDict diffusers = DiffusersWeights.open(folder);
+                NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            Map<String, NDArray> bfl = BflLayout.fromDiffusers(diffusers, c.numLayers(), c.numSingleLayers(), m);
+            bfl.forEach((k, v) -> t.put(prefix + k, TensorData.ofFloats(v.getShape().getShape(), v.toFloatArray())));
+        }
+    }
+}
