@@ -88,10 +88,14 @@ export class GenerationForm {
   modelChanged(applyDefaults) {
     const m = this.model();
     if (!m) return;
-    const unit = m.pixels_per_latent || 8;
+    const unit = m.size_multiple || m.pixels_per_latent || 8;
     for (const id of ['width', 'height']) this.el(id).step = String(unit);
     this.controlnets.setAvailable(m.controlnets || []);
     this.el('refiner-scores').hidden = m.family !== 'sdxl_refiner';
+    // FLUX runs without classifier-free guidance: the server refuses a negative prompt, so it is not offered
+    const negative = this.el('negative_prompt');
+    negative.closest('[data-field]').hidden = m.family === 'flux';
+    if (m.family === 'flux') negative.value = '';
     if (applyDefaults && m.defaults) {
       const d = m.defaults;
       setIf(this.el('sampler'), d.sampler);

@@ -59,7 +59,7 @@ class FluxServerTest {
     }
 
     @Test
-    void listsBothAsFluxWithTheirOwnDefaults() throws Exception {
+    void listsBothAsFluxWithTheirOwnDefaultsAndSizeMultiple() throws Exception {
         Fixtures.require(DEV + "/model");
         JsonNode dev = model("flux-dev");
         JsonNode schnell = model("flux-schnell");
@@ -74,6 +74,8 @@ class FluxServerTest {
         assertEquals(3.5, dev.at("/defaults/guidance_scale").asDouble(), dev.toString());
         assertEquals(4, schnell.at("/defaults/steps").asInt(), schnell.toString());
         assertEquals(0.0, schnell.at("/defaults/guidance_scale").asDouble(), schnell.toString());
+        assertEquals(16, dev.get("size_multiple").asInt(), "2x2 packing of 8-pixel latents: " + dev);
+        assertEquals(8, dev.get("pixels_per_latent").asInt(), dev.toString());
     }
 
     @Test

@@ -287,6 +287,56 @@ class InpaintBrowserTest {
         }
     }
 
+    /**
+     * A FLUX.1 model (the dev layout fixture): the page hides the negative prompt (FLUX runs without classifier-free
+     * guidance and the server refuses one), steps sizes by 16 (2x2 packing), applies dev's defaults, and a generation
+     * sent from the page succeeds; switching back to an SD model offers the negative prompt again.
+     */
+    @Test
+    @Order(4)
+    void fluxHidesTheNegativePromptAndStepsSizesBySixteen() throws Exception {
+        Assumptions.assumeTrue(driver != null, "chromium/chromedriver missing");
+        Assumptions.assumeTrue(Fixtures.present("layouts/flux_dev/model") && Fixtures.present("layouts/sd15/model"),
+                "flux_dev or sd15 fixture missing");
+        Path models = Files.createTempDirectory("jdiffuse-models");
+        TestServer.linkFixture(models, "flux-dev", "layouts/flux_dev/model");
+        TestServer.linkFixture(models, "tiny-sd15", "layouts/sd15/model");
+        try (TestServer ts = TestServer.overModels(models)) {
+            waitFor("both models loaded", Duration.ofSeconds(60), () -> {
+                try {
+                    JsonNode list = ts.get("/v1/models").json().get("models");
+                    return list.get(0).path("loaded").asBoolean() && list.get(1).path("loaded").asBoolean();
+                } catch (Exception e) {
+                    return false;
+                }
+            });
+            open(ts);
+            js("window.__bodies = []; const f = window.fetch; window.fetch = async (u, init) => {"
+                    + " if (u === '/v1/generations' && init && init.method === 'POST') window.__bodies.push(init.body);"
+                    + " return f(u, init); };");
+            driver.findElement(By.cssSelector("#model option[value='tiny-sd15']")).click();
+            assertTrue(byId("negative_prompt").isDisplayed(), "SD 1.5 takes a negative prompt");
+            assertEquals("8", byId("width").getDomProperty("step"));
+            driver.findElement(By.cssSelector("#model option[value='flux-dev']")).click();
+            assertTrue(!byId("negative_prompt").isDisplayed(), "FLUX takes no negative prompt");
+            assertEquals("16", byId("width").getDomProperty("step"), "FLUX sides are multiples of 16");
+            assertEquals("3.5", byId("guidance_scale").getDomProperty("value"), "FLUX.1-dev's default guidance");
+            type("prompt", "a red fox in fresh snow");
+            type("steps", "2");
+            type("width", "128");
+            type("height", "128");
+            byId("generate").click();
+            waitFor("the FLUX result", Duration.ofSeconds(90), () -> galleryImages() == 1);
+            JsonNode body = lastBody();
+            assertEquals("flux-dev", body.path("model").asText(), body.toString());
+            assertTrue(body.path("negative_prompt").asText("").isEmpty(), body.toString());
+            JsonNode job = ts.get("/v1/generations").json().path("generations").path(0);
+            assertEquals("succeeded", job.path("status").asText(), job.toString());
+            driver.findElement(By.cssSelector("#model option[value='tiny-sd15']")).click();
+            assertTrue(byId("negative_prompt").isDisplayed(), "the negative prompt comes back for SD 1.5");
+        }
+    }
+
     private static void open(TestServer ts) {
         driver.get(ts.base + "/");
         js("localStorage.clear()");

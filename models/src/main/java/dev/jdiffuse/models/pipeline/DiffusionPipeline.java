@@ -151,6 +151,11 @@ public final class DiffusionPipeline implements ImagePipeline {
     }
 
     @Override
+    public int sizeMultiple() {
+        return family.latents().multiple();
+    }
+
+    @Override
     public List<FieldError> check(GenerationRequest r) {
         if (r.steps() < 1 || r.batchSize() < 1) {
             // the server's parsing refuses these; a schedule cannot even be computed without steps

@@ -27,6 +27,14 @@ public interface ImagePipeline extends AutoCloseable {
     /** Pixels per latent pixel (8 for SD/SDXL/SD3). Sizes must be multiples of it. */
     int pixelsPerLatent();
 
+    /**
+     * What image sides must be multiples of: the latent factor times a transformer's patch (16 for SD3 and FLUX's 2x2
+     * packing), or the latent factor alone (8 for UNets).
+     */
+    default int sizeMultiple() {
+        return pixelsPerLatent();
+    }
+
     /** Sampler names usable with this model (its noise space and prediction type). */
     default List<String> samplers() {
         return List.of();

@@ -40,7 +40,8 @@ final class Responses {
      * guess from its configs until it has loaded. {@code devices}: the devices it is loaded on now.
      */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
-    record Model(String name, String family, String sha256, String hash, Integer pixelsPerLatent, Defaults defaults,
+    record Model(String name, String family, String sha256, String hash, Integer pixelsPerLatent, Integer sizeMultiple,
+            Defaults defaults,
             List<String> controlnets, boolean loaded, String state,
             @JsonInclude(JsonInclude.Include.NON_NULL) String error, long bytes, List<String> devices) {
 
@@ -48,7 +49,8 @@ final class Responses {
             ModelInfo i = m.info();
             String sha = i == null ? null : i.sha256();
             return new Model(m.name(), m.family(), sha, sha == null ? null : LoadedModel.shortHash(sha),
-                    i == null ? null : i.pixelsPerLatent(), i == null ? null : Defaults.of(i.defaults()),
+                    i == null ? null : i.pixelsPerLatent(), i == null ? null : i.sizeMultiple(),
+                    i == null ? null : Defaults.of(i.defaults()),
                     i == null ? List.of() : i.controlnets(), m.loaded(), m.state().name().toLowerCase(Locale.ROOT),
                     m.error(), m.bytes(), m.devices());
         }

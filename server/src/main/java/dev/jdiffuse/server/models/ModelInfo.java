@@ -10,8 +10,9 @@ import java.util.List;
  *
  * @param family the pipeline's family ({@code sd1}, {@code sdxl}, ...)
  * @param sha256 hex SHA-256 of the weights ({@link ModelHasher})
+ * @param sizeMultiple what image sides must be multiples of ({@link ImagePipeline#sizeMultiple})
  */
-public record ModelInfo(String family, String sha256, int pixelsPerLatent, PipelineDefaults defaults,
+public record ModelInfo(String family, String sha256, int pixelsPerLatent, int sizeMultiple, PipelineDefaults defaults,
         List<String> controlnets) {
 
     public ModelInfo {
@@ -20,6 +21,7 @@ public record ModelInfo(String family, String sha256, int pixelsPerLatent, Pipel
 
     static ModelInfo of(LoadedModel m) {
         ImagePipeline p = m.pipeline();
-        return new ModelInfo(p.family(), m.sha256(), p.pixelsPerLatent(), p.defaults(), p.controlnets());
+        return new ModelInfo(p.family(), m.sha256(), p.pixelsPerLatent(), p.sizeMultiple(), p.defaults(),
+                p.controlnets());
     }
 }
