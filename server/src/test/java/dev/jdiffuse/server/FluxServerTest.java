@@ -86,14 +86,14 @@ class FluxServerTest {
         long seed = meta.get("seed").asLong();
         BufferedImage served = png(run("flux-dev", prompt, 3.5, seed, 4));
         float[] local = renderHere(DEV, prompt, 3.5, seed, 4);
-        assertTrue(maxDiff(served, local) <= TOL, "served vs in-process: " + maxDiff(served, local));
+        assertTrue(ImageDiff.maxAbs(served, local) <= TOL, "served vs in-process: " + ImageDiff.maxAbs(served, local));
         BufferedImage otherGuidance = png(run("flux-dev", prompt, 1.0, seed, 4));
-        assertTrue(maxDiff(otherGuidance, served) > 10.0 / 255, "guidance 1.0 should change the image");
+        assertTrue(ImageDiff.maxAbs(otherGuidance, served) > 10.0 / 255, "guidance 1.0 should change the image");
 
         JsonNode smeta = Fixtures.meta(Fixtures.root().resolve(SCHNELL));
         BufferedImage fast = png(run("flux-schnell", smeta.get("prompt").asText(), 0, smeta.get("seed").asLong(), 4));
         float[] fastLocal = renderHere(SCHNELL, smeta.get("prompt").asText(), 0, smeta.get("seed").asLong(), 4);
-        assertTrue(maxDiff(fast, fastLocal) <= TOL, "schnell served vs in-process: " + maxDiff(fast, fastLocal));
+        assertTrue(ImageDiff.maxAbs(fast, fastLocal) <= TOL, "schnell served vs in-process: " + ImageDiff.maxAbs(fast, fastLocal));
     }
 
     @Test
@@ -146,36 +146,5 @@ class FluxServerTest {
         assertEquals(128, img.getWidth());
         assertEquals(128, img.getHeight());
         return img;
-    }
-
-    private static double maxDiff(BufferedImage img, float[] ref) {
-        int h = img.getHeight();
-        int w = img.getWidth();
-        assertEquals(ref.length, 3 * h * w);
-        double max = 0;
-        for (int y = 0; y < h; y++) {
-            for (int x = 0; x < w; x++) {
-                int rgb = img.getRGB(x, y);
-                for (int ch = 0; ch < 3; ch++) {
-                    double v = ((rgb >> (16 - 8 * ch)) & 0xff) / 255.0;
-                    max = Math.max(max, Math.abs(v - ref[ch * h * w + y * w + x]));
-                }
-            }
-        }
-        return max;
-    }
-
-    private static double maxDiff(BufferedImage a, BufferedImage b) {
-        double max = 0;
-        for (int y = 0; y < a.getHeight(); y++) {
-            for (int x = 0; x < a.getWidth(); x++) {
-                int p = a.getRGB(x, y);
-                int q = b.getRGB(x, y);
-                for (int ch = 0; ch < 3; ch++) {
-                    max = Math.max(max, Math.abs(((p >> (8 * ch)) & 0xff) - ((q >> (8 * ch)) & 0xff)) / 255.0);
-                }
-            }
-        }
-        return max;
     }
 }

@@ -152,20 +152,7 @@ class LoraServerTest {
     private static void compare(byte[] png, String key) throws Exception {
         BufferedImage img = ImageIO.read(new ByteArrayInputStream(png));
         try (SafetensorsFile io = SafetensorsFile.open(Fixtures.root().resolve(CASE).resolve("io.safetensors"))) {
-            float[] ref = io.toFloatArray(key);
-            int h = img.getHeight();
-            int w = img.getWidth();
-            assertEquals(ref.length, 3 * h * w);
-            double max = 0;
-            for (int y = 0; y < h; y++) {
-                for (int x = 0; x < w; x++) {
-                    int rgb = img.getRGB(x, y);
-                    for (int ch = 0; ch < 3; ch++) {
-                        double v = ((rgb >> (16 - 8 * ch)) & 0xff) / 255.0;
-                        max = Math.max(max, Math.abs(v - ref[ch * h * w + y * w + x]));
-                    }
-                }
-            }
+            double max = ImageDiff.maxAbs(img, io.toFloatArray(key));
             assertTrue(max <= TOL, key + ": max|diff| " + max + " > " + TOL);
         }
     }
