@@ -2,6 +2,7 @@ package dev.jdiffuse.server;
 
 import dev.jdiffuse.server.models.ModelLoaders;
 import dev.jdiffuse.server.models.ModelRegistry;
+import dev.jdiffuse.server.models.WarmUp;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -61,7 +62,8 @@ class ServeCommand implements Callable<Integer> {
                 spec.commandLine().getErr().println(e.getMessage());
                 return 2;
             }
-            models = ModelRegistry.open(options.models(), ModelLoaders.production(), options.devices(),
+            models = ModelRegistry.open(options.models(),
+                    WarmUp.warming(ModelLoaders.production(), options.batching().warmup()), options.devices(),
                     options.dtype(), options.budget());
         }
         JDiffuseServer server;

@@ -3,6 +3,7 @@ package dev.jdiffuse.server;
 import dev.jdiffuse.server.api.Limits;
 import dev.jdiffuse.server.models.DeviceNames;
 import dev.jdiffuse.server.models.ModelBudget;
+import dev.jdiffuse.server.models.WarmUp;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -109,6 +110,12 @@ public final class ServerFlags {
             + "[env JDIFFUSE_BATCH_WINDOW_MS]")
     int batchWindowMs;
 
+    @Option(names = "--warmup-batches", defaultValue = "", description = "batch sizes each model generates once "
+            + "(2 steps, its default size) right after it loads, so the first users do not pay PyTorch's first-time "
+            + "cost of each batch shape on the GPU: e.g. 1-16 with --batch-images 16 (default: none) "
+            + "[env JDIFFUSE_WARMUP_BATCHES]")
+    String warmupBatches;
+
     @Option(names = "--max-prompt-chars", defaultValue = "10000", description = "longest prompt (default "
             + "${DEFAULT-VALUE}) [env JDIFFUSE_MAX_PROMPT_CHARS]")
     int maxPromptChars;
@@ -207,7 +214,7 @@ public final class ServerFlags {
         return new ServerOptions(port, host, models, workers, dtype, queueSize, Duration.ofSeconds(resultTtl), limits,
                 safety, new ModelBudget(maxLoadedModels, maxLoadedBytes), loras != null ? loras : lorasBesideModels(),
                 new ServerOptions.Batching(batchImages, Duration.ofMillis(batchWindowMs),
-                        batchDecodeImages == 0 ? batchImages : batchDecodeImages));
+                        batchDecodeImages == 0 ? batchImages : batchDecodeImages, WarmUp.parse(warmupBatches)));
     }
 
     /** {@code <models>/../loras} when the models folder is given and that folder exists. */

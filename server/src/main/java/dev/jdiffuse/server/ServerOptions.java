@@ -3,6 +3,7 @@ package dev.jdiffuse.server;
 import dev.jdiffuse.server.api.Limits;
 import dev.jdiffuse.server.models.DeviceNames;
 import dev.jdiffuse.server.models.ModelBudget;
+import dev.jdiffuse.server.models.WarmUp;
 import picocli.CommandLine;
 
 import java.nio.file.Path;
@@ -39,8 +40,9 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
      * compatible denoiser calls share forwards; {@code window} is the longest a call waits for the other running
      * jobs' calls. {@code images} 1: one job at a time, as before. Jobs that finish together decode in one VAE call
      * of at most {@code decodeImages} images (1: each alone, as before), waiting at most {@code window} for each other.
+     * {@code warmup}: batch sizes each model runs once right after it loads ({@link WarmUp}); empty: none.
      */
-    public record Batching(int images, Duration window, int decodeImages) {
+    public record Batching(int images, Duration window, int decodeImages, List<Integer> warmup) {
 
         public static final Batching OFF = new Batching(1, Duration.ofMillis(2));
 
@@ -49,7 +51,13 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
             this(images, window, images);
         }
 
+        /** No warm-up. */
+        public Batching(int images, Duration window, int decodeImages) {
+            this(images, window, decodeImages, List.of());
+        }
+
         public Batching {
+            warmup = List.copyOf(warmup);
             if (images < 1 || images > 256) {
                 throw new IllegalArgumentException("--batch-images must be 1..256, got " + images);
             }

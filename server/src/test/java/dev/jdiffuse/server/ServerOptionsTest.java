@@ -97,4 +97,19 @@ class ServerOptionsTest {
                 "--batch-decode-images", "-1"), Map.of())).getMessage().contains("--batch-decode-images"));
         assertTrue(ServerOptions.usage().contains("JDIFFUSE_BATCH_DECODE_IMAGES"));
     }
+
+    @Test
+    void warmUpBatchSizesParseFromRangesAndLists() {
+        assertEquals(List.of(), ServerOptions.parse(List.of(), Map.of()).batching().warmup(), "none by default");
+        assertEquals(List.of(1, 2, 3, 4, 8, 16), ServerOptions.parse(List.of("--warmup-batches", "16,1-4,8,2"),
+                Map.of()).batching().warmup(), "ascending, each once");
+        assertEquals(List.of(1, 2), ServerOptions.parse(List.of(), Map.of("JDIFFUSE_WARMUP_BATCHES", "1-2"))
+                .batching().warmup());
+        assertEquals(List.of(), ServerOptions.parse(List.of("--warmup-batches", "none"), Map.of()).batching()
+                .warmup());
+        for (String bad : List.of("0", "4-2", "x", "1-300")) {
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> ServerOptions.parse(List.of(
+                    "--warmup-batches", bad), Map.of())).getMessage().contains("--warmup-batches"), bad);
+        }
+    }
 }
