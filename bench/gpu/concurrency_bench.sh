@@ -22,7 +22,8 @@ TAG=$(echo "$DEVICES" | tr ':,' '-_')
 LABEL_DEVICES=""; [ -n "${DEVICE_SETS:-}" ] && LABEL_DEVICES=" devices=$DEVICES"
 # DECODES: the --batch-decode-images values to serve each BATCHES value > 1 with (default "0": as --batch-images;
 # "0 1" compares decoding the jobs that finish together in one VAE call against each job alone, in one run);
-# WINDOW_MS: --batch-window-ms (default the server's, 20), which also bounds a decoding's wait for its companions
+# WINDOW_MS: --batch-window-ms (default the server's, 20), which also bounds a decoding's wait for its companions;
+# WARMUP: --warmup-batches (e.g. 1-16: each batch size generated once at load, before the client's first request)
 for BATCH in ${BATCHES:-16 1}; do
 for DECODE in ${DECODES:-0}; do
   [ "$BATCH" = 1 ] && [ "$DECODE" != "$(echo ${DECODES:-0} | cut -d' ' -f1)" ] && continue
@@ -31,10 +32,10 @@ for DECODE in ${DECODES:-0}; do
   # gpu-env.sh execs java, so $! is the server itself (a shell function here would leave it running after kill)
   bash .gpu/gpu-env.sh java -Dai.djl.offline=true $JAVA_OPTS -cp ".gpu/app/*" dev.jdiffuse.server.Main serve \
       --models "$M" --devices "$DEVICES" --dtype fp16 --port 8191 --queue-size 64 --batch-images "$BATCH" \
-      --batch-decode-images "$DECODE" ${WINDOW_MS:+--batch-window-ms $WINDOW_MS} --output-dir "/tmp/outputs-$TAG-$BATCH-$DECODE" > "$LOG" 2>&1 &
+      --batch-decode-images "$DECODE" ${WINDOW_MS:+--batch-window-ms $WINDOW_MS} ${WARMUP:+--warmup-batches $WARMUP} --output-dir "/tmp/outputs-$TAG-$BATCH-$DECODE" > "$LOG" 2>&1 &
   SERVER=$!
   for i in $(seq 1 240); do grep -q 'listening on' "$LOG" && break; kill -0 $SERVER 2>/dev/null || break; sleep 1; done
-  python3 bench/gpu/e2e_client.py 8191 "$STEPS" "$N" "$FAMILY batch-images=$BATCH$LABEL_DECODE${WINDOW_MS:+ batch-window-ms=$WINDOW_MS}$LABEL_DEVICES${JAVA_OPTS:+ $JAVA_OPTS}"
+  python3 bench/gpu/e2e_client.py 8191 "$STEPS" "$N" "$FAMILY batch-images=$BATCH$LABEL_DECODE${WINDOW_MS:+ batch-window-ms=$WINDOW_MS}${WARMUP:+ warmup-batches=$WARMUP}$LABEL_DEVICES${JAVA_OPTS:+ $JAVA_OPTS}"
   # per-device series carry a device label: jdiffuse_batch_jobs_count{device="cuda:0"} ...
   curl -s http://127.0.0.1:8191/metrics | grep -E '^jdiffuse_(batch|decode|forward|device)[a-z_]*(_sum|_count)?[ {]' \
       | grep -v _bucket | sed 's/^/# /'
