@@ -19,6 +19,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -83,6 +84,44 @@ class PositionsTest {
                 assertSame(act, y.getManager());
                 assertArrayEquals(a.toFloatArray(), y.get(1).toFloatArray());
             }
+        }
+    }
+
+    /** A saved grid replaces the computed positions: windows are cropped from it (centred) and cast to the dtype. */
+    @Test
+    void savedGridIsCroppedInsteadOfComputed() {
+        try (NDManager w = NDManager.newBaseManager()) {
+            int max = 6;
+            int dim = 16;
+            PatchEmbed pe = new PatchEmbed(8, 2, 4, dim, max);
+            Map<String, long[]> shapes = Map.of("proj.weight", new long[] {16, 4, 2, 2}, "proj.bias", new long[] {16});
+            WeightLoader.load(pe, zeros(shapes), w, DataType.FLOAT32, "pe");
+            NDArray computed = pe.positions(4, 3, DataType.FLOAT32);
+            float[] grid = new float[max * max * dim];
+            for (int i = 0; i < grid.length; i++) {
+                grid[i] = (float) Math.sin(0.37 * i) + i;
+            }
+            pe.useSavedGrid(w.create(grid, new Shape(1, (long) max * max, dim)));
+            NDArray a = pe.positions(4, 3, DataType.FLOAT32);
+            assertNotSame(computed, a, "the computed window was still cached");
+            float[] got = a.toFloatArray();
+            // 4 x 3 of 6 x 6: top (6 - 4) / 2 = 1, left (6 - 3) / 2 = 1
+            for (int r = 0; r < 4; r++) {
+                for (int c = 0; c < 3; c++) {
+                    for (int k = 0; k < dim; k++) {
+                        assertEquals(grid[((r + 1) * max + (c + 1)) * dim + k], got[(r * 3 + c) * dim + k]);
+                    }
+                }
+            }
+            assertSame(a, pe.positions(4, 3, DataType.FLOAT32));
+            NDArray half = pe.positions(4, 3, DataType.FLOAT16);
+            assertEquals(DataType.FLOAT16, half.getDataType());
+            assertArrayEquals(a.toType(DataType.FLOAT16, false).toFloatArray(), half.toFloatArray());
+            assertThrows(IllegalArgumentException.class,
+                    () -> pe.useSavedGrid(w.zeros(new Shape(1, (long) max * max - 1, dim))));
+            PatchEmbed uncropped = new PatchEmbed(8, 2, 4, dim, 0);
+            assertThrows(IllegalStateException.class,
+                    () -> uncropped.useSavedGrid(w.zeros(new Shape(1, (long) max * max, dim))));
         }
     }
 
