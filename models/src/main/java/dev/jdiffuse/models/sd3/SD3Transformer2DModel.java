@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.sd3;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -31,7 +32,7 @@ import java.util.List;
  *
  * <p>The checkpoint's {@code pos_embed.pos_embed} buffer (the fixed sin-cos table, rounded to the checkpoint's dtype)
  * is read when present and the positions cropped from it, as diffusers does: recomputing the exact table instead put
- * an fp16 checkpoint's image tokens 2.4e-4 (bf16: 2e-3) off diffusers' and images 1.8e-4 (bf16: 1.3e-3) apart.
+ * an fp16 checkpoint's image tokens 2.4e-4 (bf16: 1.9e-3) off diffusers' and the images 1.8e-4 (bf16: 1.25e-3) apart.
  * Without the buffer the positions are computed from the config.
  */
 public final class SD3Transformer2DModel extends Module {
@@ -86,7 +87,10 @@ public final class SD3Transformer2DModel extends Module {
                 throw new WeightMismatchException("SD3Transformer2DModel", List.of(), List.of(), List.of(
                         POSITION_BUFFER + " " + new Shape(got) + " (expected " + new Shape(expected) + ")"));
             }
-            model.posEmbed.useSavedGrid(weights.load(POSITION_BUFFER, manager, dtype));
+            // read on the host: only the grid's two [M, D/2] codes are kept (SavedPositionGrid)
+            try (NDManager host = NDManager.newBaseManager(Device.cpu())) {
+                model.posEmbed.useSavedGrid(weights.load(POSITION_BUFFER, host, dtype));
+            }
         }
         return model;
     }

@@ -2,12 +2,10 @@ package dev.jdiffuse.models.transformer;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.Module;
-import dev.jdiffuse.models.nn.Scopes;
 
 import java.util.Arrays;
 import java.util.Map;
@@ -22,9 +20,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p>The embeddings are computed from the config unless a model hands over the grid its checkpoint saved
  * ({@link #useSavedGrid}): diffusers keeps SD3's M x M grid as the persistent buffer {@code pos_embed.pos_embed} and
  * crops that, so a checkpoint stored in fp16 or bf16 is run with the rounded table, up to ~2.4e-4 (fp16) or ~2e-3
- * (bf16) away from the exact sin-cos values; recomputing them would add that difference to every image token. The
- * window of each grid size is cached per (grid, dtype, device) in a sub-manager of the weights' manager, so forward
- * passes create no constants.
+ * (bf16) away from the exact sin-cos values; recomputing them would add that difference to every image token. Of
+ * the saved grid only its column and row codes are kept ({@link SavedPositionGrid}). The window of each grid size is
+ * cached per (grid, dtype, device) in a sub-manager of the weights' manager, so forward passes create no constants.
  */
 public final class PatchEmbed extends Module {
 
@@ -35,7 +33,7 @@ public final class PatchEmbed extends Module {
     private final int maxSize;
     private final Map<String, NDArray> positions = new ConcurrentHashMap<>();
     private NDManager cache;
-    private volatile NDArray savedGrid;
+    private volatile SavedPositionGrid savedGrid;
 
     /** @param posEmbedMaxSize 0 for none (DiT), else the side of SD3's position grid */
     public PatchEmbed(int sampleSize, int patchSize, int inChannels, int dim, int posEmbedMaxSize) {
@@ -61,8 +59,9 @@ public final class PatchEmbed extends Module {
 
     /**
      * Crops positions from {@code grid}, the M x M table [1, M*M, D] the checkpoint saved (diffusers' persistent
-     * {@code pos_embed.pos_embed}, loaded in the weights' dtype and manager), instead of computing them, as diffusers
-     * does. Only for a grid of {@code posEmbedMaxSize} M; the model keeps {@code grid} alive.
+     * {@code pos_embed.pos_embed}, loaded in the weights' dtype), instead of computing them, as diffusers does. Only
+     * for a grid of {@code posEmbedMaxSize} M. {@code grid} may be in any manager (e.g. on the host); what is kept of
+     * it ({@link SavedPositionGrid}) goes to the weights' device, and {@code grid} is left to its owner.
      */
     public void useSavedGrid(NDArray grid) {
         if (maxSize <= 0) {
@@ -73,9 +72,14 @@ public final class PatchEmbed extends Module {
             throw new IllegalArgumentException("saved position grid " + grid.getShape() + ", expected "
                     + new Shape(expected));
         }
-        savedGrid = grid;
+        savedGrid = SavedPositionGrid.of(grid, maxSize, dim, cacheManager());
         positions.values().forEach(NDArray::close);
         positions.clear();
+    }
+
+    /** The saved grid in use, or null when the positions are computed (for tests). */
+    SavedPositionGrid savedGrid() {
+        return savedGrid;
     }
 
     /** The position embeddings [1, h*w, D] for an h x w token grid, in {@code dtype} on the weights' device. */
@@ -84,9 +88,11 @@ public final class PatchEmbed extends Module {
             throw new IllegalArgumentException("latent grid " + h + "x" + w + " patches exceeds pos_embed_max_size "
                     + maxSize);
         }
-        NDArray grid = savedGrid;
+        SavedPositionGrid grid = savedGrid;
         if (grid != null) {
-            return positions.computeIfAbsent(h + "x" + w + "/" + dtype, k -> savedWindow(grid, h, w, dtype));
+            // diffusers' cropped_pos_embed: the centred h x w window
+            return positions.computeIfAbsent(h + "x" + w + "/" + dtype,
+                    k -> grid.window((maxSize - h) / 2, (maxSize - w) / 2, h, w, dtype));
         }
         return positions.computeIfAbsent(h + "x" + w + "/" + dtype, k -> {
             float[] table = maxSize > 0
@@ -101,17 +107,6 @@ public final class PatchEmbed extends Module {
             a.close();
             return cast;
         });
-    }
-
-    /** diffusers' {@code cropped_pos_embed}: the centred h x w window of the saved M x M grid, as its own copy. */
-    private NDArray savedWindow(NDArray grid, int h, int w, DataType dtype) {
-        int top = (maxSize - h) / 2;
-        int left = (maxSize - w) / 2;
-        NDArray window = Scopes.apply(grid, g -> g.reshape(maxSize, maxSize, dim)
-                .get(new NDIndex("{}:{}, {}:{}", top, top + h, left, left + w))
-                .reshape(1, (long) h * w, dim).toType(dtype, true));
-        window.attach(cacheManager());
-        return window;
     }
 
     private synchronized NDManager cacheManager() {

@@ -19,9 +19,11 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class PositionsTest {
 
@@ -102,6 +104,7 @@ class PositionsTest {
                 grid[i] = (float) Math.sin(0.37 * i) + i;
             }
             pe.useSavedGrid(w.create(grid, new Shape(1, (long) max * max, dim)));
+            assertFalse(pe.savedGrid().factored(), "a grid not of the sin-cos form is kept whole");
             NDArray a = pe.positions(4, 3, DataType.FLOAT32);
             assertNotSame(computed, a, "the computed window was still cached");
             float[] got = a.toFloatArray();
@@ -123,6 +126,47 @@ class PositionsTest {
             assertThrows(IllegalStateException.class,
                     () -> uncropped.useSavedGrid(w.zeros(new Shape(1, (long) max * max, dim))));
         }
+    }
+
+    /**
+     * A sin-cos table rounded to bf16 (as SD 3.5 is published) keeps the column/row form, so only its two codes are
+     * kept, and its windows are still exactly the saved values.
+     */
+    @Test
+    void roundedSinCosGridIsKeptAsItsCodes() {
+        try (NDManager w = NDManager.newBaseManager()) {
+            int max = 7;
+            int dim = 16;
+            PatchEmbed pe = new PatchEmbed(8, 2, 4, dim, max);
+            Map<String, long[]> shapes = Map.of("proj.weight", new long[] {16, 4, 2, 2}, "proj.bias", new long[] {16});
+            WeightLoader.load(pe, zeros(shapes), w, DataType.FLOAT32, "pe");
+            float[] saved = SinCosPositions.window(dim, max, max, 0, 0, max, max, 4, 1.0);
+            for (int i = 0; i < saved.length; i++) {
+                saved[i] = bfloat16(saved[i]);
+            }
+            pe.useSavedGrid(w.create(saved, new Shape(1, (long) max * max, dim)));
+            assertTrue(pe.savedGrid().factored());
+            for (int[] s : new int[][] {{7, 7}, {4, 3}, {2, 6}, {1, 1}}) {
+                int top = (max - s[0]) / 2;
+                int left = (max - s[1]) / 2;
+                float[] got = pe.positions(s[0], s[1], DataType.FLOAT32).toFloatArray();
+                for (int r = 0; r < s[0]; r++) {
+                    for (int c = 0; c < s[1]; c++) {
+                        for (int k = 0; k < dim; k++) {
+                            assertEquals(saved[((r + top) * max + (c + left)) * dim + k],
+                                    got[(r * s[1] + c) * dim + k]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** {@code x} rounded to the nearest bfloat16 (ties to even), as {@code tensor.to(torch.bfloat16)} rounds. */
+    private static float bfloat16(float x) {
+        int bits = Float.floatToRawIntBits(x);
+        bits += 0x7fff + ((bits >>> 16) & 1);
+        return Float.intBitsToFloat(bits & 0xffff0000);
     }
 
     static StateDict zeros(Map<String, long[]> shapes) {
