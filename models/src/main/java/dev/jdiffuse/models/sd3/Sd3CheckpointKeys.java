@@ -17,7 +17,7 @@ import java.util.regex.Pattern;
  * ({@code loaders/single_file_utils.py}) maps them:
  * <ul>
  *   <li>{@code x_embedder.proj} -> {@code pos_embed.proj}; {@code pos_embed} [1, M*M, D] -> {@code pos_embed.pos_embed}
- *       (not read: the table is recomputed); {@code t_embedder.mlp.0/2} ->
+ *       (the saved position grid the positions are cropped from); {@code t_embedder.mlp.0/2} ->
  *       {@code time_text_embed.timestep_embedder.linear_1/2}; {@code y_embedder.mlp.0/2} ->
  *       {@code time_text_embed.text_embedder.linear_1/2}; {@code context_embedder} as is; {@code final_layer.linear}
  *       -> {@code proj_out}; {@code final_layer.adaLN_modulation.1} -> {@code norm_out.linear} with its two row halves

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.Module;
 
+import java.util.Arrays;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -16,8 +17,12 @@ import java.util.concurrent.ConcurrentHashMap;
  * sin-cos position embeddings. Without a maximum size the grid is (H/p, W/p) scaled by {@code baseSize = sampleSize/p};
  * with {@code posEmbedMaxSize} M (SD3) the M x M grid is centre-cropped to (H/p, W/p).
  *
- * <p>The embeddings are computed from the config, never read from the checkpoint, and cached per (grid, dtype, device)
- * in a sub-manager of the weights' manager, so forward passes create no constants.
+ * <p>The embeddings are computed from the config unless a model hands over the grid its checkpoint saved
+ * ({@link #useSavedGrid}): diffusers keeps SD3's M x M grid as the persistent buffer {@code pos_embed.pos_embed} and
+ * crops that, so a checkpoint stored in fp16 or bf16 is run with the rounded table, up to ~2.4e-4 (fp16) or ~2e-3
+ * (bf16) away from the exact sin-cos values; recomputing them would add that difference to every image token. Of
+ * the saved grid only its column and row codes are kept ({@link SavedPositionGrid}). The window of each grid size is
+ * cached per (grid, dtype, device) in a sub-manager of the weights' manager, so forward passes create no constants.
  */
 public final class PatchEmbed extends Module {
 
@@ -28,6 +33,7 @@ public final class PatchEmbed extends Module {
     private final int maxSize;
     private final Map<String, NDArray> positions = new ConcurrentHashMap<>();
     private NDManager cache;
+    private volatile SavedPositionGrid savedGrid;
 
     /** @param posEmbedMaxSize 0 for none (DiT), else the side of SD3's position grid */
     public PatchEmbed(int sampleSize, int patchSize, int inChannels, int dim, int posEmbedMaxSize) {
@@ -51,11 +57,42 @@ public final class PatchEmbed extends Module {
         return tokens.add(positions((int) h, (int) w, tokens.getDataType()));
     }
 
+    /**
+     * Crops positions from {@code grid}, the M x M table [1, M*M, D] the checkpoint saved (diffusers' persistent
+     * {@code pos_embed.pos_embed}, loaded in the weights' dtype), instead of computing them, as diffusers does. Only
+     * for a grid of {@code posEmbedMaxSize} M. {@code grid} may be in any manager (e.g. on the host); what is kept of
+     * it ({@link SavedPositionGrid}) goes to the weights' device, and {@code grid} is left to its owner.
+     */
+    public void useSavedGrid(NDArray grid) {
+        if (maxSize <= 0) {
+            throw new IllegalStateException("only a pos_embed_max_size grid is saved and cropped");
+        }
+        long[] expected = {1, (long) maxSize * maxSize, dim};
+        if (!Arrays.equals(expected, grid.getShape().getShape())) {
+            throw new IllegalArgumentException("saved position grid " + grid.getShape() + ", expected "
+                    + new Shape(expected));
+        }
+        savedGrid = SavedPositionGrid.of(grid, maxSize, dim, cacheManager());
+        positions.values().forEach(NDArray::close);
+        positions.clear();
+    }
+
+    /** The saved grid in use, or null when the positions are computed (for tests). */
+    SavedPositionGrid savedGrid() {
+        return savedGrid;
+    }
+
     /** The position embeddings [1, h*w, D] for an h x w token grid, in {@code dtype} on the weights' device. */
     public NDArray positions(int h, int w, DataType dtype) {
         if (maxSize > 0 && (h > maxSize || w > maxSize)) {
             throw new IllegalArgumentException("latent grid " + h + "x" + w + " patches exceeds pos_embed_max_size "
                     + maxSize);
+        }
+        SavedPositionGrid grid = savedGrid;
+        if (grid != null) {
+            // diffusers' cropped_pos_embed: the centred h x w window
+            return positions.computeIfAbsent(h + "x" + w + "/" + dtype,
+                    k -> grid.window((maxSize - h) / 2, (maxSize - w) / 2, h, w, dtype));
         }
         return positions.computeIfAbsent(h + "x" + w + "/" + dtype, k -> {
             float[] table = maxSize > 0
