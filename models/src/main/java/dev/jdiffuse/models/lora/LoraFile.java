@@ -20,7 +20,9 @@ import java.util.regex.Pattern;
  * 3x3 {@code down} and a 1x1 {@code up}) and diffusers/PEFT's ({@code unet.}/{@code transformer.}/
  * {@code text_encoder.}/{@code text_encoder_2.} prefixes, {@code lora_A}/{@code lora_B}, an optional {@code alpha}).
  * A kohya {@code lora_unet_} layer named after FLUX.1's original modules ({@code double_blocks_0_img_attn_qkv},
- * {@code single_blocks_0_linear1}, {@code img_in}...) targets the {@code transformer}. Any other key (LoHa, LoKr,
+ * {@code single_blocks_0_linear1}, {@code img_in}...) targets the {@code transformer}. ComfyUI's spelling of kohya
+ * keys ({@code diffusion_model.double_blocks.0.img_attn.qkv.lora_down.weight},
+ * {@code text_encoders.clip_l.transformer.<module>.lora_up.weight}) is read as kohya's. Any other key (LoHa, LoKr,
  * DoRA's {@code dora_scale}, LoCon's {@code lora_mid}, embeddings, sd-scripts' T5 layers {@code lora_te3_}...) fails
  * the read, listed, rather than being silently dropped.
  *
@@ -31,6 +33,8 @@ public final class LoraFile {
 
     private static final Pattern KOHYA = Pattern.compile(
             "^(lora_unet|lora_te1|lora_te2|lora_te)_(.+)\\.(lora_down\\.weight|lora_up\\.weight|alpha)$");
+    private static final Pattern COMFY = Pattern.compile(
+            "^(diffusion_model|text_encoders\\.clip_l\\.transformer)\\.(.+)\\.(lora_down\\.weight|lora_up\\.weight|alpha)$");
     private static final Pattern PEFT = Pattern.compile(
             "^(unet|transformer|text_encoder|text_encoder_2)\\.(.+)\\.(lora_A\\.weight|lora_B\\.weight|alpha)$");
     /**
@@ -76,7 +80,7 @@ public final class LoraFile {
         Set<String> unknown = new TreeSet<>();
         boolean kohya = false;
         for (String key : shapes.keySet()) {
-            Matcher k = KOHYA.matcher(key);
+            Matcher k = KOHYA.matcher(comfyAsKohya(key));
             Matcher p = PEFT.matcher(key);
             Matcher m = k.matches() ? k : p.matches() ? p : null;
             if (m == null) {
@@ -115,6 +119,22 @@ public final class LoraFile {
             throw new LoraException(file.getFileName() + ": no LoRA layer in the file");
         }
         return new LoraFile(file, kohya ? LoraFormat.KOHYA : LoraFormat.PEFT, metadata, modules);
+    }
+
+    /**
+     * ComfyUI's spelling of a kohya key as kohya's, as diffusers' {@code _convert_kohya_flux_lora_to_diffusers} reads
+     * it: {@code diffusion_model.} is {@code lora_unet_}, {@code text_encoders.clip_l.transformer.} is
+     * {@code lora_te_}, and the dots before {@code lora_down} / {@code lora_up} / {@code alpha} are underscores
+     * ({@code diffusion_model.double_blocks.0.img_attn.qkv.lora_down.weight} is
+     * {@code lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight}); any other key as it is.
+     */
+    private static String comfyAsKohya(String key) {
+        Matcher c = COMFY.matcher(key);
+        if (!c.matches()) {
+            return key;
+        }
+        return (c.group(1).equals("diffusion_model") ? "lora_unet_" : "lora_te_") + c.group(2).replace('.', '_')
+                + "." + c.group(3);
     }
 
     public Path path() {

@@ -7,7 +7,9 @@ public enum LoraFormat {
      * {@code lora_te1_}, {@code lora_te2_}; FLUX.1: {@code lora_te1_} for CLIP-L), the module path with {@code .}
      * replaced by {@code _}, each with {@code .lora_down.weight}, {@code .lora_up.weight} and an optional scalar
      * {@code .alpha}. FLUX.1's {@code lora_unet_} names are those of Black Forest Labs' original modules
-     * ({@code double_blocks_0_img_attn_qkv}), fused ones included.
+     * ({@code double_blocks_0_img_attn_qkv}), fused ones included. ComfyUI's spelling of the same keys
+     * ({@code diffusion_model.<dotted path>.lora_down.weight}, {@code text_encoders.clip_l.transformer.}) is read as
+     * this format.
      */
     KOHYA,
     /**

@@ -43,7 +43,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code W + scale * (alpha / rank) * up[rows] @ down}, computed here in double from this test's own table of
  * diffusers' {@code _convert_sd_scripts_to_ai_toolkit} names; every other adaptable weight must stay bit-for-bit the
  * loaded one; both files must patch bit-identical weights and render bit-identical images (64 x 64, 2 steps), scale 0
- * the base image; LoRAs of SD are refused on FLUX and FLUX ones on SD, with the pipeline's {@code lora_mismatch}.
+ * the base image; ComfyUI's spelling of kohya keys patches the same bits; LoRAs of SD are refused on FLUX and FLUX
+ * ones on SD, with the pipeline's {@code lora_mismatch}.
  */
 class FluxLoraTest {
 
@@ -176,6 +177,50 @@ class FluxLoraTest {
         base.forEach((w, v) -> assertArrayEquals(v, restored.get(w), w + " is the loaded weight again"));
     }
 
+    /**
+     * ComfyUI's spelling of the kohya file ({@code diffusion_model.double_blocks.0.img_attn.qkv.lora_down.weight},
+     * {@code text_encoders.clip_l.transformer.text_model...}) is read as kohya's: the same weights bit for bit.
+     */
+    @Test
+    void comfyNamesPatchWhatKohyaNamesPatch() {
+        Fixtures.require(MODEL);
+        Map<Layer, Tensors> layers = tensors(new Random(77));
+        Path kohyaPath = writeKohya(layers, tmp.resolve("k.safetensors"));
+        LoraFile comfy = LoraFile.read(LoraFixtures.rewrite(kohyaPath, tmp.resolve("c.safetensors"),
+                FluxLoraTest::comfyKey, Map.of()));
+        assertEquals(LoraFormat.KOHYA, comfy.format());
+        assertEquals("flux", comfy.family());
+        assertTrue(comfy.modules().stream().allMatch(m -> m.downKey().startsWith("diffusion_model.")
+                || m.downKey().startsWith("text_encoders.clip_l.transformer.")), comfy.modules().toString());
+        float[] kohyaImage = render(new LoraSpec("k", LoraFile.read(kohyaPath), SCALE));
+        Map<String, float[]> kohyaWeights = snapshot();
+        float[] comfyImage = render(new LoraSpec("c", comfy, SCALE));
+        Map<String, float[]> comfyWeights = snapshot();
+        kohyaWeights.forEach((w, v) -> assertArrayEquals(v, comfyWeights.get(w), w));
+        assertArrayEquals(kohyaImage, comfyImage);
+        render(null);
+    }
+
+    /** A kohya key of this test's file in ComfyUI's spelling: BFL's dotted module path under its component. */
+    private static String comfyKey(String kohyaKey) {
+        int dot = kohyaKey.indexOf('.');
+        String name = kohyaKey.substring(0, dot);
+        String suffix = kohyaKey.substring(dot);
+        if (name.startsWith("lora_te1_")) {
+            return "text_encoders.clip_l.transformer." + name.substring("lora_te1_".length())
+                    .replaceAll("^text_model_encoder_layers_(\\d+)_", "text_model.encoder.layers.$1.")
+                    .replace("self_attn_", "self_attn.").replace("mlp_", "mlp.") + suffix;
+        }
+        String bfl = name.substring("lora_unet_".length())
+                .replaceAll("^(double_blocks|single_blocks)_(\\d+)_", "$1.$2.")
+                .replaceAll("(img|txt)_(attn|mlp|mod)_", "$1_$2.")
+                .replaceAll("^(time_in|vector_in|guidance_in)_", "$1.")
+                .replace("modulation_lin", "modulation.lin")
+                .replace("final_layer_adaLN_modulation_1", "final_layer.adaLN_modulation.1")
+                .replace("final_layer_linear", "final_layer.linear");
+        return "diffusion_model." + bfl + suffix;
+    }
+
     /** Layers the table does not know, blocks the model does not have, and misfit shapes are refused, listed. */
     @Test
     void unknownLayersAndMisfitsAreListed() {
@@ -250,6 +295,12 @@ class FluxLoraTest {
         assertEquals(LoraFormat.KOHYA, kohya.format());
         assertEquals(Set.of("text_encoder", "transformer"), kohya.targets());
         assertEquals("flux", kohya.family());
+        LoraFile comfy = header(Map.of(), "diffusion_model.single_blocks.0.linear1.lora_down.weight", 4, 3072,
+                "diffusion_model.single_blocks.0.linear1.lora_up.weight", 21504, 4);
+        assertEquals(LoraFormat.KOHYA, comfy.format());
+        assertEquals(Set.of("transformer"), comfy.targets());
+        assertEquals("single_blocks_0_linear1", comfy.modules().get(0).name());
+        assertEquals("flux", comfy.family());
         LoraFile single = header(Map.of(), "transformer.single_transformer_blocks.3.proj_out.lora_A.weight", 4, 64,
                 "transformer.single_transformer_blocks.3.proj_out.lora_B.weight", 16, 4);
         assertEquals(LoraFormat.PEFT, single.format());
