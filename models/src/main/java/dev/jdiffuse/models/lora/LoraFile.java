@@ -22,7 +22,9 @@ import java.util.regex.Pattern;
  * A kohya {@code lora_unet_} layer named after FLUX.1's original modules ({@code double_blocks_0_img_attn_qkv},
  * {@code single_blocks_0_linear1}, {@code img_in}...) targets the {@code transformer}. ComfyUI's spelling of kohya
  * keys ({@code diffusion_model.double_blocks.0.img_attn.qkv.lora_down.weight},
- * {@code text_encoders.clip_l.transformer.<module>.lora_up.weight}) is read as kohya's. Any other key (LoHa, LoKr,
+ * {@code text_encoders.clip_l.transformer.<module>.lora_up.weight}) is read as kohya's, and so are
+ * {@code lora_transformer_<underscored diffusers path>} layers (the "mixture" files diffusers'
+ * {@code _convert_mixture_state_dict_to_diffusers} reads). Any other key (LoHa, LoKr,
  * DoRA's {@code dora_scale}, LoCon's {@code lora_mid}, embeddings, sd-scripts' T5 layers {@code lora_te3_}...) fails
  * the read, listed, rather than being silently dropped.
  *
@@ -32,7 +34,7 @@ import java.util.regex.Pattern;
 public final class LoraFile {
 
     private static final Pattern KOHYA = Pattern.compile(
-            "^(lora_unet|lora_te1|lora_te2|lora_te)_(.+)\\.(lora_down\\.weight|lora_up\\.weight|alpha)$");
+            "^(lora_unet|lora_transformer|lora_te1|lora_te2|lora_te)_(.+)\\.(lora_down\\.weight|lora_up\\.weight|alpha)$");
     private static final Pattern COMFY = Pattern.compile(
             "^(diffusion_model|text_encoders\\.clip_l\\.transformer)\\.(.+)\\.(lora_down\\.weight|lora_up\\.weight|alpha)$");
     private static final Pattern PEFT = Pattern.compile(
@@ -43,9 +45,9 @@ public final class LoraFile {
      */
     private static final Pattern FLUX_KOHYA = Pattern.compile(
             "^(double_blocks_\\d+_|single_blocks_\\d+_|img_in$|txt_in$|time_in_|vector_in_|guidance_in_|final_layer_).*");
-    private static final Pattern FLUX_WIDE_Q = Pattern.compile("^transformer_blocks\\.\\d+\\.attn\\.to_q$");
-    private static final Map<String, String> KOHYA_TARGETS = Map.of("lora_unet", "unet", "lora_te", "text_encoder",
-            "lora_te1", "text_encoder", "lora_te2", "text_encoder_2");
+    private static final Pattern FLUX_WIDE_Q = Pattern.compile("^transformer_blocks_\\d+_attn_to_q$");
+    private static final Map<String, String> KOHYA_TARGETS = Map.of("lora_unet", "unet", "lora_transformer",
+            "transformer", "lora_te", "text_encoder", "lora_te1", "text_encoder", "lora_te2", "text_encoder_2");
 
     private final Path path;
     private final LoraFormat format;
@@ -212,9 +214,10 @@ public final class LoraFile {
         if (!m.target().equals("transformer")) {
             return false;
         }
-        return !m.dotted() || m.name().startsWith("single_transformer_blocks.")
-                || m.name().startsWith("time_text_embed.guidance_embedder.")
-                || (FLUX_WIDE_Q.matcher(m.name()).matches() && m.inElements() == 3072);
+        String n = m.name().replace('.', '_');
+        return FLUX_KOHYA.matcher(n).matches() || n.startsWith("single_transformer_blocks_")
+                || n.startsWith("time_text_embed_guidance_embedder_")
+                || (FLUX_WIDE_Q.matcher(n).matches() && m.inElements() == 3072);
     }
 
     @Override

@@ -9,7 +9,8 @@ public enum LoraFormat {
      * {@code .alpha}. FLUX.1's {@code lora_unet_} names are those of Black Forest Labs' original modules
      * ({@code double_blocks_0_img_attn_qkv}), fused ones included. ComfyUI's spelling of the same keys
      * ({@code diffusion_model.<dotted path>.lora_down.weight}, {@code text_encoders.clip_l.transformer.}) is read as
-     * this format.
+     * this format, and so are {@code lora_transformer_<module>} layers (a diffusers module path underscored, as
+     * some trainers write FLUX LoRAs).
      */
     KOHYA,
     /**

@@ -31,6 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -221,6 +222,34 @@ class FluxLoraTest {
         return "diffusion_model." + bfl + suffix;
     }
 
+    /**
+     * kohya-style layers named by the diffusers module path ({@code lora_transformer_single_transformer_blocks_0_...},
+     * diffusers' "mixture" files) adapt the weights the PEFT file's layers of the same path adapt, whole.
+     */
+    @Test
+    void underscoredDiffusersNamesMatchThePeftLayers() {
+        Fixtures.require(MODEL);
+        Path peftPath = writePeft(tensors(new Random(5)), tmp.resolve("p.safetensors"));
+        LoraFile peft = LoraFile.read(peftPath);
+        LoraFile mixture = LoraFile.read(LoraFixtures.rewrite(peftPath, tmp.resolve("m.safetensors"),
+                k -> k.startsWith("transformer.") ? "lora_transformer_" + k.substring("transformer.".length())
+                        .replaceAll("\\.(lora_A\\.weight|lora_B\\.weight|alpha)$", "")
+                        .replace('.', '_') + (k.endsWith(".lora_A.weight") ? ".lora_down.weight"
+                        : k.endsWith(".lora_B.weight") ? ".lora_up.weight" : ".alpha") : null, Map.of()));
+        assertEquals(LoraFormat.KOHYA, mixture.format());
+        assertEquals(Set.of("transformer"), mixture.targets());
+        assertEquals(List.of(), pipe.check(request(mixture, 1.0)));
+        LoraTargets targets = targets();
+        Map<String, Parameter> byPath = new HashMap<>();
+        peft.modules().stream().filter(m -> m.target().equals("transformer"))
+                .forEach(m -> byPath.put(m.name().replace('.', '_'), targets.weightOf(m)));
+        assertEquals(byPath.size(), mixture.modules().size());
+        for (LoraModule m : mixture.modules()) {
+            assertNotNull(targets.weightOf(m), m.name());
+            assertSame(byPath.get(m.name()), targets.weightOf(m), m.name());
+        }
+    }
+
     /** Layers the table does not know, blocks the model does not have, and misfit shapes are refused, listed. */
     @Test
     void unknownLayersAndMisfitsAreListed() {
@@ -301,6 +330,15 @@ class FluxLoraTest {
         assertEquals(Set.of("transformer"), comfy.targets());
         assertEquals("single_blocks_0_linear1", comfy.modules().get(0).name());
         assertEquals("flux", comfy.family());
+        LoraFile mixture = header(Map.of(),
+                "lora_transformer_single_transformer_blocks_0_attn_to_q.lora_down.weight", 4, 3072,
+                "lora_transformer_single_transformer_blocks_0_attn_to_q.lora_up.weight", 3072, 4);
+        assertEquals(LoraFormat.KOHYA, mixture.format());
+        assertEquals(Set.of("transformer"), mixture.targets());
+        assertEquals("flux", mixture.family());
+        assertEquals(null, header(Map.of(),
+                "lora_transformer_transformer_blocks_0_attn_to_q.lora_down.weight", 4, 1536,
+                "lora_transformer_transformer_blocks_0_attn_to_q.lora_up.weight", 1536, 4).family(), "SD3's width");
         LoraFile single = header(Map.of(), "transformer.single_transformer_blocks.3.proj_out.lora_A.weight", 4, 64,
                 "transformer.single_transformer_blocks.3.proj_out.lora_B.weight", 16, 4);
         assertEquals(LoraFormat.PEFT, single.format());
