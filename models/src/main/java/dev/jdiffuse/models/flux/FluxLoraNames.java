@@ -33,13 +33,17 @@ import java.util.regex.Pattern;
  * {@code up}'s rows in the modules' order, each taking its weight's rows: thirds for {@code qkv}, D, D, D and the MLP's
  * rows for {@code linear1} (diffusers' fixed {@code dims=[3072, 3072, 3072, 12288]} for FLUX.1, here read from the
  * weights so narrower test models fit too). diffusers' "sparse" case (an {@code up} that is block-diagonal over the
- * splits, chunking {@code down}) gives the same products, since the blocks it leaves out are zeros. Its alpha scaling
- * ({@code alpha / rank}, {@code rank} = {@code down}'s rows, per layer) is {@link dev.jdiffuse.models.lora.LoraPatcher}'s
- * formula. Two differences from diffusers, both where diffusers' own code says it is unfinished: the non-block layers
- * ({@code img_in}, {@code time_in}...) take their {@code alpha} too (diffusers' "TODO: alphas" refuses a file that
- * has them), and {@code final_layer_adaLN_modulation_1} swaps the (shift, scale) row halves of {@code up} only, as
- * {@link FluxCheckpointKeys} swaps the base weight's rows (diffusers' {@code swap_scale_shift} also swaps
- * {@code down}'s rank halves, which changes the product).
+ * splits, chunking {@code down}) gives the same products, since the blocks it leaves out are zeros. Its alpha
+ * scaling ({@code alpha / rank}, {@code rank} = {@code down}'s rows, per layer) is
+ * {@link dev.jdiffuse.models.lora.LoraPatcher}'s formula.
+ *
+ * <p>Two differences from diffusers, on layers sd-scripts does not train by default: the non-block layers
+ * ({@code img_in}, {@code time_in}...) take their {@code alpha} like every other layer (diffusers' converter leaves a
+ * "TODO: alphas" there and refuses a file that has them), and {@code final_layer_adaLN_modulation_1} swaps the
+ * (shift, scale) row halves of {@code up} only, as {@link FluxCheckpointKeys} swaps the base weight's rows, so that the
+ * merged weight is the converted merged BFL weight (diffusers' {@code swap_scale_shift} also swaps {@code down}'s rank
+ * halves, which pairs each half of {@code up}'s columns with the other half of {@code down}'s rows and so changes the
+ * product).
  */
 public final class FluxLoraNames implements LoraNameTable {
 

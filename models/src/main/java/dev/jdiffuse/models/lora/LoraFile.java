@@ -33,10 +33,11 @@ import java.util.regex.Pattern;
  */
 public final class LoraFile {
 
+    private static final String KOHYA_PARTS = "(lora_down\\.weight|lora_up\\.weight|alpha)$";
     private static final Pattern KOHYA = Pattern.compile(
-            "^(lora_unet|lora_transformer|lora_te1|lora_te2|lora_te)_(.+)\\.(lora_down\\.weight|lora_up\\.weight|alpha)$");
+            "^(lora_unet|lora_transformer|lora_te1|lora_te2|lora_te)_(.+)\\." + KOHYA_PARTS);
     private static final Pattern COMFY = Pattern.compile(
-            "^(diffusion_model|text_encoders\\.clip_l\\.transformer)\\.(.+)\\.(lora_down\\.weight|lora_up\\.weight|alpha)$");
+            "^(diffusion_model|text_encoders\\.clip_l\\.transformer)\\.(.+)\\." + KOHYA_PARTS);
     private static final Pattern PEFT = Pattern.compile(
             "^(unet|transformer|text_encoder|text_encoder_2)\\.(.+)\\.(lora_A\\.weight|lora_B\\.weight|alpha)$");
     /**
@@ -44,7 +45,7 @@ public final class LoraFile {
      * {@code networks/lora_flux.py} saves them: these adapt a transformer, not a UNet.
      */
     private static final Pattern FLUX_KOHYA = Pattern.compile(
-            "^(double_blocks_\\d+_|single_blocks_\\d+_|img_in$|txt_in$|time_in_|vector_in_|guidance_in_|final_layer_).*");
+            "^(double_blocks_\\d+_|single_blocks_\\d+_|img_in$|txt_in$|(time|vector|guidance)_in_|final_layer_).*");
     private static final Pattern FLUX_WIDE_Q = Pattern.compile("^transformer_blocks_\\d+_attn_to_q$");
     private static final Map<String, String> KOHYA_TARGETS = Map.of("lora_unet", "unet", "lora_transformer",
             "transformer", "lora_te", "text_encoder", "lora_te1", "text_encoder", "lora_te2", "text_encoder_2");

@@ -135,7 +135,8 @@ class LoraMergeTest {
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             Three three = new Three();
             WeightLoader.load(three, StateDict.of(shapes.keySet(), shapes::get,
-                    (k, m, t) -> m.create(values.get(k), new Shape(shapes.get(k)))), manager, DataType.FLOAT32, "three");
+                    (k, m, t) -> m.create(values.get(k), new Shape(shapes.get(k)))), manager, DataType.FLOAT32,
+                    "three");
             LoraTargets targets = new LoraTargets(Map.of("unet", three), null, table);
             LoraPatcher patcher = new LoraPatcher(manager, () -> targets);
             LoraFile lora = LoraFile.read(file);
