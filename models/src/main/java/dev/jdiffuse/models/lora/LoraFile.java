@@ -5,6 +5,7 @@ import dev.jdiffuse.safetensors.SafetensorsFile;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
@@ -16,21 +17,38 @@ import java.util.regex.Pattern;
  * A LoRA {@code .safetensors} file as its header describes it (no tensor is read): its format, metadata and adapted
  * layers. Two formats are read ({@link LoraFormat}): kohya's ({@code lora_unet_*}, {@code lora_te_*},
  * {@code lora_te1_}/{@code lora_te2_}; {@code lora_down}/{@code lora_up}/{@code alpha}; LoCon convolutions with a
- * 3x3 {@code down} and a 1x1 {@code up}) and diffusers/PEFT's ({@code unet.}/{@code text_encoder.} prefixes,
- * {@code lora_A}/{@code lora_B}, an optional {@code alpha}). Any other key (LoHa, LoKr, DoRA's {@code dora_scale},
- * LoCon's {@code lora_mid}, embeddings...) fails the read, listed, rather than being silently dropped.
+ * 3x3 {@code down} and a 1x1 {@code up}) and diffusers/PEFT's ({@code unet.}/{@code transformer.}/
+ * {@code text_encoder.}/{@code text_encoder_2.} prefixes, {@code lora_A}/{@code lora_B}, an optional {@code alpha}).
+ * A kohya {@code lora_unet_} layer named after FLUX.1's original modules ({@code double_blocks_0_img_attn_qkv},
+ * {@code single_blocks_0_linear1}, {@code img_in}...) targets the {@code transformer}. ComfyUI's spelling of kohya
+ * keys ({@code diffusion_model.double_blocks.0.img_attn.qkv.lora_down.weight},
+ * {@code text_encoders.clip_l.transformer.<module>.lora_up.weight}) is read as kohya's, and so are
+ * {@code lora_transformer_<underscored diffusers path>} layers (the "mixture" files diffusers'
+ * {@code _convert_mixture_state_dict_to_diffusers} reads). Any other key (LoHa, LoKr,
+ * DoRA's {@code dora_scale}, LoCon's {@code lora_mid}, embeddings, sd-scripts' T5 layers {@code lora_te3_}...) fails
+ * the read, listed, rather than being silently dropped.
  *
  * <p>Instances are compared by identity: a library that re-reads a changed file gets a new one, and a pipeline then
  * re-applies it.
  */
 public final class LoraFile {
 
+    private static final String KOHYA_PARTS = "(lora_down\\.weight|lora_up\\.weight|alpha)$";
     private static final Pattern KOHYA = Pattern.compile(
-            "^(lora_unet|lora_te1|lora_te2|lora_te)_(.+)\\.(lora_down\\.weight|lora_up\\.weight|alpha)$");
+            "^(lora_unet|lora_transformer|lora_te1|lora_te2|lora_te)_(.+)\\." + KOHYA_PARTS);
+    private static final Pattern COMFY = Pattern.compile(
+            "^(diffusion_model|text_encoders\\.clip_l\\.transformer)\\.(.+)\\." + KOHYA_PARTS);
     private static final Pattern PEFT = Pattern.compile(
-            "^(unet|text_encoder|text_encoder_2)\\.(.+)\\.(lora_A\\.weight|lora_B\\.weight|alpha)$");
-    private static final Map<String, String> KOHYA_TARGETS = Map.of("lora_unet", "unet", "lora_te", "text_encoder",
-            "lora_te1", "text_encoder", "lora_te2", "text_encoder_2");
+            "^(unet|transformer|text_encoder|text_encoder_2)\\.(.+)\\.(lora_A\\.weight|lora_B\\.weight|alpha)$");
+    /**
+     * The kohya {@code lora_unet_} names of FLUX.1's original (Black Forest Labs) modules, as sd-scripts'
+     * {@code networks/lora_flux.py} saves them: these adapt a transformer, not a UNet.
+     */
+    private static final Pattern FLUX_KOHYA = Pattern.compile(
+            "^(double_blocks_\\d+_|single_blocks_\\d+_|img_in$|txt_in$|(time|vector|guidance)_in_|final_layer_).*");
+    private static final Pattern FLUX_WIDE_Q = Pattern.compile("^transformer_blocks_\\d+_attn_to_q$");
+    private static final Map<String, String> KOHYA_TARGETS = Map.of("lora_unet", "unet", "lora_transformer",
+            "transformer", "lora_te", "text_encoder", "lora_te1", "text_encoder", "lora_te2", "text_encoder_2");
 
     private final Path path;
     private final LoraFormat format;
@@ -65,7 +83,7 @@ public final class LoraFile {
         Set<String> unknown = new TreeSet<>();
         boolean kohya = false;
         for (String key : shapes.keySet()) {
-            Matcher k = KOHYA.matcher(key);
+            Matcher k = KOHYA.matcher(comfyAsKohya(key));
             Matcher p = PEFT.matcher(key);
             Matcher m = k.matches() ? k : p.matches() ? p : null;
             if (m == null) {
@@ -73,7 +91,8 @@ public final class LoraFile {
                 continue;
             }
             kohya |= m == k;
-            String target = m == k ? KOHYA_TARGETS.get(m.group(1)) : m.group(1);
+            String target = m == p ? m.group(1) : m.group(1).equals("lora_unet")
+                    && FLUX_KOHYA.matcher(m.group(2)).matches() ? "transformer" : KOHYA_TARGETS.get(m.group(1));
             String[] slot = layers.computeIfAbsent(target + "\u0000" + m.group(2) + "\u0000" + (m == p),
                     x -> new String[3]);
             int part = m.group(3).equals("alpha") ? 2 : m.group(3).startsWith("lora_down")
@@ -105,6 +124,22 @@ public final class LoraFile {
         return new LoraFile(file, kohya ? LoraFormat.KOHYA : LoraFormat.PEFT, metadata, modules);
     }
 
+    /**
+     * ComfyUI's spelling of a kohya key as kohya's, as diffusers' {@code _convert_kohya_flux_lora_to_diffusers} reads
+     * it: {@code diffusion_model.} is {@code lora_unet_}, {@code text_encoders.clip_l.transformer.} is
+     * {@code lora_te_}, and the dots before {@code lora_down} / {@code lora_up} / {@code alpha} are underscores
+     * ({@code diffusion_model.double_blocks.0.img_attn.qkv.lora_down.weight} is
+     * {@code lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight}); any other key as it is.
+     */
+    private static String comfyAsKohya(String key) {
+        Matcher c = COMFY.matcher(key);
+        if (!c.matches()) {
+            return key;
+        }
+        return (c.group(1).equals("diffusion_model") ? "lora_unet_" : "lora_te_") + c.group(2).replace('.', '_')
+                + "." + c.group(3);
+    }
+
     public Path path() {
         return path;
     }
@@ -122,7 +157,10 @@ public final class LoraFile {
         return modules;
     }
 
-    /** The model parts it adapts, sorted: {@code text_encoder}, {@code text_encoder_2}, {@code unet}. */
+    /**
+     * The model parts it adapts, sorted: {@code text_encoder}, {@code text_encoder_2}, {@code transformer},
+     * {@code unet}.
+     */
     public Set<String> targets() {
         Set<String> out = new TreeSet<>();
         modules.forEach(m -> out.add(m.target()));
@@ -135,16 +173,22 @@ public final class LoraFile {
     }
 
     /**
-     * The model family it was trained for, as far as the file tells: kohya's {@code ss_base_model_version}, else a
-     * second text encoder (SDXL), else the context width of the UNet's cross-attention keys (768 SD1, 1024 SD2,
-     * 2048 SDXL); null when none of these says.
+     * The model family it was trained for, as far as the file tells: kohya's {@code ss_base_model_version}
+     * ({@code flux1...} / {@code flux_1...} is FLUX.1), else transformer layers of FLUX.1's (a kohya name of its
+     * original modules, a diffusers {@code single_transformer_blocks.} or {@code guidance_embedder} layer, or a
+     * double block's {@code attn.to_q} 3072 wide), else a second text encoder (SDXL), else the context width of the
+     * UNet's cross-attention keys (768 SD1, 1024 SD2, 2048 SDXL); null when none of these says.
      */
     public String family() {
-        String base = metadata.getOrDefault("ss_base_model_version", "");
-        for (String[] f : new String[][] {{"sdxl", "sdxl"}, {"sd_v2", "sd2"}, {"sd_v1", "sd1"}, {"sd3", "sd3"}}) {
+        String base = metadata.getOrDefault("ss_base_model_version", "").toLowerCase(Locale.ROOT);
+        for (String[] f : new String[][] {{"sdxl", "sdxl"}, {"sd_v2", "sd2"}, {"sd_v1", "sd1"}, {"sd3", "sd3"},
+                {"flux1", "flux"}, {"flux_1", "flux"}, {"flux.1", "flux"}, {"flux-1", "flux"}}) {
             if (base.startsWith(f[0])) {
                 return f[1];
             }
+        }
+        if (modules.stream().anyMatch(LoraFile::isFluxLayer)) {
+            return "flux";
         }
         if (targets().contains("text_encoder_2")) {
             return "sdxl";
@@ -160,6 +204,21 @@ public final class LoraFile {
             }
         }
         return null;
+    }
+
+    /**
+     * A transformer layer only FLUX.1 has: kohya names of its original modules; diffusers' single-stream blocks and
+     * guidance embedder; a double block's {@code to_q} at FLUX.1's width 3072 (SD3's transformer has the other
+     * diffusers names too, at 1536 or 2432).
+     */
+    private static boolean isFluxLayer(LoraModule m) {
+        if (!m.target().equals("transformer")) {
+            return false;
+        }
+        String n = m.name().replace('.', '_');
+        return FLUX_KOHYA.matcher(n).matches() || n.startsWith("single_transformer_blocks_")
+                || n.startsWith("time_text_embed_guidance_embedder_")
+                || (FLUX_WIDE_Q.matcher(n).matches() && m.inElements() == 3072);
     }
 
     @Override

@@ -1,7 +1,10 @@
 package dev.jdiffuse.models.lora;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.nn.Parameter;
@@ -16,6 +19,7 @@ import java.util.Map;
 import java.util.WeakHashMap;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Supplier;
+import java.util.stream.Collectors;
 
 import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
 
@@ -23,8 +27,9 @@ import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
  * Applies a request's LoRAs to a loaded model by merging them into its weights, and takes them off again:
  * <pre>  W' = W + sum_i scale_i * (alpha_i / rank_i) * up_i @ down_i</pre>
  * (a convolution's {@code down} [r, in, kh, kw] is flattened to [r, in*kh*kw] and the product reshaped to the
- * weight's [out, in, kh, kw]; LoCon's 3x3 down with 1x1 up is the same formula). The sum is formed in float32 on the
- * weights' device and cast once to the weights' dtype.
+ * weight's [out, in, kh, kw]; LoCon's 3x3 down with 1x1 up is the same formula). A layer of a fused weight the model
+ * keeps as several ({@link LoraSlice}: FLUX's {@code qkv}) gives each of them {@code up[its rows] @ down}. The sum is
+ * formed in float32 on the weights' device and cast once to the weights' dtype.
  *
  * <p>The base model is never reloaded and never recomputed: each patched {@link Parameter} gets a new array and its
  * original array is kept aside; taking the LoRAs off puts those very arrays back ({@link Parameter#replace}), so the
@@ -85,12 +90,13 @@ public final class LoraPatcher {
         List<String> unmatched = new ArrayList<>();
         List<String> misfit = new ArrayList<>();
         for (LoraModule m : file.modules()) {
-            Parameter p = targets().weightOf(m);
-            if (p == null) {
+            List<LoraSlice> slices = targets().slicesOf(m);
+            if (slices.isEmpty()) {
                 unmatched.add(m.keys());
-            } else if (!fits(m, p.shape())) {
+            } else if (!fits(m, slices)) {
                 misfit.add(m.name() + " down " + new Shape(m.downShape()) + " up " + new Shape(m.upShape())
-                        + " vs weight " + p.shape());
+                        + " vs weight" + (slices.size() == 1 ? " " : "s ") + slices.stream()
+                        .map(s -> s.weight().shape().toString()).collect(Collectors.joining(" + ")));
             }
         }
         List<String> out = new ArrayList<>();
@@ -105,12 +111,27 @@ public final class LoraPatcher {
         return List.copyOf(out);
     }
 
-    /** up [out, r(, 1, 1)] and down [r, in(, kh, kw)] make a delta of the weight's [out, in(, kh, kw)] elements. */
-    private static boolean fits(LoraModule m, Shape weight) {
+    /**
+     * up [out, r(, 1, 1)] and down [r, in(, kh, kw)] make a delta of each weight's [rows, in(, kh, kw)] elements, the
+     * slices' rows lying in up and adding up to its out.
+     */
+    private static boolean fits(LoraModule m, List<LoraSlice> slices) {
         long upElements = m.upShape().length == 2 || (m.upShape().length == 4 && m.upShape()[2] == 1
                 && m.upShape()[3] == 1) ? m.upShape()[0] * m.upShape()[1] : -1;
-        return m.upShape()[1] == m.rank() && upElements == m.outFeatures() * m.rank()
-                && weight.get(0) == m.outFeatures() && weight.size() == m.outFeatures() * m.inElements();
+        if (m.upShape()[1] != m.rank() || upElements != m.outFeatures() * m.rank()) {
+            return false;
+        }
+        long total = 0;
+        for (LoraSlice s : slices) {
+            Shape weight = s.weight().shape();
+            long rows = s.rows();
+            if (weight.get(0) != rows || weight.size() != rows * m.inElements() || s.upRows().stream().anyMatch(
+                    r -> r.start() < 0 || r.count() < 1 || r.start() + r.count() > m.outFeatures())) {
+                return false;
+            }
+            total += rows;
+        }
+        return total == m.outFeatures();
     }
 
     /**
@@ -171,8 +192,8 @@ public final class LoraPatcher {
             for (LoraSpec s : loras) {
                 try (SafetensorsStateDict file = SafetensorsStateDict.open(s.file().path())) {
                     for (LoraModule m : s.file().modules()) {
-                        Parameter p = targets().weightOf(m);
-                        sums.merge(p, delta(file, m, s.scale(), p.shape(), temp), NDArray::add);
+                        deltas(file, m, s.scale(), targets().slicesOf(m), temp).forEach((p, delta) ->
+                                sums.merge(p, delta, NDArray::add));
                     }
                 }
             }
@@ -192,14 +213,32 @@ public final class LoraPatcher {
         }
     }
 
-    /** {@code scale * alpha / r * up @ down}, float32, in the weight's shape. */
-    private static NDArray delta(SafetensorsStateDict file, LoraModule m, double scale, Shape weight,
-            NDManager temp) {
+    /**
+     * {@code scale * alpha / r * up[rows] @ down} for each slice, float32, in its weight's shape (a whole slice takes
+     * up as it is; a split one its rows, stacked, down shared).
+     */
+    private static Map<Parameter, NDArray> deltas(SafetensorsStateDict file, LoraModule m, double scale,
+            List<LoraSlice> slices, NDManager temp) {
         long r = m.rank();
         NDArray down = file.load(m.downKey(), temp, DataType.FLOAT32).reshape(r, m.inElements());
         NDArray up = file.load(m.upKey(), temp, DataType.FLOAT32).reshape(m.outFeatures(), r);
         double alpha = m.alphaKey() == null ? r : file.load(m.alphaKey(), temp, DataType.FLOAT32).toFloatArray()[0];
-        return mul(up.matMul(down), (float) (scale * alpha / r)).reshape(weight);
+        float factor = (float) (scale * alpha / r);
+        Map<Parameter, NDArray> out = new LinkedHashMap<>();
+        for (LoraSlice s : slices) {
+            NDArray rows = s.isWhole(m.outFeatures()) ? up : stackedRows(up, s.upRows());
+            out.put(s.weight(), mul(rows.matMul(down), factor).reshape(s.weight().shape()));
+        }
+        return out;
+    }
+
+    /** The row ranges of {@code up} [out, r], stacked in order into a new contiguous [rows, r]. */
+    private static NDArray stackedRows(NDArray up, List<LoraSlice.Rows> ranges) {
+        NDList parts = new NDList();
+        for (LoraSlice.Rows range : ranges) {
+            parts.add(up.get(new NDIndex("{}:{}", range.start(), range.start() + range.count())));
+        }
+        return parts.size() == 1 ? parts.get(0).duplicate() : NDArrays.concat(parts, 0);
     }
 
     /** Puts every kept base array back and frees the patched copies. */

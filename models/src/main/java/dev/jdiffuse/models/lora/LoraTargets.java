@@ -3,11 +3,13 @@ package dev.jdiffuse.models.lora;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.Parameter;
 
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -17,7 +19,9 @@ import java.util.regex.Pattern;
  * the module tree itself: a kohya name is the module path with {@code .} replaced by {@code _}
  * ({@code down_blocks.0.attentions.0.proj_in} is {@code lora_unet_down_blocks_0_attentions_0_proj_in}), a PEFT name
  * is the dotted path. Kohya UNet names in the original LDM layout ({@code input_blocks_1_1_proj_in}, as SDXL LoRAs
- * use) go through the model's LDM-to-diffusers key table (the one single-file checkpoints load with) first.
+ * use) go through the model's LDM-to-diffusers key table (the one single-file checkpoints load with) first. Names
+ * that are no module's own path can come from a family's {@link LoraNameTable} (FLUX's original BFL layer names,
+ * fused ones included: {@link #slicesOf}).
  */
 public final class LoraTargets {
 
@@ -35,6 +39,7 @@ public final class LoraTargets {
     private final Map<String, Map<String, Parameter>> underscored = new HashMap<>();
     private final Map<Parameter, String> paths = new HashMap<>();
     private final Function<String, String> ldmUnetKeys;
+    private final LoraNameTable names;
 
     /**
      * @param parts the adaptable modules by target name ({@code unet}, {@code text_encoder}, {@code text_encoder_2};
@@ -42,7 +47,20 @@ public final class LoraTargets {
      * @param ldmUnetKeys the UNet's LDM-to-diffusers key table ({@code model.diffusion_model.*} keys), or null
      */
     public LoraTargets(Map<String, ? extends Module> parts, Function<String, String> ldmUnetKeys) {
+        this(parts, ldmUnetKeys, null);
+    }
+
+    /**
+     * @param parts the adaptable modules by target name ({@code unet}, {@code transformer}, {@code text_encoder},
+     *     {@code text_encoder_2}; null entries are skipped)
+     * @param ldmUnetKeys the UNet's LDM-to-diffusers key table ({@code model.diffusion_model.*} keys), or null
+     * @param names the family's own table of underscored names that are no module path (FLUX's fused BFL layers),
+     *     consulted when a name is not a module's own; or null
+     */
+    public LoraTargets(Map<String, ? extends Module> parts, Function<String, String> ldmUnetKeys,
+            LoraNameTable names) {
         this.ldmUnetKeys = ldmUnetKeys;
+        this.names = names;
         parts.forEach((target, module) -> {
             if (module != null) {
                 index(target, module);
@@ -83,12 +101,66 @@ public final class LoraTargets {
         return path.startsWith(TEXT_MODEL) ? List.of(path, path.substring(TEXT_MODEL.length())) : List.of(path);
     }
 
+    /** Every weight a LoRA layer can adapt, by {@code <target>.<dotted module path>}, sorted. */
+    public Map<String, Parameter> weights() {
+        Map<String, Parameter> out = new TreeMap<>();
+        paths.forEach((p, path) -> out.put(path, p));
+        return out;
+    }
+
     public boolean isEmpty() {
         return dotted.isEmpty();
     }
 
-    /** The weight {@code layer} adapts, or null if this model has none of that name. */
+    /**
+     * The weights {@code layer} adapts and the rows of its {@code up} each takes ({@link LoraSlice}): one slice for a
+     * layer named by a module's own path, one per module for a fused layer of the family's {@link LoraNameTable}
+     * (rows split in the modules' order, each module taking as many rows as its weight has); empty if this model has
+     * no module of that name. The rows are not checked against the layer's shapes here ({@link LoraPatcher} does).
+     */
+    public List<LoraSlice> slicesOf(LoraModule layer) {
+        Parameter p = directWeightOf(layer);
+        if (p != null) {
+            return List.of(LoraSlice.whole(p, layer.outFeatures()));
+        }
+        LoraNameTable.Entry entry = layer.dotted() || names == null ? null : names.lookup(layer.target(),
+                layer.name());
+        if (entry == null) {
+            return List.of();
+        }
+        Map<String, Parameter> byPath = dotted.getOrDefault(layer.target(), Map.of());
+        List<LoraSlice> out = new ArrayList<>();
+        long start = 0;
+        for (String module : entry.modules()) {
+            Parameter w = byPath.get(module);
+            if (w == null) {
+                return List.of();
+            }
+            long rows = w.shape().get(0);
+            if (entry.swappedHalves()) {
+                // the layer's rows [0, half) are the module's second half, its rows [half, 2 half) the first
+                long half = rows / 2;
+                out.add(new LoraSlice(w, List.of(new LoraSlice.Rows(half, rows - half), new LoraSlice.Rows(0,
+                        half))));
+            } else {
+                out.add(new LoraSlice(w, List.of(new LoraSlice.Rows(start, rows))));
+            }
+            start += rows;
+        }
+        return List.copyOf(out);
+    }
+
+    /**
+     * The one weight {@code layer} adapts whole (a module's own name, or a table entry of one module in order), or
+     * null if it matches nothing or adapts a split or reordered weight.
+     */
     public Parameter weightOf(LoraModule layer) {
+        List<LoraSlice> slices = slicesOf(layer);
+        return slices.size() == 1 && slices.get(0).isWhole(layer.outFeatures()) ? slices.get(0).weight() : null;
+    }
+
+    /** The weight of the module whose own path (dotted, underscored or LDM-style) is {@code layer}'s name. */
+    private Parameter directWeightOf(LoraModule layer) {
         if (layer.dotted()) {
             return dotted.getOrDefault(layer.target(), Map.of()).get(layer.name());
         }
@@ -105,8 +177,8 @@ public final class LoraTargets {
     }
 
     /**
-     * The module {@code layer} adapts as {@code <target>.<dotted module path>} (PEFT's key prefix, e.g.
-     * {@code unet.down_blocks.0.attentions.0.proj_in}), or null if it matches nothing.
+     * The module {@code layer} adapts whole as {@code <target>.<dotted module path>} (PEFT's key prefix, e.g.
+     * {@code unet.down_blocks.0.attentions.0.proj_in}), or null if it matches nothing or a split weight.
      */
     public String pathOf(LoraModule layer) {
         Parameter p = weightOf(layer);

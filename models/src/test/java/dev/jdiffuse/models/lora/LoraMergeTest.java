@@ -26,6 +26,7 @@ import java.util.Random;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The merge formula on a tiny module tree, without fixtures: a LoCon convolution (3x3 {@code down}, 1x1 {@code up})
@@ -91,6 +92,86 @@ class LoraMergeTest {
             assertSame(convLoaded, conv.get(), "the loaded array itself is back");
             assertSame(projLoaded, proj.get());
         }
+    }
+
+    /** {@code a}: Linear 5 -> 4, {@code b}: Linear 5 -> 6, {@code c}: Linear 5 -> 4. */
+    private static final class Three extends Module {
+        Three() {
+            child("a", new Linear(5, 4, false));
+            child("b", new Linear(5, 6, false));
+            child("c", new Linear(5, 4, false));
+        }
+    }
+
+    /**
+     * A name table's fused layer {@code ab} (up [10, r]) gives {@code a} up's rows 0..3 and {@code b} rows 4..9, down
+     * shared; its swapped layer {@code c_swapped} gives {@code c} up's rows 2, 3, 0, 1; a layer whose up rows do not
+     * add up to its weights' is a misfit, named.
+     */
+    @Test
+    void fusedLayersSplitUpsRowsAndSwappedHalvesReorderThem() {
+        Random rnd = new Random(11);
+        Map<String, long[]> shapes = Map.of("a.weight", new long[] {4, 5}, "b.weight", new long[] {6, 5},
+                "c.weight", new long[] {4, 5});
+        Map<String, float[]> values = new LinkedHashMap<>();
+        shapes.forEach((k, s) -> values.put(k, random(rnd, (int) new Shape(s).size())));
+        float[] abDown = random(rnd, RANK * 5);
+        float[] abUp = random(rnd, 10 * RANK);
+        float[] cDown = random(rnd, RANK * 5);
+        float[] cUp = random(rnd, 4 * RANK);
+        Path file = tmp.resolve("fused.safetensors");
+        SafetensorsWriter.write(file, Map.of(
+                "lora_unet_ab.lora_down.weight", TensorData.ofFloats(DType.F32, new long[] {RANK, 5}, abDown),
+                "lora_unet_ab.lora_up.weight", TensorData.ofFloats(DType.F32, new long[] {10, RANK}, abUp),
+                "lora_unet_ab.alpha", TensorData.ofFloats(DType.F32, new long[] {}, new float[] {3f}),
+                "lora_unet_c_swapped.lora_down.weight", TensorData.ofFloats(DType.F32, new long[] {RANK, 5}, cDown),
+                "lora_unet_c_swapped.lora_up.weight", TensorData.ofFloats(DType.F32, new long[] {4, RANK}, cUp)));
+        LoraNameTable table = (target, name) -> switch (name) {
+            case "ab" -> LoraNameTable.Entry.stacked("a", "b");
+            case "c_swapped" -> new LoraNameTable.Entry(List.of("c"), true);
+            case "ac" -> LoraNameTable.Entry.stacked("a", "c");
+            default -> null;
+        };
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+            Three three = new Three();
+            WeightLoader.load(three, StateDict.of(shapes.keySet(), shapes::get,
+                    (k, m, t) -> m.create(values.get(k), new Shape(shapes.get(k)))), manager, DataType.FLOAT32,
+                    "three");
+            LoraTargets targets = new LoraTargets(Map.of("unet", three), null, table);
+            LoraPatcher patcher = new LoraPatcher(manager, () -> targets);
+            LoraFile lora = LoraFile.read(file);
+            assertEquals(List.of(), patcher.problems(lora));
+            double scale = -0.75;
+            try (LoraPatcher.Lease lease = patcher.use(List.of(new LoraSpec("fused", lora, scale)))) {
+                double factor = scale * 3 / RANK;
+                assertArrayEquals(merged(values.get("a.weight"), rows(abUp, 0, 1, 2, 3), abDown, 4, 5, factor),
+                        weight(three, "a"), 1e-5f, "a: up's rows 0..3");
+                assertArrayEquals(merged(values.get("b.weight"), rows(abUp, 4, 5, 6, 7, 8, 9), abDown, 6, 5, factor),
+                        weight(three, "b"), 1e-5f, "b: up's rows 4..9");
+                assertArrayEquals(merged(values.get("c.weight"), rows(cUp, 2, 3, 0, 1), cDown, 4, 5, scale),
+                        weight(three, "c"), 1e-5f, "c: up's halves swapped");
+            }
+            // "ac" stacks 4 + 4 rows: an up of 10 rows does not fit
+            Path misfit = LoraFixtures.rewrite(file, tmp.resolve("misfit.safetensors"),
+                    k -> k.startsWith("lora_unet_ab") ? k.replace("lora_unet_ab", "lora_unet_ac") : null, Map.of());
+            List<String> problems = patcher.problems(LoraFile.read(misfit));
+            assertEquals(1, problems.size(), problems.toString());
+            assertTrue(problems.get(0).contains("ac down (2, 5) up (10, 2) vs weights (4, 5) + (4, 5)"),
+                    problems.get(0));
+        }
+    }
+
+    private static float[] weight(Module m, String name) {
+        return m.namedParameters().get(name + ".weight").get().toFloatArray();
+    }
+
+    /** The listed rows of up [rows, RANK], stacked. */
+    private static float[] rows(float[] up, int... rows) {
+        float[] out = new float[rows.length * RANK];
+        for (int i = 0; i < rows.length; i++) {
+            System.arraycopy(up, rows[i] * RANK, out, i * RANK, RANK);
+        }
+        return out;
     }
 
     /** {@code w[o, j] + factor * sum_r up[o, r] down[r, j]} over the flattened inputs j. */

@@ -3,8 +3,10 @@ package dev.jdiffuse.models.pipeline.flux;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.models.flux.FluxLoraNames;
 import dev.jdiffuse.models.flux.FluxTransformer2DModel;
 import dev.jdiffuse.models.flux.FluxTransformerConfig;
+import dev.jdiffuse.models.lora.LoraTargets;
 import dev.jdiffuse.models.nn.InferenceThreads;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
 import dev.jdiffuse.models.pipeline.FieldError;
@@ -25,6 +27,7 @@ import dev.jdiffuse.schedulers.SchedulerConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 /**
  * FLUX.1 (Black Forest Labs 2024), as diffusers' {@code FluxPipeline}: T5 context + pooled CLIP-L
@@ -167,6 +170,18 @@ public final class FluxFamily implements ModelFamily<FluxConditioning> {
     @Override
     public StepBatcher stepBatcher() {
         return batcher;
+    }
+
+    /**
+     * The transformer ({@code transformer.}: diffusers/PEFT names; kohya {@code lora_unet_} names of the original BFL
+     * modules through {@link FluxLoraNames}, fused {@code qkv} / {@code linear1} split) and the CLIP-L text encoder
+     * ({@code text_encoder.}, kohya {@code lora_te1_} / {@code lora_te_}). The T5 encoder takes no LoRA (diffusers
+     * drops T5 layers; sd-scripts' {@code lora_te3_} ones fail the file's read).
+     */
+    @Override
+    public LoraTargets loraTargets() {
+        return new LoraTargets(Map.of("transformer", transformer, "text_encoder", prompts.clip()), null,
+                FluxLoraNames.TABLE);
     }
 
     @Override
