@@ -51,6 +51,7 @@ class ModelRegistryTest {
                     case "name" -> name;
                     case "family" -> "sd1";
                     case "pixelsPerLatent" -> 8;
+                    case "sizeMultiple" -> 8;
                     case "defaults" -> new PipelineDefaults("euler", "default", 20, 512, 512, 7.5);
                     case "controlnets" -> List.of();
                     case "close" -> {
