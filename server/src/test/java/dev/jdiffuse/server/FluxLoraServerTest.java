@@ -107,8 +107,8 @@ class FluxLoraServerTest {
                     .image().toFloatArray();
             base = p.render(r, job, GenerationListener.NONE).image().toFloatArray();
         }
-        assertTrue(maxDiff(served, local) <= TOL, "served vs in-process: " + maxDiff(served, local));
-        assertTrue(maxDiff(served, base) > 2.0 / 255, "the LoRA changes the image: " + maxDiff(served, base));
+        assertTrue(ImageDiff.maxAbs(served, local) <= TOL, "served vs in-process: " + ImageDiff.maxAbs(served, local));
+        assertTrue(ImageDiff.maxAbs(served, base) > 2.0 / 255, "the LoRA changes the image: " + ImageDiff.maxAbs(served, base));
     }
 
     @Test
@@ -170,23 +170,5 @@ class FluxLoraServerTest {
         assertEquals(64, img.getWidth());
         assertEquals(64, img.getHeight());
         return img;
-    }
-
-    /** max |png - ref| over the [0, 1] NCHW reference. */
-    private static double maxDiff(BufferedImage img, float[] ref) {
-        int h = img.getHeight();
-        int w = img.getWidth();
-        assertEquals(ref.length, 3 * h * w);
-        double max = 0;
-        for (int y = 0; y < h; y++) {
-            for (int x = 0; x < w; x++) {
-                int rgb = img.getRGB(x, y);
-                for (int ch = 0; ch < 3; ch++) {
-                    double v = ((rgb >> (16 - 8 * ch)) & 0xff) / 255.0;
-                    max = Math.max(max, Math.abs(v - ref[ch * h * w + y * w + x]));
-                }
-            }
-        }
-        return max;
     }
 }
