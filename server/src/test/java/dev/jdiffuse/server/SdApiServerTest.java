@@ -211,6 +211,26 @@ class SdApiServerTest {
     }
 
     @Test
+    void imagesSentInlineAreDroppedWhenTheRequestEnds() throws Exception {
+        try (TestServer ts = new TestServer(0)) {
+            java.io.ByteArrayOutputStream png = new java.io.ByteArrayOutputStream();
+            ImageIO.write(new BufferedImage(64, 64, BufferedImage.TYPE_INT_RGB), "png", png);
+            String b64 = Base64.getEncoder().encodeToString(png.toByteArray());
+            TestServer.Reply r = ts.post("/sdapi/v1/img2img", "{\"prompt\":\"x\",\"steps\":2,\"width\":64,"
+                    + "\"height\":64,\"init_images\":[\"" + b64 + "\"],\"mask\":\"" + b64 + "\","
+                    + "\"inpainting_mask_invert\":1,\"n_iter\":2}");
+            assertEquals(2, info(r).get("all_seeds").size());
+            JsonNode rec = ts.get("/v1/generations/" + info(r).at("/job_ids/1").asText()).json();
+            assertEquals(0.75, rec.at("/parameters/strength").asDouble(), "A1111's default denoising_strength");
+            assertTrue(rec.at("/parameters/paste_back").asBoolean(), "A1111 pastes inpainting back");
+            String metrics = new String(ts.get("/metrics").raw().body());
+            assertTrue(metrics.contains("\njdiffuse_uploads_held_bytes "), "the upload budget's gauge is exported");
+            assertEquals(0.0, MetricsText.sum(metrics, "jdiffuse_uploads_held_bytes", ""),
+                    "the init image and mask are not kept after the request");
+        }
+    }
+
+    @Test
     void progressDuringARequestAndInterruptReturnsWhatWasMade() throws Exception {
         // a connector idle timeout of 1 s: the request blocks longer than that without failing
         ServerOptions o = ServerOptions.defaults().withSafety(Safety.DEFAULTS.withSlowClients(8,

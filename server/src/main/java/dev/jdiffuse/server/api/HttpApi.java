@@ -204,6 +204,11 @@ public final class HttpApi {
         return uploads.put(encoded, checked.width(), checked.height(), checked.format());
     }
 
+    /** Drops an image kept by {@link #storeImage} once the jobs that read it have ended. */
+    public void discardImage(String uploadId) {
+        uploads.remove(uploadId);
+    }
+
     /**
      * Reads a request body of at most {@code limit} bytes; at most {@code concurrentUploads} large bodies are read
      * at once (one more is refused at once with 503 {@code busy}).

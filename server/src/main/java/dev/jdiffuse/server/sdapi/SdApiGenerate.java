@@ -65,20 +65,31 @@ final class SdApiGenerate {
         }
         String init = null;
         String mask = null;
-        if (img2img) {
-            JsonNode images = r.node("init_images");
-            if (!images.isArray() || images.isEmpty()) {
-                throw SdApiError.invalid("init_images", "img2img needs init_images: a list of base64 images");
+        try {
+            if (img2img) {
+                JsonNode images = r.node("init_images");
+                if (!images.isArray() || images.isEmpty()) {
+                    throw SdApiError.invalid("init_images", "img2img needs init_images: a list of base64 images");
+                }
+                init = store(images.get(0), "init_images[0]", false);
+                if (r.str("mask") != null && !r.str("mask").isEmpty()) {
+                    mask = store(r.node("mask"), "mask", r.integer("inpainting_mask_invert") == 1);
+                }
             }
-            init = store(images.get(0), "init_images[0]", false);
-            if (r.str("mask") != null && !r.str("mask").isEmpty()) {
-                mask = store(r.node("mask"), "mask", r.integer("inpainting_mask_invert") == 1);
+            SdApiMapping.Plan plan = SdApiMapping.plan(r, model, models.space(model), models.sizeMultiple(model),
+                    models.isFlux(model), models.clipSkip(caller.name()), api.limits().maxBatch(), init, mask,
+                    random);
+            List<Job> done = execute(ctx, caller, plan);
+            return answer(r, plan, done);
+        } finally {
+            // the images sent inline live as long as the request: every job that reads them has ended
+            if (init != null) {
+                api.discardImage(init);
+            }
+            if (mask != null) {
+                api.discardImage(mask);
             }
         }
-        SdApiMapping.Plan plan = SdApiMapping.plan(r, model, models.space(model), models.sizeMultiple(model),
-                models.isFlux(model), models.clipSkip(caller.name()), api.limits().maxBatch(), init, mask, random);
-        List<Job> done = execute(ctx, caller, plan);
-        return answer(r, plan, done);
     }
 
     /** A base64 image (with or without a {@code data:} prefix) checked and kept as an upload; its id. */
@@ -102,6 +113,7 @@ final class SdApiGenerate {
             if (!invert) {
                 return upload.id();
             }
+            api.discardImage(upload.id());
             // inpainting_mask_invert: A1111 inverts the mask (ImageOps.invert), so black is repainted
             BufferedImage m = upload.image();
             BufferedImage inv = new BufferedImage(m.getWidth(), m.getHeight(), BufferedImage.TYPE_INT_RGB);
