@@ -215,7 +215,14 @@ class SdApiFixtureTest {
                 {"prompt":"a red fox","negative_prompt":"blurry","seed":3,"steps":2,"width":128,"height":128,
                  "sampler_name":"Euler","distilled_cfg_scale":2.0,"cfg_scale":%s,
                  "override_settings":{"sd_model_checkpoint":"flux-dev"}}""";
-        TestServer.Reply r = sdapi("txt2img", body.formatted("9"));
+        // a key's CLIP skip preference (for its SD models) is not applied to FLUX, which refuses one
+        assertEquals(200, ts.post("/sdapi/v1/options", "{\"CLIP_stop_at_last_layers\":2}").status());
+        TestServer.Reply r;
+        try {
+            r = sdapi("txt2img", body.formatted("9"));
+        } finally {
+            ts.post("/sdapi/v1/options", "{\"CLIP_stop_at_last_layers\":1}");
+        }
         JsonNode info = ok(r);
         assertEquals(2.0, info.get("distilled_cfg_scale").asDouble());
         assertEquals(2.0, info.get("cfg_scale").asDouble(), "the guidance that ran");

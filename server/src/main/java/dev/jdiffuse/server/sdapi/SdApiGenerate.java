@@ -77,7 +77,7 @@ final class SdApiGenerate {
                 }
             }
             SdApiMapping.Plan plan = SdApiMapping.plan(r, model, models.space(model), models.sizeMultiple(model),
-                    models.isFlux(model), models.clipSkip(caller.name()), api.limits().maxBatch(), init, mask,
+                    models.isFlux(model), models.takesClipSkip(model) ? models.clipSkip(caller.name()) : 1, api.limits().maxBatch(), init, mask,
                     random);
             List<Job> done = execute(ctx, caller, plan);
             return answer(r, plan, done);

@@ -135,6 +135,15 @@ final class SdApiModels {
         return space(name) == NoiseSpace.FLOW ? 16 : 8;
     }
 
+    /**
+     * Whether CLIP skip applies to the model: not to FLUX, SD3 (their CLIP contributes only a pooled or padded part)
+     * and DiT (no text encoder), whose requests a key's {@code CLIP_stop_at_last_layers} option then leaves alone.
+     */
+    boolean takesClipSkip(String name) {
+        String family = listing(name).map(ModelListing::family).orElse(null);
+        return !"flux".equals(family) && !"sd3".equals(family) && !"dit".equals(family);
+    }
+
     boolean isFlux(String name) {
         return listing(name).map(ModelListing::family).filter("flux"::equals).isPresent();
     }
