@@ -55,7 +55,7 @@ import java.util.List;
 public final class JDiffuseServer implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(JDiffuseServer.class);
-    private static final String API_ERROR = "jdiffuse.api-error";
+    private static final String API_ERROR = ApiException.RENDERED;
 
     private final ServerOptions options;
     private final ModelRegistry models;
@@ -141,6 +141,7 @@ public final class JDiffuseServer implements AutoCloseable {
             auth.check(ctx, true);
         });
         api.register(app);
+        new dev.jdiffuse.server.sdapi.SdApiRoutes(api).register(app);
         new StreamRoutes(hub, jobs, json, metrics, auth).register(app);
         app.exception(ApiException.class, this::renderError);
         app.exception(HttpResponseException.class, (e, ctx) -> renderError(new ApiException(e.getStatus(),

@@ -159,6 +159,17 @@ public final class HttpApi {
 
     private void submit(Context ctx) {
         GenerationBody body = parseGeneration(ctx);
+        Job job = accept(ctx, body);
+        ctx.status(202).header("Location", JobView.base(job)).json(new Responses.Accepted(job.id(),
+                job.status().apiName(), jobs.position(job).orElse(null), job.seed(), JobView.links(job)));
+    }
+
+    /**
+     * Queues {@code body} for the request's caller: the decoded-image budget, validation ({@link Admission}), the
+     * caller's quotas, the queue's fairness. The one way in for {@code POST /v1/generations} and the AUTOMATIC1111
+     * routes ({@code dev.jdiffuse.server.sdapi}).
+     */
+    public Job accept(Context ctx, GenerationBody body) {
         long decodedBytes = DecodedBudget.bytesOf(body, uploads);
         decoded.reserve(decodedBytes, body.initImage() != null ? "init_image" : "controlnets");
         Job job;
@@ -172,8 +183,68 @@ public final class HttpApi {
         if (job.status().terminal()) {
             decoded.ended(job.id());
         }
-        ctx.status(202).header("Location", JobView.base(job)).json(new Responses.Accepted(job.id(),
-                job.status().apiName(), jobs.position(job).orElse(null), job.seed(), JobView.links(job)));
+        return job;
+    }
+
+    /**
+     * Keeps an image sent inline (the A1111 routes' base64) as an upload: checked by the decoder with the upload
+     * route's limits and decode slots, held in the upload store (its budget); returns the upload id.
+     */
+    public UploadStore.Upload storeImage(byte[] encoded) {
+        if (encoded.length > limits.maxUploadBytes()) {
+            throw BoundedBody.tooLarge(limits.maxUploadBytes(), "the image");
+        }
+        ImageDecoder.Checked checked;
+        acquire(decodeSlots, "too many uploads are being decoded; retry");
+        try {
+            checked = decoder.check(encoded);
+        } finally {
+            decodeSlots.release();
+        }
+        return uploads.put(encoded, checked.width(), checked.height(), checked.format());
+    }
+
+    /** Drops an image kept by {@link #storeImage} once the jobs that read it have ended. */
+    public void discardImage(String uploadId) {
+        uploads.remove(uploadId);
+    }
+
+    /**
+     * Reads a request body of at most {@code limit} bytes; at most {@code concurrentUploads} large bodies are read
+     * at once (one more is refused at once with 503 {@code busy}).
+     */
+    public byte[] readLargeBody(Context ctx, long limit, String what) {
+        if (ctx.req().getContentLengthLong() > limit) {
+            throw BoundedBody.tooLarge(limit, what);
+        }
+        if (!bodySlots.tryAcquire()) {
+            throw new ApiException(503, "busy", "too many large bodies are being received; retry", null, 1L);
+        }
+        try {
+            return BoundedBody.read(input(ctx), ctx.req().getContentLengthLong(), limit, what);
+        } finally {
+            bodySlots.release();
+        }
+    }
+
+    public Limits limits() {
+        return limits;
+    }
+
+    public ModelRegistry models() {
+        return models;
+    }
+
+    public JobManager jobs() {
+        return jobs;
+    }
+
+    public LoraLibrary loras() {
+        return loras;
+    }
+
+    public Json json() {
+        return json;
     }
 
     /**

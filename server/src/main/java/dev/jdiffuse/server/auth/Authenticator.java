@@ -6,8 +6,9 @@ import io.javalin.http.Context;
 import java.util.Optional;
 
 /**
- * Who is calling: with {@code --api-keys}, every {@code /v1} route (except the OpenAPI document) and {@code /metrics}
- * need a key, sent as {@code Authorization: Bearer KEY}; a browser's WebSocket, which cannot send headers, passes it
+ * Who is calling: with {@code --api-keys}, every {@code /v1} route (except the OpenAPI document), the A1111
+ * {@code /sdapi} routes and {@code /metrics} need a key, sent as {@code Authorization: Bearer KEY} (on {@code /sdapi}
+ * also as the password of HTTP Basic, which A1111 clients send); a browser's WebSocket, which cannot send headers, passes it
  * as the query parameter {@code access_token} of the upgrade. The UI's files, {@code /healthz} and {@code /readyz}
  * are public (they hold nothing of anyone's). A missing or wrong key is 401 {@code unauthorized} with
  * {@code WWW-Authenticate: Bearer}. Without keys (loopback only) every caller is {@link Caller#ANONYMOUS}.
@@ -35,6 +36,10 @@ public final class Authenticator {
         Caller caller = Caller.ANONYMOUS;
         if (keys != null && protectedPath(ctx.path())) {
             String token = bearer(ctx.header("Authorization"));
+            if (token == null && ctx.path().startsWith("/sdapi/")) {
+                // A1111 clients send HTTP Basic (A1111's --api-auth): the key is the password, the user any name
+                token = basicPassword(ctx.header("Authorization"));
+            }
             if (token == null && websocket) {
                 token = ctx.queryParam("access_token");
             }
@@ -64,7 +69,23 @@ public final class Authenticator {
     }
 
     static boolean protectedPath(String path) {
-        return (path.startsWith("/v1/") && !path.equals("/v1/openapi.json")) || path.equals("/metrics");
+        return (path.startsWith("/v1/") && !path.equals("/v1/openapi.json")) || path.startsWith("/sdapi/")
+                || path.equals("/metrics");
+    }
+
+    /** The password of {@code Authorization: Basic base64(user:password)}, or null. */
+    private static String basicPassword(String header) {
+        if (header == null || !header.regionMatches(true, 0, "Basic ", 0, 6)) {
+            return null;
+        }
+        try {
+            String pair = new String(java.util.Base64.getDecoder().decode(header.substring(6).trim()),
+                    java.nio.charset.StandardCharsets.UTF_8);
+            int colon = pair.indexOf(':');
+            return colon < 0 || colon == pair.length() - 1 ? null : pair.substring(colon + 1);
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
     }
 
     private static String bearer(String header) {

@@ -47,6 +47,11 @@ public final class ImageMetadata {
         return text;
     }
 
+    /** The {@code parameters} text image {@code index} of a job with {@code p} carries (this server's version). */
+    public static String infotext(GenerationParameters p, int index) {
+        return infotext(p, index, VERSION);
+    }
+
     static String infotext(GenerationParameters p, int index, String version) {
         StringBuilder sb = new StringBuilder(p.prompt());
         for (var lora : p.loras()) {

@@ -134,6 +134,14 @@ public final class UploadStore {
                 u.created().plus(ttl)).toSeconds() + 1).orElse(1L);
     }
 
+    /** Drops an upload now (an image sent inline with a request, once the request has ended). */
+    public synchronized void remove(String id) {
+        Upload u = entries.remove(id);
+        if (u != null) {
+            bytes -= u.bytes();
+        }
+    }
+
     public synchronized Optional<Upload> get(String id) {
         expire();
         return Optional.ofNullable(entries.get(id));

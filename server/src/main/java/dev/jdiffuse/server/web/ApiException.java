@@ -8,6 +8,9 @@ import dev.jdiffuse.models.pipeline.FieldError;
  */
 public final class ApiException extends RuntimeException {
 
+    /** The request attribute that marks an error as answered (so the server's 404 page leaves the body alone). */
+    public static final String RENDERED = "jdiffuse.api-error";
+
     private final int status;
     private final String code;
     private final String field;

@@ -1,0 +1,142 @@
+package dev.jdiffuse.server.sdapi;
+
+import dev.jdiffuse.samplers.SamplerCatalog;
+import dev.jdiffuse.samplers.SamplerCatalog.NoiseSpace;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * AUTOMATIC1111's sampler and scheduler names mapped onto {@link SamplerCatalog}. A sampler is matched by its A1111
+ * label ({@code Entry.label}: "Euler a", "DPM++ 2M", ...), A1111's {@code k_} aliases or the native name, ignoring
+ * case; "Euler" on a flow (FLUX, SD3) or EDM model is that space's Euler. The pre-1.9 combined names ("DPM++ 2M
+ * Karras") carry their scheduler, as A1111's {@code get_sampler_and_scheduler} splits them.
+ *
+ * <p>Schedulers (A1111 {@code modules/sd_schedulers.py}): {@code automatic} keeps the model's configured spacing,
+ * {@code karras} and {@code exponential} are the same sigma spacings, {@code uniform} (k-diffusion's
+ * {@code get_sigmas}, timesteps evenly spaced from the last to 0) is diffusers' {@code linspace}, {@code sgm_uniform}
+ * is {@code trailing} and A1111's {@code ddim} scheduler ({@code range(0, T, T // steps) + 1}) is {@code leading};
+ * Forge's {@code simple} (the model's sigmas at even strides) is the model's own spacing on flow models and
+ * {@code trailing} elsewhere. The rest (polyexponential, kl_optimal, align_your_steps, beta, normal) are refused.
+ */
+final class A1111Samplers {
+
+    /** A sampler and schedule in the native catalogue's names. */
+    record Choice(String sampler, String schedule) {
+    }
+
+    /** One A1111 scheduler: its API name, label and the native schedule it runs (null: depends on the space). */
+    record Scheduler(String name, String label, String schedule, List<String> aliases) {
+    }
+
+    static final List<Scheduler> SCHEDULERS = List.of(
+            new Scheduler("automatic", "Automatic", "default", List.of()),
+            new Scheduler("uniform", "Uniform", "linspace", List.of()),
+            new Scheduler("karras", "Karras", "karras", List.of()),
+            new Scheduler("exponential", "Exponential", "exponential", List.of()),
+            new Scheduler("sgm_uniform", "SGM Uniform", "trailing", List.of("SGMUniform")),
+            new Scheduler("simple", "Simple", null, List.of()),
+            new Scheduler("ddim", "DDIM", "leading", List.of()));
+
+    /** A1111's aliases ({@code modules/sd_samplers_kdiffusion.py}, {@code sd_samplers_timesteps.py}). */
+    private static final Map<String, List<String>> ALIASES = Map.of(
+            "euler", List.of("k_euler"), "euler_ancestral", List.of("k_euler_a", "k_euler_ancestral"),
+            "heun", List.of("k_heun"), "dpmpp_2m", List.of("k_dpmpp_2m"), "ddim", List.of(),
+            "pndm", List.of("plms"), "unipc", List.of(), "lcm", List.of("k_lcm"), "ddpm", List.of());
+
+    private A1111Samplers() {
+    }
+
+    /** The diffusion-space samplers under their A1111 names (the flow and EDM Euler answer to "Euler"). */
+    static List<Map<String, Object>> samplers() {
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (SamplerCatalog.Entry e : SamplerCatalog.of(NoiseSpace.DIFFUSION)) {
+            List<String> aliases = new ArrayList<>(ALIASES.getOrDefault(e.name(), List.of()));
+            aliases.add(0, e.name());
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", e.label());
+            m.put("aliases", aliases);
+            m.put("options", Map.of());
+            out.add(m);
+        }
+        return out;
+    }
+
+    static List<Map<String, Object>> schedulers() {
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (Scheduler s : SCHEDULERS) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", s.name());
+            m.put("label", s.label());
+            m.put("aliases", s.aliases().isEmpty() ? null : s.aliases());
+            m.put("default_rho", s.name().equals("karras") ? 7.0 : -1.0);
+            m.put("need_inner_model", false);
+            out.add(m);
+        }
+        return out;
+    }
+
+    /**
+     * The native sampler and schedule for A1111's {@code sampler_name} and {@code scheduler} on a model of
+     * {@code space}; 404 ("Sampler not found" / "Scheduler not found") naming the field for names not known here.
+     */
+    static Choice resolve(String samplerName, String samplerField, String scheduler, NoiseSpace space) {
+        String name = samplerName.trim();
+        String fromName = null;
+        SamplerCatalog.Entry entry = find(name);
+        if (entry == null) {
+            // "DPM++ 2M Karras": the sampler, then a scheduler label
+            for (Scheduler s : SCHEDULERS) {
+                String suffix = " " + s.label();
+                if (name.toLowerCase(Locale.ROOT).endsWith(suffix.toLowerCase(Locale.ROOT))) {
+                    entry = find(name.substring(0, name.length() - suffix.length()).trim());
+                    if (entry != null) {
+                        fromName = s.name();
+                        break;
+                    }
+                }
+            }
+        }
+        if (entry == null) {
+            throw SdApiError.notFound("Sampler", samplerField, "unknown sampler '" + samplerName
+                    + "'; GET /sdapi/v1/samplers lists them");
+        }
+        if (entry.name().equals("euler") && space != NoiseSpace.DIFFUSION) {
+            // "Euler" names the Euler method of whatever space the model samples in
+            entry = SamplerCatalog.sampler(space == NoiseSpace.FLOW ? "flow_euler" : "edm_euler").orElseThrow();
+        }
+        String sched = scheduler == null || scheduler.isBlank() || scheduler.equalsIgnoreCase("automatic")
+                ? fromName : scheduler;
+        return new Choice(entry.name(), schedule(sched, space));
+    }
+
+    private static String schedule(String scheduler, NoiseSpace space) {
+        if (scheduler == null) {
+            return "default";
+        }
+        for (Scheduler s : SCHEDULERS) {
+            if (s.name().equalsIgnoreCase(scheduler) || s.label().equalsIgnoreCase(scheduler)
+                    || s.aliases().stream().anyMatch(a -> a.equalsIgnoreCase(scheduler))) {
+                if (s.schedule() == null) {
+                    return space == NoiseSpace.FLOW ? "default" : "trailing";
+                }
+                return s.schedule();
+            }
+        }
+        throw SdApiError.notFound("Scheduler", "scheduler", "unknown or unsupported scheduler '" + scheduler
+                + "'; GET /sdapi/v1/schedulers lists them");
+    }
+
+    private static SamplerCatalog.Entry find(String name) {
+        for (SamplerCatalog.Entry e : SamplerCatalog.SAMPLERS) {
+            if (e.label().equalsIgnoreCase(name) || e.name().equalsIgnoreCase(name)
+                    || ALIASES.getOrDefault(e.name(), List.of()).stream().anyMatch(a -> a.equalsIgnoreCase(name))) {
+                return e;
+            }
+        }
+        return null;
+    }
+}

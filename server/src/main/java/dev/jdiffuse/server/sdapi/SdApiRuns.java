@@ -1,0 +1,112 @@
+package dev.jdiffuse.server.sdapi;
+
+import dev.jdiffuse.server.jobs.Job;
+import dev.jdiffuse.server.jobs.JobManager;
+import dev.jdiffuse.server.jobs.JobStatus;
+
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * The A1111 requests in flight: each is one {@link Run} whose images are queued jobs; what {@code /progress},
+ * {@code /interrupt} and {@code /skip} act on, and the futures the blocking request threads wait on (completed by
+ * the job manager's end listener, so waiting costs no polling).
+ */
+final class SdApiRuns {
+
+    /** One A1111 request: its owner, how many images it makes, its jobs so far, and whether it was stopped. */
+    static final class Run {
+        final String owner;
+        final int total;
+        final Instant started = Instant.now();
+        final long startNanos = System.nanoTime();
+        final List<Job> jobs = new CopyOnWriteArrayList<>();
+        final Set<String> skipped = ConcurrentHashMap.newKeySet();
+        volatile boolean interrupted;
+
+        Run(String owner, int total) {
+            this.owner = owner;
+            this.total = total;
+        }
+
+        int ended() {
+            return (int) jobs.stream().filter(j -> j.status().terminal()).count();
+        }
+    }
+
+    private final JobManager jobs;
+    private final Set<Run> active = ConcurrentHashMap.newKeySet();
+    private final Map<String, CompletableFuture<Job>> waiting = new ConcurrentHashMap<>();
+
+    SdApiRuns(JobManager jobs) {
+        this.jobs = jobs;
+        jobs.onEnd(this::ended);
+    }
+
+    Run start(String owner, int total) {
+        Run r = new Run(owner, total);
+        active.add(r);
+        return r;
+    }
+
+    void finish(Run r) {
+        active.remove(r);
+    }
+
+    /** The runs a caller may see (its own; an admin's or the keyless server's: all), oldest first. */
+    List<Run> visible(java.util.function.Predicate<String> mayAccess) {
+        return active.stream().filter(r -> mayAccess.test(r.owner))
+                .sorted(java.util.Comparator.comparingLong(r -> r.startNanos)).toList();
+    }
+
+    /** Completes with the job once it has ended. */
+    CompletableFuture<Job> whenEnded(Job job) {
+        CompletableFuture<Job> f = waiting.computeIfAbsent(job.id(), k -> new CompletableFuture<>());
+        if (job.status().terminal()) {
+            waiting.remove(job.id());
+            f.complete(job);
+        }
+        return f;
+    }
+
+    private void ended(Job job) {
+        CompletableFuture<Job> f = waiting.remove(job.id());
+        if (f != null) {
+            f.complete(job);
+        }
+    }
+
+    /** Stops the run: no more images are queued, and its queued and running ones are cancelled. */
+    void interrupt(Run r) {
+        r.interrupted = true;
+        for (Job j : r.jobs) {
+            if (!j.status().terminal()) {
+                jobs.cancel(j);
+            }
+        }
+    }
+
+    /** Cancels the run's running images only; the run goes on with the next ones (A1111's "Skip"). */
+    void skip(Run r) {
+        for (Job j : r.jobs) {
+            if (j.status() == JobStatus.RUNNING || j.status() == JobStatus.LOADING) {
+                r.skipped.add(j.id());
+                jobs.cancel(j);
+            }
+        }
+    }
+
+    /** Cancels every job of the run that has not ended (the request failed or its thread was stopped). */
+    void abandon(Run r) {
+        for (Job j : r.jobs) {
+            if (!j.status().terminal()) {
+                jobs.cancel(j);
+            }
+        }
+    }
+}
