@@ -92,6 +92,11 @@ export class GenerationForm {
     for (const id of ['width', 'height']) this.el(id).step = String(unit);
     this.controlnets.setAvailable(m.controlnets || []);
     this.el('refiner-scores').hidden = m.family !== 'sdxl_refiner';
+    // only the samplers of the model's noise space (flow models take flow samplers): the others would be a 400
+    const usable = m.samplers && m.samplers.length ? m.samplers : null;
+    const sampler = this.el('sampler');
+    for (const o of sampler.options) o.hidden = o.disabled = usable !== null && !usable.includes(o.value);
+    if (sampler.selectedOptions[0]?.disabled) sampler.value = m.defaults?.sampler || usable[0];
     // FLUX runs without classifier-free guidance: the server refuses a negative prompt, so it is not offered
     const negative = this.el('negative_prompt');
     negative.closest('[data-field]').hidden = m.family === 'flux';
@@ -287,9 +292,11 @@ function fill(select, entries) {
   select.replaceChildren(...entries.map((e) => new Option(e.label || e.name, e.name)));
 }
 
-/** Sets a control's value when `v` is given and (for a select) is one of its options. */
+/** Sets a control's value when `v` is given and (for a select) is one of its enabled options. */
 function setIf(control, v) {
   if (v === undefined || v === null) return;
-  if (control.tagName === 'SELECT' && ![...control.options].some((o) => o.value === String(v))) return;
+  if (control.tagName === 'SELECT' && ![...control.options].some((o) => o.value === String(v) && !o.disabled)) {
+    return;
+  }
   control.value = String(v);
 }

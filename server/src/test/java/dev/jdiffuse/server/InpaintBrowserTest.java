@@ -289,7 +289,8 @@ class InpaintBrowserTest {
 
     /**
      * A FLUX.1 model (the dev layout fixture): the page hides the negative prompt (FLUX runs without classifier-free
-     * guidance and the server refuses one), steps sizes by 16 (2x2 packing), applies dev's defaults, and a generation
+     * guidance and the server refuses one), offers only flow samplers, steps sizes by 16 (2x2 packing), applies dev's
+     * defaults, and a generation
      * sent from the page succeeds; switching back to an SD model offers the negative prompt again.
      */
     @Test
@@ -317,10 +318,13 @@ class InpaintBrowserTest {
             driver.findElement(By.cssSelector("#model option[value='tiny-sd15']")).click();
             assertTrue(byId("negative_prompt").isDisplayed(), "SD 1.5 takes a negative prompt");
             assertEquals("8", byId("width").getDomProperty("step"));
+            assertTrue(samplerOffered("ddim") && !samplerOffered("flow_euler"), "SD 1.5: diffusion samplers only");
             driver.findElement(By.cssSelector("#model option[value='flux-dev']")).click();
             assertTrue(!byId("negative_prompt").isDisplayed(), "FLUX takes no negative prompt");
             assertEquals("16", byId("width").getDomProperty("step"), "FLUX sides are multiples of 16");
             assertEquals("3.5", byId("guidance_scale").getDomProperty("value"), "FLUX.1-dev's default guidance");
+            assertTrue(samplerOffered("flow_euler") && !samplerOffered("ddim"), "FLUX: flow samplers only");
+            assertEquals("flow_euler", byId("sampler").getDomProperty("value"), "the model's default sampler");
             type("prompt", "a red fox in fresh snow");
             type("steps", "2");
             type("width", "128");
@@ -335,6 +339,12 @@ class InpaintBrowserTest {
             driver.findElement(By.cssSelector("#model option[value='tiny-sd15']")).click();
             assertTrue(byId("negative_prompt").isDisplayed(), "the negative prompt comes back for SD 1.5");
         }
+    }
+
+    /** Whether the sampler choice offers {@code name} (present, neither hidden nor disabled). */
+    private static boolean samplerOffered(String name) {
+        return (Boolean) js("const o = [...document.getElementById('sampler').options].find(x => x.value === '"
+                + name + "'); return !!o && !o.hidden && !o.disabled;");
     }
 
     private static void open(TestServer ts) {

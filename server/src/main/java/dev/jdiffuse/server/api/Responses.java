@@ -42,7 +42,7 @@ final class Responses {
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     record Model(String name, String family, String sha256, String hash, Integer pixelsPerLatent, Integer sizeMultiple,
             Defaults defaults,
-            List<String> controlnets, boolean loaded, String state,
+            List<String> controlnets, List<String> samplers, boolean loaded, String state,
             @JsonInclude(JsonInclude.Include.NON_NULL) String error, long bytes, List<String> devices) {
 
         static Model of(ModelListing m) {
@@ -51,7 +51,8 @@ final class Responses {
             return new Model(m.name(), m.family(), sha, sha == null ? null : LoadedModel.shortHash(sha),
                     i == null ? null : i.pixelsPerLatent(), i == null ? null : i.sizeMultiple(),
                     i == null ? null : Defaults.of(i.defaults()),
-                    i == null ? List.of() : i.controlnets(), m.loaded(), m.state().name().toLowerCase(Locale.ROOT),
+                    i == null ? List.of() : i.controlnets(), i == null ? List.of() : i.samplers(), m.loaded(),
+                    m.state().name().toLowerCase(Locale.ROOT),
                     m.error(), m.bytes(), m.devices());
         }
     }

@@ -52,6 +52,7 @@ class ModelRegistryTest {
                     case "family" -> "sd1";
                     case "pixelsPerLatent" -> 8;
                     case "sizeMultiple" -> 8;
+                    case "samplers" -> List.of("euler");
                     case "defaults" -> new PipelineDefaults("euler", "default", 20, 512, 512, 7.5);
                     case "controlnets" -> List.of();
                     case "close" -> {
