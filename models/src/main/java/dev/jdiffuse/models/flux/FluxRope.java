@@ -1,10 +1,12 @@
 package dev.jdiffuse.models.flux;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.models.nn.HostCopies;
 
 import java.util.List;
 import java.util.Map;
@@ -18,7 +20,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * column c {@code (0, r, c)} (the pipeline's {@code _prepare_latent_image_ids}). Axis i owns {@code axes[i]} channels of
  * each head; its frequencies are {@code theta^(-2j / axes[i])}, {@code j < axes[i] / 2}, and a token's angles are
  * {@code a_i * freq_j}, each repeated twice (interleaved pairs). Tables are computed on the host in double precision, as
- * diffusers does ({@code freqs_dtype=float64}), and cast to float32; cached per sequence layout.
+ * diffusers does ({@code freqs_dtype=float64}), and cast to float32; kept on the device per sequence layout (copied
+ * there once, without waiting for the device).
  *
  * <p>Rotation: channel pairs {@code (x_{2j}, x_{2j+1})} become {@code (x_{2j} cos - x_{2j+1} sin, x_{2j+1} cos + x_{2j}
  * sin)}, computed in float32 and cast back to the input's dtype.
@@ -28,15 +31,19 @@ public final class FluxRope {
     /** diffusers' {@code FluxPosEmbed(theta=10000)}. */
     public static final double THETA = 10000.0;
 
-    /** Layouts kept (a 1024 x 1024 image with 512 text tokens: 4.7 MB of tables). */
-    private static final int MAX_CACHED_LAYOUTS = 16;
+    /** Layouts kept per device (a 1024 x 1024 image with 512 text tokens: 4.7 MB of tables); further ones per step. */
+    private static final int MAX_CACHED_LAYOUTS = 32;
 
     private final int[] axes;
     private final int headDim;
-    private final Map<Layout, float[][]> tables = new ConcurrentHashMap<>();
+    private final Map<Placed, NDList> onDevice = new ConcurrentHashMap<>();
 
     /** One sequence layout: text tokens first, then the packed image grid row by row. */
     private record Layout(int textTokens, int rows, int cols) {
+    }
+
+    /** A layout's tables on one device. */
+    private record Placed(Layout layout, Device device) {
     }
 
     public FluxRope(List<Integer> axesDims) {
@@ -49,16 +56,30 @@ public final class FluxRope {
     }
 
     /**
-     * cos and sin tables [S, headDim] (float32, in {@code manager}) for {@code textTokens} text tokens followed by a
-     * {@code rows x cols} grid of image tokens, S = textTokens + rows x cols.
+     * cos and sin tables [1, S, 1, headDim] (float32) for {@code textTokens} text tokens followed by a {@code rows x cols}
+     * grid of image tokens, S = textTokens + rows x cols: kept in {@code owner} (a manager living as long as the
+     * model: its weights') and reused, or, once {@value #MAX_CACHED_LAYOUTS} layouts are kept on that device, made in
+     * {@code step} for this call only. Read-only: callers never close or reattach them.
      */
-    public NDList tables(NDManager manager, int textTokens, int rows, int cols) {
-        if (tables.size() >= MAX_CACHED_LAYOUTS) {
-            tables.clear(); // many image sizes: recompute rather than grow without bound
+    public NDList tables(NDManager owner, NDManager step, int textTokens, int rows, int cols) {
+        Layout layout = new Layout(textTokens, rows, cols);
+        Placed key = new Placed(layout, owner.getDevice());
+        NDList kept = onDevice.get(key);
+        if (kept != null) {
+            return kept;
         }
-        float[][] t = tables.computeIfAbsent(new Layout(textTokens, rows, cols), this::compute);
-        Shape shape = new Shape(textTokens + (long) rows * cols, headDim);
-        return new NDList(manager.create(t[0], shape), manager.create(t[1], shape));
+        if (onDevice.size() >= MAX_CACHED_LAYOUTS) {
+            return place(step, layout);
+        }
+        return onDevice.computeIfAbsent(key, k -> place(owner, layout));
+    }
+
+    /** The tables as [1, S, 1, headDim], broadcast over batch and heads as they are: no op ever runs on them. */
+    private NDList place(NDManager manager, Layout layout) {
+        float[][] t = compute(layout);
+        Shape shape = new Shape(1, t[0].length / headDim, 1, headDim);
+        return new NDList(HostCopies.onDeviceOf(manager, m -> m.create(t[0], shape)),
+                HostCopies.onDeviceOf(manager, m -> m.create(t[1], shape)));
     }
 
     private float[][] compute(Layout l) {
@@ -89,7 +110,8 @@ public final class FluxRope {
     }
 
     /**
-     * Rotates {@code x} [B, S, H, D] by the tables from {@link #tables} ([S, D] each).
+     * Rotates {@code x} [B, S, H, D] by the tables from {@link #tables} ([1, S, 1, D] each). The tables are only ever
+     * the right-hand operand: a result belongs to its left operand's manager, so nothing lands in the tables' owner.
      */
     public static NDArray apply(NDArray x, NDArray cos, NDArray sin) {
         Shape s = x.getShape();
@@ -99,9 +121,7 @@ public final class FluxRope {
         NDList parts = pairs.split(2, 4);
         // (x_even, x_odd) -> (-x_odd, x_even), interleaved back: diffusers' stack([-x_imag, x_real], -1).flatten(3)
         NDArray rotated = parts.get(1).neg().concat(parts.get(0), 4).reshape(s);
-        NDArray c = cos.reshape(1, s.get(1), 1, s.get(3));
-        NDArray n = sin.reshape(1, s.get(1), 1, s.get(3));
-        NDArray out = x32.mul(c).add(rotated.mul(n));
+        NDArray out = x32.mul(cos).add(rotated.mul(sin));
         return out.getDataType() == dtype ? out : out.toType(dtype, false);
     }
 }

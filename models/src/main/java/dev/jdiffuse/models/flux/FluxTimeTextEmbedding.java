@@ -2,6 +2,7 @@ package dev.jdiffuse.models.flux;
 
 import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.models.blocks.TimestepEmbedding;
+import dev.jdiffuse.models.nn.HostCopies;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.sd3.CombinedTimestepTextProjEmbeddings;
 import dev.jdiffuse.models.transformer.DiffusersWeights;
@@ -42,8 +43,9 @@ public final class FluxTimeTextEmbedding extends Module {
         return emb.add(textEmbedder.forward(pooled));
     }
 
+    /** The sinusoid of {@code values}, made on the host and copied without waiting for the device. */
     private static NDArray sinusoid(double[] values, NDArray like) {
-        return DiffusersWeights.as(CombinedTimestepTextProjEmbeddings.TIME_PROJ.embed(like.getManager(), values),
-                like.getDataType());
+        return DiffusersWeights.as(HostCopies.onDeviceOf(like.getManager(),
+                m -> CombinedTimestepTextProjEmbeddings.TIME_PROJ.embed(m, values)), like.getDataType());
     }
 }

@@ -103,11 +103,10 @@ public final class FluxTransformer2DModel extends Module {
                 DiffusersWeights.as(pooled, dtype));
         NDArray c = contextEmbedder.forward(DiffusersWeights.as(context, dtype));
         long lc = c.getShape().get(1);
-        NDList tables = rope.tables(x.getManager(), (int) lc, rows, cols);
+        NDList tables = rope.tables(weights(), x.getManager(), (int) lc, rows, cols);
         for (FluxTransformerBlock block : blocks) {
-            NDList out = Scopes.run(new NDList(x, c, temb, tables.get(0), tables.get(1)), in -> {
-                FluxTransformerBlock.Output o = block.forward(in.get(0), in.get(1), in.get(2),
-                        new NDList(in.get(3), in.get(4)));
+            NDList out = Scopes.run(new NDList(x, c, temb), in -> {
+                FluxTransformerBlock.Output o = block.forward(in.get(0), in.get(1), in.get(2), tables);
                 return new NDList(o.x(), o.context());
             });
             x = out.get(0);
@@ -115,11 +114,16 @@ public final class FluxTransformer2DModel extends Module {
         }
         NDArray h = c.concat(x, 1);
         for (FluxSingleTransformerBlock block : singleBlocks) {
-            h = Scopes.run(new NDList(h, temb, tables.get(0), tables.get(1)), in -> new NDList(
-                    block.forward(in.get(0), in.get(1), new NDList(in.get(2), in.get(3))))).singletonOrThrow();
+            h = Scopes.run(new NDList(h, temb), in -> new NDList(block.forward(in.get(0), in.get(1), tables)))
+                    .singletonOrThrow();
         }
         x = h.get(":, " + lc + ":, :");
         return projOut.forward(normOut.forward(x, temb));
+    }
+
+    /** The manager holding the weights: it lives as long as the model, so tables kept for reuse go there. */
+    private NDManager weights() {
+        return projOut.namedParameters().values().iterator().next().get().getManager();
     }
 
     /** The guidance scale as the model embeds it: {@code g x 1000} in float32 (diffusers' pipeline passes g as is). */

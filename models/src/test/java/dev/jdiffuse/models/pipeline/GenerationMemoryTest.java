@@ -74,6 +74,31 @@ class GenerationMemoryTest {
         }
     }
 
+    /**
+     * FLUX keeps its RoPE tables in the weights' manager per layout: after the first run at a size the pipeline's
+     * manager holds the same arrays whatever the number of runs (nothing computed from the kept tables lands there),
+     * and a second size adds its two tables once.
+     */
+    @Test
+    void fluxKeepsOneSetOfPositionTablesPerSizeAndNothingElse() {
+        Path model = Fixtures.require("layouts/flux_dev/model");
+        try (DiffusionPipeline base = Pipelines.open(model, Pipelines.Options.cpu())) {
+            DiffusionPipeline pipe = dev.jdiffuse.models.pipeline.flux.FluxFamily.withMaxSequenceLength(base, 32);
+            GenerationRequest r = GenerationRequest.of("a red fox in fresh snow", "", 64, 64, 2, 3.5, 1);
+            // the first run may also make what other parts keep once (the op-by-op CLIP path's causal mask...)
+            pipe.generate(r, GenerationListener.NONE);
+            int afterFirst = pipe.liveArrays();
+            for (int i = 0; i < 5; i++) {
+                pipe.generate(r, GenerationListener.NONE);
+            }
+            assertEquals(afterFirst, pipe.liveArrays(), "nothing else stays after more runs at that size");
+            pipe.generate(r.withSize(96, 64), GenerationListener.NONE);
+            assertEquals(afterFirst + 2, pipe.liveArrays(), "a second size keeps its own cos and sin tables");
+            pipe.generate(r.withSize(96, 64), GenerationListener.NONE);
+            assertEquals(afterFirst + 2, pipe.liveArrays(), "and reuses them");
+        }
+    }
+
     /** Memory the JVM itself has committed (heap and non-heap: metaspace, code cache). */
     private static long jvmCommittedBytes() {
         MemoryMXBean m = ManagementFactory.getMemoryMXBean();
