@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.nn.Activations;
+import dev.jdiffuse.models.nn.HostCopies;
 import dev.jdiffuse.models.nn.LayerNorm;
 import dev.jdiffuse.models.nn.Linear;
 import dev.jdiffuse.models.nn.Module;
@@ -81,9 +82,11 @@ public final class DiTTransformer2DModel extends Module {
         checkLabels(b, classLabels);
         DataType dtype = DiffusersWeights.dtypeOf(projOut1);
         NDManager m = x.getManager();
-        NDArray t = DiffusersWeights.as(
-                CombinedTimestepLabelEmbeddings.TIME_PROJ.embed(m, DiffusersWeights.perRow(timesteps, b)), dtype);
-        NDArray labels = m.create(classLabels);
+        // timestep features and labels made on the host, copied without waiting for the device (HostCopies)
+        double[] ts = DiffusersWeights.perRow(timesteps, b);
+        NDArray t = DiffusersWeights.as(HostCopies.onDeviceOf(m,
+                host -> CombinedTimestepLabelEmbeddings.TIME_PROJ.embed(host, ts)), dtype);
+        NDArray labels = HostCopies.onDeviceOf(m, host -> host.create(classLabels));
         int p = config.patchSize();
         long h = x.getShape().get(2) / p;
         long w = x.getShape().get(3) / p;

@@ -3,6 +3,7 @@ package dev.jdiffuse.models.sd3;
 import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.models.blocks.SinusoidalTimesteps;
 import dev.jdiffuse.models.blocks.TimestepEmbedding;
+import dev.jdiffuse.models.nn.HostCopies;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.transformer.DiffusersWeights;
 
@@ -26,7 +27,9 @@ public final class CombinedTimestepTextProjEmbeddings extends Module {
 
     /** @param pooled [B, P] in the compute dtype; the timestep features are computed in its manager. */
     public NDArray forward(double[] timesteps, NDArray pooled) {
-        NDArray t = DiffusersWeights.as(TIME_PROJ.embed(pooled.getManager(), timesteps), pooled.getDataType());
+        // made on the host, copied without waiting for the device (HostCopies)
+        NDArray t = DiffusersWeights.as(HostCopies.onDeviceOf(pooled.getManager(), m -> TIME_PROJ.embed(m, timesteps)),
+                pooled.getDataType());
         return timestepEmbedder.forward(t).add(textEmbedder.forward(pooled));
     }
 }
