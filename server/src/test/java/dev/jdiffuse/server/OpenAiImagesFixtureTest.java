@@ -1,6 +1,9 @@
 package dev.jdiffuse.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.jdiffuse.server.models.ModelBudget;
+import dev.jdiffuse.server.models.ModelLoaders;
+import dev.jdiffuse.server.models.ModelRegistry;
 import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -20,6 +23,7 @@ import java.util.Base64;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * OpenAI's {@code POST /v1/images/generations} against the real {@code layouts/sd15} fixture loaded by the
@@ -29,6 +33,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 class OpenAiImagesFixtureTest {
 
     private static final String SD15 = "layouts/sd15/model";
+    private static final String LORA = "lora/sd15_kohya";
 
     static TestServer ts;
 
@@ -85,5 +90,43 @@ class OpenAiImagesFixtureTest {
                     + (21 + i));
         }
         assertFalse(Arrays.equals(pixels(got[0]), pixels(got[1])), "the two seeds give two images");
+    }
+
+    /**
+     * A {@code <lora:...>} tag is taken out of the prompt the model reads: {@code revised_prompt} is the prompt as
+     * the job used it (the native record's), and the image is the native image of the tagged prompt.
+     */
+    @Test
+    void revisedPromptIsThePromptAsUsedWhenALoraTagIsTakenOut() throws Exception {
+        Fixtures.require(LORA);
+        Path c = Fixtures.root().resolve(LORA);
+        Path models = Files.createTempDirectory("jdiffuse-openai-lora-models");
+        Files.createSymbolicLink(models.resolve("sd15"), c.resolve(Fixtures.meta(c).get("model").asText())
+                .normalize());
+        Path loras = Files.createTempDirectory("jdiffuse-openai-loras");
+        Path lora;
+        try (var files = Files.list(c)) {
+            lora = files.filter(p -> p.toString().endsWith(".safetensors") && !p.endsWith("io.safetensors"))
+                    .findFirst().orElseThrow();
+        }
+        Files.createSymbolicLink(loras.resolve(lora.getFileName()), lora);
+        String name = lora.getFileName().toString().replace(".safetensors", "");
+        try (TestServer lts = new TestServer(ServerOptions.defaults().withLoras(loras),
+                ModelRegistry.open(models, ModelLoaders.production(), "cpu", "fp32", ModelBudget.UNLIMITED))) {
+            String prompt = "a red barn <lora:" + name + ":0.5>";
+            TestServer.Reply r = lts.send(HttpRequest.newBuilder(URI.create(lts.base + "/v1/images/generations"))
+                    .header("Content-Type", "application/json").timeout(Duration.ofSeconds(120))
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":\"" + prompt + "\",\"size\":\"64x64\","
+                            + "\"seed\":5,\"steps\":2,\"response_format\":\"url\"}")));
+            assertEquals(200, r.status(), () -> new String(r.raw().body()));
+            String url = r.json().at("/data/0/url").asText();
+            String job = url.substring(lts.base.length(), url.length() - "/images/0".length());
+            JsonNode record = lts.get(job).json();
+            String revised = r.json().at("/data/0/revised_prompt").asText(null);
+            assertEquals(record.at("/parameters/prompt").asText(), revised, record.toString());
+            assertFalse(revised.contains("<lora:"), revised);
+            assertTrue(revised.startsWith("a red barn"), revised);
+            assertEquals(name, record.at("/parameters/loras/0/name").asText(), "the tag applied the LoRA");
+        }
     }
 }
