@@ -18,6 +18,8 @@ import dev.jdiffuse.server.images.ImageMetadata;
 import dev.jdiffuse.server.images.PngEncoder;
 import dev.jdiffuse.server.images.ImageDecoder;
 import dev.jdiffuse.server.images.UploadStore;
+import dev.jdiffuse.server.openai.OpenAiError;
+import dev.jdiffuse.server.openai.OpenAiRoutes;
 import dev.jdiffuse.server.jobs.JobStore;
 import dev.jdiffuse.server.storage.OutputStore;
 import dev.jdiffuse.server.jobs.JobManager;
@@ -142,6 +144,7 @@ public final class JDiffuseServer implements AutoCloseable {
         });
         api.register(app);
         new dev.jdiffuse.server.sdapi.SdApiRoutes(api).register(app);
+        new OpenAiRoutes(api).register(app);
         new StreamRoutes(hub, jobs, json, metrics, auth).register(app);
         app.exception(ApiException.class, this::renderError);
         app.exception(HttpResponseException.class, (e, ctx) -> renderError(new ApiException(e.getStatus(),
@@ -236,6 +239,11 @@ public final class JDiffuseServer implements AutoCloseable {
     }
 
     private void renderError(ApiException e, Context ctx) {
+        if (OpenAiRoutes.owns(ctx.path())) {
+            // OpenAI clients read OpenAI's error shape, also for the filters' refusals (401, 403, 429, 404)
+            OpenAiRoutes.render(OpenAiError.of(e, "guidance_scale"), ctx);
+            return;
+        }
         ctx.attribute(API_ERROR, Boolean.TRUE);
         if (e.retryAfterSeconds() != null) {
             ctx.header("Retry-After", Long.toString(e.retryAfterSeconds()));

@@ -15,12 +15,13 @@ import java.util.concurrent.CopyOnWriteArrayList;
 /**
  * The A1111 requests in flight: each is one {@link Run} whose images are queued jobs; what {@code /progress},
  * {@code /interrupt} and {@code /skip} act on, and the futures the blocking request threads wait on (completed by
- * the job manager's end listener, so waiting costs no polling).
+ * the job manager's end listener, so waiting costs no polling). Public for the other synchronous layer, the OpenAI
+ * Images routes ({@code dev.jdiffuse.server.openai}), which waits on its jobs the same way.
  */
-final class SdApiRuns {
+public final class SdApiRuns {
 
     /** One A1111 request: its owner, how many images it makes, its jobs so far, and whether it was stopped. */
-    static final class Run {
+    public static final class Run {
         final String owner;
         final int total;
         final Instant started = Instant.now();
@@ -34,6 +35,11 @@ final class SdApiRuns {
             this.total = total;
         }
 
+        /** Records a job queued for this run (what {@link #abandon} cancels). */
+        public void add(Job job) {
+            jobs.add(job);
+        }
+
         int ended() {
             return (int) jobs.stream().filter(j -> j.status().terminal()).count();
         }
@@ -43,18 +49,18 @@ final class SdApiRuns {
     private final Set<Run> active = ConcurrentHashMap.newKeySet();
     private final Map<String, CompletableFuture<Job>> waiting = new ConcurrentHashMap<>();
 
-    SdApiRuns(JobManager jobs) {
+    public SdApiRuns(JobManager jobs) {
         this.jobs = jobs;
         jobs.onEnd(this::ended);
     }
 
-    Run start(String owner, int total) {
+    public Run start(String owner, int total) {
         Run r = new Run(owner, total);
         active.add(r);
         return r;
     }
 
-    void finish(Run r) {
+    public void finish(Run r) {
         active.remove(r);
     }
 
@@ -65,7 +71,7 @@ final class SdApiRuns {
     }
 
     /** Completes with the job once it has ended. */
-    CompletableFuture<Job> whenEnded(Job job) {
+    public CompletableFuture<Job> whenEnded(Job job) {
         CompletableFuture<Job> f = waiting.computeIfAbsent(job.id(), k -> new CompletableFuture<>());
         if (job.status().terminal()) {
             waiting.remove(job.id());
@@ -102,7 +108,7 @@ final class SdApiRuns {
     }
 
     /** Cancels every job of the run that has not ended (the request failed or its thread was stopped). */
-    void abandon(Run r) {
+    public void abandon(Run r) {
         for (Job j : r.jobs) {
             if (!j.status().terminal()) {
                 jobs.cancel(j);
