@@ -74,6 +74,9 @@ export class GenerationForm {
     if (modelsAnswer.default) modelSel.value = modelsAnswer.default;
     fill(this.el('sampler'), samplersAnswer.samplers || []);
     fill(this.el('schedule'), samplersAnswer.schedules || []);
+    this.samplerInfo = new Map((samplersAnswer.samplers || []).map((s) => [s.name, s]));
+    this.scheduleInfo = new Map((samplersAnswer.schedules || []).map((s) => [s.name, s]));
+    this.el('sampler').addEventListener('change', () => this.samplerChanged());
     const saved = this.load();
     this.loras.setAvailable(lorasAnswer?.loras || []);
     this.modelChanged(true);
@@ -97,6 +100,7 @@ export class GenerationForm {
     const sampler = this.el('sampler');
     for (const o of sampler.options) o.hidden = o.disabled = usable !== null && !usable.includes(o.value);
     if (sampler.selectedOptions[0]?.disabled) sampler.value = m.defaults?.sampler || usable[0];
+    this.samplerChanged();
     // FLUX runs without classifier-free guidance: the server refuses a negative prompt, so it is not offered
     const negative = this.el('negative_prompt');
     negative.closest('[data-field]').hidden = m.family === 'flux';
@@ -111,6 +115,17 @@ export class GenerationForm {
       setIf(this.el('guidance_scale'), d.guidance_scale);
     }
     this.save();
+  }
+
+  /** Offers only the schedules the chosen sampler can walk (respacing needs a sigma-spaced sampler). */
+  samplerChanged() {
+    const s = this.samplerInfo?.get(this.el('sampler').value);
+    const schedule = this.el('schedule');
+    for (const o of schedule.options) {
+      const needs = this.scheduleInfo?.get(o.value)?.needs_sigma_spaced === true;
+      o.hidden = o.disabled = needs && s !== undefined && s.sigma_spaced === false;
+    }
+    if (schedule.selectedOptions[0]?.disabled) schedule.value = 'default';
   }
 
   locked() {
@@ -182,7 +197,9 @@ export class GenerationForm {
       this.el('model').value = p.model;
       this.modelChanged(false);
     }
-    for (const f of ['prompt', 'negative_prompt', 'sampler', 'schedule']) setIf(this.el(f), p[f]);
+    for (const f of ['prompt', 'negative_prompt', 'sampler']) setIf(this.el(f), p[f]);
+    this.samplerChanged();
+    setIf(this.el('schedule'), p.schedule);
     for (const f of NUMBER_FIELDS) setIf(this.el(f), p[f]);
     for (const f of REFINER_FIELDS) setIf(this.el(f), p[f]);
     if (p.preview) {
@@ -282,6 +299,8 @@ export class GenerationForm {
       if (c && c.type === 'checkbox') c.checked = v === true;
       else if (c) setIf(c, v);
     }
+    this.samplerChanged();
+    setIf(this.el('schedule'), state.schedule);
     this.img2img.showValues();
     this.setLocked(!!state.seedLocked);
     if (Array.isArray(state.loras)) this.loras.set(state.loras);

@@ -319,6 +319,12 @@ class InpaintBrowserTest {
             assertTrue(byId("negative_prompt").isDisplayed(), "SD 1.5 takes a negative prompt");
             assertEquals("8", byId("width").getDomProperty("step"));
             assertTrue(samplerOffered("ddim") && !samplerOffered("flow_euler"), "SD 1.5: diffusion samplers only");
+            pick("sampler", "euler");
+            assertTrue(offered("schedule", "karras"), "Euler walks sigmas a schedule may respace");
+            pick("schedule", "karras");
+            pick("sampler", "ddim");
+            assertTrue(!offered("schedule", "karras") && offered("schedule", "default"), "DDIM takes no respacing");
+            assertEquals("default", byId("schedule").getDomProperty("value"), "a refused schedule falls back");
             driver.findElement(By.cssSelector("#model option[value='flux-dev']")).click();
             assertTrue(!byId("negative_prompt").isDisplayed(), "FLUX takes no negative prompt");
             assertEquals("16", byId("width").getDomProperty("step"), "FLUX sides are multiples of 16");
@@ -343,8 +349,19 @@ class InpaintBrowserTest {
 
     /** Whether the sampler choice offers {@code name} (present, neither hidden nor disabled). */
     private static boolean samplerOffered(String name) {
-        return (Boolean) js("const o = [...document.getElementById('sampler').options].find(x => x.value === '"
-                + name + "'); return !!o && !o.hidden && !o.disabled;");
+        return offered("sampler", name);
+    }
+
+    /** Whether the select {@code id} offers {@code value} (present, neither hidden nor disabled). */
+    private static boolean offered(String id, String value) {
+        return (Boolean) js("const o = [...document.getElementById('" + id + "').options].find(x => x.value === '"
+                + value + "'); return !!o && !o.hidden && !o.disabled;");
+    }
+
+    /** Chooses {@code value} in the select {@code id} as a user would (firing its change event). */
+    private static void pick(String id, String value) {
+        js("const s = document.getElementById('" + id + "'); s.value = '" + value + "';"
+                + " s.dispatchEvent(new Event('change', {bubbles: true}));");
     }
 
     private static void open(TestServer ts) {

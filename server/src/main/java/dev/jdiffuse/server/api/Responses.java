@@ -82,9 +82,11 @@ final class Responses {
 
         static Catalog of() {
             return new Catalog(SamplerCatalog.SAMPLERS.stream()
-                    .map(e -> new Entry(e.name(), e.label(), e.stochastic(), params(e.parameters()))).toList(),
+                    .map(e -> new Entry(e.name(), e.label(), e.stochastic(), e.sigmaSpaced(), null,
+                            params(e.parameters()))).toList(),
                     SamplerCatalog.SCHEDULES.stream()
-                            .map(s -> new Entry(s.name(), s.label(), false, params(s.parameters()))).toList());
+                            .map(s -> new Entry(s.name(), s.label(), false, null, s.needsSigmaSpaced(),
+                                    params(s.parameters()))).toList());
         }
 
         private static List<Param> params(List<SamplerCatalog.Param> ps) {
@@ -93,8 +95,15 @@ final class Responses {
         }
     }
 
-    /** A sampler or schedule: API name, A1111 label, whether it injects fresh noise each step, its parameters. */
-    record Entry(String name, String label, boolean stochastic, List<Param> parameters) {
+    /**
+     * A sampler or schedule: API name, A1111 label, whether it injects fresh noise each step, its parameters; a sampler
+     * says whether it walks a sigma schedule a schedule may respace ({@code sigma_spaced}), a schedule whether it needs
+     * such a sampler ({@code needs_sigma_spaced}); the other field is absent.
+     */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    record Entry(String name, String label, boolean stochastic, Boolean sigmaSpaced, Boolean needsSigmaSpaced,
+            List<Param> parameters) {
     }
 
     /** A tunable parameter with its default and range. */
