@@ -8,6 +8,7 @@ import dev.jdiffuse.models.lora.LoraSpec;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
+import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.safetensors.SafetensorsWriter;
 import dev.jdiffuse.safetensors.TensorData;
@@ -100,7 +101,7 @@ class FluxLoraServerTest {
         LoraFile file = LoraFile.read(loras.resolve(NAME + ".safetensors"));
         float[] local;
         float[] base;
-        try (DiffusionPipeline p = Pipelines.open(Fixtures.root().resolve(DEV), Pipelines.Options.cpu());
+        try (DiffusionPipeline p = Pipelines.open(Fixtures.root().resolve(DEV), LoadOptions.cpu());
                 NDManager job = NDManager.newBaseManager(Device.cpu())) {
             GenerationRequest r = GenerationRequest.of("a red fox in fresh snow", "", 64, 64, 2, 3.5, 7);
             local = p.render(r.withLoras(List.of(new LoraSpec(NAME, file, 0.9))), job, GenerationListener.NONE)

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
+import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.AfterAll;
@@ -135,7 +136,7 @@ class FluxServerTest {
     /** The same request through the pipeline in this process: [0, 1] NCHW. */
     private static float[] renderHere(String fixture, String prompt, double guidance, long seed, int steps) {
         try (DiffusionPipeline p = Pipelines.open(Fixtures.root().resolve(fixture).resolve("model"),
-                Pipelines.Options.cpu()); NDManager job = NDManager.newBaseManager(Device.cpu())) {
+                LoadOptions.cpu()); NDManager job = NDManager.newBaseManager(Device.cpu())) {
             GenerationRequest r = GenerationRequest.of(prompt, "", 128, 128, steps, guidance, seed);
             return p.render(r, job, GenerationListener.NONE).image().toFloatArray();
         }

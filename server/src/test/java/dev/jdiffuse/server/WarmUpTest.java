@@ -6,6 +6,7 @@ import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.GenerationResult;
 import dev.jdiffuse.models.pipeline.ImagePipeline;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
+import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.testkit.Fixtures;
@@ -57,7 +58,7 @@ class WarmUpTest {
     void aRealPipelineTakesTheWarmUpRequest() {
         String fixture = "layouts/sd15/model";
         Fixtures.require(fixture);
-        try (DiffusionPipeline p = Pipelines.open(Fixtures.root().resolve(fixture), Pipelines.Options.cpu())) {
+        try (DiffusionPipeline p = Pipelines.open(Fixtures.root().resolve(fixture), LoadOptions.cpu())) {
             List<WarmUp.Result> done = WarmUp.run(p, List.of(1, 2));
             assertEquals(List.of(1, 2), done.stream().map(WarmUp.Result::batchSize).toList(), fixture);
         }

@@ -1,8 +1,5 @@
 package dev.jdiffuse.models.pipeline;
 
-import ai.djl.Device;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.checkpoint.PickleCheckpoints;
 import dev.jdiffuse.models.checkpoint.Sd3CheckpointDetector;
 import dev.jdiffuse.models.config.ConfigJson;
@@ -15,7 +12,6 @@ import dev.jdiffuse.models.pipeline.sd.SdLoader;
 import dev.jdiffuse.models.pipeline.sd.StableDiffusionFamily;
 import dev.jdiffuse.models.pipeline.sd3.Sd3Loader;
 import dev.jdiffuse.models.pipeline.sd3.StableDiffusion3Family;
-import dev.jdiffuse.models.vae.AutoencoderTiny;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
 
 import java.nio.file.Files;
@@ -24,7 +20,6 @@ import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
-import java.util.function.Function;
 
 /**
  * Opens what users have on disk as an {@link ImagePipeline}: a diffusers pipeline folder (chosen by
@@ -36,7 +31,7 @@ public final class Pipelines {
     /** How a family opens a folder. */
     @FunctionalInterface
     private interface FolderOpener {
-        DiffusionPipeline open(Path folder, String name, Options options);
+        DiffusionPipeline open(Path folder, String name, LoadOptions options);
     }
 
     /** diffusers pipeline class to the family that serves it. */
@@ -54,34 +49,6 @@ public final class Pipelines {
     private Pipelines() {
     }
 
-    /**
-     * Where and in which precision to run.
-     *
-     * @param singleFileConfig the diffusers config folder for a single-file checkpoint (its components' configs,
-     *     tokenizers and scheduler win over what is detected from the file), or null to detect everything
-     * @param predictionType {@code epsilon} or {@code v_prediction} for a single-file checkpoint whose convention the
-     *     detection gets wrong (e.g. an SD 2.x base 512 model), or null to detect it
-     */
-    public record Options(Device device, DataType dtype, AutoencoderTiny taesd, Path singleFileConfig,
-            String predictionType) {
-
-        public Options(Device device, DataType dtype, AutoencoderTiny taesd, Path singleFileConfig) {
-            this(device, dtype, taesd, singleFileConfig, null);
-        }
-
-        public static Options cpu() {
-            return new Options(Device.cpu(), DataType.FLOAT32, null, null, null);
-        }
-
-        public Options withSingleFileConfig(Path config) {
-            return new Options(device, dtype, taesd, config, predictionType);
-        }
-
-        public Options withPredictionType(String type) {
-            return new Options(device, dtype, taesd, singleFileConfig, type);
-        }
-    }
-
     /** The one rule naming a model: its folder's name, or its file's name without the weight-file extension. */
     public static String nameOf(Path path) {
         String n = path.getFileName().toString();
@@ -93,7 +60,7 @@ public final class Pipelines {
         return n;
     }
 
-    public static DiffusionPipeline open(Path path, Options options) {
+    public static DiffusionPipeline open(Path path, LoadOptions options) {
         String name = nameOf(path);
         if (Files.isRegularFile(path)) {
             if (PickleCheckpoints.isPickle(path)) {
@@ -120,20 +87,6 @@ public final class Pipelines {
     private static Set<String> headerKeys(Path file) {
         try (SafetensorsStateDict header = SafetensorsStateDict.open(file)) {
             return Set.copyOf(header.keys());
-        }
-    }
-
-    /**
-     * Runs a family's loader with a fresh weights manager on {@code device}, closing the manager if loading fails
-     * (on success the returned pipeline owns it).
-     */
-    public static DiffusionPipeline loading(Device device, Function<NDManager, DiffusionPipeline> loader) {
-        NDManager weights = NDManager.newBaseManager(device);
-        try {
-            return loader.apply(weights);
-        } catch (RuntimeException e) {
-            weights.close();
-            throw e;
         }
     }
 }

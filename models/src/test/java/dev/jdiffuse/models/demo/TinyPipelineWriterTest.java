@@ -4,6 +4,7 @@ import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.GenerationResult;
 import dev.jdiffuse.models.pipeline.ImagePipeline;
+import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -76,7 +77,7 @@ class TinyPipelineWriterTest {
 
     /** The written folder opened as users' folders are, checking the family it is recognised as. */
     private static ImagePipeline open(Path model, String family) {
-        ImagePipeline pipe = Pipelines.open(model, Pipelines.Options.cpu());
+        ImagePipeline pipe = Pipelines.open(model, LoadOptions.cpu());
         assertEquals(family, pipe.family());
         return pipe;
     }

@@ -13,6 +13,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.ImagePipeline;
+import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import org.junit.jupiter.api.Test;
 
@@ -54,7 +55,7 @@ class EmojiClassifierAgreementTest {
         assertTrue(captions.size() >= CAPTIONS, "the classifier's file lists enough held-out captions");
 
         List<BufferedImage> images = new ArrayList<>();
-        try (ImagePipeline pipe = Pipelines.open(MODEL, Pipelines.Options.cpu())) {
+        try (ImagePipeline pipe = Pipelines.open(MODEL, LoadOptions.cpu())) {
             for (int i = 0; i < CAPTIONS; i++) {
                 GenerationRequest r = GenerationRequest.of(captions.get(i).get("caption").asText(), "", 128, 128, 20,
                         5.0, 1000 + i).withSampler("euler", null);

@@ -3,6 +3,7 @@ package dev.jdiffuse.models.emoji;
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.ImagePipeline;
+import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -30,7 +31,7 @@ class EmojiDefaultModelTest {
     @BeforeAll
     static void open() {
         assertTrue(Files.isDirectory(MODEL), "the default model ships with the repository: " + MODEL.toAbsolutePath());
-        pipe = Pipelines.open(MODEL, Pipelines.Options.cpu());
+        pipe = Pipelines.open(MODEL, LoadOptions.cpu());
     }
 
     @AfterAll

@@ -7,6 +7,7 @@ import dev.jdiffuse.models.pipeline.DiffusionPipeline;
 import dev.jdiffuse.models.pipeline.FieldError;
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
+import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.models.pipeline.flux.FluxFamily;
 import dev.jdiffuse.safetensors.DType;
@@ -124,7 +125,7 @@ class FluxLoraTest {
             return;
         }
         pipe = FluxFamily.withMaxSequenceLength(Pipelines.open(Fixtures.root().resolve(MODEL),
-                Pipelines.Options.cpu()), 32);
+                LoadOptions.cpu()), 32);
         base = snapshot();
         baseImage = render(null);
     }
@@ -301,7 +302,7 @@ class FluxLoraTest {
         assertTrue(onFlux.get(0).message().contains("lora_unet_"), onFlux.get(0).message());
 
         LoraFile fluxLora = LoraFile.read(writeKohya(tensors(new Random(3)), tmp.resolve("flux.safetensors")));
-        try (DiffusionPipeline sd = Pipelines.open(LoraFixtures.model(sd15), Pipelines.Options.cpu())) {
+        try (DiffusionPipeline sd = Pipelines.open(LoraFixtures.model(sd15), LoadOptions.cpu())) {
             List<FieldError> onSd = sd.check(request(fluxLora, 1.0));
             assertEquals(1, onSd.size(), onSd.toString());
             assertEquals("lora_mismatch", onSd.get(0).code());

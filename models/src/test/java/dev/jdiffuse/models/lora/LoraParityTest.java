@@ -10,6 +10,7 @@ import dev.jdiffuse.models.pipeline.FieldError;
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.InvalidRequestException;
+import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.models.unet.LdmUnetKeys;
 import dev.jdiffuse.models.unet.UNet2DConditionConfig;
@@ -198,7 +199,7 @@ class LoraParityTest {
     /** One test per {@code lora/<case>} folder, named by the case and {@code suffix}. */
     private static List<DynamicTest> eachCase(String suffix, CaseCheck check) {
         return Fixtures.eachCase("lora", suffix, c -> {
-            try (DiffusionPipeline pipe = Pipelines.open(LoraFixtures.model(c), Pipelines.Options.cpu())) {
+            try (DiffusionPipeline pipe = Pipelines.open(LoraFixtures.model(c), LoadOptions.cpu())) {
                 check.run(c, pipe, LoraFile.read(LoraFixtures.loraFile(c)));
             }
         });

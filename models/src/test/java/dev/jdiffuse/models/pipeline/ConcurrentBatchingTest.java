@@ -33,7 +33,7 @@ class ConcurrentBatchingTest {
                 batchOfTwo(GenerationRequest.of("a yellow cat sleeping", "dark", 64, 64, 7, 6.0, 44)
                         .withSampler("euler_ancestral", "default")));
         try (DiffusionPipeline pipe = SdLoader.openFolder(Fixtures.root().resolve("pipeline_sd1/model"), "sd1",
-                Pipelines.Options.cpu())) {
+                LoadOptions.cpu())) {
             ConcurrentJobs.Outcome o = ConcurrentJobs.run(pipe, jobs, 8, Duration.ofMillis(200));
             assertEquals(0, o.forwardsAlone(), "calls from threads without a lane go straight to the network");
             for (int j = 0; j < jobs.size(); j++) {

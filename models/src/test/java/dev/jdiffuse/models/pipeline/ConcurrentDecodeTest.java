@@ -49,7 +49,7 @@ class ConcurrentDecodeTest {
     @BeforeAll
     static void runAlone() {
         Fixtures.require("pipeline_sd1/model");
-        pipe = SdLoader.openFolder(Fixtures.root().resolve("pipeline_sd1/model"), "sd1", Pipelines.Options.cpu());
+        pipe = SdLoader.openFolder(Fixtures.root().resolve("pipeline_sd1/model"), "sd1", LoadOptions.cpu());
         alone = new ArrayList<>();
         for (GenerationRequest r : JOBS) {
             alone.add(ConcurrentJobs.image(pipe, r, GenerationListener.NONE));

@@ -32,7 +32,7 @@ class DitConcurrentBatchingTest {
         Fixtures.require("dit");
         Fixtures.require("vae_kl");
         DiTPipelineFolder.assemble(folder, DiTPipelineFolder.Placement.LINK);
-        try (DiffusionPipeline pipe = Pipelines.open(folder, Pipelines.Options.cpu())) {
+        try (DiffusionPipeline pipe = Pipelines.open(folder, LoadOptions.cpu())) {
             assertEquals("dit", pipe.family());
             assertNotNull(pipe.stepBatcher(), "the DiT family shares its transformer's forwards");
             int size = pipe.defaults().width();

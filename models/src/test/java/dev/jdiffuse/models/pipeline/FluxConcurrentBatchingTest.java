@@ -29,7 +29,7 @@ class FluxConcurrentBatchingTest {
                 GenerationRequest.of("a red fox in fresh snow", "", 64, 64, 5, 3.5, 11),
                 GenerationRequest.of("a blue boat on a calm lake", "", 64, 64, 7, 1.0, 22),
                 GenerationRequest.of("a green hill under a cloudy sky", "", 64, 64, 4, 5.0, 33));
-        try (DiffusionPipeline base = Pipelines.open(Fixtures.root().resolve(MODEL), Pipelines.Options.cpu())) {
+        try (DiffusionPipeline base = Pipelines.open(Fixtures.root().resolve(MODEL), LoadOptions.cpu())) {
             DiffusionPipeline pipe = FluxFamily.withMaxSequenceLength(base, 32);
             assertEquals("flux", pipe.family());
             assertNotNull(pipe.stepBatcher(), "the FLUX family shares its transformer's forwards");

@@ -35,7 +35,7 @@ class FluxHalfPrecisionTest {
 
     private static void run(Path c) {
         JsonNode meta = Fixtures.meta(c);
-        Pipelines.Options half = new Pipelines.Options(Device.cpu(), DataType.FLOAT16, null, null);
+        LoadOptions half = new LoadOptions(Device.cpu(), DataType.FLOAT16, null, null);
         try (DiffusionPipeline base = Pipelines.open(c.resolve("model"), half);
                 SafetensorsFile io = SafetensorsFile.open(c.resolve("io.safetensors"));
                 NDManager job = NDManager.newBaseManager(Device.cpu())) {

@@ -62,7 +62,7 @@ class FluxSingleFileParityTest {
         Files.delete(tmp.resolve("alone/ae.safetensors"));
         Files.delete(tmp.resolve("alone/text_encoders/t5xxl_fp16.safetensors"));
         CheckpointFormatException e = assertThrows(CheckpointFormatException.class, () -> Pipelines.open(file,
-                Pipelines.Options.cpu().withSingleFileConfig(minimalConfig(model, tmp.resolve("c")))).close());
+                LoadOptions.cpu().withSingleFileConfig(minimalConfig(model, tmp.resolve("c")))).close());
         assertTrue(e.getMessage().contains("T5") && e.getMessage().contains("ae.safetensors")
                 && !e.getMessage().contains("CLIP-L"), e.getMessage());
     }
@@ -70,7 +70,7 @@ class FluxSingleFileParityTest {
     private static void compare(String what, Path file, Path config) {
         Path c = Fixtures.root().resolve(CASE);
         JsonNode meta = Fixtures.meta(c);
-        try (DiffusionPipeline base = Pipelines.open(file, Pipelines.Options.cpu().withSingleFileConfig(config));
+        try (DiffusionPipeline base = Pipelines.open(file, LoadOptions.cpu().withSingleFileConfig(config));
                 SafetensorsFile io = SafetensorsFile.open(c.resolve("io.safetensors"));
                 NDManager job = NDManager.newBaseManager(Device.cpu())) {
             assertEquals("flux", base.family());

@@ -29,7 +29,7 @@ class FluxWorkflowsTest {
     @BeforeAll
     static void open() throws IOException {
         Path c = Fixtures.require("inpaint/sd15_4ch");
-        DiffusionPipeline base = Pipelines.open(Fixtures.require("layouts/flux_dev/model"), Pipelines.Options.cpu());
+        DiffusionPipeline base = Pipelines.open(Fixtures.require("layouts/flux_dev/model"), LoadOptions.cpu());
         pipe = FluxFamily.withMaxSequenceLength(base, 32);
         init = ImageIO.read(c.resolve("init.png").toFile());
         mask = ImageIO.read(c.resolve("mask.png").toFile());

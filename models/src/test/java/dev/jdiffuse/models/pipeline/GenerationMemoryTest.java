@@ -29,7 +29,7 @@ class GenerationMemoryTest {
     void hundredGenerationsLeaveNoNativeMemoryBehind() throws IOException {
         Path dir = Fixtures.require("pipeline_controlnet");
         BufferedImage control = ImageIO.read(dir.resolve("control.png").toFile());
-        try (DiffusionPipeline pipe = SdLoader.openFolder(dir.resolve("model"), "mem", Pipelines.Options.cpu())) {
+        try (DiffusionPipeline pipe = SdLoader.openFolder(dir.resolve("model"), "mem", LoadOptions.cpu())) {
             GenerationRequest r = GenerationRequest.of("a blue circle above a yellow square", "blurry", 64, 64, 3, 5.0,
                     1).withSampler("euler_ancestral", "default")
                     .withControlnets(List.of(new ControlSpec("controlnet", control, 0.7, 0.0, 0.8)))
@@ -82,7 +82,7 @@ class GenerationMemoryTest {
     @Test
     void fluxKeepsOneSetOfPositionTablesPerSizeAndNothingElse() {
         Path model = Fixtures.require("layouts/flux_dev/model");
-        try (DiffusionPipeline base = Pipelines.open(model, Pipelines.Options.cpu())) {
+        try (DiffusionPipeline base = Pipelines.open(model, LoadOptions.cpu())) {
             DiffusionPipeline pipe = dev.jdiffuse.models.pipeline.flux.FluxFamily.withMaxSequenceLength(base, 32);
             GenerationRequest r = GenerationRequest.of("a red fox in fresh snow", "", 64, 64, 2, 3.5, 1);
             // the first run may also make what other parts keep once (the op-by-op CLIP path's causal mask...)

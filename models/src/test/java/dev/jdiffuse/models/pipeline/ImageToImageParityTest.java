@@ -41,7 +41,7 @@ class ImageToImageParityTest {
         JsonNode meta = Fixtures.meta(c);
         Path model = c.resolve(meta.get("model").asText()).normalize();
         String name = Fixtures.displayName(c);
-        try (DiffusionPipeline base = Pipelines.open(model, Pipelines.Options.cpu());
+        try (DiffusionPipeline base = Pipelines.open(model, LoadOptions.cpu());
                 SafetensorsFile io = SafetensorsFile.open(c.resolve("io.safetensors"));
                 NDManager job = NDManager.newBaseManager(Device.cpu())) {
             DiffusionPipeline pipe = base.withScheduler(SchedulerSelection.read(c.resolve("scheduler_config.json")));

@@ -43,7 +43,7 @@ class InpaintParityTest {
         Path model = c.resolve(meta.has("model") ? meta.get("model").asText() : "model").normalize();
         Path schedulerConfig = c.resolve("scheduler_config.json");
         String name = Fixtures.displayName(c);
-        try (DiffusionPipeline base = Pipelines.open(model, Pipelines.Options.cpu());
+        try (DiffusionPipeline base = Pipelines.open(model, LoadOptions.cpu());
                 SafetensorsFile io = SafetensorsFile.open(c.resolve("io.safetensors"));
                 NDManager job = NDManager.newBaseManager(Device.cpu())) {
             DiffusionPipeline pipe = Files.isRegularFile(schedulerConfig)

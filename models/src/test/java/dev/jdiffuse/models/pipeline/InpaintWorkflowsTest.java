@@ -34,7 +34,7 @@ class InpaintWorkflowsTest {
     @BeforeAll
     static void open() throws IOException {
         Path c = Fixtures.require("inpaint/sd15_4ch");
-        pipe = Pipelines.open(Fixtures.require("layouts/sd15/model"), Pipelines.Options.cpu());
+        pipe = Pipelines.open(Fixtures.require("layouts/sd15/model"), LoadOptions.cpu());
         init = ImageIO.read(c.resolve("init.png").toFile());
         mask = ImageIO.read(c.resolve("mask.png").toFile());
     }
@@ -191,7 +191,7 @@ class InpaintWorkflowsTest {
     @Test
     void anInpaintingModelAlsoGeneratesWithoutAMask() {
         try (DiffusionPipeline nine = Pipelines.open(Fixtures.require("inpaint/sd15_9ch/model"),
-                Pipelines.Options.cpu())) {
+                LoadOptions.cpu())) {
             assertEquals(4, nine.latentShape(request(64, 64)).get(1), "latent channels come from the VAE");
             assertEquals(5, nine.architecture().imageConditioningChannels());
             BufferedImage txt2img = nine.generate(request(64, 64), GenerationListener.NONE).images().get(0);

@@ -29,7 +29,7 @@ class MultiControlNetTest {
     void residualsOfSeveralControlNetsAdd() throws IOException {
         Path dir = Fixtures.require("pipeline_controlnet");
         BufferedImage control = ImageIO.read(dir.resolve("control.png").toFile());
-        try (DiffusionPipeline pipe = SdLoader.openFolder(dir.resolve("model"), "cn", Pipelines.Options.cpu())) {
+        try (DiffusionPipeline pipe = SdLoader.openFolder(dir.resolve("model"), "cn", LoadOptions.cpu())) {
             String cn = pipe.controlnets().get(0);
             float[] twice = run(pipe, List.of(new ControlSpec(cn, control, 0.3, 0, 1),
                     new ControlSpec(cn, control, 0.4, 0, 1)));
@@ -48,7 +48,7 @@ class MultiControlNetTest {
     void anUnknownControlNetIsNamedByItsIndex() throws IOException {
         Path dir = Fixtures.require("pipeline_controlnet");
         BufferedImage control = ImageIO.read(dir.resolve("control.png").toFile());
-        try (DiffusionPipeline pipe = SdLoader.openFolder(dir.resolve("model"), "cn", Pipelines.Options.cpu())) {
+        try (DiffusionPipeline pipe = SdLoader.openFolder(dir.resolve("model"), "cn", LoadOptions.cpu())) {
             GenerationRequest r = GenerationRequest.of("a blue circle", "", 64, 64, 3, 4.0, 5).withControlnets(
                     List.of(new ControlSpec(pipe.controlnets().get(0), control, 0.5, 0, 1),
                             new ControlSpec("canny", control, 0.5, 0, 1)));

@@ -65,7 +65,7 @@ class OpenClipSingleFileParityTest {
             assertEquals("gelu", d.textEncoder().detected().hiddenAct());
         }
         JsonNode meta = Fixtures.meta(layout);
-        try (DiffusionPipeline pipe = Pipelines.open(file, Pipelines.Options.cpu()
+        try (DiffusionPipeline pipe = Pipelines.open(file, LoadOptions.cpu()
                 .withSingleFileConfig(c.resolve("sd2v.config")));
                 SafetensorsFile io = SafetensorsFile.open(layout.resolve("io.safetensors"));
                 NDManager job = NDManager.newBaseManager(Device.cpu())) {

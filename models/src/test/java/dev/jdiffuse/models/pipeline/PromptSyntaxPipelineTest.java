@@ -26,7 +26,7 @@ class PromptSyntaxPipelineTest {
 
     @BeforeAll
     static void open() {
-        sd1 = SdLoader.openFolder(Fixtures.require("pipeline_sd1/model"), "sd1", Pipelines.Options.cpu());
+        sd1 = SdLoader.openFolder(Fixtures.require("pipeline_sd1/model"), "sd1", LoadOptions.cpu());
     }
 
     @AfterAll
@@ -95,7 +95,7 @@ class PromptSyntaxPipelineTest {
     @Test
     void sd3RefusesWeightsAndClipSkipNamingTheField() {
         try (DiffusionPipeline sd3 = Sd3Loader.openFolder(Fixtures.require("pipeline_sd3/model"), "pipeline_sd3",
-                Pipelines.Options.cpu())) {
+                LoadOptions.cpu())) {
             GenerationRequest r = GenerationRequest.of("a (lighthouse:1.5)", "", 64, 64, 2, 5.0, 1);
             assertEquals("prompt", sd3.check(r).get(0).field());
             GenerationRequest neg = new GenerationRequest("a lighthouse", "[blurry]", 64, 64, 2, null, null, 5.0, 0,

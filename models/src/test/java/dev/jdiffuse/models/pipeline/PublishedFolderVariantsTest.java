@@ -73,14 +73,14 @@ class PublishedFolderVariantsTest {
         Files.delete(m.resolve("unet/diffusion_pytorch_model.safetensors"));
         Files.write(m.resolve("unet/diffusion_pytorch_model.bin"), NOT_A_PICKLE);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> Pipelines.open(m, Pipelines.Options.cpu()).close());
+                () -> Pipelines.open(m, LoadOptions.cpu()).close());
         assertTrue(e.getMessage().contains("arbitrary code") && e.getMessage().contains("diffusion_pytorch_model.bin")
                 && e.getMessage().contains("safetensors"), e.getMessage());
     }
 
     private static void assertReproducesLayout(Path model, Path layout) {
         JsonNode meta = Fixtures.meta(layout);
-        try (DiffusionPipeline pipe = Pipelines.open(model, Pipelines.Options.cpu());
+        try (DiffusionPipeline pipe = Pipelines.open(model, LoadOptions.cpu());
                 SafetensorsFile io = SafetensorsFile.open(layout.resolve("io.safetensors"));
                 NDManager job = NDManager.newBaseManager(Device.cpu())) {
             GenerationRequest r = GenerationRequest.of(meta.get("prompt").asText(),

@@ -43,7 +43,7 @@ class PublishedLayoutsParityTest {
     private static void run(Path c) {
         JsonNode meta = Fixtures.meta(c);
         String name = Fixtures.displayName(c);
-        try (DiffusionPipeline base = Pipelines.open(c.resolve("model"), Pipelines.Options.cpu());
+        try (DiffusionPipeline base = Pipelines.open(c.resolve("model"), LoadOptions.cpu());
                 SafetensorsFile io = SafetensorsFile.open(c.resolve("io.safetensors"));
                 NDManager job = NDManager.newBaseManager(Device.cpu())) {
             DiffusionPipeline pipe = meta.has("max_sequence_length")

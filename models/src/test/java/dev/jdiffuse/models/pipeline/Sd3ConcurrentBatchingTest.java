@@ -28,7 +28,7 @@ class Sd3ConcurrentBatchingTest {
                 GenerationRequest.of("a blue boat on a calm lake", "", 64, 64, 7, 3.5, 22),
                 GenerationRequest.of("a green hill under a cloudy sky", "ugly", 64, 64, 4, 7.0, 33));
         try (DiffusionPipeline pipe = Pipelines.open(Fixtures.root().resolve("pipeline_sd3/model"),
-                Pipelines.Options.cpu())) {
+                LoadOptions.cpu())) {
             assertEquals("sd3", pipe.family());
             assertNotNull(pipe.stepBatcher(), "the SD3 family shares its transformer's forwards");
             ConcurrentJobs.Outcome o = ConcurrentJobs.run(pipe, jobs, 8, Duration.ofMillis(200));
@@ -54,7 +54,7 @@ class Sd3ConcurrentBatchingTest {
                 GenerationRequest.of("a blue boat on a calm lake", "", 64, 64, 4, 3.5, 22),
                 GenerationRequest.of("a green hill under a cloudy sky", "ugly", 64, 64, 4, 7.0, 33));
         try (DiffusionPipeline pipe = Pipelines.open(Fixtures.root().resolve("pipeline_sd3/model"),
-                Pipelines.Options.cpu())) {
+                LoadOptions.cpu())) {
             List<float[]> alone = new java.util.ArrayList<>();
             for (GenerationRequest r : jobs) {
                 alone.add(ConcurrentJobs.image(pipe, r, GenerationListener.NONE));

@@ -127,7 +127,7 @@ class Sd3SingleFileParityTest {
         copyTree(model.resolve("tokenizer"), config.resolve("tokenizer"));
         copyTree(model.resolve("tokenizer_2"), config.resolve("tokenizer_2"));
         JsonNode meta = Fixtures.meta(layout);
-        try (DiffusionPipeline base = Pipelines.open(file, Pipelines.Options.cpu().withSingleFileConfig(config));
+        try (DiffusionPipeline base = Pipelines.open(file, LoadOptions.cpu().withSingleFileConfig(config));
                 SafetensorsFile io = SafetensorsFile.open(layout.resolve("io.safetensors"));
                 NDManager job = NDManager.newBaseManager(Device.cpu())) {
             assertEquals("sd3", base.family());
@@ -151,7 +151,7 @@ class Sd3SingleFileParityTest {
                     "unprojected CLIP-L: the pooled width is the hidden width");
         }
         CheckpointFormatException e = assertThrows(CheckpointFormatException.class,
-                () -> Pipelines.open(file, Pipelines.Options.cpu()));
+                () -> Pipelines.open(file, LoadOptions.cpu()));
         assertTrue(e.getMessage().contains("49408") && e.getMessage().contains("sd3_incl_clips.tokenizer"),
                 e.getMessage());
         copyTree(layout.resolve("model/tokenizer"), file.resolveSibling("sd3_incl_clips.tokenizer"));
@@ -160,7 +160,7 @@ class Sd3SingleFileParityTest {
 
     /** The file alone (with what lies beside it) opens as SD 3 and renders a finite [0, 1] image of the size asked. */
     private static void assertGenerates(Path file, JsonNode meta) {
-        try (DiffusionPipeline pipe = Pipelines.open(file, Pipelines.Options.cpu());
+        try (DiffusionPipeline pipe = Pipelines.open(file, LoadOptions.cpu());
                 NDManager job = NDManager.newBaseManager(Device.cpu())) {
             assertEquals("sd3", pipe.family());
             NDArray image = pipe.render(request(meta, 2), job, GenerationListener.NONE).image();
@@ -182,7 +182,7 @@ class Sd3SingleFileParityTest {
         Path model = layout.resolve("model");
         Path file = write(layout, "sd3.5_large", new Sd3SingleFileWriter.Parts(false, false, false));
         CheckpointFormatException refused = assertThrows(CheckpointFormatException.class,
-                () -> Pipelines.open(file, Pipelines.Options.cpu()));
+                () -> Pipelines.open(file, LoadOptions.cpu()));
         assertTrue(refused.getMessage().contains(Sd3CheckpointDetector.CLIP_L)
                 && refused.getMessage().contains(Sd3CheckpointDetector.CLIP_G)
                 && refused.getMessage().contains(Sd3TextEncoderFiles.FOLDER + "/"), refused.getMessage());

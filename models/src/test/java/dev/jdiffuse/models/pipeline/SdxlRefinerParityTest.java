@@ -84,7 +84,7 @@ class SdxlRefinerParityTest {
     @Test
     void refinerFolderMatchesDiffusersWithDefaultAestheticScores() throws IOException {
         Path c = fixture();
-        try (DiffusionPipeline pipe = Pipelines.open(c.resolve("model"), Pipelines.Options.cpu())) {
+        try (DiffusionPipeline pipe = Pipelines.open(c.resolve("model"), LoadOptions.cpu())) {
             assertEquals("sdxl_refiner", pipe.family());
             compare(pipe, c, "image");
         }
@@ -94,7 +94,7 @@ class SdxlRefinerParityTest {
     @Test
     void aestheticScoresReachTheUNet() throws IOException {
         Path c = fixture();
-        try (DiffusionPipeline pipe = Pipelines.open(c.resolve("model"), Pipelines.Options.cpu());
+        try (DiffusionPipeline pipe = Pipelines.open(c.resolve("model"), LoadOptions.cpu());
                 SafetensorsFile io = SafetensorsFile.open(c.resolve("io.safetensors"))) {
             compare(pipe, c, "image_aesthetic");
             GenerationRequest defaults = request(c, "image_aesthetic").withAesthetics(null);
@@ -145,7 +145,7 @@ class SdxlRefinerParityTest {
                     "(label_emb input - pooled width) / 5 time ids");
             assertEquals(0.13025, d.vae().scalingFactor(), 0.0);
         }
-        try (DiffusionPipeline pipe = Pipelines.open(file, Pipelines.Options.cpu().withSingleFileConfig(model))) {
+        try (DiffusionPipeline pipe = Pipelines.open(file, LoadOptions.cpu().withSingleFileConfig(model))) {
             assertEquals("sdxl_refiner", pipe.family());
             compare(pipe, c, "image");
         }

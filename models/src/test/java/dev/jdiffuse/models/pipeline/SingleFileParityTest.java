@@ -48,7 +48,7 @@ class SingleFileParityTest {
             String name = c.getFileName().toString();
             Path layout = layoutOf(c);
             try (DiffusionPipeline pipe = Pipelines.open(c.resolve(name + ".safetensors"),
-                    Pipelines.Options.cpu().withSingleFileConfig(c.resolve(name + ".config")))) {
+                    LoadOptions.cpu().withSingleFileConfig(c.resolve(name + ".config")))) {
                 NDArray expected = null;
                 try (SafetensorsFile io = SafetensorsFile.open(layout.resolve("io.safetensors"));
                         NDManager job = NDManager.newBaseManager(Device.cpu())) {
@@ -69,13 +69,13 @@ class SingleFileParityTest {
             Path dir = Files.createDirectories(tmp.resolve(name));
             Path file = Files.copy(c.resolve(name + ".safetensors"), dir.resolve(name + ".safetensors"));
             CheckpointFormatException e = assertThrows(CheckpointFormatException.class,
-                    () -> Pipelines.open(file, Pipelines.Options.cpu()));
+                    () -> Pipelines.open(file, LoadOptions.cpu()));
             assertTrue(e.getMessage().contains("49408") && e.getMessage().contains(name + ".tokenizer"),
                     e.getMessage());
 
             copyTree(c.resolve(name + ".config/tokenizer"), dir.resolve(name + ".tokenizer"));
             JsonNode meta = Fixtures.meta(layoutOf(c));
-            try (DiffusionPipeline pipe = Pipelines.open(file, Pipelines.Options.cpu());
+            try (DiffusionPipeline pipe = Pipelines.open(file, LoadOptions.cpu());
                     NDManager job = NDManager.newBaseManager(Device.cpu())) {
                 boolean xl = Files.isDirectory(c.resolve(name + ".config/text_encoder_2"));
                 assertEquals(xl, pipe.family().equals("sdxl"), "family " + pipe.family());

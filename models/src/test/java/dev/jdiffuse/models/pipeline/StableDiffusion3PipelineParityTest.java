@@ -40,7 +40,7 @@ class StableDiffusion3PipelineParityTest {
         return Stream.of(DynamicTest.dynamicTest("pipeline_sd3", () -> {
             Path dir = Fixtures.require("pipeline_sd3");
             JsonNode meta = Fixtures.meta(dir);
-            try (DiffusionPipeline base = Pipelines.open(dir.resolve("model"), Pipelines.Options.cpu());
+            try (DiffusionPipeline base = Pipelines.open(dir.resolve("model"), LoadOptions.cpu());
                     SafetensorsFile io = SafetensorsFile.open(dir.resolve("io.safetensors"));
                     NDManager job = NDManager.newBaseManager(Device.cpu())) {
                 assertEquals("sd3", base.family());
@@ -67,7 +67,7 @@ class StableDiffusion3PipelineParityTest {
             Path dir = Fixtures.require("pipeline_sd3");
             JsonNode meta = Fixtures.meta(dir);
             try (DiffusionPipeline base = Sd3Loader.openFolder(dir.resolve("model"), "pipeline_sd3",
-                    Pipelines.Options.cpu());
+                    LoadOptions.cpu());
                     NDManager job = NDManager.newBaseManager(Device.cpu())) {
                 GenerationRequest r = GenerationRequest.of(meta.get("prompt").asText(), "",
                         meta.get("width").asInt(), meta.get("height").asInt(), 2, 3.0, 7);
@@ -96,7 +96,7 @@ class StableDiffusion3PipelineParityTest {
             node.put("use_dynamic_shifting", true);
             SchedulerSelection dynamic = new SchedulerSelection(node.toString(), null);
             try (DiffusionPipeline base = Sd3Loader.openFolder(dir.resolve("model"), "pipeline_sd3",
-                    Pipelines.Options.cpu())) {
+                    LoadOptions.cpu())) {
                 DiffusionPipeline pipe = base.withScheduler(dynamic);
                 int f = base.pixelsPerLatent();
                 int p = Fixtures.json(dir.resolve("model/transformer/config.json")).get("patch_size").asInt();
@@ -119,7 +119,7 @@ class StableDiffusion3PipelineParityTest {
     Stream<DynamicTest> pipelineSd3CheckNamesRefusedFields() {
         return Stream.of(DynamicTest.dynamicTest("pipeline_sd3 check", () -> {
             Path dir = Fixtures.require("pipeline_sd3");
-            try (DiffusionPipeline pipe = Pipelines.open(dir.resolve("model"), Pipelines.Options.cpu())) {
+            try (DiffusionPipeline pipe = Pipelines.open(dir.resolve("model"), LoadOptions.cpu())) {
                 PipelineDefaults d = pipe.defaults();
                 GenerationRequest ok = GenerationRequest.of("x", "", d.width(), d.height(), 2, 3.0, 0);
                 assertEquals(List.of(), pipe.check(ok));

@@ -62,12 +62,12 @@ class StableDiffusionPipelineParityTest {
     private static DiffusionPipeline openSd1(boolean singleFile) {
         Path model = Fixtures.root().resolve("pipeline_sd1/model");
         if (!singleFile) {
-            return SdLoader.openFolder(model, "pipeline_sd1", Pipelines.Options.cpu());
+            return SdLoader.openFolder(model, "pipeline_sd1", LoadOptions.cpu());
         }
         Path dir = Fixtures.require("single_file_sd1");
         String file = Fixtures.meta(dir).path("file").asText("sd1-tiny.safetensors");
         return SdLoader.openSingleFile(dir.resolve(file), "single_file_sd1",
-                new Pipelines.Options(Device.cpu(), DataType.FLOAT32, null, model));
+                new LoadOptions(Device.cpu(), DataType.FLOAT32, null, model));
     }
 
     private static void runSd1Case(Path c, boolean singleFile, String name) {
@@ -113,7 +113,7 @@ class StableDiffusionPipelineParityTest {
             JsonNode meta = Fixtures.meta(dir);
             BufferedImage control = read(dir.resolve(meta.get("control_image").asText()));
             try (DiffusionPipeline pipe = SdLoader.openFolder(dir.resolve("model"), "pipeline_controlnet",
-                    Pipelines.Options.cpu());
+                    LoadOptions.cpu());
                     SafetensorsFile io = SafetensorsFile.open(dir.resolve("io.safetensors"));
                     NDManager job = NDManager.newBaseManager(Device.cpu())) {
                 GenerationRequest r = GenerationRequest.of(meta.get("prompt").asText(), "",

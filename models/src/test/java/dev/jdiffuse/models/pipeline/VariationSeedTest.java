@@ -19,7 +19,7 @@ class VariationSeedTest {
     @Test
     void strengthBlendsTheInitialNoiseOfTwoSeeds() {
         try (DiffusionPipeline pipe = SdLoader.openFolder(Fixtures.require("pipeline_sd1/model"), "sd1",
-                Pipelines.Options.cpu())) {
+                LoadOptions.cpu())) {
             GenerationRequest base = GenerationRequest.of("a red apple", "", 64, 64, 3, 5.0, 11)
                     .withSampler("euler", "default");
             float[] seed11 = pixels(pipe, base);

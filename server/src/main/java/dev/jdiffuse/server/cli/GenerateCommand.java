@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationResult;
 import dev.jdiffuse.models.pipeline.ImagePipeline;
+import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.samplers.SamplerCatalog;
 import dev.jdiffuse.server.api.GenerationBody;
@@ -215,7 +216,7 @@ public final class GenerateCommand implements Callable<Integer> {
             return ModelLoaders.production().load(model, device, dtype);
         }
         var d = ModelLoaders.device(device);
-        return Pipelines.open(model, new Pipelines.Options(d, ModelLoaders.dtype(dtype, d), null, config));
+        return Pipelines.open(model, new LoadOptions(d, ModelLoaders.dtype(dtype, d), null, config));
     }
 
     /** The options as the API's request body, checked by the same validator as {@code POST /v1/generations}. */

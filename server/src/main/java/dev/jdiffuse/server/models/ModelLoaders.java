@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.checkpoint.FluxSingleFile;
 import dev.jdiffuse.models.checkpoint.Sd3TextEncoderFiles;
+import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.models.vae.AutoencoderTiny;
 
@@ -43,7 +44,7 @@ public final class ModelLoaders {
                 // no config folder: everything detected from the file (Pipelines.open)
                 config = Files.isDirectory(beside) ? beside : null;
             }
-            return Pipelines.open(entry, new Pipelines.Options(d, t, taesd, config));
+            return Pipelines.open(entry, new LoadOptions(d, t, taesd, config));
         };
     }
 

@@ -6,7 +6,8 @@ import dev.jdiffuse.models.config.ConfigJson;
 import dev.jdiffuse.models.dit.DiTConfig;
 import dev.jdiffuse.models.dit.DiTTransformer2DModel;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
-import dev.jdiffuse.models.pipeline.Pipelines;
+import dev.jdiffuse.models.pipeline.FreshWeights;
+import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.models.pipeline.SchedulerSelection;
 import dev.jdiffuse.models.pipeline.Vaes;
 import dev.jdiffuse.models.vae.AutoencoderKL;
@@ -23,8 +24,8 @@ public final class DitLoader {
      * Opens a diffusers folder ({@code model_index.json} with an optional {@code id2label}, {@code transformer/},
      * {@code vae/}, {@code scheduler/}).
      */
-    public static DiffusionPipeline openFolder(Path folder, String name, Pipelines.Options o) {
-        return Pipelines.loading(o.device(), weights -> {
+    public static DiffusionPipeline openFolder(Path folder, String name, LoadOptions o) {
+        return FreshWeights.load(o.device(), weights -> {
             DiTTransformer2DModel transformer = DiTTransformer2DModel.load(folder.resolve("transformer"), weights,
                     o.dtype());
             DiTConfig tc = transformer.config();

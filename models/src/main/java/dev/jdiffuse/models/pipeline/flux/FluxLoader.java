@@ -10,7 +10,8 @@ import dev.jdiffuse.models.flux.FluxTransformer2DModel;
 import dev.jdiffuse.models.flux.FluxTransformerConfig;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
-import dev.jdiffuse.models.pipeline.Pipelines;
+import dev.jdiffuse.models.pipeline.FreshWeights;
+import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.models.pipeline.SchedulerSelection;
 import dev.jdiffuse.models.pipeline.Vaes;
 import dev.jdiffuse.models.t5.T5EncoderModel;
@@ -37,9 +38,9 @@ public final class FluxLoader {
      * the scheduler come from {@code o.singleFileConfig()} where it holds them, else are detected from the shapes or
      * are Black Forest Labs' ({@link FluxSingleFileParts}).
      */
-    public static DiffusionPipeline openSingleFile(Path checkpoint, String name, Pipelines.Options o) {
+    public static DiffusionPipeline openSingleFile(Path checkpoint, String name, LoadOptions o) {
         Path config = o.singleFileConfig();
-        return Pipelines.loading(o.device(), weights -> {
+        return FreshWeights.load(o.device(), weights -> {
             try (SafetensorsStateDict raw = SafetensorsStateDict.open(checkpoint);
                     FluxSingleFile file = FluxSingleFile.beside(checkpoint, raw)) {
                 StateDict all = file.view();
@@ -85,8 +86,8 @@ public final class FluxLoader {
      * {@code tokenizer_2/} (its {@code tokenizer.json}, or the T5 v1.1 vocabulary the jar ships), {@code scheduler/}.
      * Each component's width is checked against the transformer's config, naming the field that disagrees.
      */
-    public static DiffusionPipeline openFolder(Path folder, String name, Pipelines.Options o) {
-        return Pipelines.loading(o.device(), weights -> {
+    public static DiffusionPipeline openFolder(Path folder, String name, LoadOptions o) {
+        return FreshWeights.load(o.device(), weights -> {
             FluxTransformer2DModel transformer = FluxTransformer2DModel.load(folder.resolve("transformer"), weights,
                     o.dtype());
             FluxTransformerConfig tc = transformer.config();

@@ -6,7 +6,8 @@ import dev.jdiffuse.models.checkpoint.DetectedCheckpoint;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTokenizer;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
-import dev.jdiffuse.models.pipeline.Pipelines;
+import dev.jdiffuse.models.pipeline.FreshWeights;
+import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.models.pipeline.SchedulerSelection;
 import dev.jdiffuse.models.pipeline.Vaes;
 import dev.jdiffuse.models.unet.ControlNetModel;
@@ -33,9 +34,9 @@ public final class SdLoader {
      * {@code controlnet/}). The SDXL refiner's folder has {@code text_encoder_2/} and {@code tokenizer_2/} only
      * ({@code text_encoder: [null, null]} in its {@code model_index.json}).
      */
-    public static DiffusionPipeline openFolder(Path folder, String name, Pipelines.Options o) {
+    public static DiffusionPipeline openFolder(Path folder, String name, LoadOptions o) {
         DataType dtype = o.dtype();
-        return Pipelines.loading(o.device(), weights -> {
+        return FreshWeights.load(o.device(), weights -> {
             boolean xl = Files.isDirectory(folder.resolve("text_encoder_2"));
             boolean first = !xl || Files.isDirectory(folder.resolve("text_encoder"));
             SdPromptEncoder prompts = new SdPromptEncoder(first ? ClipTokenizer.load(folder.resolve("tokenizer")) : null,
@@ -64,10 +65,10 @@ public final class SdLoader {
      * the CLIP vocabulary bundled in the jar when the text encoder has CLIP's 49,408 tokens, else a tokenizer folder
      * {@code <name>.tokenizer/} (and {@code <name>.tokenizer_2/}) or {@code tokenizer/} beside the file.
      */
-    public static DiffusionPipeline openSingleFile(Path checkpoint, String name, Pipelines.Options o) {
+    public static DiffusionPipeline openSingleFile(Path checkpoint, String name, LoadOptions o) {
         Path config = o.singleFileConfig();
         DataType dtype = o.dtype();
-        return Pipelines.loading(o.device(), weights -> {
+        return FreshWeights.load(o.device(), weights -> {
             try (SafetensorsStateDict file = SafetensorsStateDict.open(checkpoint)) {
                 DetectedCheckpoint d = CheckpointDetector.detect(file, checkpoint.toString(), o.predictionType());
                 LOG.log(System.Logger.Level.INFO, "{0}: {1}, {2} ({3}){4}", checkpoint.getFileName(),

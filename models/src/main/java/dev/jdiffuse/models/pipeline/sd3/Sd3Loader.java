@@ -11,7 +11,8 @@ import dev.jdiffuse.models.clip.ClipTokenizer;
 import dev.jdiffuse.models.config.ConfigException;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
-import dev.jdiffuse.models.pipeline.Pipelines;
+import dev.jdiffuse.models.pipeline.FreshWeights;
+import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.models.pipeline.SchedulerSelection;
 import dev.jdiffuse.models.pipeline.Vaes;
 import dev.jdiffuse.models.sd3.SD3Transformer2DModel;
@@ -40,8 +41,8 @@ public final class Sd3Loader {
      * with {@code tokenizer_3/} (or the T5 v1.1 vocabulary the jar ships); without it the T5 part of the context is
      * zeros, as diffusers does when the component is absent.
      */
-    public static DiffusionPipeline openFolder(Path folder, String name, Pipelines.Options o) {
-        return Pipelines.loading(o.device(), weights -> {
+    public static DiffusionPipeline openFolder(Path folder, String name, LoadOptions o) {
+        return FreshWeights.load(o.device(), weights -> {
             ClipTextModel te = projected(folder, "text_encoder", weights, o);
             ClipTextModel te2 = projected(folder, "text_encoder_2", weights, o);
             SD3Transformer2DModel transformer = SD3Transformer2DModel.load(folder.resolve("transformer"), weights,
@@ -78,9 +79,9 @@ public final class Sd3Loader {
      * over the detected one ({@link Sd3SingleFileParts}). Without T5 weights the T5 part of the context is zeros, as
      * for a folder without {@code text_encoder_3/}.
      */
-    public static DiffusionPipeline openSingleFile(Path checkpoint, String name, Pipelines.Options o) {
+    public static DiffusionPipeline openSingleFile(Path checkpoint, String name, LoadOptions o) {
         Path config = o.singleFileConfig();
-        return Pipelines.loading(o.device(), weights -> {
+        return FreshWeights.load(o.device(), weights -> {
             try (SafetensorsStateDict raw = SafetensorsStateDict.open(checkpoint);
                     Sd3TextEncoderFiles encoders = Sd3TextEncoderFiles.beside(checkpoint, raw)) {
                 StateDict file = encoders.view();
@@ -121,7 +122,7 @@ public final class Sd3Loader {
     }
 
     /** The folder's T5 encoder and tokenizer, or null without {@code text_encoder_3/}. */
-    private static Sd3PromptEncoder.T5Text t5(Path folder, NDManager weights, Pipelines.Options o, int joint) {
+    private static Sd3PromptEncoder.T5Text t5(Path folder, NDManager weights, LoadOptions o, int joint) {
         Path dir = folder.resolve("text_encoder_3");
         if (!Files.isDirectory(dir)) {
             return null;
@@ -136,7 +137,7 @@ public final class Sd3Loader {
                 ? T5Tokenizer.load(tokenizer) : T5Tokenizer.bundled(), encoder);
     }
 
-    private static ClipTextModel projected(Path folder, String component, NDManager weights, Pipelines.Options o) {
+    private static ClipTextModel projected(Path folder, String component, NDManager weights, LoadOptions o) {
         ClipTextModel encoder = ClipTextModel.load(folder.resolve(component), weights, o.dtype());
         if (!encoder.config().withProjection()) {
             throw new ConfigException(folder.resolve(component + "/config.json").toString(), "architectures",

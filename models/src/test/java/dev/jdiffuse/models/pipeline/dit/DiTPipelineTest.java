@@ -10,6 +10,7 @@ import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.GenerationResult;
 import dev.jdiffuse.models.pipeline.InvalidRequestException;
+import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.pipeline.Pipelines;
 import dev.jdiffuse.samplers.noise.TorchCpuNoise;
@@ -55,7 +56,7 @@ class DiTPipelineTest {
         JsonNode config = Fixtures.json(dit.resolve("config.json"));
         sampleSize = config.get("sample_size").asInt();
         DiTPipelineFolder.assemble(folder, DiTPipelineFolder.Placement.COPY);
-        pipe = Pipelines.open(folder, Pipelines.Options.cpu());
+        pipe = Pipelines.open(folder, LoadOptions.cpu());
         family = assertInstanceOf(DiTFamily.class, pipe.architecture());
     }
 
