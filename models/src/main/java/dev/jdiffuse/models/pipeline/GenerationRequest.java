@@ -6,6 +6,7 @@ import dev.jdiffuse.models.prompt.PromptSyntax;
 import java.awt.image.BufferedImage;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.Consumer;
 
 /**
  * Everything one generation needs, already validated by the caller (the server validates ranges and names; a pipeline
@@ -131,21 +132,18 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
     }
 
     public GenerationRequest withSampler(String sampler, String schedule) {
-        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
-                clipSkip, promptSyntax, aesthetics);
+        return with(c -> {
+            c.sampler = sampler;
+            c.schedule = schedule;
+        });
     }
 
     public GenerationRequest withControlnets(List<ControlSpec> list) {
-        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, list, preview, init, variation, loras, inpaint, hires,
-                clipSkip, promptSyntax, aesthetics);
+        return with(c -> c.controlnets = list);
     }
 
     public GenerationRequest withPreview(PreviewSpec spec) {
-        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, spec, init, variation, loras, inpaint, hires,
-                clipSkip, promptSyntax, aesthetics);
+        return with(c -> c.preview = spec);
     }
 
     /**
@@ -159,63 +157,106 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
     }
 
     public GenerationRequest withInit(InitImage start) {
-        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, start, variation, loras, inpaint, hires,
-                clipSkip, promptSyntax, aesthetics);
+        return with(c -> c.init = start);
     }
 
     public GenerationRequest withVariation(Variation v) {
-        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, v, loras, inpaint, hires,
-                clipSkip, promptSyntax, aesthetics);
+        return with(c -> c.variation = v);
     }
 
     public GenerationRequest withLoras(List<LoraSpec> list) {
-        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, list, inpaint, hires,
-                clipSkip, promptSyntax, aesthetics);
+        return with(c -> c.loras = list);
     }
 
     public GenerationRequest withInpaint(Inpaint in) {
-        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, in, hires,
-                clipSkip, promptSyntax, aesthetics);
+        return with(c -> c.inpaint = in);
     }
 
     public GenerationRequest withHires(Hires h) {
-        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, h,
-                clipSkip, promptSyntax, aesthetics);
+        return with(c -> c.hires = h);
     }
 
     public GenerationRequest withSize(int w, int h) {
-        return new GenerationRequest(prompt, negativePrompt, w, h, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
-                clipSkip, promptSyntax, aesthetics);
+        return with(c -> {
+            c.width = w;
+            c.height = h;
+        });
     }
 
     public GenerationRequest withSteps(int n) {
-        return new GenerationRequest(prompt, negativePrompt, width, height, n, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
-                clipSkip, promptSyntax, aesthetics);
+        return with(c -> c.steps = n);
     }
 
     public GenerationRequest withClipSkip(int n) {
-        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
-                n, promptSyntax, aesthetics);
+        return with(c -> c.clipSkip = n);
     }
 
     public GenerationRequest withPromptSyntax(PromptSyntax syntax) {
-        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
-                clipSkip, syntax, aesthetics);
+        return with(c -> c.promptSyntax = syntax);
     }
 
     public GenerationRequest withAesthetics(Aesthetics a) {
-        return new GenerationRequest(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale,
-                guidanceRescale, seed, batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires,
-                clipSkip, promptSyntax, a);
+        return with(c -> c.aesthetics = a);
+    }
+
+    /** This request with what {@code change} sets on a copy of its fields (the {@code withX} methods). */
+    private GenerationRequest with(Consumer<Fields> change) {
+        Fields c = new Fields(this);
+        change.accept(c);
+        return new GenerationRequest(c.prompt, c.negativePrompt, c.width, c.height, c.steps, c.sampler, c.schedule,
+                c.guidanceScale, c.guidanceRescale, c.seed, c.batchSize, c.classLabel, c.controlnets, c.preview, c.init,
+                c.variation, c.loras, c.inpaint, c.hires, c.clipSkip, c.promptSyntax, c.aesthetics);
+    }
+
+    /** The fields of a request, writable, for {@link #with}: one place that lists them all besides the record. */
+    private static final class Fields {
+        String prompt;
+        String negativePrompt;
+        int width;
+        int height;
+        int steps;
+        String sampler;
+        String schedule;
+        double guidanceScale;
+        double guidanceRescale;
+        long seed;
+        int batchSize;
+        Integer classLabel;
+        List<ControlSpec> controlnets;
+        PreviewSpec preview;
+        InitImage init;
+        Variation variation;
+        List<LoraSpec> loras;
+        Inpaint inpaint;
+        Hires hires;
+        int clipSkip;
+        PromptSyntax promptSyntax;
+        Aesthetics aesthetics;
+
+        Fields(GenerationRequest r) {
+            prompt = r.prompt;
+            negativePrompt = r.negativePrompt;
+            width = r.width;
+            height = r.height;
+            steps = r.steps;
+            sampler = r.sampler;
+            schedule = r.schedule;
+            guidanceScale = r.guidanceScale;
+            guidanceRescale = r.guidanceRescale;
+            seed = r.seed;
+            batchSize = r.batchSize;
+            classLabel = r.classLabel;
+            controlnets = r.controlnets;
+            preview = r.preview;
+            init = r.init;
+            variation = r.variation;
+            loras = r.loras;
+            inpaint = r.inpaint;
+            hires = r.hires;
+            clipSkip = r.clipSkip;
+            promptSyntax = r.promptSyntax;
+            aesthetics = r.aesthetics;
+        }
     }
 
     /**
