@@ -1,17 +1,16 @@
 package dev.jdiffuse.models.pipeline;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.nn.FusedOps;
+import dev.jdiffuse.models.nn.HostCopies;
 import dev.jdiffuse.samplers.NoiseSource;
 
 /**
  * The sampler's noise draws (ancestral and SDE samplers draw at every step), drawn on the host by {@code inner} as
- * before and copied to the GPU without waiting for it ({@link FusedOps#hostToDevice}): a plain copy would make the
- * job's thread wait, at every step, until the shared denoiser forward queued before it had finished on the device.
+ * before and copied to the GPU without waiting for it ({@link HostCopies}, {@link FusedOps#hostToDevice}): a plain
+ * copy would make the job's thread wait, at every step, until the shared denoiser forward queued before it had finished on the device.
  * On the CPU, or without the copy kernel, {@code inner} draws straight into the manager. The values are the same
  * either way.
  */
@@ -23,12 +22,6 @@ record DeviceNoise(NoiseSource inner) implements NoiseSource {
 
     @Override
     public NDArray normal(NDManager manager, Shape shape) {
-        if (!manager.getDevice().isGpu() || !FusedOps.hasHostToDevice()) {
-            return inner.normal(manager, shape);
-        }
-        try (NDManager host = manager.newSubManager(Device.cpu());
-                NDArray like = manager.zeros(new Shape(), DataType.FLOAT32)) {
-            return FusedOps.hostToDevice(inner.normal(host, shape), like);
-        }
+        return HostCopies.onDeviceOf(manager, host -> inner.normal(host, shape));
     }
 }

@@ -17,7 +17,6 @@ import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Deque;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
 
 /**
  * {@code POST /v1/images/generations}: one native job per image queued through {@link HttpApi#accept} (the caller's
@@ -78,14 +77,7 @@ final class OpenAiGenerate {
     }
 
     private Job await(Job job) {
-        try {
-            return runs.whenEnded(job).get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new OpenAiError(503, "shutting_down", "the request was stopped", null, null);
-        } catch (ExecutionException e) {
-            throw new IllegalStateException(e.getCause());
-        }
+        return runs.awaitEnd(job, () -> new OpenAiError(503, "shutting_down", "the request was stopped", null, null));
     }
 
     /** A failed or cancelled image fails the request with its error (400 when it names a field, else 500/503). */

@@ -26,7 +26,6 @@ import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Deque;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
 
 /**
  * {@code POST /sdapi/v1/txt2img} and {@code img2img}: the A1111 body mapped ({@link SdApiMapping}) to one native job
@@ -172,15 +171,8 @@ final class SdApiGenerate {
     }
 
     private Job await(Job job) {
-        try {
-            return runs.whenEnded(job).get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new SdApiError(503, "shutting_down", "the request was stopped", null,
-                    mapper.getNodeFactory().textNode("the request was stopped"), null);
-        } catch (ExecutionException e) {
-            throw new IllegalStateException(e.getCause());
-        }
+        return runs.awaitEnd(job, () -> new SdApiError(503, "shutting_down", "the request was stopped", null,
+                mapper.getNodeFactory().textNode("the request was stopped"), null));
     }
 
     /**

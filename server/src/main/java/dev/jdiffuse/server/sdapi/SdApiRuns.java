@@ -8,8 +8,10 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Supplier;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
@@ -78,6 +80,21 @@ public final class SdApiRuns {
             f.complete(job);
         }
         return f;
+    }
+
+    /**
+     * Blocks until {@code job} has ended and returns it; an interrupt (server shutdown) is kept on the thread and
+     * ends the wait with {@code stopped}, the caller's error in its own dialect.
+     */
+    public Job awaitEnd(Job job, Supplier<? extends RuntimeException> stopped) {
+        try {
+            return whenEnded(job).get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw stopped.get();
+        } catch (ExecutionException e) {
+            throw new IllegalStateException(e.getCause());
+        }
     }
 
     private void ended(Job job) {
