@@ -11,6 +11,8 @@ const NUMBER_FIELDS = ['steps', 'guidance_scale', 'guidance_rescale', 'width', '
 const TEXT_FIELDS = ['prompt', 'negative_prompt', 'model', 'sampler', 'schedule'];
 /** The SDXL refiner's conditioning scores, sent only for a model of that family. */
 const REFINER_FIELDS = ['aesthetic_score', 'negative_aesthetic_score'];
+/** FLUX's true classifier-free guidance, sent only for a model of that family. */
+const FLUX_FIELDS = ['true_cfg_scale'];
 const PREVIEW_FIELDS = { 'preview.method': 'preview_method', 'preview.every': 'preview_every',
   'preview.max_size': 'preview_max_size' };
 
@@ -43,6 +45,7 @@ export class GenerationForm {
     form.addEventListener('input', (ev) => {
       clearFieldError(ev.target);
       if (ev.target.id === 'seed' && ev.target.value !== '') this.setLocked(true);
+      if (ev.target.id === 'true_cfg_scale') this.negativeOffered();
       this.save();
     });
     form.addEventListener('change', () => this.save());
@@ -101,10 +104,12 @@ export class GenerationForm {
     for (const o of sampler.options) o.hidden = o.disabled = usable !== null && !usable.includes(o.value);
     if (sampler.selectedOptions[0]?.disabled) sampler.value = m.defaults?.sampler || usable[0];
     this.samplerChanged();
-    // FLUX runs without classifier-free guidance: the server refuses a negative prompt, so it is not offered
-    const negative = this.el('negative_prompt');
-    negative.closest('[data-field]').hidden = m.family === 'flux';
-    if (m.family === 'flux') negative.value = '';
+    // FLUX runs without classifier-free guidance unless its true CFG scale is above 1: only then does it take a
+    // negative prompt (the server refuses one otherwise), and CFG rescale never applies to it
+    const flux = m.family === 'flux';
+    this.el('flux-true-cfg').hidden = !flux;
+    this.el('guidance_rescale').closest('[data-field]').hidden = flux;
+    this.negativeOffered();
     if (applyDefaults && m.defaults) {
       const d = m.defaults;
       setIf(this.el('sampler'), d.sampler);
@@ -115,6 +120,13 @@ export class GenerationForm {
       setIf(this.el('guidance_scale'), d.guidance_scale);
     }
     this.save();
+  }
+
+  /** The negative prompt is offered unless the model is FLUX with its true CFG off (scale 1). */
+  negativeOffered() {
+    const flux = this.model()?.family === 'flux';
+    const trueCfg = Number(this.el('true_cfg_scale').value || '1');
+    this.el('negative_prompt').closest('[data-field]').hidden = flux && !(trueCfg > 1);
   }
 
   /** Offers only the schedules the chosen sampler can walk (respacing needs a sigma-spaced sampler). */
@@ -146,12 +158,21 @@ export class GenerationForm {
   async request() {
     const body = {};
     for (const f of TEXT_FIELDS) {
-      const v = this.el(f).value;
+      // a field the model does not take (hidden) is sent empty or left out, so the server has nothing to refuse
+      const hidden = this.el(f).closest('[data-field]')?.hidden === true;
+      const v = hidden ? '' : this.el(f).value;
       if (v !== '' || f === 'prompt' || f === 'negative_prompt') body[f] = v;
     }
     for (const f of NUMBER_FIELDS) {
+      if (this.el(f).closest('[data-field]')?.hidden === true) continue;
       const v = readNumber(this.el(f), f);
       if (v !== undefined) body[f] = v;
+    }
+    if (!this.el('flux-true-cfg').hidden) {
+      for (const f of FLUX_FIELDS) {
+        const v = readNumber(this.el(f), f);
+        if (v !== undefined) body[f] = v;
+      }
     }
     if (!this.el('refiner-scores').hidden) {
       for (const f of REFINER_FIELDS) {
@@ -202,6 +223,8 @@ export class GenerationForm {
     setIf(this.el('schedule'), p.schedule);
     for (const f of NUMBER_FIELDS) setIf(this.el(f), p[f]);
     for (const f of REFINER_FIELDS) setIf(this.el(f), p[f]);
+    for (const f of FLUX_FIELDS) setIf(this.el(f), p[f]);
+    this.negativeOffered();
     if (p.preview) {
       setIf(this.el('preview_method'), p.preview.method);
       setIf(this.el('preview_every'), p.preview.every);
@@ -248,7 +271,7 @@ export class GenerationForm {
 
   controlFor(path) {
     if (TEXT_FIELDS.includes(path) || NUMBER_FIELDS.includes(path) || REFINER_FIELDS.includes(path)
-      || path === 'seed') return this.el(path);
+      || FLUX_FIELDS.includes(path) || path === 'seed') return this.el(path);
     if (PREVIEW_FIELDS[path]) return this.el(PREVIEW_FIELDS[path]);
     if (path === 'preview') return this.el('preview_method');
     if (path.startsWith('loras')) return this.loras.controlFor(path);
@@ -300,6 +323,7 @@ export class GenerationForm {
       else if (c) setIf(c, v);
     }
     this.samplerChanged();
+    this.negativeOffered();
     setIf(this.el('schedule'), state.schedule);
     this.img2img.showValues();
     this.setLocked(!!state.seedLocked);

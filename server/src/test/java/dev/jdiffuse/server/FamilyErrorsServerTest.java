@@ -68,6 +68,8 @@ class FamilyErrorsServerTest {
         int unit = pixelsPerLatent("tiny-sd3");
         int offGrid = 64 % (2 * unit) == 0 ? 64 + unit : 64; // a multiple of the latent factor, not of the patch grid
         expect400("{\"model\":\"tiny-sd3\",\"width\":" + offGrid + ",\"height\":64}", "invalid_value", "width");
+        // true CFG belongs to guidance-distilled models; SD 3 guides with guidance_scale itself
+        expect400("{\"model\":\"tiny-sd3\",\"true_cfg_scale\":2}", "invalid_value", "true_cfg_scale");
     }
 
     @Test

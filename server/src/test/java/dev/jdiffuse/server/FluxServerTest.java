@@ -108,6 +108,38 @@ class FluxServerTest {
         expect400("{\"model\":\"flux-dev\",\"prompt\":\"(a:1.3)\",\"width\":128,\"height\":128}", "prompt");
     }
 
+    /**
+     * True CFG over HTTP: {@code true_cfg_scale} with a negative prompt renders what the pipeline renders in this
+     * process, is recorded in the job's parameters and written Forge's way in the PNG's infotext; out of its range it
+     * is a 400 naming it.
+     */
+    @Test
+    void trueCfgScaleTakesTheNegativePrompt() throws Exception {
+        Fixtures.require(DEV + "/model");
+        String id = ts.submit("{\"model\":\"flux-dev\",\"prompt\":\"a red fox\",\"negative_prompt\":\"blurry\","
+                + "\"true_cfg_scale\":3,\"width\":128,\"height\":128,\"steps\":2,\"guidance_scale\":3.5,"
+                + "\"seed\":5}");
+        JsonNode done = ts.await(id, Duration.ofSeconds(120));
+        assertEquals("succeeded", done.get("status").asText(), done.toString());
+        JsonNode params = done.get("parameters");
+        assertEquals(3.0, params.path("true_cfg_scale").asDouble(), params.toString());
+        assertEquals("blurry", params.path("negative_prompt").asText(), params.toString());
+        byte[] bytes = ts.get("/v1/generations/" + id + "/images/0").raw().body();
+        String infotext = dev.jdiffuse.server.images.PngText.read(bytes).get("parameters");
+        assertTrue(infotext.contains("Negative prompt: blurry") && infotext.contains("CFG scale: 3, Distilled CFG "
+                + "Scale: 3.5"), infotext);
+        GenerationRequest r = GenerationRequest.of("a red fox", "blurry", 128, 128, 2, 3.5, 5).withTrueCfgScale(3);
+        float[] local;
+        try (DiffusionPipeline p = Pipelines.open(Fixtures.root().resolve(DEV).resolve("model"), LoadOptions.cpu());
+                NDManager job = NDManager.newBaseManager(Device.cpu())) {
+            local = p.render(r, job, GenerationListener.NONE).image().toFloatArray();
+        }
+        BufferedImage served = png(bytes);
+        assertTrue(ImageDiff.maxAbs(served, local) <= TOL, "served vs in-process: " + ImageDiff.maxAbs(served, local));
+        expect400("{\"model\":\"flux-dev\",\"prompt\":\"a\",\"true_cfg_scale\":0.5,\"width\":128,"
+                + "\"height\":128}", "true_cfg_scale");
+    }
+
     private static void expect400(String body, String field) throws Exception {
         TestServer.Reply r = ts.post("/v1/generations", body);
         assertEquals(400, r.status(), () -> body + ": " + new String(r.raw().body()));

@@ -342,7 +342,24 @@ class InpaintBrowserTest {
             assertTrue(body.path("negative_prompt").asText("").isEmpty(), body.toString());
             JsonNode job = ts.get("/v1/generations").json().path("generations").path(0);
             assertEquals("succeeded", job.path("status").asText(), job.toString());
+            assertTrue(body.path("guidance_rescale").isMissingNode(), "CFG rescale is not offered for FLUX: " + body);
+            // true CFG above 1 brings the negative prompt back, and both are sent
+            if (!"true".equals(byId("advanced-section").getDomProperty("open"))) {
+                byId("advanced-section").findElement(By.tagName("summary")).click();
+            }
+            assertTrue(byId("true_cfg_scale").isDisplayed(), "FLUX offers its true CFG scale");
+            type("true_cfg_scale", "3");
+            assertTrue(byId("negative_prompt").isDisplayed(), "true CFG takes a negative prompt");
+            type("negative_prompt", "blurry");
+            byId("generate").click();
+            waitFor("the true-CFG result", Duration.ofSeconds(90), () -> galleryImages() == 2);
+            body = lastBody();
+            assertEquals(3.0, body.path("true_cfg_scale").asDouble(), body.toString());
+            assertEquals("blurry", body.path("negative_prompt").asText(), body.toString());
+            job = ts.get("/v1/generations").json().path("generations").path(0);
+            assertEquals("succeeded", job.path("status").asText(), job.toString());
             driver.findElement(By.cssSelector("#model option[value='tiny-sd15']")).click();
+            assertTrue(!byId("true_cfg_scale").isDisplayed(), "only FLUX takes a true CFG scale");
             assertTrue(byId("negative_prompt").isDisplayed(), "the negative prompt comes back for SD 1.5");
         }
     }

@@ -43,7 +43,7 @@ class OpenApiTest {
                     "schedule", "guidance_scale", "guidance_rescale", "seed", "batch_size", "controlnets",
                     "preview", "init_image", "strength", "subseed", "subseed_strength", "mask", "mask_blur",
                     "inpaint_full_res", "inpaint_full_res_padding", "paste_back", "outpaint", "hires", "loras",
-                    "clip_skip", "prompt_syntax", "aesthetic_score", "negative_aesthetic_score")) {
+                    "clip_skip", "prompt_syntax", "aesthetic_score", "negative_aesthetic_score", "true_cfg_scale")) {
                 assertTrue(doc.at("/components/schemas/GenerationRequest/properties").has(field), field);
             }
             Path apiMd = Path.of(System.getProperty("maven.multiModuleProjectDirectory", ".."), "docs", "api.md");

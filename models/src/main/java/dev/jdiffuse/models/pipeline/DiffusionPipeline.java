@@ -166,6 +166,10 @@ public final class DiffusionPipeline implements ImagePipeline {
         checkSide(errors, "width", r.width(), space);
         checkSide(errors, "height", r.height(), space);
         errors.addAll(family.check(r));
+        if (r.trueCfgScale() != 1 && !family.takesTrueCfgScale()) {
+            errors.add(FieldError.invalid("true_cfg_scale", "true_cfg_scale applies to guidance-distilled models "
+                    + "(FLUX); this " + family.id() + " model guides with guidance_scale"));
+        }
         checkLoras(errors, r);
         if (r.variation() != null && !(r.variation().strength() >= 0 && r.variation().strength() <= 1)) {
             errors.add(FieldError.invalid("subseed_strength", "subseed_strength must be in [0, 1], got "

@@ -37,12 +37,16 @@ import java.util.function.Consumer;
  * @param promptSyntax how the prompts are read: emphasis syntax and BREAK ({@code A1111}) or literal text
  * @param aesthetics the SDXL refiner's aesthetic-score conditioning; null means diffusers' defaults
  *     ({@link Aesthetics#DEFAULT}); models without it ignore it
+ * @param trueCfgScale "true" classifier-free guidance for guidance-distilled models (diffusers' FLUX
+ *     {@code true_cfg_scale}): above 1, a second forward on {@code negativePrompt} and {@code D_neg + s (D - D_neg)},
+ *     on top of the distilled {@code guidanceScale} the model embeds; 1 (the default) disables it. Families that
+ *     guide with {@code guidanceScale} itself refuse any other value.
  */
 public record GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
         String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize, Integer classLabel,
         List<ControlSpec> controlnets, PreviewSpec preview, InitImage init, Variation variation,
         List<LoraSpec> loras, Inpaint inpaint, Hires hires, int clipSkip, PromptSyntax promptSyntax,
-        Aesthetics aesthetics) {
+        Aesthetics aesthetics, double trueCfgScale) {
 
     /**
      * AUTOMATIC1111's variation seed: the initial noise is {@code slerp(strength, randn(seed), randn(subseed))}
@@ -92,6 +96,20 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         if (clipSkip < 1) {
             throw new IllegalArgumentException("clipSkip must be >= 1: " + clipSkip);
         }
+        if (!(trueCfgScale >= 1)) {
+            throw new IllegalArgumentException("trueCfgScale must be >= 1: " + trueCfgScale);
+        }
+    }
+
+    /** No true classifier-free guidance ({@code trueCfgScale} 1). */
+    public GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
+            String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize,
+            Integer classLabel, List<ControlSpec> controlnets, PreviewSpec preview, InitImage init,
+            Variation variation, List<LoraSpec> loras, Inpaint inpaint, Hires hires, int clipSkip,
+            PromptSyntax promptSyntax, Aesthetics aesthetics) {
+        this(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale, guidanceRescale, seed,
+                batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires, clipSkip,
+                promptSyntax, aesthetics, 1.0);
     }
 
     /** diffusers' default aesthetic scores ({@link Aesthetics#DEFAULT}). */
@@ -199,13 +217,21 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         return with(c -> c.aesthetics = a);
     }
 
+    public GenerationRequest withNegativePrompt(String text) {
+        return with(c -> c.negativePrompt = text);
+    }
+
+    public GenerationRequest withTrueCfgScale(double scale) {
+        return with(c -> c.trueCfgScale = scale);
+    }
+
     /** This request with what {@code change} sets on a copy of its fields (the {@code withX} methods). */
     private GenerationRequest with(Consumer<Fields> change) {
         Fields c = new Fields(this);
         change.accept(c);
         return new GenerationRequest(c.prompt, c.negativePrompt, c.width, c.height, c.steps, c.sampler, c.schedule,
                 c.guidanceScale, c.guidanceRescale, c.seed, c.batchSize, c.classLabel, c.controlnets, c.preview, c.init,
-                c.variation, c.loras, c.inpaint, c.hires, c.clipSkip, c.promptSyntax, c.aesthetics);
+                c.variation, c.loras, c.inpaint, c.hires, c.clipSkip, c.promptSyntax, c.aesthetics, c.trueCfgScale);
     }
 
     /** The fields of a request, writable, for {@link #with}: one place that lists them all besides the record. */
@@ -232,6 +258,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         int clipSkip;
         PromptSyntax promptSyntax;
         Aesthetics aesthetics;
+        double trueCfgScale;
 
         Fields(GenerationRequest r) {
             prompt = r.prompt;
@@ -256,6 +283,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
             clipSkip = r.clipSkip;
             promptSyntax = r.promptSyntax;
             aesthetics = r.aesthetics;
+            trueCfgScale = r.trueCfgScale;
         }
     }
 

@@ -43,6 +43,14 @@ public interface ModelFamily<C extends Conditioning> {
         return List.of();
     }
 
+    /**
+     * Whether this family takes {@link GenerationRequest#trueCfgScale()} (guidance-distilled models, whose
+     * {@code guidanceScale} is an input of the network rather than a classifier-free guidance scale).
+     */
+    default boolean takesTrueCfgScale() {
+        return false;
+    }
+
     /** Dynamic-shift {@code mu} for flow schedules with {@code use_dynamic_shifting}; ignored otherwise. */
     default double mu(GenerationRequest request, SchedulerConfig scheduler) {
         return 0;

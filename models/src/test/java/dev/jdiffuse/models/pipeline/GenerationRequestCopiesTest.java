@@ -35,6 +35,8 @@ class GenerationRequestCopiesTest {
         check(r -> r.withClipSkip(2), "clipSkip");
         check(r -> r.withPromptSyntax(PromptSyntax.PLAIN), "promptSyntax");
         check(r -> r.withAesthetics(new GenerationRequest.Aesthetics(7, 2)), "aesthetics");
+        check(r -> r.withTrueCfgScale(4), "trueCfgScale");
+        check(r -> r.withNegativePrompt("haze"), "negativePrompt");
     }
 
     private static void check(UnaryOperator<GenerationRequest> copy, String... changed) throws Exception {

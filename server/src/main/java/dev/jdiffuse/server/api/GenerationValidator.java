@@ -130,6 +130,8 @@ public final class GenerationValidator {
         checkRange("guidance_scale", guidance, 0.0, MAX_GUIDANCE);
         double rescale = b.guidanceRescale() == null ? 0.0 : b.guidanceRescale();
         checkRange("guidance_rescale", rescale, 0.0, 1.0);
+        double trueCfg = b.trueCfgScale() == null ? 1.0 : b.trueCfgScale();
+        checkRange("true_cfg_scale", trueCfg, 1.0, MAX_GUIDANCE);
         long seed = resolveSeed(b.seed(), "seed");
         int batch = b.batchSize() == null ? 1 : b.batchSize();
         if (batch < 1 || batch > limits.maxBatch()) {
@@ -149,7 +151,7 @@ public final class GenerationValidator {
             request = outpaint.apply(request, maskBlur(b), Boolean.TRUE.equals(b.pasteBack()));
         }
         request = prompts(b, request);
-        request = request.withAesthetics(aesthetics(b));
+        request = request.withAesthetics(aesthetics(b)).withTrueCfgScale(trueCfg);
         List<Submission.LoraRef> loraRefs = new ArrayList<>();
         request = request.withLoras(loras(b.loras(), tagged.tags(), loraRefs));
         // the model's own check (sampler and schedule for its noise space, size multiples, classes, LoRAs that fit

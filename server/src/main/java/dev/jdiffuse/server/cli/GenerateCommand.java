@@ -138,6 +138,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--negative-aesthetic-score", description = "SDXL refiner: the aesthetic score of the "
             + "unconditional half (default 2.5, 0..10)")
     Double negativeAestheticScore;
+    @Option(names = "--true-cfg-scale", description = "FLUX: classifier-free guidance against --negative-prompt on "
+            + "top of the distilled guidance, as diffusers' true_cfg_scale (default 1 = off; twice the compute)")
+    Double trueCfgScale;
     @Option(names = "--clip-skip", description = "CLIP layer from the end whose output conditions the image, as "
             + "AUTOMATIC1111's Clip skip (default 1 = the last)")
     Integer clipSkip;
@@ -249,7 +252,7 @@ public final class GenerateCommand implements Callable<Integer> {
         GenerationBody body = new GenerationBody(loaded.name(), prompt, negativePrompt, width, height, steps, sampler,
                 schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength, subseed,
                 subseedStrength, maskId, maskBlur, inpaintFullRes, inpaintFullResPadding, pasteBack, pads, hiresBody, null,
-                clipSkip, promptSyntax, aestheticScore, negativeAestheticScore);
+                clipSkip, promptSyntax, aestheticScore, negativeAestheticScore, trueCfgScale);
         GenerationValidator validator = new GenerationValidator(new ModelRegistry(List.of(loaded)), uploads,
                 Limits.DEFAULTS, loras == null ? LoraLibrary.NONE : new LoraLibrary(loras));
         return validator.validate(body);

@@ -66,7 +66,13 @@ public final class ImageMetadata {
         kv.put("Steps", Integer.toString(p.steps()));
         kv.put("Sampler", SamplerCatalog.samplerLabel(p.sampler()));
         kv.put("Schedule type", SamplerCatalog.scheduleLabel(p.schedule()));
-        kv.put("CFG scale", number(p.guidanceScale()));
+        if (p.trueCfgScale() != null) {
+            // FLUX, written as Forge does: its CFG scale is the true CFG, the embedded scale is "Distilled CFG Scale"
+            kv.put("CFG scale", number(p.trueCfgScale()));
+            kv.put("Distilled CFG Scale", number(p.guidanceScale()));
+        } else {
+            kv.put("CFG scale", number(p.guidanceScale()));
+        }
         if (p.guidanceRescale() > 0) {
             kv.put("Guidance rescale", number(p.guidanceRescale()));
         }

@@ -24,7 +24,8 @@ public record GenerationParameters(String model, String modelFamily, String mode
         Double subseedStrength, List<Submission.LoraRef> loras, String mask, Integer maskBlur, Boolean inpaintFullRes, Integer inpaintFullResPadding,
         Boolean pasteBack, Outpaint outpaint, Hires hires, int clipSkip, String promptSyntax,
         @JsonInclude(JsonInclude.Include.NON_NULL) Double aestheticScore,
-        @JsonInclude(JsonInclude.Include.NON_NULL) Double negativeAestheticScore) {
+        @JsonInclude(JsonInclude.Include.NON_NULL) Double negativeAestheticScore,
+        @JsonInclude(JsonInclude.Include.NON_NULL) Double trueCfgScale) {
 
     public static final String RNG_SOURCE = "torch-cpu";
 
@@ -53,6 +54,8 @@ public record GenerationParameters(String model, String modelFamily, String mode
         var h = q.hires();
         // the aesthetic scores condition only the SDXL refiner; recorded for it alone
         boolean refiner = "sdxl_refiner".equals(model.pipeline().family());
+        // true CFG exists only for the guidance-distilled FLUX models; recorded for them alone
+        boolean flux = "flux".equals(model.pipeline().family());
         return new GenerationParameters(model.name(), model.pipeline().family(), model.shortHash(), model.sha256(),
                 q.prompt(), q.negativePrompt(), q.width(), q.height(), q.steps(),
                 result != null ? result.sampler() : q.sampler(), result != null ? result.schedule() : q.schedule(),
@@ -64,6 +67,6 @@ public record GenerationParameters(String model, String modelFamily, String mode
                 in == null ? null : in.pasteBack(), s.outpaint(), h == null ? null : new Hires(h.scale(), h.width(),
                         h.height(), h.steps(), h.strength(), h.upscaler()), q.clipSkip(),
                 q.promptSyntax().apiName(), refiner ? q.aesthetics().score() : null,
-                refiner ? q.aesthetics().negativeScore() : null);
+                refiner ? q.aesthetics().negativeScore() : null, flux ? q.trueCfgScale() : null);
     }
 }

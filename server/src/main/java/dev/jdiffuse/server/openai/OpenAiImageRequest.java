@@ -36,13 +36,7 @@ record OpenAiImageRequest(GenerationBody template, int n, long seed, boolean url
 
     /** Image {@code i}'s body: the template with seed {@code seed + i}. */
     GenerationBody image(int i) {
-        GenerationBody t = template;
-        return new GenerationBody(t.model(), t.prompt(), t.negativePrompt(), t.width(), t.height(), t.steps(),
-                t.sampler(), t.schedule(), t.guidanceScale(), t.guidanceRescale(), seed + i, 1, t.classLabel(),
-                t.controlnets(), t.preview(), t.initImage(), t.strength(), t.subseed(), t.subseedStrength(),
-                t.mask(), t.maskBlur(), t.inpaintFullRes(), t.inpaintFullResPadding(), t.pasteBack(), t.outpaint(),
-                t.hires(), t.loras(), t.clipSkip(), t.promptSyntax(), t.aestheticScore(),
-                t.negativeAestheticScore());
+        return template.forImage(seed + i, template.subseed());
     }
 
     /**
@@ -110,7 +104,7 @@ record OpenAiImageRequest(GenerationBody template, int n, long seed, boolean url
         GenerationBody template = new GenerationBody(model, prompt, string(body, "negative_prompt"), width, height,
                 steps == null ? null : steps.intValue(), string(body, "sampler"), null,
                 guidance != null ? guidance : cfg, null, seed, 1, null, null, null, null, null, null, null, null, null,
-                null, null, null, null, null, null, null, null, null, null);
+                null, null, null, null, null, null, null, null, null, null, null);
         return new OpenAiImageRequest(template, n, seed, url, guidanceField);
     }
 

@@ -35,13 +35,7 @@ final class SdApiMapping {
 
         /** Image {@code i}'s body: the template with {@code seed + i} (and {@code subseed + i}). */
         GenerationBody image(int i) {
-            GenerationBody t = template;
-            return new GenerationBody(t.model(), t.prompt(), t.negativePrompt(), t.width(), t.height(), t.steps(),
-                    t.sampler(), t.schedule(), t.guidanceScale(), t.guidanceRescale(), seed + i, 1, t.classLabel(),
-                    t.controlnets(), t.preview(), t.initImage(), t.strength(), subseed == null ? null : subseed + i,
-                    t.subseedStrength(), t.mask(), t.maskBlur(), t.inpaintFullRes(), t.inpaintFullResPadding(),
-                    t.pasteBack(), t.outpaint(), t.hires(), t.loras(), t.clipSkip(), t.promptSyntax(),
-                    t.aestheticScore(), t.negativeAestheticScore());
+            return template.forImage(seed + i, subseed == null ? null : subseed + i);
         }
     }
 
@@ -137,7 +131,7 @@ final class SdApiMapping {
                 (int) r.integer("width"), (int) r.integer("height"), (int) r.integer("steps"), choice.sampler(),
                 choice.schedule(), guidance, null, seed, 1, null, null, null, initImage, strength, null,
                 subseed == null ? null : subStrength, mask, blur, fullRes, padding, pasteBack, null, hires, null,
-                skip == 1 ? null : skip, null, null, null);
+                skip == 1 ? null : skip, null, null, null, null);
         return new Plan(template, seed, subseed, (int) batch, (int) iter, model,
                 flux ? "distilled_cfg_scale" : "cfg_scale", flux);
     }

@@ -9,6 +9,8 @@ import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.samplers.Conditioning;
 
 import java.util.Arrays;
+import java.util.IdentityHashMap;
+import java.util.Map;
 import java.util.List;
 
 /**
@@ -22,6 +24,7 @@ public final class FluxConditioning implements Conditioning {
     private final NDArray context;
     private final NDArray pooled;
     private final double[] guidance;
+    private final Map<Conditioning, FluxConditioning> batched = new IdentityHashMap<>();
 
     /** @param guidance one value per row of {@code context} */
     public FluxConditioning(NDArray context, NDArray pooled, double[] guidance) {
@@ -47,12 +50,14 @@ public final class FluxConditioning implements Conditioning {
         return guidance.clone();
     }
 
-    /** Not cached: FLUX has no classifier-free guidance in its own pipeline, so this runs at most once per request. */
+    /** Cached per partner: true CFG asks for the same [negative; positive] rows at every step. */
     @Override
-    public Conditioning concatBatch(Conditioning other) {
-        FluxConditioning o = (FluxConditioning) other;
-        return new FluxConditioning(context.concat(o.context, 0), pooled.concat(o.pooled, 0), concat(guidance,
-                o.guidance));
+    public synchronized Conditioning concatBatch(Conditioning other) {
+        return batched.computeIfAbsent(other, x -> {
+            FluxConditioning o = (FluxConditioning) x;
+            return new FluxConditioning(context.concat(o.context, 0), pooled.concat(o.pooled, 0), concat(guidance,
+                    o.guidance));
+        });
     }
 
     /** The context's row shape (the same T5 length) and dtype, and the pooled width. */

@@ -16,6 +16,7 @@ import dev.jdiffuse.models.pipeline.ModelFamily;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.prompt.PromptSyntax;
 import dev.jdiffuse.models.vae.LatentPreview;
+import dev.jdiffuse.samplers.ClassifierFreeGuidance;
 import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
 import dev.jdiffuse.samplers.batching.StepBatcher;
@@ -37,8 +38,11 @@ import java.util.Map;
  * {@code linspace(1, 1/n, n)} shifted by {@code mu} of the packed token count (dev) or unshifted (schnell).
  *
  * <p>Guidance: FLUX.1-dev is guidance-distilled; the request's {@code guidance_scale} is embedded in the conditioning
- * vector and there is no classifier-free guidance (no negative prompt, one forward per step), as in diffusers'
- * pipeline with its default {@code true_cfg_scale=1}. Schnell has no guidance input; its scale is ignored.
+ * vector and by default there is no classifier-free guidance (no negative prompt, one forward per step), as in
+ * diffusers' pipeline with its default {@code true_cfg_scale=1}. Schnell has no guidance input; its scale is ignored.
+ * With {@code true_cfg_scale > 1} the request runs diffusers' "true CFG": the negative prompt ("" if none) is encoded
+ * too and each step combines {@code v_neg + s (v - v_neg)} ({@code FluxPipeline.__call__}, {@code do_true_cfg}); both
+ * branches keep the distilled guidance input, and they share one batched forward (diffusers runs two).
  *
  * <p>The T5 context length is diffusers' {@code max_sequence_length}: 512 by default, 256 for a model without a
  * guidance embedder (schnell's limit); {@link #withMaxSequenceLength} changes it. Loading: {@link FluxLoader}.
@@ -112,6 +116,12 @@ public final class FluxFamily implements ModelFamily<FluxConditioning> {
     }
 
     /** {@code mu} of the packed token count {@code (H/16)(W/16)} (diffusers' {@code calculate_shift}). */
+    /** FLUX takes diffusers' {@code true_cfg_scale} on top of its distilled guidance. */
+    @Override
+    public boolean takesTrueCfgScale() {
+        return true;
+    }
+
     @Override
     public double mu(GenerationRequest r, SchedulerConfig scheduler) {
         int perToken = latents.multiple();
@@ -134,13 +144,19 @@ public final class FluxFamily implements ModelFamily<FluxConditioning> {
             errors.add(FieldError.invalid("clip_skip", "clip_skip does not apply to FLUX models (their CLIP encoder "
                     + "only gives the pooled vector); leave it at 1"));
         }
-        if (r.negativePrompt() != null && !r.negativePrompt().isBlank()) {
+        if (!trueCfg(r) && !r.negativePrompt().isBlank()) {
             errors.add(FieldError.invalid("negative_prompt", "FLUX models are guidance-distilled and run without "
-                    + "classifier-free guidance, so a negative prompt has no effect; leave it empty"));
+                    + "classifier-free guidance unless true_cfg_scale is above 1, so this negative prompt would have "
+                    + "no effect; leave it empty or set true_cfg_scale (e.g. 4)"));
         }
         if (r.guidanceRescale() != 0) {
-            errors.add(FieldError.invalid("guidance_rescale", "guidance_rescale corrects classifier-free guidance, "
-                    + "which FLUX models do not use; leave it at 0"));
+            errors.add(FieldError.invalid("guidance_rescale", "guidance_rescale is not part of FLUX's pipeline "
+                    + "(diffusers' FluxPipeline has no rescale for its true CFG); leave it at 0"));
+        }
+        if (trueCfg(r) && r.promptSyntax().unweightedText(r.negativePrompt()) == null) {
+            errors.add(FieldError.invalid("negative_prompt", "negative_prompt uses emphasis weights or BREAK, which "
+                    + "FLUX models do not apply: remove them, escape the brackets (\\( \\)) or set prompt_syntax to "
+                    + "plain"));
         }
         if (r.promptSyntax().unweightedText(r.prompt()) == null) {
             errors.add(FieldError.invalid("prompt", "prompt uses emphasis weights or BREAK, which FLUX models do not "
@@ -156,14 +172,30 @@ public final class FluxFamily implements ModelFamily<FluxConditioning> {
                 maxSequenceLength);
         double[] guidance = new double[r.batchSize()];
         Arrays.fill(guidance, r.guidanceScale());
-        return new Prompts<>(new FluxConditioning(e.context(), e.pooled(), guidance), null);
+        FluxConditioning negative = null;
+        if (trueCfg(r)) {
+            FluxPromptEncoder.Encoded n = prompts.encode(job, syntax.unweightedText(r.negativePrompt()),
+                    r.batchSize(), maxSequenceLength);
+            negative = new FluxConditioning(n.context(), n.pooled(), guidance);
+        }
+        return new Prompts<>(new FluxConditioning(e.context(), e.pooled(), guidance), negative);
     }
 
-    /** The transformer's velocity as x0 ({@code x - sigma v}); no classifier-free guidance. */
+    /**
+     * The transformer's velocity as x0 ({@code x - sigma v}); with true CFG, guided against the negative prompt at
+     * {@code true_cfg_scale} (guidance is affine, so guiding x0 equals diffusers' guiding of the velocity).
+     */
     @Override
     public Denoiser denoiser(NDManager job, GenerationRequest r, Prompts<FluxConditioning> p,
             SchedulerConfig config) {
-        return PredictionType.FLOW_VELOCITY.wrap(batcher);
+        Denoiser velocity = PredictionType.FLOW_VELOCITY.wrap(batcher);
+        return p.negative() == null ? velocity
+                : new ClassifierFreeGuidance(velocity, p.negative(), r.trueCfgScale(), 0.0);
+    }
+
+    /** diffusers' {@code do_true_cfg}: a scale above 1 (the negative prompt defaults to ""). */
+    private static boolean trueCfg(GenerationRequest r) {
+        return r.trueCfgScale() > 1;
     }
 
     /** The transformer's calls, shared between concurrent requests that joined it (one per model). */
