@@ -63,7 +63,7 @@ class ServeCommand implements Callable<Integer> {
                 return 2;
             }
             models = ModelRegistry.open(options.models(),
-                    WarmUp.warming(ModelLoaders.production(), options.batching().warmup()), options.devices(),
+                    WarmUp.warming(ModelLoaders.production(options.t5Device()), options.batching().warmup()), options.devices(),
                     options.dtype(), options.budget());
         }
         JDiffuseServer server;

@@ -63,6 +63,11 @@ public final class ServerFlags {
             + "replaces it when given) [env JDIFFUSE_DEVICES]")
     String devices;
 
+    @Option(names = "--t5-device", description = "SD 3 / 3.5 and FLUX: keep the T5 text encoder (9.5 GB in 16 bits) "
+            + "on this device in float32, e.g. cpu, so the model fits a smaller GPU; its context crosses once per "
+            + "prompt (default: with the model) [env JDIFFUSE_T5_DEVICE]")
+    String t5Device;
+
     @Option(names = "--dtype", defaultValue = "auto", description = "auto|fp32|fp16|bf16 (default ${DEFAULT-VALUE}) "
             + "[env JDIFFUSE_DTYPE]")
     String dtype;
@@ -214,7 +219,8 @@ public final class ServerFlags {
         return new ServerOptions(port, host, models, workers, dtype, queueSize, Duration.ofSeconds(resultTtl), limits,
                 safety, new ModelBudget(maxLoadedModels, maxLoadedBytes), loras != null ? loras : lorasBesideModels(),
                 new ServerOptions.Batching(batchImages, Duration.ofMillis(batchWindowMs),
-                        batchDecodeImages == 0 ? batchImages : batchDecodeImages, WarmUp.parse(warmupBatches)));
+                        batchDecodeImages == 0 ? batchImages : batchDecodeImages, WarmUp.parse(warmupBatches)),
+                t5Device);
     }
 
     /** {@code <models>/../loras} when the models folder is given and that folder exists. */

@@ -30,10 +30,12 @@ import java.util.Set;
  * @param budget how many models (and bytes of weights) stay loaded at once; others load on first use
  * @param loras folder of LoRA {@code .safetensors} files (each named after its file), or null for none
  * @param batching how many images concurrent jobs may have in one denoiser forward ({@link Batching})
+ * @param t5Device where SD 3 / 3.5 and FLUX keep their T5 encoder apart, in float32 ({@code --t5-device}: {@code cpu},
+ *     {@code cuda:N}), or null to keep it with the model
  */
 public record ServerOptions(int port, String host, Path models, List<String> devices, String dtype, int queueSize,
         Duration resultTtl, Limits limits, Safety safety, ModelBudget budget,
-        Path loras, Batching batching) {
+        Path loras, Batching batching, String t5Device) {
 
     /**
      * Continuous batching: jobs on one model run concurrently while their images fit in {@code images}, and their
@@ -95,49 +97,57 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
         if (queueSize < 1) {
             throw new IllegalArgumentException("--queue-size must be >= 1, got " + queueSize);
         }
+        if (t5Device != null && (!DeviceNames.valid(t5Device) || t5Device.equals("auto"))) {
+            throw new IllegalArgumentException("--t5-device must be cpu|cuda|cuda:N, got " + t5Device);
+        }
     }
 
     /** Defaults suited to tests: any free port, loopback, no model folder. */
     public static ServerOptions defaults() {
         return new ServerOptions(DEFAULT_PORT, "127.0.0.1", null, List.of("auto"), "auto", 16, Duration.ofHours(1),
                 Limits.DEFAULTS, Safety.DEFAULTS, new ModelBudget(ServerFlags.DEFAULT_MAX_LOADED_MODELS, 0), null,
-                Batching.OFF);
+                Batching.OFF, null);
     }
 
     public ServerOptions withPort(int p) {
-        return new ServerOptions(p, host, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching);
+        return new ServerOptions(p, host, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching, t5Device);
     }
 
     public ServerOptions withQueueSize(int q) {
-        return new ServerOptions(port, host, models, devices, dtype, q, resultTtl, limits, safety, budget, loras, batching);
+        return new ServerOptions(port, host, models, devices, dtype, q, resultTtl, limits, safety, budget, loras, batching, t5Device);
     }
 
     public ServerOptions withResultTtl(Duration ttl) {
-        return new ServerOptions(port, host, models, devices, dtype, queueSize, ttl, limits, safety, budget, loras, batching);
+        return new ServerOptions(port, host, models, devices, dtype, queueSize, ttl, limits, safety, budget, loras, batching, t5Device);
     }
 
     public ServerOptions withLimits(Limits l) {
-        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, l, safety, budget, loras, batching);
+        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, l, safety, budget, loras, batching, t5Device);
     }
 
     public ServerOptions withSafety(Safety s) {
-        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, s, budget, loras, batching);
+        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, s, budget, loras, batching, t5Device);
     }
 
     public ServerOptions withBudget(ModelBudget b) {
-        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, safety, b, loras, batching);
+        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, safety, b, loras, batching, t5Device);
     }
 
     public ServerOptions withHost(String h) {
-        return new ServerOptions(port, h, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching);
+        return new ServerOptions(port, h, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching, t5Device);
     }
 
     public ServerOptions withLoras(Path folder) {
-        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, folder, batching);
+        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, folder, batching, t5Device);
     }
 
     public ServerOptions withDevices(List<String> d) {
-        return new ServerOptions(port, host, models, d, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching);
+        return new ServerOptions(port, host, models, d, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching, t5Device);
+    }
+
+    public ServerOptions withT5Device(String where) {
+        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, loras,
+                batching, where);
     }
 
     /** The first device (the only one unless {@code --devices} lists several). */
@@ -146,7 +156,7 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
     }
 
     public ServerOptions withBatching(Batching b) {
-        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, loras, b);
+        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, loras, b, t5Device);
     }
 
     /** Whether the bind address is loopback only (127.0.0.0/8, ::1, localhost). */

@@ -112,4 +112,15 @@ class ServerOptionsTest {
                     "--warmup-batches", bad), Map.of())).getMessage().contains("--warmup-batches"), bad);
         }
     }
+
+    @Test
+    void t5DeviceIsOptionalAndChecked() {
+        assertEquals(null, ServerOptions.parse(List.of(), Map.of()).t5Device(), "with the model by default");
+        assertEquals("cpu", ServerOptions.parse(List.of("--t5-device", "cpu"), Map.of()).t5Device());
+        assertEquals("cuda:1", ServerOptions.parse(List.of(), Map.of("JDIFFUSE_T5_DEVICE", "cuda:1")).t5Device());
+        for (String bad : List.of("auto", "gpu", "cuda:x")) {
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> ServerOptions.parse(List.of(
+                    "--t5-device", bad), Map.of())).getMessage().contains("--t5-device"), bad);
+        }
+    }
 }

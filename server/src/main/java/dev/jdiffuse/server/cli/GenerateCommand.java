@@ -151,6 +151,9 @@ public final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--device", defaultValue = "auto", description = "auto|cpu|cuda (default ${DEFAULT-VALUE})")
     String device;
+    @Option(names = "--t5-device", description = "SD 3 / 3.5 and FLUX: run the T5 text encoder on this device in "
+            + "float32 (e.g. cpu, to fit the model on a smaller GPU; default: with the model)")
+    String t5Device;
     @Option(names = "--dtype", defaultValue = "auto", description = "auto|fp32|fp16 (default ${DEFAULT-VALUE}: fp16 "
             + "on CUDA, fp32 on CPU)")
     String dtype;
@@ -216,10 +219,11 @@ public final class GenerateCommand implements Callable<Integer> {
 
     private ImagePipeline open() throws Exception {
         if (config == null) {
-            return ModelLoaders.production().load(model, device, dtype);
+            return ModelLoaders.production(t5Device).load(model, device, dtype);
         }
         var d = ModelLoaders.device(device);
-        return Pipelines.open(model, new LoadOptions(d, ModelLoaders.dtype(dtype, d), null, config));
+        return Pipelines.open(model, new LoadOptions(d, ModelLoaders.dtype(dtype, d), null, config)
+                .withT5Device(t5Device == null ? null : ModelLoaders.device(t5Device)));
     }
 
     /** The options as the API's request body, checked by the same validator as {@code POST /v1/generations}. */

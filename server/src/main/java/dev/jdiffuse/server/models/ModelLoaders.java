@@ -30,6 +30,15 @@ public final class ModelLoaders {
     }
 
     public static PipelineLoader production() {
+        return production(null);
+    }
+
+    /**
+     * The production loader with SD 3 / 3.5 and FLUX's T5 encoder kept on {@code t5Device} in float32
+     * ({@code --t5-device}), or with the model when null.
+     */
+    public static PipelineLoader production(String t5Device) {
+        Device t5 = t5Device == null ? null : device(t5Device);
         return (entry, device, dtype) -> {
             Device d = device(device);
             DataType t = dtype(dtype, d);
@@ -44,7 +53,7 @@ public final class ModelLoaders {
                 // no config folder: everything detected from the file (Pipelines.open)
                 config = Files.isDirectory(beside) ? beside : null;
             }
-            return Pipelines.open(entry, new LoadOptions(d, t, taesd, config));
+            return Pipelines.open(entry, new LoadOptions(d, t, taesd, config).withT5Device(t5));
         };
     }
 

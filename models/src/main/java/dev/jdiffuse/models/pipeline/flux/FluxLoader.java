@@ -56,7 +56,7 @@ public final class FluxLoader {
                         o.dtype());
                 ClipTextModel clip = components.clipL().load(parts.clipConfig(), all, weights, o.dtype());
                 T5EncoderModel t5 = T5EncoderModel.load(parts.t5Config(), all.renamed(T5Keys::fromSingleFile),
-                        weights, o.dtype());
+                        o.t5Weights(weights), o.t5Dtype());
                 if (t5.config().dModel() != tc.jointAttentionDim()) {
                     throw new CheckpointFormatException(checkpoint + ": the T5 encoder is " + t5.config().dModel()
                             + " wide but the transformer's joint_attention_dim is " + tc.jointAttentionDim());
@@ -98,7 +98,8 @@ public final class FluxLoader {
                         + tc.pooledProjectionDim() + " but the CLIP text encoder's pooled output is "
                         + clip.config().hiddenSize() + " wide");
             }
-            T5EncoderModel t5 = T5EncoderModel.load(folder.resolve("text_encoder_2"), weights, o.dtype());
+            T5EncoderModel t5 = T5EncoderModel.load(folder.resolve("text_encoder_2"), o.t5Weights(weights),
+                    o.t5Dtype());
             if (t5.config().dModel() != tc.jointAttentionDim()) {
                 throw new ConfigException(config.toString(), "joint_attention_dim", "is " + tc.jointAttentionDim()
                         + " but the T5 encoder's d_model is " + t5.config().dModel());

@@ -32,7 +32,9 @@ record FluxPromptEncoder(ClipTokenizer clipTokenizer, ClipTextModel clip, T5Toke
         NDArray pooled = clip.encode(manager, clipIds).pooled();
         int[][] t5Ids = new int[batch][];
         Arrays.fill(t5Ids, t5Tokenizer.encodePadded(prompt, maxSequenceLength));
-        NDArray context = t5.encode(manager, t5Ids);
+        // where T5 lives apart (LoadOptions.t5Device), its context joins CLIP's (the transformer's) device and dtype
+        NDArray context = t5.encode(manager, t5Ids).toDevice(pooled.getDevice(), false)
+                .toType(pooled.getDataType(), false);
         return new Encoded(context, pooled);
     }
 }

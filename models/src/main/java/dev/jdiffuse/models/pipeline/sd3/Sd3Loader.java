@@ -102,7 +102,7 @@ public final class Sd3Loader {
                                 + " wide but the MMDiT's joint_attention_dim is " + tc.jointAttentionDim());
                     }
                     t5 = new Sd3PromptEncoder.T5Text(parts.t5Tokenizer(), T5EncoderModel.load(t5c,
-                            file.renamed(T5Keys::fromSingleFile), weights, o.dtype()));
+                            file.renamed(T5Keys::fromSingleFile), o.t5Weights(weights), o.t5Dtype()));
                 }
                 Sd3PromptEncoder prompts = new Sd3PromptEncoder(parts.tokenizer(1), te, parts.tokenizer(2), te2,
                         tc.jointAttentionDim(), t5);
@@ -127,7 +127,7 @@ public final class Sd3Loader {
         if (!Files.isDirectory(dir)) {
             return null;
         }
-        T5EncoderModel encoder = T5EncoderModel.load(dir, weights, o.dtype());
+        T5EncoderModel encoder = T5EncoderModel.load(dir, o.t5Weights(weights), o.t5Dtype());
         if (encoder.config().dModel() != joint) {
             throw new ConfigException(dir.resolve("config.json").toString(), "d_model", "is "
                     + encoder.config().dModel() + " but the transformer's joint_attention_dim is " + joint);

@@ -54,7 +54,9 @@ record Sd3PromptEncoder(ClipTokenizer tokenizer, ClipTextModel encoder, ClipToke
         } else {
             int[][] ids = new int[batch][];
             Arrays.fill(ids, t5.tokenizer().encodePadded(prompt, maxSequenceLength));
-            t5Context = t5.encoder().encode(manager, ids).toType(clip.getDataType(), false);
+            // where T5 lives apart (LoadOptions.t5Device), its context joins the CLIP one's device and dtype
+            t5Context = t5.encoder().encode(manager, ids).toDevice(clip.getDevice(), false)
+                    .toType(clip.getDataType(), false);
         }
         return new Encoded(clip.concat(t5Context, 1), a.textEmbeds().concat(b.textEmbeds(), -1));
     }
