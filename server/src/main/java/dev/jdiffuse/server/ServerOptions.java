@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 import java.util.Set;
 
 /**
@@ -110,44 +111,47 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
     }
 
     public ServerOptions withPort(int p) {
-        return new ServerOptions(p, host, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching, t5Device);
+        return with(c -> c.port = p);
     }
 
     public ServerOptions withQueueSize(int q) {
-        return new ServerOptions(port, host, models, devices, dtype, q, resultTtl, limits, safety, budget, loras, batching, t5Device);
+        return with(c -> c.queueSize = q);
     }
 
     public ServerOptions withResultTtl(Duration ttl) {
-        return new ServerOptions(port, host, models, devices, dtype, queueSize, ttl, limits, safety, budget, loras, batching, t5Device);
+        return with(c -> c.resultTtl = ttl);
     }
 
     public ServerOptions withLimits(Limits l) {
-        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, l, safety, budget, loras, batching, t5Device);
+        return with(c -> c.limits = l);
     }
 
     public ServerOptions withSafety(Safety s) {
-        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, s, budget, loras, batching, t5Device);
+        return with(c -> c.safety = s);
     }
 
     public ServerOptions withBudget(ModelBudget b) {
-        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, safety, b, loras, batching, t5Device);
+        return with(c -> c.budget = b);
     }
 
     public ServerOptions withHost(String h) {
-        return new ServerOptions(port, h, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching, t5Device);
+        return with(c -> c.host = h);
     }
 
     public ServerOptions withLoras(Path folder) {
-        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, folder, batching, t5Device);
+        return with(c -> c.loras = folder);
     }
 
     public ServerOptions withDevices(List<String> d) {
-        return new ServerOptions(port, host, models, d, dtype, queueSize, resultTtl, limits, safety, budget, loras, batching, t5Device);
+        return with(c -> c.devices = d);
     }
 
     public ServerOptions withT5Device(String where) {
-        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, loras,
-                batching, where);
+        return with(c -> c.t5Device = where);
+    }
+
+    public ServerOptions withBatching(Batching b) {
+        return with(c -> c.batching = b);
     }
 
     /** The first device (the only one unless {@code --devices} lists several). */
@@ -155,8 +159,45 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
         return devices.get(0);
     }
 
-    public ServerOptions withBatching(Batching b) {
-        return new ServerOptions(port, host, models, devices, dtype, queueSize, resultTtl, limits, safety, budget, loras, b, t5Device);
+    /** These options with what {@code change} sets on a copy of their fields (the {@code withX} methods). */
+    private ServerOptions with(Consumer<Fields> change) {
+        Fields c = new Fields(this);
+        change.accept(c);
+        return new ServerOptions(c.port, c.host, c.models, c.devices, c.dtype, c.queueSize, c.resultTtl, c.limits,
+                c.safety, c.budget, c.loras, c.batching, c.t5Device);
+    }
+
+    /** The options' fields, writable, for {@link #with}: one place that lists them all besides the record. */
+    private static final class Fields {
+        int port;
+        String host;
+        Path models;
+        List<String> devices;
+        String dtype;
+        int queueSize;
+        Duration resultTtl;
+        Limits limits;
+        Safety safety;
+        ModelBudget budget;
+        Path loras;
+        Batching batching;
+        String t5Device;
+
+        Fields(ServerOptions o) {
+            port = o.port;
+            host = o.host;
+            models = o.models;
+            devices = o.devices;
+            dtype = o.dtype;
+            queueSize = o.queueSize;
+            resultTtl = o.resultTtl;
+            limits = o.limits;
+            safety = o.safety;
+            budget = o.budget;
+            loras = o.loras;
+            batching = o.batching;
+            t5Device = o.t5Device;
+        }
     }
 
     /** Whether the bind address is loopback only (127.0.0.0/8, ::1, localhost). */
