@@ -102,6 +102,11 @@ public interface ModelFamily<C extends Conditioning> {
         return null;
     }
 
+    /** The recent prompts' text-encoder outputs, or null for a family that keeps none (DiT: class labels). */
+    default PromptEmbeddingCache<?> promptCache() {
+        return null;
+    }
+
     /** The latent-to-RGB factors for cheap previews, or null if none are known. */
     LatentPreview preview();
 

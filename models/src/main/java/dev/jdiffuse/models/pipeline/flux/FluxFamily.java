@@ -14,6 +14,7 @@ import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.LatentSpace;
 import dev.jdiffuse.models.pipeline.ModelFamily;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
+import dev.jdiffuse.models.pipeline.PromptEmbeddingCache;
 import dev.jdiffuse.models.prompt.PromptSyntax;
 import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.ClassifierFreeGuidance;
@@ -214,6 +215,11 @@ public final class FluxFamily implements ModelFamily<FluxConditioning> {
     public LoraTargets loraTargets() {
         return new LoraTargets(Map.of("transformer", transformer, "text_encoder", prompts.clip()), null,
                 FluxLoraNames.TABLE);
+    }
+
+    @Override
+    public PromptEmbeddingCache<?> promptCache() {
+        return prompts.cache();
     }
 
     @Override

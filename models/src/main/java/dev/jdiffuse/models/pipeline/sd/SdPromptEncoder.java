@@ -1,11 +1,13 @@
 package dev.jdiffuse.models.pipeline.sd;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTokenizer;
 import dev.jdiffuse.models.nn.Module;
+import dev.jdiffuse.models.pipeline.PromptEmbeddingCache;
 import dev.jdiffuse.models.prompt.ClipLayer;
 import dev.jdiffuse.models.prompt.DualClipPromptEncoder;
 import dev.jdiffuse.models.prompt.PromptChunker;
@@ -32,11 +34,28 @@ final class SdPromptEncoder {
     record Encoded(NDArray context, NDArray pooled, int chunks) {
     }
 
+    /** What an encoding depends on besides the weights. */
+    private record Key(String prompt, int batch, int clipSkip, PromptSyntax syntax) {
+    }
+
+    private static final PromptEmbeddingCache.Arrays<Encoded> ARRAYS = new PromptEmbeddingCache.Arrays<>() {
+        @Override
+        public Encoded copy(Encoded e, NDManager manager) {
+            return new Encoded(PromptEmbeddingCache.copy(e.context(), manager),
+                    PromptEmbeddingCache.copy(e.pooled(), manager), e.chunks());
+        }
+
+        @Override
+        public Device device(Encoded e) {
+            return e.context().getDevice();
+        }
+    };
+
     private final ClipTextModel encoder;
     private final ClipTextModel encoder2;
     private final PromptChunker chunker;
     private final PromptChunker chunker2;
-    private final PromptEmbeddingCache cache;
+    private final PromptEmbeddingCache<Encoded> cache;
 
     /**
      * @param tokenizer the first tokenizer, null (with {@code encoder}) for the SDXL refiner
@@ -51,11 +70,11 @@ final class SdPromptEncoder {
         this.encoder2 = encoder2;
         this.chunker = encoder == null ? null : PromptChunker.of(tokenizer);
         this.chunker2 = encoder2 == null ? null : PromptChunker.of(tokenizer2);
-        this.cache = new PromptEmbeddingCache(java.util.Arrays.asList(encoder, encoder2));
+        this.cache = new PromptEmbeddingCache<>(java.util.Arrays.asList(encoder, encoder2), ARRAYS);
     }
 
     /** The recent prompts' encodings (a repeated prompt costs a copy instead of the CLIP passes). */
-    PromptEmbeddingCache cache() {
+    PromptEmbeddingCache<Encoded> cache() {
         return cache;
     }
 
@@ -92,7 +111,7 @@ final class SdPromptEncoder {
     }
 
     Encoded encode(NDManager manager, String prompt, int batch, int clipSkip, PromptSyntax syntax) {
-        return cache.get(manager, prompt, batch, clipSkip, syntax,
+        return cache.get(manager, new Key(prompt, batch, clipSkip, syntax),
                 () -> encodeUncached(manager, prompt, batch, clipSkip, syntax));
     }
 

@@ -13,6 +13,7 @@ import dev.jdiffuse.models.pipeline.Images;
 import dev.jdiffuse.models.pipeline.LatentSpace;
 import dev.jdiffuse.models.pipeline.ModelFamily;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
+import dev.jdiffuse.models.pipeline.PromptEmbeddingCache;
 import dev.jdiffuse.models.unet.ControlNetModel;
 import dev.jdiffuse.models.unet.LdmUnetKeys;
 import dev.jdiffuse.models.unet.UNet2DConditionConfig;
@@ -185,6 +186,11 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
         Map<String, Module> parts = new HashMap<>(prompts.encoders());
         parts.put("unet", unet);
         return new LoraTargets(parts, LdmUnetKeys.table(unet.config()));
+    }
+
+    @Override
+    public PromptEmbeddingCache<?> promptCache() {
+        return prompts.cache();
     }
 
     @Override

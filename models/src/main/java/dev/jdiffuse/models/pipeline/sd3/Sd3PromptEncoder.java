@@ -1,11 +1,13 @@
 package dev.jdiffuse.models.pipeline.sd3;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTextOutput;
 import dev.jdiffuse.models.clip.ClipTokenizer;
+import dev.jdiffuse.models.pipeline.PromptEmbeddingCache;
 import dev.jdiffuse.models.t5.T5EncoderModel;
 import dev.jdiffuse.models.t5.T5Tokenizer;
 
@@ -26,8 +28,7 @@ import java.util.Arrays;
  * </ol>
  * Both encoders use the first tokenizer's {@code model_max_length} ({@code tokenizer_max_length}), as diffusers does.
  */
-record Sd3PromptEncoder(ClipTokenizer tokenizer, ClipTextModel encoder, ClipTokenizer tokenizer2,
-        ClipTextModel encoder2, int jointAttentionDim, T5Text t5) {
+final class Sd3PromptEncoder {
 
     /** The joint context [B, L, joint] and the pooled embedding [B, P]. */
     record Encoded(NDArray context, NDArray pooled) {
@@ -37,12 +38,58 @@ record Sd3PromptEncoder(ClipTokenizer tokenizer, ClipTextModel encoder, ClipToke
     record T5Text(T5Tokenizer tokenizer, T5EncoderModel encoder) {
     }
 
+    /** What an encoding depends on besides the weights. */
+    private record Key(String prompt, int batch, int maxSequenceLength) {
+    }
+
+    private final ClipTokenizer tokenizer;
+    private final ClipTextModel encoder;
+    private final ClipTokenizer tokenizer2;
+    private final ClipTextModel encoder2;
+    private final int jointAttentionDim;
+    private final T5Text t5;
+    /** Recent prompts' encodings: a repeated prompt costs a copy instead of three encoders (T5-XXL among them). */
+    private final PromptEmbeddingCache<Encoded> cache;
+
+    Sd3PromptEncoder(ClipTokenizer tokenizer, ClipTextModel encoder, ClipTokenizer tokenizer2, ClipTextModel encoder2,
+            int jointAttentionDim, T5Text t5) {
+        this.tokenizer = tokenizer;
+        this.encoder = encoder;
+        this.tokenizer2 = tokenizer2;
+        this.encoder2 = encoder2;
+        this.jointAttentionDim = jointAttentionDim;
+        this.t5 = t5;
+        this.cache = new PromptEmbeddingCache<>(Arrays.asList(encoder, encoder2, t5 == null ? null : t5.encoder()),
+                new PromptEmbeddingCache.Arrays<>() {
+                    @Override
+                    public Encoded copy(Encoded e, NDManager manager) {
+                        return new Encoded(PromptEmbeddingCache.copy(e.context(), manager),
+                                PromptEmbeddingCache.copy(e.pooled(), manager));
+                    }
+
+                    @Override
+                    public Device device(Encoded e) {
+                        return e.context().getDevice();
+                    }
+                });
+    }
+
+    /** The recent prompts' encodings. */
+    PromptEmbeddingCache<Encoded> cache() {
+        return cache;
+    }
+
     /** Width of the pooled embedding: both encoders' projection widths. */
     int pooledWidth() {
         return encoder.config().projectionDim() + encoder2.config().projectionDim();
     }
 
     Encoded encode(NDManager manager, String prompt, int batch, int maxSequenceLength) {
+        return cache.get(manager, new Key(prompt, batch, maxSequenceLength),
+                () -> encodeUncached(manager, prompt, batch, maxSequenceLength));
+    }
+
+    private Encoded encodeUncached(NDManager manager, String prompt, int batch, int maxSequenceLength) {
         int maxLength = tokenizer.specialTokens().modelMaxLength();
         ClipTextOutput a = encoder.encode(manager, ids(tokenizer, prompt, batch, maxLength));
         ClipTextOutput b = encoder2.encode(manager, ids(tokenizer2, prompt, batch, maxLength));

@@ -9,6 +9,7 @@ import dev.jdiffuse.models.pipeline.LatentSpace;
 import dev.jdiffuse.models.pipeline.ModelFamily;
 import dev.jdiffuse.models.nn.InferenceThreads;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
+import dev.jdiffuse.models.pipeline.PromptEmbeddingCache;
 import dev.jdiffuse.models.prompt.PromptSyntax;
 import dev.jdiffuse.models.sd3.SD3Transformer2DModel;
 import dev.jdiffuse.models.sd3.SD3TransformerConfig;
@@ -175,6 +176,11 @@ public final class StableDiffusion3Family implements ModelFamily<Sd3Conditioning
         public boolean timestepPerRow() {
             return true;
         }
+    }
+
+    @Override
+    public PromptEmbeddingCache<?> promptCache() {
+        return prompts.cache();
     }
 
     @Override

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import dev.jdiffuse.models.pipeline.DiffusionPipeline;
 import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
+import dev.jdiffuse.models.pipeline.PromptEmbeddingCache;
 import dev.jdiffuse.models.pipeline.LoadOptions;
 import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.Test;
@@ -24,7 +25,7 @@ class PromptEmbeddingCacheTest {
         Fixtures.require("pipeline_sd1/model");
         try (DiffusionPipeline pipe = SdLoader.openFolder(Fixtures.root().resolve("pipeline_sd1/model"), "sd1",
                 LoadOptions.cpu())) {
-            PromptEmbeddingCache cache = ((StableDiffusionFamily) pipe.architecture()).prompts().cache();
+            PromptEmbeddingCache<?> cache = ((StableDiffusionFamily) pipe.architecture()).prompts().cache();
             GenerationRequest r = GenerationRequest.of("a red apple on a wooden table", "blurry", 64, 64, 3, 7.5, 5)
                     .withSampler("euler", "default");
             long[] before = cache.hitsAndMisses();

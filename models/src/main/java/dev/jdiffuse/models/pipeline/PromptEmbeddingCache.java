@@ -1,10 +1,10 @@
-package dev.jdiffuse.models.pipeline.sd;
+package dev.jdiffuse.models.pipeline;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.Parameter;
-import dev.jdiffuse.models.prompt.PromptSyntax;
 
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -15,64 +15,75 @@ import java.util.function.Supplier;
 
 /**
  * The last prompts' text-encoder outputs of one model, so a prompt asked again (a new seed, another sampler, the next
- * job of a batch of users with one prompt) costs a device copy instead of the CLIP passes. An entry is keyed by what
- * the encoding depends on besides the weights (prompt, batch, clip skip, prompt syntax) and holds the text encoders'
+ * job of a batch of users with one prompt) costs a device copy instead of the encoder passes (CLIP's, or T5-XXL's,
+ * which take seconds where it runs on the CPU). An entry is keyed by what the encoding depends on besides the weights
+ * (a record the family gives: prompt, batch, clip skip, prompt syntax, T5 length...) and holds the text encoders'
  * parameter arrays it was made with: a LoRA swaps those arrays ({@link Parameter#replace}), so an entry made under
  * another LoRA set misses by identity, and one made under the base weights hits again once they are put back.
  * At most {@link #CAPACITY} entries, least recently used dropped first; each owns a sub-manager of the encoders'
  * weights manager, closed when dropped or with the model.
+ *
+ * @param <E> a family's encoding (its arrays are copied in and out through {@link Arrays})
  */
-final class PromptEmbeddingCache implements AutoCloseable {
+public final class PromptEmbeddingCache<E> implements AutoCloseable {
 
-    static final int CAPACITY = 32;
+    public static final int CAPACITY = 32;
 
-    private record Key(String prompt, int batch, int clipSkip, PromptSyntax syntax) {
+    /** How a family's encoding is copied into another manager, and on which device its arrays live. */
+    public interface Arrays<E> {
+
+        /** {@code e} with each array duplicated into {@code manager}. */
+        E copy(E e, NDManager manager);
+
+        /** The device of {@code e}'s arrays (an entry's manager is made there). */
+        Device device(E e);
     }
 
-    private record Entry(SdPromptEncoder.Encoded encoded, List<NDArray> weights, NDManager owner) {
+    private record Entry<E>(E encoded, List<NDArray> weights, NDManager owner) {
     }
 
     private final List<Parameter> parameters = new ArrayList<>();
+    private final Arrays<E> arrays;
     /** The text encoders' weights manager: entries live in its sub-managers, so they go when the model is closed. */
     private final NDManager parent;
-    private final Map<Key, Entry> entries = new LinkedHashMap<>(16, 0.75f, true);
+    private final Map<Object, Entry<E>> entries = new LinkedHashMap<>(16, 0.75f, true);
     private long hits;
     private long misses;
 
-    PromptEmbeddingCache(List<? extends Module> encoders) {
+    /** @param encoders the modules whose weights the encodings depend on (nulls skipped) */
+    public PromptEmbeddingCache(List<? extends Module> encoders, Arrays<E> arrays) {
         for (Module m : encoders) {
             if (m != null) {
                 parameters.addAll(m.namedParameters().values());
             }
         }
+        this.arrays = arrays;
         parent = parameters.isEmpty() ? null : parameters.get(0).get().getManager();
     }
 
-    /** The cached encoding copied into {@code manager}, or {@code encode}'s, which is then kept. */
-    SdPromptEncoder.Encoded get(NDManager manager, String prompt, int batch, int clipSkip, PromptSyntax syntax,
-            Supplier<SdPromptEncoder.Encoded> encode) {
-        Key key = new Key(prompt, batch, clipSkip, syntax);
+    /** The cached encoding of {@code key} copied into {@code manager}, or {@code encode}'s, which is then kept. */
+    public E get(NDManager manager, Object key, Supplier<E> encode) {
         List<NDArray> weights = weights();
         synchronized (this) {
-            Entry e = entries.get(key);
+            Entry<E> e = entries.get(key);
             if (e != null && sameArrays(e.weights(), weights)) {
                 hits++;
-                return copy(e.encoded(), manager);
+                return arrays.copy(e.encoded(), manager);
             }
             misses++;
         }
-        SdPromptEncoder.Encoded fresh = encode.get();
+        E fresh = encode.get();
         if (parent == null || !parent.isOpen()) {
             return fresh;
         }
-        NDManager owner = parent.newSubManager(fresh.context().getDevice());
-        Entry made = new Entry(copy(fresh, owner), weights, owner);
+        NDManager owner = parent.newSubManager(arrays.device(fresh));
+        Entry<E> made = new Entry<>(arrays.copy(fresh, owner), weights, owner);
         synchronized (this) {
-            Entry old = entries.put(key, made);
+            Entry<E> old = entries.put(key, made);
             if (old != null) {
                 old.owner().close();
             }
-            for (Iterator<Entry> it = entries.values().iterator(); entries.size() > CAPACITY && it.hasNext(); ) {
+            for (Iterator<Entry<E>> it = entries.values().iterator(); entries.size() > CAPACITY && it.hasNext(); ) {
                 it.next().owner().close();
                 it.remove();
             }
@@ -81,7 +92,7 @@ final class PromptEmbeddingCache implements AutoCloseable {
     }
 
     /** Lookups answered from the cache and those that encoded (for tests and logs). */
-    synchronized long[] hitsAndMisses() {
+    public synchronized long[] hitsAndMisses() {
         return new long[] {hits, misses};
     }
 
@@ -89,6 +100,16 @@ final class PromptEmbeddingCache implements AutoCloseable {
     public synchronized void close() {
         entries.values().forEach(e -> e.owner().close());
         entries.clear();
+    }
+
+    /** {@code a} duplicated into {@code manager} (null stays null): what {@link Arrays#copy} does per array. */
+    public static NDArray copy(NDArray a, NDManager manager) {
+        if (a == null) {
+            return null;
+        }
+        NDArray c = a.duplicate();
+        c.attach(manager);
+        return c;
     }
 
     private List<NDArray> weights() {
@@ -109,16 +130,5 @@ final class PromptEmbeddingCache implements AutoCloseable {
             }
         }
         return true;
-    }
-
-    private static SdPromptEncoder.Encoded copy(SdPromptEncoder.Encoded e, NDManager manager) {
-        return new SdPromptEncoder.Encoded(copy(e.context(), manager), e.pooled() == null ? null
-                : copy(e.pooled(), manager), e.chunks());
-    }
-
-    private static NDArray copy(NDArray a, NDManager manager) {
-        NDArray c = a.duplicate();
-        c.attach(manager);
-        return c;
     }
 }
