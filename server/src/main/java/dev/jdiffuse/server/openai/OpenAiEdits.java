@@ -166,12 +166,21 @@ final class OpenAiEdits {
             throw OpenAiError.invalid("mask", "the mask is " + checked.width() + "x" + checked.height()
                     + " but the image is " + width + "x" + height + ": they must have the same size");
         }
+        // the check above bounded the pixels the header declares; this decode keeps the alpha channel
+        byte[] png = api.decoding(() -> nativeMask(bytes, width, height));
+        return store(png, "mask").id();
+    }
+
+    /** The native mask as a PNG: white where OpenAI's mask {@code bytes} has alpha 0, black elsewhere. */
+    private static byte[] nativeMask(byte[] bytes, int width, int height) {
         BufferedImage m;
         try {
-            // the check above bounded the pixels the header declares; this decode keeps the alpha channel
             m = ImageIO.read(new ByteArrayInputStream(bytes));
         } catch (IOException e) {
             m = null;
+        } catch (OutOfMemoryError e) {
+            throw new OpenAiError(507, "insufficient_memory", "the server has no memory left to decode the mask "
+                    + "now; retry later", "mask", 5L);
         }
         if (m == null) {
             throw OpenAiError.invalid("mask", "the mask could not be decoded");
@@ -195,6 +204,6 @@ final class OpenAiEdits {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        return store(png.toByteArray(), "mask").id();
+        return png.toByteArray();
     }
 }
