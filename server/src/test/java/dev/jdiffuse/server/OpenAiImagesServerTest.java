@@ -165,7 +165,7 @@ class OpenAiImagesServerTest {
             assertOpenAiError(ts.send(HttpRequest.newBuilder(URI.create(ts.base + ROUTE))
                     .header("Content-Type", "text/plain").POST(HttpRequest.BodyPublishers.ofString("{}"))), 415,
                     null);
-            assertOpenAiError(ts.post("/v1/images/edits", "{}"), 404, null);
+            assertOpenAiError(ts.post("/v1/images/variations", "{}"), 404, null);
             assertEquals(0, ts.pipeline.runsOf("x"), "no refused request ran");
         }
     }

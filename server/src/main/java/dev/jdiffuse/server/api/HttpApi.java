@@ -204,6 +204,20 @@ public final class HttpApi {
         return uploads.put(encoded, checked.width(), checked.height(), checked.format());
     }
 
+    /**
+     * Runs {@code decode} holding one of the decode slots {@link #storeImage}'s check takes (503 {@code busy} when
+     * none frees in time): for a layer that decodes an image {@link #storeImage} has checked (its declared pixels
+     * bounded) in a way the upload store does not, such as the OpenAI edit's mask, whose alpha channel it reads.
+     */
+    public <T> T decoding(Supplier<T> decode) {
+        acquire(decodeSlots, "too many uploads are being decoded; retry");
+        try {
+            return decode.get();
+        } finally {
+            decodeSlots.release();
+        }
+    }
+
     /** Drops an image kept by {@link #storeImage} once the jobs that read it have ended. */
     public void discardImage(String uploadId) {
         uploads.remove(uploadId);

@@ -125,7 +125,7 @@ public record ImageDecoder(long maxPixels, int maxSide) {
     }
 
     /** "png", "jpeg", "webp" from the first bytes, or null. */
-    static String sniff(byte[] b) {
+    public static String sniff(byte[] b) {
         if (b.length >= 8 && (b[0] & 0xff) == 0x89 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G') {
             return "png";
         }

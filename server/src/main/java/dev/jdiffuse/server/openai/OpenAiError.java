@@ -9,13 +9,14 @@ import java.util.Map;
 /**
  * An error of the OpenAI Images route in OpenAI's shape, {@code {"error": {"message", "type", "param", "code"}}}:
  * {@code param} names the OpenAI request field at fault (the native validator's field translated: width and height
- * are {@code size}, the batch is {@code n}), {@code type} is {@code invalid_request_error} for every 4xx (401 and
+ * are {@code size}, the batch is {@code n}, an edit's init image is {@code image}), {@code type} is {@code invalid_request_error} for every 4xx (401 and
  * 429 included, as OpenAI answers them) and {@code server_error} for 5xx; {@code code} is the native error code.
  */
 public final class OpenAiError extends RuntimeException {
 
-    /** Native request fields as the OpenAI request names them. */
-    private static final Map<String, String> PARAMS = Map.of("width", "size", "height", "size", "batch_size", "n");
+    /** Native request fields as the OpenAI request names them (the init image is an edit's {@code image}). */
+    private static final Map<String, String> PARAMS = Map.of("width", "size", "height", "size", "batch_size", "n",
+            "init_image", "image");
 
     private final int status;
     private final String code;
@@ -33,6 +34,12 @@ public final class OpenAiError extends RuntimeException {
     /** 400 for a value of {@code param} this route does not take. */
     static OpenAiError invalid(String param, String message) {
         return new OpenAiError(400, "invalid_value", message, param, null);
+    }
+
+    /** 400 for a required parameter left out, in OpenAI's words. */
+    static OpenAiError missing(String param) {
+        return new OpenAiError(400, "missing_required_parameter", "Missing required parameter: '" + param + "'.",
+                param, null);
     }
 
     /** 400 for a value of the wrong JSON type. */

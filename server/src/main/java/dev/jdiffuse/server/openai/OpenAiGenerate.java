@@ -19,10 +19,10 @@ import java.util.Deque;
 import java.util.List;
 
 /**
- * {@code POST /v1/images/generations}: one native job per image queued through {@link HttpApi#accept} (the caller's
- * auth, quotas, budgets and turn in the queue, as a native request), the request thread waiting on them as the A1111
- * layer does ({@link SdApiRuns}); all {@code n} are queued together, one at a time when the key has a limit on jobs
- * at once. Any image failing fails the request (its queued and running siblings are cancelled).
+ * {@code POST /v1/images/generations} and {@code edits}: one native job per image queued through
+ * {@link HttpApi#accept} (the caller's auth, quotas, budgets and turn in the queue, as a native request), the request
+ * thread waiting on them as the A1111 layer does ({@link SdApiRuns}); all {@code n} are queued together, one at a
+ * time when the key has a limit on jobs at once. Any image failing fails the request (its queued and running siblings are cancelled).
  */
 final class OpenAiGenerate {
 

@@ -7,6 +7,7 @@ import dev.jdiffuse.server.api.GenerationValidator;
 import java.util.Locale;
 import java.util.Set;
 import java.util.function.Predicate;
+import java.util.function.ToIntFunction;
 import java.util.random.RandomGenerator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -18,7 +19,9 @@ import java.util.regex.Pattern;
  * ({@code quality}, {@code style}, {@code moderation}, {@code user}, {@code output_compression}) are accepted and
  * ignored; what cannot be delivered (a transparent background, JPEG or WebP, streaming) is refused naming the field.
  * The jdiffuse extensions (as stable-diffusion.cpp and many self-hosted clients send them): {@code negative_prompt},
- * {@code seed}, {@code steps}, {@code guidance_scale} (alias {@code cfg_scale}) and {@code sampler}.
+ * {@code seed}, {@code steps}, {@code guidance_scale} (alias {@code cfg_scale}) and {@code sampler}. An edit
+ * ({@code POST /v1/images/edits}, {@link Edit}) is the same body over an init image (and mask), with
+ * {@code strength} and {@code mask_blur} besides.
  *
  * @param template     image 0's body (seed {@code seed}); the others differ only in the seed
  * @param n            images to make, 1..10
@@ -34,6 +37,24 @@ record OpenAiImageRequest(GenerationBody template, int n, long seed, boolean url
     /** OpenAI's model names (and prefixes of their dated versions): each means this server's default model. */
     private static final Set<String> OPENAI_MODELS = Set.of("dall-e-2", "dall-e-3", "gpt-image", "chatgpt-image");
 
+    /**
+     * What an edit adds to the body: the init image and the inpainting mask (upload ids; {@code mask} null for
+     * image-to-image), the init image's size, and the size multiple of a model ({@code null}: the default model),
+     * for {@code size: "auto"}.
+     */
+    record Edit(String image, int width, int height, String mask, ToIntFunction<String> sizeMultiple) {
+
+        /** {@code auto}: the init image's size, each side rounded to the nearest multiple of the model's unit. */
+        int[] autoSize(String model) {
+            int unit = Math.max(1, sizeMultiple.applyAsInt(model));
+            return new int[] {round(width, unit), round(height, unit)};
+        }
+
+        private static int round(int side, int unit) {
+            return Math.max(unit, (int) Math.round((double) side / unit) * unit);
+        }
+    }
+
     /** Image {@code i}'s body: the template with seed {@code seed + i}. */
     GenerationBody image(int i) {
         return template.forImage(seed + i, template.subseed());
@@ -44,13 +65,21 @@ record OpenAiImageRequest(GenerationBody template, int n, long seed, boolean url
      * name or none means the default model: the native body's {@code model} left out).
      */
     static OpenAiImageRequest parse(JsonNode body, Predicate<String> knownModel, RandomGenerator random) {
+        return parse(body, knownModel, random, null);
+    }
+
+    /**
+     * Reads an edit's fields ({@code edit} non-null: its init image and mask, {@code size} absent or "auto" the init
+     * image's size, {@code strength} and {@code mask_blur}; inpainting pastes the result back over the kept region,
+     * as OpenAI's edits keep the unmasked pixels) or a generation's ({@code edit} null).
+     */
+    static OpenAiImageRequest parse(JsonNode body, Predicate<String> knownModel, RandomGenerator random, Edit edit) {
         if (body == null || !body.isObject()) {
             throw OpenAiError.type("body", "a JSON object");
         }
         JsonNode promptNode = body.get("prompt");
         if (promptNode == null || promptNode.isNull()) {
-            throw new OpenAiError(400, "missing_required_parameter", "Missing required parameter: 'prompt'.",
-                    "prompt", null);
+            throw OpenAiError.missing("prompt");
         }
         String prompt = string(body, "prompt");
         if (prompt.isBlank()) {
@@ -79,6 +108,10 @@ record OpenAiImageRequest(GenerationBody template, int n, long seed, boolean url
             }
             width = Integer.parseInt(m.group(1));
             height = Integer.parseInt(m.group(2));
+        } else if (edit != null) {
+            int[] auto = edit.autoSize(model);
+            width = auto[0];
+            height = auto[1];
         }
         boolean url = responseFormat(string(body, "response_format"));
         refuseUndeliverable(body);
@@ -101,10 +134,17 @@ record OpenAiImageRequest(GenerationBody template, int n, long seed, boolean url
         if (steps != null && (steps < Integer.MIN_VALUE || steps > Integer.MAX_VALUE)) {
             throw OpenAiError.invalid("steps", "'steps' is out of range: " + steps);
         }
+        Double strength = edit == null ? null : number(body, "strength");
+        Long blur = edit == null ? null : integer(body, "mask_blur");
+        if (blur != null && (blur < 0 || blur > Integer.MAX_VALUE)) {
+            throw OpenAiError.invalid("mask_blur", "'mask_blur' is out of range: " + blur);
+        }
+        String mask = edit == null ? null : edit.mask();
         GenerationBody template = new GenerationBody(model, prompt, string(body, "negative_prompt"), width, height,
                 steps == null ? null : steps.intValue(), string(body, "sampler"), null,
-                guidance != null ? guidance : cfg, null, seed, 1, null, null, null, null, null, null, null, null, null,
-                null, null, null, null, null, null, null, null, null, null, null);
+                guidance != null ? guidance : cfg, null, seed, 1, null, null, null, edit == null ? null : edit.image(),
+                strength, null, null, mask, blur == null ? null : blur.intValue(), null, null,
+                mask == null ? null : Boolean.TRUE, null, null, null, null, null, null, null, null);
         return new OpenAiImageRequest(template, n, seed, url, guidanceField);
     }
 

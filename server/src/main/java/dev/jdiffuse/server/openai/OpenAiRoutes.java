@@ -6,6 +6,7 @@ import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jdiffuse.server.api.HttpApi;
 import dev.jdiffuse.server.sdapi.SdApiRuns;
 import dev.jdiffuse.server.web.ApiException;
@@ -16,23 +17,28 @@ import io.javalin.http.Context;
 
 import java.io.IOException;
 import java.security.SecureRandom;
+import java.util.function.Supplier;
 
 /**
- * OpenAI's Images API, {@code POST /v1/images/generations}, over the native queue, for the clients that speak it
- * with a configurable base URL (Open WebUI, LibreChat, the openai SDKs with {@code base_url=http://host:port/v1}).
+ * OpenAI's Images API, {@code POST /v1/images/generations} and {@code /v1/images/edits}, over the native queue, for
+ * the clients that speak it with a configurable base URL (Open WebUI, LibreChat, the openai SDKs with
+ * {@code base_url=http://host:port/v1}).
  * What it supports, ignores and adds is in {@code docs/api.md}, "OpenAI Images compatibility". Auth (the Bearer
  * key OpenAI's SDKs send), the origin guard and the security headers apply as to every route; errors are answered
  * in OpenAI's shape ({@link OpenAiError}), those of the server's filters too (see {@link #owns}).
  */
 public final class OpenAiRoutes {
 
-    /** The route's path; errors of every path under {@link #PREFIX} are answered in OpenAI's shape. */
+    /** The generation route; errors of every path under {@link #PREFIX} are answered in OpenAI's shape. */
     public static final String GENERATIONS = "/v1/images/generations";
+    /** The edit route: image-to-image, or inpainting with a mask ({@link OpenAiEdits}). */
+    public static final String EDITS = "/v1/images/edits";
     private static final String PREFIX = "/v1/images/";
 
     private final HttpApi api;
     private final ObjectMapper mapper;
     private final OpenAiGenerate generate;
+    private final OpenAiEdits edits;
     private final SecureRandom random = new SecureRandom();
 
     public OpenAiRoutes(HttpApi api) {
@@ -41,19 +47,24 @@ public final class OpenAiRoutes {
         mapper.getFactory().setStreamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(32)
                 .maxNumberLength(40).build());
         this.generate = new OpenAiGenerate(api, new SdApiRuns(api.jobs()), mapper);
+        this.edits = new OpenAiEdits(api, generate, mapper);
     }
 
     public void register(Javalin app) {
-        app.post(GENERATIONS, ctx -> {
-            try {
-                OpenAiImageRequest r = OpenAiImageRequest.parse(body(ctx), api.models()::contains, random);
-                ctx.contentType("application/json").result(mapper.writeValueAsBytes(generate.run(ctx, r)));
-            } catch (OpenAiError e) {
-                render(e, ctx);
-            } catch (ApiException e) {
-                render(OpenAiError.of(e, "guidance_scale"), ctx);
-            }
-        });
+        app.post(GENERATIONS, ctx -> answer(ctx, () -> generate.run(ctx,
+                OpenAiImageRequest.parse(body(ctx), api.models()::contains, random))));
+        app.post(EDITS, ctx -> answer(ctx, () -> edits.run(ctx)));
+    }
+
+    /** Answers {@code route}'s JSON, or its error in OpenAI's shape. */
+    private void answer(Context ctx, Supplier<ObjectNode> route) throws JsonProcessingException {
+        try {
+            ctx.contentType("application/json").result(mapper.writeValueAsBytes(route.get()));
+        } catch (OpenAiError e) {
+            render(e, ctx);
+        } catch (ApiException e) {
+            render(OpenAiError.of(e, "guidance_scale"), ctx);
+        }
     }
 
     /** Whether an error on {@code path} (from any filter or handler) is answered in OpenAI's shape. */

@@ -20,13 +20,13 @@ import java.util.concurrent.ConcurrentHashMap;
  * and the per-key options {@code POST /sdapi/v1/options} sets: the default checkpoint and CLIP skip of that key's
  * later A1111 requests (per key, so one client cannot change another's; A1111 has one global setting).
  */
-final class SdApiModels {
+public final class SdApiModels {
 
     private final ModelRegistry models;
     private final Map<String, String> defaultModel = new ConcurrentHashMap<>();
     private final Map<String, Integer> clipSkip = new ConcurrentHashMap<>();
 
-    SdApiModels(ModelRegistry models) {
+    public SdApiModels(ModelRegistry models) {
         this.models = models;
     }
 
@@ -126,8 +126,11 @@ final class SdApiModels {
         return "flux".equals(family) || "sd3".equals(family) ? NoiseSpace.FLOW : NoiseSpace.DIFFUSION;
     }
 
-    /** What image sides must be multiples of (16 for the patchified flow transformers, else 8 until known). */
-    int sizeMultiple(String name) {
+    /**
+     * What image sides must be multiples of (16 for the patchified flow transformers, else 8 until known); public
+     * for the OpenAI edit route's {@code size: "auto"}.
+     */
+    public int sizeMultiple(String name) {
         Optional<ModelListing> l = listing(name);
         if (l.isPresent() && l.get().info() != null) {
             return l.get().info().sizeMultiple();

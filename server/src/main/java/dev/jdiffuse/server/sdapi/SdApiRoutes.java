@@ -37,6 +37,7 @@ public final class SdApiRoutes {
     private final SdApiModels models;
     private final SdApiRuns runs;
     private final SdApiGenerate generate;
+    private final SdApiPngInfo pngInfo;
     private final ObjectMapper mapper;
     private final long maxBody;
 
@@ -51,11 +52,13 @@ public final class SdApiRoutes {
         this.models = new SdApiModels(api.models());
         this.runs = new SdApiRuns(api.jobs());
         this.generate = new SdApiGenerate(api, models, runs, mapper);
+        this.pngInfo = new SdApiPngInfo(limits.maxUploadBytes());
     }
 
     public void register(Javalin app) {
         app.post("/sdapi/v1/txt2img", wrap(ctx -> json(ctx, generate.run(ctx, body(ctx), false))));
         app.post("/sdapi/v1/img2img", wrap(ctx -> json(ctx, generate.run(ctx, body(ctx), true))));
+        app.post("/sdapi/v1/png-info", wrap(ctx -> json(ctx, pngInfo.run(body(ctx)))));
         app.get("/sdapi/v1/sd-models", wrap(ctx -> json(ctx, models.list())));
         app.get("/sdapi/v1/samplers", wrap(ctx -> json(ctx, A1111Samplers.samplers())));
         app.get("/sdapi/v1/schedulers", wrap(ctx -> json(ctx, A1111Samplers.schedulers())));
