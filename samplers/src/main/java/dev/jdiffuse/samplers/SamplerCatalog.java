@@ -3,6 +3,7 @@ package dev.jdiffuse.samplers;
 import dev.jdiffuse.samplers.methods.Ddim;
 import dev.jdiffuse.samplers.methods.Ddpm;
 import dev.jdiffuse.samplers.methods.DpmPp2m;
+import dev.jdiffuse.samplers.methods.DpmPp2mSde;
 import dev.jdiffuse.samplers.methods.Euler;
 import dev.jdiffuse.samplers.methods.EulerAncestral;
 import dev.jdiffuse.samplers.methods.Heun;
@@ -48,9 +49,19 @@ public final class SamplerCatalog {
      * @param space the models it applies to
      * @param parameters what a model config or a request may tune
      * @param factory builds the sampler from the options a scheduler config implies
+     * @param configOverrides the {@code scheduler_config.json} entries that select this variant of its class
+     *     (DPM-Solver's {@code algorithm_type}); a model config matching them has this sampler as its default
      */
     public record Entry(String name, String label, SchedulerClass schedulerClass, boolean stochastic,
-            boolean sigmaSpaced, NoiseSpace space, List<Param> parameters, Function<SamplerOptions, Sampler> factory) {
+            boolean sigmaSpaced, NoiseSpace space, List<Param> parameters, Function<SamplerOptions, Sampler> factory,
+            Map<String, Object> configOverrides) {
+
+        /** An entry that is its scheduler class as configured (no variant entries). */
+        public Entry(String name, String label, SchedulerClass schedulerClass, boolean stochastic,
+                boolean sigmaSpaced, NoiseSpace space, List<Param> parameters,
+                Function<SamplerOptions, Sampler> factory) {
+            this(name, label, schedulerClass, stochastic, sigmaSpaced, space, parameters, factory, Map.of());
+        }
 
         /** The diffusers {@code _class_name}s this sampler stands for. */
         public List<String> diffusersClasses() {
@@ -101,7 +112,12 @@ public final class SamplerCatalog {
                     o -> new Heun(o.clipSampleRange())),
             new Entry("dpmpp_2m", "DPM++ 2M", SchedulerClass.DPM_SOLVER_MULTISTEP, false, true,
                     NoiseSpace.DIFFUSION, List.of(LOWER_ORDER_FINAL),
-                    o -> new DpmPp2m(o.lowerOrderFinal(), o.eulerAtFinal())),
+                    o -> new DpmPp2m(o.lowerOrderFinal(), o.eulerAtFinal()),
+                    Map.of("algorithm_type", "dpmsolver++")),
+            new Entry("dpmpp_2m_sde", "DPM++ 2M SDE", SchedulerClass.DPM_SOLVER_MULTISTEP, true, true,
+                    NoiseSpace.DIFFUSION, List.of(LOWER_ORDER_FINAL),
+                    o -> new DpmPp2mSde(o.lowerOrderFinal(), o.eulerAtFinal()),
+                    Map.of("algorithm_type", "sde-dpmsolver++")),
             new Entry("unipc", "UniPC", SchedulerClass.UNIPC, false, true, NoiseSpace.DIFFUSION, List.of(),
                     o -> new UniPc()),
             new Entry("lcm", "LCM", SchedulerClass.LCM, true, false, NoiseSpace.DIFFUSION, List.of(TIMESTEP_SCALING),
@@ -171,6 +187,19 @@ public final class SamplerCatalog {
     public static Entry forSchedulerClass(SchedulerClass c) {
         return SAMPLERS.stream().filter(e -> e.schedulerClass() == c).findFirst()
                 .orElseThrow(() -> new IllegalStateException("no sampler for " + c));
+    }
+
+    /**
+     * The sampler that reproduces a model's scheduler config: of its class's entries, the one whose
+     * {@link Entry#configOverrides} the config matches (DPM-Solver's {@code algorithm_type}), else the class's first.
+     *
+     * @param setting the config's value of an override key
+     */
+    public static Entry forSchedulerConfig(SchedulerClass c, Function<String, Object> setting) {
+        return SAMPLERS.stream().filter(e -> e.schedulerClass() == c && !e.configOverrides().isEmpty()
+                        && e.configOverrides().entrySet().stream()
+                        .allMatch(o -> o.getValue().equals(setting.apply(o.getKey()))))
+                .findFirst().orElseGet(() -> forSchedulerClass(c));
     }
 
     /** The samplers of one noise space, in table order. */

@@ -57,6 +57,19 @@ public record SchedulerConfig(
      * diffusers ignores them; options this module does not implement are rejected. {@code schedulerClass} overrides
      * {@code _class_name} (which may then be absent), e.g. when a pipeline swaps the scheduler but keeps the betas.
      */
+    /**
+     * The value of {@code key} in a config of class {@code cls} as {@link #of} reads it: {@code raw}'s where given
+     * (not null), else the class's default, else the common one (null for a key no default covers).
+     */
+    public static Object setting(Map<String, ?> raw, SchedulerClass cls, String key) {
+        Object v = raw.get(key);
+        if (v != null) {
+            return v;
+        }
+        Object d = cls.defaults().get(key);
+        return d != null ? d : COMMON_DEFAULTS.get(key);
+    }
+
     @SuppressWarnings("unchecked")
     public static SchedulerConfig of(Map<String, ?> raw, SchedulerClass schedulerClass) {
         SchedulerClass cls = schedulerClass;

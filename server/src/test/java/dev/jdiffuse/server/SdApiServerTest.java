@@ -98,7 +98,9 @@ class SdApiServerTest {
                 {"DPM++ 2M", "Exponential", "dpmpp_2m", "exponential", "DPM++ 2M"},
                 {"Euler a", "sgm_uniform", "euler_ancestral", "trailing", "Euler a"},
                 {"k_euler", "Karras", "euler", "karras", "Euler"}, {"UniPC", "Automatic", "unipc", "default", "UniPC"},
-                {"DDIM", "uniform", "ddim", "linspace", "DDIM"}};
+                {"DDIM", "uniform", "ddim", "linspace", "DDIM"},
+                {"DPM++ 2M SDE Karras", null, "dpmpp_2m_sde", "karras", "DPM++ 2M SDE"},
+                {"k_dpmpp_2m_sde", "Exponential", "dpmpp_2m_sde", "exponential", "DPM++ 2M SDE"}};
             for (String[] c : cases) {
                 String body = "{\"prompt\":\"x\",\"steps\":2,\"width\":64,\"height\":64,\"sampler_name\":\"" + c[0]
                         + "\"" + (c[1] == null ? "" : ",\"scheduler\":\"" + c[1] + "\"") + "}";

@@ -126,7 +126,7 @@ public final class SchedulerSelection {
 
     /** The sampler name that reproduces the model's configured scheduler. */
     public String defaultSampler() {
-        return SamplerCatalog.forSchedulerClass(base.schedulerClass()).name();
+        return SamplerCatalog.forSchedulerConfig(base.schedulerClass(), this::setting).name();
     }
 
     /** The noise space of the model (from its configured scheduler); only samplers of this space apply. */
@@ -212,14 +212,23 @@ public final class SchedulerSelection {
         return new Resolved(entry.name(), spacing.name(), cfg, entry.create(SamplerOptions.of(cfg)), s);
     }
 
+    /** The model's setting of {@code key}, its class's default where the config leaves it out. */
+    private Object setting(String key) {
+        return SchedulerConfig.setting(raw, base.schedulerClass(), key);
+    }
+
     /** The model's config as the chosen sampler's scheduler class, with the schedule's overrides. */
     private SchedulerConfig configFor(SamplerCatalog.Entry entry, SamplerCatalog.Schedule spacing) {
         SchedulerClass cls = entry.schedulerClass();
-        if (cls == base.schedulerClass() && spacing.configOverrides().isEmpty()) {
+        boolean asConfigured = entry.configOverrides().entrySet().stream()
+                .allMatch(o -> o.getValue().equals(setting(o.getKey())));
+        if (cls == base.schedulerClass() && spacing.configOverrides().isEmpty()
+                && (asConfigured || entry.configOverrides().isEmpty())) {
             return base;
         }
         Map<String, Object> config = new HashMap<>(raw);
         config.put("_class_name", cls.diffusersName());
+        config.putAll(entry.configOverrides());
         config.putAll(spacing.configOverrides());
         return SchedulerConfig.of(config, cls);
     }

@@ -44,7 +44,8 @@ final class A1111Samplers {
     /** A1111's aliases ({@code modules/sd_samplers_kdiffusion.py}, {@code sd_samplers_timesteps.py}). */
     private static final Map<String, List<String>> ALIASES = Map.of(
             "euler", List.of("k_euler"), "euler_ancestral", List.of("k_euler_a", "k_euler_ancestral"),
-            "heun", List.of("k_heun"), "dpmpp_2m", List.of("k_dpmpp_2m"), "ddim", List.of(),
+            "heun", List.of("k_heun"), "dpmpp_2m", List.of("k_dpmpp_2m"),
+            "dpmpp_2m_sde", List.of("k_dpmpp_2m_sde"), "ddim", List.of(),
             "pndm", List.of("plms"), "unipc", List.of(), "lcm", List.of("k_lcm"), "ddpm", List.of());
 
     private A1111Samplers() {

@@ -1,0 +1,46 @@
+package dev.jdiffuse.samplers.methods;
+
+import ai.djl.ndarray.NDArray;
+import dev.jdiffuse.samplers.Sampler;
+import dev.jdiffuse.samplers.Step;
+
+import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
+
+/**
+ * SDE-DPM-Solver++(2M): Lu et al. 2022, "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion Probabilistic
+ * Models", Sec. 5 / Appendix (the SDE counterpart of Algorithm 2), as diffusers' {@code DPMSolverMultistepScheduler}
+ * with {@code algorithm_type="sde-dpmsolver++"}, {@code solver_type="midpoint"} (A1111's "DPM++ 2M SDE"). With
+ * {@code lambda = -ln sigma} in the variance-exploding state, {@code h = lambda' - lambda} and {@code r = s'/s = e^-h}:
+ * <pre>
+ *   x' = r^2 x + (1 - r^2) (D0 + D1/2) + s' sqrt(1 - r^2) z,   D1 = (D0 - D_prev) h / (lambda - lambda_prev)
+ * </pre>
+ * (diffusers' {@code (sigma_t / sigma_s) e^-h x + alpha_t (1 - e^-2h) (D0 + D1/2) + sigma_t sqrt(1 - e^-2h) z}
+ * divided by {@code alpha_t}). For exact x0 the new sample has exactly the marginal {@code x0 + s' eps}. First and
+ * last steps are first order under {@link DpmPp2m}'s rules ({@code D1 = 0}); noise is drawn on every step after the
+ * denoiser call, the last one too (scale 0 when it lands on 0), as diffusers draws it.
+ *
+ * @param lowerOrderFinal diffusers' {@code lower_order_final}
+ * @param eulerAtFinal diffusers' {@code euler_at_final}
+ */
+public record DpmPp2mSde(boolean lowerOrderFinal, boolean eulerAtFinal) implements Sampler {
+
+    @Override
+    public NDArray step(Step s) {
+        double sigma = s.sigma();
+        double next = s.next();
+        NDArray x0 = s.denoise(s.x());
+        NDArray z = s.noise();
+        boolean firstOrder = s.isFirst()
+                || s.isLast() && (next == 0 || eulerAtFinal || lowerOrderFinal && s.steps() < 15);
+        double r = next / sigma; // e^-h
+        NDArray d = x0;
+        if (!firstOrder) {
+            double h = Math.log(sigma / next);
+            double hPrev = Math.log(s.sigmaAt(s.index() - 1) / sigma);
+            d = x0.add(mul(x0.sub(s.previous("x0")), 0.5 * h / hPrev));
+        }
+        s.remember("x0", s.isLast() ? null : x0);
+        double r2 = r * r;
+        return mul(s.x(), r2).add(mul(d, 1 - r2)).add(mul(z, next * Math.sqrt(1 - r2)));
+    }
+}
