@@ -28,6 +28,26 @@ final class ModelEntries {
         }
     }
 
+    /** When the entry last changed: the file's time, or a folder's newest weight file's (0 when unreadable). */
+    static long lastModified(Path entry) {
+        try {
+            if (Files.isRegularFile(entry)) {
+                return Files.getLastModifiedTime(entry).toMillis();
+            }
+            try (Stream<Path> s = Files.walk(entry, FileVisitOption.FOLLOW_LINKS)) {
+                return s.filter(Files::isRegularFile).mapToLong(p -> {
+                    try {
+                        return Files.getLastModifiedTime(p).toMillis();
+                    } catch (IOException e) {
+                        return 0;
+                    }
+                }).max().orElse(0);
+            }
+        } catch (IOException | java.io.UncheckedIOException e) {
+            return 0;
+        }
+    }
+
     /** Bytes of the entry's weight files (the file itself for a single file); 0 when unreadable. */
     static long weightBytes(Path entry) {
         try {

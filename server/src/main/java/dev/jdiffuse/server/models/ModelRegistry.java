@@ -33,6 +33,11 @@ import java.util.function.Supplier;
  * (logged once, shown by {@code GET /v1/models}, given to every job that names it, on every device); the others keep
  * serving.
  *
+ * <p>The folder is looked at again ({@link #refresh}; at most once a second from {@link #list} and from
+ * {@link #contains} of a name not known yet), as AUTOMATIC1111's "refresh checkpoints" and ComfyUI's folder reads do:
+ * an entry dropped in while the server runs is listed and loads on first use; one whose files went away is dropped
+ * once no device holds it (the default model stays); a failed entry whose files changed is tried again.
+ *
  * <p>Thread-safety: the slot table is guarded by this object's monitor; a load runs outside it, on the thread that
  * asked first (the job worker, never an HTTP thread); others asking for the same model on the same device wait for
  * that one load.
@@ -47,6 +52,8 @@ public final class ModelRegistry implements AutoCloseable {
         final Path path;
         final long bytes;
         final String familyGuess;
+        /** When the entry last changed on disk (its newest file for a folder), to retry a failed one that changed. */
+        final long modified;
         /** The entry's copy on each device, by device index. */
         final Copy[] on;
         String error;
@@ -57,6 +64,7 @@ public final class ModelRegistry implements AutoCloseable {
             this.path = path;
             this.bytes = bytes;
             this.familyGuess = familyGuess;
+            this.modified = path == null ? 0 : ModelEntries.lastModified(path);
             this.on = new Copy[devices];
             for (int d = 0; d < devices; d++) {
                 on[d] = new Copy();
@@ -117,7 +125,14 @@ public final class ModelRegistry implements AutoCloseable {
     /** The label of the one device of a registry of models loaded elsewhere (tests, the command line). */
     public static final String PRELOADED_DEVICE = "default";
 
+    /** How often {@link #list} and {@link #contains} may look at the folder again. */
+    private static final long RESCAN_NANOS = 1_000_000_000L;
+
     private final Map<String, Slot> slots = new TreeMap<>();
+    /** The models folder, or null for a registry of models loaded elsewhere. */
+    private final Path folder;
+    /** When the folder was last listed (System.nanoTime), guarded by this. */
+    private long scanned = System.nanoTime();
     private final PipelineLoader loader;
     /** The devices as the loader takes them ({@code cpu}, {@code cuda:1}, ...) and their distinct labels. */
     private final List<String> devices;
@@ -130,6 +145,7 @@ public final class ModelRegistry implements AutoCloseable {
 
     /** Models already loaded (tests, the command line), on one device: never evicted; the first by name is default. */
     public ModelRegistry(Collection<LoadedModel> loaded) {
+        this.folder = null;
         this.loader = null;
         this.devices = List.of(PRELOADED_DEVICE);
         this.labels = devices;
@@ -146,26 +162,104 @@ public final class ModelRegistry implements AutoCloseable {
         this.defaultName = slots.isEmpty() ? null : slots.keySet().iterator().next();
     }
 
-    private ModelRegistry(List<Path> entries, PipelineLoader loader, List<String> devices, String dtype,
+    private ModelRegistry(Path folder, List<Path> entries, PipelineLoader loader, List<String> devices, String dtype,
             ModelBudget budget) {
         if (devices.isEmpty()) {
             throw new IllegalArgumentException("a registry needs at least one device");
         }
+        this.folder = folder;
         this.loader = loader;
         this.devices = List.copyOf(devices);
         this.labels = DeviceNames.labels(devices);
         this.dtype = dtype;
         this.budget = budget;
         for (Path entry : entries) {
-            String name = Pipelines.nameOf(entry);
-            Slot s = new Slot(name, entry, ModelEntries.weightBytes(entry), ModelEntries.guessFamily(entry),
-                    devices.size());
-            if (slots.putIfAbsent(name, s) != null) {
-                LOG.warn("two entries are named {}: {} is left out", name, entry);
+            Slot s = slotOf(entry);
+            if (slots.putIfAbsent(s.name, s) != null) {
+                LOG.warn("two entries are named {}: {} is left out", s.name, entry);
                 continue;
             }
-            LOG.info("found model {} ({}, {} MB of weights) at {}", name, s.familyGuess == null ? "family unknown "
+            LOG.info("found model {} ({}, {} MB of weights) at {}", s.name, s.familyGuess == null ? "family unknown "
                     + "until loaded" : s.familyGuess, s.bytes / 1_000_000, entry);
+        }
+    }
+
+    private Slot slotOf(Path entry) {
+        return new Slot(Pipelines.nameOf(entry), entry, ModelEntries.weightBytes(entry),
+                ModelEntries.guessFamily(entry), devices.size());
+    }
+
+    /**
+     * Looks at the models folder again: entries added since are listed (unloaded: they load on first use), entries
+     * gone are dropped unless a device holds them or they are the default model, a failed entry whose files changed
+     * gets a fresh slot (tried again on next use). Nothing for a registry without a folder.
+     *
+     * @return the names added and removed
+     */
+    public Changes refresh() {
+        if (folder == null) {
+            return Changes.NONE;
+        }
+        List<Path> entries;
+        try {
+            entries = ModelEntries.list(folder);
+        } catch (IOException e) {
+            LOG.warn("cannot list the models folder {}: {}", folder, e.toString());
+            return Changes.NONE;
+        }
+        Map<String, Path> found = new java.util.LinkedHashMap<>();
+        entries.forEach(e -> found.putIfAbsent(Pipelines.nameOf(e), e));
+        Map<String, Slot> fresh = new java.util.HashMap<>();
+        synchronized (this) {
+            scanned = System.nanoTime();
+            found.forEach((name, path) -> {
+                Slot old = slots.get(name);
+                if (old == null || old.error != null && old.state() == ModelState.FAILED
+                        && ModelEntries.lastModified(path) != old.modified) {
+                    fresh.put(name, null);
+                }
+            });
+        }
+        // the new slots' files are read (sizes, model_index.json) outside the monitor
+        fresh.replaceAll((name, ignored) -> slotOf(found.get(name)));
+        List<String> added = new ArrayList<>();
+        List<String> removed = new ArrayList<>();
+        synchronized (this) {
+            fresh.forEach((name, slot) -> {
+                Slot old = slots.get(name);
+                if (old == null || old.error != null && old.state() == ModelState.FAILED) {
+                    slots.put(name, slot);
+                    added.add(name);
+                    LOG.info("{} model {} ({} MB of weights) at {}", old == null ? "new" : "changed, retrying",
+                            name, slot.bytes / 1_000_000, slot.path);
+                }
+            });
+            for (java.util.Iterator<Slot> it = slots.values().iterator(); it.hasNext(); ) {
+                Slot s = it.next();
+                boolean held = java.util.Arrays.stream(s.on).anyMatch(Copy::occupies);
+                if (!found.containsKey(s.name) && !held && !s.name.equals(defaultName)) {
+                    it.remove();
+                    removed.add(s.name);
+                    LOG.info("model {} is gone from {}", s.name, folder);
+                }
+            }
+        }
+        return new Changes(added, removed);
+    }
+
+    /** What {@link #refresh} changed. */
+    public record Changes(List<String> added, List<String> removed) {
+        static final Changes NONE = new Changes(List.of(), List.of());
+    }
+
+    /** {@link #refresh} when the folder was last listed more than a second ago. */
+    private void refreshIfDue() {
+        boolean due;
+        synchronized (this) {
+            due = folder != null && System.nanoTime() - scanned >= RESCAN_NANOS;
+        }
+        if (due) {
+            refresh();
         }
     }
 
@@ -183,7 +277,7 @@ public final class ModelRegistry implements AutoCloseable {
      */
     public static ModelRegistry open(Path folder, PipelineLoader loader, List<String> devices, String dtype,
             ModelBudget budget) throws IOException {
-        ModelRegistry r = new ModelRegistry(ModelEntries.list(folder), loader, devices, dtype, budget);
+        ModelRegistry r = new ModelRegistry(folder, ModelEntries.list(folder), loader, devices, dtype, budget);
         List<String> names = List.copyOf(r.slots.keySet());
         List<String> firsts = new ArrayList<>();
         if (devices.size() == 1) {
@@ -237,8 +331,17 @@ public final class ModelRegistry implements AutoCloseable {
         this.demand = namesInDemand;
     }
 
-    public synchronized boolean contains(String name) {
-        return slots.containsKey(name);
+    /** Whether an entry has this name; a name not known yet makes the folder be looked at again (if due). */
+    public boolean contains(String name) {
+        synchronized (this) {
+            if (slots.containsKey(name)) {
+                return true;
+            }
+        }
+        refreshIfDue();
+        synchronized (this) {
+            return slots.containsKey(name);
+        }
     }
 
     /** The labels of the devices, by index (distinct: {@link DeviceNames#labels}). */
@@ -301,8 +404,13 @@ public final class ModelRegistry implements AutoCloseable {
         return defaultName == null;
     }
 
-    /** Every entry in name order with its state and the devices it is loaded on. */
-    public synchronized List<ModelListing> list() {
+    /** Every entry in name order with its state and the devices it is loaded on (the folder looked at, if due). */
+    public List<ModelListing> list() {
+        refreshIfDue();
+        return listing();
+    }
+
+    private synchronized List<ModelListing> listing() {
         List<ModelListing> out = new ArrayList<>();
         for (Slot s : slots.values()) {
             List<String> on = new ArrayList<>();

@@ -73,6 +73,15 @@ public final class SdApiRoutes {
             runs.visible(caller(ctx)::mayAccess).forEach(runs::interrupt);
             json(ctx, Map.of());
         }));
+        // A1111's refresh buttons: the models folder and the LoRA folder are looked at again now
+        app.post("/sdapi/v1/refresh-checkpoints", wrap(ctx -> {
+            api.models().refresh();
+            json(ctx, null);
+        }));
+        app.post("/sdapi/v1/refresh-loras", wrap(ctx -> {
+            api.loras().refresh();
+            json(ctx, null);
+        }));
         app.post("/sdapi/v1/skip", wrap(ctx -> {
             runs.visible(caller(ctx)::mayAccess).forEach(runs::skip);
             json(ctx, Map.of());
