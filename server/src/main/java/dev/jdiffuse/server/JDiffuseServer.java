@@ -21,6 +21,8 @@ import dev.jdiffuse.server.images.UploadStore;
 import dev.jdiffuse.server.openai.OpenAiError;
 import dev.jdiffuse.server.openai.OpenAiRoutes;
 import dev.jdiffuse.server.jobs.JobStore;
+import dev.jdiffuse.server.jobs.JobView;
+import dev.jdiffuse.server.notify.Webhook;
 import dev.jdiffuse.server.storage.OutputStore;
 import dev.jdiffuse.server.jobs.JobManager;
 import dev.jdiffuse.server.jobs.GenerationParameters;
@@ -69,6 +71,8 @@ public final class JDiffuseServer implements AutoCloseable {
     private final Javalin app;
     private final Authenticator auth;
     private final JobStore store;
+    /** The operator's webhook, or null. */
+    private final Webhook webhook;
 
     /**
      * @throws IllegalArgumentException when the options are unsafe (beyond loopback without keys and without
@@ -102,6 +106,12 @@ public final class JDiffuseServer implements AutoCloseable {
         api.decodedBudget(safety.decodedBudgetBytes());
         api.maxJobSeconds(safety.maxJobSeconds());
         metrics.bindBudgets(uploads::bytes, jobs::heldResultBytes, api::decodedBytes);
+        this.webhook = webhook(options);
+        if (webhook != null) {
+            // the job as GET /v1/generations/{id} shows it, serialised on the ending thread, sent on the webhook's
+            jobs.onEnd(job -> webhook.send("job.finished", json.write(java.util.Map.of("event", "job.finished",
+                    "job", JobView.full(job)))));
+        }
         api.concurrentUploads(safety.concurrentUploads());
         OriginGuard guard = new OriginGuard(options.host());
         this.app = Javalin.create(config -> {
@@ -208,6 +218,28 @@ public final class JDiffuseServer implements AutoCloseable {
      * Each model's batcher, when first used, takes the forward size and window (the window also bounds the decoding
      * of jobs that finish together), its gatherer the decoding size, and both report to the device's metrics.
      */
+    /** The operator's webhook ({@code --webhook-url}), its secret read once, or null. */
+    private static Webhook webhook(ServerOptions options) {
+        if (options.webhookUrl() == null) {
+            return null;
+        }
+        byte[] secret = null;
+        if (options.webhookSecret() != null) {
+            try {
+                secret = java.nio.file.Files.readString(options.webhookSecret()).strip()
+                        .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            } catch (java.io.IOException e) {
+                throw new IllegalArgumentException("--webhook-secret-file " + options.webhookSecret()
+                        + " cannot be read: " + e.getMessage());
+            }
+            if (secret.length == 0) {
+                throw new IllegalArgumentException("--webhook-secret-file " + options.webhookSecret() + " is empty");
+            }
+        }
+        LOG.info("finished jobs are POSTed to {}{}", options.webhookUrl(), secret == null ? "" : " (signed)");
+        return new Webhook(options.webhookUrl(), secret, Duration.ofSeconds(1), Duration.ofSeconds(10));
+    }
+
     private void shareForwards(ServerOptions.Batching batching) {
         jobs.onBatcher((device, b) -> {
             b.configure(batching.images(), batching.window());
@@ -305,6 +337,9 @@ public final class JDiffuseServer implements AutoCloseable {
     @Override
     public void close() {
         jobs.close(options.safety().shutdownGrace());
+        if (webhook != null) {
+            webhook.close(options.safety().shutdownGrace());
+        }
         hub.close();
         app.stop();
         store.close();

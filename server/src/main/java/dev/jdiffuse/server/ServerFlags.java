@@ -68,6 +68,14 @@ public final class ServerFlags {
             + "prompt (default: with the model) [env JDIFFUSE_T5_DEVICE]")
     String t5Device;
 
+    @Option(names = "--webhook-url", description = "POST every finished job (JSON: event, job) to this http(s) URL; "
+            + "retried 3 times, never holding up a job (default: none) [env JDIFFUSE_WEBHOOK_URL]")
+    String webhookUrl;
+
+    @Option(names = "--webhook-secret-file", description = "file whose content signs the webhook's events "
+            + "(X-Jdiffuse-Signature-256: sha256=HMAC of the body) [env JDIFFUSE_WEBHOOK_SECRET_FILE]")
+    Path webhookSecretFile;
+
     @Option(names = "--dtype", defaultValue = "auto", description = "auto|fp32|fp16|bf16 (default ${DEFAULT-VALUE}) "
             + "[env JDIFFUSE_DTYPE]")
     String dtype;
@@ -220,7 +228,15 @@ public final class ServerFlags {
                 safety, new ModelBudget(maxLoadedModels, maxLoadedBytes), loras != null ? loras : lorasBesideModels(),
                 new ServerOptions.Batching(batchImages, Duration.ofMillis(batchWindowMs),
                         batchDecodeImages == 0 ? batchImages : batchDecodeImages, WarmUp.parse(warmupBatches)),
-                t5Device);
+                t5Device, webhookUrl == null || webhookUrl.isBlank() ? null : webhookUri(), webhookSecretFile);
+    }
+
+    private java.net.URI webhookUri() {
+        try {
+            return new java.net.URI(webhookUrl.strip());
+        } catch (java.net.URISyntaxException e) {
+            throw new IllegalArgumentException("--webhook-url is not a URL: " + e.getMessage());
+        }
     }
 
     /** {@code <models>/../loras} when the models folder is given and that folder exists. */

@@ -33,10 +33,12 @@ import java.util.Set;
  * @param batching how many images concurrent jobs may have in one denoiser forward ({@link Batching})
  * @param t5Device where SD 3 / 3.5 and FLUX keep their T5 encoder apart, in float32 ({@code --t5-device}: {@code cpu},
  *     {@code cuda:N}), or null to keep it with the model
+ * @param webhookUrl where finished jobs are POSTed ({@code --webhook-url}), or null for none
+ * @param webhookSecret a file whose content (trimmed) signs the webhook's events with HMAC-SHA256, or null
  */
 public record ServerOptions(int port, String host, Path models, List<String> devices, String dtype, int queueSize,
         Duration resultTtl, Limits limits, Safety safety, ModelBudget budget,
-        Path loras, Batching batching, String t5Device) {
+        Path loras, Batching batching, String t5Device, java.net.URI webhookUrl, Path webhookSecret) {
 
     /**
      * Continuous batching: jobs on one model run concurrently while their images fit in {@code images}, and their
@@ -98,6 +100,13 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
         if (queueSize < 1) {
             throw new IllegalArgumentException("--queue-size must be >= 1, got " + queueSize);
         }
+        if (webhookUrl != null && (webhookUrl.getHost() == null || !List.of("http", "https").contains(
+                String.valueOf(webhookUrl.getScheme()).toLowerCase(java.util.Locale.ROOT)))) {
+            throw new IllegalArgumentException("--webhook-url must be an http(s) URL with a host, got " + webhookUrl);
+        }
+        if (webhookSecret != null && webhookUrl == null) {
+            throw new IllegalArgumentException("--webhook-secret-file needs --webhook-url");
+        }
         if (t5Device != null && (!DeviceNames.valid(t5Device) || t5Device.equals("auto"))) {
             throw new IllegalArgumentException("--t5-device must be cpu|cuda|cuda:N, got " + t5Device);
         }
@@ -107,7 +116,7 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
     public static ServerOptions defaults() {
         return new ServerOptions(DEFAULT_PORT, "127.0.0.1", null, List.of("auto"), "auto", 16, Duration.ofHours(1),
                 Limits.DEFAULTS, Safety.DEFAULTS, new ModelBudget(ServerFlags.DEFAULT_MAX_LOADED_MODELS, 0), null,
-                Batching.OFF, null);
+                Batching.OFF, null, null, null);
     }
 
     public ServerOptions withPort(int p) {
@@ -150,6 +159,14 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
         return with(c -> c.t5Device = where);
     }
 
+    /** These options POSTing finished jobs to {@code url}, signed with {@code secret}'s content when not null. */
+    public ServerOptions withWebhook(java.net.URI url, Path secret) {
+        return with(c -> {
+            c.webhookUrl = url;
+            c.webhookSecret = secret;
+        });
+    }
+
     public ServerOptions withBatching(Batching b) {
         return with(c -> c.batching = b);
     }
@@ -164,7 +181,7 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
         Fields c = new Fields(this);
         change.accept(c);
         return new ServerOptions(c.port, c.host, c.models, c.devices, c.dtype, c.queueSize, c.resultTtl, c.limits,
-                c.safety, c.budget, c.loras, c.batching, c.t5Device);
+                c.safety, c.budget, c.loras, c.batching, c.t5Device, c.webhookUrl, c.webhookSecret);
     }
 
     /** The options' fields, writable, for {@link #with}: one place that lists them all besides the record. */
@@ -182,6 +199,8 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
         Path loras;
         Batching batching;
         String t5Device;
+        java.net.URI webhookUrl;
+        Path webhookSecret;
 
         Fields(ServerOptions o) {
             port = o.port;
@@ -197,6 +216,8 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
             loras = o.loras;
             batching = o.batching;
             t5Device = o.t5Device;
+            webhookUrl = o.webhookUrl;
+            webhookSecret = o.webhookSecret;
         }
     }
 

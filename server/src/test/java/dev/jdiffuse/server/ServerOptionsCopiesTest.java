@@ -33,6 +33,7 @@ class ServerOptionsCopiesTest {
         check(o -> o.withDevices(List.of("cpu", "cpu")), "devices");
         check(o -> o.withT5Device("cpu"), "t5Device");
         check(o -> o.withBatching(new ServerOptions.Batching(4, Duration.ofMillis(5))), "batching");
+        check(o -> o.withWebhook(java.net.URI.create("http://h/x"), null), "webhookUrl");
     }
 
     private static void check(UnaryOperator<ServerOptions> copy, String changed) throws Exception {
