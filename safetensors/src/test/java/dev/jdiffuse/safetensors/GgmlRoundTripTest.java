@@ -237,9 +237,9 @@ class GgmlRoundTripTest {
     }
 
     /** Q6_K: signed absmax per 16 (levels -32..31), int8 scales on an fp16 super-scale. */
-    private static byte[] q6K(float[] x) {
-        ByteBuffer out = ByteBuffer.allocate(N / 256 * 210);
-        for (int b = 0; b < N / 256; b++) {
+    static byte[] q6K(float[] x) {
+        ByteBuffer out = ByteBuffer.allocate(x.length / 256 * 210);
+        for (int b = 0; b < x.length / 256; b++) {
             int base = 256 * b;
             float[] scale = new float[16];
             float maxScale = 0;
