@@ -9,6 +9,7 @@ import dev.jdiffuse.models.transformer.DiffusersWeights;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
 import dev.jdiffuse.safetensors.SafetensorsWriter;
 import dev.jdiffuse.safetensors.TensorData;
+import dev.jdiffuse.testkit.GgufWriter;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -66,6 +67,48 @@ final class FluxSingleFileWriter {
         Map<String, TensorData> t5 = new LinkedHashMap<>();
         Sd3SingleFileWriter.text(model.resolve("text_encoder_2/model.safetensors"), "", true, t5);
         SafetensorsWriter.write(dir.resolve("text_encoders/t5xxl_fp16.safetensors"), t5);
+        return file;
+    }
+
+    /** How {@link #ggufFiles} stores the transformer's tensors. */
+    enum GgufStorage {
+        /** every tensor F32 */
+        F32,
+        /** 2-D weights F16, the rest F32 (city96's F16 files) */
+        F16,
+        /** 2-D weights whose rows are whole 32-element blocks Q8_0, the rest F32 (city96's Q8_0 files) */
+        Q8_0
+    }
+
+    /**
+     * As {@link #bflFiles}, with the transformer written as {@code dir/<name>.gguf} (bare BFL names, ggml dimensions
+     * reversed by the test-side {@link GgufWriter}) instead of a safetensors file; returns the GGUF file.
+     */
+    static Path ggufFiles(Path model, Path dir, String name, GgufStorage storage) {
+        Path safetensors = bflFiles(model, dir, name);
+        GgufWriter w = new GgufWriter().metadata("general.architecture", "flux")
+                .metadata("general.file_type", storage.ordinal());
+        try (SafetensorsStateDict bfl = SafetensorsStateDict.open(safetensors)) {
+            for (String k : bfl.keys()) {
+                long[] shape = bfl.shape(k);
+                float[] v = bfl.source().toFloatArray(k);
+                boolean matrix = shape.length == 2;
+                if (storage == GgufStorage.Q8_0 && matrix && shape[1] % 32 == 0) {
+                    w.q8_0(k, shape, v);
+                } else if (storage != GgufStorage.F32 && matrix) {
+                    w.f16(k, shape, v);
+                } else {
+                    w.f32(k, shape, v);
+                }
+            }
+        }
+        Path file = dir.resolve(name + ".gguf");
+        w.write(file);
+        try {
+            Files.delete(safetensors);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
         return file;
     }
 
