@@ -76,7 +76,7 @@ class FluxGgufParityTest {
         Path c = Fixtures.root().resolve(fixture);
         Path model = c.resolve("model");
         Path file = FluxSingleFileWriter.ggufFiles(model, tmp.resolve("models"), "flux1-tiny-" + storage, storage);
-        Path config = FluxSingleFileParityTest.minimalConfig(model, tmp.resolve("cfg-" + storage));
+        Path config = FluxSingleFileWriter.minimalConfig(model, tmp.resolve("cfg-" + storage));
         JsonNode meta = Fixtures.meta(c);
         try (DiffusionPipeline base = Pipelines.open(file, LoadOptions.cpu().withSingleFileConfig(config));
                 SafetensorsFile io = SafetensorsFile.open(c.resolve("io.safetensors"));

@@ -31,7 +31,7 @@ import java.util.Map;
  * The transformer goes through {@link BflLayout}, the inverse of diffusers' conversion written independently of the
  * loader's key table; values are float32 copies of the layout's BF16 (exact).
  */
-final class FluxSingleFileWriter {
+public final class FluxSingleFileWriter {
 
     private FluxSingleFileWriter() {
     }
@@ -48,7 +48,7 @@ final class FluxSingleFileWriter {
     }
 
     /** Writes {@code dir/<name>.safetensors} and what it needs beside it; returns the transformer file. */
-    static Path bflFiles(Path model, Path dir, String name) {
+    public static Path bflFiles(Path model, Path dir, String name) {
         try {
             Files.createDirectories(dir.resolve("text_encoders"));
         } catch (IOException e) {
@@ -71,7 +71,7 @@ final class FluxSingleFileWriter {
     }
 
     /** How {@link #ggufFiles} stores the transformer's tensors. */
-    enum GgufStorage {
+    public enum GgufStorage {
         /** every tensor F32 */
         F32,
         /** 2-D weights F16, the rest F32 (city96's F16 files) */
@@ -84,7 +84,7 @@ final class FluxSingleFileWriter {
      * As {@link #bflFiles}, with the transformer written as {@code dir/<name>.gguf} (bare BFL names, ggml dimensions
      * reversed by the test-side {@link GgufWriter}) instead of a safetensors file; returns the GGUF file.
      */
-    static Path ggufFiles(Path model, Path dir, String name, GgufStorage storage) {
+    public static Path ggufFiles(Path model, Path dir, String name, GgufStorage storage) {
         Path safetensors = bflFiles(model, dir, name);
         GgufWriter w = new GgufWriter().metadata("general.architecture", "flux")
                 .metadata("general.file_type", storage.ordinal());
@@ -120,5 +120,35 @@ final class FluxSingleFileWriter {
             Map<String, NDArray> bfl = BflLayout.fromDiffusers(diffusers, c.numLayers(), c.numSingleLayers(), m);
             bfl.forEach((k, v) -> t.put(prefix + k, TensorData.ofFloats(v.getShape().getShape(), v.toFloatArray())));
         }
+    }
+
+    /**
+     * A config folder ({@code X.config/} beside a single file) with only what the tiny model cannot be detected by; T5's
+     * config and the scheduler are detected / defaulted.
+     */
+    public static Path minimalConfig(Path model, Path dir) {
+        try {
+            return writeMinimalConfig(model, dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static Path writeMinimalConfig(Path model, Path dir) throws IOException {
+        // transformer: RoPE axes are not in the file; vae, text_encoder: the tiny widths (VAE 16..32, CLIP 32) break
+        // the conventions that read real FLUX.1 files (32 groups, 64-wide heads), so their configs are given too
+        for (String component : new String[] {"transformer", "vae", "text_encoder"}) {
+            Files.createDirectories(dir.resolve(component));
+            Files.copy(model.resolve(component + "/config.json"), dir.resolve(component + "/config.json"));
+        }
+        for (String t : new String[] {"tokenizer", "tokenizer_2"}) {
+            Files.createDirectories(dir.resolve(t));
+            try (var s = Files.list(model.resolve(t))) {
+                for (Path p : s.toList()) {
+                    Files.copy(p, dir.resolve(t).resolve(p.getFileName()));
+                }
+            }
+        }
+        return dir;
     }
 }
