@@ -26,7 +26,8 @@ import java.util.Set;
 /**
  * Opens what users have on disk as an {@link ImagePipeline}: a diffusers pipeline folder (chosen by
  * {@code model_index.json}'s {@code _class_name}) or a single-file {@code .safetensors} checkpoint with original
- * key names, or a FLUX.1 transformer as a {@code .gguf} (ComfyUI-GGUF's quantized files) with its parts beside it.
+ * key names, or a FLUX.1 transformer or SD 3 / 3.5 MMDiT as a {@code .gguf} (ComfyUI-GGUF's quantized files) with its
+ * parts beside it.
  * The model's name is its folder or file name (without extension).
  */
 public final class Pipelines {
@@ -74,7 +75,7 @@ public final class Pipelines {
             if (FluxCheckpointDetector.isFluxCheckpoint(keys)) {
                 return FluxLoader.openSingleFile(path, name, options);
             }
-            if (GgufFile.isGguf(path)) {
+            if (GgufFile.isGguf(path) && !Sd3CheckpointDetector.isSd3(keys)) {
                 throw GgufCheckpoints.unsupported(path, keys);
             }
             return Sd3CheckpointDetector.isSd3(keys) ? Sd3Loader.openSingleFile(path, name, options)

@@ -60,15 +60,15 @@ class FluxGgufParityTest {
     }
 
     @Test
-    void aNonFluxGgufIsRefusedNamingWhatItHolds() {
-        Path f = tmp.resolve("sd3.5_large-Q5_0.gguf");
-        new GgufWriter().f32("joint_blocks.0.x_block.attn.qkv.weight", new long[] {96, 32}, new float[96 * 32])
+    void aGgufOfAnotherFamilyIsRefusedNamingWhatItHolds() {
+        Path f = tmp.resolve("sdxl-unet-Q8_0.gguf");
+        new GgufWriter().f32("input_blocks.0.0.weight", new long[] {32, 4, 3, 3}, new float[32 * 4 * 9])
                 .write(f);
         CheckpointFormatException e = assertThrows(CheckpointFormatException.class,
                 () -> Pipelines.open(f, LoadOptions.cpu()).close());
-        assertTrue(e.getMessage().contains(f.toString()) && e.getMessage().contains("SD 3 / 3.5 MMDiT")
+        assertTrue(e.getMessage().contains(f.toString()) && e.getMessage().contains("Stable Diffusion UNet")
                 && e.getMessage().contains("ae.safetensors"), e.getMessage());
-        assertEquals("sd3.5_large-Q5_0", Pipelines.nameOf(f));
+        assertEquals("sdxl-unet-Q8_0", Pipelines.nameOf(f));
     }
 
     private double maxDiff(String fixture, GgufStorage storage) throws Exception {

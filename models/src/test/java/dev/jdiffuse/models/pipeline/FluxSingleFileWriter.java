@@ -90,16 +90,7 @@ public final class FluxSingleFileWriter {
                 .metadata("general.file_type", storage.ordinal());
         try (SafetensorsStateDict bfl = SafetensorsStateDict.open(safetensors)) {
             for (String k : bfl.keys()) {
-                long[] shape = bfl.shape(k);
-                float[] v = bfl.source().toFloatArray(k);
-                boolean matrix = shape.length == 2;
-                if (storage == GgufStorage.Q8_0 && matrix && shape[1] % 32 == 0) {
-                    w.q8_0(k, shape, v);
-                } else if (storage != GgufStorage.F32 && matrix) {
-                    w.f16(k, shape, v);
-                } else {
-                    w.f32(k, shape, v);
-                }
+                addTensor(w, k, bfl.shape(k), bfl.source().toFloatArray(k), storage);
             }
         }
         Path file = dir.resolve(name + ".gguf");
@@ -110,6 +101,18 @@ public final class FluxSingleFileWriter {
             throw new UncheckedIOException(e);
         }
         return file;
+    }
+
+    /** Adds one tensor to {@code w} stored as {@code storage} says for its rank and width. */
+    static void addTensor(GgufWriter w, String name, long[] shape, float[] v, GgufStorage storage) {
+        boolean matrix = shape.length == 2;
+        if (storage == GgufStorage.Q8_0 && matrix && shape[1] % 32 == 0) {
+            w.q8_0(name, shape, v);
+        } else if (storage != GgufStorage.F32 && matrix) {
+            w.f16(name, shape, v);
+        } else {
+            w.f32(name, shape, v);
+        }
     }
 
     private static void transformer(Path model, String prefix, Map<String, TensorData> t) {
