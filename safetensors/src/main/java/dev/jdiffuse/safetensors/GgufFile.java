@@ -32,10 +32,11 @@ import java.util.stream.IntStream;
  * tensor (or chunk) alone into fresh direct memory on each call ({@link GgmlDequantizer}; large tensors on the common
  * fork-join pool), so the whole file is never decoded at once and the caller's loader converts to its dtype.
  *
- * <p>Why written here rather than taken from a library: Maven Central has no maintained pure-Java GGUF reader with
- * the dequantizers (llama.cpp's Java bindings call the native library and read LLM files through it; the small
- * pure-Java readers that exist parse headers only, or decode a handful of types for LLM inference into their own
- * tensor classes, without ComfyUI's orig_shape or a memory-mapped, per-tensor API).
+ * <p>Why written here rather than taken from a library: no maintained pure-Java GGUF reader with ggml's dequantizers
+ * was found for Java 17 (the workplace's Maven Central package list names none; llama.cpp's Java bindings,
+ * {@code de.kherud:llama}, are JNI around the native library and load whole LLMs through it, with no per-tensor API;
+ * the Java LLM engines decode their own subset of types into their own tensor classes). The format is small: a
+ * header of a dozen value types and the block layouts of {@code ggml-common.h}.
  *
  * <p>{@link #close()} closes the channel; buffers already handed out stay valid.
  */
