@@ -15,11 +15,14 @@ import java.util.Set;
 public interface TensorSource extends AutoCloseable {
 
     /**
-     * Opens {@code path}: a {@code *.index.json} as a {@link ShardedSafetensors}, any other file as a
-     * {@link SafetensorsFile}.
+     * Opens {@code path}: a {@code *.index.json} as a {@link ShardedSafetensors}, a {@code *.gguf} as a
+     * {@link GgufFile}, any other file as a {@link SafetensorsFile}.
      */
     static TensorSource open(Path path) {
         String file = path.getFileName() == null ? "" : path.getFileName().toString();
+        if (GgufFile.isGguf(path)) {
+            return GgufFile.open(path);
+        }
         return file.endsWith(".index.json") ? ShardedSafetensors.open(path) : SafetensorsFile.open(path);
     }
 

@@ -56,6 +56,8 @@ public final class Sd3CheckpointDetector {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String P = Sd3CheckpointKeys.PREFIX;
     private static final String BARE_BLOCK = "joint_blocks.0.x_block.attn.qkv.weight";
+    private static final String VAE_PREFIX = "first_stage_model.";
+    private static final String TEXT_ENCODERS = "text_encoders.";
 
     private Sd3CheckpointDetector() {
     }
@@ -65,7 +67,30 @@ public final class Sd3CheckpointDetector {
         return keys.contains(P + BARE_BLOCK) || keys.contains(BARE_BLOCK);
     }
 
+    /**
+     * Whether {@code keys} hold an MMDiT without the {@code model.diffusion_model.} prefix and no VAE, as GGUF files
+     * ({@code sd3.5_large-Q8_0.gguf}) ship it: its VAE comes from beside it, and {@link #withMmditPrefix} gives the
+     * names {@link #detect} reads.
+     */
+    public static boolean isBareMmdit(Set<String> keys) {
+        return keys.contains(BARE_BLOCK) && !keys.contains(P + BARE_BLOCK)
+                && keys.stream().noneMatch(k -> k.startsWith(VAE_PREFIX));
+    }
+
+    /** {@code file} with its bare MMDiT keys under {@code model.diffusion_model.}; text encoder keys as they are. */
+    public static StateDict withMmditPrefix(StateDict file) {
+        return file.renamed(k -> k.startsWith(TEXT_ENCODERS) ? k : P + k);
+    }
+
     public static DetectedSd3Checkpoint detect(StateDict checkpoint, String source) {
+        return detect(checkpoint, source, null);
+    }
+
+    /**
+     * As {@link #detect(StateDict, String)}, with the VAE's config given ({@code vae/config.json} of a diffusers VAE
+     * folder beside an MMDiT-only file) instead of read from {@code first_stage_model.*}; null: read from the file.
+     */
+    public static DetectedSd3Checkpoint detect(StateDict checkpoint, String source, AutoencoderKLConfig vaeGiven) {
         CheckpointShapes s = new CheckpointShapes(checkpoint, source);
         if (!s.has(P + BARE_BLOCK)) {
             throw new CheckpointFormatException(source + ": an SD 3/3.5 MMDiT alone (joint_blocks.* without "
@@ -74,7 +99,7 @@ public final class Sd3CheckpointDetector {
         }
         requireClips(s);
         SD3TransformerConfig transformer = transformer(s);
-        AutoencoderKLConfig vae = vae(s);
+        AutoencoderKLConfig vae = vaeGiven != null ? vaeGiven : vae(s);
         if (vae.latentChannels() != transformer.inChannels()) {
             throw new CheckpointFormatException(source + ": the VAE has " + vae.latentChannels() + " latent channels "
                     + "but the MMDiT takes " + transformer.inChannels());

@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.pipeline;
 
+import dev.jdiffuse.models.checkpoint.GgufCheckpoints;
 import dev.jdiffuse.models.checkpoint.PickleCheckpoints;
 import dev.jdiffuse.models.checkpoint.Sd3CheckpointDetector;
 import dev.jdiffuse.models.config.ConfigJson;
@@ -13,6 +14,7 @@ import dev.jdiffuse.models.pipeline.sd.StableDiffusionFamily;
 import dev.jdiffuse.models.pipeline.sd3.Sd3Loader;
 import dev.jdiffuse.models.pipeline.sd3.StableDiffusion3Family;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
+import dev.jdiffuse.safetensors.GgufFile;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,7 +26,9 @@ import java.util.Set;
 /**
  * Opens what users have on disk as an {@link ImagePipeline}: a diffusers pipeline folder (chosen by
  * {@code model_index.json}'s {@code _class_name}) or a single-file {@code .safetensors} checkpoint with original
- * key names. The model's name is its folder or file name (without extension).
+ * key names, or a FLUX.1 transformer or SD 3 / 3.5 MMDiT as a {@code .gguf} (ComfyUI-GGUF's quantized files) with its
+ * parts beside it.
+ * The model's name is its folder or file name (without extension).
  */
 public final class Pipelines {
 
@@ -52,7 +56,7 @@ public final class Pipelines {
     /** The one rule naming a model: its folder's name, or its file's name without the weight-file extension. */
     public static String nameOf(Path path) {
         String n = path.getFileName().toString();
-        for (String ext : List.of(".safetensors", ".ckpt", ".pt", ".pth", ".bin")) {
+        for (String ext : List.of(".safetensors", ".gguf", ".ckpt", ".pt", ".pth", ".bin")) {
             if (n.endsWith(ext) && n.length() > ext.length()) {
                 return n.substring(0, n.length() - ext.length());
             }
@@ -70,6 +74,9 @@ public final class Pipelines {
             Set<String> keys = headerKeys(path);
             if (FluxCheckpointDetector.isFluxCheckpoint(keys)) {
                 return FluxLoader.openSingleFile(path, name, options);
+            }
+            if (GgufFile.isGguf(path) && !Sd3CheckpointDetector.isSd3(keys)) {
+                throw GgufCheckpoints.unsupported(path, keys);
             }
             return Sd3CheckpointDetector.isSd3(keys) ? Sd3Loader.openSingleFile(path, name, options)
                     : SdLoader.openSingleFile(path, name, options);

@@ -12,7 +12,6 @@ import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -43,7 +42,8 @@ class FluxSingleFileParityTest {
         Path model = Fixtures.root().resolve(CASE).resolve("model");
         Path file = tmp.resolve("flux-tiny.safetensors");
         FluxSingleFileWriter.comfyCheckpoint(model, file);
-        compare("ComfyUI checkpoint", file, minimalConfig(model, tmp.resolve("flux-tiny.config")));
+        compare("ComfyUI checkpoint", file,
+                FluxSingleFileWriter.minimalConfig(model, tmp.resolve("flux-tiny.config")));
     }
 
     @Test
@@ -51,7 +51,8 @@ class FluxSingleFileParityTest {
         Fixtures.require(CASE);
         Path model = Fixtures.root().resolve(CASE).resolve("model");
         Path file = FluxSingleFileWriter.bflFiles(model, tmp.resolve("models"), "flux1-tiny");
-        compare("BFL transformer + ae + text_encoders", file, minimalConfig(model, tmp.resolve("cfg")));
+        compare("BFL transformer + ae + text_encoders", file,
+                FluxSingleFileWriter.minimalConfig(model, tmp.resolve("cfg")));
     }
 
     @Test
@@ -62,7 +63,8 @@ class FluxSingleFileParityTest {
         Files.delete(tmp.resolve("alone/ae.safetensors"));
         Files.delete(tmp.resolve("alone/text_encoders/t5xxl_fp16.safetensors"));
         CheckpointFormatException e = assertThrows(CheckpointFormatException.class, () -> Pipelines.open(file,
-                LoadOptions.cpu().withSingleFileConfig(minimalConfig(model, tmp.resolve("c")))).close());
+                LoadOptions.cpu().withSingleFileConfig(FluxSingleFileWriter.minimalConfig(model, tmp.resolve("c"))))
+                .close());
         assertTrue(e.getMessage().contains("T5") && e.getMessage().contains("ae.safetensors")
                 && !e.getMessage().contains("CLIP-L"), e.getMessage());
     }
@@ -83,24 +85,5 @@ class FluxSingleFileParityTest {
                     Close.toDouble(image.toFloatArray()), TOL);
             Close.report(String.format("%s vs %s image %.3e", what, CASE, e));
         }
-    }
-
-    /** Only what the tiny model cannot be detected by; T5's config and the scheduler are detected / defaulted. */
-    private static Path minimalConfig(Path model, Path dir) throws IOException {
-        // transformer: RoPE axes are not in the file; vae, text_encoder: the tiny widths (VAE 16..32, CLIP 32) break
-        // the conventions that read real FLUX.1 files (32 groups, 64-wide heads), so their configs are given too
-        for (String component : new String[] {"transformer", "vae", "text_encoder"}) {
-            Files.createDirectories(dir.resolve(component));
-            Files.copy(model.resolve(component + "/config.json"), dir.resolve(component + "/config.json"));
-        }
-        for (String t : new String[] {"tokenizer", "tokenizer_2"}) {
-            Files.createDirectories(dir.resolve(t));
-            try (var s = Files.list(model.resolve(t))) {
-                for (Path p : s.toList()) {
-                    Files.copy(p, dir.resolve(t).resolve(p.getFileName()));
-                }
-            }
-        }
-        return dir;
     }
 }

@@ -4,9 +4,13 @@ import dev.jdiffuse.safetensors.SafetensorsFile;
 import dev.jdiffuse.safetensors.SafetensorsWriter;
 import dev.jdiffuse.safetensors.TensorData;
 import dev.jdiffuse.safetensors.TensorInfo;
+import dev.jdiffuse.testkit.GgufWriter;
 
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -79,6 +83,32 @@ final class Sd3SingleFileWriter {
             text(model.resolve("text_encoder_3/model.safetensors"), "text_encoders.t5xxl.transformer.", true, t);
         }
         SafetensorsWriter.write(out, t);
+    }
+
+    /**
+     * {@code model/transformer} as an MMDiT-only GGUF {@code out} under the original names without
+     * {@code model.diffusion_model.} (as city96's {@code sd3.5_large-*.gguf}), stored as {@code storage} says.
+     */
+    static void ggufMmdit(Path model, Path out, FluxSingleFileWriter.GgufStorage storage) {
+        Map<String, TensorData> t = new LinkedHashMap<>();
+        try (SafetensorsFile f = SafetensorsFile.open(model.resolve("transformer/diffusion_pytorch_model.safetensors"))) {
+            mmdit(f, t);
+        }
+        Path staged = out.resolveSibling(out.getFileName() + ".staged.safetensors");
+        SafetensorsWriter.write(staged, t);
+        GgufWriter w = new GgufWriter().metadata("general.architecture", "sd3");
+        try (SafetensorsFile f = SafetensorsFile.open(staged)) {
+            for (String k : f.names()) {
+                FluxSingleFileWriter.addTensor(w, k.substring(MMDIT.length()), f.info(k).shape(), f.toFloatArray(k),
+                        storage);
+            }
+        }
+        w.write(out);
+        try {
+            Files.delete(staged);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     /** {@code model/vae} in LDM names under {@code prefix} (mid-block attention as 1x1 convolutions, as LDM keeps it). */

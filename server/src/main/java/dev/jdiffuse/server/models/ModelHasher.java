@@ -17,8 +17,8 @@ import java.util.stream.Stream;
 /**
  * SHA-256 identifying a model's weights. A single file hashes as itself (so a single-file checkpoint's hash equals
  * A1111's full SHA-256 and its first 10 digits A1111's "Model hash"); a folder hashes the bytes of its weight files
- * ({@code .safetensors}, {@code .bin}, {@code .pt}, {@code .ckpt}) in sorted relative-path order, each preceded by
- * its relative path, so that renaming or swapping files changes the hash.
+ * ({@code .safetensors}, {@code .gguf}, {@code .bin}, {@code .pt}, {@code .ckpt}) in sorted relative-path order, each
+ * preceded by its relative path, so that renaming or swapping files changes the hash.
  */
 public final class ModelHasher {
 
@@ -54,7 +54,8 @@ public final class ModelHasher {
 
     static boolean isWeights(Path p) {
         String n = p.getFileName().toString().toLowerCase(Locale.ROOT);
-        return n.endsWith(".safetensors") || n.endsWith(".bin") || n.endsWith(".pt") || n.endsWith(".ckpt");
+        return n.endsWith(".safetensors") || n.endsWith(".gguf") || n.endsWith(".bin") || n.endsWith(".pt")
+                || n.endsWith(".ckpt");
     }
 
     private static void digest(MessageDigest md, Path file) throws IOException {

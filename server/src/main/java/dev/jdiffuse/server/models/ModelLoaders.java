@@ -61,7 +61,8 @@ public final class ModelLoaders {
      * Whether a models-folder entry should be loaded as a model: not hidden, not the TAESD folder, not a single-file
      * checkpoint's config or tokenizer folder, not the {@code text_encoders/} folder SD 3.5 and FLUX single files take
      * their encoders from, not the {@code ae.safetensors} VAE (or {@code vae/} folder holding it) a FLUX transformer
-     * file takes beside it. Anything else is tried, so a broken entry is logged with its reason.
+     * file takes beside it, nor the diffusers {@code vae/} folder an SD 3 MMDiT GGUF takes beside it. Anything else is
+     * tried, so a broken entry is logged with its reason.
      */
     public static boolean isModelEntry(Path entry) {
         String n = entry.getFileName().toString();
@@ -69,7 +70,15 @@ public final class ModelLoaders {
                 && !n.endsWith(".tokenizer") && !n.endsWith(".tokenizer_2") && !n.equals("tokenizer")
                 && !(n.equals(Sd3TextEncoderFiles.FOLDER) && Files.isDirectory(entry))
                 && !(n.equals(FluxSingleFile.AE_FILE) && Files.isRegularFile(entry))
-                && !(n.equals("vae") && Files.isRegularFile(entry.resolve(FluxSingleFile.AE_FILE)));
+                && !(n.equals("vae") && (Files.isRegularFile(entry.resolve(FluxSingleFile.AE_FILE))
+                        || isDiffusersVae(entry)));
+    }
+
+    /** A diffusers VAE folder (its config and weights, no pipeline index): what an SD 3 MMDiT GGUF takes beside it. */
+    private static boolean isDiffusersVae(Path folder) {
+        return Files.isRegularFile(folder.resolve("config.json"))
+                && Files.isRegularFile(folder.resolve("diffusion_pytorch_model.safetensors"))
+                && !Files.exists(folder.resolve("model_index.json"));
     }
 
     /**

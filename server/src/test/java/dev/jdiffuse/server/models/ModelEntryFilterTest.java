@@ -11,8 +11,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * What a models folder holds besides models is not loaded as one: the parts single files take from beside them
- * (SD 3.5 / FLUX {@code text_encoders/}, FLUX's {@code ae.safetensors} or {@code vae/ae.safetensors}), config and
- * tokenizer folders, TAESD, hidden entries; checkpoints and diffusers folders are.
+ * (SD 3.5 / FLUX {@code text_encoders/}, FLUX's {@code ae.safetensors} or {@code vae/ae.safetensors}, the diffusers
+ * {@code vae/} beside an SD 3 MMDiT GGUF), config and tokenizer folders, TAESD, hidden entries; checkpoints and
+ * diffusers folders are.
  */
 class ModelEntryFilterTest {
 
@@ -38,5 +39,18 @@ class ModelEntryFilterTest {
         assertFalse(ModelLoaders.isModelEntry(config));
         // a folder named vae without BFL's autoencoder in it is not this case: it is tried (and logged if broken)
         assertTrue(ModelLoaders.isModelEntry(otherVae));
+    }
+
+    @Test
+    void skipsTheDiffusersVaeFolderBesideAnMmditGguf() throws Exception {
+        Path gguf = Files.createFile(dir.resolve("sd3.5_large-Q8_0.gguf"));
+        Path vae = Files.createDirectories(dir.resolve("vae"));
+        Files.createFile(vae.resolve("config.json"));
+        Files.createFile(vae.resolve("diffusion_pytorch_model.safetensors"));
+        assertTrue(ModelLoaders.isModelEntry(gguf));
+        assertFalse(ModelLoaders.isModelEntry(vae));
+        // with a pipeline index it is a diffusers pipeline folder (named vae), tried as a model
+        Files.createFile(vae.resolve("model_index.json"));
+        assertTrue(ModelLoaders.isModelEntry(vae));
     }
 }

@@ -22,6 +22,7 @@ import dev.jdiffuse.models.t5.T5EncoderModel;
 import dev.jdiffuse.models.t5.T5Keys;
 import dev.jdiffuse.models.t5.T5Tokenizer;
 import dev.jdiffuse.models.vae.AutoencoderKL;
+import dev.jdiffuse.models.vae.AutoencoderKLConfig;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
 
 import java.nio.file.Files;
@@ -31,6 +32,8 @@ import java.nio.file.Path;
 public final class Sd3Loader {
 
     private static final System.Logger LOG = System.getLogger(Sd3Loader.class.getName());
+    /** Where an MMDiT-only file's VAE is looked for, beside it. */
+    static final String VAE_FOLDER = "vae";
 
     private Sd3Loader() {
     }
@@ -73,7 +76,8 @@ public final class Sd3Loader {
      * An original SD 3 / 3.5 single file ({@code model.diffusion_model.*} MMDiT, {@code first_stage_model.*} VAE,
      * {@code text_encoders.clip_l / clip_g / t5xxl.transformer.*}), as model sites ship it; an MMDiT-only file
      * ({@code sd3.5_large.safetensors}) takes the encoders it lacks from {@code text_encoders/} beside it
-     * ({@link Sd3TextEncoderFiles}), as Stability's repositories lay them out. Every component's
+     * ({@link Sd3TextEncoderFiles}), as Stability's repositories lay them out; an MMDiT without prefix and VAE (a GGUF,
+     * {@code sd3.5_large-Q8_0.gguf}) also takes the diffusers VAE folder {@code vae/} beside it. Every component's
      * hyper-parameters are detected from its keys and shapes ({@link Sd3CheckpointDetector}); where
      * {@code o.singleFileConfig()} is a diffusers config folder, each config, tokenizer and the scheduler it holds wins
      * over the detected one ({@link Sd3SingleFileParts}). Without T5 weights the T5 part of the context is zeros, as
@@ -85,7 +89,13 @@ public final class Sd3Loader {
             try (SafetensorsStateDict raw = SafetensorsStateDict.open(checkpoint);
                     Sd3TextEncoderFiles encoders = Sd3TextEncoderFiles.beside(checkpoint, raw)) {
                 StateDict file = encoders.view();
-                DetectedSd3Checkpoint d = Sd3CheckpointDetector.detect(file, checkpoint.toString());
+                Path vaeFolder = null;
+                if (Sd3CheckpointDetector.isBareMmdit(file.keys())) {
+                    file = Sd3CheckpointDetector.withMmditPrefix(file);
+                    vaeFolder = vaeFolderBeside(checkpoint);
+                }
+                DetectedSd3Checkpoint d = Sd3CheckpointDetector.detect(file, checkpoint.toString(),
+                        vaeFolder == null ? null : AutoencoderKLConfig.read(vaeFolder.resolve("config.json")));
                 LOG.log(System.Logger.Level.INFO, "{0}: {1}{2}{3}{4}", checkpoint.getFileName(),
                         CheckpointFamily.SD3.displayName(), d.t5() == null ? ", no T5 encoder (zeros in its place)"
                         : "", encoders.added().isEmpty() ? "" : "; text encoders from " + encoders.added(),
@@ -113,12 +123,29 @@ public final class Sd3Loader {
                 }
                 SD3Transformer2DModel transformer = SD3Transformer2DModel.loadSingleFile(tc, file, weights,
                         o.dtype());
-                AutoencoderKL vae = Vaes.openSingleFile(parts.vaeConfig(), file, weights, o.dtype());
+                AutoencoderKL vae = vaeFolder != null ? Vaes.open(vaeFolder, weights, o.dtype(), tc.inChannels())
+                        : Vaes.openSingleFile(parts.vaeConfig(), file, weights, o.dtype());
                 StableDiffusion3Family family = new StableDiffusion3Family(prompts, transformer,
                         vae.config().downscale(), StableDiffusion3Family.DEFAULT_MAX_SEQUENCE_LENGTH);
                 return new DiffusionPipeline(name, weights, family, vae, parts.scheduler(), o.taesd());
             }
         });
+    }
+
+    /**
+     * The diffusers VAE folder ({@code config.json} and its weights) beside an MMDiT without a VAE, as Stability's
+     * repositories hold it next to {@code sd3.5_large.safetensors} and {@code text_encoders/}: where a GGUF of the
+     * MMDiT ({@code sd3.5_large-Q8_0.gguf}) is put. Missing: refused naming where it is looked for.
+     */
+    private static Path vaeFolderBeside(Path checkpoint) {
+        Path vae = checkpoint.resolveSibling(VAE_FOLDER);
+        if (!Files.isRegularFile(vae.resolve("config.json"))) {
+            throw new CheckpointFormatException(checkpoint + ": an SD 3 / 3.5 MMDiT without its VAE (no "
+                    + "first_stage_model.*, as GGUF files ship it): put the diffusers VAE folder (" + VAE_FOLDER
+                    + "/config.json and " + VAE_FOLDER + "/diffusion_pytorch_model.safetensors, as in Stability's "
+                    + "repository) beside it, with the text encoders in " + Sd3TextEncoderFiles.FOLDER + "/");
+        }
+        return vae;
     }
 
     /** The folder's T5 encoder and tokenizer, or null without {@code text_encoder_3/}. */
