@@ -86,7 +86,7 @@ class FluxSingleFileParityTest {
     }
 
     /** Only what the tiny model cannot be detected by; T5's config and the scheduler are detected / defaulted. */
-    private static Path minimalConfig(Path model, Path dir) throws IOException {
+    static Path minimalConfig(Path model, Path dir) throws IOException {
         // transformer: RoPE axes are not in the file; vae, text_encoder: the tiny widths (VAE 16..32, CLIP 32) break
         // the conventions that read real FLUX.1 files (32 groups, 64-wide heads), so their configs are given too
         for (String component : new String[] {"transformer", "vae", "text_encoder"}) {

@@ -180,11 +180,13 @@ record BitsAndBytes4bit(String weight, long[] shape, String quantType, int block
     /** bitsandbytes {@code dequantize_4bit}: high nibble first, {@code code[q] * absmax[j / blocksize]}. */
     static float[] dequantize4bit(byte[] packed, float[] code, float[] absmax, int blocksize, int n) {
         float[] out = new float[n];
-        for (int j = 0; j < n; j++) {
-            int b = packed[j >> 1] & 0xff;
-            int q = (j & 1) == 0 ? b >>> 4 : b & 0xf;
-            out[j] = code[q] * absmax[j / blocksize];
-        }
+        Chunks.forEach(n, (from, to) -> {
+            for (int j = from; j < to; j++) {
+                int b = packed[j >> 1] & 0xff;
+                int q = (j & 1) == 0 ? b >>> 4 : b & 0xf;
+                out[j] = code[q] * absmax[j / blocksize];
+            }
+        });
         return out;
     }
 

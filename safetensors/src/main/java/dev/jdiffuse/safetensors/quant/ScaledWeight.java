@@ -54,17 +54,12 @@ record ScaledWeight(String weight, String scale, long[] shape, String format) im
     public float[] values(TensorSource raw) {
         float[] v = raw.toFloatArray(weight); // exact for FP8/F16/BF16/F32
         float[] s = raw.toFloatArray(scale);
-        if (s.length == 1) {
-            float k = s[0];
-            for (int i = 0; i < v.length; i++) {
-                v[i] *= k;
+        int row = s.length == 1 ? v.length : v.length / s.length;
+        Chunks.forEach(v.length, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                v[i] *= s[row == 0 ? 0 : i / row];
             }
-        } else {
-            int row = v.length / s.length;
-            for (int i = 0; i < v.length; i++) {
-                v[i] *= s[i / row];
-            }
-        }
+        });
         return v;
     }
 }
