@@ -25,6 +25,7 @@ import java.util.Map;
  *       entry {@code _quantization_metadata} ({@code {"layers": {"<layer>": {...}}}}); FP8 layers carry a scalar
  *       {@code <layer>.weight_scale} (and an optional {@code input_scale}, dropped): weight = fp8 x weight_scale.
  *       Other formats (e.g. {@code nvfp4}) are refused naming the layer.</li>
+ *   <li>the same {@code weight_scale} beside an FP8 weight without ComfyUI's table ({@link #planBare}).</li>
  * </ul>
  */
 final class ComfyFp8 {
@@ -36,6 +37,7 @@ final class ComfyFp8 {
     static final String METADATA_KEY = "_quantization_metadata";
     static final String LEGACY = "ComfyUI scaled fp8";
     static final String MIXED = "ComfyUI mixed-precision fp8";
+    static final String BARE = "fp8 with weight_scale";
 
     private ComfyFp8() {
     }
@@ -98,6 +100,31 @@ final class ComfyFp8 {
             }
         }
         layers.forEach((layer, conf) -> plan(p, layer, conf, where.get(layer)));
+    }
+
+    /**
+     * An FP8 {@code <layer>.weight} with a float {@code <layer>.weight_scale} beside it and no per-layer table (the
+     * spelling of files converted outside ComfyUI, e.g. diffusers' / compressed-tensors' per-tensor or per-channel FP8):
+     * the same dequantization, fp8 x weight_scale. Only FP8 weights are concerned, so an ordinary file, which has no
+     * FP8 weight with such a scale, is never touched.
+     */
+    static void planBare(Plan p) {
+        for (String n : p.raw.names()) {
+            if (!n.endsWith(".weight_scale") || p.hidden.contains(n)) {
+                continue;
+            }
+            String layer = n.substring(0, n.length() - ".weight_scale".length());
+            String weight = layer + ".weight";
+            if (p.raw.contains(weight) && isFp8(p.raw.info(weight).dtype())) {
+                p.present(weight, ScaledWeight.of(p, weight, n, BARE, true), BARE);
+                p.hide(n);
+                p.hide(layer + ".input_scale");
+            }
+        }
+    }
+
+    private static boolean isFp8(DType d) {
+        return d == DType.F8_E4M3 || d == DType.F8_E5M2;
     }
 
     private static void plan(Plan p, String layer, JsonNode conf, String source) {

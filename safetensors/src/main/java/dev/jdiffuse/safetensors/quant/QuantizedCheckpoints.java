@@ -6,10 +6,12 @@ import java.util.stream.Collectors;
 
 /**
  * Presents quantized safetensors checkpoints dequantized, so the ordinary loaders read them:
- * ComfyUI's FP8 files, the "scaled fp8" layout and the 2025 mixed-precision one ({@link ComfyFp8}), and
+ * ComfyUI's FP8 files, the "scaled fp8" layout and the 2025 mixed-precision one, and FP8 weights with a
+ * {@code weight_scale} beside them ({@link ComfyFp8}), and
  * bitsandbytes 4-bit NF4 / FP4 files ({@link BitsAndBytes4bit}). Plain FP8 tensors need nothing here (they are
  * widened on load). Detection looks only for the formats' own markers (a {@code scaled_fp8} tensor, {@code comfy_quant}
- * tensors or {@code _quantization_metadata}, {@code quant_state.bitsandbytes__*} tensors), so an ordinary file is
+ * tensors or {@code _quantization_metadata}, an FP8 weight with a {@code weight_scale}, {@code quant_state.bitsandbytes__*}
+ * tensors), so an ordinary file is
  * returned as the very same source.
  */
 public final class QuantizedCheckpoints {
@@ -29,6 +31,7 @@ public final class QuantizedCheckpoints {
             Plan p = new Plan(raw);
             ComfyFp8.planScaled(p);
             ComfyFp8.planMixed(p);
+            ComfyFp8.planBare(p);
             BitsAndBytes4bit.plan(p);
             if (p.isEmpty()) {
                 return raw;

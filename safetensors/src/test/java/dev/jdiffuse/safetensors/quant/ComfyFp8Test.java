@@ -152,10 +152,12 @@ class ComfyFp8Test {
         Map<String, TensorData> plainFp8 = new LinkedHashMap<>();
         plainFp8.put("a.weight", fp8(new long[] {2, 2}, codes(4, 9)));
         plainFp8.put("b.bias", f32(new long[] {2}, 1, 2));
-        // names that look like helpers but without the formats' markers: a scale_weight, a weight_scale, an absmax
+        // names that look like helpers but without the formats' markers: a scale_weight without scaled_fp8, a
+        // weight_scale beside a weight that is not FP8, an absmax beside a float weight
         Map<String, TensorData> lookalikes = new LinkedHashMap<>(plainFp8);
         lookalikes.put("a.scale_weight", scalar(2f));
-        lookalikes.put("a.weight_scale", scalar(2f));
+        lookalikes.put("c.weight", f32(new long[] {2}, 1, 2));
+        lookalikes.put("c.weight_scale", scalar(2f));
         lookalikes.put("a.weight.absmax", f32(new long[] {1}, 3f));
         lookalikes.put("scaled_fp8.weight", f32(new long[] {3}, 1, 2, 3)); // a layer named so, not a marker
         for (Map<String, TensorData> t : List.of(plainFp8, lookalikes)) {
@@ -200,6 +202,25 @@ class ComfyFp8Test {
             }
             assertArrayEquals(m, s.toFloatArray("blocks.0.mlp.weight"));
         }
+    }
+
+    @Test
+    void anFp8WeightWithAWeightScaleBesideItIsScaledWithoutAnyTable() {
+        byte[] q = codes(6, 33);
+        Map<String, TensorData> t = new LinkedHashMap<>();
+        t.put("proj.weight", fp8(new long[] {2, 3}, q));
+        t.put("proj.weight_scale", f32(new long[] {2, 1}, 0.25f, 8f)); // per output channel
+        t.put("proj.input_scale", scalar(1f));
+        t.put("proj.bias", f32(new long[] {2}, 1, 2));
+        try (TensorSource s = QuantFiles.write(tmp.resolve("qwen_fp8_scaled.safetensors"), t)) {
+            assertEquals(List.of("proj.weight", "proj.bias"), List.copyOf(s.names()));
+            float[] d = decoded(q);
+            assertArrayEquals(new float[] {d[0] * 0.25f, d[1] * 0.25f, d[2] * 0.25f, d[3] * 8f, d[4] * 8f, d[5] * 8f},
+                    s.toFloatArray("proj.weight"));
+        }
+        Map<String, TensorData> blockwise = new LinkedHashMap<>(t);
+        blockwise.put("proj.weight_scale", f32(new long[] {1, 3}, 1, 2, 3));
+        assertRefused("blockwise", blockwise, Map.of(), "proj.weight_scale", "[1, 3]");
     }
 
     @Test
