@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.jdiffuse.models.pipeline.flux.FluxFamily;
+import dev.jdiffuse.models.pipeline.sd3.StableDiffusion3Family;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
 import dev.jdiffuse.safetensors.SafetensorsFile;
 import dev.jdiffuse.safetensors.TensorSource;
@@ -29,7 +30,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *   <li>ComfyUI scaled fp8: Black Forest Labs' transformer file as {@code flux1-*-fp8-scaled} with
  *       {@code text_encoders/t5xxl_fp8_e4m3fn_scaled.safetensors} beside it, and a ComfyUI checkpoint holding both
  *       under their own {@code scaled_fp8} markers;</li>
- *   <li>bitsandbytes NF4 with double quantization, as Forge's {@code flux1-dev-bnb-nf4}.</li>
+ *   <li>bitsandbytes NF4 with double quantization, as Forge's {@code flux1-dev-bnb-nf4};</li>
+ *   <li>and an SD 3.5 checkpoint ({@code layouts/sd35}) with its MMDiT and T5 in scaled fp8, as
+ *       {@code sd3.5_large_fp8_scaled.safetensors}.</li>
  * </ul>
  * Each is checked three ways: (a) the weights the loader sees equal, exactly, the values the quantized file stands
  * for (the "folded" file, written by {@link QuantizedFileWriter} from the format's definition); (b) the image stays
@@ -39,6 +42,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class QuantizedCheckpointParityTest {
 
     private static final String CASE = "layouts/flux_dev";
+    private static final String SD35 = "layouts/sd35";
 
     /*
      * The sanity bound (b): the mean |diff| of the [0,1] image may be at most the relative RMS error the quantization
@@ -135,6 +139,53 @@ class QuantizedCheckpointParityTest {
         double broken = meanAbs(reference, render(swapped, config));
         Close.report(String.format("control, nibbles swapped: mean |diff| %.3e", broken));
         assertTrue(broken > bound, "the control should exceed the bound " + bound + ": " + broken);
+    }
+
+    @Test
+    void scaledFp8Sd35CheckpointRendersNearTheReferenceAndExactlyAsTheFoldedFile() throws Exception {
+        Fixtures.require(SD35);
+        Path layout = Fixtures.root().resolve(SD35);
+        Path model = layout.resolve("model");
+        Path src = tmp.resolve("sd35-src.safetensors");
+        Sd3SingleFileWriter.write(model, src, Sd3SingleFileWriter.Parts.ALL);
+        // as sd3.5_large_fp8_scaled.safetensors: the MMDiT and T5 scaled, each under its own marker
+        Path scaled = Files.createDirectories(tmp.resolve("scaled")).resolve("sd3.5_fp8_scaled.safetensors");
+        Path folded = Files.createDirectories(tmp.resolve("folded")).resolve("sd3.5_folded.safetensors");
+        QuantizedFileWriter.Stats stats = QuantizedFileWriter.scaledFp8(src, scaled, folded,
+                List.of("model.diffusion_model.", "text_encoders.t5xxl.transformer."), 1f);
+        assertTrue(stats.tensors() > 10, stats.toString());
+        assertSeesTheFoldedValues(scaled, folded);
+
+        // what no shape of the tiny model tells (as in Sd3SingleFileParityTest): configs and CLIP tokenizers
+        Path config = tmp.resolve("sd35.config");
+        for (String c : List.of("transformer", "text_encoder", "text_encoder_2", "vae")) {
+            Files.createDirectories(config.resolve(c));
+            Files.copy(model.resolve(c + "/config.json"), config.resolve(c + "/config.json"));
+        }
+        Sd3SingleFileParityTest.copyTree(model.resolve("tokenizer"), config.resolve("tokenizer"));
+        Sd3SingleFileParityTest.copyTree(model.resolve("tokenizer_2"), config.resolve("tokenizer_2"));
+        float[] reference;
+        try (SafetensorsFile io = SafetensorsFile.open(layout.resolve("io.safetensors"))) {
+            reference = io.toFloatArray("image");
+        }
+        JsonNode meta = Fixtures.meta(layout);
+        float[] image = renderSd3(scaled, config, meta);
+        double mean = meanAbs(reference, image);
+        Close.report(String.format("scaled fp8 SD 3.5 (weights rel. RMS error %.4f) vs %s image: mean |diff| %.3e, "
+                + "max %.3e", stats.relativeRmsError(), SD35, mean, maxAbs(reference, image)));
+        assertTrue(mean <= stats.relativeRmsError(), "mean |diff| " + mean + " > " + stats.relativeRmsError());
+        assertArrayEquals(image, renderSd3(folded, config, meta));
+    }
+
+    private static float[] renderSd3(Path file, Path config, JsonNode meta) {
+        try (DiffusionPipeline base = Pipelines.open(file, LoadOptions.cpu().withSingleFileConfig(config));
+                NDManager job = NDManager.newBaseManager(Device.cpu())) {
+            assertEquals("sd3", base.family());
+            DiffusionPipeline pipe = StableDiffusion3Family.withMaxSequenceLength(base,
+                    meta.get("max_sequence_length").asInt());
+            return pipe.render(Sd3SingleFileParityTest.request(meta, meta.get("num_inference_steps").asInt()), job,
+                    GenerationListener.NONE).image().toFloatArray();
+        }
     }
 
     /** The layout's files beside a transformer file, in a new folder (the T5 left to the test). */
