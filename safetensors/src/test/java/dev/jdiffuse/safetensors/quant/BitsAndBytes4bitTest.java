@@ -159,6 +159,35 @@ class BitsAndBytes4bitTest {
     }
 
     @Test
+    void aShardedSaveWithTheStateInAnotherShardDequantizes() throws Exception {
+        // diffusers / transformers shard bnb saves; a weight's helpers need not share its shard
+        int[] q = {1, 14, 7, 8, 0, 15};
+        Map<String, TensorData> all = layer("nf4", new long[] {2, 3}, q, new float[] {0.5f}, NF4);
+        Map<String, TensorData> first = new LinkedHashMap<>();
+        Map<String, TensorData> second = new LinkedHashMap<>();
+        StringBuilder map = new StringBuilder();
+        for (String n : all.keySet()) {
+            boolean one = n.equals("w.weight") || n.equals("w.bias");
+            (one ? first : second).put(n, all.get(n));
+            map.append(map.length() == 0 ? "" : ", ").append('"').append(n).append("\": \"model-0000")
+                    .append(one ? 1 : 2).append("-of-00002.safetensors\"");
+        }
+        dev.jdiffuse.safetensors.SafetensorsWriter.write(tmp.resolve("model-00001-of-00002.safetensors"), first);
+        dev.jdiffuse.safetensors.SafetensorsWriter.write(tmp.resolve("model-00002-of-00002.safetensors"), second);
+        Path index = tmp.resolve("model.safetensors.index.json");
+        java.nio.file.Files.writeString(index, "{\"metadata\": {}, \"weight_map\": {" + map + "}}");
+        try (TensorSource s = QuantizedCheckpoints.dequantizing(TensorSource.open(index))) {
+            assertEquals(List.of("w.weight", "w.bias"), List.copyOf(s.names()));
+            assertArrayEquals(new long[] {2, 3}, s.info("w.weight").shape());
+            float[] expected = new float[6];
+            for (int j = 0; j < 6; j++) {
+                expected[j] = (float) NF4[q[j]] * 0.5f;
+            }
+            assertArrayEquals(expected, s.toFloatArray("w.weight"));
+        }
+    }
+
+    @Test
     void inconsistentStatesAreRefusedNamingTheTensor() {
         int[] q = new int[10];
         float[] absmax = {1f};
