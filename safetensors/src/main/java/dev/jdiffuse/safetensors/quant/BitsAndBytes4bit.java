@@ -5,7 +5,6 @@ import dev.jdiffuse.safetensors.DType;
 import dev.jdiffuse.safetensors.TensorInfo;
 import dev.jdiffuse.safetensors.TensorSource;
 
-import java.nio.ByteBuffer;
 import java.util.List;
 
 /**
@@ -155,14 +154,14 @@ record BitsAndBytes4bit(String weight, long[] shape, String quantType, int block
     public float[] values(TensorSource raw) {
         float[] code = raw.toFloatArray(weight + ".quant_map");
         float[] absmax = nested
-                ? dequantizeBlockwise(u8(raw, weight + ".absmax"), raw.toFloatArray(weight + ".nested_quant_map"),
+                ? dequantizeBlockwise(Bytes.of(raw, weight + ".absmax"), raw.toFloatArray(weight + ".nested_quant_map"),
                         raw.toFloatArray(weight + ".nested_absmax"), nestedBlocksize, nestedOffset)
                 : raw.toFloatArray(weight + ".absmax");
         long n = 1;
         for (long d : shape) {
             n *= d;
         }
-        return dequantize4bit(u8(raw, weight), code, absmax, blocksize, Math.toIntExact(n));
+        return dequantize4bit(Bytes.of(raw, weight), code, absmax, blocksize, Math.toIntExact(n));
     }
 
     /**
@@ -177,24 +176,26 @@ record BitsAndBytes4bit(String weight, long[] shape, String quantType, int block
         return out;
     }
 
-    /** bitsandbytes {@code dequantize_4bit}: high nibble first, {@code code[q] * absmax[j / blocksize]}. */
+    /**
+     * bitsandbytes {@code dequantize_4bit}: high nibble first, {@code code[q] * absmax[j / blocksize]}; per block the
+     * 16 products are formed once (the same float products).
+     */
     static float[] dequantize4bit(byte[] packed, float[] code, float[] absmax, int blocksize, int n) {
         float[] out = new float[n];
-        Chunks.forEach(n, (from, to) -> {
-            for (int j = from; j < to; j++) {
-                int b = packed[j >> 1] & 0xff;
-                int q = (j & 1) == 0 ? b >>> 4 : b & 0xf;
-                out[j] = code[q] * absmax[j / blocksize];
+        int blocks = (int) (((long) n + blocksize - 1) / blocksize);
+        Chunks.forEach(blocks, blocksize, (fromBlock, toBlock) -> {
+            float[] table = new float[16];
+            for (int blk = fromBlock; blk < toBlock; blk++) {
+                float a = absmax[blk];
+                for (int c = 0; c < 16; c++) {
+                    table[c] = code[c] * a;
+                }
+                for (int j = blk * blocksize, end = (int) Math.min(n, (long) j + blocksize); j < end; j++) {
+                    int b = packed[j >> 1] & 0xff;
+                    out[j] = table[(j & 1) == 0 ? b >>> 4 : b & 0xf];
+                }
             }
         });
-        return out;
-    }
-
-    /** The raw bytes of {@code name}, whatever its dtype. */
-    private static byte[] u8(TensorSource raw, String name) {
-        ByteBuffer b = raw.buffer(name);
-        byte[] out = new byte[b.remaining()];
-        b.get(out);
         return out;
     }
 }

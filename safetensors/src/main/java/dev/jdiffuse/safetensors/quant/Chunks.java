@@ -2,7 +2,7 @@ package dev.jdiffuse.safetensors.quant;
 
 import java.util.stream.IntStream;
 
-/** Runs an element-wise loop over {@code [0, n)} in chunks on the common pool when it is large enough to pay off. */
+/** Runs a loop over {@code [0, n)} in ranges on the common pool when it is large enough to pay off. */
 final class Chunks {
 
     /** Elements a task takes; smaller loops run on the calling thread. */
@@ -15,12 +15,20 @@ final class Chunks {
     private Chunks() {
     }
 
+    /** {@code body} over ranges of about {@link #CHUNK} elements. */
     static void forEach(int n, Range body) {
-        if (n <= CHUNK) {
-            body.run(0, n);
+        forEach(n, 1, body);
+    }
+
+    /** {@code body} over ranges of {@code [0, units)}, each unit (a row, a block) {@code unitSize} elements. */
+    static void forEach(int units, int unitSize, Range body) {
+        long elements = (long) units * Math.max(1, unitSize);
+        if (elements <= CHUNK || units < 2) {
+            body.run(0, units);
             return;
         }
-        IntStream.range(0, (n + CHUNK - 1) / CHUNK).parallel()
-                .forEach(c -> body.run(c * CHUNK, Math.min(n, (c + 1) * CHUNK)));
+        int per = Math.max(1, (int) (CHUNK / Math.max(1, unitSize)));
+        IntStream.range(0, (units + per - 1) / per).parallel()
+                .forEach(c -> body.run(c * per, Math.min(units, (c + 1) * per)));
     }
 }

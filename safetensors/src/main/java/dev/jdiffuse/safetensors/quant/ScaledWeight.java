@@ -1,5 +1,6 @@
 package dev.jdiffuse.safetensors.quant;
 
+import dev.jdiffuse.safetensors.DType;
 import dev.jdiffuse.safetensors.TensorInfo;
 import dev.jdiffuse.safetensors.TensorSource;
 
@@ -52,14 +53,46 @@ record ScaledWeight(String weight, String scale, long[] shape, String format) im
 
     @Override
     public float[] values(TensorSource raw) {
-        float[] v = raw.toFloatArray(weight); // exact for FP8/F16/BF16/F32
         float[] s = raw.toFloatArray(scale);
-        int row = s.length == 1 ? v.length : v.length / s.length;
-        Chunks.forEach(v.length, (from, to) -> {
-            for (int i = from; i < to; i++) {
-                v[i] *= s[row == 0 ? 0 : i / row];
+        DType stored = raw.info(weight).dtype();
+        if (stored != DType.F8_E4M3 && stored != DType.F8_E5M2) {
+            float[] v = raw.toFloatArray(weight); // exact for F16/BF16/F32
+            int row = s.length == 1 ? Math.max(1, v.length) : v.length / s.length;
+            Chunks.forEach(v.length, (from, to) -> {
+                for (int i = from; i < to; i++) {
+                    v[i] *= s[i / row];
+                }
+            });
+            return v;
+        }
+        // FP8: one table of the 256 codes' values times the scale per scale (the same float products, computed once)
+        byte[] codes = Bytes.of(raw, weight);
+        float[] decoded = stored == DType.F8_E4M3 ? Fp8Tables.E4M3 : Fp8Tables.E5M2;
+        float[] out = new float[codes.length];
+        if (s.length == 1) {
+            float[] table = new float[256];
+            for (int c = 0; c < 256; c++) {
+                table[c] = decoded[c] * s[0];
+            }
+            Chunks.forEach(codes.length, (from, to) -> {
+                for (int i = from; i < to; i++) {
+                    out[i] = table[codes[i] & 0xff];
+                }
+            });
+            return out;
+        }
+        int row = codes.length / s.length;
+        Chunks.forEach(s.length, row, (fromRow, toRow) -> {
+            float[] table = new float[256];
+            for (int r = fromRow; r < toRow; r++) {
+                for (int c = 0; c < 256; c++) {
+                    table[c] = decoded[c] * s[r];
+                }
+                for (int i = r * row, end = i + row; i < end; i++) {
+                    out[i] = table[codes[i] & 0xff];
+                }
             }
         });
-        return v;
+        return out;
     }
 }

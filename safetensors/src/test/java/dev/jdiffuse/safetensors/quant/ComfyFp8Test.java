@@ -148,6 +148,33 @@ class ComfyFp8Test {
     }
 
     @Test
+    void largeWeightsSplitAcrossThreadsGiveTheSameProducts() {
+        // over Chunks.CHUNK elements, so the table-driven loops run in parallel ranges
+        int rows = 600;
+        int cols = 1000;
+        byte[] q = codes(rows * cols, 5);
+        byte[] e5 = codes(rows * cols, 77);
+        float[] rowScales = new float[rows];
+        for (int r = 0; r < rows; r++) {
+            rowScales[r] = 0.001f * (r + 1);
+        }
+        Map<String, TensorData> t = new LinkedHashMap<>();
+        t.put("a.weight", fp8(new long[] {rows, cols}, q));
+        t.put("a.scale_weight", f32(new long[] {rows, 1}, rowScales));
+        t.put("b.weight", TensorData.of(DType.F8_E5M2, new long[] {rows, cols}, e5));
+        t.put("b.scale_weight", scalar(0.37f));
+        t.put("scaled_fp8", fp8(new long[] {0}, new byte[0]));
+        try (TensorSource s = QuantFiles.write(tmp.resolve("large.safetensors"), t)) {
+            float[] a = s.toFloatArray("a.weight");
+            float[] b = s.toFloatArray("b.weight");
+            for (int i = 0; i < rows * cols; i++) {
+                assertEquals(HalfFloats.e4m3fnToFloat(q[i]) * rowScales[i / cols], a[i], 0f, "a " + i);
+                assertEquals(HalfFloats.e5m2ToFloat(e5[i]) * 0.37f, b[i], 0f, "b " + i);
+            }
+        }
+    }
+
+    @Test
     void filesWithoutMarkersAreTheVerySameSource() {
         Map<String, TensorData> plainFp8 = new LinkedHashMap<>();
         plainFp8.put("a.weight", fp8(new long[] {2, 2}, codes(4, 9)));
