@@ -98,6 +98,26 @@ public final class HalfFloats {
         return sign != 0 ? -magnitude : magnitude;
     }
 
+    /**
+     * float to FP8 E4M3FN bits, round to nearest even, as PyTorch's {@code .to(torch.float8_e4m3fn)}: magnitudes above
+     * 464 (half-way between the largest finite value 448 and the next step, 480, which is the NaN pattern) become NaN
+     * ({@code S.1111.111}; the format has no infinity), 464 itself rounds to even (448); NaN stays NaN.
+     */
+    public static byte floatToE4m3fn(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        int sign = (bits >>> 24) & 0x80;
+        int abs = bits & 0x7fffffff;
+        if (abs > 0x43e80000) { // NaN, infinity, or > 464
+            return (byte) (sign | 0x7f);
+        }
+        if (abs < 0x3c800000) { // below 2^-6: subnormal grid m x 2^-9, m = 0..8 (8 is the first normal)
+            return (byte) (sign | (int) Math.rint(Float.intBitsToFloat(abs) * 512f));
+        }
+        // keep 3 of the 23 mantissa bits, ties to even; a carry moves into the exponent, which is right
+        int r = (abs + 0x7ffff + ((abs >>> 20) & 1)) >>> 20;
+        return (byte) (sign | (r - ((127 - 7) << 3)));
+    }
+
     private static int roundShift(int mant, int shift) {
         int r = mant >>> shift;
         int rem = mant & ((1 << shift) - 1);

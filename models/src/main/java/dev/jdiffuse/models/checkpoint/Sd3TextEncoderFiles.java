@@ -17,7 +17,8 @@ import java.util.stream.Stream;
 /**
  * SD 3 / 3.5 text encoders shipped as separate files beside an MMDiT-only checkpoint, as Stability's repositories lay
  * them out ({@code sd3.5_large.safetensors} next to {@code text_encoders/clip_l.safetensors},
- * {@code clip_g.safetensors}, {@code t5xxl_fp16.safetensors} or {@code t5xxl_fp8_e4m3fn.safetensors}, each in
+ * {@code clip_g.safetensors}, {@code t5xxl_fp16.safetensors}, {@code t5xxl_fp8_e4m3fn.safetensors} or ComfyUI's
+ * {@code t5xxl_fp8_e4m3fn_scaled.safetensors} (dequantized as it is read, see {@code QuantizedCheckpoints}), each in
  * transformers' naming, as ComfyUI's text-encoder loader reads them): the checkpoint is seen with each encoder it lacks
  * added under the prefix a bundling file gives it ({@code text_encoders.clip_l.transformer.}, ...), so detection and
  * loading are those of a bundling file. An encoder the checkpoint holds is never replaced. Several {@code t5xxl*}

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.safetensors.TensorSource;
+import dev.jdiffuse.safetensors.quant.QuantizedCheckpoints;
 
 import java.nio.file.Path;
 import java.util.Set;
@@ -21,9 +22,13 @@ public final class SafetensorsStateDict implements StateDict, AutoCloseable {
         this.source = source;
     }
 
-    /** Opens a {@code .safetensors} file or a sharded {@code *.safetensors.index.json}. */
+    /**
+     * Opens a {@code .safetensors} file or a sharded {@code *.safetensors.index.json}. Quantized checkpoints (ComfyUI's
+     * scaled / mixed-precision FP8, bitsandbytes NF4 / FP4) are seen with their weights dequantized and their helper
+     * tensors hidden ({@link QuantizedCheckpoints}); any other file is read as stored.
+     */
     public static SafetensorsStateDict open(Path file) {
-        return new SafetensorsStateDict(TensorSource.open(file));
+        return new SafetensorsStateDict(QuantizedCheckpoints.dequantizing(TensorSource.open(file)));
     }
 
     public TensorSource source() {

@@ -231,7 +231,7 @@ class Sd3SingleFileParityTest {
         return file;
     }
 
-    private static GenerationRequest request(JsonNode meta, int steps) {
+    static GenerationRequest request(JsonNode meta, int steps) {
         return GenerationRequest.of(meta.get("prompt").asText(), meta.path("negative_prompt").asText(""),
                 meta.get("width").asInt(), meta.get("height").asInt(), steps, meta.get("guidance_scale").asDouble(),
                 meta.get("seed").asLong());
@@ -252,7 +252,7 @@ class Sd3SingleFileParityTest {
         assertTrue(diffs.isEmpty(), what + ": " + String.join("; ", diffs));
     }
 
-    private static void copyTree(Path from, Path to) throws IOException {
+    static void copyTree(Path from, Path to) throws IOException {
         try (Stream<Path> s = Files.walk(from)) {
             for (Path p : s.toList()) {
                 Path t = to.resolve(from.relativize(p).toString());
