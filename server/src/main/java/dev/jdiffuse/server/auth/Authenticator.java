@@ -70,8 +70,22 @@ public final class Authenticator {
 
     static boolean protectedPath(String path) {
         return (path.startsWith("/v1/") && !path.equals("/v1/openapi.json")) || path.startsWith("/sdapi/")
-                || path.equals("/metrics");
+                || path.equals("/metrics") || comfyPath(path);
     }
+
+    /** The ComfyUI routes ({@code dev.jdiffuse.server.comfy}), also under {@code /api}. */
+    private static boolean comfyPath(String path) {
+        String p = path.startsWith("/api/") ? path.substring(4) : path;
+        for (String root : COMFY_ROOTS) {
+            if (p.equals(root) || p.startsWith(root + "/")) {
+                return true;
+            }
+        }
+        return path.startsWith("/api/");
+    }
+
+    private static final java.util.List<String> COMFY_ROOTS = java.util.List.of("/prompt", "/queue", "/history",
+            "/interrupt", "/object_info", "/system_stats", "/upload", "/view", "/models", "/embeddings", "/ws");
 
     /** The password of {@code Authorization: Basic base64(user:password)}, or null. */
     private static String basicPassword(String header) {
