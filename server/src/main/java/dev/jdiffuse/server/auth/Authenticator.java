@@ -7,7 +7,7 @@ import java.util.Optional;
 
 /**
  * Who is calling: with {@code --api-keys}, every {@code /v1} route (except the OpenAPI document), the A1111
- * {@code /sdapi} routes and {@code /metrics} need a key, sent as {@code Authorization: Bearer KEY} (on {@code /sdapi}
+ * {@code /sdapi} routes, the ComfyUI routes (also under {@code /api}) and {@code /metrics} need a key, sent as {@code Authorization: Bearer KEY} (on {@code /sdapi}
  * also as the password of HTTP Basic, which A1111 clients send); a browser's WebSocket, which cannot send headers, passes it
  * as the query parameter {@code access_token} of the upgrade. The UI's files, {@code /healthz} and {@code /readyz}
  * are public (they hold nothing of anyone's). A missing or wrong key is 401 {@code unauthorized} with
