@@ -38,6 +38,7 @@ class ComfyFixtureTest {
     private static final String SD15 = "layouts/sd15/model";
     private static final String FLUX = "layouts/flux_dev/model";
     private static final String INIT = "inpaint/sd15_4ch/init.png";
+    private static final String LORA = "lora/sd15_kohya";
 
     static TestServer ts;
 
@@ -51,7 +52,14 @@ class ComfyFixtureTest {
         if (Fixtures.present(FLUX)) {
             TestServer.linkFixture(models, "flux-dev", FLUX);
         }
-        ts = TestServer.overModels(models);
+        ServerOptions options = ServerOptions.defaults();
+        if (Fixtures.present(LORA)) {
+            Path loras = Files.createTempDirectory("jdiffuse-comfy-loras");
+            Files.createSymbolicLink(loras.resolve("detail_tweaker.safetensors"),
+                    Fixtures.root().resolve(LORA).resolve("detail_tweaker.safetensors"));
+            options = options.withLoras(loras);
+        }
+        ts = TestServer.overModels(models, options);
     }
 
     @AfterAll
@@ -170,5 +178,39 @@ class ComfyFixtureTest {
         assertSamePixels(nativeImage("""
                 {"model":"flux-dev","prompt":"a red fox","seed":3,"steps":2,"width":128,"height":128,
                  "guidance_scale":2.0,"sampler":"flow_euler"}"""), run(g), "FluxGuidance 2 at cfg 1");
+    }
+
+    @Test
+    void loraLoaderIsTheNativeLora() throws Exception {
+        Fixtures.require(SD15);
+        Fixtures.require(LORA);
+        JsonNode listed = ts.get("/object_info/LoraLoader").json().at("/LoraLoader/input/required/lora_name/0");
+        assertTrue(listed.toString().contains("\"detail_tweaker.safetensors\""), listed.toString());
+        ObjectNode g = defaultGraph("tiny-sd15", 8, 4, 7.5, "euler", "normal", 64, 64, 1, "a castle", "");
+        ObjectNode l = ComfyWorkflows.node(g, "20", "LoraLoader");
+        l.set("model", link("4", 0));
+        l.set("clip", link("4", 1));
+        l.put("lora_name", "detail_tweaker.safetensors");
+        l.put("strength_model", 0.7);
+        l.put("strength_clip", 0.7);
+        inputs(g, "3").set("model", link("20", 0));
+        inputs(g, "6").set("clip", link("20", 1));
+        inputs(g, "7").set("clip", link("20", 1));
+        BufferedImage got = run(g);
+        assertSamePixels(nativeImage("""
+                {"model":"tiny-sd15","prompt":"a castle","negative_prompt":"","seed":8,"steps":4,"width":64,
+                 "height":64,"guidance_scale":7.5,"sampler":"euler","schedule":"linspace",
+                 "loras":[{"name":"detail_tweaker","scale":0.7}]}"""), got, "LoraLoader 0.7");
+        l.put("strength_clip", 0.5);
+        TestServer.Reply r = ts.post("/prompt", ComfyWorkflows.body(g, null));
+        assertEquals(400, r.status());
+        assertEquals("strength_clip", r.json().at("/node_errors/20/errors/0/extra_info/input_name").asText(),
+                r.json().toString());
+        l.put("strength_clip", 0.7);
+        inputs(g, "7").set("clip", link("4", 1));
+        r = ts.post("/prompt", ComfyWorkflows.body(g, null));
+        assertEquals(400, r.status(), "the negative prompt's CLIP skips the LoRA the model has");
+        assertEquals("clip", r.json().at("/node_errors/7/errors/0/extra_info/input_name").asText(),
+                r.json().toString());
     }
 }
