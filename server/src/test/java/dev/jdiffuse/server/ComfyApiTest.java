@@ -418,4 +418,71 @@ class ComfyApiTest {
     static List<WsClient.Message> untilDoneOn(WsClient c, String id) throws Exception {
         return untilDone(c, id);
     }
+
+    @Test
+    void previewMethodSendsComfyUiBinaryPreviewFrames() throws Exception {
+        java.util.concurrent.BlockingQueue<Object> got = new java.util.concurrent.LinkedBlockingQueue<>();
+        java.net.http.WebSocket socket = ts.http.newWebSocketBuilder().buildAsync(URI.create("ws://127.0.0.1:"
+                + ts.server.port() + "/ws?clientId=client-preview"), new java.net.http.WebSocket.Listener() {
+                    private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+                    private final StringBuilder text = new StringBuilder();
+
+                    @Override
+                    public java.util.concurrent.CompletionStage<?> onText(java.net.http.WebSocket ws,
+                            CharSequence data, boolean last) {
+                        text.append(data);
+                        if (last) {
+                            got.add(text.toString());
+                            text.setLength(0);
+                        }
+                        ws.request(1);
+                        return null;
+                    }
+
+                    @Override
+                    public java.util.concurrent.CompletionStage<?> onBinary(java.net.http.WebSocket ws,
+                            java.nio.ByteBuffer data, boolean last) {
+                        byte[] b = new byte[data.remaining()];
+                        data.get(b);
+                        bytes.writeBytes(b);
+                        if (last) {
+                            got.add(bytes.toByteArray());
+                            bytes.reset();
+                        }
+                        ws.request(1);
+                        return null;
+                    }
+                }).get(5, java.util.concurrent.TimeUnit.SECONDS);
+        try {
+            ObjectNode b = (ObjectNode) TestServer.JSON.readTree(ComfyWorkflows.body(graph(), "client-preview"));
+            b.putObject("extra_data").put("preview_method", "auto");
+            String id = prompt(b.toString()).json().get("prompt_id").asText();
+            int previews = 0;
+            while (true) {
+                Object m = got.poll(20, java.util.concurrent.TimeUnit.SECONDS);
+                assertNotNull(m, "the prompt ended");
+                if (m instanceof byte[] frame) {
+                    java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(frame);
+                    assertEquals(1, buf.getInt(), "PREVIEW_IMAGE");
+                    assertEquals(1, buf.getInt(), "JPEG");
+                    BufferedImage img = ImageIO.read(new ByteArrayInputStream(frame, 8, frame.length - 8));
+                    assertNotNull(img, "a JPEG follows");
+                    previews++;
+                    continue;
+                }
+                JsonNode j = TestServer.JSON.readTree((String) m);
+                if (j.path("type").asText().equals("executing") && j.at("/data/node").isNull()
+                        && j.at("/data/prompt_id").asText().equals(id)) {
+                    break;
+                }
+            }
+            assertTrue(previews >= 1, "binary previews arrived");
+            b.putObject("extra_data").put("preview_method", "fancy");
+            TestServer.Reply bad = prompt(b.toString());
+            assertEquals(400, bad.status());
+            assertTrue(bad.json().at("/error/details").asText().contains("preview_method"));
+        } finally {
+            socket.abort();
+        }
+    }
 }

@@ -74,12 +74,13 @@ final class ComfyPlan {
         String upload(String name);
     }
 
-    static ComfyPlan of(ComfyGraph g, Context ctx) {
+    /** {@code preview}: the native previews every job asks for (ComfyUI's {@code extra_data.preview_method}), or null. */
+    static ComfyPlan of(ComfyGraph g, Context ctx, GenerationBody.PreviewBody preview) {
         List<Work> works = new ArrayList<>();
         List<Output> outputs = new ArrayList<>();
         for (String o : g.outputs) {
             Reader r = new Reader(g, o, ctx);
-            Work w = r.output();
+            Work w = r.output(preview);
             int index = -1;
             for (int i = 0; i < works.size(); i++) {
                 if (works.get(i).body().equals(w.body())) {
@@ -139,7 +140,7 @@ final class ComfyPlan {
             return g.node(n.link(input).node());
         }
 
-        Work output() {
+        Work output(GenerationBody.PreviewBody preview) {
             Node out = g.node(output);
             Node decode = from(out, "images");
             if (!decode.classType().equals("VAEDecode")) {
@@ -271,7 +272,7 @@ final class ComfyPlan {
             fields.put("loras", modelLoras.isEmpty() ? new Ref(sampler.id(), "model")
                     : new Ref(modelLoras.get(0).id(), "lora_name"));
             GenerationBody body = new GenerationBody(model, pos.text, negative, width, height, nativeSteps,
-                    samplerName, schedule, guidance, null, seed, batch, null, null, null, init, strength, null, null,
+                    samplerName, schedule, guidance, null, seed, batch, null, null, preview, init, strength, null, null,
                     null, null, null, null, null, null, null, loras.isEmpty() ? null : loras,
                     pos.clipSkip, null, null, null, trueCfg);
             return new Work(body, Map.copyOf(fields), sampler.id(), sampler.classType());

@@ -234,6 +234,39 @@ final class ComfyPrompts implements JobEvents {
         p.send("progress", d, Frame.Kind.PROGRESS, p.id + "/" + job.id());
     }
 
+    /**
+     * A decoded preview as ComfyUI's binary {@code PREVIEW_IMAGE} frame: {@code [u32 1][u32 1 = JPEG][JPEG bytes]},
+     * big-endian ({@code server.py} {@code send_image}; JPEG quality 95, the long side at most the job's preview size).
+     */
+    @Override
+    public void onPreview(Job job, dev.jdiffuse.models.pipeline.Preview preview) {
+        Prompt p = byJob.get(job.id());
+        if (p == null || preview.image() == null || p.clientId == null) {
+            return;
+        }
+        byte[] jpeg = dev.jdiffuse.server.images.ImageWriting.write("jpeg", writer -> {
+            javax.imageio.ImageWriteParam param = writer.getDefaultWriteParam();
+            param.setCompressionMode(javax.imageio.ImageWriteParam.MODE_EXPLICIT);
+            param.setCompressionQuality(0.95f);
+            writer.write(null, new javax.imageio.IIOImage(rgb(preview.image()), null, null), param);
+        });
+        java.nio.ByteBuffer frame = java.nio.ByteBuffer.allocate(8 + jpeg.length);
+        frame.putInt(1).putInt(1).put(jpeg);
+        sockets.sendBinary(p.clientId, p.owner, frame.array(), p.id + "/" + job.id());
+    }
+
+    private static java.awt.image.BufferedImage rgb(java.awt.image.BufferedImage src) {
+        if (src.getType() == java.awt.image.BufferedImage.TYPE_INT_RGB) {
+            return src;
+        }
+        java.awt.image.BufferedImage out = new java.awt.image.BufferedImage(src.getWidth(), src.getHeight(),
+                java.awt.image.BufferedImage.TYPE_INT_RGB);
+        var g = out.createGraphics();
+        g.drawImage(src, 0, 0, null);
+        g.dispose();
+        return out;
+    }
+
     private ObjectNode executing(Prompt p, String node) {
         ObjectNode d = mapper.createObjectNode();
         d.put("node", node);

@@ -175,7 +175,7 @@ public final class ComfyRoutes {
         extra.put("create_time", System.currentTimeMillis());
         Caller caller = caller(ctx);
         ComfyGraph checked = ComfyGraph.check(graph, choices(caller));
-        ComfyPlan plan = ComfyPlan.of(checked, planContext(caller));
+        ComfyPlan plan = ComfyPlan.of(checked, planContext(caller), preview(extra.get("preview_method")));
         prompts.prune();
         ComfyPrompts.Prompt p = prompts.open(id, caller.name(), clientId, graph, extra, checked, plan);
         if (p == null) {
@@ -203,6 +203,25 @@ public final class ComfyRoutes {
         out.put("number", p.number);
         out.putObject("node_errors");
         json(ctx, out);
+    }
+
+    /**
+     * ComfyUI's per-prompt {@code extra_data.preview_method}: {@code auto} and {@code latent2rgb} are the native
+     * latent-to-RGB previews, {@code taesd} TAESD's (where the model has one), {@code none} and {@code default}
+     * (ComfyUI's default, no previews) none; every step, the long side at most 512 (ComfyUI's
+     * {@code --preview-size}).
+     */
+    private static dev.jdiffuse.server.api.GenerationBody.PreviewBody preview(JsonNode method) {
+        String m = method == null || method.isNull() ? "none" : method.asText();
+        String nativeMethod = switch (m) {
+            case "auto", "latent2rgb" -> "rgb";
+            case "taesd" -> "taesd";
+            case "none", "default" -> null;
+            default -> throw ComfyError.of(400, "invalid_prompt", "Invalid preview_method", "extra_data."
+                    + "preview_method must be auto, latent2rgb, taesd, none or default; got '" + m + "'", null);
+        };
+        return nativeMethod == null ? null : new dev.jdiffuse.server.api.GenerationBody.PreviewBody(nativeMethod, 1,
+                512);
     }
 
     /** A native refusal of work {@code w}: a field error names the node input it came from. */

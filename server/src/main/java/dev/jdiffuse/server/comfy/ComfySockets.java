@@ -82,6 +82,19 @@ final class ComfySockets {
         }
     }
 
+    /** A binary frame (ComfyUI's {@code [u32 event][payload]}) to the client's connections that may see it. */
+    void sendBinary(String clientId, String owner, byte[] frame, String key) {
+        Set<Session> set = clientId == null ? null : byClient.get(clientId);
+        if (set == null) {
+            return;
+        }
+        for (Session s : set) {
+            if (s.caller().mayAccess(owner)) {
+                s.outbox().offer(new Frame(Frame.Kind.PREVIEW, key, null, frame));
+            }
+        }
+    }
+
     /** To one connection. */
     void send(Session s, String type, ObjectNode data) {
         s.outbox().offer(Frame.text(Frame.Kind.DURABLE, "comfy", text(type, data)));
