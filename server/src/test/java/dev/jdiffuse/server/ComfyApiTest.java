@@ -257,9 +257,18 @@ class ComfyApiTest {
         refused(g -> inputs(g, "9").put("filename_prefix", "../escape"), "9", "filename_prefix", "not_supported");
         refused(g -> inputs(g, "6").put("text", "a cat <lora:x:1>"), "6", "text", "not_supported");
         refused(g -> {
-            ComfyWorkflows.node(g, "12", "CheckpointLoaderSimple").put("ckpt_name", "tiny");
-            inputs(g, "7").set("clip", link("12", 1));
-        }, "7", "clip", "not_supported");
+            ObjectNode dual = ComfyWorkflows.node(g, "12", "DualCLIPLoader");
+            dual.put("clip_name1", "tiny");
+            dual.put("clip_name2", "tiny.safetensors");
+            dual.put("type", "sdxl");
+            inputs(g, "7").set("clip", link("12", 0));
+        }, "12", "type", "not_supported");
+        refused(g -> {
+            ObjectNode unet = ComfyWorkflows.node(g, "12", "UNETLoader");
+            unet.put("unet_name", "tiny.safetensors");
+            unet.put("weight_dtype", "fp8_e4m3fn");
+            inputs(g, "3").set("model", link("12", 0));
+        }, "12", "weight_dtype", "not_supported");
         refused(g -> {
             ObjectNode f = ComfyWorkflows.node(g, "13", "FluxGuidance");
             f.set("conditioning", link("6", 0));
@@ -421,6 +430,13 @@ class ComfyApiTest {
 
     @Test
     void previewMethodSendsComfyUiBinaryPreviewFrames() throws Exception {
+        // steps of 30 ms: the job is attached to its prompt before its previews come
+        try (TestServer slow = new TestServer(30)) {
+            previews(slow);
+        }
+    }
+
+    private static void previews(TestServer ts) throws Exception {
         java.util.concurrent.BlockingQueue<Object> got = new java.util.concurrent.LinkedBlockingQueue<>();
         java.net.http.WebSocket socket = ts.http.newWebSocketBuilder().buildAsync(URI.create("ws://127.0.0.1:"
                 + ts.server.port() + "/ws?clientId=client-preview"), new java.net.http.WebSocket.Listener() {
@@ -456,7 +472,7 @@ class ComfyApiTest {
         try {
             ObjectNode b = (ObjectNode) TestServer.JSON.readTree(ComfyWorkflows.body(graph(), "client-preview"));
             b.putObject("extra_data").put("preview_method", "auto");
-            String id = prompt(b.toString()).json().get("prompt_id").asText();
+            String id = ts.post("/prompt", b.toString()).json().get("prompt_id").asText();
             int previews = 0;
             while (true) {
                 Object m = got.poll(20, java.util.concurrent.TimeUnit.SECONDS);
@@ -478,7 +494,7 @@ class ComfyApiTest {
             }
             assertTrue(previews >= 1, "binary previews arrived");
             b.putObject("extra_data").put("preview_method", "fancy");
-            TestServer.Reply bad = prompt(b.toString());
+            TestServer.Reply bad = ts.post("/prompt", b.toString());
             assertEquals(400, bad.status());
             assertTrue(bad.json().at("/error/details").asText().contains("preview_method"));
         } finally {

@@ -178,6 +178,28 @@ class ComfyFixtureTest {
         assertSamePixels(nativeImage("""
                 {"model":"flux-dev","prompt":"a red fox","seed":3,"steps":2,"width":128,"height":128,
                  "guidance_scale":2.0,"sampler":"flow_euler"}"""), run(g), "FluxGuidance 2 at cfg 1");
+        // FLUX's split-file workflow: UNETLoader, DualCLIPLoader and VAELoader naming the one model
+        ObjectNode unet = ComfyWorkflows.node(g, "30", "UNETLoader");
+        unet.put("unet_name", "flux-dev.safetensors");
+        unet.put("weight_dtype", "default");
+        ObjectNode clip = ComfyWorkflows.node(g, "31", "DualCLIPLoader");
+        clip.put("clip_name1", "flux-dev.safetensors");
+        clip.put("clip_name2", "flux-dev.safetensors");
+        clip.put("type", "flux");
+        ComfyWorkflows.node(g, "32", "VAELoader").put("vae_name", "flux-dev.safetensors");
+        inputs(g, "3").set("model", link("30", 0));
+        inputs(g, "6").set("clip", link("31", 0));
+        inputs(g, "7").set("clip", link("31", 0));
+        inputs(g, "8").set("vae", link("32", 0));
+        g.remove("4");
+        assertSamePixels(nativeImage("""
+                {"model":"flux-dev","prompt":"a red fox","seed":3,"steps":2,"width":128,"height":128,
+                 "guidance_scale":2.0,"sampler":"flow_euler"}"""), run(g), "UNETLoader + DualCLIPLoader + VAELoader");
+        inputs(g, "3").put("cfg", 2.5);
+        assertSamePixels(nativeImage("""
+                {"model":"flux-dev","prompt":"a red fox","negative_prompt":"","seed":3,"steps":2,"width":128,
+                 "height":128,"guidance_scale":2.0,"sampler":"flow_euler","true_cfg_scale":2.5}"""), run(g),
+                "cfg above 1 on FLUX is true CFG");
     }
 
     @Test

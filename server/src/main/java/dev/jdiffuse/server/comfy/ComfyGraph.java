@@ -49,6 +49,9 @@ final class ComfyGraph {
         }
     }
 
+    /** Most nodes in a graph (a txt2img or img2img workflow has about ten). */
+    static final int MAX_NODES = 500;
+
     final Map<String, Node> nodes;
     /** The output nodes, in the prompt's order. */
     final List<String> outputs;
@@ -70,6 +73,10 @@ final class ComfyGraph {
         if (prompt == null || !prompt.isObject()) {
             throw ComfyError.of(400, "invalid_prompt", "Invalid prompt", "prompt must be an object of nodes "
                     + "{node_id: {class_type, inputs}} (ComfyUI's API format)", null);
+        }
+        if (prompt.size() > MAX_NODES) {
+            throw ComfyError.of(400, "invalid_prompt", "Invalid prompt", "a prompt has at most " + MAX_NODES
+                    + " nodes here, got " + prompt.size(), null);
         }
         Map<String, String> classes = new LinkedHashMap<>();
         Map<String, JsonNode> raw = new LinkedHashMap<>();

@@ -159,16 +159,20 @@ final class ComfyPlan {
             // the model: LoRA loaders back to the checkpoint
             List<Node> modelLoras = new ArrayList<>();
             Node ckpt = trace(sampler, "model", modelLoras, null);
-            String model = ComfyNames.bare(ckpt.text("ckpt_name"));
-            fields.put("model", new Ref(ckpt.id(), "ckpt_name"));
-            ModelListing listing = ctx.model(model).orElseThrow(() -> refuse(ckpt, "ckpt_name", "no model '" + model
+            String nameInput = nameInput(ckpt);
+            String model = loaderModel(ckpt);
+            fields.put("model", new Ref(ckpt.id(), nameInput));
+            ModelListing listing = ctx.model(model).orElseThrow(() -> refuse(ckpt, nameInput, "no model '" + model
                     + "'"));
             boolean flux = "flux".equals(listing.family());
             NoiseSpace space = space(listing);
-            sameCheckpoint(decode, "vae", ckpt, 2);
+            if (ckpt.classType().equals("UNETLoader") && !ckpt.text("weight_dtype").equals("default")) {
+                throw refuse(ckpt, "weight_dtype", "only 'default' (the server's --dtype)");
+            }
+            sameModel(decode, "vae", model);
             // the prompts
-            Prompt pos = prompt(sampler, "positive", ckpt, modelLoras);
-            Prompt neg = prompt(sampler, "negative", ckpt, modelLoras);
+            Prompt pos = prompt(sampler, "positive", model, listing, modelLoras);
+            Prompt neg = prompt(sampler, "negative", model, listing, modelLoras);
             if (!Objects.equals(pos.clipSkip, neg.clipSkip)) {
                 throw refuse(neg.encoder, "clip", "the negative prompt's CLIP skip (" + neg.clipSkip + ") differs "
                         + "from the positive's (" + pos.clipSkip + "); one CLIP skip applies to both");
@@ -238,7 +242,7 @@ final class ComfyPlan {
                     }
                 }
                 case "VAEEncode" -> {
-                    sameCheckpoint(latent, "vae", ckpt, 2);
+                    sameModel(latent, "vae", model);
                     Node load = from(latent, "pixels");
                     if (!load.classType().equals("LoadImage")) {
                         throw refuse(latent, "pixels", "the pixels must come from a LoadImage (got "
@@ -293,13 +297,28 @@ final class ComfyPlan {
             }
         }
 
-        /** Whether {@code input} of {@code n} is output {@code slot} of the checkpoint {@code ckpt}. */
-        private void sameCheckpoint(Node n, String input, Node ckpt, int slot) {
-            Link l = n.link(input);
-            if (!l.node().equals(ckpt.id()) || l.output() != slot) {
-                Node other = g.node(l.node());
-                throw refuse(n, input, "must be output " + slot + " of the sampler's checkpoint loader #" + ckpt.id()
-                        + " (got " + other.classType() + " #" + other.id() + "); one model file is one model here");
+        /** The model a loader names (CheckpointLoaderSimple, UNETLoader, DualCLIPLoader, VAELoader). */
+        private static String loaderModel(Node n) {
+            return ComfyNames.bare(n.text(nameInput(n)));
+        }
+
+        private static String nameInput(Node n) {
+            return switch (n.classType()) {
+                case "CheckpointLoaderSimple" -> "ckpt_name";
+                case "UNETLoader" -> "unet_name";
+                case "DualCLIPLoader" -> "clip_name1";
+                case "VAELoader" -> "vae_name";
+                default -> throw new IllegalStateException(n.classType());
+            };
+        }
+
+        /** Whether the VAE {@code input} of {@code n} is model {@code model}'s (its checkpoint's or a VAELoader's). */
+        private void sameModel(Node n, String input, String model) {
+            Node from = from(n, input);
+            if (!loaderModel(from).equals(model)) {
+                throw refuse(n, input, "must be the VAE of the sampler's model " + model + " (got "
+                        + from.classType() + " #" + from.id() + " of " + loaderModel(from) + "); each model uses its "
+                        + "own VAE here");
             }
         }
 
@@ -314,7 +333,7 @@ final class ComfyPlan {
             String viaInput = input;
             while (true) {
                 switch (cur.classType()) {
-                    case "CheckpointLoaderSimple" -> {
+                    case "CheckpointLoaderSimple", "UNETLoader", "DualCLIPLoader" -> {
                         java.util.Collections.reverse(found);
                         loras.addAll(found);
                         return cur;
@@ -345,14 +364,15 @@ final class ComfyPlan {
                         viaInput = "clip";
                         cur = from(cur, "clip");
                     }
-                    default -> throw refuse(via, viaInput, "must come from a CheckpointLoaderSimple (through "
-                            + "LoraLoader or CLIPSetLastLayer nodes); got " + cur.classType() + " #" + cur.id());
+                    default -> throw refuse(via, viaInput, "must come from a CheckpointLoaderSimple or "
+                            + (clipSide == null ? "UNETLoader" : "DualCLIPLoader") + " (through LoraLoader or "
+                            + "CLIPSetLastLayer nodes); got " + cur.classType() + " #" + cur.id());
                 }
             }
         }
 
         /** One side's prompt: its text encoder, FLUX guidance, CLIP skip; its CLIP from the same checkpoint and LoRAs. */
-        private Prompt prompt(Node sampler, String input, Node ckpt, List<Node> modelLoras) {
+        private Prompt prompt(Node sampler, String input, String model, ModelListing listing, List<Node> modelLoras) {
             Prompt p = new Prompt();
             Node cur = from(sampler, input);
             Node via = sampler;
@@ -378,9 +398,12 @@ final class ComfyPlan {
             }
             List<Node> loras = new ArrayList<>();
             Node c = trace(cur, "clip", loras, p);
-            if (!c.id().equals(ckpt.id())) {
-                throw refuse(cur, "clip", "must come from the sampler's checkpoint loader #" + ckpt.id() + " (got #"
-                        + c.id() + "); one model file is one model here");
+            if (!loaderModel(c).equals(model)) {
+                throw refuse(cur, "clip", "must be the text encoders of the sampler's model " + model + " (got "
+                        + c.classType() + " #" + c.id() + " of " + loaderModel(c) + "); each model uses its own here");
+            }
+            if (c.classType().equals("DualCLIPLoader")) {
+                dualClip(c, listing);
             }
             Function<List<Node>, List<String>> ids = l -> l.stream().map(Node::id).toList();
             if (!ids.apply(loras).equals(ids.apply(modelLoras))) {
@@ -390,6 +413,22 @@ final class ComfyPlan {
                         + "; a LoRA applies to both here, so both must pass the same LoraLoader nodes");
             }
             return p;
+        }
+
+        /** DualCLIPLoader names one model twice, its type is the model's family, on the model's device. */
+        private void dualClip(Node c, ModelListing listing) {
+            if (!ComfyNames.bare(c.text("clip_name2")).equals(loaderModel(c))) {
+                throw refuse(c, "clip_name2", "must name the same model as clip_name1 (" + loaderModel(c) + "): a "
+                        + "model's own text encoders are used");
+            }
+            if (!c.text("type").equals(listing.family())) {
+                throw refuse(c, "type", "the model " + listing.name() + " is " + listing.family() + ", not "
+                        + c.text("type"));
+            }
+            String device = c.text("device");
+            if (device != null && !device.equals("default")) {
+                throw refuse(c, "device", "only 'default' here (the server's --t5-device places T5)");
+            }
         }
 
         private static NoiseSpace space(ModelListing l) {

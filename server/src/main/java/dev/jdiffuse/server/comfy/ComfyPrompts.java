@@ -55,6 +55,8 @@ final class ComfyPrompts implements JobEvents {
         final Set<String> ended = new HashSet<>();
         final ArrayNode messages;
         final ObjectNode outputs;
+        /** The {@code /view} keys of its images, forgotten with its history entry. */
+        final List<String> imageKeys = new ArrayList<>();
         boolean submitted;
         boolean failed;
         boolean interrupted;
@@ -339,7 +341,9 @@ final class ComfyPrompts implements JobEvents {
                 k -> new AtomicLong(1));
         for (int i = 0; i < job.imageCount(); i++) {
             String filename = String.format(java.util.Locale.ROOT, "%s_%05d_.png", prefix, counter.getAndIncrement());
-            images.put(key(filename, o.subfolder(), o.type()), new Image(job.id(), i, p.owner));
+            String key = key(filename, o.subfolder(), o.type());
+            images.put(key, new Image(job.id(), i, p.owner));
+            p.imageKeys.add(key);
             ObjectNode img = list.addObject();
             img.put("filename", filename);
             img.put("subfolder", o.subfolder());
@@ -383,7 +387,7 @@ final class ComfyPrompts implements JobEvents {
                 active.remove(p.id);
                 history.put(p.id, p);
                 while (history.size() > MAX_HISTORY) {
-                    history.remove(history.keySet().iterator().next());
+                    drop(history.remove(history.keySet().iterator().next()));
                 }
             }
             p.send("executing", executing(p, null), Frame.Kind.DURABLE, p.id);
@@ -455,11 +459,22 @@ final class ComfyPrompts implements JobEvents {
         return e;
     }
 
-    /** Removes the caller's history entries ({@code ids} null: all of them). */
+    /** Removes the caller's history entries ({@code ids} null: all of them) and the names of their images. */
     void forget(Caller caller, List<String> ids) {
         synchronized (active) {
-            history.values().removeIf(p -> caller.mayAccess(p.owner) && (ids == null || ids.contains(p.id)));
+            for (var it = history.values().iterator(); it.hasNext(); ) {
+                Prompt p = it.next();
+                if (caller.mayAccess(p.owner) && (ids == null || ids.contains(p.id))) {
+                    it.remove();
+                    drop(p);
+                }
+            }
         }
+    }
+
+    /** An entry left the history: {@code /view} no longer knows its images' names. */
+    private void drop(Prompt p) {
+        p.imageKeys.forEach(images::remove);
     }
 
     /** Cancels the jobs of the caller's prompts that match: running ones ({@code running}) or waiting ones. */
@@ -479,10 +494,5 @@ final class ComfyPrompts implements JobEvents {
     Optional<Image> image(Caller caller, String filename, String subfolder, String type) {
         Image i = images.get(key(filename, subfolder, type));
         return i != null && caller.mayAccess(i.owner()) ? Optional.of(i) : Optional.empty();
-    }
-
-    /** Forgets the names of images whose jobs are no longer kept (called as history entries are read). */
-    void prune() {
-        images.values().removeIf(i -> jobs.get(i.jobId()).isEmpty());
     }
 }

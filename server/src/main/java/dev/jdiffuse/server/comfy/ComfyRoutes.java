@@ -176,7 +176,6 @@ public final class ComfyRoutes {
         Caller caller = caller(ctx);
         ComfyGraph checked = ComfyGraph.check(graph, choices(caller));
         ComfyPlan plan = ComfyPlan.of(checked, planContext(caller), preview(extra.get("preview_method")));
-        prompts.prune();
         ComfyPrompts.Prompt p = prompts.open(id, caller.name(), clientId, graph, extra, checked, plan);
         if (p == null) {
             throw ComfyError.of(400, "invalid_prompt_id", "prompt_id is already in use", "prompt_id " + id
@@ -505,8 +504,8 @@ public final class ComfyRoutes {
                 clientId = UUID.randomUUID().toString().replace("-", "");
             }
             Caller caller = auth.callerOf(ctx.attribute(Authenticator.ATTRIBUTE));
-            ComfySockets.Session s = sockets.connect(ctx.sessionId(), clientId, caller, ctx.session);
-            sockets.send(s, "status", sockets.status(prompts.remaining(caller), clientId));
+            sockets.connect(ctx.sessionId(), clientId, caller, ctx.session, sockets.status(prompts.remaining(caller),
+                    clientId));
         });
         ws.onMessage(ctx -> {
             ComfySockets.Session s = sockets.session(ctx.sessionId());

@@ -37,9 +37,12 @@ final class ComfySockets {
         this.mapper = mapper;
     }
 
-    Session connect(String sessionId, String clientId, Caller caller, org.eclipse.jetty.websocket.api.Session ws) {
+    /** A new connection; {@code hello} is its first message (before any broadcast reaches it). */
+    Session connect(String sessionId, String clientId, Caller caller, org.eclipse.jetty.websocket.api.Session ws,
+            ObjectNode hello) {
         Session s = new Session(sessionId, clientId, caller, new Outbox(new JettySender(ws), OUTBOX_BYTES,
                 OUTBOX_FRAMES, Outbox.Observer.NONE));
+        send(s, "status", hello);
         bySession.put(sessionId, s);
         byClient.computeIfAbsent(clientId, k -> ConcurrentHashMap.newKeySet()).add(s);
         return s;
