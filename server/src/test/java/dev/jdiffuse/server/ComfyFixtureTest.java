@@ -166,6 +166,55 @@ class ComfyFixtureTest {
                 "img2img");
     }
 
+    private static String comfyUpload(byte[] png, String name) throws Exception {
+        String boundary = "b0undary";
+        ByteArrayOutputStream body = new ByteArrayOutputStream();
+        body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"image\"; filename=\"" + name
+                + "\"\r\nContent-Type: image/png\r\n\r\n").getBytes(StandardCharsets.UTF_8));
+        body.writeBytes(png);
+        body.writeBytes(("\r\n--" + boundary + "\r\nContent-Disposition: form-data; name=\"overwrite\"\r\n\r\n"
+                + "true\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
+        TestServer.Reply up = ts.send(HttpRequest.newBuilder(URI.create(ts.base + "/upload/image"))
+                .header("Content-Type", "multipart/form-data; boundary=" + boundary)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())));
+        assertEquals(200, up.status(), new String(up.raw().body()));
+        return up.json().get("name").asText();
+    }
+
+    private static String nativeUpload(byte[] png) throws Exception {
+        return ts.send(HttpRequest.newBuilder(URI.create(ts.base + "/v1/uploads")).header("Content-Type", "image/png")
+                .POST(HttpRequest.BodyPublishers.ofByteArray(png))).json().get("id").asText();
+    }
+
+    @Test
+    void setLatentNoiseMaskIsTheNativeInpainting() throws Exception {
+        Fixtures.require(SD15);
+        Fixtures.require(INIT.substring(0, INIT.lastIndexOf('/')));
+        byte[] init = Files.readAllBytes(Fixtures.root().resolve(INIT));
+        byte[] maskPng = Files.readAllBytes(Fixtures.root().resolve("inpaint/sd15_4ch/mask.png"));
+        String initName = comfyUpload(init, "room.png");
+        String maskName = comfyUpload(maskPng, "room-mask.png");
+        ObjectNode g = ComfyWorkflows.img2img(defaultGraph("tiny-sd15", 5, 4, 7, "euler", "normal", 64, 64, 1,
+                "ramen", ""), initName, 1.0);
+        ObjectNode m = ComfyWorkflows.node(g, "15", "LoadImageMask");
+        m.put("image", maskName);
+        m.put("channel", "red");
+        ObjectNode set = ComfyWorkflows.node(g, "16", "SetLatentNoiseMask");
+        set.set("samples", link("11", 0));
+        set.set("mask", link("15", 0));
+        inputs(g, "3").set("latent_image", link("16", 0));
+        BufferedImage got = run(g);
+        assertSamePixels(nativeImage("""
+                {"model":"tiny-sd15","prompt":"ramen","negative_prompt":"","seed":5,"steps":4,"guidance_scale":7,
+                 "sampler":"euler","schedule":"linspace","init_image":"%s","mask":"%s","strength":1.0}"""
+                .formatted(nativeUpload(init), nativeUpload(maskPng))), got, "inpainting");
+        m.put("channel", "alpha");
+        TestServer.Reply r = ts.post("/prompt", ComfyWorkflows.body(g, null));
+        assertEquals(400, r.status(), "an opaque image's alpha masks nothing");
+        assertEquals("channel", r.json().at("/node_errors/15/errors/0/extra_info/input_name").asText(),
+                r.json().toString());
+    }
+
     @Test
     void fluxGuidanceIsTheNativeGuidance() throws Exception {
         Fixtures.require(FLUX);

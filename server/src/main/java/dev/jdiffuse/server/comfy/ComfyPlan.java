@@ -72,6 +72,12 @@ final class ComfyPlan {
 
         /** The upload id of the caller's uploaded image of this name. */
         String upload(String name);
+
+        /**
+         * The upload id of a mask made from the caller's image {@code name} (ComfyUI's mask values: 1 - alpha for
+         * {@code alpha}, else the channel), white = repaint; null when the image is gone.
+         */
+        String mask(String name, String channel);
     }
 
     /** {@code preview}: the native previews every job asks for (ComfyUI's {@code extra_data.preview_method}), or null. */
@@ -226,6 +232,7 @@ final class ComfyPlan {
             Integer height = null;
             int batch = 1;
             String init = null;
+            String mask = null;
             Double strength = null;
             int nativeSteps = steps;
             switch (latent.classType()) {
@@ -241,7 +248,33 @@ final class ComfyPlan {
                                 + "(VAEEncode of a LoadImage); an empty latent is denoised fully");
                     }
                 }
-                case "VAEEncode" -> {
+                case "SetLatentNoiseMask", "VAEEncode" -> {
+                    if (latent.classType().equals("SetLatentNoiseMask")) {
+                        Node maskNode = from(latent, "mask");
+                        Link ml = latent.link("mask");
+                        String channel = maskNode.classType().equals("LoadImageMask") ? maskNode.text("channel")
+                                : "alpha"; // LoadImage's MASK output: 1 - alpha
+                        try {
+                            mask = ctx.mask(maskNode.text("image"), channel);
+                        } catch (IllegalArgumentException e) {
+                            throw refuse(maskNode, maskNode.classType().equals("LoadImageMask") ? "channel" : "image",
+                                    e.getMessage());
+                        }
+                        if (mask == null) {
+                            throw refuse(maskNode, "image", "the uploaded image is no longer kept; upload it again");
+                        }
+                        fields.put("mask", new Ref(maskNode.id(), "image"));
+                        fields.put("mask_blur", new Ref(latent.id(), "mask"));
+                        Node enc = from(latent, "samples");
+                        if (!enc.classType().equals("VAEEncode")) {
+                            throw refuse(latent, "samples", "must be a VAEEncode of a LoadImage (got "
+                                    + enc.classType() + " #" + enc.id() + ")");
+                        }
+                        if (ml.output() != 0 && !maskNode.classType().equals("LoadImage")) {
+                            throw refuse(latent, "mask", "must be a LoadImageMask or LoadImage's MASK");
+                        }
+                        latent = enc;
+                    }
                     sameModel(latent, "vae", model);
                     Node load = from(latent, "pixels");
                     if (!load.classType().equals("LoadImage")) {
@@ -264,7 +297,8 @@ final class ComfyPlan {
                     fields.put("strength", new Ref(sampler.id(), "denoise"));
                 }
                 default -> throw refuse(sampler, "latent_image", "the latent must come from EmptyLatentImage, "
-                        + "EmptySD3LatentImage or VAEEncode (got " + latent.classType() + " #" + latent.id() + ")");
+                        + "EmptySD3LatentImage, VAEEncode or SetLatentNoiseMask (got " + latent.classType() + " #"
+                        + latent.id() + ")");
             }
             fields.putIfAbsent("steps", new Ref(sampler.id(), "steps"));
             List<GenerationBody.LoraBody> loras = new ArrayList<>();
@@ -277,7 +311,7 @@ final class ComfyPlan {
                     : new Ref(modelLoras.get(0).id(), "lora_name"));
             GenerationBody body = new GenerationBody(model, pos.text, negative, width, height, nativeSteps,
                     samplerName, schedule, guidance, null, seed, batch, null, null, preview, init, strength, null, null,
-                    null, null, null, null, null, null, null, loras.isEmpty() ? null : loras,
+                    mask, null, null, null, null, null, null, loras.isEmpty() ? null : loras,
                     pos.clipSkip, null, null, null, trueCfg);
             return new Work(body, Map.copyOf(fields), sampler.id(), sampler.classType());
         }

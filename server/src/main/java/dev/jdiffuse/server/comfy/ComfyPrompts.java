@@ -57,6 +57,8 @@ final class ComfyPrompts implements JobEvents {
         final ObjectNode outputs;
         /** The {@code /view} keys of its images, forgotten with its history entry. */
         final List<String> imageKeys = new ArrayList<>();
+        /** Uploads made for its jobs (masks), dropped once they have ended. */
+        final List<String> temporary = new ArrayList<>();
         boolean submitted;
         boolean failed;
         boolean interrupted;
@@ -124,7 +126,10 @@ final class ComfyPrompts implements JobEvents {
     private final Map<String, Image> images = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong> counters = new ConcurrentHashMap<>();
 
-    ComfyPrompts(ObjectMapper mapper, JobManager jobs, ComfySockets sockets) {
+    private final java.util.function.Consumer<String> discard;
+
+    ComfyPrompts(ObjectMapper mapper, JobManager jobs, ComfySockets sockets, java.util.function.Consumer<String> discard) {
+        this.discard = discard;
         this.mapper = mapper;
         this.jobs = jobs;
         this.sockets = sockets;
@@ -191,6 +196,7 @@ final class ComfyPrompts implements JobEvents {
                 jobs.cancel(j);
             }
         });
+        p.temporary.forEach(discard);
     }
 
     @Override
@@ -393,6 +399,7 @@ final class ComfyPrompts implements JobEvents {
             p.send("executing", executing(p, null), Frame.Kind.DURABLE, p.id);
         }
         p.jobs.forEach(j -> byJob.remove(j.id()));
+        p.temporary.forEach(discard);
         sockets.status(this::remaining);
     }
 

@@ -66,7 +66,7 @@ public final class ComfyRoutes {
         mapper.getFactory().setStreamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(64)
                 .maxNumberLength(40).build());
         this.sockets = new ComfySockets(mapper);
-        this.prompts = new ComfyPrompts(mapper, api.jobs(), sockets);
+        this.prompts = new ComfyPrompts(mapper, api.jobs(), sockets, api::discardImage);
         api.jobs().alsoListen(prompts);
     }
 
@@ -175,12 +175,21 @@ public final class ComfyRoutes {
         extra.put("create_time", System.currentTimeMillis());
         Caller caller = caller(ctx);
         ComfyGraph checked = ComfyGraph.check(graph, choices(caller));
-        ComfyPlan plan = ComfyPlan.of(checked, planContext(caller), preview(extra.get("preview_method")));
-        ComfyPrompts.Prompt p = prompts.open(id, caller.name(), clientId, graph, extra, checked, plan);
-        if (p == null) {
-            throw ComfyError.of(400, "invalid_prompt_id", "prompt_id is already in use", "prompt_id " + id
-                    + " names a prompt this server already has; omit it to let the server generate one", null);
+        List<String> temporary = new ArrayList<>();
+        ComfyPrompts.Prompt p;
+        ComfyPlan plan;
+        try {
+            plan = ComfyPlan.of(checked, planContext(caller, temporary), preview(extra.get("preview_method")));
+            p = prompts.open(id, caller.name(), clientId, graph, extra, checked, plan);
+            if (p == null) {
+                throw ComfyError.of(400, "invalid_prompt_id", "prompt_id is already in use", "prompt_id " + id
+                        + " names a prompt this server already has; omit it to let the server generate one", null);
+            }
+        } catch (RuntimeException e) {
+            temporary.forEach(api::discardImage);
+            throw e;
         }
+        p.temporary.addAll(temporary);
         try {
             for (int i = 0; i < plan.works.size(); i++) {
                 ComfyPlan.Work w = plan.works.get(i);
@@ -269,8 +278,27 @@ public final class ComfyRoutes {
         };
     }
 
-    private ComfyPlan.Context planContext(Caller caller) {
+    private ComfyPlan.Context planContext(Caller caller, List<String> temporary) {
+        Map<String, String> masks = new LinkedHashMap<>();
         return new ComfyPlan.Context() {
+            @Override
+            public String mask(String name, String channel) {
+                String key = name + "\u0000" + channel;
+                if (masks.containsKey(key)) {
+                    return masks.get(key);
+                }
+                String id = uploads.id(caller.name(), name);
+                var upload = id == null ? Optional.<dev.jdiffuse.server.images.UploadStore.Upload>empty()
+                        : api.uploads().get(id);
+                if (upload.isEmpty()) {
+                    return null;
+                }
+                String made = api.storeImage(ComfyMasks.png(upload.get().image(), channel)).id();
+                temporary.add(made);
+                masks.put(key, made);
+                return made;
+            }
+
             @Override
             public Optional<ModelListing> model(String name) {
                 return api.models().list().stream().filter(l -> l.name().equals(name)).findFirst();
