@@ -501,4 +501,22 @@ class ComfyApiTest {
             socket.abort();
         }
     }
+
+    @Test
+    void seedsCoverComfyUisRange() throws Exception {
+        ObjectNode g = graph();
+        inputs(g, "3").put("seed", new java.math.BigInteger("18446744073709551614"));
+        inputs(g, "6").put("text", "a seed from the upper half");
+        try (WsClient c = ws("client-seed")) {
+            TestServer.Reply r = prompt(ComfyWorkflows.body(g, "client-seed"));
+            assertEquals(200, r.status(), new String(r.raw().body()));
+            untilDone(c, r.json().get("prompt_id").asText());
+        }
+        JsonNode job = ts.get("/v1/generations?limit=1").json().at("/generations/0");
+        assertEquals("a seed from the upper half", job.at("/parameters/prompt").asText(), job.toString());
+        assertEquals(Long.MAX_VALUE - 1, job.at("/parameters/seed").asLong(), "2^64 - 2 runs as 2^63 - 2: " + job);
+        refused(x -> inputs(x, "3").put("seed", new java.math.BigInteger("18446744073709551616")), "3", "seed",
+                "value_bigger_than_max");
+        refused(x -> inputs(x, "3").put("seed", -1), "3", "seed", "value_smaller_than_min");
+    }
 }

@@ -256,6 +256,9 @@ final class ComfyGraph {
         }
 
         private Object literal(String id, String output, Input in, JsonNode v) {
+            if (in.options().get("max") == ComfyNodes.SEED_MAX) {
+                return seed(id, output, in, v);
+            }
             Object value;
             try {
                 value = switch (in.type()) {
@@ -297,6 +300,37 @@ final class ComfyGraph {
                 return match;
             }
             return value;
+        }
+
+        /**
+         * A seed in ComfyUI's range 0 .. 2^64 - 1 (Open WebUI draws them from all of it); the native seed is a
+         * non-negative long, so seeds from 2^63 run as {@code seed - 2^63} (deterministic; the job records it).
+         */
+        private Object seed(String id, String output, Input in, JsonNode v) {
+            java.math.BigInteger b;
+            try {
+                b = v.isIntegralNumber() ? v.bigIntegerValue() : v.isNumber()
+                        ? new BigDecimal(v.asText()).toBigInteger() : v.isTextual()
+                        ? new java.math.BigInteger(v.asText().trim()) : null;
+            } catch (NumberFormatException e) {
+                b = null;
+            }
+            if (b == null) {
+                fail(id, output, new NodeError("invalid_input_type", "Failed to convert an input value to a INT "
+                        + "value", in.name() + ", " + v, in.name(), v));
+                return null;
+            }
+            if (b.signum() < 0) {
+                fail(id, output, new NodeError("value_smaller_than_min", "Value " + b + " smaller than min of 0",
+                        in.name(), in.name(), v));
+                return null;
+            }
+            if (b.compareTo(ComfyNodes.SEED_MAX) > 0) {
+                fail(id, output, new NodeError("value_bigger_than_max", "Value " + b + " bigger than max of "
+                        + ComfyNodes.SEED_MAX, in.name(), in.name(), v));
+                return null;
+            }
+            return b.bitLength() > 63 ? b.clearBit(63).longValueExact() : b.longValueExact();
         }
 
         private static String show(Number n) {

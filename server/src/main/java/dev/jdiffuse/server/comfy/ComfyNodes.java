@@ -103,11 +103,15 @@ final class ComfyNodes {
         return m;
     }
 
-    /** ComfyUI's seed widget: 0 .. 2^64 - 1 there; a Java long here. */
+    /** ComfyUI's seed widget, 0 .. 2^64 - 1 ({@link ComfyGraph} folds the upper half onto the native range). */
     private static Input seed(String name) {
-        return new Input(name, "INT", opts("default", 0L, "min", 0L, "max", Long.MAX_VALUE,
+        return new Input(name, "INT", opts("default", 0L, "min", 0L, "max", SEED_MAX,
                 "control_after_generate", true), null, null);
     }
+
+    /** 2^64 - 1, ComfyUI's largest seed. */
+    static final java.math.BigInteger SEED_MAX = java.math.BigInteger.ONE.shiftLeft(64).subtract(
+            java.math.BigInteger.ONE);
 
     private static final Input STEPS = integer("steps", 20, 1, 10000, 1);
     private static final Input CFG = new Input("cfg", "FLOAT", opts("default", 8.0, "min", 0.0, "max", 100.0,
