@@ -442,7 +442,7 @@ final class ComfyPlan {
             Function<List<Node>, List<String>> ids = l -> l.stream().map(Node::id).toList();
             if (!ids.apply(loras).equals(ids.apply(modelLoras))) {
                 Node at = loras.isEmpty() ? cur : loras.get(0);
-                throw refuse(at, loras.isEmpty() ? "clip" : "clip", "the prompt's CLIP passes LoRA loaders "
+                throw refuse(at, "clip", "the prompt's CLIP passes LoRA loaders "
                         + ids.apply(loras) + " but the sampler's model passes " + ids.apply(modelLoras)
                         + "; a LoRA applies to both here, so both must pass the same LoraLoader nodes");
             }

@@ -11,9 +11,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jdiffuse.server.api.HttpApi;
 import dev.jdiffuse.server.auth.Authenticator;
 import dev.jdiffuse.server.auth.Caller;
-import dev.jdiffuse.server.images.ImageMetadata;
 import dev.jdiffuse.server.jobs.Job;
-import dev.jdiffuse.server.loras.LoraLibrary;
 import dev.jdiffuse.server.models.ModelListing;
 import dev.jdiffuse.server.web.ApiException;
 import dev.jdiffuse.server.web.StrictInput;
@@ -26,7 +24,6 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
@@ -58,6 +55,7 @@ public final class ComfyRoutes {
     private final ComfySockets sockets;
     private final ComfyPrompts prompts;
     private final ComfyUploads uploads = new ComfyUploads();
+    private final ComfyCatalog catalog;
 
     public ComfyRoutes(HttpApi api, Authenticator auth) {
         this.api = api;
@@ -65,6 +63,7 @@ public final class ComfyRoutes {
         this.mapper = JsonMapper.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
         mapper.getFactory().setStreamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(64)
                 .maxNumberLength(40).build());
+        this.catalog = new ComfyCatalog(api, uploads);
         this.sockets = new ComfySockets(mapper);
         this.prompts = new ComfyPrompts(mapper, api.jobs(), sockets, api::discardImage);
         api.jobs().alsoListen(prompts);
@@ -81,10 +80,10 @@ public final class ComfyRoutes {
                     ctx.pathParam("prompt_id"), null, -1))));
             app.post(p + "/history", wrap(this::postHistory));
             app.post(p + "/interrupt", wrap(this::interrupt));
-            app.get(p + "/object_info", wrap(ctx -> json(ctx, objectInfo(caller(ctx), null))));
-            app.get(p + "/object_info/{node_class}", wrap(ctx -> json(ctx, objectInfo(caller(ctx),
+            app.get(p + "/object_info", wrap(ctx -> json(ctx, catalog.objectInfo(caller(ctx), null))));
+            app.get(p + "/object_info/{node_class}", wrap(ctx -> json(ctx, catalog.objectInfo(caller(ctx),
                     ctx.pathParam("node_class")))));
-            app.get(p + "/system_stats", wrap(ctx -> json(ctx, systemStats())));
+            app.get(p + "/system_stats", wrap(ctx -> json(ctx, catalog.systemStats())));
             app.post(p + "/upload/image", wrap(this::upload));
             app.get(p + "/view", wrap(this::view));
             app.get(p + "/models", wrap(ctx -> json(ctx, List.of("checkpoints", "loras"))));
@@ -174,7 +173,7 @@ public final class ComfyRoutes {
         }
         extra.put("create_time", System.currentTimeMillis());
         Caller caller = caller(ctx);
-        ComfyGraph checked = ComfyGraph.check(graph, choices(caller));
+        ComfyGraph checked = ComfyGraph.check(graph, catalog.choices(caller));
         List<String> temporary = new ArrayList<>();
         ComfyPrompts.Prompt p;
         ComfyPlan plan;
@@ -245,37 +244,6 @@ public final class ComfyRoutes {
                     + e.getMessage() + " (jdiffuse field " + detail.field() + ")", ref.input(), null));
         }
         return ComfyError.of(status, detail.code(), e.getMessage(), "", null).retryAfter(e.retryAfterSeconds());
-    }
-
-    private ComfyNodes.Choices choices(Caller caller) {
-        return new ComfyNodes.Choices() {
-            @Override
-            public List<String> checkpoints() {
-                return api.models().list().stream().map(l -> ComfyNames.listed(l.name())).toList();
-            }
-
-            @Override
-            public List<String> loras() {
-                LoraLibrary l = api.loras();
-                l.refresh();
-                return l.all().stream().map(e -> ComfyNames.listed(e.name())).toList();
-            }
-
-            @Override
-            public List<String> samplers() {
-                return ComfySamplers.samplerNames();
-            }
-
-            @Override
-            public List<String> schedulers() {
-                return ComfySamplers.schedulerNames();
-            }
-
-            @Override
-            public List<String> images() {
-                return uploads.names(caller.name());
-            }
-        };
     }
 
     private ComfyPlan.Context planContext(Caller caller, List<String> temporary) {
@@ -397,59 +365,8 @@ public final class ComfyRoutes {
         ctx.status(200);
     }
 
-    // ---- object_info, system_stats, models ----
-
-    private Map<String, Object> objectInfo(Caller caller, String one) {
-        ComfyNodes.Choices choices = choices(caller);
-        Map<String, Object> out = new LinkedHashMap<>();
-        for (ComfyNodes.Spec s : ComfyNodes.SPECS.values()) {
-            if (one == null || one.equals(s.name())) {
-                out.put(s.name(), ComfyNodes.info(s, choices));
-            }
-        }
-        return out;
-    }
-
-    private Map<String, Object> systemStats() {
-        Map<String, Object> system = new LinkedHashMap<>();
-        long total = 0;
-        long free = 0;
-        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean()
-                instanceof com.sun.management.OperatingSystemMXBean os) {
-            total = os.getTotalMemorySize();
-            free = os.getFreeMemorySize();
-        }
-        system.put("os", System.getProperty("os.name", "").toLowerCase(Locale.ROOT).startsWith("windows") ? "win32"
-                : System.getProperty("os.name", "").toLowerCase(Locale.ROOT));
-        system.put("ram_total", total);
-        system.put("ram_free", free);
-        system.put("comfyui_version", "jdiffuse-" + ImageMetadata.VERSION);
-        system.put("python_version", "");
-        system.put("pytorch_version", "");
-        system.put("embedded_python", false);
-        system.put("argv", List.of());
-        List<Map<String, Object>> devices = new ArrayList<>();
-        List<String> labels = api.models().devices();
-        for (int i = 0; i < labels.size(); i++) {
-            String label = labels.get(i);
-            Map<String, Object> d = new LinkedHashMap<>();
-            d.put("name", label);
-            d.put("type", label.contains(":") ? label.substring(0, label.indexOf(':')) : label);
-            d.put("index", label.contains(":") ? Integer.valueOf(label.substring(label.indexOf(':') + 1)) : null);
-            d.put("vram_total", 0);
-            d.put("vram_free", 0);
-            d.put("torch_vram_total", 0);
-            d.put("torch_vram_free", 0);
-            devices.add(d);
-        }
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("system", system);
-        out.put("devices", devices);
-        return out;
-    }
-
     private void modelFolder(Context ctx) throws JsonProcessingException {
-        ComfyNodes.Choices c = choices(caller(ctx));
+        ComfyNodes.Choices c = catalog.choices(caller(ctx));
         switch (ctx.pathParam("folder")) {
             case "checkpoints" -> json(ctx, c.checkpoints());
             case "loras" -> json(ctx, c.loras());
