@@ -203,6 +203,7 @@ class ComfyApiTest {
         JsonNode stats = ts.get("/system_stats").json();
         assertTrue(stats.at("/system/comfyui_version").asText().startsWith("jdiffuse"));
         assertTrue(stats.get("devices").size() >= 1);
+        assertFalse(ts.get("/api/features").json().get("supports_preview_metadata").asBoolean());
     }
 
     static List<String> names(JsonNode n) {

@@ -63,7 +63,7 @@ class ComfyAuthTest {
             assertEquals(401, post(null, p + "/prompt", body).status(), p + "/prompt");
             for (String path : List.of("/prompt", "/queue", "/history", "/history/x", "/object_info",
                     "/object_info/KSampler", "/system_stats", "/view?filename=a.png", "/models", "/models/checkpoints",
-                    "/embeddings")) {
+                    "/embeddings", "/features")) {
                 assertEquals(401, get(null, p + path).status(), p + path);
             }
             assertEquals(401, post(null, p + "/interrupt", "{}").status());

@@ -85,7 +85,8 @@ public final class Authenticator {
     }
 
     private static final java.util.List<String> COMFY_ROOTS = java.util.List.of("/prompt", "/queue", "/history",
-            "/interrupt", "/object_info", "/system_stats", "/upload", "/view", "/models", "/embeddings", "/ws");
+            "/interrupt", "/object_info", "/system_stats", "/upload", "/view", "/models", "/embeddings", "/features",
+            "/ws");
 
     /** The password of {@code Authorization: Basic base64(user:password)}, or null. */
     private static String basicPassword(String header) {

@@ -44,7 +44,7 @@ public final class ComfyRoutes {
     /** The paths, without the {@code /api} prefix they are also served under. */
     public static final List<String> PATHS = List.of("/prompt", "/queue", "/history", "/history/{prompt_id}",
             "/interrupt", "/object_info", "/object_info/{node_class}", "/system_stats", "/upload/image", "/view",
-            "/models", "/models/{folder}", "/embeddings", "/ws");
+            "/models", "/models/{folder}", "/embeddings", "/features", "/ws");
     private static final Pattern UUID_FORM = Pattern.compile(
             "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
     private static final Pattern NAME = Pattern.compile("[^/\\\\\\x00-\\x1f]{1,200}");
@@ -89,6 +89,7 @@ public final class ComfyRoutes {
             app.get(p + "/models", wrap(ctx -> json(ctx, List.of("checkpoints", "loras"))));
             app.get(p + "/models/{folder}", wrap(this::modelFolder));
             app.get(p + "/embeddings", wrap(ctx -> json(ctx, List.of())));
+            app.get(p + "/features", wrap(ctx -> json(ctx, features())));
             app.ws(p + "/ws", this::socket);
         }
     }
@@ -375,6 +376,14 @@ public final class ComfyRoutes {
         }
     }
 
+    /** ComfyUI's server feature flags ({@code comfy_api/feature_flags.py}), also the answer to a client's. */
+    private ObjectNode features() {
+        ObjectNode flags = mapper.createObjectNode();
+        flags.put("supports_preview_metadata", false);
+        flags.put("max_upload_size", api.limits().maxUploadBytes());
+        return flags;
+    }
+
     // ---- uploads and images ----
 
     /**
@@ -460,10 +469,7 @@ public final class ComfyRoutes {
             try {
                 JsonNode m = mapper.readTree(ctx.message());
                 if (m != null && "feature_flags".equals(m.path("type").asText())) {
-                    ObjectNode flags = mapper.createObjectNode();
-                    flags.put("supports_preview_metadata", false);
-                    flags.put("max_upload_size", api.limits().maxUploadBytes());
-                    sockets.send(s, "feature_flags", flags);
+                    sockets.send(s, "feature_flags", features());
                 }
             } catch (IOException e) {
                 // ComfyUI logs and ignores a message that is not JSON
