@@ -41,10 +41,6 @@ import java.util.regex.Pattern;
  */
 public final class ComfyRoutes {
 
-    /** The paths, without the {@code /api} prefix they are also served under. */
-    public static final List<String> PATHS = List.of("/prompt", "/queue", "/history", "/history/{prompt_id}",
-            "/interrupt", "/object_info", "/object_info/{node_class}", "/system_stats", "/upload/image", "/view",
-            "/models", "/models/{folder}", "/embeddings", "/features", "/ws");
     private static final Pattern UUID_FORM = Pattern.compile(
             "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
     private static final Pattern NAME = Pattern.compile("[^/\\\\\\x00-\\x1f]{1,200}");
@@ -169,6 +165,8 @@ public final class ComfyRoutes {
         JsonNode client = body.get("client_id");
         String clientId = client != null && client.isTextual() ? client.asText() : null;
         ObjectNode extra = body.get("extra_data") instanceof ObjectNode o ? o.deepCopy() : mapper.createObjectNode();
+        // ComfyUI's SENSITIVE_EXTRA_DATA_KEYS never reach the queue or the history
+        extra.remove(List.of("auth_token_comfy_org", "api_key_comfy_org"));
         if (clientId != null) {
             extra.put("client_id", clientId);
         }
