@@ -292,7 +292,10 @@ final class ComfyGraph {
                 String s = (String) value;
                 String match = ComfyNames.match(s, list, in.combo());
                 if (match == null) {
-                    String shown = list.size() > 20 ? "(list of length " + list.size() + ")" : list.toString();
+                    // ComfyUI prints the list as Python does: ['a', 'b']
+                    String shown = list.size() > 20 ? "(list of length " + list.size() + ")"
+                            : list.stream().map(x -> "'" + x + "'").collect(java.util.stream.Collectors.joining(", ",
+                                    "[", "]"));
                     fail(id, output, new NodeError("value_not_in_list", "Value not in list", in.name() + ": '" + s
                             + "' not in " + shown, in.name(), v));
                     return null;
