@@ -155,6 +155,7 @@ public final class JDiffuseServer implements AutoCloseable {
         api.register(app);
         new dev.jdiffuse.server.sdapi.SdApiRoutes(api).register(app);
         new OpenAiRoutes(api).register(app);
+        new dev.jdiffuse.server.comfy.ComfyRoutes(api, auth).register(app);
         new StreamRoutes(hub, jobs, json, metrics, auth).register(app);
         app.exception(ApiException.class, this::renderError);
         app.exception(HttpResponseException.class, (e, ctx) -> renderError(new ApiException(e.getStatus(),

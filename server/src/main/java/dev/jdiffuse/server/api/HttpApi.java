@@ -257,6 +257,11 @@ public final class HttpApi {
         return loras;
     }
 
+    /** The upload store (the ComfyUI layer reads an uploaded image's pixels to make a mask from a channel). */
+    public UploadStore uploads() {
+        return uploads;
+    }
+
     public Json json() {
         return json;
     }

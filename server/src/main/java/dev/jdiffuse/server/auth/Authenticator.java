@@ -7,7 +7,7 @@ import java.util.Optional;
 
 /**
  * Who is calling: with {@code --api-keys}, every {@code /v1} route (except the OpenAPI document), the A1111
- * {@code /sdapi} routes and {@code /metrics} need a key, sent as {@code Authorization: Bearer KEY} (on {@code /sdapi}
+ * {@code /sdapi} routes, the ComfyUI routes (also under {@code /api}) and {@code /metrics} need a key, sent as {@code Authorization: Bearer KEY} (on {@code /sdapi}
  * also as the password of HTTP Basic, which A1111 clients send); a browser's WebSocket, which cannot send headers, passes it
  * as the query parameter {@code access_token} of the upgrade. The UI's files, {@code /healthz} and {@code /readyz}
  * are public (they hold nothing of anyone's). A missing or wrong key is 401 {@code unauthorized} with
@@ -70,8 +70,23 @@ public final class Authenticator {
 
     static boolean protectedPath(String path) {
         return (path.startsWith("/v1/") && !path.equals("/v1/openapi.json")) || path.startsWith("/sdapi/")
-                || path.equals("/metrics");
+                || path.equals("/metrics") || comfyPath(path);
     }
+
+    /** The ComfyUI routes ({@code dev.jdiffuse.server.comfy}), also under {@code /api}. */
+    private static boolean comfyPath(String path) {
+        String p = path.startsWith("/api/") ? path.substring(4) : path;
+        for (String root : COMFY_ROOTS) {
+            if (p.equals(root) || p.startsWith(root + "/")) {
+                return true;
+            }
+        }
+        return path.startsWith("/api/");
+    }
+
+    private static final java.util.List<String> COMFY_ROOTS = java.util.List.of("/prompt", "/queue", "/history",
+            "/interrupt", "/object_info", "/system_stats", "/upload", "/view", "/models", "/embeddings", "/features",
+            "/ws");
 
     /** The password of {@code Authorization: Basic base64(user:password)}, or null. */
     private static String basicPassword(String header) {

@@ -27,4 +27,39 @@ public interface JobEvents {
     /** The job reached its terminal state; called exactly once per job. */
     default void onFinished(Job job) {
     }
+
+    /** Both listeners, {@code first} then {@code second}, for every event. */
+    static JobEvents both(JobEvents first, JobEvents second) {
+        return new JobEvents() {
+            @Override
+            public void onPosition(Job job, int position) {
+                first.onPosition(job, position);
+                second.onPosition(job, position);
+            }
+
+            @Override
+            public void onStarted(Job job) {
+                first.onStarted(job);
+                second.onStarted(job);
+            }
+
+            @Override
+            public void onStep(Job job, int step, double sigma, long elapsedMillis, long etaMillis) {
+                first.onStep(job, step, sigma, elapsedMillis, etaMillis);
+                second.onStep(job, step, sigma, elapsedMillis, etaMillis);
+            }
+
+            @Override
+            public void onPreview(Job job, Preview preview) {
+                first.onPreview(job, preview);
+                second.onPreview(job, preview);
+            }
+
+            @Override
+            public void onFinished(Job job) {
+                first.onFinished(job);
+                second.onFinished(job);
+            }
+        };
+    }
 }

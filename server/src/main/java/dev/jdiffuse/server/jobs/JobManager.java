@@ -205,6 +205,11 @@ public final class JobManager implements AutoCloseable {
         events = listener;
     }
 
+    /** Adds a listener after the one {@link #listen} set (the ComfyUI layer's), before {@link #start}. */
+    public void alsoListen(JobEvents listener) {
+        events = JobEvents.both(events, listener);
+    }
+
     /** Keeps finished jobs' images and records in {@code s} (before {@link #start}); restores nothing by itself. */
     public void store(JobStore s) {
         store = s;

@@ -1,0 +1,70 @@
+package dev.jdiffuse.server.comfy;
+
+import dev.jdiffuse.samplers.SamplerCatalog.NoiseSpace;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * ComfyUI's {@code comfy/samplers.py} names ({@code KSAMPLER_NAMES + ["ddim", "uni_pc", ...]},
+ * {@code SCHEDULER_NAMES}) mapped onto the native sampler catalogue, for the ones it has.
+ *
+ * <p>Samplers: the k-diffusion names are the native names ({@code euler}, {@code euler_ancestral}, {@code heun},
+ * {@code dpmpp_2m}, {@code dpmpp_2m_sde} (diffusers' midpoint SDE-DPM-Solver++ with the request's noise stream, where
+ * ComfyUI draws Brownian-tree noise), {@code lcm}, {@code ddpm}), {@code ddim} is DDIM with eta 0 (ComfyUI runs it as Euler, the same
+ * update on the same sigmas), {@code uni_pc} is UniPC; {@code euler} on a flow (FLUX, SD3) or EDM model is that
+ * space's Euler. Schedulers: {@code karras} and {@code exponential} are those sigma spacings; {@code normal} (timesteps
+ * evenly spaced from the first to the last, {@code normal_scheduler}) is the {@code linspace} spacing;
+ * {@code sgm_uniform} ({@code linspace(start, end, steps + 1)[:-1]}) is {@code trailing}; {@code ddim_uniform}
+ * (every {@code T // steps}-th timestep from 1) is {@code leading}; {@code simple} (the model's sigmas at even
+ * strides from the end) is {@code trailing}. On flow models {@code normal}, {@code simple} and {@code sgm_uniform}
+ * are the model's own shifted schedule. {@code beta}, {@code linear_quadratic} and {@code kl_optimal} are not here.
+ */
+final class ComfySamplers {
+
+    /** ComfyUI name to native sampler name. */
+    static final Map<String, String> SAMPLERS = map("euler", "euler", "euler_ancestral", "euler_ancestral",
+            "heun", "heun", "dpmpp_2m", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_2m_sde", "ddpm", "ddpm", "lcm", "lcm",
+            "ddim", "ddim", "uni_pc", "unipc");
+
+    /** ComfyUI name to native schedule name on diffusion (noise-prediction) models. */
+    static final Map<String, String> SCHEDULERS = map("simple", "trailing", "sgm_uniform", "trailing",
+            "karras", "karras", "exponential", "exponential", "ddim_uniform", "leading", "normal", "linspace");
+
+    private static Map<String, String> map(String... kv) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put(kv[i], kv[i + 1]);
+        }
+        return java.util.Collections.unmodifiableMap(m);
+    }
+
+    private ComfySamplers() {
+    }
+
+    static List<String> samplerNames() {
+        return List.copyOf(SAMPLERS.keySet());
+    }
+
+    static List<String> schedulerNames() {
+        return List.copyOf(SCHEDULERS.keySet());
+    }
+
+    /** The native sampler for a listed ComfyUI name on a model sampling in {@code space}. */
+    static String sampler(String comfy, NoiseSpace space) {
+        String s = SAMPLERS.get(comfy);
+        if ("euler".equals(s) && space != NoiseSpace.DIFFUSION) {
+            return space == NoiseSpace.FLOW ? "flow_euler" : "edm_euler";
+        }
+        return s;
+    }
+
+    /** The native schedule for a listed ComfyUI scheduler on a model sampling in {@code space}. */
+    static String schedule(String comfy, NoiseSpace space) {
+        if (space == NoiseSpace.FLOW && List.of("normal", "simple", "sgm_uniform").contains(comfy)) {
+            return "default";
+        }
+        return SCHEDULERS.get(comfy);
+    }
+}
