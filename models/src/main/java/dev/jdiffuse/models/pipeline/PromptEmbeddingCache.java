@@ -102,6 +102,26 @@ public final class PromptEmbeddingCache<E> implements AutoCloseable {
         entries.clear();
     }
 
+    /**
+     * The {@link Arrays} of an encoding made of a context and a pooled array (SD 3's and FLUX's), given how to read
+     * and rebuild it.
+     */
+    public static <E> Arrays<E> contextAndPooled(java.util.function.Function<E, NDArray> context,
+            java.util.function.Function<E, NDArray> pooled, java.util.function.BiFunction<NDArray, NDArray, E> make) {
+        return new Arrays<>() {
+            @Override
+            public E copy(E e, NDManager manager) {
+                return make.apply(PromptEmbeddingCache.copy(context.apply(e), manager),
+                        PromptEmbeddingCache.copy(pooled.apply(e), manager));
+            }
+
+            @Override
+            public Device device(E e) {
+                return context.apply(e).getDevice();
+            }
+        };
+    }
+
     /** {@code a} duplicated into {@code manager} (null stays null): what {@link Arrays#copy} does per array. */
     public static NDArray copy(NDArray a, NDManager manager) {
         if (a == null) {

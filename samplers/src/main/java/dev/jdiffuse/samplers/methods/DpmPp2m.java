@@ -25,12 +25,21 @@ public record DpmPp2m(boolean lowerOrderFinal, boolean eulerAtFinal) implements 
 
     @Override
     public NDArray step(Step s) {
+        double ratio = s.next() / s.sigma(); // e^-h
+        NDArray d = midpointX0(s, s.denoise(s.x()), lowerOrderFinal, eulerAtFinal);
+        return mul(s.x(), ratio).add(mul(d, 1 - ratio));
+    }
+
+    /**
+     * {@code D0 + D1/2} of the multistep midpoint update from this step's {@code x0} and the previous one's (kept
+     * under {@code "x0"}), or {@code x0} alone on a first-order step (the first; the last by the rules above). Shared
+     * with {@link DpmPp2mSde}.
+     */
+    static NDArray midpointX0(Step s, NDArray x0, boolean lowerOrderFinal, boolean eulerAtFinal) {
         double sigma = s.sigma();
         double next = s.next();
-        NDArray x0 = s.denoise(s.x());
         boolean firstOrder = s.isFirst()
                 || s.isLast() && (next == 0 || eulerAtFinal || lowerOrderFinal && s.steps() < 15);
-        double ratio = next / sigma; // e^-h
         NDArray d = x0;
         if (!firstOrder) {
             double h = Math.log(sigma / next);
@@ -38,6 +47,6 @@ public record DpmPp2m(boolean lowerOrderFinal, boolean eulerAtFinal) implements 
             d = x0.add(mul(x0.sub(s.previous("x0")), 0.5 * h / hPrev));
         }
         s.remember("x0", s.isLast() ? null : x0);
-        return mul(s.x(), ratio).add(mul(d, 1 - ratio));
+        return d;
     }
 }

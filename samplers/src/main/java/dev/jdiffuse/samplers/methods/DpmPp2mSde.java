@@ -26,20 +26,11 @@ public record DpmPp2mSde(boolean lowerOrderFinal, boolean eulerAtFinal) implemen
 
     @Override
     public NDArray step(Step s) {
-        double sigma = s.sigma();
         double next = s.next();
         NDArray x0 = s.denoise(s.x());
         NDArray z = s.noise();
-        boolean firstOrder = s.isFirst()
-                || s.isLast() && (next == 0 || eulerAtFinal || lowerOrderFinal && s.steps() < 15);
-        double r = next / sigma; // e^-h
-        NDArray d = x0;
-        if (!firstOrder) {
-            double h = Math.log(sigma / next);
-            double hPrev = Math.log(s.sigmaAt(s.index() - 1) / sigma);
-            d = x0.add(mul(x0.sub(s.previous("x0")), 0.5 * h / hPrev));
-        }
-        s.remember("x0", s.isLast() ? null : x0);
+        NDArray d = DpmPp2m.midpointX0(s, x0, lowerOrderFinal, eulerAtFinal);
+        double r = next / s.sigma(); // e^-h
         double r2 = r * r;
         return mul(s.x(), r2).add(mul(d, 1 - r2)).add(mul(z, next * Math.sqrt(1 - r2)));
     }

@@ -1,6 +1,5 @@
 package dev.jdiffuse.models.pipeline.flux;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.jdiffuse.models.clip.ClipTextModel;
@@ -44,18 +43,8 @@ final class FluxPromptEncoder {
         this.clip = clip;
         this.t5Tokenizer = t5Tokenizer;
         this.t5 = t5;
-        this.cache = new PromptEmbeddingCache<>(List.of(clip, t5), new PromptEmbeddingCache.Arrays<>() {
-            @Override
-            public Encoded copy(Encoded e, NDManager manager) {
-                return new Encoded(PromptEmbeddingCache.copy(e.context(), manager),
-                        PromptEmbeddingCache.copy(e.pooled(), manager));
-            }
-
-            @Override
-            public Device device(Encoded e) {
-                return e.context().getDevice();
-            }
-        });
+        this.cache = new PromptEmbeddingCache<>(List.of(clip, t5),
+                PromptEmbeddingCache.contextAndPooled(Encoded::context, Encoded::pooled, Encoded::new));
     }
 
     /** The CLIP-L encoder (LoRAs adapt it). */

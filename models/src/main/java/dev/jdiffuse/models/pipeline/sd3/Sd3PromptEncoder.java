@@ -1,6 +1,5 @@
 package dev.jdiffuse.models.pipeline.sd3;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -60,18 +59,7 @@ final class Sd3PromptEncoder {
         this.jointAttentionDim = jointAttentionDim;
         this.t5 = t5;
         this.cache = new PromptEmbeddingCache<>(Arrays.asList(encoder, encoder2, t5 == null ? null : t5.encoder()),
-                new PromptEmbeddingCache.Arrays<>() {
-                    @Override
-                    public Encoded copy(Encoded e, NDManager manager) {
-                        return new Encoded(PromptEmbeddingCache.copy(e.context(), manager),
-                                PromptEmbeddingCache.copy(e.pooled(), manager));
-                    }
-
-                    @Override
-                    public Device device(Encoded e) {
-                        return e.context().getDevice();
-                    }
-                });
+                PromptEmbeddingCache.contextAndPooled(Encoded::context, Encoded::pooled, Encoded::new));
     }
 
     /** The recent prompts' encodings. */
