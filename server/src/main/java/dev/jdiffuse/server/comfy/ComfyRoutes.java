@@ -16,6 +16,7 @@ import dev.jdiffuse.server.models.ModelListing;
 import dev.jdiffuse.server.web.ApiException;
 import dev.jdiffuse.server.web.StrictInput;
 import io.javalin.Javalin;
+import dev.jdiffuse.server.web.MultipartParts;
 import io.javalin.http.Context;
 import io.javalin.http.Handler;
 import io.javalin.websocket.WsConfig;
@@ -384,6 +385,9 @@ public final class ComfyRoutes {
 
     // ---- uploads and images ----
 
+    /** Most parts an upload body may have: image, subfolder, overwrite, type, with room to spare. */
+    private static final int MAX_UPLOAD_PARTS = 16;
+
     /**
      * Multipart {@code image} (plus optional {@code subfolder}, {@code overwrite}, {@code type} input): the image is
      * checked and kept by the native upload store (its size, pixel and memory limits); answers {@code {name,
@@ -391,13 +395,15 @@ public final class ComfyRoutes {
      */
     private void upload(Context ctx) throws JsonProcessingException {
         byte[] body = api.readLargeBody(ctx, api.limits().maxUploadBytes() + 64 * 1024, "the upload");
-        Map<String, Multipart.Part> parts;
+        Map<String, MultipartParts.Part> parts = new LinkedHashMap<>();
         try {
-            parts = Multipart.parse(ctx.contentType(), body);
+            // the first part of each name counts, as ComfyUI's aiohttp reader takes it
+            MultipartParts.parse(ctx.contentType(), body, MAX_UPLOAD_PARTS)
+                    .forEach(p -> parts.putIfAbsent(p.name(), p));
         } catch (IllegalArgumentException e) {
             throw ComfyError.of(400, "invalid_upload", "Invalid upload", e.getMessage(), null);
         }
-        Multipart.Part image = parts.get("image");
+        MultipartParts.Part image = parts.get("image");
         if (image == null || image.filename() == null || image.filename().isEmpty()) {
             throw ComfyError.of(400, "invalid_upload", "Invalid upload", "the multipart field 'image' with a file "
                     + "name is missing", null);

@@ -2,14 +2,8 @@ package dev.jdiffuse.server.openai;
 
 import dev.jdiffuse.server.api.HttpApi;
 import io.javalin.http.Context;
-import jakarta.servlet.MultipartConfigElement;
-import jakarta.servlet.http.Part;
-import org.eclipse.jetty.server.MultiPartFormInputStream;
+import dev.jdiffuse.server.web.MultipartParts;
 
-import java.io.ByteArrayInputStream;
-import java.io.File;
-import java.io.IOException;
-import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
@@ -24,7 +18,7 @@ import java.util.Set;
 /**
  * A {@code multipart/form-data} body as OpenAI's edit route takes it: the body is read whole through
  * {@link HttpApi#readLargeBody} (its byte limit, the slow-sender timeouts and the cap on bodies read at once, as the
- * A1111 routes' base64 bodies), then split by Jetty's RFC 7578 parser held in memory (no temporary files). The file
+ * A1111 routes' base64 bodies), then split by {@link MultipartParts} (Jetty's RFC 7578 parser, in memory). The file
  * fields are kept as bytes; every other field is UTF-8 text, given once.
  *
  * @param fields the text fields, by name
@@ -44,32 +38,21 @@ record MultipartForm(Map<String, String> fields, Map<String, List<byte[]>> files
                     null, null);
         }
         byte[] body = api.readLargeBody(ctx, limit, "the request body");
-        // every part stays in memory: the threshold for writing one to a file is above the whole (bounded) body
-        int threshold = (int) Math.min(Integer.MAX_VALUE, (long) body.length + 1);
-        MultipartConfigElement config = new MultipartConfigElement(System.getProperty("java.io.tmpdir"), -1, -1,
-                threshold);
-        MultiPartFormInputStream parser = new MultiPartFormInputStream(new ByteArrayInputStream(body), type, config,
-                new File(System.getProperty("java.io.tmpdir")), MAX_PARTS);
+        List<MultipartParts.Part> parts;
+        try {
+            parts = MultipartParts.parse(type, body, MAX_PARTS);
+        } catch (IllegalArgumentException e) {
+            throw new OpenAiError(400, "invalid_multipart", e.getMessage(), null, null);
+        }
         Map<String, String> fields = new LinkedHashMap<>();
         Map<String, List<byte[]>> files = new LinkedHashMap<>();
-        try {
-            for (Part part : parser.getParts()) {
-                String name = part.getName();
-                byte[] bytes;
-                try (InputStream in = part.getInputStream()) {
-                    bytes = in.readAllBytes();
-                }
-                if (fileFields.contains(name)) {
-                    files.computeIfAbsent(name, k -> new ArrayList<>()).add(bytes);
-                } else if (fields.put(name, text(name, bytes)) != null) {
-                    throw OpenAiError.invalid(name, "'" + name + "' is given more than once");
-                }
+        for (MultipartParts.Part part : parts) {
+            String name = part.name();
+            if (fileFields.contains(name)) {
+                files.computeIfAbsent(name, k -> new ArrayList<>()).add(part.data());
+            } else if (fields.put(name, text(name, part.data())) != null) {
+                throw OpenAiError.invalid(name, "'" + name + "' is given more than once");
             }
-        } catch (IOException | IllegalStateException | IllegalArgumentException e) {
-            throw new OpenAiError(400, "invalid_multipart", "the multipart/form-data body could not be read: "
-                    + e.getMessage(), null, null);
-        } finally {
-            parser.deleteParts();
         }
         return new MultipartForm(fields, files);
     }
