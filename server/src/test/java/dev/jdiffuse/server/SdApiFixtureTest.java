@@ -208,8 +208,13 @@ class SdApiFixtureTest {
         assertFalse(pixelsEqual(got, image(inverted, 0)));
     }
 
+    /**
+     * FLUX as Forge reads it: {@code distilled_cfg_scale} is the embedded guidance; with it, {@code cfg_scale} above 1
+     * is real CFG against the negative prompt (native {@code true_cfg_scale}), 1 is none; without it (a client that
+     * does not know FLUX, sending A1111's default 7), {@code cfg_scale} is ignored and the negative prompt dropped.
+     */
     @Test
-    void fluxTakesDistilledCfgScaleAsItsGuidanceAndIgnoresCfgScale() throws Exception {
+    void fluxTakesDistilledCfgScaleAsItsGuidanceAndCfgScaleAsForgeDoes() throws Exception {
         Fixtures.require(FLUX);
         String body = """
                 {"prompt":"a red fox","negative_prompt":"blurry","seed":3,"steps":2,"width":128,"height":128,
@@ -219,21 +224,31 @@ class SdApiFixtureTest {
         assertEquals(200, ts.post("/sdapi/v1/options", "{\"CLIP_stop_at_last_layers\":2}").status());
         TestServer.Reply r;
         try {
-            r = sdapi("txt2img", body.formatted("9"));
+            r = sdapi("txt2img", body.formatted("1"));
         } finally {
             ts.post("/sdapi/v1/options", "{\"CLIP_stop_at_last_layers\":1}");
         }
         JsonNode info = ok(r);
         assertEquals(2.0, info.get("distilled_cfg_scale").asDouble());
-        assertEquals(2.0, info.get("cfg_scale").asDouble(), "the guidance that ran");
+        assertEquals(1.0, info.get("cfg_scale").asDouble(), "no real CFG ran");
         JsonNode rec = ts.get("/v1/generations/" + info.at("/job_ids/0").asText()).json();
         assertEquals("flow_euler", rec.at("/parameters/sampler").asText(), "A1111's Euler on a flow model");
         BufferedImage expected = nativeImage("""
                 {"model":"flux-dev","prompt":"a red fox","seed":3,"steps":2,"width":128,"height":128,
                  "guidance_scale":2.0}""");
-        assertSamePixels(expected, image(r, 0), "distilled_cfg_scale = native guidance_scale");
-        assertSamePixels(expected, image(sdapi("txt2img", body.formatted("1")), 0), "cfg_scale is ignored");
-        TestServer.Reply other = sdapi("txt2img", body.replace("2.0", "5.0").formatted("9"));
+        assertSamePixels(expected, image(r, 0), "distilled_cfg_scale = native guidance_scale, cfg_scale 1 = none");
+        TestServer.Reply real = sdapi("txt2img", body.formatted("4"));
+        JsonNode realInfo = ok(real);
+        assertEquals(4.0, realInfo.get("cfg_scale").asDouble(), "the real CFG that ran");
+        assertSamePixels(nativeImage("""
+                {"model":"flux-dev","prompt":"a red fox","negative_prompt":"blurry","seed":3,"steps":2,"width":128,
+                 "height":128,"guidance_scale":2.0,"true_cfg_scale":4}"""), image(real, 0),
+                "cfg_scale 4 with distilled_cfg_scale = native true_cfg_scale 4 against the negative prompt");
+        TestServer.Reply unaware = sdapi("txt2img", body.replace("\"distilled_cfg_scale\":2.0,", "").formatted("7"));
+        assertSamePixels(nativeImage("""
+                {"model":"flux-dev","prompt":"a red fox","seed":3,"steps":2,"width":128,"height":128}"""),
+                image(unaware, 0), "without distilled_cfg_scale, A1111's cfg_scale is ignored (model default guidance)");
+        TestServer.Reply other = sdapi("txt2img", body.replace("2.0", "5.0").formatted("1"));
         ok(other);
         assertFalse(pixelsEqual(expected, image(other, 0)), "another distilled guidance, another image");
     }

@@ -247,9 +247,13 @@ final class SdApiGenerate {
         i.put("height", r.integer("height"));
         i.put("sampler_name", first != null ? SamplerCatalog.samplerLabel(first.sampler())
                 : SamplerCatalog.samplerLabel(plan.template().sampler()));
-        i.put("cfg_scale", first != null ? first.guidanceScale() : r.number("cfg_scale"));
         if (plan.flux()) {
+            // as Forge reports FLUX: cfg_scale is the real CFG that ran (1: none), the embedded scale apart
+            Double trueCfg = first != null ? first.trueCfgScale() : plan.template().trueCfgScale();
+            i.put("cfg_scale", trueCfg != null ? trueCfg : 1.0);
             i.put("distilled_cfg_scale", first != null ? first.guidanceScale() : r.number("distilled_cfg_scale"));
+        } else {
+            i.put("cfg_scale", first != null ? first.guidanceScale() : r.number("cfg_scale"));
         }
         i.put("steps", r.integer("steps"));
         i.put("batch_size", plan.batchSize());

@@ -97,11 +97,24 @@ final class SdApiMapping {
         String samplerName = byName ? r.str("sampler_name") : r.str("sampler_index");
         A1111Samplers.Choice choice = A1111Samplers.resolve(samplerName == null ? "Euler" : samplerName,
                 byName ? "sampler_name" : "sampler_index", r.str("scheduler"), space);
-        // FLUX (Forge): the distilled guidance is the model's guidance input; CFG and the negative prompt do not
-        // apply to the guidance-distilled model, so cfg_scale is ignored and negative_prompt dropped
-        Double guidance = flux ? (r.given("distilled_cfg_scale") ? r.number("distilled_cfg_scale") : null)
-                : r.number("cfg_scale");
-        String negative = flux ? null : r.str("negative_prompt");
+        // FLUX (Forge): the distilled guidance is the model's guidance input. A client that knows FLUX (it sends
+        // distilled_cfg_scale) means cfg_scale as Forge reads it: above 1, real CFG against the negative prompt
+        // (true_cfg_scale). Other clients send A1111's cfg_scale (7 by default) for a CFG the distilled model does not
+        // need, so without distilled_cfg_scale it is ignored and the negative prompt dropped
+        boolean fluxAware = flux && r.given("distilled_cfg_scale");
+        // (an if, not nested ?: over double and null, which unboxes null: a FLUX request without
+        // distilled_cfg_scale answered 500 before)
+        Double guidance = null;
+        if (!flux) {
+            guidance = r.number("cfg_scale");
+        } else if (fluxAware) {
+            guidance = r.number("distilled_cfg_scale");
+        }
+        Double trueCfg = null;
+        if (fluxAware && r.given("cfg_scale") && r.number("cfg_scale") > 1) {
+            trueCfg = r.number("cfg_scale");
+        }
+        String negative = flux && trueCfg == null ? null : r.str("negative_prompt");
         GenerationBody.HiresBody hires = r.img2img || !r.bool("enable_hr") ? null : hires(r, sizeMultiple);
         Double strength = null;
         Integer blur = null;
@@ -131,7 +144,7 @@ final class SdApiMapping {
                 (int) r.integer("width"), (int) r.integer("height"), (int) r.integer("steps"), choice.sampler(),
                 choice.schedule(), guidance, null, seed, 1, null, null, null, initImage, strength, null,
                 subseed == null ? null : subStrength, mask, blur, fullRes, padding, pasteBack, null, hires, null,
-                skip == 1 ? null : skip, null, null, null, null);
+                skip == 1 ? null : skip, null, null, null, trueCfg);
         return new Plan(template, seed, subseed, (int) batch, (int) iter, model,
                 flux ? "distilled_cfg_scale" : "cfg_scale", flux);
     }
