@@ -92,6 +92,18 @@ class OpenAiImagesFixtureTest {
         assertFalse(Arrays.equals(pixels(got[0]), pixels(got[1])), "the two seeds give two images");
     }
 
+    /** The {@code true_cfg_scale} extension reaches the native request: a non-FLUX model refuses it naming it. */
+    @Test
+    void trueCfgScaleIsPassedOn() throws Exception {
+        Fixtures.require(SD15);
+        TestServer.Reply r = ts.send(HttpRequest.newBuilder(URI.create(ts.base + "/v1/images/generations"))
+                .header("Content-Type", "application/json").timeout(Duration.ofSeconds(60))
+                .POST(HttpRequest.BodyPublishers.ofString("{\"prompt\":\"a lighthouse\",\"model\":\"tiny-sd15\","
+                        + "\"size\":\"64x64\",\"steps\":2,\"true_cfg_scale\":3}")));
+        assertEquals(400, r.status(), () -> new String(r.raw().body()));
+        assertEquals("true_cfg_scale", r.json().at("/error/param").asText(), r.json().toString());
+    }
+
     /**
      * A {@code <lora:...>} tag is taken out of the prompt the model reads: {@code revised_prompt} is the prompt as
      * the job used it (the native record's), and the image is the native image of the tagged prompt.

@@ -19,7 +19,8 @@ import java.util.regex.Pattern;
  * ({@code quality}, {@code style}, {@code moderation}, {@code user}, {@code output_compression}) are accepted and
  * ignored; what cannot be delivered (a transparent background, JPEG or WebP, streaming) is refused naming the field.
  * The jdiffuse extensions (as stable-diffusion.cpp and many self-hosted clients send them): {@code negative_prompt},
- * {@code seed}, {@code steps}, {@code guidance_scale} (alias {@code cfg_scale}) and {@code sampler}. An edit
+ * {@code seed}, {@code steps}, {@code guidance_scale} (alias {@code cfg_scale}), {@code sampler} and FLUX's
+ * {@code true_cfg_scale}. An edit
  * ({@code POST /v1/images/edits}, {@link Edit}) is the same body over an init image (and mask), with
  * {@code strength} and {@code mask_blur} besides.
  *
@@ -144,7 +145,8 @@ record OpenAiImageRequest(GenerationBody template, int n, long seed, boolean url
                 steps == null ? null : steps.intValue(), string(body, "sampler"), null,
                 guidance != null ? guidance : cfg, null, seed, 1, null, null, null, edit == null ? null : edit.image(),
                 strength, null, null, mask, blur == null ? null : blur.intValue(), null, null,
-                mask == null ? null : Boolean.TRUE, null, null, null, null, null, null, null, null);
+                mask == null ? null : Boolean.TRUE, null, null, null, null, null, null, null,
+                number(body, "true_cfg_scale"));
         return new OpenAiImageRequest(template, n, seed, url, guidanceField);
     }
 
