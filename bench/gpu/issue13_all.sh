@@ -7,6 +7,8 @@
 #  3. the server's SD 1.5 image against diffusers' with the same weights and seed (fp16 vs fp32) -> parity.jsonl
 #  4. the server end to end, SDXL 1024x1024 20 steps: 1 and 4 users, diffusers side by side     -> sdxl.jsonl
 #  5. as 2 with --warmup-batches 1-16: the first 16-user burst after start with the shapes warmed -> sd15_warm.jsonl
+#  6. one user at a time with a lone job's forwards on its own thread (-Djdiffuse.batcher.inline=true), against the
+#     forward-thread hand-off of part 2's one-user lines: the single-image host overhead      -> sd15_inline.jsonl
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 J() { bash .gpu/gpu-env.sh java -Dai.djl.offline=true "$@"; }
@@ -18,3 +20,4 @@ export JAVA_OPTS="-Djdiffuse.trace.forwards=true"
 (OUT=$OUT FAMILIES=sd15 PROBES=0 timeout 120 bash bench/gpu/published_parity.sh) 2>&1 | tee "$OUT/parity.jsonl"
 (OUT=$OUT FAMILY=sdxl SIZE=1024 STEPS=20 N=4 BATCHES="4" timeout 170 bash bench/gpu/concurrency_bench.sh) 2>&1 | tee "$OUT/sdxl.jsonl"
 (OUT=$OUT FAMILY=sd15 STEPS=25 N=16 BATCHES="16" WARMUP=1-16 RUN_TAG=-warm timeout 260 bash bench/gpu/concurrency_bench.sh) 2>&1 | tee "$OUT/sd15_warm.jsonl"
+(OUT=$OUT FAMILY=sd15 STEPS=25 N=1 BATCHES="16" RUN_TAG=-inline JAVA_OPTS="-Djdiffuse.batcher.inline=true" SKIP_DIFFUSERS=1 timeout 150 bash bench/gpu/concurrency_bench.sh) 2>&1 | tee "$OUT/sd15_inline.jsonl"

@@ -97,6 +97,15 @@ public final class StepBatcher implements Network {
     volatile int maxImages = Integer.MAX_VALUE;
     volatile long windowNanos = TimeUnit.MILLISECONDS.toNanos(20);
     private volatile Observer observer = Observer.NONE;
+    /**
+     * Whether a lone job's forward (one lane, one call) runs on the job's own thread instead of being handed to the
+     * forward thread and back: two thread hand-offs per step fewer, which is host time on the single-image path
+     * (issue 13: 1-6 ms a step beyond the forward on the H200 hosts). Off by default until measured there; the
+     * job threads of the server are long-lived and set up for inference at start ({@code InferenceThreads.warm}),
+     * which is what the one forward thread exists for. {@code -Djdiffuse.batcher.inline=true} or
+     * {@link #inlineLoneForwards}.
+     */
+    private volatile boolean inlineLone = Boolean.getBoolean("jdiffuse.batcher.inline");
     /** Only the thread running a forward (busy) touches it, and {@link #dropCache} once no lane is left. */
     private CombinedConditioning cache;
 
@@ -134,6 +143,11 @@ public final class StepBatcher implements Network {
         }
         this.maxImages = maxImages;
         this.windowNanos = window.toNanos();
+    }
+
+    /** See {@link #inlineLone}: a lone job's forwards on its own thread (true) or on the forward thread. */
+    public void inlineLoneForwards(boolean inline) {
+        inlineLone = inline;
     }
 
     public void observe(Observer o) {
@@ -290,9 +304,14 @@ public final class StepBatcher implements Network {
             c.lane.lastForward = forwardCount;
         }
         busy = true;
+        boolean inline = inlineLone && group.size() == 1 && lanes.size() == 1;
         lock.unlock();
         try {
-            awaitUninterruptibly(forwards.submit(() -> run(group)));
+            if (inline) {
+                run(group); // records a failure in the call, as on the forward thread
+            } else {
+                awaitUninterruptibly(forwards.submit(() -> run(group)));
+            }
         } finally {
             lock.lock();
             busy = false;

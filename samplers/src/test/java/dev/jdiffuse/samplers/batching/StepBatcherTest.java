@@ -208,6 +208,35 @@ class StepBatcherTest {
         }
     }
 
+    /** Opt-in: a lone job's forwards run on its own thread (no hand-off), with the same outputs. */
+    @Test
+    void aLoneJobsForwardsCanRunOnItsOwnThread() {
+        List<String> threads = new CopyOnWriteArrayList<>();
+        Toy toy = new Toy() {
+            @Override
+            public NDArray forward(NDArray x, double[] timesteps, Conditioning c) {
+                threads.add(Thread.currentThread().getName());
+                return super.forward(x, timesteps, c);
+            }
+        };
+        StepBatcher batcher = new StepBatcher(toy);
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray x = m.ones(new Shape(2, 3));
+            float[] handed;
+            try (Lane lane = batcher.join(1)) {
+                handed = batcher.forward(x, 5.0, new Bias(new float[] {1, 2})).toFloatArray();
+            }
+            batcher.inlineLoneForwards(true);
+            float[] inline;
+            try (Lane lane = batcher.join(1)) {
+                inline = batcher.forward(x, 5.0, new Bias(new float[] {1, 2})).toFloatArray();
+            }
+            assertTrue(threads.get(0).startsWith("jdiffuse-forward-"), threads.toString());
+            assertEquals(Thread.currentThread().getName(), threads.get(1), "inline: on the job's thread");
+            assertArrayEquals(handed, inline, 0f);
+        }
+    }
+
     @Test
     void aCancelledJobLeavesItsWaitingCallAtOnce() throws Exception {
         Toy toy = new Toy();
