@@ -60,7 +60,9 @@ final class ClipTextTransformer extends Module {
         long length = ids.getShape().get(1);
         NDArray tokens = embeddings.tokens.forward(ids);
         if (rows != null) {
-            tokens = ai.djl.ndarray.NDArrays.where(replace, rows.toType(tokens.getDataType(), false), tokens);
+            Shape shape = tokens.getShape(); // [B, L, D]; DJL's where does not broadcast
+            tokens = ai.djl.ndarray.NDArrays.where(replace.broadcast(shape),
+                    rows.toType(tokens.getDataType(), false).broadcast(shape), tokens);
         }
         NDArray x = tokens.add(positions(length));
         NDArray mask = causalMask(length, x.getDevice());
