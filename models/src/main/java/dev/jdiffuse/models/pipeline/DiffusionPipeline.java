@@ -110,6 +110,13 @@ public final class DiffusionPipeline implements ImagePipeline {
         return new DiffusionPipeline(name, weights, false, other, vae, scheduler, taesd, loras);
     }
 
+    @Override
+    public void useEmbeddings(java.util.function.Supplier<dev.jdiffuse.models.textinv.EmbeddingSet> source) {
+        if (family instanceof dev.jdiffuse.models.pipeline.sd.StableDiffusionFamily sd) {
+            sd.useEmbeddings(source);
+        }
+    }
+
     /** The architecture behind this pipeline. */
     public ModelFamily<?> architecture() {
         return family;
