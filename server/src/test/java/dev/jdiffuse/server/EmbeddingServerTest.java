@@ -98,8 +98,18 @@ class EmbeddingServerTest {
     @Test
     void aPromptNamingTheEmbeddingDrawsItsWords() throws Exception {
         Fixtures.require(MODEL);
-        BufferedImage written = image(run("a red apple on a table", "blurry"));
-        BufferedImage named = image(run("a zqx on a table", "blurry"));
+        byte[] writtenPng = run("a red apple on a table", "blurry");
+        BufferedImage written = image(writtenPng);
+        assertTrue(!dev.jdiffuse.server.images.PngText.read(writtenPng).get("parameters").contains("TI hashes"),
+                "no embedding, no TI hashes");
+        byte[] namedPng = run("a zqx on a table", "blurry");
+        BufferedImage named = image(namedPng);
+        String hash = ts.get("/v1/embeddings").json().at("/embeddings/1/hash").asText();
+        Map<String, String> text = dev.jdiffuse.server.images.PngText.read(namedPng);
+        assertTrue(text.get("parameters").contains("TI hashes: \"zqx: " + hash + "\""), text.get("parameters"));
+        JsonNode record = TestServer.JSON.readTree(text.get("jdiffuse"));
+        assertEquals("zqx", record.at("/embeddings/0/name").asText(), record.toString());
+        assertEquals(hash, record.at("/embeddings/0/hash").asText());
         BufferedImage other = image(run("a nosuchembedding on a table", "blurry"));
         // the written-out prompt runs the scripted encoder, the embedding op by op: equal up to the PNG's rounding
         assertTrue(maxLevels(written, named) <= 1, "zqx draws 'red apple': " + maxLevels(written, named));

@@ -117,6 +117,12 @@ public final class DiffusionPipeline implements ImagePipeline {
         }
     }
 
+    @Override
+    public List<dev.jdiffuse.models.textinv.TextualInversion> embeddingsUsed(GenerationRequest request) {
+        return family instanceof dev.jdiffuse.models.pipeline.sd.StableDiffusionFamily sd ? sd.embeddingsUsed(request)
+                : List.of();
+    }
+
     /** The architecture behind this pipeline. */
     public ModelFamily<?> architecture() {
         return family;

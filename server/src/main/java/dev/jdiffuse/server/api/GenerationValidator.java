@@ -169,7 +169,9 @@ public final class GenerationValidator {
         if (!refused.isEmpty()) {
             throw ApiException.of(fromPrompt(refused.get(0), b.loras() == null ? 0 : b.loras().size()));
         }
-        return new Submission(model, request, refs, b.initImage(), loraRefs, b.mask(), outpaint);
+        List<Submission.EmbeddingRef> used = new ArrayList<>();
+        p.embeddingsUsed(request).forEach(e -> used.add(new Submission.EmbeddingRef(e.name(), e.hash())));
+        return new Submission(model, request, refs, b.initImage(), loraRefs, b.mask(), outpaint, used);
     }
 
     /**

@@ -17,6 +17,7 @@ import dev.jdiffuse.models.prompt.PromptChunk;
 import dev.jdiffuse.models.prompt.WeightedPromptEncoder;
 import dev.jdiffuse.models.textinv.EmbeddingSet;
 
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -147,6 +148,20 @@ final class SdPromptEncoder {
                 }
             }
         }
+    }
+
+    /** The embeddings {@code prompt} uses, in order (the first encoder's chunking; both chunk alike). */
+    List<dev.jdiffuse.models.textinv.TextualInversion> embeddingsUsed(String prompt, PromptSyntax syntax,
+            EmbeddingSet embeddings) {
+        if (embeddings.isEmpty()) {
+            return List.of();
+        }
+        PromptChunker c = encoder != null ? chunker : chunker2;
+        List<dev.jdiffuse.models.textinv.TextualInversion> used = new java.util.ArrayList<>();
+        for (PromptChunk chunk : c.chunk(prompt, syntax.emphasis(), embeddings)) {
+            chunk.fixes().forEach(f -> used.add(f.embedding()));
+        }
+        return used;
     }
 
     private Encoded encodeUncached(NDManager manager, String prompt, int batch, int clipSkip, PromptSyntax syntax,

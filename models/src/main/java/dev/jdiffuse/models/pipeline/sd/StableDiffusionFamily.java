@@ -147,6 +147,17 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
         return errors;
     }
 
+    /** The embeddings the prompt (and, when guided, the negative prompt) use, each once, in order. */
+    public List<dev.jdiffuse.models.textinv.TextualInversion> embeddingsUsed(GenerationRequest r) {
+        EmbeddingSet set = embeddings();
+        java.util.LinkedHashSet<dev.jdiffuse.models.textinv.TextualInversion> used = new java.util.LinkedHashSet<>();
+        used.addAll(prompts.embeddingsUsed(r.prompt(), r.promptSyntax(), set));
+        if (ModelFamily.guided(r)) {
+            used.addAll(prompts.embeddingsUsed(r.negativePrompt(), r.promptSyntax(), set));
+        }
+        return List.copyOf(used);
+    }
+
     private void checkEmbeddings(List<FieldError> errors, String field, String prompt, GenerationRequest r,
             EmbeddingSet set) {
         try {
