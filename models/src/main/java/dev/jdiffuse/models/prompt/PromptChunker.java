@@ -65,6 +65,8 @@ public record PromptChunker(Function<String, int[]> tokenize, int bos, int eos, 
 
     /** ComfyUI's explicit reference: {@code embedding:name} (a file extension after the name is allowed). */
     private static final Pattern COMFY_EMBEDDING = Pattern.compile("embedding:([^\\s,]+)");
+    /** Not a token id (nor the comma's): {@link Builder#prepare} before an explicitly named embedding. */
+    private static final int NO_TOKEN = Integer.MIN_VALUE;
 
     /** {@code prompt} parsed as {@code emphasis} says, then chunked. */
     public List<PromptChunk> chunk(String prompt, Emphasis emphasis) {
@@ -98,6 +100,7 @@ public record PromptChunker(Function<String, int[]> tokenize, int bos, int eos, 
                     continue; // an unknown name stays text, as an unknown A1111 name does
                 }
                 addText(b, text.substring(from, m.start()), segment.weight(), embeddings);
+                b.prepare(NO_TOKEN); // what the name's first token would meet: backtracking, a full chunk closing
                 b.addEmbedding(explicit, segment.weight());
                 from = m.end();
             }
@@ -150,11 +153,6 @@ public record PromptChunker(Function<String, int[]> tokenize, int bos, int eos, 
         /** Embeddings of the current chunk at their token offsets (without BOS). */
         List<PromptChunk.Fix> fixes = new ArrayList<>();
         int lastComma = -1;
-
-        void add(int token, double weight) {
-            prepare(token);
-            append(token, weight);
-        }
 
         void append(int token, double weight) {
             tokens.add(token);

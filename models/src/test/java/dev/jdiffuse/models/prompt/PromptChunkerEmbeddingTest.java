@@ -77,6 +77,11 @@ class PromptChunkerEmbeddingTest {
         assertEquals(List.of(new PromptChunk.Fix(3, e)), c.fixes());
         assertEquals(chunker.chunk("cat, easynegative dog", Emphasis.ORIGINAL, set),
                 chunker.chunk("cat, embedding:easynegative dog", Emphasis.ORIGINAL, set));
+        // at a full chunk the explicit form backtracks to the last comma as the bare name does
+        List<PromptChunk> bare = chunker.chunk(filler(72) + ", a b easynegative", Emphasis.ORIGINAL, set);
+        assertEquals(2, bare.size());
+        assertEquals(List.of(new PromptChunk.Fix(3, e)), bare.get(1).fixes(), "a, b, then the embedding");
+        assertEquals(bare, chunker.chunk(filler(72) + ", a b embedding:easynegative", Emphasis.ORIGINAL, set));
     }
 
     @Test
