@@ -103,6 +103,7 @@ public final class JDiffuseServer implements AutoCloseable {
                 Clock.systemUTC(), new ImageDecoder(limits.maxUploadPixels(), limits.maxUploadSide()));
         this.api = new HttpApi(json, limits, models, jobs, uploads, options.resultTtl(), metrics::scrape,
                 new Quotas(Clock.systemUTC(), jobs::activeCount), new LoraLibrary(options.loras()));
+        api.useEmbeddings(new dev.jdiffuse.server.embeddings.EmbeddingLibrary(options.embeddings()));
         api.decodedBudget(safety.decodedBudgetBytes());
         api.maxJobSeconds(safety.maxJobSeconds());
         metrics.bindBudgets(uploads::bytes, jobs::heldResultBytes, api::decodedBytes);

@@ -35,6 +35,11 @@ public final class ServerFlags {
     @Option(names = "--loras", description = "folder of LoRA .safetensors files, each named after its file (default: "
             + "a 'loras' folder beside the models folder, if there is one) [env JDIFFUSE_LORAS]")
     Path loras;
+
+    @Option(names = "--embeddings", description = "folder of textual-inversion embedding .safetensors files, each "
+            + "named after its file and used by writing that name in a prompt (default: an 'embeddings' folder beside "
+            + "the models folder, if there is one) [env JDIFFUSE_EMBEDDINGS]")
+    Path embeddings;
     /**
      * Two: the model being used and one more, so alternating between two models (a base and its refiner or
      * inpainting variant) does not reload one at every switch, while two SDXL models in fp16 (about 7 GB each)
@@ -228,7 +233,8 @@ public final class ServerFlags {
                 safety, new ModelBudget(maxLoadedModels, maxLoadedBytes), loras != null ? loras : lorasBesideModels(),
                 new ServerOptions.Batching(batchImages, Duration.ofMillis(batchWindowMs),
                         batchDecodeImages == 0 ? batchImages : batchDecodeImages, WarmUp.parse(warmupBatches)),
-                t5Device, webhookUrl == null || webhookUrl.isBlank() ? null : webhookUri(), webhookSecretFile);
+                t5Device, webhookUrl == null || webhookUrl.isBlank() ? null : webhookUri(), webhookSecretFile,
+                embeddings != null ? embeddings : besideModels("embeddings"));
     }
 
     private java.net.URI webhookUri() {
@@ -241,7 +247,12 @@ public final class ServerFlags {
 
     /** {@code <models>/../loras} when the models folder is given and that folder exists. */
     private Path lorasBesideModels() {
-        Path beside = models == null ? null : models.toAbsolutePath().normalize().resolveSibling("loras");
+        return besideModels("loras");
+    }
+
+    /** {@code <models>/../<name>} when the models folder is given and that folder exists. */
+    private Path besideModels(String name) {
+        Path beside = models == null ? null : models.toAbsolutePath().normalize().resolveSibling(name);
         return beside != null && java.nio.file.Files.isDirectory(beside) ? beside : null;
     }
 }

@@ -35,10 +35,12 @@ import java.util.Set;
  *     {@code cuda:N}), or null to keep it with the model
  * @param webhookUrl where finished jobs are POSTed ({@code --webhook-url}), or null for none
  * @param webhookSecret a file whose content (trimmed) signs the webhook's events with HMAC-SHA256, or null
+ * @param embeddings folder of textual-inversion {@code .safetensors} files (each named after its file), or null
  */
 public record ServerOptions(int port, String host, Path models, List<String> devices, String dtype, int queueSize,
         Duration resultTtl, Limits limits, Safety safety, ModelBudget budget,
-        Path loras, Batching batching, String t5Device, java.net.URI webhookUrl, Path webhookSecret) {
+        Path loras, Batching batching, String t5Device, java.net.URI webhookUrl, Path webhookSecret,
+        Path embeddings) {
 
     /**
      * Continuous batching: jobs on one model run concurrently while their images fit in {@code images}, and their
@@ -116,7 +118,7 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
     public static ServerOptions defaults() {
         return new ServerOptions(DEFAULT_PORT, "127.0.0.1", null, List.of("auto"), "auto", 16, Duration.ofHours(1),
                 Limits.DEFAULTS, Safety.DEFAULTS, new ModelBudget(ServerFlags.DEFAULT_MAX_LOADED_MODELS, 0), null,
-                Batching.OFF, null, null, null);
+                Batching.OFF, null, null, null, null);
     }
 
     public ServerOptions withPort(int p) {
@@ -151,6 +153,10 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
         return with(c -> c.loras = folder);
     }
 
+    public ServerOptions withEmbeddings(Path folder) {
+        return with(c -> c.embeddings = folder);
+    }
+
     public ServerOptions withDevices(List<String> d) {
         return with(c -> c.devices = d);
     }
@@ -181,7 +187,8 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
         Fields c = new Fields(this);
         change.accept(c);
         return new ServerOptions(c.port, c.host, c.models, c.devices, c.dtype, c.queueSize, c.resultTtl, c.limits,
-                c.safety, c.budget, c.loras, c.batching, c.t5Device, c.webhookUrl, c.webhookSecret);
+                c.safety, c.budget, c.loras, c.batching, c.t5Device, c.webhookUrl, c.webhookSecret,
+                c.embeddings);
     }
 
     /** The options' fields, writable, for {@link #with}: one place that lists them all besides the record. */
@@ -201,6 +208,7 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
         String t5Device;
         java.net.URI webhookUrl;
         Path webhookSecret;
+        Path embeddings;
 
         Fields(ServerOptions o) {
             port = o.port;
@@ -218,6 +226,7 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
             t5Device = o.t5Device;
             webhookUrl = o.webhookUrl;
             webhookSecret = o.webhookSecret;
+            embeddings = o.embeddings;
         }
     }
 

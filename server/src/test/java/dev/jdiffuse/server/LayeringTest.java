@@ -23,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class LayeringTest {
 
     static final List<String> LAYERS = List.of("", "cli", "comfy", "openai", "sdapi", "api", "metrics", "stream", "images",
-            "auth", "storage", "jobs", "models", "loras", "notify", "web");
+            "auth", "storage", "jobs", "models", "loras", "embeddings", "notify", "web");
     private static final Pattern IMPORT = Pattern.compile("^import (?:static )?dev\\.jdiffuse\\.server\\.([A-Za-z]+)",
             Pattern.MULTILINE);
 

@@ -30,6 +30,7 @@ class ServerOptionsCopiesTest {
         check(o -> o.withBudget(new ModelBudget(5, 0)), "budget");
         check(o -> o.withHost("0.0.0.0"), "host");
         check(o -> o.withLoras(Path.of("loras")), "loras");
+        check(o -> o.withEmbeddings(Path.of("embeddings")), "embeddings");
         check(o -> o.withDevices(List.of("cpu", "cpu")), "devices");
         check(o -> o.withT5Device("cpu"), "t5Device");
         check(o -> o.withBatching(new ServerOptions.Batching(4, Duration.ofMillis(5))), "batching");

@@ -30,6 +30,19 @@ class ServerOptionsTest {
     }
 
     @Test
+    void embeddingsDefaultToTheFolderBesideTheModels(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp)
+            throws Exception {
+        java.nio.file.Path models = java.nio.file.Files.createDirectory(tmp.resolve("models"));
+        assertEquals(null, ServerOptions.parse(List.of("--models", models.toString()), Map.of()).embeddings(),
+                "no embeddings folder beside the models: none");
+        java.nio.file.Path beside = java.nio.file.Files.createDirectory(tmp.resolve("embeddings"));
+        assertEquals(beside.toAbsolutePath().normalize(),
+                ServerOptions.parse(List.of("--models", models.toString()), Map.of()).embeddings());
+        assertEquals(java.nio.file.Path.of("/e"), ServerOptions.parse(List.of("--models", models.toString()),
+                Map.of("JDIFFUSE_EMBEDDINGS", "/e")).embeddings(), "the environment names another");
+    }
+
+    @Test
     void badInputNamesTheFlag() {
         assertTrue(assertThrows(IllegalArgumentException.class, () -> ServerOptions.parse(List.of("--nope", "1"),
                 Map.of())).getMessage().contains("--nope"));

@@ -107,6 +107,55 @@ public final class ClipTextModel extends Module {
     }
 
     /**
+     * Encodes token ids with some input embeddings replaced (textual-inversion vectors), the same for every row:
+     * position i takes {@code rows[i]} ([D], the hidden size) instead of its token's embedding where it is not null.
+     * Runs op by op ({@link #encodeComposite}); without replaced rows it is {@link #encode(NDManager, int[][])}.
+     *
+     * @param rows [L] entries, each null or a vector of the hidden size
+     */
+    public ClipTextOutput encode(NDManager manager, int[][] ids, float[][] rows) {
+        if (rows == null || java.util.Arrays.stream(rows).allMatch(java.util.Objects::isNull)) {
+            return encode(manager, ids);
+        }
+        int length = ids[0].length;
+        int width = config.hiddenSize();
+        if (rows.length != length) {
+            throw new IllegalArgumentException(rows.length + " replacement rows for " + length + " tokens");
+        }
+        float[] flat = new float[length * width];
+        boolean[] mask = new boolean[length];
+        for (int i = 0; i < length; i++) {
+            if (rows[i] != null) {
+                if (rows[i].length != width) {
+                    throw new IllegalArgumentException("replacement row " + i + " has width " + rows[i].length
+                            + ", the encoder " + width);
+                }
+                System.arraycopy(rows[i], 0, flat, i * width, width);
+                mask[i] = true;
+            }
+        }
+        long[] flatIds = new long[ids.length * length];
+        for (int b = 0; b < ids.length; b++) {
+            if (ids[b].length != length) {
+                throw new IllegalArgumentException("rows of different lengths: " + ids[b].length + " and " + length);
+            }
+            for (int i = 0; i < length; i++) {
+                flatIds[b * length + i] = ids[b][i];
+            }
+        }
+        Device d = device();
+        NDArray idArray = manager.create(flatIds, new Shape(ids.length, length)).toDevice(d, false);
+        NDArray rowArray = manager.create(flat, new Shape(length, width)).toDevice(d, false);
+        NDArray maskArray = manager.create(mask, new Shape(length, 1)).toDevice(d, false);
+        ClipTextOutput out = textModel.forward(idArray, rowArray, maskArray);
+        if (textProjection == null) {
+            return out;
+        }
+        return new ClipTextOutput(out.lastHiddenState(), out.hiddenStates(), out.pooled(),
+                textProjection.forward(out.pooled()));
+    }
+
+    /**
      * @param ids int64 [B, L] on the weights' device; results land in its manager. Runs as one TorchScript call
      *     ({@link #scriptedForward()}) or op by op; both give the same outputs.
      */

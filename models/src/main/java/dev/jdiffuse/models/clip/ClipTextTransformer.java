@@ -47,9 +47,24 @@ final class ClipTextTransformer extends Module {
      * @return outputs in {@code ids}' manager; {@code textEmbeds} null (the projection is the caller's)
      */
     ClipTextOutput forward(NDArray ids) {
+        return forward(ids, null, null);
+    }
+
+    /**
+     * With some token embeddings replaced (textual inversion): at the positions where {@code replace} [L, 1] is
+     * true, the input embedding is {@code rows} [L, D] instead of the token table's row; other positions keep theirs
+     * exactly ({@code where} selects, it does not mix).
+     */
+    ClipTextOutput forward(NDArray ids, NDArray rows, NDArray replace) {
         checkIds(ids);
         long length = ids.getShape().get(1);
-        NDArray x = embeddings.tokens.forward(ids).add(positions(length));
+        NDArray tokens = embeddings.tokens.forward(ids);
+        if (rows != null) {
+            Shape shape = tokens.getShape(); // [B, L, D]; DJL's where does not broadcast
+            tokens = ai.djl.ndarray.NDArrays.where(replace.broadcast(shape),
+                    rows.toType(tokens.getDataType(), false).broadcast(shape), tokens);
+        }
+        NDArray x = tokens.add(positions(length));
         NDArray mask = causalMask(length, x.getDevice());
         List<NDArray> hidden = new ArrayList<>(encoder.layers.size() + 1);
         hidden.add(x);

@@ -110,6 +110,19 @@ public final class DiffusionPipeline implements ImagePipeline {
         return new DiffusionPipeline(name, weights, false, other, vae, scheduler, taesd, loras);
     }
 
+    @Override
+    public void useEmbeddings(java.util.function.Supplier<dev.jdiffuse.models.textinv.EmbeddingSet> source) {
+        if (family instanceof dev.jdiffuse.models.pipeline.sd.StableDiffusionFamily sd) {
+            sd.useEmbeddings(source);
+        }
+    }
+
+    @Override
+    public List<dev.jdiffuse.models.textinv.TextualInversion> embeddingsUsed(GenerationRequest request) {
+        return family instanceof dev.jdiffuse.models.pipeline.sd.StableDiffusionFamily sd ? sd.embeddingsUsed(request)
+                : List.of();
+    }
+
     /** The architecture behind this pipeline. */
     public ModelFamily<?> architecture() {
         return family;

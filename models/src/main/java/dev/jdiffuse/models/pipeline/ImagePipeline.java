@@ -58,6 +58,21 @@ public interface ImagePipeline extends AutoCloseable {
     SamplingSchedule schedule(GenerationRequest request);
 
     /**
+     * Where the textual-inversion embeddings that prompts may name come from (read once per request); models whose
+     * prompts take no embeddings (all but the SD family) ignore it.
+     */
+    default void useEmbeddings(java.util.function.Supplier<dev.jdiffuse.models.textinv.EmbeddingSet> source) {
+    }
+
+    /**
+     * The textual-inversion embeddings the request's prompts use, each once, in order of appearance (prompt, then
+     * negative prompt): what AUTOMATIC1111's infotext records as {@code TI hashes}. Empty for models without them.
+     */
+    default List<dev.jdiffuse.models.textinv.TextualInversion> embeddingsUsed(GenerationRequest request) {
+        return List.of();
+    }
+
+    /**
      * Runs the request; throws {@link InvalidRequestException} for a request {@link #check} refuses,
      * {@link GenerationException} when the engine fails, and
      * {@link java.util.concurrent.CancellationException} if the listener cancels.

@@ -12,8 +12,14 @@ public record DualClipPromptEncoder(WeightedPromptEncoder first, WeightedPromptE
 
     /** context [B, 77k, D1 + D2]; pooled and textEmbeds from the second encoder's first chunk. */
     public WeightedEncoding encode(NDManager manager, String prompt, int batch) {
-        WeightedEncoding a = first.encode(manager, prompt, batch);
-        WeightedEncoding b = second.encode(manager, prompt, batch);
+        return encode(manager, prompt, batch, dev.jdiffuse.models.textinv.EmbeddingSet.EMPTY);
+    }
+
+    /** With textual-inversion embeddings: each encoder takes the vectors of its own width (SDXL's clip_l, clip_g). */
+    public WeightedEncoding encode(NDManager manager, String prompt, int batch,
+            dev.jdiffuse.models.textinv.EmbeddingSet embeddings) {
+        WeightedEncoding a = first.encode(manager, prompt, batch, embeddings);
+        WeightedEncoding b = second.encode(manager, prompt, batch, embeddings);
         if (a.chunks() != b.chunks()) {
             // Only reachable with tokenizers of different vocabularies, which no SDXL checkpoint has.
             throw new IllegalStateException("the two tokenizers chunk the prompt differently: " + a.chunks() + " vs "

@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.clip.ClipTextModel;
 import dev.jdiffuse.models.clip.ClipTextOutput;
 import dev.jdiffuse.models.clip.ClipTokenizer;
+import dev.jdiffuse.models.textinv.EmbeddingSet;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -49,12 +50,28 @@ public final class WeightedPromptEncoder {
         return chunker.chunk(prompt, emphasis);
     }
 
+    /** The chunks with {@code embeddings} in place of their names. */
+    public List<PromptChunk> chunks(String prompt, EmbeddingSet embeddings) {
+        return chunker.chunk(prompt, emphasis, embeddings);
+    }
+
     /**
      * @param manager owns every result (a per-request manager)
      * @param batch rows of the result, all the same prompt
      */
     public WeightedEncoding encode(NDManager manager, String prompt, int batch) {
         return encode(manager, chunks(prompt), batch);
+    }
+
+    /**
+     * With textual-inversion {@code embeddings}: their vectors (of this encoder's width) replace the token
+     * embeddings where the prompt names them, and are weighted like any token.
+     *
+     * @throws dev.jdiffuse.models.textinv.TextualInversionException naming an embedding the prompt uses that has no
+     *     vectors of this encoder's width
+     */
+    public WeightedEncoding encode(NDManager manager, String prompt, int batch, EmbeddingSet embeddings) {
+        return encode(manager, chunks(prompt, embeddings), batch);
     }
 
     /** Encodes chunks from {@link #chunks(String)} (or another chunker over the same tokenizer). */
@@ -74,7 +91,8 @@ public final class WeightedPromptEncoder {
             for (int b = 0; b < batch; b++) {
                 ids[b] = chunk.tokens();
             }
-            ClipTextOutput out = model.encode(manager, ids);
+            ClipTextOutput out = chunk.fixes().isEmpty() ? model.encode(manager, ids)
+                    : model.encode(manager, ids, replacedRows(chunk, model.config().hiddenSize()));
             contexts.add(weighted(layer.select(model, out), chunk.weights(), emphasis));
             if (c == 0) {
                 pooled = out.pooled();
@@ -83,6 +101,21 @@ public final class WeightedPromptEncoder {
         }
         NDArray context = contexts.size() == 1 ? contexts.get(0) : NDArrays.concat(new NDList(contexts), 1);
         return new WeightedEncoding(context, pooled, textEmbeds, chunks.size());
+    }
+
+    /**
+     * A1111's {@code EmbeddingsWithFixes}: per window position, the embedding vector that replaces the token
+     * embedding there, or null.
+     */
+    static float[][] replacedRows(PromptChunk chunk, int width) {
+        float[][] rows = new float[chunk.tokens().length][];
+        for (PromptChunk.Fix fix : chunk.fixes()) {
+            float[][] vectors = fix.embedding().forWidth(width);
+            for (int i = 0; i < vectors.length; i++) {
+                rows[fix.position() + i] = vectors[i];
+            }
+        }
+        return rows;
     }
 
     /**

@@ -70,6 +70,8 @@ public final class GenerationValidator {
     private final UploadStore uploads;
     private final Limits limits;
     private final LoraLibrary loras;
+    private volatile dev.jdiffuse.server.embeddings.EmbeddingLibrary embeddings =
+            dev.jdiffuse.server.embeddings.EmbeddingLibrary.NONE;
     private final SecureRandom random = new SecureRandom();
 
     public GenerationValidator(ModelRegistry models, UploadStore uploads, Limits limits) {
@@ -81,6 +83,11 @@ public final class GenerationValidator {
         this.uploads = uploads;
         this.limits = limits;
         this.loras = loras;
+    }
+
+    /** The {@code --embeddings} folder whose embeddings prompts may name. */
+    public void useEmbeddings(dev.jdiffuse.server.embeddings.EmbeddingLibrary library) {
+        this.embeddings = library;
     }
 
     /** Validates against the named (or default) model, which must be loaded ({@code model_not_loaded} otherwise). */
@@ -156,11 +163,15 @@ public final class GenerationValidator {
         request = request.withLoras(loras(b.loras(), tagged.tags(), loraRefs));
         // the model's own check (sampler and schedule for its noise space, size multiples, classes, LoRAs that fit
         // its weights...): the only model-dependent validation; the worker relies on it
+        // textual-inversion embeddings named in the prompts: the model reads the folder's set once per request
+        p.useEmbeddings(embeddings::snapshot);
         List<FieldError> refused = p.check(request);
         if (!refused.isEmpty()) {
             throw ApiException.of(fromPrompt(refused.get(0), b.loras() == null ? 0 : b.loras().size()));
         }
-        return new Submission(model, request, refs, b.initImage(), loraRefs, b.mask(), outpaint);
+        List<Submission.EmbeddingRef> used = new ArrayList<>();
+        p.embeddingsUsed(request).forEach(e -> used.add(new Submission.EmbeddingRef(e.name(), e.hash())));
+        return new Submission(model, request, refs, b.initImage(), loraRefs, b.mask(), outpaint, used);
     }
 
     /**

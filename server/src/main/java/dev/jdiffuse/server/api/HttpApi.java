@@ -13,6 +13,7 @@ import dev.jdiffuse.server.jobs.JobStatus;
 import dev.jdiffuse.server.jobs.JobView;
 import dev.jdiffuse.server.jobs.Submission;
 import dev.jdiffuse.server.jobs.QueueFullException;
+import dev.jdiffuse.server.embeddings.EmbeddingLibrary;
 import dev.jdiffuse.server.loras.LoraLibrary;
 import dev.jdiffuse.server.models.LoadedModel;
 import dev.jdiffuse.server.models.ModelRegistry;
@@ -62,6 +63,7 @@ public final class HttpApi {
     private volatile Semaphore bodySlots = new Semaphore(8);
     private final byte[] openApi;
     private final LoraLibrary loras;
+    private volatile EmbeddingLibrary embeddings = EmbeddingLibrary.NONE;
 
     public HttpApi(Json json, Limits limits, ModelRegistry models, JobManager jobs, UploadStore uploads,
             Duration resultTtl, Supplier<String> metrics) {
@@ -96,6 +98,7 @@ public final class HttpApi {
         app.post("/v1/uploads", this::upload);
         app.get("/v1/models", this::models);
         app.get("/v1/loras", this::loras);
+        app.get("/v1/embeddings", this::embeddings);
         app.get("/v1/samplers", ctx -> ctx.json(Responses.Catalog.of()));
         app.post("/v1/schedule", this::schedule);
         app.get("/v1/openapi.json", ctx -> ctx.contentType("application/json").result(openApi));
@@ -251,6 +254,16 @@ public final class HttpApi {
 
     public JobManager jobs() {
         return jobs;
+    }
+
+    /** The {@code --embeddings} folder (prompts name its textual-inversion embeddings). */
+    public void useEmbeddings(EmbeddingLibrary library) {
+        this.embeddings = library;
+        validator.useEmbeddings(library);
+    }
+
+    public EmbeddingLibrary embeddings() {
+        return embeddings;
     }
 
     public LoraLibrary loras() {
@@ -445,6 +458,14 @@ public final class HttpApi {
                     f.modules().size()));
         }
         ctx.json(new Responses.Loras(list));
+    }
+
+    /** The textual-inversion embeddings of the {@code --embeddings} folder (read again, so new files show). */
+    private void embeddings(Context ctx) {
+        List<Responses.Embedding> list = new ArrayList<>();
+        embeddings.snapshot().byName().values().forEach(e -> list.add(new Responses.Embedding(e.name(), e.vectors(),
+                e.widths(), e.hash())));
+        ctx.json(new Responses.Embeddings(list, embeddings.skipped()));
     }
 
     /** A dry run: the sigmas and timesteps the request would visit (the model's check has passed). */

@@ -60,6 +60,17 @@ final class Responses {
     record Loras(List<Lora> loras) {
     }
 
+    /** The {@code --embeddings} folder: usable embeddings, and files skipped by name with the reason. */
+    record Embeddings(List<Embedding> embeddings, java.util.Map<String, String> skipped) {
+    }
+
+    /**
+     * One textual-inversion embedding: the name prompts use, how many tokens it takes, the widths of its vector
+     * tables (768: SD 1.x, 1024: SD 2.x, [768, 1280]: SDXL) and AUTOMATIC1111's short hash.
+     */
+    record Embedding(String name, int vectors, List<Integer> widths, String hash) {
+    }
+
     /**
      * One LoRA of the {@code --loras} folder: {@code hash} is AUTOMATIC1111's short hash (the one image metadata
      * records), {@code sha256} the whole file's; {@code family} the model family it was trained for where the file

@@ -102,6 +102,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--loras", description = "folder of LoRA .safetensors files for the prompt's <lora:name:scale> "
             + "tags (each named after its file)")
     Path loras;
+
+    @Option(names = "--embeddings", description = "folder of textual-inversion embedding .safetensors files, each "
+            + "used by writing its name (the file name without extension) in the prompt or negative prompt")
+    Path embeddings;
     @Option(names = "--mask", description = "inpainting: the mask (PNG/JPEG, the init image's size; white = repaint)")
     Path mask;
     @Option(names = "--mask-blur", description = "Gaussian blur of the mask in pixels (default 0)")
@@ -259,6 +263,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 clipSkip, promptSyntax, aestheticScore, negativeAestheticScore, trueCfgScale);
         GenerationValidator validator = new GenerationValidator(new ModelRegistry(List.of(loaded)), uploads,
                 Limits.DEFAULTS, loras == null ? LoraLibrary.NONE : new LoraLibrary(loras));
+        validator.useEmbeddings(new dev.jdiffuse.server.embeddings.EmbeddingLibrary(embeddings));
         return validator.validate(body);
     }
 

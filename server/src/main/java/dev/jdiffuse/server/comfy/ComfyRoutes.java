@@ -85,7 +85,9 @@ public final class ComfyRoutes {
             app.get(p + "/view", wrap(this::view));
             app.get(p + "/models", wrap(ctx -> json(ctx, List.of("checkpoints", "loras"))));
             app.get(p + "/models/{folder}", wrap(this::modelFolder));
-            app.get(p + "/embeddings", wrap(ctx -> json(ctx, List.of())));
+            // the names a prompt's embedding:name may use (the --embeddings folder, read again)
+            app.get(p + "/embeddings", wrap(ctx -> json(ctx, List.copyOf(api.embeddings().snapshot().byName()
+                    .keySet()))));
             app.get(p + "/features", wrap(ctx -> json(ctx, features())));
             app.ws(p + "/ws", this::socket);
         }

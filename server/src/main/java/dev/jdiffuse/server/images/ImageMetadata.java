@@ -136,6 +136,12 @@ public final class ImageMetadata {
             hashes.forEach((name, hash) -> entries.add(name + ": " + hash));
             kv.put("Lora hashes", String.join(", ", entries));
         }
+        if (p.embeddings() != null && !p.embeddings().isEmpty()) {
+            // A1111's StableDiffusionModelHijack: "name: shorthash" per embedding used, names without ':' and ','
+            List<String> entries = new ArrayList<>();
+            p.embeddings().forEach(e -> entries.add(e.name().replace(":", "").replace(",", "") + ": " + e.hash()));
+            kv.put("TI hashes", String.join(", ", entries));
+        }
         kv.put("RNG", "CPU");
         kv.put("Version", "jdiffuse " + version);
         List<String> parts = new ArrayList<>();

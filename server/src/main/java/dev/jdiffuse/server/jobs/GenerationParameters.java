@@ -25,7 +25,8 @@ public record GenerationParameters(String model, String modelFamily, String mode
         Boolean pasteBack, Outpaint outpaint, Hires hires, int clipSkip, String promptSyntax,
         @JsonInclude(JsonInclude.Include.NON_NULL) Double aestheticScore,
         @JsonInclude(JsonInclude.Include.NON_NULL) Double negativeAestheticScore,
-        @JsonInclude(JsonInclude.Include.NON_NULL) Double trueCfgScale) {
+        @JsonInclude(JsonInclude.Include.NON_NULL) Double trueCfgScale,
+        @JsonInclude(JsonInclude.Include.NON_EMPTY) List<Submission.EmbeddingRef> embeddings) {
 
     public static final String RNG_SOURCE = "torch-cpu";
 
@@ -67,6 +68,6 @@ public record GenerationParameters(String model, String modelFamily, String mode
                 in == null ? null : in.pasteBack(), s.outpaint(), h == null ? null : new Hires(h.scale(), h.width(),
                         h.height(), h.steps(), h.strength(), h.upscaler()), q.clipSkip(),
                 q.promptSyntax().apiName(), refiner ? q.aesthetics().score() : null,
-                refiner ? q.aesthetics().negativeScore() : null, flux ? q.trueCfgScale() : null);
+                refiner ? q.aesthetics().negativeScore() : null, flux ? q.trueCfgScale() : null, s.embeddings());
     }
 }

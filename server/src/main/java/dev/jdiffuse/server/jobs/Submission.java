@@ -13,11 +13,25 @@ import java.util.List;
  * upload and the outpainting pads (null when absent; the request already holds the extended canvas and its mask).
  */
 public record Submission(LoadedModel model, GenerationRequest request, List<ControlRef> controls, String initImage,
-        List<LoraRef> loras, String mask, Outpaint outpaint) {
+        List<LoraRef> loras, String mask, Outpaint outpaint, List<EmbeddingRef> embeddings) {
 
     public Submission {
         controls = List.copyOf(controls);
         loras = loras == null ? List.of() : List.copyOf(loras);
+        embeddings = embeddings == null ? List.of() : List.copyOf(embeddings);
+    }
+
+    /** No textual-inversion embeddings. */
+    public Submission(LoadedModel model, GenerationRequest request, List<ControlRef> controls, String initImage,
+            List<LoraRef> loras, String mask, Outpaint outpaint) {
+        this(model, request, controls, initImage, loras, mask, outpaint, List.of());
+    }
+
+    /**
+     * A textual-inversion embedding a prompt used: its name and AUTOMATIC1111's short hash (first 12 hex digits of
+     * the file's SHA-256), as the infotext's {@code TI hashes} records them.
+     */
+    public record EmbeddingRef(String name, String hash) {
     }
 
     /**

@@ -66,6 +66,7 @@ public final class SdApiRoutes {
         app.get("/sdapi/v1/latent-upscale-modes", wrap(ctx -> json(ctx, List.of(Map.of("name", "Latent"),
                 Map.of("name", "Latent (nearest)")))));
         app.get("/sdapi/v1/loras", wrap(this::loras));
+        app.get("/sdapi/v1/embeddings", wrap(this::embeddings));
         app.get("/sdapi/v1/options", wrap(this::options));
         app.post("/sdapi/v1/options", wrap(this::setOptions));
         app.get("/sdapi/v1/progress", wrap(this::progress));
@@ -160,6 +161,30 @@ public final class SdApiRoutes {
             m.put("metadata", Map.of("sshs_model_hash", e.hashes().sha256()));
             out.add(m);
         }
+        json(ctx, out);
+    }
+
+    /**
+     * A1111's {@code {loaded: {name: {step, sd_checkpoint, sd_checkpoint_name, shape, vectors}}, skipped: {...}}}:
+     * {@code shape} is the width of the first vector table; step and checkpoint are not known from safetensors
+     * files (null). Skipped files map to the reason, where A1111 maps them to the same record.
+     */
+    private void embeddings(Context ctx) throws JsonProcessingException {
+        var library = api.embeddings();
+        Map<String, Object> loaded = new LinkedHashMap<>();
+        library.snapshot().byName().values().forEach(e -> {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("step", null);
+            m.put("sd_checkpoint", null);
+            m.put("sd_checkpoint_name", null);
+            m.put("shape", e.widths().get(0));
+            m.put("vectors", e.vectors());
+            loaded.put(e.name(), m);
+        });
+        Map<String, Object> skipped = new LinkedHashMap<>(library.skipped());
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("loaded", loaded);
+        out.put("skipped", skipped);
         json(ctx, out);
     }
 

@@ -13,8 +13,11 @@ import dev.jdiffuse.models.prompt.DualClipPromptEncoder;
 import dev.jdiffuse.models.prompt.PromptChunker;
 import dev.jdiffuse.models.prompt.PromptSyntax;
 import dev.jdiffuse.models.prompt.WeightedEncoding;
+import dev.jdiffuse.models.prompt.PromptChunk;
 import dev.jdiffuse.models.prompt.WeightedPromptEncoder;
+import dev.jdiffuse.models.textinv.EmbeddingSet;
 
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -26,7 +29,8 @@ import java.util.Map;
  * (OpenCLIP bigG): its context is that encoder's penultimate hidden states alone, its pooled output the same as
  * SDXL's (diffusers' {@code encode_prompt} with {@code text_encoder=None}). A prompt of at most 75 tokens without
  * emphasis is one chunk of weight 1 and so exactly diffusers' {@code encode_prompt}. Shapes: context [B, 77k, D],
- * pooled [B, P].
+ * pooled [B, P]. Textual-inversion embeddings ({@link EmbeddingSet}) named in a prompt replace their names' token
+ * embeddings, each encoder taking the vectors of its width.
  */
 final class SdPromptEncoder {
 
@@ -34,8 +38,11 @@ final class SdPromptEncoder {
     record Encoded(NDArray context, NDArray pooled, int chunks) {
     }
 
-    /** What an encoding depends on besides the weights. */
-    private record Key(String prompt, int batch, int clipSkip, PromptSyntax syntax) {
+    /**
+     * What an encoding depends on besides the weights; {@code embeddings} is the set's fingerprint (names and content
+     * hashes), so a replaced embedding file is encoded again.
+     */
+    private record Key(String prompt, int batch, int clipSkip, PromptSyntax syntax, String embeddings) {
     }
 
     private static final PromptEmbeddingCache.Arrays<Encoded> ARRAYS = new PromptEmbeddingCache.Arrays<>() {
@@ -111,25 +118,69 @@ final class SdPromptEncoder {
     }
 
     Encoded encode(NDManager manager, String prompt, int batch, int clipSkip, PromptSyntax syntax) {
-        return cache.get(manager, new Key(prompt, batch, clipSkip, syntax),
-                () -> encodeUncached(manager, prompt, batch, clipSkip, syntax));
+        return encode(manager, prompt, batch, clipSkip, syntax, EmbeddingSet.EMPTY);
     }
 
-    private Encoded encodeUncached(NDManager manager, String prompt, int batch, int clipSkip, PromptSyntax syntax) {
+    /**
+     * @throws dev.jdiffuse.models.textinv.TextualInversionException when the prompt uses an embedding without
+     *     vectors of an encoder's width ({@link #checkEmbeddings} finds it first)
+     */
+    Encoded encode(NDManager manager, String prompt, int batch, int clipSkip, PromptSyntax syntax,
+            EmbeddingSet embeddings) {
+        return cache.get(manager, new Key(prompt, batch, clipSkip, syntax, embeddings.fingerprint()),
+                () -> encodeUncached(manager, prompt, batch, clipSkip, syntax, embeddings));
+    }
+
+    /**
+     * Throws what {@link #encode} would for the embeddings {@code prompt} uses, without encoding.
+     *
+     * @throws dev.jdiffuse.models.textinv.TextualInversionException naming an embedding that does not fit
+     */
+    void checkEmbeddings(String prompt, PromptSyntax syntax, EmbeddingSet embeddings) {
+        if (embeddings.isEmpty()) {
+            return;
+        }
+        for (ClipTextModel m : java.util.Arrays.asList(encoder, encoder2)) {
+            if (m != null) {
+                PromptChunker c = m == encoder ? chunker : chunker2;
+                for (PromptChunk chunk : c.chunk(prompt, syntax.emphasis(), embeddings)) {
+                    chunk.fixes().forEach(f -> f.embedding().forWidth(m.config().hiddenSize()));
+                }
+            }
+        }
+    }
+
+    /** The embeddings {@code prompt} uses, in order (the first encoder's chunking; both chunk alike). */
+    List<dev.jdiffuse.models.textinv.TextualInversion> embeddingsUsed(String prompt, PromptSyntax syntax,
+            EmbeddingSet embeddings) {
+        if (embeddings.isEmpty()) {
+            return List.of();
+        }
+        PromptChunker c = encoder != null ? chunker : chunker2;
+        List<dev.jdiffuse.models.textinv.TextualInversion> used = new java.util.ArrayList<>();
+        for (PromptChunk chunk : c.chunk(prompt, syntax.emphasis(), embeddings)) {
+            chunk.fixes().forEach(f -> used.add(f.embedding()));
+        }
+        return used;
+    }
+
+    private Encoded encodeUncached(NDManager manager, String prompt, int batch, int clipSkip, PromptSyntax syntax,
+            EmbeddingSet embeddings) {
         if (!isSdxl()) {
             WeightedEncoding e = new WeightedPromptEncoder(encoder, chunker, ClipLayer.clipSkip(clipSkip),
-                    syntax.emphasis()).encode(manager, prompt, batch);
+                    syntax.emphasis()).encode(manager, prompt, batch, embeddings);
             return new Encoded(e.context(), null, e.chunks());
         }
         ClipLayer layer = new ClipLayer(ClipLayer.penultimateRaw().fromEnd() + clipSkip - 1, false);
         if (isRefiner()) {
             WeightedEncoding e = new WeightedPromptEncoder(encoder2, chunker2, layer, syntax.emphasis())
-                    .encode(manager, prompt, batch);
+                    .encode(manager, prompt, batch, embeddings);
             return new Encoded(e.context(), e.textEmbeds(), e.chunks());
         }
         WeightedEncoding e = new DualClipPromptEncoder(
                 new WeightedPromptEncoder(encoder, chunker, layer, syntax.emphasis()),
-                new WeightedPromptEncoder(encoder2, chunker2, layer, syntax.emphasis())).encode(manager, prompt, batch);
+                new WeightedPromptEncoder(encoder2, chunker2, layer, syntax.emphasis()))
+                .encode(manager, prompt, batch, embeddings);
         return new Encoded(e.context(), e.textEmbeds(), e.chunks());
     }
 

@@ -10,10 +10,13 @@ import dev.jdiffuse.models.pipeline.ExtraInputChannels;
 import dev.jdiffuse.models.pipeline.FieldError;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.Images;
+import dev.jdiffuse.models.pipeline.InvalidRequestException;
 import dev.jdiffuse.models.pipeline.LatentSpace;
 import dev.jdiffuse.models.pipeline.ModelFamily;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.pipeline.PromptEmbeddingCache;
+import dev.jdiffuse.models.textinv.EmbeddingSet;
+import dev.jdiffuse.models.textinv.TextualInversionException;
 import dev.jdiffuse.models.unet.ControlNetModel;
 import dev.jdiffuse.models.unet.LdmUnetKeys;
 import dev.jdiffuse.models.unet.UNet2DConditionConfig;
@@ -64,6 +67,7 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
     private final StepBatcher batcher;
     /** SDXL's micro-conditioning layout (base or refiner, from the UNet's add_embedding width); null for SD 1.x/2.x. */
     private final SdxlTimeIds timeIds;
+    private volatile java.util.function.Supplier<EmbeddingSet> embeddings = () -> EmbeddingSet.EMPTY;
 
     StableDiffusionFamily(SdPromptEncoder prompts, UNet2DConditionModel unet, Map<String, ControlNetModel> controlnets,
             Device device, int pixelsPerLatent, int latentChannels) {
@@ -107,9 +111,28 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
         return List.copyOf(controlnets.keySet());
     }
 
+    /**
+     * Where the textual-inversion embeddings prompts may use come from (the server's embeddings folder); read once
+     * per request, so a request keeps one set. None until set.
+     */
+    public void useEmbeddings(java.util.function.Supplier<EmbeddingSet> source) {
+        this.embeddings = java.util.Objects.requireNonNull(source, "source");
+    }
+
+    /** The embeddings prompts may use now. */
+    public EmbeddingSet embeddings() {
+        EmbeddingSet set = embeddings.get();
+        return set == null ? EmbeddingSet.EMPTY : set;
+    }
+
     @Override
     public List<FieldError> check(GenerationRequest r) {
         List<FieldError> errors = new ArrayList<>();
+        EmbeddingSet set = embeddings();
+        checkEmbeddings(errors, "prompt", r.prompt(), r, set);
+        if (ModelFamily.guided(r)) {
+            checkEmbeddings(errors, "negative_prompt", r.negativePrompt(), r, set);
+        }
         if (r.clipSkip() > prompts.maxClipSkip()) {
             errors.add(FieldError.invalid("clip_skip", "clip_skip must be 1.." + prompts.maxClipSkip()
                     + " for this model (its text encoder's layers), got " + r.clipSkip()));
@@ -124,15 +147,35 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
         return errors;
     }
 
+    /** The embeddings the prompt (and, when guided, the negative prompt) use, each once, in order. */
+    public List<dev.jdiffuse.models.textinv.TextualInversion> embeddingsUsed(GenerationRequest r) {
+        EmbeddingSet set = embeddings();
+        java.util.LinkedHashSet<dev.jdiffuse.models.textinv.TextualInversion> used = new java.util.LinkedHashSet<>();
+        used.addAll(prompts.embeddingsUsed(r.prompt(), r.promptSyntax(), set));
+        if (ModelFamily.guided(r)) {
+            used.addAll(prompts.embeddingsUsed(r.negativePrompt(), r.promptSyntax(), set));
+        }
+        return List.copyOf(used);
+    }
+
+    private void checkEmbeddings(List<FieldError> errors, String field, String prompt, GenerationRequest r,
+            EmbeddingSet set) {
+        try {
+            prompts.checkEmbeddings(prompt, r.promptSyntax(), set);
+        } catch (TextualInversionException e) {
+            errors.add(new FieldError(field, "embedding_does_not_fit", e.getMessage()));
+        }
+    }
+
     @Override
     public Prompts<SdConditioning> encode(NDManager job, GenerationRequest r) {
         int batch = r.batchSize();
-        SdPromptEncoder.Encoded pos = prompts.encode(job, r.prompt(), batch, r.clipSkip(), r.promptSyntax());
+        EmbeddingSet set = embeddings();
+        SdPromptEncoder.Encoded pos = encode(job, "prompt", r.prompt(), r, set);
         NDArray ids = timeIds == null ? null : timeIds.ids(job, device, r, false);
         SdConditioning uncond = null;
         if (ModelFamily.guided(r)) {
-            SdPromptEncoder.Encoded neg = prompts.encode(job, r.negativePrompt(), batch, r.clipSkip(),
-                    r.promptSyntax());
+            SdPromptEncoder.Encoded neg = encode(job, "negative_prompt", r.negativePrompt(), r, set);
             // both halves of guidance batch together: the shorter is padded with empty chunks, as A1111 does
             int chunks = Math.max(pos.chunks(), neg.chunks());
             pos = prompts.padTo(job, pos, chunks, batch, r.clipSkip(), r.promptSyntax());
@@ -142,6 +185,15 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
             uncond = new SdConditioning(neg.context(), neg.pooled(), negIds);
         }
         return new Prompts<>(new SdConditioning(pos.context(), pos.pooled(), ids), uncond);
+    }
+
+    private SdPromptEncoder.Encoded encode(NDManager job, String field, String prompt, GenerationRequest r,
+            EmbeddingSet set) {
+        try {
+            return prompts.encode(job, prompt, r.batchSize(), r.clipSkip(), r.promptSyntax(), set);
+        } catch (TextualInversionException e) {
+            throw new InvalidRequestException(new FieldError(field, "embedding_does_not_fit", e.getMessage()));
+        }
     }
 
     /** Beyond the VAE's latent channels: 5 for an inpainting UNet (mask, masked-image latents), else 0. */
