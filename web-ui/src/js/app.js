@@ -97,11 +97,11 @@ function showLogin() {
 
 async function load() {
   try {
-    const [models, samplers, loras] = await Promise.all([api('/v1/models'), api('/v1/samplers'),
-      api('/v1/loras').catch(() => ({ loras: [] }))]);
+    const [models, samplers, loras, embeddings] = await Promise.all([api('/v1/models'), api('/v1/samplers'),
+      api('/v1/loras').catch(() => ({ loras: [] })), api('/v1/embeddings').catch(() => ({ embeddings: [] }))]);
     for (const s of samplers.samplers || []) labelMaps.sampler.set(s.name, s.label);
     for (const s of samplers.schedules || []) labelMaps.schedule.set(s.name, s.label);
-    form.populate(models, samplers, loras);
+    form.populate(models, samplers, loras, embeddings);
     await refreshStatus();
   } catch (e) {
     if (e.status === 401) {

@@ -1,6 +1,7 @@
 import { ApiError } from './api.js';
 import { ControlNets } from './controlnets.js';
 import { ImageToImage } from './img2img.js';
+import { EmbeddingPicker } from './embeddings.js';
 import { LoraPicker } from './loras.js';
 import { clearFieldError, clearFieldErrors, readNumber, showFieldError } from './fields.js';
 
@@ -33,6 +34,7 @@ export class GenerationForm {
       document.getElementById('controlnet-template'), this.el('controlnet-add'), () => this.save());
     this.controlnets.onUploadError = (e) => this.showError(e);
     this.loras = new LoraPicker(this.el, () => this.save());
+    this.embeddings = new EmbeddingPicker(this.el, () => this.save());
     this.img2img = new ImageToImage(this.el, () => this.save(), (e) => this.showError(e));
     // a new init image sets the generation size to its own (down to the model's multiple)
     this.img2img.onImageSize = (w, h) => {
@@ -69,7 +71,7 @@ export class GenerationForm {
   }
 
   /** Fills the model, sampler and schedule choices, then restores the last session's values. */
-  populate(modelsAnswer, samplersAnswer, lorasAnswer) {
+  populate(modelsAnswer, samplersAnswer, lorasAnswer, embeddingsAnswer) {
     this.models = modelsAnswer.models || [];
     const modelSel = this.el('model');
     modelSel.replaceChildren(...this.models.map((m) => new Option(
@@ -82,6 +84,7 @@ export class GenerationForm {
     this.el('sampler').addEventListener('change', () => this.samplerChanged());
     const saved = this.load();
     this.loras.setAvailable(lorasAnswer?.loras || []);
+    this.embeddings.setAvailable(embeddingsAnswer?.embeddings || []);
     this.modelChanged(true);
     if (saved) this.restore(saved);
   }

@@ -76,7 +76,11 @@ class BrowserEndToEndTest {
                         new float[8]),
                 "lora_unet_mid_block_attentions_0_proj_in.lora_up.weight", TensorData.ofFloats(new long[] {4, 2},
                         new float[8])));
-        ts = new TestServer(ServerOptions.defaults().withLoras(loras), new ScriptedPipeline(STEP_MILLIS));
+        Path embeddings = Files.createDirectories(profile.resolve("embeddings"));
+        SafetensorsWriter.write(embeddings.resolve("paper-bird.safetensors"), Map.of("emb_params",
+                TensorData.ofFloats(new long[] {1, 8}, new float[8])));
+        ts = new TestServer(ServerOptions.defaults().withLoras(loras).withEmbeddings(embeddings),
+                new ScriptedPipeline(STEP_MILLIS));
         ChromeOptions options = new ChromeOptions();
         options.setBinary(CHROMIUM.toFile());
         options.addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -297,6 +301,33 @@ class BrowserEndToEndTest {
 
         driver.findElement(By.cssSelector("#lora-chips li button")).click();
         assertTrue(driver.findElements(By.cssSelector("#lora-chips li")).isEmpty(), "the chip is removed");
+    }
+
+    /** An embedding of the server is written into the prompt or the negative prompt by name, once, and sent. */
+    @Test
+    @Order(10)
+    void embeddingNamesAreWrittenIntoThePrompts() {
+        driver.get(ts.base + "/"); // an earlier test may have left the page on another server
+        waitFor("the model list to load", () -> !optionValues("model").isEmpty());
+        setUp("a fox", "none");
+        WebElement section = byId("embedding-section");
+        assertTrue(section.isDisplayed(), "the server has an embedding, so the picker shows");
+        if (section.getDomAttribute("open") == null) {
+            section.findElement(By.tagName("summary")).click();
+        }
+        assertEquals(List.of("paper-bird"), optionValues("embedding-name"));
+        byId("embedding-to-prompt").click();
+        assertEquals("a fox, paper-bird", byId("prompt").getDomProperty("value"));
+        byId("embedding-to-prompt").click();
+        assertEquals("a fox, paper-bird", byId("prompt").getDomProperty("value"), "a name already there is kept once");
+        type("negative_prompt", "");
+        byId("embedding-to-negative").click();
+        assertEquals("paper-bird", byId("negative_prompt").getDomProperty("value"));
+        int before = galleryImages();
+        byId("generate").click();
+        waitFor("the result in the gallery", () -> galleryImages() == before + 1);
+        assertEquals("a fox, paper-bird", ts.pipeline.last.prompt());
+        assertEquals("paper-bird", ts.pipeline.last.negativePrompt());
     }
 
     private static String background() {
