@@ -1,11 +1,8 @@
 package dev.jdiffuse.models.pipeline.flux;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.models.pipeline.ContextRows;
 import dev.jdiffuse.samplers.Conditioning;
 
 import java.util.Arrays;
@@ -63,28 +60,18 @@ public final class FluxConditioning implements Conditioning {
     /** The context's row shape (the same T5 length) and dtype, and the pooled width. */
     @Override
     public Object rowLayout() {
-        return new RowLayout(context.getShape().slice(1), context.getDataType(), pooled.getShape().slice(1));
-    }
-
-    record RowLayout(Shape context, DataType dtype, Shape pooled) {
+        return ContextRows.layout(context, pooled);
     }
 
     @Override
     public Conditioning concatRows(List<? extends Conditioning> others, NDManager manager) {
-        NDList contexts = new NDList(context);
-        NDList pooleds = new NDList(pooled);
+        List<FluxConditioning> rest = others.stream().map(o -> (FluxConditioning) o).toList();
         double[] g = guidance;
-        for (Conditioning o : others) {
-            FluxConditioning f = (FluxConditioning) o;
-            contexts.add(f.context);
-            pooleds.add(f.pooled);
+        for (FluxConditioning f : rest) {
             g = concat(g, f.guidance);
         }
-        NDArray c = NDArrays.concat(contexts, 0);
-        NDArray p = NDArrays.concat(pooleds, 0);
-        c.attach(manager);
-        p.attach(manager);
-        return new FluxConditioning(c, p, g);
+        return new FluxConditioning(ContextRows.stack(context, rest.stream().map(f -> f.context).toList(), manager),
+                ContextRows.stack(pooled, rest.stream().map(f -> f.pooled).toList(), manager), g);
     }
 
     @Override

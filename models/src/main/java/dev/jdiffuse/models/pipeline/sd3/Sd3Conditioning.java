@@ -1,11 +1,8 @@
 package dev.jdiffuse.models.pipeline.sd3;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
+import dev.jdiffuse.models.pipeline.ContextRows;
 import dev.jdiffuse.samplers.Conditioning;
 
 import java.util.IdentityHashMap;
@@ -50,25 +47,14 @@ public final class Sd3Conditioning implements Conditioning {
      */
     @Override
     public Object rowLayout() {
-        return new RowLayout(context.getShape().slice(1), context.getDataType(), pooled.getShape().slice(1));
-    }
-
-    record RowLayout(Shape context, DataType dtype, Shape pooled) {
+        return ContextRows.layout(context, pooled);
     }
 
     @Override
     public Conditioning concatRows(List<? extends Conditioning> others, NDManager manager) {
-        NDList contexts = new NDList(context);
-        NDList pooleds = new NDList(pooled);
-        for (Conditioning o : others) {
-            contexts.add(((Sd3Conditioning) o).context);
-            pooleds.add(((Sd3Conditioning) o).pooled);
-        }
-        NDArray c = NDArrays.concat(contexts, 0);
-        NDArray p = NDArrays.concat(pooleds, 0);
-        c.attach(manager);
-        p.attach(manager);
-        return new Sd3Conditioning(c, p);
+        List<Sd3Conditioning> rest = others.stream().map(o -> (Sd3Conditioning) o).toList();
+        return new Sd3Conditioning(ContextRows.stack(context, rest.stream().map(c -> c.context).toList(), manager),
+                ContextRows.stack(pooled, rest.stream().map(c -> c.pooled).toList(), manager));
     }
 
     @Override
