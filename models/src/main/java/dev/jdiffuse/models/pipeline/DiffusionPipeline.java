@@ -13,6 +13,8 @@ import dev.jdiffuse.models.prompt.VariationNoise;
 import dev.jdiffuse.models.vae.AutoencoderKL;
 import dev.jdiffuse.models.vae.LatentDistribution;
 import dev.jdiffuse.models.vae.AutoencoderTiny;
+import dev.jdiffuse.models.textinv.EmbeddingSet;
+import dev.jdiffuse.models.textinv.TextualInversion;
 import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
 import dev.jdiffuse.samplers.NoiseSource;
@@ -25,6 +27,7 @@ import dev.jdiffuse.schedulers.SamplingSchedule;
 import java.awt.image.BufferedImage;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
 
 import static dev.jdiffuse.samplers.nd.ScalarOps.add;
@@ -111,16 +114,13 @@ public final class DiffusionPipeline implements ImagePipeline {
     }
 
     @Override
-    public void useEmbeddings(java.util.function.Supplier<dev.jdiffuse.models.textinv.EmbeddingSet> source) {
-        if (family instanceof dev.jdiffuse.models.pipeline.sd.StableDiffusionFamily sd) {
-            sd.useEmbeddings(source);
-        }
+    public void useEmbeddings(Supplier<EmbeddingSet> source) {
+        family.useEmbeddings(source);
     }
 
     @Override
-    public List<dev.jdiffuse.models.textinv.TextualInversion> embeddingsUsed(GenerationRequest request) {
-        return family instanceof dev.jdiffuse.models.pipeline.sd.StableDiffusionFamily sd ? sd.embeddingsUsed(request)
-                : List.of();
+    public List<TextualInversion> embeddingsUsed(GenerationRequest request) {
+        return family.embeddingsUsed(request);
     }
 
     /** The architecture behind this pipeline. */

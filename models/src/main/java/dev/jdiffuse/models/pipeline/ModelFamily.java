@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.lora.LoraTargets;
+import dev.jdiffuse.models.textinv.EmbeddingSet;
+import dev.jdiffuse.models.textinv.TextualInversion;
 import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.ClassifierFreeGuidance;
 import dev.jdiffuse.samplers.Conditioning;
@@ -12,6 +14,7 @@ import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.schedulers.SchedulerConfig;
 
 import java.util.List;
+import java.util.function.Supplier;
 
 /**
  * What one architecture adds to the generation path {@link DiffusionPipeline} runs: its latent space, its defaults,
@@ -100,6 +103,18 @@ public interface ModelFamily<C extends Conditioning> {
      */
     default StepBatcher stepBatcher() {
         return null;
+    }
+
+    /**
+     * Where the textual-inversion embeddings that prompts may name come from; families whose prompts take none (all
+     * but Stable Diffusion's) ignore it.
+     */
+    default void useEmbeddings(Supplier<EmbeddingSet> source) {
+    }
+
+    /** The textual-inversion embeddings {@code request}'s prompts use, each once, in order; none by default. */
+    default List<TextualInversion> embeddingsUsed(GenerationRequest request) {
+        return List.of();
     }
 
     /** The recent prompts' text-encoder outputs, or null for a family that keeps none (DiT: class labels). */

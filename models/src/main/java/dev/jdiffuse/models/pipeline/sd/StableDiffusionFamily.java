@@ -115,6 +115,7 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
      * Where the textual-inversion embeddings prompts may use come from (the server's embeddings folder); read once
      * per request, so a request keeps one set. None until set.
      */
+    @Override
     public void useEmbeddings(java.util.function.Supplier<EmbeddingSet> source) {
         this.embeddings = java.util.Objects.requireNonNull(source, "source");
     }
@@ -148,6 +149,7 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
     }
 
     /** The embeddings the prompt (and, when guided, the negative prompt) use, each once, in order. */
+    @Override
     public List<dev.jdiffuse.models.textinv.TextualInversion> embeddingsUsed(GenerationRequest r) {
         EmbeddingSet set = embeddings();
         java.util.LinkedHashSet<dev.jdiffuse.models.textinv.TextualInversion> used = new java.util.LinkedHashSet<>();
