@@ -114,6 +114,8 @@ final class ComfyPrompts implements JobEvents {
         }
     }
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ComfyPrompts.class);
+
     private final ObjectMapper mapper;
     private final JobManager jobs;
     private final ComfySockets sockets;
@@ -125,10 +127,15 @@ final class ComfyPrompts implements JobEvents {
     private final Map<String, Prompt> byJob = new ConcurrentHashMap<>();
     private final Map<String, Image> images = new ConcurrentHashMap<>();
     private final Map<String, AtomicLong> counters = new ConcurrentHashMap<>();
+    /** Previews waiting for {@link #previewEncoder}, the newest per job. */
+    private final Map<String, dev.jdiffuse.models.pipeline.Preview> pendingPreviews = new ConcurrentHashMap<>();
+    /** Encodes preview JPEGs off the jobs' worker threads: one daemon thread, gone after a minute idle. */
+    private final java.util.concurrent.ThreadPoolExecutor previewEncoder = previewEncoder();
 
     private final java.util.function.Consumer<String> discard;
 
-    ComfyPrompts(ObjectMapper mapper, JobManager jobs, ComfySockets sockets, java.util.function.Consumer<String> discard) {
+    ComfyPrompts(ObjectMapper mapper, JobManager jobs, ComfySockets sockets,
+            java.util.function.Consumer<String> discard) {
         this.discard = discard;
         this.mapper = mapper;
         this.jobs = jobs;
@@ -245,6 +252,8 @@ final class ComfyPrompts implements JobEvents {
     /**
      * A decoded preview as ComfyUI's binary {@code PREVIEW_IMAGE} frame: {@code [u32 1][u32 1 = JPEG][JPEG bytes]},
      * big-endian ({@code server.py} {@code send_image}; JPEG quality 95, the long side at most the job's preview size).
+     * Called on the job's worker thread, so the JPEG is encoded on this layer's own thread: the newest preview of a
+     * job waiting there replaces an older one (as the native streams coalesce), and no step waits for an encoder.
      */
     @Override
     public void onPreview(Job job, dev.jdiffuse.models.pipeline.Preview preview) {
@@ -252,6 +261,36 @@ final class ComfyPrompts implements JobEvents {
         if (p == null || preview.image() == null || p.clientId == null) {
             return;
         }
+        if (pendingPreviews.put(job.id(), preview) == null) {
+            try {
+                previewEncoder.execute(() -> {
+                    dev.jdiffuse.models.pipeline.Preview latest = pendingPreviews.remove(job.id());
+                    if (latest != null) {
+                        try {
+                            sendPreview(p, job, latest);
+                        } catch (RuntimeException e) {
+                            LOG.warn("ComfyUI preview of job {} not sent: {}", job.id(), e.toString());
+                        }
+                    }
+                });
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                pendingPreviews.remove(job.id()); // closing
+            }
+        }
+    }
+
+    private static java.util.concurrent.ThreadPoolExecutor previewEncoder() {
+        var ex = new java.util.concurrent.ThreadPoolExecutor(1, 1, 1, java.util.concurrent.TimeUnit.MINUTES,
+                new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
+                    Thread t = new Thread(r, "jdiffuse-comfy-previews");
+                    t.setDaemon(true);
+                    return t;
+                });
+        ex.allowCoreThreadTimeOut(true);
+        return ex;
+    }
+
+    private void sendPreview(Prompt p, Job job, dev.jdiffuse.models.pipeline.Preview preview) {
         byte[] jpeg = dev.jdiffuse.server.images.ImageWriting.write("jpeg", writer -> {
             javax.imageio.ImageWriteParam param = writer.getDefaultWriteParam();
             param.setCompressionMode(javax.imageio.ImageWriteParam.MODE_EXPLICIT);
