@@ -1,0 +1,131 @@
+"""The server's scripted UNet forward (the TorchScript archive jdiffuse generates, run here from Python) against
+diffusers' own UNet, same random weights, same GPU, same process: output agreement, synced step time, GPU time of a
+CUDA-graph replay, and the kernels that differ (torch.profiler), so a gap between the two forwards can be traced to
+the ops that make it. The archive and its weight order come from the development machine
+(`bench/gpu/dump_unet_script.sh` writes `.gpu/scripts/{sd15,sdxl}_unet_script.pt` and `..._names.txt`).
+usage: DIFFUSERS_SRC=... python3 script_vs_diffusers.py sd15|sdxl SCRIPT_DIR BATCHES(2,32)"""
+import json, os, sys, time
+sys.path.insert(0, os.environ["DIFFUSERS_SRC"])
+import torch
+from diffusers import UNet2DConditionModel
+
+family, sdir, batches = sys.argv[1], sys.argv[2], [int(b) for b in sys.argv[3].split(",")]
+torch.manual_seed(0)
+if family == "sd15":
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8)
+    latent, ctx_dim = 64, 768
+else:
+    unet = UNet2DConditionModel(sample_size=128, block_out_channels=(320, 640, 1280), layers_per_block=2,
+                                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+                                transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20),
+                                cross_attention_dim=2048, use_linear_projection=True,
+                                addition_embed_type="text_time", addition_time_embed_dim=256,
+                                projection_class_embeddings_input_dim=2816)
+    latent, ctx_dim = 128, 2048
+with torch.no_grad():
+    for p in unet.parameters():
+        if p.dim() > 1:
+            p.mul_(0.5)
+unet = unet.to("cuda", torch.float16).eval()
+sd = unet.state_dict()
+names = open(f"{sdir}/{family}_unet_names.txt").read().split()
+half = unet.config.addition_time_embed_dim // 2 if family == "sdxl" else 0
+extra = {"#time_id_freqs": torch.exp(-torch.log(torch.tensor(10000.0)) * torch.arange(half, dtype=torch.float32)
+                                     / half).reshape(1, -1).cuda()} if half else {}
+w = [extra[n] if n in extra else sd[n] for n in names]
+script = torch.jit.load(f"{sdir}/{family}_unet_script.pt", map_location="cuda")
+torch._C._set_graph_executor_optimize(False)  # as the server runs its scripts (ScriptModules.run)
+
+
+def line(**kw):
+    print(json.dumps({"bench": "script_vs_diffusers", "family": family, **kw}), flush=True)
+
+
+def safe(f, *a):
+    """a measurement, or the error that stopped it (one failing probe must not lose the others' lines)"""
+    try:
+        v = f(*a)
+        return round(v, 2) if isinstance(v, float) else v
+    except Exception as e:  # noqa: BLE001 - reported in the line
+        return "error: " + repr(e)[:300]
+
+
+def timed(fn, n=20):
+    for _ in range(5):
+        fn()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / n * 1e3
+
+
+def graph_ms(fn, n=20):
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        fn()
+    return timed(g.replay, n)
+
+
+def kernels(fn):
+    from torch.profiler import profile, ProfilerActivity
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(5):
+            fn()
+        torch.cuda.synchronize()
+    out = {}
+    for e in prof.key_averages():
+        t = getattr(e, "device_time_total", None) or getattr(e, "cuda_time_total", 0)
+        if t > 0 and e.key:
+            # kernels whose names share the first 90 characters are summed (not overwritten)
+            k = e.key[:90]
+            prev = out.get(k, [0.0, 0])
+            out[k] = [prev[0] + t / 5 / 1e3, prev[1] + e.count // 5]
+    return {k: [round(v[0], 3), v[1]] for k, v in out.items()}
+
+
+with torch.no_grad():
+    for b in batches:
+        x = torch.randn(b, 4, latent, latent, device="cuda", dtype=torch.float16)
+        t = torch.full((b,), 500.0, device="cuda")
+        ctx = torch.randn(b, 77, ctx_dim, device="cuda", dtype=torch.float16)
+        kw, add = {}, []
+        if family == "sdxl":
+            te = torch.randn(b, 1280, device="cuda", dtype=torch.float16)
+            ids = torch.tensor([[1024, 1024, 0, 0, 1024, 1024]] * b, device="cuda", dtype=torch.float16)
+            kw = {"added_cond_kwargs": {"text_embeds": te, "time_ids": ids}}
+            add = [te, ids]
+        tproj = unet.time_proj(t).float()
+        kv = script.project(ctx, w)
+        ref = unet(x, t, ctx, **kw).sample
+        out = script.forward(x, tproj, kv, w, add, [])
+        diff = (out.float() - ref.float()).abs().max().item() / ref.float().abs().max().item()
+        run_d = lambda: unet(x, t, ctx, **kw)
+        run_s = lambda: script.forward(x, tproj, kv, w, add, [])
+        # the script with the cross-attention K/V projected inside each call (as diffusers does): isolates that saving
+        run_s_kv = lambda: script.forward(x, tproj, script.project(ctx, w), w, add, [])
+        line(batch=b, rel_max_diff=round(diff, 6), diffusers_ms=safe(timed, run_d), script_ms=safe(timed, run_s),
+             script_with_kv_ms=safe(timed, run_s_kv), diffusers_graph_ms=safe(graph_ms, run_d),
+             script_graph_ms=safe(graph_ms, run_s))
+        kd, ks = safe(kernels, run_d), safe(kernels, run_s)
+        if isinstance(kd, str) or isinstance(ks, str):
+            line(batch=b, kernels_error=[kd, ks] if isinstance(kd, str) else ks)
+            continue
+        keys = set(kd) | set(ks)
+        rows = sorted(((k, kd.get(k, [0, 0]), ks.get(k, [0, 0])) for k in keys),
+                      key=lambda r: -abs(r[1][0] - r[2][0]))
+        line(batch=b, kernel_ms_total={"diffusers": round(sum(v[0] for v in kd.values()), 2),
+                                       "script": round(sum(v[0] for v in ks.values()), 2)},
+             kernel_count={"diffusers": sum(v[1] for v in kd.values()), "script": sum(v[1] for v in ks.values())},
+             largest_differences=[{"kernel": k, "diffusers_ms_count": d, "script_ms_count": s} for k, d, s in rows[:14]])
