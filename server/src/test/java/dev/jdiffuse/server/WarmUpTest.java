@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
 /**
@@ -61,6 +62,30 @@ class WarmUpTest {
         try (DiffusionPipeline p = Pipelines.open(Fixtures.root().resolve(fixture), LoadOptions.cpu())) {
             List<WarmUp.Result> done = WarmUp.run(p, List.of(1, 2));
             assertEquals(List.of(1, 2), done.stream().map(WarmUp.Result::batchSize).toList(), fixture);
+        }
+    }
+
+    /**
+     * The warm-up's forwards and decodes run on the model's forward thread, the one that serves its jobs' shared
+     * forwards and decodes (PyTorch keeps cuDNN's plans per thread: warming another thread warms nothing).
+     */
+    @Test
+    void theWarmUpRunsOnTheThreadThatServesTheJobs() {
+        String fixture = "layouts/sd15/model";
+        Fixtures.require(fixture);
+        try (DiffusionPipeline p = Pipelines.open(Fixtures.root().resolve(fixture), LoadOptions.cpu())) {
+            java.util.List<String> forwards = new java.util.concurrent.CopyOnWriteArrayList<>();
+            java.util.List<String> decodes = new java.util.concurrent.CopyOnWriteArrayList<>();
+            p.stepBatcher().observe((jobs, images, rows) -> forwards.add(Thread.currentThread().getName()));
+            p.stepBatcher().gatherer().observe((jobs, rows) -> decodes.add(Thread.currentThread().getName()));
+            p.stepBatcher().inlineLoneForwards(true); // a lone job would run on its own thread; the warm-up must not
+            WarmUp.run(p, List.of(1, 2));
+            assertTrue(forwards.size() >= 2 * WarmUp.STEPS, "forwards through the batcher: " + forwards);
+            assertEquals(2, decodes.size(), "one decode per size: " + decodes);
+            java.util.Set<String> threads = new java.util.HashSet<>(forwards);
+            threads.addAll(decodes);
+            assertEquals(1, threads.size(), "one thread: " + threads);
+            assertTrue(threads.iterator().next().startsWith("jdiffuse-forward-"), threads.toString());
         }
     }
 

@@ -636,6 +636,10 @@ public final class DiffusionPipeline implements ImagePipeline {
     @Override
     public void close() {
         if (ownsWeights) {
+            StepBatcher batcher = family.stepBatcher();
+            if (batcher != null) {
+                batcher.close(); // its forward thread lives as long as the model
+            }
             weights.close();
         }
     }

@@ -25,6 +25,8 @@ public final class Lane implements AutoCloseable {
     int stepsLeft = -1;
     /** {@link #lastForward} when the last step was reported. */
     long steppedAfter;
+    /** Its forwards run on the forward thread even when it is alone ({@link #pinToForwardThread}). */
+    volatile boolean pinned;
 
     Lane(StepBatcher batcher, int images) {
         this.batcher = batcher;
@@ -51,6 +53,17 @@ public final class Lane implements AutoCloseable {
      */
     boolean mayBeInLastStep() {
         return stepsLeft < 0 || stepsLeft == 0 || (stepsLeft == 1 && steppedAfter != lastForward);
+    }
+
+    /**
+     * The job's forwards run on the batcher's forward thread even when it runs alone with inline lone forwards on: a
+     * warm-up does this, since what it warms (PyTorch's per-thread plans for each batch shape) is that thread's.
+     *
+     * @return this lane
+     */
+    public Lane pinToForwardThread() {
+        pinned = true;
+        return this;
     }
 
     /** The job made its last network call (its last step is done): the others stop waiting for it. */

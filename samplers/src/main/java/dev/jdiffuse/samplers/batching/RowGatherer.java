@@ -36,8 +36,9 @@ import java.util.function.UnaryOperator;
  * one job's failure (e.g. out of memory at the larger batch) reaches that job only; checks of the output (finite
  * values) are the caller's, on its own rows.
  *
- * <p>The gathered call runs on the thread of the caller that finds the group ready (a job alone decodes on its own
- * thread, as without gathering). Calls over the cap form the next group at once, as in the batcher. Memory: the
+ * <p>The gathered call, and a lone one, runs on the batcher's forward thread, led by the caller that finds the group
+ * ready: PyTorch caches cuDNN's plans per thread, so decodes spread over the job threads would each pay every batch
+ * size's first-use cost (VAE decoders are convolutions), and a warm-up could not reach them. Calls over the cap form the next group at once, as in the batcher. Memory: the
  * concatenated input and every intermediate live in a sub-manager of the first caller's input's manager, closed after
  * the call; each caller's rows of the output move to its own input's manager.
  */
@@ -210,7 +211,7 @@ public final class RowGatherer {
         batcher.changed.signalAll(); // calls left over by the cap form the next group now
         batcher.lock.unlock();
         try {
-            run(group);
+            batcher.onForwardThread(() -> run(group));
         } finally {
             batcher.lock.lock();
             for (GatherCall c : group) {

@@ -47,7 +47,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * H200 (SD 1.5, {@code BatchingBench}), a job's first forwards on a fresh thread cost about 0.4 s more than on a
  * thread that ran them before, and 16 jobs each leading forwards on their own fresh threads took 2x the time of
  * the same forwards on one thread. The thread is made by {@code threadSetup} (e.g. to switch autograd off, which
- * PyTorch keeps per thread) and ends after ten idle minutes. Memory: the concatenated input and every intermediate live
+ * PyTorch keeps per thread) and lives until {@link #close}: the state it keeps includes PyTorch's cuDNN execution
+ * plans, which are cached per thread ({@code thread_local} in ATen's Conv_v8.cpp), so a new thread would pay each
+ * shape's first-use cost again (0.5-1.2 s per batch size for SD 1.5 on an H200). The joined jobs' decoding
+ * ({@link #gatherer}) runs on the same thread for the same reason, and a warm-up that joins a lane warms both. Memory: the concatenated input and every intermediate live
  * in a sub-manager of the first caller's step manager, closed after the forward; each caller's slice of the output
  * moves to its own input's manager. The concatenated conditioning is kept for the next forward of the same callers
  * (text-context projections are then reused, as a lone job reuses its own) in a manager of its own, closed when the
@@ -118,7 +121,8 @@ public final class StepBatcher implements Network {
      */
     public StepBatcher(Network network, Runnable threadSetup) {
         this.network = network;
-        ThreadPoolExecutor ex = new ThreadPoolExecutor(1, 1, 10, TimeUnit.MINUTES, new LinkedBlockingQueue<>(), r -> {
+        // one thread for the batcher's life, never timed out: its per-thread engine state is what makes it fast
+        this.forwards = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
             Thread t = new Thread(() -> {
                 threadSetup.run();
                 r.run();
@@ -126,8 +130,42 @@ public final class StepBatcher implements Network {
             t.setDaemon(true);
             return t;
         });
-        ex.allowCoreThreadTimeOut(true);
-        this.forwards = ex;
+    }
+
+    /** Ends the forward thread once its queued work is done (the model is unloaded); later forwards fail. */
+    public void close() {
+        forwards.shutdown();
+    }
+
+    /**
+     * Runs {@code work} on the forward thread and waits for it whatever happens (an interrupt is kept for later);
+     * what {@code work} throws is thrown here as it was.
+     */
+    void onForwardThread(Runnable work) {
+        Future<?> f = forwards.submit(work);
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    f.get();
+                    return;
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof RuntimeException r) {
+                        throw r;
+                    }
+                    if (e.getCause() instanceof Error err) {
+                        throw err;
+                    }
+                    throw new IllegalStateException("the forward thread failed", e.getCause());
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 
     /**
@@ -304,13 +342,13 @@ public final class StepBatcher implements Network {
             c.lane.lastForward = forwardCount;
         }
         busy = true;
-        boolean inline = inlineLone && group.size() == 1 && lanes.size() == 1;
+        boolean inline = inlineLone && group.size() == 1 && lanes.size() == 1 && !group.get(0).lane.pinned;
         lock.unlock();
         try {
             if (inline) {
                 run(group); // records a failure in the call, as on the forward thread
             } else {
-                awaitUninterruptibly(forwards.submit(() -> run(group)));
+                onForwardThread(() -> run(group));
             }
         } finally {
             lock.lock();
@@ -321,27 +359,6 @@ public final class StepBatcher implements Network {
                 c.lane.inCall = false; // now, not when its thread wakes: the gatherer reads it meanwhile
             }
             changed.signalAll();
-        }
-    }
-
-    /** Waits for the forward whatever happens: the callers' outputs land in their memory (interrupt kept). */
-    private static void awaitUninterruptibly(Future<?> f) {
-        boolean interrupted = false;
-        try {
-            while (true) {
-                try {
-                    f.get();
-                    return;
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                } catch (ExecutionException e) {
-                    throw new IllegalStateException("the forward thread failed", e.getCause());
-                }
-            }
-        } finally {
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
         }
     }
 

@@ -138,6 +138,27 @@ class RowGathererTest {
         }
     }
 
+    /** Decodes run where the forwards run (PyTorch's per-thread plans), alone or gathered. */
+    @Test
+    void aLaneJobsCallRunsOnTheBatchersForwardThread() {
+        List<String> threads = new CopyOnWriteArrayList<>();
+        StepBatcher b = batcher(16, LONG, new CopyOnWriteArrayList<>());
+        Doubler f = new Doubler() {
+            @Override
+            public NDArray apply(NDArray x) {
+                threads.add(Thread.currentThread().getName());
+                return super.apply(x);
+            }
+        };
+        try (NDManager m = NDManager.newBaseManager(); Lane lane = b.join(2)) {
+            lane.leave();
+            NDArray y = b.gatherer().apply(rows(m, 0, 2), F, f);
+            assertArrayEquals(alone(m, 0, 2), y.toFloatArray());
+        }
+        assertEquals(1, threads.size());
+        assertTrue(threads.get(0).startsWith("jdiffuse-forward-"), threads.toString());
+    }
+
     @Test
     void aThreadWithoutALaneGoesStraightToTheFunction() {
         List<int[]> seen = new CopyOnWriteArrayList<>();

@@ -237,6 +237,42 @@ class StepBatcherTest {
         }
     }
 
+    /**
+     * A pinned lane (a warm-up) runs on the forward thread even with inline lone forwards on, the same thread as
+     * later jobs' forwards; after close the thread is gone and a forward fails instead of starting a new, cold one.
+     */
+    @Test
+    void aPinnedLoneJobWarmsTheThreadThatServesLaterJobsUntilClose() {
+        List<String> threads = new CopyOnWriteArrayList<>();
+        Toy toy = new Toy() {
+            @Override
+            public NDArray forward(NDArray x, double[] timesteps, Conditioning c) {
+                threads.add(Thread.currentThread().getName());
+                return super.forward(x, timesteps, c);
+            }
+        };
+        StepBatcher batcher = new StepBatcher(toy);
+        batcher.inlineLoneForwards(true);
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray x = m.ones(new Shape(2, 3));
+            try (Lane lane = batcher.join(1).pinToForwardThread()) {
+                batcher.forward(x, 5.0, new Bias(new float[] {1, 2}));
+            }
+            batcher.inlineLoneForwards(false);
+            try (Lane lane = batcher.join(1)) {
+                batcher.forward(x, 5.0, new Bias(new float[] {1, 2}));
+            }
+            assertTrue(threads.get(0).startsWith("jdiffuse-forward-"), threads.toString());
+            assertEquals(threads.get(0), threads.get(1), "one forward thread for both");
+            batcher.close();
+            try (Lane lane = batcher.join(1)) {
+                assertThrows(java.util.concurrent.RejectedExecutionException.class,
+                        () -> batcher.forward(x, 5.0, new Bias(new float[] {1, 2})));
+            }
+            assertEquals(2, threads.size(), "no forward after close");
+        }
+    }
+
     @Test
     void aCancelledJobLeavesItsWaitingCallAtOnce() throws Exception {
         Toy toy = new Toy();
