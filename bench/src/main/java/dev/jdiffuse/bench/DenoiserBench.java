@@ -41,7 +41,7 @@ import java.util.function.Supplier;
  * that the SD 1.5 UNet in float16 on the GPU agrees with the same weights in float32 on the CPU.
  *
  * <p>Usage: {@code java -cp ... dev.jdiffuse.bench.DenoiserBench [sd15] [sd15_check] [sd15_sampler] [vae]
- * [dit] [sd3] [unet_script] [vae_script] [clip_script]}. {@code unet_script} times the UNet's op-by-op forward against its one-call TorchScript
+ * [dit] [sd3] [flux] [unet_script] [vae_script] [clip_script]}. {@code unet_script} times the UNet's op-by-op forward against its one-call TorchScript
  * forward (SD 1.5 at 512 and SDXL at 1024, batches 2 and 16; {@code -Dbench.models=sd15,sdxl},
  * {@code -Dbench.batches=2,16}, {@code -Dbench.latent=N} for an N x N latent instead), see docs/perf/scripted-unet.md.
  * {@code vae_script} does the same for SD's VAE decoder (64x64 latent to a 512x512 image, batches 1 and 16;
@@ -84,6 +84,9 @@ public final class DenoiserBench {
         }
         if (which.contains("sd3")) {
             sd3Case(gpu, half, 2);
+        }
+        if (which.contains("flux")) {
+            fluxCase(gpu, half);
         }
         if (which.contains("clip_script")) {
             ClipScriptBench.run(gpu, half);
@@ -384,6 +387,37 @@ public final class DenoiserBench {
             print("{\"model\":\"sd3_medium_mmdit\",\"impl\":\"jdiffuse\",\"res\":1024,\"batch\":%d,\"dtype\":\"%s\","
                     + "\"step_ms\":%.3f,\"host_submit_ms\":%.3f,\"params_m\":%.1f,\"it_per_s\":%.2f}", batch, dtype,
                     tm.stepMs, tm.submitMs, m3.parameterCount() / 1e6, 1000 / tm.stepMs);
+        }
+    }
+
+    /**
+     * FLUX.1-dev's transformer (its published config: 19 double and 38 single blocks, 24 heads of 128, guidance
+     * embedding) with random weights, one 1024x1024 image (4096 packed tokens) and a 512-token T5 context, batch 1
+     * as FLUX-dev runs without classifier-free guidance; pairs with {@code bench/gpu/flux_forward.py} (diffusers'
+     * FluxTransformer2DModel, same config and shapes).
+     */
+    static void fluxCase(Device gpu, DataType dtype) {
+        com.fasterxml.jackson.databind.node.ObjectNode c = JSON.createObjectNode().put("patch_size", 1)
+                .put("in_channels", 64).put("num_layers", 19).put("num_single_layers", 38)
+                .put("attention_head_dim", 128).put("num_attention_heads", 24).put("joint_attention_dim", 4096)
+                .put("pooled_projection_dim", 768).put("guidance_embeds", true);
+        c.set("axes_dims_rope", JSON.valueToTree(new int[] {16, 56, 56}));
+        dev.jdiffuse.models.flux.FluxTransformerConfig cfg = dev.jdiffuse.models.flux.FluxTransformerConfig.from(
+                ConfigJson.of("FLUX.1-dev (published config)", c));
+        try (NDManager w = NDManager.newBaseManager(gpu)) {
+            long t0 = System.nanoTime();
+            dev.jdiffuse.models.flux.FluxTransformer2DModel flux = dev.jdiffuse.models.flux.FluxTransformer2DModel
+                    .load(cfg, new RandomStateDict(new dev.jdiffuse.models.flux.FluxTransformer2DModel(cfg), w,
+                            false), w, dtype);
+            double loadS = (System.nanoTime() - t0) / 1e9;
+            NDArray x = w.randomNormal(new Shape(1, 4096, 64)).toType(dtype, false);
+            NDArray ctx = w.randomNormal(new Shape(1, 512, 4096)).toType(dtype, false);
+            NDArray pooled = w.randomNormal(new Shape(1, 768)).toType(dtype, false);
+            Timing tm = time(w, 3, 10, List.of(x, ctx, pooled),
+                    () -> flux.forward(x, 64, 64, ctx, pooled, new double[] {500}, new double[] {3.5}));
+            print("{\"model\":\"flux1_dev_transformer\",\"impl\":\"jdiffuse-composite\",\"res\":1024,\"batch\":1,"
+                    + "\"dtype\":\"%s\",\"step_ms\":%.3f,\"host_submit_ms\":%.3f,\"random_load_s\":%.1f}", dtype,
+                    tm.stepMs, tm.submitMs, loadS);
         }
     }
 
