@@ -428,8 +428,8 @@ public final class DiffusionPipeline implements ImagePipeline {
             return HiresFix.upscaleLatents(latents, h.height() / f, h.width() / f, h.upscaler());
         }
         NDArray resized = HiresFix.resizeImages(job, decode(latents), h.width(), h.height());
-        return vae.scaleLatents(vae.encode(sub(mul(resized, 2f), 1f).toDevice(weights.getDevice(), false)).mean())
-                .toType(DataType.FLOAT32, false);
+        return vae.scaleLatents(encodePixels(sub(mul(resized, 2f), 1f).toDevice(weights.getDevice(), false))
+                .mean()).toType(DataType.FLOAT32, false);
     }
 
     /**
@@ -470,7 +470,7 @@ public final class DiffusionPipeline implements ImagePipeline {
         LatentSpace s = family.latents();
         int f = s.pixelsPerLatent();
         NDArray blank = job.zeros(new Shape(1, 3, r.height(), r.width())).toDevice(weights.getDevice(), false);
-        NDArray latents = vae.scaleLatents(vae.encode(blank).mean()).toType(DataType.FLOAT32, false);
+        NDArray latents = vae.scaleLatents(encodePixels(blank).mean()).toType(DataType.FLOAT32, false);
         NDArray ones = job.ones(new Shape(1, 1, r.height() / f, r.width() / f)).toDevice(weights.getDevice(), false);
         return imageConditioning(ones, latents, r);
     }
@@ -558,7 +558,7 @@ public final class DiffusionPipeline implements ImagePipeline {
      * draw for the image), scaled into the model's space and repeated to the batch.
      */
     private NDArray encodeSampled(NDManager job, GenerationRequest r, NDArray pixels, NoiseSource noise) {
-        LatentDistribution posterior = vae.encode(pixels);
+        LatentDistribution posterior = encodePixels(pixels);
         NDArray eps = noise.normal(job, posterior.mean().getShape()).toDevice(weights.getDevice(), false);
         NDArray latents = vae.scaleLatents(posterior.sample(eps)).toType(DataType.FLOAT32, false);
         return r.batchSize() == 1 ? latents : latents.repeat(0, r.batchSize());
@@ -607,7 +607,18 @@ public final class DiffusionPipeline implements ImagePipeline {
 
     /** Latents to the image [B, 3, H, W] in [0, 1], alone (the hires fix's mid-run decoding). */
     private NDArray decode(NDArray latents) {
-        return requireFiniteImage(vae.latentsToImage(latents));
+        return requireFiniteImage(whereForwardsRun(() -> vae.latentsToImage(latents)));
+    }
+
+    /** The VAE's posterior of pixels [B, 3, H, W] in [-1, 1], computed where the job's forwards run. */
+    private LatentDistribution encodePixels(NDArray pixels) {
+        return whereForwardsRun(() -> vae.encode(pixels));
+    }
+
+    /** {@code work} on the family batcher's forward thread for a job in one of its lanes ({@link StepBatcher}). */
+    private <T> T whereForwardsRun(java.util.function.Supplier<T> work) {
+        StepBatcher batcher = family.stepBatcher();
+        return batcher == null ? work.get() : batcher.whereForwardsRun(work);
     }
 
     /**

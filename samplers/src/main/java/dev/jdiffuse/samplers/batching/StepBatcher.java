@@ -138,6 +138,23 @@ public final class StepBatcher implements Network {
     }
 
     /**
+     * A joined job's other device work, where its forwards run: on the forward thread when the calling thread has a
+     * lane of this batcher, else right here. For work made of convolutions (VAE encoding for image-to-image, a
+     * decode outside the {@link #gatherer}): PyTorch caches cuDNN's plans per thread, so on the job threads each
+     * would pay every new shape's first use again (0.4-1.2 s on an H200), on the forward thread once (and a warm-up
+     * can reach it).
+     */
+    public <T> T whereForwardsRun(java.util.function.Supplier<T> work) {
+        Lane lane = CURRENT.get();
+        if (lane == null || lane.batcher != this) {
+            return work.get();
+        }
+        java.util.concurrent.atomic.AtomicReference<T> out = new java.util.concurrent.atomic.AtomicReference<>();
+        onForwardThread(() -> out.set(work.get()));
+        return out.get();
+    }
+
+    /**
      * Runs {@code work} on the forward thread and waits for it whatever happens (an interrupt is kept for later);
      * what {@code work} throws is thrown here as it was.
      */

@@ -273,6 +273,28 @@ class StepBatcherTest {
         }
     }
 
+    /** A joined job's other device work runs on the forward thread; without a lane, on the caller's. */
+    @Test
+    void otherDeviceWorkOfAJoinedJobRunsWhereItsForwardsRun() {
+        StepBatcher batcher = new StepBatcher(new Toy());
+        String here = Thread.currentThread().getName();
+        assertEquals(here, batcher.whereForwardsRun(() -> Thread.currentThread().getName()), "no lane");
+        try (Lane lane = batcher.join(1)) {
+            String there = batcher.whereForwardsRun(() -> Thread.currentThread().getName());
+            assertTrue(there.startsWith("jdiffuse-forward-"), there);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> batcher.whereForwardsRun(
+                    () -> {
+                        throw new IllegalArgumentException("as thrown");
+                    }));
+            assertEquals("as thrown", e.getMessage(), "what the work throws reaches the caller as it was");
+        }
+        StepBatcher other = new StepBatcher(new Toy());
+        try (Lane lane = other.join(1)) {
+            assertEquals(here, batcher.whereForwardsRun(() -> Thread.currentThread().getName()),
+                    "a lane of another batcher");
+        }
+    }
+
     @Test
     void aCancelledJobLeavesItsWaitingCallAtOnce() throws Exception {
         Toy toy = new Toy();
