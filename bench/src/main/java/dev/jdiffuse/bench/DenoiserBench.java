@@ -61,8 +61,8 @@ public final class DenoiserBench {
         // as every thread of the server that runs a model: autograd off (PyTorch keeps it per thread). Without it the
         // bench timed autograd's bookkeeping too: the SD 1.5 UNet's batch-2 forward took 17.98 ms here against 13.06
         // ms for the same script called from Python under no_grad (H200, session 8 runs A and B)
-        dev.jdiffuse.models.nn.InferenceThreads.prepare();
         Device gpu = Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
+        dev.jdiffuse.models.nn.InferenceThreads.prepare();
         DataType half = gpu.isGpu() ? DataType.FLOAT16 : DataType.FLOAT32;
         System.err.println("device " + gpu + ", engine " + Engine.getInstance().getVersion());
         if (which.contains("sd15_check")) {

@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.clip;
 
+import dev.jdiffuse.models.nn.HostCopies;
 import dev.jdiffuse.models.nn.ScriptedPath;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
@@ -102,8 +103,8 @@ public final class ClipTextModel extends Module {
                 flat[b * ids[0].length + i] = ids[b][i];
             }
         }
-        NDArray array = manager.create(flat, new Shape(ids.length, ids[0].length));
-        return encode(array.toDevice(device(), false));
+        Shape shape = new Shape(ids.length, ids[0].length);
+        return encode(HostCopies.onDevice(manager, device(), m -> m.create(flat, shape)));
     }
 
     /**
@@ -144,9 +145,9 @@ public final class ClipTextModel extends Module {
             }
         }
         Device d = device();
-        NDArray idArray = manager.create(flatIds, new Shape(ids.length, length)).toDevice(d, false);
-        NDArray rowArray = manager.create(flat, new Shape(length, width)).toDevice(d, false);
-        NDArray maskArray = manager.create(mask, new Shape(length, 1)).toDevice(d, false);
+        NDArray idArray = HostCopies.onDevice(manager, d, m -> m.create(flatIds, new Shape(ids.length, length)));
+        NDArray rowArray = HostCopies.onDevice(manager, d, m -> m.create(flat, new Shape(length, width)));
+        NDArray maskArray = HostCopies.onDevice(manager, d, m -> m.create(mask, new Shape(length, 1)));
         ClipTextOutput out = textModel.forward(idArray, rowArray, maskArray);
         if (textProjection == null) {
             return out;

@@ -33,6 +33,9 @@ public final class InferenceThreads {
         PREPARED.set(true);
         try {
             if ("PyTorch".equals(Engine.getDefaultEngineName())) {
+                // loads the native library first: a thread prepared before anything else touched the engine (a
+                // bench's main thread) failed here with UnsatisfiedLinkError and kept autograd on
+                Engine.getInstance();
                 JniUtils.setGradMode(false);
                 String optimize = System.getProperty("jdiffuse.jit.optimize");
                 if (optimize != null) {

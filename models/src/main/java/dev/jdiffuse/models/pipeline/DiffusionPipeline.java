@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.lora.LoraException;
 import dev.jdiffuse.models.lora.LoraPatcher;
 import dev.jdiffuse.models.lora.LoraSpec;
+import dev.jdiffuse.models.nn.HostCopies;
 import dev.jdiffuse.models.nn.InferenceThreads;
 import dev.jdiffuse.models.prompt.VariationNoise;
 import dev.jdiffuse.models.vae.AutoencoderKL;
@@ -358,8 +359,8 @@ public final class DiffusionPipeline implements ImagePipeline {
             return new Start(initial, clean, false, skip, null, extra > 0 ? unmaskedConditioning(job, r) : null);
         }
         InpaintMask mask = InpaintMask.of(inpaint.mask(), inpaint.blur(), r.width(), r.height());
-        NDArray keep = add(mask.pixels(job).toDevice(weights.getDevice(), false).neg(), 1f);
-        NDArray latentMask = mask.latents(job, pixelsPerLatent()).toDevice(weights.getDevice(), false);
+        NDArray keep = add(onDevice(job, mask::pixels).neg(), 1f);
+        NDArray latentMask = onDevice(job, m -> mask.latents(m, pixelsPerLatent()));
         // diffusers: masked_image = init_image * (mask < 0.5), encoded with a posterior sample
         NDArray maskedLatents = encodeSampled(job, r, pixels.mul(keep), noise);
         if (extra > 0) {
@@ -370,12 +371,12 @@ public final class DiffusionPipeline implements ImagePipeline {
 
     /** Unit initial noise [B, C, h, w] from {@code noise}, with the request's variation seed slerped in. */
     private NDArray initialNoise(GenerationRequest r, NDManager job, NoiseSource noise) {
-        NDArray initial = noise.normal(job, shape(r)).toDevice(weights.getDevice(), false);
+        NDArray initial = onDevice(job, m -> noise.normal(m, shape(r)));
         GenerationRequest.Variation v = r.variation();
         if (v != null && v.strength() > 0) {
             // a separate stream for the subseed, so the seed's stream (ancestral samplers draw on) is unchanged
-            initial = VariationNoise.slerp(v.strength(), initial, new TorchCpuNoise(v.subseed()).normal(job,
-                    shape(r)).toDevice(weights.getDevice(), false));
+            TorchCpuNoise subseed = new TorchCpuNoise(v.subseed());
+            initial = VariationNoise.slerp(v.strength(), initial, onDevice(job, m -> subseed.normal(m, shape(r))));
         }
         return initial;
     }
@@ -548,8 +549,8 @@ public final class DiffusionPipeline implements ImagePipeline {
 
     /** The init image at the request's size, [1, 3, H, W] in [-1, 1] on the weights' device. */
     private NDArray initPixels(NDManager job, GenerationRequest r) {
-        return sub(mul(Images.fromBufferedImage(job, r.init().image(), r.width(), r.height()), 2f), 1f)
-                .toDevice(weights.getDevice(), false);
+        return sub(mul(onDevice(job, m -> Images.fromBufferedImage(m, r.init().image(), r.width(), r.height())), 2f),
+                1f);
     }
 
     /**
@@ -559,7 +560,7 @@ public final class DiffusionPipeline implements ImagePipeline {
      */
     private NDArray encodeSampled(NDManager job, GenerationRequest r, NDArray pixels, NoiseSource noise) {
         LatentDistribution posterior = encodePixels(pixels);
-        NDArray eps = noise.normal(job, posterior.mean().getShape()).toDevice(weights.getDevice(), false);
+        NDArray eps = onDevice(job, m -> noise.normal(m, posterior.mean().getShape()));
         NDArray latents = vae.scaleLatents(posterior.sample(eps)).toType(DataType.FLOAT32, false);
         return r.batchSize() == 1 ? latents : latents.repeat(0, r.batchSize());
     }
@@ -608,6 +609,14 @@ public final class DiffusionPipeline implements ImagePipeline {
     /** Latents to the image [B, 3, H, W] in [0, 1], alone (the hires fix's mid-run decoding). */
     private NDArray decode(NDArray latents) {
         return requireFiniteImage(whereForwardsRun(() -> vae.latentsToImage(latents)));
+    }
+
+    /**
+     * An array made from host data on the weights' device without waiting for the arrays queued there
+     * ({@link HostCopies#onDevice}): a job starting while others run would otherwise wait for their forwards.
+     */
+    private NDArray onDevice(NDManager job, java.util.function.Function<NDManager, NDArray> make) {
+        return HostCopies.onDevice(job, weights.getDevice(), make);
     }
 
     /** The VAE's posterior of pixels [B, 3, H, W] in [-1, 1], computed where the job's forwards run. */

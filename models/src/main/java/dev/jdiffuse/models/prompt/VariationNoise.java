@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.prompt;
 
+import dev.jdiffuse.models.nn.HostCopies;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 
@@ -44,7 +45,7 @@ public final class VariationNoise {
                     java.util.Arrays.copyOfRange(b, i * n, (i + 1) * n), image);
             System.arraycopy(one, 0, out, i * n, n);
         }
-        return low.getManager().create(out, low.getShape()).toDevice(low.getDevice(), false);
+        return HostCopies.onDevice(low.getManager(), low.getDevice(), m -> m.create(out, low.getShape()));
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.prompt;
 
+import dev.jdiffuse.models.nn.HostCopies;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -130,8 +131,8 @@ public final class WeightedPromptEncoder {
         for (int i = 0; i < w.length; i++) {
             w32[i] = (float) w[i]; // torch.asarray(multipliers) is float32
         }
-        NDArray multipliers = z.getManager().create(w32, new Shape(1, w.length, 1)).toType(z.getDataType(), false)
-                .toDevice(z.getDevice(), false);
+        NDArray multipliers = HostCopies.onDevice(z.getManager(), z.getDevice(),
+                m -> m.create(w32, new Shape(1, w.length, 1))).toType(z.getDataType(), false);
         NDArray scaled = z.mul(multipliers);
         if (emphasis == Emphasis.NO_NORM) {
             return scaled;

@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.t5;
 
+import dev.jdiffuse.models.nn.HostCopies;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -93,7 +94,7 @@ public final class T5EncoderModel extends Module {
                 flat[b * length + i] = ids[b][i];
             }
         }
-        return encode(manager.create(flat, new Shape(ids.length, length)).toDevice(device(), false));
+        return encode(HostCopies.onDevice(manager, device(), m -> m.create(flat, new Shape(ids.length, length))));
     }
 
     /** @param ids int64 [B, L] on the weights' device; the result lands in its manager */
@@ -102,8 +103,8 @@ public final class T5EncoderModel extends Module {
             throw new IllegalArgumentException("ids must be [B, L], got " + ids.getShape());
         }
         int length = Math.toIntExact(ids.getShape().get(1));
-        NDArray buckets = ids.getManager().create(T5RelativePosition.buckets(length,
-                config.relativeAttentionNumBuckets(), config.relativeAttentionMaxDistance())).toDevice(device(), false);
+        NDArray buckets = HostCopies.onDevice(ids.getManager(), device(), m -> m.create(T5RelativePosition.buckets(
+                length, config.relativeAttentionNumBuckets(), config.relativeAttentionMaxDistance())));
         NDArray x = shared.forward(ids);
         NDArray bias = encoder.blocks.get(0).attention.selfAttention.positionBias(buckets, length);
         for (T5Block block : encoder.blocks) {

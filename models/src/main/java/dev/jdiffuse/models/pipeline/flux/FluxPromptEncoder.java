@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.pipeline.flux;
 
+import dev.jdiffuse.models.nn.HostCopies;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.jdiffuse.models.clip.ClipTextModel;
@@ -69,7 +70,7 @@ final class FluxPromptEncoder {
         int[][] t5Ids = new int[batch][];
         Arrays.fill(t5Ids, t5Tokenizer.encodePadded(prompt, maxSequenceLength));
         // where T5 lives apart (LoadOptions.t5Device), its context joins CLIP's (the transformer's) device and dtype
-        NDArray context = t5.encode(manager, t5Ids).toDevice(pooled.getDevice(), false)
+        NDArray context = HostCopies.toDevice(t5.encode(manager, t5Ids), pooled.getDevice())
                 .toType(pooled.getDataType(), false);
         return new Encoded(context, pooled);
     }

@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.pipeline.sd;
 
+import dev.jdiffuse.models.nn.HostCopies;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -71,6 +72,6 @@ enum SdxlTimeIds {
         for (int b = 0; b < r.batchSize(); b++) {
             System.arraycopy(row, 0, all, b * count, count);
         }
-        return job.create(all, new Shape(r.batchSize(), count)).toDevice(device, false);
+        return HostCopies.onDevice(job, device, m -> m.create(all, new Shape(r.batchSize(), count)));
     }
 }

@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.pipeline.sd;
 
+import dev.jdiffuse.models.nn.HostCopies;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -221,7 +222,8 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
                         // an inpainting UNet's per-request extra channels: this request's forward runs alone
                         : ExtraInputChannels.concat(new UNetNetwork(unet), imageConditioning));
         for (ControlSpec spec : r.controlnets()) {
-            NDArray image = Images.fromBufferedImage(job, spec.image(), r.width(), r.height()).toDevice(device, false);
+            NDArray image = HostCopies.onDevice(job, device,
+                    m -> Images.fromBufferedImage(m, spec.image(), r.width(), r.height()));
             denoiser = new ControlNetDenoiser(denoiser, controlnets.get(spec.model()), image, spec.scale(),
                     spec.start(), spec.end(), (x, sigma) -> mul(x, (float) (1 / Math.sqrt(sigma * sigma + 1))));
         }

@@ -1,5 +1,6 @@
 package dev.jdiffuse.models.pipeline.sd3;
 
+import dev.jdiffuse.models.nn.HostCopies;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -90,7 +91,7 @@ final class Sd3PromptEncoder {
             int[][] ids = new int[batch][];
             Arrays.fill(ids, t5.tokenizer().encodePadded(prompt, maxSequenceLength));
             // where T5 lives apart (LoadOptions.t5Device), its context joins the CLIP one's device and dtype
-            t5Context = t5.encoder().encode(manager, ids).toDevice(clip.getDevice(), false)
+            t5Context = HostCopies.toDevice(t5.encoder().encode(manager, ids), clip.getDevice())
                     .toType(clip.getDataType(), false);
         }
         return new Encoded(clip.concat(t5Context, 1), a.textEmbeds().concat(b.textEmbeds(), -1));
