@@ -328,9 +328,10 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
                     + "      t = self.block(t, kv[j + 2 * n], kv[j + 2 * n + 1], w, i + 4 + " + stride + " * n, heads)\n"
                     + "    o = i + 4 + " + stride + " * layers\n"
                     // back to NCHW memory, as diffusers does (.contiguous()): a permuted view has channels-last
-                    // strides, and the ops after it keep them (cuDNN then convolves channels-last, the adds and
-                    // upsamplings follow): SD 1.5 batch 32 on an H200 took 100.2 ms a forward (CUDA-graph replay)
-                    // against diffusers' 95.7 with it (bench/gpu/script_vs_diffusers.py, session 8)
+                    // strides, and the ops after it keep them (SDXL's upsamplings ran their NHWC kernel). Measured
+                    // (H200, bench/gpu/script_vs_diffusers.py, CUDA-graph replays, session 8): SD 1.5 batch 32 took
+                    // 100.2 ms against diffusers' 95.7 before and 98.7 against 94.2 after, on another host: no
+                    // change for SD 1.5; the remaining 4.5 ms are 48 more generic elementwise kernels (7.3 ms)
                     + (linear
                             ? "    t = torch.linear(t, w[o], w[o + 1]).reshape(b, hh, ww, c).permute(0, 3, 1, 2)"
                                     + ".contiguous()\n"
