@@ -20,10 +20,6 @@ public final class HostCopies {
     }
 
     /**
-     * {@code make} run on a host manager, its result copied to {@code target}'s device without waiting and owned by
-     * {@code target}; on a CPU target, {@code make(target)} itself.
-     */
-    /**
      * {@code host} copied to {@code device} without waiting for the device's queue, in {@code host}'s manager (as
      * DJL's {@code toDevice} leaves it); {@code host} itself when it is already there. For the arrays a job makes on
      * the host as it starts (token ids, the initial noise, masks, time ids): with DJL's blocking copy each of them
@@ -57,13 +53,11 @@ public final class HostCopies {
         }
     }
 
+    /**
+     * {@code make} run on a host manager, its result copied to {@code target}'s device without waiting and owned by
+     * {@code target}; on a CPU target, {@code make(target)} itself.
+     */
     public static NDArray onDeviceOf(NDManager target, Function<NDManager, NDArray> make) {
-        if (!target.getDevice().isGpu() || !FusedOps.hasHostToDevice()) {
-            return make.apply(target);
-        }
-        try (NDManager host = target.newSubManager(Device.cpu());
-                NDArray like = target.zeros(new Shape(), DataType.FLOAT32)) {
-            return FusedOps.hostToDevice(make.apply(host), like);
-        }
+        return onDevice(target, target.getDevice(), make);
     }
 }

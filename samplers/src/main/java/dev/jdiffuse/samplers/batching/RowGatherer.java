@@ -211,7 +211,10 @@ public final class RowGatherer {
         batcher.changed.signalAll(); // calls left over by the cap form the next group now
         batcher.lock.unlock();
         try {
-            batcher.onForwardThread(() -> run(group));
+            batcher.onForwardThread(() -> {
+                run(group);
+                return null;
+            });
         } finally {
             batcher.lock.lock();
             for (GatherCall c : group) {

@@ -149,23 +149,20 @@ public final class StepBatcher implements Network {
         if (lane == null || lane.batcher != this) {
             return work.get();
         }
-        java.util.concurrent.atomic.AtomicReference<T> out = new java.util.concurrent.atomic.AtomicReference<>();
-        onForwardThread(() -> out.set(work.get()));
-        return out.get();
+        return onForwardThread(work);
     }
 
     /**
      * Runs {@code work} on the forward thread and waits for it whatever happens (an interrupt is kept for later);
      * what {@code work} throws is thrown here as it was.
      */
-    void onForwardThread(Runnable work) {
-        Future<?> f = forwards.submit(work);
+    <T> T onForwardThread(java.util.function.Supplier<T> work) {
+        Future<T> f = forwards.submit(work::get);
         boolean interrupted = false;
         try {
             while (true) {
                 try {
-                    f.get();
-                    return;
+                    return f.get();
                 } catch (InterruptedException e) {
                     interrupted = true;
                 } catch (ExecutionException e) {
@@ -365,7 +362,10 @@ public final class StepBatcher implements Network {
             if (inline) {
                 run(group); // records a failure in the call, as on the forward thread
             } else {
-                onForwardThread(() -> run(group));
+                onForwardThread(() -> {
+                    run(group);
+                    return null;
+                });
             }
         } finally {
             lock.lock();
