@@ -95,6 +95,41 @@ def kernels(fn):
     return {k: [round(v[0], 3), v[1]] for k, v in out.items()}
 
 
+def ops(fn, by_shape):
+    """aten ops per call: count and the GPU time of the kernels each op launches itself (self device time), by op
+    name or by op name and input shapes; the ops whose counts or times differ name what makes a kernel gap"""
+    from torch.profiler import profile, ProfilerActivity
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=by_shape) as prof:
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+    out = {}
+    for e in prof.key_averages(group_by_input_shape=by_shape):
+        if not e.key.startswith("aten::"):
+            continue
+        t = getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0)
+        k = e.key + (" " + str(e.input_shapes)[:160] if by_shape else "")
+        prev = out.get(k, [0.0, 0])
+        out[k] = [prev[0] + t / 3 / 1e3, prev[1] + e.count / 3]
+    return out
+
+
+def op_diff(b, run_d, run_s, by_shape, top):
+    od, os_ = safe(ops, run_d, by_shape), safe(ops, run_s, by_shape)
+    if isinstance(od, str) or isinstance(os_, str):
+        line(batch=b, ops_error=[od, os_])
+        return
+    rows = [(k, od.get(k, [0, 0]), os_.get(k, [0, 0])) for k in set(od) | set(os_)]
+    rows = [r for r in rows if r[1][1] != r[2][1] or abs(r[1][0] - r[2][0]) > 0.05]
+    rows.sort(key=lambda r: -(abs(r[1][0] - r[2][0]) * 100 + abs(r[1][1] - r[2][1])))
+    line(batch=b, op_differences_by_shape=by_shape,
+         ops=[{"op": k, "diffusers_ms_count": [round(d[0], 3), round(d[1], 1)],
+               "script_ms_count": [round(s[0], 3), round(s[1], 1)]} for k, d, s in rows[:top]])
+
+
 with torch.no_grad():
     for b in batches:
         x = torch.randn(b, 4, latent, latent, device="cuda", dtype=torch.float16)
@@ -129,3 +164,6 @@ with torch.no_grad():
                                        "script": round(sum(v[0] for v in ks.values()), 2)},
              kernel_count={"diffusers": sum(v[1] for v in kd.values()), "script": sum(v[1] for v in ks.values())},
              largest_differences=[{"kernel": k, "diffusers_ms_count": d, "script_ms_count": s} for k, d, s in rows[:14]])
+        if os.environ.get("OPS"):
+            op_diff(b, run_d, run_s, False, 40)
+            op_diff(b, run_d, run_s, True, 40)

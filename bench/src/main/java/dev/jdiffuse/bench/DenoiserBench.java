@@ -414,10 +414,16 @@ public final class DenoiserBench {
             NDArray ctx = w.randomNormal(new Shape(1, 512, 4096)).toType(dtype, false);
             NDArray pooled = w.randomNormal(new Shape(1, 768)).toType(dtype, false);
             Timing tm = time(w, 3, 10, List.of(x, ctx, pooled),
-                    () -> flux.forward(x, 64, 64, ctx, pooled, new double[] {500}, new double[] {3.5}));
+                    () -> flux.forwardComposite(x, 64, 64, ctx, pooled, new double[] {500}, new double[] {3.5}));
             print("{\"model\":\"flux1_dev_transformer\",\"impl\":\"jdiffuse-composite\",\"res\":1024,\"batch\":1,"
                     + "\"dtype\":\"%s\",\"step_ms\":%.3f,\"host_submit_ms\":%.3f,\"random_load_s\":%.1f}", dtype,
                     tm.stepMs, tm.submitMs, loadS);
+            // the one-call TorchScript forward (the server's default), same weights and inputs
+            Timing ts = time(w, 3, 10, List.of(x, ctx, pooled),
+                    () -> flux.forward(x, 64, 64, ctx, pooled, new double[] {500}, new double[] {3.5}));
+            print("{\"model\":\"flux1_dev_transformer\",\"impl\":\"jdiffuse-script\",\"scripted\":%s,\"res\":1024,"
+                    + "\"batch\":1,\"dtype\":\"%s\",\"step_ms\":%.3f,\"host_submit_ms\":%.3f}", flux.scriptedForward(),
+                    dtype, ts.stepMs, ts.submitMs);
         }
     }
 

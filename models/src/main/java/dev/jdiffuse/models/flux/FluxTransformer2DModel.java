@@ -8,8 +8,10 @@ import dev.jdiffuse.models.nn.Linear;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.ModuleList;
 import dev.jdiffuse.models.nn.Scopes;
+import dev.jdiffuse.models.nn.ScriptedPath;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightLoader;
+import dev.jdiffuse.models.sd3.CombinedTimestepTextProjEmbeddings;
 import dev.jdiffuse.models.transformer.AdaLayerNormContinuous;
 import dev.jdiffuse.models.transformer.DiffusersWeights;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
@@ -38,6 +40,10 @@ public final class FluxTransformer2DModel extends Module {
     private final AdaLayerNormContinuous normOut;
     private final Linear projOut;
     private final FluxRope rope;
+    /** The forward as one TorchScript call where it can be made (the weights' manager is known once loaded). */
+    private final ScriptedPath<TorchScriptFlux> script = new ScriptedPath<>("FLUX transformer forward",
+            FluxTransformer2DModel.class, () -> ScriptedPath.enabled() ? TorchScriptFlux.create(this, weights())
+                    : null);
 
     public FluxTransformer2DModel(FluxTransformerConfig config) {
         this.config = config;
@@ -95,6 +101,34 @@ public final class FluxTransformer2DModel extends Module {
      */
     public NDArray forward(NDArray tokens, int rows, int cols, NDArray context, NDArray pooled, double[] timesteps,
             double[] guidance) {
+        return script.run(s -> {
+            long b = tokens.getShape().get(0);
+            NDList tables = rope.tables(weights(), tokens.getManager(), (int) context.getShape().get(1), rows, cols);
+            // the sinusoids are made on the host and copied inside the script without waiting for the device
+            try (NDManager host = tokens.getManager().newSubManager(ai.djl.Device.cpu())) {
+                NDArray tf = CombinedTimestepTextProjEmbeddings.TIME_PROJ.embed(host,
+                        thousandths(DiffusersWeights.perRow(timesteps, b)));
+                NDArray gf = timeTextEmbed.hasGuidance() ? CombinedTimestepTextProjEmbeddings.TIME_PROJ.embed(host,
+                        timesThousand(DiffusersWeights.perRow(guidance, b))) : null;
+                return s.forward(tokens, context, pooled, tf, gf, tables);
+            }
+        }, () -> forwardComposite(tokens, rows, cols, context, pooled, timesteps, guidance));
+    }
+
+    /**
+     * Whether {@link #forward} runs as one TorchScript call ({@link TorchScriptFlux}): true unless
+     * {@code -Djdiffuse.scripted=false}, or the script could not be made for this model (logged once).
+     */
+    public boolean scriptedForward() {
+        return script.available();
+    }
+
+    /**
+     * The forward through the Java modules, op by op: the fallback of {@link #forward} and its reference in the tests;
+     * public for benchmarks that time both. Arguments and result as {@link #forward}.
+     */
+    public NDArray forwardComposite(NDArray tokens, int rows, int cols, NDArray context, NDArray pooled,
+            double[] timesteps, double[] guidance) {
         long b = tokens.getShape().get(0);
         DataType dtype = DiffusersWeights.dtypeOf(projOut);
         NDArray x = xEmbedder.forward(DiffusersWeights.as(tokens, dtype));

@@ -201,8 +201,11 @@ public final class FusedOps {
     }
 
     /**
-     * A TorchScript archive as {@code torch.jit.save} writes it (format version 3): the module object pickled with
-     * protocol 2 ({@code __torch__.<cls>} with {@code training=False}), its code, an empty constants tuple.
+     * A TorchScript archive as {@code torch.jit.save} writes it: the module object pickled with protocol 2
+     * ({@code __torch__.<cls>} with {@code training=False}), its code, an empty constants tuple. File format version 10
+     * (PyTorch's {@code kProducedFileFormatVersion} since 1.12, the newest that libtorch 2.x reads): an older number
+     * makes the loader compile every call against the operators' schemas of that version through its upgraders (at 3,
+     * {@code torch.gelu} had no {@code approximate} argument and {@code torch.div} a branch on integer inputs).
      */
     static byte[] archive(String dir, String cls, String code) {
         ByteArrayOutputStream pkl = new ByteArrayOutputStream();
@@ -216,7 +219,7 @@ public final class FusedOps {
             stored(z, dir + "/data.pkl", pkl.toByteArray());
             stored(z, dir + "/code/__torch__.py", code.getBytes(StandardCharsets.UTF_8));
             stored(z, dir + "/constants.pkl", new byte[] {(byte) 0x80, 2, ')', '.'});
-            stored(z, dir + "/version", "3\n".getBytes(StandardCharsets.US_ASCII));
+            stored(z, dir + "/version", "10\n".getBytes(StandardCharsets.US_ASCII));
             stored(z, dir + "/byteorder", "little".getBytes(StandardCharsets.US_ASCII));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
