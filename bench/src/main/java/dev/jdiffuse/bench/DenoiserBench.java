@@ -383,10 +383,16 @@ public final class DenoiserBench {
             NDArray x = w.randomNormal(new Shape(batch, 16, 128, 128)).toType(dtype, false);
             NDArray ctx = w.randomNormal(new Shape(batch, 333, 4096)).toType(dtype, false);
             NDArray pooled = w.randomNormal(new Shape(batch, 2048)).toType(dtype, false);
-            Timing tm = time(w, 3, 10, List.of(x, ctx, pooled), () -> m3.forward(x, ctx, pooled, new double[] {500}));
+            Timing tm = time(w, 3, 10, List.of(x, ctx, pooled),
+                    () -> m3.forwardComposite(x, ctx, pooled, new double[] {500}));
             print("{\"model\":\"sd3_medium_mmdit\",\"impl\":\"jdiffuse\",\"res\":1024,\"batch\":%d,\"dtype\":\"%s\","
                     + "\"step_ms\":%.3f,\"host_submit_ms\":%.3f,\"params_m\":%.1f,\"it_per_s\":%.2f}", batch, dtype,
                     tm.stepMs, tm.submitMs, m3.parameterCount() / 1e6, 1000 / tm.stepMs);
+            // the one-call TorchScript forward (the server's default), same weights and inputs
+            Timing ts = time(w, 3, 10, List.of(x, ctx, pooled), () -> m3.forward(x, ctx, pooled, new double[] {500}));
+            print("{\"model\":\"sd3_medium_mmdit\",\"impl\":\"jdiffuse-script\",\"scripted\":%s,\"res\":1024,"
+                    + "\"batch\":%d,\"dtype\":\"%s\",\"step_ms\":%.3f,\"host_submit_ms\":%.3f}", m3.scriptedForward(),
+                    batch, dtype, ts.stepMs, ts.submitMs);
         }
     }
 

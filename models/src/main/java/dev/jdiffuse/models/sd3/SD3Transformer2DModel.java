@@ -10,6 +10,7 @@ import dev.jdiffuse.models.nn.Linear;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.ModuleList;
 import dev.jdiffuse.models.nn.Scopes;
+import dev.jdiffuse.models.nn.ScriptedPath;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.nn.WeightMismatchException;
@@ -47,6 +48,9 @@ public final class SD3Transformer2DModel extends Module {
     private final ModuleList<JointTransformerBlock> blocks;
     private final AdaLayerNormContinuous normOut;
     private final Linear projOut;
+    /** The forward as one TorchScript call where it can be made (made at the first call, once the weights are in). */
+    private final ScriptedPath<TorchScriptSD3> script = new ScriptedPath<>("SD3 transformer forward",
+            SD3Transformer2DModel.class, () -> ScriptedPath.enabled() ? TorchScriptSD3.create(this, weights()) : null);
 
     public SD3Transformer2DModel(SD3TransformerConfig config) {
         this.config = config;
@@ -122,6 +126,39 @@ public final class SD3Transformer2DModel extends Module {
      * @return the prediction [B, out_channels, H, W] in the compute dtype, in {@code hiddenStates}' manager
      */
     public NDArray forward(NDArray hiddenStates, NDArray encoderHiddenStates, NDArray pooledProjections,
+            double[] timesteps) {
+        return script.run(s -> {
+            long b = hiddenStates.getShape().get(0);
+            int p = config.patchSize();
+            NDArray positions = posEmbed.positions((int) (hiddenStates.getShape().get(2) / p),
+                    (int) (hiddenStates.getShape().get(3) / p), DiffusersWeights.dtypeOf(projOut));
+            // the sinusoid is made on the host and copied inside the script without waiting for the device
+            try (NDManager host = hiddenStates.getManager().newSubManager(Device.cpu())) {
+                NDArray tf = CombinedTimestepTextProjEmbeddings.TIME_PROJ.embed(host,
+                        DiffusersWeights.perRow(timesteps, b));
+                return s.forward(hiddenStates, encoderHiddenStates, pooledProjections, tf, positions);
+            }
+        }, () -> forwardComposite(hiddenStates, encoderHiddenStates, pooledProjections, timesteps));
+    }
+
+    /** The manager holding the weights (the script's weight list lives as long as they do). */
+    private NDManager weights() {
+        return projOut.namedParameters().values().iterator().next().get().getManager();
+    }
+
+    /**
+     * Whether {@link #forward} runs as one TorchScript call ({@link TorchScriptSD3}): true unless
+     * {@code -Djdiffuse.scripted=false}, or the script could not be made for this model (logged once).
+     */
+    public boolean scriptedForward() {
+        return script.available();
+    }
+
+    /**
+     * The forward through the Java modules, op by op: the fallback of {@link #forward} and its reference in the tests;
+     * public for benchmarks that time both. Arguments and result as {@link #forward}.
+     */
+    public NDArray forwardComposite(NDArray hiddenStates, NDArray encoderHiddenStates, NDArray pooledProjections,
             double[] timesteps) {
         long b = hiddenStates.getShape().get(0);
         DataType dtype = DiffusersWeights.dtypeOf(projOut);
