@@ -429,7 +429,8 @@ public final class DiffusionPipeline implements ImagePipeline {
             return HiresFix.upscaleLatents(latents, h.height() / f, h.width() / f, h.upscaler());
         }
         NDArray resized = HiresFix.resizeImages(job, decode(latents), h.width(), h.height());
-        return vae.scaleLatents(encodePixels(sub(mul(resized, 2f), 1f).toDevice(weights.getDevice(), false))
+        // the resized images are on the host: copied without waiting for the forwards other jobs queued
+        return vae.scaleLatents(encodePixels(HostCopies.toDevice(sub(mul(resized, 2f), 1f), weights.getDevice()))
                 .mean()).toType(DataType.FLOAT32, false);
     }
 
