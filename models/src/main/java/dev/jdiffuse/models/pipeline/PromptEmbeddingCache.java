@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.Parameter;
+import dev.jdiffuse.samplers.batching.StepBatcher;
 
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -47,6 +48,8 @@ public final class PromptEmbeddingCache<E> implements AutoCloseable {
     /** The text encoders' weights manager: entries live in its sub-managers, so they go when the model is closed. */
     private final NDManager parent;
     private final Map<Object, Entry<E>> entries = new LinkedHashMap<>(16, 0.75f, true);
+    /** Whether every encoder is on a GPU: then an encoding runs where the job's forwards run (see {@link #get}). */
+    private final boolean onGpu;
     private long hits;
     private long misses;
 
@@ -59,9 +62,16 @@ public final class PromptEmbeddingCache<E> implements AutoCloseable {
         }
         this.arrays = arrays;
         parent = parameters.isEmpty() ? null : parameters.get(0).get().getManager();
+        onGpu = !parameters.isEmpty() && parameters.stream().allMatch(p -> p.get().getDevice().isGpu());
     }
 
-    /** The cached encoding of {@code key} copied into {@code manager}, or {@code encode}'s, which is then kept. */
+    /**
+     * The cached encoding of {@code key} copied into {@code manager}, or {@code encode}'s, which is then kept. Where
+     * every encoder is on a GPU, {@code encode} runs on the forward thread of the batcher the calling job has joined
+     * ({@link StepBatcher#whereCurrentLaneForwardsRun}: launched between two forwards instead of fighting the forward
+     * thread for the device's queue); where one is on the host (T5 kept apart), here, so that seconds of host work
+     * never hold up the forwards.
+     */
     public E get(NDManager manager, Object key, Supplier<E> encode) {
         List<NDArray> weights = weights();
         synchronized (this) {
@@ -72,7 +82,7 @@ public final class PromptEmbeddingCache<E> implements AutoCloseable {
             }
             misses++;
         }
-        E fresh = encode.get();
+        E fresh = onGpu ? StepBatcher.whereCurrentLaneForwardsRun(encode) : encode.get();
         if (parent == null || !parent.isOpen()) {
             return fresh;
         }

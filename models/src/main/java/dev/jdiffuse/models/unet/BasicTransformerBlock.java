@@ -30,8 +30,10 @@ public final class BasicTransformerBlock extends Module {
     }
 
     public NDArray forward(NDArray x, TextContext context) {
-        x = x.add(attn1.forward(norm1.forward(x)));
-        x = x.add(attn2.forward(norm2.forward(x), context));
-        return x.add(ff.forward(norm3.forward(x)));
+        // the branch first, as diffusers adds them: the sum takes its first operand's memory layout, and x enters the
+        // first block as a transposed view of proj_in's NCHW output (see UNetScriptSource)
+        x = attn1.forward(norm1.forward(x)).add(x);
+        x = attn2.forward(norm2.forward(x), context).add(x);
+        return ff.forward(norm3.forward(x)).add(x);
     }
 }

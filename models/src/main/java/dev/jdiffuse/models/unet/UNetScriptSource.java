@@ -309,13 +309,19 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
                     + "    n = torch.layer_norm(x, [c], w[i], w[i + 1], 1e-05)\n"
                     + "    a = self.attend(torch.linear(n, w[i + 2]), self.by_head(torch.linear(n, w[i + 3]), heads),"
                     + " self.by_head(torch.linear(n, w[i + 4]), heads), heads)\n"
-                    + "    x = x + torch.linear(a, w[i + 5], w[i + 6])\n"
+                    // each residual sum has the branch first, as diffusers writes them: a sum takes its first
+                    // operand's memory layout, and x enters the first block as a transposed view of proj_in's NCHW
+                    // output (the reshape of the permuted output is a view). With x first every sum kept that
+                    // layout, so each layer_norm copied its input and each sum ran PyTorch's strided kernel: measured
+                    // (H200, script_vs_diffusers.py, SD 1.5 batch 32, session 9) 3 copies per transformer instead
+                    // of diffusers' 1 and residual sums at half speed, 99.6 ms against diffusers' 94.6 per forward
+                    + "    x = torch.linear(a, w[i + 5], w[i + 6]) + x\n"
                     + "    n = torch.layer_norm(x, [c], w[i + 7], w[i + 8], 1e-05)\n"
-                    + "    x = x + torch.linear(self.attend(torch.linear(n, w[i + 9]), k, v, heads), w[i + 10],"
-                    + " w[i + 11])\n"
+                    + "    x = torch.linear(self.attend(torch.linear(n, w[i + 9]), k, v, heads), w[i + 10],"
+                    + " w[i + 11]) + x\n"
                     + "    n = torch.layer_norm(x, [c], w[i + 12], w[i + 13], 1e-05)\n"
                     + "    g = torch.chunk(torch.linear(n, w[i + 14], w[i + 15]), 2, -1)\n"
-                    + "    return x + torch.linear(g[0] * torch.gelu(g[1]), w[i + 16], w[i + 17])\n"
+                    + "    return torch.linear(g[0] * torch.gelu(g[1]), w[i + 16], w[i + 17]) + x\n"
                     // Transformer2DModel: GroupNorm (eps 1e-6), proj_in, blocks over the H*W tokens, proj_out, + x
                     + "  def transformer(" + self + ", x: Tensor, kv: List[Tensor], w: List[Tensor], i: int, j: int,"
                     + " layers: int, heads: int) -> Tensor:\n"
@@ -331,7 +337,7 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
                     // strides, and the ops after it keep them (SDXL's upsamplings ran their NHWC kernel). Measured
                     // (H200, bench/gpu/script_vs_diffusers.py, CUDA-graph replays, session 8): SD 1.5 batch 32 took
                     // 100.2 ms against diffusers' 95.7 before and 98.7 against 94.2 after, on another host: no
-                    // change for SD 1.5; the remaining 4.5 ms are 48 more generic elementwise kernels (7.3 ms)
+                    // change for SD 1.5 (the remaining gap was the residual sums' order in block(), session 9)
                     + (linear
                             ? "    t = torch.linear(t, w[o], w[o + 1]).reshape(b, hh, ww, c).permute(0, 3, 1, 2)"
                                     + ".contiguous()\n"

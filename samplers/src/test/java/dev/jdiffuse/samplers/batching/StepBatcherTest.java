@@ -22,6 +22,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -293,6 +294,32 @@ class StepBatcherTest {
             assertEquals(here, batcher.whereForwardsRun(() -> Thread.currentThread().getName()),
                     "a lane of another batcher");
         }
+    }
+
+    /** Work with no batcher at hand (a job's text encoding) runs on the forward thread of the job's own batcher. */
+    @Test
+    void workOfTheCurrentLaneRunsOnItsBatchersForwardThread() {
+        String here = Thread.currentThread().getName();
+        assertEquals(here, StepBatcher.whereCurrentLaneForwardsRun(() -> Thread.currentThread().getName()),
+                "no lane: right here");
+        StepBatcher a = new StepBatcher(new Toy());
+        StepBatcher b = new StepBatcher(new Toy());
+        String threadOfA = a.onForwardThread(() -> Thread.currentThread().getName());
+        String threadOfB = b.onForwardThread(() -> Thread.currentThread().getName());
+        assertNotEquals(threadOfA, threadOfB);
+        try (Lane lane = b.join(1)) {
+            assertEquals(threadOfB, StepBatcher.whereCurrentLaneForwardsRun(() -> Thread.currentThread().getName()),
+                    "the lane's own batcher");
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> StepBatcher.whereCurrentLaneForwardsRun(() -> {
+                        throw new IllegalStateException("as thrown");
+                    }));
+            assertEquals("as thrown", e.getMessage());
+        }
+        assertEquals(here, StepBatcher.whereCurrentLaneForwardsRun(() -> Thread.currentThread().getName()),
+                "the lane closed: right here again");
+        a.close();
+        b.close();
     }
 
     @Test

@@ -7,11 +7,14 @@ import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.PromptEmbeddingCache;
 import dev.jdiffuse.models.pipeline.LoadOptions;
+import dev.jdiffuse.samplers.batching.Lane;
+import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.testkit.Fixtures;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
  * On the tiny SD 1.x fixture: a prompt asked again is not encoded again (prompt and negative prompt each hit once
@@ -40,6 +43,34 @@ class PromptEmbeddingCacheTest {
             assertArrayEquals(first, second, "the same image from the reused encodings");
             image(pipe, r.withClipSkip(2));
             assertEquals(afterSecond[1] + 2, cache.hitsAndMisses()[1], "another clip skip encodes again");
+        }
+    }
+
+    /**
+     * Encoders on the host (the CPU here; T5 kept apart on a GPU server) encode on the job's own thread even when the
+     * job has joined a batcher: seconds of host work must not hold up the shared forwards. (Encoders all on a GPU
+     * encode on the forward thread instead; that path needs a GPU.)
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void hostEncodersEncodeOnTheCallingThreadEvenInALane() {
+        Fixtures.require("pipeline_sd1/model");
+        try (DiffusionPipeline pipe = SdLoader.openFolder(Fixtures.root().resolve("pipeline_sd1/model"), "sd1",
+                LoadOptions.cpu()); NDManager job = NDManager.newBaseManager(Device.cpu())) {
+            PromptEmbeddingCache<Object> cache = (PromptEmbeddingCache<Object>) (PromptEmbeddingCache<?>)
+                    ((StableDiffusionFamily) pipe.architecture()).prompts().cache();
+            StepBatcher batcher = new StepBatcher((x, t, c) -> x);
+            String here = Thread.currentThread().getName();
+            // the encoding reports where it ran by what it throws (the cache keeps nothing then)
+            IllegalStateException e;
+            try (Lane lane = batcher.join(1)) {
+                e = assertThrows(IllegalStateException.class, () -> cache.get(job, "a key no prompt makes", () -> {
+                    throw new IllegalStateException(Thread.currentThread().getName());
+                }));
+            } finally {
+                batcher.close();
+            }
+            assertEquals(here, e.getMessage());
         }
     }
 
