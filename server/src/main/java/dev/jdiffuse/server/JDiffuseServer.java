@@ -290,6 +290,9 @@ public final class JDiffuseServer implements AutoCloseable {
     }
 
     public JDiffuseServer start() {
+        Thread png = new Thread(PngEncoder::warmUp, "jdiffuse-png-warm-up");
+        png.setDaemon(true);
+        png.start();
         jobs.start();
         app.start(options.host(), options.port());
         for (var c : app.jettyServer().server().getConnectors()) {
