@@ -1,5 +1,5 @@
 /*
- * Writes the server's scripted UNet forward for the SD 1.5 and SDXL configs (the TorchScript archive UNetScriptSource
+ * Writes the server's scripted UNet forward for the SD 1.5 and SDXL configs and its FLUX.1-dev transformer forward (the TorchScript archive UNetScriptSource
  * generates, as ScriptModules loads it) and its weight order, for script_vs_diffusers.py on the GPU machine. Runs on
  * the development machine (the generator is pure Java; the package-private classes are reached by reflection):
  *   bash bench/gpu/dump_unet_script.sh .gpu/scripts
@@ -28,5 +28,27 @@ public class DumpUnetScript {
             Files.write(Path.of(a[0], model + "_unet_script.pt"), zip);
             Files.write(Path.of(a[0], model + "_unet_names.txt"), (List<String>) names.invoke(s));
         }
+        // FLUX.1-dev's transformer (published config, as DenoiserBench flux) for flux_script_vs_diffusers.py
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        com.fasterxml.jackson.databind.node.ObjectNode c = json.createObjectNode().put("patch_size", 1)
+                .put("in_channels", 64).put("num_layers", 19).put("num_single_layers", 38)
+                .put("attention_head_dim", 128).put("num_attention_heads", 24).put("joint_attention_dim", 4096)
+                .put("pooled_projection_dim", 768).put("guidance_embeds", true);
+        c.set("axes_dims_rope", json.valueToTree(new int[] {16, 56, 56}));
+        dev.jdiffuse.models.flux.FluxTransformerConfig fc = dev.jdiffuse.models.flux.FluxTransformerConfig.from(
+                dev.jdiffuse.models.config.ConfigJson.of("FLUX.1-dev", c));
+        Object flux = new dev.jdiffuse.models.flux.FluxTransformer2DModel(fc);
+        Map<String, ?> named = ((dev.jdiffuse.models.flux.FluxTransformer2DModel) flux).namedParameters();
+        Class<?> src = Class.forName("dev.jdiffuse.models.flux.FluxScriptSource");
+        Method of = src.getDeclaredMethod("of", dev.jdiffuse.models.flux.FluxTransformerConfig.class, Set.class);
+        of.setAccessible(true);
+        Object s = of.invoke(null, fc, named.keySet());
+        Method code = src.getDeclaredMethod("code"); code.setAccessible(true);
+        Method names = src.getDeclaredMethod("weightNames"); names.setAccessible(true);
+        Class<?> fused = Class.forName("dev.jdiffuse.models.nn.FusedOps");
+        Method arch = fused.getDeclaredMethod("archive", String.class, String.class, String.class); arch.setAccessible(true);
+        Files.write(Path.of(a[0], "flux_script.pt"), (byte[]) arch.invoke(null, "fluxscript", "FluxScript",
+                (String) code.invoke(s)));
+        Files.write(Path.of(a[0], "flux_names.txt"), (List<String>) names.invoke(s));
     }
 }
