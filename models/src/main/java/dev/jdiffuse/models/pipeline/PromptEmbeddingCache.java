@@ -48,8 +48,11 @@ public final class PromptEmbeddingCache<E> implements AutoCloseable {
     /** The text encoders' weights manager: entries live in its sub-managers, so they go when the model is closed. */
     private final NDManager parent;
     private final Map<Object, Entry<E>> entries = new LinkedHashMap<>(16, 0.75f, true);
-    /** Whether every encoder is on a GPU: then an encoding runs where the job's forwards run (see {@link #get}). */
-    private final boolean onGpu;
+    /**
+     * Whether an encoding runs where the job's forwards run (see {@link #get}): when every encoder is on a GPU, or as a
+     * test sets it.
+     */
+    private volatile boolean whereForwardsRun;
     private long hits;
     private long misses;
 
@@ -62,7 +65,12 @@ public final class PromptEmbeddingCache<E> implements AutoCloseable {
         }
         this.arrays = arrays;
         parent = parameters.isEmpty() ? null : parameters.get(0).get().getManager();
-        onGpu = !parameters.isEmpty() && parameters.stream().allMatch(p -> p.get().getDevice().isGpu());
+        whereForwardsRun = !parameters.isEmpty() && parameters.stream().allMatch(p -> p.get().getDevice().isGpu());
+    }
+
+    /** Overrides where encodings run (tests on the CPU, whose encoders would otherwise always encode in place). */
+    void encodeWhereForwardsRun(boolean on) {
+        whereForwardsRun = on;
     }
 
     /**
@@ -82,7 +90,7 @@ public final class PromptEmbeddingCache<E> implements AutoCloseable {
             }
             misses++;
         }
-        E fresh = onGpu ? StepBatcher.whereCurrentLaneForwardsRun(encode) : encode.get();
+        E fresh = whereForwardsRun ? StepBatcher.whereCurrentLaneForwardsRun(encode) : encode.get();
         if (parent == null || !parent.isOpen()) {
             return fresh;
         }

@@ -22,6 +22,20 @@ class ConcurrentBatchingTest {
 
     @Test
     void fourConcurrentJobsEqualTheSameJobsRunAlone() throws Exception {
+        check(false);
+    }
+
+    /**
+     * The same with the prompt encodings on the forward thread, where a GPU server runs them (on the CPU they run on
+     * the job's thread unless told otherwise): the same images, and the encodings queued between forwards neither
+     * stall nor deadlock the jobs waiting for those forwards.
+     */
+    @Test
+    void encodingPromptsOnTheForwardThreadChangesNoImage() throws Exception {
+        check(true);
+    }
+
+    private static void check(boolean encodeOnForwardThread) throws Exception {
         Fixtures.require("pipeline_sd1/model");
         List<GenerationRequest> jobs = List.of(
                 GenerationRequest.of("a red apple on a wooden table", "blurry", 64, 64, 6, 7.5, 11)
@@ -34,7 +48,15 @@ class ConcurrentBatchingTest {
                         .withSampler("euler_ancestral", "default")));
         try (DiffusionPipeline pipe = SdLoader.openFolder(Fixtures.root().resolve("pipeline_sd1/model"), "sd1",
                 LoadOptions.cpu())) {
-            ConcurrentJobs.Outcome o = ConcurrentJobs.run(pipe, jobs, 8, Duration.ofMillis(200));
+            PromptEmbeddingCache<?> cache = pipe.architecture().promptCache();
+            cache.encodeWhereForwardsRun(encodeOnForwardThread);
+            long[] misses = new long[1];
+            // the prompts are encoded again when the jobs run together (the cache is emptied after they ran alone)
+            ConcurrentJobs.Outcome o = ConcurrentJobs.run(pipe, jobs, 8, Duration.ofMillis(200), () -> {
+                cache.close();
+                misses[0] = cache.hitsAndMisses()[1];
+            });
+            assertEquals(7, cache.hitsAndMisses()[1] - misses[0], "4 prompts and 3 negative prompts encoded together");
             assertEquals(0, o.forwardsAlone(), "calls from threads without a lane go straight to the network");
             for (int j = 0; j < jobs.size(); j++) {
                 double max = o.maxDiff(j);

@@ -60,6 +60,12 @@ final class ConcurrentJobs {
 
     static Outcome run(DiffusionPipeline pipe, List<GenerationRequest> jobs, int maxImages, Duration window)
             throws Exception {
+        return run(pipe, jobs, maxImages, window, () -> { });
+    }
+
+    /** As above; {@code beforeTogether} runs after the jobs ran alone, before they run together. */
+    static Outcome run(DiffusionPipeline pipe, List<GenerationRequest> jobs, int maxImages, Duration window,
+            Runnable beforeTogether) throws Exception {
         StepBatcher batcher = pipe.stepBatcher();
         batcher.configure(maxImages, window);
         List<int[]> forwards = new CopyOnWriteArrayList<>();
@@ -71,6 +77,7 @@ final class ConcurrentJobs {
         int forwardsAlone = forwards.size();
         forwards.clear();
         int arrays = pipe.liveArrays();
+        beforeTogether.run();
         ExecutorService pool = Executors.newFixedThreadPool(jobs.size());
         try {
             CountDownLatch start = new CountDownLatch(1);
