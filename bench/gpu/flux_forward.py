@@ -6,6 +6,8 @@ import json, os, sys, time
 sys.path.insert(0, os.environ["DIFFUSERS_SRC"])
 import torch
 from diffusers import FluxTransformer2DModel
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gpu_timing import safe, timed, graph_ms  # noqa: E402
 
 t0 = time.perf_counter()
 with torch.device("cuda"):
@@ -27,31 +29,9 @@ run = lambda: m(hidden_states=x, encoder_hidden_states=ctx, pooled_projections=p
                 img_ids=img_ids, txt_ids=txt_ids, return_dict=False)[0]
 
 
-def timed(fn, n=10):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / n * 1e3
-
-
 with torch.no_grad():
-    eager = timed(run)
-    try:
-        s = torch.cuda.Stream(); s.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(s):
-            for _ in range(2):
-                run()
-        torch.cuda.current_stream().wait_stream(s)
-        gr = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(gr):
-            run()
-        graph = round(timed(gr.replay), 2)
-    except Exception as e:  # noqa: BLE001 - reported in the line
-        graph = "error: " + repr(e)[:200]
+    eager = timed(run, 10)
+    graph = safe(graph_ms, run, 10)
 print(json.dumps({"model": "flux1_dev_transformer", "impl": "diffusers", "res": 1024, "batch": 1, "dtype": "float16",
                   "step_ms": round(eager, 2), "graph_ms": graph, "random_init_s": round(load_s, 1),
                   "gpu": torch.cuda.get_device_name()}), flush=True)

@@ -42,13 +42,7 @@ final class TorchScriptClip {
         Map<String, Parameter> named = model.namedParameters();
         ClipScriptSource source = ClipScriptSource.of(model.config(), named.keySet());
         PtSymbolBlock module = ScriptModules.load(ClipScriptSource.CLASS, source.code());
-        List<String> names = source.weightNames();
-        Parameter[] params = new Parameter[names.size()];
-        for (int i = 0; i < params.length; i++) {
-            params[i] = named.get(names.get(i));
-        }
-        return new TorchScriptClip(module, new ScriptWeights(params, new NDArray[params.length], owner),
-                source.leading());
+        return new TorchScriptClip(module, ScriptWeights.of(named, source.weightNames(), owner), source.leading());
     }
 
     /**

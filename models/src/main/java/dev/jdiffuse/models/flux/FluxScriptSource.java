@@ -1,6 +1,7 @@
 package dev.jdiffuse.models.flux;
 
 import dev.jdiffuse.models.nn.ScriptWeights;
+import dev.jdiffuse.models.transformer.ModulationScript;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -122,14 +123,7 @@ record FluxScriptSource(String code, List<String> weightNames) {
                 .append("), 1, 2)\n")
                 .append("    o = torch.scaled_dot_product_attention(qh, kh, vh)\n")
                 .append("    return torch.transpose(o, 1, 2).reshape(b, l, c)\n");
-        // x * (1 + scale) + shift over the sequence (Modulation.modulate); x + y * gate (Modulation.addGated)
-        s.append("  def modulate(").append(self).append(", x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:\n")
-                .append("    return torch.add(torch.mul(x, torch.add(torch.unsqueeze(scale, 1), 1.0)),"
-                        + " torch.unsqueeze(shift, 1))\n");
-        s.append("  def gated(").append(self).append(", x: Tensor, gate: Tensor, y: Tensor) -> Tensor:\n")
-                .append("    return torch.add(x, torch.mul(y, torch.unsqueeze(gate, 1)))\n");
-        s.append("  def norm(").append(self).append(", x: Tensor) -> Tensor:\n")
-                .append("    return torch.layer_norm(x, [x.size(2)], None, None, 1e-06)\n");
+        s.append(ModulationScript.helpers(CLASS));
         s.append("  def mlp(").append(self).append(", x: Tensor, w: List[Tensor], i: int) -> Tensor:\n")
                 .append("    return torch.linear(torch.gelu(torch.linear(x, w[i], w[i + 1]), approximate=\"tanh\"),"
                         + " w[i + 2], w[i + 3])\n");
@@ -166,9 +160,6 @@ record FluxScriptSource(String code, List<String> weightNames) {
                         + " w[i + 9]), cos, sin)\n")
                 .append("    return self.clip(self.gated(h, m[2], torch.linear(torch.cat([a, mlp], 2), w[i + 12],"
                         + " w[i + 13])))\n");
-        // TimestepEmbedding: linear_2(silu(linear_1(f)))
-        s.append("  def embed(").append(self).append(", f: Tensor, w: List[Tensor], i: int) -> Tensor:\n")
-                .append("    return torch.linear(torch.silu(torch.linear(f, w[i], w[i + 1])), w[i + 2], w[i + 3])\n");
         s.append("  def forward(").append(self).append(", tokens: Tensor, ctx: Tensor, pooled: Tensor, tf: Tensor,"
                 + " gf: List[Tensor], cos: Tensor, sin: Tensor, w: List[Tensor]) -> Tensor:\n")
                 .append("    dt = w[0].dtype\n")

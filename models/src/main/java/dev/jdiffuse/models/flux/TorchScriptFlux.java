@@ -11,7 +11,6 @@ import dev.jdiffuse.models.nn.Parameter;
 import dev.jdiffuse.models.nn.ScriptModules;
 import dev.jdiffuse.models.nn.ScriptWeights;
 
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -42,12 +41,7 @@ final class TorchScriptFlux {
         Map<String, Parameter> named = model.namedParameters();
         FluxScriptSource source = FluxScriptSource.of(model.config(), named.keySet());
         PtSymbolBlock module = ScriptModules.load(FluxScriptSource.CLASS, source.code());
-        List<String> names = source.weightNames();
-        Parameter[] params = new Parameter[names.size()];
-        for (int i = 0; i < params.length; i++) {
-            params[i] = named.get(names.get(i));
-        }
-        return new TorchScriptFlux(module, new ScriptWeights(params, new NDArray[params.length], owner));
+        return new TorchScriptFlux(module, ScriptWeights.of(named, source.weightNames(), owner));
     }
 
     /**

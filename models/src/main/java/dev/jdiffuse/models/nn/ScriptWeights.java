@@ -37,6 +37,18 @@ public final class ScriptWeights {
         this.owner = owner;
     }
 
+    /**
+     * The weights of a script that reads only parameters: {@code names} in list order, looked up in {@code named}
+     * (a model's {@code namedParameters()}, already checked against the names with {@link #requireSameNames}).
+     */
+    public static ScriptWeights of(java.util.Map<String, Parameter> named, List<String> names, NDManager owner) {
+        Parameter[] params = new Parameter[names.size()];
+        for (int i = 0; i < params.length; i++) {
+            params[i] = named.get(names.get(i));
+        }
+        return new ScriptWeights(params, new NDArray[params.length], owner);
+    }
+
     /** The list for the current parameter arrays (made now if they changed); give it back with {@link #release}. */
     public synchronized Lease acquire() {
         Lease w = current;

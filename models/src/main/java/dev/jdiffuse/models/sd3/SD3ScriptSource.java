@@ -1,6 +1,7 @@
 package dev.jdiffuse.models.sd3;
 
 import dev.jdiffuse.models.nn.ScriptWeights;
+import dev.jdiffuse.models.transformer.ModulationScript;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -192,15 +193,7 @@ record SD3ScriptSource(String code, List<String> weightNames) {
                 .append(", d), 1, 2), torch.transpose(k.reshape(b, k.size(1), ").append(heads)
                 .append(", d), 1, 2), torch.transpose(v.reshape(b, v.size(1), ").append(heads).append(", d), 1, 2))\n")
                 .append("    return torch.transpose(o, 1, 2).reshape(b, l, q.size(2))\n");
-        s.append("  def modulate(").append(self).append(", x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:\n")
-                .append("    return torch.add(torch.mul(x, torch.add(torch.unsqueeze(scale, 1), 1.0)),"
-                        + " torch.unsqueeze(shift, 1))\n");
-        s.append("  def gated(").append(self).append(", x: Tensor, gate: Tensor, y: Tensor) -> Tensor:\n")
-                .append("    return torch.add(x, torch.mul(y, torch.unsqueeze(gate, 1)))\n");
-        s.append("  def norm(").append(self).append(", x: Tensor) -> Tensor:\n")
-                .append("    return torch.layer_norm(x, [x.size(2)], None, None, 1e-06)\n");
-        s.append("  def embed(").append(self).append(", f: Tensor, w: List[Tensor], i: int) -> Tensor:\n")
-                .append("    return torch.linear(torch.silu(torch.linear(f, w[i], w[i + 1])), w[i + 2], w[i + 3])\n");
+        s.append(ModulationScript.helpers(CLASS));
         for (Variant v : variants) {
             s.append(v.method);
         }

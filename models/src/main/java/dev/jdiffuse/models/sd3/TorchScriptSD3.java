@@ -10,7 +10,6 @@ import dev.jdiffuse.models.nn.Parameter;
 import dev.jdiffuse.models.nn.ScriptModules;
 import dev.jdiffuse.models.nn.ScriptWeights;
 
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -40,12 +39,7 @@ final class TorchScriptSD3 {
         Map<String, Parameter> named = model.namedParameters();
         SD3ScriptSource source = SD3ScriptSource.of(model.config(), named.keySet());
         PtSymbolBlock module = ScriptModules.load(SD3ScriptSource.CLASS, source.code());
-        List<String> names = source.weightNames();
-        Parameter[] params = new Parameter[names.size()];
-        for (int i = 0; i < params.length; i++) {
-            params[i] = named.get(names.get(i));
-        }
-        return new TorchScriptSD3(module, new ScriptWeights(params, new NDArray[params.length], owner));
+        return new TorchScriptSD3(module, ScriptWeights.of(named, source.weightNames(), owner));
     }
 
     /**
