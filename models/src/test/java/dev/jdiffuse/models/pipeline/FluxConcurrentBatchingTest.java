@@ -24,6 +24,19 @@ class FluxConcurrentBatchingTest {
 
     @Test
     void concurrentFluxJobsEqualTheSameJobsRunAlone() throws Exception {
+        check(false);
+    }
+
+    /**
+     * The same with the prompt encodings (T5 and CLIP) on the forward thread, where a GPU server runs them: the same
+     * images, and the three encodings made while the jobs run together neither stall nor deadlock them.
+     */
+    @Test
+    void encodingPromptsOnTheForwardThreadChangesNoImage() throws Exception {
+        check(true);
+    }
+
+    private static void check(boolean encodeOnForwardThread) throws Exception {
         Fixtures.require(MODEL);
         List<GenerationRequest> jobs = List.of(
                 GenerationRequest.of("a red fox in fresh snow", "", 64, 64, 5, 3.5, 11),
@@ -33,7 +46,14 @@ class FluxConcurrentBatchingTest {
             DiffusionPipeline pipe = FluxFamily.withMaxSequenceLength(base, 32);
             assertEquals("flux", pipe.family());
             assertNotNull(pipe.stepBatcher(), "the FLUX family shares its transformer's forwards");
-            ConcurrentJobs.Outcome o = ConcurrentJobs.run(pipe, jobs, 8, Duration.ofMillis(200));
+            PromptEmbeddingCache<?> cache = pipe.architecture().promptCache();
+            cache.encodeWhereForwardsRun(encodeOnForwardThread);
+            long[] misses = new long[1];
+            ConcurrentJobs.Outcome o = ConcurrentJobs.run(pipe, jobs, 8, Duration.ofMillis(200), () -> {
+                cache.close(); // encoded again when the jobs run together
+                misses[0] = cache.hitsAndMisses()[1];
+            });
+            assertEquals(3, cache.hitsAndMisses()[1] - misses[0], "the 3 prompts encoded while the jobs ran together");
             assertEquals(0, o.forwardsAlone(), "calls from threads without a lane go straight to the network");
             for (int j = 0; j < jobs.size(); j++) {
                 double max = o.maxDiff(j);
