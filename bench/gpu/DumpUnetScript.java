@@ -29,14 +29,8 @@ public class DumpUnetScript {
             Files.write(Path.of(a[0], model + "_unet_names.txt"), (List<String>) names.invoke(s));
         }
         // FLUX.1-dev's transformer (published config, as DenoiserBench flux) for flux_script_vs_diffusers.py
-        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
-        com.fasterxml.jackson.databind.node.ObjectNode c = json.createObjectNode().put("patch_size", 1)
-                .put("in_channels", 64).put("num_layers", 19).put("num_single_layers", 38)
-                .put("attention_head_dim", 128).put("num_attention_heads", 24).put("joint_attention_dim", 4096)
-                .put("pooled_projection_dim", 768).put("guidance_embeds", true);
-        c.set("axes_dims_rope", json.valueToTree(new int[] {16, 56, 56}));
-        dev.jdiffuse.models.flux.FluxTransformerConfig fc = dev.jdiffuse.models.flux.FluxTransformerConfig.from(
-                dev.jdiffuse.models.config.ConfigJson.of("FLUX.1-dev", c));
+        Method fluxCfg = bench.getDeclaredMethod("fluxConfig"); fluxCfg.setAccessible(true);
+        dev.jdiffuse.models.flux.FluxTransformerConfig fc = (dev.jdiffuse.models.flux.FluxTransformerConfig) fluxCfg.invoke(null);
         Object flux = new dev.jdiffuse.models.flux.FluxTransformer2DModel(fc);
         Map<String, ?> named = ((dev.jdiffuse.models.flux.FluxTransformer2DModel) flux).namedParameters();
         Class<?> src = Class.forName("dev.jdiffuse.models.flux.FluxScriptSource");

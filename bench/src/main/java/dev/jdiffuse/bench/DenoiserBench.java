@@ -403,13 +403,7 @@ public final class DenoiserBench {
      * FluxTransformer2DModel, same config and shapes).
      */
     static void fluxCase(Device gpu, DataType dtype) {
-        com.fasterxml.jackson.databind.node.ObjectNode c = JSON.createObjectNode().put("patch_size", 1)
-                .put("in_channels", 64).put("num_layers", 19).put("num_single_layers", 38)
-                .put("attention_head_dim", 128).put("num_attention_heads", 24).put("joint_attention_dim", 4096)
-                .put("pooled_projection_dim", 768).put("guidance_embeds", true);
-        c.set("axes_dims_rope", JSON.valueToTree(new int[] {16, 56, 56}));
-        dev.jdiffuse.models.flux.FluxTransformerConfig cfg = dev.jdiffuse.models.flux.FluxTransformerConfig.from(
-                ConfigJson.of("FLUX.1-dev (published config)", c));
+        dev.jdiffuse.models.flux.FluxTransformerConfig cfg = fluxConfig();
         try (NDManager w = NDManager.newBaseManager(gpu)) {
             long t0 = System.nanoTime();
             dev.jdiffuse.models.flux.FluxTransformer2DModel flux = dev.jdiffuse.models.flux.FluxTransformer2DModel
@@ -431,6 +425,16 @@ public final class DenoiserBench {
                     + "\"batch\":1,\"dtype\":\"%s\",\"step_ms\":%.3f,\"host_submit_ms\":%.3f}", flux.scriptedForward(),
                     dtype, ts.stepMs, ts.submitMs);
         }
+    }
+
+    /** FLUX.1-dev's published transformer config (also read by bench/gpu/DumpUnetScript.java). */
+    static dev.jdiffuse.models.flux.FluxTransformerConfig fluxConfig() {
+        com.fasterxml.jackson.databind.node.ObjectNode c = JSON.createObjectNode().put("patch_size", 1)
+                .put("in_channels", 64).put("num_layers", 19).put("num_single_layers", 38)
+                .put("attention_head_dim", 128).put("num_attention_heads", 24).put("joint_attention_dim", 4096)
+                .put("pooled_projection_dim", 768).put("guidance_embeds", true);
+        c.set("axes_dims_rope", JSON.valueToTree(new int[] {16, 56, 56}));
+        return dev.jdiffuse.models.flux.FluxTransformerConfig.from(ConfigJson.of("FLUX.1-dev (published config)", c));
     }
 
     /** Per-forward wall time (synchronised) and host submit time. */

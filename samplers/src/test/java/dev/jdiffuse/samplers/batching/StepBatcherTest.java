@@ -71,6 +71,8 @@ class StepBatcherTest {
     static class Toy implements Network {
         final List<Integer> rowsPerForward = new CopyOnWriteArrayList<>();
         final List<NDArray> inputs = new CopyOnWriteArrayList<>();
+        /** The thread of each forward, in order. */
+        final List<String> threads = new CopyOnWriteArrayList<>();
 
         @Override
         public NDArray forward(NDArray x, double timestep, Conditioning c) {
@@ -81,6 +83,7 @@ class StepBatcherTest {
 
         @Override
         public NDArray forward(NDArray x, double[] timesteps, Conditioning c) {
+            threads.add(Thread.currentThread().getName());
             inputs.add(x);
             sleep(3); // a forward takes a while, so callers arrive while it runs
             int rows = (int) x.getShape().get(0);
@@ -162,14 +165,8 @@ class StepBatcherTest {
 
     @Test
     void everyForwardOfJoinedJobsRunsOnTheBatchersOneSetUpThread() throws Exception {
-        List<String> forwardThreads = new CopyOnWriteArrayList<>();
-        Toy toy = new Toy() {
-            @Override
-            public NDArray forward(NDArray x, double[] timesteps, Conditioning c) {
-                forwardThreads.add(Thread.currentThread().getName());
-                return super.forward(x, timesteps, c);
-            }
-        };
+        Toy toy = new Toy();
+        List<String> forwardThreads = toy.threads;
         List<String> setUp = new CopyOnWriteArrayList<>();
         StepBatcher batcher = new StepBatcher(toy, () -> setUp.add(Thread.currentThread().getName()));
         batcher.configure(16, Duration.ofMillis(20));
@@ -212,14 +209,8 @@ class StepBatcherTest {
     /** Opt-in: a lone job's forwards run on its own thread (no hand-off), with the same outputs. */
     @Test
     void aLoneJobsForwardsCanRunOnItsOwnThread() {
-        List<String> threads = new CopyOnWriteArrayList<>();
-        Toy toy = new Toy() {
-            @Override
-            public NDArray forward(NDArray x, double[] timesteps, Conditioning c) {
-                threads.add(Thread.currentThread().getName());
-                return super.forward(x, timesteps, c);
-            }
-        };
+        Toy toy = new Toy();
+        List<String> threads = toy.threads;
         StepBatcher batcher = new StepBatcher(toy);
         try (NDManager m = NDManager.newBaseManager()) {
             NDArray x = m.ones(new Shape(2, 3));
@@ -244,14 +235,8 @@ class StepBatcherTest {
      */
     @Test
     void aPinnedLoneJobWarmsTheThreadThatServesLaterJobsUntilClose() {
-        List<String> threads = new CopyOnWriteArrayList<>();
-        Toy toy = new Toy() {
-            @Override
-            public NDArray forward(NDArray x, double[] timesteps, Conditioning c) {
-                threads.add(Thread.currentThread().getName());
-                return super.forward(x, timesteps, c);
-            }
-        };
+        Toy toy = new Toy();
+        List<String> threads = toy.threads;
         StepBatcher batcher = new StepBatcher(toy);
         batcher.inlineLoneForwards(true);
         try (NDManager m = NDManager.newBaseManager()) {
