@@ -2,12 +2,18 @@ package dev.jdiffuse.samplers;
 
 import dev.jdiffuse.samplers.methods.Ddim;
 import dev.jdiffuse.samplers.methods.Ddpm;
+import dev.jdiffuse.samplers.methods.Dpm2;
+import dev.jdiffuse.samplers.methods.Dpm2Ancestral;
+import dev.jdiffuse.samplers.methods.DpmPp2sAncestral;
+import dev.jdiffuse.samplers.methods.DpmPp3mSde;
+import dev.jdiffuse.samplers.methods.DpmPpSde;
 import dev.jdiffuse.samplers.methods.DpmPp2m;
 import dev.jdiffuse.samplers.methods.DpmPp2mSde;
 import dev.jdiffuse.samplers.methods.Euler;
 import dev.jdiffuse.samplers.methods.EulerAncestral;
 import dev.jdiffuse.samplers.methods.Heun;
 import dev.jdiffuse.samplers.methods.Lcm;
+import dev.jdiffuse.samplers.methods.Lms;
 import dev.jdiffuse.samplers.methods.Plms;
 import dev.jdiffuse.samplers.methods.UniPc;
 import dev.jdiffuse.schedulers.SchedulerClass;
@@ -51,10 +57,20 @@ public final class SamplerCatalog {
      * @param factory builds the sampler from the options a scheduler config implies
      * @param configOverrides the {@code scheduler_config.json} entries that select this variant of its class
      *     (DPM-Solver's {@code algorithm_type}); a model config matching them has this sampler as its default
+     * @param reproducesClass whether the sampler is its scheduler class's algorithm; false for k-diffusion methods
+     *     without a diffusers class of their own, which only take their schedule from {@code schedulerClass}
      */
     public record Entry(String name, String label, SchedulerClass schedulerClass, boolean stochastic,
             boolean sigmaSpaced, NoiseSpace space, List<Param> parameters, Function<SamplerOptions, Sampler> factory,
-            Map<String, Object> configOverrides) {
+            Map<String, Object> configOverrides, boolean reproducesClass) {
+
+        /** A variant of its scheduler class selected by {@code configOverrides}. */
+        public Entry(String name, String label, SchedulerClass schedulerClass, boolean stochastic,
+                boolean sigmaSpaced, NoiseSpace space, List<Param> parameters, Function<SamplerOptions, Sampler> factory,
+                Map<String, Object> configOverrides) {
+            this(name, label, schedulerClass, stochastic, sigmaSpaced, space, parameters, factory, configOverrides,
+                    true);
+        }
 
         /** An entry that is its scheduler class as configured (no variant entries). */
         public Entry(String name, String label, SchedulerClass schedulerClass, boolean stochastic,
@@ -63,9 +79,18 @@ public final class SamplerCatalog {
             this(name, label, schedulerClass, stochastic, sigmaSpaced, space, parameters, factory, Map.of());
         }
 
-        /** The diffusers {@code _class_name}s this sampler stands for. */
+        /**
+         * A k-diffusion method with no diffusers class: it runs on the schedule {@code schedulerClass} computes from
+         * the model's config (Euler's, as k-diffusion samplers share one discrete schedule) and every schedule.
+         */
+        static Entry kdiffusion(String name, String label, boolean stochastic, Sampler sampler) {
+            return new Entry(name, label, SchedulerClass.EULER, stochastic, true, NoiseSpace.DIFFUSION, List.of(),
+                    o -> sampler, Map.of(), false);
+        }
+
+        /** The diffusers {@code _class_name}s this sampler reproduces (none for {@link #kdiffusion} entries). */
         public List<String> diffusersClasses() {
-            return List.of(schedulerClass.diffusersName());
+            return reproducesClass ? List.of(schedulerClass.diffusersName()) : List.of();
         }
 
         public Sampler create(SamplerOptions options) {
@@ -110,6 +135,14 @@ public final class SamplerCatalog {
                     NoiseSpace.DIFFUSION, List.of(), o -> new EulerAncestral()),
             new Entry("heun", "Heun", SchedulerClass.HEUN, false, true, NoiseSpace.DIFFUSION, List.of(),
                     o -> new Heun(o.clipSampleRange())),
+            new Entry("lms", "LMS", SchedulerClass.LMS, false, true, NoiseSpace.DIFFUSION, List.of(),
+                    o -> new Lms(4)),
+            new Entry("dpm_2", "DPM2", SchedulerClass.KDPM2, false, true, NoiseSpace.DIFFUSION, List.of(),
+                    o -> new Dpm2()),
+            new Entry("dpm_2_ancestral", "DPM2 a", SchedulerClass.KDPM2_ANCESTRAL, true, true, NoiseSpace.DIFFUSION,
+                    List.of(), o -> new Dpm2Ancestral()),
+            Entry.kdiffusion("dpmpp_2s_ancestral", "DPM++ 2S a", true, new DpmPp2sAncestral()),
+            Entry.kdiffusion("dpmpp_sde", "DPM++ SDE", true, new DpmPpSde()),
             new Entry("dpmpp_2m", "DPM++ 2M", SchedulerClass.DPM_SOLVER_MULTISTEP, false, true,
                     NoiseSpace.DIFFUSION, List.of(LOWER_ORDER_FINAL),
                     o -> new DpmPp2m(o.lowerOrderFinal(), o.eulerAtFinal()),
@@ -118,6 +151,7 @@ public final class SamplerCatalog {
                     NoiseSpace.DIFFUSION, List.of(LOWER_ORDER_FINAL),
                     o -> new DpmPp2mSde(o.lowerOrderFinal(), o.eulerAtFinal()),
                     Map.of("algorithm_type", "sde-dpmsolver++")),
+            Entry.kdiffusion("dpmpp_3m_sde", "DPM++ 3M SDE", true, new DpmPp3mSde()),
             new Entry("unipc", "UniPC", SchedulerClass.UNIPC, false, true, NoiseSpace.DIFFUSION, List.of(),
                     o -> new UniPc()),
             new Entry("lcm", "LCM", SchedulerClass.LCM, true, false, NoiseSpace.DIFFUSION, List.of(TIMESTEP_SCALING),
@@ -131,23 +165,26 @@ public final class SamplerCatalog {
     public static final List<Schedule> SCHEDULES = List.of(
             new Schedule("default", "Automatic", false, Map.of(), List.of()),
             new Schedule("karras", "Karras", true,
-                    Map.of("use_karras_sigmas", true, "use_exponential_sigmas", false),
+                    Map.of("use_karras_sigmas", true, "use_exponential_sigmas", false, "use_beta_sigmas", false),
                     List.of(new Param("rho", 7.0, 1.0, 20.0, "Karras et al. 2022 eq. 5 rho"))),
             new Schedule("exponential", "Exponential", true,
-                    Map.of("use_karras_sigmas", false, "use_exponential_sigmas", true), List.of()),
+                    Map.of("use_karras_sigmas", false, "use_exponential_sigmas", true, "use_beta_sigmas", false),
+                    List.of()),
+            new Schedule("beta", "Beta", true,
+                    Map.of("use_karras_sigmas", false, "use_exponential_sigmas", false, "use_beta_sigmas", true),
+                    List.of()),
             new Schedule("leading", "Leading", false, Map.of("timestep_spacing", "leading"), List.of()),
             new Schedule("linspace", "Linspace", false, Map.of("timestep_spacing", "linspace"), List.of()),
             new Schedule("trailing", "Trailing", false, Map.of("timestep_spacing", "trailing"), List.of()));
 
     /**
      * diffusers scheduler classes no sampler reproduces, mapped to the nearest one that exists (same noise space and
-     * prediction; A1111 and ComfyUI ignore a folder's scheduler altogether). LMS is a linear multistep method on
-     * sigmas; DPM-Solver single-step and SDE variants, DEIS and KDPM2 have multistep or second-order neighbours here.
+     * prediction; A1111 and ComfyUI ignore a folder's scheduler altogether). DPM-Solver SDE is k-diffusion's DPM++ SDE
+     * with torchsde's Brownian tree for noise ({@code dpmpp_sde} draws the same law from the request's stream);
+     * DPM-Solver single-step and DEIS have multistep neighbours here.
      */
     private static final Map<String, String> NEAREST = Map.ofEntries(
-            Map.entry("LMSDiscreteScheduler", "euler"), Map.entry("KDPM2DiscreteScheduler", "heun"),
-            Map.entry("KDPM2AncestralDiscreteScheduler", "euler_ancestral"),
-            Map.entry("DPMSolverSinglestepScheduler", "dpmpp_2m"), Map.entry("DPMSolverSDEScheduler", "dpmpp_2m"),
+            Map.entry("DPMSolverSinglestepScheduler", "dpmpp_2m"), Map.entry("DPMSolverSDEScheduler", "dpmpp_sde"),
             Map.entry("DEISMultistepScheduler", "unipc"), Map.entry("TCDScheduler", "lcm"),
             Map.entry("EDMDPMSolverMultistepScheduler", "edm_euler"),
             Map.entry("FlowMatchHeunDiscreteScheduler", "flow_euler"));

@@ -93,6 +93,16 @@ public final class Step {
         return reportedDenoised;
     }
 
+    /**
+     * {@code D(x, level)} at a level between the scheduled ones (DPM2's midpoint {@code sqrt(s s')}, the single-step
+     * DPM++ stages), conditioned on that level's timestep ({@link SamplingSchedule#timestepAt}); the step's preview.
+     */
+    public NDArray denoiseAt(NDArray sample, double level) {
+        NoiseLevel at = new NoiseLevel(level, schedule.timestepAt(level), index, steps());
+        reportedDenoised = run.denoiser().denoise(sample, at, run.conditioning());
+        return reportedDenoised;
+    }
+
     /** Fresh standard normal noise shaped like {@link #x()}; the request's stream, so the call order is the draw order. */
     public NDArray noise() {
         return run.noise().normal(x.getManager(), x.getShape());

@@ -39,15 +39,25 @@ public final class DiffusersSchedules {
         if (steps < 1) {
             throw new IllegalArgumentException("steps must be positive, got " + steps);
         }
-        return switch (c.schedulerClass()) {
+        SamplingSchedule s = switch (c.schedulerClass()) {
             case DDPM -> ddpm(c, steps);
             case DDIM -> ddim(c, steps);
             case PNDM -> pndm(c, steps);
             case LCM -> lcm(c, steps);
-            case EULER, EULER_ANCESTRAL, HEUN -> karrasFamily(c, steps);
+            case EULER, EULER_ANCESTRAL, HEUN, LMS, KDPM2, KDPM2_ANCESTRAL -> karrasFamily(c, steps);
             case DPM_SOLVER_MULTISTEP, UNIPC -> multistep(c, steps);
             case EDM_EULER -> edm(c, steps);
             case FLOW_MATCH_EULER -> flow(c, steps, mu);
+        };
+        return s.withLevels(levels(c));
+    }
+
+    /** How the class conditions its network at a level between scheduled ones (see {@link SigmaTimesteps}). */
+    public static SigmaTimesteps levels(SchedulerConfig c) {
+        return switch (c.schedulerClass()) {
+            case EDM_EULER -> SigmaTimesteps.edm();
+            case FLOW_MATCH_EULER -> SigmaTimesteps.flow(c.numTrainTimesteps());
+            default -> SigmaTimesteps.discrete(trainingSigmas(c));
         };
     }
 
@@ -130,14 +140,19 @@ public final class DiffusersSchedules {
         double[] s = Sigmas.interp(t, table);
         boolean karras = c.useKarrasSigmas();
         boolean exponential = c.useExponentialSigmas();
-        if (c.schedulerClass() == SchedulerClass.EULER_ANCESTRAL && (karras || exponential)) {
-            throw new IllegalArgumentException("EulerAncestralDiscreteScheduler has no Karras/exponential sigmas");
+        boolean beta = c.useBetaSigmas();
+        if (c.schedulerClass() == SchedulerClass.EULER_ANCESTRAL && (karras || exponential || beta)) {
+            throw new IllegalArgumentException("EulerAncestralDiscreteScheduler has no Karras/exponential/beta sigmas");
         }
-        if (karras || exponential) {
+        if (karras || exponential || beta) {
             double min = Double.isNaN(c.sigmaMin()) ? s[s.length - 1] : c.sigmaMin();
             double max = Double.isNaN(c.sigmaMax()) ? s[0] : c.sigmaMax();
-            s = karras ? Sigmas.karras(n, min, max, 7.0) : Sigmas.exponential(n, min, max);
-            t = timestepsOf(s, table, false);
+            s = karras ? Sigmas.karras(n, min, max, 7.0)
+                    : exponential ? Sigmas.exponential(n, min, max) : Sigmas.beta(n, min, max);
+            // KDPM2's set_timesteps rounds the Karras timesteps; Euler, Heun and LMS keep them fractional
+            boolean round = karras && (c.schedulerClass() == SchedulerClass.KDPM2
+                    || c.schedulerClass() == SchedulerClass.KDPM2_ANCESTRAL);
+            t = timestepsOf(s, table, round);
         }
         boolean sigmaMinLast = c.schedulerClass() == SchedulerClass.EULER && "sigma_min".equals(c.finalSigmasType());
         double[] sigmas = append(s, sigmaMinLast ? table[0] : 0.0);
@@ -155,10 +170,11 @@ public final class DiffusersSchedules {
         double[] s;
         boolean sigmaMin = "sigma_min".equals(c.finalSigmasType());
         double finalSigma = sigmaMin ? table[0] : 0.0;
-        if (c.useKarrasSigmas() || c.useExponentialSigmas()) {
+        if (c.useKarrasSigmas() || c.useExponentialSigmas() || c.useBetaSigmas()) {
             double min = Double.isNaN(c.sigmaMin()) ? table[0] : c.sigmaMin();
             double max = Double.isNaN(c.sigmaMax()) ? table[table.length - 1] : c.sigmaMax();
-            s = c.useKarrasSigmas() ? Sigmas.karras(n, min, max, 7.0) : Sigmas.exponential(n, min, max);
+            s = c.useKarrasSigmas() ? Sigmas.karras(n, min, max, 7.0)
+                    : c.useExponentialSigmas() ? Sigmas.exponential(n, min, max) : Sigmas.beta(n, min, max);
             boolean round = c.useKarrasSigmas() && (c.schedulerClass() == SchedulerClass.UNIPC
                     || !"squaredcos_cap_v2".equals(c.betaSchedule()));
             t = timestepsOf(s, table, round);
@@ -198,7 +214,7 @@ public final class DiffusersSchedules {
         if (sigmas.length < 1) {
             throw new IllegalArgumentException("at least one sigma is needed");
         }
-        return shiftedFlow(c, sigmas.clone(), mu);
+        return shiftedFlow(c, sigmas.clone(), mu).withLevels(levels(c));
     }
 
     /** FLUX's unshifted sigmas for {@code n} steps: {@code linspace(1, 1/n, n)} (diffusers' {@code FluxPipeline}). */

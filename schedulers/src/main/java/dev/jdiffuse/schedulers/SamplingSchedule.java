@@ -15,8 +15,16 @@ import java.util.Arrays;
  * it (integers for DDIM/DDPM, fractional where diffusers interpolates).
  *
  * <p>{@code initNoiseSigma} scales unit Gaussian noise into the first sample, as diffusers' {@code init_noise_sigma}.
+ *
+ * <p>{@code levels} gives the timestep of a level between the scheduled ones (null where the schedule has none:
+ * then only samplers that evaluate at scheduled levels can run it).
  */
-public record SamplingSchedule(double[] sigmas, double[] timesteps, double initNoiseSigma) {
+public record SamplingSchedule(double[] sigmas, double[] timesteps, double initNoiseSigma, SigmaTimesteps levels) {
+
+    /** A schedule without timesteps for intermediate levels. */
+    public SamplingSchedule(double[] sigmas, double[] timesteps, double initNoiseSigma) {
+        this(sigmas, timesteps, initNoiseSigma, null);
+    }
 
     public SamplingSchedule {
         if (sigmas.length < 2) {
@@ -45,6 +53,23 @@ public record SamplingSchedule(double[] sigmas, double[] timesteps, double initN
     }
 
     /**
+     * The timestep of an arbitrary level {@code sigma} (DPM2's midpoints), from {@link #levels()}.
+     *
+     * @throws IllegalStateException when the schedule maps no intermediate levels
+     */
+    public double timestepAt(double sigma) {
+        if (levels == null) {
+            throw new IllegalStateException("this schedule gives no timesteps between its levels");
+        }
+        return levels.timestepOf(sigma);
+    }
+
+    /** The same levels and timesteps with {@code levels} for the levels between them. */
+    public SamplingSchedule withLevels(SigmaTimesteps levels) {
+        return new SamplingSchedule(sigmas, timesteps, initNoiseSigma, levels);
+    }
+
+    /**
      * The last {@code steps() - start} steps (image-to-image: diffusers computes the whole schedule, then starts at
      * step {@code t_start}); the first sample is then the clean latents noised to {@code sigma(start)}.
      */
@@ -53,7 +78,7 @@ public record SamplingSchedule(double[] sigmas, double[] timesteps, double initN
             throw new IllegalArgumentException("start " + start + " outside the " + steps() + " steps");
         }
         return new SamplingSchedule(Arrays.copyOfRange(sigmas, start, sigmas.length),
-                Arrays.copyOfRange(timesteps, Math.min(start, timesteps.length - 1), timesteps.length), initNoiseSigma);
+                Arrays.copyOfRange(timesteps, Math.min(start, timesteps.length - 1), timesteps.length), initNoiseSigma, levels);
     }
 
     @Override
@@ -69,6 +94,6 @@ public record SamplingSchedule(double[] sigmas, double[] timesteps, double initN
     @Override
     public String toString() {
         return "SamplingSchedule[sigmas=" + Arrays.toString(sigmas) + ", timesteps=" + Arrays.toString(timesteps)
-                + ", initNoiseSigma=" + initNoiseSigma + "]";
+                + ", initNoiseSigma=" + initNoiseSigma + ", levels=" + levels + "]";
     }
 }

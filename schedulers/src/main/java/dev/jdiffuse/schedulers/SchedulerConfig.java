@@ -28,6 +28,7 @@ public record SchedulerConfig(
         boolean rescaleBetasZeroSnr,
         boolean useKarrasSigmas,
         boolean useExponentialSigmas,
+        boolean useBetaSigmas,
         double sigmaMin,
         double sigmaMax,
         double sigmaData,
@@ -98,7 +99,7 @@ public record SchedulerConfig(
                 s(v, "beta_schedule"), trained, s(v, "prediction_type"), s(v, "timestep_spacing"),
                 i(v, "steps_offset"), b(v, "clip_sample"), d(v, "clip_sample_range"), b(v, "set_alpha_to_one"),
                 b(v, "rescale_betas_zero_snr"), b(v, "use_karras_sigmas"), b(v, "use_exponential_sigmas"),
-                d(v, "sigma_min"), d(v, "sigma_max"), d(v, "sigma_data"), d(v, "rho"), s(v, "sigma_schedule"),
+                b(v, "use_beta_sigmas"), d(v, "sigma_min"), d(v, "sigma_max"), d(v, "sigma_data"), d(v, "rho"), s(v, "sigma_schedule"),
                 d(v, "shift"), b(v, "use_dynamic_shifting"), d(v, "base_shift"), d(v, "max_shift"),
                 i(v, "base_image_seq_len"), i(v, "max_image_seq_len"), i(v, "original_inference_steps"),
                 d(v, "timestep_scaling"), i(v, "solver_order"), s(v, "algorithm_type"), s(v, "solver_type"),
@@ -117,7 +118,7 @@ public record SchedulerConfig(
     }
 
     private static void rejectUnsupported(Map<String, Object> v) {
-        Map<String, Object> supportedOnly = Map.of("thresholding", false, "use_beta_sigmas", false,
+        Map<String, Object> supportedOnly = Map.of("thresholding", false,
                 "use_lu_lambdas", false, "use_flow_sigmas", false, "invert_sigmas", false, "stochastic_sampling", false,
                 "interpolation_type", "linear", "timestep_type", "discrete", "time_shift_type", "exponential",
                 "predict_x0", true);
@@ -127,6 +128,13 @@ public record SchedulerConfig(
                 throw new IllegalArgumentException("unsupported scheduler option " + key + "=" + val);
             }
         });
+        long spacings = List.of("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas").stream()
+                .filter(k -> Boolean.TRUE.equals(v.get(k))).count();
+        if (spacings > 1) {
+            // diffusers' constructors refuse the same combination
+            throw new IllegalArgumentException("only one of use_karras_sigmas, use_exponential_sigmas and "
+                    + "use_beta_sigmas can be set");
+        }
         for (String key : List.of("shift_terminal", "solver_p")) {
             if (v.get(key) != null) {
                 throw new IllegalArgumentException("unsupported scheduler option " + key + "=" + v.get(key));
@@ -157,6 +165,7 @@ public record SchedulerConfig(
         m.put("rescale_betas_zero_snr", false);
         m.put("use_karras_sigmas", false);
         m.put("use_exponential_sigmas", false);
+        m.put("use_beta_sigmas", false);
         m.put("sigma_min", Double.NaN);
         m.put("sigma_max", Double.NaN);
         m.put("sigma_data", 0.5);

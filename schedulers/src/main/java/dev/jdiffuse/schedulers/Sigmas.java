@@ -74,6 +74,29 @@ public final class Sigmas {
     }
 
     /**
+     * Beta-distribution spacing (Lee et al. 2024, "Beta Sampling is All You Need", as diffusers' {@code _convert_to_beta}
+     * and A1111's "Beta" schedule): {@code sigma_i = sigmaMin + ppf(1 - i/(n-1); 0.6, 0.6) (sigmaMax - sigmaMin)},
+     * {@code i = 0 .. n-1}, where {@code ppf} is the Beta(0.6, 0.6) quantile: steps crowd at both ends of the range.
+     */
+    public static double[] beta(int n, double sigmaMin, double sigmaMax) {
+        return beta(n, sigmaMin, sigmaMax, 0.6, 0.6);
+    }
+
+    /** {@link #beta(int, double, double)} with the distribution's {@code alpha} and {@code beta}. */
+    public static double[] beta(int n, double sigmaMin, double sigmaMax, double alpha, double beta) {
+        // commons-math's quantile is solved to 1e-9 by default; scipy's ppf is exact to ~1e-15, so tighten it
+        var distribution = new org.apache.commons.math3.distribution.BetaDistribution(null, alpha, beta, 1e-15);
+        double[] ramp = BetaSchedules.linspace(0, 1, n);
+        double[] s = new double[n];
+        for (int i = 0; i < n; i++) {
+            double q = 1 - ramp[i];
+            double ppf = q <= 0 ? 0 : q >= 1 ? 1 : distribution.inverseCumulativeProbability(q);
+            s[i] = sigmaMin + ppf * (sigmaMax - sigmaMin);
+        }
+        return s;
+    }
+
+    /**
      * The fractional training timestep of {@code sigma}: linear interpolation of {@code log sigma} between the two
      * neighbouring entries of {@code logSigmas} (ascending in t), clamped to the table (diffusers' {@code _sigma_to_t}).
      */

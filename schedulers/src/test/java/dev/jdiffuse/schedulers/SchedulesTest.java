@@ -20,6 +20,64 @@ class SchedulesTest {
         }
     }
 
+    /**
+     * Beta spacing against scipy 1.17.1's {@code scipy.stats.beta.ppf} (what diffusers and A1111 call), evaluated
+     * at {@code 1 - linspace(0, 1, n)}: Beta(0.6, 0.6) for 7 steps and Beta(0.5, 2) for 4.
+     */
+    @Test
+    void betaSpacingFollowsScipysQuantiles() {
+        double[] ppf = {1.0, 0.9085132044499549, 0.7245867092223766, 0.5000000000000001, 0.2754132907776235,
+            0.09148679555004528, 0.0};
+        double min = 0.03;
+        double max = 14.6;
+        double[] s = Sigmas.beta(7, min, max);
+        for (int i = 0; i < ppf.length; i++) {
+            assertEquals(min + ppf[i] * (max - min), s[i], 1e-12, "level " + i);
+        }
+        double[] skewed = {1.0, 0.2320367883945374, 0.05110932406644476, 0.0};
+        double[] t = Sigmas.beta(4, 0, 1, 0.5, 2.0);
+        for (int i = 0; i < skewed.length; i++) {
+            assertEquals(skewed[i], t[i], 1e-12, "Beta(0.5, 2) level " + i);
+        }
+    }
+
+    @Test
+    void betaSigmasReplaceTheSpacedLevelsWithFractionalTimesteps() {
+        Map<String, Object> sd = Map.of("beta_start", 0.00085, "beta_end", 0.012, "beta_schedule", "scaled_linear",
+                "use_beta_sigmas", true);
+        SamplingSchedule plain = DiffusersSchedules.of(SchedulerConfig.of(Map.of("beta_start", 0.00085, "beta_end",
+                0.012, "beta_schedule", "scaled_linear"), SchedulerClass.EULER), 10);
+        SamplingSchedule beta = DiffusersSchedules.of(SchedulerConfig.of(sd, SchedulerClass.EULER), 10);
+        // diffusers' _convert_to_beta spans the spaced schedule's own first and last sigma
+        double[] expected = Sigmas.beta(10, plain.sigma(9), plain.sigma(0));
+        for (int i = 0; i < 10; i++) {
+            assertEquals(expected[i], beta.sigma(i), 1e-12);
+        }
+        assertEquals(0.0, beta.sigma(10));
+        double[] table = DiffusersSchedules.trainingSigmas(SchedulerConfig.of(sd, SchedulerClass.EULER));
+        double[] logs = new double[table.length];
+        for (int i = 0; i < logs.length; i++) {
+            logs[i] = (float) Math.log(table[i]);
+        }
+        for (int i = 0; i < 10; i++) {
+            assertEquals(Sigmas.sigmaToTimestep(beta.sigma(i), logs), beta.timestepOf(i), 1e-12);
+        }
+        assertEquals(true, beta.timestepOf(1) != Math.rint(beta.timestepOf(1)), "fractional, as diffusers keeps them");
+        // DPM-Solver spans the whole training table instead
+        SamplingSchedule dpm = DiffusersSchedules.of(SchedulerConfig.of(sd, SchedulerClass.DPM_SOLVER_MULTISTEP), 10);
+        assertEquals(table[table.length - 1], dpm.sigma(0), 1e-9);
+        assertEquals(table[0], dpm.sigma(9), 1e-9);
+    }
+
+    @Test
+    void onlyOneSigmaSpacingMayBeSet() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SchedulerConfig.of(
+                Map.of("use_beta_sigmas", true, "use_karras_sigmas", true), SchedulerClass.EULER));
+        assertEquals(true, e.getMessage().contains("only one of"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> DiffusersSchedules.of(SchedulerConfig.of(
+                Map.of("use_beta_sigmas", true), SchedulerClass.EULER_ANCESTRAL), 10));
+    }
+
     @Test
     void spacingsFollowLinTable2() {
         assertArrayEquals(new double[] {751, 501, 251, 1}, TimestepSpacing.LEADING.timesteps(1000, 4, 1));

@@ -187,7 +187,8 @@ class ComfyApiTest {
         assertTrue(ckpt.toString().contains("\"tiny.safetensors\""), ckpt.toString());
         assertEquals("MODEL", info.at("/CheckpointLoaderSimple/output/0").asText());
         String samplers = info.at("/KSampler/input/required/sampler_name/0").toString();
-        for (String s : List.of("euler", "euler_ancestral", "dpmpp_2m", "uni_pc", "ddim")) {
+        for (String s : List.of("euler", "euler_ancestral", "dpmpp_2m", "uni_pc", "ddim", "lms", "dpm_2",
+                "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_3m_sde")) {
             assertTrue(samplers.contains("\"" + s + "\""), samplers);
         }
         String schedulers = info.at("/KSampler/input/required/scheduler/0").toString();
@@ -242,7 +243,7 @@ class ComfyApiTest {
                 "bad_linked_input");
         refused(g -> inputs(g, "4").put("ckpt_name", "v1-5-pruned-emaonly.ckpt"), "4", "ckpt_name",
                 "value_not_in_list");
-        refused(g -> inputs(g, "3").put("sampler_name", "dpmpp_3m_sde"), "3", "sampler_name", "value_not_in_list");
+        refused(g -> inputs(g, "3").put("sampler_name", "dpm_adaptive"), "3", "sampler_name", "value_not_in_list");
         refused(g -> inputs(g, "3").put("scheduler", "beta"), "3", "scheduler", "value_not_in_list");
         refused(g -> inputs(g, "3").put("steps", 0), "3", "steps", "value_smaller_than_min");
         refused(g -> inputs(g, "3").put("steps", "many"), "3", "steps", "invalid_input_type");

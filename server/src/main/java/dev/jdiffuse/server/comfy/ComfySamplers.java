@@ -11,21 +11,28 @@ import java.util.Map;
  * {@code SCHEDULER_NAMES}) mapped onto the native sampler catalogue, for the ones it has.
  *
  * <p>Samplers: the k-diffusion names are the native names ({@code euler}, {@code euler_ancestral}, {@code heun},
- * {@code dpmpp_2m}, {@code dpmpp_2m_sde} (diffusers' midpoint SDE-DPM-Solver++ with the request's noise stream, where
- * ComfyUI draws Brownian-tree noise), {@code lcm}, {@code ddpm}), {@code ddim} is DDIM with eta 0 (ComfyUI runs it as Euler, the same
+ * {@code dpm_2}, {@code dpm_2_ancestral}, {@code lms}, {@code dpmpp_2s_ancestral}, {@code dpmpp_sde}, {@code dpmpp_2m},
+ * {@code dpmpp_2m_sde} (diffusers' midpoint SDE-DPM-Solver++), {@code dpmpp_3m_sde}, {@code lcm}, {@code ddpm}); the
+ * SDE methods draw their Brownian increments from the request's noise stream where ComfyUI draws them from a
+ * Brownian tree, so its {@code _gpu} variants (the tree on the GPU) are the same samplers here. {@code ddim} is DDIM with eta 0 (ComfyUI runs it as Euler, the same
  * update on the same sigmas), {@code uni_pc} is UniPC; {@code euler} on a flow (FLUX, SD3) or EDM model is that
  * space's Euler. Schedulers: {@code karras} and {@code exponential} are those sigma spacings; {@code normal} (timesteps
  * evenly spaced from the first to the last, {@code normal_scheduler}) is the {@code linspace} spacing;
  * {@code sgm_uniform} ({@code linspace(start, end, steps + 1)[:-1]}) is {@code trailing}; {@code ddim_uniform}
  * (every {@code T // steps}-th timestep from 1) is {@code leading}; {@code simple} (the model's sigmas at even
  * strides from the end) is {@code trailing}. On flow models {@code normal}, {@code simple} and {@code sgm_uniform}
- * are the model's own shifted schedule. {@code beta}, {@code linear_quadratic} and {@code kl_optimal} are not here.
+ * are the model's own shifted schedule. {@code beta} is not the native {@code beta} (ComfyUI rounds the quantiles to
+ * training timesteps and stops short of the smallest sigma), so it is not listed, nor are {@code linear_quadratic}
+ * and {@code kl_optimal}.
  */
 final class ComfySamplers {
 
     /** ComfyUI name to native sampler name. */
     static final Map<String, String> SAMPLERS = map("euler", "euler", "euler_ancestral", "euler_ancestral",
-            "heun", "heun", "dpmpp_2m", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_2m_sde", "ddpm", "ddpm", "lcm", "lcm",
+            "heun", "heun", "dpm_2", "dpm_2", "dpm_2_ancestral", "dpm_2_ancestral", "lms", "lms",
+            "dpmpp_2s_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_sde",
+            "dpmpp_2m", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu", "dpmpp_2m_sde",
+            "dpmpp_3m_sde", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "dpmpp_3m_sde", "ddpm", "ddpm", "lcm", "lcm",
             "ddim", "ddim", "uni_pc", "unipc");
 
     /** ComfyUI name to native schedule name on diffusion (noise-prediction) models. */

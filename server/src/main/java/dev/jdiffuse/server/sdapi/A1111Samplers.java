@@ -39,14 +39,19 @@ final class A1111Samplers {
             new Scheduler("exponential", "Exponential", "exponential", List.of()),
             new Scheduler("sgm_uniform", "SGM Uniform", "trailing", List.of("SGMUniform")),
             new Scheduler("simple", "Simple", null, List.of()),
-            new Scheduler("ddim", "DDIM", "leading", List.of()));
+            new Scheduler("ddim", "DDIM", "leading", List.of()),
+            new Scheduler("beta", "Beta", "beta", List.of()));
 
     /** A1111's aliases ({@code modules/sd_samplers_kdiffusion.py}, {@code sd_samplers_timesteps.py}). */
-    private static final Map<String, List<String>> ALIASES = Map.of(
-            "euler", List.of("k_euler"), "euler_ancestral", List.of("k_euler_a", "k_euler_ancestral"),
-            "heun", List.of("k_heun"), "dpmpp_2m", List.of("k_dpmpp_2m"),
-            "dpmpp_2m_sde", List.of("k_dpmpp_2m_sde"), "ddim", List.of(),
-            "pndm", List.of("plms"), "unipc", List.of(), "lcm", List.of("k_lcm"), "ddpm", List.of());
+    private static final Map<String, List<String>> ALIASES = Map.ofEntries(
+            Map.entry("euler", List.of("k_euler")), Map.entry("euler_ancestral", List.of("k_euler_a",
+                    "k_euler_ancestral")), Map.entry("heun", List.of("k_heun")),
+            Map.entry("lms", List.of("k_lms")), Map.entry("dpm_2", List.of("k_dpm_2")),
+            Map.entry("dpm_2_ancestral", List.of("k_dpm_2_a")), Map.entry("dpmpp_2s_ancestral", List.of("k_dpmpp_2s_a")),
+            Map.entry("dpmpp_sde", List.of("k_dpmpp_sde")), Map.entry("dpmpp_2m", List.of("k_dpmpp_2m")),
+            Map.entry("dpmpp_2m_sde", List.of("k_dpmpp_2m_sde")), Map.entry("dpmpp_3m_sde", List.of("k_dpmpp_3m_sde")),
+            Map.entry("ddim", List.of()), Map.entry("pndm", List.of("plms")), Map.entry("unipc", List.of()),
+            Map.entry("lcm", List.of("k_lcm")), Map.entry("ddpm", List.of()));
 
     private A1111Samplers() {
     }
