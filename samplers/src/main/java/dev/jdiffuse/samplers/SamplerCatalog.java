@@ -17,6 +17,7 @@ import dev.jdiffuse.samplers.methods.Lms;
 import dev.jdiffuse.samplers.methods.Plms;
 import dev.jdiffuse.samplers.methods.UniPc;
 import dev.jdiffuse.schedulers.SchedulerClass;
+import dev.jdiffuse.schedulers.SigmaSpacing;
 
 import java.util.List;
 import java.util.Map;
@@ -106,9 +107,17 @@ public final class SamplerCatalog {
      * @param needsSigmaSpaced whether only sigma-spaced samplers accept it
      * @param configOverrides the {@code scheduler_config.json} entries it sets
      * @param parameters its tunable parameters
+     * @param spacing the levels themselves, for schedules diffusers has no config for (A1111's and ComfyUI's
+     *     k-diffusion spacings); null where the config overrides define the schedule
      */
     public record Schedule(String name, String label, boolean needsSigmaSpaced, Map<String, Object> configOverrides,
-            List<Param> parameters) {
+            List<Param> parameters, SigmaSpacing spacing) {
+
+        /** A schedule defined by diffusers config entries. */
+        public Schedule(String name, String label, boolean needsSigmaSpaced, Map<String, Object> configOverrides,
+                List<Param> parameters) {
+            this(name, label, needsSigmaSpaced, configOverrides, parameters, null);
+        }
 
         public boolean appliesTo(Entry sampler) {
             return !needsSigmaSpaced || sampler.sigmaSpaced();
@@ -173,6 +182,10 @@ public final class SamplerCatalog {
             new Schedule("beta", "Beta", true,
                     Map.of("use_karras_sigmas", false, "use_exponential_sigmas", false, "use_beta_sigmas", true),
                     List.of()),
+            new Schedule("kl_optimal", "KL Optimal", true, Map.of(), List.of(), SigmaSpacing::klOptimal),
+            new Schedule("polyexponential", "Polyexponential", true, Map.of(),
+                    List.of(new Param("rho", 1.0, 1.0, 1.0, "k-diffusion's polyexponential rho (1: exponential)")),
+                    (n, min, max) -> SigmaSpacing.polyexponential(n, min, max, 1.0)),
             new Schedule("leading", "Leading", false, Map.of("timestep_spacing", "leading"), List.of()),
             new Schedule("linspace", "Linspace", false, Map.of("timestep_spacing", "linspace"), List.of()),
             new Schedule("trailing", "Trailing", false, Map.of("timestep_spacing", "trailing"), List.of()));

@@ -202,6 +202,29 @@ public final class DiffusersSchedules {
     }
 
     /**
+     * A k-diffusion-style schedule (A1111's and ComfyUI's KL-optimal, polyexponential) for a discrete-time diffusion
+     * config: {@code spacing}'s {@code n} levels over the trained range {@code [sigma(t=0), sigma(t=T-1)]} (what
+     * k-diffusion's {@code DiscreteSchedule} calls {@code sigma_min}/{@code sigma_max}), a terminal 0, fractional
+     * timesteps by {@code log sigma} interpolation ({@code sigma_to_t}); the first sample is the noise scaled by the
+     * first level (in the variance-preserving classes' convention, {@code sqrt(1 + sigma_0^2)}).
+     */
+    public static SamplingSchedule spaced(SchedulerConfig c, int n, SigmaSpacing spacing) {
+        if (n < 1) {
+            throw new IllegalArgumentException("steps must be positive, got " + n);
+        }
+        if (c.schedulerClass() == SchedulerClass.EDM_EULER || c.schedulerClass() == SchedulerClass.FLOW_MATCH_EULER) {
+            throw new IllegalArgumentException("k-diffusion spacings are for discrete-time diffusion configs, not "
+                    + c.schedulerClass().diffusersName());
+        }
+        double[] table = trainingSigmas(c);
+        double[] s = spacing.levels(n, table[0], table[table.length - 1]);
+        double[] t = timestepsOf(s, table, false);
+        SamplingSchedule schedule = c.schedulerClass().variancePreservingSample() ? vp(append(s, 0.0), t)
+                : new SamplingSchedule(append(s, 0.0), t, s[0]);
+        return schedule.withLevels(levels(c));
+    }
+
+    /**
      * A flow-matching schedule from the sigmas a pipeline passes to diffusers' {@code set_timesteps(sigmas=...)}
      * (before shifting): FLUX passes {@code linspace(1, 1/n, n)} instead of the scheduler's own span. They are shifted
      * (by {@code shift}, or by {@code mu} with {@code use_dynamic_shifting}) and a terminal 0 appended, as there.

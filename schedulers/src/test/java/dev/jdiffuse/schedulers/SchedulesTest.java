@@ -70,6 +70,46 @@ class SchedulesTest {
     }
 
     @Test
+    void klOptimalIsEvenInArctanFromMaxToMin() {
+        double[] s = SigmaSpacing.klOptimal(8, 0.03, 14.6);
+        assertEquals(14.6, s[0], 1e-12);
+        assertEquals(0.03, s[7], 1e-12);
+        double step = Math.atan(s[1]) - Math.atan(s[0]);
+        for (int i = 1; i < s.length; i++) {
+            assertEquals(step, Math.atan(s[i]) - Math.atan(s[i - 1]), 1e-12);
+        }
+        assertArrayEquals(new double[] {14.6}, SigmaSpacing.klOptimal(1, 0.03, 14.6), 1e-12);
+        // polyexponential with rho 1 is exponential spacing; rho 2 crowds the levels at the small end
+        assertArrayEquals(Sigmas.exponential(8, 0.03, 14.6), SigmaSpacing.polyexponential(8, 0.03, 14.6, 1), 1e-12);
+        assertEquals(true, SigmaSpacing.polyexponential(8, 0.03, 14.6, 2)[3] < Sigmas.exponential(8, 0.03, 14.6)[3]);
+    }
+
+    @Test
+    void kDiffusionSpacingsSpanTheTrainedRange() {
+        Map<String, Object> sd = Map.of("beta_start", 0.00085, "beta_end", 0.012, "beta_schedule", "scaled_linear");
+        SchedulerConfig euler = SchedulerConfig.of(sd, SchedulerClass.EULER);
+        double[] table = DiffusersSchedules.trainingSigmas(euler);
+        SamplingSchedule s = DiffusersSchedules.spaced(euler, 6, SigmaSpacing::klOptimal);
+        double[] expected = SigmaSpacing.klOptimal(6, table[0], table[999]);
+        double[] logs = new double[table.length];
+        for (int i = 0; i < logs.length; i++) {
+            logs[i] = (float) Math.log(table[i]);
+        }
+        for (int i = 0; i < 6; i++) {
+            assertEquals(expected[i], s.sigma(i), 1e-12);
+            assertEquals(Sigmas.sigmaToTimestep(expected[i], logs), s.timestepOf(i), 1e-12);
+        }
+        assertEquals(0.0, s.sigma(6));
+        assertEquals(expected[0], s.initNoiseSigma(), 1e-12);
+        assertEquals(999.0, s.timestepOf(0), 1e-6);
+        SamplingSchedule vp = DiffusersSchedules.spaced(SchedulerConfig.of(sd, SchedulerClass.DPM_SOLVER_MULTISTEP), 6,
+                SigmaSpacing::klOptimal);
+        assertEquals(Math.sqrt(1 + expected[0] * expected[0]), vp.initNoiseSigma(), 1e-12);
+        assertThrows(IllegalArgumentException.class, () -> DiffusersSchedules.spaced(
+                SchedulerConfig.of(Map.of(), SchedulerClass.FLOW_MATCH_EULER), 6, SigmaSpacing::klOptimal));
+    }
+
+    @Test
     void onlyOneSigmaSpacingMayBeSet() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SchedulerConfig.of(
                 Map.of("use_beta_sigmas", true, "use_karras_sigmas", true), SchedulerClass.EULER));

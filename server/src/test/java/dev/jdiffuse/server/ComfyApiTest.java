@@ -169,6 +169,27 @@ class ComfyApiTest {
         }
     }
 
+    /** ComfyUI's k-diffusion sampler and scheduler names run to an image (one evaluation between levels or more). */
+    @Test
+    void kDiffusionSamplerNamesRunToAnImage() throws Exception {
+        String[][] runs = {{"dpmpp_sde_gpu", "kl_optimal"}, {"dpm_2_ancestral", "karras"}, {"lms", "normal"},
+            {"dpmpp_3m_sde", "exponential"}};
+        for (String[] run : runs) {
+            ObjectNode g = graph();
+            inputs(g, "3").put("sampler_name", run[0]);
+            inputs(g, "3").put("scheduler", run[1]);
+            inputs(g, "3").put("steps", 3);
+            String client = "client-" + run[0];
+            try (WsClient c = ws(client)) {
+                String id = prompt(ComfyWorkflows.body(g, client)).json().get("prompt_id").asText();
+                untilDone(c, id);
+                JsonNode entry = ts.get("/history/" + id).json().get(id);
+                assertEquals("success", entry.at("/status/status_str").asText(), String.join(" ", run));
+                assertEquals(1, entry.at("/outputs/9/images").size(), String.join(" ", run));
+            }
+        }
+    }
+
     static byte[] view(JsonNode image) throws Exception {
         TestServer.Reply r = ts.get("/view?filename=" + enc(image.get("filename").asText()) + "&subfolder="
                 + enc(image.get("subfolder").asText()) + "&type=" + image.get("type").asText());
@@ -192,7 +213,8 @@ class ComfyApiTest {
             assertTrue(samplers.contains("\"" + s + "\""), samplers);
         }
         String schedulers = info.at("/KSampler/input/required/scheduler/0").toString();
-        assertTrue(schedulers.contains("\"normal\"") && schedulers.contains("\"karras\""), schedulers);
+        assertTrue(schedulers.contains("\"normal\"") && schedulers.contains("\"karras\"")
+                && schedulers.contains("\"kl_optimal\""), schedulers);
         assertFalse(schedulers.contains("\"beta\""), "beta is not offered: " + schedulers);
         assertEquals(20, info.at("/KSampler/input/required/steps/1/default").asInt());
         assertTrue(info.at("/SaveImage/output_node").asBoolean());

@@ -103,8 +103,8 @@ class SdApiServerTest {
                 {"k_dpmpp_2m_sde", "Exponential", "dpmpp_2m_sde", "exponential", "DPM++ 2M SDE"},
                 {"DPM++ SDE Karras", null, "dpmpp_sde", "karras", "DPM++ SDE"},
                 {"DPM2 a", "Karras", "dpm_2_ancestral", "karras", "DPM2 a"},
-                {"k_dpm_2", null, "dpm_2", "default", "DPM2"}, {"LMS", "Beta", "lms", "beta", "LMS"},
-                {"DPM++ 2S a", "Automatic", "dpmpp_2s_ancestral", "default", "DPM++ 2S a"},
+                {"k_dpm_2", null, "dpm_2", "default", "DPM2"}, {"LMS", "KL Optimal", "lms", "kl_optimal", "LMS"},
+                {"DPM++ 2S a", "polyexponential", "dpmpp_2s_ancestral", "polyexponential", "DPM++ 2S a"},
                 {"DPM++ 3M SDE", "exponential", "dpmpp_3m_sde", "exponential", "DPM++ 3M SDE"}};
             for (String[] c : cases) {
                 String body = "{\"prompt\":\"x\",\"steps\":2,\"width\":64,\"height\":64,\"sampler_name\":\"" + c[0]

@@ -206,6 +206,8 @@ public final class SchedulerSelection {
         SamplingSchedule s;
         if (flowSigmas != null && cfg.schedulerClass() == SchedulerClass.FLOW_MATCH_EULER) {
             s = DiffusersSchedules.flowFromSigmas(cfg, flowSigmas, mu);
+        } else if (spacing.spacing() != null) {
+            s = DiffusersSchedules.spaced(cfg, steps, spacing.spacing());
         } else {
             s = cfg.useDynamicShifting() ? DiffusersSchedules.of(cfg, steps, mu) : DiffusersSchedules.of(cfg, steps);
         }

@@ -42,4 +42,28 @@ class SchedulerVariantsTest {
         org.junit.jupiter.api.Assertions.assertArrayEquals(b.schedule().sigmas(), c.schedule().sigmas(),
                 "the variant changes the update, not the schedule");
     }
+
+    /**
+     * The k-diffusion spacings (KL-optimal, polyexponential) replace the levels for any sigma-spaced sampler of a
+     * discrete-time model, whatever its configured class; samplers bound to integer timesteps refuse them.
+     */
+    @Test
+    void kDiffusionSpacingsApplyToSigmaSpacedSamplers() {
+        Map<String, Object> pndm = new java.util.HashMap<>(SD);
+        pndm.put("_class_name", "PNDMScheduler");
+        pndm.put("skip_prk_steps", true);
+        SchedulerSelection sd15 = new SchedulerSelection(pndm, null);
+        for (String sampler : java.util.List.of("euler", "dpmpp_2m", "lms", "dpm_2", "dpmpp_sde")) {
+            SchedulerSelection.Resolved r = sd15.resolve(sampler, "kl_optimal", 12, 0);
+            double[] table = dev.jdiffuse.schedulers.DiffusersSchedules.trainingSigmas(r.config());
+            double[] expected = dev.jdiffuse.schedulers.SigmaSpacing.klOptimal(12, table[0], table[999]);
+            for (int i = 0; i < 12; i++) {
+                assertEquals(expected[i], r.schedule().sigma(i), 1e-9, sampler + " level " + i);
+            }
+            assertEquals(0.0, r.schedule().sigma(12), sampler);
+        }
+        InvalidRequestException e = org.junit.jupiter.api.Assertions.assertThrows(InvalidRequestException.class,
+                () -> sd15.resolve("ddim", "polyexponential", 12, 0));
+        assertEquals("schedule", e.errors().get(0).field());
+    }
 }
