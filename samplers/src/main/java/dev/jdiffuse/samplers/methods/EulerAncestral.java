@@ -18,11 +18,9 @@ public final class EulerAncestral implements Sampler {
     @Override
     public NDArray step(Step s) {
         double sigma = s.sigma();
-        double next = s.next();
-        double up = Math.sqrt(next * next * (sigma * sigma - next * next) / (sigma * sigma));
-        double down = Math.sqrt(next * next - up * up);
+        Ancestral a = Ancestral.levels(sigma, s.next());
         NDArray x = s.x();
         NDArray d = div(x.sub(s.denoise(x)), sigma);
-        return x.add(mul(d, down - sigma)).add(mul(s.noise(), up));
+        return x.add(mul(d, a.down() - sigma)).add(mul(s.noise(), a.up()));
     }
 }
