@@ -202,9 +202,9 @@ public final class DiffusersSchedules {
     }
 
     /**
-     * A k-diffusion-style schedule (A1111's and ComfyUI's KL-optimal, polyexponential) for a discrete-time diffusion
-     * config: {@code spacing}'s {@code n} levels over the trained range {@code [sigma(t=0), sigma(t=T-1)]} (what
-     * k-diffusion's {@code DiscreteSchedule} calls {@code sigma_min}/{@code sigma_max}), a terminal 0, fractional
+     * A k-diffusion-style schedule (A1111's and ComfyUI's KL-optimal, polyexponential, beta) for a discrete-time
+     * diffusion config: {@code spacing}'s {@code n} levels from the trained ones (whose range
+     * {@code [sigma(t=0), sigma(t=T-1)]} k-diffusion's {@code DiscreteSchedule} calls {@code sigma_min}/{@code sigma_max}), a terminal 0, fractional
      * timesteps by {@code log sigma} interpolation ({@code sigma_to_t}); the first sample is the noise scaled by the
      * first level (in the variance-preserving classes' convention, {@code sqrt(1 + sigma_0^2)}).
      */
@@ -217,7 +217,7 @@ public final class DiffusersSchedules {
                     + c.schedulerClass().diffusersName());
         }
         double[] table = trainingSigmas(c);
-        double[] s = spacing.levels(n, table[0], table[table.length - 1]);
+        double[] s = spacing.levels(n, table);
         double[] t = timestepsOf(s, table, false);
         SamplingSchedule schedule = c.schedulerClass().variancePreservingSample() ? vp(append(s, 0.0), t)
                 : new SamplingSchedule(append(s, 0.0), t, s[0]);

@@ -1,15 +1,57 @@
 package dev.jdiffuse.schedulers;
 
 /**
- * A spacing of {@code n} noise levels over a model's trained range, as the k-diffusion family of UIs (A1111, ComfyUI)
- * defines schedules: a function of the step count and the smallest and largest trained sigma only (the terminal 0 is
- * appended by {@link DiffusersSchedules#spaced}). Pure double-precision functions.
+ * A spacing of {@code n} noise levels over a model's trained levels, as the k-diffusion family of UIs (A1111, ComfyUI)
+ * defines schedules (the terminal 0 is appended by {@link DiffusersSchedules#spaced}). Pure double-precision functions.
  */
 @FunctionalInterface
 public interface SigmaSpacing {
 
-    /** {@code n} levels from (about) {@code sigmaMax} down to (about) {@code sigmaMin}, decreasing. */
-    double[] levels(int n, double sigmaMin, double sigmaMax);
+    /**
+     * {@code n} decreasing levels within the trained range.
+     *
+     * @param trained the sigma of every training timestep, ascending in t (read only)
+     * @throws IllegalArgumentException when the spacing cannot give {@code n} distinct levels
+     */
+    double[] levels(int n, double[] trained);
+
+    /** {@link #klOptimal(int, double, double)} over the trained range. */
+    static SigmaSpacing klOptimal() {
+        return (n, t) -> klOptimal(n, t[0], t[t.length - 1]);
+    }
+
+    /** {@link #polyexponential(int, double, double, double)} over the trained range. */
+    static SigmaSpacing polyexponential(double rho) {
+        return (n, t) -> polyexponential(n, t[0], t[t.length - 1], rho);
+    }
+
+    /**
+     * The "Beta" schedule of A1111 and ComfyUI ({@code beta_scheduler}, after Lee et al. 2024, "Beta Sampling is All
+     * You Need"): training timesteps at the Beta(alpha, beta) quantiles {@code t_i = rint(ppf(1 - i/n) (T - 1))},
+     * {@code i = 0 .. n-1}, and their trained sigmas; so the steps crowd at both ends of the timestep range (the
+     * first at {@code T - 1}, the last short of 0). Where two quantiles round to one timestep ComfyUI drops the
+     * repeat and runs fewer steps; here that is refused (it first happens at 139 steps of 1000 timesteps).
+     */
+    static SigmaSpacing betaTimesteps(double alpha, double beta) {
+        return (n, trained) -> {
+            var distribution = new org.apache.commons.math3.distribution.BetaDistribution(null, alpha, beta, 1e-15);
+            int last = trained.length - 1;
+            double[] s = new double[n];
+            int previous = -1;
+            for (int i = 0; i < n; i++) {
+                double q = 1 - (double) i / n;
+                double ppf = q >= 1 ? 1 : distribution.inverseCumulativeProbability(q);
+                int t = (int) Math.rint(ppf * last);
+                if (t == previous) {
+                    throw new IllegalArgumentException("the beta schedule puts two of " + n + " steps on training "
+                            + "timestep " + t + " (of " + trained.length + "); use fewer steps or another schedule");
+                }
+                previous = t;
+                s[i] = trained[t];
+            }
+            return s;
+        };
+    }
 
     /**
      * The KL-optimal schedule of Sabour et al. 2024 ("Align Your Steps", Sec. 3.3 / App. A), as ComfyUI's

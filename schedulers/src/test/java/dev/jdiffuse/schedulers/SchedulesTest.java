@@ -89,7 +89,7 @@ class SchedulesTest {
         Map<String, Object> sd = Map.of("beta_start", 0.00085, "beta_end", 0.012, "beta_schedule", "scaled_linear");
         SchedulerConfig euler = SchedulerConfig.of(sd, SchedulerClass.EULER);
         double[] table = DiffusersSchedules.trainingSigmas(euler);
-        SamplingSchedule s = DiffusersSchedules.spaced(euler, 6, SigmaSpacing::klOptimal);
+        SamplingSchedule s = DiffusersSchedules.spaced(euler, 6, SigmaSpacing.klOptimal());
         double[] expected = SigmaSpacing.klOptimal(6, table[0], table[999]);
         double[] logs = new double[table.length];
         for (int i = 0; i < logs.length; i++) {
@@ -103,10 +103,39 @@ class SchedulesTest {
         assertEquals(expected[0], s.initNoiseSigma(), 1e-12);
         assertEquals(999.0, s.timestepOf(0), 1e-6);
         SamplingSchedule vp = DiffusersSchedules.spaced(SchedulerConfig.of(sd, SchedulerClass.DPM_SOLVER_MULTISTEP), 6,
-                SigmaSpacing::klOptimal);
+                SigmaSpacing.klOptimal());
         assertEquals(Math.sqrt(1 + expected[0] * expected[0]), vp.initNoiseSigma(), 1e-12);
         assertThrows(IllegalArgumentException.class, () -> DiffusersSchedules.spaced(
-                SchedulerConfig.of(Map.of(), SchedulerClass.FLOW_MATCH_EULER), 6, SigmaSpacing::klOptimal));
+                SchedulerConfig.of(Map.of(), SchedulerClass.FLOW_MATCH_EULER), 6, SigmaSpacing.klOptimal()));
+    }
+
+    /**
+     * A1111's and ComfyUI's beta schedule lands on the training timesteps scipy 1.17.1 gives for
+     * {@code rint(beta.ppf(1 - linspace(0, 1, n, endpoint=False), 0.6, 0.6) * 999)}, at their trained sigmas.
+     */
+    @Test
+    void betaTimestepsAreScipysRoundedQuantiles() {
+        Map<String, Object> sd = Map.of("beta_start", 0.00085, "beta_end", 0.012, "beta_schedule", "scaled_linear");
+        SchedulerConfig euler = SchedulerConfig.of(sd, SchedulerClass.EULER);
+        double[] table = DiffusersSchedules.trainingSigmas(euler);
+        int[] t10 = {999, 959, 876, 765, 637, 500, 362, 234, 123, 40};
+        SamplingSchedule s = DiffusersSchedules.spaced(euler, 10, SigmaSpacing.betaTimesteps(0.6, 0.6));
+        for (int i = 0; i < t10.length; i++) {
+            assertEquals(table[t10[i]], s.sigma(i), 0, "level " + i);
+            // sigma_to_t interpolates the float32 log table (as diffusers), so a trained level maps back within ~1e-6
+            assertEquals(t10[i], s.timestepOf(i), 1e-5, "timestep " + i);
+        }
+        assertEquals(0.0, s.sigma(10));
+        int[] t25 = {999, 990, 972, 946, 913, 876, 835, 789, 741, 690, 637, 582, 527, 472, 417, 362, 309, 258, 210,
+            164, 123, 86, 53, 27, 9};
+        double[] levels = SigmaSpacing.betaTimesteps(0.6, 0.6).levels(25, table);
+        for (int i = 0; i < t25.length; i++) {
+            assertEquals(table[t25[i]], levels[i], 0, "25 steps, level " + i);
+        }
+        SigmaSpacing.betaTimesteps(0.6, 0.6).levels(138, table);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> SigmaSpacing.betaTimesteps(0.6, 0.6).levels(139, table));
+        assertEquals(true, e.getMessage().contains("timestep 999"), e.getMessage());
     }
 
     @Test

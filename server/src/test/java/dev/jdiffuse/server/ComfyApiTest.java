@@ -169,11 +169,15 @@ class ComfyApiTest {
         }
     }
 
-    /** ComfyUI's k-diffusion sampler and scheduler names run to an image (one evaluation between levels or more). */
+    /**
+     * ComfyUI's k-diffusion sampler and scheduler names reach the job as the native ones (this server's pipeline is
+     * scripted; the samplers themselves run through the real UNet in the models module's
+     * {@code KDiffusionSamplersPipelineTest}).
+     */
     @Test
-    void kDiffusionSamplerNamesRunToAnImage() throws Exception {
-        String[][] runs = {{"dpmpp_sde_gpu", "kl_optimal"}, {"dpm_2_ancestral", "karras"}, {"lms", "normal"},
-            {"dpmpp_3m_sde", "exponential"}};
+    void kDiffusionSamplerNamesReachTheJob() throws Exception {
+        String[][] runs = {{"dpmpp_sde_gpu", "kl_optimal", "dpmpp_sde"}, {"dpm_2_ancestral", "karras", "dpm_2_ancestral"},
+            {"lms", "normal", "lms"}, {"dpmpp_3m_sde", "exponential", "dpmpp_3m_sde"}, {"euler", "beta", "euler"}};
         for (String[] run : runs) {
             ObjectNode g = graph();
             inputs(g, "3").put("sampler_name", run[0]);
@@ -186,6 +190,8 @@ class ComfyApiTest {
                 JsonNode entry = ts.get("/history/" + id).json().get(id);
                 assertEquals("success", entry.at("/status/status_str").asText(), String.join(" ", run));
                 assertEquals(1, entry.at("/outputs/9/images").size(), String.join(" ", run));
+                assertEquals(run[2], ts.pipeline.last.sampler(), String.join(" ", run));
+                assertEquals(run[1].equals("normal") ? "linspace" : run[1], ts.pipeline.last.schedule());
             }
         }
     }
@@ -214,8 +220,8 @@ class ComfyApiTest {
         }
         String schedulers = info.at("/KSampler/input/required/scheduler/0").toString();
         assertTrue(schedulers.contains("\"normal\"") && schedulers.contains("\"karras\"")
-                && schedulers.contains("\"kl_optimal\""), schedulers);
-        assertFalse(schedulers.contains("\"beta\""), "beta is not offered: " + schedulers);
+                && schedulers.contains("\"kl_optimal\"") && schedulers.contains("\"beta\""), schedulers);
+        assertFalse(schedulers.contains("\"linear_quadratic\""), "linear_quadratic is not offered: " + schedulers);
         assertEquals(20, info.at("/KSampler/input/required/steps/1/default").asInt());
         assertTrue(info.at("/SaveImage/output_node").asBoolean());
         assertEquals(List.of("KSampler"), names(ts.get("/object_info/KSampler").json()));
@@ -266,7 +272,7 @@ class ComfyApiTest {
         refused(g -> inputs(g, "4").put("ckpt_name", "v1-5-pruned-emaonly.ckpt"), "4", "ckpt_name",
                 "value_not_in_list");
         refused(g -> inputs(g, "3").put("sampler_name", "dpm_adaptive"), "3", "sampler_name", "value_not_in_list");
-        refused(g -> inputs(g, "3").put("scheduler", "beta"), "3", "scheduler", "value_not_in_list");
+        refused(g -> inputs(g, "3").put("scheduler", "linear_quadratic"), "3", "scheduler", "value_not_in_list");
         refused(g -> inputs(g, "3").put("steps", 0), "3", "steps", "value_smaller_than_min");
         refused(g -> inputs(g, "3").put("steps", "many"), "3", "steps", "invalid_input_type");
         refused(g -> inputs(g, "3").remove("seed"), "3", "seed", "required_input_missing");

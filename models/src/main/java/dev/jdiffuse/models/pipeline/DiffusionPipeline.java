@@ -273,7 +273,7 @@ public final class DiffusionPipeline implements ImagePipeline {
 
     /** The model's samplers and schedules, as {@link SchedulerSelection} refuses them. */
     private List<FieldError> checkSamplerAndSchedule(GenerationRequest r) {
-        return scheduler.check(r.sampler(), r.schedule());
+        return scheduler.check(r.sampler(), r.schedule(), r.steps());
     }
 
     private void requireValid(GenerationRequest r) {

@@ -181,6 +181,23 @@ public final class SchedulerSelection {
     }
 
     /**
+     * {@link #check(String, String)}, and whether the schedule can space {@code steps} levels (the beta schedule
+     * cannot put more steps than its rounded quantiles have distinct timesteps): an error naming {@code steps}.
+     */
+    public List<FieldError> check(String sampler, String schedule, int steps) {
+        List<FieldError> errors = check(sampler, schedule);
+        SamplerCatalog.Schedule s = SamplerCatalog.schedule(schedule == null ? "default" : schedule).orElse(null);
+        if (errors.isEmpty() && s != null && s.spacing() != null && steps >= 1) {
+            try {
+                s.spacing().levels(steps, DiffusersSchedules.trainingSigmas(base));
+            } catch (IllegalArgumentException e) {
+                errors.add(FieldError.invalid("steps", e.getMessage()));
+            }
+        }
+        return errors;
+    }
+
+    /**
      * @param sampler a sampler name or null for the model's default
      * @param schedule a schedule name or null/"default"
      * @param mu dynamic-shift parameter for flow models with {@code use_dynamic_shifting}, else ignored
@@ -207,7 +224,11 @@ public final class SchedulerSelection {
         if (flowSigmas != null && cfg.schedulerClass() == SchedulerClass.FLOW_MATCH_EULER) {
             s = DiffusersSchedules.flowFromSigmas(cfg, flowSigmas, mu);
         } else if (spacing.spacing() != null) {
-            s = DiffusersSchedules.spaced(cfg, steps, spacing.spacing());
+            try {
+                s = DiffusersSchedules.spaced(cfg, steps, spacing.spacing());
+            } catch (IllegalArgumentException e) {
+                throw new InvalidRequestException(List.of(FieldError.invalid("steps", e.getMessage())));
+            }
         } else {
             s = cfg.useDynamicShifting() ? DiffusersSchedules.of(cfg, steps, mu) : DiffusersSchedules.of(cfg, steps);
         }

@@ -21,10 +21,10 @@ import java.util.Map;
  * {@code sgm_uniform} ({@code linspace(start, end, steps + 1)[:-1]}) is {@code trailing}; {@code ddim_uniform}
  * (every {@code T // steps}-th timestep from 1) is {@code leading}; {@code simple} (the model's sigmas at even
  * strides from the end) is {@code trailing}. On flow models {@code normal}, {@code simple} and {@code sgm_uniform}
- * are the model's own shifted schedule. {@code kl_optimal} is the native one ({@code kl_optimal_scheduler}'s formula,
- * diffusion models only). {@code beta} is not the native {@code beta} (ComfyUI takes the quantiles in timestep space,
- * rounded to training timesteps, and stops short of the smallest sigma; diffusers takes them in sigma space), so it is
- * not listed, nor is {@code linear_quadratic}.
+ * are the model's own shifted schedule. {@code kl_optimal} and {@code beta} are the native ones
+ * ({@code kl_optimal_scheduler}'s and {@code beta_scheduler}'s formulas, diffusion models only; where two of
+ * {@code beta}'s quantiles round to one timestep ComfyUI runs fewer steps and jdiffuse refuses).
+ * {@code linear_quadratic} is not listed.
  */
 final class ComfySamplers {
 
@@ -39,7 +39,7 @@ final class ComfySamplers {
     /** ComfyUI name to native schedule name on diffusion (noise-prediction) models. */
     static final Map<String, String> SCHEDULERS = map("simple", "trailing", "sgm_uniform", "trailing",
             "karras", "karras", "exponential", "exponential", "ddim_uniform", "leading", "normal", "linspace",
-            "kl_optimal", "kl_optimal");
+            "kl_optimal", "kl_optimal", "beta", "beta");
 
     private static Map<String, String> map(String... kv) {
         Map<String, String> m = new LinkedHashMap<>();

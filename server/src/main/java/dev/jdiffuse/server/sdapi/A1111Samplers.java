@@ -21,9 +21,9 @@ import java.util.Map;
  * is {@code trailing} and A1111's {@code ddim} scheduler ({@code range(0, T, T // steps) + 1}) is {@code leading};
  * Forge's {@code simple} (the model's sigmas at even strides) is the model's own spacing on flow models and
  * {@code trailing} elsewhere. {@code polyexponential} (rho 1) is the native one; {@code kl_optimal} is the native one,
- * which ends with a step to 0 as ComfyUI's does (A1111's takes {@code n + 1} levels and stops at the smallest sigma).
- * The rest (align_your_steps, beta, whose timestep-space quantiles differ from diffusers' sigma-space {@code beta},
- * normal) are refused.
+ * which ends with a step to 0 as ComfyUI's does (A1111's takes {@code n + 1} levels and stops at the smallest sigma);
+ * {@code beta} is the native one (A1111's {@code beta_scheduler}: rounded timestep-space quantiles). The rest
+ * (align_your_steps, normal) are refused.
  */
 final class A1111Samplers {
 
@@ -44,7 +44,8 @@ final class A1111Samplers {
             new Scheduler("simple", "Simple", null, List.of()),
             new Scheduler("ddim", "DDIM", "leading", List.of()),
             new Scheduler("kl_optimal", "KL Optimal", "kl_optimal", List.of()),
-            new Scheduler("polyexponential", "Polyexponential", "polyexponential", List.of()));
+            new Scheduler("polyexponential", "Polyexponential", "polyexponential", List.of()),
+            new Scheduler("beta", "Beta", "beta", List.of()));
 
     /** A1111's aliases ({@code modules/sd_samplers_kdiffusion.py}, {@code sd_samplers_timesteps.py}). */
     private static final Map<String, List<String>> ALIASES = Map.ofEntries(
