@@ -16,6 +16,7 @@ import dev.jdiffuse.samplers.methods.Lcm;
 import dev.jdiffuse.samplers.methods.Lms;
 import dev.jdiffuse.samplers.methods.Plms;
 import dev.jdiffuse.samplers.methods.UniPc;
+import dev.jdiffuse.schedulers.AlignYourSteps;
 import dev.jdiffuse.schedulers.SchedulerClass;
 import dev.jdiffuse.schedulers.SigmaSpacing;
 
@@ -187,6 +188,8 @@ public final class SamplerCatalog {
                     Map.of("use_karras_sigmas", false, "use_exponential_sigmas", false, "use_beta_sigmas", true),
                     List.of()),
             new Schedule("kl_optimal", "KL Optimal", true, Map.of(), List.of(), SigmaSpacing.klOptimal()),
+            new Schedule("align_your_steps", "Align Your Steps", true, Map.of(), List.of(),
+                    AlignYourSteps.spacing()),
             new Schedule("polyexponential", "Polyexponential", true, Map.of(),
                     List.of(new Param("rho", 1.0, 1.0, 1.0, "k-diffusion's polyexponential rho (1: exponential)")),
                     SigmaSpacing.polyexponential(1.0)),

@@ -209,6 +209,13 @@ public final class DiffusersSchedules {
      * first level (in the variance-preserving classes' convention, {@code sqrt(1 + sigma_0^2)}).
      */
     public static SamplingSchedule spaced(SchedulerConfig c, int n, SigmaSpacing spacing) {
+        return spaced(c, n, spacing, null);
+    }
+
+    /**
+     * {@link #spaced(SchedulerConfig, int, SigmaSpacing)} for a model with Align Your Steps levels (null: none).
+     */
+    public static SamplingSchedule spaced(SchedulerConfig c, int n, SigmaSpacing spacing, double[] alignYourSteps) {
         if (n < 1) {
             throw new IllegalArgumentException("steps must be positive, got " + n);
         }
@@ -217,7 +224,7 @@ public final class DiffusersSchedules {
                     + c.schedulerClass().diffusersName());
         }
         double[] table = trainingSigmas(c);
-        double[] s = spacing.levels(n, table);
+        double[] s = spacing.levels(n, new ModelSigmas(table, alignYourSteps));
         double[] t = timestepsOf(s, table, false);
         SamplingSchedule schedule = c.schedulerClass().variancePreservingSample() ? vp(append(s, 0.0), t)
                 : new SamplingSchedule(append(s, 0.0), t, s[0]);

@@ -8,21 +8,21 @@ package dev.jdiffuse.schedulers;
 public interface SigmaSpacing {
 
     /**
-     * {@code n} decreasing levels within the trained range.
+     * {@code n} decreasing levels for the model.
      *
-     * @param trained the sigma of every training timestep, ascending in t (read only)
      * @throws IllegalArgumentException when the spacing cannot give {@code n} distinct levels
+     * @throws UnsupportedOperationException when the spacing has no levels for this model
      */
-    double[] levels(int n, double[] trained);
+    double[] levels(int n, ModelSigmas model);
 
     /** {@link #klOptimal(int, double, double)} over the trained range. */
     static SigmaSpacing klOptimal() {
-        return (n, t) -> klOptimal(n, t[0], t[t.length - 1]);
+        return (n, m) -> klOptimal(n, m.min(), m.max());
     }
 
     /** {@link #polyexponential(int, double, double, double)} over the trained range. */
     static SigmaSpacing polyexponential(double rho) {
-        return (n, t) -> polyexponential(n, t[0], t[t.length - 1], rho);
+        return (n, m) -> polyexponential(n, m.min(), m.max(), rho);
     }
 
     /**
@@ -33,7 +33,8 @@ public interface SigmaSpacing {
      * repeat and runs fewer steps; here that is refused (it first happens at 139 steps of 1000 timesteps).
      */
     static SigmaSpacing betaTimesteps(double alpha, double beta) {
-        return (n, trained) -> {
+        return (n, model) -> {
+            double[] trained = model.trained();
             var distribution = new org.apache.commons.math3.distribution.BetaDistribution(null, alpha, beta, 1e-15);
             int last = trained.length - 1;
             double[] s = new double[n];

@@ -128,14 +128,39 @@ class SchedulesTest {
         assertEquals(0.0, s.sigma(10));
         int[] t25 = {999, 990, 972, 946, 913, 876, 835, 789, 741, 690, 637, 582, 527, 472, 417, 362, 309, 258, 210,
             164, 123, 86, 53, 27, 9};
-        double[] levels = SigmaSpacing.betaTimesteps(0.6, 0.6).levels(25, table);
+        ModelSigmas model = new ModelSigmas(table, null);
+        double[] levels = SigmaSpacing.betaTimesteps(0.6, 0.6).levels(25, model);
         for (int i = 0; i < t25.length; i++) {
             assertEquals(table[t25[i]], levels[i], 0, "25 steps, level " + i);
         }
-        SigmaSpacing.betaTimesteps(0.6, 0.6).levels(138, table);
+        SigmaSpacing.betaTimesteps(0.6, 0.6).levels(138, model);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> SigmaSpacing.betaTimesteps(0.6, 0.6).levels(139, table));
+                () -> SigmaSpacing.betaTimesteps(0.6, 0.6).levels(139, model));
         assertEquals(true, e.getMessage().contains("timestep 999"), e.getMessage());
+    }
+
+    /**
+     * Align Your Steps: the published 11 levels at 11 steps; other counts resampled log-linearly, against numpy's
+     * {@code exp(interp(linspace(0, 1, n), linspace(0, 1, 11), log(levels[::-1])))[::-1]} (A1111's
+     * {@code _loglinear_interp}) for SD 1.5 at 7 steps and SDXL at 15.
+     */
+    @Test
+    void alignYourStepsResamplesThePublishedLevels() {
+        assertArrayEquals(AlignYourSteps.SD15, AlignYourSteps.levels(11, AlignYourSteps.SD15), 0);
+        double[] sd7 = {14.614999999999997, 4.587187146238487, 2.3938734813363083, 1.396, 0.7425182963215853,
+            0.28924317921876924, 0.028999999999999998};
+        assertArrayEquals(sd7, AlignYourSteps.levels(7, AlignYourSteps.SD15), 1e-12);
+        double[] xl15 = {14.614999999999997, 8.025921658855022, 5.0630125324768205, 3.4872652328122253,
+            2.358452956951452, 1.6524928155713252, 1.1825657634279099, 0.862, 0.6293984011144996, 0.4718337041917909,
+            0.3545704111917484, 0.2507823472949435, 0.15437106722009145, 0.07661478759422205, 0.028999999999999998};
+        assertArrayEquals(xl15, AlignYourSteps.levels(15, AlignYourSteps.SDXL), 1e-12);
+        SchedulerConfig euler = SchedulerConfig.of(Map.of("beta_start", 0.00085, "beta_end", 0.012,
+                "beta_schedule", "scaled_linear"), SchedulerClass.EULER);
+        SamplingSchedule s = DiffusersSchedules.spaced(euler, 7, AlignYourSteps.spacing(), AlignYourSteps.SD15);
+        assertArrayEquals(sd7, java.util.Arrays.copyOf(s.sigmas(), 7), 1e-12);
+        assertEquals(0.0, s.sigma(7));
+        assertThrows(UnsupportedOperationException.class,
+                () -> DiffusersSchedules.spaced(euler, 7, AlignYourSteps.spacing()));
     }
 
     @Test

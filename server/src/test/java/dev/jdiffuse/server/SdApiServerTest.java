@@ -105,7 +105,8 @@ class SdApiServerTest {
                 {"DPM2 a", "Karras", "dpm_2_ancestral", "karras", "DPM2 a"},
                 {"k_dpm_2", "Beta", "dpm_2", "beta", "DPM2"}, {"LMS", "KL Optimal", "lms", "kl_optimal", "LMS"},
                 {"DPM++ 2S a", "polyexponential", "dpmpp_2s_ancestral", "polyexponential", "DPM++ 2S a"},
-                {"DPM++ 3M SDE", "exponential", "dpmpp_3m_sde", "exponential", "DPM++ 3M SDE"}};
+                {"DPM++ 3M SDE", "exponential", "dpmpp_3m_sde", "exponential", "DPM++ 3M SDE"},
+                {"DPM++ 2M", "Align Your Steps", "dpmpp_2m", "align_your_steps", "DPM++ 2M"}};
             for (String[] c : cases) {
                 String body = "{\"prompt\":\"x\",\"steps\":2,\"width\":64,\"height\":64,\"sampler_name\":\"" + c[0]
                         + "\"" + (c[1] == null ? "" : ",\"scheduler\":\"" + c[1] + "\"") + "}";
@@ -143,7 +144,7 @@ class SdApiServerTest {
             expect(ts, "{\"width\":100,\"steps\":2}", 422, "width");
             expect(ts, "{\"steps\":0}", 422, "steps");
             expect(ts, "{\"steps\":2,\"cfg_scale\":99}", 422, "cfg_scale");
-            expect(ts, "{\"steps\":2,\"scheduler\":\"Align Your Steps\"}", 404, "scheduler");
+            expect(ts, "{\"steps\":2,\"scheduler\":\"Align Your Steps GITS\"}", 404, "scheduler");
             expect(ts, "{\"steps\":2,\"restore_faces\":true}", 422, "restore_faces");
             expect(ts, "{\"steps\":2,\"script_name\":\"x/y/z plot\"}", 422, "script_name");
             expect(ts, "{\"steps\":2,\"alwayson_scripts\":{\"ControlNet\":{\"args\":[]}}}", 422,

@@ -95,7 +95,7 @@ public final class DiffusionPipeline implements ImagePipeline {
         this.ownsWeights = ownsWeights;
         this.family = family;
         this.vae = vae;
-        this.scheduler = scheduler;
+        this.scheduler = scheduler.withAlignYourSteps(family.alignYourSteps());
         this.taesd = taesd;
         this.previews = new PreviewRenderer(family.preview(), taesd);
         this.loras = loras;

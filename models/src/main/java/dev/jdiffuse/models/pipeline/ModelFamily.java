@@ -68,6 +68,14 @@ public interface ModelFamily<C extends Conditioning> {
         return null;
     }
 
+    /**
+     * The Align Your Steps levels published for this family ({@code dev.jdiffuse.schedulers.AlignYourSteps}), or null
+     * (the default) where there are none and the {@code align_your_steps} schedule is refused.
+     */
+    default double[] alignYourSteps() {
+        return null;
+    }
+
     /** The prompt's conditioning and, when the request is guided (scale above 1), the unconditional one. */
     Prompts<C> encode(NDManager job, GenerationRequest request);
 

@@ -8,6 +8,7 @@ import dev.jdiffuse.samplers.SamplerCatalog.NoiseSpace;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.SamplerOptions;
 import dev.jdiffuse.schedulers.DiffusersSchedules;
+import dev.jdiffuse.schedulers.ModelSigmas;
 import dev.jdiffuse.schedulers.SamplingSchedule;
 import dev.jdiffuse.schedulers.SchedulerClass;
 import dev.jdiffuse.schedulers.SchedulerConfig;
@@ -36,6 +37,8 @@ public final class SchedulerSelection {
 
     private final Map<String, Object> raw;
     private final SchedulerConfig base;
+    /** The model family's Align Your Steps levels, or null (the schedule is refused). */
+    private final double[] alignYourSteps;
 
     /**
      * @param raw the config's JSON object as a map
@@ -44,6 +47,18 @@ public final class SchedulerSelection {
     public SchedulerSelection(Map<String, Object> raw, SchedulerClass schedulerClass) {
         this.raw = Map.copyOf(withoutNulls(raw));
         this.base = SchedulerConfig.of(raw, schedulerClass != null ? schedulerClass : classOf(raw));
+        this.alignYourSteps = null;
+    }
+
+    private SchedulerSelection(SchedulerSelection s, double[] alignYourSteps) {
+        this.raw = s.raw;
+        this.base = s.base;
+        this.alignYourSteps = alignYourSteps == null ? null : alignYourSteps.clone();
+    }
+
+    /** This config for a model family with Align Your Steps levels ({@code dev.jdiffuse.schedulers.AlignYourSteps}). */
+    public SchedulerSelection withAlignYourSteps(double[] levels) {
+        return new SchedulerSelection(this, levels);
     }
 
     /**
@@ -181,17 +196,20 @@ public final class SchedulerSelection {
     }
 
     /**
-     * {@link #check(String, String)}, and whether the schedule can space {@code steps} levels (the beta schedule
-     * cannot put more steps than its rounded quantiles have distinct timesteps): an error naming {@code steps}.
+     * {@link #check(String, String)}, and whether the schedule has levels for this model (Align Your Steps: an error
+     * naming {@code schedule}) and can space {@code steps} of them (the beta schedule cannot put more steps than its
+     * rounded quantiles have distinct timesteps: an error naming {@code steps}).
      */
     public List<FieldError> check(String sampler, String schedule, int steps) {
         List<FieldError> errors = check(sampler, schedule);
         SamplerCatalog.Schedule s = SamplerCatalog.schedule(schedule == null ? "default" : schedule).orElse(null);
         if (errors.isEmpty() && s != null && s.spacing() != null && steps >= 1) {
             try {
-                s.spacing().levels(steps, DiffusersSchedules.trainingSigmas(base));
+                s.spacing().levels(steps, new ModelSigmas(DiffusersSchedules.trainingSigmas(base), alignYourSteps));
             } catch (IllegalArgumentException e) {
                 errors.add(FieldError.invalid("steps", e.getMessage()));
+            } catch (UnsupportedOperationException e) {
+                errors.add(new FieldError("schedule", "unsupported_combination", e.getMessage()));
             }
         }
         return errors;
@@ -225,9 +243,12 @@ public final class SchedulerSelection {
             s = DiffusersSchedules.flowFromSigmas(cfg, flowSigmas, mu);
         } else if (spacing.spacing() != null) {
             try {
-                s = DiffusersSchedules.spaced(cfg, steps, spacing.spacing());
+                s = DiffusersSchedules.spaced(cfg, steps, spacing.spacing(), alignYourSteps);
             } catch (IllegalArgumentException e) {
                 throw new InvalidRequestException(List.of(FieldError.invalid("steps", e.getMessage())));
+            } catch (UnsupportedOperationException e) {
+                throw new InvalidRequestException(new FieldError("schedule", "unsupported_combination",
+                        e.getMessage()));
             }
         } else {
             s = cfg.useDynamicShifting() ? DiffusersSchedules.of(cfg, steps, mu) : DiffusersSchedules.of(cfg, steps);

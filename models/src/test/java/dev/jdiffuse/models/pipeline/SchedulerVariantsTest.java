@@ -65,5 +65,12 @@ class SchedulerVariantsTest {
         InvalidRequestException e = org.junit.jupiter.api.Assertions.assertThrows(InvalidRequestException.class,
                 () -> sd15.resolve("ddim", "polyexponential", 12, 0));
         assertEquals("schedule", e.errors().get(0).field());
+        // a config whose family published no Align Your Steps levels refuses that schedule, naming it
+        java.util.List<FieldError> ays = sd15.check("euler", "align_your_steps", 12);
+        assertEquals(1, ays.size());
+        assertEquals("schedule", ays.get(0).field());
+        assertEquals("unsupported_combination", ays.get(0).code());
+        assertEquals(java.util.List.of(), sd15.withAlignYourSteps(dev.jdiffuse.schedulers.AlignYourSteps.SDXL)
+                .check("euler", "align_your_steps", 12));
     }
 }

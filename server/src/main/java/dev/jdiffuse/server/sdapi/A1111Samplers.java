@@ -22,8 +22,8 @@ import java.util.Map;
  * Forge's {@code simple} (the model's sigmas at even strides) is the model's own spacing on flow models and
  * {@code trailing} elsewhere. {@code polyexponential} (rho 1) is the native one; {@code kl_optimal} is the native one,
  * which ends with a step to 0 as ComfyUI's does (A1111's takes {@code n + 1} levels and stops at the smallest sigma);
- * {@code beta} is the native one (A1111's {@code beta_scheduler}: rounded timestep-space quantiles). The rest
- * (align_your_steps, normal) are refused.
+ * {@code beta} is the native one (A1111's {@code beta_scheduler}: rounded timestep-space quantiles), and so is
+ * {@code align_your_steps} (SD 1.5's levels for non-XL models, SDXL's for XL). {@code normal} is refused.
  */
 final class A1111Samplers {
 
@@ -45,7 +45,8 @@ final class A1111Samplers {
             new Scheduler("ddim", "DDIM", "leading", List.of()),
             new Scheduler("kl_optimal", "KL Optimal", "kl_optimal", List.of()),
             new Scheduler("polyexponential", "Polyexponential", "polyexponential", List.of()),
-            new Scheduler("beta", "Beta", "beta", List.of()));
+            new Scheduler("beta", "Beta", "beta", List.of()),
+            new Scheduler("align_your_steps", "Align Your Steps", "align_your_steps", List.of()));
 
     /** A1111's aliases ({@code modules/sd_samplers_kdiffusion.py}, {@code sd_samplers_timesteps.py}). */
     private static final Map<String, List<String>> ALIASES = Map.ofEntries(

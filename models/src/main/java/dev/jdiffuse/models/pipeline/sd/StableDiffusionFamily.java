@@ -28,6 +28,7 @@ import dev.jdiffuse.samplers.Denoiser;
 import dev.jdiffuse.models.nn.InferenceThreads;
 import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.samplers.prediction.PredictionType;
+import dev.jdiffuse.schedulers.AlignYourSteps;
 import dev.jdiffuse.schedulers.SchedulerConfig;
 
 import java.util.ArrayList;
@@ -92,6 +93,12 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
             return timeIds == SdxlTimeIds.REFINER ? "sdxl_refiner" : "sdxl";
         }
         return unet.config().crossAttentionDim().get(0) >= 1024 ? "sd2" : "sd1";
+    }
+
+    /** SDXL's published levels for SDXL (base and refiner), SD 1.5's for SD 1.x and 2.x (as A1111 chooses). */
+    @Override
+    public double[] alignYourSteps() {
+        return prompts.isSdxl() ? AlignYourSteps.SDXL : AlignYourSteps.SD15;
     }
 
     @Override
