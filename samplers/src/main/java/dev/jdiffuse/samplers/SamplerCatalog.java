@@ -169,7 +169,9 @@ public final class SamplerCatalog {
             new Entry("edm_euler", "Euler EDM", SchedulerClass.EDM_EULER, false, false, NoiseSpace.EDM, List.of(),
                     o -> new Euler()),
             new Entry("flow_euler", "Euler Flow", SchedulerClass.FLOW_MATCH_EULER, false, false, NoiseSpace.FLOW,
-                    List.of(), o -> new Euler()));
+                    List.of(), o -> new Euler()),
+            new Entry("flow_heun", "Heun Flow", SchedulerClass.FLOW_MATCH_HEUN, false, false, NoiseSpace.FLOW,
+                    List.of(), o -> new Heun(Double.POSITIVE_INFINITY)));
 
     /** The schedule table. */
     public static final List<Schedule> SCHEDULES = List.of(
@@ -206,8 +208,7 @@ public final class SamplerCatalog {
     private static final Map<String, String> NEAREST = Map.ofEntries(
             Map.entry("DPMSolverSinglestepScheduler", "dpmpp_2m"), Map.entry("DPMSolverSDEScheduler", "dpmpp_sde"),
             Map.entry("DEISMultistepScheduler", "unipc"), Map.entry("TCDScheduler", "lcm"),
-            Map.entry("EDMDPMSolverMultistepScheduler", "edm_euler"),
-            Map.entry("FlowMatchHeunDiscreteScheduler", "flow_euler"));
+            Map.entry("EDMDPMSolverMultistepScheduler", "edm_euler"));
 
     private SamplerCatalog() {
     }

@@ -36,7 +36,7 @@ class SamplerAnalyticTest {
                     continue; // its consistency boundary mixes in c_skip(t) x, so a constant x0 is not a fixed point
                 }
                 SamplingSchedule schedule = DiffusersSchedules.of(sd, 10);
-                if (name.equals("flow_euler")) {
+                if (name.startsWith("flow_")) {
                     schedule = new SamplingSchedule(new double[] {1.0, 0.6, 0.3, 0.0}, new double[] {1000, 600, 300}, 1);
                 }
                 Sampler sampler = SamplerCatalog.sampler(name).orElseThrow().create(SamplerOptions.DEFAULTS.withEta(1.0));
@@ -59,6 +59,46 @@ class SamplerAnalyticTest {
         assertOrder("dpm_2", 1.6, 3);
         // Adams-Bashforth of order 4 once it has its history (the first three steps are of order 1 to 3)
         assertOrder("lms", 2.5, 5.5);
+    }
+
+    /**
+     * Rectified flow on Gaussian data N(0, s^2): {@code x = (1 - t) x0 + t eps} has the exact denoiser
+     * {@code D = (1 - t) s^2 x / ((1 - t)^2 s^2 + t^2)} and the flow ODE carries {@code x(1)} to {@code x(1) s} at t = 0;
+     * flow Euler converges at order 1, flow Heun at order 2 (its last step, to 0, is Euler: that error is O(h^2) too).
+     */
+    @Test
+    void flowSamplersConvergeAtTheirOrder() {
+        assertFlowOrder("flow_euler", 0.8, 1.3);
+        assertFlowOrder("flow_heun", 1.6, 3);
+    }
+
+    private static void assertFlowOrder(String name, double min, double max) {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray x1 = m.create(new float[] {-2.5f, -0.3f, 0.8f, 3f});
+            NDArray exact = x1.mul(S);
+            double[] errors = new double[2];
+            for (int k = 0; k < 2; k++) {
+                int steps = 16 << k;
+                double[] sigmas = linspace(1, 0, steps + 1);
+                double[] t = new double[steps];
+                for (int i = 0; i < steps; i++) {
+                    t[i] = 1000 * sigmas[i];
+                }
+                SamplingSchedule schedule = new SamplingSchedule(sigmas, t, 1);
+                Denoiser gaussian = (x, level, c) -> {
+                    double s = level.sigma();
+                    return x.mul((1 - s) * S * S / ((1 - s) * (1 - s) * S * S + s * s));
+                };
+                NDArray out = SamplerCatalog.sampler(name).orElseThrow().create(SamplerOptions.DEFAULTS)
+                        .sample(gaussian, x1, schedule, null, (mm, sh) -> {
+                            throw new AssertionError("deterministic sampler drew noise");
+                        }, StepListener.NONE);
+                errors[k] = maxAbs(out.sub(exact));
+            }
+            double order = Math.log(errors[0] / errors[1]) / Math.log(2);
+            System.out.printf("order %s: %.3f (errors %.3e, %.3e)%n", name, order, errors[0], errors[1]);
+            assertTrue(order > min && order < max, name + " observed order " + order);
+        }
     }
 
     @Test
@@ -134,6 +174,14 @@ class SamplerAnalyticTest {
         return SamplerCatalog.sampler(name).orElseThrow().create(SamplerOptions.DEFAULTS).sample(gaussian, xT, schedule, null, (mm, sh) -> {
             throw new AssertionError("deterministic sampler drew noise");
         }, StepListener.NONE);
+    }
+
+    private static double[] linspace(double from, double to, int n) {
+        double[] v = new double[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = from + (to - from) * i / (n - 1);
+        }
+        return v;
     }
 
     private static double maxAbs(NDArray a) {

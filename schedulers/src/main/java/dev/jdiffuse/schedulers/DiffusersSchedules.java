@@ -47,7 +47,7 @@ public final class DiffusersSchedules {
             case EULER, EULER_ANCESTRAL, HEUN, LMS, KDPM2, KDPM2_ANCESTRAL -> karrasFamily(c, steps);
             case DPM_SOLVER_MULTISTEP, UNIPC -> multistep(c, steps);
             case EDM_EULER -> edm(c, steps);
-            case FLOW_MATCH_EULER -> flow(c, steps, mu);
+            case FLOW_MATCH_EULER, FLOW_MATCH_HEUN -> flow(c, steps, mu);
         };
         return s.withLevels(levels(c));
     }
@@ -56,7 +56,7 @@ public final class DiffusersSchedules {
     public static SigmaTimesteps levels(SchedulerConfig c) {
         return switch (c.schedulerClass()) {
             case EDM_EULER -> SigmaTimesteps.edm();
-            case FLOW_MATCH_EULER -> SigmaTimesteps.flow(c.numTrainTimesteps());
+            case FLOW_MATCH_EULER, FLOW_MATCH_HEUN -> SigmaTimesteps.flow(c.numTrainTimesteps());
             default -> SigmaTimesteps.discrete(trainingSigmas(c));
         };
     }
@@ -219,7 +219,7 @@ public final class DiffusersSchedules {
         if (n < 1) {
             throw new IllegalArgumentException("steps must be positive, got " + n);
         }
-        if (c.schedulerClass() == SchedulerClass.EDM_EULER || c.schedulerClass() == SchedulerClass.FLOW_MATCH_EULER) {
+        if (c.schedulerClass() == SchedulerClass.EDM_EULER || c.schedulerClass().flowMatching()) {
             throw new IllegalArgumentException("k-diffusion spacings are for discrete-time diffusion configs, not "
                     + c.schedulerClass().diffusersName());
         }
@@ -237,7 +237,7 @@ public final class DiffusersSchedules {
      * (by {@code shift}, or by {@code mu} with {@code use_dynamic_shifting}) and a terminal 0 appended, as there.
      */
     public static SamplingSchedule flowFromSigmas(SchedulerConfig c, double[] sigmas, double mu) {
-        if (c.schedulerClass() != SchedulerClass.FLOW_MATCH_EULER) {
+        if (!c.schedulerClass().flowMatching()) {
             throw new IllegalArgumentException("explicit sigmas are a flow-matching schedule's, not "
                     + c.schedulerClass().diffusersName() + "'s");
         }

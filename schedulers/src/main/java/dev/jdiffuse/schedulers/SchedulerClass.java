@@ -23,7 +23,9 @@ public enum SchedulerClass {
     LCM("LCMScheduler", Map.of("beta_start", 0.00085, "beta_end", 0.012, "beta_schedule", "scaled_linear",
             "timestep_spacing", "leading")),
     EDM_EULER("EDMEulerScheduler", Map.of("sigma_min", 0.002, "sigma_max", 80.0)),
-    FLOW_MATCH_EULER("FlowMatchEulerDiscreteScheduler", Map.of());
+    FLOW_MATCH_EULER("FlowMatchEulerDiscreteScheduler", Map.of()),
+    /** Heun's method on FlowMatchEuler's schedule (diffusers' class has no dynamic shifting; here it may have). */
+    FLOW_MATCH_HEUN("FlowMatchHeunDiscreteScheduler", Map.of());
 
     private final String diffusersName;
     private final Map<String, Object> defaults;
@@ -48,6 +50,11 @@ public enum SchedulerClass {
             case DDPM, DDIM, PNDM, DPM_SOLVER_MULTISTEP, UNIPC, LCM -> true;
             default -> false;
         };
+    }
+
+    /** Whether the class samples rectified flow ({@code x = (1 - sigma) x0 + sigma eps}). */
+    public boolean flowMatching() {
+        return this == FLOW_MATCH_EULER || this == FLOW_MATCH_HEUN;
     }
 
     public static SchedulerClass fromDiffusersName(String name) {

@@ -213,6 +213,23 @@ class SdApiFixtureTest {
      * is real CFG against the negative prompt (native {@code true_cfg_scale}), 1 is none; without it (a client that
      * does not know FLUX, sending A1111's default 7), {@code cfg_scale} is ignored and the negative prompt dropped.
      */
+    /** A1111's "Heun" on FLUX is Heun on the flow ODE, the native {@code flow_heun}: the same image. */
+    @Test
+    void heunOnFluxIsFlowHeun() throws Exception {
+        Fixtures.require(FLUX);
+        JsonNode info = ok(sdapi("txt2img", """
+                {"prompt":"a red fox","seed":3,"steps":3,"width":128,"height":128,"sampler_name":"Heun",
+                 "distilled_cfg_scale":2.0,"override_settings":{"sd_model_checkpoint":"flux-dev"}}"""));
+        JsonNode rec = ts.get("/v1/generations/" + info.at("/job_ids/0").asText()).json();
+        assertEquals("flow_heun", rec.at("/parameters/sampler").asText());
+        TestServer.Reply r = sdapi("txt2img", """
+                {"prompt":"a red fox","seed":3,"steps":3,"width":128,"height":128,"sampler_name":"Heun",
+                 "distilled_cfg_scale":2.0,"override_settings":{"sd_model_checkpoint":"flux-dev"}}""");
+        assertSamePixels(nativeImage("""
+                {"model":"flux-dev","prompt":"a red fox","seed":3,"steps":3,"width":128,"height":128,
+                 "guidance_scale":2.0,"sampler":"flow_heun"}"""), image(r, 0), "A1111 Heun = native flow_heun");
+    }
+
     @Test
     void fluxTakesDistilledCfgScaleAsItsGuidanceAndCfgScaleAsForgeDoes() throws Exception {
         Fixtures.require(FLUX);

@@ -239,7 +239,7 @@ public final class SchedulerSelection {
         SamplerCatalog.Schedule spacing = SamplerCatalog.schedule(schedule == null ? "default" : schedule).orElseThrow();
         SchedulerConfig cfg = configFor(entry, spacing);
         SamplingSchedule s;
-        if (flowSigmas != null && cfg.schedulerClass() == SchedulerClass.FLOW_MATCH_EULER) {
+        if (flowSigmas != null && cfg.schedulerClass().flowMatching()) {
             s = DiffusersSchedules.flowFromSigmas(cfg, flowSigmas, mu);
         } else if (spacing.spacing() != null) {
             try {

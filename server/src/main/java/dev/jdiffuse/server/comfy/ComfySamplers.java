@@ -63,6 +63,9 @@ final class ComfySamplers {
     /** The native sampler for a listed ComfyUI name on a model sampling in {@code space}. */
     static String sampler(String comfy, NoiseSpace space) {
         String s = SAMPLERS.get(comfy);
+        if ("heun".equals(s) && space == NoiseSpace.FLOW) {
+            return "flow_heun";
+        }
         if ("euler".equals(s) && space != NoiseSpace.DIFFUSION) {
             return space == NoiseSpace.FLOW ? "flow_euler" : "edm_euler";
         }

@@ -116,6 +116,9 @@ final class A1111Samplers {
             throw SdApiError.notFound("Sampler", samplerField, "unknown sampler '" + samplerName
                     + "'; GET /sdapi/v1/samplers lists them");
         }
+        if (entry.name().equals("heun") && space == NoiseSpace.FLOW) {
+            entry = SamplerCatalog.sampler("flow_heun").orElseThrow(); // "Heun" on FLUX / SD 3: Heun on the flow ODE
+        }
         if (entry.name().equals("euler") && space != NoiseSpace.DIFFUSION) {
             // "Euler" names the Euler method of whatever space the model samples in
             entry = SamplerCatalog.sampler(space == NoiseSpace.FLOW ? "flow_euler" : "edm_euler").orElseThrow();
