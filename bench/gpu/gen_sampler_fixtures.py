@@ -21,8 +21,9 @@ import sys
 import torch
 from safetensors.torch import save_file
 import diffusers
-from diffusers import (DPMSolverMultistepScheduler, EulerDiscreteScheduler, KDPM2AncestralDiscreteScheduler,
-                       KDPM2DiscreteScheduler, LMSDiscreteScheduler, UniPCMultistepScheduler)
+from diffusers import (DPMSolverMultistepScheduler, EulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler,
+                       KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler, LMSDiscreteScheduler,
+                       UniPCMultistepScheduler)
 
 SD = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000)
 CASES = [
@@ -38,6 +39,7 @@ CASES = [
     ("euler_beta", EulerDiscreteScheduler, dict(SD, use_beta_sigmas=True)),
     ("dpmpp_2m_beta", DPMSolverMultistepScheduler, dict(SD, use_beta_sigmas=True, algorithm_type="dpmsolver++")),
     ("unipc_beta", UniPCMultistepScheduler, dict(SD, use_beta_sigmas=True)),
+    ("flow_heun_shift3", FlowMatchHeunDiscreteScheduler, dict(shift=3.0)),
 ]
 
 
@@ -68,7 +70,8 @@ def main(out):
             x0 = x.clone()
             traj = []
             for t in s.timesteps:
-                eps = toy_eps(s.scale_model_input(x, t), t)
+                xin = s.scale_model_input(x, t) if hasattr(type(s), "scale_model_input") else x
+                eps = toy_eps(xin, t)
                 if "generator" in inspect.signature(s.step).parameters:
                     x = s.step(eps, t, x, generator=gen(11 + len(traj))).prev_sample
                 else:
