@@ -12,9 +12,11 @@ import dev.jdiffuse.samplers.methods.DpmPp2mSde;
 import dev.jdiffuse.samplers.methods.Euler;
 import dev.jdiffuse.samplers.methods.EulerAncestral;
 import dev.jdiffuse.samplers.methods.Heun;
+import dev.jdiffuse.samplers.methods.Ipndm;
 import dev.jdiffuse.samplers.methods.Lcm;
 import dev.jdiffuse.samplers.methods.Lms;
 import dev.jdiffuse.samplers.methods.Plms;
+import dev.jdiffuse.samplers.methods.ResMultistep;
 import dev.jdiffuse.samplers.methods.UniPc;
 import dev.jdiffuse.schedulers.AlignYourSteps;
 import dev.jdiffuse.schedulers.SchedulerClass;
@@ -162,6 +164,8 @@ public final class SamplerCatalog {
                     o -> new DpmPp2mSde(o.lowerOrderFinal(), o.eulerAtFinal()),
                     Map.of("algorithm_type", "sde-dpmsolver++")),
             Entry.kdiffusion("dpmpp_3m_sde", "DPM++ 3M SDE", true, new DpmPp3mSde()),
+            Entry.kdiffusion("ipndm", "iPNDM", false, new Ipndm()),
+            Entry.kdiffusion("res_multistep", "RES multistep", false, new ResMultistep()),
             new Entry("unipc", "UniPC", SchedulerClass.UNIPC, false, true, NoiseSpace.DIFFUSION, List.of(),
                     o -> new UniPc()),
             new Entry("lcm", "LCM", SchedulerClass.LCM, true, false, NoiseSpace.DIFFUSION, List.of(TIMESTEP_SCALING),

@@ -59,6 +59,9 @@ class SamplerAnalyticTest {
         assertOrder("dpm_2", 1.6, 3);
         // Adams-Bashforth of order 4 once it has its history (the first three steps are of order 1 to 3)
         assertOrder("lms", 2.5, 5.5);
+        assertOrder("res_multistep", 1.6, 3);
+        // iPNDM's fixed Adams-Bashforth weights assume equal steps; on these Karras levels it shows 2.3, not 4
+        assertOrder("ipndm", 1.6, 4.5);
     }
 
     /**
@@ -109,7 +112,8 @@ class SamplerAnalyticTest {
             // first-order methods: error ~ 1/n (about 7 % of |x| at 32 steps here), so 256 steps for a 3 % bound;
             // second-order ones reach it at 32 steps
             String[][] runs = {{"ddim", "256"}, {"euler", "256"}, {"heun", "32"}, {"dpmpp_2m", "32"}, {"unipc", "32"},
-                {"dpm_2", "32"}, {"lms", "32"}};
+                {"dpm_2", "32"}, {"lms", "32"},
+                {"ipndm", "32"}, {"res_multistep", "32"}};
             for (String[] r : runs) {
                 NDArray out = run(r[0], xT, Integer.parseInt(r[1]));
                 assertEquals(expected, variance(out), 0.03 * expected, r[0] + " final variance");

@@ -215,7 +215,8 @@ class ComfyApiTest {
         assertEquals("MODEL", info.at("/CheckpointLoaderSimple/output/0").asText());
         String samplers = info.at("/KSampler/input/required/sampler_name/0").toString();
         for (String s : List.of("euler", "euler_ancestral", "dpmpp_2m", "uni_pc", "ddim", "lms", "dpm_2",
-                "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_3m_sde")) {
+                "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_3m_sde", "ipndm",
+                "res_multistep")) {
             assertTrue(samplers.contains("\"" + s + "\""), samplers);
         }
         String schedulers = info.at("/KSampler/input/required/scheduler/0").toString();

@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The k-diffusion samplers and schedules through the real pipeline (the tiny SD 1.x fixture UNet, CFG 5, CPU fp32).
- * DPM2 and LMS integrate the same probability-flow ODE as Heun from the same noise, so they approach a fine Heun
+ * DPM2, LMS and RES multistep integrate the same probability-flow ODE as Heun from the same noise, so they approach a fine Heun
  * run's image as their steps grow, and closer than Euler at equal steps (a midpoint evaluated at the wrong level or
  * timestep would leave DPM2 first order). The schedule is {@code linspace}: the fixture's {@code leading} spacing starts
  * at a step-count-dependent timestep ({@code (n - 1) (1000 // n) + 1}: 766 at 256 steps, 898 at 300), so its runs of
@@ -44,10 +44,10 @@ class KDiffusionSamplersPipelineTest {
     }
 
     @Test
-    void dpm2AndLmsApproachTheOdeSolution() {
+    void higherOrderSamplersApproachTheOdeSolution() {
         float[] reference = pixels(pipe, request(120, 11, "heun", "linspace"));
         double euler = maxAbs(pixels(pipe, request(32, 11, "euler", "linspace")), reference);
-        for (String sampler : List.of("dpm_2", "lms")) {
+        for (String sampler : List.of("dpm_2", "lms", "res_multistep")) {
             double coarse = maxAbs(pixels(pipe, request(8, 11, sampler, "linspace")), reference);
             double fine = maxAbs(pixels(pipe, request(32, 11, sampler, "linspace")), reference);
             System.out.printf("%s vs Heun 120: %.3e at 8 steps, %.3e at 32 (Euler at 32: %.3e)%n", sampler, coarse,
@@ -60,7 +60,8 @@ class KDiffusionSamplersPipelineTest {
     @Test
     void newSamplersAndSpacingsGiveRepeatableImages() {
         String[][] runs = {{"dpm_2", "karras"}, {"lms", "beta_sigmas"}, {"dpm_2_ancestral", "default"},
-            {"dpmpp_2s_ancestral", "kl_optimal"}, {"dpmpp_sde", "beta"}, {"dpmpp_3m_sde", "polyexponential"}};
+            {"dpmpp_2s_ancestral", "kl_optimal"}, {"dpmpp_sde", "beta"}, {"dpmpp_3m_sde", "polyexponential"},
+            {"ipndm", "default"}, {"res_multistep", "karras"}};
         for (String[] run : runs) {
             String what = String.join(" / ", run);
             float[] a = pixels(pipe, request(6, 11, run[0], run[1]));
