@@ -7,12 +7,20 @@ package dev.jdiffuse.schedulers;
  */
 public final class AlignYourSteps {
 
-    /** Stable Diffusion 1.5's levels (A1111 uses them for every non-XL model). */
-    public static final double[] SD15 = {14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029};
-    /** SDXL's levels. */
-    public static final double[] SDXL = {14.615, 6.315, 3.771, 2.181, 1.342, 0.862, 0.555, 0.380, 0.234, 0.113, 0.029};
+    private static final double[] SD15 = {14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029};
+    private static final double[] SDXL = {14.615, 6.315, 3.771, 2.181, 1.342, 0.862, 0.555, 0.380, 0.234, 0.113, 0.029};
 
     private AlignYourSteps() {
+    }
+
+    /** Stable Diffusion 1.5's 11 levels (A1111 uses them for every non-XL model). */
+    public static double[] sd15() {
+        return SD15.clone();
+    }
+
+    /** SDXL's 11 levels. */
+    public static double[] sdxl() {
+        return SDXL.clone();
     }
 
     /**

@@ -138,12 +138,11 @@ public final class DiffusersSchedules {
         double[] t = spacing.timesteps(c.numTrainTimesteps(), n, c.stepsOffset());
         double[] table = trainingSigmas(c);
         double[] s = Sigmas.interp(t, table);
-        boolean karras = c.useKarrasSigmas();
-        boolean exponential = c.useExponentialSigmas();
-        boolean beta = c.useBetaSigmas();
-        if (c.schedulerClass() == SchedulerClass.EULER_ANCESTRAL && (karras || exponential || beta)) {
-            throw new IllegalArgumentException("EulerAncestralDiscreteScheduler has no Karras/exponential/beta sigmas");
-        }
+        // diffusers' EulerAncestralDiscreteScheduler has none of these options and ignores them in a config
+        boolean spaced = c.schedulerClass() != SchedulerClass.EULER_ANCESTRAL;
+        boolean karras = spaced && c.useKarrasSigmas();
+        boolean exponential = spaced && c.useExponentialSigmas();
+        boolean beta = spaced && c.useBetaSigmas();
         if (karras || exponential || beta) {
             double min = Double.isNaN(c.sigmaMin()) ? s[s.length - 1] : c.sigmaMin();
             double max = Double.isNaN(c.sigmaMax()) ? s[0] : c.sigmaMax();

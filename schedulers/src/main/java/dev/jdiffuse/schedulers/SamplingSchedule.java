@@ -16,8 +16,9 @@ import java.util.Arrays;
  *
  * <p>{@code initNoiseSigma} scales unit Gaussian noise into the first sample, as diffusers' {@code init_noise_sigma}.
  *
- * <p>{@code levels} gives the timestep of a level between the scheduled ones (null where the schedule has none:
- * then only samplers that evaluate at scheduled levels can run it).
+ * <p>{@code levels} gives the timestep of a level between the scheduled ones (null where the schedule has none: a
+ * sampler that evaluates between levels, such as DPM2, then fails with {@link IllegalStateException}; every schedule
+ * {@link DiffusersSchedules} makes has them).
  */
 public record SamplingSchedule(double[] sigmas, double[] timesteps, double initNoiseSigma, SigmaTimesteps levels) {
 

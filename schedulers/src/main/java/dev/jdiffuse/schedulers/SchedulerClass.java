@@ -52,6 +52,17 @@ public enum SchedulerClass {
         };
     }
 
+    /**
+     * Whether diffusers' class takes {@code rescale_betas_zero_snr}; the others ignore it in a config (Heun, PNDM,
+     * LMS, KDPM2: their betas are never rescaled), and so does {@link SchedulerConfig#of}.
+     */
+    public boolean hasZeroSnrOption() {
+        return switch (this) {
+            case DDPM, DDIM, EULER, EULER_ANCESTRAL, LCM, DPM_SOLVER_MULTISTEP, UNIPC -> true;
+            default -> false;
+        };
+    }
+
     /** Whether the class samples rectified flow ({@code x = (1 - sigma) x0 + sigma eps}). */
     public boolean flowMatching() {
         return this == FLOW_MATCH_EULER || this == FLOW_MATCH_HEUN;

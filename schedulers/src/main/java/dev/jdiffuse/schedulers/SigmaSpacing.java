@@ -26,7 +26,17 @@ public interface SigmaSpacing {
     }
 
     /**
-     * The "Beta" schedule of A1111 and ComfyUI ({@code beta_scheduler}, after Lee et al. 2024, "Beta Sampling is All
+     * AUTOMATIC1111's "Beta" schedule ({@code beta_scheduler} in its {@code sd_schedulers.py}): the Beta(alpha, beta)
+     * quantiles taken in sigma space over the trained range, {@link Sigmas#beta(int, double, double, double, double)};
+     * diffusers' {@code use_beta_sigmas} is the same formula over its spaced schedule's first and last level (equal
+     * where that schedule spans the trained range, as {@code linspace} and {@code trailing} do).
+     */
+    static SigmaSpacing betaSigmas(double alpha, double beta) {
+        return (n, m) -> Sigmas.beta(n, m.min(), m.max(), alpha, beta);
+    }
+
+    /**
+     * The "Beta" schedule of ComfyUI and Forge ({@code beta_scheduler}, after Lee et al. 2024, "Beta Sampling is All
      * You Need"): training timesteps at the Beta(alpha, beta) quantiles {@code t_i = rint(ppf(1 - i/n) (T - 1))},
      * {@code i = 0 .. n-1}, and their trained sigmas; so the steps crowd at both ends of the timestep range (the
      * first at {@code T - 1}, the last short of 0). Where two quantiles round to one timestep ComfyUI drops the

@@ -15,7 +15,7 @@ public interface SigmaTimesteps {
      * Discrete-time diffusion: linear interpolation of {@code log sigma} in the training levels (diffusers'
      * {@code _sigma_to_t}, k-diffusion's {@code DiscreteSchedule.sigma_to_t}); fractional timesteps, as KDPM2 feeds them.
      *
-     * @param trainingSigmas the sigma of every training timestep, ascending in t (not copied: the caller's own array)
+     * @param trainingSigmas the sigma of every training timestep, ascending in t (read once: their logs are kept)
      */
     static SigmaTimesteps discrete(double[] trainingSigmas) {
         return new Discrete(DiffusersFloat32.logs(trainingSigmas));

@@ -103,7 +103,7 @@ class SdApiServerTest {
                 {"k_dpmpp_2m_sde", "Exponential", "dpmpp_2m_sde", "exponential", "DPM++ 2M SDE"},
                 {"DPM++ SDE Karras", null, "dpmpp_sde", "karras", "DPM++ SDE"},
                 {"DPM2 a", "Karras", "dpm_2_ancestral", "karras", "DPM2 a"},
-                {"k_dpm_2", "Beta", "dpm_2", "beta", "DPM2"}, {"LMS", "KL Optimal", "lms", "kl_optimal", "LMS"},
+                {"k_dpm_2", "Beta", "dpm_2", "beta_sigmas", "DPM2"}, {"LMS", "normal", "lms", "linspace", "LMS"}, {"LMS", "KL Optimal", "lms", "kl_optimal", "LMS"},
                 {"DPM++ 2S a", "polyexponential", "dpmpp_2s_ancestral", "polyexponential", "DPM++ 2S a"},
                 {"DPM++ 3M SDE", "exponential", "dpmpp_3m_sde", "exponential", "DPM++ 3M SDE"},
                 {"DPM++ 2M", "Align Your Steps", "dpmpp_2m", "align_your_steps", "DPM++ 2M"}};

@@ -271,9 +271,22 @@ public final class DiffusionPipeline implements ImagePipeline {
         }
     }
 
-    /** The model's samplers and schedules, as {@link SchedulerSelection} refuses them. */
+    /**
+     * The model's samplers and schedules, as {@link SchedulerSelection} refuses them, for the request's schedule and,
+     * with the hires fix, the second pass's longer one (a schedule that cannot space it names {@code hires.steps}).
+     */
     private List<FieldError> checkSamplerAndSchedule(GenerationRequest r) {
-        return scheduler.check(r.sampler(), r.schedule(), r.steps());
+        List<FieldError> errors = new ArrayList<>(scheduler.check(r.sampler(), r.schedule(), r.steps()));
+        GenerationRequest.Hires h = r.hires();
+        if (errors.isEmpty() && h != null && h.strength() > 0) {
+            int steps = h.steps() > 0 ? h.steps() : r.steps();
+            int n = HiresFix.scheduleSteps(steps, h.strength(), scheduler.base().numTrainTimesteps());
+            for (FieldError e : scheduler.check(r.sampler(), r.schedule(), n)) {
+                errors.add(e.field().equals("steps") ? FieldError.invalid("hires.steps", "the hires pass runs a "
+                        + "schedule of " + n + " steps: " + e.message()) : e);
+            }
+        }
+        return errors;
     }
 
     private void requireValid(GenerationRequest r) {

@@ -37,6 +37,11 @@ public final class SchedulerSelection {
 
     private final Map<String, Object> raw;
     private final SchedulerConfig base;
+    /**
+     * The sampler standing for a configured class no sampler reproduces (DPM-Solver SDE: {@code dpmpp_sde}, which
+     * runs on Euler's schedule), or null where the class's own entry is the default.
+     */
+    private final String nearestSampler;
     /** The model family's Align Your Steps levels, or null (the schedule is refused). */
     private final double[] alignYourSteps;
 
@@ -47,12 +52,16 @@ public final class SchedulerSelection {
     public SchedulerSelection(Map<String, Object> raw, SchedulerClass schedulerClass) {
         this.raw = Map.copyOf(withoutNulls(raw));
         this.base = SchedulerConfig.of(raw, schedulerClass != null ? schedulerClass : classOf(raw));
+        Object name = raw.get("_class_name");
+        this.nearestSampler = schedulerClass == null && name != null && !SamplerCatalog.isExact(name.toString())
+                ? SamplerCatalog.forDiffusersClass(name.toString()).name() : null;
         this.alignYourSteps = null;
     }
 
     private SchedulerSelection(SchedulerSelection s, double[] alignYourSteps) {
         this.raw = s.raw;
         this.base = s.base;
+        this.nearestSampler = s.nearestSampler;
         this.alignYourSteps = alignYourSteps == null ? null : alignYourSteps.clone();
     }
 
@@ -62,7 +71,7 @@ public final class SchedulerSelection {
     }
 
     /**
-     * The config's {@code _class_name}, or for a class no sampler reproduces (e.g. LMS) the nearest one's, with a log
+     * The config's {@code _class_name}, or for a class no sampler reproduces (e.g. DEIS) the nearest one's, with a log
      * line: a model never fails to load for its scheduler. PNDM runs as PLMS ({@code skip_prk_steps=True}, Stable
      * Diffusion 1.x's published config); a config asking for the Runge-Kutta warm-up ({@code skip_prk_steps} false or
      * absent, diffusers' default) gets PLMS too, with a log line.
@@ -139,9 +148,10 @@ public final class SchedulerSelection {
         return base;
     }
 
-    /** The sampler name that reproduces the model's configured scheduler. */
+    /** The sampler name that reproduces the model's configured scheduler (or stands nearest to it). */
     public String defaultSampler() {
-        return SamplerCatalog.forSchedulerConfig(base.schedulerClass(), this::setting).name();
+        return nearestSampler != null ? nearestSampler
+                : SamplerCatalog.forSchedulerConfig(base.schedulerClass(), this::setting).name();
     }
 
     /** The noise space of the model (from its configured scheduler); only samplers of this space apply. */
@@ -264,6 +274,11 @@ public final class SchedulerSelection {
     /** The model's config as the chosen sampler's scheduler class, with the schedule's overrides. */
     private SchedulerConfig configFor(SamplerCatalog.Entry entry, SamplerCatalog.Schedule spacing) {
         SchedulerClass cls = entry.schedulerClass();
+        if (cls == SchedulerClass.EULER_ANCESTRAL && spacing.configOverrides().containsValue(Boolean.TRUE)) {
+            // diffusers' Euler ancestral has no Karras/exponential option; Euler's class computes those levels, and the
+            // ancestral update runs on them (A1111's "Euler a" with a Karras schedule)
+            cls = SchedulerClass.EULER;
+        }
         boolean asConfigured = entry.configOverrides().entrySet().stream()
                 .allMatch(o -> o.getValue().equals(setting(o.getKey())));
         if (cls == base.schedulerClass() && spacing.configOverrides().isEmpty()

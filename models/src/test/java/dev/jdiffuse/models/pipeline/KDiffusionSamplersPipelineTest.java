@@ -79,7 +79,7 @@ class KDiffusionSamplersPipelineTest {
         for (int steps : new int[] {7, 11, 20}) {
             double[] sigmas = pipe.schedule(request(steps, 11, "dpmpp_2m", "align_your_steps")).sigmas();
             assertArrayEquals(dev.jdiffuse.schedulers.AlignYourSteps.levels(steps,
-                    dev.jdiffuse.schedulers.AlignYourSteps.SD15), java.util.Arrays.copyOf(sigmas, steps), 1e-12);
+                    dev.jdiffuse.schedulers.AlignYourSteps.sd15()), java.util.Arrays.copyOf(sigmas, steps), 1e-12);
             assertEquals(0.0, sigmas[steps]);
         }
     }
@@ -91,5 +91,13 @@ class KDiffusionSamplersPipelineTest {
         assertEquals(1, errors.size());
         assertEquals("steps", errors.get(0).field());
         assertTrue(errors.get(0).message().contains("fewer steps"), errors.get(0).message());
+        // the hires pass runs steps / strength = 150 steps of its own schedule
+        GenerationRequest hires = request(30, 11, "euler", "beta")
+                .withHires(new GenerationRequest.Hires(128, 128, 2, 30, 0.2, "latent"));
+        List<FieldError> second = pipe.check(hires);
+        assertEquals(1, second.size(), second.toString());
+        assertEquals("hires.steps", second.get(0).field());
+        assertEquals(List.of(), pipe.check(request(30, 11, "euler", "beta")
+                .withHires(new GenerationRequest.Hires(128, 128, 2, 30, 0.5, "latent"))));
     }
 }

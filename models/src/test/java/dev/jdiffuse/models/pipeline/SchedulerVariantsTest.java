@@ -44,6 +44,45 @@ class SchedulerVariantsTest {
     }
 
     /**
+     * Euler ancestral takes every schedule: the Karras and exponential spacings, which diffusers' EulerAncestral class
+     * does not have, are computed as Euler's class computes them (A1111's "Euler a" with Karras), and the k-diffusion
+     * spacings as for any sampler.
+     */
+    @Test
+    void eulerAncestralRunsOnRespacedLevels() {
+        SchedulerSelection sd = new SchedulerSelection(SD, null);
+        SchedulerSelection.Resolved a = sd.resolve("euler_ancestral", "karras", 12, 0);
+        assertInstanceOf(dev.jdiffuse.samplers.methods.EulerAncestral.class, a.sampler());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(sd.resolve("euler", "karras", 12, 0).schedule().sigmas(),
+                a.schedule().sigmas(), "Euler's Karras levels");
+        for (String schedule : java.util.List.of("exponential", "beta", "kl_optimal", "polyexponential")) {
+            assertEquals(java.util.List.of(), sd.check("euler_ancestral", schedule, 12), schedule);
+            assertInstanceOf(dev.jdiffuse.samplers.methods.EulerAncestral.class,
+                    sd.resolve("euler_ancestral", schedule, 12, 0).sampler(), schedule);
+        }
+    }
+
+    /**
+     * A class no sampler reproduces defaults to the nearest sampler, even one that takes its schedule from another
+     * class: DPM-Solver SDE is k-diffusion's DPM++ SDE (on Euler's schedule), DEIS runs as UniPC.
+     */
+    @Test
+    void unreproducedClassesDefaultToTheirNearestSampler() {
+        Map<String, Object> sde = new java.util.HashMap<>(SD);
+        sde.put("_class_name", "DPMSolverSDEScheduler");
+        SchedulerSelection s = new SchedulerSelection(sde, null);
+        assertEquals("dpmpp_sde", s.defaultSampler());
+        assertInstanceOf(dev.jdiffuse.samplers.methods.DpmPpSde.class, s.resolve(null, null, 10, 0).sampler());
+        Map<String, Object> deis = new java.util.HashMap<>(SD);
+        deis.put("_class_name", "DEISMultistepScheduler");
+        assertEquals("unipc", new SchedulerSelection(deis, null).defaultSampler());
+        Map<String, Object> lms = new java.util.HashMap<>(SD);
+        lms.put("_class_name", "LMSDiscreteScheduler");
+        assertEquals("lms", new SchedulerSelection(lms, null).defaultSampler());
+        assertEquals("lms", new SchedulerSelection(lms, null).withAlignYourSteps(null).defaultSampler());
+    }
+
+    /**
      * The k-diffusion spacings (KL-optimal, polyexponential) replace the levels for any sigma-spaced sampler of a
      * discrete-time model, whatever its configured class; samplers bound to integer timesteps refuse them.
      */
@@ -70,7 +109,7 @@ class SchedulerVariantsTest {
         assertEquals(1, ays.size());
         assertEquals("schedule", ays.get(0).field());
         assertEquals("unsupported_combination", ays.get(0).code());
-        assertEquals(java.util.List.of(), sd15.withAlignYourSteps(dev.jdiffuse.schedulers.AlignYourSteps.SDXL)
+        assertEquals(java.util.List.of(), sd15.withAlignYourSteps(dev.jdiffuse.schedulers.AlignYourSteps.sdxl())
                 .check("euler", "align_your_steps", 12));
     }
 }

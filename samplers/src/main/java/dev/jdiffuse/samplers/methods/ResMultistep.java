@@ -7,7 +7,7 @@ import dev.jdiffuse.samplers.Step;
 import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
 
 /**
- * RES multistep (Zhang, Tao et al. 2023, "Improved Order Analysis and Design of Exponential Integrator for Diffusion
+ * RES multistep (Zhang, Song and Chen 2023, "Improved Order Analysis and Design of Exponential Integrator for Diffusion
  * Models", the refined exponential solver's second-order multistep form, as ComfyUI's {@code sample_res_multistep},
  * eta 0). With {@code lambda = -ln sigma}, {@code h = lambda' - lambda}, {@code c2 = -h_prev/h} and
  * {@code phi1(z) = (e^z - 1)/z}, {@code phi2(z) = (phi1(z) - 1)/z}:

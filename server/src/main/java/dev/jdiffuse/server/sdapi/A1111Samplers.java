@@ -22,8 +22,13 @@ import java.util.Map;
  * Forge's {@code simple} (the model's sigmas at even strides) is the model's own spacing on flow models and
  * {@code trailing} elsewhere. {@code polyexponential} (rho 1) is the native one; {@code kl_optimal} is the native one,
  * which ends with a step to 0 as ComfyUI's does (A1111's takes {@code n + 1} levels and stops at the smallest sigma);
- * {@code beta} is the native one (A1111's {@code beta_scheduler}: rounded timestep-space quantiles), and so is
- * {@code align_your_steps} (SD 1.5's levels for non-XL models, SDXL's for XL). {@code normal} is refused.
+ * {@code beta} is the native {@code beta_sigmas} (A1111's {@code beta_scheduler}: the quantiles in sigma space over the
+ * trained range; Forge's and ComfyUI's rounded timestep quantiles are the native {@code beta}), {@code normal}
+ * (timesteps evenly spaced from the first to the last, k-diffusion's {@code sigma_to_t}/{@code t_to_sigma}) is
+ * {@code linspace}, and {@code align_your_steps} is the native one (SD 1.5's levels for non-XL models, SDXL's for XL).
+ * DPM2, DPM2 a and DPM++ 3M SDE run on the whole schedule: A1111 computes one more level and drops the last but one
+ * for them ({@code discard_next_to_last_sigma}), which is not done here. A1111 1.9+ also gives some samplers a
+ * scheduler of their own under "Automatic" (Karras for DPM++ 2M); here "Automatic" is the model's configured one.
  */
 final class A1111Samplers {
 
@@ -45,7 +50,8 @@ final class A1111Samplers {
             new Scheduler("ddim", "DDIM", "leading", List.of()),
             new Scheduler("kl_optimal", "KL Optimal", "kl_optimal", List.of()),
             new Scheduler("polyexponential", "Polyexponential", "polyexponential", List.of()),
-            new Scheduler("beta", "Beta", "beta", List.of()),
+            new Scheduler("beta", "Beta", "beta_sigmas", List.of()),
+            new Scheduler("normal", "Normal", "linspace", List.of()),
             new Scheduler("align_your_steps", "Align Your Steps", "align_your_steps", List.of()));
 
     /** A1111's aliases ({@code modules/sd_samplers_kdiffusion.py}, {@code sd_samplers_timesteps.py}). */

@@ -98,7 +98,7 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
     /** SDXL's published levels for SDXL (base and refiner), SD 1.5's for SD 1.x and 2.x (as A1111 chooses). */
     @Override
     public double[] alignYourSteps() {
-        return prompts.isSdxl() ? AlignYourSteps.SDXL : AlignYourSteps.SD15;
+        return prompts.isSdxl() ? AlignYourSteps.sdxl() : AlignYourSteps.sd15();
     }
 
     @Override
