@@ -172,9 +172,9 @@ public final class SamplerCatalog {
                     o -> new Lcm(o.timestepScaling(), o.clipSampleRange())),
             new Entry("edm_euler", "Euler EDM", SchedulerClass.EDM_EULER, false, false, NoiseSpace.EDM, List.of(),
                     o -> new Euler()),
-            new Entry("flow_euler", "Euler Flow", SchedulerClass.FLOW_MATCH_EULER, false, false, NoiseSpace.FLOW,
+            new Entry("flow_euler", "Euler Flow", SchedulerClass.FLOW_MATCH_EULER, false, true, NoiseSpace.FLOW,
                     List.of(), o -> new Euler()),
-            new Entry("flow_heun", "Heun Flow", SchedulerClass.FLOW_MATCH_HEUN, false, false, NoiseSpace.FLOW,
+            new Entry("flow_heun", "Heun Flow", SchedulerClass.FLOW_MATCH_HEUN, false, true, NoiseSpace.FLOW,
                     List.of(), o -> new Heun(Double.POSITIVE_INFINITY)));
 
     /** The schedule table. */

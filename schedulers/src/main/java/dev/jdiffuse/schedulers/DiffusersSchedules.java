@@ -203,24 +203,37 @@ public final class DiffusersSchedules {
     /**
      * A k-diffusion-style schedule (A1111's and ComfyUI's KL-optimal, polyexponential, beta) for a discrete-time
      * diffusion config: {@code spacing}'s {@code n} levels from the trained ones (whose range
-     * {@code [sigma(t=0), sigma(t=T-1)]} k-diffusion's {@code DiscreteSchedule} calls {@code sigma_min}/{@code sigma_max}), a terminal 0, fractional
-     * timesteps by {@code log sigma} interpolation ({@code sigma_to_t}); the first sample is the noise scaled by the
-     * first level (in the variance-preserving classes' convention, {@code sqrt(1 + sigma_0^2)}).
+     * {@code [sigma(t=0), sigma(t=T-1)]} k-diffusion's {@code DiscreteSchedule} calls {@code sigma_min}/{@code sigma_max}),
+     * a terminal 0, fractional timesteps by {@code log sigma} interpolation ({@code sigma_to_t}); the first sample is
+     * the noise scaled by the first level (in the variance-preserving classes' convention, {@code sqrt(1 + sigma_0^2)}).
+     * Flow-matching configs: see {@link #spaced(SchedulerConfig, int, SigmaSpacing, double[], double)}.
      */
     public static SamplingSchedule spaced(SchedulerConfig c, int n, SigmaSpacing spacing) {
-        return spaced(c, n, spacing, null);
+        return spaced(c, n, spacing, null, Double.NaN);
     }
 
     /**
-     * {@link #spaced(SchedulerConfig, int, SigmaSpacing)} for a model with Align Your Steps levels (null: none).
+     * {@link #spaced(SchedulerConfig, int, SigmaSpacing)} for a model with Align Your Steps levels (null: none) and,
+     * for a flow-matching config, its trained levels shifted as ComfyUI's model sampling shifts them:
+     * {@code shift(t / T)} for {@code t = 1 .. T} by the config's {@code shift}, or by {@code mu} with dynamic
+     * shifting; there the timestep is {@code T sigma} and the first sample the unit noise itself.
      */
-    public static SamplingSchedule spaced(SchedulerConfig c, int n, SigmaSpacing spacing, double[] alignYourSteps) {
+    public static SamplingSchedule spaced(SchedulerConfig c, int n, SigmaSpacing spacing, double[] alignYourSteps,
+            double mu) {
         if (n < 1) {
             throw new IllegalArgumentException("steps must be positive, got " + n);
         }
-        if (c.schedulerClass() == SchedulerClass.EDM_EULER || c.schedulerClass().flowMatching()) {
-            throw new IllegalArgumentException("k-diffusion spacings are for discrete-time diffusion configs, not "
-                    + c.schedulerClass().diffusersName());
+        if (c.schedulerClass() == SchedulerClass.EDM_EULER) {
+            throw new IllegalArgumentException("k-diffusion spacings are for discrete-time diffusion and flow configs, "
+                    + "not " + c.schedulerClass().diffusersName());
+        }
+        if (c.schedulerClass().flowMatching()) {
+            double[] s = spacing.levels(n, new ModelSigmas(flowTrainingSigmas(c, mu), alignYourSteps));
+            double[] t = new double[n];
+            for (int i = 0; i < n; i++) {
+                t[i] = s[i] * c.numTrainTimesteps();
+            }
+            return new SamplingSchedule(append(s, 0.0), t, 1.0).withLevels(levels(c));
         }
         double[] table = trainingSigmas(c);
         double[] s = spacing.levels(n, new ModelSigmas(table, alignYourSteps));
@@ -254,6 +267,20 @@ public final class DiffusersSchedules {
         return BetaSchedules.linspace(1.0, 1.0 / n, n);
     }
 
+    /** The shifted flow level of every training timestep {@code t / T}, {@code t = 1 .. T} (ascending). */
+    static double[] flowTrainingSigmas(SchedulerConfig c, double mu) {
+        if (c.useDynamicShifting() && Double.isNaN(mu)) {
+            throw new IllegalArgumentException("use_dynamic_shifting needs mu (see SchedulerConfig.mu)");
+        }
+        int trainSteps = c.numTrainTimesteps();
+        double[] s = new double[trainSteps];
+        for (int i = 0; i < trainSteps; i++) {
+            double u = (i + 1.0) / trainSteps;
+            s[i] = c.useDynamicShifting() ? Sigmas.timeShiftExponential(mu, u) : Sigmas.shiftFlow(c.shift(), u);
+        }
+        return s;
+    }
+
     private static SamplingSchedule flow(SchedulerConfig c, int n, double mu) {
         int trainSteps = c.numTrainTimesteps();
         // diffusers' constructor shifts the training levels (unless dynamic); set_timesteps spans those, then shifts.
@@ -262,16 +289,28 @@ public final class DiffusersSchedules {
         return shiftedFlow(c, BetaSchedules.linspace(sigmaMax, sigmaMin, n), mu);
     }
 
-    /** Shifts {@code s} in place ({@code shift} or dynamic {@code mu}), timesteps {@code 1000 sigma}, terminal 0. */
+    /**
+     * Shifts {@code s} in place ({@code shift} or dynamic {@code mu}), respaces the shifted levels where the config
+     * asks for Karras, exponential or beta sigmas, timesteps {@code 1000 sigma}, terminal 0.
+     */
     private static SamplingSchedule shiftedFlow(SchedulerConfig c, double[] s, double mu) {
         if (c.useDynamicShifting() && Double.isNaN(mu)) {
             throw new IllegalArgumentException("use_dynamic_shifting needs mu (see SchedulerConfig.mu)");
         }
         int trainSteps = c.numTrainTimesteps();
         int n = s.length;
-        double[] t = new double[n];
         for (int i = 0; i < n; i++) {
             s[i] = c.useDynamicShifting() ? Sigmas.timeShiftExponential(mu, s[i]) : Sigmas.shiftFlow(c.shift(), s[i]);
+        }
+        if (c.useKarrasSigmas() || c.useExponentialSigmas() || c.useBetaSigmas()) {
+            // diffusers' FlowMatchEuler respaces the shifted levels between their own ends
+            double min = Double.isNaN(c.sigmaMin()) ? s[n - 1] : c.sigmaMin();
+            double max = Double.isNaN(c.sigmaMax()) ? s[0] : c.sigmaMax();
+            s = c.useKarrasSigmas() ? Sigmas.karras(n, min, max, 7.0)
+                    : c.useExponentialSigmas() ? Sigmas.exponential(n, min, max) : Sigmas.beta(n, min, max);
+        }
+        double[] t = new double[n];
+        for (int i = 0; i < n; i++) {
             t[i] = s[i] * trainSteps;
         }
         return new SamplingSchedule(append(s, 0.0), t, 1.0);

@@ -105,8 +105,9 @@ class SchedulesTest {
         SamplingSchedule vp = DiffusersSchedules.spaced(SchedulerConfig.of(sd, SchedulerClass.DPM_SOLVER_MULTISTEP), 6,
                 SigmaSpacing.klOptimal());
         assertEquals(Math.sqrt(1 + expected[0] * expected[0]), vp.initNoiseSigma(), 1e-12);
+        // EDM's continuous-time configs have no trained levels to space
         assertThrows(IllegalArgumentException.class, () -> DiffusersSchedules.spaced(
-                SchedulerConfig.of(Map.of(), SchedulerClass.FLOW_MATCH_EULER), 6, SigmaSpacing.klOptimal()));
+                SchedulerConfig.of(Map.of(), SchedulerClass.EDM_EULER), 6, SigmaSpacing.klOptimal()));
     }
 
     /**
@@ -156,11 +157,50 @@ class SchedulesTest {
         assertArrayEquals(xl15, AlignYourSteps.levels(15, AlignYourSteps.sdxl()), 1e-12);
         SchedulerConfig euler = SchedulerConfig.of(Map.of("beta_start", 0.00085, "beta_end", 0.012,
                 "beta_schedule", "scaled_linear"), SchedulerClass.EULER);
-        SamplingSchedule s = DiffusersSchedules.spaced(euler, 7, AlignYourSteps.spacing(), AlignYourSteps.sd15());
+        SamplingSchedule s = DiffusersSchedules.spaced(euler, 7, AlignYourSteps.spacing(), AlignYourSteps.sd15(),
+                Double.NaN);
         assertArrayEquals(sd7, java.util.Arrays.copyOf(s.sigmas(), 7), 1e-12);
         assertEquals(0.0, s.sigma(7));
         assertThrows(UnsupportedOperationException.class,
                 () -> DiffusersSchedules.spaced(euler, 7, AlignYourSteps.spacing()));
+    }
+
+    /**
+     * Flow matching: diffusers' FlowMatchEuler respaces its shifted levels between their own ends when the config asks
+     * for Karras sigmas; the k-diffusion spacings take ComfyUI's trained levels {@code shift(t/T)}, t = 1..T, with
+     * timesteps {@code T sigma} and the unit noise as the first sample.
+     */
+    @Test
+    void flowSchedulesRespaceTheShiftedLevels() {
+        SchedulerConfig plain = SchedulerConfig.of(Map.of("shift", 3.0), SchedulerClass.FLOW_MATCH_EULER);
+        SchedulerConfig karras = SchedulerConfig.of(Map.of("shift", 3.0, "use_karras_sigmas", true),
+                SchedulerClass.FLOW_MATCH_EULER);
+        SamplingSchedule p = DiffusersSchedules.of(plain, 8);
+        SamplingSchedule k = DiffusersSchedules.of(karras, 8);
+        double[] expected = Sigmas.karras(8, p.sigma(7), p.sigma(0), 7.0);
+        for (int i = 0; i < 8; i++) {
+            assertEquals(expected[i], k.sigma(i), 1e-12);
+            assertEquals(1000 * expected[i], k.timestepOf(i), 1e-9);
+        }
+        assertEquals(0.0, k.sigma(8));
+
+        SamplingSchedule beta = DiffusersSchedules.spaced(plain, 10, SigmaSpacing.betaTimesteps(0.6, 0.6));
+        int[] t10 = {999, 959, 876, 765, 637, 500, 362, 234, 123, 40};
+        for (int i = 0; i < t10.length; i++) {
+            double u = (t10[i] + 1) / 1000.0;
+            assertEquals(Sigmas.shiftFlow(3.0, u), beta.sigma(i), 1e-12, "level " + i);
+            assertEquals(1000 * beta.sigma(i), beta.timestepOf(i), 1e-9);
+        }
+        assertEquals(1.0, beta.sigma(0), 1e-12);
+        assertEquals(1.0, beta.initNoiseSigma());
+        assertEquals(0.0, beta.sigma(10));
+        SchedulerConfig dynamic = SchedulerConfig.of(Map.of("use_dynamic_shifting", true),
+                SchedulerClass.FLOW_MATCH_EULER);
+        SamplingSchedule kl = DiffusersSchedules.spaced(dynamic, 6, SigmaSpacing.klOptimal(), null, 1.15);
+        assertEquals(1.0, kl.sigma(0), 1e-12);
+        assertEquals(Sigmas.timeShiftExponential(1.15, 0.001), kl.sigma(5), 1e-12);
+        assertThrows(IllegalArgumentException.class, () -> DiffusersSchedules.spaced(dynamic, 6,
+                SigmaSpacing.klOptimal()));
     }
 
     @Test

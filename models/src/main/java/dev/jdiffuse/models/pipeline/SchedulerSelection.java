@@ -8,7 +8,6 @@ import dev.jdiffuse.samplers.SamplerCatalog.NoiseSpace;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.SamplerOptions;
 import dev.jdiffuse.schedulers.DiffusersSchedules;
-import dev.jdiffuse.schedulers.ModelSigmas;
 import dev.jdiffuse.schedulers.SamplingSchedule;
 import dev.jdiffuse.schedulers.SchedulerClass;
 import dev.jdiffuse.schedulers.SchedulerConfig;
@@ -215,7 +214,8 @@ public final class SchedulerSelection {
         SamplerCatalog.Schedule s = SamplerCatalog.schedule(schedule == null ? "default" : schedule).orElse(null);
         if (errors.isEmpty() && s != null && s.spacing() != null && steps >= 1) {
             try {
-                s.spacing().levels(steps, new ModelSigmas(DiffusersSchedules.trainingSigmas(base), alignYourSteps));
+                // mu only moves a flow model's levels, not which training timesteps they fall on
+                DiffusersSchedules.spaced(base, steps, s.spacing(), alignYourSteps, 0.0);
             } catch (IllegalArgumentException e) {
                 errors.add(FieldError.invalid("steps", e.getMessage()));
             } catch (UnsupportedOperationException e) {
@@ -249,17 +249,17 @@ public final class SchedulerSelection {
         SamplerCatalog.Schedule spacing = SamplerCatalog.schedule(schedule == null ? "default" : schedule).orElseThrow();
         SchedulerConfig cfg = configFor(entry, spacing);
         SamplingSchedule s;
-        if (flowSigmas != null && cfg.schedulerClass().flowMatching()) {
-            s = DiffusersSchedules.flowFromSigmas(cfg, flowSigmas, mu);
-        } else if (spacing.spacing() != null) {
+        if (spacing.spacing() != null) {
             try {
-                s = DiffusersSchedules.spaced(cfg, steps, spacing.spacing(), alignYourSteps);
+                s = DiffusersSchedules.spaced(cfg, steps, spacing.spacing(), alignYourSteps, mu);
             } catch (IllegalArgumentException e) {
                 throw new InvalidRequestException(List.of(FieldError.invalid("steps", e.getMessage())));
             } catch (UnsupportedOperationException e) {
                 throw new InvalidRequestException(new FieldError("schedule", "unsupported_combination",
                         e.getMessage()));
             }
+        } else if (flowSigmas != null && cfg.schedulerClass().flowMatching()) {
+            s = DiffusersSchedules.flowFromSigmas(cfg, flowSigmas, mu);
         } else {
             s = cfg.useDynamicShifting() ? DiffusersSchedules.of(cfg, steps, mu) : DiffusersSchedules.of(cfg, steps);
         }
