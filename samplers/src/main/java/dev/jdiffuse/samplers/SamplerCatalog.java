@@ -186,11 +186,12 @@ public final class SamplerCatalog {
             new Schedule("exponential", "Exponential", true,
                     Map.of("use_karras_sigmas", false, "use_exponential_sigmas", true, "use_beta_sigmas", false),
                     List.of()),
-            new Schedule("beta", "Beta", true, Map.of(), List.of(
+            // labels as the PNG "Schedule type" reads them: A1111's "Beta" is the sigma-space one
+            new Schedule("beta", "Beta (timesteps)", true, Map.of(), List.of(
                     new Param("alpha", 0.6, 0.6, 0.6, "Beta distribution alpha"),
                     new Param("beta", 0.6, 0.6, 0.6, "Beta distribution beta")),
                     SigmaSpacing.betaTimesteps(0.6, 0.6)),
-            new Schedule("beta_sigmas", "Beta (sigmas)", true, Map.of(), List.of(),
+            new Schedule("beta_sigmas", "Beta", true, Map.of(), List.of(),
                     SigmaSpacing.betaSigmas(0.6, 0.6)),
             new Schedule("kl_optimal", "KL Optimal", true, Map.of(), List.of(), SigmaSpacing.klOptimal()),
             new Schedule("align_your_steps", "Align Your Steps", true, Map.of(), List.of(),

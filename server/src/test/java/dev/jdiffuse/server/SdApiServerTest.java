@@ -115,6 +115,11 @@ class SdApiServerTest {
                 assertEquals(c[2], rec.at("/parameters/sampler").asText(), body);
                 assertEquals(c[3], rec.at("/parameters/schedule").asText(), body);
                 assertEquals(c[4], info.get("sampler_name").asText(), body);
+                if (c[1] != null && c[1].equals("Beta")) {
+                    // the infotext names the schedule as A1111 does, so its png-info reads it back as its own Beta
+                    assertTrue(info.get("infotexts").get(0).asText().contains("Schedule type: Beta,"),
+                            info.get("infotexts").toString());
+                }
             }
             // sampler_index is read when sampler_name is absent
             JsonNode info = info(ts.post("/sdapi/v1/txt2img", "{\"prompt\":\"x\",\"steps\":2,\"width\":64,"
