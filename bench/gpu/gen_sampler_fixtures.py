@@ -21,7 +21,8 @@ import sys
 import torch
 from safetensors.torch import save_file
 import diffusers
-from diffusers import (DPMSolverMultistepScheduler, EulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler,
+from diffusers import (DPMSolverMultistepScheduler, EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler,
+                       FlowMatchHeunDiscreteScheduler,
                        KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler, LMSDiscreteScheduler,
                        UniPCMultistepScheduler)
 
@@ -40,6 +41,8 @@ CASES = [
     ("dpmpp_2m_beta", DPMSolverMultistepScheduler, dict(SD, use_beta_sigmas=True, algorithm_type="dpmsolver++")),
     ("unipc_beta", UniPCMultistepScheduler, dict(SD, use_beta_sigmas=True)),
     ("flow_heun_shift3", FlowMatchHeunDiscreteScheduler, dict(shift=3.0)),
+    ("flow_euler_karras_shift3", FlowMatchEulerDiscreteScheduler, dict(shift=3.0, use_karras_sigmas=True)),
+    ("flow_euler_beta_shift3", FlowMatchEulerDiscreteScheduler, dict(shift=3.0, use_beta_sigmas=True)),
 ]
 
 
