@@ -106,7 +106,11 @@ class SdApiServerTest {
                 {"k_dpm_2", "Beta", "dpm_2", "beta_sigmas", "DPM2"}, {"LMS", "normal", "lms", "linspace", "LMS"}, {"LMS", "KL Optimal", "lms", "kl_optimal", "LMS"},
                 {"DPM++ 2S a", "polyexponential", "dpmpp_2s_ancestral", "polyexponential", "DPM++ 2S a"},
                 {"DPM++ 3M SDE", "exponential", "dpmpp_3m_sde", "exponential", "DPM++ 3M SDE"},
-                {"DPM++ 2M", "Align Your Steps", "dpmpp_2m", "align_your_steps", "DPM++ 2M"}};
+                {"DPM++ 2M", "Align Your Steps", "dpmpp_2m", "align_your_steps", "DPM++ 2M"},
+                // "Automatic" is the sampler's own schedule where A1111 1.9+ gives it one
+                {"DPM++ 2M", null, "dpmpp_2m", "karras", "DPM++ 2M"},
+                {"DPM++ 2M SDE", "Automatic", "dpmpp_2m_sde", "exponential", "DPM++ 2M SDE"},
+                {"DPM2 a", "", "dpm_2_ancestral", "karras", "DPM2 a"}, {"LMS", null, "lms", "default", "LMS"}};
             for (String[] c : cases) {
                 String body = "{\"prompt\":\"x\",\"steps\":2,\"width\":64,\"height\":64,\"sampler_name\":\"" + c[0]
                         + "\"" + (c[1] == null ? "" : ",\"scheduler\":\"" + c[1] + "\"") + "}";
@@ -194,6 +198,14 @@ class SdApiServerTest {
             samplers.forEach(s -> names.add(s.get("name").asText()));
             assertTrue(names.containsAll(List.of("Euler a", "Euler", "DPM++ 2M", "DDIM", "UniPC", "LCM")), names.toString());
             assertTrue(samplers.get(0).get("aliases").isArray() && samplers.get(0).get("options").isObject());
+            samplers.forEach(s -> {
+                if (s.get("name").asText().equals("DPM++ 2M")) {
+                    assertEquals("karras", s.at("/options/scheduler").asText(), "A1111's own schedule for DPM++ 2M");
+                }
+                if (s.get("name").asText().equals("Euler")) {
+                    assertTrue(s.get("options").isEmpty(), "Euler has none");
+                }
+            });
             JsonNode schedulers = ts.get("/sdapi/v1/schedulers").json();
             assertEquals("automatic", schedulers.get(0).get("name").asText());
             assertTrue(schedulers.get(0).has("label"));

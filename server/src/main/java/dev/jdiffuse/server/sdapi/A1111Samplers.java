@@ -15,7 +15,8 @@ import java.util.Map;
  * case; "Euler" on a flow (FLUX, SD3) or EDM model is that space's Euler. The pre-1.9 combined names ("DPM++ 2M
  * Karras") carry their scheduler, as A1111's {@code get_sampler_and_scheduler} splits them.
  *
- * <p>Schedulers (A1111 {@code modules/sd_schedulers.py}): {@code automatic} keeps the model's configured spacing,
+ * <p>Schedulers (A1111 {@code modules/sd_schedulers.py}): {@code automatic} is the sampler's own (see below) or keeps
+ * the model's configured spacing,
  * {@code karras} and {@code exponential} are the same sigma spacings, {@code uniform} (k-diffusion's
  * {@code get_sigmas}, timesteps evenly spaced from the last to 0) is diffusers' {@code linspace}, {@code sgm_uniform}
  * is {@code trailing} and A1111's {@code ddim} scheduler ({@code range(0, T, T // steps) + 1}) is {@code leading};
@@ -27,8 +28,8 @@ import java.util.Map;
  * (timesteps evenly spaced from the first to the last, k-diffusion's {@code sigma_to_t}/{@code t_to_sigma}) is
  * {@code linspace}, and {@code align_your_steps} is the native one (SD 1.5's levels for non-XL models, SDXL's for XL).
  * DPM2, DPM2 a and DPM++ 3M SDE run on the whole schedule: A1111 computes one more level and drops the last but one
- * for them ({@code discard_next_to_last_sigma}), which is not done here. A1111 1.9+ also gives some samplers a
- * scheduler of their own under "Automatic" (Karras for DPM++ 2M); here "Automatic" is the model's configured one.
+ * for them ({@code discard_next_to_last_sigma}), which is not done here. "Automatic" (or no scheduler) is the sampler's
+ * own schedule where A1111 1.9+ gives it one ({@link #AUTOMATIC}), else the model's configured one.
  */
 final class A1111Samplers {
 
@@ -65,6 +66,15 @@ final class A1111Samplers {
             Map.entry("ddim", List.of()), Map.entry("pndm", List.of("plms")), Map.entry("unipc", List.of()),
             Map.entry("lcm", List.of("k_lcm")), Map.entry("ddpm", List.of()));
 
+    /**
+     * What "Automatic" means for a sampler in A1111 1.9+: the {@code scheduler} option of its entry in
+     * {@code sd_samplers_kdiffusion.py} (Karras for DPM++ 2M, DPM++ SDE, DPM++ 2S a, DPM2 and DPM2 a; exponential for
+     * the DPM++ 2M and 3M SDE); samplers without one keep the model's configured schedule.
+     */
+    private static final Map<String, String> AUTOMATIC = Map.of("dpmpp_2m", "karras", "dpmpp_sde", "karras",
+            "dpmpp_2s_ancestral", "karras", "dpm_2", "karras", "dpm_2_ancestral", "karras",
+            "dpmpp_2m_sde", "exponential", "dpmpp_3m_sde", "exponential");
+
     private A1111Samplers() {
     }
 
@@ -77,7 +87,8 @@ final class A1111Samplers {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("name", e.label());
             m.put("aliases", aliases);
-            m.put("options", Map.of());
+            String scheduler = AUTOMATIC.get(e.name());
+            m.put("options", scheduler == null ? Map.of() : Map.of("scheduler", scheduler));
             out.add(m);
         }
         return out;
@@ -129,8 +140,8 @@ final class A1111Samplers {
             // "Euler" names the Euler method of whatever space the model samples in
             entry = SamplerCatalog.sampler(space == NoiseSpace.FLOW ? "flow_euler" : "edm_euler").orElseThrow();
         }
-        String sched = scheduler == null || scheduler.isBlank() || scheduler.equalsIgnoreCase("automatic")
-                ? fromName : scheduler;
+        boolean automatic = scheduler == null || scheduler.isBlank() || scheduler.equalsIgnoreCase("automatic");
+        String sched = !automatic ? scheduler : fromName != null ? fromName : AUTOMATIC.get(entry.name());
         return new Choice(entry.name(), schedule(sched, space));
     }
 
