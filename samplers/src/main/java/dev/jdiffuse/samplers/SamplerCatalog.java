@@ -264,6 +264,18 @@ public final class SamplerCatalog {
                 .findFirst().orElseGet(() -> forSchedulerClass(c));
     }
 
+    /**
+     * The sampler running {@code name}'s method in {@code space}, for front ends whose one name serves every model
+     * (A1111's "Euler", ComfyUI's {@code heun}): Euler is {@code flow_euler} on flow models and {@code edm_euler} on
+     * EDM ones, Heun {@code flow_heun} on flow models; any other name is itself.
+     */
+    public static String inSpace(String name, NoiseSpace space) {
+        if (space == NoiseSpace.FLOW && (name.equals("euler") || name.equals("heun"))) {
+            return "flow_" + name;
+        }
+        return space == NoiseSpace.EDM && name.equals("euler") ? "edm_euler" : name;
+    }
+
     /** The samplers of one noise space, in table order. */
     public static List<Entry> of(NoiseSpace space) {
         return SAMPLERS.stream().filter(e -> e.space() == space).toList();

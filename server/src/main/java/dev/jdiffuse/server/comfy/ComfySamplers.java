@@ -1,5 +1,6 @@
 package dev.jdiffuse.server.comfy;
 
+import dev.jdiffuse.samplers.SamplerCatalog;
 import dev.jdiffuse.samplers.SamplerCatalog.NoiseSpace;
 
 import java.util.LinkedHashMap;
@@ -64,13 +65,7 @@ final class ComfySamplers {
     /** The native sampler for a listed ComfyUI name on a model sampling in {@code space}. */
     static String sampler(String comfy, NoiseSpace space) {
         String s = SAMPLERS.get(comfy);
-        if ("heun".equals(s) && space == NoiseSpace.FLOW) {
-            return "flow_heun";
-        }
-        if ("euler".equals(s) && space != NoiseSpace.DIFFUSION) {
-            return space == NoiseSpace.FLOW ? "flow_euler" : "edm_euler";
-        }
-        return s;
+        return s == null ? null : SamplerCatalog.inSpace(s, space);
     }
 
     /** The native schedule for a listed ComfyUI scheduler on a model sampling in {@code space}. */

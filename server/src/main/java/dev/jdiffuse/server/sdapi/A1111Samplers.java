@@ -133,13 +133,8 @@ final class A1111Samplers {
             throw SdApiError.notFound("Sampler", samplerField, "unknown sampler '" + samplerName
                     + "'; GET /sdapi/v1/samplers lists them");
         }
-        if (entry.name().equals("heun") && space == NoiseSpace.FLOW) {
-            entry = SamplerCatalog.sampler("flow_heun").orElseThrow(); // "Heun" on FLUX / SD 3: Heun on the flow ODE
-        }
-        if (entry.name().equals("euler") && space != NoiseSpace.DIFFUSION) {
-            // "Euler" names the Euler method of whatever space the model samples in
-            entry = SamplerCatalog.sampler(space == NoiseSpace.FLOW ? "flow_euler" : "edm_euler").orElseThrow();
-        }
+        // "Euler" and "Heun" name their method in whatever space the model samples in
+        entry = SamplerCatalog.sampler(SamplerCatalog.inSpace(entry.name(), space)).orElseThrow();
         boolean automatic = scheduler == null || scheduler.isBlank() || scheduler.equalsIgnoreCase("automatic");
         String sched = !automatic ? scheduler : fromName != null ? fromName : AUTOMATIC.get(entry.name());
         return new Choice(entry.name(), schedule(sched, space));
