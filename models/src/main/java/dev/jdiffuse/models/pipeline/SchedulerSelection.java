@@ -241,7 +241,7 @@ public final class SchedulerSelection {
      * own spacing. Ignored by other scheduler classes.
      */
     public Resolved resolve(String sampler, String schedule, int steps, double mu, double[] flowSigmas) {
-        List<FieldError> errors = check(sampler, schedule);
+        List<FieldError> errors = check(sampler, schedule, steps);
         if (!errors.isEmpty()) {
             throw new InvalidRequestException(errors);
         }
@@ -250,14 +250,7 @@ public final class SchedulerSelection {
         SchedulerConfig cfg = configFor(entry, spacing);
         SamplingSchedule s;
         if (spacing.spacing() != null) {
-            try {
-                s = DiffusersSchedules.spaced(cfg, steps, spacing.spacing(), alignYourSteps, mu);
-            } catch (IllegalArgumentException e) {
-                throw new InvalidRequestException(List.of(FieldError.invalid("steps", e.getMessage())));
-            } catch (UnsupportedOperationException e) {
-                throw new InvalidRequestException(new FieldError("schedule", "unsupported_combination",
-                        e.getMessage()));
-            }
+            s = DiffusersSchedules.spaced(cfg, steps, spacing.spacing(), alignYourSteps, mu); // checked above
         } else if (flowSigmas != null && cfg.schedulerClass().flowMatching()) {
             s = DiffusersSchedules.flowFromSigmas(cfg, flowSigmas, mu);
         } else {
