@@ -161,8 +161,9 @@ async function submit() {
 async function cancel(job) {
   try {
     const r = await api(`/v1/generations/${encodeURIComponent(job.id)}`, { method: 'DELETE' });
+    // the stream's final event may have ended the job while this answer (written before it ended) was on its way
     if (TERMINAL.has(r.status)) finish(job, r);
-    else job.status = 'cancelling';
+    else if (!job.done) job.status = 'cancelling';
     render();
   } catch (e) {
     if (!(e instanceof ApiError && e.code === 'already_finished')) form.showError(e);

@@ -231,6 +231,36 @@ class BrowserEndToEndTest {
         assertFalse(byId("cancel").isEnabled(), "nothing left to cancel");
     }
 
+    /**
+     * The cancel request's answer (202, the job still running when it was written) may reach the page after the
+     * stream's final event; the page keeps "Cancelled" instead of going back to cancelling a job that has ended. CI
+     * once hit this by chance; here the page's DELETE answers are held back 1.5 s so the final event always wins.
+     */
+    @Test
+    @Order(11)
+    void lateCancelAnswerKeepsTheOutcome() {
+        ((JavascriptExecutor) driver).executeScript("if (!window.__slowDelete) { window.__slowDelete = true;"
+                + " const f = window.fetch; window.fetch = async (url, init) => { const r = await f(url, init);"
+                + " if (init && init.method === 'DELETE') await new Promise(ok => setTimeout(ok, 1500));"
+                + " return r; }; }");
+        try {
+            setUp("a cancel answered late", "rgb");
+            type("steps", "60");
+            int before = galleryImages();
+            byId("generate").click();
+            waitFor("the job to start", () -> byId("progress-text").getText().startsWith("Step"));
+            byId("cancel").click();
+            waitFor("the cancellation", () -> byId("progress-text").getText().equals("Cancelled"));
+            sleep(2500); // past the held-back answer
+            assertEquals("Cancelled", byId("progress-text").getText(), "the late answer does not undo the outcome");
+            assertFalse(byId("cancel").isEnabled(), "nothing left to cancel");
+            assertEquals(before, galleryImages());
+        } finally {
+            driver.navigate().refresh(); // drops the wrapped fetch
+            waitFor("the model list to load", () -> !optionValues("model").isEmpty());
+        }
+    }
+
     @Test
     @Order(7)
     void followsTheDarkColourScheme() throws IOException {
@@ -397,6 +427,15 @@ class BrowserEndToEndTest {
 
     private static void waitFor(String what, BooleanSupplier condition) {
         PageActions.waitFor(driver, what, WAIT, condition);
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
     }
 
     private static Logger quiet(String name) {
