@@ -92,6 +92,15 @@ public final class SamplerCatalog {
                     o -> sampler, Map.of(), false);
         }
 
+        /**
+         * A k-diffusion method on rectified flow (ComfyUI's way on flow models; diffusers has no class for it): the
+         * model's own flow-matching schedule and every sigma spacing.
+         */
+        static Entry flow(String name, String label, boolean stochastic, Sampler sampler) {
+            return new Entry(name, label, SchedulerClass.FLOW_MATCH_EULER, stochastic, true, NoiseSpace.FLOW,
+                    List.of(), o -> sampler, Map.of(), false);
+        }
+
         /** The diffusers {@code _class_name}s this sampler reproduces (none for {@link #kdiffusion} entries). */
         public List<String> diffusersClasses() {
             return reproducesClass ? List.of(schedulerClass.diffusersName()) : List.of();
@@ -175,7 +184,23 @@ public final class SamplerCatalog {
             new Entry("flow_euler", "Euler Flow", SchedulerClass.FLOW_MATCH_EULER, false, true, NoiseSpace.FLOW,
                     List.of(), o -> new Euler()),
             new Entry("flow_heun", "Heun Flow", SchedulerClass.FLOW_MATCH_HEUN, false, true, NoiseSpace.FLOW,
-                    List.of(), o -> new Heun(Double.POSITIVE_INFINITY)));
+                    List.of(), o -> new Heun(Double.POSITIVE_INFINITY)),
+            // k-diffusion's methods on rectified flow, as ComfyUI runs them on its flow (CONST) models: the ODE solvers
+            // unchanged (the probability-flow ODE has the same form in the flow state), the stochastic ones keeping
+            // the flow marginal ((1 - s) x0 + s eps) with their noise
+            Entry.flow("flow_euler_ancestral", "Euler a Flow", true, new EulerAncestral(Interpolant.RECTIFIED_FLOW)),
+            Entry.flow("flow_lms", "LMS Flow", false, new Lms(4)),
+            Entry.flow("flow_dpm_2", "DPM2 Flow", false, new Dpm2()),
+            Entry.flow("flow_dpm_2_ancestral", "DPM2 a Flow", true, new Dpm2Ancestral(Interpolant.RECTIFIED_FLOW)),
+            Entry.flow("flow_dpmpp_2s_ancestral", "DPM++ 2S a Flow", true,
+                    new DpmPp2sAncestral(Interpolant.RECTIFIED_FLOW)),
+            Entry.flow("flow_dpmpp_sde", "DPM++ SDE Flow", true, new DpmPpSde(Interpolant.RECTIFIED_FLOW)),
+            Entry.flow("flow_dpmpp_2m", "DPM++ 2M Flow", false, new DpmPp2m(false, false)),
+            Entry.flow("flow_dpmpp_2m_sde", "DPM++ 2M SDE Flow", true,
+                    new DpmPp2mSde(false, false, Interpolant.RECTIFIED_FLOW)),
+            Entry.flow("flow_dpmpp_3m_sde", "DPM++ 3M SDE Flow", true, new DpmPp3mSde(Interpolant.RECTIFIED_FLOW)),
+            Entry.flow("flow_ipndm", "iPNDM Flow", false, new Ipndm()),
+            Entry.flow("flow_res_multistep", "RES multistep Flow", false, new ResMultistep()));
 
     /** The schedule table. */
     public static final List<Schedule> SCHEDULES = List.of(
@@ -266,11 +291,12 @@ public final class SamplerCatalog {
 
     /**
      * The sampler running {@code name}'s method in {@code space}, for front ends whose one name serves every model
-     * (A1111's "Euler", ComfyUI's {@code heun}): Euler is {@code flow_euler} on flow models and {@code edm_euler} on
-     * EDM ones, Heun {@code flow_heun} on flow models; any other name is itself.
+     * (A1111's "Euler", ComfyUI's {@code dpmpp_2m}): on flow models the {@code flow_} entry of the method where there
+     * is one ({@code flow_euler}, {@code flow_heun}, {@code flow_dpmpp_2m}, ...), Euler is {@code edm_euler} on EDM
+     * models; any other name is itself.
      */
     public static String inSpace(String name, NoiseSpace space) {
-        if (space == NoiseSpace.FLOW && (name.equals("euler") || name.equals("heun"))) {
+        if (space == NoiseSpace.FLOW && !name.startsWith("flow_") && sampler("flow_" + name).isPresent()) {
             return "flow_" + name;
         }
         return space == NoiseSpace.EDM && name.equals("euler") ? "edm_euler" : name;

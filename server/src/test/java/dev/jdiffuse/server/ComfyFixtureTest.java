@@ -215,6 +215,24 @@ class ComfyFixtureTest {
                 r.json().toString());
     }
 
+    /**
+     * ComfyUI's k-diffusion names on a flow model run their flow entries ({@code dpmpp_2m} on FLUX is the native
+     * {@code flow_dpmpp_2m}, {@code euler_ancestral} {@code flow_euler_ancestral}); the same image as the native job.
+     */
+    @Test
+    void kdiffusionSamplersOnFluxAreTheFlowEntries() throws Exception {
+        Fixtures.require(FLUX);
+        for (String[] c : new String[][] {{"dpmpp_2m", "beta", "flow_dpmpp_2m", "beta"},
+            {"euler_ancestral", "simple", "flow_euler_ancestral", "default"}}) {
+            ObjectNode g = defaultGraph("flux-dev", 3, 3, 1, c[0], c[1], 128, 128, 1, "a red fox", "");
+            ((ObjectNode) g.get("5")).put("class_type", "EmptySD3LatentImage");
+            assertSamePixels(nativeImage("""
+                    {"model":"flux-dev","prompt":"a red fox","seed":3,"steps":3,"width":128,"height":128,
+                     "guidance_scale":3.5,"sampler":"%s","schedule":"%s"}""".formatted(c[2], c[3])), run(g),
+                    c[0] + " / " + c[1] + " on FLUX");
+        }
+    }
+
     @Test
     void fluxGuidanceIsTheNativeGuidance() throws Exception {
         Fixtures.require(FLUX);

@@ -230,6 +230,25 @@ class SdApiFixtureTest {
                  "guidance_scale":2.0,"sampler":"flow_heun"}"""), image(r, 0), "A1111 Heun = native flow_heun");
     }
 
+    /**
+     * A1111's "DPM++ 2M SDE" on FLUX is the flow entry of the method, with its own (Automatic) schedule, exponential, as
+     * Forge runs it there; the same image as the native job.
+     */
+    @Test
+    void dpmpp2mSdeOnFluxIsTheFlowEntryWithItsOwnSchedule() throws Exception {
+        Fixtures.require(FLUX);
+        String body = """
+                {"prompt":"a red fox","seed":3,"steps":3,"width":128,"height":128,"sampler_name":"DPM++ 2M SDE",
+                 "distilled_cfg_scale":2.0,"override_settings":{"sd_model_checkpoint":"flux-dev"}}""";
+        JsonNode rec = ts.get("/v1/generations/" + ok(sdapi("txt2img", body)).at("/job_ids/0").asText()).json();
+        assertEquals("flow_dpmpp_2m_sde", rec.at("/parameters/sampler").asText());
+        assertEquals("exponential", rec.at("/parameters/schedule").asText());
+        assertSamePixels(nativeImage("""
+                {"model":"flux-dev","prompt":"a red fox","seed":3,"steps":3,"width":128,"height":128,
+                 "guidance_scale":2.0,"sampler":"flow_dpmpp_2m_sde","schedule":"exponential"}"""),
+                image(sdapi("txt2img", body), 0), "A1111 DPM++ 2M SDE = native flow_dpmpp_2m_sde");
+    }
+
     @Test
     void fluxTakesDistilledCfgScaleAsItsGuidanceAndCfgScaleAsForgeDoes() throws Exception {
         Fixtures.require(FLUX);

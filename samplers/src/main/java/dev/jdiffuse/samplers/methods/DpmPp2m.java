@@ -1,6 +1,7 @@
 package dev.jdiffuse.samplers.methods;
 
 import ai.djl.ndarray.NDArray;
+import dev.jdiffuse.samplers.Interpolant;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
@@ -26,24 +27,28 @@ public record DpmPp2m(boolean lowerOrderFinal, boolean eulerAtFinal) implements 
     @Override
     public NDArray step(Step s) {
         double ratio = s.next() / s.sigma(); // e^-h
-        NDArray d = midpointX0(s, s.denoise(s.x()), lowerOrderFinal, eulerAtFinal);
+        NDArray d = midpointX0(s, s.denoise(s.x()), lowerOrderFinal, eulerAtFinal,
+                Interpolant.VARIANCE_EXPLODING);
         return mul(s.x(), ratio).add(mul(d, 1 - ratio));
     }
 
     /**
      * {@code D0 + D1/2} of the multistep midpoint update from this step's {@code x0} and the previous one's (kept
      * under {@code "x0"}), or {@code x0} alone on a first-order step (the first; the last by the rules above). Shared
-     * with {@link DpmPp2mSde}.
+     * with {@link DpmPp2mSde}; the steps {@code h} are in {@code path}'s half log-SNR. DPM++ 2M itself always steps in
+     * {@code -ln s}: it solves the probability-flow ODE, which has the same form in every state (ComfyUI runs it so on
+     * flow models).
      */
-    static NDArray midpointX0(Step s, NDArray x0, boolean lowerOrderFinal, boolean eulerAtFinal) {
+    static NDArray midpointX0(Step s, NDArray x0, boolean lowerOrderFinal, boolean eulerAtFinal, Interpolant path) {
         double sigma = s.sigma();
         double next = s.next();
         boolean firstOrder = s.isFirst()
                 || s.isLast() && (next == 0 || eulerAtFinal || lowerOrderFinal && s.steps() < 15);
         NDArray d = x0;
         if (!firstOrder) {
-            double h = Math.log(sigma / next);
-            double hPrev = Math.log(s.sigmaAt(s.index() - 1) / sigma);
+            double v = path.noiseToSignal(sigma);
+            double h = Math.log(v / path.noiseToSignal(next));
+            double hPrev = Math.log(path.noiseToSignal(s.sigmaAt(s.index() - 1)) / v);
             d = x0.add(mul(x0.sub(s.previous("x0")), 0.5 * h / hPrev));
         }
         s.remember("x0", s.isLast() ? null : x0);

@@ -1,6 +1,7 @@
 package dev.jdiffuse.samplers.methods;
 
 import ai.djl.ndarray.NDArray;
+import dev.jdiffuse.samplers.Interpolant;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
@@ -19,19 +20,30 @@ import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
  * last steps are first order under {@link DpmPp2m}'s rules ({@code D1 = 0}); noise is drawn on every step after the
  * denoiser call, the last one too (scale 0 when it lands on 0), as diffusers draws it.
  *
+ * On rectified flow it is k-diffusion's {@code sample_dpmpp_2m_sde} as ComfyUI runs it there: {@code h} in half log-SNR
+ * {@code ln(alpha/s)} ({@code e^-h = v'/v}, {@code v = s/alpha}), {@code x' = (s'/s) e^-h x + alpha' (1 - e^-2h)
+ * (D0 + D1/2) + s' sqrt(1 - e^-2h) z}.
+ *
  * @param lowerOrderFinal diffusers' {@code lower_order_final}
  * @param eulerAtFinal diffusers' {@code euler_at_final}
+ * @param path the state the model samples in
  */
-public record DpmPp2mSde(boolean lowerOrderFinal, boolean eulerAtFinal) implements Sampler {
+public record DpmPp2mSde(boolean lowerOrderFinal, boolean eulerAtFinal, Interpolant path) implements Sampler {
+
+    /** In the variance-exploding state (diffusion models). */
+    public DpmPp2mSde(boolean lowerOrderFinal, boolean eulerAtFinal) {
+        this(lowerOrderFinal, eulerAtFinal, Interpolant.VARIANCE_EXPLODING);
+    }
 
     @Override
     public NDArray step(Step s) {
+        double sigma = s.sigma();
         double next = s.next();
         NDArray x0 = s.denoise(s.x());
         NDArray z = s.noise();
-        NDArray d = DpmPp2m.midpointX0(s, x0, lowerOrderFinal, eulerAtFinal);
-        double r = next / s.sigma(); // e^-h
-        double r2 = r * r;
-        return mul(s.x(), r2).add(mul(d, 1 - r2)).add(mul(z, next * Math.sqrt(1 - r2)));
+        NDArray d = DpmPp2m.midpointX0(s, x0, lowerOrderFinal, eulerAtFinal, path);
+        double r = path.noiseToSignal(next) / path.noiseToSignal(sigma); // e^-h
+        return mul(s.x(), next / sigma * r).add(mul(d, path.alpha(next) * (1 - r * r)))
+                .add(mul(z, next * Math.sqrt(1 - r * r)));
     }
 }

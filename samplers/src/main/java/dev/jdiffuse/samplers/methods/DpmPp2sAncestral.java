@@ -1,6 +1,7 @@
 package dev.jdiffuse.samplers.methods;
 
 import ai.djl.ndarray.NDArray;
+import dev.jdiffuse.samplers.Interpolant;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
@@ -8,30 +9,44 @@ import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
 
 /**
  * Ancestral DPM-Solver++(2S): Lu et al. 2022, "DPM-Solver++", Algorithm 1 (single-step, second order, data
- * prediction, {@code r = 1/2}) aimed at {@code s_down}, then fresh noise of scale {@code s_up}
- * ({@link Ancestral#levels}); k-diffusion's {@code sample_dpmpp_2s_ancestral} (A1111's "DPM++ 2S a"). With
- * {@code lambda = -ln sigma}, {@code h = lambda(s_down) - lambda(s)} and the stage at {@code s_m = sqrt(s s_down)}
- * ({@code lambda + h/2}):
+ * prediction, {@code r = 1/2}) aimed at {@code s_down}, then fresh noise of scale {@code s_up} ({@link Ancestral});
+ * k-diffusion's {@code sample_dpmpp_2s_ancestral} (A1111's "DPM++ 2S a"). With the stage {@code s_m} halfway between
+ * {@code s} and {@code s_down} in half log-SNR ({@code sqrt(s s_down)} in the variance-exploding state):
  * <pre>
  *   x_m = (s_m/s) x + (1 - s_m/s) D(x, s),   x' = (s_down/s) x + (1 - s_down/s) D(x_m, s_m) + s_up z
  * </pre>
- * ({@code -(e^-h - 1) = 1 - s_down/s}). The last step ({@code s_down = 0}) lands on {@code D(x, s)}; no noise there.
+ * ({@code -(e^-h - 1) = 1 - s_down/s}). On rectified flow this is ComfyUI's {@code sample_dpmpp_2s_ancestral_RF}: the
+ * same moves, the stage halfway in {@code ln((1 - s)/s)} (at 0.9999 from pure noise), the ancestral rescale before the
+ * noise. The last step ({@code s_down = 0}) lands on {@code D(x, s)}; no noise there.
+ *
+ * @param path the state the model samples in
  */
-public final class DpmPp2sAncestral implements Sampler {
+public record DpmPp2sAncestral(Interpolant path) implements Sampler {
+
+    /** In the variance-exploding state (diffusion models). */
+    public DpmPp2sAncestral() {
+        this(Interpolant.VARIANCE_EXPLODING);
+    }
 
     @Override
     public NDArray step(Step s) {
         NDArray x = s.x();
         double sigma = s.sigma();
-        Ancestral a = Ancestral.levels(sigma, s.next());
+        Ancestral a = Ancestral.levels(sigma, s.next(), path);
         NDArray x0 = s.denoise(x);
         if (a.down() == 0) {
             return x0;
         }
-        double mid = Math.sqrt(sigma * a.down());
+        double mid = stage(sigma, a.down());
         NDArray xMid = exponentialStep(x, x0, mid / sigma);
-        NDArray moved = exponentialStep(x, s.denoiseAt(xMid, mid), a.down() / sigma);
-        return moved.add(mul(s.noise(), a.up()));
+        return a.renoise(exponentialStep(x, s.denoiseAt(xMid, mid), a.down() / sigma), s.noise());
+    }
+
+    private double stage(double sigma, double down) {
+        if (path == Interpolant.VARIANCE_EXPLODING) {
+            return Math.sqrt(sigma * down);
+        }
+        return sigma >= 1 ? 0.9999 : path.sigmaAt((path.halfLogSnr(sigma) + path.halfLogSnr(down)) / 2);
     }
 
     /**

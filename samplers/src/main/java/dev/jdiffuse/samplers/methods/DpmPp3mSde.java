@@ -1,6 +1,7 @@
 package dev.jdiffuse.samplers.methods;
 
 import ai.djl.ndarray.NDArray;
+import dev.jdiffuse.samplers.Interpolant;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
@@ -20,9 +21,18 @@ import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
  * {@code D2 = 0}); the last step (to 0) lands on {@code x0}. One fresh normal per step stands for the reference's
  * Brownian-tree increment over {@code [s', s]} (same law). diffusers' {@code DPMSolverMultistepScheduler} with
  * {@code solver_order=3} and {@code sde-dpmsolver++} uses {@code (1 - e^-2h - 2h)/(2h)^2 - 1/2} for the {@code D2}
- * weight, which is not k-diffusion's {@code -phi3}; the name "DPM++ 3M SDE" means k-diffusion's method.
+ * weight, which is not k-diffusion's {@code -phi3}; the name "DPM++ 3M SDE" means k-diffusion's method. On rectified
+ * flow (ComfyUI's form with {@code sigma_to_half_log_snr}) {@code h} is the step in half log-SNR
+ * {@code ln(alpha/s)}, the sample's weight {@code (s'/s) e^-h} and the predictions' weights carry {@code alpha(s')}.
+ *
+ * @param path the state the model samples in
  */
-public final class DpmPp3mSde implements Sampler {
+public record DpmPp3mSde(Interpolant path) implements Sampler {
+
+    /** In the variance-exploding state (diffusion models). */
+    public DpmPp3mSde() {
+        this(Interpolant.VARIANCE_EXPLODING);
+    }
 
     @Override
     public NDArray step(Step s) {
@@ -34,21 +44,23 @@ public final class DpmPp3mSde implements Sampler {
         if (next == 0) {
             return x0;
         }
-        double h = Math.log(sigma / next);
-        double decay = Math.exp(-2 * h); // (s'/s)^2
-        NDArray out = mul(x, decay).add(mul(x0, -Math.expm1(-2 * h)));
-        double phi2 = Math.expm1(-2 * h) / (2 * h) + 1;
+        double v = path.noiseToSignal(sigma);
+        double h = Math.log(v / path.noiseToSignal(next));
+        double alpha = path.alpha(next);
+        // (s'/s) e^-h: (s'/s)^2 in the variance-exploding state
+        NDArray out = mul(x, next / sigma * Math.exp(-h)).add(mul(x0, -alpha * Math.expm1(-2 * h)));
+        double phi2 = alpha * (Math.expm1(-2 * h) / (2 * h) + 1);
         int i = s.index();
         if (i >= 1) {
-            double r0 = Math.log(s.sigmaAt(i - 1) / sigma) / h;
+            double r0 = Math.log(path.noiseToSignal(s.sigmaAt(i - 1)) / v) / h;
             NDArray d10 = div(x0.sub(x01), r0);
             if (i >= 2) {
-                double r1 = Math.log(s.sigmaAt(i - 2) / s.sigmaAt(i - 1)) / h;
+                double r1 = Math.log(path.noiseToSignal(s.sigmaAt(i - 2)) / path.noiseToSignal(s.sigmaAt(i - 1))) / h;
                 NDArray d11 = div(x01.sub(s.previous("x0_2")), r1);
                 NDArray diff = d10.sub(d11);
                 NDArray d1 = d10.add(mul(diff, r0 / (r0 + r1)));
                 NDArray d2 = div(diff, r0 + r1);
-                double phi3 = phi2 / (2 * h) - 0.5;
+                double phi3 = alpha * ((Math.expm1(-2 * h) / (2 * h) + 1) / (2 * h) - 0.5);
                 out = out.add(mul(d1, phi2)).sub(mul(d2, phi3));
             } else {
                 out = out.add(mul(d10, phi2));

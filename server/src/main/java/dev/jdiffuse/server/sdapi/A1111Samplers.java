@@ -12,7 +12,9 @@ import java.util.Map;
 /**
  * AUTOMATIC1111's sampler and scheduler names mapped onto {@link SamplerCatalog}. A sampler is matched by its A1111
  * label ({@code Entry.label}: "Euler a", "DPM++ 2M", ...), A1111's {@code k_} aliases or the native name, ignoring
- * case; "Euler" on a flow (FLUX, SD3) or EDM model is that space's Euler. The pre-1.9 combined names ("DPM++ 2M
+ * case; on a flow model (FLUX, SD3) a name runs its method's {@code flow_} entry ("DPM++ 2M" is
+ * {@code flow_dpmpp_2m}, as Forge runs its k-diffusion samplers there), "Euler" on an EDM model is the EDM Euler; a
+ * method without a flow entry (DDIM, PLMS, UniPC, LCM, DDPM) is refused there. The pre-1.9 combined names ("DPM++ 2M
  * Karras") carry their scheduler, as A1111's {@code get_sampler_and_scheduler} splits them.
  *
  * <p>Schedulers (A1111 {@code modules/sd_schedulers.py}): {@code automatic} is the sampler's own (see below) or keeps
@@ -133,10 +135,12 @@ final class A1111Samplers {
             throw SdApiError.notFound("Sampler", samplerField, "unknown sampler '" + samplerName
                     + "'; GET /sdapi/v1/samplers lists them");
         }
-        // "Euler" and "Heun" name their method in whatever space the model samples in
+        // the sampler's own schedule is the method's, in every space (Forge gives DPM++ 2M Karras levels on FLUX too)
+        String own = AUTOMATIC.get(entry.name());
+        // a name means its method in whatever space the model samples in ("DPM++ 2M" on FLUX: flow_dpmpp_2m)
         entry = SamplerCatalog.sampler(SamplerCatalog.inSpace(entry.name(), space)).orElseThrow();
         boolean automatic = scheduler == null || scheduler.isBlank() || scheduler.equalsIgnoreCase("automatic");
-        String sched = !automatic ? scheduler : fromName != null ? fromName : AUTOMATIC.get(entry.name());
+        String sched = !automatic ? scheduler : fromName != null ? fromName : own;
         return new Choice(entry.name(), schedule(sched, space));
     }
 
