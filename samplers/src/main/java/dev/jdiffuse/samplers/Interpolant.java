@@ -41,8 +41,11 @@ public enum Interpolant {
         }
 
         /**
-         * {@code s / (1 - s)}; pure noise ({@code s = 1}, where it is infinite) is taken at {@code s = 1 - 1e-4}, as
-         * ComfyUI offsets a flow schedule's first level for its SDE samplers ({@code offset_first_sigma_for_snr}).
+         * {@code s / (1 - s)}; pure noise ({@code s = 1}, where it is infinite) is taken at {@code s = 1 - 1e-4}.
+         * ComfyUI's SDE samplers instead move a flow schedule's first level to the model's
+         * {@code percent_to_sigma(1e-4)} ({@code offset_first_sigma_for_snr}: 0.99997 at SD 3's shift 3, about
+         * {@code 1 - 1e-4 e^-mu} on FLUX) and evaluate the model there too, so their first steps from pure noise differ
+         * from these by a few percent (the levels are the model's, which the sampler does not know).
          */
         @Override
         public double noiseToSignal(double sigma) {

@@ -1,6 +1,12 @@
 package dev.jdiffuse.samplers;
 
 import dev.jdiffuse.samplers.methods.Ddim;
+import dev.jdiffuse.samplers.methods.Seeds2;
+import dev.jdiffuse.samplers.methods.IpndmVariable;
+import dev.jdiffuse.samplers.methods.HeunPlusPlus;
+import dev.jdiffuse.samplers.methods.GradientEstimation;
+import dev.jdiffuse.samplers.methods.ErSde;
+import dev.jdiffuse.samplers.methods.Deis;
 import dev.jdiffuse.samplers.methods.Ddpm;
 import dev.jdiffuse.samplers.methods.Dpm2;
 import dev.jdiffuse.samplers.methods.Dpm2Ancestral;
@@ -175,6 +181,20 @@ public final class SamplerCatalog {
             Entry.kdiffusion("dpmpp_3m_sde", "DPM++ 3M SDE", true, new DpmPp3mSde()),
             Entry.kdiffusion("ipndm", "iPNDM", false, new Ipndm()),
             Entry.kdiffusion("res_multistep", "RES multistep", false, new ResMultistep()),
+            // ComfyUI's other k-diffusion samplers
+            Entry.kdiffusion("res_multistep_ancestral", "RES multistep a", true, new ResMultistep(true)),
+            Entry.kdiffusion("dpmpp_2m_sde_heun", "DPM++ 2M SDE Heun", true,
+                    new DpmPp2mSde(false, false, Interpolant.VARIANCE_EXPLODING, true)),
+            Entry.kdiffusion("ipndm_v", "iPNDM v", false, new IpndmVariable()),
+            Entry.kdiffusion("deis", "DEIS", false, new Deis()),
+            Entry.kdiffusion("heunpp2", "Heun++ 2", false, new HeunPlusPlus()),
+            Entry.kdiffusion("gradient_estimation", "Gradient estimation", false, new GradientEstimation()),
+            Entry.kdiffusion("er_sde", "ER SDE", true, new ErSde()),
+            Entry.kdiffusion("seeds_2", "SEEDS 2", true, new Seeds2(1, 0.5, false, Interpolant.VARIANCE_EXPLODING)),
+            Entry.kdiffusion("exp_heun_2_x0", "Exp Heun 2 x0", false,
+                    new Seeds2(0, 1, true, Interpolant.VARIANCE_EXPLODING)),
+            Entry.kdiffusion("exp_heun_2_x0_sde", "Exp Heun 2 x0 SDE", true,
+                    new Seeds2(1, 1, true, Interpolant.VARIANCE_EXPLODING)),
             new Entry("unipc", "UniPC", SchedulerClass.UNIPC, false, true, NoiseSpace.DIFFUSION, List.of(),
                     o -> new UniPc()),
             new Entry("lcm", "LCM", SchedulerClass.LCM, true, false, NoiseSpace.DIFFUSION, List.of(TIMESTEP_SCALING),
@@ -189,7 +209,7 @@ public final class SamplerCatalog {
             // unchanged (the probability-flow ODE has the same form in the flow state), the stochastic ones keeping
             // the flow marginal ((1 - s) x0 + s eps) with their noise
             Entry.flow("flow_euler_ancestral", "Euler a Flow", true, new EulerAncestral(Interpolant.RECTIFIED_FLOW)),
-            Entry.flow("flow_lms", "LMS Flow", false, new Lms(4)),
+            Entry.flow("flow_lms", "LMS Flow", false, new Lms(4, true)),
             Entry.flow("flow_dpm_2", "DPM2 Flow", false, new Dpm2()),
             Entry.flow("flow_dpm_2_ancestral", "DPM2 a Flow", true, new Dpm2Ancestral(Interpolant.RECTIFIED_FLOW)),
             Entry.flow("flow_dpmpp_2s_ancestral", "DPM++ 2S a Flow", true,
@@ -197,10 +217,22 @@ public final class SamplerCatalog {
             Entry.flow("flow_dpmpp_sde", "DPM++ SDE Flow", true, new DpmPpSde(Interpolant.RECTIFIED_FLOW)),
             Entry.flow("flow_dpmpp_2m", "DPM++ 2M Flow", false, new DpmPp2m(false, false)),
             Entry.flow("flow_dpmpp_2m_sde", "DPM++ 2M SDE Flow", true,
-                    new DpmPp2mSde(false, false, Interpolant.RECTIFIED_FLOW)),
+                    new DpmPp2mSde(false, false, Interpolant.RECTIFIED_FLOW, false)),
             Entry.flow("flow_dpmpp_3m_sde", "DPM++ 3M SDE Flow", true, new DpmPp3mSde(Interpolant.RECTIFIED_FLOW)),
             Entry.flow("flow_ipndm", "iPNDM Flow", false, new Ipndm()),
-            Entry.flow("flow_res_multistep", "RES multistep Flow", false, new ResMultistep()));
+            Entry.flow("flow_res_multistep", "RES multistep Flow", false, new ResMultistep()),
+            Entry.flow("flow_dpmpp_2m_sde_heun", "DPM++ 2M SDE Heun Flow", true,
+                    new DpmPp2mSde(false, false, Interpolant.RECTIFIED_FLOW, true)),
+            Entry.flow("flow_ipndm_v", "iPNDM v Flow", false, new IpndmVariable()),
+            Entry.flow("flow_deis", "DEIS Flow", false, new Deis()),
+            Entry.flow("flow_heunpp2", "Heun++ 2 Flow", false, new HeunPlusPlus()),
+            Entry.flow("flow_gradient_estimation", "Gradient estimation Flow", false, new GradientEstimation()),
+            Entry.flow("flow_er_sde", "ER SDE Flow", true, new ErSde(Interpolant.RECTIFIED_FLOW)),
+            Entry.flow("flow_seeds_2", "SEEDS 2 Flow", true, new Seeds2(1, 0.5, false, Interpolant.RECTIFIED_FLOW)),
+            Entry.flow("flow_exp_heun_2_x0", "Exp Heun 2 x0 Flow", false,
+                    new Seeds2(0, 1, true, Interpolant.RECTIFIED_FLOW)),
+            Entry.flow("flow_exp_heun_2_x0_sde", "Exp Heun 2 x0 SDE Flow", true,
+                    new Seeds2(1, 1, true, Interpolant.RECTIFIED_FLOW)));
 
     /** The schedule table. */
     public static final List<Schedule> SCHEDULES = List.of(
@@ -232,11 +264,12 @@ public final class SamplerCatalog {
      * diffusers scheduler classes no sampler reproduces, mapped to the nearest one that exists (same noise space and
      * prediction; A1111 and ComfyUI ignore a folder's scheduler altogether). DPM-Solver SDE is k-diffusion's DPM++ SDE
      * with torchsde's Brownian tree for noise ({@code dpmpp_sde} draws the same law from the request's stream);
-     * DPM-Solver single-step and DEIS have multistep neighbours here.
+     * DPM-Solver single-step has a multistep neighbour here, and diffusers' DEIS ({@code logrho}) ComfyUI's time-based
+     * DEIS.
      */
     private static final Map<String, String> NEAREST = Map.ofEntries(
             Map.entry("DPMSolverSinglestepScheduler", "dpmpp_2m"), Map.entry("DPMSolverSDEScheduler", "dpmpp_sde"),
-            Map.entry("DEISMultistepScheduler", "unipc"), Map.entry("TCDScheduler", "lcm"),
+            Map.entry("DEISMultistepScheduler", "deis"), Map.entry("TCDScheduler", "lcm"),
             Map.entry("EDMDPMSolverMultistepScheduler", "edm_euler"));
 
     private SamplerCatalog() {

@@ -63,6 +63,33 @@ class SamplerAnalyticTest {
         assertOrder("res_multistep", 1.6, 3);
         // iPNDM's fixed Adams-Bashforth weights assume equal steps; on these Karras levels it shows 2.3, not 4
         assertOrder("ipndm", 1.6, 4.5);
+        // iPNDM v's coefficients follow the uneven steps: 2.0 here
+        assertOrder("ipndm_v", 1.6, 4.5);
+        // DEIS (third order in its reference VP time once it has two past derivatives): 2.8 here
+        assertOrder("deis", 2.2, 4.5);
+        // exponential Heun in half log-SNR, deterministic (eta 0): 2.0 here
+        assertOrder("exp_heun_2_x0", 1.6, 3);
+    }
+
+    /**
+     * Two of ComfyUI's samplers are not higher-order ODE solvers, by design: gradient estimation extrapolates the
+     * derivative as if steps were equal, Heun++ weights its extra evaluations by {@code s/s_0}, so it is Euler near the
+     * end (measured orders on these Karras levels 0.67 and 1.0). Each still beats Euler's error at equal steps.
+     */
+    @Test
+    void gradientEstimationAndHeunPlusPlusImproveOnEuler() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray xT = m.create(new float[] {-25f, -3f, 8f, 30f});
+            NDArray exact = xT.mul(S / Math.sqrt(S * S + SIGMA_MAX * SIGMA_MAX));
+            for (int steps : new int[] {16, 32}) {
+                double euler = maxAbs(run("euler", xT, steps).sub(exact));
+                for (String name : new String[] {"gradient_estimation", "heunpp2"}) {
+                    double e = maxAbs(run(name, xT, steps).sub(exact));
+                    System.out.printf("%s at %d steps: %.3e (euler %.3e)%n", name, steps, e, euler);
+                    assertTrue(e < euler, name + " at " + steps + " steps: " + e + " vs Euler " + euler);
+                }
+            }
+        }
     }
 
     /**
@@ -79,15 +106,15 @@ class SamplerAnalyticTest {
     /**
      * k-diffusion's ODE solvers on rectified flow, unchanged (the flow ODE is {@code dx/ds = (x - D)/s} as in the
      * variance-exploding state), converge beyond first order there: on SD 3's levels (shift 3) the error falls more than
-     * 6x from 32 to 128 steps, where flow Euler's falls 4x (measured: DPM2 42x, LMS 108x, iPNDM 16x, DPM++ 2M 6.7x, RES
-     * multistep 7.2x; DPM++ 2M and RES extrapolate in {@code ln s}, not in the flow's log-SNR, and reach their order
-     * later).
+     * 6x from 32 to 128 steps, where flow Euler's falls 4x (measured: DPM2 42x, LMS 108x, iPNDM 16x, iPNDM v 16x, DEIS
+     * 15x, exponential Heun 11x, DPM++ 2M 6.7x, RES multistep 7.2x; DPM++ 2M and RES extrapolate in {@code ln s}, not in
+     * the flow's log-SNR, and reach their order later).
      */
     @Test
     void kdiffusionSolversConvergeBeyondFirstOrderOnFlow() {
         assertEquals(4, flowErrorRatio("flow_euler"), 0.5, "first order: 4x for 4x the steps");
         for (String name : new String[] {"flow_dpm_2", "flow_lms", "flow_ipndm", "flow_dpmpp_2m",
-            "flow_res_multistep"}) {
+            "flow_res_multistep", "flow_ipndm_v", "flow_deis", "flow_exp_heun_2_x0"}) {
             double ratio = flowErrorRatio(name);
             assertTrue(ratio > 6, name + " error falls only " + ratio + "x from 32 to 128 steps");
         }
@@ -124,7 +151,8 @@ class SamplerAnalyticTest {
             NDArray x1 = noise.normal(m, new Shape(16384));
             String[][] runs = {{"flow_euler_ancestral", "256"}, {"flow_dpm_2_ancestral", "64"},
                 {"flow_dpmpp_2s_ancestral", "64"}, {"flow_dpmpp_sde", "64"}, {"flow_dpmpp_2m_sde", "64"},
-                {"flow_dpmpp_3m_sde", "64"}};
+                {"flow_dpmpp_3m_sde", "64"}, {"flow_dpmpp_2m_sde_heun", "64"}, {"flow_er_sde", "64"},
+                {"flow_seeds_2", "64"}, {"flow_exp_heun_2_x0_sde", "64"}};
             for (String[] r : runs) {
                 String name = r[0];
                 int steps = Integer.parseInt(r[1]);
@@ -197,7 +225,8 @@ class SamplerAnalyticTest {
             // second-order ones reach it at 32 steps
             String[][] runs = {{"ddim", "256"}, {"euler", "256"}, {"heun", "32"}, {"dpmpp_2m", "32"}, {"unipc", "32"},
                 {"dpm_2", "32"}, {"lms", "32"},
-                {"ipndm", "32"}, {"res_multistep", "32"}};
+                {"ipndm", "32"}, {"res_multistep", "32"}, {"ipndm_v", "32"}, {"deis", "32"},
+                {"exp_heun_2_x0", "32"}};
             for (String[] r : runs) {
                 NDArray out = run(r[0], xT, Integer.parseInt(r[1]));
                 assertEquals(expected, variance(out), 0.03 * expected, r[0] + " final variance");
@@ -221,7 +250,9 @@ class SamplerAnalyticTest {
             // 64 steps DPM2 a 1.14, 0.59, 0.51, 0.490, DPM++ 2S a 0.32, 0.43, 0.47, 0.481, DPM++ SDE 0.38, 0.45, 0.48,
             // 0.477, DPM++ 3M SDE 2.71, 0.48, 0.50, 0.487): each is run where its discretisation error is well inside the bound
             String[][] runs = {{"euler_ancestral", "512"}, {"dpmpp_2m_sde", "64"}, {"dpm_2_ancestral", "64"},
-                    {"dpmpp_2s_ancestral", "64"}, {"dpmpp_sde", "64"}, {"dpmpp_3m_sde", "64"}};
+                    {"dpmpp_2s_ancestral", "64"}, {"dpmpp_sde", "64"}, {"dpmpp_3m_sde", "64"},
+                    {"res_multistep_ancestral", "64"}, {"dpmpp_2m_sde_heun", "64"}, {"er_sde", "64"}, {"seeds_2", "64"},
+                    {"exp_heun_2_x0_sde", "64"}};
             for (String[] r : runs) {
                 String name = r[0];
                 NDArray out = runStochastic(name, xT, Integer.parseInt(r[1]), noise);

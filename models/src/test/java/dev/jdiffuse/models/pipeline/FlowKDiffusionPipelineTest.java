@@ -18,15 +18,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * measured on Gaussian data with the exact flow denoiser ({@code SamplerAnalyticTest}): a random-weight network's
  * prediction oscillates with the timestep, so even flow Heun's image does not settle monotonically here (against a
  * 200-step run, max |diff| 1.4e-2, 5.2e-3, 8.9e-3, 3.4e-3 at 16, 32, 64, 128 steps). What the pipeline shows exactly:
- * the multistep solvers' first step is Euler's and (but for LMS) a step to 0 lands on the prediction, so two-step runs
- * equal flow Euler's; the stochastic ones are seeded; FLUX's shifted levels and the sigma spacings take them all.
+ * the multistep solvers' first step is Euler's and a step to 0 lands on the prediction, so two-step runs equal flow
+ * Euler's; the stochastic ones are seeded; FLUX's shifted levels and the sigma spacings take them all.
  */
 class FlowKDiffusionPipelineTest {
 
+    /** Whose first step is Euler's and whose step to 0 lands on the prediction. */
     private static final List<String> MULTISTEP = List.of("flow_lms", "flow_dpmpp_2m", "flow_ipndm",
-            "flow_res_multistep");
+            "flow_res_multistep", "flow_ipndm_v", "flow_deis", "flow_gradient_estimation");
     private static final List<String> STOCHASTIC = List.of("flow_euler_ancestral", "flow_dpm_2_ancestral",
-            "flow_dpmpp_2s_ancestral", "flow_dpmpp_sde", "flow_dpmpp_2m_sde", "flow_dpmpp_3m_sde");
+            "flow_dpmpp_2s_ancestral", "flow_dpmpp_sde", "flow_dpmpp_2m_sde", "flow_dpmpp_3m_sde",
+            "flow_dpmpp_2m_sde_heun", "flow_er_sde", "flow_seeds_2", "flow_exp_heun_2_x0_sde");
 
     private static GenerationRequest request(int steps, String sampler, long seed) {
         return GenerationRequest.of("an astronaut riding a horse on the moon", "", 128, 128, steps, 4.5, seed)
@@ -37,15 +39,17 @@ class FlowKDiffusionPipelineTest {
     void multistepSolversStartWithEulersStep() {
         try (DiffusionPipeline pipe = Pipelines.open(Fixtures.require("pipeline_sd3/model"), LoadOptions.cpu())) {
             float[] euler = pixels(pipe, request(2, "flow_euler", 5));
-            // LMS (diffusers' rule) runs its two-point formula on the last step too, so only these three land on D
-            for (String name : List.of("flow_dpmpp_2m", "flow_ipndm", "flow_res_multistep")) {
+            for (String name : MULTISTEP) {
                 assertEquals(List.of(), pipe.check(request(2, name, 5)), name);
                 double diff = maxAbs(pixels(pipe, request(2, name, 5)), euler);
                 assertTrue(diff < 1e-5, name + " differs from flow Euler by " + diff + " in two steps");
             }
-            // DPM2 evaluates at the geometric midpoint of its first step, so its two steps are its own
-            double dpm2 = maxAbs(pixels(pipe, request(2, "flow_dpm_2", 5)), euler);
-            assertTrue(dpm2 > 1e-3, "flow_dpm_2 makes its own first step: " + dpm2);
+            // DPM2 evaluates at the geometric midpoint of its first step, Heun++ and exponential Heun at the next
+            // level: their two steps are their own
+            for (String name : List.of("flow_dpm_2", "flow_heunpp2", "flow_exp_heun_2_x0")) {
+                double own = maxAbs(pixels(pipe, request(2, name, 5)), euler);
+                assertTrue(own > 1e-3, name + " makes its own first step: " + own);
+            }
             // and a third step is where the multistep history shows
             float[] euler3 = pixels(pipe, request(3, "flow_euler", 5));
             for (String name : MULTISTEP) {

@@ -64,7 +64,8 @@ class SchedulerVariantsTest {
 
     /**
      * A class no sampler reproduces defaults to the nearest sampler, even one that takes its schedule from another
-     * class: DPM-Solver SDE is k-diffusion's DPM++ SDE (on Euler's schedule), DEIS runs as UniPC.
+     * class: DPM-Solver SDE is k-diffusion's DPM++ SDE (on Euler's schedule), diffusers' DEIS (log-rho) runs as the
+     * time-based DEIS of ComfyUI.
      */
     @Test
     void unreproducedClassesDefaultToTheirNearestSampler() {
@@ -75,7 +76,9 @@ class SchedulerVariantsTest {
         assertInstanceOf(dev.jdiffuse.samplers.methods.DpmPpSde.class, s.resolve(null, null, 10, 0).sampler());
         Map<String, Object> deis = new java.util.HashMap<>(SD);
         deis.put("_class_name", "DEISMultistepScheduler");
-        assertEquals("unipc", new SchedulerSelection(deis, null).defaultSampler());
+        assertEquals("deis", new SchedulerSelection(deis, null).defaultSampler());
+        assertInstanceOf(dev.jdiffuse.samplers.methods.Deis.class,
+                new SchedulerSelection(deis, null).resolve(null, null, 10, 0).sampler());
         Map<String, Object> lms = new java.util.HashMap<>(SD);
         lms.put("_class_name", "LMSDiscreteScheduler");
         assertEquals("lms", new SchedulerSelection(lms, null).defaultSampler());

@@ -5,6 +5,8 @@ import dev.jdiffuse.samplers.Interpolant;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
+import java.util.function.DoubleUnaryOperator;
+
 import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
 
 /**
@@ -27,19 +29,20 @@ public record DpmPp2m(boolean lowerOrderFinal, boolean eulerAtFinal) implements 
     @Override
     public NDArray step(Step s) {
         double ratio = s.next() / s.sigma(); // e^-h
-        NDArray d = midpointX0(s, s.denoise(s.x()), lowerOrderFinal, eulerAtFinal,
-                Interpolant.VARIANCE_EXPLODING);
+        NDArray d = correctedX0(s, s.denoise(s.x()), lowerOrderFinal, eulerAtFinal,
+                Interpolant.VARIANCE_EXPLODING, h -> 0.5);
         return mul(s.x(), ratio).add(mul(d, 1 - ratio));
     }
 
     /**
-     * {@code D0 + D1/2} of the multistep midpoint update from this step's {@code x0} and the previous one's (kept
+     * {@code D0 + w(h) D1} ({@code w = 1/2}: the midpoint update) of the multistep update from this step's {@code x0} and the previous one's (kept
      * under {@code "x0"}), or {@code x0} alone on a first-order step (the first; the last by the rules above). Shared
      * with {@link DpmPp2mSde}; the steps {@code h} are in {@code path}'s half log-SNR. DPM++ 2M itself always steps in
      * {@code -ln s}: it solves the probability-flow ODE, which has the same form in every state (ComfyUI runs it so on
      * flow models).
      */
-    static NDArray midpointX0(Step s, NDArray x0, boolean lowerOrderFinal, boolean eulerAtFinal, Interpolant path) {
+    static NDArray correctedX0(Step s, NDArray x0, boolean lowerOrderFinal, boolean eulerAtFinal, Interpolant path,
+            DoubleUnaryOperator weight) {
         double sigma = s.sigma();
         double next = s.next();
         boolean firstOrder = s.isFirst()
@@ -49,7 +52,7 @@ public record DpmPp2m(boolean lowerOrderFinal, boolean eulerAtFinal) implements 
             double v = path.noiseToSignal(sigma);
             double h = Math.log(v / path.noiseToSignal(next));
             double hPrev = Math.log(path.noiseToSignal(s.sigmaAt(s.index() - 1)) / v);
-            d = x0.add(mul(x0.sub(s.previous("x0")), 0.5 * h / hPrev));
+            d = x0.add(mul(x0.sub(s.previous("x0")), weight.applyAsDouble(h) * h / hPrev));
         }
         s.remember("x0", s.isLast() ? null : x0);
         return d;

@@ -27,12 +27,15 @@ import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
  * @param lowerOrderFinal diffusers' {@code lower_order_final}
  * @param eulerAtFinal diffusers' {@code euler_at_final}
  * @param path the state the model samples in
+ * @param heun the Heun form of the second-order term (k-diffusion's {@code sample_dpmpp_2m_sde_heun}, A1111's "DPM++ 2M
+ *     SDE Heun") instead of the midpoint
  */
-public record DpmPp2mSde(boolean lowerOrderFinal, boolean eulerAtFinal, Interpolant path) implements Sampler {
+public record DpmPp2mSde(boolean lowerOrderFinal, boolean eulerAtFinal, Interpolant path, boolean heun)
+        implements Sampler {
 
-    /** In the variance-exploding state (diffusion models). */
+    /** The midpoint form in the variance-exploding state (diffusion models). */
     public DpmPp2mSde(boolean lowerOrderFinal, boolean eulerAtFinal) {
-        this(lowerOrderFinal, eulerAtFinal, Interpolant.VARIANCE_EXPLODING);
+        this(lowerOrderFinal, eulerAtFinal, Interpolant.VARIANCE_EXPLODING, false);
     }
 
     @Override
@@ -41,9 +44,20 @@ public record DpmPp2mSde(boolean lowerOrderFinal, boolean eulerAtFinal, Interpol
         double next = s.next();
         NDArray x0 = s.denoise(s.x());
         NDArray z = s.noise();
-        NDArray d = DpmPp2m.midpointX0(s, x0, lowerOrderFinal, eulerAtFinal, path);
+        NDArray d = DpmPp2m.correctedX0(s, x0, lowerOrderFinal, eulerAtFinal, path, heun ? DpmPp2mSde::heunWeight
+                : h -> 0.5);
         double r = path.noiseToSignal(next) / path.noiseToSignal(sigma); // e^-h
         return mul(s.x(), next / sigma * r).add(mul(d, path.alpha(next) * (1 - r * r)))
                 .add(mul(z, next * Math.sqrt(1 - r * r)));
+    }
+
+    /**
+     * The Heun form's weight of {@code D1} relative to {@code (1 - e^-2h)}: diffusers' and k-diffusion's
+     * {@code solver_type="heun"} term {@code ((1 - e^-2h)/(-2h) + 1) D1} over the midpoint form's
+     * {@code (1 - e^-2h) D1/2}.
+     */
+    private static double heunWeight(double h) {
+        double e = -Math.expm1(-2 * h); // 1 - e^-2h
+        return (1 - e / (2 * h)) / e;
     }
 }

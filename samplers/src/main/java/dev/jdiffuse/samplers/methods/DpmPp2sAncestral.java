@@ -46,7 +46,9 @@ public record DpmPp2sAncestral(Interpolant path) implements Sampler {
         if (path == Interpolant.VARIANCE_EXPLODING) {
             return Math.sqrt(sigma * down);
         }
-        return sigma >= 1 ? 0.9999 : path.sigmaAt((path.halfLogSnr(sigma) + path.halfLogSnr(down)) / 2);
+        // ln(alpha/s) unclamped, as the reference's lambda_fn; pure noise has the reference's fixed stage
+        return sigma >= 1 ? 0.9999
+                : path.sigmaAt((Math.log(path.alpha(sigma) / sigma) + Math.log(path.alpha(down) / down)) / 2);
     }
 
     /**

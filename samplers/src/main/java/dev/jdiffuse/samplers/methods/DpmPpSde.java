@@ -23,7 +23,9 @@ import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
  * {@code n2} are the normalised increments of one Brownian path over {@code [s_m, s]} and {@code [s', s]}:
  * {@code n1 = z1}, {@code n2 = (sqrt(s - s_m) z1 + sqrt(s_m - s') z2) / sqrt(s - s')} with two fresh normals per step.
  * The references draw the same path from torchsde's Brownian tree seeded per image, so the images differ from theirs
- * in the noise drawn, not in its law. The last step (to 0) is Euler: it lands on {@code D(x, s)}.
+ * in the noise drawn, not in its law. The last step (to 0) is Euler: it lands on {@code D(x, s)}. From pure flow noise
+ * ({@code s = 1}) {@code v} is {@link Interpolant#noiseToSignal}'s clamped level while the weight of {@code x} keeps
+ * {@code s = 1} (1e-4 apart; the state there is pure noise).
  *
  * @param path the state the model samples in
  */

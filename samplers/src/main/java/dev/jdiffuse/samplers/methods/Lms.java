@@ -21,9 +21,19 @@ import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
  * <p>An image-to-image run starts its history at its first step (k-diffusion's behaviour); diffusers instead starts
  * the step counter at {@code t_start} and weights the single derivative it has with a 4th-order coefficient.
  *
+ * <p>ComfyUI's copy of {@code sample_lms} lands a step to 0 on {@code D(x, s)} instead; {@code toZeroLandsOnX0} selects
+ * that (the flow entry, which follows ComfyUI).
+ *
  * @param order the most derivatives combined (4 in both references)
+ * @param toZeroLandsOnX0 whether a step to sigma 0 returns the prediction (ComfyUI) rather than the polynomial's step
  */
-public record Lms(int order) implements Sampler {
+public record Lms(int order, boolean toZeroLandsOnX0) implements Sampler {
+
+    /** diffusers' and the original k-diffusion's rule: every step is the polynomial's. */
+    public Lms(int order) {
+        this(order, false);
+    }
+
 
     private static final double[] NODES = {-Math.sqrt(0.6), 0, Math.sqrt(0.6)};
     private static final double[] WEIGHTS = {5.0 / 9, 8.0 / 9, 5.0 / 9};
@@ -37,7 +47,11 @@ public record Lms(int order) implements Sampler {
     @Override
     public NDArray step(Step s) {
         NDArray x = s.x();
-        NDArray d = div(x.sub(s.denoise(x)), s.sigma());
+        NDArray x0 = s.denoise(x);
+        NDArray d = div(x.sub(x0), s.sigma());
+        if (toZeroLandsOnX0 && s.next() == 0) {
+            return x0;
+        }
         int k = Math.min(s.index() + 1, order);
         NDArray out = x.add(mul(d, coefficient(s, k, 0)));
         for (int j = 1; j < k; j++) {

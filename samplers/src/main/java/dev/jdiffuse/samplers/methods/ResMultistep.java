@@ -8,15 +8,25 @@ import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
 
 /**
  * RES multistep (Zhang, Song and Chen 2023, "Improved Order Analysis and Design of Exponential Integrator for Diffusion
- * Models", the refined exponential solver's second-order multistep form, as ComfyUI's {@code sample_res_multistep},
- * eta 0). With {@code lambda = -ln sigma}, {@code h = lambda' - lambda}, {@code c2 = -h_prev/h} and
- * {@code phi1(z) = (e^z - 1)/z}, {@code phi2(z) = (phi1(z) - 1)/z}:
+ * Models", the refined exponential solver's second-order multistep form, as ComfyUI's {@code res_multistep}). With
+ * {@code lambda = -ln sigma}, {@code h = lambda(target) - lambda}, {@code c2 = (lambda_prev - lambda_prev_target)/h}
+ * and {@code phi1(z) = (e^z - 1)/z}, {@code phi2(z) = (phi1(z) - 1)/z}:
  * <pre>
  *   x' = e^-h x + h (b1 D0 + b2 D_prev),   b1 = phi1(-h) - phi2(-h)/c2,   b2 = phi2(-h)/c2
  * </pre>
- * The first step is Euler, and a step to 0 lands on {@code D0}.
+ * Deterministic ({@code sample_res_multistep}, eta 0) the target is {@code s'} and {@code c2 = -h_prev/h}. Ancestral
+ * ({@code sample_res_multistep_ancestral}, eta 1) the target is {@link Ancestral}'s {@code s_down}, the previous
+ * step's target its {@code s_down}, and fresh noise of scale {@code s_up} follows (none on the step to 0). The first
+ * step is Euler, and a step to 0 lands on {@code D0}.
+ *
+ * @param ancestral eta 1 instead of 0
  */
-public final class ResMultistep implements Sampler {
+public record ResMultistep(boolean ancestral) implements Sampler {
+
+    /** The deterministic method (eta 0). */
+    public ResMultistep() {
+        this(false);
+    }
 
     @Override
     public NDArray step(Step s) {
@@ -29,15 +39,21 @@ public final class ResMultistep implements Sampler {
         if (next == 0) {
             return x0;
         }
+        Ancestral a = ancestral ? Ancestral.levels(sigma, next) : new Ancestral(next, 0, 1);
+        NDArray moved;
         if (previous == null) {
-            return DpmPp2sAncestral.exponentialStep(x, x0, next / sigma); // Euler: x + (s' - s)(x - x0)/s
+            moved = DpmPp2sAncestral.exponentialStep(x, x0, a.down() / sigma); // Euler: x + (down - s)(x - x0)/s
+        } else {
+            double before = s.sigmaAt(s.index() - 1);
+            double previousTarget = ancestral ? Ancestral.levels(before, sigma).down() : sigma;
+            double h = Math.log(sigma / a.down());
+            double c2 = Math.log(previousTarget / before) / h;
+            double phi1 = Math.expm1(-h) / -h;
+            double phi2 = (phi1 - 1) / -h;
+            double b1 = phi1 - phi2 / c2;
+            double b2 = phi2 / c2;
+            moved = mul(x, Math.exp(-h)).add(mul(x0, h * b1)).add(mul(previous, h * b2));
         }
-        double h = Math.log(sigma / next);
-        double c2 = -Math.log(s.sigmaAt(s.index() - 1) / sigma) / h;
-        double phi1 = Math.expm1(-h) / -h;
-        double phi2 = (phi1 - 1) / -h;
-        double b1 = phi1 - phi2 / c2;
-        double b2 = phi2 / c2;
-        return mul(x, Math.exp(-h)).add(mul(x0, h * b1)).add(mul(previous, h * b2));
+        return ancestral ? a.renoise(moved, s.noise()) : moved;
     }
 }

@@ -14,7 +14,10 @@ import java.util.Map;
  * <p>Samplers: the k-diffusion names are the native names ({@code euler}, {@code euler_ancestral}, {@code heun},
  * {@code dpm_2}, {@code dpm_2_ancestral}, {@code lms}, {@code dpmpp_2s_ancestral}, {@code dpmpp_sde}, {@code dpmpp_2m},
  * {@code dpmpp_2m_sde} (diffusers' midpoint SDE-DPM-Solver++), {@code dpmpp_3m_sde}, {@code ipndm},
- * {@code res_multistep}, {@code lcm}, {@code ddpm}); the
+ * {@code res_multistep}, {@code res_multistep_ancestral}, {@code dpmpp_2m_sde_heun}, {@code ipndm_v}, {@code deis},
+ * {@code heunpp2}, {@code gradient_estimation}, {@code er_sde}, {@code seeds_2}, {@code exp_heun_2_x0},
+ * {@code exp_heun_2_x0_sde}, {@code lcm}, {@code ddpm}); on flow models each runs its {@code flow_} entry where it
+ * has one; the
  * SDE methods draw their Brownian increments from the request's noise stream where ComfyUI draws them from a
  * Brownian tree, so its {@code _gpu} variants (the tree on the GPU) are the same samplers here. {@code ddim} is DDIM with eta 0 (ComfyUI runs it as Euler, the same
  * update on the same sigmas), {@code uni_pc} is UniPC; {@code euler} on a flow (FLUX, SD3) or EDM model is that
@@ -36,7 +39,11 @@ final class ComfySamplers {
             "dpmpp_2s_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_sde",
             "dpmpp_2m", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu", "dpmpp_2m_sde",
             "dpmpp_3m_sde", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "dpmpp_3m_sde", "ddpm", "ddpm", "lcm", "lcm",
-            "ddim", "ddim", "uni_pc", "unipc", "ipndm", "ipndm", "res_multistep", "res_multistep");
+            "ddim", "ddim", "uni_pc", "unipc", "ipndm", "ipndm", "res_multistep", "res_multistep",
+            "res_multistep_ancestral", "res_multistep_ancestral", "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun",
+            "dpmpp_2m_sde_heun_gpu", "dpmpp_2m_sde_heun", "ipndm_v", "ipndm_v", "deis", "deis", "heunpp2", "heunpp2",
+            "gradient_estimation", "gradient_estimation", "er_sde", "er_sde", "seeds_2", "seeds_2",
+            "exp_heun_2_x0", "exp_heun_2_x0", "exp_heun_2_x0_sde", "exp_heun_2_x0_sde");
 
     /** ComfyUI name to native schedule name on diffusion (noise-prediction) models. */
     static final Map<String, String> SCHEDULERS = map("simple", "trailing", "sgm_uniform", "trailing",

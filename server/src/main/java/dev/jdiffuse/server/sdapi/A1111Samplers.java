@@ -71,11 +71,11 @@ final class A1111Samplers {
     /**
      * What "Automatic" means for a sampler in A1111 1.9+: the {@code scheduler} option of its entry in
      * {@code sd_samplers_kdiffusion.py} (Karras for DPM++ 2M, DPM++ SDE, DPM++ 2S a, DPM2 and DPM2 a; exponential for
-     * the DPM++ 2M and 3M SDE); samplers without one keep the model's configured schedule.
+     * the DPM++ 2M SDE, 2M SDE Heun and 3M SDE); samplers without one keep the model's configured schedule.
      */
     private static final Map<String, String> AUTOMATIC = Map.of("dpmpp_2m", "karras", "dpmpp_sde", "karras",
             "dpmpp_2s_ancestral", "karras", "dpm_2", "karras", "dpm_2_ancestral", "karras",
-            "dpmpp_2m_sde", "exponential", "dpmpp_3m_sde", "exponential");
+            "dpmpp_2m_sde", "exponential", "dpmpp_2m_sde_heun", "exponential", "dpmpp_3m_sde", "exponential");
 
     private A1111Samplers() {
     }
