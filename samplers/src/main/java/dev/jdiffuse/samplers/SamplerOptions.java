@@ -21,14 +21,14 @@ public record SamplerOptions(double eta, double clipSampleRange, double timestep
 
     /**
      * The options a diffusers scheduler config implies (eta stays 0: it is a call argument in diffusers). Rejects the
-     * variants the samplers do not implement (DPM-Solver other than 2M++ or SDE-2M++ midpoint, UniPC other than order-2 bh2,
+     * variants the samplers do not implement (DPM-Solver other than 2M++ or SDE-2M++ midpoint, UniPC other than order 2,
      * learned DDPM variances).
      */
     public static SamplerOptions of(SchedulerConfig c) {
         boolean unsupported = switch (c.schedulerClass()) {
             case DPM_SOLVER_MULTISTEP -> c.solverOrder() != 2 || !("dpmsolver++".equals(c.algorithmType())
                     || "sde-dpmsolver++".equals(c.algorithmType())) || !"midpoint".equals(c.solverType());
-            case UNIPC -> c.solverOrder() != 2 || !"bh2".equals(c.solverType());
+            case UNIPC -> c.solverOrder() != 2 || !("bh2".equals(c.solverType()) || "bh1".equals(c.solverType()));
             case DDPM -> !"fixed_small".equals(c.varianceType());
             default -> false;
         };

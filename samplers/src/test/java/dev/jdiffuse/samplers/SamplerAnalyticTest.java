@@ -57,6 +57,7 @@ class SamplerAnalyticTest {
         assertOrder("heun", 1.6, 3);
         assertOrder("dpmpp_2m", 1.6, 3);
         assertOrder("unipc", 1.6, 4);
+        assertOrder("unipc_bh1", 1.6, 4);
         assertOrder("dpm_2", 1.6, 3);
         // Adams-Bashforth of order 4 once it has its history (the first three steps are of order 1 to 3)
         assertOrder("lms", 2.5, 5.5);
@@ -223,7 +224,7 @@ class SamplerAnalyticTest {
             double expected = S * S * variance(xT) / (S * S + SIGMA_MAX * SIGMA_MAX);
             // first-order methods: error ~ 1/n (about 7 % of |x| at 32 steps here), so 256 steps for a 3 % bound;
             // second-order ones reach it at 32 steps
-            String[][] runs = {{"ddim", "256"}, {"euler", "256"}, {"heun", "32"}, {"dpmpp_2m", "32"}, {"unipc", "32"},
+            String[][] runs = {{"ddim", "256"}, {"euler", "256"}, {"heun", "32"}, {"dpmpp_2m", "32"}, {"unipc", "32"}, {"unipc_bh1", "32"},
                 {"dpm_2", "32"}, {"lms", "32"},
                 {"ipndm", "32"}, {"res_multistep", "32"}, {"ipndm_v", "32"}, {"deis", "32"},
                 {"exp_heun_2_x0", "32"}};

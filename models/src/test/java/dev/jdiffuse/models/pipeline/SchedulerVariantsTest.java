@@ -86,6 +86,25 @@ class SchedulerVariantsTest {
     }
 
     /**
+     * UniPC's two B(h) variants are both diffusers' config values: a {@code solver_type="bh1"} model defaults to
+     * {@code unipc_bh1} (it used to be refused at the first request), {@code bh2} (diffusers' default) to
+     * {@code unipc}; either is selectable on the other's config.
+     */
+    @Test
+    void uniPcBh1ConfigsRunTheirVariant() {
+        Map<String, Object> bh1 = new java.util.HashMap<>(SD);
+        bh1.put("_class_name", "UniPCMultistepScheduler");
+        bh1.put("solver_type", "bh1");
+        SchedulerSelection s = new SchedulerSelection(bh1, null);
+        assertEquals("unipc_bh1", s.defaultSampler());
+        assertEquals(new dev.jdiffuse.samplers.methods.UniPc(true), s.resolve(null, null, 10, 0).sampler());
+        assertEquals(new dev.jdiffuse.samplers.methods.UniPc(false), s.resolve("unipc", null, 10, 0).sampler());
+        Map<String, Object> bh2 = new java.util.HashMap<>(bh1);
+        bh2.remove("solver_type");
+        assertEquals("unipc", new SchedulerSelection(bh2, null).defaultSampler());
+    }
+
+    /**
      * The k-diffusion spacings (KL-optimal, polyexponential) replace the levels for any sigma-spaced sampler of a
      * discrete-time model, whatever its configured class; samplers bound to integer timesteps refuse them.
      */

@@ -20,8 +20,8 @@ import java.util.Map;
  * has one; the
  * SDE methods draw their Brownian increments from the request's noise stream where ComfyUI draws them from a
  * Brownian tree, so its {@code _gpu} variants (the tree on the GPU) are the same samplers here. {@code ddim} is DDIM with eta 0 (ComfyUI runs it as Euler, the same
- * update on the same sigmas), {@code uni_pc_bh2} and {@code uni_pc} are UniPC (diffusers' order 2 with
- * {@code B(h) = e^h - 1}, ComfyUI's {@code bh2}; its {@code uni_pc} is the {@code bh1} variant, which runs as bh2 here); {@code euler} on a flow (FLUX, SD3) or EDM model is that
+ * update on the same sigmas), {@code uni_pc} and {@code uni_pc_bh2} are UniPC with {@code B(h) = h} and
+ * {@code e^h - 1} (the native {@code unipc_bh1} and {@code unipc}: diffusers' order-2 UniPC); {@code euler} on a flow (FLUX, SD3) or EDM model is that
  * space's Euler. Schedulers: {@code karras} and {@code exponential} are those sigma spacings; {@code normal} (timesteps
  * evenly spaced from the first to the last, {@code normal_scheduler}) is the {@code linspace} spacing;
  * {@code sgm_uniform} ({@code linspace(start, end, steps + 1)[:-1]}) is {@code trailing}; {@code ddim_uniform}
@@ -40,7 +40,7 @@ final class ComfySamplers {
             "dpmpp_2s_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_sde",
             "dpmpp_2m", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu", "dpmpp_2m_sde",
             "dpmpp_3m_sde", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "dpmpp_3m_sde", "ddpm", "ddpm", "lcm", "lcm",
-            "ddim", "ddim", "uni_pc", "unipc", "uni_pc_bh2", "unipc", "ipndm", "ipndm", "res_multistep", "res_multistep",
+            "ddim", "ddim", "uni_pc", "unipc_bh1", "uni_pc_bh2", "unipc", "ipndm", "ipndm", "res_multistep", "res_multistep",
             "res_multistep_ancestral", "res_multistep_ancestral", "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun",
             "dpmpp_2m_sde_heun_gpu", "dpmpp_2m_sde_heun", "ipndm_v", "ipndm_v", "deis", "deis", "heunpp2", "heunpp2",
             "gradient_estimation", "gradient_estimation", "er_sde", "er_sde", "seeds_2", "seeds_2",
