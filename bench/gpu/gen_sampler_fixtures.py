@@ -40,6 +40,8 @@ CASES = [
     ("euler_beta", EulerDiscreteScheduler, dict(SD, use_beta_sigmas=True)),
     ("dpmpp_2m_beta", DPMSolverMultistepScheduler, dict(SD, use_beta_sigmas=True, algorithm_type="dpmsolver++")),
     ("unipc_beta", UniPCMultistepScheduler, dict(SD, use_beta_sigmas=True)),
+    ("unipc_bh1", UniPCMultistepScheduler, dict(SD, solver_type="bh1")),
+    ("unipc_bh1_karras", UniPCMultistepScheduler, dict(SD, solver_type="bh1", use_karras_sigmas=True)),
     ("flow_heun_shift3", FlowMatchHeunDiscreteScheduler, dict(shift=3.0)),
     ("flow_euler_karras_shift3", FlowMatchEulerDiscreteScheduler, dict(shift=3.0, use_karras_sigmas=True)),
     ("flow_euler_beta_shift3", FlowMatchEulerDiscreteScheduler, dict(shift=3.0, use_beta_sigmas=True)),
