@@ -45,7 +45,8 @@ public enum Interpolant {
          * ComfyUI's SDE samplers instead move a flow schedule's first level to the model's
          * {@code percent_to_sigma(1e-4)} ({@code offset_first_sigma_for_snr}: 0.99997 at SD 3's shift 3, about
          * {@code 1 - 1e-4 e^-mu} on FLUX) and evaluate the model there too, so their first steps from pure noise differ
-         * from these by a few percent (the levels are the model's, which the sampler does not know).
+         * slightly from these (on Gaussian data with SD 3's shift: at most 0.24 % of the state after the first step,
+         * DPM++ SDE, and 2.4e-4 at the end; the offset level is the model's, which the sampler does not know).
          */
         @Override
         public double noiseToSignal(double sigma) {

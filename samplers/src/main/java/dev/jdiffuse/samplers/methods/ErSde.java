@@ -18,8 +18,8 @@ import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
  *   D1 = (D0 - D_prev)/(v - v_prev),   D2 = (D1 - D1_prev)/((v - v_prev2)/2),   dv = v' - v
  *   S1 = integral over [v', v] of 1/f,   S2 = integral of (u - v)/f(u)   (200-point sums, as the reference)
  * </pre>
- * Stage 1 on the first step, 2 on the second, 3 from the third; a step to 0 lands on {@code D0}. Fresh noise every
- * other step.
+ * Stage 1 on the first step, 2 on the second, 3 from the third; a step to 0 lands on {@code D0}. Fresh noise on every
+ * step but that last one.
  *
  * @param path the state the model samples in
  */
