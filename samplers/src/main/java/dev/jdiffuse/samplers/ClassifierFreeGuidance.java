@@ -51,15 +51,24 @@ public final class ClassifierFreeGuidance implements Denoiser {
         if (scale == 1.0) {
             return inner.denoise(x, level, conditioning);
         }
+        return denoiseGuided(x, level, conditioning).guided();
+    }
+
+    /** Both halves, whatever the scale (CFG++ samplers run at scales around 1 and need {@code D_u} there too). */
+    @Override
+    public Guided denoiseGuided(NDArray x, NoiseLevel level, Conditioning conditioning) {
         NDArray both = inner.denoise(x.concat(x, 0), level, unconditional.concatBatch(conditioning));
         NDList halves = both.split(2, 0);
         NDArray uncond = halves.get(0);
         NDArray cond = halves.get(1);
+        return new Guided(guide(x, uncond, cond, level.sigma()), uncond);
+    }
+
+    private NDArray guide(NDArray x, NDArray uncond, NDArray cond, double sigma) {
         NDArray guided = uncond.add(mul(cond.sub(uncond), scale));
         if (rescale == 0.0) {
             return guided;
         }
-        double sigma = level.sigma();
         NDArray epsGuided = div(x.sub(guided), sigma);
         NDArray epsCond = div(x.sub(cond), sigma);
         NDArray factor = std(epsCond).div(std(epsGuided));

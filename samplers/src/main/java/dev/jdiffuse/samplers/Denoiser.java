@@ -16,4 +16,19 @@ import ai.djl.ndarray.NDArray;
 public interface Denoiser {
 
     NDArray denoise(NDArray x, NoiseLevel level, Conditioning conditioning);
+
+    /**
+     * {@link #denoise} together with the unguided prediction it was guided from, for the samplers that step along the
+     * unconditional prediction and add the guidance separately (CFG++, Chung et al. 2024). A denoiser without guidance
+     * returns its prediction twice; {@link ClassifierFreeGuidance} returns both halves of its batched call (also at
+     * scale 1, where {@link #denoise} skips the unconditional half).
+     */
+    default Guided denoiseGuided(NDArray x, NoiseLevel level, Conditioning conditioning) {
+        NDArray d = denoise(x, level, conditioning);
+        return new Guided(d, d);
+    }
+
+    /** The guided prediction {@code D} and the unconditional one {@code D_u}, both shaped like {@code x}. */
+    record Guided(NDArray guided, NDArray unconditional) {
+    }
 }

@@ -1,6 +1,11 @@
 package dev.jdiffuse.samplers;
 
 import dev.jdiffuse.samplers.methods.Ddim;
+import dev.jdiffuse.samplers.methods.GradientEstimationCfgPp;
+import dev.jdiffuse.samplers.methods.ResMultistepCfgPp;
+import dev.jdiffuse.samplers.methods.DpmPp2sAncestralCfgPp;
+import dev.jdiffuse.samplers.methods.DpmPp2mCfgPp;
+import dev.jdiffuse.samplers.methods.EulerCfgPp;
 import dev.jdiffuse.samplers.methods.Seeds2;
 import dev.jdiffuse.samplers.methods.IpndmVariable;
 import dev.jdiffuse.samplers.methods.HeunPlusPlus;
@@ -69,10 +74,20 @@ public final class SamplerCatalog {
      *     (DPM-Solver's {@code algorithm_type}); a model config matching them has this sampler as its default
      * @param reproducesClass whether the sampler is its scheduler class's algorithm; false for k-diffusion methods
      *     without a diffusers class of their own, which only take their schedule from {@code schedulerClass}
+     * @param needsUnconditional whether it steps along the unconditional prediction ({@link Denoiser#denoiseGuided},
+     *     CFG++): the pipeline then guides against the negative prompt at every scale, 1 and below too
      */
     public record Entry(String name, String label, SchedulerClass schedulerClass, boolean stochastic,
             boolean sigmaSpaced, NoiseSpace space, List<Param> parameters, Function<SamplerOptions, Sampler> factory,
-            Map<String, Object> configOverrides, boolean reproducesClass) {
+            Map<String, Object> configOverrides, boolean reproducesClass, boolean needsUnconditional) {
+
+        /** An entry without CFG++. */
+        public Entry(String name, String label, SchedulerClass schedulerClass, boolean stochastic,
+                boolean sigmaSpaced, NoiseSpace space, List<Param> parameters, Function<SamplerOptions, Sampler> factory,
+                Map<String, Object> configOverrides, boolean reproducesClass) {
+            this(name, label, schedulerClass, stochastic, sigmaSpaced, space, parameters, factory, configOverrides,
+                    reproducesClass, false);
+        }
 
         /** A variant of its scheduler class selected by {@code configOverrides}. */
         public Entry(String name, String label, SchedulerClass schedulerClass, boolean stochastic,
@@ -96,6 +111,15 @@ public final class SamplerCatalog {
         static Entry kdiffusion(String name, String label, boolean stochastic, Sampler sampler) {
             return new Entry(name, label, SchedulerClass.EULER, stochastic, true, NoiseSpace.DIFFUSION, List.of(),
                     o -> sampler, Map.of(), false);
+        }
+
+        /**
+         * A CFG++ method (Chung et al. 2024, as ComfyUI's {@code _cfg_pp} samplers): a k-diffusion method that steps
+         * along the unconditional prediction and adds the guidance on its own.
+         */
+        static Entry cfgPp(String name, String label, boolean stochastic, Sampler sampler) {
+            return new Entry(name, label, SchedulerClass.EULER, stochastic, true, NoiseSpace.DIFFUSION, List.of(),
+                    o -> sampler, Map.of(), false, true);
         }
 
         /**
@@ -195,6 +219,14 @@ public final class SamplerCatalog {
                     new Seeds2(0, 1, true, Interpolant.VARIANCE_EXPLODING)),
             Entry.kdiffusion("exp_heun_2_x0_sde", "Exp Heun 2 x0 SDE", true,
                     new Seeds2(1, 1, true, Interpolant.VARIANCE_EXPLODING)),
+            // CFG++: guidance scales around 1 (ComfyUI and Forge recommend 0.5 to 2)
+            Entry.cfgPp("euler_cfg_pp", "Euler CFG++", false, new EulerCfgPp(false)),
+            Entry.cfgPp("euler_ancestral_cfg_pp", "Euler a CFG++", true, new EulerCfgPp(true)),
+            Entry.cfgPp("dpmpp_2m_cfg_pp", "DPM++ 2M CFG++", false, new DpmPp2mCfgPp()),
+            Entry.cfgPp("dpmpp_2s_ancestral_cfg_pp", "DPM++ 2S a CFG++", true, new DpmPp2sAncestralCfgPp()),
+            Entry.cfgPp("res_multistep_cfg_pp", "RES multistep CFG++", false, new ResMultistepCfgPp()),
+            Entry.cfgPp("gradient_estimation_cfg_pp", "Gradient estimation CFG++", false,
+                    new GradientEstimationCfgPp()),
             new Entry("unipc", "UniPC", SchedulerClass.UNIPC, false, true, NoiseSpace.DIFFUSION, List.of(),
                     o -> new UniPc(), Map.of("solver_type", "bh2")),
             new Entry("unipc_bh1", "UniPC bh1", SchedulerClass.UNIPC, false, true, NoiseSpace.DIFFUSION, List.of(),

@@ -86,6 +86,26 @@ public final class Step {
         return reportedDenoised;
     }
 
+    /**
+     * {@code D(x, sigma)} and the unconditional prediction it was guided from ({@link Denoiser#denoiseGuided}), for
+     * CFG++ samplers; the guided one is the step's preview.
+     */
+    public Denoiser.Guided denoiseGuided(NDArray sample) {
+        return denoiseGuidedAt(sample, sigma(), timestep());
+    }
+
+    /** {@link #denoiseGuided} at a level between the scheduled ones (conditioned as {@link #denoiseAt} is). */
+    public Denoiser.Guided denoiseGuidedAt(NDArray sample, double level) {
+        return denoiseGuidedAt(sample, level, schedule.timestepAt(level));
+    }
+
+    private Denoiser.Guided denoiseGuidedAt(NDArray sample, double level, double timestep) {
+        Denoiser.Guided g = run.denoiser().denoiseGuided(sample, new NoiseLevel(level, timestep, index, steps()),
+                run.conditioning());
+        reportedDenoised = g.guided();
+        return g;
+    }
+
     /** {@code D(x, next)}: the denoiser at the level this step ends at (Heun's corrector). */
     public NDArray denoiseAtNext(NDArray sample) {
         NoiseLevel level = new NoiseLevel(next(), schedule.timestepOf(index + 1), index, steps());

@@ -52,6 +52,25 @@ class ClassifierFreeGuidanceTest {
         }
     }
 
+    /** CFG++ samplers need the unconditional half at every scale: at 1 too it comes from the one batched call. */
+    @Test
+    void bothHalvesComeFromOneBatchedCallAtEveryScale() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray x = m.create(new float[] {1, -2, 3, 4}, new Shape(1, 4));
+            for (double scale : new double[] {0.6, 1.0, 2.0}) {
+                batchSizes.clear();
+                Denoiser.Guided g = new ClassifierFreeGuidance(inner, UNCOND, scale, 0.0).denoiseGuided(x, LEVEL, COND);
+                float k = (float) (0.5 + scale * (2.0 - 0.5));
+                assertArrayEquals(new float[] {k, -2 * k, 3 * k, 4 * k}, g.guided().toFloatArray(), 1e-5f);
+                assertArrayEquals(new float[] {0.5f, -1, 1.5f, 2}, g.unconditional().toFloatArray(), 1e-6f);
+                assertEquals(List.of(2L), batchSizes, "scale " + scale);
+            }
+            // a denoiser without guidance gives its prediction as both
+            Denoiser.Guided plain = inner.denoiseGuided(x, LEVEL, COND);
+            assertArrayEquals(plain.guided().toFloatArray(), plain.unconditional().toFloatArray());
+        }
+    }
+
     @Test
     void guidanceIsOneBatchedCallPerStep() {
         try (NDManager m = NDManager.newBaseManager()) {

@@ -8,6 +8,7 @@ import dev.jdiffuse.models.textinv.EmbeddingSet;
 import dev.jdiffuse.models.textinv.TextualInversion;
 import dev.jdiffuse.models.vae.LatentPreview;
 import dev.jdiffuse.samplers.ClassifierFreeGuidance;
+import dev.jdiffuse.samplers.SamplerCatalog;
 import dev.jdiffuse.samplers.Conditioning;
 import dev.jdiffuse.samplers.Denoiser;
 import dev.jdiffuse.samplers.batching.StepBatcher;
@@ -137,9 +138,14 @@ public interface ModelFamily<C extends Conditioning> {
     record Prompts<C extends Conditioning>(C positive, C negative) {
     }
 
-    /** Whether {@code request} asks for classifier-free guidance (diffusers: {@code guidance_scale > 1}). */
+    /**
+     * Whether {@code request} asks for classifier-free guidance (diffusers: {@code guidance_scale > 1}), or its sampler
+     * steps along the unconditional prediction (CFG++, run at scales around 1 and below, where the guided prediction is
+     * {@code D_u + w (D_c - D_u)} all the same).
+     */
     static boolean guided(GenerationRequest request) {
-        return request.guidanceScale() > 1.0;
+        return request.guidanceScale() > 1.0 || request.sampler() != null
+                && SamplerCatalog.sampler(request.sampler()).map(SamplerCatalog.Entry::needsUnconditional).orElse(false);
     }
 
     /** A network's output in float32, so the sampler state stays full precision whatever the weights' dtype. */
