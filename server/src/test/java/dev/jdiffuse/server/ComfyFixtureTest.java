@@ -233,6 +233,21 @@ class ComfyFixtureTest {
         }
     }
 
+    /** A CFG++ sampler at cfg 1 (as ComfyUI runs them) guides against the negative prompt: the native job's image. */
+    @Test
+    void cfgPpAtScaleOneIsTheNativeJob() throws Exception {
+        Fixtures.require(SD15);
+        BufferedImage got = run(defaultGraph("tiny-sd15", 21, 4, 1.0, "euler_ancestral_cfg_pp", "karras", 64, 64, 1,
+                "a lighthouse", "blurry"));
+        assertSamePixels(nativeImage("""
+                {"model":"tiny-sd15","prompt":"a lighthouse","negative_prompt":"blurry","seed":21,"steps":4,
+                 "width":64,"height":64,"guidance_scale":1.0,"sampler":"euler_ancestral_cfg_pp","schedule":"karras"}
+                """), got, "euler_ancestral_cfg_pp / karras at cfg 1");
+        BufferedImage other = run(defaultGraph("tiny-sd15", 21, 4, 1.0, "euler_ancestral_cfg_pp", "karras", 64, 64, 1,
+                "a lighthouse", "dark"));
+        assertFalse(java.util.Arrays.equals(pixels(got), pixels(other)), "the negative prompt is used at cfg 1");
+    }
+
     @Test
     void fluxGuidanceIsTheNativeGuidance() throws Exception {
         Fixtures.require(FLUX);

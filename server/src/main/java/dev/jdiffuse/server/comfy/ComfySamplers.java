@@ -16,7 +16,9 @@ import java.util.Map;
  * {@code dpmpp_2m_sde} (diffusers' midpoint SDE-DPM-Solver++), {@code dpmpp_3m_sde}, {@code ipndm},
  * {@code res_multistep}, {@code res_multistep_ancestral}, {@code dpmpp_2m_sde_heun}, {@code ipndm_v}, {@code deis},
  * {@code heunpp2}, {@code gradient_estimation}, {@code er_sde}, {@code seeds_2}, {@code exp_heun_2_x0},
- * {@code exp_heun_2_x0_sde}, {@code lcm}, {@code ddpm}); on flow models each runs its {@code flow_} entry where it
+ * {@code exp_heun_2_x0_sde}, the CFG++ ones ({@code euler_cfg_pp}, {@code euler_ancestral_cfg_pp},
+ * {@code dpmpp_2m_cfg_pp}, {@code dpmpp_2s_ancestral_cfg_pp}, {@code res_multistep_cfg_pp},
+ * {@code gradient_estimation_cfg_pp}: diffusion models only), {@code lcm}, {@code ddpm}); on flow models each runs its {@code flow_} entry where it
  * has one; the
  * SDE methods draw their Brownian increments from the request's noise stream where ComfyUI draws them from a
  * Brownian tree, so its {@code _gpu} variants (the tree on the GPU) are the same samplers here. {@code ddim} is DDIM with eta 0 (ComfyUI runs it as Euler, the same
@@ -44,7 +46,10 @@ final class ComfySamplers {
             "res_multistep_ancestral", "res_multistep_ancestral", "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun",
             "dpmpp_2m_sde_heun_gpu", "dpmpp_2m_sde_heun", "ipndm_v", "ipndm_v", "deis", "deis", "heunpp2", "heunpp2",
             "gradient_estimation", "gradient_estimation", "er_sde", "er_sde", "seeds_2", "seeds_2",
-            "exp_heun_2_x0", "exp_heun_2_x0", "exp_heun_2_x0_sde", "exp_heun_2_x0_sde");
+            "exp_heun_2_x0", "exp_heun_2_x0", "exp_heun_2_x0_sde", "exp_heun_2_x0_sde",
+            "euler_cfg_pp", "euler_cfg_pp", "euler_ancestral_cfg_pp", "euler_ancestral_cfg_pp",
+            "dpmpp_2m_cfg_pp", "dpmpp_2m_cfg_pp", "dpmpp_2s_ancestral_cfg_pp", "dpmpp_2s_ancestral_cfg_pp",
+            "res_multistep_cfg_pp", "res_multistep_cfg_pp", "gradient_estimation_cfg_pp", "gradient_estimation_cfg_pp");
 
     /** ComfyUI name to native schedule name on diffusion (noise-prediction) models. */
     static final Map<String, String> SCHEDULERS = map("simple", "trailing", "sgm_uniform", "trailing",

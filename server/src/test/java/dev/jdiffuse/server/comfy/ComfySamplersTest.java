@@ -11,13 +11,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Every ComfyUI sampler name the server lists runs a native sampler: on diffusion models one of that space, on flow
- * models its {@code flow_} entry, except the methods ComfyUI itself has no flow form of here (DDIM, DDPM, LCM, UniPC,
- * RES multistep ancestral), which stay diffusion samplers and are refused by the model's check.
+ * models its {@code flow_} entry, except the methods without a flow form here (DDIM, DDPM, LCM, UniPC, RES multistep
+ * ancestral, the CFG++ samplers), which stay diffusion samplers and are refused by the model's check.
  */
 class ComfySamplersTest {
 
     private static final List<String> NO_FLOW_FORM = List.of("ddim", "ddpm", "lcm", "uni_pc", "uni_pc_bh2",
-            "res_multistep_ancestral");
+            "res_multistep_ancestral", "euler_cfg_pp", "euler_ancestral_cfg_pp", "dpmpp_2m_cfg_pp",
+            "dpmpp_2s_ancestral_cfg_pp", "res_multistep_cfg_pp", "gradient_estimation_cfg_pp");
 
     @Test
     void everyListedNameRunsANativeSamplerOfTheModelsSpace() {
