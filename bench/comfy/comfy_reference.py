@@ -32,6 +32,16 @@ Replacements, so that both sides see the same numbers:
   * sample_heunpp2 draws torch.randn_like every step but uses it only with s_churn > 0; not drawn here.
   * res_multistep with eta 0 still calls noise_sampler (scale 0) on each step to a nonzero level; kept as a draw.
 
+The CFG++ samplers (sample_euler_cfg_pp, sample_euler_ancestral_cfg_pp, sample_dpmpp_2m_cfg_pp,
+sample_dpmpp_2s_ancestral_cfg_pp's variance-exploding branch, res_multistep with cfg_pp=True and eta 0,
+sample_gradient_estimation_cfg_pp) read two predictions per model call: the guided one D (the model's return) and the
+unconditional one D_u (captured by their post_cfg_function). Their model is a guided pair of Gaussian denoisers,
+variance exploding only:
+    D_u(x, s) = x S_u^2 / (S_u^2 + s^2),   D_c(x, s) = x S_c^2 / (S_c^2 + s^2),   D = D_u + w (D_c - D_u)
+with S_u = 0.7, S_c = 0.9, w = 1.5 (CFG++ runs at scales near 1). Each call returns (D, D_u); like ComfyUI's
+post_cfg_function, a call that only refreshes D_u (the stage of dpmpp_2s_ancestral_cfg_pp) still counts as a call.
+sample_euler_cfg_pp is sample_euler_ancestral_cfg_pp at eta 0, s_noise 0: it draws no noise.
+
 Run: python3 bench/comfy/comfy_reference.py  (writes
 samplers/src/test/resources/comfy-reference/trajectories.json relative to the repository root).
 """
@@ -64,6 +74,24 @@ class Gaussian:
             return x * (S * S / (S * S + s * s))
         a = 1.0 - s
         return x * (a * S * S / (a * a * S * S + s * s))
+
+
+CFG_S_U, CFG_S_C, CFG_W = 0.7, 0.9, 1.5
+
+
+class GuidedGaussian:
+    """The CFG++ samplers' model (variance exploding): returns (D, D_u), D = D_u + w (D_c - D_u)."""
+
+    space = "ve"
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, x, s):
+        self.calls += 1
+        du = x * (CFG_S_U * CFG_S_U / (CFG_S_U * CFG_S_U + s * s))
+        dc = x * (CFG_S_C * CFG_S_C / (CFG_S_C * CFG_S_C + s * s))
+        return du + CFG_W * (dc - du), du
 
 
 class SinNoise:
@@ -645,6 +673,113 @@ def res_multistep_ancestral(model, x, sig, noise):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# CFG++ samplers (variance exploding); the model returns (D, D_u)
+
+
+def euler_ancestral_cfg_pp(model, x, sig, noise, eta=1.0, s_noise=1.0):
+    """sample_euler_ancestral_cfg_pp; alpha_s = s exp(-ln s) = 1 and alpha_t = 1 in the variance-exploding state."""
+    for i in range(len(sig) - 1):
+        s, t = sig[i], sig[i + 1]
+        x0, u = model(x, s)
+        if t == 0:
+            x = x0
+        else:
+            d = slope(x, s, u)
+            down, up = ve_split(s, t) if eta else (t, 0.0)
+            x = x0 + down * d
+            if eta > 0 and s_noise > 0:
+                x = x + noise(s, t) * s_noise * up
+    return x
+
+
+def euler_cfg_pp(model, x, sig, noise):
+    """sample_euler_cfg_pp: sample_euler_ancestral_cfg_pp with eta 0, s_noise 0 (no draw)."""
+    return euler_ancestral_cfg_pp(model, x, sig, noise, eta=0.0, s_noise=0.0)
+
+
+def dpmpp_2m_cfg_pp(model, x, sig, noise):
+    prev_u = None
+    for i in range(len(sig) - 1):
+        s, t = sig[i], sig[i + 1]
+        x0, u = model(x, s)
+        lam, lam_next = -math.log(s), (math.inf if t == 0 else -math.log(t))
+        h = lam_next - lam
+        if prev_u is None or t == 0:
+            mix = -math.exp(-h) * u
+        else:
+            h_last = lam + math.log(sig[i - 1])
+            r = h_last / h
+            mix = -math.exp(-h) * u - math.expm1(-h) * (1 / (2 * r)) * (x0 - prev_u)
+        x = x0 + mix + math.exp(-h) * x
+        prev_u = u
+    return x
+
+
+def dpmpp_2s_ancestral_cfg_pp(model, x, sig, noise):
+    """sample_dpmpp_2s_ancestral_cfg_pp, variance-exploding branch: the stage's call only refreshes D_u."""
+    for i in range(len(sig) - 1):
+        s, t = sig[i], sig[i + 1]
+        x0, u = model(x, s)
+        guidance = x0 - u
+        down, up = ve_split(s, t)
+        if down == 0:
+            x = x + slope(x, s, u) * (down - s)
+        else:
+            lam, lam_down = -math.log(s), -math.log(down)
+            h = lam_down - lam
+            mid = math.exp(-(lam + 0.5 * h))
+            xm = (mid / s) * x - math.expm1(-0.5 * h) * u
+            _, u = model(xm, mid)
+            x = (down / s) * x - math.expm1(-h) * u
+        if t > 0:
+            x = x + noise(s, t) * up
+        x = x + guidance
+    return x
+
+
+def res_multistep_cfg_pp(model, x, sig, noise):
+    """res_multistep(eta=0, cfg_pp=True), i.e. sample_res_multistep_cfg_pp."""
+    prev_u = prev_down = None
+    for i in range(len(sig) - 1):
+        s, t = sig[i], sig[i + 1]
+        x0, u = model(x, s)
+        down, up = t, 0.0  # get_ancestral_step at eta 0
+        if down == 0 or prev_u is None:
+            x = x0 + slope(x, s, u) * down
+        else:
+            lam, lam_old, lam_next, lam_prev = (-math.log(s), -math.log(prev_down), -math.log(down),
+                                                -math.log(sig[i - 1]))
+            h = lam_next - lam
+            c2 = (lam_prev - lam_old) / h
+            p1 = math.expm1(-h) / -h
+            p2 = (p1 - 1) / -h
+            b1, b2 = p1 - p2 / c2, p2 / c2
+            x = x + (x0 - u)
+            x = math.exp(-h) * x + h * (b1 * u + b2 * prev_u)
+        if t > 0:
+            x = x + noise(s, t) * up
+        prev_u, prev_down = u, down
+    return x
+
+
+def gradient_estimation_cfg_pp(model, x, sig, noise, gamma=2.0):
+    old = None
+    for i in range(len(sig) - 1):
+        s, t = sig[i], sig[i + 1]
+        x0, u = model(x, s)
+        d = slope(x, s, u)
+        dt = t - s
+        if t == 0:
+            x = x0
+        else:
+            x = x0 + d * t
+            if i >= 1:
+                x = x + (gamma - 1) * (d - old) * dt
+        old = d
+    return x
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # cases
 
 # (ComfyUI function, reference implementation, Java name on VE or None, Java name on flow or None)
@@ -677,6 +812,17 @@ CASES = [
 ]
 
 
+# CFG++ cases: (ComfyUI function, reference implementation, Java name), variance exploding, GuidedGaussian model
+CFG_PP_CASES = [
+    ("sample_euler_cfg_pp", euler_cfg_pp, "euler_cfg_pp"),
+    ("sample_euler_ancestral_cfg_pp", euler_ancestral_cfg_pp, "euler_ancestral_cfg_pp"),
+    ("sample_dpmpp_2m_cfg_pp", dpmpp_2m_cfg_pp, "dpmpp_2m_cfg_pp"),
+    ("sample_dpmpp_2s_ancestral_cfg_pp (variance exploding)", dpmpp_2s_ancestral_cfg_pp, "dpmpp_2s_ancestral_cfg_pp"),
+    ("res_multistep (eta 0, cfg_pp: sample_res_multistep_cfg_pp)", res_multistep_cfg_pp, "res_multistep_cfg_pp"),
+    ("sample_gradient_estimation_cfg_pp", gradient_estimation_cfg_pp, "gradient_estimation_cfg_pp"),
+]
+
+
 def schedules():
     ve = karras_levels(12, 0.03, 14.6, 7.0)
     flow = shifted_flow_levels(12, 3.0)
@@ -704,12 +850,22 @@ def main():
             out = fn(model, x, sig, noise)
             cases.append({"comfy": comfy, "java": java, "space": space, "final_x": [float(v) for v in out],
                           "model_calls": model.calls, "noise_draws": noise.k})
+    for comfy, fn, java in CFG_PP_CASES:
+        x = np.array(sch["ve"]["x_T"], dtype=np.float64)
+        model = GuidedGaussian()
+        noise = SinNoise(len(x))
+        out = fn(model, x, sch["ve"]["sigmas"], noise)
+        cases.append({"comfy": comfy, "java": java, "space": "ve", "model": "guided", "final_x": [float(v) for v in out],
+                      "model_calls": model.calls, "noise_draws": noise.k})
     doc = {
         "source": "bench/comfy/comfy_reference.py: float64 numpy re-statement of ComfyUI comfy/k_diffusion/"
                   "sampling.py (+ deis.py), eta and s_noise at their defaults",
         "S": S,
         "model": {"ve": "D(x, s) = x S^2 / (S^2 + s^2)",
-                  "flow": "D(x, s) = (1 - s) S^2 x / ((1 - s)^2 S^2 + s^2)"},
+                  "flow": "D(x, s) = (1 - s) S^2 x / ((1 - s)^2 S^2 + s^2)",
+                  "guided": "CFG++ cases (\"model\": \"guided\", variance exploding): each call gives D and D_u, "
+                            "D_u = x S_u^2 / (S_u^2 + s^2), D_c = x S_c^2 / (S_c^2 + s^2), D = D_u + w (D_c - D_u)"},
+        "guided": {"S_u": CFG_S_U, "S_c": CFG_S_C, "w": CFG_W},
         "noise_rule": "k-th draw of the run (k = 0, 1, ...), element j: sqrt(2) * sin(1.7 k + 0.9 j + 0.3); "
                       "replaces noise_sampler and the Brownian tree (dpmpp_sde: two draws z1, z2 per step, "
                       "second increment (sqrt(s - s_m) z1 + sqrt(s_m - s') z2) / sqrt(s - s'), as the Java)",

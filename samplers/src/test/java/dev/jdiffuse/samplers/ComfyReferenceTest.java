@@ -34,6 +34,12 @@ import static org.junit.jupiter.api.Assertions.fail;
  * Brownian increments per step are built from two draws as {@link dev.jdiffuse.samplers.methods.DpmPpSde} builds them.
  * The Java {@code lms} and {@code dpmpp_2m_sde} (no {@code flow_}) follow diffusers and are not compared.
  *
+ * <p>The CFG++ samplers ({@code _cfg_pp}, variance exploding only) read the guided prediction {@code D} and the
+ * unconditional one {@code D_u} of each call ({@link Denoiser#denoiseGuided}; ComfyUI captures {@code D_u} with a
+ * {@code post_cfg_function}). Their cases ({@code "model": "guided"}) run a guided pair of Gaussian denoisers,
+ * {@code D_u} the exact denoiser of {@code N(0, 0.7^2)}, {@code D_c} that of {@code N(0, 0.9^2)} and
+ * {@code D = D_u + 1.5 (D_c - D_u)}, on the same Karras levels, start and noise.
+ *
  * <p>Tolerance: {@code 1e-4 max|x_ref|} per element. The Java state is float32 (unit roundoff 6e-8) and a run is about
  * 12 to 33 denoiser calls with some ten array operations each; the intermediate states reach 15x the final scale on
  * the variance-exploding levels ({@code |x_T|} about 44 against a final 2 to 3), so the accumulated rounding is of
@@ -45,6 +51,10 @@ class ComfyReferenceTest {
 
     private static final double S = 0.7;
     private static final double RELATIVE_TOLERANCE = 1e-4;
+    /** The CFG++ cases' guided model: unconditional and conditional data scales, guidance scale. */
+    private static final double S_U = 0.7;
+    private static final double S_C = 0.9;
+    private static final double W = 1.5;
 
     /** Cases left out because the Java disagrees with ComfyUI (see the report in each entry); none so far. */
     private static final Set<String> KNOWN_MISMATCHES = Set.of();
@@ -63,7 +73,8 @@ class ComfyReferenceTest {
                 String space = c.get("space").asText();
                 JsonNode sch = doc.get("schedules").get(space);
                 double[] expected = doubles(c.get("final_x"));
-                float[] actual = run(m, name, space.equals("flow"), doubles(sch.get("sigmas")),
+                boolean guided = c.has("model") && c.get("model").asText().equals("guided");
+                float[] actual = run(m, name, space.equals("flow"), guided, doubles(sch.get("sigmas")),
                         doubles(sch.get("x_T")));
                 double scale = 0;
                 for (double v : expected) {
@@ -82,7 +93,7 @@ class ComfyReferenceTest {
                 compared++;
             }
         }
-        assertEquals(39, compared, "cases compared");
+        assertEquals(45, compared, "cases compared");
         if (!failures.isEmpty()) {
             fail("samplers differ from ComfyUI's rules:\n" + String.join("\n", failures));
         }
@@ -102,7 +113,8 @@ class ComfyReferenceTest {
         }
     }
 
-    private static float[] run(NDManager m, String name, boolean flow, double[] sigmas, double[] xT) {
+    private static float[] run(NDManager m, String name, boolean flow, boolean guided, double[] sigmas,
+            double[] xT) {
         int steps = sigmas.length - 1;
         double[] t = new double[steps];
         for (int i = 0; i < steps; i++) {
@@ -116,13 +128,35 @@ class ComfyReferenceTest {
         }
         NDArray x = m.create(start);
         NDArray out = SamplerCatalog.sampler(name).orElseThrow().create(SamplerOptions.DEFAULTS)
-                .sample(flow ? flowGaussian() : veGaussian(), x, schedule, null, new SinNoise(), StepListener.NONE);
+                .sample(guided ? guidedVeGaussian() : flow ? flowGaussian() : veGaussian(), x, schedule, null,
+                        new SinNoise(), StepListener.NONE);
         return out.toFloatArray();
     }
 
     /** The exact denoiser of N(0, S^2) data in the variance-exploding state. */
     private static Denoiser veGaussian() {
         return (x, level, c) -> x.mul(S * S / (S * S + level.sigma() * level.sigma()));
+    }
+
+    /**
+     * The CFG++ cases' model (variance exploding): {@code D_u} the exact denoiser of {@code N(0, S_U^2)} data,
+     * {@code D_c} that of {@code N(0, S_C^2)}, and the guided {@code D = D_u + W (D_c - D_u)}.
+     */
+    private static Denoiser guidedVeGaussian() {
+        return new Denoiser() {
+            @Override
+            public NDArray denoise(NDArray x, NoiseLevel level, Conditioning c) {
+                return denoiseGuided(x, level, c).guided();
+            }
+
+            @Override
+            public Guided denoiseGuided(NDArray x, NoiseLevel level, Conditioning c) {
+                double s2 = level.sigma() * level.sigma();
+                NDArray unconditional = x.mul(S_U * S_U / (S_U * S_U + s2));
+                NDArray conditional = x.mul(S_C * S_C / (S_C * S_C + s2));
+                return new Guided(unconditional.add(conditional.sub(unconditional).mul(W)), unconditional);
+            }
+        };
     }
 
     /** The exact denoiser of N(0, S^2) data in the flow state: {@code D = (1 - s) S^2 x / ((1 - s)^2 S^2 + s^2)}. */
