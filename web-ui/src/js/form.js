@@ -141,6 +141,8 @@ export class GenerationForm {
       o.hidden = o.disabled = needs && s !== undefined && s.sigma_spaced === false;
     }
     if (schedule.selectedOptions[0]?.disabled) schedule.value = 'default';
+    // CFG++ samplers step along the unconditional prediction: their useful guidance is around 1, not 7
+    this.el('guidance-hint').hidden = s?.cfg_pp !== true;
   }
 
   locked() {

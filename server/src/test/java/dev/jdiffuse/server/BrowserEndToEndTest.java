@@ -129,6 +129,18 @@ class BrowserEndToEndTest {
         assertTrue(byId("controlnet-section").isDisplayed(), "the test model has a ControlNet, so its section shows");
     }
 
+    /** A CFG++ sampler (cfg_pp in /v1/samplers) shows, next to the guidance field, that it runs at guidance about 1. */
+    @Test
+    @Order(2)
+    void cfgPpSamplerShowsItsGuidanceHint() {
+        assertFalse(byId("guidance-hint").isDisplayed(), "no hint for " + byId("sampler").getDomProperty("value"));
+        driver.findElement(By.cssSelector("#sampler option[value='euler_cfg_pp']")).click();
+        assertTrue(byId("guidance-hint").isDisplayed(), "the CFG++ hint");
+        assertTrue(byId("guidance-hint").getText().contains("around 1"), byId("guidance-hint").getText());
+        driver.findElement(By.cssSelector("#sampler option[value='euler']")).click();
+        assertFalse(byId("guidance-hint").isDisplayed(), "hidden again for Euler");
+    }
+
     @Test
     @Order(2)
     void apiErrorIsShownNextToItsField() {

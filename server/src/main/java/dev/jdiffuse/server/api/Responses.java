@@ -94,9 +94,9 @@ final class Responses {
         static Catalog of() {
             return new Catalog(SamplerCatalog.SAMPLERS.stream()
                     .map(e -> new Entry(e.name(), e.label(), e.stochastic(), e.sigmaSpaced(), null,
-                            params(e.parameters()))).toList(),
+                            e.needsUnconditional() ? Boolean.TRUE : null, params(e.parameters()))).toList(),
                     SamplerCatalog.SCHEDULES.stream()
-                            .map(s -> new Entry(s.name(), s.label(), false, null, s.needsSigmaSpaced(),
+                            .map(s -> new Entry(s.name(), s.label(), false, null, s.needsSigmaSpaced(), null,
                                     params(s.parameters()))).toList());
         }
 
@@ -109,12 +109,13 @@ final class Responses {
     /**
      * A sampler or schedule: API name, A1111 label, whether it injects fresh noise each step, its parameters; a sampler
      * says whether it walks a sigma schedule a schedule may respace ({@code sigma_spaced}), a schedule whether it needs
-     * such a sampler ({@code needs_sigma_spaced}); the other field is absent.
+     * such a sampler ({@code needs_sigma_spaced}); the other field is absent. A CFG++ sampler has {@code cfg_pp: true}
+     * (it is run at guidance scales around 1).
      */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     @JsonInclude(JsonInclude.Include.NON_NULL)
     record Entry(String name, String label, boolean stochastic, Boolean sigmaSpaced, Boolean needsSigmaSpaced,
-            List<Param> parameters) {
+            @JsonProperty("cfg_pp") Boolean cfgPp, List<Param> parameters) {
     }
 
     /** A tunable parameter with its default and range. */
