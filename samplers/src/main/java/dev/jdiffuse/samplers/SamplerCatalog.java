@@ -172,8 +172,20 @@ public final class SamplerCatalog {
     private static final Param LOWER_ORDER_FINAL = new Param("lower_order_final", 1, 0, 1,
             "first-order last step below 15 steps (model config)");
 
+    /**
+     * The diffusion-space methods that run unchanged on EDM models: their state is the same {@code x = x0 + s eps}
+     * (ComfyUI runs every k-diffusion sampler on its EDM model sampling). Each gets an {@code edm_} entry on the EDM
+     * class's schedule; DDPM, DDIM, PLMS, UniPC and LCM, which step in a discrete model's alphas, do not.
+     */
+    private static final List<String> EDM_TWINS = List.of("euler_ancestral", "heun", "lms", "dpm_2",
+            "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_3m_sde", "ipndm",
+            "res_multistep", "res_multistep_ancestral", "dpmpp_2m_sde_heun", "ipndm_v", "deis", "heunpp2",
+            "gradient_estimation", "er_sde", "seeds_2", "exp_heun_2_x0", "exp_heun_2_x0_sde", "euler_cfg_pp",
+            "euler_ancestral_cfg_pp", "dpmpp_2m_cfg_pp", "dpmpp_2s_ancestral_cfg_pp", "res_multistep_cfg_pp",
+            "gradient_estimation_cfg_pp");
+
     /** The sampler table, in the order the API lists it. */
-    public static final List<Entry> SAMPLERS = List.of(
+    public static final List<Entry> SAMPLERS = withEdmTwins(List.of(
             new Entry("ddpm", "DDPM", SchedulerClass.DDPM, true, false, NoiseSpace.DIFFUSION, List.of(),
                     o -> new Ddpm(o.clipSampleRange())),
             new Entry("ddim", "DDIM", SchedulerClass.DDIM, false, false, NoiseSpace.DIFFUSION, List.of(ETA),
@@ -266,7 +278,18 @@ public final class SamplerCatalog {
             Entry.flow("flow_exp_heun_2_x0", "Exp Heun 2 x0 Flow", false,
                     new Seeds2(0, 1, true, Interpolant.RECTIFIED_FLOW)),
             Entry.flow("flow_exp_heun_2_x0_sde", "Exp Heun 2 x0 SDE Flow", true,
-                    new Seeds2(1, 1, true, Interpolant.RECTIFIED_FLOW)));
+                    new Seeds2(1, 1, true, Interpolant.RECTIFIED_FLOW))));
+
+    /** {@code table} with an {@code edm_} entry after it for each of {@link #EDM_TWINS}, on the EDM class's levels. */
+    private static List<Entry> withEdmTwins(List<Entry> table) {
+        List<Entry> all = new java.util.ArrayList<>(table);
+        for (String name : EDM_TWINS) {
+            Entry e = table.stream().filter(t -> t.name().equals(name)).findFirst().orElseThrow();
+            all.add(new Entry("edm_" + name, e.label() + " EDM", SchedulerClass.EDM_EULER, e.stochastic(), false,
+                    NoiseSpace.EDM, e.parameters(), e.factory(), Map.of(), false, e.needsUnconditional()));
+        }
+        return List.copyOf(all);
+    }
 
     /** The schedule table. */
     public static final List<Schedule> SCHEDULES = List.of(
@@ -304,7 +327,7 @@ public final class SamplerCatalog {
     private static final Map<String, String> NEAREST = Map.ofEntries(
             Map.entry("DPMSolverSinglestepScheduler", "dpmpp_2m"), Map.entry("DPMSolverSDEScheduler", "dpmpp_sde"),
             Map.entry("DEISMultistepScheduler", "deis"), Map.entry("TCDScheduler", "lcm"),
-            Map.entry("EDMDPMSolverMultistepScheduler", "edm_euler"));
+            Map.entry("EDMDPMSolverMultistepScheduler", "edm_dpmpp_2m"));
 
     private SamplerCatalog() {
     }
@@ -359,14 +382,15 @@ public final class SamplerCatalog {
     /**
      * The sampler running {@code name}'s method in {@code space}, for front ends whose one name serves every model
      * (A1111's "Euler", ComfyUI's {@code dpmpp_2m}): on flow models the {@code flow_} entry of the method where there
-     * is one ({@code flow_euler}, {@code flow_heun}, {@code flow_dpmpp_2m}, ...), Euler is {@code edm_euler} on EDM
-     * models; any other name is itself.
+     * is one ({@code flow_euler}, {@code flow_heun}, {@code flow_dpmpp_2m}, ...), on EDM models the {@code edm_} one
+     * ({@code edm_euler}, {@code edm_dpmpp_2m}, ...); any other name is itself.
      */
     public static String inSpace(String name, NoiseSpace space) {
-        if (space == NoiseSpace.FLOW && !name.startsWith("flow_") && sampler("flow_" + name).isPresent()) {
-            return "flow_" + name;
+        String prefix = space == NoiseSpace.FLOW ? "flow_" : space == NoiseSpace.EDM ? "edm_" : null;
+        if (prefix != null && !name.startsWith(prefix) && sampler(prefix + name).isPresent()) {
+            return prefix + name;
         }
-        return space == NoiseSpace.EDM && name.equals("euler") ? "edm_euler" : name;
+        return name;
     }
 
     /** The samplers of one noise space, in table order. */

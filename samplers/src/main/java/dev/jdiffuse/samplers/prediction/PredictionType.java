@@ -2,6 +2,8 @@ package dev.jdiffuse.samplers.prediction;
 
 import ai.djl.ndarray.NDArray;
 import dev.jdiffuse.samplers.Denoiser;
+import dev.jdiffuse.schedulers.SchedulerClass;
+import dev.jdiffuse.schedulers.SchedulerConfig;
 
 import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
 
@@ -36,6 +38,23 @@ public enum PredictionType {
             case "flow_prediction", "flow" -> FLOW_VELOCITY;
             default -> throw new IllegalArgumentException("unsupported prediction_type " + name);
         };
+    }
+
+    /**
+     * The denoiser a model's scheduler config implies for {@code network}: EDM's preconditioning
+     * ({@link EdmPreconditioning}, with the config's {@code sigma_data} and {@code prediction_type}) for an EDM
+     * scheduler (diffusers' {@code EDMEulerScheduler} and {@code EDMDPMSolverMultistepScheduler}, e.g. Playground
+     * v2.5), else the {@code prediction_type}'s adapter.
+     */
+    public static Denoiser adapt(SchedulerConfig config, Network network) {
+        if (config.schedulerClass() == SchedulerClass.EDM_EULER) {
+            String type = config.predictionType();
+            if (!type.equals("epsilon") && !type.equals("v_prediction")) {
+                throw new IllegalArgumentException("unsupported prediction_type " + type + " for an EDM scheduler");
+            }
+            return new EdmPreconditioning(config.sigmaData(), type.equals("v_prediction")).wrap(network);
+        }
+        return parse(config.predictionType()).wrap(network);
     }
 
     /** The denoiser of {@code network}: scales the input, calls it with the level's timestep, maps the output to x0. */

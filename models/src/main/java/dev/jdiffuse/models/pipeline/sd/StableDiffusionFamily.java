@@ -29,6 +29,7 @@ import dev.jdiffuse.models.nn.InferenceThreads;
 import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.samplers.prediction.PredictionType;
 import dev.jdiffuse.schedulers.AlignYourSteps;
+import dev.jdiffuse.schedulers.SchedulerClass;
 import dev.jdiffuse.schedulers.SchedulerConfig;
 
 import java.util.ArrayList;
@@ -219,20 +220,24 @@ public final class StableDiffusionFamily implements ModelFamily<SdConditioning> 
 
     /**
      * The UNet (with {@code imageConditioning} concatenated to its scaled input, for inpainting UNets) under the
-     * config's prediction type, each ControlNet as a decorator, then guidance.
+     * config's prediction type (EDM's preconditioning for an EDM scheduler), each ControlNet as a decorator, then
+     * guidance.
      */
     @Override
     public Denoiser denoiser(NDManager job, GenerationRequest r, Prompts<SdConditioning> p, SchedulerConfig config,
             NDArray imageConditioning) {
-        Denoiser denoiser = PredictionType.parse(config.predictionType()).wrap(
+        Denoiser denoiser = PredictionType.adapt(config,
                 imageConditioning == null ? batcher
                         // an inpainting UNet's per-request extra channels: this request's forward runs alone
                         : ExtraInputChannels.concat(new UNetNetwork(unet), imageConditioning));
+        // the ControlNet sees the UNet's scaled input: 1/sqrt(s^2 + 1), or EDM's c_in = 1/sqrt(s^2 + sigma_data^2)
+        double inputVariance = config.schedulerClass() == SchedulerClass.EDM_EULER
+                ? config.sigmaData() * config.sigmaData() : 1;
         for (ControlSpec spec : r.controlnets()) {
             NDArray image = HostCopies.onDevice(job, device,
                     m -> Images.fromBufferedImage(m, spec.image(), r.width(), r.height()));
             denoiser = new ControlNetDenoiser(denoiser, controlnets.get(spec.model()), image, spec.scale(),
-                    spec.start(), spec.end(), (x, sigma) -> mul(x, (float) (1 / Math.sqrt(sigma * sigma + 1))));
+                    spec.start(), spec.end(), (x, sigma) -> mul(x, (float) (1 / Math.sqrt(sigma * sigma + inputVariance))));
         }
         return ModelFamily.withGuidance(denoiser, p, r);
     }
