@@ -31,7 +31,9 @@ class CfgPpPipelineTest {
 
     @AfterAll
     static void close() {
-        pipe.close();
+        if (pipe != null) {
+            pipe.close();
+        }
     }
 
     private static GenerationRequest request(String negative, double scale, String sampler) {

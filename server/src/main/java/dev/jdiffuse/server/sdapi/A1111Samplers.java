@@ -13,8 +13,10 @@ import java.util.Map;
  * AUTOMATIC1111's sampler and scheduler names mapped onto {@link SamplerCatalog}. A sampler is matched by its A1111
  * label ({@code Entry.label}: "Euler a", "DPM++ 2M", ...), A1111's {@code k_} aliases or the native name, ignoring
  * case; on a flow model (FLUX, SD3) a name runs its method's {@code flow_} entry ("DPM++ 2M" is
- * {@code flow_dpmpp_2m}, as Forge runs its k-diffusion samplers there), "Euler" on an EDM model is the EDM Euler; a
- * method without a flow entry (DDIM, PLMS, UniPC, LCM, DDPM) is refused there. The pre-1.9 combined names ("DPM++ 2M
+ * {@code flow_dpmpp_2m}, as Forge runs its k-diffusion samplers there), on an EDM model its {@code edm_} entry
+ * ({@code edm_euler}, {@code edm_dpmpp_2m}, ...: the model's own levels, so "Automatic" keeps them and an explicit
+ * respacing scheduler is refused); a method without such an entry (DDIM, PLMS, UniPC, LCM, DDPM) is refused there.
+ * The pre-1.9 combined names ("DPM++ 2M
  * Karras") carry their scheduler, as A1111's {@code get_sampler_and_scheduler} splits them.
  *
  * <p>Schedulers (A1111 {@code modules/sd_schedulers.py}): {@code automatic} is the sampler's own (see below) or keeps
@@ -139,6 +141,9 @@ final class A1111Samplers {
         String own = AUTOMATIC.get(entry.name());
         // a name means its method in whatever space the model samples in ("DPM++ 2M" on FLUX: flow_dpmpp_2m)
         entry = SamplerCatalog.sampler(SamplerCatalog.inSpace(entry.name(), space)).orElseThrow();
+        if (!entry.sigmaSpaced()) {
+            own = null; // an EDM model's levels are its config's own (Karras by default): nothing to respace
+        }
         boolean automatic = scheduler == null || scheduler.isBlank() || scheduler.equalsIgnoreCase("automatic");
         String sched = !automatic ? scheduler : fromName != null ? fromName : own;
         return new Choice(entry.name(), schedule(sched, space));
