@@ -77,7 +77,7 @@ export class GenerationForm {
     modelSel.replaceChildren(...this.models.map((m) => new Option(
       m.family ? `${m.name} (${m.family})` : m.name, m.name)));
     if (modelsAnswer.default) modelSel.value = modelsAnswer.default;
-    fill(this.el('sampler'), samplersAnswer.samplers || []);
+    fillGrouped(this.el('sampler'), samplersAnswer.samplers || []);
     fill(this.el('schedule'), samplersAnswer.schedules || []);
     this.samplerInfo = new Map((samplersAnswer.samplers || []).map((s) => [s.name, s]));
     this.scheduleInfo = new Map((samplersAnswer.schedules || []).map((s) => [s.name, s]));
@@ -105,6 +105,7 @@ export class GenerationForm {
     const usable = m.samplers && m.samplers.length ? m.samplers : null;
     const sampler = this.el('sampler');
     for (const o of sampler.options) o.hidden = o.disabled = usable !== null && !usable.includes(o.value);
+    for (const g of sampler.querySelectorAll('optgroup')) g.hidden = ![...g.children].some((o) => !o.hidden);
     if (sampler.selectedOptions[0]?.disabled) sampler.value = m.defaults?.sampler || usable[0];
     this.samplerChanged();
     // FLUX runs without classifier-free guidance unless its true CFG scale is above 1: only then does it take a
@@ -338,6 +339,21 @@ export class GenerationForm {
 
 function fill(select, entries) {
   select.replaceChildren(...entries.map((e) => new Option(e.label || e.name, e.name)));
+}
+
+/** As `fill`, with the entries under an <optgroup> per `group` (diffusers, k-diffusion, CFG++), in first-seen order. */
+function fillGrouped(select, entries) {
+  const groups = new Map();
+  for (const e of entries) {
+    const label = e.group || 'other';
+    if (!groups.has(label)) {
+      const g = document.createElement('optgroup');
+      g.label = label;
+      groups.set(label, g);
+    }
+    groups.get(label).append(new Option(e.label || e.name, e.name));
+  }
+  select.replaceChildren(...groups.values());
 }
 
 /** Sets a control's value when `v` is given and (for a select) is one of its enabled options. */

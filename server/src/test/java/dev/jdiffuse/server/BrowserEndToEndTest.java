@@ -134,6 +134,13 @@ class BrowserEndToEndTest {
     @Order(2)
     void cfgPpSamplerShowsItsGuidanceHint() {
         assertFalse(byId("guidance-hint").isDisplayed(), "no hint for " + byId("sampler").getDomProperty("value"));
+        // the samplers are listed under their group's heading; groups with no sampler for this model are hidden
+        assertEquals(1, driver.findElements(By.cssSelector("#sampler optgroup[label='CFG++'] option[value='euler_cfg_pp']"))
+                .size());
+        assertEquals(1, driver.findElements(By.cssSelector("#sampler optgroup[label='diffusers'] option[value='ddim']"))
+                .size());
+        assertEquals(1, driver.findElements(By.cssSelector("#sampler optgroup[label='k-diffusion'] option[value='deis']"))
+                .size());
         driver.findElement(By.cssSelector("#sampler option[value='euler_cfg_pp']")).click();
         assertTrue(byId("guidance-hint").isDisplayed(), "the CFG++ hint");
         assertTrue(byId("guidance-hint").getText().contains("around 1"), byId("guidance-hint").getText());

@@ -93,11 +93,16 @@ final class Responses {
 
         static Catalog of() {
             return new Catalog(SamplerCatalog.SAMPLERS.stream()
-                    .map(e -> new Entry(e.name(), e.label(), e.stochastic(), e.sigmaSpaced(), null,
+                    .map(e -> new Entry(e.name(), e.label(), group(e), e.stochastic(), e.sigmaSpaced(), null,
                             e.needsUnconditional() ? Boolean.TRUE : null, params(e.parameters()))).toList(),
                     SamplerCatalog.SCHEDULES.stream()
-                            .map(s -> new Entry(s.name(), s.label(), false, null, s.needsSigmaSpaced(), null,
+                            .map(s -> new Entry(s.name(), s.label(), null, false, null, s.needsSigmaSpaced(), null,
                                     params(s.parameters()))).toList());
+        }
+
+        /** "diffusers" (reproduces a diffusers scheduler class), "CFG++", or "k-diffusion" (ComfyUI's and A1111's). */
+        private static String group(SamplerCatalog.Entry e) {
+            return e.needsUnconditional() ? "CFG++" : e.reproducesClass() ? "diffusers" : "k-diffusion";
         }
 
         private static List<Param> params(List<SamplerCatalog.Param> ps) {
@@ -110,11 +115,12 @@ final class Responses {
      * A sampler or schedule: API name, A1111 label, whether it injects fresh noise each step, its parameters; a sampler
      * says whether it walks a sigma schedule a schedule may respace ({@code sigma_spaced}), a schedule whether it needs
      * such a sampler ({@code needs_sigma_spaced}); the other field is absent. A CFG++ sampler has {@code cfg_pp: true}
-     * (it is run at guidance scales around 1).
+     * (it is run at guidance scales around 1). A sampler's {@code group} says where it comes from.
      */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    record Entry(String name, String label, boolean stochastic, Boolean sigmaSpaced, Boolean needsSigmaSpaced,
+    record Entry(String name, String label, String group, boolean stochastic, Boolean sigmaSpaced,
+            Boolean needsSigmaSpaced,
             @JsonProperty("cfg_pp") Boolean cfgPp, List<Param> parameters) {
     }
 
