@@ -71,7 +71,7 @@ def main(out):
                     noises.append(n.clone())
                     return n
                 mod.randn_tensor = rec
-            x = torch.randn(1, 4, 8, 8, generator=gen(10)) * float(s.init_noise_sigma)
+            x = torch.randn(1, 4, 8, 8, generator=gen(10)) * float(getattr(s, "init_noise_sigma", 1.0))
             x0 = x.clone()
             traj = []
             for t in s.timesteps:
@@ -100,7 +100,7 @@ def main(out):
             flat = {k: v.detach().contiguous().cpu() for k, v in flat.items()}
             save_file(flat, os.path.join(p, "io.safetensors"))
             meta = {"kind": "scheduler", "class": cls.__name__, "steps": steps, "step_kwargs": {},
-                    "set_timesteps_kwargs": {}, "init_noise_sigma": float(s.init_noise_sigma),
+                    "set_timesteps_kwargs": {}, "init_noise_sigma": float(getattr(s, "init_noise_sigma", 1.0)),
                     "toy_model": "eps = tanh(x)*0.5 + 0.1*sin(3*tt) + 0.05*x*tt, tt = t/1000, x = scale_model_input(x,t)",
                     "noise_note": "noises.i are the scheduler's own random draws in order (if any)",
                     "tensors": {k: list(v.shape) for k, v in flat.items()},
