@@ -177,6 +177,13 @@ public final class DiffusersSchedules {
             boolean round = c.useKarrasSigmas() && (c.schedulerClass() == SchedulerClass.UNIPC
                     || !"squaredcos_cap_v2".equals(c.betaSchedule()));
             t = timestepsOf(s, table, round);
+            if (!c.useKarrasSigmas()) {
+                // exponential and beta levels: diffusers keeps the fractional timesteps until set_timesteps casts
+                // them to int64, which truncates (pinned by the diffusers-written dpmpp_2m_beta / unipc_beta cases)
+                for (int i = 0; i < t.length; i++) {
+                    t[i] = Math.floor(t[i]);
+                }
+            }
             if (sigmaMin && c.schedulerClass() == SchedulerClass.UNIPC) {
                 finalSigma = s[s.length - 1];
             }
