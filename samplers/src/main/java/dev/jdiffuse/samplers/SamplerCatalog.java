@@ -109,8 +109,13 @@ public final class SamplerCatalog {
          * the model's config (Euler's, as k-diffusion samplers share one discrete schedule) and every schedule.
          */
         static Entry kdiffusion(String name, String label, boolean stochastic, Sampler sampler) {
+            return kdiffusion(name, label, stochastic, sampler, false);
+        }
+
+        private static Entry kdiffusion(String name, String label, boolean stochastic, Sampler sampler,
+                boolean needsUnconditional) {
             return new Entry(name, label, SchedulerClass.EULER, stochastic, true, NoiseSpace.DIFFUSION, List.of(),
-                    o -> sampler, Map.of(), false);
+                    o -> sampler, Map.of(), false, needsUnconditional);
         }
 
         /**
@@ -118,8 +123,7 @@ public final class SamplerCatalog {
          * along the unconditional prediction and adds the guidance on its own.
          */
         static Entry cfgPp(String name, String label, boolean stochastic, Sampler sampler) {
-            return new Entry(name, label, SchedulerClass.EULER, stochastic, true, NoiseSpace.DIFFUSION, List.of(),
-                    o -> sampler, Map.of(), false, true);
+            return kdiffusion(name, label, stochastic, sampler, true);
         }
 
         /**

@@ -33,7 +33,12 @@ public record EulerCfgPp(boolean ancestral) implements Sampler {
             return g.guided();
         }
         Ancestral a = ancestral ? Ancestral.levels(sigma, next) : new Ancestral(next, 0, 1);
-        NDArray moved = g.guided().add(mul(div(x.sub(g.unconditional()), sigma), a.down()));
+        NDArray moved = step(g, x, sigma, a.down());
         return ancestral ? a.renoise(moved, s.noise()) : moved;
+    }
+
+    /** {@code D + target (x - D_u)/s}: CFG++'s Euler step to {@code target}; shared with {@link ResMultistepCfgPp}. */
+    static NDArray step(Denoiser.Guided g, NDArray x, double sigma, double target) {
+        return g.guided().add(mul(div(x.sub(g.unconditional()), sigma), target));
     }
 }

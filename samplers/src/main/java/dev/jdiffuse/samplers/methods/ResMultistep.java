@@ -46,14 +46,24 @@ public record ResMultistep(boolean ancestral) implements Sampler {
         } else {
             double before = s.sigmaAt(s.index() - 1);
             double previousTarget = ancestral ? Ancestral.levels(before, sigma).down() : sigma;
-            double h = Math.log(sigma / a.down());
-            double c2 = Math.log(previousTarget / before) / h;
-            double phi1 = Math.expm1(-h) / -h;
-            double phi2 = (phi1 - 1) / -h;
-            double b1 = phi1 - phi2 / c2;
-            double b2 = phi2 / c2;
-            moved = mul(x, Math.exp(-h)).add(mul(x0, h * b1)).add(mul(previous, h * b2));
+            moved = secondOrder(x, x0, previous, sigma, a.down(), before, previousTarget);
         }
         return ancestral ? a.renoise(moved, s.noise()) : moved;
+    }
+
+    /**
+     * The second-order update {@code e^-h x + h (b1 d0 + b2 dPrev)} from {@code sigma} to {@code target}, the previous
+     * step having gone from {@code before} to {@code previousTarget} ({@code c2 = ln(previousTarget/before)/h}).
+     * Shared with {@link ResMultistepCfgPp}.
+     */
+    static NDArray secondOrder(NDArray x, NDArray d0, NDArray dPrev, double sigma, double target, double before,
+            double previousTarget) {
+        double h = Math.log(sigma / target);
+        double c2 = Math.log(previousTarget / before) / h;
+        double phi1 = Math.expm1(-h) / -h;
+        double phi2 = (phi1 - 1) / -h;
+        double b1 = phi1 - phi2 / c2;
+        double b2 = phi2 / c2;
+        return mul(x, Math.exp(-h)).add(mul(d0, h * b1)).add(mul(dPrev, h * b2));
     }
 }

@@ -5,8 +5,6 @@ import dev.jdiffuse.samplers.Denoiser;
 import dev.jdiffuse.samplers.Sampler;
 import dev.jdiffuse.samplers.Step;
 
-import static dev.jdiffuse.samplers.nd.ScalarOps.div;
-import static dev.jdiffuse.samplers.nd.ScalarOps.mul;
 
 /**
  * RES multistep CFG++ (ComfyUI's {@code sample_res_multistep_cfg_pp}): the first step is {@link EulerCfgPp}'s; later
@@ -31,15 +29,10 @@ public final class ResMultistepCfgPp implements Sampler {
             return g.guided();
         }
         if (previous == null) {
-            return g.guided().add(mul(div(x.sub(g.unconditional()), sigma), next));
+            return EulerCfgPp.step(g, x, sigma, next);
         }
-        double h = Math.log(sigma / next);
-        double c2 = Math.log(sigma / s.sigmaAt(s.index() - 1)) / h;
-        double phi1 = Math.expm1(-h) / -h;
-        double phi2 = (phi1 - 1) / -h;
-        double b1 = phi1 - phi2 / c2;
-        double b2 = phi2 / c2;
         NDArray guidedX = x.add(g.guided()).sub(g.unconditional());
-        return mul(guidedX, Math.exp(-h)).add(mul(g.unconditional(), h * b1)).add(mul(previous, h * b2));
+        return ResMultistep.secondOrder(guidedX, g.unconditional(), previous, sigma, next, s.sigmaAt(s.index() - 1),
+                sigma);
     }
 }
