@@ -320,7 +320,13 @@ public final class StepBatcher implements Network {
         return call.result();
     }
 
-    /** Nanoseconds until the oldest pending call's forward should start; at most 0 when it should start now. */
+    /**
+     * Nanoseconds until the oldest pending call's forward should start; at most 0 when it should start now. Waited
+     * for, within the window: expected lanes whose last call had this key and have none pending; and, while every
+     * call of the group is its job's first, lanes that joined and have not called yet (jobs starting together: a
+     * burst of users whose prompts are being encoded one after another would otherwise join the shared forwards
+     * over several steps, the first ones running ahead in small forwards and finishing, and decoding, apart).
+     */
     private long untilReady(long now) {
         if (pending.isEmpty()) {
             return Long.MAX_VALUE;
@@ -332,8 +338,14 @@ public final class StepBatcher implements Network {
         if (full || images >= maxImages) {
             return 0;
         }
+        boolean firstCalls = group.stream().allMatch(c -> c.lane.lastForward == 0);
         for (Lane l : lanes) {
-            if (l.expected && key.equals(l.lastKey) && group.stream().noneMatch(c -> c.lane == l)) {
+            if (group.stream().anyMatch(c -> c.lane == l)) {
+                continue;
+            }
+            boolean runningAlike = l.expected && key.equals(l.lastKey);
+            boolean starting = firstCalls && l.lastKey == null && !l.left && !l.cancelled;
+            if (runningAlike || starting) {
                 long start = Math.max(group.get(0).arrived, idleSince);
                 return start + windowNanos - now;
             }
@@ -359,24 +371,35 @@ public final class StepBatcher implements Network {
 
     /**
      * Runs the ready group on the forward thread while this one waits, with the lock released during the forward.
-     * Holds the lock on entry/exit.
+     * Holds the lock on entry/exit. The group is taken when the forward thread starts the forward, not when this
+     * caller found it ready: the thread may still be busy with work queued before (other jobs' prompt encodings,
+     * decodes), and the calls that arrive meanwhile then ride along instead of waiting a whole forward. A lone job
+     * on its own thread ({@link #inlineLone}) takes it at once.
      */
     private void lead() {
-        List<Call> group = group();
-        pending.removeAll(group);
-        forwardCount++;
-        for (Call c : group) {
-            c.lane.lastForward = forwardCount;
-        }
         busy = true;
-        boolean inline = inlineLone && group.size() == 1 && lanes.size() == 1 && !group.get(0).lane.pinned;
+        boolean inline = inlineLone && lanes.size() == 1 && pending.size() == 1 && !pending.get(0).lane.pinned;
+        List<List<Call>> taken = new ArrayList<>(1);
+        if (inline) {
+            taken.add(take());
+        }
         lock.unlock();
         try {
             if (inline) {
-                run(group); // records a failure in the call, as on the forward thread
+                run(taken.get(0)); // records a failure in the call, as on the forward thread
             } else {
                 onForwardThread(() -> {
-                    run(group);
+                    List<Call> group;
+                    lock.lock();
+                    try {
+                        group = take();
+                        taken.add(group);
+                    } finally {
+                        lock.unlock();
+                    }
+                    if (!group.isEmpty()) {
+                        run(group);
+                    }
                     return null;
                 });
             }
@@ -384,12 +407,28 @@ public final class StepBatcher implements Network {
             lock.lock();
             busy = false;
             idleSince = System.nanoTime();
-            for (Call c : group) {
-                c.done = true;
-                c.lane.inCall = false; // now, not when its thread wakes: the gatherer reads it meanwhile
+            for (List<Call> group : taken) {
+                for (Call c : group) {
+                    c.done = true;
+                    c.lane.inCall = false; // now, not when its thread wakes: the gatherer reads it meanwhile
+                }
             }
             changed.signalAll();
         }
+    }
+
+    /** Takes the group of the oldest pending call out of the queue as the next forward's (lock held); may be empty. */
+    private List<Call> take() {
+        if (pending.isEmpty()) {
+            return List.of(); // every call that was ready has been cancelled since
+        }
+        List<Call> group = group();
+        pending.removeAll(group);
+        forwardCount++;
+        for (Call c : group) {
+            c.lane.lastForward = forwardCount;
+        }
+        return group;
     }
 
     private void run(List<Call> group) {

@@ -360,6 +360,92 @@ class StepBatcherTest {
         }
     }
 
+    /**
+     * A burst of jobs that joined together but reach their first step a few milliseconds apart (prompts encoded one
+     * after another) shares its first forward, so they run their steps in the same forwards and finish together.
+     */
+    @Test
+    void jobsStartingTogetherShareTheirFirstForward() throws Exception {
+        Toy toy = new Toy();
+        StepBatcher batcher = new StepBatcher(toy);
+        batcher.configure(16, Duration.ofMillis(500));
+        List<int[]> seen = new CopyOnWriteArrayList<>();
+        batcher.observe((jobs, images, rows) -> seen.add(new int[] {jobs, images, rows}));
+        int jobs = 4;
+        CountDownLatch allJoined = new CountDownLatch(jobs);
+        ExecutorService pool = Executors.newFixedThreadPool(jobs);
+        try (NDManager m = NDManager.newBaseManager()) {
+            List<Future<?>> futures = new ArrayList<>();
+            for (int j = 0; j < jobs; j++) {
+                int job = j;
+                futures.add(pool.submit(() -> {
+                    try (Lane lane = batcher.join(1)) {
+                        allJoined.countDown();
+                        allJoined.await();
+                        sleep(40L * job); // its own start-up work, shorter than the window
+                        for (int s = 0; s < 3; s++) {
+                            batcher.forward(m.ones(new Shape(1, 3)), 10.0 - s, new Bias(new float[] {job}));
+                        }
+                        lane.leave();
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : futures) {
+                f.get(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertEquals(jobs, seen.get(0)[0], "the first forward served every starting job");
+        assertEquals(3, seen.size(), "three forwards for three steps of four jobs: " + seen.size());
+    }
+
+    /**
+     * The group of a forward is taken when the forward thread is free to run it: a call that arrives while the
+     * thread still finishes earlier work (another job's prompt encoding) rides along with the call that found the
+     * forward ready, instead of waiting a whole forward.
+     */
+    @Test
+    void callsArrivingWhileTheForwardThreadIsBusyJoinTheNextForward() throws Exception {
+        Toy toy = new Toy();
+        StepBatcher batcher = new StepBatcher(toy);
+        batcher.configure(16, Duration.ZERO); // no gathering window: a call never waits for another
+        List<int[]> seen = new CopyOnWriteArrayList<>();
+        batcher.observe((jobs, images, rows) -> seen.add(new int[] {jobs, images, rows}));
+        CountDownLatch busy = new CountDownLatch(1);
+        Thread occupier = new Thread(() -> batcher.onForwardThread(() -> {
+            busy.countDown();
+            sleep(400);
+            return null;
+        }));
+        occupier.start();
+        assertTrue(busy.await(10, TimeUnit.SECONDS));
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try (NDManager m = NDManager.newBaseManager()) {
+            List<Future<?>> futures = new ArrayList<>();
+            for (int j = 0; j < 2; j++) {
+                int job = j;
+                futures.add(pool.submit(() -> {
+                    try (Lane lane = batcher.join(1)) {
+                        sleep(100L * job); // the second job calls well after the first found its forward ready
+                        batcher.forward(m.ones(new Shape(1, 3)), 10.0, new Bias(new float[] {job}));
+                        lane.leave();
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : futures) {
+                f.get(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+            occupier.join(10_000);
+        }
+        assertEquals(1, seen.size(), "one forward for both calls");
+        assertEquals(2, seen.get(0)[0]);
+    }
+
     private static void sleep(long ms) {
         try {
             Thread.sleep(ms);
