@@ -17,11 +17,11 @@ export DIFFUSERS_SRC=/tmp/d PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name --format=csv,noheader | sed 's/^/# /' | tee -a "$L"
 S() { (OUT=$OUT FAMILY=sd15 STEPS=25 N=16 BATCHES=16 WARMUP=1-16 SKIP_DIFFUSERS=1 "$@") 2>&1 | grep -E '^[{#]' | tee -a "$L"; }
 if [ "$PART" = a ]; then
-  timeout 150 python3 bench/gpu/script_vs_diffusers.py sd15 .gpu/scripts 2,32 2>&1 | grep '^{' | tee -a "$L"
-  S env LABEL=after RUN_TAG=-after JAVA_OPTS="-Djdiffuse.trace.forwards=true" timeout 170 bash bench/gpu/concurrency_bench.sh
-  S env LABEL=before RUN_TAG=-before CP=".gpu/old/*:.gpu/app/*" JAVA_OPTS="-Djdiffuse.trace.forwards=true" timeout 170 bash bench/gpu/concurrency_bench.sh
-  timeout 120 python3 bench/gpu/e2e_diffusers.py /tmp/models/sd15 25 16 2>&1 | grep '^{' | tee -a "$L"
+  timeout 120 python3 bench/gpu/script_vs_diffusers.py sd15 .gpu/scripts 2,32 2>&1 | grep '^{' | tee -a "$L"
+  S env LABEL=after RUN_TAG=-after JAVA_OPTS="-Djdiffuse.trace.forwards=true" timeout 160 bash bench/gpu/concurrency_bench.sh
+  S env LABEL=before RUN_TAG=-before CP=".gpu/old/*:.gpu/app/*" JAVA_OPTS="-Djdiffuse.trace.forwards=true" timeout 160 bash bench/gpu/concurrency_bench.sh
+  timeout 110 python3 bench/gpu/e2e_diffusers.py /tmp/models/sd15 25 16 2>&1 | grep '^{' | tee -a "$L"
 else
-  S env LABEL=after-inline RUN_TAG=-inline JAVA_OPTS="-Djdiffuse.trace.forwards=true -Djdiffuse.batcher.inline=true" timeout 170 bash bench/gpu/concurrency_bench.sh
+  S env LABEL=after-inline RUN_TAG=-inline JAVA_OPTS="-Djdiffuse.trace.forwards=true -Djdiffuse.batcher.inline=true" timeout 160 bash bench/gpu/concurrency_bench.sh
   [ -f .gpu/scripts/flux_script.pt ] && timeout 150 python3 bench/gpu/flux_script_vs_diffusers.py .gpu/scripts 2>&1 | grep '^{' | tee -a "$L"
 fi
