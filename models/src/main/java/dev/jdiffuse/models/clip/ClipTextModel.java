@@ -13,8 +13,11 @@ import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
 import dev.jdiffuse.models.weights.WeightFiles;
+import dev.jdiffuse.samplers.batching.StepBatcher;
+import ai.djl.ndarray.NDList;
 
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * A CLIP text encoder (Radford et al. 2021): transformers' {@code CLIPTextModel} (SD1/SD2 encoder, SDXL's first)
@@ -35,6 +38,8 @@ public final class ClipTextModel extends Module {
     private final Linear textProjection;
     /** The manager the weights were loaded into (null until {@link #load}); owns the script's weight list. */
     private NDManager weightsManager;
+    /** See {@link #gatherStartingJobs}. */
+    private volatile Boolean gatherStarts;
     /** The encoder as one TorchScript call where it can be made (only for a model made by {@code load}). */
     private final ScriptedPath<TorchScriptClip> script = new ScriptedPath<>("CLIP text encoder", ClipTextModel.class,
             () -> ScriptedPath.enabled() && weightsManager != null ? TorchScriptClip.create(this, weightsManager)
@@ -148,23 +153,62 @@ public final class ClipTextModel extends Module {
         NDArray idArray = HostCopies.onDevice(manager, d, m -> m.create(flatIds, new Shape(ids.length, length)));
         NDArray rowArray = HostCopies.onDevice(manager, d, m -> m.create(flat, new Shape(length, width)));
         NDArray maskArray = HostCopies.onDevice(manager, d, m -> m.create(mask, new Shape(length, 1)));
-        ClipTextOutput out = textModel.forward(idArray, rowArray, maskArray);
-        if (textProjection == null) {
-            return out;
-        }
-        return new ClipTextOutput(out.lastHiddenState(), out.hiddenStates(), out.pooled(),
-                textProjection.forward(out.pooled()));
+        // op by op: where the job's forwards run, so that its launches come between two forwards (as text encoding
+        // did before it was gathered, PromptEmbeddingCache)
+        return StepBatcher.whereCurrentLaneForwardsRun(() -> {
+            ClipTextOutput out = textModel.forward(idArray, rowArray, maskArray);
+            if (textProjection == null) {
+                return out;
+            }
+            return new ClipTextOutput(out.lastHiddenState(), out.hiddenStates(), out.pooled(),
+                    textProjection.forward(out.pooled()));
+        });
     }
 
     /**
      * @param ids int64 [B, L] on the weights' device; results land in its manager. Runs as one TorchScript call
-     *     ({@link #scriptedForward()}) or op by op; both give the same outputs.
+     *     ({@link #scriptedForward()}) or op by op; both give the same outputs. On a GPU, called by a job that has
+     *     joined a {@link StepBatcher}, the call is gathered with the other starting jobs' on the batcher's forward
+     *     thread ({@link StepBatcher#startWork}): the encoder is row-wise (causal attention, no padding mask), so one
+     *     call on their concatenated ids gives each job its own rows.
      */
     public ClipTextOutput encode(NDArray ids) {
+        Boolean forced = gatherStarts;
+        if (!(forced == null ? ids.getDevice().isGpu() : forced)) {
+            return encodeHere(ids);
+        }
+        return fromList(StepBatcher.startWork(ids, this, x -> toList(encodeHere(x))));
+    }
+
+    /**
+     * Whether {@link #encode} gathers the calls of starting jobs (null: on a GPU only, where a job's kernel launches
+     * would otherwise wait behind the forward thread's; on the CPU the encodings run in parallel on the job threads).
+     * Tests on the CPU switch it on.
+     */
+    public void gatherStartingJobs(boolean on) {
+        gatherStarts = on;
+    }
+
+    private ClipTextOutput encodeHere(NDArray ids) {
         return script.run(s -> {
             textModel.checkIds(ids);
             return s.encode(ids);
         }, () -> encodeComposite(ids));
+    }
+
+    /** [last hidden state, pooled, text embeds (or pooled again), hidden states...]: every entry [B, ...]. */
+    private static NDList toList(ClipTextOutput o) {
+        NDList list = new NDList(o.hiddenStates().size() + 3);
+        list.add(o.lastHiddenState());
+        list.add(o.pooled());
+        list.add(o.textEmbeds() == null ? o.pooled() : o.textEmbeds());
+        list.addAll(o.hiddenStates());
+        return list;
+    }
+
+    private ClipTextOutput fromList(NDList list) {
+        List<NDArray> hidden = List.copyOf(list.subList(3, list.size()));
+        return new ClipTextOutput(list.get(0), hidden, list.get(1), textProjection == null ? null : list.get(2));
     }
 
     /**

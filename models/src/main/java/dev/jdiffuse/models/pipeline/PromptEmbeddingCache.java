@@ -44,6 +44,7 @@ public final class PromptEmbeddingCache<E> implements AutoCloseable {
     }
 
     private final List<Parameter> parameters = new ArrayList<>();
+    private final List<Module> encoders = new ArrayList<>();
     private final Arrays<E> arrays;
     /** The text encoders' weights manager: entries live in its sub-managers, so they go when the model is closed. */
     private final NDManager parent;
@@ -53,6 +54,8 @@ public final class PromptEmbeddingCache<E> implements AutoCloseable {
      * test sets it.
      */
     private volatile boolean whereForwardsRun;
+    /** The encoders gather their own device calls on the forward thread ({@link #encodersGatherTheirCalls}). */
+    private volatile boolean encodersGather;
     private long hits;
     private long misses;
 
@@ -61,6 +64,7 @@ public final class PromptEmbeddingCache<E> implements AutoCloseable {
         for (Module m : encoders) {
             if (m != null) {
                 parameters.addAll(m.namedParameters().values());
+                this.encoders.add(m);
             }
         }
         this.arrays = arrays;
@@ -68,9 +72,33 @@ public final class PromptEmbeddingCache<E> implements AutoCloseable {
         whereForwardsRun = !parameters.isEmpty() && parameters.stream().allMatch(p -> p.get().getDevice().isGpu());
     }
 
-    /** Overrides where encodings run (tests on the CPU, whose encoders would otherwise always encode in place). */
+    /**
+     * The encoders' device calls gather themselves on the forward thread of the job's batcher
+     * ({@code StepBatcher.startWork}: the CLIP text encoders on a GPU), so the encoding itself runs on the job's own
+     * thread: calls of jobs starting together then meet there and run as one, where whole encodings handed to the
+     * forward thread would run one after another.
+     *
+     * @return this cache
+     */
+    public PromptEmbeddingCache<E> encodersGatherTheirCalls() {
+        encodersGather = true;
+        return this;
+    }
+
+    /**
+     * Overrides where encodings run (tests on the CPU, whose encoders would otherwise always encode in place): as on
+     * a GPU, whole encodings on the forward thread, or, for a cache whose encoders gather their calls, the CLIP
+     * encoders' calls gathered there.
+     */
     void encodeWhereForwardsRun(boolean on) {
         whereForwardsRun = on;
+        if (encodersGather) {
+            for (Module m : encoders) {
+                if (m instanceof dev.jdiffuse.models.clip.ClipTextModel clip) {
+                    clip.gatherStartingJobs(on);
+                }
+            }
+        }
     }
 
     /**
@@ -90,7 +118,7 @@ public final class PromptEmbeddingCache<E> implements AutoCloseable {
             }
             misses++;
         }
-        E fresh = whereForwardsRun ? StepBatcher.whereCurrentLaneForwardsRun(encode) : encode.get();
+        E fresh = whereForwardsRun && !encodersGather ? StepBatcher.whereCurrentLaneForwardsRun(encode) : encode.get();
         if (parent == null || !parent.isOpen()) {
             return fresh;
         }

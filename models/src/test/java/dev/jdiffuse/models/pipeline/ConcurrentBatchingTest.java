@@ -26,9 +26,10 @@ class ConcurrentBatchingTest {
     }
 
     /**
-     * The same with the prompt encodings on the forward thread, where a GPU server runs them (on the CPU they run on
-     * the job's thread unless told otherwise): the same images, and the encodings queued between forwards neither
-     * stall nor deadlock the jobs waiting for those forwards.
+     * The same with the prompt encodings where a GPU server runs them (on the CPU they run on the job's thread unless
+     * told otherwise): the CLIP calls of jobs starting together gathered on the forward thread, one call for the
+     * prompts waiting there; the same images, and the calls queued between forwards neither stall nor deadlock the
+     * jobs waiting for those forwards.
      */
     @Test
     void encodingPromptsOnTheForwardThreadChangesNoImage() throws Exception {
@@ -50,6 +51,8 @@ class ConcurrentBatchingTest {
                 LoadOptions.cpu())) {
             PromptEmbeddingCache<?> cache = pipe.architecture().promptCache();
             cache.encodeWhereForwardsRun(encodeOnForwardThread);
+            List<int[]> clipCalls = new java.util.concurrent.CopyOnWriteArrayList<>();
+            pipe.stepBatcher().starts().observe((calls, rows) -> clipCalls.add(new int[] {calls, rows}));
             long[] misses = new long[1];
             // the prompts are encoded again when the jobs run together (the cache is emptied after they ran alone)
             ConcurrentJobs.Outcome o = ConcurrentJobs.run(pipe, jobs, 8, Duration.ofMillis(200), () -> {
@@ -57,6 +60,14 @@ class ConcurrentBatchingTest {
                 misses[0] = cache.hitsAndMisses()[1];
             });
             assertEquals(7, cache.hitsAndMisses()[1] - misses[0], "4 prompts and 3 negative prompts encoded together");
+            if (encodeOnForwardThread) {
+                // 4 + 3 prompts of 5 jobs' rows (one job has two images): every row encoded once, in gathered calls
+                assertEquals(4 + 1 + 3 + 1, clipCalls.stream().mapToInt(c -> c[1]).sum(), "rows through CLIP");
+                System.out.printf("ConcurrentBatchingTest: %d CLIP calls for 7 encodings, most prompts in one %d%n",
+                        clipCalls.size(), clipCalls.stream().mapToInt(c -> c[0]).max().orElse(0));
+            } else {
+                assertEquals(0, clipCalls.size(), "on the CPU, encoded on the job threads");
+            }
             assertEquals(0, o.forwardsAlone(), "calls from threads without a lane go straight to the network");
             for (int j = 0; j < jobs.size(); j++) {
                 double max = o.maxDiff(j);

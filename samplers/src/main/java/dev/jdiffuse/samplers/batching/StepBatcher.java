@@ -93,6 +93,7 @@ public final class StepBatcher implements Network {
     final Set<Lane> lanes = new LinkedHashSet<>();
     private final List<Call> pending = new ArrayList<>();
     private final RowGatherer gatherer = new RowGatherer(this);
+    private final StartGatherer starts = new StartGatherer(this);
     private boolean busy;
     private long idleSince = System.nanoTime();
     /** Forwards of joined jobs so far; each lane records the number of the last one that served it. */
@@ -163,6 +164,24 @@ public final class StepBatcher implements Network {
     public static <T> T whereCurrentLaneForwardsRun(java.util.function.Supplier<T> work) {
         Lane lane = CURRENT.get();
         return lane == null ? work.get() : lane.batcher.onForwardThread(work);
+    }
+
+    /**
+     * Where the joined jobs' row-wise device work before their first step (text encoding) is gathered: the calls of
+     * jobs starting together run as one, on the forward thread.
+     */
+    public StartGatherer starts() {
+        return starts;
+    }
+
+    /**
+     * {@link StartGatherer#apply} of the batcher the current thread's job has joined, or {@code rowwise} right here
+     * when it has joined none.
+     */
+    public static NDList startWork(NDArray rows, Object function,
+            java.util.function.Function<NDArray, NDList> rowwise) {
+        Lane lane = CURRENT.get();
+        return lane == null ? rowwise.apply(rows) : lane.batcher.starts.apply(rows, function, rowwise);
     }
 
     /**

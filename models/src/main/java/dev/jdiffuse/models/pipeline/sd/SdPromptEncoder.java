@@ -77,7 +77,10 @@ final class SdPromptEncoder {
         this.encoder2 = encoder2;
         this.chunker = encoder == null ? null : PromptChunker.of(tokenizer);
         this.chunker2 = encoder2 == null ? null : PromptChunker.of(tokenizer2);
-        this.cache = new PromptEmbeddingCache<>(java.util.Arrays.asList(encoder, encoder2), ARRAYS);
+        // CLIP gathers the encodings of jobs starting together (ClipTextModel.encode); the rest of an encoding
+        // (layer choice, emphasis, chunks) is a few launches on the job's thread
+        this.cache = new PromptEmbeddingCache<>(java.util.Arrays.asList(encoder, encoder2), ARRAYS)
+                .encodersGatherTheirCalls();
     }
 
     /** The recent prompts' encodings (a repeated prompt costs a copy instead of the CLIP passes). */
