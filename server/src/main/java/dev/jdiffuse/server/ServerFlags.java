@@ -123,7 +123,8 @@ public final class ServerFlags {
     int batchDecodeImages;
 
     @Option(names = "--batch-window-ms", defaultValue = "20", description = "longest wait of a job's step for the "
-            + "other running jobs' steps, and of a finished job's decoding for the jobs that finished with it, only "
+            + "other running jobs' steps, of a new job's first step for the jobs that started with it, and of a "
+            + "finished job's decoding for the jobs that finished with it, only "
             + "while jobs share the model (default ${DEFAULT-VALUE}) "
             + "[env JDIFFUSE_BATCH_WINDOW_MS]")
     int batchWindowMs;
