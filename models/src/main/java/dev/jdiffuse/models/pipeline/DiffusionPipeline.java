@@ -23,6 +23,7 @@ import dev.jdiffuse.samplers.StepListener;
 import dev.jdiffuse.samplers.batching.RowGatherer;
 import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.samplers.noise.TorchCpuNoise;
+import dev.jdiffuse.schedulers.PenultimateSigma;
 import dev.jdiffuse.schedulers.SamplingSchedule;
 
 import java.awt.image.BufferedImage;
@@ -273,15 +274,16 @@ public final class DiffusionPipeline implements ImagePipeline {
 
     /**
      * The model's samplers and schedules, as {@link SchedulerSelection} refuses them, for the request's schedule and,
-     * with the hires fix, the second pass's longer one (a schedule that cannot space it names {@code hires.steps}).
+     * with the hires fix, the second pass's longer one (a schedule that cannot space it names {@code hires.steps});
+     * with {@code discard_penultimate_sigma} for the one step more each is computed for.
      */
     private List<FieldError> checkSamplerAndSchedule(GenerationRequest r) {
-        List<FieldError> errors = new ArrayList<>(scheduler.check(r.sampler(), r.schedule(), r.steps()));
+        List<FieldError> errors = new ArrayList<>(scheduler.check(r.sampler(), r.schedule(), r.scheduleSteps()));
         GenerationRequest.Hires h = r.hires();
         if (errors.isEmpty() && h != null && h.strength() > 0) {
             int steps = h.steps() > 0 ? h.steps() : r.steps();
             int n = HiresFix.scheduleSteps(steps, h.strength(), scheduler.base().numTrainTimesteps());
-            for (FieldError e : scheduler.check(r.sampler(), r.schedule(), n)) {
+            for (FieldError e : scheduler.check(r.sampler(), r.schedule(), r.withSteps(n).scheduleSteps())) {
                 errors.add(e.field().equals("steps") ? FieldError.invalid("hires.steps", "the hires pass runs a "
                         + "schedule of " + n + " steps: " + e.message()) : e);
             }
@@ -302,9 +304,21 @@ public final class DiffusionPipeline implements ImagePipeline {
         return resolve(request).schedule();
     }
 
+    /**
+     * The request's sampler and the levels it visits: the schedule of {@code steps} steps, or with
+     * {@code discardPenultimateSigma} that of {@code steps + 1} without its next-to-last level (ComfyUI's
+     * {@code KSampler.calculate_sigmas}, A1111's {@code get_sigmas}); image-to-image then enters the dropped schedule
+     * ({@link #startingAt}), as both UIs slice their dropped levels.
+     */
     private SchedulerSelection.Resolved resolve(GenerationRequest r) {
-        return scheduler.resolve(r.sampler(), r.schedule(), r.steps(), family.mu(r, scheduler.base()),
-                family.flowSigmas(r.steps()));
+        int n = r.scheduleSteps();
+        SchedulerSelection.Resolved s = scheduler.resolve(r.sampler(), r.schedule(), n, family.mu(r, scheduler.base()),
+                family.flowSigmas(n));
+        if (!r.discardPenultimateSigma()) {
+            return s;
+        }
+        return new SchedulerSelection.Resolved(s.samplerName(), s.scheduleName(), s.config(), s.sampler(),
+                PenultimateSigma.discard(s.schedule()));
     }
 
     /** [B, C, H/f, W/f] for a valid request. */

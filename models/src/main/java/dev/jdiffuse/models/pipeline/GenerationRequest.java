@@ -41,12 +41,16 @@ import java.util.function.Consumer;
  *     {@code true_cfg_scale}): above 1, a second forward on {@code negativePrompt} and {@code D_neg + s (D - D_neg)},
  *     on top of the distilled {@code guidanceScale} the model embeds; 1 (the default) disables it. Families that
  *     guide with {@code guidanceScale} itself refuse any other value.
+ * @param discardPenultimateSigma compute the schedule for {@code steps + 1} steps and drop its next-to-last level
+ *     ({@code dev.jdiffuse.schedulers.PenultimateSigma}), as ComfyUI's KSampler does for DPM2, DPM2 a and UniPC and
+ *     AUTOMATIC1111 for DPM2, DPM2 a and DPM++ 3M SDE: still {@code steps} steps, ending on the same final level;
+ *     image-to-image and the hires pass enter the dropped schedule
  */
 public record GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
         String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize, Integer classLabel,
         List<ControlSpec> controlnets, PreviewSpec preview, InitImage init, Variation variation,
         List<LoraSpec> loras, Inpaint inpaint, Hires hires, int clipSkip, PromptSyntax promptSyntax,
-        Aesthetics aesthetics, double trueCfgScale) {
+        Aesthetics aesthetics, double trueCfgScale, boolean discardPenultimateSigma) {
 
     /**
      * AUTOMATIC1111's variation seed: the initial noise is {@code slerp(strength, randn(seed), randn(subseed))}
@@ -99,6 +103,17 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         if (!(trueCfgScale >= 1)) {
             throw new IllegalArgumentException("trueCfgScale must be >= 1: " + trueCfgScale);
         }
+    }
+
+    /** The whole schedule of {@code steps} steps (no level dropped). */
+    public GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
+            String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize,
+            Integer classLabel, List<ControlSpec> controlnets, PreviewSpec preview, InitImage init,
+            Variation variation, List<LoraSpec> loras, Inpaint inpaint, Hires hires, int clipSkip,
+            PromptSyntax promptSyntax, Aesthetics aesthetics, double trueCfgScale) {
+        this(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale, guidanceRescale, seed,
+                batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires, clipSkip,
+                promptSyntax, aesthetics, trueCfgScale, false);
     }
 
     /** No true classifier-free guidance ({@code trueCfgScale} 1). */
@@ -225,13 +240,26 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         return with(c -> c.trueCfgScale = scale);
     }
 
+    public GenerationRequest withDiscardPenultimateSigma(boolean discard) {
+        return with(c -> c.discardPenultimateSigma = discard);
+    }
+
+    /**
+     * The steps whose levels the schedule is computed for: {@code steps}, or one more where the next-to-last level is
+     * dropped ({@link #discardPenultimateSigma}).
+     */
+    public int scheduleSteps() {
+        return discardPenultimateSigma ? steps + 1 : steps;
+    }
+
     /** This request with what {@code change} sets on a copy of its fields (the {@code withX} methods). */
     private GenerationRequest with(Consumer<Fields> change) {
         Fields c = new Fields(this);
         change.accept(c);
         return new GenerationRequest(c.prompt, c.negativePrompt, c.width, c.height, c.steps, c.sampler, c.schedule,
                 c.guidanceScale, c.guidanceRescale, c.seed, c.batchSize, c.classLabel, c.controlnets, c.preview, c.init,
-                c.variation, c.loras, c.inpaint, c.hires, c.clipSkip, c.promptSyntax, c.aesthetics, c.trueCfgScale);
+                c.variation, c.loras, c.inpaint, c.hires, c.clipSkip, c.promptSyntax, c.aesthetics, c.trueCfgScale,
+                c.discardPenultimateSigma);
     }
 
     /** The fields of a request, writable, for {@link #with}: one place that lists them all besides the record. */
@@ -259,6 +287,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         PromptSyntax promptSyntax;
         Aesthetics aesthetics;
         double trueCfgScale;
+        boolean discardPenultimateSigma;
 
         Fields(GenerationRequest r) {
             prompt = r.prompt;
@@ -284,6 +313,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
             promptSyntax = r.promptSyntax;
             aesthetics = r.aesthetics;
             trueCfgScale = r.trueCfgScale;
+            discardPenultimateSigma = r.discardPenultimateSigma;
         }
     }
 

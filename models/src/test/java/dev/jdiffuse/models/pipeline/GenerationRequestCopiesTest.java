@@ -37,6 +37,7 @@ class GenerationRequestCopiesTest {
         check(r -> r.withAesthetics(new GenerationRequest.Aesthetics(7, 2)), "aesthetics");
         check(r -> r.withTrueCfgScale(4), "trueCfgScale");
         check(r -> r.withNegativePrompt("haze"), "negativePrompt");
+        check(r -> r.withDiscardPenultimateSigma(true), "discardPenultimateSigma");
     }
 
     private static void check(UnaryOperator<GenerationRequest> copy, String... changed) throws Exception {
