@@ -68,6 +68,7 @@ class ApiErrorsTest {
             "{\"steps\":\"20\"}|invalid_type|steps",
             "{\"steps\":20.5}|invalid_type|steps",
             "{\"prompt\":7}|invalid_type|prompt",
+            "{\"discard_penultimate_sigma\":\"yes\"}|invalid_type|discard_penultimate_sigma",
             "{\"sampler\":\"lcm\",\"schedule\":\"karras\"}|unsupported_combination|schedule",
             "{\"strength\":0.5}|invalid_value|strength",
             "{\"subseed\":5}|invalid_value|subseed",

@@ -159,6 +159,8 @@ public final class GenerationValidator {
         }
         request = prompts(b, request);
         request = request.withAesthetics(aesthetics(b)).withTrueCfgScale(trueCfg);
+        // ComfyUI's and A1111's level drop for DPM2 & co.; a non-boolean is refused by the JSON reader (invalid_type)
+        request = request.withDiscardPenultimateSigma(Boolean.TRUE.equals(b.discardPenultimateSigma()));
         List<Submission.LoraRef> loraRefs = new ArrayList<>();
         request = request.withLoras(loras(b.loras(), tagged.tags(), loraRefs));
         // the model's own check (sampler and schedule for its noise space, size multiples, classes, LoRAs that fit

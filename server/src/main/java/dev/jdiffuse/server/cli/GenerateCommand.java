@@ -145,6 +145,10 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--true-cfg-scale", description = "FLUX: classifier-free guidance against --negative-prompt on "
             + "top of the distilled guidance, as diffusers' true_cfg_scale (default 1 = off; twice the compute)")
     Double trueCfgScale;
+    @Option(names = "--discard-penultimate-sigma", description = "compute the schedule for one step more and drop its "
+            + "next-to-last level, as ComfyUI's KSampler does for dpm_2/uni_pc and AUTOMATIC1111 for DPM2 and "
+            + "DPM++ 3M SDE (still --steps steps, same final level)")
+    boolean discardPenultimateSigma;
     @Option(names = "--clip-skip", description = "CLIP layer from the end whose output conditions the image, as "
             + "AUTOMATIC1111's Clip skip (default 1 = the last)")
     Integer clipSkip;
@@ -260,7 +264,8 @@ public final class GenerateCommand implements Callable<Integer> {
         GenerationBody body = new GenerationBody(loaded.name(), prompt, negativePrompt, width, height, steps, sampler,
                 schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength, subseed,
                 subseedStrength, maskId, maskBlur, inpaintFullRes, inpaintFullResPadding, pasteBack, pads, hiresBody, null,
-                clipSkip, promptSyntax, aestheticScore, negativeAestheticScore, trueCfgScale);
+                clipSkip, promptSyntax, aestheticScore, negativeAestheticScore, trueCfgScale,
+                discardPenultimateSigma ? Boolean.TRUE : null);
         GenerationValidator validator = new GenerationValidator(new ModelRegistry(List.of(loaded)), uploads,
                 Limits.DEFAULTS, loras == null ? LoraLibrary.NONE : new LoraLibrary(loras));
         validator.useEmbeddings(new dev.jdiffuse.server.embeddings.EmbeddingLibrary(embeddings));

@@ -312,7 +312,7 @@ final class ComfyPlan {
             GenerationBody body = new GenerationBody(model, pos.text, negative, width, height, nativeSteps,
                     samplerName, schedule, guidance, null, seed, batch, null, null, preview, init, strength, null, null,
                     mask, null, null, null, null, null, null, loras.isEmpty() ? null : loras,
-                    pos.clipSkip, null, null, null, trueCfg);
+                    pos.clipSkip, null, null, null, trueCfg, null);
             return new Work(body, Map.copyOf(fields), sampler.id(), sampler.classType());
         }
 

@@ -116,6 +116,11 @@ public final class ImageMetadata {
         if (p.clipSkip() != 1) {
             kv.put("Clip skip", Integer.toString(p.clipSkip()));
         }
+        if (forcedLevelDrop(p)) {
+            // as A1111's get_sigmas writes it when its always_discard_next_to_last_sigma setting dropped the level;
+            // pasted back into A1111 it sets that setting again
+            kv.put(A1111LevelDrop.INFOTEXT_KEY, "True");
+        }
         if (p.batchSize() > 1) {
             kv.put("Batch size", Integer.toString(p.batchSize()));
             kv.put("Batch pos", Integer.toString(index));
@@ -148,6 +153,15 @@ public final class ImageMetadata {
         kv.forEach((k, v) -> parts.add(k + ": " + quote(v)));
         sb.append('\n').append(String.join(", ", parts));
         return sb.toString();
+    }
+
+    /**
+     * Whether the job dropped the next-to-last level for a sampler A1111 runs on the whole schedule (only its
+     * {@code always_discard_next_to_last_sigma} setting does that there; for DPM2, DPM2 a and DPM++ 3M SDE the drop
+     * goes without saying).
+     */
+    public static boolean forcedLevelDrop(GenerationParameters p) {
+        return Boolean.TRUE.equals(p.discardPenultimateSigma()) && !A1111LevelDrop.bySampler(p.sampler());
     }
 
     /**

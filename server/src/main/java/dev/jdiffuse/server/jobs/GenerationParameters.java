@@ -26,7 +26,8 @@ public record GenerationParameters(String model, String modelFamily, String mode
         @JsonInclude(JsonInclude.Include.NON_NULL) Double aestheticScore,
         @JsonInclude(JsonInclude.Include.NON_NULL) Double negativeAestheticScore,
         @JsonInclude(JsonInclude.Include.NON_NULL) Double trueCfgScale,
-        @JsonInclude(JsonInclude.Include.NON_EMPTY) List<Submission.EmbeddingRef> embeddings) {
+        @JsonInclude(JsonInclude.Include.NON_EMPTY) List<Submission.EmbeddingRef> embeddings,
+        @JsonInclude(JsonInclude.Include.NON_NULL) Boolean discardPenultimateSigma) {
 
     public static final String RNG_SOURCE = "torch-cpu";
 
@@ -68,6 +69,8 @@ public record GenerationParameters(String model, String modelFamily, String mode
                 in == null ? null : in.pasteBack(), s.outpaint(), h == null ? null : new Hires(h.scale(), h.width(),
                         h.height(), h.steps(), h.strength(), h.upscaler()), q.clipSkip(),
                 q.promptSyntax().apiName(), refiner ? q.aesthetics().score() : null,
-                refiner ? q.aesthetics().negativeScore() : null, flux ? q.trueCfgScale() : null, s.embeddings());
+                refiner ? q.aesthetics().negativeScore() : null, flux ? q.trueCfgScale() : null, s.embeddings(),
+                // recorded only when on, so the parameters of every other job read as before
+                q.discardPenultimateSigma() ? Boolean.TRUE : null);
     }
 }
