@@ -196,6 +196,48 @@ class ComfyApiTest {
         }
     }
 
+    /**
+     * ComfyUI's KSampler and KSamplerAdvanced compute one step more and drop the next-to-last level for exactly
+     * {@code dpm_2}, {@code dpm_2_ancestral}, {@code uni_pc} and {@code uni_pc_bh2} ({@code KSampler.calculate_sigmas},
+     * {@code DISCARD_PENULTIMATE_SIGMA_SAMPLERS}): their native job asks for it and keeps the graph's steps; euler and
+     * the others do not (the levels themselves: {@code ComfyFixtureTest}).
+     */
+    @Test
+    void dpm2AndUniPcJobsDropTheNextToLastLevel() throws Exception {
+        String[][] runs = {{"dpm_2", "true"}, {"dpm_2_ancestral", "true"}, {"uni_pc", "true"}, {"uni_pc_bh2", "true"},
+            {"euler", "false"}, {"dpmpp_2m", "false"}, {"dpmpp_3m_sde", "false"}, {"ddim", "false"}};
+        for (boolean advanced : new boolean[] {false, true}) {
+            for (String[] run : runs) {
+                String what = run[0] + (advanced ? " (KSamplerAdvanced)" : "");
+                ObjectNode g = graph();
+                ObjectNode k = inputs(g, "3");
+                k.put("sampler_name", run[0]);
+                k.put("scheduler", "karras");
+                k.put("steps", 3);
+                if (advanced) {
+                    ((ObjectNode) g.get("3")).put("class_type", "KSamplerAdvanced");
+                    k.put("noise_seed", k.remove("seed").asLong());
+                    k.remove("denoise");
+                    k.put("add_noise", "enable");
+                    k.put("start_at_step", 0);
+                    k.put("end_at_step", 10000);
+                    k.put("return_with_leftover_noise", "disable");
+                }
+                String client = "client-drop-" + run[0] + advanced;
+                try (WsClient c = ws(client)) {
+                    TestServer.Reply r = prompt(ComfyWorkflows.body(g, client));
+                    assertEquals(200, r.status(), () -> what + ": " + new String(r.raw().body()));
+                    String id = r.json().get("prompt_id").asText();
+                    untilDone(c, id);
+                    JsonNode entry = ts.get("/history/" + id).json().get(id);
+                    assertEquals("success", entry.at("/status/status_str").asText(), what);
+                    assertEquals(Boolean.parseBoolean(run[1]), ts.pipeline.last.discardPenultimateSigma(), what);
+                    assertEquals(3, ts.pipeline.last.steps(), what + ": the graph's steps");
+                }
+            }
+        }
+    }
+
     static byte[] view(JsonNode image) throws Exception {
         TestServer.Reply r = ts.get("/view?filename=" + enc(image.get("filename").asText()) + "&subfolder="
                 + enc(image.get("subfolder").asText()) + "&type=" + image.get("type").asText());

@@ -166,6 +166,40 @@ class ComfyFixtureTest {
                 "img2img");
     }
 
+    /**
+     * ComfyUI's KSampler runs {@code dpm_2} (and {@code uni_pc}) on the levels of one step more without the
+     * next-to-last one: the native image with {@code discard_penultimate_sigma}, not the one on the whole schedule;
+     * {@code euler} runs the whole schedule. With {@code denoise} below 1 the drop comes first, on the levels of
+     * {@code int(steps / denoise)} steps, and the run takes their tail ({@code KSampler.set_steps}).
+     */
+    @Test
+    void dpm2RunsOnTheDroppedLevelsAndEulerDoesNot() throws Exception {
+        Fixtures.require(SD15);
+        String body = """
+                {"model":"tiny-sd15","prompt":"a lighthouse","negative_prompt":"blurry","seed":21,"steps":4,
+                 "width":64,"height":64,"guidance_scale":7.5,"sampler":"%s","schedule":"karras"%s}""";
+        BufferedImage dpm2 = run(defaultGraph("tiny-sd15", 21, 4, 7.5, "dpm_2", "karras", 64, 64, 1, "a lighthouse",
+                "blurry"));
+        BufferedImage dropped = nativeImage(body.formatted("dpm_2", ",\"discard_penultimate_sigma\":true"));
+        assertSamePixels(dropped, dpm2, "dpm_2 / karras");
+        assertFalse(java.util.Arrays.equals(pixels(nativeImage(body.formatted("dpm_2", ""))), pixels(dpm2)),
+                "the whole schedule gives another image");
+        assertSamePixels(nativeImage(body.formatted("unipc_bh1", ",\"discard_penultimate_sigma\":true")),
+                run(defaultGraph("tiny-sd15", 21, 4, 7.5, "uni_pc", "karras", 64, 64, 1, "a lighthouse", "blurry")),
+                "uni_pc / karras");
+        assertSamePixels(nativeImage(body.formatted("euler", "")), run(defaultGraph("tiny-sd15", 21, 4, 7.5, "euler",
+                "karras", 64, 64, 1, "a lighthouse", "blurry")), "euler / karras");
+        // image to image: 4 steps at denoise 0.5 are the last 4 of the dropped 8-step levels (9 computed)
+        Fixtures.require(INIT.substring(0, INIT.lastIndexOf('/')));
+        byte[] png = Files.readAllBytes(Fixtures.root().resolve(INIT));
+        ObjectNode g = ComfyWorkflows.img2img(defaultGraph("tiny-sd15", 5, 4, 7, "dpm_2", "karras", 64, 64, 1,
+                "ramen", ""), comfyUpload(png, "drop.png"), 0.5);
+        assertSamePixels(nativeImage("""
+                {"model":"tiny-sd15","prompt":"ramen","negative_prompt":"","seed":5,"steps":8,"guidance_scale":7,
+                 "sampler":"dpm_2","schedule":"karras","init_image":"%s","strength":0.5,
+                 "discard_penultimate_sigma":true}""".formatted(nativeUpload(png))), run(g), "img2img dpm_2");
+    }
+
     private static String comfyUpload(byte[] png, String name) throws Exception {
         String boundary = "b0undary";
         ByteArrayOutputStream body = new ByteArrayOutputStream();

@@ -26,7 +26,9 @@ import java.util.function.Function;
  * <p>ComfyUI's {@code denoise} runs {@code steps} steps of a schedule of {@code int(steps / denoise)} steps
  * ({@code KSampler.set_steps}); the native image-to-image runs the last {@code floor(steps' x strength)} steps of a
  * {@code steps'}-step schedule (diffusers), so {@code steps' = int(steps / denoise)} and the strength is the smallest
- * {@code >= steps / steps'} for which that floor is {@code steps}: the same steps of the same schedule.
+ * {@code >= steps / steps'} for which that floor is {@code steps}: the same steps of the same schedule. Where ComfyUI
+ * drops the next-to-last level ({@link ComfySamplers#discardsPenultimateSigma}) it drops it from the levels of
+ * {@code steps'} steps before taking their tail, and so does the native job ({@code discard_penultimate_sigma}).
  */
 final class ComfyPlan {
 
@@ -196,6 +198,9 @@ final class ComfyPlan {
             double cfg = sampler.real("cfg");
             String samplerName = ComfySamplers.sampler(sampler.text("sampler_name"), space);
             String schedule = ComfySamplers.schedule(sampler.text("scheduler"), space);
+            // KSampler.calculate_sigmas: one step more without the next-to-last level for dpm_2 & co. (KSamplerAdvanced
+            // too: its start/end slicing, refused here unless it is the whole schedule, comes after the drop)
+            boolean discard = ComfySamplers.discardsPenultimateSigma(sampler.text("sampler_name"));
             fields.put("sampler", new Ref(sampler.id(), "sampler_name"));
             fields.put("schedule", new Ref(sampler.id(), "scheduler"));
             Double guidance;
@@ -312,7 +317,7 @@ final class ComfyPlan {
             GenerationBody body = new GenerationBody(model, pos.text, negative, width, height, nativeSteps,
                     samplerName, schedule, guidance, null, seed, batch, null, null, preview, init, strength, null, null,
                     mask, null, null, null, null, null, null, loras.isEmpty() ? null : loras,
-                    pos.clipSkip, null, null, null, trueCfg, null);
+                    pos.clipSkip, null, null, null, trueCfg, discard ? Boolean.TRUE : null);
             return new Work(body, Map.copyOf(fields), sampler.id(), sampler.classType());
         }
 

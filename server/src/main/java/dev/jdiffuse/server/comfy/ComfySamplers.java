@@ -6,6 +6,7 @@ import dev.jdiffuse.samplers.SamplerCatalog.NoiseSpace;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * ComfyUI's {@code comfy/samplers.py} names ({@code KSAMPLER_NAMES + ["ddim", "uni_pc", ...]},
@@ -33,6 +34,11 @@ import java.util.Map;
  * ({@code kl_optimal_scheduler}'s and {@code beta_scheduler}'s formulas, diffusion models only; where two of
  * {@code beta}'s quantiles round to one timestep ComfyUI runs fewer steps and jdiffuse refuses).
  * {@code linear_quadratic} is not listed.
+ *
+ * <p>{@code dpm_2}, {@code dpm_2_ancestral}, {@code uni_pc} and {@code uni_pc_bh2} run on the levels of one step more
+ * without the next-to-last one (the native {@code discard_penultimate_sigma}), as ComfyUI's
+ * {@code KSampler.calculate_sigmas} does for its {@code DISCARD_PENULTIMATE_SIGMA_SAMPLERS}; with {@code denoise} below
+ * 1 on the dropped levels of {@code int(steps / denoise)} steps, whose tail the run takes ({@code KSampler.set_steps}).
  */
 final class ComfySamplers {
 
@@ -50,6 +56,9 @@ final class ComfySamplers {
             "euler_cfg_pp", "euler_cfg_pp", "euler_ancestral_cfg_pp", "euler_ancestral_cfg_pp",
             "dpmpp_2m_cfg_pp", "dpmpp_2m_cfg_pp", "dpmpp_2s_ancestral_cfg_pp", "dpmpp_2s_ancestral_cfg_pp",
             "res_multistep_cfg_pp", "res_multistep_cfg_pp", "gradient_estimation_cfg_pp", "gradient_estimation_cfg_pp");
+
+    /** ComfyUI's {@code KSampler.DISCARD_PENULTIMATE_SIGMA_SAMPLERS} ({@code comfy/samplers.py}), by ComfyUI name. */
+    static final Set<String> DISCARD_PENULTIMATE_SIGMA = Set.of("dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2");
 
     /** ComfyUI name to native schedule name on diffusion (noise-prediction) models. */
     static final Map<String, String> SCHEDULERS = map("simple", "trailing", "sgm_uniform", "trailing",
@@ -79,6 +88,14 @@ final class ComfySamplers {
     static String sampler(String comfy, NoiseSpace space) {
         String s = SAMPLERS.get(comfy);
         return s == null ? null : SamplerCatalog.inSpace(s, space);
+    }
+
+    /**
+     * Whether ComfyUI's KSampler drops the next-to-last level for the sampler it names {@code comfy} (not the
+     * {@code _gpu} variants nor any other: ComfyUI's set is exact names).
+     */
+    static boolean discardsPenultimateSigma(String comfy) {
+        return DISCARD_PENULTIMATE_SIGMA.contains(comfy);
     }
 
     /** The native schedule for a listed ComfyUI scheduler on a model sampling in {@code space}. */

@@ -34,6 +34,14 @@ class ComfySamplersTest {
                 "dpmpp_2m_sde_heun_gpu", "res_multistep_ancestral", "uni_pc_bh2")));
     }
 
+    /** ComfyUI's {@code KSampler.DISCARD_PENULTIMATE_SIGMA_SAMPLERS}, exactly: no other listed name drops a level. */
+    @Test
+    void dpm2AndUniPcDropTheNextToLastLevel() {
+        List<String> dropping = ComfySamplers.samplerNames().stream()
+                .filter(ComfySamplers::discardsPenultimateSigma).toList();
+        assertEquals(List.of("dpm_2", "dpm_2_ancestral", "uni_pc", "uni_pc_bh2"), dropping);
+    }
+
     /** The SDE samplers' {@code _gpu} variants (ComfyUI's Brownian tree on the GPU) are the same samplers here. */
     @Test
     void gpuVariantsAreTheSameSamplers() {
