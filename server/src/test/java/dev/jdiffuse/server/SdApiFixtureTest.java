@@ -137,6 +137,38 @@ class SdApiFixtureTest {
         assertTrue(listed, models.toString());
     }
 
+    /**
+     * A1111's DPM2 runs on the levels of one step more without the next-to-last one (its entry's
+     * {@code discard_next_to_last_sigma}): the native image with {@code discard_penultimate_sigma}, not the whole
+     * schedule's; Euler runs the whole schedule unless {@code override_settings.always_discard_next_to_last_sigma}
+     * asks for the drop.
+     */
+    @Test
+    void dpm2RunsOnTheDroppedLevelsAndEulerDoesNot() throws Exception {
+        Fixtures.require(SD15);
+        String a1111 = """
+                {"prompt":"a lighthouse","seed":21,"steps":4,"width":64,"height":64,"cfg_scale":7.5,
+                 "sampler_name":"%s","scheduler":"Karras","override_settings":{"sd_model_checkpoint":"tiny-sd15"%s}}""";
+        String body = """
+                {"model":"tiny-sd15","prompt":"a lighthouse","seed":21,"steps":4,"width":64,"height":64,
+                 "guidance_scale":7.5,"sampler":"%s","schedule":"karras"%s}""";
+        String drop = ",\"discard_penultimate_sigma\":true";
+        TestServer.Reply dpm2 = sdapi("txt2img", a1111.formatted("DPM2", ""));
+        ok(dpm2);
+        assertSamePixels(nativeImage(body.formatted("dpm_2", drop)), image(dpm2, 0), "DPM2");
+        assertFalse(pixelsEqual(nativeImage(body.formatted("dpm_2", "")), image(dpm2, 0)),
+                "the whole schedule gives another image");
+        TestServer.Reply euler = sdapi("txt2img", a1111.formatted("Euler", ""));
+        ok(euler);
+        assertSamePixels(nativeImage(body.formatted("euler", "")), image(euler, 0), "Euler");
+        TestServer.Reply forced = sdapi("txt2img", a1111.formatted("Euler",
+                ",\"always_discard_next_to_last_sigma\":true"));
+        JsonNode info = ok(forced);
+        assertSamePixels(nativeImage(body.formatted("euler", drop)), image(forced, 0), "Euler, always discard");
+        assertFalse(pixelsEqual(image(euler, 0), image(forced, 0)), "the setting changes Euler's image");
+        assertTrue(info.at("/infotexts/0").asText().contains("Discard penultimate sigma: True"), info.toString());
+    }
+
     private static boolean pixelsEqual(BufferedImage a, BufferedImage b) {
         return java.util.Arrays.equals(pixels(a), pixels(b));
     }

@@ -132,6 +132,45 @@ class SdApiServerTest {
         }
     }
 
+    /**
+     * A1111 drops the next-to-last level for DPM2, DPM2 a and DPM++ 3M SDE (their entries' option), and for any
+     * k-diffusion sampler under {@code override_settings.always_discard_next_to_last_sigma}, which its infotext and
+     * {@code extra_generation_params} then record; the native job asks for it and records it in its parameters.
+     * The levels themselves: {@code SdApiFixtureTest}.
+     */
+    @Test
+    void dpm2AndTheAlwaysSettingDropTheNextToLastLevel() throws Exception {
+        try (TestServer ts = new TestServer(0)) {
+            String[][] cases = {{"DPM2", "", "true"}, {"DPM2 a Karras", "", "true"}, {"DPM++ 3M SDE", "", "true"},
+                {"Euler", "", "false"}, {"DPM++ 2M", "", "false"}, {"DDIM", "", "false"},
+                {"Euler", ",\"override_settings\":{\"always_discard_next_to_last_sigma\":true}", "true"},
+                {"DPM2", ",\"override_settings\":{\"always_discard_next_to_last_sigma\":false}", "true"},
+                {"Euler", ",\"override_settings\":{\"always_discard_next_to_last_sigma\":false}", "false"}};
+            for (String[] c : cases) {
+                String body = "{\"prompt\":\"x\",\"steps\":3,\"width\":64,\"height\":64,\"sampler_name\":\""
+                        + c[0] + "\"" + c[1] + "}";
+                boolean dropped = Boolean.parseBoolean(c[2]);
+                JsonNode info = info(ts.post("/sdapi/v1/txt2img", body));
+                assertEquals(dropped, ts.pipeline.last.discardPenultimateSigma(), body);
+                assertEquals(3, ts.pipeline.last.steps(), body);
+                JsonNode rec = ts.get("/v1/generations/" + info.get("job_ids").get(0).asText()).json();
+                assertEquals(dropped, rec.at("/parameters/discard_penultimate_sigma").asBoolean(false), body);
+                assertEquals(dropped, rec.at("/parameters").has("discard_penultimate_sigma"), "recorded when on");
+                // A1111 writes the key only when the setting, not the sampler, dropped the level
+                boolean forced = dropped && c[0].equals("Euler");
+                String text = info.get("infotexts").get(0).asText();
+                assertEquals(forced, text.contains("Discard penultimate sigma: True"), body + ": " + text);
+                assertEquals(forced, info.at("/extra_generation_params/Discard penultimate sigma").asBoolean(false),
+                        body);
+            }
+            expect(ts, "{\"steps\":2,\"override_settings\":{\"always_discard_next_to_last_sigma\":\"yes\"}}", 422,
+                    "override_settings.always_discard_next_to_last_sigma");
+            expect(ts, "{\"steps\":2,\"sampler_name\":\"DDIM\",\"override_settings\":"
+                    + "{\"always_discard_next_to_last_sigma\":true}}", 422,
+                    "override_settings.always_discard_next_to_last_sigma");
+        }
+    }
+
     @Test
     void errorsCarryA1111StatusAndDetailAndNameTheField() throws Exception {
         try (TestServer ts = new TestServer(0)) {

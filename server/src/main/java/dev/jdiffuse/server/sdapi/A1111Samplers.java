@@ -2,6 +2,7 @@ package dev.jdiffuse.server.sdapi;
 
 import dev.jdiffuse.samplers.SamplerCatalog;
 import dev.jdiffuse.samplers.SamplerCatalog.NoiseSpace;
+import dev.jdiffuse.server.images.A1111LevelDrop;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -31,15 +32,29 @@ import java.util.Map;
  * trained range; Forge's and ComfyUI's rounded timestep quantiles are the native {@code beta}), {@code normal}
  * (timesteps evenly spaced from the first to the last, k-diffusion's {@code sigma_to_t}/{@code t_to_sigma}) is
  * {@code linspace}, and {@code align_your_steps} is the native one (SD 1.5's levels for non-XL models, SDXL's for XL).
- * DPM2, DPM2 a and DPM++ 3M SDE run on the whole schedule: A1111 computes one more level and drops the last but one
- * for them ({@code discard_next_to_last_sigma}), which is not done here. "Automatic" (or no scheduler) is the sampler's
- * own schedule where A1111 1.9+ gives it one ({@link #AUTOMATIC}), else the model's configured one.
+ * "Automatic" (or no scheduler) is the sampler's own schedule where A1111 1.9+ gives it one ({@link #AUTOMATIC}), else
+ * the model's configured one.
+ *
+ * <p>DPM2, DPM2 a and DPM++ 3M SDE (in every space, as Forge's {@code get_sigmas}) run on the levels of one step more
+ * without the next-to-last one: the options of their {@code samplers_k_diffusion} entries carry
+ * {@code discard_next_to_last_sigma}, and {@code KDiffusionSampler.get_sigmas} computes {@code steps + 1} levels and
+ * drops that one; the native job's {@code discard_penultimate_sigma} ({@link Choice#discardPenultimateSigma},
+ * {@link A1111LevelDrop}).
  */
 final class A1111Samplers {
 
-    /** A sampler and schedule in the native catalogue's names. */
-    record Choice(String sampler, String schedule) {
+    /**
+     * A sampler and schedule in the native catalogue's names, and whether A1111 drops the next-to-last level for the
+     * sampler.
+     */
+    record Choice(String sampler, String schedule, boolean discardPenultimateSigma) {
+
+        /** A sampler A1111 runs on the whole schedule. */
+        Choice(String sampler, String schedule) {
+            this(sampler, schedule, false);
+        }
     }
+
 
     /** One A1111 scheduler: its API name, label and the native schedule it runs (null: depends on the space). */
     record Scheduler(String name, String label, String schedule, List<String> aliases) {
@@ -91,8 +106,16 @@ final class A1111Samplers {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("name", e.label());
             m.put("aliases", aliases);
+            // the options A1111 lists for the sampler that change what runs: its scheduler, the level drop
+            Map<String, Object> options = new LinkedHashMap<>();
             String scheduler = AUTOMATIC.get(e.name());
-            m.put("options", scheduler == null ? Map.of() : Map.of("scheduler", scheduler));
+            if (scheduler != null) {
+                options.put("scheduler", scheduler);
+            }
+            if (A1111LevelDrop.bySampler(e.name())) {
+                options.put("discard_next_to_last_sigma", true);
+            }
+            m.put("options", options);
             out.add(m);
         }
         return out;
@@ -139,6 +162,8 @@ final class A1111Samplers {
         }
         // the sampler's own schedule is the method's, in every space (Forge gives DPM++ 2M Karras levels on FLUX too)
         String own = AUTOMATIC.get(entry.name());
+        // likewise the level drop, an option of the method's entry that get_sigmas reads whatever the model
+        boolean discard = A1111LevelDrop.bySampler(entry.name());
         // a name means its method in whatever space the model samples in ("DPM++ 2M" on FLUX: flow_dpmpp_2m)
         entry = SamplerCatalog.sampler(SamplerCatalog.inSpace(entry.name(), space)).orElseThrow();
         if (!entry.sigmaSpaced()) {
@@ -146,7 +171,7 @@ final class A1111Samplers {
         }
         boolean automatic = scheduler == null || scheduler.isBlank() || scheduler.equalsIgnoreCase("automatic");
         String sched = !automatic ? scheduler : fromName != null ? fromName : own;
-        return new Choice(entry.name(), schedule(sched, space));
+        return new Choice(entry.name(), schedule(sched, space), discard);
     }
 
     private static String schedule(String scheduler, NoiseSpace space) {

@@ -7,6 +7,7 @@ import dev.jdiffuse.samplers.SamplerCatalog;
 import dev.jdiffuse.server.api.HttpApi;
 import dev.jdiffuse.server.auth.Authenticator;
 import dev.jdiffuse.server.auth.Caller;
+import dev.jdiffuse.server.images.A1111LevelDrop;
 import dev.jdiffuse.server.images.ImageMetadata;
 import dev.jdiffuse.server.jobs.GenerationParameters;
 import dev.jdiffuse.server.jobs.Job;
@@ -274,6 +275,9 @@ final class SdApiGenerate {
         ObjectNode extra = i.putObject("extra_generation_params");
         if (first != null) {
             extra.put("Schedule type", SamplerCatalog.scheduleLabel(first.schedule()));
+            if (ImageMetadata.forcedLevelDrop(first)) {
+                extra.put(A1111LevelDrop.INFOTEXT_KEY, true); // A1111's p.extra_generation_params under the setting
+            }
         }
         i.put("index_of_first_image", 0);
         var texts = i.putArray("infotexts");

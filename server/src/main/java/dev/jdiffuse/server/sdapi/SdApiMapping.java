@@ -3,6 +3,7 @@ package dev.jdiffuse.server.sdapi;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.jdiffuse.samplers.SamplerCatalog.NoiseSpace;
 import dev.jdiffuse.server.api.GenerationBody;
+import dev.jdiffuse.server.images.A1111LevelDrop;
 
 import java.util.Locale;
 import java.util.Map;
@@ -97,6 +98,7 @@ final class SdApiMapping {
         String samplerName = byName ? r.str("sampler_name") : r.str("sampler_index");
         A1111Samplers.Choice choice = A1111Samplers.resolve(samplerName == null ? "Euler" : samplerName,
                 byName ? "sampler_name" : "sampler_index", r.str("scheduler"), space);
+        boolean discard = choice.discardPenultimateSigma() || alwaysDiscard(r, choice.sampler());
         // FLUX (Forge): the distilled guidance is the model's guidance input. A client that knows FLUX (it sends
         // distilled_cfg_scale) means cfg_scale as Forge reads it: above 1, real CFG against the negative prompt
         // (true_cfg_scale). Other clients send A1111's cfg_scale (7 by default) for a CFG the distilled model does not
@@ -144,9 +146,42 @@ final class SdApiMapping {
                 (int) r.integer("width"), (int) r.integer("height"), (int) r.integer("steps"), choice.sampler(),
                 choice.schedule(), guidance, null, seed, 1, null, null, null, initImage, strength, null,
                 subseed == null ? null : subStrength, mask, blur, fullRes, padding, pasteBack, null, hires, null,
-                skip == 1 ? null : skip, null, null, null, trueCfg, null);
+                skip == 1 ? null : skip, null, null, null, trueCfg, discard ? Boolean.TRUE : null);
         return new Plan(template, seed, subseed, (int) batch, (int) iter, model,
                 flux ? "distilled_cfg_scale" : "cfg_scale", flux);
+    }
+
+    /**
+     * A1111's timestep samplers ({@code modules/sd_samplers_timesteps.py}: DDIM, PLMS, UniPC; the native UniPC bh1
+     * answers to "UniPC bh1" here and is a UniPC).
+     */
+    private static final java.util.Set<String> TIMESTEP_SAMPLERS = java.util.Set.of("ddim", "pndm", "unipc",
+            "unipc_bh1");
+
+    /**
+     * Whether {@code override_settings} asks for A1111's {@code always_discard_next_to_last_sigma} (a JSON boolean,
+     * else 422 in pydantic's shape naming {@code override_settings.always_discard_next_to_last_sigma}): its
+     * {@code get_sigmas} then drops the next-to-last level for every k-diffusion sampler. Its timestep samplers read
+     * the setting as one step more and drop nothing ({@code CompVisSampler.get_timesteps}, whose
+     * {@code range(0, 1000, 1000 // steps)} need not even give {@code steps + 1} timesteps): true is refused for them
+     * (422 naming the setting) rather than run differently.
+     *
+     * @param sampler the native sampler the request resolved to
+     */
+    private static boolean alwaysDiscard(A1111Request r, String sampler) {
+        String field = "override_settings." + A1111LevelDrop.SETTING;
+        JsonNode v = r.override(A1111LevelDrop.SETTING);
+        if (v == null) {
+            return false;
+        }
+        if (!v.isBoolean()) {
+            throw SdApiError.type(field, "bool");
+        }
+        if (v.booleanValue() && TIMESTEP_SAMPLERS.contains(sampler)) {
+            throw SdApiError.invalid(field, "A1111 runs DDIM, PLMS and UniPC with more timesteps under this setting "
+                    + "and drops none, which is not reproduced here; leave it false for them");
+        }
+        return v.booleanValue();
     }
 
     private static long seed(long given, String field, java.util.random.RandomGenerator random) {

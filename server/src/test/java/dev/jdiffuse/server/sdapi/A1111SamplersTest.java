@@ -3,7 +3,12 @@ package dev.jdiffuse.server.sdapi;
 import dev.jdiffuse.samplers.SamplerCatalog.NoiseSpace;
 import org.junit.jupiter.api.Test;
 
+import java.util.List;
+import java.util.Map;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A1111 sampler names in each noise space: the method's entry of the model's space, with "Automatic" the method's own
@@ -18,7 +23,7 @@ class A1111SamplersTest {
 
     @Test
     void automaticIsTheMethodsOwnScheduleWhereItCanRespace() {
-        assertEquals(new A1111Samplers.Choice("dpmpp_3m_sde", "exponential"), resolve("DPM++ 3M SDE", null,
+        assertEquals(new A1111Samplers.Choice("dpmpp_3m_sde", "exponential", true), resolve("DPM++ 3M SDE", null,
                 NoiseSpace.DIFFUSION));
         assertEquals(new A1111Samplers.Choice("flow_dpmpp_2m_sde", "exponential"), resolve("DPM++ 2M SDE",
                 "Automatic", NoiseSpace.FLOW));
@@ -31,5 +36,33 @@ class A1111SamplersTest {
                 NoiseSpace.DIFFUSION));
         // an explicit scheduler is passed on for the model to accept or refuse
         assertEquals(new A1111Samplers.Choice("edm_dpmpp_2m", "karras"), resolve("DPM++ 2M", "Karras", NoiseSpace.EDM));
+    }
+
+    /**
+     * The samplers whose A1111 entry carries {@code discard_next_to_last_sigma} (DPM2, DPM2 a, DPM++ 3M SDE, by label,
+     * alias, combined name or native name, in every space) drop the next-to-last level; the others do not.
+     */
+    @Test
+    void dpm2AndDpmpp3mSdeDropTheNextToLastLevel() {
+        for (String name : List.of("DPM2", "dpm2 a", "k_dpm_2", "DPM2 a Karras", "DPM++ 3M SDE", "dpm_2_ancestral")) {
+            for (NoiseSpace space : NoiseSpace.values()) {
+                assertTrue(resolve(name, null, space).discardPenultimateSigma(), name + " on " + space);
+            }
+        }
+        for (String name : List.of("Euler", "Euler a", "Heun", "LMS", "DPM++ 2M", "DPM++ 2M SDE", "DPM++ SDE",
+                "DPM++ 2S a", "DDIM", "UniPC", "PLMS")) {
+            assertFalse(resolve(name, null, NoiseSpace.DIFFUSION).discardPenultimateSigma(), name);
+        }
+        assertEquals(new A1111Samplers.Choice("flow_dpm_2", "default", true), resolve("DPM2", "simple", NoiseSpace.FLOW));
+    }
+
+    /** {@code GET /sdapi/v1/samplers} lists the option as A1111 does, and nowhere else. */
+    @Test
+    void theListingCarriesTheOption() {
+        for (Map<String, Object> s : A1111Samplers.samplers()) {
+            Map<?, ?> options = (Map<?, ?>) s.get("options");
+            boolean expected = List.of("DPM2", "DPM2 a", "DPM++ 3M SDE").contains(s.get("name"));
+            assertEquals(expected, Boolean.TRUE.equals(options.get("discard_next_to_last_sigma")), s.toString());
+        }
     }
 }
