@@ -19,8 +19,8 @@ nvidia-smi --query-gpu=name --format=csv,noheader | sed 's/^/# /' | tee -a "$L"
 S() { (OUT=$OUT FAMILY=sd15 STEPS=25 N=16 BATCHES=16 WARMUP=1-16 SKIP_DIFFUSERS=1 "$@") 2>&1 | grep -E '^[{#]' | tee -a "$L"; }
 if [ "$PART" = a ]; then
   S env LABEL=after RUN_TAG=-after JAVA_OPTS="-Djdiffuse.trace.forwards=true" timeout 160 bash bench/gpu/concurrency_bench.sh
-  S env LABEL=before RUN_TAG=-before CP=".gpu/old/*:.gpu/app/*" JAVA_OPTS="-Djdiffuse.trace.forwards=true" timeout 160 bash bench/gpu/concurrency_bench.sh
   timeout 110 python3 bench/gpu/e2e_diffusers.py /tmp/models/sd15 25 16 2>&1 | grep '^{' | tee -a "$L"
+  S env LABEL=before RUN_TAG=-before CP=".gpu/old/*:.gpu/app/*" JAVA_OPTS="-Djdiffuse.trace.forwards=true" timeout 160 bash bench/gpu/concurrency_bench.sh
   S env LABEL=after-cold RUN_TAG=-cold WARMUP= JAVA_OPTS="-Djdiffuse.trace.forwards=true" timeout 160 bash bench/gpu/concurrency_bench.sh
 else
   S env LABEL=after-inline RUN_TAG=-inline JAVA_OPTS="-Djdiffuse.trace.forwards=true -Djdiffuse.batcher.inline=true" timeout 160 bash bench/gpu/concurrency_bench.sh
