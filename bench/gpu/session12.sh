@@ -22,6 +22,11 @@ if [ "$PART" = a ]; then
   timeout 110 python3 bench/gpu/e2e_diffusers.py /tmp/models/sd15 25 16 2>&1 | grep '^{' | tee -a "$L"
   S env LABEL=before RUN_TAG=-before CP=".gpu/old/*:.gpu/app/*" JAVA_OPTS="-Djdiffuse.trace.forwards=true" timeout 160 bash bench/gpu/concurrency_bench.sh
   S env LABEL=after-cold RUN_TAG=-cold WARMUP= JAVA_OPTS="-Djdiffuse.trace.forwards=true" timeout 160 bash bench/gpu/concurrency_bench.sh
+elif [ "$PART" = c ]; then
+  # part a's "before" again with the whole earlier build first on the classpath (the earlier models jar alone failed
+  # beside this server jar: NoSuchMethodError), then part b's inline server
+  S env LABEL=before RUN_TAG=-before CP=".gpu/old/*:.gpu/app/*" JAVA_OPTS="-Djdiffuse.trace.forwards=true" timeout 100 bash bench/gpu/concurrency_bench.sh
+  S env LABEL=after-inline RUN_TAG=-inline JAVA_OPTS="-Djdiffuse.trace.forwards=true -Djdiffuse.batcher.inline=true" timeout 90 bash bench/gpu/concurrency_bench.sh
 else
   S env LABEL=after-inline RUN_TAG=-inline JAVA_OPTS="-Djdiffuse.trace.forwards=true -Djdiffuse.batcher.inline=true" timeout 160 bash bench/gpu/concurrency_bench.sh
   timeout 120 python3 bench/gpu/script_vs_diffusers.py sd15 .gpu/scripts 2,32 2>&1 | grep '^{' | tee -a "$L"
