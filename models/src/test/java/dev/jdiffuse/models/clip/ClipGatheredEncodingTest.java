@@ -96,7 +96,10 @@ class ClipGatheredEncodingTest {
                 }));
             }
             assertTrue(calling.await(10, TimeUnit.SECONDS));
-            Thread.sleep(200); // every job's call is waiting for the forward thread
+            long until = System.nanoTime() + 10_000_000_000L;
+            while (batcher.starts().waiting() < jobs && System.nanoTime() < until) {
+                Thread.sleep(5); // until every job's call waits for the forward thread
+            }
             release.countDown();
             for (int j = 0; j < jobs; j++) {
                 compare(folder + " job " + j, alone.get(j), together.get(j).get(60, TimeUnit.SECONDS));

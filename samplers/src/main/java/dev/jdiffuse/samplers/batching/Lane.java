@@ -9,6 +9,8 @@ public final class Lane implements AutoCloseable {
 
     final StepBatcher batcher;
     final int images;
+    /** When the job joined ({@link System#nanoTime}). */
+    final long joinedAt = System.nanoTime();
     /** Guarded by the batcher's lock. */
     boolean expected;
     boolean cancelled;

@@ -87,10 +87,14 @@ public final class StartGatherer {
             lock.unlock();
         }
         if (runIt) {
-            batcher.onForwardThread(() -> {
-                run(call.key);
-                return null;
-            });
+            try {
+                batcher.onForwardThread(() -> {
+                    run(call.key);
+                    return null;
+                });
+            } catch (RuntimeException | Error e) {
+                failQueued(call.key, e); // not handed over (the batcher was closed): no run would ever take them
+            }
         }
         lock.lock();
         try {
@@ -107,6 +111,35 @@ public final class StartGatherer {
             throw e;
         }
         return call.output;
+    }
+
+    /** Calls waiting for their run now (for tests and gauges). */
+    public int waiting() {
+        lock.lock();
+        try {
+            return pending.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The calls of {@code key} not taken by a run end with {@code error}, and a later call queues a run again. */
+    private void failQueued(Key key, Throwable error) {
+        lock.lock();
+        try {
+            queued.remove(key);
+            for (java.util.Iterator<Call> it = pending.iterator(); it.hasNext(); ) {
+                Call c = it.next();
+                if (c.key.equals(key)) {
+                    c.error = error;
+                    c.done = true;
+                    it.remove();
+                }
+            }
+            finished.signalAll();
+        } finally {
+            lock.unlock();
+        }
     }
 
     /** On the forward thread: every call of {@code key} waiting now, as one run. */
@@ -137,7 +170,11 @@ public final class StartGatherer {
                     group.forEach(StartGatherer::alone); // the failure reaches only the calls that fail alone
                 }
             }
-            observer.ran(group.size(), group.stream().mapToInt(c -> (int) c.rows.getShape().get(0)).sum());
+            try {
+                observer.ran(group.size(), group.stream().mapToInt(c -> (int) c.rows.getShape().get(0)).sum());
+            } catch (RuntimeException e) {
+                // an observer's failure is no job's: the outputs are made
+            }
         } finally {
             lock.lock();
             try {

@@ -342,7 +342,8 @@ public final class StepBatcher implements Network {
     /**
      * Nanoseconds until the oldest pending call's forward should start; at most 0 when it should start now. Waited
      * for, within the window: expected lanes whose last call had this key and have none pending; and, while every
-     * call of the group is its job's first, lanes that joined and have not called yet (jobs starting together: a
+     * call of the group is its job's first, lanes that joined at most a window before the oldest call arrived (or
+     * since) and have not called yet (jobs starting together: a
      * burst of users whose prompts are being encoded one after another would otherwise join the shared forwards
      * over several steps, the first ones running ahead in small forwards and finishing, and decoding, apart).
      */
@@ -363,7 +364,10 @@ public final class StepBatcher implements Network {
                 continue;
             }
             boolean runningAlike = l.expected && key.equals(l.lastKey);
-            boolean starting = firstCalls && l.lastKey == null && !l.left && !l.cancelled;
+            // starting with the group's head: joined at most a window before it called (a job that joined long ago
+            // and has not called yet, e.g. waiting for a LoRA merge, is not waited for)
+            boolean starting = firstCalls && l.lastKey == null && !l.left && !l.cancelled
+                    && l.joinedAt - group.get(0).arrived >= -windowNanos;
             if (runningAlike || starting) {
                 long start = Math.max(group.get(0).arrived, idleSince);
                 return start + windowNanos - now;

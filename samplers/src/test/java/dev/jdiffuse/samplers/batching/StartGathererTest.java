@@ -93,6 +93,24 @@ class StartGathererTest {
         }
     }
 
+    /** A run that cannot be handed to the forward thread (the model was unloaded) fails its calls, and later ones too. */
+    @Test
+    void callsAfterTheBatcherClosedFailInsteadOfWaitingForever() {
+        StepBatcher batcher = new StepBatcher(new StepBatcherTest.Toy());
+        batcher.close();
+        Doubler f = new Doubler(Integer.MAX_VALUE);
+        org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(20), () -> {
+            try (NDManager m = NDManager.newBaseManager(); Lane lane = batcher.join(1)) {
+                for (int i = 0; i < 2; i++) {
+                    org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class,
+                            () -> StepBatcher.startWork(m.ones(new Shape(1, 3)), f, f));
+                }
+                assertEquals(0, batcher.starts().waiting(), "no call left behind");
+            }
+        });
+        assertEquals(List.of(), f.rows, "the function never ran");
+    }
+
     /** Job j's rows: (j + 1) rows of 3, arange + 10 j. */
     private static NDArray rowsOf(NDManager m, int j) {
         return m.arange(0f, (j + 1) * 3f).reshape(j + 1, 3).add(10 * j);
@@ -116,7 +134,10 @@ class StartGathererTest {
             busy.countDown();
             try {
                 called.await(10, TimeUnit.SECONDS);
-                Thread.sleep(100); // the last caller is now waiting for the run
+                long until = System.nanoTime() + 10_000_000_000L;
+                while (batcher.starts().waiting() < jobs && System.nanoTime() < until) {
+                    Thread.sleep(5); // until every caller waits for the run
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
