@@ -269,8 +269,8 @@ public final class RowGatherer {
         }
     }
 
-    /** What must be equal for calls to share one. */
-    private record GatherKey(Object function, List<Long> sampleShape, DataType dtype, Device device) {
+    /** What must be equal for calls to share one call of a row-wise function (also {@link StartGatherer}'s). */
+    record GatherKey(Object function, List<Long> sampleShape, DataType dtype, Device device) {
         static GatherKey of(Object function, NDArray x) {
             long[] s = x.getShape().getShape();
             List<Long> rest = new ArrayList<>();

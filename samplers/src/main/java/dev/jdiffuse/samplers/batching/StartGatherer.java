@@ -1,12 +1,10 @@
 package dev.jdiffuse.samplers.batching;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
-import ai.djl.ndarray.types.DataType;
 
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -53,7 +51,7 @@ public final class StartGatherer {
     /** Calls not yet taken by a run, in arrival order; guarded by {@link #lock}. */
     private final List<Call> pending = new ArrayList<>();
     /** Keys with a run queued on the forward thread that has not taken its calls yet; guarded by {@link #lock}. */
-    private final Set<Key> queued = new HashSet<>();
+    private final Set<RowGatherer.GatherKey> queued = new HashSet<>();
     private volatile Observer observer = Observer.NONE;
 
     StartGatherer(StepBatcher batcher) {
@@ -77,7 +75,7 @@ public final class StartGatherer {
         if (lane == null || lane.batcher != batcher) {
             return rowwise.apply(rows);
         }
-        Call call = new Call(rows, Key.of(function, rows), rowwise);
+        Call call = new Call(rows, RowGatherer.GatherKey.of(function, rows), rowwise);
         boolean runIt;
         lock.lock();
         try {
@@ -124,7 +122,7 @@ public final class StartGatherer {
     }
 
     /** The calls of {@code key} not taken by a run end with {@code error}, and a later call queues a run again. */
-    private void failQueued(Key key, Throwable error) {
+    private void failQueued(RowGatherer.GatherKey key, Throwable error) {
         lock.lock();
         try {
             queued.remove(key);
@@ -143,7 +141,7 @@ public final class StartGatherer {
     }
 
     /** On the forward thread: every call of {@code key} waiting now, as one run. */
-    private void run(Key key) {
+    private void run(RowGatherer.GatherKey key) {
         List<Call> group = new ArrayList<>();
         lock.lock();
         try {
@@ -221,28 +219,16 @@ public final class StartGatherer {
         }
     }
 
-    /** What must be equal for calls to share a run. */
-    private record Key(Object function, List<Long> sampleShape, DataType dtype, Device device) {
-        static Key of(Object function, NDArray x) {
-            long[] s = x.getShape().getShape();
-            List<Long> rest = new ArrayList<>();
-            for (int i = 1; i < s.length; i++) {
-                rest.add(s[i]);
-            }
-            return new Key(function, List.copyOf(rest), x.getDataType(), x.getDevice());
-        }
-    }
-
     /** One job's call; {@code done}, {@code output} and {@code error} are published under the lock. */
     private static final class Call {
         final NDArray rows;
-        final Key key;
+        final RowGatherer.GatherKey key;
         final Function<NDArray, NDList> rowwise;
         boolean done;
         NDList output;
         Throwable error;
 
-        Call(NDArray rows, Key key, Function<NDArray, NDList> rowwise) {
+        Call(NDArray rows, RowGatherer.GatherKey key, Function<NDArray, NDList> rowwise) {
             this.rows = rows;
             this.key = key;
             this.rowwise = rowwise;
