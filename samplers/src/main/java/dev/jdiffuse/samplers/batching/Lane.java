@@ -21,12 +21,16 @@ public final class Lane implements AutoCloseable {
     boolean inCall;
     /** The number of the last forward that served the job (0: none yet); jobs served by one forward share it. */
     long lastForward;
+    /** The number of the forward that served the job before {@link #lastForward} (0: none). */
+    long previousForward;
     /** The job called the batcher's {@link RowGatherer} (it is not expected there any more). */
     boolean gathered;
     /** Steps still to run after the last one reported to {@link #stepped}; -1 before the first report. */
     int stepsLeft = -1;
     /** {@link #lastForward} when the last step was reported. */
     long steppedAfter;
+    /** Forwards that served the job since its last report. */
+    int forwardsSinceReport;
     /** Its forwards run on the forward thread even when it is alone ({@link #pinToForwardThread}). */
     volatile boolean pinned;
 
@@ -44,6 +48,7 @@ public final class Lane implements AutoCloseable {
         try {
             stepsLeft = Math.max(0, steps - 1 - step);
             steppedAfter = lastForward;
+            forwardsSinceReport = 0;
         } finally {
             batcher.lock.unlock();
         }
@@ -55,6 +60,15 @@ public final class Lane implements AutoCloseable {
      */
     boolean mayBeInLastStep() {
         return stepsLeft < 0 || stepsLeft == 0 || (stepsLeft == 1 && steppedAfter != lastForward);
+    }
+
+    /**
+     * Steps the job has left after its {@link #lastForward}, as far as its reports tell; -1 before the first report.
+     * A step is reported after the forward that served it, so each forward since the last report is counted as one
+     * step (a sampler with two forwards a step errs towards fewer steps left).
+     */
+    int stepsLeftAfterLastForward() {
+        return stepsLeft < 0 ? -1 : Math.max(0, stepsLeft - forwardsSinceReport);
     }
 
     /**

@@ -24,7 +24,11 @@ import java.util.function.UnaryOperator;
  * Lane#leave left} (last step done) and have not called yet, and lanes that were served by the same forward as a
  * waiting call's lane, have made no call since and were in their last step as far as they {@linkplain Lane#stepped
  * reported} (they are between that forward and their leaving; the jobs that shared the forward are woken one after
- * another, so some are not done with it when the first one calls). A call runs when no such lane is left, when its
+ * another, so some are not done with it when the first one calls); and lanes one forward behind: served by the same
+ * forward with one step left after it, or served by it the forward before and now in their last. A burst of users
+ * whose last requests joined one forward late (an HTTP client's threads post over tens of milliseconds) then decodes
+ * once, after that forward, instead of the others' decode and then a forward and a decode of the late jobs' own
+ * (H200, session 12: 16 users ran 25 forwards of 28 and 32 rows, then one of 4 rows, and decoded twice). A call runs when no such lane is left, when its
  * rows reach the cap ({@link #limit}; by default the batcher's {@code maxImages}), or when the batcher's window has
  * passed since the oldest call of the group arrived. A job alone, or one whose lane has no such companions, therefore
  * never waits, and its call is the function on its own array, as without gathering. Calls from threads without a lane
@@ -176,33 +180,62 @@ public final class RowGatherer {
         return group.contains(call) ? group : null;
     }
 
-    /** Nanoseconds until {@code group} should run; at most 0 when it should run now. */
+    /**
+     * Nanoseconds until {@code group} should run; at most 0 when it should run now. The window counts from the oldest
+     * call's arrival, or, while a trailing job (one forward behind the group) is waited for, from the end of the
+     * batcher's last forward if later: that job's last forward may take longer than the window on its own (an SD 1.5
+     * forward of 4 rows: about 18 ms of host time on an H200, against a 20 ms window).
+     */
     private long untilReady(List<GatherCall> group, long now) {
         int rows = group.stream().mapToInt(c -> c.rows).sum();
         GatherKey key = group.get(0).key;
         boolean full = pending.stream().anyMatch(c -> !group.contains(c) && c.key.equals(key));
-        if (full || rows >= cap() || !companionsExpected(group)) {
+        Expected expected = companionsExpected(group);
+        if (full || rows >= cap() || expected == Expected.NONE) {
             return 0;
         }
-        return group.get(0).arrived + batcher.windowNanos - now;
+        long start = group.get(0).arrived;
+        if (expected == Expected.TRAILING) {
+            start = Math.max(start, batcher.idleSince);
+        }
+        return start + batcher.windowNanos - now;
     }
 
-    /** Whether a lane outside {@code group} is about to call (see the class comment). */
-    private boolean companionsExpected(List<GatherCall> group) {
+    /** Which lanes outside a group are about to call (see the class comment). */
+    private enum Expected { NONE, FINISHING, TRAILING }
+
+    /** The lanes outside {@code group} that are about to call: TRAILING if any of them is one forward behind. */
+    private Expected companionsExpected(List<GatherCall> group) {
+        Expected found = Expected.NONE;
         for (Lane l : batcher.lanes) {
             if (l.cancelled || l.gathered || group.stream().anyMatch(c -> c.lane == l)) {
                 continue;
             }
             if (l.left) {
-                return true;
+                found = Expected.FINISHING;
+                continue;
             }
-            boolean sameForward = l.lastForward != 0 && group.stream().anyMatch(c -> c.lane.lastForward
-                    == l.lastForward);
-            if (l.expected && !l.inCall && sameForward && l.mayBeInLastStep()) {
-                return true;
+            if (!l.expected) {
+                continue;
+            }
+            boolean sameForward = l.lastForward != 0 && servedBy(group, l.lastForward);
+            if (!l.inCall && sameForward && l.mayBeInLastStep()) {
+                found = Expected.FINISHING;
+            }
+            // one forward behind: served with the group and one step left, or served with it the forward before
+            // and now in (or just out of) its last
+            int left = l.stepsLeftAfterLastForward();
+            boolean oneBehind = (sameForward && left == 1)
+                    || (!sameForward && l.previousForward != 0 && servedBy(group, l.previousForward) && left == 0);
+            if (oneBehind) {
+                return Expected.TRAILING;
             }
         }
-        return false;
+        return found;
+    }
+
+    private static boolean servedBy(List<GatherCall> group, long forward) {
+        return group.stream().anyMatch(c -> c.lane.lastForward == forward);
     }
 
     /** Runs {@code group} on this thread with the lock released. Holds the lock on entry and exit. */

@@ -95,7 +95,8 @@ public final class StepBatcher implements Network {
     private final RowGatherer gatherer = new RowGatherer(this);
     private final StartGatherer starts = new StartGatherer(this);
     private boolean busy;
-    private long idleSince = System.nanoTime();
+    /** When the last forward of joined jobs ended (or the batcher was made); guarded by the lock. */
+    long idleSince = System.nanoTime();
     /** Forwards of joined jobs so far; each lane records the number of the last one that served it. */
     private long forwardCount;
     volatile int maxImages = Integer.MAX_VALUE;
@@ -449,7 +450,9 @@ public final class StepBatcher implements Network {
         pending.removeAll(group);
         forwardCount++;
         for (Call c : group) {
+            c.lane.previousForward = c.lane.lastForward;
             c.lane.lastForward = forwardCount;
+            c.lane.forwardsSinceReport++;
         }
         return group;
     }

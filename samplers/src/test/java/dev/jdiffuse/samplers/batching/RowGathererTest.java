@@ -29,7 +29,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The gatherer with a row-wise toy function {@code f(x) = 2x + 1}: jobs that left together share one call and get
  * what they would get alone, in their own memory; a lone job calls at once with its own array; a job served by the
- * same last forward is waited for unless it has steps left or calls again; shapes never mix; the cap splits; a failed
+ * same last forward is waited for unless it has steps left or calls again, and one with one step left through its
+ * last forward; shapes never mix; the cap splits; a failed
  * shared call is retried alone by each job; a cancelled waiting call leaves at once and nobody waits for it.
  * The window is long (30 s) wherever a test would otherwise pass by timing out.
  */
@@ -180,8 +181,9 @@ class RowGathererTest {
     /**
      * Two jobs share a forward; A finishes and applies while B has neither left nor called again: A waits for B
      * unless B's reports say it has steps left ({@code aWaits} false: A runs alone at once). With
-     * {@code bContinues}, B then makes its next network call (it is still stepping): a waiting A stops waiting and
-     * runs alone; otherwise B leaves and applies, and both run in one call.
+     * {@code bContinues}, B then makes its next network call (it is still stepping) and leaves: a waiting A stops
+     * waiting and runs alone, unless B's reports say that call is its last (then both run in one call); otherwise B
+     * leaves and applies, and both run in one call.
      *
      * <p>The shared forward, made deterministic: A's first call is held inside the network until B's first call is
      * pending; B's call then waits for A (expected, 30 s window), and A's second call joins it.
@@ -291,11 +293,23 @@ class RowGathererTest {
 
     @Test
     void aJobWithStepsLeftAfterTheSharedForwardIsNotWaitedFor() throws Exception {
-        // two steps left before the shared forward; or one left, reported after it (the shared forward was step 0)
-        for (Reports r : List.of(new Reports(new int[] {0, 3}, null), new Reports(null, new int[] {0, 2}))) {
+        // three steps left before the shared forward; or two left, reported after it (the shared forward was step 0)
+        for (Reports r : List.of(new Reports(new int[] {0, 4}, null), new Reports(null, new int[] {0, 3}))) {
             List<int[]> seen = afterASharedForward(r, false, true);
             assertEquals(2, seen.size(), "each alone");
             seen.forEach(s -> assertArrayEquals(new int[] {1, 1}, s));
+        }
+    }
+
+    @Test
+    void aJobOneForwardBehindIsWaitedForThroughItsLastForward() throws Exception {
+        // two steps left before the shared forward; or one left, reported after it: B runs one more forward alone,
+        // leaves and applies, and A, which finished at the shared forward, waited for it (30 s window: a test
+        // that passed by timing out would see two calls)
+        for (Reports r : List.of(new Reports(new int[] {0, 3}, null), new Reports(null, new int[] {0, 2}))) {
+            List<int[]> seen = afterASharedForward(r, true, true);
+            assertEquals(1, seen.size(), "one call for both");
+            assertArrayEquals(new int[] {2, 2}, seen.get(0));
         }
     }
 
