@@ -377,6 +377,34 @@ class BrowserEndToEndTest {
         assertEquals("paper-bird", ts.pipeline.last.negativePrompt());
     }
 
+    /** The next-to-last level drop is a checkbox under Advanced: sent when ticked, and put back by "reuse". */
+    @Test
+    @Order(11)
+    void nextToLastLevelDropIsSentAndReused() {
+        driver.get(ts.base + "/");
+        waitFor("the model list to load", () -> !optionValues("model").isEmpty());
+        setUp("a harbour at night", "none");
+        driver.findElement(By.cssSelector("#advanced-section > summary")).click();
+        WebElement drop = byId("discard_penultimate_sigma");
+        assertFalse(drop.isSelected(), "off by default");
+        drop.click();
+        int before = galleryImages();
+        byId("generate").click();
+        waitFor("the result in the gallery", () -> galleryImages() == before + 1);
+        assertTrue(ts.pipeline.last.discardPenultimateSigma(), "the ticked box is sent");
+
+        drop.click();
+        assertFalse(drop.isSelected());
+        driver.findElement(By.cssSelector("#gallery .card .card-reuse")).click();
+        assertTrue(byId("discard_penultimate_sigma").isSelected(), "reuse puts the result's setting back");
+        byId("discard_penultimate_sigma").click();
+        int next = galleryImages();
+        byId("generate").click();
+        waitFor("the second result in the gallery", () -> galleryImages() == next + 1);
+        assertFalse(ts.pipeline.last.discardPenultimateSigma(), "an unticked box sends nothing");
+        driver.findElement(By.cssSelector("#advanced-section > summary")).click();
+    }
+
     private static String background() {
         return (String) ((JavascriptExecutor) driver).executeScript(
                 "return getComputedStyle(document.body).backgroundColor");
