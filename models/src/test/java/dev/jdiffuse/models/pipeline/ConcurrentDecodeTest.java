@@ -27,7 +27,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Decoding of jobs that finish together, on the tiny SD 1.x fixture (CPU float32): jobs with different prompts,
  * seeds, guidance and batch sizes that share every forward decode in ONE VAE call and get the images they get run
- * alone (within 1e-5 on the [0, 1] image); a lone job decodes at once in its own call; a job whose pixels are not
+ * alone (within 1e-5 on the [0, 1] image), and so do two jobs one forward apart; a lone job decodes at once in its
+ * own call; a job whose pixels are not
  * finite fails alone; a job cancelled while it waits for its companions leaves, and the other decodes alone.
  */
 class ConcurrentDecodeTest {
@@ -168,6 +169,58 @@ class ConcurrentDecodeTest {
         assertTrue(maxDiff(alone.get(1), image(out.get(1))) <= TOL, "the other job's image");
         assertEquals(1, decodes.size(), "only the other job decoded: " + describe(decodes));
         assertArrayEquals(new int[] {1, 1}, decodes.get(0));
+    }
+
+    /**
+     * A job that joined one forward late (the last users of a burst, whose requests came in a little later) finishes
+     * one forward after the first job; the first job's decoding waits for that forward and both decode in one call,
+     * each with its lone image. Made deterministic: job 0 starts job 1 at its first step and goes on only once job 1's
+     * first call is pending (which then waits for job 0's: a long window, so a decode that failed to wait shows as
+     * two calls, not as a timing).
+     */
+    @Test
+    void aJobOneForwardBehindDecodesWithTheJobAhead() throws Exception {
+        StepBatcher b = batcher(Duration.ofSeconds(30));
+        List<GenerationRequest> jobs = JOBS.subList(0, 2);
+        CountDownLatch startSecond = new CountDownLatch(1);
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            GenerationListener startsTheOther = new GenerationListener() {
+                @Override
+                public void onStep(int step, int steps, double sigma) {
+                    if (step != 0) {
+                        return;
+                    }
+                    startSecond.countDown();
+                    long end = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+                    while (b.pendingCalls() != 1) {
+                        if (System.nanoTime() > end) {
+                            throw new IllegalStateException("job 1 never called");
+                        }
+                        Thread.onSpinWait();
+                    }
+                }
+            };
+            var first = pool.submit(() -> {
+                try (Lane lane = b.join(1)) {
+                    return ConcurrentJobs.image(pipe, jobs.get(0), new LaneListener(lane, startsTheOther));
+                }
+            });
+            var second = pool.submit(() -> {
+                startSecond.await(120, TimeUnit.SECONDS);
+                try (Lane lane = b.join(1)) {
+                    return ConcurrentJobs.image(pipe, jobs.get(1), new LaneListener(lane, GenerationListener.NONE));
+                }
+            });
+            float[] a = first.get(300, TimeUnit.SECONDS);
+            float[] c = second.get(300, TimeUnit.SECONDS);
+            assertTrue(maxDiff(alone.get(0), a) <= TOL, "job 0's image");
+            assertTrue(maxDiff(alone.get(1), c) <= TOL, "job 1's image");
+        } finally {
+            pool.shutdownNow();
+        }
+        assertEquals(1, decodes.size(), "one VAE call: " + describe(decodes));
+        assertArrayEquals(new int[] {2, 2}, decodes.get(0), "two jobs, two images");
     }
 
     private static float[] image(Object result) {

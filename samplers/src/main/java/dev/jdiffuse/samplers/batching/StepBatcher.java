@@ -591,8 +591,8 @@ public final class StepBatcher implements Network {
         }
     }
 
-    /** Calls waiting for a forward now (for tests). */
-    int pendingCalls() {
+    /** Calls waiting for a forward now (for tests and gauges). */
+    public int pendingCalls() {
         lock.lock();
         try {
             return pending.size();
