@@ -174,53 +174,77 @@ class ConcurrentDecodeTest {
     /**
      * A job that joined one forward late (the last users of a burst, whose requests came in a little later) finishes
      * one forward after the first job; the first job's decoding waits for that forward and both decode in one call,
-     * each with its lone image. Made deterministic: job 0 starts job 1 at its first step and goes on only once job 1's
-     * first call is pending (which then waits for job 0's: a long window, so a decode that failed to wait shows as
-     * two calls, not as a timing).
+     * each with its lone image.
      */
     @Test
     void aJobOneForwardBehindDecodesWithTheJobAhead() throws Exception {
+        staggered(2);
+        assertEquals(1, decodes.size(), "one VAE call: " + describe(decodes));
+        assertArrayEquals(new int[] {2, 2}, decodes.get(0), "two jobs, two images");
+    }
+
+    /**
+     * Three jobs one forward apart: the first waits for the second (one forward behind it), but not for the third,
+     * which is one forward behind the second only (else a stream of jobs one step apart would chain every decoding
+     * to the next job until the cap).
+     */
+    @Test
+    void aDecodeWaitsForOneForwardOnlyNotForAChainOfLateJobs() throws Exception {
+        staggered(3);
+        assertEquals(2, decodes.size(), "two VAE calls: " + describe(decodes));
+        assertArrayEquals(new int[] {2, 2}, decodes.get(0), "the first two jobs together");
+        assertArrayEquals(new int[] {1, 2}, decodes.get(1), "the third (a batch of two) alone");
+    }
+
+    /**
+     * The first {@code n} jobs, each started by the one before at that job's first step, so that each joins the
+     * shared forwards one forward after the one before it (made deterministic: a job goes on from its first step only
+     * once the next job's first call is pending, which then waits for the running jobs' calls; a long window, so a
+     * decode that failed to wait shows as more calls, not as a timing). Asserts each job's lone image.
+     */
+    private void staggered(int n) throws Exception {
         StepBatcher b = batcher(Duration.ofSeconds(30));
-        List<GenerationRequest> jobs = JOBS.subList(0, 2);
-        CountDownLatch startSecond = new CountDownLatch(1);
-        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        List<CountDownLatch> starts = new ArrayList<>();
+        for (int j = 0; j < n; j++) {
+            starts.add(new CountDownLatch(j == 0 ? 0 : 1));
+        }
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(n);
         try {
-            GenerationListener startsTheOther = new GenerationListener() {
-                @Override
-                public void onStep(int step, int steps, double sigma) {
-                    if (step != 0) {
-                        return;
-                    }
-                    startSecond.countDown();
-                    long end = System.nanoTime() + Duration.ofSeconds(120).toNanos();
-                    while (b.pendingCalls() != 1) {
-                        if (System.nanoTime() > end) {
-                            throw new IllegalStateException("job 1 never called");
+            List<java.util.concurrent.Future<float[]>> futures = new ArrayList<>();
+            for (int j = 0; j < n; j++) {
+                int job = j;
+                GenerationListener startsTheNext = new GenerationListener() {
+                    @Override
+                    public void onStep(int step, int steps, double sigma) {
+                        if (step != 0 || job == n - 1) {
+                            return;
                         }
-                        Thread.onSpinWait();
+                        starts.get(job + 1).countDown();
+                        // the pending calls: the next job's first and those of the jobs ahead of this one (this
+                        // one's thread is here, so its own call is not among them)
+                        long end = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+                        while (b.pendingCalls() != job + 1) {
+                            if (System.nanoTime() > end) {
+                                throw new IllegalStateException("job " + (job + 1) + " never called");
+                            }
+                            Thread.onSpinWait();
+                        }
                     }
-                }
-            };
-            var first = pool.submit(() -> {
-                try (Lane lane = b.join(1)) {
-                    return ConcurrentJobs.image(pipe, jobs.get(0), new LaneListener(lane, startsTheOther));
-                }
-            });
-            var second = pool.submit(() -> {
-                startSecond.await(120, TimeUnit.SECONDS);
-                try (Lane lane = b.join(1)) {
-                    return ConcurrentJobs.image(pipe, jobs.get(1), new LaneListener(lane, GenerationListener.NONE));
-                }
-            });
-            float[] a = first.get(300, TimeUnit.SECONDS);
-            float[] c = second.get(300, TimeUnit.SECONDS);
-            assertTrue(maxDiff(alone.get(0), a) <= TOL, "job 0's image");
-            assertTrue(maxDiff(alone.get(1), c) <= TOL, "job 1's image");
+                };
+                futures.add(pool.submit(() -> {
+                    starts.get(job).await(120, TimeUnit.SECONDS);
+                    try (Lane lane = b.join(JOBS.get(job).batchSize())) {
+                        return ConcurrentJobs.image(pipe, JOBS.get(job), new LaneListener(lane, startsTheNext));
+                    }
+                }));
+            }
+            for (int j = 0; j < n; j++) {
+                float[] image = futures.get(j).get(300, TimeUnit.SECONDS);
+                assertTrue(maxDiff(alone.get(j), image) <= TOL, "job " + j + "'s image");
+            }
         } finally {
             pool.shutdownNow();
         }
-        assertEquals(1, decodes.size(), "one VAE call: " + describe(decodes));
-        assertArrayEquals(new int[] {2, 2}, decodes.get(0), "two jobs, two images");
     }
 
     private static float[] image(Object result) {

@@ -24,8 +24,10 @@ import java.util.function.UnaryOperator;
  * Lane#leave left} (last step done) and have not called yet, and lanes that were served by the same forward as a
  * waiting call's lane, have made no call since and were in their last step as far as they {@linkplain Lane#stepped
  * reported} (they are between that forward and their leaving; the jobs that shared the forward are woken one after
- * another, so some are not done with it when the first one calls); and lanes one forward behind: served by the same
- * forward with one step left after it, or served by it the forward before and now in their last. A burst of users
+ * another, so some are not done with it when the first one calls); and lanes one forward behind the oldest waiting
+ * call's lane: served by its last forward with one step left after it, or served by it the forward before and now in
+ * their last (never a job one forward behind a later caller: in a stream of jobs one step apart each decoding would
+ * wait for the next until the cap). A burst of users
  * whose last requests joined one forward late (an HTTP client's threads post over tens of milliseconds) then decodes
  * once, after that forward, instead of the others' decode and then a forward and a decode of the late jobs' own
  * (H200, session 12: 16 users ran 25 forwards of 28 and 32 rows, then one of 4 rows, and decoded twice). A call runs when no such lane is left, when its
@@ -204,8 +206,13 @@ public final class RowGatherer {
     /** Which lanes outside a group are about to call (see the class comment). */
     private enum Expected { NONE, FINISHING, TRAILING }
 
-    /** The lanes outside {@code group} that are about to call: TRAILING if any of them is one forward behind. */
+    /**
+     * The lanes outside {@code group} that are about to call: TRAILING if any of them is one forward behind the
+     * group's oldest call (its forward only: a job one forward behind a later member of the group is not waited for,
+     * or a stream of jobs one step apart would hold the first one's decoding until the cap).
+     */
     private Expected companionsExpected(List<GatherCall> group) {
+        long oldest = group.get(0).lane.lastForward;
         Expected found = Expected.NONE;
         for (Lane l : batcher.lanes) {
             if (l.cancelled || l.gathered || group.stream().anyMatch(c -> c.lane == l)) {
@@ -222,11 +229,11 @@ public final class RowGatherer {
             if (!l.inCall && sameForward && l.mayBeInLastStep()) {
                 found = Expected.FINISHING;
             }
-            // one forward behind: served with the group and one step left, or served with it the forward before
-            // and now in (or just out of) its last
+            // one forward behind the oldest call's lane: served by its last forward with one step left, or served by
+            // it the forward before and now in (or just out of) its last
             int left = l.stepsLeftAfterLastForward();
-            boolean oneBehind = (sameForward && left == 1)
-                    || (!sameForward && l.previousForward != 0 && servedBy(group, l.previousForward) && left == 0);
+            boolean oneBehind = oldest != 0 && ((l.lastForward == oldest && left == 1)
+                    || (l.lastForward != oldest && l.previousForward == oldest && left == 0));
             if (oneBehind) {
                 return Expected.TRAILING;
             }
