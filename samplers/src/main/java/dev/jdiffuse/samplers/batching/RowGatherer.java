@@ -185,8 +185,9 @@ public final class RowGatherer {
     /**
      * Nanoseconds until {@code group} should run; at most 0 when it should run now. The window counts from the oldest
      * call's arrival, or, while a trailing job (one forward behind the group) is waited for, from the end of the
-     * batcher's last forward if later: that job's last forward may take longer than the window on its own (an SD 1.5
-     * forward of 4 rows: about 18 ms of host time on an H200, against a 20 ms window).
+     * batcher's last forward if later, and not at all while that job's last forward is pending or running: that
+     * forward may take longer than the window on its own (an SD 1.5 forward of 4 rows: 18 ms of host time on an
+     * H200, 26 ms on an H100, against a 20 ms window).
      */
     private long untilReady(List<GatherCall> group, long now) {
         int rows = group.stream().mapToInt(c -> c.rows).sum();
@@ -196,6 +197,9 @@ public final class RowGatherer {
         if (full || rows >= cap() || expected == Expected.NONE) {
             return 0;
         }
+        if (expected == Expected.TRAILING_IN_CALL) {
+            return Long.MAX_VALUE; // until its forward ends (the batcher signals): then the window starts again
+        }
         long start = group.get(0).arrived;
         if (expected == Expected.TRAILING) {
             start = Math.max(start, batcher.idleSince);
@@ -203,8 +207,13 @@ public final class RowGatherer {
         return start + batcher.windowNanos - now;
     }
 
-    /** Which lanes outside a group are about to call (see the class comment). */
-    private enum Expected { NONE, FINISHING, TRAILING }
+    /**
+     * Which lanes outside a group are about to call (see the class comment): FINISHING ones, a TRAILING one (one
+     * forward behind) before or after its last forward, or a trailing one whose last forward is pending or running
+     * (TRAILING_IN_CALL: waited for without a window, which could run out during that forward; on an H100 a forward
+     * of the 4 rows of two late SD 1.5 jobs took 26 ms of host time against the 20 ms window).
+     */
+    private enum Expected { NONE, FINISHING, TRAILING, TRAILING_IN_CALL }
 
     /**
      * The lanes outside {@code group} that are about to call: TRAILING if any of them is one forward behind the
@@ -218,24 +227,29 @@ public final class RowGatherer {
             if (l.cancelled || l.gathered || group.stream().anyMatch(c -> c.lane == l)) {
                 continue;
             }
+            // one forward behind the oldest call's lane: served by its last forward with one step left, or served by
+            // it the forward before and now in (or just out of) its last, left or not
+            int left = l.stepsLeftAfterLastForward();
+            boolean oneBehind = oldest != 0 && (l.expected || l.left)
+                    && ((l.lastForward == oldest && left == 1 && !l.left)
+                    || (l.lastForward != oldest && l.previousForward == oldest && left == 0));
+            if (oneBehind) {
+                if (l.inCall) {
+                    return Expected.TRAILING_IN_CALL;
+                }
+                found = Expected.TRAILING;
+                continue;
+            }
             if (l.left) {
-                found = Expected.FINISHING;
+                found = found == Expected.NONE ? Expected.FINISHING : found;
                 continue;
             }
             if (!l.expected) {
                 continue;
             }
             boolean sameForward = l.lastForward != 0 && servedBy(group, l.lastForward);
-            if (!l.inCall && sameForward && l.mayBeInLastStep()) {
+            if (!l.inCall && sameForward && l.mayBeInLastStep() && found == Expected.NONE) {
                 found = Expected.FINISHING;
-            }
-            // one forward behind the oldest call's lane: served by its last forward with one step left, or served by
-            // it the forward before and now in (or just out of) its last
-            int left = l.stepsLeftAfterLastForward();
-            boolean oneBehind = oldest != 0 && ((l.lastForward == oldest && left == 1)
-                    || (l.lastForward != oldest && l.previousForward == oldest && left == 0));
-            if (oneBehind) {
-                return Expected.TRAILING;
             }
         }
         return found;

@@ -313,6 +313,86 @@ class RowGathererTest {
         }
     }
 
+    /**
+     * A trailing job whose last forward takes longer than the window (an SD 1.5 forward of 4 rows on an H100: 26 ms
+     * against the 20 ms default) is still waited for: the window does not run out while that forward is pending or
+     * running, and counts again from its end while the job leaves and applies. The steps run under a long window (so
+     * the shared forward is shared whatever the machine's load); A sets a short one once it has finished.
+     */
+    @Test
+    void aTrailingJobsLastForwardIsWaitedForEvenWhenItOutlastsTheWindow() throws Exception {
+        Duration shortWindow = Duration.ofMillis(300);
+        long slowMillis = 1000;
+        List<int[]> seen = new CopyOnWriteArrayList<>();
+        CountDownLatch aInNetwork = new CountDownLatch(1);
+        CountDownLatch gate = new CountDownLatch(1);
+        Toy toy = new Toy() {
+            @Override
+            public NDArray forward(NDArray x, double[] timesteps, dev.jdiffuse.samplers.Conditioning c) {
+                if (aInNetwork.getCount() > 0) {
+                    aInNetwork.countDown();
+                    await(gate);
+                }
+                if (timesteps[0] == 9.0) {
+                    StepBatcherTest.sleep(slowMillis); // B's last forward
+                }
+                return super.forward(x, timesteps, c);
+            }
+        };
+        StepBatcher b = new StepBatcher(toy);
+        b.configure(16, LONG);
+        b.gatherer().observe((jobs, rows) -> seen.add(new int[] {jobs, rows}));
+        List<int[]> forwards = new CopyOnWriteArrayList<>();
+        b.observe((jobs, images, rows) -> forwards.add(new int[] {jobs, rows}));
+        Doubler f = new Doubler();
+        CountDownLatch shared = new CountDownLatch(2);
+        CountDownLatch bGoesOn = new CountDownLatch(1);
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try (NDManager root = NDManager.newBaseManager()) {
+            Future<float[]> a = pool.submit(() -> {
+                try (Lane lane = b.join(1); NDManager m = root.newSubManager()) {
+                    b.forward(rows(m, 0, 1), 11.0, new Bias(new float[] {0}));
+                    b.forward(rows(m, 0, 1), 10.0, new Bias(new float[] {0}));
+                    shared.countDown();
+                    shared.await();
+                    b.configure(16, shortWindow);
+                    lane.leave();
+                    return b.gatherer().apply(rows(m, 0, 1), F, f).toFloatArray();
+                }
+            });
+            assertTrue(aInNetwork.await(20, TimeUnit.SECONDS));
+            Future<float[]> other = pool.submit(() -> {
+                try (Lane lane = b.join(1); NDManager m = root.newSubManager()) {
+                    b.forward(rows(m, 1, 1), 10.0, new Bias(new float[] {0}));
+                    lane.stepped(0, 2); // one step left after the shared forward
+                    shared.countDown();
+                    bGoesOn.await();
+                    b.forward(rows(m, 1, 1), 9.0, new Bias(new float[] {0}));
+                    lane.stepped(1, 2);
+                    lane.leave();
+                    return b.gatherer().apply(rows(m, 1, 1), F, f).toFloatArray();
+                }
+            });
+            long end = System.nanoTime() + 20_000_000_000L;
+            while (b.pendingCalls() != 1) {
+                assertTrue(System.nanoTime() < end, "B's call never pending");
+                Thread.sleep(5);
+            }
+            gate.countDown();
+            awaitWaiting(b, 1); // A finished and waits for B
+            assertArrayEquals(new int[] {2, 2}, forwards.get(1), "A's second call and B's first shared a forward");
+            bGoesOn.countDown();
+            assertArrayEquals(alone(root, 0, 1), a.get(60, TimeUnit.SECONDS));
+            assertArrayEquals(alone(root, 1, 1), other.get(60, TimeUnit.SECONDS));
+            assertEquals(3, forwards.size());
+            assertEquals(1, seen.size(), "one call for both, although B's last forward took " + slowMillis
+                    + " ms against a window of " + shortWindow.toMillis() + " ms");
+            assertArrayEquals(new int[] {2, 2}, seen.get(0));
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     @Test
     void differentShapesNeverShareACall() throws Exception {
         List<int[]> seen = new CopyOnWriteArrayList<>();

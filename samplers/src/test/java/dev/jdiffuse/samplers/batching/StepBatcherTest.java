@@ -446,7 +446,7 @@ class StepBatcherTest {
         assertEquals(2, seen.get(0)[0]);
     }
 
-    private static void sleep(long ms) {
+    static void sleep(long ms) {
         try {
             Thread.sleep(ms);
         } catch (InterruptedException e) {
