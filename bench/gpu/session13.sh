@@ -9,7 +9,7 @@
 #     dda881b, first on the classpath), same settings
 #  6. "after-inline": this build with a lone job's forwards on its own thread
 # (in order of what matters most, so that a call cut short by the session's device time keeps the first parts)
-# PART=b: this build again (the trailing decode mended after the first call), diffusers, inline.
+# PART=b: this build again (the trailing decode mended after the first call) and diffusers.
 # JSON lines in $OUT/s13$PART.jsonl, server logs beside them.
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -22,10 +22,9 @@ S() { (OUT=$OUT FAMILY=sd15 STEPS=25 N=16 BATCHES=16 WARMUP=1-16 SKIP_DIFFUSERS=
       pkill -f dev.jdiffuse.server.Main && sleep 2; true; }
 T="-Djdiffuse.trace.forwards=true"
 if [ "${PART:-}" = b ]; then
-  # after the first call: the trailing decode with no window during the late jobs' forward, diffusers, inline again
+  # after the first call: the trailing decode with no window during the late jobs' forward, and diffusers
   S env LABEL=after2 RUN_TAG=-after2 JAVA_OPTS="$T" timeout 110 bash bench/gpu/concurrency_bench.sh
   timeout 80 python3 bench/gpu/e2e_diffusers.py /tmp/models/sd15 25 16 2>&1 | grep '^{' | tee -a "$L"
-  S env LABEL=after2-inline RUN_TAG=-inline2 JAVA_OPTS="$T -Djdiffuse.batcher.inline=true" timeout 80 bash bench/gpu/concurrency_bench.sh
   exit 0
 fi
 S env LABEL=after RUN_TAG=-after JAVA_OPTS="$T" timeout 110 bash bench/gpu/concurrency_bench.sh
