@@ -342,7 +342,8 @@ public final class StepBatcher implements Network {
 
     /**
      * Nanoseconds until the oldest pending call's forward should start; at most 0 when it should start now. Waited
-     * for, within the window: expected lanes whose last call had this key and have none pending; and, while every
+     * for, within the window: expected lanes whose last call had this key and have none pending, unless their reports
+     * say that call was their last step's; and, while every
      * call of the group is its job's first, lanes that joined at most a window before the oldest call arrived (or
      * since) and have not called yet (jobs starting together: a
      * burst of users whose prompts are being encoded one after another would otherwise join the shared forwards
@@ -364,7 +365,10 @@ public final class StepBatcher implements Network {
             if (group.stream().anyMatch(c -> c.lane == l)) {
                 continue;
             }
-            boolean runningAlike = l.expected && key.equals(l.lastKey);
+            // a job whose reports say its last forward is done makes no more calls (it is about to leave): at the
+            // end of a burst a late job's last forward waited the whole window for the others' leaving (H100,
+            // session 13: 20 ms)
+            boolean runningAlike = l.expected && key.equals(l.lastKey) && l.stepsLeftAfterLastForward() != 0;
             // starting with the group's head: joined at most a window before it called (a job that joined long ago
             // and has not called yet, e.g. waiting for a LoRA merge, is not waited for)
             boolean starting = firstCalls && l.lastKey == null && !l.left && !l.cancelled

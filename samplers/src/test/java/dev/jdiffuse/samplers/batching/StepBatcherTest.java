@@ -206,6 +206,44 @@ class StepBatcherTest {
         }
     }
 
+    /**
+     * A job whose last step is done (reported) but which has not left yet is not waited for: it makes no more calls,
+     * so another job's call runs at once instead of after the window (30 s here).
+     */
+    @Test
+    void aJobThatReportedItsLastStepIsNotWaitedFor() throws Exception {
+        Toy toy = new Toy();
+        StepBatcher batcher = new StepBatcher(toy);
+        batcher.configure(8, Duration.ofSeconds(30));
+        CountDownLatch reported = new CountDownLatch(1);
+        CountDownLatch done = new CountDownLatch(1);
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (NDManager m = NDManager.newBaseManager()) {
+            Future<?> finishing = pool.submit(() -> {
+                try (Lane lane = batcher.join(1)) {
+                    batcher.forward(m.ones(new Shape(2, 3)), 5.0, new Bias(new float[] {1, 2}));
+                    lane.stepped(0, 1); // its only step is done; it has not left yet
+                    reported.countDown();
+                    done.await();
+                    lane.leave();
+                }
+                return null;
+            });
+            assertTrue(reported.await(20, TimeUnit.SECONDS));
+            try (Lane lane = batcher.join(1)) {
+                long t0 = System.nanoTime();
+                batcher.forward(m.ones(new Shape(2, 3)), 4.0, new Bias(new float[] {1, 2}));
+                assertTrue(System.nanoTime() - t0 < 10_000_000_000L, "waited for a job whose steps are done");
+            } finally {
+                done.countDown();
+            }
+            finishing.get(20, TimeUnit.SECONDS);
+            assertEquals(2, toy.inputs.size());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     /** Opt-in: a lone job's forwards run on its own thread (no hand-off), with the same outputs. */
     @Test
     void aLoneJobsForwardsCanRunOnItsOwnThread() {
