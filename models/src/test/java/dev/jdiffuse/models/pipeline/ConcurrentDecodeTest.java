@@ -197,6 +197,35 @@ class ConcurrentDecodeTest {
     }
 
     /**
+     * Jobs whose sampler makes two network calls a step (Heun) share every forward, the last step's too, and decode in
+     * one call with their lone images (the lanes' step estimate counts a step's calls as one step).
+     */
+    @Test
+    void heunJobsShareTheirLastStepAndDecodeTogether() throws Exception {
+        List<GenerationRequest> heun = List.of(JOBS.get(0).withSampler("heun", "default"),
+                JOBS.get(1).withSampler("heun", "default"));
+        List<float[]> lone = new ArrayList<>();
+        for (GenerationRequest r : heun) {
+            lone.add(ConcurrentJobs.image(pipe, r, GenerationListener.NONE));
+        }
+        StepBatcher b = batcher(Duration.ofSeconds(2));
+        List<int[]> forwards = new CopyOnWriteArrayList<>();
+        b.observe((jobs, images, rows) -> forwards.add(new int[] {jobs, rows}));
+        try {
+            List<Object> together = ConcurrentJobs.inStep(pipe, heun, (j, lane) -> { });
+            for (int j = 0; j < heun.size(); j++) {
+                assertTrue(maxDiff(lone.get(j), image(together.get(j))) <= TOL, "job " + j);
+            }
+        } finally {
+            b.observe(null);
+        }
+        // inStep lines the jobs up after their first step; the last step's forward is the one in question
+        assertEquals(2, forwards.get(forwards.size() - 1)[0], "the last step's forward shared: " + describe(forwards));
+        assertEquals(1, decodes.size(), "one VAE call: " + describe(decodes));
+        assertArrayEquals(new int[] {2, 2}, decodes.get(0));
+    }
+
+    /**
      * The first {@code n} jobs, each started by the one before at that job's first step, so that each joins the
      * shared forwards one forward after the one before it (made deterministic: a job goes on from its first step only
      * once the next job's first call is pending, which then waits for the running jobs' calls; a long window, so a

@@ -31,6 +31,11 @@ public final class Lane implements AutoCloseable {
     long steppedAfter;
     /** Forwards that served the job since its last report. */
     int forwardsSinceReport;
+    /**
+     * Forwards the job's last reported step took (1 until a report says otherwise): Heun-like samplers make two or
+     * three network calls a step, and counting each of them as a step would make the job look done too early.
+     */
+    int forwardsPerStep = 1;
     /** Its forwards run on the forward thread even when it is alone ({@link #pinToForwardThread}). */
     volatile boolean pinned;
 
@@ -48,7 +53,11 @@ public final class Lane implements AutoCloseable {
         try {
             stepsLeft = Math.max(0, steps - 1 - step);
             steppedAfter = lastForward;
+            if (forwardsSinceReport > 0) {
+                forwardsPerStep = forwardsSinceReport;
+            }
             forwardsSinceReport = 0;
+            batcher.changed.signalAll(); // a report can end a wait for this job (StepBatcher, RowGatherer)
         } finally {
             batcher.lock.unlock();
         }
@@ -64,11 +73,12 @@ public final class Lane implements AutoCloseable {
 
     /**
      * Steps the job has left after its {@link #lastForward}, as far as its reports tell; -1 before the first report.
-     * A step is reported after the forward that served it, so each forward since the last report is counted as one
-     * step (a sampler with two forwards a step errs towards fewer steps left).
+     * A step is reported after the forwards that served it, so the forwards since the last report count as steps of
+     * as many forwards as the last reported step took (a step that takes fewer, as Heun's last, errs towards more
+     * steps left: the job is waited for as before).
      */
     int stepsLeftAfterLastForward() {
-        return stepsLeft < 0 ? -1 : Math.max(0, stepsLeft - forwardsSinceReport);
+        return stepsLeft < 0 ? -1 : Math.max(0, stepsLeft - forwardsSinceReport / forwardsPerStep);
     }
 
     /**

@@ -244,6 +244,60 @@ class StepBatcherTest {
         }
     }
 
+    /**
+     * Jobs whose sampler makes two network calls a step (Heun) still share their last step's forward: after two calls
+     * of a step and before its report, a job is one step further on, not two (review of session 13: counting each call
+     * as a step made the job look done, and the first job to report ran its last step's forward alone). Job B reports
+     * late (after job A's next call is in); the long window makes a shared forward independent of timing.
+     */
+    @Test
+    void jobsWithTwoCallsAStepShareTheirLastStepsForward() throws Exception {
+        Toy toy = new Toy();
+        StepBatcher batcher = new StepBatcher(toy);
+        batcher.configure(8, Duration.ofSeconds(30));
+        List<int[]> forwards = new CopyOnWriteArrayList<>();
+        batcher.observe((jobs, images, rows) -> forwards.add(new int[] {jobs, rows}));
+        java.util.concurrent.CyclicBarrier started = new java.util.concurrent.CyclicBarrier(2);
+        CountDownLatch aCalledLastStep = new CountDownLatch(1);
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try (NDManager m = NDManager.newBaseManager()) {
+            List<Future<?>> jobs = new ArrayList<>();
+            for (int j = 0; j < 2; j++) {
+                boolean isA = j == 0;
+                jobs.add(pool.submit(() -> {
+                    try (Lane lane = batcher.join(1)) {
+                        started.await(20, TimeUnit.SECONDS);
+                        double t = 10;
+                        for (int step = 0; step < 3; step++) {
+                            int calls = step == 2 ? 1 : 2; // Heun: two calls a step, one in the last
+                            for (int c = 0; c < calls; c++) {
+                                if (isA && step == 2) {
+                                    aCalledLastStep.countDown();
+                                }
+                                batcher.forward(m.ones(new Shape(2, 3)), t--, new Bias(new float[] {1, 2}));
+                            }
+                            if (!isA && step == 1) {
+                                // B reports its second step only once A's last call is in (or has run alone)
+                                aCalledLastStep.await(20, TimeUnit.SECONDS);
+                                Thread.sleep(200);
+                            }
+                            lane.stepped(step, 3);
+                        }
+                        lane.leave();
+                    }
+                    return null;
+                }));
+            }
+            for (Future<?> f : jobs) {
+                f.get(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        List<String> shape = forwards.stream().map(f -> f[0] + "j").toList();
+        assertEquals(List.of("2j", "2j", "2j", "2j", "2j"), shape, "every forward shared, the last step's too");
+    }
+
     /** Opt-in: a lone job's forwards run on its own thread (no hand-off), with the same outputs. */
     @Test
     void aLoneJobsForwardsCanRunOnItsOwnThread() {
