@@ -27,8 +27,6 @@ public final class Lane implements AutoCloseable {
     boolean gathered;
     /** Steps still to run after the last one reported to {@link #stepped}; -1 before the first report. */
     int stepsLeft = -1;
-    /** {@link #lastForward} when the last step was reported. */
-    long steppedAfter;
     /** Forwards that served the job since its last report. */
     int forwardsSinceReport;
     /**
@@ -52,7 +50,6 @@ public final class Lane implements AutoCloseable {
         batcher.lock.lock();
         try {
             stepsLeft = Math.max(0, steps - 1 - step);
-            steppedAfter = lastForward;
             if (forwardsSinceReport > 0) {
                 forwardsPerStep = forwardsSinceReport;
             }
@@ -68,7 +65,7 @@ public final class Lane implements AutoCloseable {
      * report came before that forward (a report after it, with steps left, means another forward will follow).
      */
     boolean mayBeInLastStep() {
-        return stepsLeft < 0 || stepsLeft == 0 || (stepsLeft == 1 && steppedAfter != lastForward);
+        return stepsLeft < 0 || stepsLeft == 0 || (stepsLeft == 1 && forwardsSinceReport > 0);
     }
 
     /**
@@ -79,6 +76,19 @@ public final class Lane implements AutoCloseable {
      */
     int stepsLeftAfterLastForward() {
         return stepsLeft < 0 ? -1 : Math.max(0, stepsLeft - forwardsSinceReport / forwardsPerStep);
+    }
+
+    /**
+     * Whether the job is one forward behind a job whose last forward was {@code forward}: served by that forward with
+     * one step left after it, or served by it the forward before and now in (or just out of) its last, left or not.
+     */
+    boolean oneForwardBehind(long forward) {
+        if (forward == 0 || !(expected || left)) {
+            return false;
+        }
+        int stepsLeft = stepsLeftAfterLastForward();
+        return (lastForward == forward && stepsLeft == 1 && !left)
+                || (lastForward != forward && previousForward == forward && stepsLeft == 0);
     }
 
     /**

@@ -227,13 +227,7 @@ public final class RowGatherer {
             if (l.cancelled || l.gathered || group.stream().anyMatch(c -> c.lane == l)) {
                 continue;
             }
-            // one forward behind the oldest call's lane: served by its last forward with one step left, or served by
-            // it the forward before and now in (or just out of) its last, left or not
-            int left = l.stepsLeftAfterLastForward();
-            boolean oneBehind = oldest != 0 && (l.expected || l.left)
-                    && ((l.lastForward == oldest && left == 1 && !l.left)
-                    || (l.lastForward != oldest && l.previousForward == oldest && left == 0));
-            if (oneBehind) {
+            if (l.oneForwardBehind(oldest)) {
                 if (l.inCall) {
                     return Expected.TRAILING_IN_CALL;
                 }
