@@ -190,6 +190,16 @@ class RowGathererTest {
      */
     private static List<int[]> afterASharedForward(Reports reports, boolean aWaits, boolean bContinues)
             throws Exception {
+        return afterASharedForward(reports, aWaits, bContinues, null, 0, new CopyOnWriteArrayList<>());
+    }
+
+    /**
+     * As above; with {@code windowAfter}, A sets that window once the shared forward is done (before it leaves); B's
+     * continuing call takes {@code slowMillis} in the network; every forward's {jobs, rows} lands in
+     * {@code forwards}.
+     */
+    private static List<int[]> afterASharedForward(Reports reports, boolean aWaits, boolean bContinues,
+            Duration windowAfter, long slowMillis, List<int[]> forwards) throws Exception {
         List<int[]> seen = new CopyOnWriteArrayList<>();
         CountDownLatch aInNetwork = new CountDownLatch(1);
         CountDownLatch gate = new CountDownLatch(1);
@@ -200,13 +210,15 @@ class RowGathererTest {
                     aInNetwork.countDown();
                     await(gate);
                 }
+                if (timesteps[0] == 9.0) {
+                    StepBatcherTest.sleep(slowMillis); // B's continuing call
+                }
                 return super.forward(x, timesteps, c);
             }
         };
         StepBatcher b = new StepBatcher(toy);
         b.configure(16, LONG);
         b.gatherer().observe((jobs, rows) -> seen.add(new int[] {jobs, rows}));
-        List<int[]> forwards = new CopyOnWriteArrayList<>();
         b.observe((jobs, images, rows) -> forwards.add(new int[] {jobs, rows}));
         Doubler f = new Doubler();
         CountDownLatch shared = new CountDownLatch(2);
@@ -219,6 +231,9 @@ class RowGathererTest {
                     b.forward(rows(m, 0, 1), 10.0, new Bias(new float[] {0}));
                     shared.countDown();
                     shared.await();
+                    if (windowAfter != null) {
+                        b.configure(16, windowAfter);
+                    }
                     lane.leave();
                     return b.gatherer().apply(rows(m, 0, 1), F, f).toFloatArray();
                 }
@@ -323,74 +338,14 @@ class RowGathererTest {
     void aTrailingJobsLastForwardIsWaitedForEvenWhenItOutlastsTheWindow() throws Exception {
         Duration shortWindow = Duration.ofMillis(300);
         long slowMillis = 1000;
-        List<int[]> seen = new CopyOnWriteArrayList<>();
-        CountDownLatch aInNetwork = new CountDownLatch(1);
-        CountDownLatch gate = new CountDownLatch(1);
-        Toy toy = new Toy() {
-            @Override
-            public NDArray forward(NDArray x, double[] timesteps, dev.jdiffuse.samplers.Conditioning c) {
-                if (aInNetwork.getCount() > 0) {
-                    aInNetwork.countDown();
-                    await(gate);
-                }
-                if (timesteps[0] == 9.0) {
-                    StepBatcherTest.sleep(slowMillis); // B's last forward
-                }
-                return super.forward(x, timesteps, c);
-            }
-        };
-        StepBatcher b = new StepBatcher(toy);
-        b.configure(16, LONG);
-        b.gatherer().observe((jobs, rows) -> seen.add(new int[] {jobs, rows}));
         List<int[]> forwards = new CopyOnWriteArrayList<>();
-        b.observe((jobs, images, rows) -> forwards.add(new int[] {jobs, rows}));
-        Doubler f = new Doubler();
-        CountDownLatch shared = new CountDownLatch(2);
-        CountDownLatch bGoesOn = new CountDownLatch(1);
-        ExecutorService pool = Executors.newFixedThreadPool(2);
-        try (NDManager root = NDManager.newBaseManager()) {
-            Future<float[]> a = pool.submit(() -> {
-                try (Lane lane = b.join(1); NDManager m = root.newSubManager()) {
-                    b.forward(rows(m, 0, 1), 11.0, new Bias(new float[] {0}));
-                    b.forward(rows(m, 0, 1), 10.0, new Bias(new float[] {0}));
-                    shared.countDown();
-                    shared.await();
-                    b.configure(16, shortWindow);
-                    lane.leave();
-                    return b.gatherer().apply(rows(m, 0, 1), F, f).toFloatArray();
-                }
-            });
-            assertTrue(aInNetwork.await(20, TimeUnit.SECONDS));
-            Future<float[]> other = pool.submit(() -> {
-                try (Lane lane = b.join(1); NDManager m = root.newSubManager()) {
-                    b.forward(rows(m, 1, 1), 10.0, new Bias(new float[] {0}));
-                    lane.stepped(0, 2); // one step left after the shared forward
-                    shared.countDown();
-                    bGoesOn.await();
-                    b.forward(rows(m, 1, 1), 9.0, new Bias(new float[] {0}));
-                    lane.stepped(1, 2);
-                    lane.leave();
-                    return b.gatherer().apply(rows(m, 1, 1), F, f).toFloatArray();
-                }
-            });
-            long end = System.nanoTime() + 20_000_000_000L;
-            while (b.pendingCalls() != 1) {
-                assertTrue(System.nanoTime() < end, "B's call never pending");
-                Thread.sleep(5);
-            }
-            gate.countDown();
-            awaitWaiting(b, 1); // A finished and waits for B
-            assertArrayEquals(new int[] {2, 2}, forwards.get(1), "A's second call and B's first shared a forward");
-            bGoesOn.countDown();
-            assertArrayEquals(alone(root, 0, 1), a.get(60, TimeUnit.SECONDS));
-            assertArrayEquals(alone(root, 1, 1), other.get(60, TimeUnit.SECONDS));
-            assertEquals(3, forwards.size());
-            assertEquals(1, seen.size(), "one call for both, although B's last forward took " + slowMillis
-                    + " ms against a window of " + shortWindow.toMillis() + " ms");
-            assertArrayEquals(new int[] {2, 2}, seen.get(0));
-        } finally {
-            pool.shutdownNow();
-        }
+        // one step left, reported after the shared forward; B's last forward takes slowMillis
+        List<int[]> seen = afterASharedForward(new Reports(null, new int[] {0, 2}), true, true, shortWindow,
+                slowMillis, forwards);
+        assertEquals(3, forwards.size());
+        assertEquals(1, seen.size(), "one call for both, although B's last forward took " + slowMillis
+                + " ms against a window of " + shortWindow.toMillis() + " ms");
+        assertArrayEquals(new int[] {2, 2}, seen.get(0));
     }
 
     @Test
