@@ -5,5 +5,5 @@ set -eu
 OUT=${1:-.gpu/scripts}; mkdir -p "$OUT"
 R=~/.m2/repository
 CP="server/target/server-0.1.0-SNAPSHOT.jar:bench/target/jdiffuse-bench-0.1.0-SNAPSHOT.jar:$(mvn -q -o -pl bench dependency:build-classpath -Dmdep.outputFile=/dev/stdout)"
-java -Dai.djl.offline=true -cp "$CP" bench/gpu/DumpUnetScript.java "$OUT"
+java -Dai.djl.offline=true ${JAVA_OPTS:-} -cp "$CP" bench/gpu/DumpUnetScript.java "$OUT"
 ls -la "$OUT"

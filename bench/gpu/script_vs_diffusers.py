@@ -37,6 +37,10 @@ extra = {"#time_id_freqs": torch.exp(-torch.log(torch.tensor(10000.0)) * torch.a
                                      / half).reshape(1, -1).cuda()} if half else {}
 w = [extra[n] if n in extra else sd[n] for n in names]
 script = torch.jit.load(f"{sdir}/{family}_unet_script.pt", map_location="cuda")
+# VARIANTS=a,b: scripts written with other generator settings into SCRIPT_DIR/a/, SCRIPT_DIR/b/ (same weight order),
+# each timed beside the default one (dump_unet_script.sh with JAVA_OPTS="-D..." and OUT_DIR SCRIPT_DIR/a)
+variants = {v: torch.jit.load(f"{sdir}/{v}/{family}_unet_script.pt", map_location="cuda")
+            for v in os.environ.get("VARIANTS", "").split(",") if v}
 torch._C._set_graph_executor_optimize(False)  # as the server runs its scripts (ScriptModules.run)
 
 
@@ -80,6 +84,15 @@ with torch.no_grad():
         line(batch=b, rel_max_diff=round(diff, 6), diffusers_ms=safe(timed, run_d), script_ms=safe(timed, run_s),
              script_with_kv_ms=safe(timed, run_s_kv), diffusers_graph_ms=safe(graph_ms, run_d),
              script_graph_ms=safe(graph_ms, run_s))
+        for v, vs in variants.items():
+            run_v = lambda: vs.forward(x, tproj, kv, w, add, [])  # noqa: E731
+            vo = run_v()
+            line(batch=b, variant=v,
+                 rel_max_diff=round((vo.float() - ref.float()).abs().max().item() / ref.float().abs().max().item(), 6),
+                 rel_max_diff_vs_script=round((vo.float() - out.float()).abs().max().item()
+                                              / out.float().abs().max().item(), 6),
+                 script_ms=safe(timed, run_s), variant_ms=safe(timed, run_v),
+                 script_graph_ms=safe(graph_ms, run_s), variant_graph_ms=safe(graph_ms, run_v))
         kd, ks = safe(kernels, run_d), safe(kernels, run_s)
         if isinstance(kd, str) or isinstance(ks, str):
             line(batch=b, kernels_error=[kd, ks] if isinstance(kd, str) else ks)
