@@ -91,6 +91,32 @@ class TorchScriptUNetTest {
         }
     }
 
+    /**
+     * From {@link UNetScriptSource#SPLIT_GEGLU_ROWS} rows the feed-forwards take their halves from two linears: the
+     * batch agrees with the composite forward, and its first rows with the same rows run as a small batch (chunk).
+     */
+    @Test
+    void aLargeBatchTakesTheSplitFeedForwardAndAgreesWithSmallBatches() {
+        Path dir = Fixtures.require("unet_sd1");
+        try (NDManager weights = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager()) {
+            UNet2DConditionModel unet = UNet2DConditionModel.load(dir, weights, DataType.FLOAT32);
+            UNet2DConditionConfig c = unet.config();
+            int rows = UNetScriptSource.SPLIT_GEGLU_ROWS;
+            NDArray sample = act.randomNormal(new Shape(rows, c.inChannels(), 8, 8));
+            NDArray hidden = act.randomNormal(new Shape(rows, 77, c.crossAttentionDim().get(0)));
+            double[] t = new double[rows];
+            for (int i = 0; i < rows; i++) {
+                t[i] = 50 + 110 * i;
+            }
+            compare(rows + " rows", unet, sample, t, TextContext.of(hidden), UNetExtras.NONE);
+            float[] large = unet.forward(sample, t, TextContext.of(hidden), UNetExtras.NONE).get("0:2").toFloatArray();
+            float[] small = unet.forward(sample.get("0:2"), new double[] {t[0], t[1]},
+                    TextContext.of(hidden.get("0:2")), UNetExtras.NONE).toFloatArray();
+            Close.assertMaxAbsRelative("rows 0-1 in a batch of " + rows + " and alone", Close.toDouble(small),
+                    Close.toDouble(large), TOLERANCE);
+        }
+    }
+
     /** LoRA patching replaces parameter arrays: the next forward must use the new ones, and the old ones again after. */
     @Test
     void followsReplacedWeights() {
