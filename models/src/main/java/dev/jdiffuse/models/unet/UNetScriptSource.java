@@ -11,8 +11,10 @@ import java.util.Set;
 
 /**
  * The TorchScript source of a whole {@link UNet2DConditionModel} forward, generated from its config, and the order of
- * the weights that the script takes as one list. The script computes what the Java modules compute, op for op
- * (see each module's javadoc for the formulas): ResnetBlock2D, Transformer2DModel with BasicTransformerBlocks
+ * the weights that the script takes as one list. The script computes what the Java modules compute (see each
+ * module's javadoc for the formulas; it regroups a few ops for the GPU's sake without changing the maps: convolution
+ * biases folded into the time projection or the shortcut, 1x1 projections as linears, GEGLU's halves as two linears
+ * at large batches): ResnetBlock2D, Transformer2DModel with BasicTransformerBlocks
  * (attention through {@code torch.scaled_dot_product_attention}, as {@link dev.jdiffuse.models.nn.FusedOps} does),
  * GEGLU, the stride-2 downsamplers, nearest upsampling to the next skip's size, the SDXL text_time embedding and
  * the ControlNet residuals.
@@ -288,18 +290,32 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
             String g = Integer.toString(c.normNumGroups());
             String eps = py(c.normEps());
             boolean linear = c.useLinearProjection();
+            String flat = linear ? "" : ".flatten(1)";
             int stride = BLOCK_WEIGHTS + 2;
+            // Folded biases: PyTorch adds a cuDNN convolution's bias with a broadcast ([1, C, 1, 1]) add, which runs
+            // its strided elementwise kernel over the whole feature map. So a resnet's conv1 bias joins its time
+            // projection ([B, C], before the broadcast add that is needed anyway), conv2's joins the shortcut
+            // convolution's bias where there is one, and the transformers' 1x1 proj_in / proj_out run as linears
+            // (the bias inside the GEMM). Measured (H100, script_vs_diffusers.py VARIANTS, session 14, CUDA-graph
+            // replays, SD 1.5): 32 rows 95.4 -> 93.5 ms (biases) / 89.9 (linears) / 88.0 (both; diffusers 100.2);
+            // 2 rows 11.94 -> 11.39 ms; 16 concurrent users 5.76 / 5.95 images/s against diffusers' 5.58 as one
+            // batch of 16 in the same call.
             return ""
-                    // ResnetBlock2D: conv2(silu(norm2(conv1(silu(norm1(x))) + proj(silu(temb))))) + shortcut(x)
+                    // ResnetBlock2D: conv2(silu(norm2(conv1(silu(norm1(x))) + proj(silu(temb))))) + shortcut(x),
+                    // conv1's bias added to the [B, C] time projection and, with a shortcut convolution, conv2's bias
+                    // to the shortcut's (folded biases, above)
                     + "  def resnet(" + self + ", x: Tensor, emb: Tensor, w: List[Tensor], i: int, shortcut: bool,"
                     + " scale: float) -> Tensor:\n"
                     + "    h = torch.conv2d(torch.silu(torch.group_norm(x, " + g + ", w[i], w[i + 1], " + eps + ")),"
-                    + " w[i + 2], w[i + 3], [1, 1], [1, 1])\n"
-                    + "    h = h + torch.linear(emb, w[i + 4], w[i + 5]).unsqueeze(2).unsqueeze(3)\n"
-                    + "    h = torch.conv2d(torch.silu(torch.group_norm(h, " + g + ", w[i + 6], w[i + 7], " + eps
-                    + ")), w[i + 8], w[i + 9], [1, 1], [1, 1])\n"
+                    + " w[i + 2], None, [1, 1], [1, 1])\n"
+                    + "    h = h + (torch.linear(emb, w[i + 4], w[i + 5]) + w[i + 3]).unsqueeze(2).unsqueeze(3)\n"
                     + "    if shortcut:\n"
-                    + "      x = torch.conv2d(x, w[i + 10], w[i + 11])\n"
+                    + "      h = torch.conv2d(torch.silu(torch.group_norm(h, " + g + ", w[i + 6], w[i + 7], " + eps
+                    + ")), w[i + 8], None, [1, 1], [1, 1])\n"
+                    + "      x = torch.conv2d(x, w[i + 10], w[i + 11] + w[i + 9])\n"
+                    + "    else:\n"
+                    + "      h = torch.conv2d(torch.silu(torch.group_norm(h, " + g + ", w[i + 6], w[i + 7], " + eps
+                    + ")), w[i + 8], w[i + 9], [1, 1], [1, 1])\n"
                     + "    out = x + h\n"
                     + "    if scale != 1.0:\n"
                     + "      out = out / scale\n"
@@ -345,9 +361,11 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
                     + " layers: int, heads: int) -> Tensor:\n"
                     + "    b = x.size(0)\n    c = x.size(1)\n    hh = x.size(2)\n    ww = x.size(3)\n"
                     + "    t = torch.group_norm(x, " + g + ", w[i], w[i + 1], 1e-06)\n"
-                    + (linear
-                            ? "    t = torch.linear(t.permute(0, 2, 3, 1).reshape(b, hh * ww, c), w[i + 2], w[i + 3])\n"
-                            : "    t = torch.conv2d(t, w[i + 2], w[i + 3]).permute(0, 2, 3, 1).reshape(b, hh * ww, c)\n")
+                    // proj_in and proj_out are linears over the tokens, also where the config has 1x1 convolutions
+                    // (SD 1.x; the weight [C', C, 1, 1] flattened to [C', C] is the same map): a GEMM adds its bias
+                    // in its epilogue, a convolution with a separate strided broadcast add (folded biases, above)
+                    + "    t = torch.linear(t.permute(0, 2, 3, 1).reshape(b, hh * ww, c), w[i + 2]" + flat
+                    + ", w[i + 3])\n"
                     + "    for n in range(layers):\n"
                     + "      t = self.block(t, kv[j + 2 * n], kv[j + 2 * n + 1], w, i + 4 + " + stride + " * n, heads)\n"
                     + "    o = i + 4 + " + stride + " * layers\n"
@@ -356,11 +374,8 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
                     // (H200, bench/gpu/script_vs_diffusers.py, CUDA-graph replays, session 8): SD 1.5 batch 32 took
                     // 100.2 ms against diffusers' 95.7 before and 98.7 against 94.2 after, on another host: no
                     // change for SD 1.5 (the remaining gap was the residual sums' order in block(), session 9)
-                    + (linear
-                            ? "    t = torch.linear(t, w[o], w[o + 1]).reshape(b, hh, ww, c).permute(0, 3, 1, 2)"
-                                    + ".contiguous()\n"
-                            : "    t = torch.conv2d(t.reshape(b, hh, ww, c).permute(0, 3, 1, 2).contiguous(), w[o],"
-                                    + " w[o + 1])\n")
+                    + "    t = torch.linear(t, w[o]" + flat + ", w[o + 1]).reshape(b, hh, ww, c).permute(0, 3, 1, 2)"
+                    + ".contiguous()\n"
                     + "    return t + x\n";
         }
 
