@@ -81,14 +81,8 @@ class TorchScriptUNetTest {
 
     @Test
     void oddLatentSizesUpsampleToTheSkipSizes() {
-        Path dir = Fixtures.require("unet_sd1");
-        try (NDManager weights = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager()) {
-            UNet2DConditionModel unet = UNet2DConditionModel.load(dir, weights, DataType.FLOAT32);
-            UNet2DConditionConfig c = unet.config();
-            NDArray sample = act.randomNormal(new Shape(2, c.inChannels(), 9, 11));
-            TextContext context = TextContext.of(act.randomNormal(new Shape(2, 77, c.crossAttentionDim().get(0))));
-            compare("9x11 latent", unet, sample, new double[] {10, 700}, context, UNetExtras.NONE);
-        }
+        withSd1Unet((unet, act) -> compare("9x11 latent", unet, latents(unet, act, 2, 9, 11), new double[] {10, 700},
+                TextContext.of(context(unet, act, 2)), UNetExtras.NONE));
     }
 
     /**
@@ -97,13 +91,10 @@ class TorchScriptUNetTest {
      */
     @Test
     void aLargeBatchTakesTheSplitFeedForwardAndAgreesWithSmallBatches() {
-        Path dir = Fixtures.require("unet_sd1");
-        try (NDManager weights = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager()) {
-            UNet2DConditionModel unet = UNet2DConditionModel.load(dir, weights, DataType.FLOAT32);
-            UNet2DConditionConfig c = unet.config();
+        withSd1Unet((unet, act) -> {
             int rows = UNetScriptSource.SPLIT_GEGLU_ROWS;
-            NDArray sample = act.randomNormal(new Shape(rows, c.inChannels(), 8, 8));
-            NDArray hidden = act.randomNormal(new Shape(rows, 77, c.crossAttentionDim().get(0)));
+            NDArray sample = latents(unet, act, rows, 8, 8);
+            NDArray hidden = context(unet, act, rows);
             double[] t = new double[rows];
             for (int i = 0; i < rows; i++) {
                 t[i] = 50 + 110 * i;
@@ -114,18 +105,15 @@ class TorchScriptUNetTest {
                     TextContext.of(hidden.get("0:2")), UNetExtras.NONE).toFloatArray();
             Close.assertMaxAbsRelative("rows 0-1 in a batch of " + rows + " and alone", Close.toDouble(small),
                     Close.toDouble(large), TOLERANCE);
-        }
+        });
     }
 
     /** LoRA patching replaces parameter arrays: the next forward must use the new ones, and the old ones again after. */
     @Test
     void followsReplacedWeights() {
-        Path dir = Fixtures.require("unet_sd1");
-        try (NDManager weights = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager()) {
-            UNet2DConditionModel unet = UNet2DConditionModel.load(dir, weights, DataType.FLOAT32);
-            UNet2DConditionConfig c = unet.config();
-            NDArray sample = act.randomNormal(new Shape(1, c.inChannels(), 8, 8));
-            NDArray hidden = act.randomNormal(new Shape(1, 77, c.crossAttentionDim().get(0)));
+        withSd1Unet((unet, act) -> {
+            NDArray sample = latents(unet, act, 1, 8, 8);
+            NDArray hidden = context(unet, act, 1);
             double[] t = {300};
             float[] before = unet.forward(sample, t, TextContext.of(hidden), UNetExtras.NONE).toFloatArray();
             // a cross-attention key projection: also checks that the context's projections follow the weights
@@ -143,7 +131,25 @@ class TorchScriptUNetTest {
             q.replace(baseQ);
             float[] after = unet.forward(sample, t, TextContext.of(hidden), UNetExtras.NONE).toFloatArray();
             Close.assertMaxAbsRelative("restored weights", Close.toDouble(before), Close.toDouble(after), TOLERANCE);
+        });
+    }
+
+    /** The SD 1.x fixture UNet in fp32, and a manager for the test's activations. */
+    private static void withSd1Unet(java.util.function.BiConsumer<UNet2DConditionModel, NDManager> test) {
+        Path dir = Fixtures.require("unet_sd1");
+        try (NDManager weights = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager()) {
+            test.accept(UNet2DConditionModel.load(dir, weights, DataType.FLOAT32), act);
         }
+    }
+
+    /** Random latents [rows, in_channels, h, w]. */
+    private static NDArray latents(UNet2DConditionModel unet, NDManager act, int rows, int h, int w) {
+        return act.randomNormal(new Shape(rows, unet.config().inChannels(), h, w));
+    }
+
+    /** A random text context [rows, 77, cross_attention_dim]. */
+    private static NDArray context(UNet2DConditionModel unet, NDManager act, int rows) {
+        return act.randomNormal(new Shape(rows, 77, unet.config().crossAttentionDim().get(0)));
     }
 
     private static double[] diff(float[] a, float[] b) {
