@@ -13,6 +13,8 @@ import dev.jdiffuse.models.pipeline.sd.SdConditioning;
 import dev.jdiffuse.models.dit.DiTTransformer2DModel;
 import dev.jdiffuse.models.sd3.SD3Transformer2DModel;
 import dev.jdiffuse.models.sd3.SD3TransformerConfig;
+import dev.jdiffuse.models.unet.ControlNetConfig;
+import dev.jdiffuse.models.unet.ControlNetModel;
 import dev.jdiffuse.models.unet.UNet2DConditionConfig;
 import dev.jdiffuse.models.unet.UNet2DConditionModel;
 import dev.jdiffuse.models.unet.UNetExtras;
@@ -47,6 +49,8 @@ import java.util.function.Supplier;
  * {@code vae_script} does the same for SD's VAE decoder (64x64 latent to a 512x512 image, batches 1 and 16;
  * {@code -Dbench.vae.batches=1,16}, {@code -Dbench.latent=N}), see docs/perf/scripted-vae.md.
  * {@code clip_script} does the same for the CLIP text encoders ({@link ClipScriptBench}, docs/perf/scripted-clip.md).
+ * {@code controlnet_script} does the same for an SD 1.5 ControlNet (diffusers' ControlNetModel with SD 1.5's text
+ * width; {@code -Dbench.batches}, {@code -Dbench.latent}).
  */
 public final class DenoiserBench {
 
@@ -96,6 +100,11 @@ public final class DenoiserBench {
                 for (String batch : System.getProperty("bench.batches", "2,16").split(",")) {
                     scriptedVsComposite(gpu, half, model.trim(), Integer.parseInt(batch.trim()));
                 }
+            }
+        }
+        if (which.contains("controlnet_script")) {
+            for (String batch : System.getProperty("bench.batches", "2,16").split(",")) {
+                controlNetScriptedVsComposite(gpu, half, Integer.parseInt(batch.trim()));
             }
         }
         if (which.contains("vae_script")) {
@@ -161,6 +170,38 @@ public final class DenoiserBench {
                     + "\"dtype\":\"%s\",\"host_ms\":%.3f,\"step_ms\":%.3f,\"host_submit_ms\":%.3f,"
                     + "\"max_diff_vs_composite\":%.3e,\"scripted_available\":%b}", model, impl, latent, batch, dtype,
                     host, tm.stepMs, tm.submitMs, diff, scripted));
+        }
+    }
+
+    /**
+     * An SD 1.5 ControlNet's two forwards (op by op, one TorchScript call) on the same model and inputs, printed as
+     * {@code unet_script} prints the UNet's; the compared output is the mid-block residual (it depends on every layer
+     * but the down residuals' zero convolutions).
+     */
+    static void controlNetScriptedVsComposite(Device gpu, DataType dtype, int batch) {
+        ControlNetConfig cfg = ControlNetConfig.from(ConfigJson.of("sd15 controlnet (diffusers defaults)",
+                JSON.createObjectNode().put("cross_attention_dim", 768).put("attention_head_dim", 8)));
+        int latent = Integer.getInteger("bench.latent", 64);
+        try (NDManager w = NDManager.newBaseManager(gpu)) {
+            ControlNetModel controlnet = ControlNetModel.load(cfg, new RandomStateDict(new ControlNetModel(cfg), w,
+                    false), w, dtype, "sd15 controlnet");
+            NDArray x = w.randomNormal(new Shape(batch, 4, latent, latent)).toType(dtype, false);
+            NDArray cond = w.randomUniform(0, 1, new Shape(batch, 3, latent * 8, latent * 8)).toType(dtype, false);
+            dev.jdiffuse.models.unet.TextContext ctx = dev.jdiffuse.models.unet.TextContext.of(
+                    w.randomNormal(new Shape(batch, 77, 768)).toType(dtype, false));
+            double[] t = new double[batch];
+            for (int i = 0; i < batch; i++) {
+                t[i] = 999 - 40 * i % 1000;
+            }
+            Map<String, Supplier<NDArray>> paths = new java.util.LinkedHashMap<>();
+            paths.put("composite", () -> controlnet.forwardComposite(x, t, ctx, cond, 1f, UNetExtras.NONE).mid());
+            paths.put("scripted", () -> controlnet.forward(x, t, ctx, cond, 1f, UNetExtras.NONE).mid());
+            boolean scripted = controlnet.scriptedForward();
+            comparePaths(w, x, paths, 5, batch > 4 ? 10 : 30, (impl, host, tm, diff) -> print(
+                    "{\"model\":\"controlnet_sd15\",\"impl\":\"jdiffuse-%s\",\"latent\":%d,\"batch\":%d,"
+                    + "\"dtype\":\"%s\",\"host_ms\":%.3f,\"step_ms\":%.3f,\"host_submit_ms\":%.3f,"
+                    + "\"max_diff_vs_composite\":%.3e,\"scripted_available\":%b}", impl, latent, batch, dtype, host,
+                    tm.stepMs, tm.submitMs, diff, scripted));
         }
     }
 

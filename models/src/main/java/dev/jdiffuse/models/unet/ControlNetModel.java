@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.ModuleList;
+import dev.jdiffuse.models.nn.ScriptedPath;
 import dev.jdiffuse.models.nn.StateDict;
 import dev.jdiffuse.models.nn.WeightLoader;
 import dev.jdiffuse.models.weights.SafetensorsStateDict;
@@ -30,6 +31,12 @@ public final class ControlNetModel extends UNetEncoderModel {
     private final ControlNetConditioningEmbedding condEmbedding;
     private final ModuleList<Conv2d> controlnetDownBlocks;
     private final Conv2d controlnetMidBlock;
+    /** The manager the weights were loaded into (null until {@link #load}); owns the script's weight list. */
+    private NDManager weightsManager;
+    /** The forward as one TorchScript call where it can be made (the weights' manager is known once loaded). */
+    private final ScriptedPath<TorchScriptControlNet> script = new ScriptedPath<>("ControlNet forward",
+            ControlNetModel.class, () -> ScriptedPath.enabled() && weightsManager != null
+                    ? TorchScriptControlNet.create(this, weightsManager) : null);
 
     public ControlNetModel(ControlNetConfig config) {
         super(config.encoderLayout());
@@ -68,6 +75,7 @@ public final class ControlNetModel extends UNetEncoderModel {
         ControlNetModel model = new ControlNetModel(config);
         WeightLoader.load(model, weights, manager, dtype, "ControlNetModel " + what);
         model.setDtype(dtype);
+        model.weightsManager = manager;
         return model;
     }
 
@@ -88,15 +96,42 @@ public final class ControlNetModel extends UNetEncoderModel {
                 extras);
     }
 
-    /** The same with a {@link TextContext} kept across a request's steps (see {@link UNet2DConditionModel}). */
+    /**
+     * The same with a {@link TextContext} kept across a request's steps (see {@link UNet2DConditionModel}); one
+     * TorchScript call ({@link TorchScriptControlNet}) unless {@link #scriptedForward()} is false.
+     */
     public ControlNetOutput forward(NDArray sample, double[] timesteps, TextContext textContext,
+            NDArray controlnetCond, float conditioningScale, UNetExtras extras) {
+        return script.run(s -> {
+            requireTextTime(extras);
+            // the features stay on the host; the script copies them without waiting for the device (as the UNet's)
+            try (NDManager host = sample.getManager().newSubManager(ai.djl.Device.cpu());
+                    NDArray features = timestepFeatures(sample, timesteps, host)) {
+                return s.forward(sample, features, textContext, inChannelOrder(controlnetCond), conditioningScale,
+                        extras);
+            }
+        }, () -> forwardComposite(sample, timesteps, textContext, controlnetCond, conditioningScale, extras));
+    }
+
+    /**
+     * Whether {@link #forward} runs as one TorchScript call: true unless {@code -Djdiffuse.scripted=false} or the
+     * script could not be made for this model (logged once). Decided at the first call.
+     */
+    public boolean scriptedForward() {
+        return script.available();
+    }
+
+    /** The control image with its channels flipped for a model trained on BGR images. */
+    private NDArray inChannelOrder(NDArray cond) {
+        return "bgr".equals(config.channelOrder()) ? cond.flip(1) : cond;
+    }
+
+    /** The forward through the Java modules, op by op: the fallback of {@link #forward} and its reference in tests. */
+    public ControlNetOutput forwardComposite(NDArray sample, double[] timesteps, TextContext textContext,
             NDArray controlnetCond, float conditioningScale, UNetExtras extras) {
         NDArray x = cast(sample);
         TextContext context = textContext.as(dtype());
-        NDArray cond = cast(controlnetCond);
-        if ("bgr".equals(config.channelOrder())) {
-            cond = cond.flip(1);
-        }
+        NDArray cond = inChannelOrder(cast(controlnetCond));
         NDArray emb = timeEmbedding(x, timesteps, extras);
         NDArray h = convIn(x).add(condEmbedding.forward(cond));
         List<NDArray> skips = encode(h, emb, context);

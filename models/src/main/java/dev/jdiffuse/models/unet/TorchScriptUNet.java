@@ -43,24 +43,45 @@ final class TorchScriptUNet {
      *     compile; the caller keeps the composite forward
      */
     static TorchScriptUNet create(UNet2DConditionModel model, NDManager owner) {
-        UNet2DConditionConfig config = model.config();
         Map<String, Parameter> named = model.namedParameters();
-        UNetScriptSource source = UNetScriptSource.of(config, named.keySet());
+        UNetScriptSource source = UNetScriptSource.of(model.config(), named.keySet());
         PtSymbolBlock module = ScriptModules.load(UNetScriptSource.CLASS, source.code());
+        return new TorchScriptUNet(module, weights(source, named, model.layout(), owner), source.skips(),
+                model.layout().textTime());
+    }
+
+    /** The script's weight list: the parameters in {@code source}'s order, SDXL's time-id frequencies made here. */
+    static ScriptWeights weights(UNetScriptSource source, Map<String, Parameter> named, EncoderLayout layout,
+            NDManager owner) {
         List<String> names = source.weightNames();
         Parameter[] params = new Parameter[names.size()];
         NDArray[] constants = new NDArray[names.size()];
         for (int i = 0; i < names.size(); i++) {
             String n = names.get(i);
             if (UNetScriptSource.TIME_ID_FREQS.equals(n)) {
-                constants[i] = new TimeIdFeatures(config.additionTimeEmbedDim(), config.flipSinToCos(),
-                        config.freqShift()).freqs(owner.getDevice());
+                constants[i] = new TimeIdFeatures(layout.additionTimeEmbedDim(), layout.flipSinToCos(),
+                        layout.freqShift()).freqs(owner.getDevice());
             } else {
                 params[i] = named.get(n);
             }
         }
-        return new TorchScriptUNet(module, new ScriptWeights(params, constants, owner), source.skips(),
-                config.isTextTime());
+        return new ScriptWeights(params, constants, owner);
+    }
+
+    /** SDXL's {@code [text_embeds, time_ids]} when the model has text_time, else none. */
+    static PtNDArray[] addInputs(boolean textTime, UNetExtras extras) {
+        return textTime ? new PtNDArray[] {(PtNDArray) extras.textEmbeds(), (PtNDArray) extras.timeIds()}
+                : new PtNDArray[0];
+    }
+
+    /** The context's projected keys and values for the weights of {@code w}, made once per context and weights. */
+    static PtNDArray[] keysAndValues(PtSymbolBlock module, TextContext context, ScriptWeights.Lease w) {
+        NDArray[] kv = context.projectedBy(w, c -> project(module, c, w));
+        PtNDArray[] kvs = new PtNDArray[kv.length];
+        for (int i = 0; i < kv.length; i++) {
+            kvs[i] = (PtNDArray) kv[i];
+        }
+        return kvs;
     }
 
     /**
@@ -70,10 +91,7 @@ final class TorchScriptUNet {
      */
     NDArray forward(NDArray x, NDArray timeFeatures, TextContext context, UNetExtras extras) {
         PtNDManager manager = (PtNDManager) x.getManager();
-        PtNDArray[] add = new PtNDArray[0];
-        if (textTime) {
-            add = new PtNDArray[] {(PtNDArray) extras.textEmbeds(), (PtNDArray) extras.timeIds()};
-        }
+        PtNDArray[] add = addInputs(textTime, extras);
         PtNDArray[] res = new PtNDArray[0];
         if (extras.hasControl()) {
             List<NDArray> down = extras.downBlockAdditionalResiduals();
@@ -89,11 +107,7 @@ final class TorchScriptUNet {
         }
         ScriptWeights.Lease w = weights.acquire();
         try {
-            NDArray[] kv = context.projectedBy(w, c -> project(c, w));
-            PtNDArray[] kvs = new PtNDArray[kv.length];
-            for (int i = 0; i < kv.length; i++) {
-                kvs[i] = (PtNDArray) kv[i];
-            }
+            PtNDArray[] kvs = keysAndValues(module, context, w);
             try (IValue ix = IValue.from((PtNDArray) x); IValue it = IValue.from((PtNDArray) timeFeatures);
                     IValue ikv = IValue.listFrom(kvs); IValue iadd = IValue.listFrom(add);
                     IValue ires = IValue.listFrom(res);
@@ -106,7 +120,7 @@ final class TorchScriptUNet {
     }
 
     /** The context's keys and values of every cross-attention layer, in the context's manager. */
-    private NDArray[] project(NDArray context, ScriptWeights.Lease w) {
+    private static NDArray[] project(PtSymbolBlock module, NDArray context, ScriptWeights.Lease w) {
         try (IValue ic = IValue.from((PtNDArray) context);
                 IValue out = ScriptModules.run(module, "project", ic, w.list())) {
             return out.toTensorArray((PtNDManager) context.getManager());

@@ -40,6 +40,8 @@ import java.util.Set;
 record UNetScriptSource(String code, List<String> weightNames, List<String> constants, int skips) {
 
     static final String CLASS = "UNetScript";
+    /** The class of a ControlNet's script ({@link #ofControlNet}). */
+    static final String CONTROLNET_CLASS = "ControlNetScript";
     /** The frequencies of SDXL's time-id features, [1, addition_time_embed_dim / 2] float32. */
     static final String TIME_ID_FREQS = "#time_id_freqs";
 
@@ -61,16 +63,42 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
      *     then keeps the composite forward)
      */
     static UNetScriptSource of(UNet2DConditionConfig config, Set<String> parameterNames) {
-        Generator g = new Generator(config);
-        String code = g.generate();
-        List<String> params = g.names.stream().filter(n -> !g.constants.contains(n)).toList();
-        ScriptWeights.requireSameNames("UNet", params, parameterNames);
-        return new UNetScriptSource(code, List.copyOf(g.names), List.copyOf(g.constants), g.skipCount);
+        requireSilu(config.actFn());
+        Generator g = new Generator(CLASS, config.encoderLayout(), config, null);
+        return g.source(g.generate(), "UNet", parameterNames);
+    }
+
+    /**
+     * A {@link ControlNetModel}'s script (class {@value #CONTROLNET_CLASS}): {@code project} as the UNet's, and
+     * {@code forward(x, tproj, kv, w, add, cond, scale) -> residuals}: the encoder of the UNet's forward with the
+     * embedded control image added after conv_in, and each skip connection and the mid block's output through its
+     * zero convolution times {@code scale} (the down residuals in skip order, then the mid one). cond is the control
+     * image [B, conditioning_channels, 8H, 8W], already in the model's channel order.
+     *
+     * @throws UnsupportedOperationException as {@link #of}
+     */
+    static UNetScriptSource ofControlNet(ControlNetConfig config, Set<String> parameterNames) {
+        requireSilu(config.actFn());
+        Generator g = new Generator(CONTROLNET_CLASS, config.encoderLayout(), null, config);
+        return g.source(g.generateControlNet(), "ControlNet", parameterNames);
+    }
+
+    private static void requireSilu(String actFn) {
+        if (!"silu".equals(actFn) && !"swish".equals(actFn)) {
+            // the Java modules use SiLU whatever act_fn says; mirror them only for the configs they were made for
+            throw new UnsupportedOperationException("act_fn " + actFn);
+        }
     }
 
 
     private static final class Generator {
+        private final String cls;
+        /** The encoder half (conv_in, time embedding, down blocks, mid block), which the ControlNet shares. */
+        private final EncoderLayout e;
+        /** The UNet's config (its decoder half), or null for a ControlNet. */
         private final UNet2DConditionConfig c;
+        /** The ControlNet's config, or null for a UNet. */
+        private final ControlNetConfig cn;
         private final List<String> names = new ArrayList<>();
         private final List<String> constants = new ArrayList<>();
         private final Map<String, Integer> index = new HashMap<>();
@@ -79,8 +107,17 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
         private final StringBuilder body = new StringBuilder();
         private int skipCount;
 
-        Generator(UNet2DConditionConfig c) {
+        Generator(String cls, EncoderLayout e, UNet2DConditionConfig c, ControlNetConfig cn) {
+            this.cls = cls;
+            this.e = e;
             this.c = c;
+            this.cn = cn;
+        }
+
+        UNetScriptSource source(String code, String what, Set<String> parameterNames) {
+            List<String> params = names.stream().filter(n -> !constants.contains(n)).toList();
+            ScriptWeights.requireSameNames(what, params, parameterNames);
+            return new UNetScriptSource(code, List.copyOf(names), List.copyOf(constants), skipCount);
         }
 
         private int w(String name) {
@@ -97,89 +134,20 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
         }
 
         String generate() {
-            int levels = c.levels();
-            List<Integer> ch = c.blockOutChannels();
-            if (!"silu".equals(c.actFn()) && !"swish".equals(c.actFn())) {
-                // the Java modules use SiLU whatever act_fn says; mirror them only for the configs they were made for
-                throw new UnsupportedOperationException("act_fn " + c.actFn());
-            }
-            int pIn = (c.convInKernel() - 1) / 2;
+            int levels = e.levels();
+            List<Integer> ch = e.blockOutChannels();
             int pOut = (c.convOutKernel() - 1) / 2;
             line("dt = w[0].dtype");
             line("x = x.to(dt)");
             if (c.centerInputSample()) {
                 line("x = x * 2.0 - 1.0");
             }
-            int convIn = w("conv_in.weight");
-            w("conv_in.bias");
-            // time embedding: linear_2(silu(linear_1(features))), silu as x * sigmoid(x) (Activations.silu)
-            int te = w("time_embedding.linear_1.weight");
-            w("time_embedding.linear_1.bias");
-            w("time_embedding.linear_2.weight");
-            w("time_embedding.linear_2.bias");
-            // tproj may come from the host: copied without waiting for the device (pageable memory is staged
-            // before the call returns, so the host array may go right after)
-            line("e = torch.linear(tproj.to(device=x.device, dtype=dt, non_blocking=True), w[%d], w[%d])", te, te + 1);
-            line("emb = torch.linear(e * torch.sigmoid(e), w[%d], w[%d])", te + 2, te + 3);
-            if (c.isTextTime()) {
-                int ae = w("add_embedding.linear_1.weight");
-                w("add_embedding.linear_1.bias");
-                w("add_embedding.linear_2.weight");
-                w("add_embedding.linear_2.bias");
-                constants.add(TIME_ID_FREQS);
-                int freqs = w(TIME_ID_FREQS);
-                // TimeIdFeatures: args = float(ids).reshape(-1, 1) * freqs; [cos, sin] when flip_sin_to_cos
-                line("args = add[1].to(w[%d].dtype).reshape(-1, 1) * w[%d]", freqs, freqs);
-                line("feats = torch.cat([%s], 1).reshape(x.size(0), -1)",
-                        c.flipSinToCos() ? "torch.cos(args), torch.sin(args)" : "torch.sin(args), torch.cos(args)");
-                line("a = torch.linear(torch.cat([add[0].to(dt), feats.to(dt)], -1), w[%d], w[%d])", ae, ae + 1);
-                line("emb = emb + torch.linear(a * torch.sigmoid(a), w[%d], w[%d])", ae + 2, ae + 3);
-            }
-            line("emb = emb * torch.sigmoid(emb)");
-            line("h = torch.conv2d(x, w[%d], w[%d], [1, 1], [%d, %d])", convIn, convIn + 1, pIn, pIn);
-            line("skips: List[Tensor] = [h]");
-            skipCount = 1;
-            for (int i = 0; i < levels; i++) {
-                boolean attn = UNetConfigFields.CROSS_ATTN_DOWN.equals(c.downBlockTypes().get(i));
-                int in = i == 0 ? ch.get(0) : ch.get(i - 1);
-                for (int l = 0; l < c.layersPerBlock().get(i); l++) {
-                    String p = "down_blocks." + i + ".";
-                    int r = resnet(p + "resnets." + l, (l == 0 ? in : ch.get(i)) != ch.get(i));
-                    line("h = self.resnet(h, emb, w, %d, %s, 1.0)", r, py((l == 0 ? in : ch.get(i)) != ch.get(i)));
-                    if (attn) {
-                        transformerCall(p + "attentions." + l, i);
-                    }
-                    line("skips.append(h)");
-                    skipCount++;
-                }
-                if (i < levels - 1) {
-                    int d = w("down_blocks." + i + ".downsamplers.0.conv.weight");
-                    w("down_blocks." + i + ".downsamplers.0.conv.bias");
-                    int pad = c.downsamplePadding();
-                    if (pad == 0) {
-                        line("h = torch.constant_pad_nd(h, [0, 1, 0, 1], 0.0)");
-                    }
-                    line("h = torch.conv2d(h, w[%d], w[%d], [2, 2], [%d, %d])", d, d + 1, pad, pad);
-                    line("skips.append(h)");
-                    skipCount++;
-                }
-            }
+            encoder(false);
             // ControlNet residuals go to the skips; the mid block's input is the last skip without its residual
             line("if len(res) > 0:");
             line("  for n in range(%d):", skipCount);
             line("    skips[n] = skips[n] + res[n].to(dt)");
-            String mid = c.midBlockType();
-            if (mid != null) {
-                double scale = c.midBlockScaleFactor();
-                int last = levels - 1;
-                int r0 = resnet("mid_block.resnets.0", false);
-                line("h = self.resnet(h, emb, w, %d, False, %s)", r0, py(scale));
-                if (UNetConfigFields.MID_CROSS_ATTN.equals(mid)) {
-                    transformerCall("mid_block.attentions.0", last);
-                    int r1 = resnet("mid_block.resnets.1", false);
-                    line("h = self.resnet(h, emb, w, %d, False, %s)", r1, py(scale));
-                }
-            }
+            middle();
             line("if len(res) > 0:");
             line("  h = h + res[%d].to(dt)", skipCount);
             List<Integer> rch = new ArrayList<>(ch);
@@ -222,6 +190,13 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
                     py(c.normEps()));
             line("return torch.conv2d(h, w[%d], w[%d], [1, 1], [%d, %d])", co, co + 1, pOut, pOut);
             String forward = body.toString();
+            return header() + helpers() + projectMethod()
+                    + "  def forward(self: __torch__." + cls + ", x: Tensor, tproj: Tensor, kv: List[Tensor], "
+                    + "w: List[Tensor], add: List[Tensor], res: List[Tensor]) -> Tensor:\n" + forward;
+        }
+
+        /** {@code project(ctx, w)}: every cross-attention layer's keys and values of a text context, by head. */
+        private String projectMethod() {
             body.setLength(0);
             line("c = ctx.to(w[0].dtype)");
             line("kv: List[Tensor] = []");
@@ -230,11 +205,134 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
                 line("kv.append(self.by_head(torch.linear(c, w[%d]), %d))", kv[1], kv[2]);
             }
             line("return kv");
-            String project = body.toString();
-            return header() + helpers() + "  def project(self: __torch__." + CLASS + ", ctx: Tensor, w: List[Tensor])"
-                    + " -> List[Tensor]:\n" + project
-                    + "  def forward(self: __torch__." + CLASS + ", x: Tensor, tproj: Tensor, kv: List[Tensor], "
-                    + "w: List[Tensor], add: List[Tensor], res: List[Tensor]) -> Tensor:\n" + forward;
+            return "  def project(self: __torch__." + cls + ", ctx: Tensor, w: List[Tensor]) -> List[Tensor]:\n"
+                    + body;
+        }
+
+        /**
+         * conv_in (plus, for a ControlNet, the embedded control image), the time embedding and the down blocks: emits
+         * {@code emb}, {@code h} and {@code skips}.
+         */
+        private void encoder(boolean controlnet) {
+            int levels = e.levels();
+            List<Integer> ch = e.blockOutChannels();
+            int pIn = (e.convInKernel() - 1) / 2;
+            int convIn = w("conv_in.weight");
+            w("conv_in.bias");
+            // time embedding: linear_2(silu(linear_1(features))), silu as x * sigmoid(x) (Activations.silu)
+            int te = w("time_embedding.linear_1.weight");
+            w("time_embedding.linear_1.bias");
+            w("time_embedding.linear_2.weight");
+            w("time_embedding.linear_2.bias");
+            // tproj may come from the host: copied without waiting for the device (pageable memory is staged
+            // before the call returns, so the host array may go right after)
+            line("e = torch.linear(tproj.to(device=x.device, dtype=dt, non_blocking=True), w[%d], w[%d])", te, te + 1);
+            line("emb = torch.linear(e * torch.sigmoid(e), w[%d], w[%d])", te + 2, te + 3);
+            if (e.textTime()) {
+                int ae = w("add_embedding.linear_1.weight");
+                w("add_embedding.linear_1.bias");
+                w("add_embedding.linear_2.weight");
+                w("add_embedding.linear_2.bias");
+                constants.add(TIME_ID_FREQS);
+                int freqs = w(TIME_ID_FREQS);
+                // TimeIdFeatures: args = float(ids).reshape(-1, 1) * freqs; [cos, sin] when flip_sin_to_cos
+                line("args = add[1].to(w[%d].dtype).reshape(-1, 1) * w[%d]", freqs, freqs);
+                line("feats = torch.cat([%s], 1).reshape(x.size(0), -1)",
+                        e.flipSinToCos() ? "torch.cos(args), torch.sin(args)" : "torch.sin(args), torch.cos(args)");
+                line("a = torch.linear(torch.cat([add[0].to(dt), feats.to(dt)], -1), w[%d], w[%d])", ae, ae + 1);
+                line("emb = emb + torch.linear(a * torch.sigmoid(a), w[%d], w[%d])", ae + 2, ae + 3);
+            }
+            line("emb = emb * torch.sigmoid(emb)");
+            line("h = torch.conv2d(x, w[%d], w[%d], [1, 1], [%d, %d])", convIn, convIn + 1, pIn, pIn);
+            if (controlnet) {
+                condEmbedding();
+            }
+            line("skips: List[Tensor] = [h]");
+            skipCount = 1;
+            for (int i = 0; i < levels; i++) {
+                boolean attn = e.hasCrossAttention(i);
+                int in = i == 0 ? ch.get(0) : ch.get(i - 1);
+                for (int l = 0; l < e.layersPerBlock().get(i); l++) {
+                    String p = "down_blocks." + i + ".";
+                    int r = resnet(p + "resnets." + l, (l == 0 ? in : ch.get(i)) != ch.get(i));
+                    line("h = self.resnet(h, emb, w, %d, %s, 1.0)", r, py((l == 0 ? in : ch.get(i)) != ch.get(i)));
+                    if (attn) {
+                        transformerCall(p + "attentions." + l, i);
+                    }
+                    line("skips.append(h)");
+                    skipCount++;
+                }
+                if (i < levels - 1) {
+                    int d = w("down_blocks." + i + ".downsamplers.0.conv.weight");
+                    w("down_blocks." + i + ".downsamplers.0.conv.bias");
+                    int pad = e.downsamplePadding();
+                    if (pad == 0) {
+                        line("h = torch.constant_pad_nd(h, [0, 1, 0, 1], 0.0)");
+                    }
+                    line("h = torch.conv2d(h, w[%d], w[%d], [2, 2], [%d, %d])", d, d + 1, pad, pad);
+                    line("skips.append(h)");
+                    skipCount++;
+                }
+            }
+        }
+
+        /** The mid block over {@code h}, when the config has one. */
+        private void middle() {
+            String mid = e.midBlockType();
+            if (mid != null) {
+                double scale = e.midBlockScaleFactor();
+                int last = e.levels() - 1;
+                int r0 = resnet("mid_block.resnets.0", false);
+                line("h = self.resnet(h, emb, w, %d, False, %s)", r0, py(scale));
+                if (UNetConfigFields.MID_CROSS_ATTN.equals(mid)) {
+                    transformerCall("mid_block.attentions.0", last);
+                    int r1 = resnet("mid_block.resnets.1", false);
+                    line("h = self.resnet(h, emb, w, %d, False, %s)", r1, py(scale));
+                }
+            }
+        }
+
+        /**
+         * ControlNetConditioningEmbedding over {@code cond}, added to {@code h}: conv_in and SiLU, per channel step a
+         * 3x3 convolution and a stride-2 3x3 convolution each with SiLU, conv_out.
+         */
+        private void condEmbedding() {
+            String p = "controlnet_cond_embedding.";
+            int ci = w(p + "conv_in.weight");
+            w(p + "conv_in.bias");
+            line("c = torch.silu(torch.conv2d(cond.to(dt), w[%d], w[%d], [1, 1], [1, 1]))", ci, ci + 1);
+            List<Integer> cc = cn.conditioningEmbeddingOutChannels();
+            for (int i = 0; i < 2 * (cc.size() - 1); i++) {
+                int b = w(p + "blocks." + i + ".weight");
+                w(p + "blocks." + i + ".bias");
+                int stride = i % 2 == 0 ? 1 : 2;
+                line("c = torch.silu(torch.conv2d(c, w[%d], w[%d], [%d, %d], [1, 1]))", b, b + 1, stride, stride);
+            }
+            int co = w(p + "conv_out.weight");
+            w(p + "conv_out.bias");
+            line("h = h + torch.conv2d(c, w[%d], w[%d], [1, 1], [1, 1])", co, co + 1);
+        }
+
+        /** A ControlNet's forward: the encoder, the mid block, each output through its zero convolution. */
+        String generateControlNet() {
+            line("dt = w[0].dtype");
+            line("x = x.to(dt)");
+            encoder(true);
+            middle();
+            line("out: List[Tensor] = []");
+            for (int i = 0; i < skipCount; i++) {
+                int z = w("controlnet_down_blocks." + i + ".weight");
+                w("controlnet_down_blocks." + i + ".bias");
+                line("out.append(torch.conv2d(skips[%d], w[%d], w[%d]) * scale)", i, z, z + 1);
+            }
+            int m = w("controlnet_mid_block.weight");
+            w("controlnet_mid_block.bias");
+            line("out.append(torch.conv2d(h, w[%d], w[%d]) * scale)", m, m + 1);
+            line("return out");
+            String forward = body.toString();
+            return header() + helpers() + projectMethod()
+                    + "  def forward(self: __torch__." + cls + ", x: Tensor, tproj: Tensor, kv: List[Tensor], "
+                    + "w: List[Tensor], add: List[Tensor], cond: Tensor, scale: float) -> List[Tensor]:\n" + forward;
         }
 
         /** Appends a ResnetBlock2D's weights in the order {@code resnet()} reads them; returns the base index. */
@@ -253,8 +351,8 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
 
         /** Appends a Transformer2DModel's weights and emits its call; {@code level} picks heads and depth. */
         private void transformerCall(String p, int level) {
-            int heads = c.attentionHeads().get(level);
-            int layers = c.transformerLayersPerBlock().get(level);
+            int heads = e.heads().get(level);
+            int layers = e.transformerLayersPerBlock().get(level);
             int kvBase = kvWeights.size() * 2;
             int base = w(p + ".norm.weight");
             w(p + ".norm.bias");
@@ -282,14 +380,14 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
         }
 
         private String header() {
-            return "class " + CLASS + "(Module):\n  __parameters__ = []\n  __buffers__ = []\n  training : bool\n";
+            return "class " + cls + "(Module):\n  __parameters__ = []\n  __buffers__ = []\n  training : bool\n";
         }
 
         private String helpers() {
-            String self = "self: __torch__." + CLASS;
-            String g = Integer.toString(c.normNumGroups());
-            String eps = py(c.normEps());
-            boolean linear = c.useLinearProjection();
+            String self = "self: __torch__." + cls;
+            String g = Integer.toString(e.normNumGroups());
+            String eps = py(e.normEps());
+            boolean linear = e.useLinearProjection();
             String flat = linear ? "" : ".flatten(1)";
             int stride = BLOCK_WEIGHTS + 2;
             // Folded biases: PyTorch adds a cuDNN convolution's bias with a broadcast ([1, C, 1, 1]) add, which runs
