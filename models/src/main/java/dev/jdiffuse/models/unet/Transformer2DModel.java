@@ -1,6 +1,7 @@
 package dev.jdiffuse.models.unet;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.GroupNorm;
 import dev.jdiffuse.models.nn.Linear;
@@ -50,6 +51,15 @@ public final class Transformer2DModel extends Module {
         }
     }
 
+    /**
+     * {@code t} [B, C, H, W] (a permuted view with channels-last strides) copied into NCHW memory, as diffusers does
+     * with {@code .contiguous()}: merging B and C cannot be a view of that layout, so the reshape copies.
+     */
+    private static NDArray nchw(NDArray t) {
+        Shape s = t.getShape();
+        return t.reshape(s.get(0) * s.get(1), s.get(2) * s.get(3)).reshape(s);
+    }
+
     public NDArray forward(NDArray x, TextContext context) {
         long b = x.getShape().get(0);
         long c = x.getShape().get(1);
@@ -65,9 +75,9 @@ public final class Transformer2DModel extends Module {
             t = block.forward(t, context);
         }
         if (projOutConv != null) {
-            t = projOutConv.forward(t.reshape(b, h, w, inner).transpose(0, 3, 1, 2));
+            t = projOutConv.forward(nchw(t.reshape(b, h, w, inner).transpose(0, 3, 1, 2)));
         } else {
-            t = projOutLinear.forward(t).reshape(b, h, w, c).transpose(0, 3, 1, 2);
+            t = nchw(projOutLinear.forward(t).reshape(b, h, w, c).transpose(0, 3, 1, 2));
         }
         return t.add(x);
     }

@@ -4,6 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jdiffuse.models.config.ConfigJson;
 import dev.jdiffuse.models.nn.Parameter;
 import dev.jdiffuse.testkit.Close;
 import dev.jdiffuse.testkit.Fixtures;
@@ -106,6 +109,56 @@ class TorchScriptUNetTest {
             Close.assertMaxAbsRelative("rows 0-1 in a batch of " + rows + " and alone", Close.toDouble(small),
                     Close.toDouble(large), TOLERANCE);
         });
+    }
+
+    /**
+     * A 1280-wide level with cross-attention at a 4x4 latent size, as SD 1.5's third level at a 16x16 latent: the
+     * op-by-op path used to hand proj_out a permuted (channels-last) view, and PyTorch's CPU kernels after it gave
+     * results that depended on the number of intra-op threads (2.1e-2 to 6.7e-2 of the output's largest value away from
+     * the scripted path with two threads, 1e-6 with one). Random weights (std 1/sqrt(3 fan_in)), about 600 MB.
+     */
+    @Test
+    void theOpByOpPathAgreesAtA1280WideAttentionLevel() {
+        ObjectNode c = new ObjectMapper().createObjectNode().put("sample_size", 16).put("cross_attention_dim", 32)
+                .put("attention_head_dim", 8).put("layers_per_block", 1).put("mid_block_type", "UNetMidBlock2D");
+        c.putArray("block_out_channels").add(32).add(64).add(1280).add(32);
+        c.putArray("down_block_types").add("DownBlock2D").add("CrossAttnDownBlock2D").add("CrossAttnDownBlock2D")
+                .add("DownBlock2D");
+        c.putArray("up_block_types").add("UpBlock2D").add("CrossAttnUpBlock2D").add("CrossAttnUpBlock2D")
+                .add("UpBlock2D");
+        UNet2DConditionConfig cfg = UNet2DConditionConfig.from(ConfigJson.of("1280-wide level", c));
+        try (NDManager weights = NDManager.newBaseManager(); NDManager act = NDManager.newBaseManager()) {
+            weights.getEngine().setRandomSeed(7);
+            UNet2DConditionModel unet = UNet2DConditionModel.load(cfg, randomWeights(new UNet2DConditionModel(cfg)),
+                    weights, DataType.FLOAT32, "random");
+            compare("1280-wide level, 16x16 latent", unet, latents(unet, act, 1, 16, 16), new double[] {999},
+                    TextContext.of(context(unet, act, 1)), UNetExtras.NONE);
+        }
+    }
+
+    /** Random weights for {@code model}'s parameters: std 1/sqrt(3 fan_in) for matrices and kernels, norms 1, biases 0. */
+    private static dev.jdiffuse.models.nn.StateDict randomWeights(UNet2DConditionModel model) {
+        java.util.Map<String, Parameter> own = model.namedParameters();
+        return new dev.jdiffuse.models.nn.StateDict() {
+            @Override
+            public java.util.Set<String> keys() {
+                return own.keySet();
+            }
+
+            @Override
+            public long[] shape(String key) {
+                return own.get(key).shape().getShape();
+            }
+
+            @Override
+            public NDArray load(String key, NDManager manager, DataType dtype) {
+                Shape s = own.get(key).shape();
+                if (s.dimension() > 1) {
+                    return manager.randomNormal(0f, (float) (1 / Math.sqrt(3.0 * (s.size() / s.get(0)))), s, dtype);
+                }
+                return key.endsWith("weight") && key.contains("norm") ? manager.ones(s, dtype) : manager.zeros(s, dtype);
+            }
+        };
     }
 
     /** LoRA patching replaces parameter arrays: the next forward must use the new ones, and the old ones again after. */
