@@ -53,6 +53,8 @@ final class ComfyPrompts implements JobEvents {
         final List<Job> jobs = new ArrayList<>();
         final Set<String> started = new HashSet<>();
         final Set<String> ended = new HashSet<>();
+        /** Jobs with a progress message sent (so a job that ran before it was attached gets one replayed). */
+        final Set<String> progressed = new HashSet<>();
         final ArrayNode messages;
         final ObjectNode outputs;
         /** The {@code /view} keys of its images, forgotten with its history entry. */
@@ -176,11 +178,7 @@ final class ComfyPrompts implements JobEvents {
             JobStatus s = j.status();
             if (s != JobStatus.QUEUED && j.startedAt() != null) {
                 onStarted(j);
-                // steps that ran before the job was attached: the latest as one progress message
-                int step = s == JobStatus.SUCCEEDED ? j.totalSteps() - 1 : j.progress().step();
-                if (step >= 0) {
-                    onStep(j, step, Double.NaN, 0, 0);
-                }
+                replayProgress(p, j);
             }
             if (s.terminal()) {
                 ended(j);
@@ -231,22 +229,39 @@ final class ComfyPrompts implements JobEvents {
     @Override
     public void onStep(Job job, int step, double sigma, long elapsedMillis, long etaMillis) {
         Prompt p = byJob.get(job.id());
-        if (p == null) {
-            return;
+        if (p != null) {
+            progress(p, job, step, false);
         }
-        String node;
+    }
+
+    /**
+     * Steps that ran before the job was attached (a fast job can run them all, and end, in between): the latest as one
+     * progress message, unless the job has had one. Called on submission and at the job's end, before its
+     * {@code executed}: whichever thread ends the prompt, the client hears a progress message first.
+     */
+    private void replayProgress(Prompt p, Job job) {
+        int step = job.status() == JobStatus.SUCCEEDED ? job.totalSteps() - 1 : job.progress().step();
+        if (step >= 0) {
+            progress(p, job, step, true);
+        }
+    }
+
+    /**
+     * Sends a progress message under the prompt's lock, so that it is queued before the prompt's end (sent under the
+     * same lock); a replay only if no progress message has gone for the job.
+     */
+    private void progress(Prompt p, Job job, int step, boolean replay) {
         synchronized (p) {
-            if (p.done) {
+            if (p.done || !p.progressed.add(job.id()) && replay) {
                 return;
             }
-            node = work(p, job).sampler();
+            ObjectNode d = mapper.createObjectNode();
+            d.put("value", step + 1);
+            d.put("max", job.totalSteps());
+            d.put("prompt_id", p.id);
+            d.put("node", work(p, job).sampler());
+            p.send("progress", d, Frame.Kind.PROGRESS, p.id + "/" + job.id());
         }
-        ObjectNode d = mapper.createObjectNode();
-        d.put("value", step + 1);
-        d.put("max", job.totalSteps());
-        d.put("prompt_id", p.id);
-        d.put("node", node);
-        p.send("progress", d, Frame.Kind.PROGRESS, p.id + "/" + job.id());
     }
 
     /**
@@ -334,6 +349,9 @@ final class ComfyPrompts implements JobEvents {
         }
         if (job.startedAt() != null) {
             onStarted(job); // its start event may have come before the job was attached
+        }
+        if (job.status() == JobStatus.SUCCEEDED) {
+            replayProgress(p, job); // and its steps too
         }
         synchronized (p) {
             if (p.done || !p.ended.add(job.id())) {
