@@ -154,8 +154,6 @@ record UNetScriptSource(String code, List<String> weightNames, List<String> cons
             Collections.reverse(rch);
             List<Integer> rLayers = new ArrayList<>(c.layersPerBlock());
             Collections.reverse(rLayers);
-            List<Integer> rHeads = new ArrayList<>(c.attentionHeads());
-            Collections.reverse(rHeads);
             int out = rch.get(0);
             for (int i = 0; i < levels; i++) {
                 int prev = out;
