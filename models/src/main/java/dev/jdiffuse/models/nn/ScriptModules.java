@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
 
 /**
  * TorchScript modules written as source text and loaded through DJL's TorchScript loader: the text is the body of
@@ -60,12 +61,17 @@ public final class ScriptModules {
      * {@code -Djdiffuse.scripted.optimize=true}, see {@link #OPTIMIZE}); the caller closes the result.
      */
     public static IValue run(PtSymbolBlock module, String method, IValue... args) {
+        return unoptimised(() -> IValueUtils.runMethod(module, method, args));
+    }
+
+    /** Runs {@code call} under the same graph executor setting as {@link #run} (a CUDA graph capture runs a method). */
+    static <T> T unoptimised(Supplier<T> call) {
         if (OPTIMIZE) {
-            return IValueUtils.runMethod(module, method, args);
+            return call.get();
         }
         JniUtils.setGraphExecutorOptimize(false);
         try {
-            return IValueUtils.runMethod(module, method, args);
+            return call.get();
         } finally {
             JniUtils.setGraphExecutorOptimize(DJL_OPTIMIZE);
         }

@@ -6,6 +6,8 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.pytorch.jni.IValue;
+import dev.jdiffuse.models.nn.CudaGraphCache;
+import dev.jdiffuse.models.nn.CudaGraphs;
 import dev.jdiffuse.models.nn.Parameter;
 import dev.jdiffuse.models.nn.ScriptModules;
 import dev.jdiffuse.models.nn.ScriptWeights;
@@ -28,12 +30,16 @@ final class EncoderScript {
     private final ScriptWeights weights;
     private final int skips;
     private final boolean textTime;
+    /** The model's CUDA graphs ({@link #forwardTensor}), owned by its manager; null where not used. */
+    private final CudaGraphCache graphs;
 
-    private EncoderScript(PtSymbolBlock module, ScriptWeights weights, int skips, boolean textTime) {
+    private EncoderScript(PtSymbolBlock module, ScriptWeights weights, int skips, boolean textTime,
+            CudaGraphCache graphs) {
         this.module = module;
         this.weights = weights;
         this.skips = skips;
         this.textTime = textTime;
+        this.graphs = graphs;
     }
 
     /**
@@ -43,8 +49,13 @@ final class EncoderScript {
      */
     static EncoderScript load(String cls, UNetScriptSource source, UNetEncoderModel model, NDManager owner) {
         PtSymbolBlock module = ScriptModules.load(cls, source.code());
+        CudaGraphCache graphs = null;
+        if (owner.getDevice().isGpu()) {
+            graphs = new CudaGraphCache(cls);
+            owner.attachInternal("cuda-graphs-" + java.util.UUID.randomUUID(), graphs);
+        }
         return new EncoderScript(module, weights(source, model.namedParameters(), model.layout(), owner),
-                source.skips(), model.layout().textTime());
+                source.skips(), model.layout().textTime(), graphs);
     }
 
     /** The number of skip connections (down residuals) the encoder has. */
@@ -61,6 +72,45 @@ final class EncoderScript {
      */
     <T> T forward(NDArray x, NDArray timeFeatures, TextContext context, UNetExtras extras,
             Function<IValue, T> read, IValue... more) {
+        return withArguments(x, timeFeatures, context, extras, more, (args, w, kv) -> {
+            try (IValue out = ScriptModules.run(module, "forward", args)) {
+                return read.apply(out);
+            }
+        });
+    }
+
+    /**
+     * {@link #forward} for a script whose result is one tensor and whose trailing arguments are tensors or lists of
+     * tensors: on a CUDA device with {@link CudaGraphs} on, up to {@link CudaGraphs#MAX_ROWS} rows, a replay of the
+     * graph captured for these shapes.
+     *
+     * @param moreKey what selects a different graph in {@code more} beyond {@code x}'s shape (e.g. how many residuals)
+     * @return [B, out_channels, H, W] in the sample's manager
+     */
+    NDArray forwardTensor(NDArray x, NDArray timeFeatures, TextContext context, UNetExtras extras, String moreKey,
+            IValue... more) {
+        PtNDManager manager = (PtNDManager) x.getManager();
+        return withArguments(x, timeFeatures, context, extras, more, (args, w, kv) -> {
+            if (graphs != null && x.getDevice().isGpu() && x.getShape().get(0) <= CudaGraphs.MAX_ROWS) {
+                PtNDArray[] out = graphs.call(module, "forward", args, varying(args.length),
+                        graphKey(x, timeFeatures, kv, extras, moreKey), w, manager);
+                if (out != null) {
+                    return out[0];
+                }
+            }
+            try (IValue out = ScriptModules.run(module, "forward", args)) {
+                return out.toTensor(manager);
+            }
+        });
+    }
+
+    /** A forward's arguments, the weight list they hold and the projected context. */
+    private interface Call<T> {
+        T run(IValue[] args, ScriptWeights.Lease weights, NDArray[] kv);
+    }
+
+    private <T> T withArguments(NDArray x, NDArray timeFeatures, TextContext context, UNetExtras extras,
+            IValue[] more, Call<T> call) {
         PtNDArray[] add = textTime ? new PtNDArray[] {(PtNDArray) extras.textEmbeds(), (PtNDArray) extras.timeIds()}
                 : new PtNDArray[0];
         ScriptWeights.Lease w = weights.acquire();
@@ -79,13 +129,32 @@ final class EncoderScript {
                 args[3] = w.list();
                 args[4] = iadd;
                 System.arraycopy(more, 0, args, 5, more.length);
-                try (IValue out = ScriptModules.run(module, "forward", args)) {
-                    return read.apply(out);
-                }
+                return call.run(args, w, kv);
             }
         } finally {
             weights.release(w);
         }
+    }
+
+    /** Every argument but the weight list (index 3) changes between calls. */
+    private static boolean[] varying(int n) {
+        boolean[] v = new boolean[n];
+        java.util.Arrays.fill(v, true);
+        v[3] = false;
+        return v;
+    }
+
+    /** The shapes and dtypes a graph is specialised to: the sample's, the time features', the context's, SDXL's. */
+    static String graphKey(NDArray x, NDArray timeFeatures, NDArray[] kv, UNetExtras extras, String moreKey) {
+        StringBuilder k = new StringBuilder().append(x.getShape()).append(x.getDataType()).append('|')
+                .append(timeFeatures.getShape()).append(timeFeatures.getDataType()).append('|').append(kv.length);
+        if (kv.length > 0) {
+            k.append(kv[0].getShape()).append(kv[0].getDataType());
+        }
+        if (extras.textEmbeds() != null) {
+            k.append('|').append(extras.textEmbeds().getShape()).append(extras.timeIds().getShape());
+        }
+        return k.append('|').append(moreKey).toString();
     }
 
     /** The script's weight list: the parameters in {@code source}'s order, SDXL's time-id frequencies made here. */

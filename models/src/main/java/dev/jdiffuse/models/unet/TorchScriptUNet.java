@@ -3,7 +3,6 @@ package dev.jdiffuse.models.unet;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
-import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.jni.IValue;
 
 import java.util.List;
@@ -52,9 +51,9 @@ final class TorchScriptUNet {
             }
             res[skips] = (PtNDArray) extras.midBlockAdditionalResidual();
         }
-        PtNDManager manager = (PtNDManager) x.getManager();
+        String resKey = res.length == 0 ? "no residuals" : res.length + " residuals " + res[0].getDataType();
         try (IValue ires = IValue.listFrom(res)) {
-            return script.forward(x, timeFeatures, context, extras, out -> out.toTensor(manager), ires);
+            return script.forwardTensor(x, timeFeatures, context, extras, resKey, ires);
         }
     }
 }
