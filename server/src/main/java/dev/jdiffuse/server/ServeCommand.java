@@ -1,5 +1,6 @@
 package dev.jdiffuse.server;
 
+import dev.jdiffuse.models.nn.CudaGraphs;
 import dev.jdiffuse.server.models.ModelLoaders;
 import dev.jdiffuse.server.models.ModelRegistry;
 import dev.jdiffuse.server.models.WarmUp;
@@ -43,6 +44,14 @@ class ServeCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             spec.commandLine().getErr().println(e.getMessage());
             return 2;
+        }
+        if (flags.cudaGraphs != null) {
+            if (!Files.isRegularFile(flags.cudaGraphs)) {
+                spec.commandLine().getErr().println("--cuda-graphs " + flags.cudaGraphs + " is not a file");
+                return 2;
+            }
+            // read by the models module when a scripted forward first runs on a GPU, after this
+            System.setProperty(CudaGraphs.PROPERTY, flags.cudaGraphs.toAbsolutePath().toString());
         }
         if (options.loras() != null && !Files.isDirectory(options.loras())) {
             spec.commandLine().getErr().println("--loras " + options.loras() + " is not a folder");

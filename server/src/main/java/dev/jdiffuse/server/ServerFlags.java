@@ -135,6 +135,12 @@ public final class ServerFlags {
             + "[env JDIFFUSE_WARMUP_BATCHES]")
     String warmupBatches;
 
+    @Option(names = "--cuda-graphs", description = "the CUDA-graph helper library (libjdiffuse_cudagraphs.so, built by "
+            + "native/cudagraphs/build.sh against the libtorch the server runs on; the Docker image has it): small "
+            + "UNet forwards on CUDA devices then replay CUDA graphs instead of launching each kernel from the host "
+            + "(default: off) [env JDIFFUSE_CUDA_GRAPHS]")
+    Path cudaGraphs;
+
     @Option(names = "--max-prompt-chars", defaultValue = "10000", description = "longest prompt (default "
             + "${DEFAULT-VALUE}) [env JDIFFUSE_MAX_PROMPT_CHARS]")
     int maxPromptChars;

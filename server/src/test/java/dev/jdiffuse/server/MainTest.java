@@ -72,6 +72,11 @@ class MainTest {
             assertEquals(2, Main.execute("serve", "--models", models.toString(), "--devices", "cpu,cuda:99"));
             assertTrue(err.toString(StandardCharsets.UTF_8).contains("device cuda:99: "),
                     err.toString(StandardCharsets.UTF_8));
+            // a CUDA-graph helper that is not there is refused, not silently ignored
+            Path missing = models.resolve("libjdiffuse_cudagraphs.so");
+            assertEquals(2, Main.execute("serve", "--models", models.toString(), "--cuda-graphs", missing.toString()));
+            assertTrue(err.toString(StandardCharsets.UTF_8).contains("--cuda-graphs " + missing + " is not a file"),
+                    err.toString(StandardCharsets.UTF_8));
         } finally {
             System.setErr(before);
         }
