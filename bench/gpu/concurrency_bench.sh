@@ -41,6 +41,8 @@ for DECODE in ${DECODES:-0}; do
   SERVER=$!
   for i in $(seq 1 240); do grep -q 'listening on' "$LOG" && break; kill -0 $SERVER 2>/dev/null || break; sleep 1; done
   python3 bench/gpu/e2e_client.py 8191 "$STEPS" "$N" "${LABEL:+$LABEL }$FAMILY batch-images=$BATCH$LABEL_DECODE${WINDOW_MS:+ batch-window-ms=$WINDOW_MS}${WARMUP:+ warmup-batches=$WARMUP}$LABEL_DEVICES${JAVA_OPTS:+ $JAVA_OPTS}"
+  # IMAGE_OUT=PREFIX: also the seed-42 image of server_image.py, saved as PREFIX-TAG-BATCH.png (to compare two builds)
+  [ -n "${IMAGE_OUT:-}" ] && python3 bench/gpu/server_image.py 8191 "$FAMILY" "$IMAGE_OUT-$TAG-$BATCH.png" "$SIZE" "$STEPS"
   # per-device series carry a device label: jdiffuse_batch_jobs_count{device="cuda:0"} ...
   curl -s http://127.0.0.1:8191/metrics | grep -E '^jdiffuse_(batch|decode|forward|device)[a-z_]*(_sum|_count)?[ {]' \
       | grep -v _bucket | sed 's/^/# /'

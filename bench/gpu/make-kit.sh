@@ -22,6 +22,9 @@ grep -q tarfile "$KIT/gpu-env.sh" || { echo "gpu-env.sh: the runtime unpacking l
 cp "$SHARED"/libdjl_torch-*.so "$KIT/"
 d=$(mktemp -d); tar xzf "$SHARED/diffusers-src.tgz" -C "$d"; tar cf - -C "$d" . | xz -9e -T2 > "$KIT/diffusers-src.txz"; rm -rf "$d"
 cp models-default/emoji-sd/tokenizer/* "$KIT/tok/"
+# JNI headers for native/cudagraphs/build.sh (the machine has g++ and CUDA but no Java)
+J=${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}
+mkdir -p "$KIT/jni/linux"; cp "$J/include/jni.h" "$KIT/jni/"; cp "$J/include/linux/jni_md.h" "$KIT/jni/linux/"
 mvn -B -q -o -DskipTests dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KIT/app" >/dev/null
 rm -f "$KIT"/app/pytorch-jni-*.jar "$KIT"/app/pytorch-native-cpu-*.jar "$KIT"/app/*-tests.jar
 for m in models safetensors samplers schedulers server; do cp "$m/target/$m-0.1.0-SNAPSHOT.jar" "$KIT/app/"; done

@@ -131,9 +131,19 @@ public final class DenoiserBench {
         return UNet2DConditionConfig.from(ConfigJson.of("sdxl base (diffusers config)", c));
     }
 
+    private static NDArray withGraphs(boolean on, Supplier<NDArray> forward) {
+        dev.jdiffuse.models.nn.CudaGraphs.setEnabled(on);
+        try {
+            return forward.get();
+        } finally {
+            dev.jdiffuse.models.nn.CudaGraphs.setEnabled(true);
+        }
+    }
+
     /**
      * The UNet's two forwards on the same model and inputs: {@code composite} (op by op through DJL's JNI) and
-     * {@code scripted} (one TorchScript call). Prints, per path, the host time to enqueue one forward on an idle device
+     * {@code scripted} (one TorchScript call), and {@code graph} (that call replayed as a CUDA graph, where
+     * {@link dev.jdiffuse.models.nn.CudaGraphs} is on). Prints, per path, the host time to enqueue one forward on an idle device
      * ({@code host_ms}: what issue 13 item 4 asks to bring under the GPU time), the synchronised step time, and the
      * largest difference between the two outputs relative to the largest output value.
      */
@@ -163,7 +173,11 @@ public final class DenoiserBench {
             UNetExtras e = extras;
             Map<String, Supplier<NDArray>> paths = new java.util.LinkedHashMap<>();
             paths.put("composite", () -> unet.forwardComposite(x, t, ctx, e));
-            paths.put("scripted", () -> unet.forward(x, t, ctx, e));
+            boolean graphs = dev.jdiffuse.models.nn.CudaGraphs.available();
+            paths.put("scripted", () -> withGraphs(false, () -> unet.forward(x, t, ctx, e)));
+            if (graphs) { // -Djdiffuse.cudaGraphs=libjdiffuse_cudagraphs.so: the same script replayed as a CUDA graph
+                paths.put("graph", () -> withGraphs(true, () -> unet.forward(x, t, ctx, e)));
+            }
             boolean scripted = unet.scriptedForward();
             comparePaths(w, x, paths, 5, batch > 4 ? 10 : 30, (impl, host, tm, diff) -> print(
                     "{\"model\":\"unet_%s\",\"impl\":\"jdiffuse-%s\",\"latent\":%d,\"batch\":%d,"

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Session 15 on the one-GPU device machine (repository root, .gpu/ carried as in bench/gpu/README.md), one call:
+# CUDA graphs for the scripted UNet (native/cudagraphs, -Djdiffuse.cudaGraphs=LIB):
+#  1. builds libjdiffuse_cudagraphs.so against the machine's torch (once per machine) and returns it
+#  2. DenoiserBench unet_script: SD 1.5 at 2, 4, 8 and 32 rows (graphs allowed up to 32 rows here), op by op, one TorchScript call, and that call replayed as
+#     a CUDA graph: host and synced times, each output against the op-by-op one
+#  3. the server with graphs, then without (same build, same machine): 1, 4, 16 SD 1.5 users (warmed, forward trace),
+#     and the seed-42 image of each, compared; then diffusers on the same folder
+# JSON lines in $OUT/s15${PART}.jsonl, server logs beside them.
+set -u
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+L="$OUT/s15${PART:-}.jsonl"
+[ -d /tmp/d/diffusers ] || python3 -c 'import glob, tarfile; tarfile.open(glob.glob(".gpu/diffusers-src.t*z")[0]).extractall("/tmp/d")'
+export DIFFUSERS_SRC=/tmp/d PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name --format=csv,noheader | sed 's/^/# /' | tee -a "$L"
+LIB=/tmp/libjdiffuse_cudagraphs.so
+if [ ! -f "$LIB" ]; then
+  t0=$(date +%s)
+  JNI_INCLUDE=.gpu/jni bash native/cudagraphs/build.sh /tmp/libjdiffuse_cudagraphs.so 2>&1 | tail -30 | sed 's/^/# build: /' | tee -a "$L"
+  cp "$LIB" "$OUT/"
+  echo "# built in $(( $(date +%s) - t0 )) s" | tee -a "$L"
+fi
+[ -f "$LIB" ] || exit 1
+S() { ("$@") 2>&1 | grep -E '^[{#]' | tee -a "$L"; pkill -f dev.jdiffuse.server.Main && sleep 2; true; }
+T="-Djdiffuse.trace.forwards=true"
+G="-Djdiffuse.cudaGraphs=$LIB"
+if [ "${PART:-a}" = a ]; then
+  timeout 170 bash .gpu/gpu-env.sh java -Dai.djl.offline=true $G -Djdiffuse.cudaGraphs.maxRows=32 -Dbench.models=sd15 -Dbench.batches=2,4,8,32 \
+      -cp ".gpu/app/*" dev.jdiffuse.bench.DenoiserBench unet_script 2>&1 | grep -E '^\{|Exception|rror' | head -40 | tee -a "$L"
+  S env OUT=$OUT FAMILY=sd15 STEPS=25 N=16 BATCHES=16 WARMUP=1-16 SKIP_DIFFUSERS=1 LABEL=s15-graphs RUN_TAG=-graphs \
+      IMAGE_OUT=$OUT/graphs JAVA_OPTS="$T $G" timeout 130 bash bench/gpu/concurrency_bench.sh
+  grep -iE CudaGraph $OUT/server-sd15-cuda-16-graphs.log | head -5 | sed 's/^/# log: /' | tee -a "$L"
+  S env OUT=$OUT FAMILY=sd15 STEPS=25 N=16 BATCHES=16 WARMUP=1-16 SKIP_DIFFUSERS=1 LABEL=s15-script RUN_TAG=-script \
+      IMAGE_OUT=$OUT/script JAVA_OPTS="$T" timeout 110 bash bench/gpu/concurrency_bench.sh
+  python3 bench/gpu/compare_images.py "sd15 seed 42: graphs vs script" $OUT/graphs-cuda-16.png $OUT/script-cuda-16.png | tee -a "$L"
+  timeout 80 python3 bench/gpu/e2e_diffusers.py /tmp/models/sd15 25 16 2>&1 | grep '^{' | tee -a "$L"
+fi
+if [ "${PART:-a}" = b ]; then
+  # SDXL 1024x1024, 20 steps: the server with graphs, then without, one image and 4 users, the seed-42 images
+  # compared; then diffusers (one image, a batch of 4)
+  S env OUT=$OUT FAMILY=sdxl SIZE=1024 STEPS=20 N=4 BATCHES=4 WARMUP=1-4 SKIP_DIFFUSERS=1 LABEL=s15b-graphs \
+      RUN_TAG=-graphs IMAGE_OUT=$OUT/graphs JAVA_OPTS="$T $G" timeout 170 bash bench/gpu/concurrency_bench.sh
+  grep -iE 'CudaGraph' $OUT/server-sdxl-cuda-4-graphs.log | head -5 | sed 's/^/# log: /' | tee -a "$L"
+  S env OUT=$OUT FAMILY=sdxl SIZE=1024 STEPS=20 N=4 BATCHES=4 WARMUP=1-4 SKIP_DIFFUSERS=1 LABEL=s15b-script \
+      RUN_TAG=-script IMAGE_OUT=$OUT/script JAVA_OPTS="$T" timeout 130 bash bench/gpu/concurrency_bench.sh
+  python3 bench/gpu/compare_images.py "sdxl seed 42: graphs vs script" $OUT/graphs-cuda-4.png $OUT/script-cuda-4.png | tee -a "$L"
+  SIZE=1024 timeout 90 python3 bench/gpu/e2e_diffusers.py /tmp/models/sdxl 20 4 2>&1 | grep '^{' | tee -a "$L"
+fi
