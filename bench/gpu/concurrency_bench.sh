@@ -11,6 +11,7 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 FAMILY=${FAMILY:-sd15}   # sd15 (512x512, 25 steps, N=16) or sdxl (SIZE=1024 STEPS=20 N=4 BATCHES="4 1")
 STEPS=${STEPS:-25}; N=${N:-16}; export SIZE=${SIZE:-512}
 JAVA_OPTS=${JAVA_OPTS:-}
+# SERVER_ARGS: more flags for `serve` (e.g. "--cuda-graphs /tmp/libjdiffuse_cudagraphs.so")
 # CP: the server's classpath (default the kit's jars); e.g. ".gpu/old/*:.gpu/app/*" puts an earlier build of one module
 # first, to measure a change against the code before it in the same run (RUN_TAG then keeps their logs apart)
 CP=${CP:-.gpu/app/*}
@@ -37,7 +38,8 @@ for DECODE in ${DECODES:-0}; do
   # gpu-env.sh execs java, so $! is the server itself (a shell function here would leave it running after kill)
   bash .gpu/gpu-env.sh java -Dai.djl.offline=true $JAVA_OPTS -cp "$CP" dev.jdiffuse.server.Main serve \
       --models "$M" --devices "$DEVICES" --dtype fp16 --port 8191 --queue-size 64 --batch-images "$BATCH" \
-      --batch-decode-images "$DECODE" ${WINDOW_MS:+--batch-window-ms $WINDOW_MS} ${WARMUP:+--warmup-batches $WARMUP} --output-dir "/tmp/outputs-$TAG-$BATCH-$DECODE" > "$LOG" 2>&1 &
+      --batch-decode-images "$DECODE" ${WINDOW_MS:+--batch-window-ms $WINDOW_MS} ${WARMUP:+--warmup-batches $WARMUP} \
+      --output-dir "/tmp/outputs-$TAG-$BATCH-$DECODE" ${SERVER_ARGS:-} > "$LOG" 2>&1 &
   SERVER=$!
   for i in $(seq 1 240); do grep -q 'listening on' "$LOG" && break; kill -0 $SERVER 2>/dev/null || break; sleep 1; done
   python3 bench/gpu/e2e_client.py 8191 "$STEPS" "$N" "${LABEL:+$LABEL }$FAMILY batch-images=$BATCH$LABEL_DECODE${WINDOW_MS:+ batch-window-ms=$WINDOW_MS}${WARMUP:+ warmup-batches=$WARMUP}$LABEL_DEVICES${JAVA_OPTS:+ $JAVA_OPTS}"

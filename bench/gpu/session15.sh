@@ -6,6 +6,7 @@
 #     a CUDA graph: host and synced times, each output against the op-by-op one
 #  3. the server with graphs, then without (same build, same machine): 1, 4, 16 SD 1.5 users (warmed, forward trace),
 #     and the seed-42 image of each, compared; then diffusers on the same folder
+# PART=b: SDXL servers with and without graphs; PART=c: the ControlNet (script, graphs) and the --cuda-graphs flag
 # JSON lines in $OUT/s15${PART}.jsonl, server logs beside them.
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -45,4 +46,15 @@ if [ "${PART:-a}" = b ]; then
       RUN_TAG=-script IMAGE_OUT=$OUT/script JAVA_OPTS="$T" timeout 130 bash bench/gpu/concurrency_bench.sh
   python3 bench/gpu/compare_images.py "sdxl seed 42: graphs vs script" $OUT/graphs-cuda-4.png $OUT/script-cuda-4.png | tee -a "$L"
   SIZE=1024 timeout 90 python3 bench/gpu/e2e_diffusers.py /tmp/models/sdxl 20 4 2>&1 | grep '^{' | tee -a "$L"
+fi
+if [ "${PART:-a}" = c ]; then
+  # the ControlNet: its scripted forward against op by op (GPU speed, not measured before), and a ControlNet-conditioned
+  # step with graphs off and on (the UNet's graph then takes the residuals); the server as users run it, with the
+  # --cuda-graphs flag instead of the system property (1 and 4 SD 1.5 users)
+  timeout 150 bash .gpu/gpu-env.sh java -Dai.djl.offline=true $G -Dbench.batches=2 \
+      -cp ".gpu/app/*" dev.jdiffuse.bench.DenoiserBench controlnet_script controlnet_graph 2>&1 | grep -E '^\{|Exception|rror' | head -20 | tee -a "$L"
+  S env OUT=$OUT FAMILY=sd15 STEPS=25 N=4 BATCHES=16 WARMUP=1-2 SKIP_DIFFUSERS=1 LABEL=s15c-flag RUN_TAG=-flag \
+      SERVER_ARGS="--cuda-graphs $LIB" JAVA_OPTS="$T" timeout 110 bash bench/gpu/concurrency_bench.sh
+  grep -iE 'CudaGraph' $OUT/server-sd15-cuda-16-flag.log | head -3 | sed 's/^/# log: /' | tee -a "$L"
+  timeout 60 python3 bench/gpu/e2e_diffusers.py /tmp/models/sd15 25 4 2>&1 | grep '^{' | tee -a "$L"
 fi

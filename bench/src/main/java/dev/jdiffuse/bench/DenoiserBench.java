@@ -50,7 +50,8 @@ import java.util.function.Supplier;
  * {@code -Dbench.vae.batches=1,16}, {@code -Dbench.latent=N}), see docs/perf/scripted-vae.md.
  * {@code clip_script} does the same for the CLIP text encoders ({@link ClipScriptBench}, docs/perf/scripted-clip.md).
  * {@code controlnet_script} does the same for an SD 1.5 ControlNet (diffusers' ControlNetModel with SD 1.5's text
- * width; {@code -Dbench.batches}, {@code -Dbench.latent}).
+ * width; {@code -Dbench.batches}, {@code -Dbench.latent}). {@code controlnet_graph} times a ControlNet-conditioned
+ * SD 1.5 step with CUDA graphs off and on ({@link #controlledUNetGraph}).
  */
 public final class DenoiserBench {
 
@@ -105,6 +106,11 @@ public final class DenoiserBench {
         if (which.contains("controlnet_script")) {
             for (String batch : System.getProperty("bench.batches", "2,16").split(",")) {
                 controlNetScriptedVsComposite(gpu, half, Integer.parseInt(batch.trim()));
+            }
+        }
+        if (which.contains("controlnet_graph")) {
+            for (String batch : System.getProperty("bench.batches", "2").split(",")) {
+                controlledUNetGraph(gpu, half, Integer.parseInt(batch.trim()));
             }
         }
         if (which.contains("vae_script")) {
@@ -216,6 +222,45 @@ public final class DenoiserBench {
                     + "\"dtype\":\"%s\",\"host_ms\":%.3f,\"step_ms\":%.3f,\"host_submit_ms\":%.3f,"
                     + "\"max_diff_vs_composite\":%.3e,\"scripted_available\":%b}", impl, latent, batch, dtype, host,
                     tm.stepMs, tm.submitMs, diff, scripted));
+        }
+    }
+
+    /**
+     * One ControlNet-conditioned SD 1.5 step (the ControlNet's scripted forward, then the UNet's with its residuals):
+     * {@code scripted} with CUDA graphs off, {@code graph} with them on (the UNet's forward, residuals included, as a
+     * graph replay; the ControlNet's script stays a call); the compared output is the UNet's.
+     */
+    static void controlledUNetGraph(Device gpu, DataType dtype, int batch) {
+        ControlNetConfig ccfg = ControlNetConfig.from(ConfigJson.of("sd15 controlnet (diffusers defaults)",
+                JSON.createObjectNode().put("cross_attention_dim", 768).put("attention_head_dim", 8)));
+        UNet2DConditionConfig ucfg = sd15Config();
+        int latent = Integer.getInteger("bench.latent", 64);
+        try (NDManager w = NDManager.newBaseManager(gpu)) {
+            ControlNetModel controlnet = ControlNetModel.load(ccfg, new RandomStateDict(new ControlNetModel(ccfg), w,
+                    false), w, dtype, "sd15 controlnet");
+            UNet2DConditionModel unet = UNet2DConditionModel.load(ucfg,
+                    new RandomStateDict(new UNet2DConditionModel(ucfg), w, false), w, dtype, "sd15");
+            NDArray x = w.randomNormal(new Shape(batch, 4, latent, latent)).toType(dtype, false);
+            NDArray cond = w.randomUniform(0, 1, new Shape(batch, 3, latent * 8, latent * 8)).toType(dtype, false);
+            dev.jdiffuse.models.unet.TextContext ctx = dev.jdiffuse.models.unet.TextContext.of(
+                    w.randomNormal(new Shape(batch, 77, 768)).toType(dtype, false));
+            double[] t = new double[batch];
+            for (int i = 0; i < batch; i++) {
+                t[i] = 999 - 40 * i % 1000;
+            }
+            Supplier<NDArray> step = () -> {
+                dev.jdiffuse.models.unet.ControlNetOutput c = controlnet.forward(x, t, ctx, cond, 1f,
+                        UNetExtras.NONE);
+                return unet.forward(x, t, ctx, UNetExtras.NONE.withControl(c.down(), c.mid()));
+            };
+            Map<String, Supplier<NDArray>> paths = new java.util.LinkedHashMap<>();
+            paths.put("scripted", () -> withGraphs(false, step));
+            paths.put("graph", () -> withGraphs(true, step));
+            comparePaths(w, x, paths, 5, 30, (impl, host, tm, diff) -> print(
+                    "{\"model\":\"controlnet_unet_sd15\",\"impl\":\"jdiffuse-%s\",\"latent\":%d,\"batch\":%d,"
+                    + "\"dtype\":\"%s\",\"host_ms\":%.3f,\"step_ms\":%.3f,\"host_submit_ms\":%.3f,"
+                    + "\"max_diff_vs_scripted\":%.3e,\"graphs\":%b}", impl, latent, batch, dtype, host, tm.stepMs,
+                    tm.submitMs, diff, dev.jdiffuse.models.nn.CudaGraphs.available()));
         }
     }
 
