@@ -6,7 +6,8 @@
 #     a CUDA graph: host and synced times, each output against the op-by-op one
 #  3. the server with graphs, then without (same build, same machine): 1, 4, 16 SD 1.5 users (warmed, forward trace),
 #     and the seed-42 image of each, compared; then diffusers on the same folder
-# PART=b: SDXL servers with and without graphs; PART=c: the ControlNet (script, graphs) and the --cuda-graphs flag
+# PART=b: SDXL servers with and without graphs; PART=c: the ControlNet (script, graphs) and the --cuda-graphs flag;
+# PART=d: graphs only for the weights as loaded (a patched parameter skips them)
 # JSON lines in $OUT/s15${PART}.jsonl, server logs beside them.
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -57,4 +58,10 @@ if [ "${PART:-a}" = c ]; then
       SERVER_ARGS="--cuda-graphs $LIB" JAVA_OPTS="$T" timeout 110 bash bench/gpu/concurrency_bench.sh
   grep -iE 'CudaGraph' $OUT/server-sd15-cuda-16-flag.log | head -3 | sed 's/^/# log: /' | tee -a "$L"
   timeout 60 python3 bench/gpu/e2e_diffusers.py /tmp/models/sd15 25 4 2>&1 | grep '^{' | tee -a "$L"
+fi
+if [ "${PART:-a}" = d ]; then
+  # after graphs were limited to the weights as loaded and the helper refuses other fixed tensors: the graph path at
+  # 2 rows against the script, and a patched parameter (as a LoRA swaps one in) skipping the graph
+  timeout 150 bash .gpu/gpu-env.sh java -Dai.djl.offline=true $G -Dbench.models=sd15 -Dbench.batches=2 \
+      -cp ".gpu/app/*" dev.jdiffuse.bench.DenoiserBench unet_script graph_patched 2>&1 | grep -E '^\{|Exception|rror|WARN' | head -20 | tee -a "$L"
 fi

@@ -37,6 +37,7 @@ struct Captured {
   std::vector<torch::IValue> args;                 // what the captured call read
   std::vector<std::vector<at::Tensor>> statics;    // per argument: its static buffers, empty for a fixed argument
   std::vector<at::Tensor> outputs;                 // written by each replay
+  std::vector<std::vector<const void*>> fixed;     // per fixed argument: its tensors' data, which replays must pass
   c10::Device device{c10::DeviceType::CUDA, 0};
 };
 
@@ -74,6 +75,17 @@ std::vector<at::Tensor> tensors_of(const torch::IValue& v, const char* what) {
     return r;
   }
   throw std::invalid_argument(std::string(what) + " is a " + v.tagKind() + ", not a tensor or a list of tensors");
+}
+
+// The data pointers of a fixed argument's tensors (none for a value that holds no tensor).
+std::vector<const void*> data_of(const torch::IValue& v) {
+  std::vector<const void*> r;
+  if (v.isTensor() || v.isTensorList() || v.isList() || v.isTuple()) {
+    for (const auto& t : tensors_of(v, "a fixed argument")) {
+      r.push_back(t.data_ptr());
+    }
+  }
+  return r;
 }
 
 std::vector<torch::IValue> read_args(JNIEnv* env, jlongArray jargs) {
@@ -142,9 +154,11 @@ JNIEXPORT jlong JNICALL Java_dev_jdiffuse_models_nn_CudaGraphNative_capture(JNIE
     {
       c10::cuda::CUDAStreamGuard stream_guard(side);
       c->statics.resize(n);
+      c->fixed.resize(n);
       for (jsize i = 0; i < n; i++) {
         if (!varying[i]) {
           c->args.push_back(given[i]);
+          c->fixed[i] = data_of(given[i]);
           continue;
         }
         // on the graph's device: a host input (the UNet's time features) is copied over before each replay, as a
@@ -208,6 +222,11 @@ JNIEXPORT jlongArray JNICALL Java_dev_jdiffuse_models_nn_CudaGraphNative_replay(
     for (size_t i = 0; i < given.size(); i++) {
       auto& statics = c->statics[i];
       if (statics.empty()) {
+        // the graph reads a fixed argument where it was at capture: other tensors here (other weights) would be
+        // silently ignored, so they are refused
+        if (data_of(given[i]) != c->fixed[i]) {
+          throw std::invalid_argument("fixed argument " + std::to_string(i) + " holds other tensors than at capture");
+        }
         continue;
       }
       auto ts = tensors_of(given[i], "a varying argument");

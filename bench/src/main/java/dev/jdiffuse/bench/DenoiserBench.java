@@ -51,7 +51,8 @@ import java.util.function.Supplier;
  * {@code clip_script} does the same for the CLIP text encoders ({@link ClipScriptBench}, docs/perf/scripted-clip.md).
  * {@code controlnet_script} does the same for an SD 1.5 ControlNet (diffusers' ControlNetModel with SD 1.5's text
  * width; {@code -Dbench.batches}, {@code -Dbench.latent}). {@code controlnet_graph} times a ControlNet-conditioned
- * SD 1.5 step with CUDA graphs off and on ({@link #controlledUNetGraph}).
+ * SD 1.5 step with CUDA graphs off and on ({@link #controlledUNetGraph}); {@code graph_patched} checks that patched
+ * weights do not replay the graph of the loaded ones ({@link #patchedWeightsSkipTheGraph}).
  */
 public final class DenoiserBench {
 
@@ -107,6 +108,9 @@ public final class DenoiserBench {
             for (String batch : System.getProperty("bench.batches", "2,16").split(",")) {
                 controlNetScriptedVsComposite(gpu, half, Integer.parseInt(batch.trim()));
             }
+        }
+        if (which.contains("graph_patched")) {
+            patchedWeightsSkipTheGraph(gpu, half);
         }
         if (which.contains("controlnet_graph")) {
             for (String batch : System.getProperty("bench.batches", "2").split(",")) {
@@ -262,6 +266,56 @@ public final class DenoiserBench {
                     + "\"max_diff_vs_scripted\":%.3e,\"graphs\":%b}", impl, latent, batch, dtype, host, tm.stepMs,
                     tm.submitMs, diff, dev.jdiffuse.models.nn.CudaGraphs.available()));
         }
+    }
+
+    /**
+     * A LoRA-style patch (a parameter's array swapped for another, as {@code LoraPatcher} does) must not replay the
+     * graph captured with the loaded weights: SD 1.5 UNet at 2 rows, the forward with graphs on before the patch, while
+     * patched (against the same patched forward with graphs off) and after the base is put back (against the first).
+     */
+    static void patchedWeightsSkipTheGraph(Device gpu, DataType dtype) {
+        UNet2DConditionConfig cfg = sd15Config();
+        try (NDManager w = NDManager.newBaseManager(gpu)) {
+            UNet2DConditionModel unet = UNet2DConditionModel.load(cfg,
+                    new RandomStateDict(new UNet2DConditionModel(cfg), w, false), w, dtype, "sd15");
+            NDArray x = w.randomNormal(new Shape(2, 4, 64, 64)).toType(dtype, false);
+            dev.jdiffuse.models.unet.TextContext ctx = dev.jdiffuse.models.unet.TextContext.of(
+                    w.randomNormal(new Shape(2, 77, 768)).toType(dtype, false));
+            double[] t = {999, 999};
+            Supplier<float[]> forward = () -> unet.forward(x, t, ctx, UNetExtras.NONE)
+                    .toType(DataType.FLOAT32, false).toFloatArray();
+            float[] graphed = withGraphsF(true, forward);
+            graphed = withGraphsF(true, forward); // a replay, not the capture's first run
+            dev.jdiffuse.models.nn.Parameter p = unet.namedParameters().get("conv_in.weight");
+            NDArray base = p.replace(p.get().mul(1.5f));
+            float[] patchedGraphsOn = withGraphsF(true, forward);
+            float[] patchedGraphsOff = withGraphsF(false, forward);
+            p.replace(base);
+            float[] restored = withGraphsF(true, forward);
+            print("{\"check\":\"patched weights skip the graph\",\"patched_on_vs_off\":%.3e,"
+                    + "\"patched_vs_loaded\":%.3e,\"restored_vs_loaded\":%.3e,\"graphs\":%b}",
+                    maxRel(patchedGraphsOn, patchedGraphsOff), maxRel(patchedGraphsOn, graphed),
+                    maxRel(restored, graphed), dev.jdiffuse.models.nn.CudaGraphs.available());
+        }
+    }
+
+    private static float[] withGraphsF(boolean on, Supplier<float[]> forward) {
+        dev.jdiffuse.models.nn.CudaGraphs.setEnabled(on);
+        try {
+            return forward.get();
+        } finally {
+            dev.jdiffuse.models.nn.CudaGraphs.setEnabled(true);
+        }
+    }
+
+    private static double maxRel(float[] a, float[] ref) {
+        double diff = 0;
+        double max = 0;
+        for (int i = 0; i < a.length; i++) {
+            diff = Math.max(diff, Math.abs(a[i] - ref[i]));
+            max = Math.max(max, Math.abs(ref[i]));
+        }
+        return max == 0 ? diff : diff / max;
     }
 
     /** What {@link #comparePaths} prints for one path. */

@@ -16,10 +16,11 @@ import java.util.Set;
 /**
  * One model's CUDA graphs of a scripted method ({@link CudaGraphs}), one per input shape: a call with a shape met
  * before copies its varying inputs into the graph's buffers and replays it; a new shape is captured first (two
- * warm-up calls, then one recorded; tens of milliseconds, about what three forwards take). The graphs hold the weight
- * list they were captured with, so they are all released when the weights change (a new {@link ScriptWeights.Lease},
- * e.g. a LoRA applied) and when the model's manager closes ({@link #close}); at most {@link #MAX_GRAPHS} are kept,
- * the least recently used released first.
+ * warm-up calls, then one recorded; a few hundred milliseconds). A graph reads the fixed arguments (the weight list)
+ * where they were at capture, so callers pass only the weights as loaded ({@link ScriptWeights.Lease#asLoaded}: every
+ * such list holds the same arrays), and the helper refuses a replay whose fixed tensors are not the captured ones (the
+ * graph is then released and the call runs without it). The graphs are released when the model's manager closes
+ * ({@link #close}); at most {@link #MAX_GRAPHS} are kept, the least recently used released first.
  *
  * <p>Calls are serialised on this cache's monitor: a graph's input and output buffers are shared by its replays.
  * The graphs share one memory pool (their temporaries overlap; safe as their replays never overlap and each replay's
@@ -35,9 +36,8 @@ public final class CudaGraphCache implements AutoCloseable {
 
     private final String name;
     private final Map<String, Long> graphs = new LinkedHashMap<>(16, 0.75f, true);
-    /** Shapes whose capture failed (e.g. out of memory): not tried again while these weights last. */
+    /** Shapes whose capture failed (e.g. out of memory): not tried again. */
     private final Set<String> failed = new HashSet<>();
-    private Object weights;
     private boolean off;
     private long captures;
     private long replays;
@@ -53,17 +53,12 @@ public final class CudaGraphCache implements AutoCloseable {
      * @param varying per argument, whether it changes between calls (a tensor or a list of tensors, copied in before
      *     each replay); the others are read where they were at capture (the weight list)
      * @param key the shapes of the varying arguments (and whatever else selects a different graph)
-     * @param weights the identity of the fixed arguments: graphs of other weights are released first
      * @return the method's output tensors in {@code manager}, or null when graphs are off here (run it yourself)
      */
     public synchronized PtNDArray[] call(PtSymbolBlock module, String method, IValue[] args, boolean[] varying,
-            String key, Object weights, PtNDManager manager) {
+            String key, PtNDManager manager) {
         if (off || !CudaGraphs.available()) {
             return null;
-        }
-        if (weights != this.weights) {
-            releaseAll();
-            this.weights = weights;
         }
         long[] handles = new long[args.length];
         for (int i = 0; i < args.length; i++) {
@@ -132,6 +127,5 @@ public final class CudaGraphCache implements AutoCloseable {
         graphs.values().forEach(CudaGraphNative::release);
         graphs.clear();
         failed.clear();
-        weights = null;
     }
 }

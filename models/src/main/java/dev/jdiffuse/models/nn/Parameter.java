@@ -12,6 +12,8 @@ public final class Parameter {
 
     private final Shape shape;
     private NDArray value;
+    /** What the loader set: {@link #replace} swaps {@link #value} only, so a patched parameter can be told apart. */
+    private NDArray loaded;
     private final Map<List<Long>, NDArray> views = new ConcurrentHashMap<>();
 
     Parameter(Shape shape) {
@@ -47,15 +49,30 @@ public final class Parameter {
      */
     public NDArray replace(NDArray value) {
         NDArray previous = get();
-        set(value);
+        requireShape(value);
+        this.value = value;
+        views.clear();
         return previous;
     }
 
+    /**
+     * Whether the value is the very array the loader set (no patch swapped in, or the base put back): what a CUDA
+     * graph of the model's forward may read ({@link CudaGraphCache}).
+     */
+    public boolean isAsLoaded() {
+        return value != null && value == loaded;
+    }
+
     void set(NDArray value) {
+        requireShape(value);
+        this.value = value;
+        this.loaded = value;
+        views.clear();
+    }
+
+    private void requireShape(NDArray value) {
         if (!value.getShape().equals(shape)) {
             throw new IllegalArgumentException("shape " + value.getShape() + " does not fit parameter " + shape);
         }
-        this.value = value;
-        views.clear();
     }
 }

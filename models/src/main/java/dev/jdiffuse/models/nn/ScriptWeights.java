@@ -77,19 +77,31 @@ public final class ScriptWeights {
         private final NDArray[] arrays;
         private final IValue list;
         private final NDManager owner;
+        private final boolean asLoaded;
         private int users;
         private boolean superseded;
 
         private Lease(Parameter[] params, NDArray[] constants, NDManager owner) {
             this.arrays = new NDArray[params.length];
             PtNDArray[] pt = new PtNDArray[params.length];
+            boolean loaded = true;
             for (int i = 0; i < params.length; i++) {
                 arrays[i] = params[i] != null ? params[i].get() : constants[i];
                 pt[i] = (PtNDArray) arrays[i];
+                loaded &= params[i] == null || params[i].isAsLoaded();
             }
+            this.asLoaded = loaded;
             this.list = IValue.listFrom(pt);
             this.owner = owner;
             owner.attachInternal(list.getUid(), list);
+        }
+
+        /**
+         * Whether every array is the one its parameter was loaded with (no LoRA merged in): two such leases hold the
+         * same arrays, so a CUDA graph captured with one reads the right weights under the other.
+         */
+        public boolean asLoaded() {
+            return asLoaded;
         }
 
         /** The list IValue, to pass to the script; valid until released. */

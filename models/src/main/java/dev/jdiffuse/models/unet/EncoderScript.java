@@ -81,8 +81,8 @@ final class EncoderScript {
 
     /**
      * {@link #forward} for a script whose result is one tensor and whose trailing arguments are tensors or lists of
-     * tensors: on a CUDA device with {@link CudaGraphs} on, up to {@link CudaGraphs#MAX_ROWS} rows, a replay of the
-     * graph captured for these shapes.
+     * tensors: on a CUDA device with {@link CudaGraphs} on, up to {@link CudaGraphs#MAX_ROWS} rows, with the weights
+     * as loaded (no LoRA merged in), a replay of the graph captured for these shapes.
      *
      * @param moreKey what selects a different graph in {@code more} beyond {@code x}'s shape (e.g. how many residuals)
      * @return [B, out_channels, H, W] in the sample's manager
@@ -91,9 +91,12 @@ final class EncoderScript {
             IValue... more) {
         PtNDManager manager = (PtNDManager) x.getManager();
         return withArguments(x, timeFeatures, context, extras, more, (args, w, kv) -> {
-            if (graphs != null && x.getDevice().isGpu() && x.getShape().get(0) <= CudaGraphs.MAX_ROWS) {
+            // only the weights as loaded: a LoRA request would otherwise release the graphs and capture new ones
+            // for its patched weights (and again when the base is put back), twice per request
+            if (graphs != null && w.asLoaded() && x.getDevice().isGpu()
+                    && x.getShape().get(0) <= CudaGraphs.MAX_ROWS) {
                 PtNDArray[] out = graphs.call(module, "forward", args, varying(args.length),
-                        graphKey(x, timeFeatures, kv, extras, moreKey), w, manager);
+                        graphKey(x, timeFeatures, kv, extras, moreKey), manager);
                 if (out != null) {
                     return out[0];
                 }

@@ -18,7 +18,7 @@ class CudaGraphCacheTest {
                 && System.getenv(CudaGraphs.ENV) == null, "the helper is configured in this environment");
         assertFalse(CudaGraphs.available());
         try (CudaGraphCache cache = new CudaGraphCache("test")) {
-            assertNull(cache.call(null, "forward", new IValue[0], new boolean[0], "key", new Object(), null));
+            assertNull(cache.call(null, "forward", new IValue[0], new boolean[0], "key", null));
         }
     }
 }
