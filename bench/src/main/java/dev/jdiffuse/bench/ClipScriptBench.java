@@ -113,7 +113,7 @@ final class ClipScriptBench {
     }
 
     /** max |a - b| / max |a|. */
-    private static double relative(float[] a, float[] b) {
+    static double relative(float[] a, float[] b) {
         double diff = 0;
         double ref = 0;
         for (int i = 0; i < a.length; i++) {

@@ -141,7 +141,7 @@ public final class DenoiserBench {
         return UNet2DConditionConfig.from(ConfigJson.of("sdxl base (diffusers config)", c));
     }
 
-    private static NDArray withGraphs(boolean on, Supplier<NDArray> forward) {
+    private static <T> T withGraphs(boolean on, Supplier<T> forward) {
         dev.jdiffuse.models.nn.CudaGraphs.setEnabled(on);
         try {
             return forward.get();
@@ -151,11 +151,11 @@ public final class DenoiserBench {
     }
 
     /**
-     * The UNet's two forwards on the same model and inputs: {@code composite} (op by op through DJL's JNI) and
-     * {@code scripted} (one TorchScript call), and {@code graph} (that call replayed as a CUDA graph, where
-     * {@link dev.jdiffuse.models.nn.CudaGraphs} is on). Prints, per path, the host time to enqueue one forward on an idle device
-     * ({@code host_ms}: what issue 13 item 4 asks to bring under the GPU time), the synchronised step time, and the
-     * largest difference between the two outputs relative to the largest output value.
+     * The UNet's forwards on the same model and inputs: {@code composite} (op by op through DJL's JNI),
+     * {@code scripted} (one TorchScript call) and {@code graph} (that call replayed as a CUDA graph, where
+     * {@link dev.jdiffuse.models.nn.CudaGraphs} is on). Prints, per path, the host time to enqueue one forward on an
+     * idle device ({@code host_ms}: what issue 13 item 4 asks to bring under the GPU time), the synchronised step time,
+     * and the largest difference from the first path's output relative to its largest value.
      */
     static void scriptedVsComposite(Device gpu, DataType dtype, String model, int batch) {
         boolean xl = "sdxl".equals(model);
@@ -203,23 +203,16 @@ public final class DenoiserBench {
      * but the down residuals' zero convolutions).
      */
     static void controlNetScriptedVsComposite(Device gpu, DataType dtype, int batch) {
-        ControlNetConfig cfg = ControlNetConfig.from(ConfigJson.of("sd15 controlnet (diffusers defaults)",
-                JSON.createObjectNode().put("cross_attention_dim", 768).put("attention_head_dim", 8)));
         int latent = Integer.getInteger("bench.latent", 64);
         try (NDManager w = NDManager.newBaseManager(gpu)) {
-            ControlNetModel controlnet = ControlNetModel.load(cfg, new RandomStateDict(new ControlNetModel(cfg), w,
-                    false), w, dtype, "sd15 controlnet");
-            NDArray x = w.randomNormal(new Shape(batch, 4, latent, latent)).toType(dtype, false);
-            NDArray cond = w.randomUniform(0, 1, new Shape(batch, 3, latent * 8, latent * 8)).toType(dtype, false);
-            dev.jdiffuse.models.unet.TextContext ctx = dev.jdiffuse.models.unet.TextContext.of(
-                    w.randomNormal(new Shape(batch, 77, 768)).toType(dtype, false));
-            double[] t = new double[batch];
-            for (int i = 0; i < batch; i++) {
-                t[i] = 999 - 40 * i % 1000;
-            }
+            ControlNetModel controlnet = sd15ControlNet(w, dtype);
+            ControlledInputs in = ControlledInputs.random(w, dtype, batch, latent);
+            NDArray x = in.x();
             Map<String, Supplier<NDArray>> paths = new java.util.LinkedHashMap<>();
-            paths.put("composite", () -> controlnet.forwardComposite(x, t, ctx, cond, 1f, UNetExtras.NONE).mid());
-            paths.put("scripted", () -> controlnet.forward(x, t, ctx, cond, 1f, UNetExtras.NONE).mid());
+            paths.put("composite", () -> controlnet.forwardComposite(x, in.t(), in.ctx(), in.cond(), 1f,
+                    UNetExtras.NONE).mid());
+            paths.put("scripted", () -> controlnet.forward(x, in.t(), in.ctx(), in.cond(), 1f, UNetExtras.NONE)
+                    .mid());
             boolean scripted = controlnet.scriptedForward();
             comparePaths(w, x, paths, 5, batch > 4 ? 10 : 30, (impl, host, tm, diff) -> print(
                     "{\"model\":\"controlnet_sd15\",\"impl\":\"jdiffuse-%s\",\"latent\":%d,\"batch\":%d,"
@@ -235,27 +228,18 @@ public final class DenoiserBench {
      * graph replay; the ControlNet's script stays a call); the compared output is the UNet's.
      */
     static void controlledUNetGraph(Device gpu, DataType dtype, int batch) {
-        ControlNetConfig ccfg = ControlNetConfig.from(ConfigJson.of("sd15 controlnet (diffusers defaults)",
-                JSON.createObjectNode().put("cross_attention_dim", 768).put("attention_head_dim", 8)));
         UNet2DConditionConfig ucfg = sd15Config();
         int latent = Integer.getInteger("bench.latent", 64);
         try (NDManager w = NDManager.newBaseManager(gpu)) {
-            ControlNetModel controlnet = ControlNetModel.load(ccfg, new RandomStateDict(new ControlNetModel(ccfg), w,
-                    false), w, dtype, "sd15 controlnet");
+            ControlNetModel controlnet = sd15ControlNet(w, dtype);
             UNet2DConditionModel unet = UNet2DConditionModel.load(ucfg,
                     new RandomStateDict(new UNet2DConditionModel(ucfg), w, false), w, dtype, "sd15");
-            NDArray x = w.randomNormal(new Shape(batch, 4, latent, latent)).toType(dtype, false);
-            NDArray cond = w.randomUniform(0, 1, new Shape(batch, 3, latent * 8, latent * 8)).toType(dtype, false);
-            dev.jdiffuse.models.unet.TextContext ctx = dev.jdiffuse.models.unet.TextContext.of(
-                    w.randomNormal(new Shape(batch, 77, 768)).toType(dtype, false));
-            double[] t = new double[batch];
-            for (int i = 0; i < batch; i++) {
-                t[i] = 999 - 40 * i % 1000;
-            }
+            ControlledInputs in = ControlledInputs.random(w, dtype, batch, latent);
+            NDArray x = in.x();
             Supplier<NDArray> step = () -> {
-                dev.jdiffuse.models.unet.ControlNetOutput c = controlnet.forward(x, t, ctx, cond, 1f,
+                dev.jdiffuse.models.unet.ControlNetOutput c = controlnet.forward(x, in.t(), in.ctx(), in.cond(), 1f,
                         UNetExtras.NONE);
-                return unet.forward(x, t, ctx, UNetExtras.NONE.withControl(c.down(), c.mid()));
+                return unet.forward(x, in.t(), in.ctx(), UNetExtras.NONE.withControl(c.down(), c.mid()));
             };
             Map<String, Supplier<NDArray>> paths = new java.util.LinkedHashMap<>();
             paths.put("scripted", () -> withGraphs(false, step));
@@ -284,38 +268,42 @@ public final class DenoiserBench {
             double[] t = {999, 999};
             Supplier<float[]> forward = () -> unet.forward(x, t, ctx, UNetExtras.NONE)
                     .toType(DataType.FLOAT32, false).toFloatArray();
-            float[] graphed = withGraphsF(true, forward);
-            graphed = withGraphsF(true, forward); // a replay, not the capture's first run
+            float[] graphed = withGraphs(true, forward);
+            graphed = withGraphs(true, forward); // a replay, not the capture's first run
             dev.jdiffuse.models.nn.Parameter p = unet.namedParameters().get("conv_in.weight");
             NDArray base = p.replace(p.get().mul(1.5f));
-            float[] patchedGraphsOn = withGraphsF(true, forward);
-            float[] patchedGraphsOff = withGraphsF(false, forward);
+            float[] patchedGraphsOn = withGraphs(true, forward);
+            float[] patchedGraphsOff = withGraphs(false, forward);
             p.replace(base);
-            float[] restored = withGraphsF(true, forward);
+            float[] restored = withGraphs(true, forward);
             print("{\"check\":\"patched weights skip the graph\",\"patched_on_vs_off\":%.3e,"
                     + "\"patched_vs_loaded\":%.3e,\"restored_vs_loaded\":%.3e,\"graphs\":%b}",
-                    maxRel(patchedGraphsOn, patchedGraphsOff), maxRel(patchedGraphsOn, graphed),
-                    maxRel(restored, graphed), dev.jdiffuse.models.nn.CudaGraphs.available());
+                    ClipScriptBench.relative(patchedGraphsOff, patchedGraphsOn),
+                    ClipScriptBench.relative(graphed, patchedGraphsOn), ClipScriptBench.relative(graphed, restored),
+                    dev.jdiffuse.models.nn.CudaGraphs.available());
         }
     }
 
-    private static float[] withGraphsF(boolean on, Supplier<float[]> forward) {
-        dev.jdiffuse.models.nn.CudaGraphs.setEnabled(on);
-        try {
-            return forward.get();
-        } finally {
-            dev.jdiffuse.models.nn.CudaGraphs.setEnabled(true);
-        }
+    /** diffusers' ControlNetModel with SD 1.5's text width, random weights, in {@code w}. */
+    private static ControlNetModel sd15ControlNet(NDManager w, DataType dtype) {
+        ControlNetConfig cfg = ControlNetConfig.from(ConfigJson.of("sd15 controlnet (diffusers defaults)",
+                JSON.createObjectNode().put("cross_attention_dim", 768).put("attention_head_dim", 8)));
+        return ControlNetModel.load(cfg, new RandomStateDict(new ControlNetModel(cfg), w, false), w, dtype,
+                "sd15 controlnet");
     }
 
-    private static double maxRel(float[] a, float[] ref) {
-        double diff = 0;
-        double max = 0;
-        for (int i = 0; i < a.length; i++) {
-            diff = Math.max(diff, Math.abs(a[i] - ref[i]));
-            max = Math.max(max, Math.abs(ref[i]));
+    /** A ControlNet step's inputs: latents [B, 4, h, w], control image [B, 3, 8h, 8w], text [B, 77, 768], timesteps. */
+    private record ControlledInputs(NDArray x, NDArray cond, dev.jdiffuse.models.unet.TextContext ctx, double[] t) {
+        static ControlledInputs random(NDManager w, DataType dtype, int batch, int latent) {
+            double[] t = new double[batch];
+            for (int i = 0; i < batch; i++) {
+                t[i] = 999 - 40 * i % 1000;
+            }
+            return new ControlledInputs(w.randomNormal(new Shape(batch, 4, latent, latent)).toType(dtype, false),
+                    w.randomUniform(0, 1, new Shape(batch, 3, latent * 8, latent * 8)).toType(dtype, false),
+                    dev.jdiffuse.models.unet.TextContext.of(w.randomNormal(new Shape(batch, 77, 768))
+                            .toType(dtype, false)), t);
         }
-        return max == 0 ? diff : diff / max;
     }
 
     /** What {@link #comparePaths} prints for one path. */
