@@ -129,9 +129,10 @@ public final class ServerFlags {
             + "[env JDIFFUSE_BATCH_WINDOW_MS]")
     int batchWindowMs;
 
-    @Option(names = "--warmup-batches", defaultValue = "", description = "batch sizes each model generates once "
+    @Option(names = "--warmup-batches", defaultValue = "auto", description = "batch sizes each model generates once "
             + "(2 steps, its default size) right after it loads, so the first users do not pay PyTorch's first-time "
-            + "cost of each batch shape on the GPU: e.g. 1-16 with --batch-images 16 (default: none) "
+            + "cost of each batch shape on the GPU (and, with --cuda-graphs, its capture): e.g. 1-16 with "
+            + "--batch-images 16, or none (default ${DEFAULT-VALUE}: 1 on a GPU, none on the CPU) "
             + "[env JDIFFUSE_WARMUP_BATCHES]")
     String warmupBatches;
 

@@ -47,7 +47,8 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
      * compatible denoiser calls share forwards; {@code window} is the longest a call waits for the other running
      * jobs' calls. {@code images} 1: one job at a time, as before. Jobs that finish together decode in one VAE call
      * of at most {@code decodeImages} images (1: each alone, as before), waiting at most {@code window} for each other.
-     * {@code warmup}: batch sizes each model runs once right after it loads ({@link WarmUp}); empty: none.
+     * {@code warmup}: batch sizes each model runs once right after it loads ({@link WarmUp}); empty: none; null
+     * ({@code auto}): one image on a GPU, none on the CPU.
      */
     public record Batching(int images, Duration window, int decodeImages, List<Integer> warmup) {
 
@@ -64,7 +65,7 @@ public record ServerOptions(int port, String host, Path models, List<String> dev
         }
 
         public Batching {
-            warmup = List.copyOf(warmup);
+            warmup = warmup == null ? null : List.copyOf(warmup);
             if (images < 1 || images > 256) {
                 throw new IllegalArgumentException("--batch-images must be 1..256, got " + images);
             }

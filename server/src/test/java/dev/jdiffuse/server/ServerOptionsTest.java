@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -113,7 +114,8 @@ class ServerOptionsTest {
 
     @Test
     void warmUpBatchSizesParseFromRangesAndLists() {
-        assertEquals(List.of(), ServerOptions.parse(List.of(), Map.of()).batching().warmup(), "none by default");
+        assertNull(ServerOptions.parse(List.of(), Map.of()).batching().warmup(), "auto by default");
+        assertNull(ServerOptions.parse(List.of("--warmup-batches", "auto"), Map.of()).batching().warmup());
         assertEquals(List.of(1, 2, 3, 4, 8, 16), ServerOptions.parse(List.of("--warmup-batches", "16,1-4,8,2"),
                 Map.of()).batching().warmup(), "ascending, each once");
         assertEquals(List.of(1, 2), ServerOptions.parse(List.of(), Map.of("JDIFFUSE_WARMUP_BATCHES", "1-2"))

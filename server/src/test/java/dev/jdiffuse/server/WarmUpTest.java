@@ -49,6 +49,14 @@ class WarmUpTest {
     }
 
     @Test
+    void autoWarmsNothingOnTheCpu() throws Exception {
+        ScriptedPipeline p = new ScriptedPipeline(0);
+        assertSame(p, WarmUp.warming((entry, device, dtype) -> p, WarmUp.parse("auto")).load(null, "cpu", "fp32"));
+        assertEquals(0, p.runsOf(WarmUp.PROMPT), "auto: one image on a GPU only");
+        assertEquals(List.of(1), WarmUp.GPU_DEFAULT);
+    }
+
+    @Test
     void aFailingWarmUpStopsButTheModelStaysLoaded() {
         ScriptedPipeline p = new ScriptedPipeline(0);
         List<WarmUp.Result> done = WarmUp.run(new FailingAtBatch(p, 2), List.of(1, 2, 4));
