@@ -7,7 +7,8 @@
 #  3. the server with graphs, then without (same build, same machine): 1, 4, 16 SD 1.5 users (warmed, forward trace),
 #     and the seed-42 image of each, compared; then diffusers on the same folder
 # PART=b: SDXL servers with and without graphs; PART=c: the ControlNet (script, graphs) and the --cuda-graphs flag;
-# PART=d: graphs only for the weights as loaded (a patched parameter skips them)
+# PART=d: graphs only for the weights as loaded (a patched parameter skips them); PART=e: a fresh server's first images
+# with the default warm-up and --cuda-graphs
 # JSON lines in $OUT/s15${PART}.jsonl, server logs beside them.
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -64,4 +65,17 @@ if [ "${PART:-a}" = d ]; then
   # 2 rows against the script, and a patched parameter (as a LoRA swaps one in) skipping the graph
   timeout 150 bash .gpu/gpu-env.sh java -Dai.djl.offline=true $G -Dbench.models=sd15 -Dbench.batches=2 \
       -cp ".gpu/app/*" dev.jdiffuse.bench.DenoiserBench unet_script graph_patched 2>&1 | grep -E '^\{|Exception|rror|WARN' | head -20 | tee -a "$L"
+fi
+if [ "${PART:-a}" = e ]; then
+  # a fresh server with the defaults (--warmup-batches auto: one image on the GPU) and --cuda-graphs: the first
+  # images after it listens (first_image.py), and the log lines of its warm-up and captures
+  M=/tmp/models; mkdir -p $M
+  [ -f $M/sd15/model_index.json ] || python3 bench/gpu/write_published.py sd15 .gpu/tok $M/sd15 2>&1 | grep '^{' | tee -a "$L"
+  bash .gpu/gpu-env.sh java -Dai.djl.offline=true -cp ".gpu/app/*" dev.jdiffuse.server.Main serve --models $M \
+      --device cuda --dtype fp16 --port 8191 --batch-images 16 --cuda-graphs $LIB > $OUT/server-first.log 2>&1 &
+  # ready: the default model loaded (and warmed); the first request then pays nothing of the loading
+  for i in $(seq 1 240); do curl -sf http://127.0.0.1:8191/readyz > /dev/null && break; sleep 0.5; done
+  timeout 60 python3 bench/gpu/first_image.py 8191 sd15 "defaults + --cuda-graphs" | tee -a "$L"
+  grep -E 'warmed up|CudaGraph' $OUT/server-first.log | cut -c1-220 | sed 's/^/# log: /' | tee -a "$L"
+  pkill -f dev.jdiffuse.server.Main
 fi
