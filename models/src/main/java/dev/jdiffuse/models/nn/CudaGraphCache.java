@@ -1,9 +1,5 @@
 package dev.jdiffuse.models.nn;
 
-import ai.djl.pytorch.engine.PtNDArray;
-import ai.djl.pytorch.engine.PtNDManager;
-import ai.djl.pytorch.engine.PtSymbolBlock;
-import ai.djl.pytorch.jni.IValue;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -24,7 +20,8 @@ import java.util.Set;
  *
  * <p>Calls are serialised on this cache's monitor: a graph's input and output buffers are shared by its replays.
  * The graphs share one memory pool (their temporaries overlap; safe as their replays never overlap and each replay's
- * outputs are cloned). A shape whose capture fails (logged) runs without a graph; after three such shapes, all do.
+ * outputs are cloned). A shape whose capture or replay fails (logged) runs without a graph from then on; after three
+ * such shapes, all do.
  */
 public final class CudaGraphCache implements AutoCloseable {
 
@@ -34,7 +31,20 @@ public final class CudaGraphCache implements AutoCloseable {
     private static final int MAX_FAILURES = 3;
     private static final Logger LOG = LoggerFactory.getLogger(CudaGraphCache.class);
 
+    /** What the cache does with graphs: the native library ({@link CudaGraphNative#JNI}), or a stand-in in tests. */
+    interface Graphs {
+        /** Warms up and records {@code module.method(args)}; its handle. */
+        long captured(long module, String method, long[] args, boolean[] varying, int warmups, long shareWith);
+
+        /** Replays {@code graph} with {@code args}' varying inputs; handles of its outputs' clones. */
+        long[] replayed(long graph, long[] args);
+
+        void released(long graph);
+    }
+
     private final String name;
+    private final Graphs native_;
+    private final java.util.function.BooleanSupplier enabled;
     private final Map<String, Long> graphs = new LinkedHashMap<>(16, 0.75f, true);
     /** Shapes whose capture failed (e.g. out of memory): not tried again. */
     private final Set<String> failed = new HashSet<>();
@@ -44,25 +54,29 @@ public final class CudaGraphCache implements AutoCloseable {
 
     /** @param name what the log calls the model's forward */
     public CudaGraphCache(String name) {
+        this(name, CudaGraphNative.JNI, CudaGraphs::available);
+    }
+
+    CudaGraphCache(String name, Graphs graphs, java.util.function.BooleanSupplier enabled) {
         this.name = name;
+        this.native_ = graphs;
+        this.enabled = enabled;
     }
 
     /**
      * Runs {@code module.method(args)} as a graph replay.
      *
+     * @param module the TorchScript module's handle ({@code PtSymbolBlock.getHandle()})
+     * @param args the arguments' IValue handles
      * @param varying per argument, whether it changes between calls (a tensor or a list of tensors, copied in before
      *     each replay); the others are read where they were at capture (the weight list)
      * @param key the shapes of the varying arguments (and whatever else selects a different graph)
-     * @return the method's output tensors in {@code manager}, or null when graphs are off here (run it yourself)
+     * @return tensor handles of the method's outputs (the caller owns them), or null when graphs are off here or for
+     *     this key (run the method yourself)
      */
-    public synchronized PtNDArray[] call(PtSymbolBlock module, String method, IValue[] args, boolean[] varying,
-            String key, PtNDManager manager) {
-        if (off || !CudaGraphs.available()) {
+    public synchronized long[] call(long module, String method, long[] args, boolean[] varying, String key) {
+        if (off || !enabled.getAsBoolean()) {
             return null;
-        }
-        long[] handles = new long[args.length];
-        for (int i = 0; i < args.length; i++) {
-            handles[i] = args[i].getHandle();
         }
         Long graph = graphs.get(key);
         if (graph == null) {
@@ -72,13 +86,10 @@ public final class CudaGraphCache implements AutoCloseable {
             long t0 = System.nanoTime();
             long shareWith = graphs.isEmpty() ? 0 : graphs.values().iterator().next();
             try {
-                graph = ScriptModules.unoptimised(() -> CudaGraphNative.capture(module.getHandle(), method, handles,
-                        varying, WARMUPS, shareWith));
+                graph = ScriptModules.unoptimised(() -> native_.captured(module, method, args, varying, WARMUPS,
+                        shareWith));
             } catch (RuntimeException e) {
-                failed.add(key);
-                off = failed.size() >= MAX_FAILURES;
-                LOG.warn("{}: CUDA graph capture failed, forwards of {} run without a graph{}: {}", name, key,
-                        off ? " (and from now on all of this model's)" : "", e.getMessage());
+                fail(key, "capture", e);
                 return null;
             }
             captures++;
@@ -87,21 +98,24 @@ public final class CudaGraphCache implements AutoCloseable {
             graphs.put(key, graph);
             evict();
         }
-        long[] out;
         try {
-            out = CudaGraphNative.replay(graph, handles);
+            long[] out = native_.replayed(graph, args);
+            replays++;
+            return out;
         } catch (RuntimeException e) {
             graphs.remove(key);
-            CudaGraphNative.release(graph);
-            LOG.warn("{}: CUDA graph replay failed ({}), the forward runs without it", name, e.getMessage());
+            native_.released(graph);
+            fail(key, "replay", e);
             return null;
         }
-        replays++;
-        PtNDArray[] result = new PtNDArray[out.length];
-        for (int i = 0; i < out.length; i++) {
-            result[i] = new PtNDArray(manager, out[i]);
-        }
-        return result;
+    }
+
+    /** The shape runs without a graph from now on; after {@link #MAX_FAILURES} such shapes, every call does. */
+    private void fail(String key, String what, RuntimeException e) {
+        failed.add(key);
+        off = failed.size() >= MAX_FAILURES;
+        LOG.warn("{}: CUDA graph {} failed, forwards of {} run without a graph{}: {}", name, what, key,
+                off ? " (and from now on all of this model's)" : "", e.getMessage());
     }
 
     /** How many graphs were captured and replayed (for logs and benchmarks). */
@@ -118,13 +132,13 @@ public final class CudaGraphCache implements AutoCloseable {
     private void evict() {
         Iterator<Map.Entry<String, Long>> it = graphs.entrySet().iterator();
         while (graphs.size() > MAX_GRAPHS && it.hasNext()) {
-            CudaGraphNative.release(it.next().getValue());
+            native_.released(it.next().getValue());
             it.remove();
         }
     }
 
     private void releaseAll() {
-        graphs.values().forEach(CudaGraphNative::release);
+        graphs.values().forEach(native_::released);
         graphs.clear();
         failed.clear();
     }

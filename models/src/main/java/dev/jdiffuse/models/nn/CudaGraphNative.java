@@ -5,9 +5,27 @@ package dev.jdiffuse.models.nn;
  * DJL's: a module handle is its {@code torch::jit::script::Module*}, an argument an {@code IValue*}, a result a
  * {@code torch::Tensor*} that {@code PtNDArray} adopts.
  */
-final class CudaGraphNative {
+final class CudaGraphNative implements CudaGraphCache.Graphs {
+
+    /** The library's functions, for {@link CudaGraphCache}. */
+    static final CudaGraphCache.Graphs JNI = new CudaGraphNative();
 
     private CudaGraphNative() {
+    }
+
+    @Override
+    public long captured(long module, String method, long[] args, boolean[] varying, int warmups, long shareWith) {
+        return capture(module, method, args, varying, warmups, shareWith);
+    }
+
+    @Override
+    public long[] replayed(long graph, long[] args) {
+        return replay(graph, args);
+    }
+
+    @Override
+    public void released(long graph) {
+        release(graph);
     }
 
     /**

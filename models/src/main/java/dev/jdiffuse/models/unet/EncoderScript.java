@@ -95,10 +95,14 @@ final class EncoderScript {
             // for its patched weights (and again when the base is put back), twice per request
             if (graphs != null && w.asLoaded() && x.getDevice().isGpu()
                     && x.getShape().get(0) <= CudaGraphs.MAX_ROWS) {
-                PtNDArray[] out = graphs.call(module, "forward", args, varying(args.length),
-                        graphKey(x, timeFeatures, kv, extras, moreKey), manager);
+                long[] handles = new long[args.length];
+                for (int i = 0; i < args.length; i++) {
+                    handles[i] = args[i].getHandle();
+                }
+                long[] out = graphs.call(module.getHandle(), "forward", handles, varying(args.length),
+                        graphKey(x, timeFeatures, kv, extras, moreKey));
                 if (out != null) {
-                    return out[0];
+                    return new PtNDArray(manager, out[0]);
                 }
             }
             try (IValue out = ScriptModules.run(module, "forward", args)) {

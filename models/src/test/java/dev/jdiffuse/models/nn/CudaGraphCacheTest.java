@@ -1,24 +1,136 @@
 package dev.jdiffuse.models.nn;
 
-import ai.djl.pytorch.jni.IValue;
 import org.junit.jupiter.api.Test;
 
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Without the helper library (as here: no {@code -Djdiffuse.cudaGraphs}, no {@code JDIFFUSE_CUDA_GRAPHS}), graphs are
- * off and a cache answers "run it yourself" without touching native code, so every forward takes the TorchScript path.
+ * The cache's bookkeeping around the native graphs (which need a CUDA device and the helper library, measured on the
+ * GPU machine: bench/gpu/session15.sh), against a stand-in that records what it was asked: one capture per shape,
+ * replays of it after, the least recently used graph released past the limit, pools shared through a live graph,
+ * failures falling back to the caller for good, everything released on close.
  */
 class CudaGraphCacheTest {
 
+    /** Graph handles 1, 2, ...; replay answers {graph, call count}; fails where told. */
+    private static final class Recorder implements CudaGraphCache.Graphs {
+        final List<String> captures = new ArrayList<>();
+        final List<Long> shareWith = new ArrayList<>();
+        final Set<Long> live = new HashSet<>();
+        final List<Long> released = new ArrayList<>();
+        Set<String> failCapture = new HashSet<>();
+        boolean failReplay;
+        long next = 1;
+        long replays;
+
+        @Override
+        public long captured(long module, String method, long[] args, boolean[] varying, int warmups, long share) {
+            String key = method + args.length;
+            if (failCapture.contains(method)) {
+                throw new IllegalStateException("CUDA graph capture failed: out of memory");
+            }
+            captures.add(key);
+            shareWith.add(share);
+            live.add(next);
+            return next++;
+        }
+
+        @Override
+        public long[] replayed(long graph, long[] args) {
+            assertTrue(live.contains(graph), "a released graph was replayed: " + graph);
+            if (failReplay) {
+                throw new IllegalStateException("CUDA graph replay failed: fixed argument 3 holds other tensors");
+            }
+            return new long[] {graph, ++replays};
+        }
+
+        @Override
+        public void released(long graph) {
+            assertTrue(live.remove(graph), "released twice or never captured: " + graph);
+            released.add(graph);
+        }
+    }
+
+    private static long[] call(CudaGraphCache c, String method, String key) {
+        return c.call(7, method, new long[] {11, 12}, new boolean[] {true, false}, key);
+    }
+
     @Test
-    void withoutTheHelperEveryCallFallsBack() {
-        org.junit.jupiter.api.Assumptions.assumeTrue(System.getProperty(CudaGraphs.PROPERTY) == null
-                && System.getenv(CudaGraphs.ENV) == null, "the helper is configured in this environment");
-        assertFalse(CudaGraphs.available());
-        try (CudaGraphCache cache = new CudaGraphCache("test")) {
-            assertNull(cache.call(null, "forward", new IValue[0], new boolean[0], "key", null));
+    void oneCapturePerShapeThenReplays() {
+        Recorder r = new Recorder();
+        try (CudaGraphCache c = new CudaGraphCache("test", r, () -> true)) {
+            assertArrayEquals(new long[] {1, 1}, call(c, "forward", "2 rows"));
+            assertArrayEquals(new long[] {1, 2}, call(c, "forward", "2 rows"), "the same graph replayed");
+            assertArrayEquals(new long[] {2, 3}, call(c, "forward", "4 rows"), "a new shape, a new graph");
+            assertEquals(2, r.captures.size());
+            assertEquals(List.of(0L, 1L), r.shareWith, "the first graph makes a pool, the next shares a live one's");
+        }
+        assertEquals(Set.of(), r.live, "close releases every graph");
+    }
+
+    @Test
+    void theLeastRecentlyUsedGraphGoesPastTheLimit() {
+        Recorder r = new Recorder();
+        try (CudaGraphCache c = new CudaGraphCache("test", r, () -> true)) {
+            for (int i = 0; i < CudaGraphCache.MAX_GRAPHS; i++) {
+                call(c, "forward", "shape " + i);
+            }
+            call(c, "forward", "shape 0"); // used again: shape 1 is now the least recently used
+            call(c, "forward", "one more");
+            assertEquals(List.of(2L), r.released, "shape 1's graph released");
+            assertEquals(CudaGraphCache.MAX_GRAPHS, r.live.size());
+            call(c, "forward", "shape 1");
+            assertEquals(CudaGraphCache.MAX_GRAPHS + 2, r.captures.size(), "shape 1 captured again");
+        }
+    }
+
+    @Test
+    void aFailedCaptureFallsBackForThatShapeAndThreeForEveryShape() {
+        Recorder r = new Recorder();
+        r.failCapture = Set.of("a", "b", "c");
+        try (CudaGraphCache c = new CudaGraphCache("test", r, () -> true)) {
+            assertNull(call(c, "a", "k1"), "the caller runs the method itself");
+            assertNull(call(c, "a", "k1"));
+            assertEquals(0, r.captures.size());
+            assertFalse(call(c, "ok", "k2") == null, "another shape still captures");
+            assertNull(call(c, "b", "k3"));
+            assertNull(call(c, "c", "k4"));
+            assertNull(call(c, "ok", "k2"), "three failed shapes: graphs off for the model, even the captured one");
+        }
+    }
+
+    @Test
+    void aFailedReplayReleasesTheGraphAndFallsBack() {
+        Recorder r = new Recorder();
+        try (CudaGraphCache c = new CudaGraphCache("test", r, () -> true)) {
+            call(c, "forward", "2 rows");
+            r.failReplay = true;
+            assertNull(call(c, "forward", "2 rows"));
+            assertEquals(List.of(1L), r.released);
+            r.failReplay = false;
+            assertNull(call(c, "forward", "2 rows"), "not captured again");
+            assertEquals(1, r.captures.size());
+        }
+    }
+
+    @Test
+    void withoutTheHelperNothingNativeIsTouched() {
+        Recorder r = new Recorder();
+        try (CudaGraphCache c = new CudaGraphCache("test", r, () -> false)) {
+            assertNull(call(c, "forward", "2 rows"));
+        }
+        assertEquals(0, r.captures.size());
+        if (System.getProperty(CudaGraphs.PROPERTY) == null && System.getenv(CudaGraphs.ENV) == null) {
+            assertFalse(CudaGraphs.available(), "no library named: graphs off");
         }
     }
 }
