@@ -203,6 +203,9 @@ JNIEXPORT jlong JNICALL Java_dev_jdiffuse_models_nn_CudaGraphNative_capture(JNIE
   } catch (const std::exception& e) {
     throw_java(env, std::string("CUDA graph capture failed: ") + e.what());
     return 0;
+  } catch (...) {  // nothing may cross JNI: the JVM would terminate
+    throw_java(env, "CUDA graph capture failed: an exception of unknown type");
+    return 0;
   }
 }
 
@@ -258,6 +261,9 @@ JNIEXPORT jlongArray JNICALL Java_dev_jdiffuse_models_nn_CudaGraphNative_replay(
     return result;
   } catch (const std::exception& e) {
     throw_java(env, std::string("CUDA graph replay failed: ") + e.what());
+    return nullptr;
+  } catch (...) {
+    throw_java(env, "CUDA graph replay failed: an exception of unknown type");
     return nullptr;
   }
 }

@@ -18,18 +18,31 @@ import java.util.Set;
  * graph is then released and the call runs without it). The graphs are released when the model's manager closes
  * ({@link #close}); at most {@link #MAX_GRAPHS} are kept, the least recently used released first.
  *
- * <p>Calls are serialised on this cache's monitor: a graph's input and output buffers are shared by its replays.
- * The graphs share one memory pool (their temporaries overlap; safe as their replays never overlap and each replay's
- * outputs are cloned). A shape whose capture or replay fails (logged) runs without a graph from then on; after three
- * such shapes, all do.
+ * <p>Calls are serialised on one lock for the whole process ({@link #NATIVE}): a graph's input and output buffers are
+ * shared by its replays, and captures share a stream. A model's graphs share one memory pool (their temporaries
+ * overlap; safe as their replays never overlap and each replay's outputs are cloned). A shape whose replay fails
+ * (logged) runs without a graph from then on; a failed capture turns graphs off for the process.
  */
 public final class CudaGraphCache implements AutoCloseable {
 
-    /** Graphs kept per model: one per batch size and image size in use. */
-    public static final int MAX_GRAPHS = Integer.getInteger("jdiffuse.cudaGraphs.max", 16);
+    /** Graphs kept per model (at least one): one per batch size and image size in use. */
+    public static final int MAX_GRAPHS = Math.max(1, Integer.getInteger("jdiffuse.cudaGraphs.max", 16));
     private static final int WARMUPS = 2;
-    private static final int MAX_FAILURES = 3;
     private static final Logger LOG = LoggerFactory.getLogger(CudaGraphCache.class);
+    /**
+     * Every cache's native calls, for every model and device, run under this one lock: the helper captures on one
+     * stream per device with the calling thread's cuBLAS workspace, so one model's capture must not run beside
+     * another model's replay (a replay is a fraction of a millisecond of host time; a capture blocks the others'
+     * replays while it runs, at load or when a new batch size first comes).
+     */
+    private static final Object NATIVE = new Object();
+    /**
+     * Why graphs are off for the whole process, or null: a capture that failed may leave PyTorch's caching allocator
+     * in the middle of a capture (a failed capture_end skips its clean-up), so no graph is captured or replayed after
+     * one (review of session 15).
+     */
+    private static final java.util.concurrent.atomic.AtomicReference<String> PROCESS_OFF =
+            new java.util.concurrent.atomic.AtomicReference<>();
 
     /** What the cache does with graphs: the native library ({@link CudaGraphNative#JNI}), or a stand-in in tests. */
     interface Graphs {
@@ -45,22 +58,26 @@ public final class CudaGraphCache implements AutoCloseable {
     private final String name;
     private final Graphs native_;
     private final java.util.function.BooleanSupplier enabled;
+    private final java.util.concurrent.atomic.AtomicReference<String> processOff;
     private final Map<String, Long> graphs = new LinkedHashMap<>(16, 0.75f, true);
-    /** Shapes whose capture failed (e.g. out of memory): not tried again. */
+    /** Shapes whose replay failed (e.g. another weight array than at capture): not tried again. */
     private final Set<String> failed = new HashSet<>();
-    private boolean off;
+    private boolean closed;
     private long captures;
     private long replays;
 
     /** @param name what the log calls the model's forward */
     public CudaGraphCache(String name) {
-        this(name, CudaGraphNative.JNI, CudaGraphs::available);
+        this(name, CudaGraphNative.JNI, CudaGraphs::available, PROCESS_OFF);
     }
 
-    CudaGraphCache(String name, Graphs graphs, java.util.function.BooleanSupplier enabled) {
+    /** @param processOff why graphs are off for every cache sharing it (null: not off) */
+    CudaGraphCache(String name, Graphs graphs, java.util.function.BooleanSupplier enabled,
+            java.util.concurrent.atomic.AtomicReference<String> processOff) {
         this.name = name;
         this.native_ = graphs;
         this.enabled = enabled;
+        this.processOff = processOff;
     }
 
     /**
@@ -74,8 +91,14 @@ public final class CudaGraphCache implements AutoCloseable {
      * @return tensor handles of the method's outputs (the caller owns them), or null when graphs are off here or for
      *     this key (run the method yourself)
      */
-    public synchronized long[] call(long module, String method, long[] args, boolean[] varying, String key) {
-        if (off || !enabled.getAsBoolean()) {
+    public long[] call(long module, String method, long[] args, boolean[] varying, String key) {
+        synchronized (NATIVE) {
+            return callLocked(module, method, args, varying, key);
+        }
+    }
+
+    private long[] callLocked(long module, String method, long[] args, boolean[] varying, String key) {
+        if (closed || processOff.get() != null || !enabled.getAsBoolean()) {
             return null;
         }
         Long graph = graphs.get(key);
@@ -89,7 +112,9 @@ public final class CudaGraphCache implements AutoCloseable {
                 graph = ScriptModules.unoptimised(() -> native_.captured(module, method, args, varying, WARMUPS,
                         shareWith));
             } catch (RuntimeException e) {
-                fail(key, "capture", e);
+                processOff.compareAndSet(null, name + " " + key + ": " + e.getMessage());
+                LOG.error("{}: CUDA graph capture failed for {}; CUDA graphs are off from now on, for every model "
+                        + "(forwards run as one TorchScript call each): {}", name, key, e.getMessage());
                 return null;
             }
             captures++;
@@ -105,28 +130,26 @@ public final class CudaGraphCache implements AutoCloseable {
         } catch (RuntimeException e) {
             graphs.remove(key);
             native_.released(graph);
-            fail(key, "replay", e);
+            failed.add(key);
+            LOG.warn("{}: CUDA graph replay failed, forwards of {} run without a graph from now on: {}", name, key,
+                    e.getMessage());
             return null;
         }
     }
 
-    /** The shape runs without a graph from now on; after {@link #MAX_FAILURES} such shapes, every call does. */
-    private void fail(String key, String what, RuntimeException e) {
-        failed.add(key);
-        off = failed.size() >= MAX_FAILURES;
-        LOG.warn("{}: CUDA graph {} failed, forwards of {} run without a graph{}: {}", name, what, key,
-                off ? " (and from now on all of this model's)" : "", e.getMessage());
-    }
-
     /** How many graphs were captured and replayed (for logs and benchmarks). */
-    public synchronized String stats() {
-        return captures + " captured, " + replays + " replays, " + graphs.size() + " kept";
+    public String stats() {
+        synchronized (NATIVE) {
+            return captures + " captured, " + replays + " replays, " + graphs.size() + " kept";
+        }
     }
 
     @Override
-    public synchronized void close() {
-        releaseAll();
-        off = true;
+    public void close() {
+        synchronized (NATIVE) {
+            releaseAll();
+            closed = true;
+        }
     }
 
     private void evict() {
