@@ -90,6 +90,8 @@ public final class JobManager implements AutoCloseable {
     private final DrainRate drain = new DrainRate();
     private volatile JobStore store = JobStore.NONE;
     private final List<java.util.function.Consumer<Job>> endListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final List<java.util.function.Consumer<Job>> acceptListeners =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile long resultBudgetBytes = Long.MAX_VALUE;
     private volatile Duration maxRun;
     /** Finished jobs holding PNGs in memory, oldest first, and their bytes: the result budget's ledger. */
@@ -216,6 +218,14 @@ public final class JobManager implements AutoCloseable {
     }
 
     /** Calls {@code listener} with every job that ends, after its end is recorded. */
+    /**
+     * Calls {@code listener} with each accepted job on the submitting thread, before any worker can take it (under
+     * the queue's lock: keep it short), so that a caller's own bookkeeping holds the job before it runs.
+     */
+    public void onAccepted(java.util.function.Consumer<Job> listener) {
+        acceptListeners.add(listener);
+    }
+
     public void onEnd(java.util.function.Consumer<Job> listener) {
         endListeners.add(listener);
     }
@@ -326,6 +336,9 @@ public final class JobManager implements AutoCloseable {
             }
             jobs.put(job.id(), job);
             record(job);
+            for (var l : acceptListeners) {
+                l.accept(job);
+            }
             List<Job> waiting = new ArrayList<>(queue);
             // the queue is ordered by (priority, round): a job's round is how many jobs of its owner wait ahead of
             // it, so within a class the owners take turns (round robin) and one key's many jobs cannot starve

@@ -54,12 +54,14 @@ final class OpenAiGenerate {
                     check(await(inFlight.pollFirst()), r);
                 }
                 Job job;
+                runs.submitting(run); // the job joins the run as it is accepted, before it can start
                 try {
                     job = api.accept(ctx, r.image(i));
                 } catch (ApiException e) {
                     throw OpenAiError.of(e, r.guidanceField());
+                } finally {
+                    runs.submitted();
                 }
-                run.add(job);
                 jobs.add(job);
                 inFlight.addLast(job);
             }

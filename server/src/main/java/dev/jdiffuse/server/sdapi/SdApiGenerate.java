@@ -150,12 +150,14 @@ final class SdApiGenerate {
                     break;
                 }
                 Job job;
+                runs.submitting(run); // the job joins the run as it is accepted, before it can start
                 try {
                     job = api.accept(ctx, plan.image(i));
                 } catch (ApiException e) {
                     throw SdApiError.of(e, plan.guidanceField());
+                } finally {
+                    runs.submitted();
                 }
-                run.jobs.add(job);
                 inFlight.addLast(job);
             }
             while (!inFlight.isEmpty()) {

@@ -51,9 +51,31 @@ public final class SdApiRuns {
     private final Set<Run> active = ConcurrentHashMap.newKeySet();
     private final Map<String, CompletableFuture<Job>> waiting = new ConcurrentHashMap<>();
 
+    /**
+     * The run whose request is submitting on this thread: a job joins it as it is accepted, before a worker can start
+     * it, so {@code /progress} never misses a job that already runs (it did when the job was added after its
+     * submission returned: a CI run read step 0 of a job already held at its first step).
+     */
+    private final ThreadLocal<Run> submitting = new ThreadLocal<>();
+
     public SdApiRuns(JobManager jobs) {
         this.jobs = jobs;
         jobs.onEnd(this::ended);
+        jobs.onAccepted(job -> {
+            Run r = submitting.get();
+            if (r != null) {
+                r.add(job);
+            }
+        });
+    }
+
+    /** Jobs accepted on this thread until {@link #submitted} join {@code r}. */
+    public void submitting(Run r) {
+        submitting.set(r);
+    }
+
+    public void submitted() {
+        submitting.remove();
     }
 
     public Run start(String owner, int total) {
