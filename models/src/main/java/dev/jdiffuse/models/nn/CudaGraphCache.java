@@ -18,7 +18,7 @@ import java.util.Set;
  * graph is then released and the call runs without it). The graphs are released when the model's manager closes
  * ({@link #close}); at most {@link #MAX_GRAPHS} are kept, the least recently used released first.
  *
- * <p>Calls are serialised on one lock for the whole process ({@link #NATIVE}): a graph's input and output buffers are
+ * <p>Calls are serialised on one lock per device ({@link #DEVICE_LOCKS}): a graph's input and output buffers are
  * shared by its replays, and captures share a stream. A model's graphs share one memory pool (their temporaries
  * overlap; safe as their replays never overlap and each replay's outputs are cloned). A shape whose replay fails
  * (logged) runs without a graph from then on; a failed capture turns graphs off for the process.
@@ -30,12 +30,12 @@ public final class CudaGraphCache implements AutoCloseable {
     private static final int WARMUPS = 2;
     private static final Logger LOG = LoggerFactory.getLogger(CudaGraphCache.class);
     /**
-     * Every cache's native calls, for every model and device, run under this one lock: the helper captures on one
-     * stream per device with the calling thread's cuBLAS workspace, so one model's capture must not run beside
-     * another model's replay (a replay is a fraction of a millisecond of host time; a capture blocks the others'
-     * replays while it runs, at load or when a new batch size first comes).
+     * The native calls of every cache of one device run under that device's lock: the helper captures on one stream
+     * per device with the calling thread's cuBLAS workspace, so one model's capture must not run beside another
+     * model's replay on that device (a capture blocks the device's other replays while it runs, at load or when a new
+     * batch size first comes). Devices do not wait for each other.
      */
-    private static final Object NATIVE = new Object();
+    private static final Map<String, Object> DEVICE_LOCKS = new java.util.concurrent.ConcurrentHashMap<>();
     /**
      * Why graphs are off for the whole process, or null: a capture that failed may leave PyTorch's caching allocator
      * in the middle of a capture (a failed capture_end skips its clean-up), so no graph is captured or replayed after
@@ -56,6 +56,8 @@ public final class CudaGraphCache implements AutoCloseable {
     }
 
     private final String name;
+    /** This cache's device's lock ({@link #DEVICE_LOCKS}). */
+    private final Object lock;
     private final Graphs native_;
     private final java.util.function.BooleanSupplier enabled;
     private final java.util.concurrent.atomic.AtomicReference<String> processOff;
@@ -66,15 +68,19 @@ public final class CudaGraphCache implements AutoCloseable {
     private long captures;
     private long replays;
 
-    /** @param name what the log calls the model's forward */
-    public CudaGraphCache(String name) {
-        this(name, CudaGraphNative.JNI, CudaGraphs::available, PROCESS_OFF);
+    /**
+     * @param name what the log calls the model's forward
+     * @param device the device the model's weights are on (e.g. {@code gpu(0)})
+     */
+    public CudaGraphCache(String name, String device) {
+        this(name, device, CudaGraphNative.JNI, CudaGraphs::available, PROCESS_OFF);
     }
 
     /** @param processOff why graphs are off for every cache sharing it (null: not off) */
-    CudaGraphCache(String name, Graphs graphs, java.util.function.BooleanSupplier enabled,
+    CudaGraphCache(String name, String device, Graphs graphs, java.util.function.BooleanSupplier enabled,
             java.util.concurrent.atomic.AtomicReference<String> processOff) {
         this.name = name;
+        this.lock = DEVICE_LOCKS.computeIfAbsent(device, d -> new Object());
         this.native_ = graphs;
         this.enabled = enabled;
         this.processOff = processOff;
@@ -92,7 +98,7 @@ public final class CudaGraphCache implements AutoCloseable {
      *     this key (run the method yourself)
      */
     public long[] call(long module, String method, long[] args, boolean[] varying, String key) {
-        synchronized (NATIVE) {
+        synchronized (lock) {
             return callLocked(module, method, args, varying, key);
         }
     }
@@ -139,14 +145,14 @@ public final class CudaGraphCache implements AutoCloseable {
 
     /** How many graphs were captured and replayed (for logs and benchmarks). */
     public String stats() {
-        synchronized (NATIVE) {
+        synchronized (lock) {
             return captures + " captured, " + replays + " replays, " + graphs.size() + " kept";
         }
     }
 
     @Override
     public void close() {
-        synchronized (NATIVE) {
+        synchronized (lock) {
             releaseAll();
             closed = true;
         }

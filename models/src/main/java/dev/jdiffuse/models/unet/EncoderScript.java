@@ -51,7 +51,7 @@ final class EncoderScript {
         PtSymbolBlock module = ScriptModules.load(cls, source.code());
         CudaGraphCache graphs = null;
         if (owner.getDevice().isGpu()) {
-            graphs = new CudaGraphCache(cls);
+            graphs = new CudaGraphCache(cls, owner.getDevice().toString());
             owner.attachInternal("cuda-graphs-" + java.util.UUID.randomUUID(), graphs);
         }
         return new EncoderScript(module, weights(source, model.namedParameters(), model.layout(), owner),

@@ -68,7 +68,7 @@ class CudaGraphCacheTest {
     @Test
     void oneCapturePerShapeThenReplays() {
         Recorder r = new Recorder();
-        try (CudaGraphCache c = new CudaGraphCache("test", r, () -> true, new AtomicReference<>())) {
+        try (CudaGraphCache c = new CudaGraphCache("test", "gpu(0)", r, () -> true, new AtomicReference<>())) {
             assertArrayEquals(new long[] {1, 1}, call(c, "forward", "2 rows"));
             assertArrayEquals(new long[] {1, 2}, call(c, "forward", "2 rows"), "the same graph replayed");
             assertArrayEquals(new long[] {2, 3}, call(c, "forward", "4 rows"), "a new shape, a new graph");
@@ -81,7 +81,7 @@ class CudaGraphCacheTest {
     @Test
     void theLeastRecentlyUsedGraphGoesPastTheLimit() {
         Recorder r = new Recorder();
-        try (CudaGraphCache c = new CudaGraphCache("test", r, () -> true, new AtomicReference<>())) {
+        try (CudaGraphCache c = new CudaGraphCache("test", "gpu(0)", r, () -> true, new AtomicReference<>())) {
             for (int i = 0; i < CudaGraphCache.MAX_GRAPHS; i++) {
                 call(c, "forward", "shape " + i);
             }
@@ -94,14 +94,14 @@ class CudaGraphCacheTest {
         }
     }
 
-    /** A failed capture may leave PyTorch's allocator mid-capture: no graph anywhere after it, not even captured ones. */
+    /** A failed capture may leave PyTorch's allocator mid-capture: no graph anywhere after it, even captured ones. */
     @Test
     void aFailedCaptureTurnsGraphsOffForEveryModel() {
         Recorder r = new Recorder();
         r.failCapture = Set.of("broken");
         AtomicReference<String> process = new AtomicReference<>();
-        try (CudaGraphCache a = new CudaGraphCache("a", r, () -> true, process);
-                CudaGraphCache b = new CudaGraphCache("b", r, () -> true, process)) {
+        try (CudaGraphCache a = new CudaGraphCache("a", "gpu(0)", r, () -> true, process);
+                CudaGraphCache b = new CudaGraphCache("b", "gpu(1)", r, () -> true, process)) {
             assertFalse(call(a, "forward", "2 rows") == null, "captured and replayed");
             assertNull(call(b, "broken", "2 rows"), "the caller runs the method itself");
             assertTrue(process.get() != null && process.get().contains("out of memory"), String.valueOf(process));
@@ -116,7 +116,7 @@ class CudaGraphCacheTest {
     @Test
     void aFailedReplayReleasesTheGraphAndFallsBack() {
         Recorder r = new Recorder();
-        try (CudaGraphCache c = new CudaGraphCache("test", r, () -> true, new AtomicReference<>())) {
+        try (CudaGraphCache c = new CudaGraphCache("test", "gpu(0)", r, () -> true, new AtomicReference<>())) {
             call(c, "forward", "2 rows");
             r.failReplay = true;
             assertNull(call(c, "forward", "2 rows"));
@@ -130,7 +130,7 @@ class CudaGraphCacheTest {
     @Test
     void withoutTheHelperNothingNativeIsTouched() {
         Recorder r = new Recorder();
-        try (CudaGraphCache c = new CudaGraphCache("test", r, () -> false, new AtomicReference<>())) {
+        try (CudaGraphCache c = new CudaGraphCache("test", "gpu(0)", r, () -> false, new AtomicReference<>())) {
             assertNull(call(c, "forward", "2 rows"));
         }
         assertEquals(0, r.captures.size());
