@@ -178,6 +178,12 @@ class HappyPathTest {
                 "process_resident_memory_bytes")) {
             assertTrue(metrics.contains(name), name + " in /metrics");
         }
+        // no --cuda-graphs here (nor a GPU): the graph series exist and stay at zero
+        for (String series : List.of("jdiffuse_cuda_graph_replays_total", "jdiffuse_cuda_graph_captures_total",
+                "jdiffuse_cuda_graphs_failed")) {
+            assertTrue(metrics.contains("\n" + series + " "), series + " in /metrics");
+            assertEquals(0.0, MetricsText.sum(metrics, series, ""), series);
+        }
         TestServer.Reply index = ts.get("/");
         assertEquals(200, index.status());
         assertTrue(new String(index.raw().body()).contains("jdiffuse"));

@@ -43,6 +43,23 @@ public final class CudaGraphCache implements AutoCloseable {
      */
     private static final java.util.concurrent.atomic.AtomicReference<String> PROCESS_OFF =
             new java.util.concurrent.atomic.AtomicReference<>();
+    private static final java.util.concurrent.atomic.LongAdder CAPTURED = new java.util.concurrent.atomic.LongAdder();
+    private static final java.util.concurrent.atomic.LongAdder REPLAYED = new java.util.concurrent.atomic.LongAdder();
+
+    /** Graphs captured in this process, every model (for {@code /metrics}). */
+    public static long capturedTotal() {
+        return CAPTURED.sum();
+    }
+
+    /** Forwards that ran as a graph replay in this process, every model (for {@code /metrics}). */
+    public static long replayedTotal() {
+        return REPLAYED.sum();
+    }
+
+    /** Whether a failed capture turned graphs off for this process. */
+    public static boolean offForTheProcess() {
+        return PROCESS_OFF.get() != null;
+    }
 
     /** What the cache does with graphs: the native library ({@link CudaGraphNative#JNI}), or a stand-in in tests. */
     interface Graphs {
@@ -124,6 +141,7 @@ public final class CudaGraphCache implements AutoCloseable {
                 return null;
             }
             captures++;
+            CAPTURED.increment();
             LOG.info("{}: CUDA graph {} captured in {} ms ({})", name, captures, (System.nanoTime() - t0) / 1_000_000,
                     key);
             graphs.put(key, graph);
@@ -132,6 +150,7 @@ public final class CudaGraphCache implements AutoCloseable {
         try {
             long[] out = native_.replayed(graph, args);
             replays++;
+            REPLAYED.increment();
             return out;
         } catch (RuntimeException e) {
             graphs.remove(key);

@@ -1,5 +1,6 @@
 package dev.jdiffuse.server.metrics;
 
+import dev.jdiffuse.models.nn.CudaGraphCache;
 import dev.jdiffuse.samplers.batching.RowGatherer;
 import dev.jdiffuse.samplers.batching.StepBatcher;
 import dev.jdiffuse.server.jobs.JobOutcomes;
@@ -8,6 +9,7 @@ import dev.jdiffuse.server.stream.Frame;
 import dev.jdiffuse.server.stream.Outbox;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
@@ -61,6 +63,14 @@ public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCl
                 .maximumExpectedValue(Duration.ofHours(1)).register(registry);
         stepsPerSecond = DistributionSummary.builder("jdiffuse.sampling.steps.per.second")
                 .description("sampler steps per second of each succeeded job").register(registry);
+        // --cuda-graphs: whether small UNet forwards really replay graphs (read from counters only: nothing here
+        // loads the helper library)
+        FunctionCounter.builder("jdiffuse.cuda.graph.captures", this, m -> CudaGraphCache.capturedTotal())
+                .description("CUDA graphs captured (one per model and input shape)").register(registry);
+        FunctionCounter.builder("jdiffuse.cuda.graph.replays", this, m -> CudaGraphCache.replayedTotal())
+                .description("UNet forwards run as a CUDA graph replay").register(registry);
+        Gauge.builder("jdiffuse.cuda.graphs.failed", () -> CudaGraphCache.offForTheProcess() ? 1 : 0)
+                .description("1 when a failed capture turned CUDA graphs off for the process").register(registry);
     }
 
     /**
