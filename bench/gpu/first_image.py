@@ -1,32 +1,20 @@
 """The first images a freshly started server makes: submit to PNG fetched, for the first request after the server
 said it listens (and its model was loaded and warmed), then three more. usage: python3 first_image.py PORT MODEL LABEL
 (SIZE, STEPS in the environment; default 512, 25)"""
-import json, os, sys, time, urllib.request
+import json, os, sys, time
+from jd_http import generate
 
 port, model, label = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 size, steps = int(os.environ.get("SIZE", 512)), int(os.environ.get("STEPS", 25))
 B = f"http://127.0.0.1:{port}"
 
 
-def call(method, path, body=None):
-    req = urllib.request.Request(B + path, data=json.dumps(body).encode() if body else None, method=method,
-                                 headers={"Content-Type": "application/json"} if body else {})
-    with urllib.request.urlopen(req, timeout=600) as r:
-        return r.read()
-
-
 def one(seed):
     t0 = time.perf_counter()
     body = {"model": model, "prompt": "a photograph of an astronaut riding a horse", "steps": steps,
             "guidance_scale": 7.5, "width": size, "height": size, "seed": seed}
-    gid = json.loads(call("POST", "/v1/generations", body))["id"]
-    while True:
-        j = json.loads(call("GET", f"/v1/generations/{gid}"))
-        if j.get("status") in ("succeeded", "failed", "cancelled"):
-            assert j["status"] == "succeeded", j
-            call("GET", f"/v1/generations/{gid}/images/0")
-            return round(time.perf_counter() - t0, 3), j.get("timings")
-        time.sleep(0.005)
+    j, _ = generate(B, body)
+    return round(time.perf_counter() - t0, 3), j.get("timings")
 
 
 runs = [one(s) for s in range(4)]

@@ -83,7 +83,6 @@ public final class CudaGraphCache implements AutoCloseable {
     private final Set<String> failed = new HashSet<>();
     private boolean closed;
     private long captures;
-    private long replays;
 
     /**
      * @param name what the log calls the model's forward
@@ -149,7 +148,6 @@ public final class CudaGraphCache implements AutoCloseable {
         }
         try {
             long[] out = native_.replayed(graph, args);
-            replays++;
             REPLAYED.increment();
             return out;
         } catch (RuntimeException e) {
@@ -159,13 +157,6 @@ public final class CudaGraphCache implements AutoCloseable {
             LOG.warn("{}: CUDA graph replay failed, forwards of {} run without a graph from now on: {}", name, key,
                     e.getMessage());
             return null;
-        }
-    }
-
-    /** How many graphs were captured and replayed (for logs and benchmarks). */
-    public String stats() {
-        synchronized (lock) {
-            return captures + " captured, " + replays + " replays, " + graphs.size() + " kept";
         }
     }
 

@@ -45,12 +45,15 @@ final class EncoderScript {
     /**
      * Compiles {@code source} (class {@code cls}) for {@code model} (loaded into {@code owner}).
      *
+     * @param graphed whether {@link #forwardTensor} may replay CUDA graphs (the UNet's; not the ControlNet's, whose
+     *     scale argument is a number)
      * @throws RuntimeException when the script does not compile; the caller keeps the composite forward
      */
-    static EncoderScript load(String cls, UNetScriptSource source, UNetEncoderModel model, NDManager owner) {
+    static EncoderScript load(String cls, UNetScriptSource source, UNetEncoderModel model, NDManager owner,
+            boolean graphed) {
         PtSymbolBlock module = ScriptModules.load(cls, source.code());
         CudaGraphCache graphs = null;
-        if (owner.getDevice().isGpu()) {
+        if (graphed && owner.getDevice().isGpu()) {
             graphs = new CudaGraphCache(cls, owner.getDevice().toString());
             owner.attachInternal("cuda-graphs-" + java.util.UUID.randomUUID(), graphs);
         }

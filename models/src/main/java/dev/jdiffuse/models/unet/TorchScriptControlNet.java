@@ -29,7 +29,8 @@ final class TorchScriptControlNet {
      */
     static TorchScriptControlNet create(ControlNetModel model, NDManager owner) {
         UNetScriptSource source = UNetScriptSource.ofControlNet(model.config(), model.namedParameters().keySet());
-        return new TorchScriptControlNet(EncoderScript.load(UNetScriptSource.CONTROLNET_CLASS, source, model, owner));
+        return new TorchScriptControlNet(EncoderScript.load(UNetScriptSource.CONTROLNET_CLASS, source, model, owner,
+                false));
     }
 
     /**

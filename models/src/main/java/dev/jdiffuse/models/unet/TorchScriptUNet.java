@@ -28,7 +28,7 @@ final class TorchScriptUNet {
      */
     static TorchScriptUNet create(UNet2DConditionModel model, NDManager owner) {
         UNetScriptSource source = UNetScriptSource.of(model.config(), model.namedParameters().keySet());
-        return new TorchScriptUNet(EncoderScript.load(UNetScriptSource.CLASS, source, model, owner));
+        return new TorchScriptUNet(EncoderScript.load(UNetScriptSource.CLASS, source, model, owner, true));
     }
 
     /**
