@@ -22,11 +22,13 @@ import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
 import java.util.UUID;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -90,6 +92,8 @@ public final class JobManager implements AutoCloseable {
     private final DrainRate drain = new DrainRate();
     private volatile JobStore store = JobStore.NONE;
     private final List<java.util.function.Consumer<Job>> endListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
+    /** Futures of jobs someone waits on (a long poll, a synchronous route), completed as the job ends. */
+    private final Map<String, CompletableFuture<Job>> endWaits = new ConcurrentHashMap<>();
     private final List<java.util.function.Consumer<Job>> acceptListeners =
             new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile long resultBudgetBytes = Long.MAX_VALUE;
@@ -228,6 +232,21 @@ public final class JobManager implements AutoCloseable {
 
     public void onEnd(java.util.function.Consumer<Job> listener) {
         endListeners.add(listener);
+    }
+
+    /**
+     * Completes with {@code job} once it has ended (at once if it has), after the end listeners ran; waiting costs no
+     * polling. One future per job, shared by its waiters: a waiter that gives up must not complete it (copy it, e.g.
+     * with {@code thenApply}, before {@code completeOnTimeout}).
+     */
+    public CompletableFuture<Job> whenEnded(Job job) {
+        CompletableFuture<Job> f = endWaits.computeIfAbsent(job.id(), k -> new CompletableFuture<>());
+        // ended before the future was registered: end() may have looked for it already
+        if (job.status().terminal()) {
+            endWaits.remove(job.id());
+            f.complete(job);
+        }
+        return f;
     }
 
     /**
@@ -786,6 +805,10 @@ public final class JobManager implements AutoCloseable {
             } catch (RuntimeException e) {
                 LOG.error("an end listener failed for job {}", job.id(), e);
             }
+        }
+        CompletableFuture<Job> waited = endWaits.remove(job.id());
+        if (waited != null) {
+            waited.complete(job);
         }
         outcomes.ended(job.owner(), status, error == null ? null : error.code(), job.waitMillis(now), run,
                 job.progress().step() + 1,

@@ -6,18 +6,16 @@ import dev.jdiffuse.server.jobs.JobStatus;
 
 import java.time.Instant;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.function.Supplier;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * The A1111 requests in flight: each is one {@link Run} whose images are queued jobs; what {@code /progress},
- * {@code /interrupt} and {@code /skip} act on, and the futures the blocking request threads wait on (completed by
- * the job manager's end listener, so waiting costs no polling). Public for the other synchronous layer, the OpenAI
+ * {@code /interrupt} and {@code /skip} act on, and the blocking wait of their request threads (on the job manager's
+ * {@link JobManager#whenEnded} future, so waiting costs no polling). Public for the other synchronous layer, the OpenAI
  * Images routes ({@code dev.jdiffuse.server.openai}), which waits on its jobs the same way.
  */
 public final class SdApiRuns {
@@ -49,7 +47,6 @@ public final class SdApiRuns {
 
     private final JobManager jobs;
     private final Set<Run> active = ConcurrentHashMap.newKeySet();
-    private final Map<String, CompletableFuture<Job>> waiting = new ConcurrentHashMap<>();
 
     /**
      * The run whose request is submitting on this thread: a job joins it as it is accepted, before a worker can start
@@ -60,7 +57,6 @@ public final class SdApiRuns {
 
     public SdApiRuns(JobManager jobs) {
         this.jobs = jobs;
-        jobs.onEnd(this::ended);
         jobs.onAccepted(job -> {
             Run r = submitting.get();
             if (r != null) {
@@ -94,35 +90,18 @@ public final class SdApiRuns {
                 .sorted(java.util.Comparator.comparingLong(r -> r.startNanos)).toList();
     }
 
-    /** Completes with the job once it has ended. */
-    public CompletableFuture<Job> whenEnded(Job job) {
-        CompletableFuture<Job> f = waiting.computeIfAbsent(job.id(), k -> new CompletableFuture<>());
-        if (job.status().terminal()) {
-            waiting.remove(job.id());
-            f.complete(job);
-        }
-        return f;
-    }
-
     /**
      * Blocks until {@code job} has ended and returns it; an interrupt (server shutdown) is kept on the thread and
      * ends the wait with {@code stopped}, the caller's error in its own dialect.
      */
     public Job awaitEnd(Job job, Supplier<? extends RuntimeException> stopped) {
         try {
-            return whenEnded(job).get();
+            return jobs.whenEnded(job).get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw stopped.get();
         } catch (ExecutionException e) {
             throw new IllegalStateException(e.getCause());
-        }
-    }
-
-    private void ended(Job job) {
-        CompletableFuture<Job> f = waiting.remove(job.id());
-        if (f != null) {
-            f.complete(job);
         }
     }
 

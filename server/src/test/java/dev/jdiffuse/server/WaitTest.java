@@ -1,0 +1,123 @@
+package dev.jdiffuse.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Test;
+
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A client waits for its job without polling: {@code Prefer: wait=S} on the submission and {@code ?wait=S} on the
+ * job's record hold the request until the job ends or the hold passes, without holding a server thread.
+ */
+class WaitTest {
+
+    private static TestServer.Reply postWaiting(TestServer ts, String prefer, String json) throws Exception {
+        return ts.send(HttpRequest.newBuilder(URI.create(ts.base + "/v1/generations"))
+                .header("Content-Type", "application/json").header("Prefer", prefer)
+                .POST(HttpRequest.BodyPublishers.ofString(json)));
+    }
+
+    @Test
+    void aSubmissionThatWaitsGetsTheFinishedJob() throws Exception {
+        try (TestServer ts = new TestServer(5)) {
+            TestServer.Reply r = postWaiting(ts, "respond-async, wait=10", "{\"prompt\":\"a cat\",\"steps\":3}");
+            assertEquals(201, r.status(), "ended within the hold: created");
+            assertEquals("wait=10", r.header("Preference-Applied"));
+            JsonNode job = r.json();
+            assertEquals("succeeded", job.get("status").asText());
+            assertEquals(1, job.get("images").size());
+            assertEquals("/v1/generations/" + job.get("id").asText(), r.header("Location"));
+            assertEquals("a cat", job.at("/parameters/prompt").asText(), "the full record");
+            assertEquals(200, ts.get(job.get("images").get(0).asText()).status());
+        }
+    }
+
+    @Test
+    void aHoldThatPassesAnswersTheJobAsItIsAndALongPollEndsWithTheJob() throws Exception {
+        try (TestServer ts = new TestServer(5)) {
+            TestServer.Reply held = postWaiting(ts, "wait=1", "{\"prompt\":\"hold\",\"steps\":4}");
+            assertEquals(202, held.status(), "still running when the hold passed");
+            assertEquals("running", held.json().get("status").asText());
+            assertEquals("wait=1", held.header("Preference-Applied"));
+            String id = held.json().get("id").asText();
+
+            long t0 = System.nanoTime();
+            TestServer.Reply shortPoll = ts.get("/v1/generations/" + id + "?wait=0.3");
+            long waitedMs = (System.nanoTime() - t0) / 1_000_000;
+            assertEquals(200, shortPoll.status());
+            assertEquals("running", shortPoll.json().get("status").asText());
+            assertTrue(waitedMs >= 250, "held for the 0.3 s asked, not " + waitedMs + " ms");
+
+            CompletableFuture<HttpResponse<String>> poll = ts.http.sendAsync(HttpRequest.newBuilder(
+                    URI.create(ts.base + "/v1/generations/" + id + "?wait=50")).GET().build(),
+                    HttpResponse.BodyHandlers.ofString());
+            Thread.sleep(200);
+            assertFalse(poll.isDone(), "the long poll waits for the job");
+            ts.pipeline.release();
+            HttpResponse<String> done = poll.get(20, TimeUnit.SECONDS);
+            assertEquals(200, done.statusCode());
+            assertEquals("succeeded", TestServer.JSON.readTree(done.body()).get("status").asText());
+            assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(45), "answered as the job ended");
+
+            TestServer.Reply ended = ts.get("/v1/generations/" + id + "?wait=50");
+            assertEquals("succeeded", ended.json().get("status").asText(), "an ended job answers at once");
+            assertEquals(null, ended.header("Preference-Applied"));
+        }
+    }
+
+    @Test
+    void heldRequestsHoldNoThreads() throws Exception {
+        try (TestServer ts = new TestServer(5)) {
+            String id = ts.submitHeld("{\"prompt\":\"hold\",\"steps\":3}");
+            // more waiters than the server has request threads (Jetty's pool: 250 at most)
+            List<CompletableFuture<HttpResponse<String>>> polls = new ArrayList<>();
+            for (int i = 0; i < 300; i++) {
+                polls.add(ts.http.sendAsync(HttpRequest.newBuilder(
+                        URI.create(ts.base + "/v1/generations/" + id + "?wait=30")).GET().build(),
+                        HttpResponse.BodyHandlers.ofString()));
+            }
+            Thread.sleep(500);
+            long t0 = System.nanoTime();
+            TestServer.Reply health = ts.send(HttpRequest.newBuilder(URI.create(ts.base + "/healthz")).GET()
+                    .timeout(Duration.ofSeconds(10)));
+            assertEquals(200, health.status());
+            assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(5),
+                    "answered while 300 requests are held");
+            assertEquals(0, polls.stream().filter(CompletableFuture::isDone).count(), "all still held");
+            ts.pipeline.release();
+            for (var p : polls) {
+                HttpResponse<String> r = p.get(20, TimeUnit.SECONDS);
+                assertEquals("succeeded", TestServer.JSON.readTree(r.body()).get("status").asText());
+            }
+        }
+    }
+
+    @Test
+    void badWaitsAre400sAndAMalformedPreferenceIsIgnored() throws Exception {
+        try (TestServer ts = new TestServer(5)) {
+            TestServer.Reply bad = ts.post("/v1/generations?wait=soon", "{\"prompt\":\"a cat\",\"steps\":2}");
+            assertEquals(400, bad.status());
+            assertEquals("wait", bad.errorField());
+            assertEquals(0, ts.pipeline.runsOf("a cat"), "refused before it was queued");
+
+            TestServer.Reply ignored = postWaiting(ts, "wait=soon", "{\"prompt\":\"a dog\",\"steps\":2}");
+            assertEquals(202, ignored.status());
+            assertTrue(ignored.json().get("parameters") == null, "the plain acceptance: " + ignored.json());
+            assertEquals(null, ignored.header("Preference-Applied"));
+            String id = ignored.json().get("id").asText();
+            assertEquals(400, ts.get("/v1/generations/" + id + "?wait=-1").status());
+            ts.await(id, Duration.ofSeconds(10));
+        }
+    }
+}
