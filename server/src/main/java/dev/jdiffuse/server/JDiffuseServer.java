@@ -174,7 +174,10 @@ public final class JDiffuseServer implements AutoCloseable {
         });
     }
 
-    /** The output folder's store (after recording what a killed process left unfinished), or memory only. */
+    /**
+     * The output folder's store (after recording what a killed process left unfinished), its records written by a
+     * thread of their own ({@link dev.jdiffuse.server.storage.QueuedHistory}), or memory only.
+     */
     private static JobStore openStore(java.nio.file.Path dir) {
         if (dir == null) {
             return JobStore.NONE;
@@ -187,7 +190,7 @@ public final class JDiffuseServer implements AutoCloseable {
                         left);
             }
             LOG.info("finished images and the job history are kept in {}", s.root());
-            return s;
+            return new dev.jdiffuse.server.storage.QueuedHistory(s);
         } catch (java.io.IOException e) {
             throw new IllegalArgumentException("--output-dir " + dir + ": " + e.getMessage(), e);
         }
