@@ -1,17 +1,21 @@
-"""Drives a running jdiffuse server as users would (submit, poll, fetch the PNG): one image at a time, then 4 and N
-concurrent users, each with its own prompt and seed. Euler, CFG 7.5.
-usage: python3 e2e_client.py PORT STEPS N LABEL   (SIZE and MODEL in the environment)"""
+"""Drives a running jdiffuse server as users would (submit, wait for the job, fetch the PNG): one image at a time,
+then 4 and N concurrent users, each with its own prompt and seed. Euler, CFG 7.5. A user waits with Prefer: wait and
+?wait long polls; POLL=1 polls every 5 ms instead (how sessions 12-15 measured).
+usage: python3 e2e_client.py PORT STEPS N LABEL   (SIZE, MODEL and POLL in the environment)"""
 import json, os, sys, threading, time, urllib.request
 
 port, steps, n, label = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 B = f"http://127.0.0.1:{port}"
 W = int(os.environ.get("SIZE", "512"))
 MODEL = os.environ.get("MODEL")
+POLL = os.environ.get("POLL") == "1"
+TERMINAL = ("succeeded", "failed", "cancelled")
 
 
-def call(method, path, body=None):
-    req = urllib.request.Request(B + path, data=json.dumps(body).encode() if body else None, method=method,
-                                 headers={"Content-Type": "application/json"} if body else {})
+def call(method, path, body=None, headers=None):
+    h = {"Content-Type": "application/json"} if body else {}
+    h.update(headers or {})
+    req = urllib.request.Request(B + path, data=json.dumps(body).encode() if body else None, method=method, headers=h)
     with urllib.request.urlopen(req, timeout=600) as r:
         return r.read()
 
@@ -20,24 +24,28 @@ def gen(i, spans=None):
     body = {"prompt": f"prompt {i}", "steps": steps, "sampler": "euler", "guidance_scale": 7.5, "width": W,
             "height": W, "seed": i, **({"model": MODEL} if MODEL else {})}
     t0 = time.perf_counter()
-    gid = json.loads(call("POST", "/v1/generations", body))["id"]
+    j = json.loads(call("POST", "/v1/generations", body, None if POLL else {"Prefer": "wait=55"}))
+    gid = j["id"]
     t1 = time.perf_counter()
-    while True:
-        j = json.loads(call("GET", f"/v1/generations/{gid}"))
-        if j.get("status") in ("succeeded", "failed", "cancelled"):
-            assert j["status"] == "succeeded", j
-            t2 = time.perf_counter()
-            call("GET", f"/v1/generations/{gid}/images/0")
-            if spans is not None:
-                # client-side split: the POST, submit-to-succeeded-seen minus the server's own queued+run, the fetch
-                tm = j.get("timings") or {}
-                spans.append({"submit_ms": round((t1 - t0) * 1e3, 1),
-                              "seen_minus_server_ms": round((t2 - t1) * 1e3 - tm.get("queued_ms", 0)
-                                                            - tm.get("run_ms", 0), 1),
-                              "fetch_ms": round((time.perf_counter() - t2) * 1e3, 1), **tm})
-            return j
-        time.sleep(0.005)
-
+    while j.get("status") not in TERMINAL:
+        if POLL:
+            time.sleep(0.005)
+        j = json.loads(call("GET", f"/v1/generations/{gid}" + ("" if POLL else "?wait=55")))
+    assert j["status"] == "succeeded", j
+    t2 = time.perf_counter()
+    call("GET", f"/v1/generations/{gid}/images/0")
+    t3 = time.perf_counter()
+    if spans is not None:
+        # client-side split, the server's own queued+run taken out: POLL as sessions 12-15 split it (the POST,
+        # submit-to-succeeded-seen, the fetch); waiting, the held POST and its long polls, then the fetch; both, the
+        # whole call
+        tm = j.get("timings") or {}
+        server = tm.get("queued_ms", 0) + tm.get("run_ms", 0)
+        split = ({"submit_ms": round((t1 - t0) * 1e3, 1), "seen_minus_server_ms": round((t2 - t1) * 1e3 - server, 1)}
+                 if POLL else {"held_minus_server_ms": round((t2 - t0) * 1e3 - server, 1)})
+        spans.append({"waited": not POLL, **split, "fetch_ms": round((t3 - t2) * 1e3, 1),
+                      "client_minus_server_ms": round((t3 - t0) * 1e3 - server, 1), **tm})
+    return j
 
 for i in range(3):
     gen(i)
