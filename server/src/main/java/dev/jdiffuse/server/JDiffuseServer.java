@@ -107,6 +107,7 @@ public final class JDiffuseServer implements AutoCloseable {
         api.decodedBudget(safety.decodedBudgetBytes());
         api.maxJobSeconds(safety.maxJobSeconds());
         metrics.bindBudgets(uploads::bytes, jobs::heldResultBytes, api::decodedBytes);
+        metrics.bindHeldRequests(api::heldRequests);
         this.webhook = webhook(options);
         if (webhook != null) {
             // the job as GET /v1/generations/{id} shows it, serialised on the ending thread, sent on the webhook's
@@ -358,6 +359,8 @@ public final class JDiffuseServer implements AutoCloseable {
     @Override
     public void close() {
         jobs.close(options.safety().shutdownGrace());
+        // every job has ended: the requests held for them get their records before the HTTP server stops
+        api.awaitHeldAnswered(Duration.ofSeconds(2));
         if (webhook != null) {
             webhook.close(options.safety().shutdownGrace());
         }

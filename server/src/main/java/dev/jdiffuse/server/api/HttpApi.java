@@ -61,6 +61,7 @@ public final class HttpApi {
     private final Semaphore decodeSlots = new Semaphore(CONCURRENT_DECODES);
     /** Upload bodies read at once; one more is refused at once, so slow senders cannot hold every thread. */
     private volatile Semaphore bodySlots = new Semaphore(8);
+    private final java.util.concurrent.atomic.AtomicInteger heldRequests = new java.util.concurrent.atomic.AtomicInteger();
     /** The threads that write the answers of held requests ({@link WaitPreference}) as their jobs end. */
     private static final java.util.concurrent.Executor RESPONDERS = java.util.concurrent.Executors.newFixedThreadPool(2,
             r -> {
@@ -182,20 +183,20 @@ public final class HttpApi {
             return;
         }
         ctx.header("Preference-Applied", wait.applied());
-        ctx.future(() -> held(job, wait).thenAccept(j -> ctx.status(j.status().terminal() ? 201 : 202)
-                .json(JobView.full(j))));
+        hold(ctx, job, wait, view -> ctx.status(view.finishedAt() != null ? 201 : 202).json(view));
     }
 
     /** The job's record; asked to wait ({@link WaitPreference}), once it has ended or the hold has passed. */
     private void show(Context ctx) {
         WaitPreference wait = waitPreference(ctx);
         Job job = job(ctx);
+        ctx.header("Vary", "Prefer");
         if (wait == null || job.status().terminal()) {
             ctx.json(JobView.full(job));
             return;
         }
         ctx.header("Preference-Applied", wait.applied());
-        ctx.future(() -> held(job, wait).thenAccept(j -> ctx.json(JobView.full(j))));
+        hold(ctx, job, wait, ctx::json);
     }
 
     private static WaitPreference waitPreference(Context ctx) {
@@ -203,15 +204,40 @@ public final class HttpApi {
     }
 
     /**
-     * The job once it has ended, or as it is when the hold passes; no thread is held meanwhile (the request is
-     * suspended). A copy of the shared end future, so that this hold's time-out completes only its own; answered on
-     * {@link #RESPONDERS}, not on the thread that ended the job (it encodes the next job's PNGs: with 300 held
-     * requests, writing their answers there held it 0.56 s) nor on the time-out's timer.
+     * Suspends the request until {@code job} has ended or the hold passes, then answers its record through
+     * {@code answer} (the status read from the record answered, never from a later state). No thread is held
+     * meanwhile. The shared end future is copied, so that this hold's time-out completes only its own; the answer is
+     * written on {@link #RESPONDERS}, not on the thread that ended the job (it encodes the next job's PNGs: with 300
+     * held requests, writing their answers there held it 0.56 s) nor on the time-out's timer.
      */
-    private java.util.concurrent.CompletableFuture<Job> held(Job job, WaitPreference wait) {
-        return jobs.whenEnded(job).thenApply(j -> j)
+    private void hold(Context ctx, Job job, WaitPreference wait, java.util.function.Consumer<JobView> answer) {
+        heldRequests.incrementAndGet();
+        ctx.future(() -> jobs.whenEnded(job).thenApply(j -> j)
                 .completeOnTimeout(job, wait.hold().toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
-                .thenApplyAsync(j -> j, RESPONDERS);
+                .thenApplyAsync(JobView::full, RESPONDERS)
+                .thenAccept(answer)
+                .whenComplete((v, e) -> heldRequests.decrementAndGet()));
+    }
+
+    /** Requests held until their job ends ({@link WaitPreference}), not yet answered. */
+    public int heldRequests() {
+        return heldRequests.get();
+    }
+
+    /**
+     * Waits up to {@code max} for the held requests to be answered: at shutdown, after the jobs have ended, so that
+     * their clients get the ended records before the HTTP server stops.
+     */
+    public void awaitHeldAnswered(Duration max) {
+        long end = System.nanoTime() + max.toNanos();
+        while (heldRequests.get() > 0 && System.nanoTime() < end) {
+            try {
+                Thread.sleep(5);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
     }
 
     /**
@@ -339,8 +365,7 @@ public final class HttpApi {
         Caller caller = Authenticator.caller(ctx);
         Job job = quotas.admit(caller, ticket.images(), jobs.retryAfterSeconds(), () -> {
             try {
-                Job jj = ticket.submitTo(jobs, caller.name(), caller.priority());
-                return jj;
+                return ticket.submitTo(jobs, caller.name(), caller.priority());
             } catch (QueueFullException e) {
                 throw new ApiException(429, "queue_full", e.getMessage(), null, e.retryAfterSeconds());
             } catch (IllegalStateException e) {

@@ -20,31 +20,34 @@ public record WaitPreference(Duration hold) {
     public static final int MAX_SECONDS = 55;
 
     /** RFC 7240 section 2: {@code token [ BWS "=" BWS word ]}, preferences separated by commas. */
-    private static final Pattern PREFER_WAIT = Pattern.compile("(?:^|,)\\s*wait\\s*=\\s*\"?(\\d{1,9})\"?\\s*(?:;|,|$)");
-    private static final Pattern SECONDS = Pattern.compile("\\d{1,9}(\\.\\d{1,3})?");
+    private static final Pattern PREFER_WAIT =
+            Pattern.compile("(?:^|,)\\s*wait\\s*=\\s*(?:\"(\\d+)\"|(\\d+))\\s*(?:;|,|$)");
+    private static final Pattern SECONDS = Pattern.compile("\\d+(\\.\\d{1,3})?");
 
     /** The hold {@code query} (the raw {@code wait} parameter, or null) and {@code preferHeaders} ask; null: none. */
     public static WaitPreference of(String query, List<String> preferHeaders) {
         if (query != null) {
             if (!SECONDS.matcher(query).matches()) {
-                throw ApiException.invalid("wait", "wait must be a number of seconds, 0 to " + MAX_SECONDS);
+                throw ApiException.invalid("wait", "wait must be a number of seconds with at most 3 decimals (held "
+                        + "at most " + MAX_SECONDS + " s)");
             }
-            return holding(Double.parseDouble(query));
+            return holding(new java.math.BigDecimal(query));
         }
         for (String header : preferHeaders) {
             Matcher m = PREFER_WAIT.matcher(header.toLowerCase(Locale.ROOT));
             if (m.find()) {
-                return holding(Long.parseLong(m.group(1)));
+                return holding(new java.math.BigDecimal(m.group(1) != null ? m.group(1) : m.group(2)));
             }
         }
         return null;
     }
 
-    private static WaitPreference holding(double seconds) {
-        if (seconds <= 0) {
+    private static WaitPreference holding(java.math.BigDecimal seconds) {
+        if (seconds.signum() <= 0) {
             return null;
         }
-        return new WaitPreference(Duration.ofMillis(Math.round(Math.min(seconds, MAX_SECONDS) * 1000)));
+        java.math.BigDecimal capped = seconds.min(java.math.BigDecimal.valueOf(MAX_SECONDS));
+        return new WaitPreference(Duration.ofMillis(capped.movePointRight(3).longValue()));
     }
 
     /** The {@code Preference-Applied} value: the hold in whole seconds (rounded up). */

@@ -235,9 +235,10 @@ public final class JobManager implements AutoCloseable {
     }
 
     /**
-     * Completes with {@code job} once it has ended (at once if it has), after the end listeners ran; waiting costs no
-     * polling. One future per job, shared by its waiters: a waiter that gives up must not complete it (copy it, e.g.
-     * with {@code thenApply}, before {@code completeOnTimeout}).
+     * Completes with {@code job} once it has ended: after its end listeners ran, or at once for a job whose status is
+     * already terminal (also one asked for between its final status and its listeners). Waiting costs no polling. One
+     * future per job, shared by its waiters: a waiter that gives up must not complete it (copy it, e.g. with
+     * {@code thenApply}, before {@code completeOnTimeout}).
      */
     public CompletableFuture<Job> whenEnded(Job job) {
         CompletableFuture<Job> f = endWaits.computeIfAbsent(job.id(), k -> new CompletableFuture<>());
@@ -799,16 +800,20 @@ public final class JobManager implements AutoCloseable {
         record(job);
         LOG.info("job {} of {} {}{}", job.id(), job.owner(), status.apiName(), error == null ? ""
                 : " (" + error.code() + ")");
-        for (var l : endListeners) {
-            try {
-                l.accept(job);
-            } catch (RuntimeException e) {
-                LOG.error("an end listener failed for job {}", job.id(), e);
+        try {
+            for (var l : endListeners) {
+                try {
+                    l.accept(job);
+                } catch (RuntimeException e) {
+                    LOG.error("an end listener failed for job {}", job.id(), e);
+                }
             }
-        }
-        CompletableFuture<Job> waited = endWaits.remove(job.id());
-        if (waited != null) {
-            waited.complete(job);
+        } finally {
+            // also after a listener's Error: a blocked A1111 request would otherwise wait forever
+            CompletableFuture<Job> waited = endWaits.remove(job.id());
+            if (waited != null) {
+                waited.complete(job);
+            }
         }
         outcomes.ended(job.owner(), status, error == null ? null : error.code(), job.waitMillis(now), run,
                 job.progress().step() + 1,

@@ -151,6 +151,12 @@ public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCl
                 .register(registry);
     }
 
+    /** Registers the gauge of requests held until their job ends ({@code Prefer: wait}, {@code ?wait=}). */
+    public void bindHeldRequests(Supplier<Number> held) {
+        Gauge.builder("jdiffuse.http.held.requests", () -> held.get().doubleValue())
+                .description("requests held until their job ends (Prefer: wait, ?wait=)").register(registry);
+    }
+
     @Override
     public void ended(String owner, JobStatus status, String code, long waitMillis, long runMillis, int steps,
             long denoiseMillis) {

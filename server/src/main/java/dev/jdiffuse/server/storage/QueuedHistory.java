@@ -24,7 +24,10 @@ import java.util.concurrent.TimeUnit;
  * saved again before its pending write ran is written once, with its state as of that write (a record is always the
  * job's current state, so the newest wins). Reads go to the history itself: the job manager answers recent jobs from
  * memory, where they are until long after their records are written. Images are written at once, on the caller's
- * thread (a job ends only once its files are on disk). {@link #close} writes what is pending, then closes.
+ * thread (a job ends only once its files are on disk). {@link #close} writes what is pending, then closes. The cost:
+ * a process killed (not stopped) within the moment between a job's end and its record's write leaves that job
+ * recorded as it was before (queued or running), so the next start records it as cancelled by the shutdown, though
+ * its images were written.
  */
 public final class QueuedHistory implements JobStore {
 
@@ -50,15 +53,15 @@ public final class QueuedHistory implements JobStore {
         try {
             writer.execute(() -> {
                 // removed before the write reads the job: a save from now on queues another write
-                pending.remove(job.id());
+                Job latest = pending.remove(job.id());
                 try {
-                    history.save(job);
+                    history.save(latest == null ? job : latest);
                 } catch (RuntimeException e) {
                     LOG.error("job {} could not be recorded in the history: {}", job.id(), e.getMessage());
                 }
             });
         } catch (RejectedExecutionException e) {
-            pending.remove(job.id());
+            pending.remove(job.id(), job);
             LOG.error("job {} was not recorded: the history is closed", job.id());
         }
     }
@@ -93,13 +96,18 @@ public final class QueuedHistory implements JobStore {
         return history.read(file);
     }
 
-    /** Writes the pending records (waiting up to 30 s for a stuck database), then closes the history. */
+    /**
+     * Writes the pending records, then closes the history; a history stuck for 30 s is left open (closing it would
+     * wait behind the stuck write).
+     */
     @Override
     public void close() {
         writer.shutdown();
         try {
             if (!writer.awaitTermination(30, TimeUnit.SECONDS)) {
                 LOG.error("{} job record(s) were not written: the history did not answer in 30 s", pending.size());
+                writer.shutdownNow();
+                return;
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -23,6 +23,7 @@ class WaitPreferenceTest {
         assertEquals(Duration.ofSeconds(10), hold("10"));
         assertEquals(Duration.ofMillis(250), hold("0.25"));
         assertEquals(Duration.ofSeconds(WaitPreference.MAX_SECONDS), hold("3600"));
+        assertEquals(Duration.ofSeconds(WaitPreference.MAX_SECONDS), hold("123456789012345678901234567890"));
         assertNull(hold("0"), "wait=0 answers at once");
         assertEquals(Duration.ofSeconds(2), hold("2", "wait=30"), "the query wins over the header");
     }
@@ -47,6 +48,8 @@ class WaitPreferenceTest {
         assertNull(hold(null, "wait=soon"));
         assertNull(hold(null, "nowait=5"));
         assertNull(hold(null, "wait=0"));
+        assertNull(hold(null, "wait=\"5"), "an unbalanced quote");
+        assertEquals(Duration.ofSeconds(WaitPreference.MAX_SECONDS), hold(null, "wait=12345678901"));
     }
 
     @Test
