@@ -9,7 +9,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-/** Float NCHW images to 8-bit RGB: clamped, rounded as diffusers rounds, each batch row its own image. */
+/** Float NCHW images to 8-bit RGB: clamped, rounded as numpy rounds for diffusers, each batch row its own image. */
 class ImagesTest {
 
     @Test
@@ -43,18 +43,22 @@ class ImagesTest {
     }
 
     @Test
-    void halfwayValuesRoundUp() {
+    void halfwayValuesRoundToEvenAsNumpyDoes() {
         try (NDManager m = NDManager.newBaseManager("PyTorch")) {
-            // 0.5 * 255 = 127.5 -> 128; 0.2 * 255 = 51.000004 -> 51
-            float[] data = {0.5f, 0.2f, 1f};
+            float tie76 = 76.5f / 255f;
+            float tie77 = 77.5f / 255f;
+            assertEquals(76.5f, tie76 * 255f, "a float32 whose product is exactly a half");
+            assertEquals(77.5f, tie77 * 255f);
+            // numpy: np.round(np.float32(76.5)) = 76, np.round(np.float32(77.5)) = 78; 0.5 * 255 = 127.5 -> 128
+            float[] data = {tie76, tie77, 0.5f};
             BufferedImage img = Images.toBufferedImages(m.create(data, new Shape(1, 3, 1, 1))).get(0);
-            assertEquals((128 << 16) | (51 << 8) | 255, img.getRGB(0, 0) & 0xffffff);
+            assertEquals((76 << 16) | (78 << 8) | 128, img.getRGB(0, 0) & 0xffffff);
         }
     }
 
-    /** diffusers' float32 {@code x * 255}, then rounded half up. */
+    /** diffusers' float32 {@code x * 255}, then numpy's round (half to even). */
     private static int expected(float v) {
         float c = Math.max(0f, Math.min(1f, v));
-        return (int) Math.floor((double) (c * 255f) + 0.5);
+        return new java.math.BigDecimal(c * 255f).setScale(0, java.math.RoundingMode.HALF_EVEN).intValue();
     }
 }
