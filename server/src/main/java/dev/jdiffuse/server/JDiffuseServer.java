@@ -115,6 +115,7 @@ public final class JDiffuseServer implements AutoCloseable {
                     "job", JobView.full(job)))));
         }
         api.concurrentUploads(safety.concurrentUploads());
+        api.maxHeldRequests(safety.maxHeldRequests());
         OriginGuard guard = new OriginGuard(options.host());
         this.app = Javalin.create(config -> {
             config.showJavalinBanner = false;

@@ -19,47 +19,54 @@ import java.time.Duration;
  * @param concurrentUploads upload bodies read at once; more wait up to the body timeout, then 503
  * @param bodyTimeout longest pause while a request body streams in (Jetty's idle timeout)
  * @param shutdownGrace how long SIGTERM waits for the running job before cancelling it
+ * @param maxHeldRequests most requests held at once until their job ends ({@code Prefer: wait}, {@code ?wait=});
+ *     beyond it the preference is ignored and the job's state answered at once
  */
 public record Safety(Path apiKeys, boolean insecureNoAuth, Path outputDir, long uploadBudgetBytes,
         long resultBudgetBytes, long decodedBudgetBytes, double maxJobSeconds, int concurrentUploads,
-        Duration bodyTimeout, Duration shutdownGrace) {
+        Duration bodyTimeout, Duration shutdownGrace, int maxHeldRequests) {
 
     /** Defaults for tests and embedding: no keys, outputs in memory, the budgets of the command line. */
     public static final Safety DEFAULTS = new Safety(null, false, null, 256L << 20, 512L << 20, 1L << 30, 0, 8,
-            Duration.ofSeconds(10), Duration.ofSeconds(10));
+            Duration.ofSeconds(10), Duration.ofSeconds(10), 1024);
 
     public Safety withApiKeys(Path file) {
         return new Safety(file, insecureNoAuth, outputDir, uploadBudgetBytes, resultBudgetBytes, decodedBudgetBytes,
-                maxJobSeconds, concurrentUploads, bodyTimeout, shutdownGrace);
+                maxJobSeconds, concurrentUploads, bodyTimeout, shutdownGrace, maxHeldRequests);
     }
 
     public Safety withInsecureNoAuth(boolean b) {
         return new Safety(apiKeys, b, outputDir, uploadBudgetBytes, resultBudgetBytes, decodedBudgetBytes,
-                maxJobSeconds, concurrentUploads, bodyTimeout, shutdownGrace);
+                maxJobSeconds, concurrentUploads, bodyTimeout, shutdownGrace, maxHeldRequests);
     }
 
     public Safety withOutputDir(Path dir) {
         return new Safety(apiKeys, insecureNoAuth, dir, uploadBudgetBytes, resultBudgetBytes, decodedBudgetBytes,
-                maxJobSeconds, concurrentUploads, bodyTimeout, shutdownGrace);
+                maxJobSeconds, concurrentUploads, bodyTimeout, shutdownGrace, maxHeldRequests);
     }
 
     public Safety withBudgets(long uploads, long results, long decoded) {
         return new Safety(apiKeys, insecureNoAuth, outputDir, uploads, results, decoded, maxJobSeconds,
-                concurrentUploads, bodyTimeout, shutdownGrace);
+                concurrentUploads, bodyTimeout, shutdownGrace, maxHeldRequests);
     }
 
     public Safety withMaxJobSeconds(double s) {
         return new Safety(apiKeys, insecureNoAuth, outputDir, uploadBudgetBytes, resultBudgetBytes,
-                decodedBudgetBytes, s, concurrentUploads, bodyTimeout, shutdownGrace);
+                decodedBudgetBytes, s, concurrentUploads, bodyTimeout, shutdownGrace, maxHeldRequests);
     }
 
     public Safety withSlowClients(int uploads, Duration timeout) {
         return new Safety(apiKeys, insecureNoAuth, outputDir, uploadBudgetBytes, resultBudgetBytes,
-                decodedBudgetBytes, maxJobSeconds, uploads, timeout, shutdownGrace);
+                decodedBudgetBytes, maxJobSeconds, uploads, timeout, shutdownGrace, maxHeldRequests);
     }
 
     public Safety withShutdownGrace(Duration grace) {
         return new Safety(apiKeys, insecureNoAuth, outputDir, uploadBudgetBytes, resultBudgetBytes,
-                decodedBudgetBytes, maxJobSeconds, concurrentUploads, bodyTimeout, grace);
+                decodedBudgetBytes, maxJobSeconds, concurrentUploads, bodyTimeout, grace, maxHeldRequests);
+    }
+
+    public Safety withMaxHeldRequests(int n) {
+        return new Safety(apiKeys, insecureNoAuth, outputDir, uploadBudgetBytes, resultBudgetBytes,
+                decodedBudgetBytes, maxJobSeconds, concurrentUploads, bodyTimeout, shutdownGrace, n);
     }
 }

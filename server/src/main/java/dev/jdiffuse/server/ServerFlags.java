@@ -201,6 +201,11 @@ public final class ServerFlags {
             + "before the connection is closed (default ${DEFAULT-VALUE}) [env JDIFFUSE_BODY_TIMEOUT]")
     long bodyTimeout;
 
+    @Option(names = "--max-held-requests", defaultValue = "1024", description = "requests held at once until their "
+            + "job ends (Prefer: wait, ?wait=); beyond it they are answered at once (default ${DEFAULT-VALUE}) "
+            + "[env JDIFFUSE_MAX_HELD_REQUESTS]")
+    int maxHeldRequests;
+
     @Option(names = "--shutdown-grace", defaultValue = "10", description = "seconds SIGTERM waits for the running "
             + "job (default ${DEFAULT-VALUE}) [env JDIFFUSE_SHUTDOWN_GRACE]")
     long shutdownGrace;
@@ -233,9 +238,12 @@ public final class ServerFlags {
                 || concurrentUploads < 1 || bodyTimeout < 1 || shutdownGrace < 0) {
             throw new IllegalArgumentException("budgets, --concurrent-uploads and --body-timeout must be positive");
         }
+        if (maxHeldRequests < 0) {
+            throw new IllegalArgumentException("--max-held-requests must not be negative, got " + maxHeldRequests);
+        }
         Safety safety = new Safety(apiKeys, insecureNoAuth, outputDir, uploadBudgetBytes, resultBudgetBytes,
                 decodedBudgetBytes, maxJobSeconds, concurrentUploads, Duration.ofSeconds(bodyTimeout),
-                Duration.ofSeconds(shutdownGrace));
+                Duration.ofSeconds(shutdownGrace), maxHeldRequests);
         List<String> workers = devices != null ? DeviceNames.parse(devices) : List.of(device);
         return new ServerOptions(port, host, models, workers, dtype, queueSize, Duration.ofSeconds(resultTtl), limits,
                 safety, new ModelBudget(maxLoadedModels, maxLoadedBytes), loras != null ? loras : lorasBesideModels(),

@@ -142,6 +142,29 @@ class WaitTest {
     }
 
     @Test
+    void beyondMaxHeldRequestsAWaitIsAnsweredAtOnce() throws Exception {
+        ServerOptions options = ServerOptions.defaults().withSafety(Safety.DEFAULTS.withMaxHeldRequests(1));
+        try (TestServer ts = new TestServer(options, new ScriptedPipeline(5))) {
+            String id = ts.submitHeld("{\"prompt\":\"hold\",\"steps\":3}");
+            CompletableFuture<HttpResponse<String>> first = ts.http.sendAsync(HttpRequest.newBuilder(
+                    URI.create(ts.base + "/v1/generations/" + id + "?wait=30")).GET().build(),
+                    HttpResponse.BodyHandlers.ofString());
+            awaitHeld(ts, 1);
+            TestServer.Reply second = ts.get("/v1/generations/" + id + "?wait=30");
+            assertEquals(200, second.status());
+            assertEquals("running", second.json().get("status").asText(), "answered at once");
+            assertEquals(null, second.header("Preference-Applied"));
+            TestServer.Reply post = postWaiting(ts, "wait=30", "{\"steps\":1}");
+            assertEquals(202, post.status());
+            assertTrue(post.json().get("parameters") == null, "the plain acceptance");
+            assertEquals(400, ts.get("/v1/generations/" + id + "?wait=x").status(), "still checked");
+            ts.pipeline.release();
+            assertEquals("succeeded", TestServer.JSON.readTree(first.get(20, TimeUnit.SECONDS).body())
+                    .get("status").asText());
+        }
+    }
+
+    @Test
     void badWaitsAre400sAndAMalformedPreferenceIsIgnored() throws Exception {
         try (TestServer ts = new TestServer(5)) {
             TestServer.Reply bad = ts.post("/v1/generations?wait=soon", "{\"prompt\":\"a cat\",\"steps\":2}");

@@ -62,6 +62,7 @@ public final class HttpApi {
     /** Upload bodies read at once; one more is refused at once, so slow senders cannot hold every thread. */
     private volatile Semaphore bodySlots = new Semaphore(8);
     private final java.util.concurrent.atomic.AtomicInteger heldRequests = new java.util.concurrent.atomic.AtomicInteger();
+    private volatile int maxHeld = Integer.MAX_VALUE;
     /** The threads that write the answers of held requests ({@link WaitPreference}) as their jobs end. */
     private static final java.util.concurrent.Executor RESPONDERS = java.util.concurrent.Executors.newFixedThreadPool(2,
             r -> {
@@ -143,6 +144,15 @@ public final class HttpApi {
         bodySlots = new Semaphore(n);
     }
 
+    /**
+     * At most {@code n} requests are held until their job ends at once (0: none); beyond it a request's wait is
+     * ignored (RFC 7240 lets a server ignore a preference) and the job's state answered at once, so idle connections
+     * cannot pile up without bound.
+     */
+    public void maxHeldRequests(int n) {
+        maxHeld = n;
+    }
+
     /** Whether the server can generate: a model is loaded and every worker runs. */
     public String notReadyReason() {
         if (models.isEmpty()) {
@@ -199,8 +209,11 @@ public final class HttpApi {
         hold(ctx, job, wait, ctx::json);
     }
 
-    private static WaitPreference waitPreference(Context ctx) {
-        return WaitPreference.of(ctx.queryParam("wait"), java.util.Collections.list(ctx.req().getHeaders("Prefer")));
+    /** The request's wait, checked even when it will not be honoured; null when none, or {@link #maxHeld} are held. */
+    private WaitPreference waitPreference(Context ctx) {
+        WaitPreference w = WaitPreference.of(ctx.queryParam("wait"),
+                java.util.Collections.list(ctx.req().getHeaders("Prefer")));
+        return w == null || heldRequests.get() >= maxHeld ? null : w;
     }
 
     /**
