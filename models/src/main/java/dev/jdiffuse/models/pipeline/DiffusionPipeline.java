@@ -338,8 +338,10 @@ public final class DiffusionPipeline implements ImagePipeline {
         InferenceThreads.prepare();
         try (NDManager job = weights.newSubManager()) {
             requireValid(request);
+            PhaseTrace.mark("validate");
             Outcome o = render(InpaintComposite.modelRequest(request), job, listener);
             List<BufferedImage> images = InpaintComposite.finish(request, Images.toBufferedImages(o.image()));
+            PhaseTrace.mark("to_host");
             return new GenerationResult(images, request.seed(),
                     o.resolved().samplerName(), o.resolved().scheduleName(), o.resolved().schedule().sigmas(),
                     o.encodeMillis(), o.denoiseMillis(), o.decodeMillis());
@@ -362,8 +364,10 @@ public final class DiffusionPipeline implements ImagePipeline {
             if (request.hires() != null) {
                 return renderHires(request, job, listener);
             }
+            PhaseTrace.mark("loras");
             TorchCpuNoise noise = new TorchCpuNoise(request.seed());
             Start start = start(request, job, noise);
+            PhaseTrace.mark("noise", start.noise());
             return decoded(sample(request, job, start, noise, listener));
         }
     }
@@ -543,9 +547,11 @@ public final class DiffusionPipeline implements ImagePipeline {
     private Sampled sample(GenerationRequest r, NDManager job, Start start, NoiseSource noise,
             GenerationListener listener) {
         SchedulerSelection.Resolved resolved = resolve(r);
+        PhaseTrace.mark("schedule");
         long t0 = System.nanoTime();
         Conditioned model = conditioned(family, job, r, resolved, start.imageConditioning());
         long t1 = System.nanoTime();
+        PhaseTrace.mark("encode");
         NDArray unit = start.noise().toDevice(weights.getDevice(), false);
         if (start.skip() > 0) {
             resolved = startingAt(resolved, start.skip());
@@ -557,7 +563,9 @@ public final class DiffusionPipeline implements ImagePipeline {
                     resolved.config(), new KnownRegionBlend(resolved.sampler(), start.blendMask(), start.clean(),
                     unit, scheduler.isFlow()), resolved.schedule());
         }
+        PhaseTrace.mark("x", x);
         NDArray latents = denoise(model.denoiser(), model.conditioning(), x, resolved, noise, listener, r.preview());
+        PhaseTrace.mark("denoise", latents);
         long t2 = System.nanoTime();
         return new Sampled(latents, resolved, (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000);
     }
@@ -565,6 +573,7 @@ public final class DiffusionPipeline implements ImagePipeline {
     private Outcome decoded(Sampled s) {
         long t2 = System.nanoTime();
         NDArray image = decodeGathered(latentsBeforeDecode.apply(s.latents()));
+        PhaseTrace.mark("decode");
         long t3 = System.nanoTime();
         return new Outcome(image, s.resolved(), s.encodeMillis(), s.denoiseMillis(), (t3 - t2) / 1_000_000);
     }

@@ -11,7 +11,6 @@ import java.awt.image.BufferedImage;
 import java.awt.image.DataBufferInt;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.stream.IntStream;
 
 /** Conversions between NCHW float images in [0, 1] and 8-bit sRGB {@link BufferedImage}s. */
 public final class Images {
@@ -21,9 +20,11 @@ public final class Images {
 
     /**
      * [B, 3, H, W] in [0, 1] -> one image per row, rounded as diffusers' {@code numpy_to_pil}
-     * ({@code (x * 255).round()} on float32: halves to even). Pixels are written straight into each image's int buffer, rows in parallel: at
-     * 512x512 on the 2-core CI machine 1.9 ms a image, against 2.8 ms on one thread and 6 ms through
-     * {@code setRGB}, which converts each pixel through the colour model.
+     * ({@code (x * 255).round()} on float32: halves to even). Pixels are written straight into each image's int
+     * buffer: at 512x512 on the 2-core CI machine 1.2 ms an image against 3.5 ms through {@code setRGB}, which
+     * converts each pixel through the colour model (a loop alone, session 16). Rows in parallel were no faster there
+     * and took 1.4-27 ms inside the server at 128x128 (the common pool is shared with the PNG encoder's stripes), so
+     * one thread does it.
      */
     public static List<BufferedImage> toBufferedImages(NDArray images) {
         Shape s = images.getShape();
@@ -37,12 +38,9 @@ public final class Images {
             BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
             int[] rgb = ((DataBufferInt) img.getRaster().getDataBuffer()).getData();
             int r0 = n * 3 * plane;
-            IntStream.range(0, h).parallel().forEach(y -> {
-                for (int i = y * w, end = i + w; i < end; i++) {
-                    rgb[i] = (to8(data[r0 + i]) << 16) | (to8(data[r0 + plane + i]) << 8)
-                            | to8(data[r0 + 2 * plane + i]);
-                }
-            });
+            for (int i = 0; i < plane; i++) {
+                rgb[i] = (to8(data[r0 + i]) << 16) | (to8(data[r0 + plane + i]) << 8) | to8(data[r0 + 2 * plane + i]);
+            }
             out.add(img);
         }
         return out;

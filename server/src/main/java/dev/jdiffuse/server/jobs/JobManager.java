@@ -4,6 +4,7 @@ import dev.jdiffuse.models.pipeline.GenerationListener;
 import dev.jdiffuse.models.pipeline.GenerationResult;
 import dev.jdiffuse.models.pipeline.ImagePipeline;
 import dev.jdiffuse.models.pipeline.LaneListener;
+import dev.jdiffuse.models.pipeline.PhaseTrace;
 import dev.jdiffuse.models.pipeline.Preview;
 import dev.jdiffuse.models.pipeline.GenerationException;
 import dev.jdiffuse.models.pipeline.InvalidRequestException;
@@ -631,6 +632,7 @@ public final class JobManager implements AutoCloseable {
 
     private void run(Job job, Device device) {
         long t0 = System.nanoTime();
+        PhaseTrace.begin();
         ModelRegistry registry = models;
         boolean load = registry != null && registry.loaded(job.modelName(), device.index).isEmpty();
         if (!(load ? job.loading(clock.instant(), t0) : job.start(clock.instant(), t0))) {
@@ -664,8 +666,11 @@ public final class JobManager implements AutoCloseable {
             }
             // the lease's model: the submission's may have been evicted and loaded again since it was validated
             LoadedModel model = lease == null ? work.model() : lease.model();
+            PhaseTrace.mark("start"); // the run's record and events, the model's lease, a resolution
             GenerationResult result = generate(job, device, model, work, listener(job, t0));
             job.generated(System.nanoTime());
+            PhaseTrace.mark("return"); // the job's arrays freed, the batcher's lane left
+            PhaseTrace.end(job.id());
             if (job.cancelRequested()) {
                 throw new CancellationException("cancelled");
             }
