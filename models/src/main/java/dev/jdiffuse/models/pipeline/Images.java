@@ -21,10 +21,10 @@ public final class Images {
     /**
      * [B, 3, H, W] in [0, 1] -> one image per row, rounded as diffusers' {@code numpy_to_pil}
      * ({@code (x * 255).round()} on float32: halves to even). Pixels are written straight into each image's int
-     * buffer: at 512x512 on the 2-core CI machine 1.2 ms an image against 3.5 ms through {@code setRGB}, which
-     * converts each pixel through the colour model (a loop alone, session 16). Rows in parallel were no faster there
-     * and took 1.4-27 ms inside the server at 128x128 (the common pool is shared with the PNG encoder's stripes), so
-     * one thread does it.
+     * buffer: at 512x512 on the 2-core CI machine 1.5 ms an image against 5.6 ms for the former {@code setRGB} (which
+     * converts each pixel through the colour model) with {@code Math.round} (medians, one run, session 16). Rows in
+     * parallel were no faster there and took 1.4-27 ms inside the server at 128x128 (the common pool is shared with
+     * the PNG encoder's stripes), so one thread does it.
      */
     public static List<BufferedImage> toBufferedImages(NDArray images) {
         Shape s = images.getShape();
