@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Session 16's plan for the one-GPU device machine, written when no GPU was lent (session 16): NOT RUN YET. Repository
+# root, .gpu/ carried as in bench/gpu/README.md; one call per part:
+#  a. builds the CUDA-graph helper (as session 15), then the SD 1.5 server with --cuda-graphs and the phase trace:
+#     1, 4 and 16 users with the waiting client (Prefer: wait), the same server build with the 5 ms polling client
+#     (POLL=1, as sessions 12-15 measured), and 4 users with the phases synced; then diffusers on the same folder.
+#     What it answers: the one image against 25 forwards + decode (issue 13's 1.1x) and where the 13-18 ms outside
+#     encode, denoise and decode went (the "phases" lines).
+#  b. a fresh server's first images (defaults, --cuda-graphs) with the GC log and the phase trace: is session 15's
+#     175 ms first finish a garbage-collection pause?
+# JSON lines in $OUT/s16${PART}.jsonl, server logs beside them.
+set -u
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+L="$OUT/s16${PART:-}.jsonl"
+[ -d /tmp/d/diffusers ] || python3 -c 'import glob, tarfile; tarfile.open(glob.glob(".gpu/diffusers-src.t*z")[0]).extractall("/tmp/d")'
+export DIFFUSERS_SRC=/tmp/d PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name --format=csv,noheader | sed 's/^/# /' | tee -a "$L"
+LIB=/tmp/libjdiffuse_cudagraphs.so
+if [ ! -f "$LIB" ]; then
+  JNI_INCLUDE=.gpu/jni bash native/cudagraphs/build.sh "$LIB" 2>&1 | tail -30 | sed 's/^/# build: /' | tee -a "$L"
+fi
+[ -f "$LIB" ] || exit 1
+S() { ("$@") 2>&1 | grep -E '^[{#]' | tee -a "$L"; pkill -f dev.jdiffuse.server.Main && sleep 2; true; }
+P="-Djdiffuse.trace.phases=true"
+if [ "${PART:-a}" = a ]; then
+  S env OUT=$OUT FAMILY=sd15 STEPS=25 N=16 BATCHES=16 WARMUP=1-16 SKIP_DIFFUSERS=1 LABEL=s16-wait RUN_TAG=-wait \
+      SERVER_ARGS="--cuda-graphs $LIB" JAVA_OPTS="$P" timeout 130 bash bench/gpu/concurrency_bench.sh
+  grep '"phases"' $OUT/server-sd15-cuda-16-wait.log | head -12 | tee -a "$L"
+  S env OUT=$OUT FAMILY=sd15 STEPS=25 N=16 BATCHES=16 WARMUP=1-16 SKIP_DIFFUSERS=1 LABEL=s16-poll RUN_TAG=-poll \
+      POLL=1 SERVER_ARGS="--cuda-graphs $LIB" JAVA_OPTS="$P" timeout 130 bash bench/gpu/concurrency_bench.sh
+  S env OUT=$OUT FAMILY=sd15 STEPS=25 N=4 BATCHES=16 WARMUP=1-4 SKIP_DIFFUSERS=1 LABEL=s16-synced RUN_TAG=-synced \
+      SERVER_ARGS="--cuda-graphs $LIB" JAVA_OPTS="$P -Djdiffuse.trace.phases.sync=true" timeout 100 \
+      bash bench/gpu/concurrency_bench.sh
+  grep '"phases"' $OUT/server-sd15-cuda-16-synced.log | head -12 | tee -a "$L"
+  timeout 80 python3 bench/gpu/e2e_diffusers.py /tmp/models/sd15 25 16 2>&1 | grep '^{' | tee -a "$L"
+fi
+if [ "${PART:-a}" = b ]; then
+  M=/tmp/models; mkdir -p $M
+  [ -f $M/sd15/model_index.json ] || python3 bench/gpu/write_published.py sd15 .gpu/tok $M/sd15 2>&1 | grep '^{' | tee -a "$L"
+  bash .gpu/gpu-env.sh java -Dai.djl.offline=true $P -Xlog:gc:file=$OUT/gc-first.log -cp ".gpu/app/*" \
+      dev.jdiffuse.server.Main serve --models $M --device cuda --dtype fp16 --port 8191 --batch-images 16 \
+      --cuda-graphs $LIB > $OUT/server-first.log 2>&1 &
+  for i in $(seq 1 240); do curl -sf http://127.0.0.1:8191/readyz > /dev/null && break; sleep 0.5; done
+  timeout 60 python3 bench/gpu/first_image.py 8191 sd15 "defaults + --cuda-graphs, GC log" | tee -a "$L"
+  grep '"phases"' $OUT/server-first.log | head -4 | tee -a "$L"
+  tail -8 $OUT/gc-first.log | sed 's/^/# gc: /' | tee -a "$L"
+  pkill -f dev.jdiffuse.server.Main
+fi
