@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -57,6 +58,34 @@ class WaitTest {
         }
     }
 
+    private static HttpResponse<byte[]> postForImage(TestServer ts, String json) throws Exception {
+        return ts.http.send(HttpRequest.newBuilder(URI.create(ts.base + "/v1/generations"))
+                .header("Content-Type", "application/json").header("Prefer", "wait=10").header("Accept", "image/png")
+                .POST(HttpRequest.BodyPublishers.ofString(json)).timeout(Duration.ofSeconds(20)).build(),
+                HttpResponse.BodyHandlers.ofByteArray());
+    }
+
+    @Test
+    void waitingForAnImageGetsThePngItselfOrTheJobsError() throws Exception {
+        try (TestServer ts = new TestServer(5)) {
+            HttpResponse<byte[]> r = postForImage(ts, "{\"prompt\":\"a cat\",\"steps\":2,\"batch_size\":2}");
+            assertEquals(201, r.statusCode());
+            assertEquals("image/png", r.headers().firstValue("Content-Type").orElse(null));
+            String location = r.headers().firstValue("Location").orElseThrow();
+            java.awt.image.BufferedImage img = javax.imageio.ImageIO.read(new java.io.ByteArrayInputStream(r.body()));
+            assertTrue(img != null && img.getWidth() > 0, "a PNG a viewer opens");
+            assertArrayEquals(ts.get(location + "/images/0").raw().body(), r.body(), "the job's first image");
+            List<String> links = r.headers().allValues("Link");
+            assertEquals(List.of("<" + location + "/images/0>; rel=\"item\"; type=\"image/png\"",
+                    "<" + location + "/images/1>; rel=\"item\"; type=\"image/png\""), links, "every image linked");
+
+            HttpResponse<byte[]> failed = postForImage(ts, "{\"prompt\":\"fail\",\"steps\":3}");
+            assertEquals(500, failed.statusCode());
+            JsonNode error = TestServer.JSON.readTree(failed.body());
+            assertEquals("non_finite_output", error.at("/error/code").asText(), error.toString());
+        }
+    }
+
     @Test
     void aHoldThatPassesAnswersTheJobAsItIsAndALongPollEndsWithTheJob() throws Exception {
         try (TestServer ts = new TestServer(5)) {
@@ -65,6 +94,11 @@ class WaitTest {
             assertEquals("running", held.json().get("status").asText());
             assertEquals("wait=1", held.header("Preference-Applied"));
             String id = held.json().get("id").asText();
+            TestServer.Reply queuedForImage = ts.send(HttpRequest.newBuilder(URI.create(ts.base + "/v1/generations"))
+                    .header("Content-Type", "application/json").header("Prefer", "wait=1").header("Accept", "image/png")
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"steps\":1}")));
+            assertEquals(202, queuedForImage.status(), "no image yet: the record");
+            assertEquals("queued", queuedForImage.json().get("status").asText());
 
             long t0 = System.nanoTime();
             TestServer.Reply shortPoll = ts.get("/v1/generations/" + id + "?wait=0.3");

@@ -180,10 +180,13 @@ public final class HttpApi {
 
     /**
      * 202 with the queued job's id and links; asked to wait ({@link WaitPreference}), the full job record once the
-     * job has ended (201) or the hold has passed (202), so a client needs no polling.
+     * job has ended (201) or the hold has passed (202), so a client needs no polling. Waiting with {@code Accept:
+     * image/png} (or {@code image/*}) first, as Stability AI's API takes it, a succeeded job answers its first PNG
+     * itself (201, {@code Link} headers to every image), an ended one that did not succeed its error ({@link #failure}).
      */
     private void submit(Context ctx) {
         WaitPreference wait = waitPreference(ctx);
+        boolean png = wait != null && AcceptHeader.prefersPng(ctx.header("Accept"));
         GenerationBody body = parseGeneration(ctx);
         Job job = accept(ctx, body);
         ctx.header("Location", JobView.base(job));
@@ -193,7 +196,34 @@ public final class HttpApi {
             return;
         }
         ctx.header("Preference-Applied", wait.applied());
-        hold(ctx, job, wait, view -> ctx.status(view.finishedAt() != null ? 201 : 202).json(view));
+        hold(ctx, job, wait, j -> {
+            JobView view = JobView.full(j);
+            if (png && view.finishedAt() != null) {
+                if (!"succeeded".equals(view.status())) {
+                    throw failure(view);
+                }
+                for (String url : view.images()) {
+                    ctx.res().addHeader("Link", "<" + url + ">; rel=\"item\"; type=\"image/png\"");
+                }
+                sendImage(ctx.status(201), j, 0);
+                return;
+            }
+            ctx.status(view.finishedAt() != null ? 201 : 202).json(view);
+        });
+    }
+
+    /**
+     * An ended job that did not succeed, as the error a request that waited for its image gets: a request field at
+     * fault 400, a job cancelled by the shutdown 503, by a cancel or its deadline 409, any other failure 500; the
+     * job's own code, message and field.
+     */
+    static ApiException failure(JobView view) {
+        JobView.Failure f = view.error();
+        String code = f == null ? "generation_failed" : f.code();
+        int status = "cancelled".equals(view.status()) ? ("shutdown".equals(code) ? 503 : 409)
+                : f != null && f.field() != null ? 400 : 500;
+        return new ApiException(status, code, f == null ? "the generation " + view.status() : f.message(),
+                f == null ? null : f.field());
     }
 
     /** The job's record; asked to wait ({@link WaitPreference}), once it has ended or the hold has passed. */
@@ -206,7 +236,7 @@ public final class HttpApi {
             return;
         }
         ctx.header("Preference-Applied", wait.applied());
-        hold(ctx, job, wait, ctx::json);
+        hold(ctx, job, wait, j -> ctx.json(JobView.full(j)));
     }
 
     /** The request's wait, checked even when it will not be honoured; null when none, or {@link #maxHeld} are held. */
@@ -217,17 +247,17 @@ public final class HttpApi {
     }
 
     /**
-     * Suspends the request until {@code job} has ended or the hold passes, then answers its record through
-     * {@code answer} (the status read from the record answered, never from a later state). No thread is held
+     * Suspends the request until {@code job} has ended or the hold passes, then answers through {@code answer} (which
+     * reads the job's state once, so the status it sends matches the record it sends). No thread is held
      * meanwhile. The shared end future is copied, so that this hold's time-out completes only its own; the answer is
      * written on {@link #RESPONDERS}, not on the thread that ended the job (it encodes the next job's PNGs: with 300
      * held requests, writing their answers there held it 0.56 s) nor on the time-out's timer.
      */
-    private void hold(Context ctx, Job job, WaitPreference wait, java.util.function.Consumer<JobView> answer) {
+    private void hold(Context ctx, Job job, WaitPreference wait, java.util.function.Consumer<Job> answer) {
         heldRequests.incrementAndGet();
         ctx.future(() -> jobs.whenEnded(job).thenApply(j -> j)
                 .completeOnTimeout(job, wait.hold().toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
-                .thenApplyAsync(JobView::full, RESPONDERS)
+                .thenApplyAsync(j -> j, RESPONDERS)
                 .thenAccept(answer)
                 .whenComplete((v, e) -> heldRequests.decrementAndGet()));
     }
@@ -480,6 +510,10 @@ public final class HttpApi {
         if (n < 0 || n >= job.imageCount()) {
             throw ApiException.notFound("not_found", "the generation has no image " + ctx.pathParam("n"));
         }
+        sendImage(ctx, job, n);
+    }
+
+    private void sendImage(Context ctx, Job job, int n) {
         byte[] png = jobs.image(job, n).orElseThrow(() -> ApiException.notFound("not_found", "image " + n
                 + " is no longer kept (the result memory budget dropped it and no output folder holds it)"));
         ctx.contentType("image/png").header("X-Content-Type-Options", "nosniff")
