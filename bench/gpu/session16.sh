@@ -9,18 +9,8 @@
 #  b. a fresh server's first images (defaults, --cuda-graphs) with the GC log and the phase trace: is session 15's
 #     175 ms first finish a garbage-collection pause?
 # JSON lines in $OUT/s16${PART}.jsonl, server logs beside them.
-set -u
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-L="$OUT/s16${PART:-}.jsonl"
-[ -d /tmp/d/diffusers ] || python3 -c 'import glob, tarfile; tarfile.open(glob.glob(".gpu/diffusers-src.t*z")[0]).extractall("/tmp/d")'
-export DIFFUSERS_SRC=/tmp/d PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name --format=csv,noheader | sed 's/^/# /' | tee -a "$L"
-LIB=/tmp/libjdiffuse_cudagraphs.so
-if [ ! -f "$LIB" ]; then
-  JNI_INCLUDE=.gpu/jni bash native/cudagraphs/build.sh "$LIB" 2>&1 | tail -30 | sed 's/^/# build: /' | tee -a "$L"
-fi
+SESSION=s16 . bench/gpu/session_setup.sh
 [ -f "$LIB" ] || exit 1
-S() { ("$@") 2>&1 | grep -E '^[{#]' | tee -a "$L"; pkill -f dev.jdiffuse.server.Main && sleep 2; true; }
 P="-Djdiffuse.trace.phases=true"
 if [ "${PART:-a}" = a ]; then
   S env OUT=$OUT FAMILY=sd15 STEPS=25 N=16 BATCHES=16 WARMUP=1-16 SKIP_DIFFUSERS=1 LABEL=s16-wait RUN_TAG=-wait \
