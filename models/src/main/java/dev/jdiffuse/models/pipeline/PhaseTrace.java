@@ -25,8 +25,9 @@ public final class PhaseTrace {
     private PhaseTrace() {
     }
 
+    /** Phase to milliseconds, in mark order; a phase marked again (the hires fix samples twice) gets _2, _3, ... */
     private static final class Marks {
-        final StringBuilder phases = new StringBuilder();
+        final java.util.LinkedHashMap<String, Double> phases = new java.util.LinkedHashMap<>();
         long last = System.nanoTime();
     }
 
@@ -60,11 +61,11 @@ public final class PhaseTrace {
             return;
         }
         long now = System.nanoTime();
-        if (m.phases.length() > 0) {
-            m.phases.append(',');
+        String key = phase;
+        for (int n = 2; m.phases.containsKey(key); n++) {
+            key = phase + "_" + n;
         }
-        m.phases.append('"').append(phase).append("\":").append(String.format(Locale.ROOT, "%.2f",
-                (now - m.last) / 1e6));
+        m.phases.put(key, (now - m.last) / 1e6);
         m.last = now;
     }
 
@@ -76,8 +77,11 @@ public final class PhaseTrace {
         Marks m = MARKS.get();
         MARKS.remove();
         if (m != null) {
+            StringBuilder ms = new StringBuilder();
+            m.phases.forEach((k, v) -> ms.append(ms.length() > 0 ? "," : "").append('"').append(k).append("\":")
+                    .append(String.format(Locale.ROOT, "%.2f", v)));
             System.err.printf(Locale.ROOT, "{\"trace\":\"phases\",\"label\":\"%s\",\"synced\":%b,\"ms\":{%s}}%n",
-                    label, SYNC, m.phases);
+                    label, SYNC, ms);
         }
     }
 }

@@ -28,7 +28,10 @@ final class AcceptHeader {
                     try {
                         q = Double.parseDouble(p.substring(2));
                     } catch (NumberFormatException e) {
-                        q = 0; // a malformed weight: the range is not taken
+                        q = 0;
+                    }
+                    if (!(q >= 0 && q <= 1)) {
+                        q = 0; // a malformed weight (RFC 9110: 0 to 1): the range is not taken
                     }
                 }
             }

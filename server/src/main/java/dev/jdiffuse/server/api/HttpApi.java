@@ -202,10 +202,11 @@ public final class HttpApi {
                 if (!"succeeded".equals(view.status())) {
                     throw failure(view);
                 }
+                byte[] first = kept(j, 0); // before any header: a 404 here must not carry the Links
                 for (String url : view.images()) {
                     ctx.res().addHeader("Link", "<" + url + ">; rel=\"item\"; type=\"image/png\"");
                 }
-                sendImage(ctx.status(201), j, 0);
+                sendPng(ctx.status(201), j, 0, first);
                 return;
             }
             ctx.status(view.finishedAt() != null ? 201 : 202).json(view);
@@ -254,22 +255,35 @@ public final class HttpApi {
      * held requests, writing their answers there held it 0.56 s) nor on the time-out's timer.
      */
     private void hold(Context ctx, Job job, WaitPreference wait, java.util.function.Consumer<Job> answer) {
-        heldRequests.incrementAndGet();
-        ctx.future(() -> jobs.whenEnded(job).thenApply(j -> j)
-                .completeOnTimeout(job, wait.hold().toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
-                .thenApplyAsync(j -> j, RESPONDERS)
-                .thenAccept(answer)
-                .whenComplete((v, e) -> heldRequests.decrementAndGet()));
+        ctx.future(() -> {
+            heldRequests.incrementAndGet();
+            try {
+                java.util.concurrent.CompletableFuture<Void> done = jobs.whenEnded(job).thenApply(j -> j)
+                        .completeOnTimeout(job, wait.hold().toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
+                        .thenApplyAsync(j -> j, RESPONDERS)
+                        .thenAccept(answer);
+                // on the future handed to Javalin: also when it cancels it
+                done.whenComplete((v, e) -> heldRequests.decrementAndGet());
+                return done;
+            } catch (RuntimeException | Error e) {
+                heldRequests.decrementAndGet();
+                throw e;
+            }
+        });
     }
 
-    /** Requests held until their job ends ({@link WaitPreference}), not yet answered. */
+    /**
+     * Requests held until their job ends ({@link WaitPreference}) whose answer is not yet ready; checked against
+     * {@code --max-held-requests} before a request is held, so a burst may pass the cap by the requests in between.
+     */
     public int heldRequests() {
         return heldRequests.get();
     }
 
     /**
-     * Waits up to {@code max} for the held requests to be answered: at shutdown, after the jobs have ended, so that
-     * their clients get the ended records before the HTTP server stops.
+     * Waits up to {@code max} for the held requests' answers to be ready (handed to the server, which writes them
+     * just after): at shutdown, after the jobs have ended, so that their clients get the ended records before the
+     * HTTP server stops.
      */
     public void awaitHeldAnswered(Duration max) {
         long end = System.nanoTime() + max.toNanos();
@@ -510,12 +524,16 @@ public final class HttpApi {
         if (n < 0 || n >= job.imageCount()) {
             throw ApiException.notFound("not_found", "the generation has no image " + ctx.pathParam("n"));
         }
-        sendImage(ctx, job, n);
+        sendPng(ctx, job, n, kept(job, n));
     }
 
-    private void sendImage(Context ctx, Job job, int n) {
-        byte[] png = jobs.image(job, n).orElseThrow(() -> ApiException.notFound("not_found", "image " + n
+    /** The job's PNG {@code n}, or 404 when it is no longer kept. */
+    private byte[] kept(Job job, int n) {
+        return jobs.image(job, n).orElseThrow(() -> ApiException.notFound("not_found", "image " + n
                 + " is no longer kept (the result memory budget dropped it and no output folder holds it)"));
+    }
+
+    private void sendPng(Context ctx, Job job, int n, byte[] png) {
         ctx.contentType("image/png").header("X-Content-Type-Options", "nosniff")
                 .header("Content-Disposition", "inline; filename=\"" + job.id() + "-" + n + ".png\"")
                 .header("Cache-Control", "private, max-age=" + resultTtl.toSeconds()).result(png);

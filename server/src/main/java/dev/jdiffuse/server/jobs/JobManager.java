@@ -632,12 +632,12 @@ public final class JobManager implements AutoCloseable {
 
     private void run(Job job, Device device) {
         long t0 = System.nanoTime();
-        PhaseTrace.begin();
         ModelRegistry registry = models;
         boolean load = registry != null && registry.loaded(job.modelName(), device.index).isEmpty();
         if (!(load ? job.loading(clock.instant(), t0) : job.start(clock.instant(), t0))) {
             return;
         }
+        PhaseTrace.begin();
         record(job);
         events.onStarted(job);
         try (ModelRegistry.Lease lease = registry == null ? null : registry.acquire(job.modelName(), device.index)) {
@@ -670,7 +670,6 @@ public final class JobManager implements AutoCloseable {
             GenerationResult result = generate(job, device, model, work, listener(job, t0));
             job.generated(System.nanoTime());
             PhaseTrace.mark("return"); // the job's arrays freed, the batcher's lane left
-            PhaseTrace.end(job.id());
             if (job.cancelRequested()) {
                 throw new CancellationException("cancelled");
             }
@@ -681,6 +680,8 @@ public final class JobManager implements AutoCloseable {
             encoding.execute(() -> encodeAndEnd(job, result));
         } catch (Exception | Error e) {
             failed(job, e);
+        } finally {
+            PhaseTrace.end(job.id()); // a failed run's phases too, as far as it went
         }
     }
 

@@ -26,5 +26,6 @@ class AcceptHeaderTest {
         assertFalse(AcceptHeader.prefersPng("image/png;q=0.5, application/json"));
         assertFalse(AcceptHeader.prefersPng("image/png;q=abc, application/json;q=0.2"), "a malformed weight");
         assertFalse(AcceptHeader.prefersPng("image/jpeg"));
+        assertFalse(AcceptHeader.prefersPng("application/json;q=0.5, image/png;q=2"), "a weight above 1");
     }
 }
