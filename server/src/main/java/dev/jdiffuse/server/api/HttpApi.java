@@ -61,15 +61,7 @@ public final class HttpApi {
     private final Semaphore decodeSlots = new Semaphore(CONCURRENT_DECODES);
     /** Upload bodies read at once; one more is refused at once, so slow senders cannot hold every thread. */
     private volatile Semaphore bodySlots = new Semaphore(8);
-    private final java.util.concurrent.atomic.AtomicInteger heldRequests = new java.util.concurrent.atomic.AtomicInteger();
-    private volatile int maxHeld = Integer.MAX_VALUE;
-    /** The threads that write the answers of held requests ({@link WaitPreference}) as their jobs end. */
-    private static final java.util.concurrent.Executor RESPONDERS = java.util.concurrent.Executors.newFixedThreadPool(2,
-            r -> {
-                Thread t = new Thread(r, "jdiffuse-wait-responder");
-                t.setDaemon(true);
-                return t;
-            });
+    private final HeldRequests held;
     private final byte[] openApi;
     private final LoraLibrary loras;
     private volatile EmbeddingLibrary embeddings = EmbeddingLibrary.NONE;
@@ -88,6 +80,7 @@ public final class HttpApi {
         this.limits = limits;
         this.models = models;
         this.jobs = jobs;
+        this.held = new HeldRequests(jobs);
         this.uploads = uploads;
         this.resultTtl = resultTtl;
         this.metrics = metrics;
@@ -150,7 +143,7 @@ public final class HttpApi {
      * cannot pile up without bound.
      */
     public void maxHeldRequests(int n) {
-        maxHeld = n;
+        held.max(n);
     }
 
     /** Whether the server can generate: a model is loaded and every worker runs. */
@@ -196,7 +189,7 @@ public final class HttpApi {
             return;
         }
         ctx.header("Preference-Applied", wait.applied());
-        hold(ctx, job, wait, j -> {
+        held.hold(ctx, job, wait, j -> {
             JobView view = JobView.full(j);
             if (png && view.finishedAt() != null) {
                 if (!"succeeded".equals(view.status())) {
@@ -237,47 +230,18 @@ public final class HttpApi {
             return;
         }
         ctx.header("Preference-Applied", wait.applied());
-        hold(ctx, job, wait, j -> ctx.json(JobView.full(j)));
+        held.hold(ctx, job, wait, j -> ctx.json(JobView.full(j)));
     }
 
-    /** The request's wait, checked even when it will not be honoured; null when none, or {@link #maxHeld} are held. */
+    /** The request's wait, checked even when it will not be honoured; null when none, or too many are held. */
     private WaitPreference waitPreference(Context ctx) {
-        WaitPreference w = WaitPreference.of(ctx.queryParam("wait"),
-                java.util.Collections.list(ctx.req().getHeaders("Prefer")));
-        return w == null || heldRequests.get() >= maxHeld ? null : w;
+        return held.admit(WaitPreference.of(ctx.queryParam("wait"),
+                java.util.Collections.list(ctx.req().getHeaders("Prefer"))));
     }
 
-    /**
-     * Suspends the request until {@code job} has ended or the hold passes, then answers through {@code answer} (which
-     * reads the job's state once, so the status it sends matches the record it sends). No thread is held
-     * meanwhile. The shared end future is copied, so that this hold's time-out completes only its own; the answer is
-     * written on {@link #RESPONDERS}, not on the thread that ended the job (it encodes the next job's PNGs: with 300
-     * held requests, writing their answers there held it 0.56 s) nor on the time-out's timer.
-     */
-    private void hold(Context ctx, Job job, WaitPreference wait, java.util.function.Consumer<Job> answer) {
-        ctx.future(() -> {
-            heldRequests.incrementAndGet();
-            try {
-                java.util.concurrent.CompletableFuture<Void> done = jobs.whenEnded(job).thenApply(j -> j)
-                        .completeOnTimeout(job, wait.hold().toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)
-                        .thenApplyAsync(j -> j, RESPONDERS)
-                        .thenAccept(answer);
-                // on the future handed to Javalin: also when it cancels it
-                done.whenComplete((v, e) -> heldRequests.decrementAndGet());
-                return done;
-            } catch (RuntimeException | Error e) {
-                heldRequests.decrementAndGet();
-                throw e;
-            }
-        });
-    }
-
-    /**
-     * Requests held until their job ends ({@link WaitPreference}) whose answer is not yet ready; checked against
-     * {@code --max-held-requests} before a request is held, so a burst may pass the cap by the requests in between.
-     */
+    /** Requests held until their job ends ({@link WaitPreference}) whose answer is not yet ready. */
     public int heldRequests() {
-        return heldRequests.get();
+        return held.count();
     }
 
     /**
@@ -286,15 +250,7 @@ public final class HttpApi {
      * HTTP server stops.
      */
     public void awaitHeldAnswered(Duration max) {
-        long end = System.nanoTime() + max.toNanos();
-        while (heldRequests.get() > 0 && System.nanoTime() < end) {
-            try {
-                Thread.sleep(5);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
-        }
+        held.awaitAnswered(max);
     }
 
     /**
