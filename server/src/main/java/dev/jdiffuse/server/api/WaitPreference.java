@@ -4,8 +4,6 @@ import dev.jdiffuse.server.web.ApiException;
 
 import java.time.Duration;
 import java.util.List;
-import java.util.Locale;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
@@ -19,9 +17,8 @@ public record WaitPreference(Duration hold) {
     /** The longest hold: under the idle timeouts of common proxies (60 s), so a held request is not cut. */
     public static final int MAX_SECONDS = 55;
 
-    /** RFC 7240 section 2: {@code token [ BWS "=" BWS word ]}, preferences separated by commas. */
-    private static final Pattern PREFER_WAIT =
-            Pattern.compile("(?:^|,)\\s*wait\\s*=\\s*(?:\"(\\d+)\"|(\\d+))\\s*(?:;|,|$)");
+    /** A whole number of seconds, as {@code Prefer: wait} gives it (RFC 7240 section 4.3: delta-seconds). */
+    private static final Pattern WHOLE_SECONDS = Pattern.compile("\\d+");
     private static final Pattern SECONDS = Pattern.compile("\\d+(\\.\\d{1,3})?");
 
     /** The hold {@code query} (the raw {@code wait} parameter, or null) and {@code preferHeaders} ask; null: none. */
@@ -34,9 +31,9 @@ public record WaitPreference(Duration hold) {
             return holding(new java.math.BigDecimal(query));
         }
         for (String header : preferHeaders) {
-            Matcher m = PREFER_WAIT.matcher(header.toLowerCase(Locale.ROOT));
-            if (m.find()) {
-                return holding(new java.math.BigDecimal(m.group(1) != null ? m.group(1) : m.group(2)));
+            String seconds = PreferHeader.value(header, "wait");
+            if (seconds != null) {
+                return WHOLE_SECONDS.matcher(seconds).matches() ? holding(new java.math.BigDecimal(seconds)) : null;
             }
         }
         return null;

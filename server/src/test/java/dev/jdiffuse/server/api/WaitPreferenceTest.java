@@ -50,6 +50,13 @@ class WaitPreferenceTest {
         assertNull(hold(null, "wait=0"));
         assertNull(hold(null, "wait=\"5"), "an unbalanced quote");
         assertEquals(Duration.ofSeconds(WaitPreference.MAX_SECONDS), hold(null, "wait=12345678901"));
+        assertNull(hold(null, "foo=\"a, wait=5, b\""), "a wait inside another preference's quoted value");
+        assertNull(hold(null, "foo=\"a\\\", wait=5\""), "... behind an escaped quote");
+        assertNull(hold(null, "handling=lenient; wait=5"), "a parameter of another preference");
+        assertEquals(Duration.ofSeconds(3), hold(null, "foo=\"x;y,z\", wait=3"));
+        assertNull(hold(null, "wait=soon, wait=5"), "only a preference's first instance counts");
+        assertEquals(Duration.ofSeconds(4), hold(null, "wait=4, wait=9"));
+        assertNull(hold(null, "wait"), "a wait without seconds");
     }
 
     @Test
