@@ -199,6 +199,36 @@ class WaitTest {
     }
 
     @Test
+    void aBurstOfWaitsHoldsNoMoreThanTheCap() throws Exception {
+        int cap = 5;
+        int burst = 60;
+        ServerOptions options = ServerOptions.defaults().withSafety(Safety.DEFAULTS.withMaxHeldRequests(cap));
+        try (TestServer ts = new TestServer(options, new ScriptedPipeline(5))) {
+            String id = ts.submitHeld("{\"prompt\":\"hold\",\"steps\":3}");
+            List<CompletableFuture<HttpResponse<String>>> polls = new ArrayList<>();
+            for (int i = 0; i < burst; i++) { // all at once: the places are taken between check and hold
+                polls.add(ts.http.sendAsync(HttpRequest.newBuilder(
+                        URI.create(ts.base + "/v1/generations/" + id + "?wait=30")).GET().build(),
+                        HttpResponse.BodyHandlers.ofString()));
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (polls.stream().filter(CompletableFuture::isDone).count() < burst - cap
+                    && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            Thread.sleep(200); // a request held beyond the cap would stay unanswered here
+            assertEquals(burst - cap, polls.stream().filter(CompletableFuture::isDone).count(),
+                    "answered at once: all but the cap's");
+            awaitHeld(ts, cap);
+            ts.pipeline.release();
+            for (var p : polls) {
+                assertEquals(200, p.get(20, TimeUnit.SECONDS).statusCode());
+            }
+            awaitHeld(ts, 0);
+        }
+    }
+
+    @Test
     void badWaitsAre400sAndAMalformedPreferenceIsIgnored() throws Exception {
         try (TestServer ts = new TestServer(5)) {
             TestServer.Reply bad = ts.post("/v1/generations?wait=soon", "{\"prompt\":\"a cat\",\"steps\":2}");

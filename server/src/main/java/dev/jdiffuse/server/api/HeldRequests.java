@@ -41,21 +41,30 @@ final class HeldRequests {
     }
 
     /**
-     * {@code wait}, or null beyond the cap (RFC 7240 lets a server ignore a preference). Checked before a request is
-     * held, so a burst may pass the cap by the requests in between.
+     * {@code wait} with a place among the held requests taken for it, or null when there is none or no place is left
+     * (RFC 7240 lets a server ignore a preference). The place is taken here, atomically, so a burst cannot pass the
+     * cap; a caller given a wait must {@link #hold} the request right away (nothing that can fail in between), which
+     * gives the place back when the hold ends.
      */
-    WaitPreference admit(WaitPreference wait) {
-        return wait == null || held.get() >= max ? null : wait;
+    WaitPreference reserve(WaitPreference wait) {
+        if (wait == null) {
+            return null;
+        }
+        for (int n = held.get(); n < max; n = held.get()) {
+            if (held.compareAndSet(n, n + 1)) {
+                return wait;
+            }
+        }
+        return null;
     }
 
     /**
-     * Suspends the request until {@code job} has ended or the hold passes, then answers through {@code answer} (which
-     * reads the job's state once, so the status it sends matches the record it sends). The shared end future is
-     * copied, so that this hold's time-out completes only its own.
+     * Suspends the request, whose place {@link #reserve} took, until {@code job} has ended or the hold passes, then
+     * answers through {@code answer} (which reads the job's state once, so the status it sends matches the record it
+     * sends). The shared end future is copied, so that this hold's time-out completes only its own.
      */
     void hold(Context ctx, Job job, WaitPreference wait, Consumer<Job> answer) {
         ctx.future(() -> {
-            held.incrementAndGet();
             try {
                 CompletableFuture<Void> done = jobs.whenEnded(job).thenApply(j -> j)
                         .completeOnTimeout(job, wait.hold().toMillis(), TimeUnit.MILLISECONDS)

@@ -178,10 +178,12 @@ public final class HttpApi {
      * itself (201, {@code Link} headers to every image), an ended one that did not succeed its error ({@link #failure}).
      */
     private void submit(Context ctx) {
-        WaitPreference wait = waitPreference(ctx);
-        boolean png = wait != null && AcceptHeader.prefersPng(ctx.header("Accept"));
+        WaitPreference asked = waitPreference(ctx);
+        boolean pngAsked = asked != null && AcceptHeader.prefersPng(ctx.header("Accept"));
         GenerationBody body = parseGeneration(ctx);
         Job job = accept(ctx, body);
+        WaitPreference wait = held.reserve(asked); // from here to the hold nothing throws: the place is given back
+        boolean png = wait != null && pngAsked;
         ctx.header("Location", JobView.base(job));
         if (wait == null) {
             ctx.status(202).json(new Responses.Accepted(job.id(), job.status().apiName(),
@@ -222,10 +224,11 @@ public final class HttpApi {
 
     /** The job's record; asked to wait ({@link WaitPreference}), once it has ended or the hold has passed. */
     private void show(Context ctx) {
-        WaitPreference wait = waitPreference(ctx);
+        WaitPreference asked = waitPreference(ctx);
         Job job = job(ctx);
         ctx.header("Vary", "Prefer");
-        if (wait == null || job.status().terminal()) {
+        WaitPreference wait = job.status().terminal() ? null : held.reserve(asked);
+        if (wait == null) {
             ctx.json(JobView.full(job));
             return;
         }
@@ -233,10 +236,9 @@ public final class HttpApi {
         held.hold(ctx, job, wait, j -> ctx.json(JobView.full(j)));
     }
 
-    /** The request's wait, checked even when it will not be honoured; null when none, or too many are held. */
+    /** The request's wait, checked even when it will not be honoured ({@link HeldRequests#reserve}); null: none. */
     private WaitPreference waitPreference(Context ctx) {
-        return held.admit(WaitPreference.of(ctx.queryParam("wait"),
-                java.util.Collections.list(ctx.req().getHeaders("Prefer"))));
+        return WaitPreference.of(ctx.queryParam("wait"), java.util.Collections.list(ctx.req().getHeaders("Prefer")));
     }
 
     /** Requests held until their job ends ({@link WaitPreference}) whose answer is not yet ready. */
