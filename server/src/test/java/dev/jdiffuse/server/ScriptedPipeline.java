@@ -28,7 +28,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * previews through the listener (which may cancel), and draws a small image from the seed. Prompts steer it:
  * {@code "hold"} blocks after step 0 until {@link #release()}, {@code "fail"} throws a NaN error at step 1,
  * {@code "boom-schedule"} makes the dry run throw an unexpected exception, {@code "noise-previews"} makes previews
- * random noise (incompressible, for back-pressure tests), {@code "oom"} throws OutOfMemoryError at step 1. Counts runs per prompt.
+ * random noise (incompressible, for back-pressure tests), {@code "oom"} throws OutOfMemoryError at step 1,
+ * {@code "cuda-oom"} and {@code "cuda-fatal"} PyTorch's errors for device memory and a broken device at step 1.
+ * Counts runs per prompt.
  */
 final class ScriptedPipeline implements ImagePipeline {
 
@@ -139,6 +141,16 @@ final class ScriptedPipeline implements ImagePipeline {
             if (r.prompt().equals("oom") && step == 1) {
                 // what a real allocation failure throws; the 1 GiB it would have taken is never allocated
                 throw new OutOfMemoryError("Java heap space");
+            }
+            if (r.prompt().equals("cuda-oom") && step == 1) {
+                // PyTorch's message, as DJL passes it on from a forward
+                throw new ai.djl.engine.EngineException("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has "
+                        + "a total capacity of 79.19 GiB of which 3.06 GiB is free.");
+            }
+            if (r.prompt().equals("cuda-fatal") && step == 1) {
+                throw new IllegalStateException("a shared forward failed", new ai.djl.engine.EngineException(
+                        "CUDA error: an illegal memory access was encountered\nCUDA kernel errors might be "
+                        + "asynchronously reported at some other API call"));
             }
             listener.onStep(step, r.steps(), s.sigma(step + 1));
             if (r.prompt().equals("hold") && step == 0) {

@@ -346,7 +346,7 @@ public final class DiffusionPipeline implements ImagePipeline {
                     o.resolved().samplerName(), o.resolved().scheduleName(), o.resolved().schedule().sigmas(),
                     o.encodeMillis(), o.denoiseMillis(), o.decodeMillis());
         } catch (EngineException e) {
-            throw new GenerationException(GenerationException.Kind.FAILED, "the engine failed: " + e.getMessage(), e);
+            throw EngineFailures.classify(e); // out of device memory, a broken device, or another failure
         } catch (OutOfMemoryError e) {
             throw new GenerationException(GenerationException.Kind.OUT_OF_MEMORY, "out of host memory", e);
         }

@@ -12,6 +12,11 @@ public final class GenerationException extends RuntimeException {
         NON_FINITE_OUTPUT("non_finite_output"),
         /** Host or device memory ran out for this job. */
         OUT_OF_MEMORY("out_of_memory"),
+        /**
+         * The device is broken for this process (a CUDA error that corrupts its context): every later job there
+         * fails too until the server restarts ({@link EngineFailures}).
+         */
+        DEVICE_FAILED("device_failed"),
         /** Anything else the engine reported. */
         FAILED("generation_failed");
 

@@ -109,7 +109,11 @@ public final class HttpApi {
             ctx.json(new Responses.WhoAmI(c.name(), c.admin(), c.maxActive(), c.imagesPerHour(),
                     c.priority().name().toLowerCase(Locale.ROOT)));
         });
-        app.get("/healthz", ctx -> ctx.json(new Responses.Health("ok")));
+        // liveness: a broken device (EngineFailures) needs a new process, which is what a failing liveness check asks
+        app.get("/healthz", ctx -> {
+            boolean broken = jobs.deviceFailure() != null;
+            ctx.status(broken ? 503 : 200).json(new Responses.Health(broken ? "device_failed" : "ok"));
+        });
         app.get("/readyz", this::ready);
         app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
                 .result(metrics.get()));
@@ -153,6 +157,10 @@ public final class HttpApi {
         }
         if (!jobs.workersAlive()) {
             return "the generation worker is not running";
+        }
+        String device = jobs.deviceFailure();
+        if (device != null) {
+            return "device " + device + " (restart the server)";
         }
         return null;
     }

@@ -6,6 +6,7 @@ import dev.jdiffuse.models.pipeline.ImagePipeline;
 import dev.jdiffuse.models.pipeline.LaneListener;
 import dev.jdiffuse.models.pipeline.PhaseTrace;
 import dev.jdiffuse.models.pipeline.Preview;
+import dev.jdiffuse.models.pipeline.EngineFailures;
 import dev.jdiffuse.models.pipeline.GenerationException;
 import dev.jdiffuse.models.pipeline.InvalidRequestException;
 import dev.jdiffuse.samplers.batching.Lane;
@@ -88,6 +89,9 @@ public final class JobManager implements AutoCloseable {
     private final ExecutorService encoding;
     private final ScheduledExecutorService sweeper;
     private volatile boolean open = true;
+    /** The first device failure (a CUDA error that broke a device for this process), or null: see {@link #deviceFailure}. */
+    private final java.util.concurrent.atomic.AtomicReference<String> deviceFailure =
+            new java.util.concurrent.atomic.AtomicReference<>();
     /** Exponentially weighted mean run time, the Retry-After estimate before any drain was measured. */
     private volatile double meanRunSeconds = 5.0;
     private final DrainRate drain = new DrainRate();
@@ -470,6 +474,15 @@ public final class JobManager implements AutoCloseable {
     }
 
     /** Whether every worker thread is alive (for readiness). */
+    /**
+     * The first device failure of this process ("device: message"), or null: a CUDA error that corrupts the device's
+     * context (an illegal memory access, a device-side assert, a lost GPU) makes every later call there fail until the
+     * process restarts, so the health checks report it and an orchestrator can restart the server.
+     */
+    public String deviceFailure() {
+        return deviceFailure.get();
+    }
+
     public boolean workersAlive() {
         return open && workers.stream().allMatch(Thread::isAlive);
     }
@@ -725,6 +738,10 @@ public final class JobManager implements AutoCloseable {
     }
 
     private void failed(Job job, Throwable t) {
+        if (!(t instanceof GenerationException)) {
+            GenerationException engine = EngineFailures.classify(t); // an engine error from any pipeline
+            t = engine != null ? engine : t;
+        }
         try {
             throw t;
         } catch (CancellationException e) {
@@ -746,6 +763,11 @@ public final class JobManager implements AutoCloseable {
                     e.first().field()));
         } catch (GenerationException e) {
             LOG.error("job {} failed", job.id(), e);
+            if (e.kind() == GenerationException.Kind.DEVICE_FAILED
+                    && deviceFailure.compareAndSet(null, job.device() + ": " + clientMessage(e))) {
+                LOG.error("device {} failed: every later job there fails until the server restarts; /healthz and "
+                        + "/readyz answer 503 from now on", job.device());
+            }
             end(job, JobStatus.FAILED, null, null, new Job.Error(e.kind().apiCode(), clientMessage(e)));
         } catch (OutOfMemoryError e) {
             // the job's references are dropped by end(), so the next job starts with the memory this one held

@@ -151,6 +151,13 @@ public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCl
                 .register(registry);
     }
 
+    /** Registers the gauge that says a device failed for this process ({@code JobManager#deviceFailure}). */
+    public void bindDeviceFailure(java.util.function.BooleanSupplier failed) {
+        Gauge.builder("jdiffuse.device.failed", () -> failed.getAsBoolean() ? 1 : 0)
+                .description("1 once a CUDA error broke a device for this process (restart the server)")
+                .register(registry);
+    }
+
     /** Registers the gauge of requests held until their job ends ({@code Prefer: wait}, {@code ?wait=}). */
     public void bindHeldRequests(Supplier<Number> held) {
         Gauge.builder("jdiffuse.http.held.requests", () -> held.get().doubleValue())
