@@ -155,6 +155,9 @@ public final class HttpApi {
         if (models.isEmpty()) {
             return "no model is loaded";
         }
+        if (!jobs.accepting()) {
+            return "the server is shutting down"; // so a load balancer stops sending while running jobs drain
+        }
         if (!jobs.workersAlive()) {
             return "the generation worker is not running";
         }
@@ -164,6 +167,9 @@ public final class HttpApi {
         }
         return null;
     }
+
+    /** The Retry-After of a generation refused while the server shuts down: about a restart's time. */
+    private static final int SHUTDOWN_RETRY_SECONDS = 10;
 
     private void ready(Context ctx) {
         String reason = notReadyReason();
@@ -381,6 +387,9 @@ public final class HttpApi {
      */
     private Job submit(Context ctx, GenerationBody body) {
         Admission.Ticket ticket = admission.admit(body);
+        if (!jobs.accepting()) {
+            throw new ApiException(503, "shutting_down", "the server is shutting down", null, (long) SHUTDOWN_RETRY_SECONDS);
+        }
         String reason = notReadyReason();
         if (reason != null) {
             throw new ApiException(503, "not_ready", reason, null);
@@ -392,7 +401,7 @@ public final class HttpApi {
             } catch (QueueFullException e) {
                 throw new ApiException(429, "queue_full", e.getMessage(), null, e.retryAfterSeconds());
             } catch (IllegalStateException e) {
-                throw new ApiException(503, "shutting_down", e.getMessage(), null);
+                throw new ApiException(503, "shutting_down", e.getMessage(), null, (long) SHUTDOWN_RETRY_SECONDS);
             }
         });
         Submission v = ticket.now();

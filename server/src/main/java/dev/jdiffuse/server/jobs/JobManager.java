@@ -483,6 +483,11 @@ public final class JobManager implements AutoCloseable {
         return deviceFailure.get();
     }
 
+    /** False once {@link #close} began: new jobs are refused (503 shutting_down) while running ones drain. */
+    public boolean accepting() {
+        return open;
+    }
+
     public boolean workersAlive() {
         return open && workers.stream().allMatch(Thread::isAlive);
     }
