@@ -81,6 +81,22 @@ class RebindingTest {
         assertEquals(101, same.status());
     }
 
+    /** A POST from a sandboxed frame or a file: page ({@code Origin: null}) or a cross-site form that navigates. */
+    @Test
+    void anOpaqueOriginAndACrossSiteFormPostAreRefused() throws Exception {
+        byte[] body = "{\"prompt\":\"from elsewhere\",\"steps\":1}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        String head = "POST /v1/generations HTTP/1.1\r\nHost: 127.0.0.1:" + port
+                + "\r\nContent-Type: application/json"; // RawHttp adds the Content-Length
+        assertRefused(RawHttp.send(port, head + "\r\nOrigin: null", body), "Origin: null");
+        assertRefused(RawHttp.send(port, head + "\r\nSec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: navigate"
+                + "\r\nSec-Fetch-Dest: document", body), "a navigating cross-site POST");
+        assertRefused(RawHttp.get(port, "/v1/stream", "Origin: null", "Upgrade: websocket", "Connection: Upgrade",
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"), "WS upgrade, Origin: null");
+        assertEquals(0, ts.pipeline.runsOf("from elsewhere"));
+        assertEquals(202, RawHttp.send(port, head + "\r\nOrigin: http://127.0.0.1:" + port, body).status(),
+                "the same request from this server's own page");
+    }
+
     @Test
     void aCrossSiteLinkStillOpensTheUiWhichCannotBeFramed() throws Exception {
         RawHttp.Response r = RawHttp.get(port, "/", "Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: navigate",

@@ -104,6 +104,40 @@ class UploadTest {
         assertEquals(422, upload(bombPng(1025, 10)).status(), "one side over the limit");
     }
 
+    /** A JPEG of a few bytes whose frame header (SOF0) declares 65000x65000: refused from the header alone. */
+    @Test
+    void aJpegHeaderDeclaringTooManyPixelsIs422() throws Exception {
+        byte[] jpeg = encode("jpeg", 16, 16);
+        int sof = -1;
+        for (int i = 2; i + 8 < jpeg.length; i++) {
+            if ((jpeg[i] & 0xff) == 0xff && (jpeg[i + 1] & 0xff) == 0xc0) {
+                sof = i;
+                break;
+            }
+        }
+        assertTrue(sof > 0, "the JDK's JPEG has a baseline frame header");
+        // FF C0, length (2), precision (1), height (2), width (2)
+        jpeg[sof + 5] = (byte) 0xfd;
+        jpeg[sof + 6] = (byte) 0xe8;
+        jpeg[sof + 7] = (byte) 0xfd;
+        jpeg[sof + 8] = (byte) 0xe8;
+        TestServer.Reply r = upload(jpeg);
+        assertEquals(422, r.status(), r.json().toString());
+        assertEquals("too_many_pixels", r.errorCode());
+        assertTrue(r.json().at("/error/message").asText().contains("65000x65000"), r.json().toString());
+    }
+
+    /** Script-carrying formats are not images this server reads, whatever their name says. */
+    @Test
+    void svgAndHtmlUploadsAre415() throws Exception {
+        for (String text : new String[] {"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>",
+                "<!DOCTYPE html><html><script>alert(1)</script></html>", "<?xml version=\"1.0\"?><svg/>"}) {
+            TestServer.Reply r = upload(text.getBytes(StandardCharsets.UTF_8));
+            assertEquals(415, r.status(), text);
+            assertEquals("unsupported_media_type", r.errorCode(), text);
+        }
+    }
+
     @Test
     void notAnImageIs415AndABrokenOneIs400() throws Exception {
         TestServer.Reply r = upload("GIF89a not supported".getBytes(StandardCharsets.US_ASCII));
