@@ -91,7 +91,8 @@ class RebindingTest {
         assertRefused(RawHttp.send(port, head + "\r\nSec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: navigate"
                 + "\r\nSec-Fetch-Dest: document", body), "a navigating cross-site POST");
         assertRefused(RawHttp.get(port, "/v1/stream", "Origin: null", "Upgrade: websocket", "Connection: Upgrade",
-                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"), "WS upgrade, Origin: null");
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"),
+                "WS upgrade, Origin: null");
         assertEquals(0, ts.pipeline.runsOf("from elsewhere"));
         assertEquals(202, RawHttp.send(port, head + "\r\nOrigin: http://127.0.0.1:" + port, body).status(),
                 "the same request from this server's own page");

@@ -51,7 +51,8 @@ public final class ScriptedPath<S> {
             String message = String.valueOf(e.getMessage());
             // memory, or the device itself (a CUDA error corrupts the context: the op-by-op path would fail too, and
             // the script is not at fault): the caller's failure, not the script's
-            if (message.contains("out of memory") || message.contains("OutOfMemory") || message.contains("CUDA error")) {
+            if (message.contains("out of memory") || message.contains("OutOfMemory")
+                    || message.contains("CUDA error")) {
                 throw e;
             }
             T out = composite.get();

@@ -388,7 +388,8 @@ public final class HttpApi {
     private Job submit(Context ctx, GenerationBody body) {
         Admission.Ticket ticket = admission.admit(body);
         if (!jobs.accepting()) {
-            throw new ApiException(503, "shutting_down", "the server is shutting down", null, (long) SHUTDOWN_RETRY_SECONDS);
+            throw new ApiException(503, "shutting_down", "the server is shutting down", null,
+                    (long) SHUTDOWN_RETRY_SECONDS);
         }
         String reason = notReadyReason();
         if (reason != null) {

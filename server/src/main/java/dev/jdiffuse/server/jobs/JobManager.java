@@ -89,7 +89,7 @@ public final class JobManager implements AutoCloseable {
     private final ExecutorService encoding;
     private final ScheduledExecutorService sweeper;
     private volatile boolean open = true;
-    /** The first device failure (a CUDA error that broke a device for this process), or null: see {@link #deviceFailure}. */
+    /** The first device failure (a CUDA error broke a device for this process), or null ({@link #deviceFailure}). */
     private final java.util.concurrent.atomic.AtomicReference<String> deviceFailure =
             new java.util.concurrent.atomic.AtomicReference<>();
     /** Exponentially weighted mean run time, the Retry-After estimate before any drain was measured. */
