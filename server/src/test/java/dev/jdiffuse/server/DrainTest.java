@@ -3,6 +3,9 @@ package dev.jdiffuse.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
 
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -12,8 +15,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 
 /**
  * A stopping server drains: from the moment it begins, /readyz answers 503 (a load balancer stops sending) and a new
- * generation 503 shutting_down with a Retry-After, while the running job still finishes within the grace and its
- * record and image stay readable until the HTTP server stops.
+ * generation 503 shutting_down with a Retry-After, while the running job still finishes within the grace (a request
+ * held for it gets its end).
  */
 class DrainTest {
 
@@ -44,13 +47,25 @@ class DrainTest {
 
             assertFalse(closing.isDone(), "the stop waits for the running job");
             assertEquals("running", ts.get("/v1/generations/" + running).json().get("status").asText());
+            // the server stops as soon as the job ends: a long poll held now gets its end
+            CompletableFuture<HttpResponse<String>> end = ts.http.sendAsync(HttpRequest.newBuilder(
+                    URI.create(ts.base + "/v1/generations/" + running + "?wait=30")).GET().build(),
+                    HttpResponse.BodyHandlers.ofString());
+            awaitHeld(ts);
             ts.pipeline.release();
-            JsonNode done = ts.await(running, Duration.ofSeconds(10));
+            JsonNode done = TestServer.JSON.readTree(end.get(20, TimeUnit.SECONDS).body());
             assertEquals("succeeded", done.get("status").asText(), "finished within the grace");
-            assertEquals(200, ts.get("/v1/generations/" + running + "/images/0").status());
             closing.get(30, TimeUnit.SECONDS);
         } finally {
             ts.pipeline.release(); // the server was closed above (a second close is not asked of it)
+        }
+    }
+
+    private static void awaitHeld(TestServer ts) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (MetricsText.sum(new String(ts.get("/metrics").raw().body()), "jdiffuse_http_held_requests", "") < 1
+                && System.nanoTime() < deadline) {
+            Thread.sleep(10);
         }
     }
 }
