@@ -44,6 +44,9 @@ class DeviceFailureTest {
             assertEquals(503, ready.status());
             assertTrue(ready.json().get("reason").asText().contains("illegal memory access"), ready.json().toString());
             assertEquals(1.0, metric(ts));
+            TestServer.Reply refused = ts.post("/v1/generations", "{\"prompt\":\"after\",\"steps\":1}");
+            assertEquals(503, refused.status(), "a new generation would fail on the broken device");
+            assertEquals("not_ready", refused.json().at("/error/code").asText());
         }
     }
 

@@ -62,10 +62,12 @@ class DrainTest {
     }
 
     private static void awaitHeld(TestServer ts) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (MetricsText.sum(new String(ts.get("/metrics").raw().body()), "jdiffuse_http_held_requests", "") < 1
-                && System.nanoTime() < deadline) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        double held = 0;
+        while ((held = MetricsText.sum(new String(ts.get("/metrics").raw().body()), "jdiffuse_http_held_requests",
+                "")) < 1 && System.nanoTime() < deadline) {
             Thread.sleep(10);
         }
+        assertEquals(1.0, held, "the long poll is held before the job is released");
     }
 }

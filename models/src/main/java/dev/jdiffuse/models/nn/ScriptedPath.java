@@ -48,11 +48,10 @@ public final class ScriptedPath<S> {
         try {
             return scripted.apply(s);
         } catch (ai.djl.engine.EngineException e) {
-            String message = String.valueOf(e.getMessage());
-            // memory, or the device itself (a CUDA error corrupts the context: the op-by-op path would fail too, and
-            // the script is not at fault): the caller's failure, not the script's
-            if (message.contains("out of memory") || message.contains("OutOfMemory")
-                    || message.contains("CUDA error")) {
+            // memory ran out or the device broke (a sticky CUDA error: the op-by-op path would fail too): the job's
+            // failure, not the script's; any other error of the script falls back to the op-by-op path
+            if (dev.jdiffuse.models.pipeline.EngineFailures.kindOf(e.getMessage())
+                    != dev.jdiffuse.models.pipeline.GenerationException.Kind.FAILED) {
                 throw e;
             }
             T out = composite.get();

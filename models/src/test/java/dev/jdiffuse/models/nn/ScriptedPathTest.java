@@ -78,4 +78,23 @@ class ScriptedPathTest {
         assertEquals(0, composite.get());
         assertTrue(p.available());
     }
+
+    @Test
+    void aBrokenDeviceIsRethrownButAScriptsOwnCudaErrorFallsBack() {
+        ScriptedPath<String> p = new ScriptedPath<>("test", ScriptedPathTest.class, () -> "S");
+        AtomicInteger composite = new AtomicInteger();
+        String advice = "\nCompile with `TORCH_USE_CUDA_DSA` to enable device-side assertions.";
+        assertThrows(EngineException.class, () -> p.run(s -> {
+            throw new EngineException("CUDA error: an illegal memory access was encountered" + advice);
+        }, () -> {
+            composite.incrementAndGet();
+            return "composite";
+        }));
+        assertEquals(0, composite.get(), "the op-by-op path would fail on the broken device too");
+        assertTrue(p.available());
+        assertEquals("composite", p.run(s -> {
+            throw new EngineException("CUDA error: no kernel image is available for execution on the device" + advice);
+        }, () -> "composite"), "the script's own failure");
+        assertFalse(p.available(), "op by op from then on");
+    }
 }

@@ -386,11 +386,11 @@ public final class HttpApi {
      * way the caller's quotas apply and the job is the caller's.
      */
     private Job submit(Context ctx, GenerationBody body) {
-        Admission.Ticket ticket = admission.admit(body);
-        if (!jobs.accepting()) {
+        if (!jobs.accepting()) { // before the request is checked: nothing is taken while the server stops
             throw new ApiException(503, "shutting_down", "the server is shutting down", null,
                     (long) SHUTDOWN_RETRY_SECONDS);
         }
+        Admission.Ticket ticket = admission.admit(body);
         String reason = notReadyReason();
         if (reason != null) {
             throw new ApiException(503, "not_ready", reason, null);

@@ -473,7 +473,6 @@ public final class JobManager implements AutoCloseable {
         return capacity;
     }
 
-    /** Whether every worker thread is alive (for readiness). */
     /**
      * The first device failure of this process ("device: message"), or null: a CUDA error that corrupts the device's
      * context (an illegal memory access, a device-side assert, a lost GPU) makes every later call there fail until the
@@ -488,6 +487,7 @@ public final class JobManager implements AutoCloseable {
         return open;
     }
 
+    /** Whether every worker thread is alive (for readiness). */
     public boolean workersAlive() {
         return open && workers.stream().allMatch(Thread::isAlive);
     }
