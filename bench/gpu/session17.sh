@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Session 17's one call on the one-GPU device machine (device time was scarce: session16.sh's parts a and b, without
 # its polling-client run, and a GPU timeline, in one call). Repository root, .gpu/ carried as in bench/gpu/README.md.
-# In order of worth; a part is skipped when the call's time (590 s) would not leave it room:
-#  1. the SD 1.5 server with --cuda-graphs and the phase trace: 1, 4 and 16 users with the waiting client (the one
+# In order of worth; a part is skipped when the call's time would not leave it room:
+#  1. where the GPU idles inside one image: the server under Nsight Systems (when the machine has nsys), its kernels'
+#     timeline split into images and gaps (nsys_gaps.py): the GPU's own time per image against the image's span;
+#  2. the SD 1.5 server with --cuda-graphs and the phase trace: 1, 4 and 16 users with the waiting client (the one
 #     image against 25 forwards + decode: issue 13's 1.1x); then diffusers on the same folder;
-#  2. where the GPU idles inside one image: the server under Nsight Systems (when the machine has nsys), its kernels'
-#     timeline split into images and gaps (nsys_gaps.py);
 #  3. 4 users with the phases synced and the forward trace (where the 13-18 ms outside encode, denoise and decode
 #     went);
 #  4. a fresh server's first images with the GC log: is session 15's 175 ms first finish a garbage-collection pause?
@@ -14,28 +14,32 @@ SESSION=s17 . bench/gpu/session_setup.sh
 [ -f "$LIB" ] || exit 1
 P="-Djdiffuse.trace.phases=true"
 SERVE="dev.jdiffuse.server.Main serve --models /tmp/models --device cuda --dtype fp16 --batch-images 16 --cuda-graphs $LIB"
-S env OUT=$OUT FAMILY=sd15 STEPS=25 N=16 BATCHES=16 WARMUP=1-16 SKIP_DIFFUSERS=1 LABEL=s17-wait RUN_TAG=-wait \
-    SERVER_ARGS="--cuda-graphs $LIB" JAVA_OPTS="$P" timeout 130 bash bench/gpu/concurrency_bench.sh
-grep '"phases"' $OUT/server-sd15-cuda-16-wait.log | head -12 | tee -a "$L"
-timeout 80 python3 bench/gpu/e2e_diffusers.py /tmp/models/sd15 25 16 2>&1 | grep '^{' | tee -a "$L"
-echo "# part 1 done at ${SECONDS} s" | tee -a "$L"
-
+M=/tmp/models; mkdir -p $M
+[ -f $M/sd15/model_index.json ] || python3 bench/gpu/write_published.py sd15 .gpu/tok $M/sd15 2>&1 | grep '^{' | tee -a "$L"
 NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems*/bin/nsys \
     /usr/local/cuda*/nsight-systems*/bin/nsys 2>/dev/null | head -1)
 if [ -z "$NSYS" ]; then
   echo "# no nsys on this machine" | tee -a "$L"
-elif [ $SECONDS -lt 380 ]; then
+else
   bash .gpu/gpu-env.sh "$NSYS" profile -t cuda -o $OUT/one --force-overwrite true \
       java -Dai.djl.offline=true -cp ".gpu/app/*" $SERVE --port 8192 > $OUT/server-nsys.log 2>&1 &
   NS=$!
-  for i in $(seq 1 240); do curl -sf http://127.0.0.1:8192/readyz > /dev/null && break; sleep 0.5; done
+  for i in $(seq 1 180); do curl -sf http://127.0.0.1:8192/readyz > /dev/null && break; sleep 0.5; done
   timeout 60 python3 bench/gpu/first_image.py 8192 sd15 "under nsys -t cuda" | tee -a "$L"
-  pkill -x java; timeout 90 tail --pid=$NS -f /dev/null  # the server (nsys is named nsys); nsys then writes
-  timeout 90 "$NSYS" stats -r cuda_gpu_trace -f csv -o $OUT/one $OUT/one.nsys-rep > /dev/null 2>&1
+  pkill -x java; timeout 60 tail --pid=$NS -f /dev/null  # the server (nsys is named nsys); nsys then writes
+  timeout 60 "$NSYS" stats -r cuda_gpu_trace -f csv -o $OUT/one $OUT/one.nsys-rep > /dev/null 2>&1
   CSV=$(ls $OUT/one*gpu_trace*.csv 2>/dev/null | head -1)
   [ -n "$CSV" ] && python3 bench/gpu/nsys_gaps.py "$CSV" "jdiffuse sd15 one image, --cuda-graphs" | tee -a "$L"
   rm -f $OUT/one.qdstrm $OUT/one.sqlite; gzip -f "$CSV" 2>/dev/null
-  echo "# part 2 done at ${SECONDS} s" | tee -a "$L"
+  echo "# nsys part done at ${SECONDS} s" | tee -a "$L"
+fi
+
+if [ $SECONDS -lt 400 ]; then
+  S env OUT=$OUT FAMILY=sd15 STEPS=25 N=16 BATCHES=16 WARMUP=1-16 SKIP_DIFFUSERS=1 LABEL=s17-wait RUN_TAG=-wait \
+    SERVER_ARGS="--cuda-graphs $LIB" JAVA_OPTS="$P" timeout 130 bash bench/gpu/concurrency_bench.sh
+grep '"phases"' $OUT/server-sd15-cuda-16-wait.log | head -12 | tee -a "$L"
+timeout 80 python3 bench/gpu/e2e_diffusers.py /tmp/models/sd15 25 16 2>&1 | grep '^{' | tee -a "$L"
+echo "# users part done at ${SECONDS} s" | tee -a "$L"
 fi
 
 if [ $SECONDS -lt 450 ]; then
