@@ -120,6 +120,26 @@ class ErrorsAreJsonTest {
         assertApiError(post("/v1/generations", "application/json", prompt), 400, "invalid_value", "prompt");
     }
 
+    /** JSON's non-finite numbers and duplicate keys are refused; a leading byte-order mark is read past. */
+    @Test
+    void nonFiniteNumbersAndDuplicateKeysAreRefused() throws Exception {
+        String[][] cases = {
+            {"{\"guidance_scale\": NaN}", "malformed_json", null},
+            {"{\"guidance_scale\": Infinity}", "malformed_json", null},
+            {"{\"guidance_scale\": -Infinity}", "malformed_json", null},
+            {"{\"guidance_scale\": 1e400}", null, "guidance_scale"},
+            {"{\"guidance_scale\": -1e400}", null, "guidance_scale"},
+            {"{\"steps\": 1, \"steps\": 2}", null, null},
+        };
+        for (String[] c : cases) {
+            RawHttp.Response r = post("/v1/generations", "application/json", c[0].getBytes(StandardCharsets.UTF_8));
+            assertApiError(r, 400, c[1], c[2]);
+        }
+        // RFC 8259 section 8.1: a parser MAY ignore a byte-order mark (Windows PowerShell 5 sends one)
+        byte[] bom = "\uFEFF{\"steps\":1}".getBytes(StandardCharsets.UTF_8);
+        assertEquals(202, post("/v1/generations", "application/json", bom).status());
+    }
+
     @Test
     void onlyJsonInUtf8IsAccepted() throws Exception {
         byte[] ok = "{\"steps\":1}".getBytes(StandardCharsets.UTF_8);
