@@ -458,6 +458,28 @@ class ComfyApiTest {
         assertEquals(400, bad.status());
     }
 
+    /** An upload's name and subfolder cannot leave the caller's inputs (ComfyUI's own traversal reports). */
+    @Test
+    void uploadNamesAndSubfoldersThatClimbAreRefused() throws Exception {
+        ByteArrayOutputStream png = new ByteArrayOutputStream();
+        ImageIO.write(new BufferedImage(8, 8, BufferedImage.TYPE_INT_RGB), "png", png);
+        String[][] cases = {{"../../x.png", ""}, {"..\\x.png", ""}, {"/etc/x.png", ""}, {"x.png", "a/../.."},
+            {"x.png", ".."}, {"x.png", "/abs"}};
+        for (String[] c : cases) {
+            String boundary = "----climb" + System.nanoTime();
+            ByteArrayOutputStream body = new ByteArrayOutputStream();
+            body.writeBytes(("--" + boundary + "\r\nContent-Disposition: form-data; name=\"image\"; filename=\""
+                    + c[0] + "\"\r\nContent-Type: image/png\r\n\r\n").getBytes(StandardCharsets.UTF_8));
+            body.writeBytes(png.toByteArray());
+            body.writeBytes(("\r\n--" + boundary + "\r\nContent-Disposition: form-data; name=\"subfolder\"\r\n\r\n"
+                    + c[1] + "\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8));
+            TestServer.Reply r = ts.send(HttpRequest.newBuilder(URI.create(ts.base + "/upload/image"))
+                    .header("Content-Type", "multipart/form-data; boundary=" + boundary)
+                    .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())));
+            assertEquals(400, r.status(), c[0] + " in '" + c[1] + "': " + new String(r.raw().body()));
+        }
+    }
+
     @Test
     void aFailedJobIsAnExecutionError() throws Exception {
         ObjectNode g = graph();
