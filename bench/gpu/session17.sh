@@ -9,7 +9,7 @@
 #  3. 4 users with the phases synced and the forward trace (where the 13-18 ms outside encode, denoise and decode
 #     went);
 #  4. a fresh server's first images with the GC log: is session 15's 175 ms first finish a garbage-collection pause?
-# JSON lines in $OUT/s17.jsonl, server logs beside them.
+# JSON lines in $OUT/s17.jsonl, server logs beside them. SHORT=1 stops after part 1.
 SESSION=s17 . bench/gpu/session_setup.sh
 [ -f "$LIB" ] || exit 1
 P="-Djdiffuse.trace.phases=true"
@@ -33,6 +33,7 @@ else
   rm -f $OUT/one.qdstrm $OUT/one.sqlite; gzip -f "$CSV" 2>/dev/null
   echo "# nsys part done at ${SECONDS} s" | tee -a "$L"
 fi
+[ -n "${SHORT:-}" ] && exit 0  # SHORT=1: the timeline only (little device time left)
 
 if [ $SECONDS -lt 400 ]; then
   S env OUT=$OUT FAMILY=sd15 STEPS=25 N=16 BATCHES=16 WARMUP=1-16 SKIP_DIFFUSERS=1 LABEL=s17-wait RUN_TAG=-wait \
