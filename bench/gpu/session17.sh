@@ -9,7 +9,7 @@
 #  3. 4 users with the phases synced and the forward trace (where the 13-18 ms outside encode, denoise and decode
 #     went);
 #  4. a fresh server's first images with the GC log: is session 15's 175 ms first finish a garbage-collection pause?
-# JSON lines in $OUT/s17.jsonl, server logs beside them. SHORT=1 stops after part 1.
+# JSON lines in $OUT/s17.jsonl, server logs beside them. SHORT=1: see below.
 SESSION=s17 . bench/gpu/session_setup.sh
 [ -f "$LIB" ] || exit 1
 P="-Djdiffuse.trace.phases=true"
@@ -33,7 +33,14 @@ else
   rm -f $OUT/one.qdstrm $OUT/one.sqlite; gzip -f "$CSV" 2>/dev/null
   echo "# nsys part done at ${SECONDS} s" | tee -a "$L"
 fi
-[ -n "${SHORT:-}" ] && exit 0  # SHORT=1: the timeline only (little device time left)
+# SHORT=1 (little device time left): the timeline only, or without nsys the one image and 4 users
+[ -n "${SHORT:-}" ] && [ -n "$NSYS" ] && exit 0
+if [ -n "${SHORT:-}" ]; then
+  S env OUT=$OUT FAMILY=sd15 STEPS=25 N=4 BATCHES=16 WARMUP=1-4 SKIP_DIFFUSERS=1 LABEL=s17-short RUN_TAG=-short \
+      SERVER_ARGS="--cuda-graphs $LIB" JAVA_OPTS="$P" timeout 120 bash bench/gpu/concurrency_bench.sh
+  grep '"phases"' $OUT/server-sd15-cuda-16-short.log | head -8 | tee -a "$L"
+  exit 0
+fi
 
 if [ $SECONDS -lt 400 ]; then
   S env OUT=$OUT FAMILY=sd15 STEPS=25 N=16 BATCHES=16 WARMUP=1-16 SKIP_DIFFUSERS=1 LABEL=s17-wait RUN_TAG=-wait \
