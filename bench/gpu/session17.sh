@@ -16,10 +16,10 @@ P="-Djdiffuse.trace.phases=true"
 SERVE="dev.jdiffuse.server.Main serve --models /tmp/models --device cuda --dtype fp16 --batch-images 16 --cuda-graphs $LIB"
 M=/tmp/models; mkdir -p $M
 [ -f $M/sd15/model_index.json ] || python3 bench/gpu/write_published.py sd15 .gpu/tok $M/sd15 2>&1 | grep '^{' | tee -a "$L"
-NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems*/bin/nsys \
+NSYS=""; [ "${SHORT:-}" = users ] || NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems*/bin/nsys \
     /usr/local/cuda*/nsight-systems*/bin/nsys 2>/dev/null | head -1)
 if [ -z "$NSYS" ]; then
-  echo "# no nsys on this machine" | tee -a "$L"
+  echo "# no nsys (none on this machine, or SHORT=users)" | tee -a "$L"
 else
   bash .gpu/gpu-env.sh "$NSYS" profile -t cuda -o $OUT/one --force-overwrite true \
       java -Dai.djl.offline=true -cp ".gpu/app/*" $SERVE --port 8192 > $OUT/server-nsys.log 2>&1 &
@@ -33,8 +33,9 @@ else
   rm -f $OUT/one.qdstrm $OUT/one.sqlite; gzip -f "$CSV" 2>/dev/null
   echo "# nsys part done at ${SECONDS} s" | tee -a "$L"
 fi
-# SHORT=1 (little device time left): the timeline only, or without nsys the one image and 4 users
-[ -n "${SHORT:-}" ] && [ -n "$NSYS" ] && exit 0
+# SHORT=1 (little device time left): the timeline only, or without nsys (or with SHORT=users) the one image and 4
+# users
+[ -n "${SHORT:-}" ] && [ "$SHORT" != users ] && [ -n "$NSYS" ] && exit 0
 if [ -n "${SHORT:-}" ]; then
   S env OUT=$OUT FAMILY=sd15 STEPS=25 N=4 BATCHES=16 WARMUP=1-4 SKIP_DIFFUSERS=1 LABEL=s17-short RUN_TAG=-short \
       SERVER_ARGS="--cuda-graphs $LIB" JAVA_OPTS="$P" timeout 120 bash bench/gpu/concurrency_bench.sh
