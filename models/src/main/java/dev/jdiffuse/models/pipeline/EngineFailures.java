@@ -30,11 +30,10 @@ public final class EngineFailures {
             "uncorrectable ecc error encountered");
 
     /**
-     * Allocation failures: the CUDA caching allocator ("CUDA out of memory. Tried to allocate ..."), the runtime's
-     * cudaErrorMemoryAllocation ("CUDA error: out of memory"), PyTorch's host allocator ("DefaultCPUAllocator: not
-     * enough memory", "can't allocate memory").
+     * Allocation failures outside a "CUDA error" line: the CUDA caching allocator ("CUDA out of memory. Tried to
+     * allocate ...") and PyTorch's host allocator ("DefaultCPUAllocator: not enough memory", "can't allocate memory").
      */
-    private static final List<String> OUT_OF_MEMORY = List.of("cuda out of memory", "out of memory",
+    private static final List<String> OUT_OF_MEMORY = List.of("out of memory",
             "defaultcpuallocator: not enough memory", "defaultcpuallocator: can't allocate memory");
 
     /** Cause-chain links followed at most (a chain is never this long; a cycle must not loop forever). */

@@ -43,6 +43,8 @@ public final class HttpApi {
     /** At most this many uploads are decoded at once; the rest wait up to {@link #DECODE_WAIT} then get 503. */
     public static final int CONCURRENT_DECODES = 2;
     private static final Duration DECODE_WAIT = Duration.ofSeconds(10);
+    /** The Retry-After of a generation refused while the server shuts down: about a restart's time. */
+    private static final long SHUTDOWN_RETRY_SECONDS = 10;
 
     private final Json json;
     private final Limits limits;
@@ -167,9 +169,6 @@ public final class HttpApi {
         }
         return null;
     }
-
-    /** The Retry-After of a generation refused while the server shuts down: about a restart's time. */
-    private static final int SHUTDOWN_RETRY_SECONDS = 10;
 
     private void ready(Context ctx) {
         String reason = notReadyReason();
@@ -387,8 +386,7 @@ public final class HttpApi {
      */
     private Job submit(Context ctx, GenerationBody body) {
         if (!jobs.accepting()) { // before the request is checked: nothing is taken while the server stops
-            throw new ApiException(503, "shutting_down", "the server is shutting down", null,
-                    (long) SHUTDOWN_RETRY_SECONDS);
+            throw new ApiException(503, "shutting_down", "the server is shutting down", null, SHUTDOWN_RETRY_SECONDS);
         }
         Admission.Ticket ticket = admission.admit(body);
         String reason = notReadyReason();
@@ -402,7 +400,7 @@ public final class HttpApi {
             } catch (QueueFullException e) {
                 throw new ApiException(429, "queue_full", e.getMessage(), null, e.retryAfterSeconds());
             } catch (IllegalStateException e) {
-                throw new ApiException(503, "shutting_down", e.getMessage(), null, (long) SHUTDOWN_RETRY_SECONDS);
+                throw new ApiException(503, "shutting_down", e.getMessage(), null, SHUTDOWN_RETRY_SECONDS);
             }
         });
         Submission v = ticket.now();
