@@ -201,6 +201,7 @@ export class GenerationForm {
     if (loras.length) body.loras = loras;
     await this.img2img.collect(body);
     if (this.el('discard_penultimate_sigma').checked) body.discard_penultimate_sigma = true;
+    if (this.el('vae_tiling').value !== 'auto') body.vae_tiling = this.el('vae_tiling').value;
     if (this.el('hires_enabled').checked) {
       body.hires = { upscaler: this.el('hires_upscaler').value };
       for (const f of ['scale', 'steps', 'strength']) {
@@ -246,6 +247,7 @@ export class GenerationForm {
     this.loras.set(p.loras);
     this.img2img.apply(p);
     this.el('discard_penultimate_sigma').checked = p.discard_penultimate_sigma === true;
+    this.el('vae_tiling').value = p.vae_tiling || 'auto';
     this.el('hires_enabled').checked = !!p.hires;
     if (p.hires) {
       setIf(this.el('hires_scale'), p.hires.scale);
@@ -280,6 +282,7 @@ export class GenerationForm {
   controlFor(path) {
     if (TEXT_FIELDS.includes(path) || NUMBER_FIELDS.includes(path) || REFINER_FIELDS.includes(path)
       || FLUX_FIELDS.includes(path) || path === 'seed' || path === 'discard_penultimate_sigma') return this.el(path);
+    if (path === 'vae_tiling' || path === 'vae_tile_size') return this.el('vae_tiling');
     if (PREVIEW_FIELDS[path]) return this.el(PREVIEW_FIELDS[path]);
     if (path === 'preview') return this.el('preview_method');
     if (path.startsWith('loras')) return this.loras.controlFor(path);

@@ -1,5 +1,6 @@
 package dev.jdiffuse.server;
 
+import dev.jdiffuse.models.pipeline.VaeTiling;
 import dev.jdiffuse.safetensors.SafetensorsWriter;
 import dev.jdiffuse.safetensors.TensorData;
 import org.junit.jupiter.api.AfterAll;
@@ -402,6 +403,32 @@ class BrowserEndToEndTest {
         byId("generate").click();
         waitFor("the second result in the gallery", () -> galleryImages() == next + 1);
         assertFalse(ts.pipeline.last.discardPenultimateSigma(), "an unticked box sends nothing");
+        driver.findElement(By.cssSelector("#advanced-section > summary")).click();
+    }
+
+    /** VAE tiling is a choice under Advanced: auto by default (sends nothing), always sent, put back by "reuse". */
+    @Test
+    @Order(12)
+    void vaeTilingIsSentAndReused() {
+        driver.get(ts.base + "/");
+        waitFor("the model list to load", () -> !optionValues("model").isEmpty());
+        setUp("a lighthouse in fog", "none");
+        driver.findElement(By.cssSelector("#advanced-section > summary")).click();
+        assertEquals("auto", byId("vae_tiling").getDomProperty("value"), "auto by default");
+        driver.findElement(By.cssSelector("#vae_tiling option[value='always']")).click();
+        int before = galleryImages();
+        byId("generate").click();
+        waitFor("the result in the gallery", () -> galleryImages() == before + 1);
+        assertEquals(VaeTiling.Mode.ALWAYS, ts.pipeline.last.vaeTiling().mode(), "the choice is sent");
+
+        driver.findElement(By.cssSelector("#vae_tiling option[value='auto']")).click();
+        driver.findElement(By.cssSelector("#gallery .card .card-reuse")).click();
+        assertEquals("always", byId("vae_tiling").getDomProperty("value"), "reuse puts the result's choice back");
+        driver.findElement(By.cssSelector("#vae_tiling option[value='auto']")).click();
+        int next = galleryImages();
+        byId("generate").click();
+        waitFor("the second result in the gallery", () -> galleryImages() == next + 1);
+        assertEquals(VaeTiling.AUTO, ts.pipeline.last.vaeTiling(), "auto sends nothing");
         driver.findElement(By.cssSelector("#advanced-section > summary")).click();
     }
 

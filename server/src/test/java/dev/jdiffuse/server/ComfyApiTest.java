@@ -1,6 +1,7 @@
 package dev.jdiffuse.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.jdiffuse.models.pipeline.VaeTiling;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -240,6 +241,41 @@ class ComfyApiTest {
                 assertEquals(3, ts.pipeline.last.steps(), what + ": the graph's steps");
             }
         }
+    }
+
+    /**
+     * VAEDecodeTiled decodes in tiles: the native job gets {@code vae_tiling: always} with the node's
+     * {@code tile_size}; a tile size the native API refuses is refused naming the node's input.
+     */
+    @Test
+    void vaeDecodeTiledAsksForTiles() throws Exception {
+        ObjectNode g = graph();
+        ((ObjectNode) g.get("8")).put("class_type", "VAEDecodeTiled");
+        ObjectNode d = inputs(g, "8");
+        d.put("tile_size", 256);
+        d.put("overlap", 64);
+        d.put("temporal_size", 64);
+        d.put("temporal_overlap", 8);
+        inputs(g, "3").put("steps", 2);
+        TestServer.Reply r = prompt(ComfyWorkflows.body(g, "client-tiled"));
+        assertEquals(200, r.status(), () -> new String(r.raw().body()));
+        String id = r.json().get("prompt_id").asText();
+        JsonNode entry = null;
+        for (long until = System.nanoTime() + 60_000_000_000L; entry == null && System.nanoTime() < until; ) {
+            Thread.sleep(20);
+            entry = ts.get("/history/" + id).json().get(id);
+        }
+        assertTrue(entry != null, "no history entry");
+        assertEquals("success", entry.at("/status/status_str").asText());
+        assertEquals(new VaeTiling(VaeTiling.Mode.ALWAYS, 256), ts.pipeline.last.vaeTiling());
+        refused(h -> {
+            ((ObjectNode) h.get("8")).put("class_type", "VAEDecodeTiled");
+            ObjectNode t = inputs(h, "8");
+            t.put("tile_size", 100);
+            t.put("overlap", 64);
+            t.put("temporal_size", 64);
+            t.put("temporal_overlap", 8);
+        }, "8", "tile_size", "invalid_input");
     }
 
     static byte[] view(JsonNode image) throws Exception {

@@ -76,6 +76,7 @@ public final class DiffusionPipeline implements ImagePipeline {
     private final AutoencoderTiny taesd;
     private final PreviewRenderer previews;
     private final LoraPatcher loras;
+    private final VaeCalls vaeCalls;
     /** Tests only: applied to each job's final latents before decoding (e.g. to make one job's pixels NaN). */
     volatile UnaryOperator<NDArray> latentsBeforeDecode = UnaryOperator.identity();
 
@@ -100,6 +101,7 @@ public final class DiffusionPipeline implements ImagePipeline {
         this.taesd = taesd;
         this.previews = new PreviewRenderer(family.preview(), taesd);
         this.loras = loras;
+        this.vaeCalls = new VaeCalls(vae);
     }
 
     /**
@@ -368,7 +370,7 @@ public final class DiffusionPipeline implements ImagePipeline {
             TorchCpuNoise noise = new TorchCpuNoise(request.seed());
             Start start = start(request, job, noise);
             PhaseTrace.mark("noise", start.noise());
-            return decoded(sample(request, job, start, noise, listener));
+            return decoded(sample(request, job, start, noise, listener), request.vaeTiling());
         }
     }
 
@@ -427,13 +429,13 @@ public final class DiffusionPipeline implements ImagePipeline {
         Sampled first = sample(base, job, start(base, job, noise), noise, offset(listener, 0, total));
         int n = HiresFix.scheduleSteps(steps, h.strength(), scheduler.base().numTrainTimesteps());
         GenerationRequest second = base.withSize(h.width(), h.height()).withSteps(n);
-        NDArray clean = upscaled(first.latents(), h, job);
+        NDArray clean = upscaled(first.latents(), h, job, r.vaeTiling());
         TorchCpuNoise again = new TorchCpuNoise(r.seed());
         NDArray unit = initialNoise(second, job, again);
         NDArray conditioning = family.imageConditioningChannels() > 0 ? unmaskedConditioning(job, second) : null;
         Sampled hires = sample(second, job, new Start(unit, clean, false, n - steps, null, conditioning), again,
                 offset(listener, base.stepsRun(), total));
-        Outcome out = decoded(hires);
+        Outcome out = decoded(hires, r.vaeTiling());
         return new Outcome(out.image(), out.resolved(), first.encodeMillis() + out.encodeMillis(),
                 first.denoiseMillis() + out.denoiseMillis(), out.decodeMillis());
     }
@@ -454,14 +456,15 @@ public final class DiffusionPipeline implements ImagePipeline {
     }
 
     /** The base latents at the hires size: interpolated, or decoded, resized and encoded (posterior mean). */
-    private NDArray upscaled(NDArray latents, GenerationRequest.Hires h, NDManager job) {
+    private NDArray upscaled(NDArray latents, GenerationRequest.Hires h, NDManager job, VaeTiling tiling) {
         int f = pixelsPerLatent();
         if (HiresFix.inLatentSpace(h.upscaler())) {
             return HiresFix.upscaleLatents(latents, h.height() / f, h.width() / f, h.upscaler());
         }
-        NDArray resized = HiresFix.resizeImages(job, decode(latents), h.width(), h.height());
+        NDArray resized = HiresFix.resizeImages(job, decode(latents, tiling), h.width(), h.height());
         // the resized images are on the host: copied without waiting for the forwards other jobs queued
-        return vae.scaleLatents(encodePixels(HostCopies.toDevice(sub(mul(resized, 2f), 1f), weights.getDevice()))
+        return vae.scaleLatents(encodePixels(HostCopies.toDevice(sub(mul(resized, 2f), 1f), weights.getDevice()),
+                tiling)
                 .mean()).toType(DataType.FLOAT32, false);
     }
 
@@ -474,8 +477,8 @@ public final class DiffusionPipeline implements ImagePipeline {
         GenerationRequest base = r.withHires(null);
         TorchCpuNoise noise = new TorchCpuNoise(r.seed());
         Sampled first = sample(base, job, start(base, job, noise), noise, GenerationListener.NONE);
-        return decoded(new Sampled(upscaled(first.latents(), r.hires(), job), first.resolved(), first.encodeMillis(),
-                first.denoiseMillis()));
+        return decoded(new Sampled(upscaled(first.latents(), r.hires(), job, r.vaeTiling()), first.resolved(),
+                first.encodeMillis(), first.denoiseMillis()), r.vaeTiling());
     }
 
     /**
@@ -503,7 +506,7 @@ public final class DiffusionPipeline implements ImagePipeline {
         LatentSpace s = family.latents();
         int f = s.pixelsPerLatent();
         NDArray blank = job.zeros(new Shape(1, 3, r.height(), r.width())).toDevice(weights.getDevice(), false);
-        NDArray latents = vae.scaleLatents(encodePixels(blank).mean()).toType(DataType.FLOAT32, false);
+        NDArray latents = vae.scaleLatents(encodePixels(blank, r.vaeTiling()).mean()).toType(DataType.FLOAT32, false);
         NDArray ones = job.ones(new Shape(1, 1, r.height() / f, r.width() / f)).toDevice(weights.getDevice(), false);
         return imageConditioning(ones, latents, r);
     }
@@ -526,7 +529,7 @@ public final class DiffusionPipeline implements ImagePipeline {
         try (LoraPatcher.Lease lease = loraLease(r)) {
             NDArray conditioning = family.imageConditioningChannels() > 0 ? unmaskedConditioning(job, r) : null;
             return decoded(sample(r, job, new Start(initialNoise, null, false, 0, null, conditioning), noise,
-                    listener));
+                    listener), r.vaeTiling());
         }
     }
 
@@ -570,9 +573,9 @@ public final class DiffusionPipeline implements ImagePipeline {
         return new Sampled(latents, resolved, (t1 - t0) / 1_000_000, (t2 - t1) / 1_000_000);
     }
 
-    private Outcome decoded(Sampled s) {
+    private Outcome decoded(Sampled s, VaeTiling tiling) {
         long t2 = System.nanoTime();
-        NDArray image = decodeGathered(latentsBeforeDecode.apply(s.latents()));
+        NDArray image = decodeGathered(latentsBeforeDecode.apply(s.latents()), tiling);
         PhaseTrace.mark("decode");
         long t3 = System.nanoTime();
         return new Outcome(image, s.resolved(), s.encodeMillis(), s.denoiseMillis(), (t3 - t2) / 1_000_000);
@@ -596,7 +599,7 @@ public final class DiffusionPipeline implements ImagePipeline {
      * draw for the image), scaled into the model's space and repeated to the batch.
      */
     private NDArray encodeSampled(NDManager job, GenerationRequest r, NDArray pixels, NoiseSource noise) {
-        LatentDistribution posterior = encodePixels(pixels);
+        LatentDistribution posterior = encodePixels(pixels, r.vaeTiling());
         NDArray eps = onDevice(job, m -> noise.normal(m, posterior.mean().getShape()));
         NDArray latents = vae.scaleLatents(posterior.sample(eps)).toType(DataType.FLOAT32, false);
         return r.batchSize() == 1 ? latents : latents.repeat(0, r.batchSize());
@@ -644,8 +647,8 @@ public final class DiffusionPipeline implements ImagePipeline {
     }
 
     /** Latents to the image [B, 3, H, W] in [0, 1], alone (the hires fix's mid-run decoding). */
-    private NDArray decode(NDArray latents) {
-        return requireFiniteImage(whereForwardsRun(() -> vae.latentsToImage(latents)));
+    private NDArray decode(NDArray latents, VaeTiling tiling) {
+        return requireFiniteImage(whereForwardsRun(() -> vaeCalls.toImage(latents, tiling)));
     }
 
     /**
@@ -657,8 +660,8 @@ public final class DiffusionPipeline implements ImagePipeline {
     }
 
     /** The VAE's posterior of pixels [B, 3, H, W] in [-1, 1], computed where the job's forwards run. */
-    private LatentDistribution encodePixels(NDArray pixels) {
-        return whereForwardsRun(() -> vae.encode(pixels));
+    private LatentDistribution encodePixels(NDArray pixels, VaeTiling tiling) {
+        return whereForwardsRun(() -> vaeCalls.encode(pixels, tiling));
     }
 
     /** {@code work} on the family batcher's forward thread for a job in one of its lanes ({@link StepBatcher}). */
@@ -670,12 +673,19 @@ public final class DiffusionPipeline implements ImagePipeline {
     /**
      * A job's final latents [B, C, h, w] to its image [B, 3, H, W] in [0, 1]; in a lane of the family's batcher,
      * decoded in one VAE call with the latents of the jobs that finish together ({@link RowGatherer}). The finiteness
-     * check is on this job's rows only, so a job whose pixels overflow fails alone.
+     * check is on this job's rows only, so a job whose pixels overflow fails alone. Only jobs with the same tiling
+     * choice decode together; tiled ones ({@link VaeTiling.Mode#ALWAYS}, for images too large to decode whole) alone.
      */
-    private NDArray decodeGathered(NDArray latents) {
+    private NDArray decodeGathered(NDArray latents, VaeTiling tiling) {
         StepBatcher batcher = family.stepBatcher();
-        NDArray image = batcher == null ? vae.latentsToImage(latents)
-                : batcher.gatherer().apply(latents, vae, vae::latentsToImage);
+        NDArray image;
+        if (batcher == null) {
+            image = vaeCalls.toImage(latents, tiling);
+        } else if (tiling.mode() == VaeTiling.Mode.ALWAYS) {
+            image = batcher.whereForwardsRun(() -> vaeCalls.toImage(latents, tiling));
+        } else {
+            image = batcher.gatherer().apply(latents, List.of(vae, tiling), z -> vaeCalls.toImage(z, tiling));
+        }
         return requireFiniteImage(image);
     }
 

@@ -45,12 +45,13 @@ import java.util.function.Consumer;
  *     ({@code dev.jdiffuse.schedulers.PenultimateSigma}), as ComfyUI's KSampler does for DPM2, DPM2 a and UniPC and
  *     AUTOMATIC1111 for DPM2, DPM2 a and DPM++ 3M SDE: still {@code steps} steps, ending on the same final level;
  *     image-to-image and the hires pass enter the dropped schedule
+ * @param vaeTiling whether the VAE works in tiles ({@link VaeTiling}); null means {@link VaeTiling#AUTO}
  */
 public record GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
         String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize, Integer classLabel,
         List<ControlSpec> controlnets, PreviewSpec preview, InitImage init, Variation variation,
         List<LoraSpec> loras, Inpaint inpaint, Hires hires, int clipSkip, PromptSyntax promptSyntax,
-        Aesthetics aesthetics, double trueCfgScale, boolean discardPenultimateSigma) {
+        Aesthetics aesthetics, double trueCfgScale, boolean discardPenultimateSigma, VaeTiling vaeTiling) {
 
     /**
      * AUTOMATIC1111's variation seed: the initial noise is {@code slerp(strength, randn(seed), randn(subseed))}
@@ -97,12 +98,24 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         preview = preview == null ? PreviewSpec.NONE : preview;
         loras = loras == null ? List.of() : List.copyOf(loras);
         promptSyntax = promptSyntax == null ? PromptSyntax.A1111 : promptSyntax;
+        vaeTiling = vaeTiling == null ? VaeTiling.AUTO : vaeTiling;
         if (clipSkip < 1) {
             throw new IllegalArgumentException("clipSkip must be >= 1: " + clipSkip);
         }
         if (!(trueCfgScale >= 1)) {
             throw new IllegalArgumentException("trueCfgScale must be >= 1: " + trueCfgScale);
         }
+    }
+
+    /** The VAE untiled unless memory runs out ({@link VaeTiling#AUTO}). */
+    public GenerationRequest(String prompt, String negativePrompt, int width, int height, int steps, String sampler,
+            String schedule, double guidanceScale, double guidanceRescale, long seed, int batchSize,
+            Integer classLabel, List<ControlSpec> controlnets, PreviewSpec preview, InitImage init,
+            Variation variation, List<LoraSpec> loras, Inpaint inpaint, Hires hires, int clipSkip,
+            PromptSyntax promptSyntax, Aesthetics aesthetics, double trueCfgScale, boolean discardPenultimateSigma) {
+        this(prompt, negativePrompt, width, height, steps, sampler, schedule, guidanceScale, guidanceRescale, seed,
+                batchSize, classLabel, controlnets, preview, init, variation, loras, inpaint, hires, clipSkip,
+                promptSyntax, aesthetics, trueCfgScale, discardPenultimateSigma, null);
     }
 
     /** The whole schedule of {@code steps} steps (no level dropped). */
@@ -244,6 +257,10 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         return with(c -> c.discardPenultimateSigma = discard);
     }
 
+    public GenerationRequest withVaeTiling(VaeTiling tiling) {
+        return with(c -> c.vaeTiling = tiling);
+    }
+
     /**
      * The steps whose levels the schedule is computed for: {@code steps}, or one more where the next-to-last level is
      * dropped ({@link #discardPenultimateSigma}).
@@ -259,7 +276,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         return new GenerationRequest(c.prompt, c.negativePrompt, c.width, c.height, c.steps, c.sampler, c.schedule,
                 c.guidanceScale, c.guidanceRescale, c.seed, c.batchSize, c.classLabel, c.controlnets, c.preview, c.init,
                 c.variation, c.loras, c.inpaint, c.hires, c.clipSkip, c.promptSyntax, c.aesthetics, c.trueCfgScale,
-                c.discardPenultimateSigma);
+                c.discardPenultimateSigma, c.vaeTiling);
     }
 
     /** The fields of a request, writable, for {@link #with}: one place that lists them all besides the record. */
@@ -288,6 +305,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         Aesthetics aesthetics;
         double trueCfgScale;
         boolean discardPenultimateSigma;
+        VaeTiling vaeTiling;
 
         Fields(GenerationRequest r) {
             prompt = r.prompt;
@@ -314,6 +332,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
             aesthetics = r.aesthetics;
             trueCfgScale = r.trueCfgScale;
             discardPenultimateSigma = r.discardPenultimateSigma;
+            vaeTiling = r.vaeTiling;
         }
     }
 

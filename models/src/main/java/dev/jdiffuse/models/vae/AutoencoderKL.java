@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import dev.jdiffuse.models.nn.Conv2d;
 import dev.jdiffuse.models.nn.Module;
 import dev.jdiffuse.models.nn.Scopes;
@@ -203,6 +204,61 @@ public final class AutoencoderKL extends Module {
     /** {@link #imageToLatents} op by op (the fallback; the tests' reference). */
     NDArray imageToLatentsComposite(NDArray image) {
         return Scopes.chain(image, List.of(x -> encodeComposite(x).mean(), this::scaleLatents));
+    }
+
+    /**
+     * The side of a pixel tile in tiled coding, diffusers' {@code tile_sample_min_size}: the config's
+     * {@code sample_size} (512 for SD 1.x, 768 for SD 2.x, 1024 for SDXL).
+     */
+    public int defaultTileSize() {
+        return config.sampleSize();
+    }
+
+    /**
+     * {@link #decode} in tiles of {@code tileSize} pixels ({@link TiledCoding}; diffusers' {@code tiled_decode}), or
+     * untiled where the latents fit in one tile ({@code tileSize / downscale} latents a side, as diffusers decides).
+     */
+    public NDArray decodeTiled(NDArray latents, int tileSize, double overlap) {
+        int tile = latentTile(tileSize);
+        Shape s = latents.getShape();
+        if (s.get(2) <= tile && s.get(3) <= tile) {
+            return decode(latents);
+        }
+        return TiledCoding.apply(latents, tile, tileSize, overlap, this::decode);
+    }
+
+    /**
+     * {@link #encode} in tiles of {@code tileSize} pixels (diffusers' {@code _tiled_encode}: the encoder's moments are
+     * blended, then split and the log-variance clamped), or untiled where the image fits in one tile.
+     */
+    public LatentDistribution encodeTiled(NDArray image, int tileSize, double overlap) {
+        Shape s = image.getShape();
+        if (s.get(2) <= tileSize && s.get(3) <= tileSize) {
+            return encode(image);
+        }
+        NDList parts = Scopes.run(new NDList(image), in -> {
+            NDList moments = TiledCoding.apply(in.get(0), tileSize, latentTile(tileSize), overlap,
+                    x -> Scopes.chain(x, encodeSteps)).split(2, 1);
+            return new NDList(moments.get(0), moments.get(1).clip(LOGVAR_MIN, LOGVAR_MAX));
+        });
+        return new LatentDistribution(parts.get(0), parts.get(1));
+    }
+
+    /** {@link #latentsToImage} with the decoding in tiles ({@link #decodeTiled}). */
+    public NDArray latentsToImageTiled(NDArray latents, int tileSize, double overlap) {
+        return Scopes.chain(latents, List.of(z -> unscaleLatents(z.toType(dtype, false)),
+                z -> decodeTiled(z, tileSize, overlap),
+                x -> add(div(x.toType(DataType.FLOAT32, false), 2f), 0.5f).clip(0f, 1f)));
+    }
+
+    /** diffusers' {@code tile_latent_min_size}: {@code int(tile_sample_min_size / 2^(levels - 1))}. */
+    private int latentTile(int tileSize) {
+        int tile = tileSize / config.downscale();
+        if (tile < 1 || tile * config.downscale() != tileSize) {
+            throw new IllegalArgumentException("a VAE tile of " + tileSize + " pixels is not a positive multiple of "
+                    + config.downscale());
+        }
+        return tile;
     }
 
     /**

@@ -38,6 +38,7 @@ class GenerationRequestCopiesTest {
         check(r -> r.withTrueCfgScale(4), "trueCfgScale");
         check(r -> r.withNegativePrompt("haze"), "negativePrompt");
         check(r -> r.withDiscardPenultimateSigma(true), "discardPenultimateSigma");
+        check(r -> r.withVaeTiling(new VaeTiling(VaeTiling.Mode.ALWAYS, 256)), "vaeTiling");
     }
 
     private static void check(UnaryOperator<GenerationRequest> copy, String... changed) throws Exception {

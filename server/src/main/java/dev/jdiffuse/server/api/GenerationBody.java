@@ -16,7 +16,8 @@ public record GenerationBody(String model, String prompt, String negativePrompt,
         Double strength, Long subseed, Double subseedStrength, String mask, Integer maskBlur, Boolean inpaintFullRes,
         Integer inpaintFullResPadding, Boolean pasteBack, OutpaintBody outpaint, HiresBody hires,
         List<LoraBody> loras, Integer clipSkip, String promptSyntax, Double aestheticScore,
-        Double negativeAestheticScore, Double trueCfgScale, Boolean discardPenultimateSigma) {
+        Double negativeAestheticScore, Double trueCfgScale, Boolean discardPenultimateSigma, String vaeTiling,
+        Integer vaeTileSize) {
 
     /**
      * This body for one image of a multi-image request (the A1111 and OpenAI layers run each image as its own job):
@@ -27,7 +28,7 @@ public record GenerationBody(String model, String prompt, String negativePrompt,
                 guidanceRescale, seed, 1, classLabel, controlnets, preview, initImage, strength, subseed,
                 subseedStrength, mask, maskBlur, inpaintFullRes, inpaintFullResPadding, pasteBack, outpaint, hires,
                 loras, clipSkip, promptSyntax, aestheticScore, negativeAestheticScore, trueCfgScale,
-                discardPenultimateSigma);
+                discardPenultimateSigma, vaeTiling, vaeTileSize);
     }
 
     /** One ControlNet: its name, an upload id, its scale and the fraction of steps it is active in. */

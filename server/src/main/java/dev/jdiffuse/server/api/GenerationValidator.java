@@ -9,6 +9,7 @@ import dev.jdiffuse.models.pipeline.ImagePipeline;
 import dev.jdiffuse.models.pipeline.Outpaint;
 import dev.jdiffuse.models.pipeline.PipelineDefaults;
 import dev.jdiffuse.models.pipeline.PreviewSpec;
+import dev.jdiffuse.models.pipeline.VaeTiling;
 import dev.jdiffuse.models.prompt.PromptParser;
 import dev.jdiffuse.models.prompt.PromptSyntax;
 import dev.jdiffuse.models.prompt.PromptSyntaxException;
@@ -59,6 +60,8 @@ public final class GenerationValidator {
     public static final double MAX_HIRES_SCALE = 4.0;
     /** A1111's "Clip skip" slider goes to 12 (SD1's CLIP has 12 layers). */
     public static final int MAX_CLIP_SKIP = 12;
+    /** Largest VAE tile side in pixels (ComfyUI's VAEDecodeTiled limit). */
+    public static final int MAX_VAE_TILE = 4096;
     /** Top of the aesthetic-score scale the SDXL refiner was trained on (the LAION aesthetics predictor's 0..10). */
     public static final double MAX_AESTHETIC_SCORE = 10.0;
     /** A seed drawn for a request that gives none (or -1) lies in [0, 2^32), as A1111's do. */
@@ -161,6 +164,7 @@ public final class GenerationValidator {
         request = request.withAesthetics(aesthetics(b)).withTrueCfgScale(trueCfg);
         // ComfyUI's and A1111's level drop for DPM2 & co.; a non-boolean is refused by the JSON reader (invalid_type)
         request = request.withDiscardPenultimateSigma(Boolean.TRUE.equals(b.discardPenultimateSigma()));
+        request = request.withVaeTiling(vaeTiling(b));
         List<Submission.LoraRef> loraRefs = new ArrayList<>();
         request = request.withLoras(loras(b.loras(), tagged.tags(), loraRefs));
         // the model's own check (sampler and schedule for its noise space, size multiples, classes, LoRAs that fit
@@ -334,6 +338,30 @@ public final class GenerationValidator {
             checkSyntax("negative_prompt", request.negativePrompt());
         }
         return request.withClipSkip(clipSkip).withPromptSyntax(syntax);
+    }
+
+    /**
+     * {@code vae_tiling} ({@code auto}, the default: whole, in tiles only where the device runs out of memory;
+     * {@code always}: in tiles wherever the image is larger than one; {@code never}) and {@code vae_tile_size} (pixels,
+     * a multiple of 32 from 64 to 4096; default the VAE's {@code sample_size}).
+     */
+    private static VaeTiling vaeTiling(GenerationBody b) {
+        VaeTiling.Mode mode = VaeTiling.Mode.AUTO;
+        if (b.vaeTiling() != null) {
+            try {
+                mode = VaeTiling.Mode.valueOf(b.vaeTiling().toUpperCase(Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw ApiException.invalid("vae_tiling", "vae_tiling must be auto, always or never, got '"
+                        + b.vaeTiling() + "'");
+            }
+        }
+        int tile = b.vaeTileSize() == null ? 0 : b.vaeTileSize();
+        if (b.vaeTileSize() != null && (tile < VaeTiling.MIN_TILE || tile > MAX_VAE_TILE
+                || tile % VaeTiling.TILE_MULTIPLE != 0)) {
+            throw ApiException.invalid("vae_tile_size", "vae_tile_size must be a multiple of "
+                    + VaeTiling.TILE_MULTIPLE + " from " + VaeTiling.MIN_TILE + " to " + MAX_VAE_TILE + ", got " + tile);
+        }
+        return new VaeTiling(mode, tile);
     }
 
     /**

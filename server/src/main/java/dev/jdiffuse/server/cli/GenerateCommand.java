@@ -149,6 +149,13 @@ public final class GenerateCommand implements Callable<Integer> {
             + "next-to-last level, as ComfyUI's KSampler does for dpm_2/uni_pc and AUTOMATIC1111 for DPM2 and "
             + "DPM++ 3M SDE (still --steps steps, same final level)")
     boolean discardPenultimateSigma;
+    @Option(names = "--vae-tiling", description = "auto (default: the VAE decodes whole, and in tiles only where the "
+            + "device runs out of memory), always (in tiles wherever the image is larger than one, as diffusers' "
+            + "enable_tiling) or never")
+    String vaeTiling;
+    @Option(names = "--vae-tile-size", description = "VAE tile side in pixels, a multiple of 32 from 64 to 4096 "
+            + "(default: the VAE's sample_size, 512 for SD 1.x)")
+    Integer vaeTileSize;
     @Option(names = "--clip-skip", description = "CLIP layer from the end whose output conditions the image, as "
             + "AUTOMATIC1111's Clip skip (default 1 = the last)")
     Integer clipSkip;
@@ -265,7 +272,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 schedule, guidance, guidanceRescale, seed, batch, classLabel, controls, null, init, strength, subseed,
                 subseedStrength, maskId, maskBlur, inpaintFullRes, inpaintFullResPadding, pasteBack, pads, hiresBody, null,
                 clipSkip, promptSyntax, aestheticScore, negativeAestheticScore, trueCfgScale,
-                discardPenultimateSigma ? Boolean.TRUE : null);
+                discardPenultimateSigma ? Boolean.TRUE : null, vaeTiling, vaeTileSize);
         GenerationValidator validator = new GenerationValidator(new ModelRegistry(List.of(loaded)), uploads,
                 Limits.DEFAULTS, loras == null ? LoraLibrary.NONE : new LoraLibrary(loras));
         validator.useEmbeddings(new dev.jdiffuse.server.embeddings.EmbeddingLibrary(embeddings));

@@ -178,6 +178,12 @@ final class ComfyNodes {
                     List.of(), List.of("CONDITIONING"), false),
             spec("VAEDecode", "VAE Decode", "latent", "Decodes latents into images.",
                     List.of(link("samples", "LATENT"), link("vae", "VAE")), List.of(), List.of("IMAGE"), false),
+            spec("VAEDecodeTiled", "VAE Decode (Tiled)", "_for_testing",
+                    "Decodes latents into images in tiles (diffusers' tiling: tile_size is read; the seams are faded "
+                            + "over a quarter of a tile whatever the overlap).",
+                    List.of(link("samples", "LATENT"), link("vae", "VAE"), integer("tile_size", 512, 64, 4096, 32),
+                            integer("overlap", 64, 0, 4096, 32), integer("temporal_size", 64, 8, 4096, 4),
+                            integer("temporal_overlap", 8, 4, 4096, 4)), List.of(), List.of("IMAGE"), false),
             spec("VAEEncode", "VAE Encode", "latent", "Encodes an image (image to image).",
                     List.of(link("pixels", "IMAGE"), link("vae", "VAE")), List.of(), List.of("LATENT"), false),
             spec("LoadImage", "Load Image", "image", "An image uploaded with POST /upload/image.",

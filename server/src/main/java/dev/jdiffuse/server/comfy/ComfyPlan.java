@@ -151,9 +151,16 @@ final class ComfyPlan {
         Work output(GenerationBody.PreviewBody preview) {
             Node out = g.node(output);
             Node decode = from(out, "images");
-            if (!decode.classType().equals("VAEDecode")) {
-                throw refuse(out, "images", "the images must come from a VAEDecode of a KSampler's latent (got "
-                        + decode.classType() + " #" + decode.id() + ")");
+            boolean tiled = decode.classType().equals("VAEDecodeTiled");
+            if (!decode.classType().equals("VAEDecode") && !tiled) {
+                throw refuse(out, "images", "the images must come from a VAEDecode or VAEDecodeTiled of a KSampler's "
+                        + "latent (got " + decode.classType() + " #" + decode.id() + ")");
+            }
+            // VAEDecodeTiled: diffusers' tiling with the node's tile size (its overlap and temporal inputs are not
+            // read: the fade is a quarter of a tile, as diffusers'; the temporal ones are for video VAEs)
+            Integer tileSize = tiled ? (int) decode.integer("tile_size") : null;
+            if (tiled) {
+                fields.put("vae_tile_size", new Ref(decode.id(), "tile_size"));
             }
             Node sampler = from(decode, "samples");
             if (!sampler.classType().startsWith("KSampler")) {
@@ -317,7 +324,8 @@ final class ComfyPlan {
             GenerationBody body = new GenerationBody(model, pos.text, negative, width, height, nativeSteps,
                     samplerName, schedule, guidance, null, seed, batch, null, null, preview, init, strength, null, null,
                     mask, null, null, null, null, null, null, loras.isEmpty() ? null : loras,
-                    pos.clipSkip, null, null, null, trueCfg, discard ? Boolean.TRUE : null);
+                    pos.clipSkip, null, null, null, trueCfg, discard ? Boolean.TRUE : null, tiled ? "always" : null,
+                    tileSize);
             return new Work(body, Map.copyOf(fields), sampler.id(), sampler.classType());
         }
 

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.annotation.JsonNaming;
 import dev.jdiffuse.models.pipeline.GenerationRequest;
 import dev.jdiffuse.models.pipeline.GenerationResult;
 import dev.jdiffuse.models.pipeline.Outpaint;
+import dev.jdiffuse.models.pipeline.VaeTiling;
 import dev.jdiffuse.server.models.LoadedModel;
 
 import java.util.List;
@@ -27,7 +28,9 @@ public record GenerationParameters(String model, String modelFamily, String mode
         @JsonInclude(JsonInclude.Include.NON_NULL) Double negativeAestheticScore,
         @JsonInclude(JsonInclude.Include.NON_NULL) Double trueCfgScale,
         @JsonInclude(JsonInclude.Include.NON_EMPTY) List<Submission.EmbeddingRef> embeddings,
-        @JsonInclude(JsonInclude.Include.NON_NULL) Boolean discardPenultimateSigma) {
+        @JsonInclude(JsonInclude.Include.NON_NULL) Boolean discardPenultimateSigma,
+        @JsonInclude(JsonInclude.Include.NON_NULL) String vaeTiling,
+        @JsonInclude(JsonInclude.Include.NON_NULL) Integer vaeTileSize) {
 
     public static final String RNG_SOURCE = "torch-cpu";
 
@@ -71,6 +74,9 @@ public record GenerationParameters(String model, String modelFamily, String mode
                 q.promptSyntax().apiName(), refiner ? q.aesthetics().score() : null,
                 refiner ? q.aesthetics().negativeScore() : null, flux ? q.trueCfgScale() : null, s.embeddings(),
                 // recorded only when on, so the parameters of every other job read as before
-                q.discardPenultimateSigma() ? Boolean.TRUE : null);
+                q.discardPenultimateSigma() ? Boolean.TRUE : null,
+                // likewise the VAE's tiling, recorded where it is not the default (auto, the VAE's tile size)
+                q.vaeTiling().mode() == VaeTiling.Mode.AUTO ? null : q.vaeTiling().mode().name().toLowerCase(Locale.ROOT),
+                q.vaeTiling().tileSize() == 0 ? null : q.vaeTiling().tileSize());
     }
 }

@@ -146,7 +146,7 @@ record OpenAiImageRequest(GenerationBody template, int n, long seed, boolean url
                 guidance != null ? guidance : cfg, null, seed, 1, null, null, null, edit == null ? null : edit.image(),
                 strength, null, null, mask, blur == null ? null : blur.intValue(), null, null,
                 mask == null ? null : Boolean.TRUE, null, null, null, null, null, null, null,
-                number(body, "true_cfg_scale"), null);
+                number(body, "true_cfg_scale"), null, null, null);
         return new OpenAiImageRequest(template, n, seed, url, guidanceField);
     }
 

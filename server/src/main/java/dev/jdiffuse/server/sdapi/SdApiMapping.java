@@ -146,7 +146,7 @@ final class SdApiMapping {
                 (int) r.integer("width"), (int) r.integer("height"), (int) r.integer("steps"), choice.sampler(),
                 choice.schedule(), guidance, null, seed, 1, null, null, null, initImage, strength, null,
                 subseed == null ? null : subStrength, mask, blur, fullRes, padding, pasteBack, null, hires, null,
-                skip == 1 ? null : skip, null, null, null, trueCfg, discard ? Boolean.TRUE : null);
+                skip == 1 ? null : skip, null, null, null, trueCfg, discard ? Boolean.TRUE : null, null, null);
         return new Plan(template, seed, subseed, (int) batch, (int) iter, model,
                 flux ? "distilled_cfg_scale" : "cfg_scale", flux);
     }
