@@ -108,7 +108,7 @@ public final class JDiffuseServer implements AutoCloseable {
         api.maxJobSeconds(safety.maxJobSeconds());
         metrics.bindBudgets(uploads::bytes, jobs::heldResultBytes, api::decodedBytes);
         metrics.bindHeldRequests(api::heldRequests);
-        metrics.bindDeviceFailure(() -> jobs.deviceFailure() != null);
+        metrics.bindDeviceFailure(jobs::failedDevices);
         this.webhook = webhook(options);
         if (webhook != null) {
             // the job as GET /v1/generations/{id} shows it, serialised on the ending thread, sent on the webhook's

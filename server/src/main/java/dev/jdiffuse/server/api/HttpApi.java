@@ -163,7 +163,7 @@ public final class HttpApi {
         if (!jobs.workersAlive()) {
             return "the generation worker is not running";
         }
-        String device = jobs.deviceFailure();
+        String device = jobs.noWorkingDevice();
         if (device != null) {
             return "device " + device + " (restart the server)";
         }

@@ -21,18 +21,26 @@ final class DeviceRouter {
      * @return the device index
      */
     static int route(String model, int[] load, List<Set<String>> held) {
+        boolean[] all = new boolean[load.length];
+        java.util.Arrays.fill(all, true);
+        return route(model, load, held, all);
+    }
+
+    /**
+     * {@link #route} among the devices marked {@code working} (a broken device takes no job); -1 when none works.
+     */
+    static int route(String model, int[] load, List<Set<String>> held, boolean[] working) {
         int best = -1;
         for (int d = 0; d < load.length; d++) {
-            if (held.get(d).contains(model) && (best < 0 || load[d] < load[best])) {
+            if (working[d] && held.get(d).contains(model) && (best < 0 || load[d] < load[best])) {
                 best = d;
             }
         }
         if (best >= 0) {
             return best;
         }
-        best = 0;
-        for (int d = 1; d < load.length; d++) {
-            if (load[d] < load[best]) {
+        for (int d = 0; d < load.length; d++) {
+            if (working[d] && (best < 0 || load[d] < load[best])) {
                 best = d;
             }
         }

@@ -117,6 +117,8 @@ public final class JobManager implements AutoCloseable {
         boolean runningAlone;
         /** The models of the jobs running here, with their counts: held here from the moment a job is taken. */
         final java.util.Map<String, Integer> runningModels = new java.util.HashMap<>();
+        /** Why this device can run nothing more in this process (a sticky CUDA error), or null while it works. */
+        volatile String failure;
 
         Device(int index, String label) {
             this.index = index;
@@ -482,6 +484,19 @@ public final class JobManager implements AutoCloseable {
         return deviceFailure.get();
     }
 
+    /** How many devices a CUDA error broke for this process (the others go on taking jobs). */
+    public int failedDevices() {
+        return (int) devices.stream().filter(d -> d.failure != null).count();
+    }
+
+    /**
+     * Why no job can run any more, or null while a device works: every device failed ({@link #deviceFailure}). With
+     * several devices, jobs go to the ones that still work until the server restarts.
+     */
+    public String noWorkingDevice() {
+        return devices.stream().allMatch(d -> d.failure != null) ? deviceFailure.get() : null;
+    }
+
     /** False once {@link #close} began: new jobs are refused (503 shutting_down) while running ones drain. */
     public boolean accepting() {
         return open;
@@ -577,7 +592,7 @@ public final class JobManager implements AutoCloseable {
      * lock.
      */
     private Job take(Device device) {
-        if (queue.isEmpty()) {
+        if (queue.isEmpty() || device.failure != null) {
             return null;
         }
         ModelRegistry registry = models;
@@ -592,9 +607,13 @@ public final class JobManager implements AutoCloseable {
             held.add(names);
         }
         int[] load = devices.stream().mapToInt(d -> d.runningImages).toArray();
+        boolean[] working = new boolean[devices.size()];
+        for (Device d : devices) {
+            working[d.index] = d.failure == null;
+        }
         for (java.util.Iterator<Job> it = queue.iterator(); it.hasNext(); ) {
             Job job = it.next();
-            if (DeviceRouter.route(job.modelName(), load, held) != device.index) {
+            if (DeviceRouter.route(job.modelName(), load, held, working) != device.index) {
                 continue;
             }
             if (!fits(device, job)) {
@@ -768,12 +787,10 @@ public final class JobManager implements AutoCloseable {
                     e.first().field()));
         } catch (GenerationException e) {
             LOG.error("job {} failed", job.id(), e);
-            if (e.kind() == GenerationException.Kind.DEVICE_FAILED
-                    && deviceFailure.compareAndSet(null, job.device() + ": " + clientMessage(e))) {
-                LOG.error("device {} failed: every later job there fails until the server restarts; /healthz and "
-                        + "/readyz answer 503 from now on", job.device());
-            }
             end(job, JobStatus.FAILED, null, null, new Job.Error(e.kind().apiCode(), clientMessage(e)));
+            if (e.kind() == GenerationException.Kind.DEVICE_FAILED) {
+                deviceFailed(job.device(), clientMessage(e));
+            }
         } catch (OutOfMemoryError e) {
             // the job's references are dropped by end(), so the next job starts with the memory this one held
             LOG.error("job {} ran out of memory", job.id(), e);
@@ -782,6 +799,37 @@ public final class JobManager implements AutoCloseable {
         } catch (Throwable e) {
             LOG.error("job {} failed", job.id(), e);
             end(job, JobStatus.FAILED, null, null, new Job.Error("generation_failed", clientMessage(e)));
+        }
+    }
+
+    /**
+     * {@code label}'s device is broken for this process: it takes no more jobs, queued jobs go to the devices that
+     * still work, and once none does, every queued job fails at once (each would fail on a broken device).
+     */
+    private void deviceFailed(String label, String message) {
+        Device broken = devices.stream().filter(d -> d.label.equals(label)).findFirst().orElse(null);
+        if (broken == null || broken.failure != null) {
+            return;
+        }
+        broken.failure = message;
+        deviceFailure.compareAndSet(null, label + ": " + message);
+        List<Job> stranded = List.of();
+        lock.lock();
+        try {
+            if (noWorkingDevice() != null) {
+                stranded = List.copyOf(queue);
+                queue.clear();
+            }
+            notEmpty.signalAll(); // the other devices' workers take what this one would have
+        } finally {
+            lock.unlock();
+        }
+        LOG.error("device {} failed: it runs nothing more until the server restarts ({}); /healthz answers 503 from "
+                + "now on{}", label, message, noWorkingDevice() == null ? ", other devices take its jobs"
+                : ", /readyz too: no device works, " + stranded.size() + " queued job(s) failed");
+        for (Job job : stranded) {
+            end(job, JobStatus.FAILED, null, null, new Job.Error(GenerationException.Kind.DEVICE_FAILED.apiCode(),
+                    "no device can run jobs until the server restarts (device " + label + ": " + message + ")"));
         }
     }
 

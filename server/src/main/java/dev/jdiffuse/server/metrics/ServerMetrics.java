@@ -151,10 +151,10 @@ public final class ServerMetrics implements JobOutcomes, Outbox.Observer, AutoCl
                 .register(registry);
     }
 
-    /** Registers the gauge that says a device failed for this process ({@code JobManager#deviceFailure}). */
-    public void bindDeviceFailure(java.util.function.BooleanSupplier failed) {
-        Gauge.builder("jdiffuse.device.failed", () -> failed.getAsBoolean() ? 1 : 0)
-                .description("1 once a CUDA error broke a device for this process (restart the server)")
+    /** Registers the gauge of devices a CUDA error broke for this process ({@code JobManager#failedDevices}). */
+    public void bindDeviceFailure(java.util.function.IntSupplier failed) {
+        Gauge.builder("jdiffuse.device.failed", () -> failed.getAsInt())
+                .description("devices a CUDA error broke for this process (each runs nothing until a restart)")
                 .register(registry);
     }
 
