@@ -99,6 +99,7 @@ public final class JDiffuseServer implements AutoCloseable {
         jobs.store(store);
         jobs.resultBudget(safety.resultBudgetBytes());
         jobs.maxRun(safety.maxJobSeconds() > 0 ? Duration.ofMillis((long) (safety.maxJobSeconds() * 1000)) : null);
+        jobs.maxQueueWait(safety.maxQueueWait());
         UploadStore uploads = new UploadStore(256, safety.uploadBudgetBytes(), options.resultTtl(),
                 Clock.systemUTC(), new ImageDecoder(limits.maxUploadPixels(), limits.maxUploadSide()));
         this.api = new HttpApi(json, limits, models, jobs, uploads, options.resultTtl(), metrics::scrape,

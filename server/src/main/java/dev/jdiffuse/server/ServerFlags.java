@@ -206,6 +206,11 @@ public final class ServerFlags {
             + "[env JDIFFUSE_MAX_HELD_REQUESTS]")
     int maxHeldRequests;
 
+    @Option(names = "--max-queue-seconds", defaultValue = "0", description = "cancel a job that has waited this long "
+            + "without starting (reason expired), so work its client gave up on does not take the GPU (default "
+            + "${DEFAULT-VALUE} = no limit) [env JDIFFUSE_MAX_QUEUE_SECONDS]")
+    double maxQueueSeconds;
+
     @Option(names = "--shutdown-grace", defaultValue = "10", description = "seconds SIGTERM waits for the running "
             + "job (default ${DEFAULT-VALUE}) [env JDIFFUSE_SHUTDOWN_GRACE]")
     long shutdownGrace;
@@ -238,12 +243,16 @@ public final class ServerFlags {
                 || concurrentUploads < 1 || bodyTimeout < 1 || shutdownGrace < 0) {
             throw new IllegalArgumentException("budgets, --concurrent-uploads and --body-timeout must be positive");
         }
+        if (!(maxQueueSeconds >= 0) || Double.isInfinite(maxQueueSeconds)) {
+            throw new IllegalArgumentException("--max-queue-seconds must not be negative, got " + maxQueueSeconds);
+        }
         if (maxHeldRequests < 0) {
             throw new IllegalArgumentException("--max-held-requests must not be negative, got " + maxHeldRequests);
         }
         Safety safety = new Safety(apiKeys, insecureNoAuth, outputDir, uploadBudgetBytes, resultBudgetBytes,
                 decodedBudgetBytes, maxJobSeconds, concurrentUploads, Duration.ofSeconds(bodyTimeout),
-                Duration.ofSeconds(shutdownGrace), maxHeldRequests);
+                Duration.ofSeconds(shutdownGrace), maxHeldRequests,
+                Duration.ofMillis((long) (maxQueueSeconds * 1000)));
         List<String> workers = devices != null ? DeviceNames.parse(devices) : List.of(device);
         return new ServerOptions(port, host, models, workers, dtype, queueSize, Duration.ofSeconds(resultTtl), limits,
                 safety, new ModelBudget(maxLoadedModels, maxLoadedBytes), loras != null ? loras : lorasBesideModels(),

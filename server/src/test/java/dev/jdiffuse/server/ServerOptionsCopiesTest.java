@@ -26,7 +26,7 @@ class ServerOptionsCopiesTest {
         check(o -> o.withResultTtl(Duration.ofSeconds(5)), "resultTtl");
         check(o -> o.withLimits(new Limits(512, 512L * 512, 10, 2, 100, 1024, 1 << 20, 1 << 20, 4096)), "limits");
         check(o -> o.withSafety(new Safety(null, true, null, 1, 1, 1, 0, 1, Duration.ofSeconds(1),
-                Duration.ofSeconds(1), 1)), "safety");
+                Duration.ofSeconds(1), 1, Duration.ofSeconds(3))), "safety");
         check(o -> o.withBudget(new ModelBudget(5, 0)), "budget");
         check(o -> o.withHost("0.0.0.0"), "host");
         check(o -> o.withLoras(Path.of("loras")), "loras");

@@ -223,13 +223,14 @@ public final class HttpApi {
 
     /**
      * An ended job that did not succeed, as the error a request that waited for its image gets: a request field at
-     * fault 400, a job cancelled by the shutdown 503, by a cancel or its deadline 409, any other failure 500; the
+     * fault 400, a job cancelled by the shutdown or unstarted after --max-queue-seconds 503, by a cancel or its
+     * deadline 409, any other failure 500; the
      * job's own code, message and field.
      */
     static ApiException failure(JobView view) {
         JobView.Failure f = view.error();
         String code = f == null ? "generation_failed" : f.code();
-        int status = "cancelled".equals(view.status()) ? ("shutdown".equals(code) ? 503 : 409)
+        int status = "cancelled".equals(view.status()) ? ("shutdown".equals(code) || "expired".equals(code) ? 503 : 409)
                 : f != null && f.field() != null ? 400 : 500;
         return new ApiException(status, code, f == null ? "the generation " + view.status() : f.message(),
                 f == null ? null : f.field());

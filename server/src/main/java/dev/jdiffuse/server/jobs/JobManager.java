@@ -103,6 +103,8 @@ public final class JobManager implements AutoCloseable {
             new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile long resultBudgetBytes = Long.MAX_VALUE;
     private volatile Duration maxRun;
+    /** How long a job may wait unstarted ({@link #maxQueueWait}), or null for no limit. */
+    private volatile Duration maxQueueWait;
     /** Finished jobs holding PNGs in memory, oldest first, and their bytes: the result budget's ledger. */
     private final ArrayDeque<Job> holding = new ArrayDeque<>();
     private long heldBytes;
@@ -274,6 +276,15 @@ public final class JobManager implements AutoCloseable {
     }
 
     /**
+     * A queued job is cancelled unstarted (reason {@code expired}) once it has waited {@code limit}: by then its
+     * client has usually given up (A1111 and OpenAI clients time out after a minute or two), and running it would
+     * only delay the jobs behind it. Null or zero: no limit.
+     */
+    public void maxQueueWait(Duration limit) {
+        maxQueueWait = limit == null || limit.isZero() ? null : limit;
+    }
+
+    /**
      * Runs jobs through {@code registry}: the worker loads a job's model on its device when its turn comes and leases
      * it while it runs; models that queued jobs name are the last evicted. Without a registry, jobs run the model they
      * hold. The registry's devices are this manager's, in the same order.
@@ -304,8 +315,12 @@ public final class JobManager implements AutoCloseable {
         sweeper.scheduleWithFixedDelay(this::enforceDeadlines, 100, 100, TimeUnit.MILLISECONDS);
     }
 
-    /** Cancels running jobs past their deadline; they stop at their next step (or the pipeline's next check). */
+    /**
+     * Cancels running jobs past their deadline (they stop at their next step, or the pipeline's next check) and
+     * queued jobs that waited too long.
+     */
     private void enforceDeadlines() {
+        expireQueued();
         Duration limit = maxRun;
         if (limit == null) {
             return;
@@ -318,6 +333,39 @@ public final class JobManager implements AutoCloseable {
                         limit.toSeconds());
                 j.requestCancel("deadline");
             }
+        }
+    }
+
+    /** Cancels the queued jobs that have waited {@link #maxQueueWait} or longer, with reason {@code expired}. */
+    private void expireQueued() {
+        Duration limit = maxQueueWait;
+        if (limit == null) {
+            return;
+        }
+        long now = System.nanoTime();
+        List<Job> expired = new ArrayList<>();
+        List<Job> moved;
+        lock.lock();
+        try {
+            for (java.util.Iterator<Job> it = queue.iterator(); it.hasNext(); ) {
+                Job j = it.next();
+                if (j.waitMillis(now) >= limit.toMillis()) {
+                    it.remove();
+                    expired.add(j);
+                }
+            }
+            moved = expired.isEmpty() ? List.of() : List.copyOf(queue);
+        } finally {
+            lock.unlock();
+        }
+        for (Job j : expired) {
+            LOG.warn("job {} of {} waited {} s without starting; cancelled (--max-queue-seconds)", j.id(), j.owner(),
+                    j.waitMillis(now) / 1000);
+            end(j, JobStatus.CANCELLED, null, null, new Job.Error("expired", "waited " + limit.toMillis() / 1000.0
+                    + " s in the queue without starting (the server's --max-queue-seconds)"));
+        }
+        if (!expired.isEmpty()) {
+            announcePositions(moved);
         }
     }
 
