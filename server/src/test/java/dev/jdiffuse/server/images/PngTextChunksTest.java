@@ -101,4 +101,28 @@ class PngTextChunksTest {
         byte[] noSeparator = withChunk(png, "tEXt", "keyword-without-nul".getBytes(StandardCharsets.ISO_8859_1));
         assertThrows(PngTextChunks.Malformed.class, () -> PngTextChunks.read(noSeparator));
     }
+
+    /**
+     * Many chunks each under the one-text bound add up to more than Pillow's total (64 MiB): 70 zTXt chunks of 1 MiB
+     * of zeros (about 1 KiB each deflated, 70 KiB of file) are refused; 60 of them are read.
+     */
+    @Test
+    void refusesManyTextsThatInflateTooMuchTogether() throws Exception {
+        byte[] deflated = deflate(new byte[PngTextChunks.MAX_TEXT]);
+        byte[] sixty = png(Map.of());
+        for (int i = 0; i < 60; i++) {
+            sixty = withChunk(sixty, "zTXt", concat(("k" + i).getBytes(StandardCharsets.ISO_8859_1),
+                    new byte[] {0, 0}, deflated));
+        }
+        assertTrue(sixty.length < 100_000, "a small file: " + sixty.length);
+        assertEquals(60, PngTextChunks.read(sixty).size());
+        byte[] seventy = sixty;
+        for (int i = 60; i < 70; i++) {
+            seventy = withChunk(seventy, "zTXt", concat(("k" + i).getBytes(StandardCharsets.ISO_8859_1),
+                    new byte[] {0, 0}, deflated));
+        }
+        byte[] bomb = seventy;
+        PngTextChunks.Malformed e = assertThrows(PngTextChunks.Malformed.class, () -> PngTextChunks.read(bomb));
+        assertTrue(e.getMessage().contains("texts hold more than"), e.getMessage());
+    }
 }
