@@ -75,6 +75,29 @@ class GenerationMemoryTest {
     }
 
     /**
+     * The detector above, shown to detect: a run that leaves one small array in the pipeline's manager (made from the
+     * final latents, attached to the job manager's parent) is seen once per run, so "the same arrays afterwards" is a
+     * check that can fail.
+     */
+    @Test
+    void theArrayCountSeesOneLeakedArrayPerRun() {
+        Path dir = Fixtures.require("pipeline_sd1");
+        try (DiffusionPipeline pipe = SdLoader.openFolder(dir.resolve("model"), "leak", LoadOptions.cpu())) {
+            GenerationRequest r = GenerationRequest.of("a red apple", "", 64, 64, 2, 5.0, 1);
+            pipe.generate(r, GenerationListener.NONE);
+            int before = pipe.liveArrays();
+            pipe.latentsBeforeDecode = latents -> {
+                latents.getManager().getParentManager().create(new float[] {1f}); // the leak
+                return latents;
+            };
+            for (int i = 0; i < 3; i++) {
+                pipe.generate(r, GenerationListener.NONE);
+            }
+            assertEquals(before + 3, pipe.liveArrays(), "one leaked array per run");
+        }
+    }
+
+    /**
      * FLUX keeps its RoPE tables in the weights' manager per layout: after the first run at a size the pipeline's
      * manager holds the same arrays whatever the number of runs (nothing computed from the kept tables lands there),
      * and a second size adds its two tables once.
