@@ -250,12 +250,7 @@ class ComfyApiTest {
     @Test
     void vaeDecodeTiledAsksForTiles() throws Exception {
         ObjectNode g = graph();
-        ((ObjectNode) g.get("8")).put("class_type", "VAEDecodeTiled");
-        ObjectNode d = inputs(g, "8");
-        d.put("tile_size", 256);
-        d.put("overlap", 64);
-        d.put("temporal_size", 64);
-        d.put("temporal_overlap", 8);
+        tiledDecode(g, 256);
         inputs(g, "3").put("steps", 2);
         TestServer.Reply r = prompt(ComfyWorkflows.body(g, "client-tiled"));
         assertEquals(200, r.status(), () -> new String(r.raw().body()));
@@ -268,14 +263,17 @@ class ComfyApiTest {
         assertTrue(entry != null, "no history entry");
         assertEquals("success", entry.at("/status/status_str").asText());
         assertEquals(new VaeTiling(VaeTiling.Mode.ALWAYS, 256), ts.pipeline.last.vaeTiling());
-        refused(h -> {
-            ((ObjectNode) h.get("8")).put("class_type", "VAEDecodeTiled");
-            ObjectNode t = inputs(h, "8");
-            t.put("tile_size", 100);
-            t.put("overlap", 64);
-            t.put("temporal_size", 64);
-            t.put("temporal_overlap", 8);
-        }, "8", "tile_size", "invalid_input");
+        refused(h -> tiledDecode(h, 100), "8", "tile_size", "invalid_input");
+    }
+
+    /** The default graph's VAEDecode (8) made a VAEDecodeTiled of {@code tileSize} with ComfyUI's other defaults. */
+    private static void tiledDecode(ObjectNode g, int tileSize) {
+        ((ObjectNode) g.get("8")).put("class_type", "VAEDecodeTiled");
+        ObjectNode d = inputs(g, "8");
+        d.put("tile_size", tileSize);
+        d.put("overlap", 64);
+        d.put("temporal_size", 64);
+        d.put("temporal_overlap", 8);
     }
 
     static byte[] view(JsonNode image) throws Exception {
