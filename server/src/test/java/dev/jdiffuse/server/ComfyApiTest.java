@@ -266,14 +266,53 @@ class ComfyApiTest {
         refused(h -> tiledDecode(h, 100), "8", "tile_size", "invalid_input");
     }
 
+    /**
+     * VAEEncodeTiled (image to image) goes with a VAEDecodeTiled of the same tile size: one tiling for the job's
+     * encoding and decoding here; a tiled encoding with a whole decoding, or two tile sizes, are refused naming the
+     * encoder.
+     */
+    @Test
+    void vaeEncodeTiledGoesWithATiledDecodeOfTheSameSize() throws Exception {
+        upload("tiles.png", new BufferedImage(64, 64, BufferedImage.TYPE_INT_RGB), true);
+        ObjectNode g = tiledEncode(ComfyWorkflows.img2img(graph(), "tiles.png", 0.5), 256);
+        tiledDecode(g, 256);
+        inputs(g, "3").put("steps", 2);
+        TestServer.Reply r = prompt(ComfyWorkflows.body(g, "client-tiled-i2i"));
+        assertEquals(200, r.status(), () -> new String(r.raw().body()));
+        String id = r.json().get("prompt_id").asText();
+        JsonNode entry = null;
+        for (long until = System.nanoTime() + 60_000_000_000L; entry == null && System.nanoTime() < until; ) {
+            Thread.sleep(20);
+            entry = ts.get("/history/" + id).json().get(id);
+        }
+        assertTrue(entry != null, "no history entry");
+        assertEquals("success", entry.at("/status/status_str").asText());
+        assertEquals(new VaeTiling(VaeTiling.Mode.ALWAYS, 256), ts.pipeline.last.vaeTiling());
+        refused(h -> tiledEncode(ComfyWorkflows.img2img(h, "tiles.png", 0.5), 256), "11", null, "not_supported");
+        refused(h -> tiledDecode(tiledEncode(ComfyWorkflows.img2img(h, "tiles.png", 0.5), 512), 256), "11",
+                "tile_size", "not_supported");
+    }
+
+    /** {@code g}'s VAEEncode (11) made a VAEEncodeTiled of {@code tileSize} with ComfyUI's other defaults. */
+    private static ObjectNode tiledEncode(ObjectNode g, int tileSize) {
+        ((ObjectNode) g.get("11")).put("class_type", "VAEEncodeTiled");
+        ObjectNode e = inputs(g, "11");
+        e.put("tile_size", tileSize);
+        e.put("overlap", 64);
+        e.put("temporal_size", 64);
+        e.put("temporal_overlap", 8);
+        return g;
+    }
+
     /** The default graph's VAEDecode (8) made a VAEDecodeTiled of {@code tileSize} with ComfyUI's other defaults. */
-    private static void tiledDecode(ObjectNode g, int tileSize) {
+    private static ObjectNode tiledDecode(ObjectNode g, int tileSize) {
         ((ObjectNode) g.get("8")).put("class_type", "VAEDecodeTiled");
         ObjectNode d = inputs(g, "8");
         d.put("tile_size", tileSize);
         d.put("overlap", 64);
         d.put("temporal_size", 64);
         d.put("temporal_overlap", 8);
+        return g;
     }
 
     static byte[] view(JsonNode image) throws Exception {

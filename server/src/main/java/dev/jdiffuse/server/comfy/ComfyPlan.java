@@ -260,7 +260,7 @@ final class ComfyPlan {
                                 + "(VAEEncode of a LoadImage); an empty latent is denoised fully");
                     }
                 }
-                case "SetLatentNoiseMask", "VAEEncode" -> {
+                case "SetLatentNoiseMask", "VAEEncode", "VAEEncodeTiled" -> {
                     if (latent.classType().equals("SetLatentNoiseMask")) {
                         Node maskNode = from(latent, "mask");
                         Link ml = latent.link("mask");
@@ -278,7 +278,7 @@ final class ComfyPlan {
                         fields.put("mask", new Ref(maskNode.id(), "image"));
                         fields.put("mask_blur", new Ref(latent.id(), "mask"));
                         Node enc = from(latent, "samples");
-                        if (!enc.classType().equals("VAEEncode")) {
+                        if (!enc.classType().equals("VAEEncode") && !enc.classType().equals("VAEEncodeTiled")) {
                             throw refuse(latent, "samples", "must be a VAEEncode of a LoadImage (got "
                                     + enc.classType() + " #" + enc.id() + ")");
                         }
@@ -288,6 +288,16 @@ final class ComfyPlan {
                         latent = enc;
                     }
                     sameModel(latent, "vae", model);
+                    // one tiling here for a job's encoding and decoding: both tiled alike, or neither
+                    boolean encodeTiled = latent.classType().equals("VAEEncodeTiled");
+                    if (encodeTiled != tiled) {
+                        throw refuse(latent, null, "a job's VAE encoding and decoding are tiled alike here: use "
+                                + "VAEEncodeTiled with VAEDecodeTiled, or VAEEncode with VAEDecode");
+                    }
+                    if (encodeTiled && latent.integer("tile_size") != tileSize) {
+                        throw refuse(latent, "tile_size", "must equal the VAEDecodeTiled's tile_size (" + tileSize
+                                + "): one tile size for a job here");
+                    }
                     Node load = from(latent, "pixels");
                     if (!load.classType().equals("LoadImage")) {
                         throw refuse(latent, "pixels", "the pixels must come from a LoadImage (got "
