@@ -202,6 +202,8 @@ export class GenerationForm {
     await this.img2img.collect(body);
     if (this.el('discard_penultimate_sigma').checked) body.discard_penultimate_sigma = true;
     if (this.el('vae_tiling').value !== 'auto') body.vae_tiling = this.el('vae_tiling').value;
+    const tile = readNumber(this.el('vae_tile_size'), 'vae_tile_size');
+    if (tile !== undefined) body.vae_tile_size = tile;
     if (this.el('hires_enabled').checked) {
       body.hires = { upscaler: this.el('hires_upscaler').value };
       for (const f of ['scale', 'steps', 'strength']) {
@@ -248,6 +250,7 @@ export class GenerationForm {
     this.img2img.apply(p);
     this.el('discard_penultimate_sigma').checked = p.discard_penultimate_sigma === true;
     this.el('vae_tiling').value = p.vae_tiling || 'auto';
+    this.el('vae_tile_size').value = p.vae_tile_size == null ? '' : String(p.vae_tile_size);
     this.el('hires_enabled').checked = !!p.hires;
     if (p.hires) {
       setIf(this.el('hires_scale'), p.hires.scale);
@@ -282,7 +285,7 @@ export class GenerationForm {
   controlFor(path) {
     if (TEXT_FIELDS.includes(path) || NUMBER_FIELDS.includes(path) || REFINER_FIELDS.includes(path)
       || FLUX_FIELDS.includes(path) || path === 'seed' || path === 'discard_penultimate_sigma') return this.el(path);
-    if (path === 'vae_tiling' || path === 'vae_tile_size') return this.el('vae_tiling');
+    if (path === 'vae_tiling' || path === 'vae_tile_size') return this.el(path);
     if (PREVIEW_FIELDS[path]) return this.el(PREVIEW_FIELDS[path]);
     if (path === 'preview') return this.el('preview_method');
     if (path.startsWith('loras')) return this.loras.controlFor(path);

@@ -416,15 +416,19 @@ class BrowserEndToEndTest {
         driver.findElement(By.cssSelector("#advanced-section > summary")).click();
         assertEquals("auto", byId("vae_tiling").getDomProperty("value"), "auto by default");
         driver.findElement(By.cssSelector("#vae_tiling option[value='always']")).click();
+        type("vae_tile_size", "256");
         int before = galleryImages();
         byId("generate").click();
         waitFor("the result in the gallery", () -> galleryImages() == before + 1);
-        assertEquals(VaeTiling.Mode.ALWAYS, ts.pipeline.last.vaeTiling().mode(), "the choice is sent");
+        assertEquals(new VaeTiling(VaeTiling.Mode.ALWAYS, 256), ts.pipeline.last.vaeTiling(), "the choice is sent");
 
         driver.findElement(By.cssSelector("#vae_tiling option[value='auto']")).click();
+        type("vae_tile_size", "");
         driver.findElement(By.cssSelector("#gallery .card .card-reuse")).click();
         assertEquals("always", byId("vae_tiling").getDomProperty("value"), "reuse puts the result's choice back");
+        assertEquals("256", byId("vae_tile_size").getDomProperty("value"), "and its tile size");
         driver.findElement(By.cssSelector("#vae_tiling option[value='auto']")).click();
+        type("vae_tile_size", "");
         int next = galleryImages();
         byId("generate").click();
         waitFor("the second result in the gallery", () -> galleryImages() == next + 1);

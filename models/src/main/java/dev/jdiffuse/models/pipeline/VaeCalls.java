@@ -35,8 +35,13 @@ final class VaeCalls {
         return switch (tiling.mode()) {
             case NEVER -> vae.latentsToImage(latents);
             case ALWAYS -> vae.latentsToImageTiled(latents, tile, VaeTiling.OVERLAP);
-            case AUTO -> smallerOnOutOfMemory(latents, vae::latentsToImage,
-                    z -> vae.latentsToImageTiled(z, tile, VaeTiling.OVERLAP), "decoding");
+            case AUTO -> {
+                int side = (int) Math.max(latents.getShape().get(2), latents.getShape().get(3))
+                        * vae.config().downscale();
+                int fallback = fallbackTile(tiling, side);
+                yield smallerOnOutOfMemory(latents, vae::latentsToImage,
+                        z -> vae.latentsToImageTiled(z, fallback, VaeTiling.OVERLAP), "decoding");
+            }
         };
     }
 
@@ -54,9 +59,11 @@ final class VaeCalls {
                     if (!outOfMemory(e)) {
                         throw e;
                     }
+                    int fallback = fallbackTile(tiling,
+                            (int) Math.max(pixels.getShape().get(2), pixels.getShape().get(3)));
                     LOG.warn("VAE encoding of {} ran out of device memory; encoding in tiles of {} pixels",
-                            pixels.getShape(), tile);
-                    yield vae.encodeTiled(pixels, tile, VaeTiling.OVERLAP);
+                            pixels.getShape(), fallback);
+                    yield vae.encodeTiled(pixels, fallback, VaeTiling.OVERLAP);
                 }
             }
         };
@@ -64,6 +71,24 @@ final class VaeCalls {
 
     private int tileSize(VaeTiling tiling) {
         return tiling.tileSize() > 0 ? tiling.tileSize() : vae.defaultTileSize();
+    }
+
+    /**
+     * The tile of a retry in tiles of an image {@code side} pixels on its longer side: the request's tile size, else
+     * the VAE's, made smaller than the image where it is not (half the side, down to a multiple of 32, at least 64),
+     * since an image that fits in one tile is coded whole, which is what ran out of memory.
+     */
+    private int fallbackTile(VaeTiling tiling, int side) {
+        return fallbackTile(tileSize(tiling), side);
+    }
+
+    /** {@link #fallbackTile(VaeTiling, int)} for a tile of {@code tile} pixels. */
+    static int fallbackTile(int tile, int side) {
+        if (tile < side) {
+            return tile;
+        }
+        int half = side / 2 / VaeTiling.TILE_MULTIPLE * VaeTiling.TILE_MULTIPLE;
+        return Math.max(VaeTiling.MIN_TILE, half);
     }
 
     private static NDList asList(LatentDistribution d) {

@@ -3,6 +3,7 @@ package dev.jdiffuse.models.vae;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -62,10 +63,10 @@ public final class TiledCoding {
                     long j = (long) c * stride;
                     NDArray tile = in.get(new NDIndex(":, :, {}:{}, {}:{}", i, Math.min(i + tileIn, h), j,
                             Math.min(j + tileIn, w)));
-                    tiles[r][c] = Scopes.apply(tile, code);
-                    if (tiles[r][c] != tile) {
-                        tile.close();
-                    }
+                    NDArray coded = Scopes.apply(tile, code);
+                    // faded in place below: a coding that returns its tile (a view of x) would write into x
+                    tiles[r][c] = coded == tile ? tile.duplicate() : coded;
+                    tile.close();
                 }
             }
             NDList bands = new NDList(rows);
@@ -108,16 +109,17 @@ public final class TiledCoding {
         NDIndex tail = axis == 2 ? new NDIndex(":, :, {}:, :", start) : new NDIndex(":, :, :, {}:", start);
         NDIndex head = axis == 2 ? new NDIndex(":, :, :{}, :", e) : new NDIndex(":, :, :, :{}", e);
         DataType type = b.getDataType();
-        try (NDArray wa = HostCopies.onDeviceOf(b.getManager(), m -> m.create(fromA, weights));
-                NDArray wb = HostCopies.onDeviceOf(b.getManager(), m -> m.create(fromB, weights));
-                NDArray fromTail = a.get(tail);
-                NDArray fromHead = b.get(head);
-                NDArray pa = fromTail.toType(DataType.FLOAT32, false).mul(wa);
-                NDArray pb = fromHead.toType(DataType.FLOAT32, false).mul(wb);
-                NDArray ra = pa.toType(type, false);
-                NDArray rb = pb.toType(type, false);
-                NDArray mixed = ra.add(rb)) {
-            b.set(head, mixed);
+        // everything made here is closed on return (a cast to the dtype an array already has returns the array)
+        try (NDManager fade = b.getManager().newSubManager()) {
+            NDArray wa = HostCopies.onDeviceOf(fade, m -> m.create(fromA, weights));
+            NDArray wb = HostCopies.onDeviceOf(fade, m -> m.create(fromB, weights));
+            NDArray fromTail = a.get(tail);
+            NDArray fromHead = b.get(head);
+            fromTail.attach(fade);
+            fromHead.attach(fade);
+            NDArray ra = fromTail.toType(DataType.FLOAT32, false).mul(wa).toType(type, false);
+            NDArray rb = fromHead.toType(DataType.FLOAT32, false).mul(wb).toType(type, false);
+            b.set(head, ra.add(rb));
         }
     }
 }

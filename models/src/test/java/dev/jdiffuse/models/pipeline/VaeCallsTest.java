@@ -120,6 +120,16 @@ class VaeCallsTest {
         }
     }
 
+    /** A retry in tiles uses tiles smaller than the image: one that fits a tile would be decoded whole again. */
+    @Test
+    void theFallbackTileIsSmallerThanTheImage() {
+        assertEquals(512, VaeCalls.fallbackTile(512, 2048), "the VAE's own tile where the image is larger");
+        assertEquals(512, VaeCalls.fallbackTile(1024, 1024), "SDXL at 1024: half the side");
+        assertEquals(256, VaeCalls.fallbackTile(512, 512), "SD 1.5 at 512");
+        assertEquals(320, VaeCalls.fallbackTile(1024, 680), "down to a multiple of 32");
+        assertEquals(64, VaeCalls.fallbackTile(512, 96), "at least 64");
+    }
+
     private static int managed(NDManager m) {
         return ((BaseNDManager) m).getManagedArrays().size();
     }

@@ -320,7 +320,12 @@ public final class JobManager implements AutoCloseable {
      * queued jobs that waited too long.
      */
     private void enforceDeadlines() {
-        expireQueued();
+        try {
+            expireQueued();
+        } catch (RuntimeException e) {
+            // a failing listener must not end the scheduled task: both checks would silently stop for good
+            LOG.error("expiring queued jobs failed", e);
+        }
         Duration limit = maxRun;
         if (limit == null) {
             return;
@@ -397,10 +402,9 @@ public final class JobManager implements AutoCloseable {
     }
 
     private Job enqueue(Job job) {
-        String owner = job.owner();
-        Priority priority = job.priority();
         List<Job> moved;
         int firstMoved;
+        String noDevice;
         lock.lock();
         try {
             if (!open) {
@@ -414,35 +418,56 @@ public final class JobManager implements AutoCloseable {
             for (var l : acceptListeners) {
                 l.accept(job);
             }
-            List<Job> waiting = new ArrayList<>(queue);
-            // the queue is ordered by (priority, round): a job's round is how many jobs of its owner wait ahead of
-            // it, so within a class the owners take turns (round robin) and one key's many jobs cannot starve
-            // another's; with one owner this is first come, first served
-            int[] round = new int[waiting.size()];
-            java.util.Map<String, Integer> ahead = new java.util.HashMap<>();
-            for (int i = 0; i < round.length; i++) {
-                round[i] = ahead.merge(waiting.get(i).owner(), 1, Integer::sum) - 1;
+            // checked under the lock deviceFailed strands the queue under: a job accepted as the last device broke
+            // fails here, not waits for a worker that will never come
+            noDevice = noWorkingDevice();
+            if (noDevice != null) {
+                moved = List.of();
+                firstMoved = 0;
+            } else {
+                int at = insert(job);
+                moved = List.copyOf(queue).subList(at + 1, queue.size());
+                firstMoved = at + 1;
+                notEmpty.signalAll();
             }
-            int myRound = ahead.getOrDefault(owner, 0);
-            int at = waiting.size();
-            while (at > 0 && (waiting.get(at - 1).priority().compareTo(priority) > 0
-                    || (waiting.get(at - 1).priority() == priority && round[at - 1] > myRound))) {
-                at--;
-            }
-            waiting.add(at, job);
-            queue.clear();
-            queue.addAll(waiting);
-            job.position(at);
-            moved = List.copyOf(waiting.subList(at + 1, waiting.size()));
-            firstMoved = at + 1;
-            notEmpty.signalAll();
         } finally {
             lock.unlock();
+        }
+        if (noDevice != null) {
+            end(job, JobStatus.FAILED, null, null, new Job.Error(GenerationException.Kind.DEVICE_FAILED.apiCode(),
+                    "no device can run jobs until the server restarts (device " + noDevice + ")"));
+            return job;
         }
         if (!moved.isEmpty()) {
             announcePositions(moved, firstMoved);
         }
         return job;
+    }
+
+    /**
+     * Puts {@code job} in the queue at its place and returns that place. The queue is ordered by
+     * (priority, round): a job's round is how many jobs of its owner wait ahead of it, so within a class the owners
+     * take turns (round robin) and one key's many jobs cannot starve another's; with one owner this is first come,
+     * first served. Under the lock.
+     */
+    private int insert(Job job) {
+        List<Job> waiting = new ArrayList<>(queue);
+        int[] round = new int[waiting.size()];
+        java.util.Map<String, Integer> ahead = new java.util.HashMap<>();
+        for (int i = 0; i < round.length; i++) {
+            round[i] = ahead.merge(waiting.get(i).owner(), 1, Integer::sum) - 1;
+        }
+        int myRound = ahead.getOrDefault(job.owner(), 0);
+        int at = waiting.size();
+        while (at > 0 && (waiting.get(at - 1).priority().compareTo(job.priority()) > 0
+                || (waiting.get(at - 1).priority() == job.priority() && round[at - 1] > myRound))) {
+            at--;
+        }
+        waiting.add(at, job);
+        queue.clear();
+        queue.addAll(waiting);
+        job.position(at);
+        return at;
     }
 
     /** Jobs of {@code owner} that are queued or running. */
@@ -835,10 +860,10 @@ public final class JobManager implements AutoCloseable {
                     e.first().field()));
         } catch (GenerationException e) {
             LOG.error("job {} failed", job.id(), e);
-            end(job, JobStatus.FAILED, null, null, new Job.Error(e.kind().apiCode(), clientMessage(e)));
             if (e.kind() == GenerationException.Kind.DEVICE_FAILED) {
-                deviceFailed(job.device(), clientMessage(e));
+                deviceFailed(job.device(), clientMessage(e)); // before the job's end is seen: health agrees with it
             }
+            end(job, JobStatus.FAILED, null, null, new Job.Error(e.kind().apiCode(), clientMessage(e)));
         } catch (OutOfMemoryError e) {
             // the job's references are dropped by end(), so the next job starts with the memory this one held
             LOG.error("job {} ran out of memory", job.id(), e);
@@ -856,14 +881,18 @@ public final class JobManager implements AutoCloseable {
      */
     private void deviceFailed(String label, String message) {
         Device broken = devices.stream().filter(d -> d.label.equals(label)).findFirst().orElse(null);
-        if (broken == null || broken.failure != null) {
+        if (broken == null) {
             return;
         }
-        broken.failure = message;
-        deviceFailure.compareAndSet(null, label + ": " + message);
         List<Job> stranded = List.of();
         lock.lock();
         try {
+            if (broken.failure != null) {
+                return;
+            }
+            // under the lock enqueue checks under: a job is either stranded here or failed by enqueue
+            deviceFailure.compareAndSet(null, label + ": " + message);
+            broken.failure = message;
             if (noWorkingDevice() != null) {
                 stranded = List.copyOf(queue);
                 queue.clear();
