@@ -7,7 +7,8 @@ dev.jdiffuse.bench.VaeTilingCheck on the same file for each, and prints one JSON
 difference between the two tiled decodings, and for scale the largest difference between diffusers' tiled and
 whole decodings (what tiling itself changes) and diffusers' times.
 """
-import json, subprocess, sys, time
+import json, os, subprocess, sys, time
+sys.path.insert(0, os.environ.get("DIFFUSERS_SRC", "/tmp/d"))  # the kit's diffusers sources (session_setup.sh)
 import torch
 from safetensors.torch import save_file, load_file
 from diffusers import AutoencoderKL
@@ -35,6 +36,8 @@ for name, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
         vae.tile_sample_min_size = tile
         vae.tile_latent_min_size = tile // 8
         tiled, tiled_ms = best(lambda: vae.decode(z).sample.float().cpu())
+        t = tile // 8
+        tile00 = vae.decode(z[:, :, :t, :t]).sample.float().cpu()  # fits one tile: decoded whole
     del vae; torch.cuda.empty_cache()
     r = subprocess.run(["bash", ".gpu/gpu-env.sh", "java", "-Dai.djl.offline=true", "-cp", ".gpu/app/*",
                         "dev.jdiffuse.bench.VaeTilingCheck", folder, f"{work}/in.safetensors",
@@ -46,8 +49,13 @@ for name, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
            "tiled_vs_whole_max_abs": float((tiled - whole).abs().max()),
            "ref_max_abs": float(tiled.abs().max()), "java": json.loads(java_line) if java_line else None}
     if java_line:
-        ours = load_file(f"{work}/out_{name}.safetensors")["decoded"]
+        out = load_file(f"{work}/out_{name}.safetensors")
+        ours = out["decoded"]
         d = (ours - tiled).abs()
+        # the same comparison without tiles: how far the two implementations' plain decodings are apart here
+        rec.update(java_tile00_vs_diffusers_tile00_max_abs=float((out["tile00"] - tile00).abs().max()),
+                   java_whole_vs_diffusers_whole_max_abs=float((out["whole"] - whole).abs().max()),
+                   java_whole_vs_diffusers_whole_mean_abs=float((out["whole"] - whole).abs().mean()))
         rec.update(java_vs_diffusers_max_abs=float(d.max()), java_vs_diffusers_mean_abs=float(d.mean()),
                    java_vs_diffusers_whole_max_abs=float((ours - whole).abs().max()))
     else:
