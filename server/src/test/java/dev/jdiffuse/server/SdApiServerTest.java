@@ -171,11 +171,33 @@ class SdApiServerTest {
         }
     }
 
+    /**
+     * As A1111 1.9+ ({@code get_sampler_and_scheduler}): a sampler name A1111 does not know runs its first sampler,
+     * DPM++ 2M (with its Automatic schedule, Karras), a scheduler name it does not know runs Automatic.
+     */
+    @Test
+    void namesA1111DoesNotKnowRunItsDefaults() throws Exception {
+        try (TestServer ts = new TestServer(0)) {
+            TestServer.Reply r = ts.post("/sdapi/v1/txt2img", "{\"steps\":2,\"sampler_name\":\"Nope 3000\"}");
+            assertEquals(200, r.status(), () -> new String(r.raw().body()));
+            assertEquals("dpmpp_2m", ts.pipeline.last.sampler());
+            assertEquals("karras", ts.pipeline.last.schedule());
+            TestServer.Reply s = ts.post("/sdapi/v1/txt2img",
+                    "{\"steps\":2,\"sampler_name\":\"Euler\",\"scheduler\":\"Align Your Steps GITS\"}");
+            assertEquals(200, s.status(), () -> new String(s.raw().body()));
+            assertEquals("euler", ts.pipeline.last.sampler());
+            assertEquals("default", ts.pipeline.last.schedule(), "Automatic: Euler keeps the model's schedule");
+            TestServer.Reply vaes = ts.get("/sdapi/v1/sd-vae");
+            assertEquals(200, vaes.status(), "SillyTavern lists A1111's VAE files");
+            assertEquals("[]", vaes.json().toString());
+        }
+    }
+
     @Test
     void errorsCarryA1111StatusAndDetailAndNameTheField() throws Exception {
         try (TestServer ts = new TestServer(0)) {
-            TestServer.Reply r = ts.post("/sdapi/v1/txt2img", "{\"sampler_name\":\"Nope 3000\"}");
-            assertEquals(404, r.status());
+            TestServer.Reply r = ts.post("/sdapi/v1/txt2img", "{\"sampler_name\":\"DPM adaptive\"}");
+            assertEquals(404, r.status(), "an A1111 sampler this server does not run");
             assertEquals("Sampler not found", r.json().get("detail").asText());
             assertEquals("sampler_name", r.errorField());
             r = ts.post("/sdapi/v1/txt2img", "{\"steps\":\"many\"}");
@@ -192,7 +214,6 @@ class SdApiServerTest {
             expect(ts, "{\"width\":100,\"steps\":2}", 422, "width");
             expect(ts, "{\"steps\":0}", 422, "steps");
             expect(ts, "{\"steps\":2,\"cfg_scale\":99}", 422, "cfg_scale");
-            expect(ts, "{\"steps\":2,\"scheduler\":\"Align Your Steps GITS\"}", 404, "scheduler");
             expect(ts, "{\"steps\":2,\"restore_faces\":true}", 422, "restore_faces");
             expect(ts, "{\"steps\":2,\"script_name\":\"x/y/z plot\"}", 422, "script_name");
             expect(ts, "{\"steps\":2,\"alwayson_scripts\":{\"ControlNet\":{\"args\":[]}}}", 422,

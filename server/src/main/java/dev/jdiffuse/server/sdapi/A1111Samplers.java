@@ -135,9 +135,18 @@ final class A1111Samplers {
         return out;
     }
 
+    /** A1111 1.10's samplers that this server does not run: asked for by name, they are refused (404). */
+    private static final List<String> A1111_NOT_RUN = List.of("dpm fast", "dpm adaptive", "restart", "ddim cfg++");
+
+    /** A1111's first sampler, what its {@code get_sampler_and_scheduler} runs for a name it does not know. */
+    private static final String A1111_DEFAULT_SAMPLER = "DPM++ 2M";
+
     /**
      * The native sampler and schedule for A1111's {@code sampler_name} and {@code scheduler} on a model of
-     * {@code space}; 404 ("Sampler not found" / "Scheduler not found") naming the field for names not known here.
+     * {@code space}. As A1111 1.9+ ({@code sd_samplers.get_sampler_and_scheduler}), a sampler name it does not know
+     * runs its first sampler (DPM++ 2M) and a scheduler it does not know runs Automatic, so that a client holding a
+     * name of another UI (Forge's, ComfyUI's) still gets its image; A1111's own samplers that are not run here are
+     * 404 ("Sampler not found") naming the field, since running another would not be what A1111 makes of them.
      */
     static Choice resolve(String samplerName, String samplerField, String scheduler, NoiseSpace space) {
         String name = samplerName.trim();
@@ -157,8 +166,12 @@ final class A1111Samplers {
             }
         }
         if (entry == null) {
-            throw SdApiError.notFound("Sampler", samplerField, "unknown sampler '" + samplerName
-                    + "'; GET /sdapi/v1/samplers lists them");
+            if (A1111_NOT_RUN.contains(name.toLowerCase(Locale.ROOT))) {
+                throw SdApiError.notFound("Sampler", samplerField, "sampler '" + samplerName
+                        + "' is not run by this server; GET /sdapi/v1/samplers lists those it runs");
+            }
+            entry = find(A1111_DEFAULT_SAMPLER); // A1111: all_samplers_map.get(name, default_sampler)
+            fromName = null;
         }
         // the sampler's own schedule is the method's, in every space (Forge gives DPM++ 2M Karras levels on FLUX too)
         String own = AUTOMATIC.get(entry.name());
@@ -169,9 +182,11 @@ final class A1111Samplers {
         if (!entry.sigmaSpaced()) {
             own = null; // an EDM model's levels are its config's own (Karras by default): nothing to respace
         }
-        boolean automatic = scheduler == null || scheduler.isBlank() || scheduler.equalsIgnoreCase("automatic");
+        boolean automatic = scheduler == null || scheduler.isBlank() || scheduler.equalsIgnoreCase("automatic")
+                || schedule(scheduler, space) == null;
         String sched = !automatic ? scheduler : fromName != null ? fromName : own;
-        return new Choice(entry.name(), schedule(sched, space), discard);
+        String resolved = schedule(sched, space);
+        return new Choice(entry.name(), resolved == null ? "default" : resolved, discard);
     }
 
     private static String schedule(String scheduler, NoiseSpace space) {
@@ -187,8 +202,7 @@ final class A1111Samplers {
                 return s.schedule();
             }
         }
-        throw SdApiError.notFound("Scheduler", "scheduler", "unknown or unsupported scheduler '" + scheduler
-                + "'; GET /sdapi/v1/schedulers lists them");
+        return null; // A1111: schedulers_map.get(name, schedulers[0]), Automatic
     }
 
     private static SamplerCatalog.Entry find(String name) {

@@ -65,6 +65,8 @@ public final class SdApiRoutes {
         app.get("/sdapi/v1/upscalers", wrap(ctx -> json(ctx, List.of(upscaler("Bicubic")))));
         app.get("/sdapi/v1/latent-upscale-modes", wrap(ctx -> json(ctx, List.of(Map.of("name", "Latent"),
                 Map.of("name", "Latent (nearest)")))));
+        // A1111's external VAE files (SillyTavern lists them): none here, each model decodes with its own VAE
+        app.get("/sdapi/v1/sd-vae", wrap(ctx -> json(ctx, List.of())));
         app.get("/sdapi/v1/loras", wrap(this::loras));
         app.get("/sdapi/v1/embeddings", wrap(this::embeddings));
         app.get("/sdapi/v1/options", wrap(this::options));
