@@ -596,6 +596,27 @@ class ComfyApiTest {
         }
     }
 
+    /**
+     * A prompt sent without {@code client_id}: as ComfyUI, its {@code executing} and {@code progress} messages reach
+     * every connection (a script waiting for {@code executing} with {@code node: null} sees it end), its
+     * {@code executed} and {@code execution_success} none.
+     */
+    @Test
+    void aPromptWithoutClientIdBroadcastsItsProgressAndEnd() throws Exception {
+        try (WsClient watcher = ws("client-watcher")) {
+            ObjectNode g = graph();
+            inputs(g, "3").put("steps", 2);
+            TestServer.Reply r = prompt(ComfyWorkflows.body(g, null));
+            assertEquals(200, r.status(), () -> new String(r.raw().body()));
+            String id = r.json().get("prompt_id").asText();
+            List<String> types = untilDone(watcher, id).stream()
+                    .filter(m -> id.equals(m.json().path("data").path("prompt_id").asText(null)))
+                    .map(WsClient.Message::type).toList();
+            assertTrue(types.contains("progress"), types.toString());
+            assertFalse(types.contains("executed") || types.contains("execution_success"), types.toString());
+        }
+    }
+
     static List<WsClient.Message> untilDoneOn(WsClient c, String id) throws Exception {
         return untilDone(c, id);
     }

@@ -68,9 +68,31 @@ final class ComfySockets {
         return bySession.size();
     }
 
-    /** {@code {type, data}} to the connections of {@code clientId} whose key may see {@code owner}'s prompts. */
+    /**
+     * The messages ComfyUI sends to every connection when a prompt came without a {@code client_id}: its
+     * {@code executing} and {@code progress} go through {@code send_sync(..., server.client_id)} unguarded (a null
+     * sid broadcasts), and {@code execution_interrupted} is added with {@code broadcast=True}; the others
+     * ({@code executed}, {@code execution_start}, {@code execution_success}, {@code execution_error}) only reach a
+     * client id.
+     */
+    private static final Set<String> BROADCAST_WITHOUT_CLIENT = Set.of("executing", "progress",
+            "execution_interrupted");
+
+    /**
+     * {@code {type, data}} to the connections of {@code clientId} whose key may see {@code owner}'s prompts; for a
+     * prompt without a client id, the messages ComfyUI broadcasts ({@link #BROADCAST_WITHOUT_CLIENT}) to every such
+     * connection, so that a script waiting for {@code executing} with {@code node: null} sees its prompt end.
+     */
     void send(String clientId, String owner, String type, ObjectNode data, Frame.Kind kind, String key) {
         if (clientId == null) {
+            if (BROADCAST_WITHOUT_CLIENT.contains(type)) {
+                String text = text(type, data);
+                for (Session s : bySession.values()) {
+                    if (s.caller().mayAccess(owner)) {
+                        s.outbox().offer(Frame.text(kind, key, text));
+                    }
+                }
+            }
             return;
         }
         Set<Session> set = byClient.get(clientId);
