@@ -61,7 +61,7 @@ class OpenAiImagesServerTest {
         try (TestServer ts = new TestServer(0)) {
             long before = System.currentTimeMillis() / 1000;
             TestServer.Reply r = ts.post(ROUTE, """
-                    {"prompt":"a cat","model":"dall-e-3","n":2,"size":"64x96","seed":40,"quality":"hd",
+                    {"prompt":"a cat","model":"gpt-image-1","n":2,"size":"64x96","seed":40,"quality":"hd",
                      "style":"vivid","user":"u1","moderation":"low","output_format":"png","background":"auto"}""");
             assertEquals(200, r.status(), () -> new String(r.raw().body()));
             long created = r.json().get("created").asLong();
@@ -70,7 +70,7 @@ class OpenAiImagesServerTest {
             assertEquals(2, data.size());
             for (int i = 0; i < 2; i++) {
                 JsonNode item = data.get(i);
-                assertFalse(item.has("url"), "b64_json is the default");
+                assertFalse(item.has("url"), "b64_json is the default for GPT image models");
                 assertFalse(item.has("revised_prompt"), "the prompt was used as given");
                 BufferedImage img = decode(item.get("b64_json").asText());
                 assertEquals(64, img.getWidth());
@@ -80,6 +80,24 @@ class OpenAiImagesServerTest {
             assertEquals("64x96", r.json().get("size").asText());
             assertEquals("png", r.json().get("output_format").asText());
             assertEquals(2, ts.pipeline.runsOf("a cat"));
+        }
+    }
+
+    /** As OpenAI: without {@code response_format}, DALL-E models answer URLs (LibreChat's DALL-E tool reads them). */
+    @Test
+    void dallEModelsAnswerUrlsByDefault() throws Exception {
+        try (TestServer ts = new TestServer(0)) {
+            for (String model : new String[] {"dall-e-3", "dall-e-2"}) {
+                TestServer.Reply r = ts.post(ROUTE, "{\"prompt\":\"a fox\",\"model\":\"" + model
+                        + "\",\"size\":\"64x64\",\"seed\":3}");
+                assertEquals(200, r.status(), () -> new String(r.raw().body()));
+                JsonNode item = r.json().at("/data/0");
+                assertTrue(item.get("url").asText().startsWith(ts.base + "/v1/generations/"), item.toString());
+                assertFalse(item.has("b64_json"), model);
+            }
+            TestServer.Reply inline = ts.post(ROUTE, """
+                    {"prompt":"a fox","model":"dall-e-3","size":"64x64","seed":3,"response_format":"b64_json"}""");
+            assertTrue(inline.json().at("/data/0").has("b64_json"), "asked for, inline");
         }
     }
 

@@ -114,7 +114,7 @@ record OpenAiImageRequest(GenerationBody template, int n, long seed, boolean url
             width = auto[0];
             height = auto[1];
         }
-        boolean url = responseFormat(string(body, "response_format"));
+        boolean url = responseFormat(string(body, "response_format"), string(body, "model"));
         refuseUndeliverable(body);
         Double guidance = number(body, "guidance_scale");
         Double cfg = number(body, "cfg_scale");
@@ -170,9 +170,16 @@ record OpenAiImageRequest(GenerationBody template, int n, long seed, boolean url
                 "model", null);
     }
 
-    /** Whether images are answered as URLs: {@code b64_json} (this server's default) or {@code url}. */
-    private static boolean responseFormat(String format) {
-        if (format == null || format.equals("b64_json")) {
+    /**
+     * Whether images are answered as URLs: {@code b64_json} or {@code url}; without one, as OpenAI answers the model
+     * named: URLs for {@code dall-e-2} and {@code dall-e-3} (their default: clients written for them, such as
+     * LibreChat's DALL-E tool, read {@code data[0].url}), inline images otherwise (the GPT image models' only form).
+     */
+    private static boolean responseFormat(String format, String model) {
+        if (format == null) {
+            return model != null && model.trim().toLowerCase(Locale.ROOT).startsWith("dall-e");
+        }
+        if (format.equals("b64_json")) {
             return false;
         }
         if (format.equals("url")) {
