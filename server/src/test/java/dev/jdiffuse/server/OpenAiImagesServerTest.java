@@ -83,6 +83,20 @@ class OpenAiImagesServerTest {
         }
     }
 
+    /** {@code GET /v1/models} also in OpenAI's list shape, as the openai SDK's {@code models.list()} reads it. */
+    @Test
+    void modelsAreListedInOpenAisShapeToo() throws Exception {
+        try (TestServer ts = new TestServer(0)) {
+            JsonNode r = ts.get("/v1/models").json();
+            assertEquals("list", r.get("object").asText());
+            assertEquals("tiny", r.at("/data/0/id").asText());
+            assertEquals("model", r.at("/data/0/object").asText());
+            assertTrue(r.at("/data/0/created").isIntegralNumber() && r.at("/data/0/owned_by").isTextual(),
+                    r.toString());
+            assertEquals("tiny", r.at("/models/0/name").asText(), "the native list is unchanged");
+        }
+    }
+
     /** As OpenAI: without {@code response_format}, DALL-E models answer URLs (LibreChat's DALL-E tool reads them). */
     @Test
     void dallEModelsAnswerUrlsByDefault() throws Exception {

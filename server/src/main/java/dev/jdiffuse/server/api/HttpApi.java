@@ -557,7 +557,7 @@ public final class HttpApi {
 
     private void models(Context ctx) {
         List<Responses.Model> list = models.list().stream().map(Responses.Model::of).toList();
-        ctx.json(new Responses.Models(models.defaultName().orElse(null), list));
+        ctx.json(Responses.Models.of(models.defaultName().orElse(null), list));
     }
 
     /** The LoRAs of the {@code --loras} folder (read again, so new files show), with their hashes. */

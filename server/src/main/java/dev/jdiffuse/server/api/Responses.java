@@ -29,8 +29,23 @@ final class Responses {
     record Upload(String id, int width, int height, String format, long expiresInS) {
     }
 
-    /** {@code GET /v1/models}. */
-    record Models(@JsonProperty("default") String defaultModel, List<Model> models) {
+    /**
+     * {@code GET /v1/models}: this server's {@code default} and {@code models}, and beside them OpenAI's list shape
+     * ({@code object: "list"}, {@code data: [{id, object: "model", created, owned_by}]}), which the {@code openai}
+     * SDKs' {@code models.list()} and OpenAI-compatible clients' connection checks read from the same route.
+     */
+    record Models(@JsonProperty("default") String defaultModel, List<Model> models, String object,
+            List<OpenAiModel> data) {
+
+        static Models of(String defaultModel, List<Model> models) {
+            return new Models(defaultModel, models, "list",
+                    models.stream().map(m -> new OpenAiModel(m.name(), "model", 0, "jdiffuse")).toList());
+        }
+    }
+
+    /** One model in OpenAI's shape ({@code created} 0: the server does not know when the weights were made). */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    record OpenAiModel(String id, String object, long created, String ownedBy) {
     }
 
     /**

@@ -33,8 +33,9 @@ import java.util.regex.Pattern;
 
 /**
  * ComfyUI's HTTP and WebSocket API ({@code server.py}) over the native queue, for the clients that drive ComfyUI
- * (Open WebUI's ComfyUI backend, scripts after ComfyUI's {@code websockets_api_example.py}, SwarmUI's and Krita's
- * ComfyUI backends as far as their workflows use the supported nodes). Every route is also mounted under
+ * (Open WebUI's ComfyUI backend, scripts after ComfyUI's {@code websockets_api_example.py}, SwarmUI's ComfyUI
+ * backend as far as its workflows use the supported nodes; Krita AI Diffusion's is not among them: it requires custom
+ * nodes, ETN_* and IPAdapter, that are not here). Every route is also mounted under
  * {@code /api}, as ComfyUI does. A workflow is checked ({@link ComfyGraph}), read as native jobs ({@link ComfyPlan})
  * and queued through {@link HttpApi#accept} (the caller's auth, quotas, budgets and turn, as a native request);
  * refusals are ComfyUI's {@code {error, node_errors}} naming the node and input ({@link ComfyError}). What is
