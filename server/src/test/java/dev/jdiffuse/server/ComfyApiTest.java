@@ -147,6 +147,28 @@ class ComfyApiTest {
         }
     }
 
+    /**
+     * SaveImage's ComfyUI variables are filled in as ComfyUI's {@code compute_vars} fills them: the image's size and
+     * the server's local date; a {@code %} that is not one of them is refused.
+     */
+    @Test
+    void filenamePrefixVariablesAreFilledIn() throws Exception {
+        ObjectNode g = graph();
+        inputs(g, "9").put("filename_prefix", "%year%-%month%-%day%/shot_%width%x%height%");
+        inputs(g, "3").put("steps", 2);
+        String day = java.time.LocalDate.now().toString(); // yyyy-MM-dd, the same day as the save (bar midnight)
+        try (WsClient c = ws("client-vars")) {
+            String id = prompt(ComfyWorkflows.body(g, "client-vars")).json().get("prompt_id").asText();
+            untilDone(c, id);
+            JsonNode image = ts.get("/history/" + id).json().at("/" + id + "/outputs/9/images/0");
+            assertEquals(day, image.get("subfolder").asText(), image.toString());
+            assertTrue(image.get("filename").asText().startsWith("shot_64x64_"), image.toString());
+            assertEquals(200, ts.get("/view?filename=" + enc(image.get("filename").asText()) + "&subfolder="
+                    + enc(day) + "&type=output").status());
+        }
+        refused(h -> inputs(h, "9").put("filename_prefix", "%date%/x"), "9", "filename_prefix", "not_supported");
+    }
+
     @Test
     void batchAndTwoOutputsShareOneJob() throws Exception {
         ObjectNode g = graph();

@@ -107,7 +107,10 @@ final class ComfyPlan {
         return new ComfyPlan(List.copyOf(works), List.copyOf(outputs));
     }
 
-    /** SaveImage's {@code filename_prefix} as ComfyUI splits it: a subfolder, then the name's prefix. */
+    /**
+     * SaveImage's {@code filename_prefix} as ComfyUI splits it: a subfolder, then the name's prefix; its variables
+     * ({@link SavePathVars}) are kept, to be filled in when the images are named, and count as digits here.
+     */
     private static String[] prefix(ComfyGraph g, Node out) {
         String p = out.text("filename_prefix");
         if (p == null) {
@@ -115,9 +118,11 @@ final class ComfyPlan {
         }
         String[] parts = p.replace('\\', '/').split("/", -1);
         for (String part : parts) {
-            if (part.equals("..") || part.equals(".") || !part.matches("[\\p{L}\\p{N} _.()\\[\\]+,=@#-]*")) {
+            String filled = SavePathVars.VAR.matcher(part).replaceAll("0");
+            if (part.equals("..") || part.equals(".") || !filled.matches("[\\p{L}\\p{N} _.()\\[\\]+,=@#-]*")) {
                 throw new Reader(g, out.id(), null).refuse(out, "filename_prefix", "a name prefix with an optional "
-                        + "subfolder (letters, digits, space, _ . - ( ) [ ] + , = @ #), no '..'; got '" + p + "'");
+                        + "subfolder (letters, digits, space, _ . - ( ) [ ] + , = @ #, and ComfyUI's %width%, "
+                        + "%height%, %year%, %month%, %day%, %hour%, %minute%, %second%), no '..'; got '" + p + "'");
             }
         }
         String name = parts[parts.length - 1].isBlank() ? "ComfyUI" : parts[parts.length - 1];

@@ -399,17 +399,22 @@ final class ComfyPrompts implements JobEvents {
     /** Names the job's images for output {@code o} and tells the client ({@code executing}, {@code executed}). */
     private void executed(Prompt p, ComfyPlan.Output o, Job job) {
         ArrayNode list = mapper.createArrayNode();
-        String prefix = o.type().equals("temp") ? o.prefix() + "_" + randomLetters() : o.prefix();
-        AtomicLong counter = counters.computeIfAbsent(o.type() + "/" + o.subfolder() + "/" + prefix,
+        // ComfyUI's %width%, %year%, ... filled in as it saves (the job's size, the server's local time)
+        var params = job.parameters();
+        java.time.ZonedDateTime now = java.time.ZonedDateTime.now();
+        String subfolder = SavePathVars.fill(o.subfolder(), params.width(), params.height(), now);
+        String named = SavePathVars.fill(o.prefix(), params.width(), params.height(), now);
+        String prefix = o.type().equals("temp") ? named + "_" + randomLetters() : named;
+        AtomicLong counter = counters.computeIfAbsent(o.type() + "/" + subfolder + "/" + prefix,
                 k -> new AtomicLong(1));
         for (int i = 0; i < job.imageCount(); i++) {
             String filename = String.format(java.util.Locale.ROOT, "%s_%05d_.png", prefix, counter.getAndIncrement());
-            String key = key(filename, o.subfolder(), o.type());
+            String key = key(filename, subfolder, o.type());
             images.put(key, new Image(job.id(), i, p.owner));
             p.imageKeys.add(key);
             ObjectNode img = list.addObject();
             img.put("filename", filename);
-            img.put("subfolder", o.subfolder());
+            img.put("subfolder", subfolder);
             img.put("type", o.type());
         }
         ObjectNode out = mapper.createObjectNode();
