@@ -154,6 +154,29 @@ class OpenAiEditsServerTest {
         }
     }
 
+    /**
+     * As OpenAI (dall-e-2): without a mask, an image with transparent pixels is its own mask, those pixels repainted
+     * and the others kept; an opaque image without a mask stays image to image (the test above).
+     */
+    @Test
+    void withoutAMaskTheImagesOwnTransparencyIsTheMask() throws Exception {
+        try (TestServer ts = new TestServer(0)) {
+            TestServer.Reply r = edit(ts, new MultipartBody().png("image", openAiMask(64, 64, 8, 16, 24, 48))
+                    .field("prompt", "a window").field("size", "64x64"));
+            assertEquals(200, r.status(), () -> new String(r.raw().body()));
+            GenerationRequest.Inpaint in = ts.pipeline.last.inpaint();
+            assertNotNull(in, "the image's transparency: inpainting");
+            assertTrue(in.pasteBack());
+            BufferedImage mask = in.mask();
+            for (int y = 0; y < 64; y++) {
+                for (int x = 0; x < 64; x++) {
+                    boolean edit = x >= 8 && x < 24 && y >= 16 && y < 48;
+                    assertEquals(edit ? 0xFFFFFF : 0, mask.getRGB(x, y) & 0xffffff, "native mask at " + x + "," + y);
+                }
+            }
+        }
+    }
+
     @Test
     void errorsAreInOpenAisShapeAndNameTheField() throws Exception {
         try (TestServer ts = new TestServer(0)) {

@@ -68,6 +68,10 @@ final class OpenAiEdits {
             init = upload.id();
             if (maskBytes != null) {
                 mask = storeMask(maskBytes, upload.width(), upload.height());
+            } else if (upload.format().equals("png") && api.decoding(() -> transparent(image))) {
+                // OpenAI (dall-e-2): "If mask is not provided, image must have transparency, which will be used as
+                // the mask": its fully transparent pixels are repainted
+                mask = storeMask(image, upload.width(), upload.height());
             }
             OpenAiImageRequest r = OpenAiImageRequest.parse(body, api.models()::contains, random,
                     new OpenAiImageRequest.Edit(init, upload.width(), upload.height(), mask, this::sizeMultiple));
@@ -169,6 +173,29 @@ final class OpenAiEdits {
         // the check above bounded the pixels the header declares; this decode keeps the alpha channel
         byte[] png = api.decoding(() -> nativeMask(bytes, width, height));
         return store(png, "mask").id();
+    }
+
+    /** Whether the image {@code bytes} has an alpha channel and a pixel of alpha 0 (false when it cannot be read). */
+    private static boolean transparent(byte[] bytes) {
+        BufferedImage m;
+        try {
+            m = ImageIO.read(new ByteArrayInputStream(bytes));
+        } catch (IOException e) {
+            return false;
+        }
+        if (m == null || !m.getColorModel().hasAlpha()) {
+            return false;
+        }
+        int[] row = new int[m.getWidth()];
+        for (int y = 0; y < m.getHeight(); y++) {
+            m.getRGB(0, y, row.length, 1, row, 0, row.length);
+            for (int argb : row) {
+                if ((argb >>> 24) == 0) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /** The native mask as a PNG: white where OpenAI's mask {@code bytes} has alpha 0, black elsewhere. */
