@@ -174,6 +174,11 @@ class OpenAiEditsServerTest {
                     assertEquals(edit ? 0xFFFFFF : 0, mask.getRGB(x, y) & 0xffffff, "native mask at " + x + "," + y);
                 }
             }
+            // the GPT image models edit the whole image: transparency is no mask for them
+            TestServer.Reply whole = edit(ts, new MultipartBody().png("image", openAiMask(64, 64, 8, 16, 24, 48))
+                    .field("prompt", "a window").field("size", "64x64").field("model", "gpt-image-1"));
+            assertEquals(200, whole.status(), () -> new String(whole.raw().body()));
+            assertNull(ts.pipeline.last.inpaint(), "gpt-image-1: image to image");
         }
     }
 

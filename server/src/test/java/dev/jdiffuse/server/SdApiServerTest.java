@@ -187,6 +187,13 @@ class SdApiServerTest {
             assertEquals(200, s.status(), () -> new String(s.raw().body()));
             assertEquals("euler", ts.pipeline.last.sampler());
             assertEquals("default", ts.pipeline.last.schedule(), "Automatic: Euler keeps the model's schedule");
+            TestServer.Reply t = ts.post("/sdapi/v1/txt2img", "{\"steps\":2,\"sampler_name\":\"Foo Exponential\"}");
+            assertEquals(200, t.status(), () -> new String(t.raw().body()));
+            assertEquals("dpmpp_2m", ts.pipeline.last.sampler());
+            assertEquals("exponential", ts.pipeline.last.schedule(), "the label at the end is kept, as A1111 keeps it");
+            TestServer.Reply restart = ts.post("/sdapi/v1/txt2img",
+                    "{\"steps\":2,\"sampler_name\":\"Restart Karras\"}");
+            assertEquals(404, restart.status(), "an A1111 sampler not run here, with a label, is still refused");
             TestServer.Reply vaes = ts.get("/sdapi/v1/sd-vae");
             assertEquals(200, vaes.status(), "SillyTavern lists A1111's VAE files");
             assertEquals("[]", vaes.json().toString());

@@ -404,9 +404,11 @@ final class ComfyPrompts implements JobEvents {
         java.time.ZonedDateTime now = java.time.ZonedDateTime.now();
         String subfolder = SavePathVars.fill(o.subfolder(), params.width(), params.height(), now);
         String named = SavePathVars.fill(o.prefix(), params.width(), params.height(), now);
-        String prefix = o.type().equals("temp") ? named + "_" + randomLetters() : named;
-        AtomicLong counter = counters.computeIfAbsent(o.type() + "/" + subfolder + "/" + prefix,
-                k -> new AtomicLong(1));
+        boolean temp = o.type().equals("temp");
+        String prefix = temp ? named + "_" + randomLetters() : named;
+        // a temp prefix is random, so its numbering needs no memory (a kept counter per preview grew without end)
+        AtomicLong counter = temp ? new AtomicLong(1) : counters.computeIfAbsent(o.type() + "/" + subfolder + "/"
+                + prefix, k -> new AtomicLong(1));
         for (int i = 0; i < job.imageCount(); i++) {
             String filename = String.format(java.util.Locale.ROOT, "%s_%05d_.png", prefix, counter.getAndIncrement());
             String key = key(filename, subfolder, o.type());

@@ -68,10 +68,12 @@ final class OpenAiEdits {
             init = upload.id();
             if (maskBytes != null) {
                 mask = storeMask(maskBytes, upload.width(), upload.height());
-            } else if (upload.format().equals("png") && api.decoding(() -> transparent(image))) {
+            } else if (readsTransparencyAsMask(body) && upload.format().equals("png")
+                    && api.decoding(() -> transparent(image))) {
                 // OpenAI (dall-e-2): "If mask is not provided, image must have transparency, which will be used as
                 // the mask": its fully transparent pixels are repainted
-                mask = storeMask(image, upload.width(), upload.height());
+                byte[] own = api.decoding(() -> nativeMask(image, upload.width(), upload.height(), "image"));
+                mask = store(own, "image").id();
             }
             OpenAiImageRequest r = OpenAiImageRequest.parse(body, api.models()::contains, random,
                     new OpenAiImageRequest.Edit(init, upload.width(), upload.height(), mask, this::sizeMultiple));
@@ -171,8 +173,18 @@ final class OpenAiEdits {
                     + " but the image is " + width + "x" + height + ": they must have the same size");
         }
         // the check above bounded the pixels the header declares; this decode keeps the alpha channel
-        byte[] png = api.decoding(() -> nativeMask(bytes, width, height));
+        byte[] png = api.decoding(() -> nativeMask(bytes, width, height, "mask"));
         return store(png, "mask").id();
+    }
+
+    /**
+     * Whether the request's model reads an edited image's transparency as its mask: dall-e-2, which is also OpenAI's
+     * default for edits; the GPT image models edit the whole image.
+     */
+    private static boolean readsTransparencyAsMask(JsonNode body) {
+        JsonNode model = body.get("model");
+        return model == null || model.isNull() || model.asText().trim().toLowerCase(java.util.Locale.ROOT)
+                .startsWith("dall-e-2");
     }
 
     /** Whether the image {@code bytes} has an alpha channel and a pixel of alpha 0 (false when it cannot be read). */
@@ -182,6 +194,9 @@ final class OpenAiEdits {
             m = ImageIO.read(new ByteArrayInputStream(bytes));
         } catch (IOException e) {
             return false;
+        } catch (OutOfMemoryError e) {
+            throw new OpenAiError(507, "insufficient_memory", "the server has no memory left to decode the image "
+                    + "now; retry later", "image", 5L);
         }
         if (m == null || !m.getColorModel().hasAlpha()) {
             return false;
@@ -199,22 +214,22 @@ final class OpenAiEdits {
     }
 
     /** The native mask as a PNG: white where OpenAI's mask {@code bytes} has alpha 0, black elsewhere. */
-    private static byte[] nativeMask(byte[] bytes, int width, int height) {
+    private static byte[] nativeMask(byte[] bytes, int width, int height, String field) {
         BufferedImage m;
         try {
             m = ImageIO.read(new ByteArrayInputStream(bytes));
         } catch (IOException e) {
             m = null;
         } catch (OutOfMemoryError e) {
-            throw new OpenAiError(507, "insufficient_memory", "the server has no memory left to decode the mask "
-                    + "now; retry later", "mask", 5L);
+            throw new OpenAiError(507, "insufficient_memory", "the server has no memory left to decode the " + field
+                    + " now; retry later", field, 5L);
         }
         if (m == null) {
-            throw OpenAiError.invalid("mask", "the mask could not be decoded");
+            throw OpenAiError.invalid(field, "the " + field + " could not be decoded");
         }
         if (!m.getColorModel().hasAlpha()) {
-            throw OpenAiError.invalid("mask", "the mask has no alpha channel: its fully transparent pixels (alpha 0) "
-                    + "mark where to edit, as OpenAI's masks do");
+            throw OpenAiError.invalid(field, "the " + field + " has no alpha channel: its fully transparent pixels "
+                    + "(alpha 0) mark where to edit, as OpenAI's masks do");
         }
         BufferedImage white = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
         int[] row = new int[width];

@@ -153,16 +153,20 @@ final class A1111Samplers {
         String fromName = null;
         SamplerCatalog.Entry entry = find(name);
         if (entry == null) {
-            // "DPM++ 2M Karras": the sampler, then a scheduler label
+            // "DPM++ 2M Karras": as A1111, a scheduler label at the end is taken off before the sampler is looked up,
+            // and kept whether or not what is left is a known sampler (the longest label that fits: "SGM Uniform",
+            // not "Uniform")
+            Scheduler suffix = null;
             for (Scheduler s : SCHEDULERS) {
-                String suffix = " " + s.label();
-                if (name.toLowerCase(Locale.ROOT).endsWith(suffix.toLowerCase(Locale.ROOT))) {
-                    entry = find(name.substring(0, name.length() - suffix.length()).trim());
-                    if (entry != null) {
-                        fromName = s.name();
-                        break;
-                    }
+                if (name.toLowerCase(Locale.ROOT).endsWith(" " + s.label().toLowerCase(Locale.ROOT))
+                        && (suffix == null || s.label().length() > suffix.label().length())) {
+                    suffix = s;
                 }
+            }
+            if (suffix != null) {
+                name = name.substring(0, name.length() - suffix.label().length() - 1).trim();
+                fromName = suffix.name();
+                entry = find(name);
             }
         }
         if (entry == null) {
@@ -171,7 +175,6 @@ final class A1111Samplers {
                         + "' is not run by this server; GET /sdapi/v1/samplers lists those it runs");
             }
             entry = find(A1111_DEFAULT_SAMPLER); // A1111: all_samplers_map.get(name, default_sampler)
-            fromName = null;
         }
         // the sampler's own schedule is the method's, in every space (Forge gives DPM++ 2M Karras levels on FLUX too)
         String own = AUTOMATIC.get(entry.name());
