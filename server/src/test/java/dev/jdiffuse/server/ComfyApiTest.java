@@ -274,16 +274,7 @@ class ComfyApiTest {
         ObjectNode g = graph();
         tiledDecode(g, 256);
         inputs(g, "3").put("steps", 2);
-        TestServer.Reply r = prompt(ComfyWorkflows.body(g, "client-tiled"));
-        assertEquals(200, r.status(), () -> new String(r.raw().body()));
-        String id = r.json().get("prompt_id").asText();
-        JsonNode entry = null;
-        for (long until = System.nanoTime() + 60_000_000_000L; entry == null && System.nanoTime() < until; ) {
-            Thread.sleep(20);
-            entry = ts.get("/history/" + id).json().get(id);
-        }
-        assertTrue(entry != null, "no history entry");
-        assertEquals("success", entry.at("/status/status_str").asText());
+        assertEquals("success", runToHistory(g, "client-tiled").at("/status/status_str").asText());
         assertEquals(new VaeTiling(VaeTiling.Mode.ALWAYS, 256), ts.pipeline.last.vaeTiling());
         refused(h -> tiledDecode(h, 100), "8", "tile_size", "invalid_input");
     }
@@ -299,7 +290,16 @@ class ComfyApiTest {
         ObjectNode g = tiledEncode(ComfyWorkflows.img2img(graph(), "tiles.png", 0.5), 256);
         tiledDecode(g, 256);
         inputs(g, "3").put("steps", 2);
-        TestServer.Reply r = prompt(ComfyWorkflows.body(g, "client-tiled-i2i"));
+        assertEquals("success", runToHistory(g, "client-tiled-i2i").at("/status/status_str").asText());
+        assertEquals(new VaeTiling(VaeTiling.Mode.ALWAYS, 256), ts.pipeline.last.vaeTiling());
+        refused(h -> tiledEncode(ComfyWorkflows.img2img(h, "tiles.png", 0.5), 256), "11", null, "not_supported");
+        refused(h -> tiledDecode(tiledEncode(ComfyWorkflows.img2img(h, "tiles.png", 0.5), 512), 256), "11",
+                "tile_size", "not_supported");
+    }
+
+    /** {@code g} sent as {@code client}'s prompt, and its history entry once it has ended (polled, up to 60 s). */
+    private static JsonNode runToHistory(ObjectNode g, String client) throws Exception {
+        TestServer.Reply r = prompt(ComfyWorkflows.body(g, client));
         assertEquals(200, r.status(), () -> new String(r.raw().body()));
         String id = r.json().get("prompt_id").asText();
         JsonNode entry = null;
@@ -308,11 +308,7 @@ class ComfyApiTest {
             entry = ts.get("/history/" + id).json().get(id);
         }
         assertTrue(entry != null, "no history entry");
-        assertEquals("success", entry.at("/status/status_str").asText());
-        assertEquals(new VaeTiling(VaeTiling.Mode.ALWAYS, 256), ts.pipeline.last.vaeTiling());
-        refused(h -> tiledEncode(ComfyWorkflows.img2img(h, "tiles.png", 0.5), 256), "11", null, "not_supported");
-        refused(h -> tiledDecode(tiledEncode(ComfyWorkflows.img2img(h, "tiles.png", 0.5), 512), 256), "11",
-                "tile_size", "not_supported");
+        return entry;
     }
 
     /** {@code g}'s VAEEncode (11) made a VAEEncodeTiled of {@code tileSize} with ComfyUI's other defaults. */
