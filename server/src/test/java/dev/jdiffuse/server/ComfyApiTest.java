@@ -313,23 +313,21 @@ class ComfyApiTest {
 
     /** {@code g}'s VAEEncode (11) made a VAEEncodeTiled of {@code tileSize} with ComfyUI's other defaults. */
     private static ObjectNode tiledEncode(ObjectNode g, int tileSize) {
-        ((ObjectNode) g.get("11")).put("class_type", "VAEEncodeTiled");
-        ObjectNode e = inputs(g, "11");
-        e.put("tile_size", tileSize);
-        e.put("overlap", 64);
-        e.put("temporal_size", 64);
-        e.put("temporal_overlap", 8);
-        return g;
+        return tiled(g, "11", "VAEEncodeTiled", tileSize);
     }
 
     /** The default graph's VAEDecode (8) made a VAEDecodeTiled of {@code tileSize} with ComfyUI's other defaults. */
     private static ObjectNode tiledDecode(ObjectNode g, int tileSize) {
-        ((ObjectNode) g.get("8")).put("class_type", "VAEDecodeTiled");
-        ObjectNode d = inputs(g, "8");
-        d.put("tile_size", tileSize);
-        d.put("overlap", 64);
-        d.put("temporal_size", 64);
-        d.put("temporal_overlap", 8);
+        return tiled(g, "8", "VAEDecodeTiled", tileSize);
+    }
+
+    private static ObjectNode tiled(ObjectNode g, String node, String classType, int tileSize) {
+        ((ObjectNode) g.get(node)).put("class_type", classType);
+        ObjectNode in = inputs(g, node);
+        in.put("tile_size", tileSize);
+        in.put("overlap", 64);
+        in.put("temporal_size", 64);
+        in.put("temporal_overlap", 8);
         return g;
     }
 

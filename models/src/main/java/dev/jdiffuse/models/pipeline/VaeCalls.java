@@ -31,14 +31,11 @@ final class VaeCalls {
 
     /** Diffusion-model latents [B, C, h, w] to images [B, 3, H, W] in [0, 1] ({@link AutoencoderKL#latentsToImage}). */
     NDArray toImage(NDArray latents, VaeTiling tiling) {
-        int tile = tileSize(tiling);
         return switch (tiling.mode()) {
             case NEVER -> vae.latentsToImage(latents);
-            case ALWAYS -> vae.latentsToImageTiled(latents, tile, VaeTiling.OVERLAP);
+            case ALWAYS -> vae.latentsToImageTiled(latents, tileSize(tiling), VaeTiling.OVERLAP);
             case AUTO -> {
-                int side = (int) Math.max(latents.getShape().get(2), latents.getShape().get(3))
-                        * vae.config().downscale();
-                int fallback = fallbackTile(tiling, side);
+                int fallback = fallbackTile(tileSize(tiling), longSide(latents) * vae.config().downscale());
                 yield smallerOnOutOfMemory(latents, vae::latentsToImage,
                         z -> vae.latentsToImageTiled(z, fallback, VaeTiling.OVERLAP), "decoding");
             }
@@ -47,10 +44,9 @@ final class VaeCalls {
 
     /** The posterior of pixels [B, 3, H, W] in [-1, 1] ({@link AutoencoderKL#encode}); AUTO goes straight to tiles. */
     LatentDistribution encode(NDArray pixels, VaeTiling tiling) {
-        int tile = tileSize(tiling);
         return switch (tiling.mode()) {
             case NEVER -> vae.encode(pixels);
-            case ALWAYS -> vae.encodeTiled(pixels, tile, VaeTiling.OVERLAP);
+            case ALWAYS -> vae.encodeTiled(pixels, tileSize(tiling), VaeTiling.OVERLAP);
             case AUTO -> {
                 try {
                     NDList whole = Scopes.run(new NDList(pixels), in -> asList(vae.encode(in.get(0))));
@@ -59,8 +55,7 @@ final class VaeCalls {
                     if (!outOfMemory(e)) {
                         throw e;
                     }
-                    int fallback = fallbackTile(tiling,
-                            (int) Math.max(pixels.getShape().get(2), pixels.getShape().get(3)));
+                    int fallback = fallbackTile(tileSize(tiling), longSide(pixels));
                     LOG.warn("VAE encoding of {} ran out of device memory; encoding in tiles of {} pixels",
                             pixels.getShape(), fallback);
                     yield vae.encodeTiled(pixels, fallback, VaeTiling.OVERLAP);
@@ -73,16 +68,16 @@ final class VaeCalls {
         return tiling.tileSize() > 0 ? tiling.tileSize() : vae.defaultTileSize();
     }
 
-    /**
-     * The tile of a retry in tiles of an image {@code side} pixels on its longer side: the request's tile size, else
-     * the VAE's, made smaller than the image where it is not (half the side, down to a multiple of 32, at least 64),
-     * since an image that fits in one tile is coded whole, which is what ran out of memory.
-     */
-    private int fallbackTile(VaeTiling tiling, int side) {
-        return fallbackTile(tileSize(tiling), side);
+    /** The longer of the last two sides of {@code x} [B, C, H, W]. */
+    private static int longSide(NDArray x) {
+        return (int) Math.max(x.getShape().get(2), x.getShape().get(3));
     }
 
-    /** {@link #fallbackTile(VaeTiling, int)} for a tile of {@code tile} pixels. */
+    /**
+     * The tile of a retry in tiles of an image {@code side} pixels on its longer side: {@code tile} (the request's
+     * tile size, else the VAE's), made smaller than the image where it is not (half the side, down to a multiple of
+     * 32, at least 64), since an image that fits in one tile is coded whole, which is what ran out of memory.
+     */
     static int fallbackTile(int tile, int side) {
         if (tile < side) {
             return tile;

@@ -434,8 +434,7 @@ public final class JobManager implements AutoCloseable {
             lock.unlock();
         }
         if (noDevice != null) {
-            end(job, JobStatus.FAILED, null, null, new Job.Error(GenerationException.Kind.DEVICE_FAILED.apiCode(),
-                    "no device can run jobs until the server restarts (device " + noDevice + ")"));
+            end(job, JobStatus.FAILED, null, null, noWorkingDeviceError(noDevice));
             return job;
         }
         if (!moved.isEmpty()) {
@@ -904,10 +903,16 @@ public final class JobManager implements AutoCloseable {
         LOG.error("device {} failed: it runs nothing more until the server restarts ({}); /healthz answers 503 from "
                 + "now on{}", label, message, noWorkingDevice() == null ? ", other devices take its jobs"
                 : ", /readyz too: no device works, " + stranded.size() + " queued job(s) failed");
+        Job.Error error = noWorkingDeviceError(label + ": " + message);
         for (Job job : stranded) {
-            end(job, JobStatus.FAILED, null, null, new Job.Error(GenerationException.Kind.DEVICE_FAILED.apiCode(),
-                    "no device can run jobs until the server restarts (device " + label + ": " + message + ")"));
+            end(job, JobStatus.FAILED, null, null, error);
         }
+    }
+
+    /** The error of a job that no device can run any more ({@code failure}: "device: message"). */
+    private static Job.Error noWorkingDeviceError(String failure) {
+        return new Job.Error(GenerationException.Kind.DEVICE_FAILED.apiCode(),
+                "no device can run jobs until the server restarts (device " + failure + ")");
     }
 
     private GenerationListener listener(Job job, long t0) {
